@@ -1,0 +1,80 @@
+// Package clock is the source of time for everything in this module that waits
+// or measures: the node table's expiry, the refresher's ticks, the client's
+// retry back-off and its validity deadline.
+//
+// Production code uses Real. Tests and the simulation use a *Fake, whose time
+// moves only when the test calls Advance, so that a scenario that spans minutes
+// of lock validity runs in microseconds and replays the same way every time.
+//
+// Durations are always measured on the clock of the process that measures them
+// (for the real clock, Go's monotonic clock). Nothing in this module compares
+// timestamps taken on different machines.
+package clock
+
+import "time"
+
+// Clock tells the time and makes timers. Implementations are safe for
+// concurrent use.
+type Clock interface {
+	// Now returns the current time. For Real it carries a monotonic reading, so
+	// Sub between two values of Now is immune to wall-clock steps.
+	Now() time.Time
+	// NewTimer returns a timer that fires once, d after now.
+	NewTimer(d time.Duration) Timer
+	// Since returns Now().Sub(t).
+	Since(t time.Time) time.Duration
+}
+
+// Timer is a single-shot timer, like *time.Timer, whose channel is reached
+// through a method so that fake timers can implement it.
+type Timer interface {
+	// C returns the channel on which the firing time is delivered.
+	C() <-chan time.Time
+	// Stop prevents the timer from firing. It reports whether it stopped a
+	// pending timer. As with time.Timer in Go 1.23 and later, no stale value is
+	// received from C after Stop or Reset returns.
+	Stop() bool
+	// Reset changes the timer to fire d after now, reporting whether it had
+	// been pending.
+	Reset(d time.Duration) bool
+}
+
+// Real returns the clock of the running process, backed by package time.
+func Real() Clock { return realClock{} }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                  { return time.Now() }
+func (realClock) Since(t time.Time) time.Duration { return time.Since(t) }
+func (realClock) NewTimer(d time.Duration) Timer  { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (r realTimer) C() <-chan time.Time        { return r.t.C }
+func (r realTimer) Stop() bool                 { return r.t.Stop() }
+func (r realTimer) Reset(d time.Duration) bool { return r.t.Reset(d) }
+
+// Sleep blocks until d has passed on c or ctx is done, whichever is first. It
+// reports whether the full duration passed.
+func Sleep(ctx interface{ Done() <-chan struct{} }, c Clock, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// OrReal returns c, or Real if c is nil. Config structs use it to give a nil
+// Clock field its documented default.
+func OrReal(c Clock) Clock {
+	if c == nil {
+		return Real()
+	}
+	return c
+}

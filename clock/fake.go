@@ -1,0 +1,201 @@
+package clock
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// Fake is a Clock whose time moves only when Advance or Set is called. Its
+// zero value is not usable; create one with NewFake.
+//
+// Tests synchronise with code under test through BlockUntil, which waits until
+// a given number of timers are pending, instead of sleeping.
+type Fake struct {
+	mu      sync.Mutex // guards the fields below
+	now     time.Time
+	timers  []*fakeTimer // pending timers, unordered
+	changed chan struct{}
+}
+
+// NewFake returns a fake clock that reads t until it is advanced.
+func NewFake(t time.Time) *Fake {
+	return &Fake{now: t, changed: make(chan struct{})}
+}
+
+// Now returns the fake time.
+func (f *Fake) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+// Since returns Now().Sub(t).
+func (f *Fake) Since(t time.Time) time.Duration { return f.Now().Sub(t) }
+
+// NewTimer returns a timer that fires when the fake time reaches now+d. A
+// timer with d <= 0 fires at once.
+func (f *Fake) NewTimer(d time.Duration) Timer {
+	t := &fakeTimer{f: f, c: make(chan time.Time, 1)}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.arm(t, d)
+	return t
+}
+
+// arm schedules t for now+d; f.mu must be held.
+func (f *Fake) arm(t *fakeTimer, d time.Duration) {
+	t.when = f.now.Add(d)
+	if d <= 0 {
+		t.fire(f.now)
+		return
+	}
+	t.pending = true
+	f.timers = append(f.timers, t)
+	f.notify()
+}
+
+// notify wakes BlockUntil callers; f.mu must be held.
+func (f *Fake) notify() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// Advance moves the fake time forward by d and fires, in time order, every
+// timer that falls due. Each timer sees Now equal to its own due time while it
+// fires, then the clock settles at the final time.
+func (f *Fake) Advance(d time.Duration) {
+	f.mu.Lock()
+	target := f.now.Add(d)
+	f.mu.Unlock()
+	f.Set(target)
+}
+
+// Set moves the fake time to t (never backwards) and fires the timers due by
+// then, in time order.
+func (f *Fake) Set(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		// Fire the earliest due timer, then look again: firing may not add
+		// timers (timer channels are buffered and nothing runs under f.mu), but
+		// stepping one at a time keeps Now monotone across firings.
+		sort.Slice(f.timers, func(i, j int) bool { return f.timers[i].when.Before(f.timers[j].when) })
+		if len(f.timers) == 0 || f.timers[0].when.After(t) {
+			break
+		}
+		next := f.timers[0]
+		f.timers = f.timers[1:]
+		if next.when.After(f.now) {
+			f.now = next.when
+		}
+		next.pending = false
+		next.fire(f.now)
+	}
+	if t.After(f.now) {
+		f.now = t
+	}
+	f.notify()
+}
+
+// Pending returns the number of timers that have not fired or been stopped.
+func (f *Fake) Pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.timers)
+}
+
+// NextDue returns the due time of the earliest pending timer, and false if
+// there is none.
+func (f *Fake) NextDue() (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.timers) == 0 {
+		return time.Time{}, false
+	}
+	min := f.timers[0].when
+	for _, t := range f.timers[1:] {
+		if t.when.Before(min) {
+			min = t.when
+		}
+	}
+	return min, true
+}
+
+// BlockUntil waits until at least n timers are pending or done is closed,
+// and reports whether the count was reached. It lets a test wait for a
+// goroutine to start sleeping on the clock before advancing it.
+func (f *Fake) BlockUntil(done <-chan struct{}, n int) bool {
+	for {
+		f.mu.Lock()
+		if len(f.timers) >= n {
+			f.mu.Unlock()
+			return true
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-done:
+			return false
+		}
+	}
+}
+
+type fakeTimer struct {
+	f       *Fake
+	c       chan time.Time
+	when    time.Time
+	pending bool // guarded by f.mu
+}
+
+// fire delivers now without blocking; f.mu must be held.
+func (t *fakeTimer) fire(now time.Time) {
+	select {
+	case t.c <- now:
+	default:
+	}
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+
+func (t *fakeTimer) Stop() bool {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	wasPending := t.pending
+	t.remove()
+	t.drain()
+	return wasPending
+}
+
+func (t *fakeTimer) Reset(d time.Duration) bool {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	wasPending := t.pending
+	t.remove()
+	t.drain()
+	t.f.arm(t, d)
+	return wasPending
+}
+
+// remove takes t off the pending list; f.mu must be held.
+func (t *fakeTimer) remove() {
+	if !t.pending {
+		return
+	}
+	t.pending = false
+	for i, x := range t.f.timers {
+		if x == t {
+			t.f.timers = append(t.f.timers[:i], t.f.timers[i+1:]...)
+			break
+		}
+	}
+	t.f.notify()
+}
+
+func (t *fakeTimer) drain() {
+	select {
+	case <-t.c:
+	default:
+	}
+}

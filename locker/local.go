@@ -1,0 +1,538 @@
+package locker
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Local is one node's lock table in memory. It implements NetLocker and
+// Lister. All methods are safe for concurrent use.
+//
+// The table is split into shards, each under its own mutex, so that a surge
+// on some resources does not queue every caller behind one lock; how many
+// callers may wait for one shard is bounded by Config.MaxWaiters.
+type Local struct {
+	cfg        Config
+	clock      Clock
+	epoch      time.Time // the table's zero of time; grant times are offsets from it
+	seed       maphash.Seed
+	quietUntil int64 // end of the quiet period, in nanoseconds since epoch
+	maxWaiters int32
+
+	fence  atomic.Uint64 // last fence issued
+	closed atomic.Bool
+
+	closeOnce sync.Once
+	stop      chan struct{} // closed by Close to end the sweep loop
+	swept     chan struct{} // closed when the sweep loop has ended
+
+	shards [numShards]shard
+}
+
+// Compile-time checks that Local is a full locker.
+var (
+	_ NetLocker = (*Local)(nil)
+	_ Lister    = (*Local)(nil)
+)
+
+// New returns an empty table configured by cfg and, unless
+// cfg.SweepInterval is negative, starts the goroutine that reclaims expired
+// grants; Close stops it. It panics if cfg.Validate reports an error: check
+// configuration that comes from users with Validate first.
+func New(cfg Config) *Local {
+	if err := cfg.Validate(); err != nil {
+		panic(err.Error())
+	}
+	cfg = cfg.withDefaults()
+	l := &Local{
+		cfg:        cfg,
+		clock:      cfg.Clock,
+		seed:       maphash.MakeSeed(),
+		maxWaiters: int32(min(cfg.MaxWaiters, 1<<30)),
+		stop:       make(chan struct{}),
+		swept:      make(chan struct{}),
+	}
+	l.epoch = l.clock.Now()
+	l.quietUntil = int64(cfg.QuietPeriod)
+	// Fences start at the wall-clock time in nanoseconds, so that a node that
+	// restarts normally issues fences above those of its previous run.
+	l.fence.Store(uint64(max(l.epoch.UnixNano(), 0)))
+	for i := range l.shards {
+		l.shards[i].init()
+	}
+	if cfg.SweepInterval > 0 {
+		go l.sweepLoop(cfg.SweepInterval)
+	} else {
+		close(l.swept)
+	}
+	return l
+}
+
+// Validity returns how long a grant lives here without a refresh.
+func (l *Local) Validity() time.Duration { return l.cfg.Validity }
+
+// String returns "local".
+func (l *Local) String() string { return "local" }
+
+// IsOnline reports whether the table is open.
+func (l *Local) IsOnline() bool { return !l.closed.Load() }
+
+// Close stops the sweep goroutine. Calls after Close fail with ErrClosed. It
+// always returns nil.
+func (l *Local) Close() error {
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		close(l.stop)
+	})
+	<-l.swept
+	return nil
+}
+
+// now returns the time in nanoseconds since the table's epoch.
+func (l *Local) now() int64 { return int64(l.clock.Now().Sub(l.epoch)) }
+
+func (l *Local) expired(g *grant, now int64) bool {
+	return now-g.refreshed.Load() >= int64(l.cfg.Validity)
+}
+
+func (l *Local) shardOf(name string) uint16 {
+	return uint16(maphash.String(l.seed, name) & (numShards - 1))
+}
+
+// shardSet appends to dst the sorted, distinct shards of uid and resources.
+func (l *Local) shardSet(dst []uint16, uid string, resources []string) []uint16 {
+	dst = append(dst, l.shardOf(uid))
+	for _, r := range resources {
+		dst = append(dst, l.shardOf(r))
+	}
+	if len(dst) == 2 { // the common case: one resource
+		if dst[0] > dst[1] {
+			dst[0], dst[1] = dst[1], dst[0]
+		} else if dst[0] == dst[1] {
+			dst = dst[:1]
+		}
+		return dst
+	}
+	slices.Sort(dst)
+	return slices.Compact(dst)
+}
+
+// lockShards locks the shards in idx, which must be sorted. If limit is
+// positive and a shard has that many waiters, it unlocks what it took and
+// returns false.
+func (l *Local) lockShards(idx []uint16, limit int32) bool {
+	for i, s := range idx {
+		if !l.shards[s].lock(limit) {
+			l.unlockShards(idx[:i])
+			return false
+		}
+	}
+	return true
+}
+
+func (l *Local) unlockShards(idx []uint16) {
+	for _, s := range idx {
+		l.shards[s].mu.Unlock()
+	}
+}
+
+// check validates the lock arguments.
+func (l *Local) check(op string, args *LockArgs) error {
+	if args.UID == "" {
+		return fmt.Errorf("%w: %s: empty uid", ErrInvalidArgs, op)
+	}
+	n := len(args.Resources)
+	if n == 0 {
+		return fmt.Errorf("%w: %s: no resources", ErrInvalidArgs, op)
+	}
+	if n > l.cfg.MaxResources {
+		return fmt.Errorf("%w: %s: %d resources, more than the limit of %d", ErrInvalidArgs, op, n, l.cfg.MaxResources)
+	}
+	for _, r := range args.Resources {
+		if r == "" {
+			return fmt.Errorf("%w: %s: empty resource name", ErrInvalidArgs, op)
+		}
+	}
+	if n > 1 {
+		sorted := args.Resources
+		if !slices.IsSorted(sorted) {
+			sorted = slices.Sorted(slices.Values(args.Resources))
+		}
+		for i := 1; i < n; i++ {
+			if sorted[i] == sorted[i-1] {
+				return fmt.Errorf("%w: %s: resource %q named twice", ErrInvalidArgs, op, sorted[i])
+			}
+		}
+	}
+	return nil
+}
+
+// Lock grants a write lock on all of args.Resources to args.UID, or on none.
+// See NetLocker.
+func (l *Local) Lock(ctx context.Context, args LockArgs) (Reply, error) {
+	return l.acquire(ctx, &args, true)
+}
+
+// RLock grants a read lock on all of args.Resources to args.UID, or on none.
+// See NetLocker.
+func (l *Local) RLock(ctx context.Context, args LockArgs) (Reply, error) {
+	return l.acquire(ctx, &args, false)
+}
+
+func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply, error) {
+	op := "rlock"
+	if write {
+		op = "lock"
+	}
+	if err := l.check(op, args); err != nil {
+		return Reply{}, err
+	}
+	if l.closed.Load() {
+		return Reply{}, ErrClosed
+	}
+	now := l.now()
+	if now < l.quietUntil {
+		return Reply{Reason: ReasonQuiet}, nil
+	}
+	var buf [8]uint16
+	idx := l.shardSet(buf[:0], args.UID, args.Resources)
+	us := &l.shards[l.shardOf(args.UID)]
+
+	for attempt := 0; ; attempt++ {
+		if !l.lockShards(idx, l.maxWaiters) {
+			return Reply{}, fmt.Errorf("%w: %s %q", ErrBusy, op, args.Resources[0])
+		}
+		// The caller may have given up while we waited: granting now would
+		// leave a lock nobody will release.
+		if err := ctx.Err(); err != nil {
+			l.unlockShards(idx)
+			return Reply{}, fmt.Errorf("locker: %s: %w", op, err)
+		}
+		if g := us.grants[args.UID]; g != nil {
+			reply := Reply{Reason: ReasonUIDInUse}
+			if g.write == write && slices.Equal(g.resources, args.Resources) && !l.expired(g, now) {
+				// A repeated request (a client retrying after a lost reply)
+				// gets the grant it already has.
+				reply = Reply{OK: true, Fence: g.fence}
+				g.refreshed.Store(now)
+				us.unlink(g)
+				us.pushBack(g)
+			}
+			l.unlockShards(idx)
+			return reply, nil
+		}
+
+		var stale []grantRef // holders in the way that have expired
+		conflict := false
+		for _, name := range args.Resources {
+			r := l.shards[l.shardOf(name)].resources[name]
+			if r == nil {
+				continue
+			}
+			if r.writer != nil {
+				stale, conflict = l.classify(r.writer, now, stale, conflict)
+			}
+			if write {
+				for _, g := range r.readers {
+					stale, conflict = l.classify(g, now, stale, conflict)
+				}
+			}
+		}
+		if len(stale) > 0 && attempt == 0 {
+			// Remove the expired holders (that needs their own shards) and
+			// look again.
+			l.unlockShards(idx)
+			l.removeExpired(stale)
+			continue
+		}
+		if conflict || len(stale) > 0 {
+			l.unlockShards(idx)
+			return Reply{Reason: ReasonConflict}, nil
+		}
+
+		g := us.newGrant()
+		g.uid, g.owner, g.source = args.UID, args.Owner, args.Source
+		g.resources = append(g.resources[:0], args.Resources...)
+		g.write, g.quorum = write, args.Quorum
+		g.fence = l.fence.Add(1)
+		g.granted = now
+		g.refreshed.Store(now)
+		for _, name := range args.Resources {
+			r := l.shards[l.shardOf(name)].resourceFor(name)
+			if write {
+				r.writer = g
+			} else {
+				r.readers = append(r.readers, g)
+			}
+		}
+		us.grants[args.UID] = g
+		us.pushBack(g)
+		l.unlockShards(idx)
+		return Reply{OK: true, Fence: g.fence}, nil
+	}
+}
+
+// grantRef names a grant found while its UID's shard was not locked. The UID
+// is read while the grant is known live and is checked again, under the UID's
+// shard, before the grant is touched.
+type grantRef struct {
+	uid string
+	g   *grant
+}
+
+// classify notes holder g of a resource in the way of a new lock: as stale if
+// it has expired, else as a conflict. The resource's shard must be locked.
+func (l *Local) classify(g *grant, now int64, stale []grantRef, conflict bool) ([]grantRef, bool) {
+	if l.expired(g, now) {
+		return append(stale, grantRef{g.uid, g}), conflict
+	}
+	return stale, true
+}
+
+// Unlock releases the write lock of args.UID. See NetLocker.
+func (l *Local) Unlock(ctx context.Context, args LockArgs) (Reply, error) {
+	return l.unlock("unlock", &args, true)
+}
+
+// RUnlock releases the read lock of args.UID. See NetLocker.
+func (l *Local) RUnlock(ctx context.Context, args LockArgs) (Reply, error) {
+	return l.unlock("runlock", &args, false)
+}
+
+func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
+	if args.UID == "" {
+		return Reply{}, fmt.Errorf("%w: %s: empty uid", ErrInvalidArgs, op)
+	}
+	if l.closed.Load() {
+		return Reply{}, ErrClosed
+	}
+	ok := l.remove(args.UID, func(g *grant) bool { return g.write == write })
+	return Reply{OK: ok}, nil
+}
+
+// remove deletes the grant of uid from every shard that refers to it, if the
+// grant exists and keep(grant) is true. keep runs with every shard of the
+// grant locked. It reports whether a grant was removed.
+func (l *Local) remove(uid string, keep func(*grant) bool) bool {
+	ui := l.shardOf(uid)
+	us := &l.shards[ui]
+	us.mu.Lock()
+	g := us.grants[uid]
+	if g == nil {
+		us.mu.Unlock()
+		return false
+	}
+	var buf [8]uint16
+	idx := l.shardSet(buf[:0], uid, g.resources)
+	if idx[0] == ui {
+		// The UID's shard comes first in lock order: take the others too.
+		for _, s := range idx[1:] {
+			l.shards[s].mu.Lock()
+		}
+	} else {
+		// Start again in lock order, then make sure the grant is the same.
+		us.mu.Unlock()
+		l.lockShards(idx, 0)
+		if us.grants[uid] != g {
+			l.unlockShards(idx)
+			return false
+		}
+	}
+	if !keep(g) {
+		l.unlockShards(idx)
+		return false
+	}
+	for _, name := range g.resources {
+		l.shards[l.shardOf(name)].release(name, g)
+	}
+	delete(us.grants, uid)
+	us.unlink(g)
+	us.freeGrant(g)
+	l.unlockShards(idx)
+	return true
+}
+
+// removeExpired removes the grants of refs that are still the grants of
+// their UIDs and still expired.
+func (l *Local) removeExpired(refs []grantRef) int {
+	n := 0
+	for _, ref := range refs {
+		if l.remove(ref.uid, func(g *grant) bool { return g == ref.g && l.expired(g, l.now()) }) {
+			n++
+		}
+	}
+	return n
+}
+
+// Refresh extends the validity of each of args.UIDs that this table holds.
+// A grant that has already expired is removed and reported as not held: once
+// a grant has outlived its validity another client may have been granted the
+// resource, so it cannot be revived. See NetLocker.
+func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, error) {
+	if l.closed.Load() {
+		return RefreshReply{}, ErrClosed
+	}
+	status := make([]RefreshStatus, len(args.UIDs))
+	var stale []grantRef
+	now := l.now()
+	for i, uid := range args.UIDs {
+		status[i] = RefreshNotHeld
+		s := &l.shards[l.shardOf(uid)]
+		s.mu.Lock()
+		if g := s.grants[uid]; g != nil {
+			if l.expired(g, now) {
+				stale = append(stale, grantRef{uid, g})
+			} else {
+				g.refreshed.Store(now)
+				s.unlink(g)
+				s.pushBack(g)
+				status[i] = RefreshRefreshed
+			}
+		}
+		s.mu.Unlock()
+	}
+	l.removeExpired(stale)
+	return RefreshReply{Status: status}, nil
+}
+
+// ForceUnlock removes the grant of args.UID if it is set, else every holder of
+// args.Resources, whatever their kind. See NetLocker.
+func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
+	if l.closed.Load() {
+		return Reply{}, ErrClosed
+	}
+	if args.UID != "" {
+		return Reply{OK: l.remove(args.UID, func(*grant) bool { return true })}, nil
+	}
+	if len(args.Resources) == 0 {
+		return Reply{}, fmt.Errorf("%w: force-unlock: neither uid nor resources", ErrInvalidArgs)
+	}
+	if len(args.Resources) > l.cfg.MaxResources {
+		return Reply{}, fmt.Errorf("%w: force-unlock: %d resources, more than the limit of %d", ErrInvalidArgs, len(args.Resources), l.cfg.MaxResources)
+	}
+	var holders []grantRef
+	for _, name := range args.Resources {
+		s := &l.shards[l.shardOf(name)]
+		s.mu.Lock()
+		if r := s.resources[name]; r != nil {
+			if r.writer != nil {
+				holders = append(holders, grantRef{r.writer.uid, r.writer})
+			}
+			for _, g := range r.readers {
+				holders = append(holders, grantRef{g.uid, g})
+			}
+		}
+		s.mu.Unlock()
+	}
+	removed := false
+	for _, ref := range holders {
+		if l.remove(ref.uid, func(g *grant) bool { return g == ref.g }) {
+			removed = true
+		}
+	}
+	return Reply{OK: removed}, nil
+}
+
+// Expire removes every grant not refreshed within the validity and returns
+// how many it removed. The sweep goroutine calls it; tests that drive a fake
+// clock call it directly. Its cost is proportional to the number of shards
+// plus the number of grants removed: it never scans valid grants.
+func (l *Local) Expire() int {
+	now := l.now()
+	var stale []grantRef
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		for g := s.lruHead; g != nil && l.expired(g, now); g = g.next {
+			stale = append(stale, grantRef{g.uid, g})
+		}
+		s.mu.Unlock()
+	}
+	return l.removeExpired(stale)
+}
+
+func (l *Local) sweepLoop(every time.Duration) {
+	defer close(l.swept)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.Expire()
+		}
+	}
+}
+
+// Stats counts what the table holds.
+type Stats struct {
+	Grants    int // acquisitions (UIDs) held, expired or not
+	Resources int // distinct resources locked
+}
+
+// Stats returns the table's current counts.
+func (l *Local) Stats() Stats {
+	var st Stats
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		st.Grants += len(s.grants)
+		st.Resources += len(s.resources)
+		s.mu.Unlock()
+	}
+	return st
+}
+
+// List returns up to max entries (all if max <= 0), one per holder of each
+// resource, ordered by resource then UID. Expired grants not yet reclaimed
+// are left out. It changes nothing. See Lister.
+func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	now := l.now()
+	var out []Entry
+	add := func(name string, g *grant) {
+		if l.expired(g, now) {
+			return
+		}
+		out = append(out, Entry{
+			Resource: name, UID: g.uid, Owner: g.owner, Source: g.source,
+			Write: g.write, Quorum: g.quorum, Fence: g.fence,
+			HeldFor: now - g.granted, SinceRefresh: now - g.refreshed.Load(),
+		})
+	}
+	for i := range l.shards {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("locker: list: %w", err)
+		}
+		s := &l.shards[i]
+		s.mu.Lock()
+		for name, r := range s.resources {
+			if r.writer != nil {
+				add(name, r.writer)
+			}
+			for _, g := range r.readers {
+				add(name, g)
+			}
+		}
+		s.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := strings.Compare(a.Resource, b.Resource); c != 0 {
+			return c
+		}
+		return strings.Compare(a.UID, b.UID)
+	})
+	if max > 0 && len(out) > max {
+		out = out[:max]
+	}
+	return out, nil
+}

@@ -1,0 +1,393 @@
+// Package lockertest is the conformance suite for locker.NetLocker. Every
+// implementation in this module (the in-memory table, the HTTP client talking
+// to an HTTP server, the simulated node) runs it, so that the quorum client can
+// rely on one contract whatever carries its calls.
+package lockertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Factory returns a new, empty locker backed by a node table configured with
+// cfg. cfg.Clock is a *clock.Fake that the suite advances; the factory must
+// pass cfg to locker.New unchanged and arrange for the locker to be closed
+// when t ends.
+type Factory func(t *testing.T, cfg locker.Config) locker.NetLocker
+
+// Validity is the validity the suite configures.
+const Validity = 30 * time.Second
+
+// Run runs the conformance suite against lockers made by f.
+func Run(t *testing.T, f Factory) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+			cfg := locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1}
+			if tc.config != nil {
+				tc.config(&cfg)
+			}
+			h := &harness{t: t, l: f(t, cfg), clk: clk, ctx: context.Background()}
+			tc.run(h)
+		})
+	}
+}
+
+type testCase struct {
+	name   string
+	config func(*locker.Config)
+	run    func(h *harness)
+}
+
+// harness wraps a locker with assertions that report the failing step.
+type harness struct {
+	t   *testing.T
+	l   locker.NetLocker
+	clk *clock.Fake
+	ctx context.Context
+}
+
+func args(uid string, resources ...string) locker.LockArgs {
+	return locker.LockArgs{UID: uid, Resources: resources, Owner: "owner-" + uid, Source: "conformance.go:1", Quorum: 1}
+}
+
+func (h *harness) lock(write bool, a locker.LockArgs) locker.Reply {
+	h.t.Helper()
+	var r locker.Reply
+	var err error
+	if write {
+		r, err = h.l.Lock(h.ctx, a)
+	} else {
+		r, err = h.l.RLock(h.ctx, a)
+	}
+	if err != nil {
+		h.t.Fatalf("lock(write=%v, %s %v): unexpected error %v", write, a.UID, a.Resources, err)
+	}
+	return r
+}
+
+func (h *harness) mustGrant(write bool, uid string, resources ...string) locker.Reply {
+	h.t.Helper()
+	r := h.lock(write, args(uid, resources...))
+	if !r.OK {
+		h.t.Fatalf("lock(write=%v, %s %v) refused (%v), want granted", write, uid, resources, r.Reason)
+	}
+	if r.Fence == 0 {
+		h.t.Fatalf("lock(write=%v, %s %v) granted with zero fence", write, uid, resources)
+	}
+	return r
+}
+
+func (h *harness) mustRefuse(write bool, uid string, want locker.Reason, resources ...string) {
+	h.t.Helper()
+	r := h.lock(write, args(uid, resources...))
+	if r.OK {
+		h.t.Fatalf("lock(write=%v, %s %v) granted, want refused", write, uid, resources)
+	}
+	if r.Reason != want {
+		h.t.Fatalf("lock(write=%v, %s %v) refused with %v, want %v", write, uid, resources, r.Reason, want)
+	}
+}
+
+func (h *harness) unlock(write bool, uid string) bool {
+	h.t.Helper()
+	var r locker.Reply
+	var err error
+	if write {
+		r, err = h.l.Unlock(h.ctx, args(uid))
+	} else {
+		r, err = h.l.RUnlock(h.ctx, args(uid))
+	}
+	if err != nil {
+		h.t.Fatalf("unlock(write=%v, %s): unexpected error %v", write, uid, err)
+	}
+	return r.OK
+}
+
+func (h *harness) refresh(uids ...string) []locker.RefreshStatus {
+	h.t.Helper()
+	r, err := h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: uids})
+	if err != nil {
+		h.t.Fatalf("refresh(%v): unexpected error %v", uids, err)
+	}
+	if len(r.Status) != len(uids) {
+		h.t.Fatalf("refresh(%v) returned %d statuses", uids, len(r.Status))
+	}
+	return r.Status
+}
+
+func (h *harness) expect(cond bool, format string, a ...any) {
+	h.t.Helper()
+	if !cond {
+		h.t.Fatalf(format, a...)
+	}
+}
+
+var cases = []testCase{
+	{name: "WriteExcludesWrite", run: func(h *harness) {
+		h.mustGrant(true, "u1", "a")
+		h.mustRefuse(true, "u2", locker.ReasonConflict, "a")
+		h.mustGrant(true, "u3", "b")
+		h.expect(h.unlock(true, "u1"), "unlock of held write lock reported false")
+		h.mustGrant(true, "u2", "a")
+	}},
+	{name: "ReadsShareWritesExclude", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		h.mustGrant(false, "r2", "a")
+		h.mustRefuse(true, "w1", locker.ReasonConflict, "a")
+		h.expect(h.unlock(false, "r1"), "runlock r1 reported false")
+		h.mustRefuse(true, "w1", locker.ReasonConflict, "a")
+		h.expect(h.unlock(false, "r2"), "runlock r2 reported false")
+		h.mustGrant(true, "w1", "a")
+		h.mustRefuse(false, "r3", locker.ReasonConflict, "a")
+	}},
+	{name: "MultiResourceAllOrNothing", run: func(h *harness) {
+		h.mustGrant(true, "u1", "b")
+		h.mustRefuse(true, "u2", locker.ReasonConflict, "a", "b", "c")
+		// Nothing of the refused request was left behind.
+		h.mustGrant(true, "u3", "a")
+		h.mustGrant(true, "u4", "c")
+		h.expect(h.unlock(true, "u1") && h.unlock(true, "u3") && h.unlock(true, "u4"), "unlock reported false")
+		h.mustGrant(true, "u2", "a", "b", "c")
+		for _, r := range []string{"a", "b", "c"} {
+			h.mustRefuse(false, "x-"+r, locker.ReasonConflict, r)
+		}
+		h.expect(h.unlock(true, "u2"), "unlock of multi-resource lock reported false")
+		for _, r := range []string{"a", "b", "c"} {
+			h.mustGrant(true, "y-"+r, r)
+		}
+	}},
+	{name: "MultiResourceRead", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a", "b")
+		h.mustGrant(false, "r2", "b", "c")
+		h.mustRefuse(true, "w", locker.ReasonConflict, "c")
+		h.expect(h.unlock(false, "r2"), "runlock r2 reported false")
+		h.mustGrant(true, "w", "c")
+	}},
+	{name: "RepeatedLockIsIdempotent", run: func(h *harness) {
+		first := h.mustGrant(true, "u1", "a")
+		again := h.mustGrant(true, "u1", "a")
+		h.expect(first.Fence == again.Fence, "repeated grant got fence %d, first had %d", again.Fence, first.Fence)
+		h.mustRefuse(true, "u1", locker.ReasonUIDInUse, "b")
+		h.mustRefuse(false, "u1", locker.ReasonUIDInUse, "a")
+		h.expect(h.unlock(true, "u1"), "unlock reported false")
+		h.expect(!h.unlock(true, "u1"), "second unlock reported true")
+	}},
+	{name: "UnlockNotHeldIsCleanFalse", run: func(h *harness) {
+		h.expect(!h.unlock(true, "nobody"), "unlock of unknown uid reported true")
+		h.expect(!h.unlock(false, "nobody"), "runlock of unknown uid reported true")
+		h.mustGrant(false, "r", "a")
+		h.mustGrant(true, "w", "b")
+		h.expect(!h.unlock(true, "r"), "unlock of a read grant reported true")
+		h.expect(!h.unlock(false, "w"), "runlock of a write grant reported true")
+		h.mustRefuse(true, "x", locker.ReasonConflict, "a")
+		h.mustRefuse(true, "x", locker.ReasonConflict, "b")
+	}},
+	{name: "FencesIncrease", run: func(h *harness) {
+		var last uint64
+		for i := range 5 {
+			r := h.mustGrant(true, fmt.Sprint("u", i), "a")
+			h.expect(r.Fence > last, "grant %d fence %d not above %d", i, r.Fence, last)
+			last = r.Fence
+			h.unlock(true, fmt.Sprint("u", i))
+		}
+	}},
+	{name: "RefreshReportsPerUID", run: func(h *harness) {
+		h.mustGrant(true, "w", "a")
+		h.mustGrant(false, "r", "b")
+		st := h.refresh("w", "missing", "r")
+		want := []locker.RefreshStatus{locker.RefreshRefreshed, locker.RefreshNotHeld, locker.RefreshRefreshed}
+		for i := range want {
+			h.expect(st[i] == want[i], "refresh status %d = %v, want %v", i, st[i], want[i])
+		}
+		h.expect(len(h.refresh()) == 0, "empty refresh returned statuses")
+	}},
+	{name: "ExpiresWithoutRefresh", run: func(h *harness) {
+		h.mustGrant(true, "w", "a")
+		h.clk.Advance(Validity - time.Millisecond)
+		h.mustRefuse(true, "x", locker.ReasonConflict, "a")
+		h.clk.Advance(time.Millisecond)
+		h.mustGrant(true, "x", "a")
+		st := h.refresh("w")
+		h.expect(st[0] == locker.RefreshNotHeld, "expired grant refreshed as %v", st[0])
+		h.expect(!h.unlock(true, "w"), "unlock of expired and replaced grant reported true")
+	}},
+	{name: "ExpiredGrantIsNotRevived", run: func(h *harness) {
+		h.mustGrant(true, "w", "a")
+		h.clk.Advance(Validity)
+		st := h.refresh("w")
+		h.expect(st[0] == locker.RefreshNotHeld, "refresh after validity = %v, want not held", st[0])
+		h.mustGrant(true, "x", "a")
+	}},
+	{name: "RefreshKeepsAlive", run: func(h *harness) {
+		h.mustGrant(true, "w", "a")
+		h.mustGrant(false, "r", "b")
+		for range 6 {
+			h.clk.Advance(Validity / 2)
+			st := h.refresh("w", "r")
+			h.expect(st[0] == locker.RefreshRefreshed && st[1] == locker.RefreshRefreshed, "refresh = %v", st)
+		}
+		h.mustRefuse(true, "x", locker.ReasonConflict, "a")
+		h.mustRefuse(true, "x", locker.ReasonConflict, "b")
+	}},
+	{name: "ExpiredReaderDoesNotBlockWriter", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		h.clk.Advance(Validity / 2)
+		h.mustGrant(false, "r2", "a")
+		h.clk.Advance(Validity / 2)
+		h.mustRefuse(true, "w", locker.ReasonConflict, "a") // r2 still valid
+		h.clk.Advance(Validity / 2)
+		h.mustGrant(true, "w", "a")
+	}},
+	{name: "ForceUnlockByUID", run: func(h *harness) {
+		h.mustGrant(true, "w", "a", "b")
+		r, err := h.l.ForceUnlock(h.ctx, locker.LockArgs{UID: "w"})
+		h.expect(err == nil && r.OK, "force-unlock by uid = %v, %v", r, err)
+		h.mustGrant(true, "x", "a")
+		h.mustGrant(true, "y", "b")
+		r, err = h.l.ForceUnlock(h.ctx, locker.LockArgs{UID: "w"})
+		h.expect(err == nil && !r.OK, "second force-unlock = %v, %v", r, err)
+	}},
+	{name: "ForceUnlockByResources", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		h.mustGrant(false, "r2", "a", "c")
+		h.mustGrant(true, "w", "b")
+		r, err := h.l.ForceUnlock(h.ctx, locker.LockArgs{Resources: []string{"a", "b"}})
+		h.expect(err == nil && r.OK, "force-unlock by resources = %v, %v", r, err)
+		h.mustGrant(true, "x", "a")
+		h.mustGrant(true, "y", "b")
+		h.mustGrant(true, "z", "c") // r2's whole grant went
+		r, err = h.l.ForceUnlock(h.ctx, locker.LockArgs{Resources: []string{"nothing"}})
+		h.expect(err == nil && !r.OK, "force-unlock of free resource = %v, %v", r, err)
+		_, err = h.l.ForceUnlock(h.ctx, locker.LockArgs{})
+		h.expect(errors.Is(err, locker.ErrInvalidArgs), "force-unlock of nothing: err %v, want ErrInvalidArgs", err)
+	}},
+	{name: "InvalidArgs", config: func(c *locker.Config) { c.MaxResources = 3 }, run: func(h *harness) {
+		bad := []locker.LockArgs{
+			{Resources: []string{"a"}},
+			{UID: "u"},
+			{UID: "u", Resources: []string{"a", ""}},
+			{UID: "u", Resources: []string{"a", "b", "a"}},
+			{UID: "u", Resources: []string{"a", "b", "c", "d"}},
+		}
+		for _, a := range bad {
+			for _, write := range []bool{true, false} {
+				var err error
+				if write {
+					_, err = h.l.Lock(h.ctx, a)
+				} else {
+					_, err = h.l.RLock(h.ctx, a)
+				}
+				h.expect(errors.Is(err, locker.ErrInvalidArgs), "lock(write=%v, %+v): err %v, want ErrInvalidArgs", write, a, err)
+				h.expect(strings.Contains(err.Error(), "lock"), "error %q does not name the operation", err)
+			}
+		}
+		_, err := h.l.Unlock(h.ctx, locker.LockArgs{})
+		h.expect(errors.Is(err, locker.ErrInvalidArgs), "unlock without uid: err %v", err)
+		// Nothing was half-applied.
+		for _, r := range []string{"a", "b", "c"} {
+			h.mustGrant(true, "ok-"+r, r)
+		}
+		h.mustGrant(true, "unsorted", "z", "y", "x")
+	}},
+	{name: "CancelledContextGrantsNothing", run: func(h *harness) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		r, err := h.l.Lock(ctx, args("u", "a"))
+		h.expect(err != nil && errors.Is(err, context.Canceled), "lock with cancelled ctx = %v, %v; want context.Canceled", r, err)
+		h.mustGrant(true, "v", "a")
+	}},
+	{name: "QuietPeriod", config: func(c *locker.Config) { c.QuietPeriod = Validity }, run: func(h *harness) {
+		h.mustRefuse(true, "u", locker.ReasonQuiet, "a")
+		h.mustRefuse(false, "u", locker.ReasonQuiet, "a")
+		h.clk.Advance(Validity)
+		h.mustGrant(true, "u", "a")
+	}},
+	{name: "List", run: func(h *harness) {
+		lister, ok := h.l.(locker.Lister)
+		if !ok {
+			h.t.Skip("locker does not implement Lister")
+		}
+		h.mustGrant(true, "w", "b", "c")
+		h.mustGrant(false, "r", "a")
+		h.clk.Advance(time.Second)
+		h.refresh("r")
+		entries, err := lister.List(h.ctx, 0)
+		h.expect(err == nil, "list: %v", err)
+		h.expect(len(entries) == 3, "list returned %d entries, want 3: %+v", len(entries), entries)
+		want := []struct {
+			res, uid string
+			write    bool
+		}{{"a", "r", false}, {"b", "w", true}, {"c", "w", true}}
+		for i, w := range want {
+			e := entries[i]
+			h.expect(e.Resource == w.res && e.UID == w.uid && e.Write == w.write && e.Owner == "owner-"+w.uid && e.Source != "",
+				"entry %d = %+v, want %s held by %s (write %v)", i, e, w.res, w.uid, w.write)
+		}
+		h.expect(entries[0].SinceRefresh == 0 && entries[1].SinceRefresh == int64(time.Second), "ages = %d, %d", entries[0].SinceRefresh, entries[1].SinceRefresh)
+		h.expect(entries[1].HeldFor == int64(time.Second), "held for %d", entries[1].HeldFor)
+		some, err := lister.List(h.ctx, 2)
+		h.expect(err == nil && len(some) == 2, "list(max 2) = %d entries, %v", len(some), err)
+	}},
+	{name: "ConcurrentMutualExclusion", run: func(h *harness) {
+		const workers, rounds = 8, 50
+		var (
+			mu      sync.Mutex
+			holders int
+			worst   int
+			wg      sync.WaitGroup
+		)
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < rounds; {
+					uid := fmt.Sprintf("w%d-%d", w, i)
+					r, err := h.l.Lock(h.ctx, args(uid, "hot"))
+					if err != nil {
+						errs <- err
+						return
+					}
+					if !r.OK {
+						continue
+					}
+					mu.Lock()
+					holders++
+					worst = max(worst, holders)
+					holders--
+					mu.Unlock()
+					if r, err := h.l.Unlock(h.ctx, args(uid)); err != nil || !r.OK {
+						errs <- fmt.Errorf("unlock %s = %v, %v", uid, r, err)
+						return
+					}
+					i++
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			h.t.Fatal(err)
+		}
+		h.expect(worst == 1, "%d holders at once", worst)
+	}},
+	{name: "Close", run: func(h *harness) {
+		h.expect(h.l.IsOnline(), "new locker is not online")
+		h.expect(h.l.String() != "", "String() is empty")
+		h.expect(h.l.Close() == nil, "close failed")
+		_, err := h.l.Lock(h.ctx, args("u", "a"))
+		h.expect(errors.Is(err, locker.ErrClosed), "lock after close: err %v, want ErrClosed", err)
+		_, err = h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: []string{"u"}})
+		h.expect(errors.Is(err, locker.ErrClosed), "refresh after close: err %v, want ErrClosed", err)
+	}},
+}

@@ -1,0 +1,187 @@
+package locker
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// numShards is how many independently locked parts the table has. A power of
+// two so that a hash picks a shard with a mask.
+const numShards = 256
+
+// maxFree bounds each shard's free lists, so that memory taken by a surge of
+// grants is given back once the surge is over.
+const maxFree = 1024
+
+// A shard holds the resources whose names hash to it and the grants whose
+// UIDs hash to it. An operation locks every shard it touches, always in
+// ascending index order, so that operations on several shards cannot deadlock.
+type shard struct {
+	mu sync.Mutex // guards everything below but waiters
+
+	// waiters counts calls blocked on mu; it bounds the pile-up under a surge.
+	waiters atomic.Int32
+
+	resources map[string]*resource // resource name -> its holders
+	grants    map[string]*grant    // UID -> grant, for grants whose UID hashes here
+
+	// lru links this shard's grants from least to most recently refreshed,
+	// so that a sweep stops at the first grant still valid: expiry never scans
+	// the whole table.
+	lruHead, lruTail *grant
+
+	freeGrants    *grant      // recycled grants, linked by next
+	numFreeGrants int         // length of freeGrants
+	freeResources []*resource // recycled resources
+
+	_ [64]byte // keeps neighbouring shards' hot fields on separate cache lines
+}
+
+// A resource is one locked name: one writer or any number of readers.
+type resource struct {
+	writer  *grant
+	readers []*grant
+}
+
+func (r *resource) empty() bool { return r.writer == nil && len(r.readers) == 0 }
+
+// A grant is one acquisition (one UID) on this node. It lives in the shard of
+// its UID and is referenced from the resource entries it holds. Its fields
+// other than refreshed are written only while the UID's shard and every
+// resource's shard are locked, and read with at least one of them locked.
+type grant struct {
+	uid       string
+	owner     string
+	source    string
+	resources []string
+	write     bool
+	quorum    int
+	fence     uint64
+	granted   int64 // nanoseconds since the table's epoch
+
+	// refreshed is when the grant was last granted or refreshed, in
+	// nanoseconds since the table's epoch. It is atomic so that a lock call
+	// can see that a conflicting holder expired without locking its shard.
+	refreshed atomic.Int64
+
+	prev, next *grant // lru links; next also links the free list
+}
+
+func (s *shard) init() {
+	s.resources = make(map[string]*resource)
+	s.grants = make(map[string]*grant)
+}
+
+// lock takes s.mu, counting the caller as a waiter while it blocks. If limit
+// is positive and that many callers already wait, it returns false at once
+// without the lock.
+func (s *shard) lock(limit int32) bool {
+	if s.mu.TryLock() {
+		return true
+	}
+	if n := s.waiters.Add(1); limit > 0 && n > limit {
+		s.waiters.Add(-1)
+		return false
+	}
+	s.mu.Lock()
+	s.waiters.Add(-1)
+	return true
+}
+
+// newGrant returns a zeroed grant, recycled if possible; s.mu must be held.
+func (s *shard) newGrant() *grant {
+	g := s.freeGrants
+	if g == nil {
+		return new(grant)
+	}
+	s.freeGrants = g.next
+	s.numFreeGrants--
+	g.next = nil
+	return g
+}
+
+// freeGrant recycles g, which must be out of every map and list; s.mu must be
+// held.
+func (s *shard) freeGrant(g *grant) {
+	res := g.resources[:0]
+	clear(g.resources) // drop references to the names
+	*g = grant{resources: res}
+	if s.numFreeGrants >= maxFree {
+		return
+	}
+	g.next = s.freeGrants
+	s.freeGrants = g
+	s.numFreeGrants++
+}
+
+// resourceFor returns the entry of name, creating it if absent; s.mu must be
+// held.
+func (s *shard) resourceFor(name string) *resource {
+	if r := s.resources[name]; r != nil {
+		return r
+	}
+	var r *resource
+	if n := len(s.freeResources); n > 0 {
+		r = s.freeResources[n-1]
+		s.freeResources = s.freeResources[:n-1]
+	} else {
+		r = new(resource)
+	}
+	s.resources[name] = r
+	return r
+}
+
+// release removes g from the entry of name, deleting the entry once it is
+// empty; s.mu must be held.
+func (s *shard) release(name string, g *grant) {
+	r := s.resources[name]
+	if r == nil {
+		return
+	}
+	if r.writer == g {
+		r.writer = nil
+	} else if i := slices.Index(r.readers, g); i >= 0 {
+		last := len(r.readers) - 1
+		r.readers[i] = r.readers[last]
+		r.readers[last] = nil
+		r.readers = r.readers[:last]
+	}
+	if !r.empty() {
+		return
+	}
+	delete(s.resources, name)
+	if len(s.freeResources) < maxFree {
+		if cap(r.readers) > 8 {
+			r.readers = nil // do not keep a surge's large slices
+		}
+		s.freeResources = append(s.freeResources, r)
+	}
+}
+
+// pushBack appends g to the lru list as the most recently refreshed grant;
+// s.mu must be held.
+func (s *shard) pushBack(g *grant) {
+	g.prev, g.next = s.lruTail, nil
+	if s.lruTail != nil {
+		s.lruTail.next = g
+	} else {
+		s.lruHead = g
+	}
+	s.lruTail = g
+}
+
+// unlink removes g from the lru list; s.mu must be held.
+func (s *shard) unlink(g *grant) {
+	if g.prev != nil {
+		g.prev.next = g.next
+	} else {
+		s.lruHead = g.next
+	}
+	if g.next != nil {
+		g.next.prev = g.prev
+	} else {
+		s.lruTail = g.prev
+	}
+	g.prev, g.next = nil, nil
+}

@@ -1,0 +1,121 @@
+package locker
+
+//go:generate go tool msgp -file wire.go -o wire_gen.go
+
+// The types in this file travel between a client and a node. They are encoded
+// with MessagePack by code that github.com/tinylib/msgp generates into
+// wire_gen.go; run `go generate ./locker` after changing them and commit the
+// result. Field tags are short because they are sent with every request.
+//
+// Decoders of network input bound every array and map they allocate:
+//msgp:limit arrays:100000 maps:64 marshal:true
+
+// LockArgs names one acquisition and what it covers. The same LockArgs, with
+// the same UID, is sent to every node of the locker set.
+type LockArgs struct {
+	// UID identifies this acquisition. It is chosen by the client, is the same
+	// on every node, and must not be reused for another acquisition.
+	UID string `msg:"u"`
+	// Resources are the names locked, sorted and without duplicates. A write
+	// lock on several resources is granted on a node for all or none.
+	Resources []string `msg:"r"`
+	// Owner names the process that asked (for listings and force-unlock).
+	Owner string `msg:"o"`
+	// Source is the caller's file:line, for debugging stale locks.
+	Source string `msg:"s"`
+	// Quorum is how many nodes the client needs to grant the lock. Nodes keep
+	// it for listings; it does not change a node's decision.
+	Quorum int `msg:"q"`
+}
+
+// Reason says why a node refused a lock.
+type Reason uint8
+
+// Refusal reasons. The zero value means the request was not refused.
+const (
+	ReasonNone     Reason = iota // granted, or the operation succeeded
+	ReasonConflict               // another holder has an incompatible lock
+	ReasonQuiet                  // the node is in its restart quiet period
+	ReasonUIDInUse               // the UID already names a different grant
+)
+
+// String returns the reason in words.
+func (r Reason) String() string {
+	switch r {
+	case ReasonNone:
+		return "none"
+	case ReasonConflict:
+		return "held by another"
+	case ReasonQuiet:
+		return "node in restart quiet period"
+	case ReasonUIDInUse:
+		return "uid in use by another grant"
+	}
+	return "unknown reason"
+}
+
+// Reply answers Lock, RLock, Unlock, RUnlock and ForceUnlock.
+type Reply struct {
+	// OK reports whether the operation took effect: the lock was granted (or
+	// was already granted to this UID), or something was released.
+	OK bool `msg:"k"`
+	// Reason says why a lock was refused when OK is false.
+	Reason Reason `msg:"w"`
+	// Fence is the node's sequence number for a grant: strictly greater than
+	// every fence this node process issued before. Zero when nothing was granted.
+	Fence uint64 `msg:"f"`
+}
+
+// RefreshArgs asks a node to extend the validity of several grants at once.
+// A client refreshes everything it holds with one request per node.
+type RefreshArgs struct {
+	UIDs []string `msg:"u"`
+}
+
+// RefreshStatus is the outcome of refreshing one UID on one node.
+type RefreshStatus uint8
+
+// Refresh outcomes. A call that fails as a whole returns an error instead.
+const (
+	RefreshUnknown   RefreshStatus = iota // never sent by a node; the zero value
+	RefreshRefreshed                      // the node holds the grant and extended it
+	RefreshNotHeld                        // the node does not hold this UID
+)
+
+// String returns the status in words.
+func (s RefreshStatus) String() string {
+	switch s {
+	case RefreshRefreshed:
+		return "refreshed"
+	case RefreshNotHeld:
+		return "not held"
+	}
+	return "unknown"
+}
+
+// RefreshReply answers RefreshArgs: Status[i] is the outcome for UIDs[i].
+type RefreshReply struct {
+	Status []RefreshStatus `msg:"s"`
+}
+
+// Entry describes one holder of one resource, for listings. Ages are measured
+// on the node's own clock and sent as durations, never as timestamps, so that
+// nothing compares clocks of different machines.
+type Entry struct {
+	Resource string `msg:"r"`
+	UID      string `msg:"u"`
+	Owner    string `msg:"o"`
+	Source   string `msg:"s"`
+	Write    bool   `msg:"w"`
+	Quorum   int    `msg:"q"`
+	Fence    uint64 `msg:"f"`
+	// HeldFor is how long ago the node granted the lock, in nanoseconds.
+	HeldFor int64 `msg:"h"`
+	// SinceRefresh is how long ago the node last refreshed it, in nanoseconds.
+	SinceRefresh int64 `msg:"a"`
+}
+
+// EntryList is a listing of entries.
+type EntryList struct {
+	Entries []Entry `msg:"e"`
+}
