@@ -11,7 +11,10 @@
 // timestamps taken on different machines.
 package clock
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Clock tells the time and makes timers. Implementations are safe for
 // concurrent use.
@@ -77,4 +80,24 @@ func OrReal(c Clock) Clock {
 		return Real()
 	}
 	return c
+}
+
+// WithTimeout returns a copy of ctx that is cancelled when d has passed on c,
+// like context.WithTimeout but measured on c so that fake clocks drive it. The
+// cancel function must be called to release its resources.
+func WithTimeout(ctx context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := c.(realClock); ok {
+		return context.WithTimeout(ctx, d)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	t := c.NewTimer(d)
+	go func() {
+		select {
+		case <-t.C():
+			cancel(context.DeadlineExceeded)
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
 }
