@@ -19,6 +19,7 @@ import (
 // callers may wait for one shard is bounded by Config.MaxWaiters.
 type Local struct {
 	cfg        Config
+	name       string
 	clock      Clock
 	epoch      time.Time // the table's zero of time; grant times are offsets from it
 	seed       maphash.Seed
@@ -34,6 +35,9 @@ type Local struct {
 
 	shards [numShards]shard
 }
+
+// tableSeq numbers the tables of the process, for their names.
+var tableSeq atomic.Uint64
 
 // Compile-time checks that Local is a full locker.
 var (
@@ -58,6 +62,7 @@ func New(cfg Config) *Local {
 		stop:       make(chan struct{}),
 		swept:      make(chan struct{}),
 	}
+	l.name = fmt.Sprintf("local-%d", tableSeq.Add(1))
 	l.epoch = l.clock.Now()
 	l.quietUntil = int64(cfg.QuietPeriod)
 	// Fences start at the wall-clock time in nanoseconds, so that a node that
@@ -77,8 +82,9 @@ func New(cfg Config) *Local {
 // Validity returns how long a grant lives here without a refresh.
 func (l *Local) Validity() time.Duration { return l.cfg.Validity }
 
-// String returns "local".
-func (l *Local) String() string { return "local" }
+// String returns the table's name: "local-" and a number unique in the
+// process.
+func (l *Local) String() string { return l.name }
 
 // IsOnline reports whether the table is open.
 func (l *Local) IsOnline() bool { return !l.closed.Load() }
@@ -216,7 +222,9 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		}
 		if g := us.grants[args.UID]; g != nil {
 			reply := Reply{Reason: ReasonUIDInUse}
-			if g.write == write && slices.Equal(g.resources, args.Resources) && !l.expired(g, now) {
+			if g.tombstone {
+				reply.Reason = ReasonReleased
+			} else if g.write == write && slices.Equal(g.resources, args.Resources) && !l.expired(g, now) {
 				// A repeated request (a client retrying after a lost reply)
 				// gets the grant it already has.
 				reply = Reply{OK: true, Fence: g.fence}
@@ -312,19 +320,28 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 	if l.closed.Load() {
 		return Reply{}, ErrClosed
 	}
-	ok := l.remove(args.UID, func(g *grant) bool { return g.write == write })
+	ok := l.remove(args.UID, true, func(g *grant) bool { return g.write == write })
 	return Reply{OK: ok}, nil
 }
 
 // remove deletes the grant of uid from every shard that refers to it, if the
 // grant exists and keep(grant) is true. keep runs with every shard of the
-// grant locked. It reports whether a grant was removed.
-func (l *Local) remove(uid string, keep func(*grant) bool) bool {
+// grant locked. If there is no grant and bury is true, it leaves a tombstone
+// so that a lock request for uid still on its way is refused when it comes.
+// It reports whether a grant was removed.
+func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 	ui := l.shardOf(uid)
 	us := &l.shards[ui]
 	us.mu.Lock()
 	g := us.grants[uid]
 	if g == nil {
+		if bury {
+			l.bury(us, uid)
+		}
+		us.mu.Unlock()
+		return false
+	}
+	if g.tombstone {
 		us.mu.Unlock()
 		return false
 	}
@@ -358,12 +375,36 @@ func (l *Local) remove(uid string, keep func(*grant) bool) bool {
 	return true
 }
 
-// removeExpired removes the grants of refs that are still the grants of
-// their UIDs and still expired.
+// bury records a tombstone for uid, which has no grant; s is uid's shard and
+// s.mu must be held.
+func (l *Local) bury(s *shard, uid string) {
+	g := s.newGrant()
+	g.uid, g.tombstone = uid, true
+	now := l.now()
+	g.granted = now
+	g.refreshed.Store(now)
+	s.grants[uid] = g
+	s.pushBack(g)
+}
+
+// removeExpired removes the grants and tombstones of refs that are still
+// there and still expired. It returns how many grants (not tombstones) it
+// removed.
 func (l *Local) removeExpired(refs []grantRef) int {
 	n := 0
 	for _, ref := range refs {
-		if l.remove(ref.uid, func(g *grant) bool { return g == ref.g && l.expired(g, l.now()) }) {
+		if ref.g == nil { // a tombstone: it touches only its own shard
+			s := &l.shards[l.shardOf(ref.uid)]
+			s.mu.Lock()
+			if g := s.grants[ref.uid]; g != nil && g.tombstone && l.expired(g, l.now()) {
+				delete(s.grants, ref.uid)
+				s.unlink(g)
+				s.freeGrant(g)
+			}
+			s.mu.Unlock()
+			continue
+		}
+		if l.remove(ref.uid, false, func(g *grant) bool { return g == ref.g && l.expired(g, l.now()) }) {
 			n++
 		}
 	}
@@ -385,7 +426,7 @@ func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, er
 		status[i] = RefreshNotHeld
 		s := &l.shards[l.shardOf(uid)]
 		s.mu.Lock()
-		if g := s.grants[uid]; g != nil {
+		if g := s.grants[uid]; g != nil && !g.tombstone {
 			if l.expired(g, now) {
 				stale = append(stale, grantRef{uid, g})
 			} else {
@@ -408,7 +449,7 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 		return Reply{}, ErrClosed
 	}
 	if args.UID != "" {
-		return Reply{OK: l.remove(args.UID, func(*grant) bool { return true })}, nil
+		return Reply{OK: l.remove(args.UID, false, func(*grant) bool { return true })}, nil
 	}
 	if len(args.Resources) == 0 {
 		return Reply{}, fmt.Errorf("%w: force-unlock: neither uid nor resources", ErrInvalidArgs)
@@ -432,7 +473,7 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 	}
 	removed := false
 	for _, ref := range holders {
-		if l.remove(ref.uid, func(g *grant) bool { return g == ref.g }) {
+		if l.remove(ref.uid, false, func(g *grant) bool { return g == ref.g }) {
 			removed = true
 		}
 	}
@@ -450,7 +491,11 @@ func (l *Local) Expire() int {
 		s := &l.shards[i]
 		s.mu.Lock()
 		for g := s.lruHead; g != nil && l.expired(g, now); g = g.next {
-			stale = append(stale, grantRef{g.uid, g})
+			if g.tombstone {
+				stale = append(stale, grantRef{uid: g.uid})
+			} else {
+				stale = append(stale, grantRef{g.uid, g})
+			}
 		}
 		s.mu.Unlock()
 	}
@@ -473,8 +518,9 @@ func (l *Local) sweepLoop(every time.Duration) {
 
 // Stats counts what the table holds.
 type Stats struct {
-	Grants    int // acquisitions (UIDs) held, expired or not
-	Resources int // distinct resources locked
+	Grants     int // acquisitions (UIDs) held, expired or not
+	Resources  int // distinct resources locked
+	Tombstones int // UIDs released before their lock arrived, kept for one validity
 }
 
 // Stats returns the table's current counts.
@@ -483,8 +529,14 @@ func (l *Local) Stats() Stats {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		st.Grants += len(s.grants)
 		st.Resources += len(s.resources)
+		for g := s.lruHead; g != nil; g = g.next {
+			if g.tombstone {
+				st.Tombstones++
+			} else {
+				st.Grants++
+			}
+		}
 		s.mu.Unlock()
 	}
 	return st

@@ -60,6 +60,11 @@ type grant struct {
 	fence     uint64
 	granted   int64 // nanoseconds since the table's epoch
 
+	// tombstone marks a UID released before it was granted here: an unlock
+	// that overtook its own lock request. The tombstone refuses that lock when
+	// it arrives and lives, like a grant, until it expires.
+	tombstone bool
+
 	// refreshed is when the grant was last granted or refreshed, in
 	// nanoseconds since the table's epoch. It is atomic so that a lock call
 	// can see that a conflicting holder expired without locking its shard.

@@ -37,6 +37,7 @@ const (
 	ReasonConflict               // another holder has an incompatible lock
 	ReasonQuiet                  // the node is in its restart quiet period
 	ReasonUIDInUse               // the UID already names a different grant
+	ReasonReleased               // the UID was released before this lock arrived
 )
 
 // String returns the reason in words.
@@ -50,6 +51,8 @@ func (r Reason) String() string {
 		return "node in restart quiet period"
 	case ReasonUIDInUse:
 		return "uid in use by another grant"
+	case ReasonReleased:
+		return "uid already released"
 	}
 	return "unknown reason"
 }

@@ -192,6 +192,17 @@ var cases = []testCase{
 		h.mustRefuse(true, "x", locker.ReasonConflict, "a")
 		h.mustRefuse(true, "x", locker.ReasonConflict, "b")
 	}},
+	{name: "UnlockBeforeLockLeavesNothing", run: func(h *harness) {
+		// An unlock that overtakes its own lock request (the client gave up
+		// and released while the lock was still on its way) must win.
+		h.expect(!h.unlock(true, "late"), "unlock of unknown uid reported true")
+		h.mustRefuse(true, "late", locker.ReasonReleased, "a")
+		h.expect(!h.unlock(false, "late-r"), "runlock of unknown uid reported true")
+		h.mustRefuse(false, "late-r", locker.ReasonReleased, "a")
+		st := h.refresh("late")
+		h.expect(st[0] == locker.RefreshNotHeld, "refresh of released uid = %v", st[0])
+		h.mustGrant(true, "other", "a")
+	}},
 	{name: "FencesIncrease", run: func(h *harness) {
 		var last uint64
 		for i := range 5 {
