@@ -1,0 +1,515 @@
+package simulation
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Direction names one or both legs of a client↔node link.
+type Direction uint8
+
+// Link directions.
+const (
+	ToNode   Direction = 1 << iota // requests, client to node
+	FromNode                       // replies, node to client
+	Both     = ToNode | FromNode
+)
+
+// NetworkConfig configures a Network. The zero value of each field is a
+// documented default.
+type NetworkConfig struct {
+	// Nodes and Clients are how many of each the network joins. If zero, 1.
+	Nodes, Clients int
+	// Node configures every node table; Clock is replaced by the network's
+	// clock. A node that restarts gets a fresh table with the same Config, so
+	// QuietPeriod applies at every start.
+	Node locker.Config
+	// Clock is the time source of the tables and of message delays. If nil,
+	// the real clock.
+	Clock clock.Clock
+	// Delay is the one-way delay of every message before faults; Jitter adds
+	// a uniformly random delay in [0, Jitter). If zero, messages are delivered
+	// at once.
+	Delay, Jitter time.Duration
+	// Seed seeds the random drops and jitter of each link.
+	Seed uint64
+}
+
+// Network joins simulated clients to simulated nodes. Each node is a real
+// *locker.Local; each client reaches each node through its own Link, a
+// locker.NetLocker that carries calls with per-direction delay, drop and
+// partition. All methods are safe for concurrent use.
+//
+// A call travels like this: the request waits out the request leg's delay,
+// then takes effect on the node's table (with the caller's ctx, so that a
+// caller who gave up meanwhile is granted nothing), then the reply waits out
+// the reply leg's delay. A request or reply that is dropped or cut by a
+// partition is lost: the caller waits until its ctx is done, as it would for a
+// TCP peer that stopped answering, and gets an error wrapping locker.ErrOffline;
+// if only the reply was lost, the call did take effect on the node.
+type Network struct {
+	cfg NetworkConfig
+	clk clock.Clock
+
+	mu      sync.Mutex // guards everything below
+	links   [][]*Link  // [client][node]
+	nodes   []*node
+	clients []*clientState
+	closed  bool
+	done    chan struct{} // closed by Close: every waiting call returns
+}
+
+// legState is the fault state of one direction of one link.
+type legState struct {
+	cut    bool
+	drop   float64 // probability that a message is lost
+	delay  time.Duration
+	jitter time.Duration
+}
+
+type node struct {
+	table *locker.Local // nil while crashed
+	epoch int           // incremented at every crash, failing replies in flight
+}
+
+type clientState struct {
+	paused  chan struct{} // non-nil while paused; closed by Resume
+	crashed bool
+}
+
+// NewNetwork returns a network of fresh node tables, every link healthy.
+func NewNetwork(cfg NetworkConfig) *Network {
+	cfg.Nodes = max(cfg.Nodes, 1)
+	cfg.Clients = max(cfg.Clients, 1)
+	n := &Network{cfg: cfg, clk: clock.OrReal(cfg.Clock), done: make(chan struct{})}
+	n.cfg.Node.Clock = n.clk
+	for range cfg.Nodes {
+		n.nodes = append(n.nodes, &node{table: locker.New(n.cfg.Node)})
+	}
+	for c := range cfg.Clients {
+		n.clients = append(n.clients, &clientState{})
+		var row []*Link
+		for k := range cfg.Nodes {
+			l := &Link{net: n, client: c, node: k, online: true,
+				rng: rand.New(rand.NewPCG(cfg.Seed, uint64(c)<<32|uint64(k)))}
+			l.legs[0] = legState{delay: cfg.Delay, jitter: cfg.Jitter}
+			l.legs[1] = l.legs[0]
+			row = append(row, l)
+		}
+		n.links = append(n.links, row)
+	}
+	return n
+}
+
+// Lockers returns client c's links to every node, in node order: the locker
+// set that client's dsync instance is built on.
+func (n *Network) Lockers(c int) []locker.NetLocker {
+	out := make([]locker.NetLocker, len(n.links[c]))
+	for k, l := range n.links[c] {
+		out[k] = l
+	}
+	return out
+}
+
+// Link returns the link from client c to node k.
+func (n *Network) Link(c, k int) *Link { return n.links[c][k] }
+
+// Table returns node k's current table, or nil while it is crashed. Tests use
+// it to look at what a node holds.
+func (n *Network) Table(k int) *locker.Local {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.nodes[k].table
+}
+
+// Close closes every table and makes every waiting call return.
+func (n *Network) Close() {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.closed = true
+	close(n.done)
+	var tables []*locker.Local
+	for _, nd := range n.nodes {
+		if nd.table != nil {
+			tables = append(tables, nd.table)
+		}
+	}
+	for _, cs := range n.clients {
+		if cs.paused != nil {
+			close(cs.paused)
+			cs.paused = nil
+		}
+	}
+	n.mu.Unlock()
+	for _, t := range tables {
+		t.Close()
+	}
+}
+
+// eachLeg applies f to the fault state of the chosen directions of the link
+// between client c and node k; c or k may be -1 for all.
+func (n *Network) eachLeg(c, k int, dir Direction, f func(*legState)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for ci, row := range n.links {
+		if c >= 0 && ci != c {
+			continue
+		}
+		for ki, l := range row {
+			if k >= 0 && ki != k {
+				continue
+			}
+			if dir&ToNode != 0 {
+				f(&l.legs[0])
+			}
+			if dir&FromNode != 0 {
+				f(&l.legs[1])
+			}
+		}
+	}
+}
+
+// Cut partitions the link between client c and node k in direction dir:
+// messages that way are lost until Heal. c or k may be -1 for every client or
+// node. Cut(-1, k, Both) isolates node k.
+func (n *Network) Cut(c, k int, dir Direction) {
+	n.eachLeg(c, k, dir, func(s *legState) { s.cut = true })
+}
+
+// Isolate cuts node k off from every client in both directions.
+func (n *Network) Isolate(k int) { n.Cut(-1, k, Both) }
+
+// SetDrop makes the link lose each message in direction dir with
+// probability p. c or k may be -1.
+func (n *Network) SetDrop(c, k int, dir Direction, p float64) {
+	n.eachLeg(c, k, dir, func(s *legState) { s.drop = p })
+}
+
+// SetDelay sets the one-way delay of the link in direction dir to fixed plus
+// a uniformly random part in [0, jitter). c or k may be -1.
+func (n *Network) SetDelay(c, k int, dir Direction, fixed, jitter time.Duration) {
+	n.eachLeg(c, k, dir, func(s *legState) { s.delay, s.jitter = fixed, jitter })
+}
+
+// Heal restores every link to the configured delay, with no cut and no drop.
+// It does not restart nodes or resume clients.
+func (n *Network) Heal() {
+	n.eachLeg(-1, -1, Both, func(s *legState) {
+		*s = legState{delay: n.cfg.Delay, jitter: n.cfg.Jitter}
+	})
+}
+
+// CrashNode stops node k: its table and everything it held are lost, calls
+// that reach it fail at once (connection refused), and replies it had sent
+// are lost. It does nothing if k is already down.
+func (n *Network) CrashNode(k int) {
+	n.mu.Lock()
+	nd := n.nodes[k]
+	t := nd.table
+	nd.table = nil
+	nd.epoch++
+	n.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
+}
+
+// RestartNode starts node k again with an empty table (subject to the
+// configured QuietPeriod). A node that is up is crashed first.
+func (n *Network) RestartNode(k int) {
+	n.CrashNode(k)
+	t := locker.New(n.cfg.Node)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		t.Close()
+		return
+	}
+	n.nodes[k].table = t
+}
+
+// NodeUp reports whether node k is running.
+func (n *Network) NodeUp(k int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.nodes[k].table != nil
+}
+
+// PauseClient freezes client c's traffic, as a long GC pause or a stopped
+// process would: its requests are not sent and replies to it not received
+// until ResumeClient. Calls blocked by the pause ignore their ctx meanwhile (a
+// frozen process cannot notice); on resume a call whose ctx is done returns
+// its error. It does nothing if c is already paused.
+func (n *Network) PauseClient(c int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if cs := n.clients[c]; cs.paused == nil && !n.closed {
+		cs.paused = make(chan struct{})
+	}
+}
+
+// ResumeClient ends a pause of client c.
+func (n *Network) ResumeClient(c int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if cs := n.clients[c]; cs.paused != nil {
+		close(cs.paused)
+		cs.paused = nil
+	}
+}
+
+// Paused reports whether client c is paused.
+func (n *Network) Paused(c int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.clients[c].paused != nil
+}
+
+// WaitResumed blocks while client c is paused, ignoring any ctx: a paused
+// process does nothing. Workloads call it before each step that a pause can
+// freeze, such as a write to protected storage.
+func (n *Network) WaitResumed(c int) {
+	n.mu.Lock()
+	ch := n.clients[c].paused
+	n.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// CrashClient kills client c's network: every call it makes from now on, and
+// every reply to it, is lost at once with locker.ErrClosed. What its dsync
+// instance held stays on the nodes until it expires.
+func (n *Network) CrashClient(c int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cs := n.clients[c]
+	cs.crashed = true
+	if cs.paused != nil {
+		close(cs.paused)
+		cs.paused = nil
+	}
+}
+
+// Link is one client's connection to one node: a locker.NetLocker whose
+// calls suffer the faults the Network sets. Safe for concurrent use.
+type Link struct {
+	net          *Network
+	client, node int
+
+	// guarded by net.mu:
+	legs   [2]legState // [0] toward the node, [1] toward the client
+	rng    *rand.Rand
+	online bool
+	closed bool
+}
+
+var (
+	_ locker.NetLocker = (*Link)(nil)
+	_ locker.Lister    = (*Link)(nil)
+)
+
+// String names the link, e.g. "sim c0->n2".
+func (l *Link) String() string { return fmt.Sprintf("sim c%d->n%d", l.client, l.node) }
+
+// IsOnline reports whether the last call reached the node and came back.
+func (l *Link) IsOnline() bool {
+	l.net.mu.Lock()
+	defer l.net.mu.Unlock()
+	return l.online
+}
+
+// Close makes later calls on this link fail with locker.ErrClosed. It does
+// not touch the node.
+func (l *Link) Close() error {
+	l.net.mu.Lock()
+	defer l.net.mu.Unlock()
+	l.closed = true
+	return nil
+}
+
+// Lock implements locker.NetLocker.
+func (l *Link) Lock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return call(ctx, l, "lock", func(t *locker.Local) (locker.Reply, error) { return t.Lock(ctx, args) })
+}
+
+// RLock implements locker.NetLocker.
+func (l *Link) RLock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return call(ctx, l, "rlock", func(t *locker.Local) (locker.Reply, error) { return t.RLock(ctx, args) })
+}
+
+// Unlock implements locker.NetLocker.
+func (l *Link) Unlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return call(ctx, l, "unlock", func(t *locker.Local) (locker.Reply, error) { return t.Unlock(ctx, args) })
+}
+
+// RUnlock implements locker.NetLocker.
+func (l *Link) RUnlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return call(ctx, l, "runlock", func(t *locker.Local) (locker.Reply, error) { return t.RUnlock(ctx, args) })
+}
+
+// Refresh implements locker.NetLocker.
+func (l *Link) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.RefreshReply, error) {
+	return call(ctx, l, "refresh", func(t *locker.Local) (locker.RefreshReply, error) { return t.Refresh(ctx, args) })
+}
+
+// ForceUnlock implements locker.NetLocker.
+func (l *Link) ForceUnlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return call(ctx, l, "force-unlock", func(t *locker.Local) (locker.Reply, error) { return t.ForceUnlock(ctx, args) })
+}
+
+// List implements locker.Lister through the same faulty link.
+func (l *Link) List(ctx context.Context, max int) ([]locker.Entry, error) {
+	return call(ctx, l, "list", func(t *locker.Local) ([]locker.Entry, error) { return t.List(ctx, max) })
+}
+
+// leg is what one message needs to know about its trip, decided under
+// net.mu when it leaves.
+type leg struct {
+	lost  bool
+	delay time.Duration
+}
+
+// plan decides the fate of one message in direction d (0 toward the node);
+// net.mu must be held.
+func (l *Link) plan(d int) leg {
+	s := l.legs[d]
+	lg := leg{lost: s.cut, delay: s.delay}
+	if s.drop > 0 && l.rng.Float64() < s.drop {
+		lg.lost = true
+	}
+	if s.jitter > 0 {
+		lg.delay += time.Duration(l.rng.Int64N(int64(s.jitter)))
+	}
+	return lg
+}
+
+// call carries one call over l: request leg, effect on the node, reply leg.
+func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local) (R, error)) (R, error) {
+	var zero R
+	n := l.net
+	fail := func(cause error) (R, error) {
+		n.mu.Lock()
+		l.online = false
+		n.mu.Unlock()
+		return zero, fmt.Errorf("%s: %s: %w", l, op, cause)
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, fmt.Errorf("%s: %s: %w", l, op, err)
+	}
+	// The request leaves when the client is not frozen.
+	if err := l.waitClient(); err != nil {
+		return fail(err)
+	}
+	n.mu.Lock()
+	if l.closed {
+		n.mu.Unlock()
+		return zero, fmt.Errorf("%s: %s: %w", l, op, locker.ErrClosed)
+	}
+	req := l.plan(0)
+	n.mu.Unlock()
+
+	if req.lost {
+		return fail(l.lost(ctx))
+	}
+	if err := l.sleep(ctx, req.delay); err != nil {
+		return fail(err)
+	}
+
+	n.mu.Lock()
+	nd := n.nodes[l.node]
+	table, epoch := nd.table, nd.epoch
+	rep := l.plan(1)
+	n.mu.Unlock()
+	if table == nil {
+		return fail(fmt.Errorf("%w: node n%d is down (connection refused)", locker.ErrOffline, l.node))
+	}
+	// An error from the table (invalid arguments, busy) is a reply like any
+	// other and travels back over the reply leg.
+	res, err := do(table)
+
+	if rep.lost {
+		return fail(l.lost(ctx))
+	}
+	if serr := l.sleep(ctx, rep.delay); serr != nil {
+		return fail(serr)
+	}
+	n.mu.Lock()
+	crashed := nd.epoch != epoch
+	n.mu.Unlock()
+	if crashed {
+		return fail(fmt.Errorf("%w: node n%d crashed before its reply arrived (connection reset)", locker.ErrOffline, l.node))
+	}
+	// The reply is received when the client is not frozen.
+	if werr := l.waitClient(); werr != nil {
+		return fail(werr)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return fail(fmt.Errorf("%w: reply arrived after the caller gave up: %w", locker.ErrOffline, cerr))
+	}
+	n.mu.Lock()
+	l.online = true
+	n.mu.Unlock()
+	if err != nil {
+		return zero, fmt.Errorf("%s: %s: %w", l, op, err)
+	}
+	return res, nil
+}
+
+// waitClient blocks while the client is paused and fails if it crashed.
+func (l *Link) waitClient() error {
+	n := l.net
+	for {
+		n.mu.Lock()
+		cs := n.clients[l.client]
+		crashed, paused := cs.crashed, cs.paused
+		n.mu.Unlock()
+		if crashed {
+			return fmt.Errorf("%w: client c%d crashed", locker.ErrClosed, l.client)
+		}
+		if paused == nil {
+			return nil
+		}
+		select {
+		case <-paused:
+		case <-n.done:
+			return fmt.Errorf("%w: network closed", locker.ErrClosed)
+		}
+	}
+}
+
+// lost waits, for a message that will never arrive, until the caller gives up.
+func (l *Link) lost(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: message lost: %w", locker.ErrOffline, ctx.Err())
+	case <-l.net.done:
+		return fmt.Errorf("%w: network closed", locker.ErrClosed)
+	}
+}
+
+// sleep waits out a message's delay on the network's clock.
+func (l *Link) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := l.net.clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", locker.ErrOffline, ctx.Err())
+	case <-l.net.done:
+		return fmt.Errorf("%w: network closed", locker.ErrClosed)
+	}
+}
