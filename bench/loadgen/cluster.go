@@ -1,0 +1,120 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Transports a Cluster can use between the quorum client and the nodes.
+const (
+	TransportLocal = "local" // the node tables called in-process, no encoding
+	TransportHTTP  = "http"  // package rest over loopback TCP
+)
+
+// ClusterConfig says which nodes to start. The zero value of each field
+// means its documented default.
+type ClusterConfig struct {
+	// Nodes is how many lock servers to start. If zero, 4.
+	Nodes int
+	// Transport is TransportLocal or TransportHTTP. If empty, TransportLocal.
+	Transport string
+	// Secret authenticates HTTP requests. If empty and Insecure is false, a
+	// fixed benchmark secret is used.
+	Secret string
+	// Insecure turns authentication off (HTTP only).
+	Insecure bool
+	// Validity is how long a grant lives on a node without a refresh. If
+	// zero, locker.DefaultValidity.
+	Validity time.Duration
+}
+
+// Cluster is a set of lock servers running in this process, and one client
+// locker per server, as the quorum client uses them.
+type Cluster struct {
+	cfg     ClusterConfig
+	tables  []*locker.Local
+	lockers []locker.NetLocker
+	closers []func() error
+
+	wireBytes atomic.Int64 // bytes through the servers' listeners
+	refreshes atomic.Int64 // refresh requests sent to the nodes
+}
+
+// StartCluster starts cfg.Nodes node tables, serving them over
+// cfg.Transport on 127.0.0.1 ports the system picks. Close stops them.
+func StartCluster(cfg ClusterConfig) (*Cluster, error) {
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 4
+	}
+	if cfg.Transport == "" {
+		cfg.Transport = TransportLocal
+	}
+	if cfg.Nodes < 0 {
+		return nil, fmt.Errorf("loadgen: %d nodes", cfg.Nodes)
+	}
+	c := &Cluster{cfg: cfg}
+	for range cfg.Nodes {
+		t := locker.New(locker.Config{Validity: cfg.Validity})
+		c.tables = append(c.tables, t)
+		c.closers = append(c.closers, t.Close)
+		var nl locker.NetLocker
+		switch cfg.Transport {
+		case TransportLocal:
+			nl = t
+		case TransportHTTP:
+			var err error
+			if nl, err = c.serveHTTP(t); err != nil {
+				c.Close()
+				return nil, err
+			}
+		default:
+			c.Close()
+			return nil, fmt.Errorf("loadgen: unknown transport %q (want %s or %s)", cfg.Transport, TransportLocal, TransportHTTP)
+		}
+		c.lockers = append(c.lockers, &countingLocker{NetLocker: nl, refreshes: &c.refreshes})
+	}
+	return c, nil
+}
+
+// Lockers returns one client locker per node.
+func (c *Cluster) Lockers() []locker.NetLocker { return c.lockers }
+
+// Tables returns the nodes' tables.
+func (c *Cluster) Tables() []*locker.Local { return c.tables }
+
+// Nodes is how many nodes the cluster has.
+func (c *Cluster) Nodes() int { return len(c.lockers) }
+
+// WireBytes is how many bytes the servers received and sent; always 0 for
+// TransportLocal.
+func (c *Cluster) WireBytes() int64 { return c.wireBytes.Load() }
+
+// RefreshRequests is how many refresh requests the clients sent, in total
+// over the nodes.
+func (c *Cluster) RefreshRequests() int64 { return c.refreshes.Load() }
+
+// Close stops the servers and closes the clients, last started first.
+func (c *Cluster) Close() error {
+	var errs []error
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		errs = append(errs, c.closers[i]())
+	}
+	c.closers = nil
+	return errors.Join(errs...)
+}
+
+// countingLocker counts the refresh requests sent through a locker.
+type countingLocker struct {
+	locker.NetLocker
+	refreshes *atomic.Int64
+}
+
+func (l *countingLocker) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.RefreshReply, error) {
+	l.refreshes.Add(1)
+	return l.NetLocker.Refresh(ctx, args)
+}
