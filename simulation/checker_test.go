@@ -1,0 +1,129 @@
+package simulation
+
+import (
+	"testing"
+)
+
+// op builds a recorded operation for checker tests.
+func op(client int, kind OpKind, write bool, out Outcome, call, ret int64) Op {
+	return Op{Client: client, Resource: "x", Kind: kind, Write: write, Outcome: out, Call: call, Return: ret}
+}
+
+// TestCheckLocks proves the lock checker: histories with a known violation
+// must be flagged, legal ones must pass.
+func TestCheckLocks(t *testing.T) {
+	tests := []struct {
+		name string
+		ops  []Op
+		ok   bool
+	}{
+		{"sequential writers", []Op{
+			op(0, OpAcquire, true, OK, 1, 2), op(0, OpRelease, true, OK, 3, 4),
+			op(1, OpAcquire, true, OK, 5, 6), op(1, OpRelease, true, OK, 7, 8),
+		}, true},
+		{"two writers at once", []Op{
+			op(0, OpAcquire, true, OK, 1, 2),
+			op(1, OpAcquire, true, OK, 3, 4),
+			op(0, OpRelease, true, OK, 5, 6), op(1, OpRelease, true, OK, 7, 8),
+		}, false},
+		{"writer while a reader holds", []Op{
+			op(0, OpAcquire, false, OK, 1, 2),
+			op(1, OpAcquire, true, OK, 3, 4),
+		}, false},
+		{"reader while a writer holds", []Op{
+			op(0, OpAcquire, true, OK, 1, 2),
+			op(1, OpAcquire, false, OK, 3, 4),
+		}, false},
+		{"readers share", []Op{
+			op(0, OpAcquire, false, OK, 1, 2), op(1, OpAcquire, false, OK, 3, 4),
+			op(0, OpRelease, false, OK, 5, 6), op(1, OpRelease, false, OK, 7, 8),
+		}, true},
+		{"release overlaps the next acquire", []Op{
+			op(0, OpAcquire, true, OK, 1, 2),
+			op(0, OpRelease, true, OK, 3, 6),
+			op(1, OpAcquire, true, OK, 4, 5),
+		}, true},
+		{"failed acquire changes nothing", []Op{
+			op(0, OpAcquire, true, OK, 1, 2),
+			op(1, OpAcquire, true, Failed, 3, 4),
+			op(0, OpRelease, true, OK, 5, 6),
+		}, true},
+		{"grant after the holder was told it lost the lock", []Op{
+			op(0, OpAcquire, true, OK, 1, 2),
+			op(0, OpLost, true, OK, 3, 3),
+			op(1, OpAcquire, true, OK, 4, 5),
+		}, true},
+		{"grant before the holder was told it lost the lock", []Op{
+			op(0, OpAcquire, true, OK, 1, 2),
+			op(1, OpAcquire, true, OK, 3, 4),
+			op(0, OpLost, true, OK, 5, 5),
+		}, false},
+		{"unknown outcome may not have taken effect", []Op{
+			op(0, OpAcquire, true, Unknown, 1, Infinity),
+			op(1, OpAcquire, true, OK, 3, 4),
+		}, true},
+		{"unknown outcome may have taken effect", []Op{
+			op(0, OpAcquire, true, OK, 1, 2), op(0, OpRelease, true, OK, 3, 4),
+			op(1, OpAcquire, true, Unknown, 5, Infinity),
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CheckLocks(tc.ops, 0); got.Ok != tc.ok {
+				t.Errorf("CheckLocks = %+v, want ok %v", got, tc.ok)
+			}
+		})
+	}
+}
+
+// TestCheckLocksPartitionsByResource checks that holders of different
+// resources do not conflict.
+func TestCheckLocksPartitionsByResource(t *testing.T) {
+	a := op(0, OpAcquire, true, OK, 1, 2)
+	b := op(1, OpAcquire, true, OK, 3, 4)
+	b.Resource = "y"
+	if got := CheckLocks([]Op{a, b}, 0); !got.Ok {
+		t.Errorf("writers of different resources flagged: %+v", got)
+	}
+}
+
+// TestCheckRegister proves the register checker on sections with a known
+// lost update and overlap, and on a clean run.
+func TestCheckRegister(t *testing.T) {
+	h := NewHistory(nil)
+	r := NewRegister(h)
+	// Clean: c0 then c1, each increments.
+	r.Exit(r.Enter(0, "x", true), true)
+	r.Exit(r.Enter(1, "x", true), true)
+	// Readers may overlap each other.
+	a, b := r.Enter(0, "y", false), r.Enter(1, "y", false)
+	r.Exit(a, false)
+	r.Exit(b, false)
+	rep := CheckRegister(r.Sections(), r.Values())
+	if rep.Violations() != 0 || rep.Writes != 2 {
+		t.Fatalf("clean run: %+v", rep)
+	}
+
+	// c0 and c1 both read 2, both write 3: one update is lost and the
+	// sections overlap.
+	s0 := r.Enter(0, "x", true)
+	s1 := r.Enter(1, "x", true)
+	r.Exit(s1, true)
+	r.Exit(s0, true)
+	rep = CheckRegister(r.Sections(), r.Values())
+	if rep.LostUpdates != 1 || rep.Overlaps != 1 || len(rep.Examples) != 1 {
+		t.Fatalf("overlapping writers: %+v, want 1 lost update and 1 overlap", rep)
+	}
+
+	// A reader inside a writer's section overlaps without losing an update;
+	// a section never left (crashed client) overlaps what comes after.
+	w := r.Enter(0, "z", true)
+	r.Exit(r.Enter(1, "z", false), false)
+	r.Exit(w, true)
+	r.Enter(2, "z", true)
+	r.Exit(r.Enter(3, "z", true), true)
+	rep = CheckRegister(r.Sections(), r.Values())
+	if rep.Overlaps != 3 || rep.LostUpdates != 1 {
+		t.Fatalf("reader inside writer and a crashed writer: %+v, want 3 overlaps, 1 lost update", rep)
+	}
+}

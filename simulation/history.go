@@ -1,0 +1,148 @@
+package simulation
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dsync-go/dsync/clock"
+)
+
+// OpKind is what a recorded lock operation did.
+type OpKind uint8
+
+// Kinds of lock operations in a History.
+const (
+	OpAcquire OpKind = iota // GetLock or GetRLock
+	OpRelease               // Unlock or RUnlock, or the crash of a holding client
+	OpLost                  // the holder's lock context was cancelled because the lock was lost
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case OpAcquire:
+		return "acquire"
+	case OpRelease:
+		return "release"
+	case OpLost:
+		return "lost"
+	}
+	return "?"
+}
+
+// Outcome is how a recorded operation ended.
+type Outcome uint8
+
+// Outcomes. An operation whose call never returned (its client crashed, or
+// the run ended first) is Unknown: it may or may not have taken effect.
+const (
+	Unknown Outcome = iota
+	OK
+	Failed
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OK:
+		return "ok"
+	case Failed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Infinity is the Return of an operation that never returned.
+const Infinity = math.MaxInt64
+
+// Op is one lock operation of one client on one resource. Call and Return
+// are positions in the history's single logical order (a counter taken
+// atomically with each event), so that "A returned before B was called" is
+// exact even when both happened at the same virtual instant.
+type Op struct {
+	Client   int
+	Resource string
+	Kind     OpKind
+	Write    bool
+	Outcome  Outcome
+	Call     int64
+	Return   int64 // Infinity while pending
+	CallAt   time.Time
+	ReturnAt time.Time // zero while pending
+	Err      string    // the error of a failed acquire, for reports
+}
+
+func (o Op) String() string {
+	mode := "r"
+	if o.Write {
+		mode = "w"
+	}
+	ret := "…"
+	if o.Return != Infinity {
+		ret = fmt.Sprint(o.Return)
+	}
+	return fmt.Sprintf("c%d %s(%s,%s)=%v [%d,%s]", o.Client, o.Kind, mode, o.Resource, o.Outcome, o.Call, ret)
+}
+
+// History records lock operations as they happen. Safe for concurrent use.
+type History struct {
+	clk clock.Clock
+
+	mu  sync.Mutex // guards the fields below
+	seq int64
+	ops []Op
+}
+
+// NewHistory returns an empty history whose virtual times come from clk.
+func NewHistory(clk clock.Clock) *History { return &History{clk: clock.OrReal(clk)} }
+
+// next returns the next logical time; h.mu must be held.
+func (h *History) next() int64 {
+	h.seq++
+	return h.seq
+}
+
+// Seq returns a fresh logical time, ordered with every recorded event. The
+// register workload uses it to place critical sections in the same order.
+func (h *History) Seq() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.next()
+}
+
+// Invoke records the call of an operation and returns its id for Finish.
+func (h *History) Invoke(client int, resource string, kind OpKind, write bool) int {
+	now := h.clk.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops = append(h.ops, Op{Client: client, Resource: resource, Kind: kind, Write: write,
+		Call: h.next(), Return: Infinity, CallAt: now})
+	return len(h.ops) - 1
+}
+
+// Finish records the return of operation id with its outcome; err, if not
+// nil, is kept for reports.
+func (h *History) Finish(id int, outcome Outcome, err error) {
+	now := h.clk.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	op := &h.ops[id]
+	op.Outcome, op.Return, op.ReturnAt = outcome, h.next(), now
+	if err != nil {
+		op.Err = err.Error()
+	}
+}
+
+// Point records an operation that happens at one instant, such as the
+// notification that a lock was lost.
+func (h *History) Point(client int, resource string, kind OpKind, write bool) {
+	h.Finish(h.Invoke(client, resource, kind, write), OK, nil)
+}
+
+// Ops returns a copy of the operations recorded so far, in call order.
+func (h *History) Ops() []Op {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ops)
+}
