@@ -1,0 +1,602 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Defaults for the zero values of ClientConfig.
+const (
+	// DefaultCallTimeout bounds one HTTP request.
+	DefaultCallTimeout = 10 * time.Second
+	// DefaultHealthInterval is how often an offline node is probed.
+	DefaultHealthInterval = time.Second
+	// DefaultMaxConns bounds the connections to one node.
+	DefaultMaxConns = 64
+	// DefaultMaxInFlight bounds the requests in flight to one node when
+	// batching.
+	DefaultMaxInFlight = 4
+	// DefaultMaxBatch bounds the operations of one batch request.
+	DefaultMaxBatch = 256
+)
+
+// ClientConfig configures a Client. The zero value is not valid: set Secret,
+// or set Insecure.
+type ClientConfig struct {
+	// Secret authenticates every request; it must match the node's.
+	Secret string
+	// Insecure, if true, sends requests without authentication, for nodes
+	// that run with ServerConfig.Insecure. Secret must then be empty.
+	Insecure bool
+	// CallTimeout bounds one HTTP request, whatever the deadline of the
+	// caller's context. If zero, DefaultCallTimeout.
+	CallTimeout time.Duration
+	// HealthInterval is how often the client probes a node it found offline;
+	// it reports the node online again after the first probe it answers. It
+	// is measured on Clock. If zero, DefaultHealthInterval.
+	HealthInterval time.Duration
+	// MaxConns bounds the connections to the node. If zero, DefaultMaxConns.
+	MaxConns int
+	// DisableBatching, if true, sends every call in its own HTTP request.
+	// By default calls to one node are coalesced: see coalesce.go.
+	DisableBatching bool
+	// MaxInFlight bounds the requests in flight to the node when batching.
+	// If zero, DefaultMaxInFlight.
+	MaxInFlight int
+	// MaxBatch bounds the operations of one batch request. It must not be
+	// above the node's ServerConfig.MaxBatchOps. If zero, DefaultMaxBatch.
+	MaxBatch int
+	// Clock is the source of time for request timestamps and the health
+	// probe interval. HTTP deadlines are always on the real clock. If nil,
+	// clock.Real().
+	Clock clock.Clock
+
+	// probed, if set, is called after every health probe (tests).
+	probed func(ok bool)
+}
+
+func (c ClientConfig) validate() error {
+	switch {
+	case c.Secret == "" && !c.Insecure:
+		return errors.New("rest: ClientConfig.Secret is empty; set it, or set Insecure to talk to a node without authentication")
+	case c.Secret != "" && c.Insecure:
+		return errors.New("rest: ClientConfig has both a Secret and Insecure set")
+	case c.CallTimeout < 0:
+		return fmt.Errorf("rest: ClientConfig.CallTimeout %v is negative", c.CallTimeout)
+	case c.HealthInterval < 0:
+		return fmt.Errorf("rest: ClientConfig.HealthInterval %v is negative", c.HealthInterval)
+	case c.MaxConns < 0:
+		return fmt.Errorf("rest: ClientConfig.MaxConns %d is negative", c.MaxConns)
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("rest: ClientConfig.MaxInFlight %d is negative", c.MaxInFlight)
+	case c.MaxBatch < 0:
+		return fmt.Errorf("rest: ClientConfig.MaxBatch %d is negative", c.MaxBatch)
+	}
+	return nil
+}
+
+func (c ClientConfig) withDefaults() ClientConfig {
+	if c.CallTimeout == 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = DefaultHealthInterval
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	c.Clock = clock.OrReal(c.Clock)
+	return c
+}
+
+// Client is a node's lock table seen over HTTP. It implements
+// locker.NetLocker and locker.Lister. It is safe for concurrent use.
+//
+// A call whose context ends returns at once with the context's error. Its
+// request may still reach the node; if that request was a Lock or RLock that
+// the node granted, the client itself sends the matching Unlock or RUnlock,
+// so a cancelled call leaves nothing behind (unless that release fails too,
+// in which case the grant expires on the node after its validity).
+//
+// After a transport failure (no connection, a timeout, a node that is
+// closing) the client reports the node offline: IsOnline returns false and
+// calls fail at once with an error wrapping locker.ErrOffline, instead of
+// each waiting for its own timeout. A background probe asks the node's health
+// path every ClientConfig.HealthInterval and reports it online again when it
+// answers.
+type Client struct {
+	endpoint string
+	addr     string
+	cfg      ClientConfig
+	hc       *fasthttp.HostClient
+	key      *authKey // nil if Insecure
+	stamp    stamper
+
+	online     atomic.Bool
+	closed     atomic.Bool
+	wentOff    chan struct{} // capacity 1: wakes the prober
+	stop       chan struct{} // closed by Close
+	proberDone chan struct{}
+	closeOnce  sync.Once
+
+	co coalescer
+}
+
+// Compile-time checks that Client is a full locker.
+var (
+	_ locker.NetLocker = (*Client)(nil)
+	_ locker.Lister    = (*Client)(nil)
+)
+
+// NewClient returns a client for the node at endpoint, a URL like
+// "http://127.0.0.1:9000" (or https). It starts the goroutine that probes an
+// offline node; Close stops it. The node is taken to be online until a call
+// fails.
+func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("rest: NewClient: endpoint %q: %w", endpoint, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return nil, fmt.Errorf("rest: NewClient: endpoint %q is not of the form http://host:port", endpoint)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	c := &Client{
+		endpoint: u.Scheme + "://" + u.Host,
+		addr:     addr,
+		cfg:      cfg,
+		hc: &fasthttp.HostClient{
+			Addr:                      addr,
+			IsTLS:                     u.Scheme == "https",
+			MaxConns:                  cfg.MaxConns,
+			MaxIdemponentCallAttempts: 1, // a retry would carry a MAC the node has seen
+			NoDefaultUserAgentHeader:  true,
+			DisablePathNormalizing:    true,
+			MaxResponseBodySize:       64 << 20,
+		},
+		stamp:      stamper{clk: cfg.Clock},
+		wentOff:    make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		proberDone: make(chan struct{}),
+	}
+	if !cfg.Insecure {
+		c.key = newAuthKey(cfg.Secret)
+	}
+	c.co.init(c)
+	c.online.Store(true)
+	go c.probeLoop()
+	return c, nil
+}
+
+// String returns the node's endpoint.
+func (c *Client) String() string { return c.endpoint }
+
+// IsOnline reports whether the node answered the last request or probe.
+func (c *Client) IsOnline() bool { return c.online.Load() && !c.closed.Load() }
+
+// Close stops the health probe and closes idle connections. Calls after
+// Close fail with an error wrapping locker.ErrClosed; calls in flight finish.
+// It always returns nil.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		close(c.stop)
+		<-c.proberDone
+		c.hc.CloseIdleConnections()
+	})
+	return nil
+}
+
+// Lock asks the node for a write lock. See locker.NetLocker.
+func (c *Client) Lock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return c.lockCall(ctx, VerbLock, args)
+}
+
+// RLock asks the node for a read lock. See locker.NetLocker.
+func (c *Client) RLock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return c.lockCall(ctx, VerbRLock, args)
+}
+
+// Unlock asks the node to release a write lock. See locker.NetLocker.
+func (c *Client) Unlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return c.lockCall(ctx, VerbUnlock, args)
+}
+
+// RUnlock asks the node to release a read lock. See locker.NetLocker.
+func (c *Client) RUnlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return c.lockCall(ctx, VerbRUnlock, args)
+}
+
+// ForceUnlock asks the node to remove a grant or every holder of resources.
+// See locker.NetLocker.
+func (c *Client) ForceUnlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return c.lockCall(ctx, VerbForceUnlock, args)
+}
+
+// Refresh asks the node to extend grants. See locker.NetLocker.
+func (c *Client) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.RefreshReply, error) {
+	cl := newCall(VerbRefresh)
+	cl.refresh = args
+	if err := c.do(ctx, cl); err != nil {
+		return locker.RefreshReply{}, err
+	}
+	r, err := cl.rreply, cl.err
+	putCall(cl)
+	return r, err
+}
+
+// List asks the node for its holders. See locker.Lister.
+func (c *Client) List(ctx context.Context, max int) ([]locker.Entry, error) {
+	cl := newCall(verbList)
+	cl.max = max
+	if err := c.do(ctx, cl); err != nil {
+		return nil, err
+	}
+	e, err := cl.entries, cl.err
+	putCall(cl)
+	return e, err
+}
+
+func (c *Client) lockCall(ctx context.Context, v Verb, args locker.LockArgs) (locker.Reply, error) {
+	cl := newCall(v)
+	cl.lock = args
+	if err := c.do(ctx, cl); err != nil {
+		return locker.Reply{}, err
+	}
+	r, err := cl.reply, cl.err
+	putCall(cl)
+	return r, err
+}
+
+// verbList is the client's internal verb for a listing; it is never batched.
+const verbList Verb = 255
+
+// opName names a verb in errors.
+func opName(v Verb) string {
+	switch v {
+	case VerbLock:
+		return "lock"
+	case VerbRLock:
+		return "rlock"
+	case VerbUnlock:
+		return "unlock"
+	case VerbRUnlock:
+		return "runlock"
+	case VerbRefresh:
+		return "refresh"
+	case VerbForceUnlock:
+		return "force-unlock"
+	case verbList:
+		return "list"
+	}
+	return "verb " + strconv.Itoa(int(v))
+}
+
+// pathOf returns the single-operation path of a verb.
+func pathOf(v Verb) string {
+	switch v {
+	case VerbLock:
+		return PathLock
+	case VerbRLock:
+		return PathRLock
+	case VerbUnlock:
+		return PathUnlock
+	case VerbRUnlock:
+		return PathRUnlock
+	case VerbRefresh:
+		return PathRefresh
+	case VerbForceUnlock:
+		return PathForceUnlock
+	}
+	return PathLocks
+}
+
+// States of a call.
+const (
+	callWaiting   int32 = iota // the caller waits for the answer
+	callAnswered               // the answer is in; the caller owns the call again
+	callAbandoned              // the caller left; whoever answers disposes of the call
+)
+
+// call is one operation on its way to the node and back. The caller owns it
+// until it is submitted; then the sender owns it until it answers (the caller
+// owns it again) or finds it abandoned (the sender disposes of it).
+type call struct {
+	verb     Verb
+	lock     locker.LockArgs
+	refresh  locker.RefreshArgs
+	max      int
+	deadline time.Time // on the real clock; never zero once submitted
+
+	reply   locker.Reply
+	rreply  locker.RefreshReply
+	entries []locker.Entry
+	err     error
+
+	state atomic.Int32
+	done  chan struct{} // capacity 1; receives once the call is answered
+}
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+func newCall(v Verb) *call {
+	cl := callPool.Get().(*call)
+	cl.verb = v
+	return cl
+}
+
+func putCall(cl *call) {
+	done := cl.done
+	*cl = call{done: done} // drop references to the caller's strings
+	callPool.Put(cl)
+}
+
+// do sends cl and waits for its answer or for ctx to end. A non-nil error
+// means the call did not complete for the caller (client closed, node
+// offline, ctx ended) and cl is no longer the caller's. Otherwise the answer
+// is in cl and the caller must putCall it.
+func (c *Client) do(ctx context.Context, cl *call) error {
+	op := opName(cl.verb)
+	if c.closed.Load() {
+		putCall(cl)
+		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, locker.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		putCall(cl)
+		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, err)
+	}
+	if !c.online.Load() {
+		putCall(cl)
+		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, locker.ErrOffline)
+	}
+	cl.deadline = time.Now().Add(c.cfg.CallTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(cl.deadline) {
+		cl.deadline = d
+	}
+	if ctx.Done() == nil && (c.cfg.DisableBatching || cl.verb == verbList) {
+		// Nothing can interrupt the caller: send from its own goroutine.
+		c.sendOne(cl)
+		return nil
+	}
+	cl.state.Store(callWaiting)
+	c.submit(cl)
+	select {
+	case <-cl.done:
+		return nil
+	case <-ctx.Done():
+		if cl.state.CompareAndSwap(callWaiting, callAbandoned) {
+			return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, ctx.Err())
+		}
+		<-cl.done // answered just now
+		return nil
+	}
+}
+
+// submit hands cl to a sender: the coalescer, or a goroutine of its own.
+func (c *Client) submit(cl *call) {
+	if c.cfg.DisableBatching || cl.verb == verbList {
+		go func() {
+			c.sendOne(cl)
+			c.answer(cl)
+		}()
+		return
+	}
+	c.co.submit(cl)
+}
+
+// answer delivers cl's answer to its caller or, if the caller left,
+// releases what the node granted and disposes of cl.
+func (c *Client) answer(cl *call) {
+	if cl.state.CompareAndSwap(callWaiting, callAnswered) {
+		cl.done <- struct{}{}
+		return
+	}
+	c.releaseAbandoned(cl)
+	putCall(cl)
+}
+
+// releaseAbandoned sends the unlock for a grant whose caller left. The
+// release's own outcome is not awaited: if it fails, the grant expires.
+func (c *Client) releaseAbandoned(cl *call) {
+	if cl.err != nil || !cl.reply.OK || (cl.verb != VerbLock && cl.verb != VerbRLock) || c.closed.Load() {
+		return
+	}
+	v := VerbUnlock
+	if cl.verb == VerbRLock {
+		v = VerbRUnlock
+	}
+	rel := newCall(v)
+	rel.lock = locker.LockArgs{UID: cl.lock.UID, Resources: cl.lock.Resources, Owner: cl.lock.Owner, Source: cl.lock.Source, Quorum: cl.lock.Quorum}
+	rel.deadline = time.Now().Add(c.cfg.CallTimeout)
+	rel.state.Store(callAbandoned) // nobody waits: the sender disposes of it
+	c.submit(rel)
+}
+
+// sendOne sends cl alone on its own path and records the answer in cl.
+func (c *Client) sendOne(cl *call) {
+	ex := getExchange()
+	defer putExchange(ex)
+	var err error
+	method := fasthttp.MethodPost
+	switch cl.verb {
+	case VerbRefresh:
+		ex.buf, err = cl.refresh.MarshalMsg(ex.buf[:0])
+	case verbList:
+		method = fasthttp.MethodGet
+		ex.buf = ex.buf[:0]
+	default:
+		ex.buf, err = cl.lock.MarshalMsg(ex.buf[:0])
+	}
+	if err == nil {
+		err = c.roundTrip(ex, method, pathOf(cl.verb), cl.max, cl.deadline)
+	}
+	if err == nil {
+		body := ex.resp.Body()
+		var left []byte
+		switch cl.verb {
+		case VerbRefresh:
+			left, err = cl.rreply.UnmarshalMsg(body)
+		case verbList:
+			var list locker.EntryList
+			left, err = list.UnmarshalMsg(body)
+			cl.entries = list.Entries
+		default:
+			left, err = cl.reply.UnmarshalMsg(body)
+		}
+		if msg := decodeProblem(left, err); msg != "" {
+			err = fmt.Errorf("%w: answer: %s", ErrProtocol, msg)
+		}
+	}
+	if err != nil {
+		cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, err)
+	}
+}
+
+// exchange holds the buffers of one HTTP request.
+type exchange struct {
+	req    fasthttp.Request
+	resp   fasthttp.Response
+	buf    []byte // request body
+	target []byte // request-target
+	auth   []byte // Authorization value
+	batch  BatchArgs
+	reply  BatchReply
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+func getExchange() *exchange { return exchangePool.Get().(*exchange) }
+
+func putExchange(ex *exchange) {
+	ex.req.Reset()
+	ex.resp.Reset()
+	clear(ex.batch.Ops)
+	ex.batch.Ops = ex.batch.Ops[:0]
+	clear(ex.reply.Results)
+	ex.reply.Results = ex.reply.Results[:0]
+	exchangePool.Put(ex)
+}
+
+// roundTrip sends ex.buf to path and leaves the node's 200 answer in
+// ex.resp. Any other outcome is an error: one wrapping locker.ErrOffline
+// (and the node is marked offline) when the transport failed, or the
+// sentinel of the node's ErrorReply.
+func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, deadline time.Time) error {
+	ex.target = append(ex.target[:0], path...)
+	ex.target = append(ex.target, '?')
+	ex.target = append(ex.target, QueryTimeout...)
+	ex.target = append(ex.target, '=')
+	ms := (time.Until(deadline) + time.Millisecond - 1) / time.Millisecond
+	ex.target = strconv.AppendInt(ex.target, int64(max(ms, 1)), 10)
+	if path == PathLocks {
+		ex.target = append(ex.target, '&')
+		ex.target = append(ex.target, QueryMax...)
+		ex.target = append(ex.target, '=')
+		ex.target = strconv.AppendInt(ex.target, int64(maxEntries), 10)
+	}
+	req := &ex.req
+	req.Header.SetMethod(method)
+	req.SetRequestURIBytes(ex.target)
+	req.Header.SetHost(c.addr)
+	if method == fasthttp.MethodPost {
+		req.Header.SetContentType(ContentType)
+		req.SetBodyRaw(ex.buf)
+	}
+	if c.key != nil {
+		ex.auth = c.key.appendAuth(ex.auth[:0], req.Header.Method(), ex.target, c.stamp.next(), ex.buf)
+		req.Header.SetBytesV(HeaderAuth, ex.auth)
+	}
+	if err := c.hc.DoDeadline(req, &ex.resp, deadline); err != nil {
+		c.markOffline()
+		return fmt.Errorf("%w: %v", locker.ErrOffline, err)
+	}
+	status := ex.resp.StatusCode()
+	if status == fasthttp.StatusOK {
+		return nil
+	}
+	var e ErrorReply
+	if left, err := e.UnmarshalMsg(ex.resp.Body()); err != nil || len(left) > 0 || e.Code == CodeOK {
+		return fmt.Errorf("%w: status %d with an unreadable error body", ErrProtocol, status)
+	}
+	if e.Code == CodeClosed {
+		c.markOffline()
+	}
+	return fmt.Errorf("%w: node answered %d: %s", e.Code.sentinel(), status, e.Message)
+}
+
+// markOffline reports the node offline and wakes the prober.
+func (c *Client) markOffline() {
+	if c.online.CompareAndSwap(true, false) {
+		select {
+		case c.wentOff <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// probeLoop waits for the node to go offline, then probes its health path
+// every HealthInterval until it answers.
+func (c *Client) probeLoop() {
+	defer close(c.proberDone)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.wentOff:
+		}
+		for !c.online.Load() {
+			if !clock.Sleep(stopContext(c.stop), c.cfg.Clock, c.cfg.HealthInterval) {
+				return
+			}
+			ok := c.probe()
+			if ok {
+				c.online.Store(true)
+			}
+			if c.cfg.probed != nil {
+				c.cfg.probed(ok)
+			}
+		}
+	}
+}
+
+// stopContext adapts a channel to clock.Sleep's argument.
+type stopContext chan struct{}
+
+func (s stopContext) Done() <-chan struct{} { return s }
+
+// probe asks the node's health path once and reports whether it answered 200.
+func (c *Client) probe() bool {
+	ex := getExchange()
+	defer putExchange(ex)
+	ex.buf = ex.buf[:0]
+	err := c.roundTrip(ex, fasthttp.MethodGet, PathHealth, 0, time.Now().Add(min(c.cfg.CallTimeout, c.cfg.HealthInterval+time.Second)))
+	return err == nil
+}

@@ -1,0 +1,145 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Paths of the protocol, version 1. See doc.go for what each carries.
+const (
+	PathPrefix      = "/dsync/v1/"
+	PathLock        = PathPrefix + "lock"         // POST LockArgs -> Reply
+	PathRLock       = PathPrefix + "rlock"        // POST LockArgs -> Reply
+	PathUnlock      = PathPrefix + "unlock"       // POST LockArgs -> Reply
+	PathRUnlock     = PathPrefix + "runlock"      // POST LockArgs -> Reply
+	PathRefresh     = PathPrefix + "refresh"      // POST RefreshArgs -> RefreshReply
+	PathForceUnlock = PathPrefix + "force-unlock" // POST LockArgs -> Reply
+	PathBatch       = PathPrefix + "batch"        // POST BatchArgs -> BatchReply
+	PathLocks       = PathPrefix + "locks"        // GET ?max=N -> locker.EntryList
+	PathHealth      = PathPrefix + "health"       // GET -> empty body
+)
+
+// Headers and query parameters of the protocol.
+const (
+	// HeaderAuth carries the request's timestamp and MAC; see auth.go.
+	HeaderAuth = "Authorization"
+	// QueryTimeout is the query parameter in which a client tells the node, in
+	// milliseconds, how long it will wait for the answer. The node gives up on
+	// the request (and grants nothing) once that much time has passed on its
+	// own clock.
+	QueryTimeout = "t"
+	// QueryMax is the query parameter of PathLocks that bounds the listing.
+	QueryMax = "max"
+	// ContentType is the media type of every request and response body.
+	ContentType = "application/msgpack"
+)
+
+// Errors of this package, besides the locker sentinels that the client maps
+// node answers back to. Compare with errors.Is.
+var (
+	// ErrProtocol means the node answered something the client does not
+	// understand, or refused a request as not found or with a wrong method:
+	// client and node speak different versions, or one has a bug.
+	ErrProtocol = errors.New("rest: protocol error")
+	// ErrRemote means the node's table failed in a way that has no locker
+	// sentinel. The outcome of the call is unknown.
+	ErrRemote = errors.New("rest: node error")
+)
+
+// status returns the HTTP status of a response that carries code.
+func (c Code) status() int {
+	switch c {
+	case CodeOK:
+		return http.StatusOK
+	case CodeInvalidArgs, CodeMalformed:
+		return http.StatusBadRequest
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeMethod:
+		return http.StatusMethodNotAllowed
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeBusy, CodeClosed:
+		return http.StatusServiceUnavailable
+	case CodeCanceled:
+		return http.StatusRequestTimeout
+	case CodeUnsupported:
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}
+
+// String names the code.
+func (c Code) String() string {
+	switch c {
+	case CodeOK:
+		return "ok"
+	case CodeInvalidArgs:
+		return "invalid arguments"
+	case CodeBusy:
+		return "busy"
+	case CodeClosed:
+		return "closed"
+	case CodeUnauthorized:
+		return "unauthorized"
+	case CodeMalformed:
+		return "malformed request"
+	case CodeTooLarge:
+		return "request too large"
+	case CodeNotFound:
+		return "not found"
+	case CodeMethod:
+		return "method not allowed"
+	case CodeCanceled:
+		return "canceled"
+	case CodeInternal:
+		return "internal error"
+	case CodeUnsupported:
+		return "unsupported"
+	}
+	return fmt.Sprintf("code %d", uint8(c))
+}
+
+// codeOf returns the code that reports err, an error of a NetLocker.
+func codeOf(err error) Code {
+	switch {
+	case err == nil:
+		return CodeOK
+	case errors.Is(err, locker.ErrInvalidArgs):
+		return CodeInvalidArgs
+	case errors.Is(err, locker.ErrBusy):
+		return CodeBusy
+	case errors.Is(err, locker.ErrClosed), errors.Is(err, locker.ErrOffline):
+		return CodeClosed
+	case errors.Is(err, locker.ErrUnauthorized):
+		return CodeUnauthorized
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return CodeCanceled
+	}
+	return CodeInternal
+}
+
+// sentinel returns the error a client reports for a node's code.
+func (c Code) sentinel() error {
+	switch c {
+	case CodeInvalidArgs, CodeMalformed, CodeTooLarge:
+		return locker.ErrInvalidArgs
+	case CodeBusy:
+		return locker.ErrBusy
+	case CodeClosed:
+		return locker.ErrOffline
+	case CodeUnauthorized:
+		return locker.ErrUnauthorized
+	case CodeCanceled:
+		return context.DeadlineExceeded
+	case CodeInternal:
+		return ErrRemote
+	}
+	return ErrProtocol
+}

@@ -1,0 +1,108 @@
+package rest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"testing"
+
+	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/locker/lockertest"
+)
+
+// newSecret returns a random secret.
+func newSecret(t testing.TB) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// startServer serves l on a new loopback listener until the test ends and
+// returns the server and its endpoint.
+func startServer(t testing.TB, l locker.NetLocker, cfg ServerConfig) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveOn(t, ln, l, cfg), "http://" + ln.Addr().String()
+}
+
+// serveOn serves l on ln until the test ends.
+func serveOn(t testing.TB, ln net.Listener, l locker.NetLocker, cfg ServerConfig) *Server {
+	t.Helper()
+	srv, err := NewServer(l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve returned %v after Close, want nil", err)
+		}
+	})
+	return srv
+}
+
+func newClient(t testing.TB, endpoint string, cfg ClientConfig) *Client {
+	t.Helper()
+	c, err := NewClient(endpoint, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func conformanceFactory(batching bool) lockertest.Factory {
+	return func(t *testing.T, cfg locker.Config) locker.NetLocker {
+		tbl := locker.New(cfg)
+		t.Cleanup(func() { tbl.Close() })
+		secret := newSecret(t)
+		_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
+		return newClient(t, endpoint, ClientConfig{Secret: secret, DisableBatching: !batching})
+	}
+}
+
+func TestConformance(t *testing.T) {
+	t.Run("Unbatched", func(t *testing.T) { lockertest.Run(t, conformanceFactory(false)) })
+	t.Run("Batched", func(t *testing.T) { lockertest.Run(t, conformanceFactory(true)) })
+}
+
+func TestConfigValidation(t *testing.T) {
+	tbl := locker.New(locker.Config{SweepInterval: -1})
+	defer tbl.Close()
+	if _, err := NewServer(tbl, ServerConfig{}); err == nil {
+		t.Error("NewServer with an empty secret succeeded")
+	}
+	if _, err := NewServer(tbl, ServerConfig{Secret: "s", Insecure: true}); err == nil {
+		t.Error("NewServer with a secret and Insecure succeeded")
+	}
+	if _, err := NewServer(nil, ServerConfig{Insecure: true}); err == nil {
+		t.Error("NewServer with a nil locker succeeded")
+	}
+	if _, err := NewClient("http://127.0.0.1:1", ClientConfig{}); err == nil {
+		t.Error("NewClient with an empty secret succeeded")
+	}
+	for _, bad := range []string{"127.0.0.1:1", "ftp://h:1", "http://h:1/x", "http://h:1?q=1", "http://u:p@h:1", "::"} {
+		if _, err := NewClient(bad, ClientConfig{Insecure: true}); err == nil {
+			t.Errorf("NewClient(%q) succeeded", bad)
+		}
+	}
+	c, err := NewClient("http://127.0.0.1:1/", ClientConfig{Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.String() != "http://127.0.0.1:1" {
+		t.Errorf("String() = %q", c.String())
+	}
+	c.Close()
+	_ = errors.New
+}

@@ -1,0 +1,455 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tinylib/msgp/msgp"
+	"github.com/valyala/fasthttp"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Defaults for the zero values of ServerConfig.
+const (
+	// DefaultMaxBodyBytes bounds a request body: enough for a refresh of
+	// 100,000 UIDs of 36 characters (3.8 MB) with room to spare.
+	DefaultMaxBodyBytes = 8 << 20
+	// DefaultMaxBatchOps bounds the operations of one batch request.
+	DefaultMaxBatchOps = 4096
+	// DefaultShutdownTimeout bounds how long Close waits for in-flight requests.
+	DefaultShutdownTimeout = 5 * time.Second
+	// DefaultIdleTimeout is how long the server keeps an idle connection.
+	DefaultIdleTimeout = time.Minute
+)
+
+// ServerConfig configures a Server. The zero value is not valid: set Secret,
+// or set Insecure.
+type ServerConfig struct {
+	// Secret authenticates every request (see auth.go and doc.go). It must be
+	// the same on every client and node of a locker set.
+	Secret string
+	// Insecure, if true, turns authentication off: every request is served.
+	// It is for tests and trusted loopback setups. Secret must then be empty.
+	Insecure bool
+	// ReplayWindow is how far a request's timestamp may be from the server's
+	// clock. If zero, DefaultReplayWindow.
+	ReplayWindow time.Duration
+	// ReplayCacheSize bounds the MACs remembered per generation of the replay
+	// cache (two generations, each of at least 2×ReplayWindow, are kept). A
+	// node that receives more requests than this within 2×ReplayWindow
+	// refuses the excess with 503. If zero, DefaultReplayCacheSize.
+	ReplayCacheSize int
+	// MaxBodyBytes bounds the size of a request body; a larger one is refused
+	// with 413. If zero, DefaultMaxBodyBytes.
+	MaxBodyBytes int
+	// MaxBatchOps bounds the operations of one batch; more are refused with
+	// 413. If zero, DefaultMaxBatchOps.
+	MaxBatchOps int
+	// ShutdownTimeout bounds how long Close waits for requests in flight. If
+	// zero, DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// IdleTimeout is how long an idle keep-alive connection is kept. If zero,
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// Clock is the source of time for the replay window and the request
+	// timeouts. If nil, clock.Real().
+	Clock clock.Clock
+	// OnRequest, if set, is called once for every HTTP request the server
+	// receives, before anything else is done with it. Tests and benchmarks
+	// use it to count requests. It must be safe for concurrent use and fast.
+	OnRequest func()
+}
+
+func (c ServerConfig) validate() error {
+	switch {
+	case c.Secret == "" && !c.Insecure:
+		return errors.New("rest: ServerConfig.Secret is empty; set it, or set Insecure to serve without authentication")
+	case c.Secret != "" && c.Insecure:
+		return errors.New("rest: ServerConfig has both a Secret and Insecure set")
+	case c.ReplayWindow < 0:
+		return fmt.Errorf("rest: ServerConfig.ReplayWindow %v is negative", c.ReplayWindow)
+	case c.ReplayCacheSize < 0:
+		return fmt.Errorf("rest: ServerConfig.ReplayCacheSize %d is negative", c.ReplayCacheSize)
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("rest: ServerConfig.MaxBodyBytes %d is negative", c.MaxBodyBytes)
+	case c.MaxBatchOps < 0:
+		return fmt.Errorf("rest: ServerConfig.MaxBatchOps %d is negative", c.MaxBatchOps)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("rest: ServerConfig.ShutdownTimeout %v is negative", c.ShutdownTimeout)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("rest: ServerConfig.IdleTimeout %v is negative", c.IdleTimeout)
+	}
+	return nil
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.ReplayWindow == 0 {
+		c.ReplayWindow = DefaultReplayWindow
+	}
+	if c.ReplayCacheSize == 0 {
+		c.ReplayCacheSize = DefaultReplayCacheSize
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxBatchOps == 0 {
+		c.MaxBatchOps = DefaultMaxBatchOps
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	c.Clock = clock.OrReal(c.Clock)
+	return c
+}
+
+// Server serves one node's lock table over HTTP. Create it with NewServer,
+// run it with Serve, stop it with Close. It is safe for concurrent use.
+type Server struct {
+	l      locker.NetLocker
+	cfg    ServerConfig
+	verify *verifier // nil if Insecure
+	srv    *fasthttp.Server
+
+	// base is the parent of every request's context; Close cancels it so
+	// that calls still waiting in the table give up.
+	base   context.Context
+	cancel context.CancelFunc
+	closed atomic.Bool
+	once   sync.Once
+	err    error // of Close
+}
+
+// NewServer returns a server for the table l. The server does not own l:
+// Close leaves it open.
+func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
+	if l == nil {
+		return nil, errors.New("rest: NewServer: nil locker")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{l: l, cfg: cfg}
+	if !cfg.Insecure {
+		s.verify = newVerifier(cfg.Secret, cfg.Clock, cfg.ReplayWindow, cfg.ReplayCacheSize)
+	}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	s.srv = &fasthttp.Server{
+		Handler:               s.handle,
+		ErrorHandler:          s.handleReadError,
+		MaxRequestBodySize:    cfg.MaxBodyBytes,
+		IdleTimeout:           cfg.IdleTimeout,
+		CloseOnShutdown:       true,
+		NoDefaultServerHeader: true,
+		NoDefaultDate:         true,
+		NoDefaultContentType:  true,
+		Name:                  "dsync",
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln and serves them until Close. It returns nil
+// after Close, or the error that made ln fail. It may be called more than
+// once, with different listeners.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.closed.Load() {
+		ln.Close()
+		return nil
+	}
+	err := s.srv.Serve(ln)
+	if s.closed.Load() {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server: it closes the listeners, makes calls still waiting
+// in the table give up (they answer 408 and grant nothing), and waits up to
+// ServerConfig.ShutdownTimeout for requests in flight to finish. It does not
+// close the table.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		s.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		s.err = s.srv.ShutdownWithContext(ctx)
+	})
+	return s.err
+}
+
+// endpoint identifies a path of the protocol.
+type endpoint uint8
+
+const (
+	epNone endpoint = iota
+	epLock
+	epRLock
+	epUnlock
+	epRUnlock
+	epRefresh
+	epForceUnlock
+	epBatch
+	epLocks
+	epHealth
+)
+
+func route(path []byte) endpoint {
+	switch string(path) {
+	case PathLock:
+		return epLock
+	case PathRLock:
+		return epRLock
+	case PathUnlock:
+		return epUnlock
+	case PathRUnlock:
+		return epRUnlock
+	case PathRefresh:
+		return epRefresh
+	case PathForceUnlock:
+		return epForceUnlock
+	case PathBatch:
+		return epBatch
+	case PathLocks:
+		return epLocks
+	case PathHealth:
+		return epHealth
+	}
+	return epNone
+}
+
+// verbOf maps the single-operation endpoints to batch verbs.
+var verbOf = [...]Verb{
+	epLock:        VerbLock,
+	epRLock:       VerbRLock,
+	epUnlock:      VerbUnlock,
+	epRUnlock:     VerbRUnlock,
+	epRefresh:     VerbRefresh,
+	epForceUnlock: VerbForceUnlock,
+}
+
+// scratch holds a request's reusable buffers.
+type scratch struct {
+	op    BatchOp
+	batch BatchArgs
+	reply BatchReply
+	out   []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func (s *Server) handle(rc *fasthttp.RequestCtx) {
+	if s.cfg.OnRequest != nil {
+		s.cfg.OnRequest()
+	}
+	ep := route(rc.Path())
+	if ep == epNone {
+		s.fail(rc, CodeNotFound, "no such path: "+strconv.Quote(string(rc.Path())))
+		return
+	}
+	wantGet := ep == epLocks || ep == epHealth
+	if wantGet && !rc.IsGet() || !wantGet && !rc.IsPost() {
+		allow := fasthttp.MethodPost
+		if wantGet {
+			allow = fasthttp.MethodGet
+		}
+		rc.Response.Header.Set("Allow", allow)
+		s.fail(rc, CodeMethod, fmt.Sprintf("method %s not allowed on %s; use %s", rc.Method(), rc.Path(), allow))
+		return
+	}
+	body := rc.PostBody()
+	if s.verify != nil {
+		if err := s.verify.verify(rc.Method(), rc.RequestURI(), rc.Request.Header.Peek(HeaderAuth), body); err != nil {
+			code := CodeUnauthorized
+			if errors.Is(err, errReplayFull) {
+				code = CodeBusy
+			}
+			s.fail(rc, code, "rest: "+err.Error())
+			return
+		}
+	}
+
+	switch ep {
+	case epHealth:
+		if !s.l.IsOnline() {
+			s.fail(rc, CodeClosed, "rest: the node's table is closed")
+			return
+		}
+		rc.SetStatusCode(fasthttp.StatusOK)
+		return
+	case epLocks:
+		s.list(rc)
+		return
+	}
+
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	ctx, cancel := s.requestContext(rc)
+	defer cancel()
+	if ep == epBatch {
+		s.batch(ctx, rc, sc, body)
+		return
+	}
+	op := &sc.op
+	op.Verb = verbOf[ep]
+	var left []byte
+	var err error
+	if op.Verb == VerbRefresh {
+		left, err = op.Refresh.UnmarshalMsg(body)
+	} else {
+		left, err = op.Lock.UnmarshalMsg(body)
+	}
+	if msg := decodeProblem(left, err); msg != "" {
+		s.fail(rc, CodeMalformed, "rest: "+string(rc.Path())+": "+msg)
+		return
+	}
+	res := &sc.reply
+	res.Results = append(res.Results[:0], BatchResult{})
+	r := &res.Results[0]
+	s.run(ctx, op, r)
+	if r.Code != CodeOK {
+		s.fail(rc, r.Code, r.Message)
+		return
+	}
+	if op.Verb == VerbRefresh {
+		sc.out, _ = r.Refresh.MarshalMsg(sc.out[:0])
+	} else {
+		sc.out, _ = r.Reply.MarshalMsg(sc.out[:0])
+	}
+	s.reply(rc, sc.out)
+}
+
+// decodeProblem describes a failed or incomplete decode, or returns "".
+func decodeProblem(left []byte, err error) string {
+	if err != nil {
+		return "malformed msgpack body: " + err.Error()
+	}
+	if len(left) > 0 {
+		return fmt.Sprintf("%d bytes of trailing garbage after the msgpack body", len(left))
+	}
+	return ""
+}
+
+// requestContext returns the context for the table calls of rc: cancelled
+// when the server closes and, if the client sent a timeout, when that much
+// time has passed on the server's clock.
+func (s *Server) requestContext(rc *fasthttp.RequestCtx) (context.Context, context.CancelFunc) {
+	ms, err := strconv.ParseInt(string(rc.QueryArgs().Peek(QueryTimeout)), 10, 64)
+	if err != nil || ms <= 0 {
+		return s.base, func() {}
+	}
+	return clock.WithTimeout(s.base, s.cfg.Clock, time.Duration(min(ms, 1<<40))*time.Millisecond)
+}
+
+func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch, body []byte) {
+	left, err := sc.batch.UnmarshalMsg(body)
+	if msg := decodeProblem(left, err); msg != "" {
+		s.fail(rc, CodeMalformed, "rest: batch: "+msg)
+		return
+	}
+	ops := sc.batch.Ops
+	if len(ops) > s.cfg.MaxBatchOps {
+		s.fail(rc, CodeTooLarge, fmt.Sprintf("rest: batch of %d operations, more than the limit of %d", len(ops), s.cfg.MaxBatchOps))
+		return
+	}
+	res := sc.reply.Results[:0]
+	for i := range ops {
+		res = append(res, BatchResult{})
+		s.run(ctx, &ops[i], &res[i])
+	}
+	sc.reply.Results = res
+	sc.out, _ = sc.reply.MarshalMsg(sc.out[:0])
+	s.reply(rc, sc.out)
+	// Drop references to the decoded strings before the scratch is reused.
+	clear(sc.batch.Ops)
+	clear(res)
+}
+
+// run performs one operation on the table and records its outcome in r.
+func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult) {
+	var err error
+	switch op.Verb {
+	case VerbLock:
+		r.Reply, err = s.l.Lock(ctx, op.Lock)
+	case VerbRLock:
+		r.Reply, err = s.l.RLock(ctx, op.Lock)
+	case VerbUnlock:
+		r.Reply, err = s.l.Unlock(ctx, op.Lock)
+	case VerbRUnlock:
+		r.Reply, err = s.l.RUnlock(ctx, op.Lock)
+	case VerbForceUnlock:
+		r.Reply, err = s.l.ForceUnlock(ctx, op.Lock)
+	case VerbRefresh:
+		r.Refresh, err = s.l.Refresh(ctx, op.Refresh)
+	default:
+		r.Code, r.Message = CodeMalformed, fmt.Sprintf("rest: unknown verb %d", op.Verb)
+		return
+	}
+	if err != nil {
+		r.Code, r.Message = codeOf(err), err.Error()
+	}
+}
+
+func (s *Server) list(rc *fasthttp.RequestCtx) {
+	lister, ok := s.l.(locker.Lister)
+	if !ok {
+		s.fail(rc, CodeUnsupported, "rest: the node's table cannot list its locks")
+		return
+	}
+	max := 0
+	if v := rc.QueryArgs().Peek(QueryMax); len(v) > 0 {
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			s.fail(rc, CodeMalformed, "rest: locks: bad max "+strconv.Quote(string(v)))
+			return
+		}
+		max = n
+	}
+	ctx, cancel := s.requestContext(rc)
+	defer cancel()
+	entries, err := lister.List(ctx, max)
+	if err != nil {
+		s.fail(rc, codeOf(err), err.Error())
+		return
+	}
+	list := locker.EntryList{Entries: entries}
+	out, _ := list.MarshalMsg(nil)
+	s.reply(rc, out)
+}
+
+func (s *Server) reply(rc *fasthttp.RequestCtx, body []byte) {
+	rc.SetStatusCode(fasthttp.StatusOK)
+	rc.Response.Header.SetContentType(ContentType)
+	rc.Response.SetBody(body)
+}
+
+// fail answers with code's status and an ErrorReply.
+func (s *Server) fail(rc *fasthttp.RequestCtx, code Code, msg string) {
+	rc.SetStatusCode(code.status())
+	rc.Response.Header.SetContentType(ContentType)
+	e := ErrorReply{Code: code, Message: msg}
+	out, _ := e.MarshalMsg(nil)
+	rc.Response.SetBody(out)
+}
+
+// handleReadError answers requests that fasthttp could not read.
+func (s *Server) handleReadError(rc *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		s.fail(rc, CodeTooLarge, fmt.Sprintf("rest: request body over the limit of %d bytes", s.cfg.MaxBodyBytes))
+		return
+	}
+	s.fail(rc, CodeMalformed, "rest: cannot read request: "+err.Error())
+}
+
+var _ msgp.Marshaler = (*ErrorReply)(nil)

@@ -1,0 +1,84 @@
+package rest
+
+//go:generate go tool msgp -file wire.go -o wire_gen.go
+
+import "github.com/dsync-go/dsync/locker"
+
+// The types in this file travel only over the HTTP transport; the lock
+// arguments and replies themselves are the locker package's wire types. They
+// are encoded with MessagePack by code that github.com/tinylib/msgp generates
+// into wire_gen.go; run `go generate ./rest` after changing them and commit the
+// result. See doc.go for where each one is sent.
+//
+// Decoders of network input bound every array and map they allocate:
+//msgp:limit arrays:100000 maps:64 marshal:true
+
+// Code says why a node rejected a request. It travels in an ErrorReply and in
+// a BatchResult and maps back to the locker package's sentinel errors.
+type Code uint8
+
+// Rejection codes. The zero value means success.
+const (
+	CodeOK           Code = iota // no error
+	CodeInvalidArgs              // locker.ErrInvalidArgs: the table refused the arguments
+	CodeBusy                     // locker.ErrBusy: too many waiting calls (or a full replay cache)
+	CodeClosed                   // the node's table is closed (the node is stopping)
+	CodeUnauthorized             // locker.ErrUnauthorized: missing, wrong, stale or replayed credentials
+	CodeMalformed                // the body is not a valid message for the path
+	CodeTooLarge                 // the body or the batch is over the server's limit
+	CodeNotFound                 // unknown path
+	CodeMethod                   // wrong method for the path
+	CodeCanceled                 // the node gave up: the request's timeout passed or the server is closing
+	CodeInternal                 // any other failure of the node's table
+	CodeUnsupported              // the node's table cannot do this (e.g. listing)
+)
+
+// ErrorReply is the body of every response whose status is not 200.
+type ErrorReply struct {
+	Code    Code   `msg:"c"`
+	Message string `msg:"m"`
+}
+
+// Verb names the operation of one entry of a batch.
+type Verb uint8
+
+// Verbs of a batch. Each does what the single-operation path of the same name
+// does.
+const (
+	VerbNone        Verb = iota // never valid
+	VerbLock                    // LockArgs -> Reply
+	VerbRLock                   // LockArgs -> Reply
+	VerbUnlock                  // LockArgs -> Reply
+	VerbRUnlock                 // LockArgs -> Reply
+	VerbRefresh                 // RefreshArgs -> RefreshReply
+	VerbForceUnlock             // LockArgs -> Reply
+)
+
+// BatchOp is one operation of a batch. Lock is used by every verb but
+// VerbRefresh, which uses Refresh.
+type BatchOp struct {
+	Verb    Verb               `msg:"v"`
+	Lock    locker.LockArgs    `msg:"l"`
+	Refresh locker.RefreshArgs `msg:"r"`
+}
+
+// BatchArgs is the body of a batch request: operations that the node runs
+// one after another, in order, each independently of the others.
+type BatchArgs struct {
+	Ops []BatchOp `msg:"o"`
+}
+
+// BatchResult is the outcome of one operation of a batch: Code is CodeOK and
+// Reply (or Refresh, for VerbRefresh) holds the answer, or Code and Message
+// say why the operation failed.
+type BatchResult struct {
+	Code    Code                `msg:"c"`
+	Message string              `msg:"m"`
+	Reply   locker.Reply        `msg:"p"`
+	Refresh locker.RefreshReply `msg:"s"`
+}
+
+// BatchReply answers BatchArgs: Results[i] is the outcome of Ops[i].
+type BatchReply struct {
+	Results []BatchResult `msg:"r"`
+}
