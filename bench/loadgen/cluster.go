@@ -90,9 +90,14 @@ func (c *Cluster) Tables() []*locker.Local { return c.tables }
 // Nodes is how many nodes the cluster has.
 func (c *Cluster) Nodes() int { return len(c.lockers) }
 
-// WireBytes is how many bytes the servers received and sent; always 0 for
-// TransportLocal.
-func (c *Cluster) WireBytes() int64 { return c.wireBytes.Load() }
+// WireBytes is how many bytes the servers received and sent; -1 for
+// TransportLocal, which sends nothing over a wire.
+func (c *Cluster) WireBytes() int64 {
+	if c.cfg.Transport == TransportLocal {
+		return -1
+	}
+	return c.wireBytes.Load()
+}
 
 // RefreshRequests is how many refresh requests the clients sent, in total
 // over the nodes.

@@ -32,10 +32,14 @@ type Session interface {
 	Unlock(ctx context.Context) error
 }
 
+// A Session that also implements io.Closer is closed by Run when the run
+// ends (an etcd session, for example, revokes its lease).
+
 // Counters is implemented by targets that can count their traffic. Run reads
 // it before and after the measured part of a run.
 type Counters interface {
-	// WireBytes is how many bytes the lock servers received and sent so far.
+	// WireBytes is how many bytes the lock servers received and sent so far,
+	// or -1 if the target sends nothing over a wire.
 	WireBytes() int64
 	// RefreshRequests is how many refresh requests were sent to each node so
 	// far, in total over the nodes.
@@ -152,6 +156,9 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 	defer func() {
 		for _, s := range held {
 			_ = s.Unlock(context.WithoutCancel(ctx))
+			if c, ok := s.(io.Closer); ok {
+				c.Close()
+			}
 		}
 	}()
 	if err != nil {
@@ -159,6 +166,13 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 	}
 
 	sessions := make([]Session, w.Concurrency)
+	defer func() {
+		for _, s := range sessions {
+			if c, ok := s.(io.Closer); ok {
+				c.Close()
+			}
+		}
+	}()
 	for i := range sessions {
 		if sessions[i], err = t.NewSession(); err != nil {
 			return nil, fmt.Errorf("loadgen: session %d: %w", i, err)
@@ -217,7 +231,7 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 	}
 	if counters != nil {
 		r.Nodes = counters.Nodes()
-		if r.Pairs > 0 {
+		if r.Pairs > 0 && wire0 >= 0 {
 			r.WireBytesPerLock = float64(counters.WireBytes()-wire0) / float64(r.Pairs)
 		}
 		if iv := counters.RefreshInterval(); iv > 0 && r.Nodes > 0 {
