@@ -95,6 +95,7 @@ func (c chart) write(w io.Writer) error {
 	ymin, ymax := minMax(ys)
 	if c.yFromZero {
 		ymin = 0
+		ymax *= 1.08 // room for the value labels above the markers
 	}
 	var xticks []float64
 	if c.xLog {
@@ -158,8 +159,8 @@ func (c chart) write(w io.Writer) error {
 			}
 		}
 	}
-	// Legend, top left inside the plot (throughput) or bottom right (CDF).
-	lx, ly := float64(marginL+legendPadding), float64(marginT+legendPadding)
+	// Legend, top right inside the plot (throughput) or bottom right (CDF).
+	lx, ly := marginL+plotW*0.62, float64(marginT+legendPadding)
 	if c.xLog {
 		lx = marginL + plotW*0.55
 		ly = marginT + plotH - float64(len(c.series)*legendLineH) - legendPadding
