@@ -88,7 +88,11 @@ var newline = []byte{'\n'}
 
 // appendAuth appends the Authorization header value for a request.
 func (k *authKey) appendAuth(dst, method, target []byte, ts int64, body []byte) []byte {
-	sum := k.mac(method, target, ts, body)
+	return appendAuthValue(dst, ts, k.mac(method, target, ts, body))
+}
+
+// appendAuthValue formats an Authorization header value.
+func appendAuthValue(dst []byte, ts int64, sum [macSize]byte) []byte {
 	dst = append(dst, authScheme...)
 	dst = strconv.AppendInt(dst, ts, 10)
 	dst = append(dst, ':')
@@ -110,7 +114,7 @@ func parseAuth(v []byte) (ts int64, sum [macSize]byte, err error) {
 		return 0, sum, errAuthMalformed
 	}
 	digits := v[:len(v)-2*macSize-1]
-	if len(digits) == 0 || len(digits) > 19 {
+	if len(digits) == 0 || len(digits) > 19 || (digits[0] == '0' && len(digits) > 1) {
 		return 0, sum, errAuthMalformed
 	}
 	for _, c := range digits {

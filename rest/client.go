@@ -459,21 +459,7 @@ func (c *Client) sendOne(cl *call) {
 		err = c.roundTrip(ex, method, pathOf(cl.verb), cl.max, cl.deadline)
 	}
 	if err == nil {
-		body := ex.resp.Body()
-		var left []byte
-		switch cl.verb {
-		case VerbRefresh:
-			left, err = cl.rreply.UnmarshalMsg(body)
-		case verbList:
-			var list locker.EntryList
-			left, err = list.UnmarshalMsg(body)
-			cl.entries = list.Entries
-		default:
-			left, err = cl.reply.UnmarshalMsg(body)
-		}
-		if msg := decodeProblem(left, err); msg != "" {
-			err = fmt.Errorf("%w: answer: %s", ErrProtocol, msg)
-		}
+		err = cl.decodeAnswer(ex.resp.Body())
 	}
 	if err != nil {
 		cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, err)
@@ -542,14 +528,42 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 	if status == fasthttp.StatusOK {
 		return nil
 	}
-	var e ErrorReply
-	if left, err := e.UnmarshalMsg(ex.resp.Body()); err != nil || len(left) > 0 || e.Code == CodeOK {
-		return fmt.Errorf("%w: status %d with an unreadable error body", ErrProtocol, status)
-	}
-	if e.Code == CodeClosed {
+	code, err := decodeError(status, ex.resp.Body())
+	if code == CodeClosed {
 		c.markOffline()
 	}
-	return fmt.Errorf("%w: node answered %d: %s", e.Code.sentinel(), status, e.Message)
+	return err
+}
+
+// decodeAnswer decodes the 200 answer to cl's single-operation request
+// into cl.
+func (cl *call) decodeAnswer(body []byte) error {
+	var left []byte
+	var err error
+	switch cl.verb {
+	case VerbRefresh:
+		left, err = cl.rreply.UnmarshalMsg(body)
+	case verbList:
+		var list locker.EntryList
+		left, err = list.UnmarshalMsg(body)
+		cl.entries = list.Entries
+	default:
+		left, err = cl.reply.UnmarshalMsg(body)
+	}
+	if msg := decodeProblem(left, err); msg != "" {
+		return fmt.Errorf("%w: answer: %s", ErrProtocol, msg)
+	}
+	return nil
+}
+
+// decodeError returns the code and the error that a node's answer with a
+// status other than 200 reports.
+func decodeError(status int, body []byte) (Code, error) {
+	var e ErrorReply
+	if left, err := e.UnmarshalMsg(body); err != nil || len(left) > 0 || e.Code == CodeOK {
+		return CodeInternal, fmt.Errorf("%w: status %d with an unreadable error body", ErrProtocol, status)
+	}
+	return e.Code, fmt.Errorf("%w: node answered %d: %s", e.Code.sentinel(), status, e.Message)
 }
 
 // markOffline reports the node offline and wakes the prober.

@@ -1,0 +1,100 @@
+// Package rest carries a node's lock table over HTTP: Server serves any
+// locker.NetLocker (normally a *locker.Local), and Client is a
+// locker.NetLocker and locker.Lister that talks to one Server. The quorum
+// client in package dsync holds one Client per node and knows nothing of HTTP.
+//
+//	srv, err := rest.NewServer(locker.New(locker.Config{}), rest.ServerConfig{Secret: secret})
+//	go srv.Serve(ln)
+//	defer srv.Close()
+//
+//	c, err := rest.NewClient("http://10.0.0.1:9000", rest.ClientConfig{Secret: secret})
+//	defer c.Close()
+//	reply, err := c.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{"bucket/object"}})
+//
+// # Wire protocol, version 1
+//
+// This section is enough to write a client in another language.
+//
+// Transport: HTTP/1.1 with keep-alive. Every body is MessagePack
+// (Content-Type application/msgpack) and encodes a map with the short string
+// keys given in the msg tags of locker/wire.go and rest/wire.go. Unknown keys
+// are skipped; missing keys take the zero value. A body must hold exactly one
+// value: trailing bytes are an error.
+//
+//	POST /dsync/v1/lock          LockArgs    -> Reply
+//	POST /dsync/v1/rlock         LockArgs    -> Reply
+//	POST /dsync/v1/unlock        LockArgs    -> Reply
+//	POST /dsync/v1/runlock       LockArgs    -> Reply
+//	POST /dsync/v1/force-unlock  LockArgs    -> Reply
+//	POST /dsync/v1/refresh       RefreshArgs -> RefreshReply
+//	POST /dsync/v1/batch         BatchArgs   -> BatchReply
+//	GET  /dsync/v1/locks?max=N   (no body)   -> EntryList (all entries if N <= 0 or absent)
+//	GET  /dsync/v1/health        (no body)   -> 200 with an empty body while the table is open
+//
+// A request may add the query parameter t=<milliseconds>: how long the
+// client will wait for the answer. The node gives up on the request once that
+// long has passed on its own clock, answering 408 and granting nothing, so a
+// lock request that waited too long in the node is not granted to a client
+// that has gone.
+//
+// Authentication: unless the node runs insecure, every request carries
+//
+//	Authorization: DSYNC1-HMAC-SHA256 <ts>:<mac>
+//
+// where <ts> is the client's wall-clock time in nanoseconds since the Unix
+// epoch, in decimal without leading zeros, and <mac> is 64 hex digits of
+// HMAC-SHA256, keyed by the shared secret, over the bytes
+//
+//	<method> "\n" <request-target> "\n" <ts> "\n" <body>
+//
+// with <method> as sent ("POST"), <request-target> the path and query
+// exactly as on the request line ("/dsync/v1/lock?t=1000"), <ts> the same
+// decimal digits as in the header, and <body> the raw body (empty for GET).
+// The node accepts the request only if the MAC matches, <ts> is within its
+// replay window (15 s by default) of the node's clock, and it has not accepted
+// a request with the same MAC before within twice that window. A client must
+// therefore never send two requests with the same <ts> and content; this
+// package's client makes its timestamps strictly increasing. Wall clocks of
+// clients and nodes must agree to within the replay window.
+//
+// Answers: 200 carries the reply named above. Every other status carries an
+// ErrorReply {"c": code, "m": message}:
+//
+//	400 CodeInvalidArgs  the table refused the arguments (locker.ErrInvalidArgs)
+//	400 CodeMalformed    the body is not a valid message for the path
+//	401 CodeUnauthorized missing, malformed, wrong, stale or replayed credentials
+//	404 CodeNotFound     unknown path
+//	405 CodeMethod       wrong method (the Allow header names the right one)
+//	408 CodeCanceled     the node gave up: the request's t passed, or the node is closing
+//	413 CodeTooLarge     body over the node's limit, or a batch with too many operations
+//	500 CodeInternal     any other failure of the table
+//	501 CodeUnsupported  the table cannot list
+//	503 CodeBusy         too many calls wait for the same part of the table (locker.ErrBusy),
+//	                     or the node's replay cache is full; nothing was done
+//	503 CodeClosed       the node's table is closed
+//
+// A rejected request changed nothing in the table. A 200 Reply with OK false
+// is not an error: the lock is held by another (Reason says why), or there
+// was nothing to unlock.
+//
+// Batch: BatchArgs {"o": [BatchOp...]} with BatchOp {"v": verb, "l":
+// LockArgs, "r": RefreshArgs} and verbs 1 lock, 2 rlock, 3 unlock, 4 runlock,
+// 5 refresh, 6 force-unlock. The node runs the operations in order, each on
+// its own, and answers 200 with BatchReply {"r": [BatchResult...]}, one per
+// operation, each {"c": code, "m": message, "p": Reply, "s": RefreshReply}
+// where code 0 means success. The whole request is refused (with a status as
+// above) only when it cannot be read or authenticated.
+//
+// # Client behaviour
+//
+// Client bounds every request by the caller's context and by
+// ClientConfig.CallTimeout, and returns as soon as the context ends. A lock
+// granted after its caller left is released by the client. After a
+// transport failure the node is reported offline and calls fail fast with
+// locker.ErrOffline until a background probe of the health path succeeds.
+//
+// By default a Client coalesces calls to its node (see coalesce.go): while
+// ClientConfig.MaxInFlight requests are in flight, further calls queue and
+// the next free slot sends up to ClientConfig.MaxBatch of them in one batch
+// request. An idle client sends a call at once, alone.
+package rest

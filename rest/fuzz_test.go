@@ -1,0 +1,135 @@
+package rest
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// fuzzSecret is the secret of the fuzzed server.
+const fuzzSecret = "fuzz-secret"
+
+// seedRequests are valid requests, the seed corpus of FuzzHandler.
+func seedRequests(t testing.TB) [][]byte {
+	lock := lockBody(t, "u1", "a", "b")
+	refresh, _ := (&locker.RefreshArgs{UIDs: []string{"u1", "u2"}}).MarshalMsg(nil)
+	batch, _ := (&BatchArgs{Ops: []BatchOp{
+		{Verb: VerbLock, Lock: locker.LockArgs{UID: "u2", Resources: []string{"c"}}},
+		{Verb: VerbRefresh, Refresh: locker.RefreshArgs{UIDs: []string{"u2"}}},
+		{Verb: VerbUnlock, Lock: locker.LockArgs{UID: "u2"}},
+	}}).MarshalMsg(nil)
+	return [][]byte{lock, refresh, batch}
+}
+
+// FuzzHandler feeds the server's handler arbitrary methods, paths, auth
+// headers and bodies. It must never panic, and every answer must be a 200 or
+// a well-formed ErrorReply whose code matches the status. When sign is true
+// the request is correctly signed, so that the fuzzer reaches the decoders.
+func FuzzHandler(f *testing.F) {
+	seeds := seedRequests(f)
+	for i, path := range []string{PathLock, PathRefresh, PathBatch} {
+		f.Add("POST", path, seeds[i], true, "")
+		f.Add("POST", path, seeds[i], false, "")
+	}
+	f.Add("POST", PathRLock+"?t=100", seeds[0], true, "")
+	f.Add("POST", PathUnlock, seeds[0], true, "")
+	f.Add("POST", PathForceUnlock, seeds[0], true, "")
+	f.Add("GET", PathLocks+"?max=2", []byte(nil), true, "")
+	f.Add("GET", PathHealth, []byte(nil), false, authScheme+"1:"+string(bytes.Repeat([]byte("0"), 64)))
+	f.Add("DELETE", "/x", []byte{0xc1}, true, "")
+
+	clk := clock.NewFake(epoch)
+	tbl := locker.New(locker.Config{SweepInterval: -1, MaxResources: 8, Clock: clk})
+	defer tbl.Close()
+	srv, err := NewServer(tbl, ServerConfig{Secret: fuzzSecret, Clock: clk, MaxBatchOps: 16})
+	if err != nil {
+		f.Fatal(err)
+	}
+	var stamp int64 = epoch.UnixNano()
+	f.Fuzz(func(t *testing.T, method, target string, body []byte, sign bool, auth string) {
+		var req fasthttp.Request
+		req.Header.SetMethod(method)
+		req.SetRequestURI(target)
+		req.SetBody(body)
+		if sign {
+			stamp++
+			auth = string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), stamp, body))
+		}
+		if auth != "" {
+			req.Header.Set(HeaderAuth, auth)
+		}
+		var rc fasthttp.RequestCtx
+		rc.Init(&req, nil, nil)
+		srv.handle(&rc)
+		status := rc.Response.StatusCode()
+		if status == http.StatusOK {
+			return
+		}
+		var e ErrorReply
+		if left, err := e.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
+			t.Fatalf("status %d with an undecodable body %q", status, rc.Response.Body())
+		}
+		if e.Code == CodeOK || e.Code.status() != status || e.Message == "" {
+			t.Fatalf("status %d with error reply %+v", status, e)
+		}
+		if stamp-epoch.UnixNano() > int64(time.Second) {
+			// Keep timestamps inside the replay window of the fake clock.
+			clk.Advance(time.Second)
+			stamp = clk.Now().UnixNano()
+		}
+	})
+}
+
+// FuzzParseAuth checks that the Authorization parser never panics and that
+// what it accepts is exactly what a client produces.
+func FuzzParseAuth(f *testing.F) {
+	k := newAuthKey("secret")
+	f.Add(string(k.appendAuth(nil, []byte("POST"), []byte(PathLock), 1_800_000_000_000_000_000, []byte("body"))))
+	f.Add(authScheme + "0:" + string(bytes.Repeat([]byte("f"), 64)))
+	f.Add("")
+	f.Add(authScheme)
+	f.Fuzz(func(t *testing.T, v string) {
+		ts, sum, err := parseAuth([]byte(v))
+		if err != nil {
+			return
+		}
+		if ts < 0 {
+			t.Fatalf("parseAuth(%q) accepted a negative timestamp %d", v, ts)
+		}
+		again := string(appendAuthValue(nil, ts, sum))
+		if !bytes.EqualFold([]byte(again), []byte(v)) {
+			t.Fatalf("parseAuth(%q) = %d, %x, which formats as %q", v, ts, sum, again)
+		}
+	})
+}
+
+// FuzzClientDecode feeds the client's answer decoders arbitrary bodies.
+func FuzzClientDecode(f *testing.F) {
+	reply, _ := (&locker.Reply{OK: true, Fence: 7}).MarshalMsg(nil)
+	batch, _ := (&BatchReply{Results: []BatchResult{{Reply: locker.Reply{OK: true}}, {Code: CodeBusy, Message: "busy"}}}).MarshalMsg(nil)
+	e, _ := (&ErrorReply{Code: CodeInvalidArgs, Message: "bad"}).MarshalMsg(nil)
+	for _, b := range [][]byte{reply, batch, e} {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, v := range []Verb{VerbLock, VerbRefresh, verbList} {
+			cl := newCall(v)
+			_ = cl.decodeAnswer(body)
+			putCall(cl)
+		}
+		code, err := decodeError(400, body)
+		if err == nil || (code == CodeOK) {
+			t.Fatalf("decodeError(%q) = %v, %v", body, code, err)
+		}
+		if code == CodeInvalidArgs && !errors.Is(err, locker.ErrInvalidArgs) {
+			t.Fatalf("code %v maps to %v", code, err)
+		}
+	})
+}
