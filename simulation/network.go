@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
@@ -56,6 +57,10 @@ type NetworkConfig struct {
 type Network struct {
 	cfg NetworkConfig
 	clk clock.Clock
+
+	// activity counts the steps of calls, for the heuristic that decides
+	// when a run outside a synctest bubble is quiescent.
+	activity atomic.Int64
 
 	mu      sync.Mutex // guards everything below
 	links   [][]*Link  // [client][node]
@@ -397,6 +402,8 @@ func (l *Link) plan(d int) leg {
 func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local) (R, error)) (R, error) {
 	var zero R
 	n := l.net
+	n.activity.Add(1)
+	defer n.activity.Add(1)
 	fail := func(cause error) (R, error) {
 		n.mu.Lock()
 		l.online = false
@@ -424,6 +431,7 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	if err := l.sleep(ctx, req.delay); err != nil {
 		return fail(err)
 	}
+	n.activity.Add(1)
 
 	n.mu.Lock()
 	nd := n.nodes[l.node]
@@ -443,6 +451,7 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	if serr := l.sleep(ctx, rep.delay); serr != nil {
 		return fail(serr)
 	}
+	n.activity.Add(1)
 	n.mu.Lock()
 	crashed := nd.epoch != epoch
 	n.mu.Unlock()
