@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/rest"
+)
+
+// startRun runs the node's main logic until the returned cancel is called,
+// and returns the endpoint it prints.
+func startRun(t *testing.T, args []string, env map[string]string) (endpoint string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, func(k string) string { return env[k] }, pw, io.Discard)
+		pw.CloseWithError(io.EOF)
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		cancel()
+		t.Fatalf("no output; run returned %v", <-done)
+	}
+	line := sc.Text()
+	go io.Copy(io.Discard, pr)
+	_, rest, ok := strings.Cut(line, "listening on ")
+	if !ok {
+		t.Fatalf("first line %q does not say where it listens", line)
+	}
+	endpoint, _, _ = strings.Cut(rest, " ")
+	return endpoint, func() error { cancel(); return <-done }
+}
+
+func TestRunServesAndStops(t *testing.T) {
+	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0"}, map[string]string{"DSYNC_SECRET": "s3cret"})
+	c, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
+	if err != nil || !r.OK {
+		t.Fatalf("lock on the node = %v, %v", r, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel = %v", err)
+	}
+}
+
+func TestRunQuietPeriodDefaultsToValidity(t *testing.T) {
+	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-insecure"}, nil)
+	defer stop()
+	c, err := rest.NewClient(endpoint, rest.ClientConfig{Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
+	if err != nil || r.OK || r.Reason != locker.ReasonQuiet {
+		t.Fatalf("lock on a fresh node = %v, %v; want refused for the quiet period", r, err)
+	}
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "no secret"},
+		{[]string{"-secret", "x", "-insecure"}, nil, "choose one"},
+		{[]string{"-insecure"}, map[string]string{"DSYNC_SECRET": "x"}, "choose one"},
+		{[]string{"-insecure", "-validity", "0"}, nil, "must be positive"},
+		{[]string{"-insecure", "extra"}, nil, "unexpected arguments"},
+		{[]string{"-nope"}, nil, "not defined"},
+	} {
+		err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestBinarySIGTERM builds the command and checks that it stops cleanly on
+// SIGTERM.
+func TestBinarySIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "dsync-node")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-insecure")
+	cmd.Env = append(os.Environ(), "DSYNC_SECRET=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || !strings.Contains(sc.Text(), "listening on http://127.0.0.1:") {
+		cmd.Process.Kill()
+		t.Fatalf("first line %q", sc.Text())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v (output %q)", err, lines)
+	}
+	if len(lines) == 0 || !strings.Contains(strings.Join(lines, "\n"), "stopped") {
+		t.Fatalf("output after SIGTERM = %q", lines)
+	}
+}
