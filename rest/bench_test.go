@@ -57,7 +57,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			defer tbl.Close()
 			var requests atomic.Int64
 			secret := newSecret(b)
-			_, endpoint := startServer(b, tbl, ServerConfig{Secret: secret, OnRequest: func() { requests.Add(1) }})
+			_, endpoint := startServer(b, tbl, ServerConfig{Secret: secret, OnRequest: func([]byte) { requests.Add(1) }})
 			c := newClient(b, endpoint, ClientConfig{Secret: secret, DisableBatching: !bc.batching, MaxConns: 512})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

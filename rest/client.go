@@ -64,6 +64,9 @@ type ClientConfig struct {
 
 	// probed, if set, is called after every health probe (tests).
 	probed func(ok bool)
+	// queued, if set, is called with the queue's length after a call joins
+	// the coalescer's queue (tests).
+	queued func(n int)
 }
 
 func (c ClientConfig) validate() error {
@@ -324,7 +327,12 @@ const (
 	callWaiting   int32 = iota // the caller waits for the answer
 	callAnswered               // the answer is in; the caller owns the call again
 	callAbandoned              // the caller left; whoever answers disposes of the call
+	callDetached               // nobody ever waits (a release the client sends itself)
 )
+
+// errQueueTimeout is wrapped by calls that spent their whole timeout waiting
+// for a sender.
+var errQueueTimeout = fmt.Errorf("call timeout: %w", context.DeadlineExceeded)
 
 // call is one operation on its way to the node and back. The caller owns it
 // until it is submitted; then the sender owns it until it answers (the caller
@@ -339,6 +347,7 @@ type call struct {
 	reply   locker.Reply
 	rreply  locker.RefreshReply
 	entries []locker.Entry
+	code    Code // of a batch result that failed
 	err     error
 
 	state atomic.Int32
@@ -419,7 +428,9 @@ func (c *Client) answer(cl *call) {
 		cl.done <- struct{}{}
 		return
 	}
-	c.releaseAbandoned(cl)
+	if cl.state.Load() == callAbandoned {
+		c.releaseAbandoned(cl)
+	}
 	putCall(cl)
 }
 
@@ -436,7 +447,7 @@ func (c *Client) releaseAbandoned(cl *call) {
 	rel := newCall(v)
 	rel.lock = locker.LockArgs{UID: cl.lock.UID, Resources: cl.lock.Resources, Owner: cl.lock.Owner, Source: cl.lock.Source, Quorum: cl.lock.Quorum}
 	rel.deadline = time.Now().Add(c.cfg.CallTimeout)
-	rel.state.Store(callAbandoned) // nobody waits: the sender disposes of it
+	rel.state.Store(callDetached) // nobody waits: the sender disposes of it
 	c.submit(rel)
 }
 

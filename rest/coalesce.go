@@ -1,15 +1,187 @@
 package rest
 
-// coalescer sends the calls of one client. Phase 1: every call alone.
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// maxBatchBytes bounds the encoded arguments of one batch, well below the
+// node's default body limit, so that a few large refreshes that happen to
+// queue together are not refused as a whole.
+const maxBatchBytes = 1 << 20
+
+// coalescer sends the calls of one Client to its node, many per HTTP
+// request when the node is busy.
+//
+// At most ClientConfig.MaxInFlight requests are in flight. A call that finds
+// a free slot starts a sender for it at once, so an idle client adds no
+// latency: its call goes alone, on the single-operation path. Calls that
+// arrive while every slot is busy wait in the queue; a sender that finishes
+// a request takes up to ClientConfig.MaxBatch queued calls (and at most
+// maxBatchBytes of arguments) into its next request, a batch. Batches thus
+// grow only while the node is slow to answer, which is when merging saves
+// the most. A sender that finds the queue empty frees its slot.
+//
+// The queue is first in, first out, and every sender takes from its head,
+// so no call waits behind calls that arrived after it.
 type coalescer struct {
 	c *Client
+
+	mu       sync.Mutex // guards the fields below
+	queue    []*call    // submitted, not yet taken by a sender
+	inflight int        // senders running, at most cfg.MaxInFlight
 }
 
 func (co *coalescer) init(c *Client) { co.c = c }
 
+// submit queues cl and starts a sender if a slot is free. The caller must
+// have set cl.deadline and cl.state.
 func (co *coalescer) submit(cl *call) {
-	go func() {
-		co.c.sendOne(cl)
-		co.c.answer(cl)
-	}()
+	co.mu.Lock()
+	co.queue = append(co.queue, cl)
+	if co.inflight >= co.c.cfg.MaxInFlight {
+		n := len(co.queue)
+		co.mu.Unlock()
+		if co.c.cfg.queued != nil {
+			co.c.cfg.queued(n)
+		}
+		return
+	}
+	co.inflight++
+	co.mu.Unlock()
+	go co.run()
+}
+
+// run is one sender: it sends what the queue holds until it is empty.
+func (co *coalescer) run() {
+	group := make([]*call, 0, 8)
+	for {
+		group = co.take(group[:0])
+		if len(group) == 0 {
+			return
+		}
+		co.send(group)
+		clear(group)
+	}
+}
+
+// take moves calls from the head of the queue into group, or frees the
+// sender's slot if the queue is empty.
+func (co *coalescer) take(group []*call) []*call {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	n, bytes := 0, 0
+	for n < len(co.queue) && n < co.c.cfg.MaxBatch {
+		bytes += co.queue[n].argSize()
+		if n > 0 && bytes > maxBatchBytes {
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		co.inflight--
+		return group
+	}
+	group = append(group, co.queue[:n]...)
+	left := copy(co.queue, co.queue[n:])
+	clear(co.queue[left:])
+	co.queue = co.queue[:left]
+	return group
+}
+
+// argSize is an upper bound on the encoded size of cl's arguments.
+func (cl *call) argSize() int {
+	if cl.verb == VerbRefresh {
+		return cl.refresh.Msgsize()
+	}
+	return cl.lock.Msgsize()
+}
+
+// send sends group, alone or as a batch, and answers each call.
+func (co *coalescer) send(group []*call) {
+	c := co.c
+	// Calls whose callers left before they were sent are dropped: nothing
+	// was asked of the node, so nothing needs releasing.
+	now := time.Now()
+	live := group[:0]
+	for _, cl := range group {
+		switch {
+		case cl.state.Load() == callAbandoned:
+			putCall(cl)
+		case !now.Before(cl.deadline):
+			cl.err = fmt.Errorf("rest: %s %s: %w: timed out in the client's queue", opName(cl.verb), c.endpoint, errQueueTimeout)
+			c.answer(cl)
+		default:
+			live = append(live, cl)
+		}
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		c.sendOne(live[0])
+		c.answer(live[0])
+		return
+	}
+
+	ex := getExchange()
+	defer putExchange(ex)
+	deadline := live[0].deadline
+	for _, cl := range live {
+		ex.batch.Ops = append(ex.batch.Ops, BatchOp{Verb: cl.verb, Lock: cl.lock, Refresh: cl.refresh})
+		if cl.deadline.After(deadline) {
+			deadline = cl.deadline
+		}
+	}
+	var err error
+	ex.buf, err = ex.batch.MarshalMsg(ex.buf[:0])
+	if err == nil {
+		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, deadline)
+	}
+	if err == nil {
+		err = deliverBatch(live, &ex.reply, ex.resp.Body())
+	}
+	closed := false
+	for _, cl := range live {
+		if err != nil {
+			cl.err = fmt.Errorf("rest: %s %s (in a batch of %d): %w", opName(cl.verb), c.endpoint, len(live), err)
+		} else if cl.err != nil {
+			closed = closed || cl.code == CodeClosed
+			cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, cl.err)
+		}
+		c.answer(cl)
+	}
+	if closed {
+		c.markOffline()
+	}
+}
+
+// deliverBatch decodes a batch answer into the calls of group, using reply
+// as scratch. It returns an error, and sets nothing, if the answer is not a
+// well-formed reply for group.
+func deliverBatch(group []*call, reply *BatchReply, body []byte) error {
+	left, err := reply.UnmarshalMsg(body)
+	if msg := decodeProblem(left, err); msg != "" {
+		return fmt.Errorf("%w: batch answer: %s", ErrProtocol, msg)
+	}
+	if len(reply.Results) != len(group) {
+		return fmt.Errorf("%w: batch answer has %d results for %d operations", ErrProtocol, len(reply.Results), len(group))
+	}
+	for i, cl := range group {
+		r := &reply.Results[i]
+		if r.Code != CodeOK {
+			cl.code = r.Code
+			cl.err = fmt.Errorf("%w: %s", r.Code.sentinel(), r.Message)
+			continue
+		}
+		if cl.verb == VerbRefresh {
+			cl.rreply = r.Refresh
+		} else {
+			cl.reply = r.Reply
+		}
+	}
+	return nil
 }

@@ -124,6 +124,12 @@ func FuzzClientDecode(f *testing.F) {
 			_ = cl.decodeAnswer(body)
 			putCall(cl)
 		}
+		group := []*call{newCall(VerbLock), newCall(VerbRefresh)}
+		var reply BatchReply
+		_ = deliverBatch(group, &reply, body)
+		for _, cl := range group {
+			putCall(cl)
+		}
 		code, err := decodeError(400, body)
 		if err == nil || (code == CodeOK) {
 			t.Fatalf("decodeError(%q) = %v, %v", body, code, err)

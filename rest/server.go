@@ -63,9 +63,10 @@ type ServerConfig struct {
 	// timeouts. If nil, clock.Real().
 	Clock clock.Clock
 	// OnRequest, if set, is called once for every HTTP request the server
-	// receives, before anything else is done with it. Tests and benchmarks
-	// use it to count requests. It must be safe for concurrent use and fast.
-	OnRequest func()
+	// receives, with the request's path, before anything else is done with
+	// it. Tests and benchmarks use it to count requests. It must be safe for
+	// concurrent use, fast, and must not keep path.
+	OnRequest func(path []byte)
 }
 
 func (c ServerConfig) validate() error {
@@ -251,7 +252,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	if s.cfg.OnRequest != nil {
-		s.cfg.OnRequest()
+		s.cfg.OnRequest(rc.Path())
 	}
 	ep := route(rc.Path())
 	if ep == epNone {

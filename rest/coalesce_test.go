@@ -1,0 +1,269 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// gateLocker is a table whose Lock, for the UIDs the test gated, waits
+// until the test opens that UID's gate or the call's context ends.
+type gateLocker struct {
+	*locker.Local
+	mu       sync.Mutex
+	gates    map[string]chan struct{} // guarded by mu
+	entered  chan string              // receives the UID of each gated Lock as it starts waiting
+	unlocked chan string              // receives the UID of every Unlock
+}
+
+func newGateLocker() *gateLocker {
+	return &gateLocker{
+		Local:    locker.New(locker.Config{SweepInterval: -1}),
+		gates:    map[string]chan struct{}{},
+		entered:  make(chan string, 64),
+		unlocked: make(chan string, 1024),
+	}
+}
+
+// gate makes Locks of uid wait; closing the returned channel lets them go.
+func (g *gateLocker) gate(uid string) chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ch := make(chan struct{})
+	g.gates[uid] = ch
+	return ch
+}
+
+func (g *gateLocker) Lock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	g.mu.Lock()
+	gate := g.gates[args.UID]
+	g.mu.Unlock()
+	if gate != nil {
+		g.entered <- args.UID
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}
+	return g.Local.Lock(ctx, args)
+}
+
+func (g *gateLocker) Unlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	r, err := g.Local.Unlock(ctx, args)
+	g.unlocked <- args.UID
+	return r, err
+}
+
+// batchFixture is a gated table behind a server that counts requests, and a
+// batching client with one slot.
+type batchFixture struct {
+	g       *gateLocker
+	c       *Client
+	singles atomic.Int64 // requests on single-operation paths
+	batches atomic.Int64 // requests on the batch path
+	queued  chan int
+}
+
+func newBatchFixture(t *testing.T) *batchFixture {
+	f := &batchFixture{g: newGateLocker(), queued: make(chan int, 4096)}
+	t.Cleanup(func() { f.g.Close() })
+	secret := newSecret(t)
+	_, endpoint := startServer(t, f.g, ServerConfig{Secret: secret, OnRequest: func(path []byte) {
+		if string(path) == PathBatch {
+			f.batches.Add(1)
+		} else {
+			f.singles.Add(1)
+		}
+	}})
+	f.c = newClient(t, endpoint, ClientConfig{Secret: secret, MaxInFlight: 1, MaxBatch: 1000, queued: func(n int) { f.queued <- n }})
+	return f
+}
+
+// holdSlot sends a gated lock that occupies the client's only slot until
+// the returned gate is closed, and returns a channel for its result.
+func (f *batchFixture) holdSlot(t *testing.T) (gate chan struct{}, result <-chan error) {
+	gate = f.g.gate("gate0")
+	done := make(chan error, 1)
+	go func() {
+		r, err := f.c.Lock(context.Background(), locker.LockArgs{UID: "gate0", Resources: []string{"gate-resource"}})
+		if err == nil && !r.OK {
+			err = fmt.Errorf("gate0 refused: %v", r.Reason)
+		}
+		done <- err
+	}()
+	if uid := <-f.g.entered; uid != "gate0" {
+		t.Fatalf("entered %q", uid)
+	}
+	return gate, done
+}
+
+// waitQueued waits until n calls are queued.
+func (f *batchFixture) waitQueued(n int) {
+	for got := range f.queued {
+		if got >= n {
+			return
+		}
+	}
+}
+
+func TestBatchingCoalescesAndAnswersEachCaller(t *testing.T) {
+	f := newBatchFixture(t)
+	ctx := context.Background()
+	if _, err := f.c.Lock(ctx, locker.LockArgs{UID: "held", Resources: []string{"taken"}}); err != nil {
+		t.Fatal(err)
+	}
+	if f.singles.Load() != 1 || f.batches.Load() != 0 {
+		t.Fatalf("an idle client's call went as %d singles, %d batches; want it alone, at once", f.singles.Load(), f.batches.Load())
+	}
+	gate, slot := f.holdSlot(t)
+
+	// Many callers with different operations queue behind the held slot.
+	const n = 200
+	type outcome struct {
+		reply   locker.Reply
+		refresh locker.RefreshReply
+		err     error
+	}
+	out := make([]outcome, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := &out[i]
+			a := locker.LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}, Quorum: 1}
+			switch i % 5 {
+			case 0, 1:
+				o.reply, o.err = f.c.Lock(ctx, a)
+			case 2:
+				o.reply, o.err = f.c.RLock(ctx, a)
+			case 3:
+				a.Resources = []string{"taken"} // held by another
+				o.reply, o.err = f.c.Lock(ctx, a)
+			case 4:
+				if i%10 == 4 {
+					a.UID = "" // invalid: only this caller fails
+					o.reply, o.err = f.c.Lock(ctx, a)
+				} else {
+					o.refresh, o.err = f.c.Refresh(ctx, locker.RefreshArgs{UIDs: []string{"held", "nobody"}})
+				}
+			}
+		}()
+	}
+	f.waitQueued(n)
+	close(gate)
+	wg.Wait()
+	if err := <-slot; err != nil {
+		t.Fatal(err)
+	}
+
+	if s, b := f.singles.Load(), f.batches.Load(); s != 2 || b != 1 {
+		t.Fatalf("%d operations went as %d single requests and %d batches; want the queued %d in one batch", n+2, s, b, n)
+	}
+	fences := map[uint64]bool{}
+	for i, o := range out {
+		switch i % 5 {
+		case 0, 1, 2:
+			if o.err != nil || !o.reply.OK || o.reply.Fence == 0 || fences[o.reply.Fence] {
+				t.Fatalf("caller %d: %+v, %v; want its own grant", i, o.reply, o.err)
+			}
+			fences[o.reply.Fence] = true
+		case 3:
+			if o.err != nil || o.reply.OK || o.reply.Reason != locker.ReasonConflict {
+				t.Fatalf("caller %d: %+v, %v; want refused as held by another", i, o.reply, o.err)
+			}
+		case 4:
+			if i%10 == 4 {
+				if !errors.Is(o.err, locker.ErrInvalidArgs) {
+					t.Fatalf("caller %d: %v, want ErrInvalidArgs", i, o.err)
+				}
+				continue
+			}
+			want := []locker.RefreshStatus{locker.RefreshRefreshed, locker.RefreshNotHeld}
+			if o.err != nil || len(o.refresh.Status) != 2 || o.refresh.Status[0] != want[0] || o.refresh.Status[1] != want[1] {
+				t.Fatalf("caller %d: refresh %+v, %v", i, o.refresh, o.err)
+			}
+		}
+	}
+	entries, err := f.g.List(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3*n/5 + 2; len(entries) != want {
+		t.Fatalf("table holds %d entries, want %d", len(entries), want)
+	}
+}
+
+func TestBatchingCancelledCallers(t *testing.T) {
+	f := newBatchFixture(t)
+	gate0, slot := f.holdSlot(t)
+	inflightGate := f.g.gate("gate-inflight")
+
+	lock := func(ctx context.Context, uid, resource string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			r, err := f.c.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{resource}})
+			if err == nil && !r.OK {
+				err = fmt.Errorf("%s refused: %v", uid, r.Reason)
+			}
+			done <- err
+		}()
+		return done
+	}
+	queuedCtx, cancelQueued := context.WithCancel(context.Background())
+	queued := lock(queuedCtx, "queued", "q")
+	f.waitQueued(1)
+	inflightCtx, cancelInflight := context.WithCancel(context.Background())
+	inflight := lock(inflightCtx, "gate-inflight", "i")
+	f.waitQueued(2)
+	stay := lock(context.Background(), "stay", "s")
+	f.waitQueued(3)
+
+	// A caller cancelled while queued returns at once and is never sent.
+	cancelQueued()
+	if err := <-queued; !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller cancelled in the queue = %v, want context.Canceled", err)
+	}
+
+	// The slot frees; the next request carries the two live calls.
+	close(gate0)
+	if err := <-slot; err != nil {
+		t.Fatal(err)
+	}
+	if uid := <-f.g.entered; uid != "gate-inflight" {
+		t.Fatalf("entered %q", uid)
+	}
+	// A caller cancelled while its batch waits in the node returns at once.
+	cancelInflight()
+	if err := <-inflight; !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller cancelled in flight = %v, want context.Canceled", err)
+	}
+	// The node then grants it; the client releases the grant itself.
+	close(inflightGate)
+	if err := <-stay; err != nil {
+		t.Fatal(err)
+	}
+	if uid := <-f.g.unlocked; uid != "gate-inflight" {
+		t.Fatalf("client unlocked %q, want the abandoned grant gate-inflight", uid)
+	}
+	if f.batches.Load() != 1 {
+		t.Fatalf("%d batches, want 1", f.batches.Load())
+	}
+	entries, err := f.g.List(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []string
+	for _, e := range entries {
+		held = append(held, e.UID)
+	}
+	if strings.Join(held, ",") != "gate0,stay" {
+		t.Fatalf("table holds %v; want only gate0 and stay (nothing of the cancelled callers)", held)
+	}
+}
