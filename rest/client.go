@@ -397,6 +397,10 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	}
 	cl.state.Store(callWaiting)
 	c.submit(cl)
+	if ctx.Done() == nil {
+		<-cl.done
+		return nil
+	}
 	select {
 	case <-cl.done:
 		return nil

@@ -295,7 +295,10 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	}
 
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
+	defer func() {
+		sc.reset()
+		scratchPool.Put(sc)
+	}()
 	ctx, cancel := s.requestContext(rc)
 	defer cancel()
 	if ep == epBatch {
@@ -372,9 +375,35 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 	sc.reply.Results = res
 	sc.out, _ = sc.reply.MarshalMsg(sc.out[:0])
 	s.reply(rc, sc.out)
-	// Drop references to the decoded strings before the scratch is reused.
-	clear(sc.batch.Ops)
-	clear(res)
+}
+
+// reset drops the scratch's references to decoded strings, so that the pool
+// does not keep them alive, but keeps small argument slices for the next
+// request's decoder to fill (the table does not retain them).
+func (sc *scratch) reset() {
+	ops := sc.batch.Ops
+	for i := range ops {
+		r, u := keepSmall(ops[i].Lock.Resources), keepSmall(ops[i].Refresh.UIDs)
+		ops[i] = BatchOp{Lock: locker.LockArgs{Resources: r}, Refresh: locker.RefreshArgs{UIDs: u}}
+	}
+	clear(sc.reply.Results)
+	r, u := keepSmall(sc.op.Lock.Resources), keepSmall(sc.op.Refresh.UIDs)
+	sc.op = BatchOp{Lock: locker.LockArgs{Resources: r}, Refresh: locker.RefreshArgs{UIDs: u}}
+	if cap(sc.out) > 64<<10 {
+		sc.out = nil
+	}
+	if cap(ops) > 4096 {
+		sc.batch.Ops, sc.reply.Results = nil, nil
+	}
+}
+
+// keepSmall returns s emptied and cleared, or nil if it is large.
+func keepSmall(s []string) []string {
+	if cap(s) > 16 {
+		return nil
+	}
+	clear(s[:cap(s)])
+	return s[:0]
 }
 
 // run performs one operation on the table and records its outcome in r.
