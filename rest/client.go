@@ -180,6 +180,7 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 			Addr:                      addr,
 			IsTLS:                     u.Scheme == "https",
 			MaxConns:                  cfg.MaxConns,
+			MaxConnWaitTimeout:        cfg.CallTimeout, // wait for a free connection, up to the request's deadline
 			MaxIdemponentCallAttempts: 1, // a retry would carry a MAC the node has seen
 			NoDefaultUserAgentHeader:  true,
 			DisablePathNormalizing:    true,
@@ -536,6 +537,10 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		req.Header.SetBytesV(HeaderAuth, ex.auth)
 	}
 	if err := c.hc.DoDeadline(req, &ex.resp, deadline); err != nil {
+		if errors.Is(err, fasthttp.ErrNoFreeConns) {
+			// Our own connection limit, not the node's failure.
+			return fmt.Errorf("%w: all %d connections busy", locker.ErrBusy, c.cfg.MaxConns)
+		}
 		c.markOffline()
 		return fmt.Errorf("%w: %v", locker.ErrOffline, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -321,6 +322,32 @@ func TestListOverHTTP(t *testing.T) {
 	c2 := newClient(t, endpoint2, ClientConfig{Secret: secret})
 	if _, err := c2.List(ctx, 0); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "501") {
 		t.Fatalf("List on a table without Lister = %v", err)
+	}
+}
+
+func TestManyCallersFewConnections(t *testing.T) {
+	tbl := locker.New(locker.Config{SweepInterval: -1})
+	defer tbl.Close()
+	_, endpoint := startServer(t, tbl, ServerConfig{Insecure: true})
+	c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: true, MaxConns: 1})
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			a := locker.LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}}
+			r, err := c.Lock(context.Background(), a)
+			if err == nil && !r.OK {
+				err = errors.New("refused")
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatalf("lock through one connection: %v", err)
+		}
+	}
+	if !c.IsOnline() {
+		t.Fatal("waiting for a connection marked the node offline")
 	}
 }
 
