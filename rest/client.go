@@ -181,7 +181,7 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 			IsTLS:                     u.Scheme == "https",
 			MaxConns:                  cfg.MaxConns,
 			MaxConnWaitTimeout:        cfg.CallTimeout, // wait for a free connection, up to the request's deadline
-			MaxIdemponentCallAttempts: 1, // a retry would carry a MAC the node has seen
+			MaxIdemponentCallAttempts: 1,               // a retry would carry a MAC the node has seen
 			NoDefaultUserAgentHeader:  true,
 			DisablePathNormalizing:    true,
 			MaxResponseBodySize:       64 << 20,
