@@ -42,7 +42,15 @@ type Cluster struct {
 	closers []func() error
 
 	wireBytes atomic.Int64 // bytes through the servers' listeners
-	refreshes atomic.Int64 // refresh requests sent to the nodes
+	calls     callCounts   // calls sent to the nodes
+}
+
+// callCounts counts what the quorum client asked of the nodes.
+type callCounts struct {
+	refreshes atomic.Int64 // refresh requests
+	locks     atomic.Int64 // Lock and RLock calls
+	refused   atomic.Int64 // of those, answered with a refusal
+	failed    atomic.Int64 // of those, failed with an error
 }
 
 // StartCluster starts cfg.Nodes node tables, serving them over
@@ -76,7 +84,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 			c.Close()
 			return nil, fmt.Errorf("loadgen: unknown transport %q (want %s or %s)", cfg.Transport, TransportLocal, TransportHTTP)
 		}
-		c.lockers = append(c.lockers, &countingLocker{NetLocker: nl, refreshes: &c.refreshes})
+		c.lockers = append(c.lockers, &countingLocker{NetLocker: nl, n: &c.calls})
 	}
 	return c, nil
 }
@@ -101,7 +109,14 @@ func (c *Cluster) WireBytes() int64 {
 
 // RefreshRequests is how many refresh requests the clients sent, in total
 // over the nodes.
-func (c *Cluster) RefreshRequests() int64 { return c.refreshes.Load() }
+func (c *Cluster) RefreshRequests() int64 { return c.calls.refreshes.Load() }
+
+// LockCalls returns how many Lock and RLock calls were sent to the nodes in
+// total, how many of them the nodes refused and how many failed with an
+// error. Without contention, refusals mean the client retried.
+func (c *Cluster) LockCalls() (calls, refused, failed int64) {
+	return c.calls.locks.Load(), c.calls.refused.Load(), c.calls.failed.Load()
+}
 
 // Close stops the servers and closes the clients, last started first.
 func (c *Cluster) Close() error {
@@ -113,13 +128,32 @@ func (c *Cluster) Close() error {
 	return errors.Join(errs...)
 }
 
-// countingLocker counts the refresh requests sent through a locker.
+// countingLocker counts the calls sent through a locker.
 type countingLocker struct {
 	locker.NetLocker
-	refreshes *atomic.Int64
+	n *callCounts
 }
 
 func (l *countingLocker) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.RefreshReply, error) {
-	l.refreshes.Add(1)
+	l.n.refreshes.Add(1)
 	return l.NetLocker.Refresh(ctx, args)
+}
+
+func (l *countingLocker) Lock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return l.count(l.NetLocker.Lock(ctx, args))
+}
+
+func (l *countingLocker) RLock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	return l.count(l.NetLocker.RLock(ctx, args))
+}
+
+func (l *countingLocker) count(r locker.Reply, err error) (locker.Reply, error) {
+	l.n.locks.Add(1)
+	switch {
+	case err != nil:
+		l.n.failed.Add(1)
+	case !r.OK:
+		l.n.refused.Add(1)
+	}
+	return r, err
 }

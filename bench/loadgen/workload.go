@@ -48,6 +48,9 @@ type Counters interface {
 	Nodes() int
 	// RefreshInterval is how often held locks are refreshed.
 	RefreshInterval() time.Duration
+	// LockCalls is how many lock calls were sent to the nodes so far, in
+	// total, and how many of them were refused or failed.
+	LockCalls() (calls, refused, failed int64)
 }
 
 // Workload describes the load. The zero value of each field means its
@@ -124,12 +127,18 @@ type Result struct {
 	Latency     Histogram // acquire latency of the completed pairs
 
 	CPUPerLock    time.Duration // user+sys CPU of this process per pair
+	CPUCores      float64       // user+sys CPU of this process per second of the run
 	AllocsPerLock float64       // heap allocations of this process per pair
 
 	WireBytesPerLock float64 // -1 if the target does not count bytes
 	// RefreshPerNodePerInterval is the refresh requests each node received
 	// per refresh interval, on average; -1 if the target does not count them.
 	RefreshPerNodePerInterval float64
+	// NodeCallsPerLock is the lock calls sent to nodes per completed pair,
+	// and NodeRefusals and NodeFailures how many of those calls were refused
+	// or failed, in total; NodeCallsPerLock is -1 if not counted.
+	NodeCallsPerLock           float64
+	NodeRefusals, NodeFailures int64
 }
 
 // worker is one worker's state, padded so that workers' counters do not
@@ -185,9 +194,10 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 	workers := make([]worker, w.Concurrency)
 
 	counters, _ := t.(Counters)
-	var wire0, refresh0 int64
+	var wire0, refresh0, calls0, refused0, failed0 int64
 	if counters != nil {
 		wire0, refresh0 = counters.WireBytes(), counters.RefreshRequests()
+		calls0, refused0, failed0 = counters.LockCalls()
 	}
 	runtime.GC()
 	var mem0, mem1 runtime.MemStats
@@ -212,7 +222,8 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 	cpu := cpuTime() - cpu0
 	runtime.ReadMemStats(&mem1)
 
-	r := &Result{Target: t.Name(), Workload: w, Elapsed: elapsed, WireBytesPerLock: -1, RefreshPerNodePerInterval: -1}
+	r := &Result{Target: t.Name(), Workload: w, Elapsed: elapsed, WireBytesPerLock: -1, RefreshPerNodePerInterval: -1, NodeCallsPerLock: -1}
+	r.CPUCores = cpu.Seconds() / elapsed.Seconds()
 	for i := range workers {
 		wk := &workers[i]
 		r.Pairs += wk.pairs.Load()
@@ -233,6 +244,11 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 		r.Nodes = counters.Nodes()
 		if r.Pairs > 0 && wire0 >= 0 {
 			r.WireBytesPerLock = float64(counters.WireBytes()-wire0) / float64(r.Pairs)
+		}
+		calls, refused, failed := counters.LockCalls()
+		r.NodeRefusals, r.NodeFailures = refused-refused0, failed-failed0
+		if r.Pairs > 0 {
+			r.NodeCallsPerLock = float64(calls-calls0) / float64(r.Pairs)
 		}
 		if iv := counters.RefreshInterval(); iv > 0 && r.Nodes > 0 {
 			intervals := elapsed.Seconds() / iv.Seconds()
