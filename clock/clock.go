@@ -99,5 +99,8 @@ func WithTimeout(ctx context.Context, c Clock, d time.Duration) (context.Context
 			t.Stop()
 		}
 	}()
-	return ctx, func() { cancel(context.Canceled) }
+	return ctx, func() {
+		t.Stop() // at once, so that a fake clock no longer counts it pending
+		cancel(context.Canceled)
+	}
 }

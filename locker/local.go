@@ -281,8 +281,9 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		}
 		us.grants[args.UID] = g
 		us.pushBack(g)
+		reply := Reply{OK: true, Fence: g.fence} // g may be recycled once unlocked
 		l.unlockShards(idx)
-		return Reply{OK: true, Fence: g.fence}, nil
+		return reply, nil
 	}
 }
 

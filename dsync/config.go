@@ -1,0 +1,122 @@
+package dsync
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/refresher"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultRefreshInterval    = refresher.DefaultInterval // 10s
+	DefaultCallTimeout        = time.Second
+	DefaultRefreshCallTimeout = refresher.DefaultCallTimeout // 5s
+	DefaultUnlockRetryFor     = 30 * time.Second
+	DefaultRetryMin           = 250 * time.Millisecond
+	DefaultRetryMax           = 5 * time.Second
+)
+
+// Config configures a Dsync. The zero value of every field is a documented
+// default; New validates the whole once.
+type Config struct {
+	// RefreshInterval is how often held locks are refreshed on the nodes. If
+	// zero, DefaultRefreshInterval. It must be shorter than Validity.
+	RefreshInterval time.Duration
+
+	// Validity is how long the nodes keep a grant without a refresh: set it
+	// to the nodes' locker.Config.Validity. A holder whose refreshes have not
+	// reached a quorum for Validity (less a 2% margin for clock rates) treats
+	// its lock as lost before the nodes expire it. If zero,
+	// locker.DefaultValidity.
+	Validity time.Duration
+
+	// CallTimeout bounds one lock or unlock call to one node. It is also how
+	// long Unlock waits for the nodes before leaving the rest to background
+	// retries. If zero, DefaultCallTimeout.
+	CallTimeout time.Duration
+
+	// RefreshCallTimeout bounds one node's refresh call. If zero, the
+	// smaller of DefaultRefreshCallTimeout and RefreshInterval.
+	RefreshCallTimeout time.Duration
+
+	// UnlockRetryFor is how long releases that did not reach a node are
+	// retried in the background. If zero, DefaultUnlockRetryFor.
+	UnlockRetryFor time.Duration
+
+	// RetryMin and RetryMax bound the wait between attempts to acquire a
+	// contended lock. The n-th wait is drawn uniformly from [cap/2, cap),
+	// where cap grows from RetryMin by RetryMin/2 per attempt up to
+	// RetryMax, so that contending clients spread out instead of storming
+	// the nodes. If zero, DefaultRetryMin and DefaultRetryMax.
+	RetryMin, RetryMax time.Duration
+
+	// Owner names this process on the nodes, for listings and force-unlock.
+	// If empty, "hostname:pid".
+	Owner string
+
+	// Clock is the source of time for every timer and timeout of the client
+	// and its refresher. If nil, clock.Real().
+	Clock clock.Clock
+
+	// Rand, if set, draws the retry jitter. The simulation seeds it for
+	// replay; it is used under a lock. If nil, math/rand/v2's global source.
+	Rand *rand.Rand
+}
+
+func (c Config) withDefaults() Config {
+	if c.RefreshInterval == 0 {
+		c.RefreshInterval = DefaultRefreshInterval
+	}
+	if c.Validity == 0 {
+		c.Validity = locker.DefaultValidity
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.RefreshCallTimeout == 0 {
+		c.RefreshCallTimeout = min(DefaultRefreshCallTimeout, c.RefreshInterval)
+	}
+	if c.UnlockRetryFor == 0 {
+		c.UnlockRetryFor = DefaultUnlockRetryFor
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = max(DefaultRetryMax, c.RetryMin)
+	}
+	if c.Owner == "" {
+		host, _ := os.Hostname()
+		c.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	c.Clock = clock.OrReal(c.Clock)
+	return c
+}
+
+// validate checks c after defaults are applied.
+func (c Config) validate() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"RefreshInterval", c.RefreshInterval}, {"Validity", c.Validity}, {"CallTimeout", c.CallTimeout},
+		{"RefreshCallTimeout", c.RefreshCallTimeout}, {"UnlockRetryFor", c.UnlockRetryFor},
+		{"RetryMin", c.RetryMin}, {"RetryMax", c.RetryMax},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("dsync: Config.%s %v is negative", d.name, d.v)
+		}
+	}
+	if c.RefreshInterval >= c.Validity {
+		return fmt.Errorf("dsync: Config.RefreshInterval %v must be shorter than Config.Validity %v", c.RefreshInterval, c.Validity)
+	}
+	if c.RetryMax < c.RetryMin {
+		return fmt.Errorf("dsync: Config.RetryMax %v is below Config.RetryMin %v", c.RetryMax, c.RetryMin)
+	}
+	return nil
+}

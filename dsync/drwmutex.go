@@ -1,0 +1,307 @@
+package dsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/refresher"
+)
+
+// Options tune one acquisition.
+type Options struct {
+	// Timeout is how long to keep trying for a quorum. If zero, keep trying
+	// until ctx is done.
+	Timeout time.Duration
+	// Source is recorded on the nodes to find who holds a lock. If empty,
+	// the caller's file:line.
+	Source string
+}
+
+// DRWMutex is a distributed read-write lock on one or more resources, held by
+// a quorum of the nodes of a Dsync. A write lock is held when floor(n/2)+1
+// nodes grant it, a read lock when ceil(n/2) do; locks on several resources
+// are all-or-nothing.
+//
+// A DRWMutex may hold one write lock, or any number of read locks, at a time.
+// Its methods are safe for concurrent use, but as with sync.RWMutex, pairing
+// each lock with its unlock is the caller's job. A DRWMutex is not reentrant:
+// GetLock while this DRWMutex holds the write lock waits, like any other
+// client, until the lock is released or lost.
+type DRWMutex struct {
+	ds    *Dsync
+	names []string // sorted, distinct
+	err   error    // why names cannot be locked, reported by every acquisition
+
+	mu    sync.Mutex // guards write and reads
+	write *hold
+	reads []*hold
+}
+
+// hold is one acquisition: a write lock or one read lock.
+type hold struct {
+	uid    string
+	write  bool
+	fence  uint64
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// NewDRWMutex returns a lock on names through ds. Names are sorted and
+// duplicates dropped. Empty names, or none at all, are an error that every
+// acquisition returns (wrapping locker.ErrInvalidArgs).
+func NewDRWMutex(ds *Dsync, names ...string) *DRWMutex {
+	sorted := slices.Compact(slices.Sorted(slices.Values(names)))
+	m := &DRWMutex{ds: ds, names: sorted}
+	switch {
+	case len(sorted) == 0:
+		m.err = fmt.Errorf("%w: dsync: no resource names", locker.ErrInvalidArgs)
+	case sorted[0] == "":
+		m.err = fmt.Errorf("%w: dsync: empty resource name", locker.ErrInvalidArgs)
+	}
+	return m
+}
+
+// Names returns the resources the lock covers, sorted.
+func (m *DRWMutex) Names() []string { return slices.Clone(m.names) }
+
+// GetLock acquires the write lock, retrying with back-off until a write
+// quorum grants it, opts.Timeout passes (ErrTimeout) or ctx is done (ctx's
+// error). It returns a context derived from ctx that is cancelled when the
+// lock is lost (context.Cause is then ErrLockLost) or released: do the
+// protected work under it.
+func (m *DRWMutex) GetLock(ctx context.Context, opts Options) (context.Context, error) {
+	return m.acquire(ctx, opts, true)
+}
+
+// GetRLock acquires a read lock; see GetLock.
+func (m *DRWMutex) GetRLock(ctx context.Context, opts Options) (context.Context, error) {
+	return m.acquire(ctx, opts, false)
+}
+
+// TryLock makes one attempt at the write lock. It reports false with a nil
+// error when nodes refused because another client holds the lock, and false
+// with an error wrapping ErrNoQuorum when too many nodes failed to answer.
+func (m *DRWMutex) TryLock(ctx context.Context) (bool, context.Context, error) {
+	return m.try(ctx, true)
+}
+
+// TryRLock makes one attempt at a read lock; see TryLock.
+func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) {
+	return m.try(ctx, false)
+}
+
+func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, error) {
+	lockCtx, err := m.attemptOnce(ctx, ctx, write, caller(3))
+	switch {
+	case err == nil:
+		return true, lockCtx, nil
+	case ctx.Err() != nil:
+		return false, nil, fmt.Errorf("dsync: lock %v: %w", m.names, context.Cause(ctx))
+	case errors.Is(err, ErrLocked):
+		return false, nil, nil
+	}
+	return false, nil, err
+}
+
+func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (context.Context, error) {
+	source := opts.Source
+	if source == "" {
+		source = caller(3)
+	}
+	timeout := ctx
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		timeout, cancel = clock.WithTimeout(ctx, m.ds.clk(), opts.Timeout)
+		defer cancel()
+	}
+	var last error
+	for retry := 0; ; retry++ {
+		if timeout.Err() != nil {
+			return nil, m.gaveUp(ctx, last)
+		}
+		lockCtx, err := m.attemptOnce(ctx, timeout, write, source)
+		if err == nil {
+			return lockCtx, nil
+		}
+		if !errors.Is(err, ErrLocked) && !errors.Is(err, ErrNoQuorum) {
+			if timeout.Err() != nil {
+				return nil, m.gaveUp(ctx, last)
+			}
+			return nil, err // invalid request, or closed
+		}
+		if last == nil || timeout.Err() == nil {
+			last = err // an attempt cut short by the timeout says less than the one before
+		}
+		if !clock.Sleep(timeout, m.ds.clk(), m.ds.backoff(retry)) {
+			return nil, m.gaveUp(ctx, last)
+		}
+	}
+}
+
+// gaveUp reports why acquisition stopped, the caller's ctx or
+// Options.Timeout, wrapping the last attempt's error if there was one.
+func (m *DRWMutex) gaveUp(ctx context.Context, last error) error {
+	var why error = ErrTimeout
+	if ctx.Err() != nil {
+		why = context.Cause(ctx)
+	}
+	if last == nil {
+		return fmt.Errorf("dsync: lock %v: %w", m.names, why)
+	}
+	return fmt.Errorf("dsync: lock %v: %w (last attempt: %w)", m.names, why, last)
+}
+
+// attemptOnce asks the nodes once, within ctx, and on success records and
+// registers the hold. The lock's context derives from parent, the caller's
+// context without the acquisition's timeout. A failed attempt returns an
+// error wrapping ErrLocked or ErrNoQuorum, or the nodes' ErrInvalidArgs.
+func (m *DRWMutex) attemptOnce(parent, ctx context.Context, write bool, source string) (context.Context, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	ds := m.ds
+	if ds.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dsync: lock %v: %w", m.names, context.Cause(ctx))
+	}
+	args := locker.LockArgs{
+		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
+	}
+	a, ok := ds.tryAcquire(ctx, write, args)
+	if !ok {
+		if a.invalid != nil {
+			return nil, a.invalid
+		}
+		return nil, a.err(m.names, args.Quorum, len(ds.lockers))
+	}
+	h := &hold{uid: args.UID, write: write, fence: a.fence}
+	h.ctx, h.cancel = context.WithCancelCause(parent)
+	m.mu.Lock()
+	if write {
+		m.write = h
+	} else {
+		m.reads = append(m.reads, h)
+	}
+	m.mu.Unlock()
+	ds.refresher.Add(refresher.Lock{
+		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent,
+		OnLost: func(err error) { m.lost(h, err) },
+	})
+	return h.ctx, nil
+}
+
+// lost is called by the refresher when h is lost: it cancels the holder's
+// context and force-releases what is left of the lock on the nodes.
+func (m *DRWMutex) lost(h *hold, err error) {
+	h.cancel(err)
+	ds := m.ds
+	all := make([]bool, len(ds.lockers))
+	for i := range all {
+		all[i] = true
+	}
+	ds.goBackground(func(ctx context.Context) {
+		ds.releaseOn(ctx, verbForceUnlock, locker.LockArgs{UID: h.uid}, all)
+	})
+}
+
+// Unlock releases the write lock. It waits at most Config.CallTimeout (less
+// if ctx ends first) for the nodes, and leaves the release of nodes that did
+// not answer to background retries; it returns ErrUnlockPending if fewer than
+// a quorum confirmed the release by then. If the lock was lost, Unlock
+// returns an error wrapping ErrLockLost. It is a run-time error (a panic) to
+// Unlock a DRWMutex that does not hold the write lock.
+func (m *DRWMutex) Unlock(ctx context.Context) error {
+	m.mu.Lock()
+	h := m.write
+	if h == nil {
+		m.mu.Unlock()
+		panic("dsync: Unlock of unlocked DRWMutex")
+	}
+	m.write = nil
+	m.mu.Unlock()
+	return m.release(ctx, h)
+}
+
+// RUnlock releases the most recently acquired read lock; see Unlock. It is a
+// run-time error (a panic) to RUnlock a DRWMutex that holds no read lock.
+func (m *DRWMutex) RUnlock(ctx context.Context) error {
+	m.mu.Lock()
+	n := len(m.reads)
+	if n == 0 {
+		m.mu.Unlock()
+		panic("dsync: RUnlock of unlocked DRWMutex")
+	}
+	h := m.reads[n-1]
+	m.reads[n-1] = nil
+	m.reads = m.reads[:n-1]
+	m.mu.Unlock()
+	return m.release(ctx, h)
+}
+
+func (m *DRWMutex) release(ctx context.Context, h *hold) error {
+	ds := m.ds
+	if !ds.refresher.Remove(h.uid) {
+		// Reported lost: the refresher's OnLost is force-releasing it.
+		if cause := context.Cause(h.ctx); errors.Is(cause, ErrLockLost) {
+			return fmt.Errorf("dsync: unlock %v: %w", m.names, cause)
+		}
+	}
+	h.cancel(context.Canceled)
+	args := locker.LockArgs{UID: h.uid, Resources: m.names}
+	v := releaseVerb(h.write)
+	all := make([]bool, len(ds.lockers))
+	for i := range all {
+		all[i] = true
+	}
+	results := ds.callEach(ctx, v, args, all)
+	confirmed := 0
+	retry := make([]bool, len(ds.lockers))
+	anyRetry := false
+	for _, r := range results {
+		if r.err == nil {
+			confirmed++
+		} else {
+			retry[r.node] = true
+			anyRetry = true
+		}
+	}
+	if anyRetry && !ds.closed.Load() {
+		ds.goBackground(func(bg context.Context) { ds.releaseOn(bg, v, args, retry) })
+	}
+	if confirmed < ds.quorum(h.write) {
+		return fmt.Errorf("%w: %v: %d of %d nodes confirmed", ErrUnlockPending, m.names, confirmed, len(ds.lockers))
+	}
+	return nil
+}
+
+// Fence returns the fence of the held write lock: the largest of the
+// granting nodes' sequence numbers. It grows with every grant on a node, but
+// without consensus it is not yet a safe fencing token across nodes. It
+// returns 0 if the write lock is not held.
+func (m *DRWMutex) Fence() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.write == nil {
+		return 0
+	}
+	return m.write.fence
+}
+
+// caller returns the file:line skip frames up, for Options.Source.
+func caller(skip int) string {
+	_, file, line, ok := runtime.Caller(skip)
+	if !ok {
+		return "unknown"
+	}
+	return file + ":" + strconv.Itoa(line)
+}

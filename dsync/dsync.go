@@ -1,0 +1,152 @@
+package dsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/refresher"
+)
+
+// Dsync is a quorum client over a fixed set of lockers: one per node. Create
+// it once per process and locker set, and share it: every DRWMutex made from
+// it shares its refresher, so the process sends one refresh request per node
+// per interval whatever number of locks it holds.
+//
+// Every resource must always be locked through the same locker set (the same
+// nodes in any order); two sets that only overlap do not exclude each other.
+//
+// A Dsync is safe for concurrent use.
+type Dsync struct {
+	cfg       Config
+	lockers   []locker.NetLocker
+	refresher *refresher.Refresher
+
+	uidPrefix string        // random per Dsync, so UIDs differ across processes
+	uidSeq    atomic.Uint64 // makes UIDs unique within the Dsync
+
+	randMu sync.Mutex // guards cfg.Rand
+
+	// bg is the context of background releases; Close cancels it and waits
+	// for them.
+	bg       context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+	closed   atomic.Bool
+}
+
+// New returns a quorum client over lockers. It returns an error if there are
+// no lockers, one is nil, the same locker (or two with the same String) is
+// given twice, or cfg is invalid. The caller keeps ownership of the lockers:
+// Close does not close them.
+func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
+	if len(lockers) == 0 {
+		return nil, errors.New("dsync: no lockers")
+	}
+	seen := make(map[string]int, len(lockers))
+	for i, l := range lockers {
+		if l == nil {
+			return nil, fmt.Errorf("dsync: locker %d is nil", i)
+		}
+		name := l.String()
+		if j, dup := seen[name]; dup {
+			return nil, fmt.Errorf("dsync: lockers %d and %d are the same node %q", j, i, name)
+		}
+		seen[name] = i
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ls := append([]locker.NetLocker(nil), lockers...)
+	ref, err := refresher.New(ls, refresher.Config{
+		Interval:    cfg.RefreshInterval,
+		CallTimeout: cfg.RefreshCallTimeout,
+		Validity:    cfg.Validity,
+		Clock:       cfg.Clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dsync: %w", err)
+	}
+	ds := &Dsync{
+		cfg:       cfg,
+		lockers:   ls,
+		refresher: ref,
+		uidPrefix: uuid.NewString() + "-",
+	}
+	ds.bg, ds.bgCancel = context.WithCancel(context.Background())
+	return ds, nil
+}
+
+// Close stops refreshing held locks and cancels background releases; it does
+// not release held locks (they expire on the nodes after their validity) and
+// does not close the lockers. Acquiring after Close fails with ErrClosed.
+func (ds *Dsync) Close() error {
+	if ds.closed.Swap(true) {
+		return nil
+	}
+	ds.refresher.Close()
+	ds.bgCancel()
+	ds.bgWG.Wait()
+	return nil
+}
+
+// Lockers returns the number of lockers (nodes).
+func (ds *Dsync) Lockers() int { return len(ds.lockers) }
+
+// WriteQuorum returns floor(n/2)+1, the number of nodes that must grant a
+// write lock. Any two write quorums, and any write and read quorum, share a
+// node, and that node refuses the second grant.
+func (ds *Dsync) WriteQuorum() int { return len(ds.lockers)/2 + 1 }
+
+// ReadQuorum returns ceil(n/2), the number of nodes that must grant a read
+// lock.
+func (ds *Dsync) ReadQuorum() int { return (len(ds.lockers) + 1) / 2 }
+
+func (ds *Dsync) quorum(write bool) int {
+	if write {
+		return ds.WriteQuorum()
+	}
+	return ds.ReadQuorum()
+}
+
+// newUID returns a UID no other acquisition uses: a random prefix per Dsync
+// and a counter. Every attempt gets a new one, so that a release of a failed
+// attempt can never be confused with a later grant.
+func (ds *Dsync) newUID() string {
+	return ds.uidPrefix + strconv.FormatUint(ds.uidSeq.Add(1), 36)
+}
+
+// jitter returns a uniformly random duration in [lo, hi).
+func (ds *Dsync) jitter(lo, hi int64) int64 {
+	if hi <= lo {
+		return lo
+	}
+	if ds.cfg.Rand == nil {
+		return lo + rand.Int64N(hi-lo)
+	}
+	ds.randMu.Lock()
+	defer ds.randMu.Unlock()
+	return lo + ds.cfg.Rand.Int64N(hi-lo)
+}
+
+// goBackground runs f on a tracked goroutine with the background context,
+// unless the Dsync is closed.
+func (ds *Dsync) goBackground(f func(ctx context.Context)) {
+	ds.bgWG.Add(1)
+	go func() {
+		defer ds.bgWG.Done()
+		f(ds.bg)
+	}()
+}
+
+// clk returns the configured clock.
+func (ds *Dsync) clk() clock.Clock { return ds.cfg.Clock }

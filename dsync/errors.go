@@ -1,0 +1,34 @@
+package dsync
+
+import (
+	"errors"
+
+	"github.com/dsync-go/dsync/refresher"
+)
+
+// Errors returned by this package, wrapped with %w: compare with errors.Is.
+// A call that gives up because its context ended returns an error wrapping
+// ctx's error (context.Canceled or context.DeadlineExceeded) instead.
+var (
+	// ErrTimeout means Options.Timeout passed before a quorum granted the
+	// lock. The error also wraps the reason of the last attempt (ErrLocked or
+	// ErrNoQuorum).
+	ErrTimeout = errors.New("dsync: timed out waiting for the lock")
+	// ErrLocked means an attempt failed because nodes refused: another
+	// client holds a conflicting lock.
+	ErrLocked = errors.New("dsync: held by another")
+	// ErrNoQuorum means an attempt failed because too many nodes could not
+	// be reached or failed for a quorum to be possible.
+	ErrNoQuorum = errors.New("dsync: quorum not reachable")
+	// ErrLockLost is the cause (see context.Cause) of a lock context
+	// cancelled because the lock was lost: more than n−quorum nodes no longer
+	// hold it, or no refresh reached a quorum within the validity. It wraps
+	// refresher.ErrLost.
+	ErrLockLost = refresher.ErrLost
+	// ErrUnlockPending means Unlock returned before a quorum confirmed the
+	// release. The release goes on in the background for Config.UnlockRetryFor;
+	// whatever is left expires on the nodes after their validity.
+	ErrUnlockPending = errors.New("dsync: unlock not yet confirmed by a quorum; retrying in the background")
+	// ErrClosed means the Dsync was closed.
+	ErrClosed = errors.New("dsync: closed")
+)

@@ -1,0 +1,247 @@
+package dsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// verb is one of the locker calls the client makes on every node.
+type verb uint8
+
+const (
+	verbLock verb = iota
+	verbRLock
+	verbUnlock
+	verbRUnlock
+	verbForceUnlock
+)
+
+func (v verb) call(ctx context.Context, l locker.NetLocker, args locker.LockArgs) (locker.Reply, error) {
+	switch v {
+	case verbLock:
+		return l.Lock(ctx, args)
+	case verbRLock:
+		return l.RLock(ctx, args)
+	case verbUnlock:
+		return l.Unlock(ctx, args)
+	case verbRUnlock:
+		return l.RUnlock(ctx, args)
+	default:
+		return l.ForceUnlock(ctx, args)
+	}
+}
+
+func acquireVerb(write bool) verb {
+	if write {
+		return verbLock
+	}
+	return verbRLock
+}
+
+func releaseVerb(write bool) verb {
+	if write {
+		return verbUnlock
+	}
+	return verbRUnlock
+}
+
+// nodeResult is one node's answer to one call.
+type nodeResult struct {
+	node  int
+	reply locker.Reply
+	err   error
+}
+
+// nodeState is what an attempt knows of one node.
+type nodeState uint8
+
+const (
+	statePending nodeState = iota // no answer yet (only on success)
+	stateGranted
+	stateRefused
+	stateFailed // an error: the node may or may not have granted
+)
+
+// attempt is the outcome of asking every node once for a lock.
+type attempt struct {
+	granted, refused, failed int
+	fence                    uint64      // max fence among grants
+	sent                     time.Time   // when the requests went out
+	reasons                  []string    // why nodes refused or failed, for errors
+	invalid                  error       // a node said the request itself is invalid
+	state                    []nodeState // per node
+}
+
+// tryAcquire asks every node at once to grant args to args.UID, and decides
+// as soon as the outcome is known: a quorum granted, or more than n−quorum
+// nodes refused or failed. It never waits longer than CallTimeout.
+//
+// On success, calls still in flight run to their end (bounded by
+// CallTimeout): a node that grants late holds the lock too, and is refreshed
+// and released with it, which makes the lock survive more node failures. On
+// failure, the grants already answered are released before tryAcquire
+// returns, so that the caller's next attempt does not meet its own leftovers;
+// nodes that failed or had not answered are released in the background once
+// their answer is in (a release that overtakes its lock request leaves a
+// tombstone on the node that refuses the request, so nothing is left behind).
+func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArgs) (a attempt, ok bool) {
+	n, q := len(ds.lockers), args.Quorum
+	v := acquireVerb(write)
+	callCtx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.CallTimeout)
+	a.sent = ds.clk().Now()
+	results := make(chan nodeResult, n) // buffered: late answers never block
+	var running atomic.Int32
+	running.Store(int32(n))
+	for i, l := range ds.lockers {
+		go func() {
+			r, err := v.call(callCtx, l, args)
+			results <- nodeResult{i, r, err}
+			if running.Add(-1) == 0 {
+				cancel() // the last call to end releases the timer
+			}
+		}()
+	}
+	a.state = make([]nodeState, n)
+	for got := 0; got < n; got++ {
+		res := <-results
+		switch {
+		case res.err != nil:
+			a.failed++
+			a.state[res.node] = stateFailed
+			if errors.Is(res.err, locker.ErrInvalidArgs) {
+				a.invalid = res.err
+			}
+			a.reasons = append(a.reasons, fmt.Sprintf("%s: %v", ds.lockers[res.node], res.err))
+		case res.reply.OK:
+			a.granted++
+			a.state[res.node] = stateGranted
+			a.fence = max(a.fence, res.reply.Fence)
+		default:
+			a.refused++
+			a.state[res.node] = stateRefused
+			a.reasons = append(a.reasons, fmt.Sprintf("%s: %v", ds.lockers[res.node], res.reply.Reason))
+		}
+		if a.granted >= q {
+			return a, true
+		}
+		if a.refused+a.failed > n-q {
+			// Failed. Wait for the answers still out (bounded by
+			// CallTimeout) so that no grant is left behind to get in the
+			// way of the next attempt.
+			for got++; got < n; got++ {
+				res := <-results
+				switch {
+				case res.err != nil:
+					a.state[res.node] = stateFailed
+				case res.reply.OK:
+					a.state[res.node] = stateGranted
+				default:
+					a.state[res.node] = stateRefused
+				}
+			}
+			break
+		}
+	}
+	ds.releaseFailed(ctx, write, args, a.state)
+	return a, false
+}
+
+// releaseFailed releases what a failed attempt may hold: now on the nodes
+// that granted, and in the background, with retries, on the nodes that failed
+// (they may have granted before failing to answer).
+func (ds *Dsync) releaseFailed(ctx context.Context, write bool, args locker.LockArgs, state []nodeState) {
+	n := len(state)
+	rv := releaseVerb(write)
+	granted := make([]bool, n)
+	later := make([]bool, n)
+	anyLater := false
+	for i, st := range state {
+		granted[i] = st == stateGranted
+		later[i] = st == stateFailed
+		anyLater = anyLater || later[i]
+	}
+	for _, r := range ds.callEach(ctx, rv, args, granted) {
+		if r.err != nil {
+			later[r.node], anyLater = true, true
+		}
+	}
+	if anyLater {
+		ds.goBackground(func(bg context.Context) { ds.releaseOn(bg, rv, args, later) })
+	}
+}
+
+// releaseOn sends v for args to the nodes marked in nodes and retries the
+// ones that fail until each has answered or UnlockRetryFor has passed. A node
+// that answers "not held" counts as released.
+func (ds *Dsync) releaseOn(ctx context.Context, v verb, args locker.LockArgs, nodes []bool) {
+	ctx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.UnlockRetryFor)
+	defer cancel()
+	todo := append([]bool(nil), nodes...)
+	for attempt := 0; ; attempt++ {
+		results := ds.callEach(ctx, v, args, todo)
+		left := false
+		for _, res := range results {
+			if res.err == nil {
+				todo[res.node] = false
+			} else {
+				left = true
+			}
+		}
+		if !left || !clock.Sleep(ctx, ds.clk(), ds.backoff(attempt)) {
+			return
+		}
+	}
+}
+
+// callEach calls v on every node marked in nodes, in parallel, each bounded
+// by CallTimeout, and returns their results.
+func (ds *Dsync) callEach(ctx context.Context, v verb, args locker.LockArgs, nodes []bool) []nodeResult {
+	callCtx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.CallTimeout)
+	defer cancel()
+	ch := make(chan nodeResult, len(nodes))
+	sent := 0
+	for i, l := range ds.lockers {
+		if !nodes[i] {
+			continue
+		}
+		sent++
+		go func() {
+			r, err := v.call(callCtx, l, args)
+			ch <- nodeResult{i, r, err}
+		}()
+	}
+	out := make([]nodeResult, 0, sent)
+	for range sent {
+		out = append(out, <-ch)
+	}
+	return out
+}
+
+// backoff returns the wait before retry number attempt (from 0): drawn from
+// [cap/2, cap) with cap = RetryMin + attempt*RetryMin/2, at most RetryMax.
+func (ds *Dsync) backoff(attempt int) time.Duration {
+	lo, hi := int64(ds.cfg.RetryMin), int64(ds.cfg.RetryMax)
+	capped := min(lo+int64(attempt)*(lo/2), hi)
+	if attempt > 1<<20 {
+		capped = hi
+	}
+	return time.Duration(ds.jitter(capped/2, capped))
+}
+
+// err describes a failed attempt: ErrLocked if any node refused because of
+// another holder, else ErrNoQuorum.
+func (a *attempt) err(names []string, q, n int) error {
+	kind := ErrNoQuorum
+	if a.refused > 0 {
+		kind = ErrLocked
+	}
+	return fmt.Errorf("%w: %v: %d of %d nodes granted, %d needed; %d refused, %d failed (%s)",
+		kind, names, a.granted, n, q, a.refused, a.failed, strings.Join(a.reasons, "; "))
+}
