@@ -1,0 +1,146 @@
+// Command dsync-bench is the load generator: it starts lock servers in this
+// process (node tables called directly, or served over loopback HTTP), runs
+// a workload of lock+unlock pairs through the quorum client against each
+// requested number of nodes, and reports throughput, acquire latency, CPU
+// and allocations per lock, bytes on the wire per lock and refresh requests
+// per node per interval.
+//
+//	go run ./bench/cmd/dsync-bench -nodes 1,3,4,5,8,16 -transport http -duration 10s \
+//	    -csv bench/results/nodes.csv -svg bench/results/throughput.svg -cdf bench/results/latency.svg
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dsync-go/dsync/bench/loadgen"
+)
+
+func main() {
+	var (
+		nodes       = flag.String("nodes", "4", "comma-separated numbers of nodes; one run each")
+		concurrency = flag.Int("concurrency", 256, "concurrent lockers")
+		contention  = flag.Float64("contention", 0, "fraction (0..1) of operations on the hot set")
+		hot         = flag.Int("hot", 16, "size of the hot set")
+		read        = flag.Float64("read", 0, "fraction (0..1) of operations that take a read lock")
+		duration    = flag.Duration("duration", 10*time.Second, "how long each run lasts")
+		timeout     = flag.Duration("timeout", 5*time.Second, "bound on one acquire")
+		hold        = flag.Int("hold", 0, "locks acquired before each run and held through it (refresh traffic)")
+		transport   = flag.String("transport", loadgen.TransportLocal, "local (tables called in-process) or http (package rest over loopback)")
+		secret      = flag.String("secret", "", "shared secret for http (default: a fixed benchmark secret)")
+		insecure    = flag.Bool("insecure", false, "http without authentication")
+		refresh     = flag.Duration("refresh", 0, "refresh interval (0 = dsync's default, 10s)")
+		validity    = flag.Duration("validity", 0, "grant validity on the nodes (0 = locker's default, 1m)")
+		retryMin    = flag.Duration("retry-min", 0, "acquire back-off lower bound (0 = dsync's default)")
+		retryMax    = flag.Duration("retry-max", 0, "acquire back-off upper bound (0 = dsync's default)")
+		csvFile     = flag.String("csv", "", "write the results as CSV to this file")
+		svgFile     = flag.String("svg", "", "write a chart of throughput against nodes (SVG) to this file")
+		cdfFile     = flag.String("cdf", "", "write a chart of the acquire latency distribution (SVG) to this file")
+		quiet       = flag.Bool("quiet", false, "no progress lines")
+		cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	)
+	flag.StringVar(svgFile, "chart", "", "same as -svg")
+	flag.Parse()
+
+	counts, err := parseCounts(*nodes)
+	if err != nil {
+		fail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	w := loadgen.Workload{
+		Concurrency: *concurrency, Duration: *duration, Contention: *contention, Hot: *hot,
+		Read: *read, Timeout: *timeout, Hold: *hold,
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	var progress io.Writer = os.Stdout
+	if *quiet {
+		progress = nil
+	}
+	var results []*loadgen.Result
+	for _, n := range counts {
+		r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
+			Nodes: n, Transport: *transport, Secret: *secret, Insecure: *insecure, Validity: *validity,
+		}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
+		if err != nil {
+			fail(err)
+		}
+		results = append(results, r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Println()
+	loadgen.WriteTable(os.Stdout, results)
+	writeFile(*csvFile, func(f io.Writer) error { return loadgen.WriteCSV(f, results) })
+	writeFile(*svgFile, func(f io.Writer) error { return loadgen.WriteThroughputChart(f, results) })
+	writeFile(*cdfFile, func(f io.Writer) error { return loadgen.WriteLatencyChart(f, results) })
+}
+
+func runOne(ctx context.Context, n int, w loadgen.Workload, cc loadgen.ClusterConfig, dc loadgen.DsyncConfig, progress io.Writer) (*loadgen.Result, error) {
+	c, err := loadgen.StartCluster(cc)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	t, err := loadgen.NewDsyncTarget(c, dc)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	fmt.Printf("%s, %d nodes: %d lockers, contention %.2f (hot %d), read %.2f, for %v\n",
+		t.Name(), n, w.Concurrency, w.Contention, w.Hot, w.Read, w.Duration)
+	return loadgen.Run(ctx, t, w, progress)
+}
+
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 {
+			return nil, fmt.Errorf("-nodes: %q is not a number of nodes from 1 to 64", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func writeFile(name string, write func(io.Writer) error) {
+	if name == "" {
+		return
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		fail(err)
+	}
+	if err := write(f); err != nil {
+		fail(err)
+	}
+	if err := f.Close(); err != nil {
+		fail(err)
+	}
+	fmt.Println("wrote", name)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "dsync-bench:", err)
+	os.Exit(1)
+}
