@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -24,7 +25,7 @@ func WriteThroughputChart(w io.Writer, results []*Result) error {
 		}
 		bySeries[name] = append(bySeries[name], point{float64(r.Nodes), r.LocksPerSec})
 	}
-	c := chart{title: "Throughput against nodes", xLabel: "nodes", yLabel: "lock+unlock pairs/s", yFromZero: true}
+	c := chart{title: "Throughput against nodes", xLabel: "nodes", yLabel: "lock+unlock pairs/s", yFromZero: true, xAtPoints: true}
 	for _, n := range names {
 		pts := bySeries[n]
 		sort.Slice(pts, func(i, j int) bool { return pts[i].x < pts[j].x })
@@ -62,6 +63,7 @@ type series struct {
 type chart struct {
 	title, xLabel, yLabel string
 	xLog                  bool // x on a log10 scale; x values must be positive
+	xAtPoints             bool // x ticks at the points' x values (a few integers), from 0
 	yFromZero             bool
 	series                []series
 }
@@ -105,6 +107,12 @@ func (c chart) write(w io.Writer) error {
 		}
 		for e := xmin; e <= xmax; e++ {
 			xticks = append(xticks, e)
+		}
+	} else if c.xAtPoints {
+		xticks = slices.Compact(slices.Sorted(slices.Values(xs)))
+		xmin = 0
+		if xmax <= xmin {
+			xmax = xmin + 1
 		}
 	} else {
 		xmin, xmax, xticks = niceTicks(xmin, xmax)

@@ -28,7 +28,7 @@ func main() {
 	var (
 		nodes       = flag.String("nodes", "4", "comma-separated numbers of nodes; one run each")
 		concurrency = flag.Int("concurrency", 256, "concurrent lockers")
-		contention  = flag.Float64("contention", 0, "fraction (0..1) of operations on the hot set")
+		contention  = flag.String("contention", "0", "comma-separated fractions (0..1) of operations on the hot set; one run each")
 		hot         = flag.Int("hot", 16, "size of the hot set")
 		read        = flag.Float64("read", 0, "fraction (0..1) of operations that take a read lock")
 		duration    = flag.Duration("duration", 10*time.Second, "how long each run lasts")
@@ -54,11 +54,15 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	contentions, err := parseFractions(*contention)
+	if err != nil {
+		fail(err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
 	w := loadgen.Workload{
-		Concurrency: *concurrency, Duration: *duration, Contention: *contention, Hot: *hot,
+		Concurrency: *concurrency, Duration: *duration, Hot: *hot,
 		Read: *read, Timeout: *timeout, Hold: *hold,
 	}
 	if *cpuProfile != "" {
@@ -76,16 +80,20 @@ func main() {
 		progress = nil
 	}
 	var results []*loadgen.Result
-	for _, n := range counts {
-		r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
-			Nodes: n, Transport: *transport, Secret: *secret, Insecure: *insecure, Validity: *validity,
-		}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
-		if err != nil {
-			fail(err)
-		}
-		results = append(results, r)
-		if ctx.Err() != nil {
-			break
+runs:
+	for _, c := range contentions {
+		w.Contention = c
+		for _, n := range counts {
+			r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
+				Nodes: n, Transport: *transport, Secret: *secret, Insecure: *insecure, Validity: *validity,
+			}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
+			if err != nil {
+				fail(err)
+			}
+			results = append(results, r)
+			if ctx.Err() != nil {
+				break runs
+			}
 		}
 	}
 	fmt.Println()
@@ -119,6 +127,18 @@ func parseCounts(s string) ([]int, error) {
 			return nil, fmt.Errorf("-nodes: %q is not a number of nodes from 1 to 64", f)
 		}
 		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseFractions(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v < 0 || v > 1 {
+			return nil, fmt.Errorf("-contention: %q is not a fraction from 0 to 1", f)
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
