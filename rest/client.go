@@ -331,6 +331,13 @@ const (
 	callDetached               // nobody ever waits (a release the client sends itself)
 )
 
+// minOfflineTimeout is the shortest wait for an answer whose expiry marks
+// the node offline. A request that times out with less time than this was
+// cut short by its caller's deadline (say, the last milliseconds of a lock
+// acquisition's budget); that says nothing about the node, and marking it
+// offline would fail every other caller's calls to a healthy node.
+const minOfflineTimeout = 250 * time.Millisecond
+
 // errQueueTimeout is wrapped by calls that spent their whole timeout waiting
 // for a sender.
 var errQueueTimeout = fmt.Errorf("call timeout: %w", context.DeadlineExceeded)
@@ -536,10 +543,15 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		ex.auth = c.key.appendAuth(ex.auth[:0], req.Header.Method(), ex.target, c.stamp.next(), ex.buf)
 		req.Header.SetBytesV(HeaderAuth, ex.auth)
 	}
+	budget := time.Until(deadline)
 	if err := c.hc.DoDeadline(req, &ex.resp, deadline); err != nil {
-		if errors.Is(err, fasthttp.ErrNoFreeConns) {
+		switch {
+		case errors.Is(err, fasthttp.ErrNoFreeConns):
 			// Our own connection limit, not the node's failure.
 			return fmt.Errorf("%w: all %d connections busy", locker.ErrBusy, c.cfg.MaxConns)
+		case errors.Is(err, fasthttp.ErrTimeout) && budget < minOfflineTimeout:
+			// The caller's deadline was too close to judge the node by.
+			return fmt.Errorf("no answer within the caller's remaining %v: %w", budget.Round(time.Microsecond), context.DeadlineExceeded)
 		}
 		c.markOffline()
 		return fmt.Errorf("%w: %v", locker.ErrOffline, err)

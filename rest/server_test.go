@@ -352,3 +352,22 @@ func TestManyCallersFewConnections(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+func TestShortCallerDeadlineKeepsNodeOnline(t *testing.T) {
+	bl := newBlockingLocker(locker.Config{SweepInterval: -1})
+	defer bl.Close()
+	defer close(bl.release)
+	_, endpoint := startServer(t, bl, ServerConfig{Insecure: true})
+	c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: true})
+	ex := getExchange()
+	defer putExchange(ex)
+	ex.buf = lockBody(t, "u1", "a")
+	// The node holds the request past the caller's last few milliseconds.
+	err := c.roundTrip(ex, "POST", PathLock, 0, time.Now().Add(20*time.Millisecond))
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, locker.ErrOffline) {
+		t.Fatalf("round trip past a short deadline = %v, want DeadlineExceeded and not ErrOffline", err)
+	}
+	if !c.IsOnline() {
+		t.Fatal("a caller's short deadline marked a healthy node offline")
+	}
+}
