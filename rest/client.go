@@ -55,7 +55,8 @@ type ClientConfig struct {
 	// If zero, DefaultMaxInFlight.
 	MaxInFlight int
 	// MaxBatch bounds the operations of one batch request. It must not be
-	// above the node's ServerConfig.MaxBatchOps. If zero, DefaultMaxBatch.
+	// above the node's ServerConfig.MaxBatchOps, nor above MaxBatchLimit.
+	// If zero, DefaultMaxBatch.
 	MaxBatch int
 	// Clock is the source of time for request timestamps and the health
 	// probe interval. HTTP deadlines are always on the real clock. If nil,
@@ -83,8 +84,8 @@ func (c ClientConfig) validate() error {
 		return fmt.Errorf("rest: ClientConfig.MaxConns %d is negative", c.MaxConns)
 	case c.MaxInFlight < 0:
 		return fmt.Errorf("rest: ClientConfig.MaxInFlight %d is negative", c.MaxInFlight)
-	case c.MaxBatch < 0:
-		return fmt.Errorf("rest: ClientConfig.MaxBatch %d is negative", c.MaxBatch)
+	case c.MaxBatch < 0 || c.MaxBatch > MaxBatchLimit:
+		return fmt.Errorf("rest: ClientConfig.MaxBatch %d is not within 0..%d", c.MaxBatch, MaxBatchLimit)
 	}
 	return nil
 }

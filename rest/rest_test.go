@@ -3,7 +3,6 @@ package rest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"net"
 	"testing"
 
@@ -88,6 +87,12 @@ func TestConfigValidation(t *testing.T) {
 	if _, err := NewServer(nil, ServerConfig{Insecure: true}); err == nil {
 		t.Error("NewServer with a nil locker succeeded")
 	}
+	if _, err := NewServer(tbl, ServerConfig{Insecure: true, MaxBatchOps: MaxBatchLimit + 1}); err == nil {
+		t.Error("NewServer with MaxBatchOps over MaxBatchLimit succeeded")
+	}
+	if _, err := NewClient("http://127.0.0.1:1", ClientConfig{Insecure: true, MaxBatch: MaxBatchLimit + 1}); err == nil {
+		t.Error("NewClient with MaxBatch over MaxBatchLimit succeeded")
+	}
 	if _, err := NewClient("http://127.0.0.1:1", ClientConfig{}); err == nil {
 		t.Error("NewClient with an empty secret succeeded")
 	}
@@ -104,5 +109,4 @@ func TestConfigValidation(t *testing.T) {
 		t.Errorf("String() = %q", c.String())
 	}
 	c.Close()
-	_ = errors.New
 }

@@ -23,7 +23,12 @@ const (
 	// 100,000 UIDs of 36 characters (3.8 MB) with room to spare.
 	DefaultMaxBodyBytes = 8 << 20
 	// DefaultMaxBatchOps bounds the operations of one batch request.
-	DefaultMaxBatchOps = 4096
+	DefaultMaxBatchOps = MaxBatchLimit
+	// MaxBatchLimit is the most operations a batch may carry at all: the
+	// decoders refuse longer batches before allocating for them.
+	MaxBatchLimit = 4096
+	// DefaultReadTimeout bounds the reading of one request.
+	DefaultReadTimeout = 10 * time.Second
 	// DefaultShutdownTimeout bounds how long Close waits for in-flight requests.
 	DefaultShutdownTimeout = 5 * time.Second
 	// DefaultIdleTimeout is how long the server keeps an idle connection.
@@ -51,8 +56,12 @@ type ServerConfig struct {
 	// with 413. If zero, DefaultMaxBodyBytes.
 	MaxBodyBytes int
 	// MaxBatchOps bounds the operations of one batch; more are refused with
-	// 413. If zero, DefaultMaxBatchOps.
+	// 413. It may not exceed MaxBatchLimit. If zero, DefaultMaxBatchOps.
 	MaxBatchOps int
+	// ReadTimeout bounds the time to read one request, once its first byte
+	// has arrived, so that a slow or stuck sender cannot hold a connection
+	// forever. If zero, DefaultReadTimeout.
+	ReadTimeout time.Duration
 	// ShutdownTimeout bounds how long Close waits for requests in flight. If
 	// zero, DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -81,8 +90,10 @@ func (c ServerConfig) validate() error {
 		return fmt.Errorf("rest: ServerConfig.ReplayCacheSize %d is negative", c.ReplayCacheSize)
 	case c.MaxBodyBytes < 0:
 		return fmt.Errorf("rest: ServerConfig.MaxBodyBytes %d is negative", c.MaxBodyBytes)
-	case c.MaxBatchOps < 0:
-		return fmt.Errorf("rest: ServerConfig.MaxBatchOps %d is negative", c.MaxBatchOps)
+	case c.MaxBatchOps < 0 || c.MaxBatchOps > MaxBatchLimit:
+		return fmt.Errorf("rest: ServerConfig.MaxBatchOps %d is not within 0..%d", c.MaxBatchOps, MaxBatchLimit)
+	case c.ReadTimeout < 0:
+		return fmt.Errorf("rest: ServerConfig.ReadTimeout %v is negative", c.ReadTimeout)
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("rest: ServerConfig.ShutdownTimeout %v is negative", c.ShutdownTimeout)
 	case c.IdleTimeout < 0:
@@ -109,6 +120,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
 	}
 	c.Clock = clock.OrReal(c.Clock)
 	return c
@@ -151,6 +165,7 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 		ErrorHandler:          s.handleReadError,
 		MaxRequestBodySize:    cfg.MaxBodyBytes,
 		IdleTimeout:           cfg.IdleTimeout,
+		ReadTimeout:           cfg.ReadTimeout,
 		CloseOnShutdown:       true,
 		NoDefaultServerHeader: true,
 		NoDefaultDate:         true,

@@ -51,6 +51,7 @@ func TestBadRequests(t *testing.T) {
 		{"GET on lock", "GET", PathLock, nil, 405, CodeMethod, "use POST"},
 		{"POST on health", "POST", PathHealth, nil, 405, CodeMethod, "use GET"},
 		{"batch too long", "POST", PathBatch, batch(3), 413, CodeTooLarge, "batch of 3 operations, more than the limit of 2"},
+		{"batch over the decoder's limit", "POST", PathBatch, []byte{0x81, 0xa1, 'o', 0xdd, 0, 0, 0x10, 0x01}, 400, CodeMalformed, "malformed"},
 		{"batch bad verb", "POST", PathBatch, func() []byte {
 			b, _ := (&BatchArgs{Ops: []BatchOp{{Verb: 99}}}).MarshalMsg(nil)
 			return b

@@ -10,8 +10,10 @@ import "github.com/dsync-go/dsync/locker"
 // into wire_gen.go; run `go generate ./rest` after changing them and commit the
 // result. See doc.go for where each one is sent.
 //
-// Decoders of network input bound every array and map they allocate:
-//msgp:limit arrays:100000 maps:64 marshal:true
+// Decoders of network input bound every array and map they allocate. The
+// arrays of this file are batches, so their bound is MaxBatchLimit; the
+// arrays inside the locker types keep that package's bound.
+//msgp:limit arrays:4096 maps:64 marshal:true
 
 // Code says why a node rejected a request. It travels in an ErrorReply and in
 // a BatchResult and maps back to the locker package's sentinel errors.

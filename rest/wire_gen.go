@@ -8,7 +8,7 @@ import (
 
 // Size limits for msgp deserialization
 const (
-	z5817a858limitArrays = 100000
+	z5817a858limitArrays = 4096
 	z5817a858limitMaps   = 64
 )
 
