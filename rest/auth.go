@@ -56,31 +56,38 @@ const macSize = sha256.Size
 
 // authKey computes MACs with one secret. It is safe for concurrent use.
 type authKey struct {
-	pool sync.Pool // of hash.Hash keyed with the secret
+	pool sync.Pool // of *macState keyed with the secret
+}
+
+// macState is a keyed HMAC with its scratch space, reused through a pool so
+// that computing a MAC allocates nothing.
+type macState struct {
+	h   hash.Hash
+	buf []byte // capacity 32: the timestamp's digits, then the sum
 }
 
 func newAuthKey(secret string) *authKey {
 	key := []byte(secret)
 	k := &authKey{}
-	k.pool.New = func() any { return hmac.New(sha256.New, key) }
+	k.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 32)} }
 	return k
 }
 
 // mac returns the MAC of a request.
 func (k *authKey) mac(method, target []byte, ts int64, body []byte) [macSize]byte {
-	h := k.pool.Get().(hash.Hash)
+	m := k.pool.Get().(*macState)
+	h := m.h
 	h.Reset()
-	var buf [24]byte
 	h.Write(method)
 	h.Write(newline)
 	h.Write(target)
 	h.Write(newline)
-	h.Write(strconv.AppendInt(buf[:0], ts, 10))
+	h.Write(strconv.AppendInt(m.buf[:0], ts, 10))
 	h.Write(newline)
 	h.Write(body)
 	var sum [macSize]byte
-	h.Sum(sum[:0])
-	k.pool.Put(h)
+	copy(sum[:], h.Sum(m.buf[:0]))
+	k.pool.Put(m)
 	return sum
 }
 
