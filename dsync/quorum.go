@@ -74,7 +74,8 @@ type attempt struct {
 	granted, refused, failed int
 	fence                    uint64      // max fence among grants
 	sent                     time.Time   // when the requests went out
-	reasons                  []string    // why nodes refused or failed, for errors
+	reasons                  []string    // why nodes refused, for errors
+	errs                     []error     // why nodes failed
 	invalid                  error       // a node said the request itself is invalid
 	state                    []nodeState // per node
 }
@@ -118,7 +119,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 			if errors.Is(res.err, locker.ErrInvalidArgs) {
 				a.invalid = res.err
 			}
-			a.reasons = append(a.reasons, fmt.Sprintf("%s: %v", ds.lockers[res.node], res.err))
+			a.errs = append(a.errs, fmt.Errorf("%s: %w", ds.lockers[res.node], res.err))
 		case res.reply.OK:
 			a.granted++
 			a.state[res.node] = stateGranted
@@ -236,12 +237,32 @@ func (ds *Dsync) backoff(attempt int) time.Duration {
 }
 
 // err describes a failed attempt: ErrLocked if any node refused because of
-// another holder, else ErrNoQuorum.
+// another holder, else ErrNoQuorum. It also wraps the nodes' errors, so that
+// errors.Is finds, say, locker.ErrUnauthorized.
 func (a *attempt) err(names []string, q, n int) error {
 	kind := ErrNoQuorum
 	if a.refused > 0 {
 		kind = ErrLocked
 	}
-	return fmt.Errorf("%w: %v: %d of %d nodes granted, %d needed; %d refused, %d failed (%s)",
-		kind, names, a.granted, n, q, a.refused, a.failed, strings.Join(a.reasons, "; "))
+	msg := fmt.Sprintf("%v: %d of %d nodes granted, %d needed; %d refused, %d failed", names, a.granted, n, q, a.refused, a.failed)
+	if len(a.reasons) > 0 {
+		msg += " (refused: " + strings.Join(a.reasons, "; ") + ")"
+	}
+	if len(a.errs) == 0 {
+		return fmt.Errorf("%w: %s", kind, msg)
+	}
+	return fmt.Errorf("%w: %s: %w", kind, msg, nodeErrors(a.errs))
 }
+
+// nodeErrors is the errors of several nodes, on one line.
+type nodeErrors []error
+
+func (e nodeErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e nodeErrors) Unwrap() []error { return e }

@@ -1,0 +1,173 @@
+// Package cluster starts a cluster of lock nodes on this machine: n lock
+// tables, each served over authenticated HTTP on its own loopback port, and
+// hands out clients for them. The demo, the integration tests and the
+// benchmarks use it; production runs one node per server (cmd/dsync-node).
+package cluster
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/rest"
+)
+
+// Config configures a Cluster. The zero value gives one node with the
+// defaults of locker.Config and a random secret.
+type Config struct {
+	// Nodes is the number of nodes. If zero, 1.
+	Nodes int
+	// Table configures every node's lock table.
+	Table locker.Config
+	// Secret is shared by the nodes and their clients. If empty, a random
+	// one.
+	Secret string
+	// Client configures the clients returned by Lockers, except Secret.
+	Client rest.ClientConfig
+}
+
+// Cluster is a set of running nodes. Its methods are safe for concurrent
+// use.
+type Cluster struct {
+	cfg Config
+
+	mu    sync.Mutex // guards nodes
+	nodes []*Node
+}
+
+// Node is one running node.
+type Node struct {
+	Addr  string // host:port it listens on
+	table *locker.Local
+	srv   *rest.Server
+	done  chan error // Serve's result
+}
+
+// Table returns the node's lock table, or nil while the node is stopped.
+func (n *Node) Table() *locker.Local { return n.table }
+
+// Start starts the nodes of cfg on 127.0.0.1, each on a free port.
+func Start(cfg Config) (*Cluster, error) {
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 1
+	}
+	if cfg.Nodes < 0 {
+		return nil, fmt.Errorf("cluster: %d nodes", cfg.Nodes)
+	}
+	if cfg.Secret == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		cfg.Secret = hex.EncodeToString(b[:])
+	}
+	c := &Cluster{cfg: cfg}
+	for range cfg.Nodes {
+		n, err := c.startNode("127.0.0.1:0")
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	return c, nil
+}
+
+func (c *Cluster) startNode(addr string) (*Node, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen: %w", err)
+	}
+	table := locker.New(c.cfg.Table)
+	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: c.cfg.Secret})
+	if err != nil {
+		ln.Close()
+		table.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n := &Node{Addr: ln.Addr().String(), table: table, srv: srv, done: make(chan error, 1)}
+	go func() { n.done <- srv.Serve(ln) }()
+	return n, nil
+}
+
+// Nodes returns the running nodes, in order.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.nodes...)
+}
+
+// Endpoints returns every node's URL.
+func (c *Cluster) Endpoints() []string {
+	var eps []string
+	for _, n := range c.Nodes() {
+		eps = append(eps, "http://"+n.Addr)
+	}
+	return eps
+}
+
+// Lockers returns a new HTTP client for every node, as one client process
+// would hold them. Close them when done.
+func (c *Cluster) Lockers() ([]locker.NetLocker, error) {
+	cc := c.cfg.Client
+	cc.Secret = c.cfg.Secret
+	var ls []locker.NetLocker
+	for _, ep := range c.Endpoints() {
+		l, err := rest.NewClient(ep, cc)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// Stop stops node i as a crash would: its table and every lock in it are
+// lost. Restart brings it back on the same address.
+func (c *Cluster) Stop(i int) error {
+	c.mu.Lock()
+	n := c.nodes[i]
+	c.mu.Unlock()
+	if n.srv == nil {
+		return fmt.Errorf("cluster: node %d is already stopped", i)
+	}
+	err := n.srv.Close()
+	<-n.done
+	n.table.Close()
+	n.srv, n.table = nil, nil
+	return err
+}
+
+// Restart starts node i again, with an empty table, on its old address.
+func (c *Cluster) Restart(i int) error {
+	c.mu.Lock()
+	old := c.nodes[i]
+	c.mu.Unlock()
+	if old.srv != nil {
+		return fmt.Errorf("cluster: node %d is running", i)
+	}
+	n, err := c.startNode(old.Addr)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.nodes[i] = n
+	c.mu.Unlock()
+	return nil
+}
+
+// Close stops every running node.
+func (c *Cluster) Close() error {
+	var errs []error
+	for i, n := range c.Nodes() {
+		if n.srv != nil {
+			errs = append(errs, c.Stop(i))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,80 @@
+// Package dsync takes read and write locks on a set of nodes by quorum,
+// without consensus and without a leader.
+//
+// Every node embeds a lock table (package locker) and serves it, for example
+// over HTTP (package rest). A process creates one Dsync over the n nodes and
+// locks resources with a DRWMutex:
+//
+//	ds, err := dsync.New(lockers, dsync.Config{})
+//	...
+//	m := dsync.NewDRWMutex(ds, "bucket/object")
+//	lockCtx, err := m.GetLock(ctx, dsync.Options{Timeout: 5 * time.Second})
+//	if err != nil {
+//		return err // errors.Is(err, dsync.ErrTimeout), context.Canceled, ...
+//	}
+//	defer m.Unlock(context.Background())
+//	return writeObject(lockCtx) // stops when the lock is lost
+//
+// # Quorum
+//
+// An attempt asks all n nodes at once. A write lock is held when
+// W = floor(n/2)+1 nodes grant it, a read lock when R = ceil(n/2) do. Since
+// W+W > n and W+R > n, two write grants, or a write and a read grant, share a
+// node, and that node refuses the second one. Up to n−W nodes may be down for
+// writes and n−R for reads:
+//
+//	 n   R   W   nodes that may fail (read / write)
+//	 1   1   1   0 / 0
+//	 2   1   2   1 / 0
+//	 3   2   2   1 / 1
+//	 4   2   3   2 / 1
+//	 5   3   3   2 / 2
+//	 8   4   5   4 / 3
+//	16   8   9   8 / 7
+//
+// An attempt decides as soon as the outcome is known: a quorum granted, or
+// more than n−quorum nodes refused or failed. A failed attempt releases
+// whatever it was granted, and grants that arrive after the client gave up are
+// released too. Retries wait a random time that grows with each attempt (see
+// Config.RetryMin), so contending clients spread out instead of storming the
+// nodes.
+//
+// # Holding a lock
+//
+// A held lock is refreshed on every node every Config.RefreshInterval, with
+// one request per node for all the locks of the process (package refresher).
+// The lock is lost when more than n−quorum nodes answer that they no longer
+// hold it, or when no refresh has reached a quorum for Config.Validity (less a
+// small margin, so that the holder gives up before the nodes expire the lock).
+// Then the context returned by GetLock is cancelled with cause ErrLockLost,
+// and what is left of the lock is force-released. Do the protected work under
+// that context.
+//
+// Unlock asks every node to release the lock and waits at most
+// Config.CallTimeout; nodes it could not reach are retried in the background,
+// and whatever is left expires on the nodes after their validity.
+//
+// # What is guaranteed, and what is not
+//
+// With every node up and messages delivered within the call timeouts, at most
+// one client holds a write lock on a resource, or any number hold read locks
+// and none a write lock. This holds while
+//   - at most n−W nodes (for writes) fail, or are partitioned from a client,
+//     at a time, in any pattern;
+//   - nodes that restart with an empty table do not, within one validity,
+//     bring the number of nodes that forgot a held lock above n−W. Set
+//     locker.Config.QuietPeriod to the validity to close this hole: a node
+//     then grants nothing for that long after it starts;
+//   - a holder does not stall (GC pause, swap, a stopped VM) past its own
+//     validity deadline. A stalled holder cannot notice that its lock context
+//     was cancelled; storage written under the lock must reject stale writers
+//     with a fencing token. DRWMutex.Fence returns the grants' node sequence
+//     numbers, which order the grants of one node but are not yet a fencing
+//     token safe across nodes;
+//   - the clocks of the nodes and the client run at the same rate within 2%.
+//     No clock is ever compared with another machine's clock.
+//
+// Locks are held in memory only. Every resource must always be locked through
+// the same set of nodes: two Dsyncs over different node sets do not exclude
+// each other.
+package dsync

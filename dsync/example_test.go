@@ -1,0 +1,108 @@
+package dsync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// threeNodes returns three in-memory lock tables. In production each is a
+// rest.Client talking to another node.
+func threeNodes() []locker.NetLocker {
+	var nodes []locker.NetLocker
+	for range 3 {
+		nodes = append(nodes, locker.New(locker.Config{}))
+	}
+	return nodes
+}
+
+func ExampleNewDRWMutex() {
+	ds, err := dsync.New(threeNodes(), dsync.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ds.Close()
+
+	m := dsync.NewDRWMutex(ds, "bucket/object")
+	lockCtx, err := m.GetLock(context.Background(), dsync.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Unlock(context.Background())
+
+	// Do the protected work under lockCtx: it is cancelled if the lock is lost.
+	fmt.Println("write lock held:", lockCtx.Err() == nil)
+	fmt.Println("write quorum:", ds.WriteQuorum(), "of", ds.Lockers())
+	// Output:
+	// write lock held: true
+	// write quorum: 2 of 3
+}
+
+func ExampleDRWMutex_GetRLock() {
+	ds, _ := dsync.New(threeNodes(), dsync.Config{})
+	defer ds.Close()
+	ctx := context.Background()
+
+	// Readers share the lock.
+	r1 := dsync.NewDRWMutex(ds, "bucket/object")
+	r2 := dsync.NewDRWMutex(ds, "bucket/object")
+	if _, err := r1.GetRLock(ctx, dsync.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := r2.GetRLock(ctx, dsync.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	// A writer waits for them.
+	w := dsync.NewDRWMutex(ds, "bucket/object")
+	ok, _, _ := w.TryLock(ctx)
+	fmt.Println("writer while read-locked:", ok)
+	r1.RUnlock(ctx)
+	r2.RUnlock(ctx)
+	ok, _, _ = w.TryLock(ctx)
+	fmt.Println("writer after readers left:", ok)
+	w.Unlock(ctx)
+	// Output:
+	// writer while read-locked: false
+	// writer after readers left: true
+}
+
+func ExampleDRWMutex_GetLock_timeout() {
+	ds, _ := dsync.New(threeNodes(), dsync.Config{RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
+	defer ds.Close()
+	ctx := context.Background()
+
+	holder := dsync.NewDRWMutex(ds, "bucket/object")
+	holder.GetLock(ctx, dsync.Options{})
+	defer holder.Unlock(ctx)
+
+	_, err := dsync.NewDRWMutex(ds, "bucket/object").GetLock(ctx, dsync.Options{Timeout: 50 * time.Millisecond})
+	fmt.Println("timed out:", errors.Is(err, dsync.ErrTimeout))
+	fmt.Println("because it is held:", errors.Is(err, dsync.ErrLocked))
+	// Output:
+	// timed out: true
+	// because it is held: true
+}
+
+func ExampleDRWMutex_multipleResources() {
+	ds, _ := dsync.New(threeNodes(), dsync.Config{})
+	defer ds.Close()
+	ctx := context.Background()
+
+	// One lock over several resources is all-or-nothing on every node.
+	m := dsync.NewDRWMutex(ds, "bucket/b", "bucket/a")
+	if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(m.Names())
+	ok, _, _ := dsync.NewDRWMutex(ds, "bucket/a").TryRLock(ctx)
+	fmt.Println("bucket/a readable:", ok)
+	m.Unlock(ctx)
+	// Output:
+	// [bucket/a bucket/b]
+	// bucket/a readable: false
+}

@@ -1,0 +1,47 @@
+// Package locker is one node's lock table, and the contract every locker
+// implements.
+//
+// A node holds, for each locked resource, either one writer or any number of
+// readers, each identified by the UID of the acquisition. The quorum client
+// (package dsync) sends the same request, with the same UID, to every node and
+// counts the grants; this package knows nothing of quorums, networks or other
+// nodes, and imports nothing else of this module.
+//
+// # The table
+//
+// New returns a Local: an in-memory table split into 256 shards, each under
+// its own mutex, so that a surge on some resources does not queue every caller
+// behind one lock. How many callers may wait for one shard is bounded
+// (Config.MaxWaiters); past it a lock call fails at once with ErrBusy.
+//
+//	tbl := locker.New(locker.Config{Validity: time.Minute})
+//	defer tbl.Close()
+//	reply, err := tbl.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{"bucket/object"}})
+//
+// A write lock over several resources is granted for all of them or none.
+// Unlocking what is not held answers OK=false, never an error, so that no
+// client retries it forever; it also leaves a tombstone for the UID, so that a
+// lock request overtaken by its own release is refused when it arrives.
+//
+// # Expiry
+//
+// A grant not refreshed within Config.Validity is gone: it no longer blocks
+// other lockers, and a refresh of it answers "not held". Time is read from the
+// node's own clock (Config.Clock; the monotonic clock by default), never
+// compared with another machine's. Each shard keeps its grants in order of
+// their last refresh, so refresh, expiry and reclaiming cost O(1) per grant
+// and never scan the table.
+//
+// # Restarts
+//
+// The table lives in memory. A node that restarts has forgotten every lock
+// it held; Config.QuietPeriod makes it refuse new locks for a while after
+// it starts, so that it cannot help a second writer to a quorum while the first
+// still holds the lock on the other nodes.
+//
+// # Wire types
+//
+// The request and reply types in wire.go are encoded with MessagePack by
+// generated code (wire_gen.go); package rest sends them over HTTP.
+// Subpackage lockertest is the conformance suite every NetLocker must pass.
+package locker
