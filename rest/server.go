@@ -368,7 +368,8 @@ func (s *Server) requestContext(rc *fasthttp.RequestCtx) (context.Context, conte
 	if err != nil || ms <= 0 {
 		return s.base, func() {}
 	}
-	return clock.WithTimeout(s.base, s.cfg.Clock, time.Duration(min(ms, 1<<40))*time.Millisecond)
+	ctx := newDeadlineContext(s.base, s.cfg.Clock, time.Duration(min(ms, 1<<40))*time.Millisecond)
+	return ctx, ctx.finish
 }
 
 func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch, body []byte) {
