@@ -372,3 +372,48 @@ func TestShortCallerDeadlineKeepsNodeOnline(t *testing.T) {
 		t.Fatal("a caller's short deadline marked a healthy node offline")
 	}
 }
+
+// failingLocker fails every Lock with err.
+type failingLocker struct {
+	locker.NetLocker
+	err error
+}
+
+func (f failingLocker) Lock(context.Context, locker.LockArgs) (locker.Reply, error) {
+	return locker.Reply{}, f.err
+}
+
+func TestTableErrorsMapBack(t *testing.T) {
+	tbl := locker.New(locker.Config{SweepInterval: -1})
+	defer tbl.Close()
+	cases := []struct {
+		err     error
+		want    error
+		status  string
+		offline bool
+	}{
+		{fmt.Errorf("%w: lock: empty uid", locker.ErrInvalidArgs), locker.ErrInvalidArgs, "400", false},
+		{fmt.Errorf("%w: lock \"a\"", locker.ErrBusy), locker.ErrBusy, "503", false},
+		{locker.ErrClosed, locker.ErrOffline, "503", true},
+		{errors.New("disk on fire"), ErrRemote, "500", false},
+		{fmt.Errorf("locker: lock: %w", context.Canceled), context.DeadlineExceeded, "408", false},
+	}
+	for _, batching := range []bool{false, true} {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("batching=%v/%v", batching, tc.err), func(t *testing.T) {
+				_, endpoint := startServer(t, failingLocker{tbl, tc.err}, ServerConfig{Insecure: true})
+				c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: !batching})
+				_, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
+				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.err.Error()) {
+					t.Fatalf("Lock = %v; want an error wrapping %v that carries the node's message", err, tc.want)
+				}
+				if !batching && !strings.Contains(err.Error(), tc.status) {
+					t.Fatalf("Lock = %v; want status %s in the message", err, tc.status)
+				}
+				if c.IsOnline() == tc.offline {
+					t.Fatalf("after %v the node is online=%v", tc.err, c.IsOnline())
+				}
+			})
+		}
+	}
+}
