@@ -83,15 +83,24 @@
 // its own, and answers 200 with BatchReply {"r": [BatchResult...]}, one per
 // operation, each {"c": code, "m": message, "p": Reply, "s": RefreshReply}
 // where code 0 means success. The whole request is refused (with a status as
-// above) only when it cannot be read or authenticated.
+// above) only when it cannot be read or authenticated, or carries more
+// operations than the node allows (at most MaxBatchLimit, 4096). The
+// request's t bounds the whole batch.
+//
+// Limits: a body over ServerConfig.MaxBodyBytes (8 MiB by default, enough for
+// a refresh of 100,000 UIDs) is refused with 413; a lock naming more
+// resources than the table allows (1000 by default) with 400.
 //
 // # Client behaviour
 //
 // Client bounds every request by the caller's context and by
 // ClientConfig.CallTimeout, and returns as soon as the context ends. A lock
 // granted after its caller left is released by the client. After a
-// transport failure the node is reported offline and calls fail fast with
-// locker.ErrOffline until a background probe of the health path succeeds.
+// transport failure (refused or broken connection, a node that is closing, or
+// no answer within at least 250 ms) the node is reported offline and calls
+// fail fast with locker.ErrOffline until a background probe of the health
+// path succeeds. A request cut short by its caller's own nearer deadline does
+// not count against the node.
 //
 // By default a Client coalesces calls to its node (see coalesce.go): while
 // ClientConfig.MaxInFlight requests are in flight, further calls queue and
