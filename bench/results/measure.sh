@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# measure.sh runs every measurement recorded in bench/README.md and writes
+# the outputs beside itself. Run it from anywhere on a machine that is
+# otherwise idle; it takes about ten minutes. The comparison step needs root
+# (it installs redis-server and etcd with apt-get) and is skipped with
+# SKIP_COMPARE=1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=bench/results
+export GOFLAGS=-count=1
+
+{
+	echo "commit $(git rev-parse --short HEAD) $(date -u +%FT%TZ)"
+	echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo); $(go version)"
+	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$out/machine.txt"
+
+go build -o /tmp/dsync-bench ./bench/cmd/dsync-bench
+
+# Node table, codec, memory.
+go test -run '^$' -bench 'Table|Codec' -benchmem -count 3 ./bench/ | tee "$out/micro.txt"
+go test -run '^$' -bench Memory -benchtime 1x ./bench/ | tee "$out/memory.txt"
+
+# Uncontended latency: one locker, 4 HTTP nodes, authentication and refresh on.
+/tmp/dsync-bench -nodes 4 -transport http -concurrency 1 -duration 10s -quiet | tee "$out/single.txt"
+
+# Throughput against nodes, distinct resources and half the operations on 16 hot resources.
+/tmp/dsync-bench -nodes 1,3,4,5,8,16 -contention 0,0.5 -transport http -concurrency 256 -duration 10s -quiet \
+	-csv "$out/nodes-http.csv" -svg "$out/throughput-http.svg" | tee "$out/nodes-http.txt"
+# Latency distribution at 4 nodes, both contention levels.
+/tmp/dsync-bench -nodes 4 -contention 0,0.5 -transport http -concurrency 256 -duration 10s -quiet \
+	-cdf "$out/latency-http.svg" | tee "$out/latency-http.txt"
+# The same client over in-process nodes (no HTTP): what the transport costs.
+/tmp/dsync-bench -nodes 1,4,16 -transport local -concurrency 256 -duration 10s -quiet \
+	-csv "$out/nodes-local.csv" | tee "$out/nodes-local.txt"
+
+# Refresh traffic: 10,000 locks held on 4 HTTP nodes, refreshed every second, for 30 intervals.
+/tmp/dsync-bench -nodes 4 -transport http -hold 10000 -refresh 1s -concurrency 16 -duration 30s -quiet | tee "$out/refresh.txt"
+
+if [ "${SKIP_COMPARE:-}" != 1 ]; then
+	bench/compare/run.sh -duration 10s -csv "$PWD/$out/compare-c0.csv" | tee "$out/compare-c0.txt"
+	bench/compare/run.sh -duration 10s -contention 0.5 -csv "$PWD/$out/compare-c50.csv" | tee "$out/compare-c50.txt"
+fi
+
+for f in "$out"/*.svg; do
+	if command -v rsvg-convert >/dev/null; then rsvg-convert "$f" -o "${f%.svg}.png"; fi
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt"
