@@ -54,6 +54,38 @@ func TestDsyncLocalRun(t *testing.T) {
 	}
 }
 
+// TestDsyncHTTPRun runs the generator briefly over authenticated loopback
+// HTTP nodes and checks that bytes on the wire were counted.
+func TestDsyncHTTPRun(t *testing.T) {
+	c, err := StartCluster(ClusterConfig{Nodes: 3, Transport: TransportHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	target, err := NewDsyncTarget(c, DsyncConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	r, err := Run(context.Background(), target, Workload{Concurrency: 2, Duration: 50 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Target != "dsync/http" || r.Pairs == 0 {
+		t.Fatalf("target %q, %d pairs", r.Target, r.Pairs)
+	}
+	if r.LockErrors+r.UnlockErrors != 0 {
+		t.Errorf("%d lock and %d unlock errors, first: %s", r.LockErrors, r.UnlockErrors, r.FirstError)
+	}
+	// A lock and an unlock to each of 3 nodes carry at least a UID each way.
+	if r.WireBytesPerLock < 6*36 {
+		t.Errorf("%v bytes on the wire per lock", r.WireBytesPerLock)
+	}
+	if r.NodeCallsPerLock < 3 {
+		t.Errorf("%v node calls per lock, want at least one per node", r.NodeCallsPerLock)
+	}
+}
+
 func TestStartClusterRejectsUnknownTransport(t *testing.T) {
 	if c, err := StartCluster(ClusterConfig{Transport: "carrier-pigeon"}); err == nil {
 		c.Close()
