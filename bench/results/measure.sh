@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # measure.sh runs every measurement recorded in bench/README.md and writes
-# the outputs beside itself. Run it from anywhere on a machine that is
-# otherwise idle; it takes about ten minutes. The comparison step needs root
-# (it installs redis-server and etcd with apt-get) and is skipped with
-# SKIP_COMPARE=1.
+# the outputs beside itself. It measures the committed HEAD (a clean copy
+# made with git archive, so that uncommitted edits in the work tree do not
+# count). Run it on a machine that is otherwise idle; it takes about ten
+# minutes. The comparison step needs root (it installs redis-server and etcd
+# with apt-get) and is skipped with SKIP_COMPARE=1.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-out=bench/results
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+out="$repo/bench/results"
+commit=$(git -C "$repo" rev-parse --short HEAD)
+src=$(mktemp -d /tmp/dsync-measure.XXXXXX)
+trap 'rm -rf "$src"' EXIT
+git -C "$repo" archive HEAD | tar -x -C "$src"
+cd "$src"
 export GOFLAGS=-count=1
 
 {
-	echo "commit $(git rev-parse --short HEAD) $(date -u +%FT%TZ)"
+	echo "commit $commit $(date -u +%FT%TZ)"
 	echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo); $(go version)"
 	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/machine.txt"
@@ -22,6 +28,7 @@ go test -run '^$' -bench 'Table|Codec' -benchmem -count 3 ./bench/ | tee "$out/m
 go test -run '^$' -bench Memory -benchtime 1x ./bench/ | tee "$out/memory.txt"
 
 # Uncontended latency: one locker, 4 HTTP nodes, authentication and refresh on.
+go test -run '^$' -bench DsyncLockUnlock -benchmem ./bench/ | tee "$out/dsync-single.txt"
 /tmp/dsync-bench -nodes 4 -transport http -concurrency 1 -duration 10s -quiet | tee "$out/single.txt"
 
 # Throughput against nodes, distinct resources and half the operations on 16 hot resources.
@@ -34,12 +41,16 @@ go test -run '^$' -bench Memory -benchtime 1x ./bench/ | tee "$out/memory.txt"
 /tmp/dsync-bench -nodes 1,4,16 -transport local -concurrency 256 -duration 10s -quiet \
 	-csv "$out/nodes-local.csv" | tee "$out/nodes-local.txt"
 
+# Where the CPU goes at 4 HTTP nodes.
+/tmp/dsync-bench -nodes 4 -transport http -concurrency 256 -duration 10s -quiet -cpuprofile /tmp/dsync-bench.prof >/dev/null
+go tool pprof -top -cum -nodecount 60 /tmp/dsync-bench /tmp/dsync-bench.prof >"$out/profile-http4.txt" 2>/dev/null
+
 # Refresh traffic: 10,000 locks held on 4 HTTP nodes, refreshed every second, for 30 intervals.
 /tmp/dsync-bench -nodes 4 -transport http -hold 10000 -refresh 1s -concurrency 16 -duration 30s -quiet | tee "$out/refresh.txt"
 
 if [ "${SKIP_COMPARE:-}" != 1 ]; then
-	bench/compare/run.sh -duration 10s -csv "$PWD/$out/compare-c0.csv" | tee "$out/compare-c0.txt"
-	bench/compare/run.sh -duration 10s -contention 0.5 -csv "$PWD/$out/compare-c50.csv" | tee "$out/compare-c50.txt"
+	bench/compare/run.sh -duration 10s -csv "$out/compare-c0.csv" | tee "$out/compare-c0.txt"
+	bench/compare/run.sh -duration 10s -contention 0.5 -csv "$out/compare-c50.csv" | tee "$out/compare-c50.txt"
 fi
 
 for f in "$out"/*.svg; do
