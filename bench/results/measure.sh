@@ -29,6 +29,7 @@ go test -run '^$' -bench Memory -benchtime 1x ./bench/ | tee "$out/memory.txt"
 
 # Uncontended latency: one locker, 4 HTTP nodes, authentication and refresh on.
 go test -run '^$' -bench DsyncLockUnlock -benchmem ./bench/ | tee "$out/dsync-single.txt"
+go test -run '^$' -bench Transport -benchmem -benchtime 3s ./bench/ | tee "$out/transport.txt"
 /tmp/dsync-bench -nodes 4 -transport http -concurrency 1 -duration 10s -quiet | tee "$out/single.txt"
 
 # Throughput against nodes, distinct resources and half the operations on 16 hot resources.
