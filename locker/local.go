@@ -107,15 +107,26 @@ func (l *Local) expired(g *grant, now int64) bool {
 	return now-g.refreshed.Load() >= int64(l.cfg.Validity)
 }
 
-func (l *Local) shardOf(name string) uint16 {
-	return uint16(maphash.String(l.seed, name) & (numShards - 1))
+// hash returns the hash of a UID or resource name. Its low bits pick the
+// shard; the whole is the key in the shard's maps.
+func (l *Local) hash(name string) uint64 { return maphash.String(l.seed, name) }
+
+func shardOf(h uint64) uint16 { return uint16(h & (numShards - 1)) }
+
+// hashes appends to dst the hash of every name.
+func (l *Local) hashes(dst []uint64, names []string) []uint64 {
+	for _, n := range names {
+		dst = append(dst, l.hash(n))
+	}
+	return dst
 }
 
-// shardSet appends to dst the sorted, distinct shards of uid and resources.
-func (l *Local) shardSet(dst []uint16, uid string, resources []string) []uint16 {
-	dst = append(dst, l.shardOf(uid))
-	for _, r := range resources {
-		dst = append(dst, l.shardOf(r))
+// shardSet appends to dst the sorted, distinct shards of the UID hash uh and
+// the resource hashes rh.
+func shardSet(dst []uint16, uh uint64, rh []uint64) []uint16 {
+	dst = append(dst, shardOf(uh))
+	for _, h := range rh {
+		dst = append(dst, shardOf(h))
 	}
 	if len(dst) == 2 { // the common case: one resource
 		if dst[0] > dst[1] {
@@ -206,9 +217,12 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 	if now < l.quietUntil {
 		return Reply{Reason: ReasonQuiet}, nil
 	}
-	var buf [8]uint16
-	idx := l.shardSet(buf[:0], args.UID, args.Resources)
-	us := &l.shards[l.shardOf(args.UID)]
+	var hbuf [8]uint64
+	var ibuf [8]uint16
+	uh := l.hash(args.UID)
+	rh := l.hashes(hbuf[:0], args.Resources)
+	idx := shardSet(ibuf[:0], uh, rh)
+	us := &l.shards[shardOf(uh)]
 
 	for attempt := 0; ; attempt++ {
 		if !l.lockShards(idx, l.maxWaiters) {
@@ -220,7 +234,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			l.unlockShards(idx)
 			return Reply{}, fmt.Errorf("locker: %s: %w", op, err)
 		}
-		if g := us.grants[args.UID]; g != nil {
+		if g := us.grant(uh, args.UID); g != nil {
 			reply := Reply{Reason: ReasonUIDInUse}
 			if g.tombstone {
 				reply.Reason = ReasonReleased
@@ -238,8 +252,8 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 
 		var stale []grantRef // holders in the way that have expired
 		conflict := false
-		for _, name := range args.Resources {
-			r := l.shards[l.shardOf(name)].resources[name]
+		for i, name := range args.Resources {
+			r := l.shards[shardOf(rh[i])].resource(rh[i], name)
 			if r == nil {
 				continue
 			}
@@ -271,15 +285,15 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		g.fence = l.fence.Add(1)
 		g.granted = now
 		g.refreshed.Store(now)
-		for _, name := range args.Resources {
-			r := l.shards[l.shardOf(name)].resourceFor(name)
+		for i, name := range args.Resources {
+			r := l.shards[shardOf(rh[i])].resourceFor(rh[i], name)
 			if write {
 				r.writer = g
 			} else {
 				r.readers = append(r.readers, g)
 			}
 		}
-		us.grants[args.UID] = g
+		us.putGrant(uh, g)
 		us.pushBack(g)
 		reply := Reply{OK: true, Fence: g.fence} // g may be recycled once unlocked
 		l.unlockShards(idx)
@@ -331,13 +345,14 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 // so that a lock request for uid still on its way is refused when it comes.
 // It reports whether a grant was removed.
 func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
-	ui := l.shardOf(uid)
+	uh := l.hash(uid)
+	ui := shardOf(uh)
 	us := &l.shards[ui]
 	us.mu.Lock()
-	g := us.grants[uid]
+	g := us.grant(uh, uid)
 	if g == nil {
 		if bury {
-			l.bury(us, uid)
+			l.bury(us, uh, uid)
 		}
 		us.mu.Unlock()
 		return false
@@ -346,8 +361,10 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		us.mu.Unlock()
 		return false
 	}
-	var buf [8]uint16
-	idx := l.shardSet(buf[:0], uid, g.resources)
+	var hbuf [8]uint64
+	var ibuf [8]uint16
+	rh := l.hashes(hbuf[:0], g.resources) // g's fields are stable while us is locked
+	idx := shardSet(ibuf[:0], uh, rh)
 	if idx[0] == ui {
 		// The UID's shard comes first in lock order: take the others too.
 		for _, s := range idx[1:] {
@@ -357,7 +374,7 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		// Start again in lock order, then make sure the grant is the same.
 		us.mu.Unlock()
 		l.lockShards(idx, 0)
-		if us.grants[uid] != g {
+		if us.grant(uh, uid) != g {
 			l.unlockShards(idx)
 			return false
 		}
@@ -366,10 +383,10 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		l.unlockShards(idx)
 		return false
 	}
-	for _, name := range g.resources {
-		l.shards[l.shardOf(name)].release(name, g)
+	for i, name := range g.resources {
+		l.shards[shardOf(rh[i])].release(rh[i], name, g)
 	}
-	delete(us.grants, uid)
+	us.dropGrant(uh, g)
 	us.unlink(g)
 	us.freeGrant(g)
 	l.unlockShards(idx)
@@ -378,13 +395,13 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 
 // bury records a tombstone for uid, which has no grant; s is uid's shard and
 // s.mu must be held.
-func (l *Local) bury(s *shard, uid string) {
+func (l *Local) bury(s *shard, uh uint64, uid string) {
 	g := s.newGrant()
 	g.uid, g.tombstone = uid, true
 	now := l.now()
 	g.granted = now
 	g.refreshed.Store(now)
-	s.grants[uid] = g
+	s.putGrant(uh, g)
 	s.pushBack(g)
 }
 
@@ -395,10 +412,11 @@ func (l *Local) removeExpired(refs []grantRef) int {
 	n := 0
 	for _, ref := range refs {
 		if ref.g == nil { // a tombstone: it touches only its own shard
-			s := &l.shards[l.shardOf(ref.uid)]
+			uh := l.hash(ref.uid)
+			s := &l.shards[shardOf(uh)]
 			s.mu.Lock()
-			if g := s.grants[ref.uid]; g != nil && g.tombstone && l.expired(g, l.now()) {
-				delete(s.grants, ref.uid)
+			if g := s.grant(uh, ref.uid); g != nil && g.tombstone && l.expired(g, l.now()) {
+				s.dropGrant(uh, g)
 				s.unlink(g)
 				s.freeGrant(g)
 			}
@@ -425,9 +443,10 @@ func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, er
 	now := l.now()
 	for i, uid := range args.UIDs {
 		status[i] = RefreshNotHeld
-		s := &l.shards[l.shardOf(uid)]
+		uh := l.hash(uid)
+		s := &l.shards[shardOf(uh)]
 		s.mu.Lock()
-		if g := s.grants[uid]; g != nil && !g.tombstone {
+		if g := s.grant(uh, uid); g != nil && !g.tombstone {
 			if l.expired(g, now) {
 				stale = append(stale, grantRef{uid, g})
 			} else {
@@ -460,9 +479,10 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 	}
 	var holders []grantRef
 	for _, name := range args.Resources {
-		s := &l.shards[l.shardOf(name)]
+		h := l.hash(name)
+		s := &l.shards[shardOf(h)]
 		s.mu.Lock()
-		if r := s.resources[name]; r != nil {
+		if r := s.resource(h, name); r != nil {
 			if r.writer != nil {
 				holders = append(holders, grantRef{r.writer.uid, r.writer})
 			}
@@ -530,7 +550,11 @@ func (l *Local) Stats() Stats {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		st.Resources += len(s.resources)
+		for _, head := range s.resources {
+			for r := head; r != nil; r = r.chain {
+				st.Resources++
+			}
+		}
 		for g := s.lruHead; g != nil; g = g.next {
 			if g.tombstone {
 				st.Tombstones++
@@ -568,12 +592,14 @@ func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
 		}
 		s := &l.shards[i]
 		s.mu.Lock()
-		for name, r := range s.resources {
-			if r.writer != nil {
-				add(name, r.writer)
-			}
-			for _, g := range r.readers {
-				add(name, g)
+		for _, head := range s.resources {
+			for r := head; r != nil; r = r.chain {
+				if r.writer != nil {
+					add(r.name, r.writer)
+				}
+				for _, g := range r.readers {
+					add(r.name, g)
+				}
 			}
 		}
 		s.mu.Unlock()

@@ -23,8 +23,11 @@ type shard struct {
 	// waiters counts calls blocked on mu; it bounds the pile-up under a surge.
 	waiters atomic.Int32
 
-	resources map[string]*resource // resource name -> its holders
-	grants    map[string]*grant    // UID -> grant, for grants whose UID hashes here
+	// Both maps are keyed by the 64-bit hash of the name or UID that also
+	// picked the shard, so that an operation hashes each string once; the
+	// rare names that share a hash are chained.
+	resources map[uint64]*resource // hash of resource name -> its holders
+	grants    map[uint64]*grant    // hash of UID -> grant, for grants whose UID hashes here
 
 	// lru links this shard's grants from least to most recently refreshed,
 	// so that a sweep stops at the first grant still valid: expiry never scans
@@ -40,8 +43,10 @@ type shard struct {
 
 // A resource is one locked name: one writer or any number of readers.
 type resource struct {
+	name    string
 	writer  *grant
 	readers []*grant
+	chain   *resource // next resource with the same hash
 }
 
 func (r *resource) empty() bool { return r.writer == nil && len(r.readers) == 0 }
@@ -71,11 +76,58 @@ type grant struct {
 	refreshed atomic.Int64
 
 	prev, next *grant // lru links; next also links the free list
+	chain      *grant // next grant whose UID has the same hash
 }
 
 func (s *shard) init() {
-	s.resources = make(map[string]*resource)
-	s.grants = make(map[string]*grant)
+	s.resources = make(map[uint64]*resource)
+	s.grants = make(map[uint64]*grant)
+}
+
+// grant returns the grant of uid, whose hash is h, or nil; s.mu must be held.
+func (s *shard) grant(h uint64, uid string) *grant {
+	g := s.grants[h]
+	for g != nil && g.uid != uid {
+		g = g.chain
+	}
+	return g
+}
+
+// putGrant adds g, whose UID hashes to h and has no grant yet; s.mu must be
+// held.
+func (s *shard) putGrant(h uint64, g *grant) {
+	g.chain = s.grants[h]
+	s.grants[h] = g
+}
+
+// dropGrant removes g, whose UID hashes to h; s.mu must be held.
+func (s *shard) dropGrant(h uint64, g *grant) {
+	head := s.grants[h]
+	if head == g {
+		if g.chain == nil {
+			delete(s.grants, h)
+		} else {
+			s.grants[h] = g.chain
+		}
+	} else {
+		for p := head; p != nil; p = p.chain {
+			if p.chain == g {
+				p.chain = g.chain
+				break
+			}
+		}
+	}
+	g.chain = nil
+}
+
+// resource returns the entry of name, whose hash is h, or nil; s.mu must be
+// held.
+func (s *shard) resource(h uint64, name string) *resource {
+	r := s.resources[h]
+	for r != nil && r.name != name {
+		r = r.chain
+	}
+	return r
 }
 
 // lock takes s.mu, counting the caller as a waiter while it blocks. If limit
@@ -120,10 +172,10 @@ func (s *shard) freeGrant(g *grant) {
 	s.numFreeGrants++
 }
 
-// resourceFor returns the entry of name, creating it if absent; s.mu must be
-// held.
-func (s *shard) resourceFor(name string) *resource {
-	if r := s.resources[name]; r != nil {
+// resourceFor returns the entry of name, whose hash is h, creating it if
+// absent; s.mu must be held.
+func (s *shard) resourceFor(h uint64, name string) *resource {
+	if r := s.resource(h, name); r != nil {
 		return r
 	}
 	var r *resource
@@ -133,14 +185,16 @@ func (s *shard) resourceFor(name string) *resource {
 	} else {
 		r = new(resource)
 	}
-	s.resources[name] = r
+	r.name = name
+	r.chain = s.resources[h]
+	s.resources[h] = r
 	return r
 }
 
-// release removes g from the entry of name, deleting the entry once it is
-// empty; s.mu must be held.
-func (s *shard) release(name string, g *grant) {
-	r := s.resources[name]
+// release removes g from the entry of name, whose hash is h, deleting the
+// entry once it is empty; s.mu must be held.
+func (s *shard) release(h uint64, name string, g *grant) {
+	r := s.resource(h, name)
 	if r == nil {
 		return
 	}
@@ -155,7 +209,21 @@ func (s *shard) release(name string, g *grant) {
 	if !r.empty() {
 		return
 	}
-	delete(s.resources, name)
+	if head := s.resources[h]; head == r {
+		if r.chain == nil {
+			delete(s.resources, h)
+		} else {
+			s.resources[h] = r.chain
+		}
+	} else {
+		for p := head; p != nil; p = p.chain {
+			if p.chain == r {
+				p.chain = r.chain
+				break
+			}
+		}
+	}
+	r.chain, r.name = nil, ""
 	if len(s.freeResources) < maxFree {
 		if cap(r.readers) > 8 {
 			r.readers = nil // do not keep a surge's large slices
