@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"sync"
@@ -387,9 +388,9 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 		putCall(cl)
 		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, locker.ErrClosed)
 	}
-	if err := ctx.Err(); err != nil {
+	if ctx.Err() != nil {
 		putCall(cl)
-		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, err)
+		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, ctxError(ctx))
 	}
 	if !c.online.Load() {
 		putCall(cl)
@@ -415,11 +416,23 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 		return nil
 	case <-ctx.Done():
 		if cl.state.CompareAndSwap(callWaiting, callAbandoned) {
-			return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, ctx.Err())
+			return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, ctxError(ctx))
 		}
 		<-cl.done // answered just now
 		return nil
 	}
+}
+
+// ctxError returns the error of a context that has ended: ctx.Err(), and
+// also its cause when that differs (a context of clock.WithTimeout on a fake
+// clock reports Canceled with the cause DeadlineExceeded), so that errors.Is
+// finds either.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w (%w)", err, cause)
+	}
+	return err
 }
 
 // submit hands cl to a sender: the coalescer, or a goroutine of its own.
@@ -550,7 +563,7 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		case errors.Is(err, fasthttp.ErrNoFreeConns):
 			// Our own connection limit, not the node's failure.
 			return fmt.Errorf("%w: all %d connections busy", locker.ErrBusy, c.cfg.MaxConns)
-		case errors.Is(err, fasthttp.ErrTimeout) && budget < minOfflineTimeout:
+		case isTimeout(err) && budget < minOfflineTimeout:
 			// The caller's deadline was too close to judge the node by.
 			return fmt.Errorf("no answer within the caller's remaining %v: %w", budget.Round(time.Microsecond), context.DeadlineExceeded)
 		}
@@ -566,6 +579,14 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		c.markOffline()
 	}
 	return err
+}
+
+// isTimeout reports whether a transport error is a timeout: of the whole
+// request, of the dial, or of a read or write.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		(errors.As(err, &ne) && ne.Timeout())
 }
 
 // decodeAnswer decodes the 200 answer to cl's single-operation request

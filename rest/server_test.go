@@ -178,6 +178,31 @@ func TestCancelWhileNodeHoldsRequest(t *testing.T) {
 	}
 }
 
+func TestDeadlineWhileNodeHoldsRequest(t *testing.T) {
+	for _, batching := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Unbatched", true: "Batched"}[batching], func(t *testing.T) {
+			bl := newBlockingLocker(locker.Config{SweepInterval: -1})
+			defer bl.Close()
+			defer close(bl.release)
+			_, endpoint := startServer(t, bl, ServerConfig{Insecure: true})
+			c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: !batching})
+			clk := clock.NewFake(epoch)
+			ctx, cancel := clock.WithTimeout(context.Background(), clk, time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.Lock(ctx, locker.LockArgs{UID: "u1", Resources: []string{"a"}})
+				done <- err
+			}()
+			<-bl.entered
+			clk.Advance(time.Second) // the caller's deadline passes
+			if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Lock past its deadline = %v, want DeadlineExceeded", err)
+			}
+		})
+	}
+}
+
 func TestNodeGivesUpAfterClientTimeout(t *testing.T) {
 	clk := clock.NewFake(epoch)
 	bl := newBlockingLocker(locker.Config{SweepInterval: -1})
