@@ -297,11 +297,22 @@ func (m *DRWMutex) Fence() uint64 {
 	return m.write.fence
 }
 
+// sources caches the file:line of each call site by program counter:
+// resolving a frame costs far more than finding its counter, and a process
+// has few call sites.
+var sources sync.Map // uintptr -> string
+
 // caller returns the file:line skip frames up, for Options.Source.
 func caller(skip int) string {
-	_, file, line, ok := runtime.Caller(skip)
-	if !ok {
+	var pc [1]uintptr
+	if runtime.Callers(skip+1, pc[:]) == 0 {
 		return "unknown"
 	}
-	return file + ":" + strconv.Itoa(line)
+	if s, ok := sources.Load(pc[0]); ok {
+		return s.(string)
+	}
+	frame, _ := runtime.CallersFrames(pc[:]).Next()
+	s := frame.File + ":" + strconv.Itoa(frame.Line)
+	sources.Store(pc[0], s)
+	return s
 }

@@ -35,6 +35,8 @@ type Dsync struct {
 
 	randMu sync.Mutex // guards cfg.Rand
 
+	workers workers // goroutines for node calls
+
 	// bg is the context of background releases; Close cancels it and waits
 	// for them.
 	bg       context.Context
@@ -96,6 +98,7 @@ func (ds *Dsync) Close() error {
 	ds.refresher.Close()
 	ds.bgCancel()
 	ds.bgWG.Wait()
+	ds.workers.close()
 	return nil
 }
 

@@ -552,3 +552,23 @@ func TestReadQuorumAndMultiResource(t *testing.T) {
 		t.Fatalf("c was left locked by the failed multi-resource attempt: %v %v", ok, err)
 	}
 }
+
+func TestSourceIsTheCallersLine(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	m := dsync.NewDRWMutex(c.ds, "obj")
+	for range 2 { // the second time from the cache
+		if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil { // the line recorded
+			t.Fatal(err)
+		}
+		entries, err := c.nodes[0].List(context.Background(), 0)
+		if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
+			t.Fatalf("entries %+v, %v", entries, err)
+		}
+		m.Unlock(context.Background())
+	}
+	ok, _, _ := m.TryLock(context.Background())
+	entries, _ := c.nodes[0].List(context.Background(), 0)
+	if !ok || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
+		t.Fatalf("TryLock source: %+v", entries)
+	}
+}

@@ -101,13 +101,13 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	var running atomic.Int32
 	running.Store(int32(n))
 	for i, l := range ds.lockers {
-		go func() {
+		ds.workers.run(func() {
 			r, err := v.call(callCtx, l, args)
 			results <- nodeResult{i, r, err}
 			if running.Add(-1) == 0 {
 				cancel() // the last call to end releases the timer
 			}
-		}()
+		})
 	}
 	a.state = make([]nodeState, n)
 	for got := 0; got < n; got++ {
@@ -213,10 +213,10 @@ func (ds *Dsync) callEach(ctx context.Context, v verb, args locker.LockArgs, nod
 			continue
 		}
 		sent++
-		go func() {
+		ds.workers.run(func() {
 			r, err := v.call(callCtx, l, args)
 			ch <- nodeResult{i, r, err}
-		}()
+		})
 	}
 	out := make([]nodeResult, 0, sent)
 	for range sent {
