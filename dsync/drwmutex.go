@@ -205,6 +205,9 @@ func (m *DRWMutex) attemptOnce(parent, ctx context.Context, write bool, source s
 func (m *DRWMutex) lost(h *hold, err error) {
 	h.cancel(err)
 	ds := m.ds
+	if ds.closed.Load() {
+		return // Close: the grants expire on the nodes
+	}
 	all := make([]bool, len(ds.lockers))
 	for i := range all {
 		all[i] = true

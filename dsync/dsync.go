@@ -88,9 +88,11 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 	return ds, nil
 }
 
-// Close stops refreshing held locks and cancels background releases; it does
-// not release held locks (they expire on the nodes after their validity) and
-// does not close the lockers. Acquiring after Close fails with ErrClosed.
+// Close stops refreshing held locks and cancels background releases. Held
+// locks are not released (they expire on the nodes after their validity), but
+// their contexts are cancelled at once with a cause wrapping ErrLockLost.
+// Close does not close the lockers. Acquiring after Close fails with
+// ErrClosed.
 func (ds *Dsync) Close() error {
 	if ds.closed.Swap(true) {
 		return nil

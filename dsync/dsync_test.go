@@ -572,3 +572,19 @@ func TestSourceIsTheCallersLine(t *testing.T) {
 		t.Fatalf("TryLock source: %+v", entries)
 	}
 }
+
+func TestCloseCancelsHeldLocks(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	m := dsync.NewDRWMutex(c.ds, "obj")
+	lockCtx, err := m.GetLock(context.Background(), dsync.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ds.Close()
+	if lockCtx.Err() == nil || !errors.Is(context.Cause(lockCtx), dsync.ErrLockLost) {
+		t.Fatalf("after Close: %v", context.Cause(lockCtx))
+	}
+	if _, err := m.GetLock(context.Background(), dsync.Options{}); !errors.Is(err, dsync.ErrClosed) {
+		t.Fatalf("GetLock after Close: %v", err)
+	}
+}

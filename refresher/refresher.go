@@ -42,6 +42,8 @@ var (
 	ErrNotHeld = fmt.Errorf("%w: nodes no longer hold it", ErrLost)
 	// ErrExpired: no refresh reached a quorum for the validity period.
 	ErrExpired = fmt.Errorf("%w: no refresh reached a quorum within the validity", ErrLost)
+	// ErrStopped: the refresher was closed, so nothing keeps the lock alive.
+	ErrStopped = fmt.Errorf("%w: refreshing stopped", ErrLost)
 )
 
 // Config configures a Refresher. The zero value gives the documented
@@ -191,10 +193,21 @@ func (r *Refresher) Len() int {
 	return len(r.locks)
 }
 
-// Close stops refreshing. Registered locks are neither refreshed nor
-// reported lost afterwards. It returns nil.
+// Close stops refreshing. Locks still registered are reported lost, with
+// ErrStopped, before Close returns: nothing keeps them alive any more. It
+// returns nil.
 func (r *Refresher) Close() error {
-	r.closed.Do(func() { close(r.stop) })
+	r.closed.Do(func() {
+		close(r.stop)
+		<-r.done
+		r.mu.Lock()
+		left := r.locks
+		r.locks = map[string]*entry{}
+		r.mu.Unlock()
+		for _, e := range left {
+			e.OnLost(fmt.Errorf("%w (lock %s)", ErrStopped, e.UID))
+		}
+	})
 	<-r.done
 	return nil
 }

@@ -228,3 +228,16 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New without lockers accepted")
 	}
 }
+
+func TestCloseReportsHeldLocksLost(t *testing.T) {
+	f := newFixture(t, 1)
+	f.hold("a", 1, 0)
+	f.r.Close()
+	if uid := <-f.lost; uid != "a" {
+		t.Fatalf("lost %q", uid)
+	}
+	if err := f.lostReason("a"); !errors.Is(err, refresher.ErrStopped) || !errors.Is(err, refresher.ErrLost) {
+		t.Fatalf("reason %v", err)
+	}
+	f.r.Close() // idempotent
+}
