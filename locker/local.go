@@ -261,7 +261,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 				stale, conflict = l.classify(r.writer, now, stale, conflict)
 			}
 			if write {
-				for _, g := range r.readers {
+				for _, g := range r.readerGrants() {
 					stale, conflict = l.classify(g, now, stale, conflict)
 				}
 			}
@@ -279,9 +279,9 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		}
 
 		g := us.newGrant()
-		g.uid, g.owner, g.source = args.UID, args.Owner, args.Source
+		g.uid, g.origin = args.UID, us.intern(args.Owner, args.Source)
 		g.resources = append(g.resources[:0], args.Resources...)
-		g.write, g.quorum = write, args.Quorum
+		g.write, g.quorum = write, int32(min(max(args.Quorum, 0), 1<<30))
 		g.fence = l.fence.Add(1)
 		g.granted = now
 		g.refreshed.Store(now)
@@ -290,7 +290,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			if write {
 				r.writer = g
 			} else {
-				r.readers = append(r.readers, g)
+				r.addReader(g)
 			}
 		}
 		us.putGrant(uh, g)
@@ -486,7 +486,7 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 			if r.writer != nil {
 				holders = append(holders, grantRef{r.writer.uid, r.writer})
 			}
-			for _, g := range r.readers {
+			for _, g := range r.readerGrants() {
 				holders = append(holders, grantRef{g.uid, g})
 			}
 		}
@@ -504,13 +504,15 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 // Expire removes every grant not refreshed within the validity and returns
 // how many it removed. The sweep goroutine calls it; tests that drive a fake
 // clock call it directly. Its cost is proportional to the number of shards
-// plus the number of grants removed: it never scans valid grants.
+// and of distinct client call sites, plus the number of grants removed: it
+// never scans valid grants.
 func (l *Local) Expire() int {
 	now := l.now()
 	var stale []grantRef
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
+		s.forgetOrigins()
 		for g := s.lruHead; g != nil && l.expired(g, now); g = g.next {
 			if g.tombstone {
 				stale = append(stale, grantRef{uid: g.uid})
@@ -581,8 +583,8 @@ func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
 			return
 		}
 		out = append(out, Entry{
-			Resource: name, UID: g.uid, Owner: g.owner, Source: g.source,
-			Write: g.write, Quorum: g.quorum, Fence: g.fence,
+			Resource: name, UID: g.uid, Owner: g.origin.owner, Source: g.origin.source,
+			Write: g.write, Quorum: int(g.quorum), Fence: g.fence,
 			HeldFor: now - g.granted, SinceRefresh: now - g.refreshed.Load(),
 		})
 	}
@@ -597,7 +599,7 @@ func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
 				if r.writer != nil {
 					add(r.name, r.writer)
 				}
-				for _, g := range r.readers {
+				for _, g := range r.readerGrants() {
 					add(r.name, g)
 				}
 			}

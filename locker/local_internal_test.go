@@ -82,8 +82,8 @@ func TestShardHashChains(t *testing.T) {
 
 	x, y := &grant{uid: "x"}, &grant{uid: "y"}
 	s.resourceFor(h, "r1").writer = x
-	s.resourceFor(h, "r2").readers = append(s.resourceFor(h, "r2").readers, y)
-	if s.resource(h, "r1").writer != x || len(s.resource(h, "r2").readers) != 1 {
+	s.resourceFor(h, "r2").addReader(y)
+	if s.resource(h, "r1").writer != x || len(s.resource(h, "r2").readerGrants()) != 1 {
 		t.Fatal("colliding resources mixed up")
 	}
 	s.release(h, "r1", x)
@@ -93,5 +93,39 @@ func TestShardHashChains(t *testing.T) {
 	s.release(h, "r2", y)
 	if len(s.resources) != 0 {
 		t.Fatalf("resources map keeps %d slots", len(s.resources))
+	}
+}
+
+func TestOriginsAreInternedAndForgotten(t *testing.T) {
+	l := New(Config{SweepInterval: -1})
+	defer l.Close()
+	ctx := context.Background()
+	for i := range 100 {
+		a := LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}, Owner: "host:1", Source: fmt.Sprint("f.go:", i%3)}
+		if r, err := l.Lock(ctx, a); err != nil || !r.OK {
+			t.Fatal(r, err)
+		}
+	}
+	distinct := 0
+	for i := range l.shards {
+		distinct += len(l.shards[i].origins)
+	}
+	if distinct > 3*numShards || distinct < 3 {
+		t.Fatalf("%d interned origins for 3 distinct ones", distinct)
+	}
+	entries, _ := l.List(ctx, 0)
+	for _, e := range entries {
+		if e.Owner != "host:1" || e.Source == "" {
+			t.Fatalf("entry %+v lost its origin", e)
+		}
+	}
+	for i := range 100 {
+		l.Unlock(ctx, LockArgs{UID: fmt.Sprint("u", i)})
+	}
+	l.Expire() // the sweep forgets unused origins
+	for i := range l.shards {
+		if n := len(l.shards[i].origins); n != 0 {
+			t.Fatalf("shard %d keeps %d origins after every grant left", i, n)
+		}
 	}
 }

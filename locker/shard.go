@@ -38,18 +38,51 @@ type shard struct {
 	numFreeGrants int         // length of freeGrants
 	freeResources []*resource // recycled resources
 
+	// origins interns the (owner, source) pairs of this shard's grants:
+	// every grant of one call site of one client process shares one, so a
+	// grant keeps a pointer instead of two strings of its own.
+	origins    map[origin]*originRef
+	lastOrigin *originRef // the most recently used, checked first
+
 	_ [64]byte // keeps neighbouring shards' hot fields on separate cache lines
 }
 
-// A resource is one locked name: one writer or any number of readers.
+// A resource is one locked name: one writer or any number of readers. It is
+// kept to 48 bytes: readers live out of line, since most locks are writes.
 type resource struct {
 	name    string
 	writer  *grant
-	readers []*grant
-	chain   *resource // next resource with the same hash
+	readers *readerList // nil until the resource first has readers
+	chain   *resource   // next resource with the same hash
 }
 
-func (r *resource) empty() bool { return r.writer == nil && len(r.readers) == 0 }
+type readerList struct{ grants []*grant }
+
+// readerGrants returns the read holders.
+func (r *resource) readerGrants() []*grant {
+	if r.readers == nil {
+		return nil
+	}
+	return r.readers.grants
+}
+
+func (r *resource) addReader(g *grant) {
+	if r.readers == nil {
+		r.readers = new(readerList)
+	}
+	r.readers.grants = append(r.readers.grants, g)
+}
+
+func (r *resource) empty() bool { return r.writer == nil && len(r.readerGrants()) == 0 }
+
+// origin is who asked for a grant: the client process and its call site.
+type origin struct{ owner, source string }
+
+// originRef is an interned origin and the number of grants that use it.
+type originRef struct {
+	origin
+	refs int
+}
 
 // A grant is one acquisition (one UID) on this node. It lives in the shard of
 // its UID and is referenced from the resource entries it holds. Its fields
@@ -57,11 +90,10 @@ func (r *resource) empty() bool { return r.writer == nil && len(r.readers) == 0 
 // resource's shard are locked, and read with at least one of them locked.
 type grant struct {
 	uid       string
-	owner     string
-	source    string
+	origin    *originRef // nil for tombstones
 	resources []string
+	quorum    int32
 	write     bool
-	quorum    int
 	fence     uint64
 	granted   int64 // nanoseconds since the table's epoch
 
@@ -82,6 +114,40 @@ type grant struct {
 func (s *shard) init() {
 	s.resources = make(map[uint64]*resource)
 	s.grants = make(map[uint64]*grant)
+	s.origins = make(map[origin]*originRef)
+}
+
+// intern returns the shared origin of (owner, source) with one more
+// reference; s.mu must be held.
+func (s *shard) intern(owner, source string) *originRef {
+	o := s.lastOrigin
+	if o == nil || o.owner != owner || o.source != source {
+		o = s.origins[origin{owner, source}]
+		if o == nil {
+			o = &originRef{origin: origin{owner, source}}
+			s.origins[o.origin] = o
+		}
+		s.lastOrigin = o
+	}
+	o.refs++
+	return o
+}
+
+// unintern drops a reference to o; s.mu must be held. An origin without
+// references stays until the next sweep, so that a client locking and
+// unlocking in turn does not allocate it again each time.
+func (s *shard) unintern(o *originRef) { o.refs-- }
+
+// forgetOrigins drops the origins no grant uses; s.mu must be held.
+func (s *shard) forgetOrigins() {
+	for k, o := range s.origins {
+		if o.refs == 0 {
+			delete(s.origins, k)
+		}
+	}
+	if s.lastOrigin != nil && s.lastOrigin.refs == 0 {
+		s.lastOrigin = nil
+	}
 }
 
 // grant returns the grant of uid, whose hash is h, or nil; s.mu must be held.
@@ -161,6 +227,9 @@ func (s *shard) newGrant() *grant {
 // freeGrant recycles g, which must be out of every map and list; s.mu must be
 // held.
 func (s *shard) freeGrant(g *grant) {
+	if g.origin != nil {
+		s.unintern(g.origin)
+	}
 	res := g.resources[:0]
 	clear(g.resources) // drop references to the names
 	*g = grant{resources: res}
@@ -200,11 +269,13 @@ func (s *shard) release(h uint64, name string, g *grant) {
 	}
 	if r.writer == g {
 		r.writer = nil
-	} else if i := slices.Index(r.readers, g); i >= 0 {
-		last := len(r.readers) - 1
-		r.readers[i] = r.readers[last]
-		r.readers[last] = nil
-		r.readers = r.readers[:last]
+	} else if rs := r.readerGrants(); len(rs) > 0 {
+		if i := slices.Index(rs, g); i >= 0 {
+			last := len(rs) - 1
+			rs[i] = rs[last]
+			rs[last] = nil
+			r.readers.grants = rs[:last]
+		}
 	}
 	if !r.empty() {
 		return
@@ -225,7 +296,7 @@ func (s *shard) release(h uint64, name string, g *grant) {
 	}
 	r.chain, r.name = nil, ""
 	if len(s.freeResources) < maxFree {
-		if cap(r.readers) > 8 {
+		if r.readers != nil && cap(r.readers.grants) > 8 {
 			r.readers = nil // do not keep a surge's large slices
 		}
 		s.freeResources = append(s.freeResources, r)
