@@ -250,7 +250,8 @@ func (c *Client) ForceUnlock(ctx context.Context, args locker.LockArgs) (locker.
 // Refresh asks the node to extend grants. See locker.NetLocker.
 func (c *Client) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.RefreshReply, error) {
 	cl := newCall(VerbRefresh)
-	cl.refresh = args
+	cl.names = append(cl.names[:0], args.UIDs...)
+	cl.refresh.UIDs = cl.names
 	if err := c.do(ctx, cl); err != nil {
 		return locker.RefreshReply{}, err
 	}
@@ -274,6 +275,8 @@ func (c *Client) List(ctx context.Context, max int) ([]locker.Entry, error) {
 func (c *Client) lockCall(ctx context.Context, v Verb, args locker.LockArgs) (locker.Reply, error) {
 	cl := newCall(v)
 	cl.lock = args
+	cl.names = append(cl.names[:0], args.Resources...)
+	cl.lock.Resources = cl.names
 	if err := c.do(ctx, cl); err != nil {
 		return locker.Reply{}, err
 	}
@@ -362,7 +365,15 @@ type call struct {
 
 	state atomic.Int32
 	done  chan struct{} // capacity 1; receives once the call is answered
+
+	// names is the call's own copy of the caller's Resources or UIDs. A call
+	// may still be encoded after its caller gave up and returned, when the
+	// caller is free to reuse its slice; the copy is what gets sent.
+	names []string
 }
+
+// maxPooledNames bounds the names slice a pooled call keeps.
+const maxPooledNames = 64
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
@@ -373,8 +384,12 @@ func newCall(v Verb) *call {
 }
 
 func putCall(cl *call) {
-	done := cl.done
-	*cl = call{done: done} // drop references to the caller's strings
+	done, names := cl.done, cl.names
+	clear(names) // drop references to the caller's strings
+	if cap(names) > maxPooledNames {
+		names = nil
+	}
+	*cl = call{done: done, names: names[:0]}
 	callPool.Put(cl)
 }
 
@@ -471,7 +486,8 @@ func (c *Client) releaseAbandoned(cl *call) {
 		v = VerbRUnlock
 	}
 	rel := newCall(v)
-	rel.lock = locker.LockArgs{UID: cl.lock.UID, Resources: cl.lock.Resources, Owner: cl.lock.Owner, Source: cl.lock.Source, Quorum: cl.lock.Quorum}
+	// An unlock needs only the UID; cl's resources go back to the pool with cl.
+	rel.lock = locker.LockArgs{UID: cl.lock.UID, Owner: cl.lock.Owner, Source: cl.lock.Source, Quorum: cl.lock.Quorum}
 	rel.deadline = time.Now().Add(c.cfg.CallTimeout)
 	rel.state.Store(callDetached) // nobody waits: the sender disposes of it
 	c.submit(rel)
