@@ -34,11 +34,11 @@ func startRun(t *testing.T, args []string, env map[string]string) (endpoint stri
 	}
 	line := sc.Text()
 	go io.Copy(io.Discard, pr)
-	_, rest, ok := strings.Cut(line, "listening on ")
+	_, after, ok := strings.Cut(line, "listening on ")
 	if !ok {
 		t.Fatalf("first line %q does not say where it listens", line)
 	}
-	endpoint, _, _ = strings.Cut(rest, " ")
+	endpoint, _, _ = strings.Cut(after, " ")
 	return endpoint, func() error { cancel(); return <-done }
 }
 
