@@ -267,3 +267,52 @@ func TestBatchingCancelledCallers(t *testing.T) {
 		t.Fatalf("table holds %v; want only gate0 and stay (nothing of the cancelled callers)", held)
 	}
 }
+
+// closingLocker answers every Lock but gate0's with ErrClosed, as a table
+// that is shutting down does.
+type closingLocker struct{ *gateLocker }
+
+func (c closingLocker) Lock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
+	if args.UID == "gate0" {
+		return c.gateLocker.Lock(ctx, args)
+	}
+	return locker.Reply{}, locker.ErrClosed
+}
+
+func TestBatchResultClosedMarksOffline(t *testing.T) {
+	g := newGateLocker()
+	defer g.Close()
+	var batches atomic.Int64
+	_, endpoint := startServer(t, closingLocker{g}, ServerConfig{Insecure: true, OnRequest: func(p []byte) {
+		if string(p) == PathBatch {
+			batches.Add(1)
+		}
+	}})
+	queued := make(chan int, 16)
+	c := newClient(t, endpoint, ClientConfig{Insecure: true, MaxInFlight: 1, queued: func(n int) { queued <- n }})
+	f := &batchFixture{g: g, c: c, queued: queued}
+	gate, slot := f.holdSlot(t)
+	errs := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := c.Lock(context.Background(), locker.LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}})
+			errs <- err
+		}()
+	}
+	f.waitQueued(2)
+	close(gate)
+	if err := <-slot; err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-errs; !errors.Is(err, locker.ErrOffline) {
+			t.Fatalf("lock in a batch answered closed = %v, want ErrOffline", err)
+		}
+	}
+	if batches.Load() != 1 {
+		t.Fatalf("%d batches, want 1", batches.Load())
+	}
+	if c.IsOnline() {
+		t.Fatal("a batch result saying the table is closed left the node online")
+	}
+}
