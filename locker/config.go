@@ -13,6 +13,10 @@ const (
 	DefaultMaxResources = 1000
 	// DefaultMaxWaiters is how many calls may wait for one shard of the table.
 	DefaultMaxWaiters = 1000
+	// DefaultWriterIntent is how long a writer refused because of readers
+	// keeps new readers out. It is twice the quorum client's longest retry
+	// wait, so that a writer that keeps retrying keeps its intent alive.
+	DefaultWriterIntent = 10 * time.Second
 )
 
 // Clock tells the table the time. Durations are taken as differences of Now,
@@ -55,6 +59,14 @@ type Config struct {
 	// Unlocks and refreshes are never refused. If zero, DefaultMaxWaiters.
 	MaxWaiters int
 
+	// WriterIntent is how long a write lock refused because of readers
+	// keeps new readers out of the resource (they are refused with
+	// ReasonWriterWaiting); readers that hold the lock keep it. Each retry of
+	// the writer renews the intent, and the writer's grant ends it. Without
+	// it, a steady stream of readers can keep a writer out for ever. If zero,
+	// DefaultWriterIntent. If negative, readers are never held back.
+	WriterIntent time.Duration
+
 	// Clock is the source of time. If nil, the real clock (time.Now).
 	Clock Clock
 }
@@ -87,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxWaiters == 0 {
 		c.MaxWaiters = DefaultMaxWaiters
+	}
+	if c.WriterIntent == 0 {
+		c.WriterIntent = DefaultWriterIntent
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}

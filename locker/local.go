@@ -24,6 +24,7 @@ type Local struct {
 	epoch      time.Time // the table's zero of time; grant times are offsets from it
 	seed       maphash.Seed
 	quietUntil int64 // end of the quiet period, in nanoseconds since epoch
+	intentTTL  int64 // Config.WriterIntent in nanoseconds; <= 0 when off
 	maxWaiters int32
 
 	fence  atomic.Uint64 // last fence issued
@@ -65,6 +66,7 @@ func New(cfg Config) *Local {
 	l.name = fmt.Sprintf("local-%d", tableSeq.Add(1))
 	l.epoch = l.clock.Now()
 	l.quietUntil = int64(cfg.QuietPeriod)
+	l.intentTTL = int64(cfg.WriterIntent)
 	// Fences start at the wall-clock time in nanoseconds, so that a node that
 	// restarts normally issues fences above those of its previous run.
 	l.fence.Store(uint64(max(l.epoch.UnixNano(), 0)))
@@ -251,7 +253,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		}
 
 		var stale []grantRef // holders in the way that have expired
-		conflict := false
+		conflict, waiting := false, false
 		for i, name := range args.Resources {
 			r := l.shards[shardOf(rh[i])].resource(rh[i], name)
 			if r == nil {
@@ -264,6 +266,8 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 				for _, g := range r.readerGrants() {
 					stale, conflict = l.classify(g, now, stale, conflict)
 				}
+			} else if now < r.intentUntil() {
+				waiting = true
 			}
 		}
 		if len(stale) > 0 && attempt == 0 {
@@ -274,8 +278,15 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			continue
 		}
 		if conflict || len(stale) > 0 {
+			if write && l.intentTTL > 0 {
+				l.declareIntent(args.Resources, rh, now)
+			}
 			l.unlockShards(idx)
 			return Reply{Reason: ReasonConflict}, nil
+		}
+		if waiting {
+			l.unlockShards(idx)
+			return Reply{Reason: ReasonWriterWaiting}, nil
 		}
 
 		g := us.newGrant()
@@ -289,6 +300,9 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			r := l.shards[shardOf(rh[i])].resourceFor(rh[i], name)
 			if write {
 				r.writer = g
+				if r.readers != nil {
+					r.readers.intent = 0 // the writer it was kept for came
+				}
 			} else {
 				r.addReader(g)
 			}
@@ -298,6 +312,18 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		reply := Reply{OK: true, Fence: g.fence} // g may be recycled once unlocked
 		l.unlockShards(idx)
 		return reply, nil
+	}
+}
+
+// declareIntent records, on every resource that readers hold, that a
+// writer was refused at now and holds new readers back for the intent's
+// duration; the resources' shards must be locked.
+func (l *Local) declareIntent(resources []string, rh []uint64, now int64) {
+	for i, name := range resources {
+		r := l.shards[shardOf(rh[i])].resource(rh[i], name)
+		if r != nil && r.writer == nil && len(r.readerGrants()) > 0 {
+			r.readers.intent = now + l.intentTTL
+		}
 	}
 }
 
@@ -383,8 +409,9 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		l.unlockShards(idx)
 		return false
 	}
+	now := l.now()
 	for i, name := range g.resources {
-		l.shards[shardOf(rh[i])].release(rh[i], name, g)
+		l.shards[shardOf(rh[i])].release(rh[i], name, g, now)
 	}
 	us.dropGrant(uh, g)
 	us.unlink(g)
@@ -513,6 +540,7 @@ func (l *Local) Expire() int {
 		s := &l.shards[i]
 		s.mu.Lock()
 		s.forgetOrigins()
+		s.sweepIntents(now, l.hash)
 		for g := s.lruHead; g != nil && l.expired(g, now); g = g.next {
 			if g.tombstone {
 				stale = append(stale, grantRef{uid: g.uid})

@@ -77,3 +77,38 @@ func TestExpireReclaimsOnlyExpired(t *testing.T) {
 		t.Fatalf("table not empty: %+v", st)
 	}
 }
+
+func TestIntentEntriesAreSwept(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	l := locker.New(locker.Config{Clock: clk, SweepInterval: -1})
+	defer l.Close()
+	ctx := context.Background()
+	for i := range 50 {
+		name := fmt.Sprint("r", i)
+		l.RLock(ctx, locker.LockArgs{UID: "reader" + name, Resources: []string{name}})
+		if r, _ := l.Lock(ctx, locker.LockArgs{UID: "writer" + name, Resources: []string{name}}); r.OK {
+			t.Fatal("writer granted over a reader")
+		}
+		l.RUnlock(ctx, locker.LockArgs{UID: "reader" + name})
+	}
+	// The writers never come back: their intents keep 50 empty entries.
+	if st := l.Stats(); st.Resources != 50 || st.Grants != 0 {
+		t.Fatalf("before the intents lapse: %+v", st)
+	}
+	l.Expire()
+	if st := l.Stats(); st.Resources != 50 {
+		t.Fatalf("fresh intents swept: %+v", st)
+	}
+	clk.Advance(locker.DefaultWriterIntent)
+	l.Expire()
+	if st := l.Stats(); st.Resources != 0 {
+		t.Fatalf("lapsed intents kept: %+v", st)
+	}
+	// The recycled entries work.
+	for i := range 50 {
+		name := fmt.Sprint("r", i)
+		if r, err := l.RLock(ctx, locker.LockArgs{UID: "again" + name, Resources: []string{name}}); err != nil || !r.OK {
+			t.Fatalf("rlock %s after sweep: %v %v", name, r, err)
+		}
+	}
+}

@@ -44,6 +44,10 @@ type shard struct {
 	origins    map[origin]*originRef
 	lastOrigin *originRef // the most recently used, checked first
 
+	// intents lists resources kept, empty, for a writer's intent; the sweep
+	// deletes them once the intent has lapsed.
+	intents []*resource
+
 	_ [64]byte // keeps neighbouring shards' hot fields on separate cache lines
 }
 
@@ -56,7 +60,23 @@ type resource struct {
 	chain   *resource   // next resource with the same hash
 }
 
-type readerList struct{ grants []*grant }
+// readerList is the read side of a resource: its holders, and the intent of
+// a writer that readers refused (a writer is only ever held back by readers,
+// so the intent lives here too).
+type readerList struct {
+	grants []*grant
+	intent int64 // until when a refused writer holds new readers back; 0 if none
+	listed bool  // the resource is on its shard's intents list
+}
+
+// intentUntil returns until when a waiting writer holds new readers back,
+// or 0.
+func (r *resource) intentUntil() int64 {
+	if r.readers == nil {
+		return 0
+	}
+	return r.readers.intent
+}
 
 // readerGrants returns the read holders.
 func (r *resource) readerGrants() []*grant {
@@ -261,8 +281,9 @@ func (s *shard) resourceFor(h uint64, name string) *resource {
 }
 
 // release removes g from the entry of name, whose hash is h, deleting the
-// entry once it is empty; s.mu must be held.
-func (s *shard) release(h uint64, name string, g *grant) {
+// entry once it is empty, unless a writer's intent, still in force at now,
+// must outlive its readers; s.mu must be held.
+func (s *shard) release(h uint64, name string, g *grant, now int64) {
 	r := s.resource(h, name)
 	if r == nil {
 		return
@@ -280,6 +301,20 @@ func (s *shard) release(h uint64, name string, g *grant) {
 	if !r.empty() {
 		return
 	}
+	if rl := r.readers; rl != nil && now < rl.intent {
+		// The readers are gone but the writer has not come back yet: keep
+		// the intent, or a new reader could slip in first.
+		if !rl.listed {
+			rl.listed = true
+			s.intents = append(s.intents, r)
+		}
+		return
+	}
+	s.drop(h, r)
+}
+
+// drop deletes the entry r, whose name hashes to h; s.mu must be held.
+func (s *shard) drop(h uint64, r *resource) {
 	if head := s.resources[h]; head == r {
 		if r.chain == nil {
 			delete(s.resources, h)
@@ -295,12 +330,46 @@ func (s *shard) release(h uint64, name string, g *grant) {
 		}
 	}
 	r.chain, r.name = nil, ""
+	if r.readers != nil {
+		if r.readers.listed {
+			return // the intents list still refers to it; the sweep recycles it
+		}
+		r.readers.intent = 0
+	}
+	s.recycle(r)
+}
+
+// recycle keeps the emptied, unlinked entry r for reuse; s.mu must be held.
+func (s *shard) recycle(r *resource) {
 	if len(s.freeResources) < maxFree {
 		if r.readers != nil && cap(r.readers.grants) > 8 {
 			r.readers = nil // do not keep a surge's large slices
 		}
 		s.freeResources = append(s.freeResources, r)
 	}
+}
+
+// sweepIntents deletes the entries kept for intents that have lapsed at
+// now; s.mu must be held. hash returns the hash of a resource name.
+func (s *shard) sweepIntents(now int64, hash func(string) uint64) {
+	kept := s.intents[:0]
+	for _, r := range s.intents {
+		rl := r.readers
+		switch {
+		case r.name == "": // dropped since it was listed
+			rl.listed, rl.intent = false, 0
+			s.recycle(r)
+		case !r.empty(): // in use again; listed anew when it empties
+			rl.listed = false
+		case now >= rl.intent:
+			rl.listed = false
+			s.drop(hash(r.name), r)
+		default:
+			kept = append(kept, r)
+		}
+	}
+	clear(s.intents[len(kept):])
+	s.intents = kept
 }
 
 // pushBack appends g to the lru list as the most recently refreshed grant;

@@ -38,6 +38,7 @@ const (
 	ReasonQuiet                  // the node is in its restart quiet period
 	ReasonUIDInUse               // the UID already names a different grant
 	ReasonReleased               // the UID was released before this lock arrived
+	ReasonWriterWaiting          // a read refused because a writer waits for the resource
 )
 
 // String returns the reason in words.
@@ -53,6 +54,8 @@ func (r Reason) String() string {
 		return "uid in use by another grant"
 	case ReasonReleased:
 		return "uid already released"
+	case ReasonWriterWaiting:
+		return "a writer is waiting"
 	}
 	return "unknown reason"
 }

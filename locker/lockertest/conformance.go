@@ -150,6 +150,39 @@ var cases = []testCase{
 		h.mustGrant(true, "w1", "a")
 		h.mustRefuse(false, "r3", locker.ReasonConflict, "a")
 	}},
+	{name: "WriterIntentHoldsNewReadersBack", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		h.mustRefuse(true, "w", locker.ReasonConflict, "a")
+		// A writer waits: new readers are refused, so the readers drain.
+		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a")
+		h.mustGrant(false, "r3", "b") // other resources are not affected
+		h.expect(h.unlock(false, "r1"), "runlock r1 reported false")
+		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a") // not even once the readers are gone
+		h.mustGrant(true, "w", "a")
+		h.expect(h.unlock(true, "w"), "unlock w reported false")
+		h.mustGrant(false, "r2", "a") // the writer came and went: readers are welcome again
+	}},
+	{name: "WriterIntentLapses", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		h.mustRefuse(true, "w", locker.ReasonConflict, "a")
+		h.clk.Advance(locker.DefaultWriterIntent - time.Millisecond)
+		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a")
+		h.clk.Advance(time.Millisecond) // the writer gave up
+		h.mustGrant(false, "r2", "a")
+		h.expect(h.unlock(false, "r1") && h.unlock(false, "r2"), "runlock reported false")
+		// An intent outliving its readers also lapses.
+		h.mustGrant(false, "r3", "c")
+		h.mustRefuse(true, "w2", locker.ReasonConflict, "c")
+		h.expect(h.unlock(false, "r3"), "runlock r3 reported false")
+		h.mustRefuse(false, "r4", locker.ReasonWriterWaiting, "c")
+		h.clk.Advance(locker.DefaultWriterIntent)
+		h.mustGrant(false, "r4", "c")
+	}},
+	{name: "WriterIntentOff", config: func(c *locker.Config) { c.WriterIntent = -1 }, run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		h.mustRefuse(true, "w", locker.ReasonConflict, "a")
+		h.mustGrant(false, "r2", "a")
+	}},
 	{name: "MultiResourceAllOrNothing", run: func(h *harness) {
 		h.mustGrant(true, "u1", "b")
 		h.mustRefuse(true, "u2", locker.ReasonConflict, "a", "b", "c")
