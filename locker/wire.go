@@ -33,12 +33,12 @@ type Reason uint8
 
 // Refusal reasons. The zero value means the request was not refused.
 const (
-	ReasonNone     Reason = iota // granted, or the operation succeeded
-	ReasonConflict               // another holder has an incompatible lock
-	ReasonQuiet                  // the node is in its restart quiet period
-	ReasonUIDInUse               // the UID already names a different grant
-	ReasonReleased               // the UID was released before this lock arrived
-	ReasonWriterWaiting          // a read refused because a writer waits for the resource
+	ReasonNone          Reason = iota // granted, or the operation succeeded
+	ReasonConflict                    // another holder has an incompatible lock
+	ReasonQuiet                       // the node is in its restart quiet period
+	ReasonUIDInUse                    // the UID already names a different grant
+	ReasonReleased                    // the UID was released before this lock arrived
+	ReasonWriterWaiting               // a read refused because a writer waits for the resource
 )
 
 // String returns the reason in words.
