@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -128,19 +127,6 @@ func (ds *Dsync) quorum(write bool) int {
 // attempt can never be confused with a later grant.
 func (ds *Dsync) newUID() string {
 	return ds.uidPrefix + strconv.FormatUint(ds.uidSeq.Add(1), 36)
-}
-
-// jitter returns a uniformly random duration in [lo, hi).
-func (ds *Dsync) jitter(lo, hi int64) int64 {
-	if hi <= lo {
-		return lo
-	}
-	if ds.cfg.Rand == nil {
-		return lo + rand.Int64N(hi-lo)
-	}
-	ds.randMu.Lock()
-	defer ds.randMu.Unlock()
-	return lo + ds.cfg.Rand.Int64N(hi-lo)
 }
 
 // goBackground runs f on a tracked goroutine with the background context,

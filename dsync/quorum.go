@@ -154,53 +154,6 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	return a, false
 }
 
-// releaseFailed releases what a failed attempt may hold: now on the nodes
-// that granted, and in the background, with retries, on the nodes that failed
-// (they may have granted before failing to answer).
-func (ds *Dsync) releaseFailed(ctx context.Context, write bool, args locker.LockArgs, state []nodeState) {
-	n := len(state)
-	rv := releaseVerb(write)
-	granted := make([]bool, n)
-	later := make([]bool, n)
-	anyLater := false
-	for i, st := range state {
-		granted[i] = st == stateGranted
-		later[i] = st == stateFailed
-		anyLater = anyLater || later[i]
-	}
-	for _, r := range ds.callEach(ctx, rv, args, granted) {
-		if r.err != nil {
-			later[r.node], anyLater = true, true
-		}
-	}
-	if anyLater {
-		ds.goBackground(func(bg context.Context) { ds.releaseOn(bg, rv, args, later) })
-	}
-}
-
-// releaseOn sends v for args to the nodes marked in nodes and retries the
-// ones that fail until each has answered or UnlockRetryFor has passed. A node
-// that answers "not held" counts as released.
-func (ds *Dsync) releaseOn(ctx context.Context, v verb, args locker.LockArgs, nodes []bool) {
-	ctx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.UnlockRetryFor)
-	defer cancel()
-	todo := append([]bool(nil), nodes...)
-	for attempt := 0; ; attempt++ {
-		results := ds.callEach(ctx, v, args, todo)
-		left := false
-		for _, res := range results {
-			if res.err == nil {
-				todo[res.node] = false
-			} else {
-				left = true
-			}
-		}
-		if !left || !clock.Sleep(ctx, ds.clk(), ds.backoff(attempt)) {
-			return
-		}
-	}
-}
-
 // callEach calls v on every node marked in nodes, in parallel, each bounded
 // by CallTimeout, and returns their results.
 func (ds *Dsync) callEach(ctx context.Context, v verb, args locker.LockArgs, nodes []bool) []nodeResult {
@@ -223,17 +176,6 @@ func (ds *Dsync) callEach(ctx context.Context, v verb, args locker.LockArgs, nod
 		out = append(out, <-ch)
 	}
 	return out
-}
-
-// backoff returns the wait before retry number attempt (from 0): drawn from
-// [cap/2, cap) with cap = RetryMin + attempt*RetryMin/2, at most RetryMax.
-func (ds *Dsync) backoff(attempt int) time.Duration {
-	lo, hi := int64(ds.cfg.RetryMin), int64(ds.cfg.RetryMax)
-	capped := min(lo+int64(attempt)*(lo/2), hi)
-	if attempt > 1<<20 {
-		capped = hi
-	}
-	return time.Duration(ds.jitter(capped/2, capped))
 }
 
 // err describes a failed attempt: ErrLocked if any node refused because of

@@ -1,0 +1,55 @@
+package dsync
+
+import (
+	"context"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// releaseFailed releases what a failed attempt may hold: now on the nodes
+// that granted, and in the background, with retries, on the nodes that failed
+// (they may have granted before failing to answer).
+func (ds *Dsync) releaseFailed(ctx context.Context, write bool, args locker.LockArgs, state []nodeState) {
+	n := len(state)
+	rv := releaseVerb(write)
+	granted := make([]bool, n)
+	later := make([]bool, n)
+	anyLater := false
+	for i, st := range state {
+		granted[i] = st == stateGranted
+		later[i] = st == stateFailed
+		anyLater = anyLater || later[i]
+	}
+	for _, r := range ds.callEach(ctx, rv, args, granted) {
+		if r.err != nil {
+			later[r.node], anyLater = true, true
+		}
+	}
+	if anyLater {
+		ds.goBackground(func(bg context.Context) { ds.releaseOn(bg, rv, args, later) })
+	}
+}
+
+// releaseOn sends v for args to the nodes marked in nodes and retries the
+// ones that fail until each has answered or UnlockRetryFor has passed. A node
+// that answers "not held" counts as released.
+func (ds *Dsync) releaseOn(ctx context.Context, v verb, args locker.LockArgs, nodes []bool) {
+	ctx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.UnlockRetryFor)
+	defer cancel()
+	todo := append([]bool(nil), nodes...)
+	for attempt := 0; ; attempt++ {
+		results := ds.callEach(ctx, v, args, todo)
+		left := false
+		for _, res := range results {
+			if res.err == nil {
+				todo[res.node] = false
+			} else {
+				left = true
+			}
+		}
+		if !left || !clock.Sleep(ctx, ds.clk(), ds.backoff(attempt)) {
+			return
+		}
+	}
+}
