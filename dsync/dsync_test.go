@@ -588,3 +588,22 @@ func TestCloseCancelsHeldLocks(t *testing.T) {
 		t.Fatalf("GetLock after Close: %v", err)
 	}
 }
+
+func TestQuietNodesAreNotALockedResource(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	var ls []locker.NetLocker
+	for range 3 {
+		tbl := locker.New(locker.Config{QuietPeriod: time.Minute, Clock: clk, SweepInterval: -1})
+		defer tbl.Close()
+		ls = append(ls, tbl)
+	}
+	ds, err := dsync.New(ls, dsync.Config{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	ok, _, err := dsync.NewDRWMutex(ds, "obj").TryLock(context.Background())
+	if ok || !errors.Is(err, dsync.ErrNoQuorum) || errors.Is(err, dsync.ErrLocked) || !strings.Contains(err.Error(), "quiet period") {
+		t.Fatalf("all nodes quiet: ok=%v err=%v, want ErrNoQuorum naming the quiet period", ok, err)
+	}
+}

@@ -72,6 +72,7 @@ const (
 // attempt is the outcome of asking every node once for a lock.
 type attempt struct {
 	granted, refused, failed int
+	conflicts                int // refusals because another client holds the lock or waits to write
 	fence                    uint64      // max fence among grants
 	sent                     time.Time   // when the requests went out
 	reasons                  []string    // why nodes refused, for errors
@@ -127,6 +128,9 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 		default:
 			a.refused++
 			a.state[res.node] = stateRefused
+			if r := res.reply.Reason; r == locker.ReasonConflict || r == locker.ReasonWriterWaiting {
+				a.conflicts++
+			}
 			a.reasons = append(a.reasons, fmt.Sprintf("%s: %v", ds.lockers[res.node], res.reply.Reason))
 		}
 		if a.granted >= q {
@@ -178,12 +182,14 @@ func (ds *Dsync) callEach(ctx context.Context, v verb, args locker.LockArgs, nod
 	return out
 }
 
-// err describes a failed attempt: ErrLocked if any node refused because of
-// another holder, else ErrNoQuorum. It also wraps the nodes' errors, so that
-// errors.Is finds, say, locker.ErrUnauthorized.
+// err describes a failed attempt: ErrLocked if any node refused because
+// another client holds the lock (or waits to write it), else ErrNoQuorum
+// (nodes failed, or refused for other reasons such as a restart quiet
+// period). It also wraps the nodes' errors, so that errors.Is finds, say,
+// locker.ErrUnauthorized.
 func (a *attempt) err(names []string, q, n int) error {
 	kind := ErrNoQuorum
-	if a.refused > 0 {
+	if a.conflicts > 0 {
 		kind = ErrLocked
 	}
 	msg := fmt.Sprintf("%v: %d of %d nodes granted, %d needed; %d refused, %d failed", names, a.granted, n, q, a.refused, a.failed)
