@@ -72,7 +72,7 @@ const (
 // attempt is the outcome of asking every node once for a lock.
 type attempt struct {
 	granted, refused, failed int
-	conflicts                int // refusals because another client holds the lock or waits to write
+	conflicts                int         // refusals because another client holds the lock or waits to write
 	fence                    uint64      // max fence among grants
 	sent                     time.Time   // when the requests went out
 	reasons                  []string    // why nodes refused, for errors
