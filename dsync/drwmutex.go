@@ -197,6 +197,12 @@ func (m *DRWMutex) attemptOnce(parent, ctx context.Context, write bool, source s
 		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent,
 		OnLost: func(err error) { m.lost(h, err) },
 	})
+	// Close sets closed before it reports the registered locks lost: a lock
+	// registered after that report is caught here, so none is left
+	// unrefreshed with a live context.
+	if ds.closed.Load() && ds.refresher.Remove(args.UID) {
+		m.lost(h, fmt.Errorf("%w (lock %s)", refresher.ErrStopped, args.UID))
+	}
 	return h.ctx, nil
 }
 
