@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/dsync-go/dsync/locker"
 )
 
 // maxBatchBytes bounds the encoded arguments of one batch, well below the
@@ -26,7 +28,8 @@ const maxBatchBytes = 1 << 20
 // the most. A sender that finds the queue empty frees its slot.
 //
 // The queue is first in, first out, and every sender takes from its head,
-// so no call waits behind calls that arrived after it.
+// so no call waits behind calls that arrived after it. It holds at most
+// queueBatches full batches; past that, calls fail at once with ErrBusy.
 type coalescer struct {
 	c *Client
 
@@ -37,10 +40,22 @@ type coalescer struct {
 
 func (co *coalescer) init(c *Client) { co.c = c }
 
+// queueBatches bounds the queue to this many full batches. A node so slow
+// that more calls wait for it is overloaded; further calls fail at once with
+// locker.ErrBusy rather than pile up behind it.
+const queueBatches = 16
+
 // submit queues cl and starts a sender if a slot is free. The caller must
 // have set cl.deadline and cl.state.
 func (co *coalescer) submit(cl *call) {
 	co.mu.Lock()
+	if len(co.queue) >= queueBatches*co.c.cfg.MaxBatch {
+		n := len(co.queue)
+		co.mu.Unlock()
+		cl.err = fmt.Errorf("rest: %s %s: %w: %d calls already queued for the node", opName(cl.verb), co.c.endpoint, locker.ErrBusy, n)
+		co.c.answer(cl)
+		return
+	}
 	co.queue = append(co.queue, cl)
 	if co.inflight >= co.c.cfg.MaxInFlight {
 		n := len(co.queue)

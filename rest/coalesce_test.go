@@ -316,3 +316,38 @@ func TestBatchResultClosedMarksOffline(t *testing.T) {
 		t.Fatal("a batch result saying the table is closed left the node online")
 	}
 }
+
+func TestBatchingQueueIsBounded(t *testing.T) {
+	g := newGateLocker()
+	defer g.Close()
+	_, endpoint := startServer(t, g, ServerConfig{Insecure: true})
+	queued := make(chan int, 64)
+	c := newClient(t, endpoint, ClientConfig{Insecure: true, MaxInFlight: 1, MaxBatch: 1, queued: func(n int) { queued <- n }})
+	f := &batchFixture{g: g, c: c, queued: queued}
+	gate, slot := f.holdSlot(t)
+	const limit = queueBatches * 1
+	errs := make(chan error, limit)
+	for i := range limit {
+		go func() {
+			_, err := c.Lock(context.Background(), locker.LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}})
+			errs <- err
+		}()
+	}
+	f.waitQueued(limit)
+	_, err := c.Lock(context.Background(), locker.LockArgs{UID: "one-too-many", Resources: []string{"x"}})
+	if !errors.Is(err, locker.ErrBusy) {
+		t.Fatalf("lock beyond the queue bound = %v, want ErrBusy at once", err)
+	}
+	close(gate)
+	if err := <-slot; err != nil {
+		t.Fatal(err)
+	}
+	for range limit {
+		if err := <-errs; err != nil {
+			t.Fatalf("queued lock: %v", err)
+		}
+	}
+	if !c.IsOnline() {
+		t.Fatal("a full queue marked the node offline")
+	}
+}
