@@ -105,5 +105,7 @@
 // By default a Client coalesces calls to its node (see coalesce.go): while
 // ClientConfig.MaxInFlight requests are in flight, further calls queue and
 // the next free slot sends up to ClientConfig.MaxBatch of them in one batch
-// request. An idle client sends a call at once, alone.
+// request. An idle client sends a call at once, alone. At most 16 batches'
+// worth of calls wait for one node; past that, calls fail at once with
+// locker.ErrBusy.
 package rest
