@@ -69,6 +69,9 @@ type ClientConfig struct {
 	// queued, if set, is called with the queue's length after a call joins
 	// the coalescer's queue (tests).
 	queued func(n int)
+	// batchAlone, if set, sends even a lone call as a batch of one, so that
+	// tests run everything through the batch path.
+	batchAlone bool
 }
 
 func (c ClientConfig) validate() error {

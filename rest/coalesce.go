@@ -133,10 +133,10 @@ func (co *coalescer) send(group []*call) {
 			live = append(live, cl)
 		}
 	}
-	switch len(live) {
-	case 0:
+	switch {
+	case len(live) == 0:
 		return
-	case 1:
+	case len(live) == 1 && !c.cfg.batchAlone:
 		c.sendOne(live[0])
 		c.answer(live[0])
 		return

@@ -60,19 +60,26 @@ func newClient(t testing.TB, endpoint string, cfg ClientConfig) *Client {
 	return c
 }
 
-func conformanceFactory(batching bool) lockertest.Factory {
+func conformanceFactory(cc ClientConfig) lockertest.Factory {
 	return func(t *testing.T, cfg locker.Config) locker.NetLocker {
 		tbl := locker.New(cfg)
 		t.Cleanup(func() { tbl.Close() })
 		secret := newSecret(t)
 		_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
-		return newClient(t, endpoint, ClientConfig{Secret: secret, DisableBatching: !batching})
+		cc.Secret = secret
+		return newClient(t, endpoint, cc)
 	}
 }
 
 func TestConformance(t *testing.T) {
-	t.Run("Unbatched", func(t *testing.T) { lockertest.Run(t, conformanceFactory(false)) })
-	t.Run("Batched", func(t *testing.T) { lockertest.Run(t, conformanceFactory(true)) })
+	t.Run("Unbatched", func(t *testing.T) { lockertest.Run(t, conformanceFactory(ClientConfig{DisableBatching: true})) })
+	// The default: lone calls go on the single-operation paths, concurrent
+	// ones (ConcurrentMutualExclusion) are coalesced.
+	t.Run("Batched", func(t *testing.T) { lockertest.Run(t, conformanceFactory(ClientConfig{})) })
+	// Every call through /dsync/v1/batch, even alone.
+	t.Run("BatchPathOnly", func(t *testing.T) {
+		lockertest.Run(t, conformanceFactory(ClientConfig{batchAlone: true, MaxInFlight: 1}))
+	})
 }
 
 func TestConfigValidation(t *testing.T) {
