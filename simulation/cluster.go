@@ -1,0 +1,412 @@
+package simulation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Config describes one simulated run: the cluster, the clients' dsync
+// settings and the workload. The zero value of each field is a documented
+// default; the defaults make a run of a few virtual minutes.
+type Config struct {
+	// Nodes is how many node tables there are. If zero, 3.
+	Nodes int
+	// Clients is how many dsync clients there are, at most MaxClients. If
+	// zero, 3.
+	Clients int
+	// Resources is how many distinct resources the workload locks. If zero, 1.
+	Resources int
+
+	// Validity is the nodes' grant validity and the clients' Config.Validity.
+	// If zero, 10s.
+	Validity time.Duration
+	// RefreshInterval is the clients' refresh interval. If zero, Validity/4.
+	RefreshInterval time.Duration
+	// QuietPeriod is the nodes' restart quiet period (locker.Config). Zero
+	// means none, the library's default.
+	QuietPeriod time.Duration
+	// CallTimeout bounds one client call to one node. If zero, 200ms.
+	CallTimeout time.Duration
+	// RetryMin and RetryMax bound the clients' acquire back-off. If zero,
+	// 20ms and 500ms.
+	RetryMin, RetryMax time.Duration
+
+	// Delay and Jitter are every message's one-way delay: Delay plus a
+	// uniform part in [0, Jitter). If zero, 1ms and 2ms.
+	Delay, Jitter time.Duration
+
+	// Ops is how many acquisitions each client's workload makes. If zero, 20.
+	Ops int
+	// ReadFraction is the share of read locks in the workload, in [0, 1].
+	// If zero, 0.3; negative means none.
+	ReadFraction float64
+	// Hold is how long a client keeps a lock: a uniform time in [Hold/2,
+	// Hold]. If zero, 50ms.
+	Hold time.Duration
+	// Think is the pause between one client's operations: uniform in [0,
+	// Think). If zero, 20ms.
+	Think time.Duration
+	// LockTimeout is each acquisition's Options.Timeout. If zero, 4×Validity.
+	LockTimeout time.Duration
+
+	// Seed makes the run: the fault schedule, every client's workload, the
+	// network's drops and jitter and the clients' back-off all derive from it.
+	Seed uint64
+
+	// Quiesce blocks until every goroutine of the run waits on the clock or
+	// on another goroutine, so that the driver may advance the virtual
+	// clock. Tests pass testing/synctest.Wait, which is exact; if nil, a
+	// heuristic that watches the run's activity is used (see Heuristic).
+	Quiesce func()
+	// MaxVirtual bounds a run's virtual time. If zero, 1h.
+	MaxVirtual time.Duration
+
+	// Transport chooses the fabric. The zero value is the in-process
+	// network on virtual time.
+	Transport Transport
+}
+
+// Transport is what carries a cluster's calls.
+type Transport uint8
+
+// Transports.
+const (
+	// TransportSim is the in-process Network on a virtual clock.
+	TransportSim Transport = iota
+	// TransportHTTP is the rest transport over loopback TCP, through a
+	// fault-injecting proxy per link, on the real clock (HTTPNetwork).
+	TransportHTTP
+	// TransportNetns is TransportHTTP with every node in its own network
+	// namespace, partitions made by taking veth links down (NetnsNetwork;
+	// Linux, root).
+	TransportNetns
+)
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defInt := func(i *int, v int) {
+		if *i == 0 {
+			*i = v
+		}
+	}
+	if c.Transport != TransportSim {
+		// Real time: short durations so that a scenario takes seconds.
+		def(&c.Validity, 2*time.Second)
+		def(&c.CallTimeout, 250*time.Millisecond)
+		def(&c.RetryMin, 10*time.Millisecond)
+		def(&c.RetryMax, 100*time.Millisecond)
+		def(&c.Hold, 20*time.Millisecond)
+		def(&c.Think, 10*time.Millisecond)
+		def(&c.MaxVirtual, 2*time.Minute)
+		if c.Delay == 0 && c.Jitter == 0 {
+			c.Delay, c.Jitter = -1, -1 // none: loopback has its own
+		}
+	}
+	defInt(&c.Nodes, 3)
+	defInt(&c.Clients, 3)
+	defInt(&c.Resources, 1)
+	defInt(&c.Ops, 20)
+	def(&c.Validity, 10*time.Second)
+	def(&c.RefreshInterval, c.Validity/4)
+	def(&c.CallTimeout, 200*time.Millisecond)
+	def(&c.RetryMin, 20*time.Millisecond)
+	def(&c.RetryMax, 500*time.Millisecond)
+	def(&c.Delay, time.Millisecond)
+	def(&c.Jitter, 2*time.Millisecond)
+	def(&c.Hold, 50*time.Millisecond)
+	def(&c.Think, 20*time.Millisecond)
+	def(&c.LockTimeout, 4*c.Validity)
+	def(&c.MaxVirtual, time.Hour)
+	if c.ReadFraction == 0 {
+		c.ReadFraction = 0.3
+	}
+	return c
+}
+
+// Cluster is one simulated run: nodes and dsync clients joined by a
+// Network, on one virtual clock, with a History of lock operations and a
+// Register the clients protect with their locks.
+type Cluster struct {
+	Cfg      Config
+	Clock    clock.Clock
+	Net      Fabric
+	History  *History
+	Register *Register
+	Start    time.Time
+
+	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
+	clients []*Client
+	quiesce func()
+	wg      sync.WaitGroup // every goroutine the cluster started
+}
+
+// Client is one simulated process: a dsync instance over its own links.
+type Client struct {
+	ID  int
+	DS  *dsync.Dsync
+	c   *Cluster
+	rng *rand.Rand // the workload's choices; used only by the client's own goroutine
+
+	mu      sync.Mutex
+	ctx     context.Context // cancelled when the client crashes
+	crash   context.CancelFunc
+	mutexes map[string]*dsync.DRWMutex
+}
+
+// NewCluster builds the nodes, the network and the clients of cfg. It
+// returns an error if cfg cannot work.
+func NewCluster(cfg Config) (*Cluster, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Clients > MaxClients {
+		return nil, fmt.Errorf("simulation: %d clients, more than the model's %d", cfg.Clients, MaxClients)
+	}
+	c := &Cluster{Cfg: cfg}
+	switch cfg.Transport {
+	case TransportSim:
+		c.fake = clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		c.Clock = c.fake
+		c.Net = NewNetwork(NetworkConfig{
+			Nodes: cfg.Nodes, Clients: cfg.Clients, Clock: c.fake, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: cfg.Seed,
+			// The sweep runs on the wall clock; expired grants are treated as
+			// absent without it.
+			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, SweepInterval: -1},
+		})
+		c.quiesce = cfg.Quiesce
+		if c.quiesce == nil {
+			c.quiesce = Heuristic(c)
+		}
+	case TransportHTTP, TransportNetns:
+		c.Clock = clock.Real()
+		hc := HTTPConfig{
+			Nodes: cfg.Nodes, Clients: cfg.Clients, CallTimeout: cfg.CallTimeout, Seed: cfg.Seed,
+			Delay: max(cfg.Delay, 0), Jitter: max(cfg.Jitter, 0),
+			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod},
+		}
+		var err error
+		if cfg.Transport == TransportHTTP {
+			c.Net, err = NewHTTPNetwork(hc)
+		} else {
+			c.Net, err = NewNetnsNetwork(hc)
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.quiesce = func() {}
+	default:
+		return nil, fmt.Errorf("simulation: unknown transport %d", cfg.Transport)
+	}
+	clk := c.Clock
+	c.History = NewHistory(clk)
+	c.Register = NewRegister(c.History)
+	c.Start = clk.Now()
+	for i := range cfg.Clients {
+		ds, err := dsync.New(c.Net.Lockers(i), dsync.Config{
+			RefreshInterval: cfg.RefreshInterval, Validity: cfg.Validity,
+			CallTimeout: cfg.CallTimeout, RefreshCallTimeout: cfg.CallTimeout,
+			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
+			Owner: fmt.Sprintf("c%d", i), Clock: clk,
+			Rand: rand.New(rand.NewPCG(cfg.Seed, 1000+uint64(i))),
+		})
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("simulation: client %d: %w", i, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		c.clients = append(c.clients, &Client{ID: i, DS: ds, c: c, ctx: ctx, crash: cancel,
+			rng: rand.New(rand.NewPCG(cfg.Seed, 2000+uint64(i))), mutexes: map[string]*dsync.DRWMutex{}})
+	}
+	return c, nil
+}
+
+// Client returns client i.
+func (c *Cluster) Client(i int) *Client { return c.clients[i] }
+
+// Now returns the virtual time since the run started.
+func (c *Cluster) Now() time.Duration { return c.Clock.Since(c.Start) }
+
+// Go runs f on a goroutine that Close waits for.
+func (c *Cluster) Go(f func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+}
+
+// Step lets every goroutine run until all wait, then advances the virtual
+// clock to the earlier of the next timer and limit. It reports false if
+// nothing is pending before limit (the clock then stands at limit). On the
+// real clock it waits until limit.
+func (c *Cluster) Step(limit time.Time) bool {
+	if c.fake == nil {
+		clock.Sleep(context.Background(), c.Clock, time.Until(limit))
+		return false
+	}
+	c.quiesce()
+	next, ok := c.fake.NextDue()
+	if !ok || next.After(limit) {
+		c.fake.Set(limit)
+		c.quiesce()
+		return false
+	}
+	c.fake.Set(next)
+	return true
+}
+
+// RunUntil advances virtual time until done is closed, or until d of virtual
+// time has passed. It reports whether done was closed.
+func (c *Cluster) RunUntil(done <-chan struct{}, d time.Duration) bool {
+	limit := c.Clock.Now().Add(d)
+	if c.fake == nil {
+		t := c.Clock.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-done:
+			return true
+		case <-t.C():
+			return false
+		}
+	}
+	for range 10_000_000 { // bounded: each step advances time or ends
+		c.quiesce()
+		select {
+		case <-done:
+			return true
+		default:
+		}
+		if !c.Clock.Now().Before(limit) {
+			return false
+		}
+		c.Step(limit)
+	}
+	return false
+}
+
+// Advance runs the simulation for d of virtual time.
+func (c *Cluster) Advance(d time.Duration) { c.RunUntil(nil, d) }
+
+// Close stops everything: it cancels every client and closes the network,
+// waits for the goroutines it started, then closes the clients' dsync
+// instances. (Closing a Dsync while a call of its is still running is not
+// done here: see the report on dsync.Close in simulation/README.md.)
+func (c *Cluster) Close() {
+	for _, cl := range c.clients {
+		cl.crash()
+	}
+	c.Net.Close()
+	c.wg.Wait()
+	for _, cl := range c.clients {
+		cl.DS.Close()
+	}
+	switch n := c.Net.(type) { // rest clients close after dsync is done with them
+	case *HTTPNetwork:
+		n.CloseClients()
+	case *NetnsNetwork:
+		n.CloseClients()
+	}
+}
+
+// CrashClient kills client i: its network fails every call at once and its
+// workload stops. Locks it held stay on the nodes until they expire. Its
+// dsync instance keeps running, as an unreachable process would, until
+// Close: its refreshes never arrive.
+func (c *Cluster) CrashClient(i int) {
+	c.Net.CrashClient(i)
+	c.clients[i].crash()
+}
+
+// mutex returns the client's DRWMutex on resource.
+func (cl *Client) mutex(resource string) *dsync.DRWMutex {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	m := cl.mutexes[resource]
+	if m == nil {
+		m = dsync.NewDRWMutex(cl.DS, resource)
+		cl.mutexes[resource] = m
+	}
+	return m
+}
+
+// Crashed reports whether the client has crashed.
+func (cl *Client) Crashed() bool { return cl.ctx.Err() != nil }
+
+// Hold is a lock held by a simulated client.
+type Hold struct {
+	cl       *Client
+	Resource string
+	Write    bool
+	Ctx      context.Context // the lock context dsync returned
+	Took     time.Duration   // virtual time the acquisition took
+	stop     func() bool
+}
+
+// Acquire asks for the lock on resource and records the call in the
+// history. It returns the hold, or the error of the failed acquisition; an
+// acquisition cut short by the client's crash is recorded as Unknown.
+func (cl *Client) Acquire(resource string, write bool) (*Hold, error) {
+	c := cl.c
+	m := cl.mutex(resource)
+	id := c.History.Invoke(cl.ID, resource, OpAcquire, write)
+	start := c.Clock.Now()
+	opts := dsync.Options{Timeout: c.Cfg.LockTimeout, Source: "simulation"}
+	var lockCtx context.Context
+	var err error
+	if write {
+		lockCtx, err = m.GetLock(cl.ctx, opts)
+	} else {
+		lockCtx, err = m.GetRLock(cl.ctx, opts)
+	}
+	if err != nil {
+		if cl.Crashed() {
+			// The process died during the call: whether it was granted is
+			// unknown, and nobody will use it.
+			return nil, err
+		}
+		c.History.Finish(id, Failed, err)
+		return nil, err
+	}
+	h := &Hold{cl: cl, Resource: resource, Write: write, Ctx: lockCtx, Took: c.Clock.Since(start)}
+	c.History.Finish(id, OK, nil)
+	// Record the moment the client is told its lock is lost.
+	h.stop = context.AfterFunc(lockCtx, func() {
+		if errors.Is(context.Cause(lockCtx), dsync.ErrLockLost) {
+			c.History.Point(cl.ID, resource, OpLost, write)
+		}
+	})
+	return h, nil
+}
+
+// Release unlocks h and records the release. If the client crashed, it
+// records that the crashed process no longer holds the lock and sends
+// nothing.
+func (h *Hold) Release() error {
+	c := h.cl.c
+	if h.cl.Crashed() {
+		c.History.Point(h.cl.ID, h.Resource, OpRelease, h.Write)
+		return nil
+	}
+	id := c.History.Invoke(h.cl.ID, h.Resource, OpRelease, h.Write)
+	m := h.cl.mutex(h.Resource)
+	var err error
+	if h.Write {
+		err = m.Unlock(h.cl.ctx)
+	} else {
+		err = m.RUnlock(h.cl.ctx)
+	}
+	// The client stopped using the lock when it called Unlock: the release
+	// is OK whatever the nodes answered.
+	c.History.Finish(id, OK, err)
+	return err
+}

@@ -1,0 +1,57 @@
+package simulation
+
+import (
+	"testing"
+)
+
+// TestHTTPScenarios runs the named scenarios over the rest transport on
+// loopback, each link through its own fault-injecting TCP proxy, on the real
+// clock with short durations. Safety expectations are checked as in the
+// simulated tier; liveness bounds are reported only, since real time on a
+// loaded machine stretches any wait.
+func TestHTTPScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time HTTP tier skipped in -short mode")
+	}
+	t.Parallel() // mostly waits on real time: overlap it with the simulated tier
+	for _, s := range Scenarios(Budget{}) {
+		t.Run(s.Name, func(t *testing.T) {
+			t.Parallel()
+			r := Run(s, Config{Seed: 1, Transport: TransportHTTP})
+			t.Log(r.Summary())
+			for _, n := range r.Notes {
+				t.Log(n)
+			}
+			for _, u := range r.Unexpected() {
+				t.Errorf("%s over HTTP (expected %v): %s", s.Name, s.Expect, u)
+			}
+		})
+	}
+}
+
+// TestNetnsScenarios runs the scenarios that partition nodes with every node
+// in its own network namespace, partitions made by taking veth links down.
+// It needs root and a working `ip netns`.
+func TestNetnsScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time netns tier skipped in -short mode")
+	}
+	if err := NetnsAvailable(); err != nil {
+		t.Skipf("netns tier skipped: %v (it needs root and a working `ip netns`)", err)
+	}
+	t.Parallel()
+	for _, name := range []string{"no-quorum", "minority-partition", "stale-lock-of-crashed-client", "double-grant-restart", "random"} {
+		s, _ := ScenarioByName(name, Budget{})
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := Run(s, Config{Seed: 2, Transport: TransportNetns})
+			t.Log(r.Summary())
+			for _, n := range r.Notes {
+				t.Log(n)
+			}
+			for _, u := range r.Unexpected() {
+				t.Errorf("%s over netns (expected %v): %s", s.Name, s.Expect, u)
+			}
+		})
+	}
+}

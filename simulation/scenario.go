@@ -1,0 +1,250 @@
+package simulation
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Expectation is what a scenario is expected to show under the current
+// design.
+type Expectation uint8
+
+// Expectations. A "known" expectation documents a deficiency of the current
+// design: the run passes only if the checkers do catch it, so that it stays
+// visible until a fix changes the expectation to Safe.
+const (
+	// Safe: no lock violation, no register violation, every waiting client
+	// served within the liveness bound once faults stop.
+	Safe Expectation = iota
+	// KnownLockViolation: the lock history is not linearizable (two clients
+	// believed they held conflicting locks at once).
+	KnownLockViolation
+	// KnownStorageViolation: the lock history is linearizable (every holder
+	// was told it lost its lock before another was granted), but a holder
+	// frozen between its check and its write corrupted the register.
+	KnownStorageViolation
+	// KnownStarvation: safe, but the design promises no bound on the wait:
+	// a waiting client may be starved. Liveness failures are reported, not
+	// held against the run, and not required either (whether the writer
+	// finds a gap depends on the seed).
+	KnownStarvation
+)
+
+func (e Expectation) String() string {
+	switch e {
+	case Safe:
+		return "safe"
+	case KnownLockViolation:
+		return "known lock violation"
+	case KnownStorageViolation:
+		return "known storage violation"
+	case KnownStarvation:
+		return "starvation possible"
+	}
+	return "?"
+}
+
+// Scenario is a named fault pattern with its expected outcome.
+type Scenario struct {
+	Name    string
+	Faults  string // the faults, in a few words, for reports
+	Expect  Expectation
+	Explain string // why the expectation holds
+
+	// Setup adjusts the configuration before the cluster is built; Nodes
+	// and Clients it sets are the scenario's minimum.
+	Setup func(*Config)
+	// Drive runs the scenario on c and returns the virtual time at which
+	// the last fault ended (the heal), from which liveness is measured.
+	// Problems it finds beyond the checkers' are returned as an error.
+	Drive func(c *Cluster) (heal time.Duration, err error)
+}
+
+// Result is the outcome of one run of a scenario.
+type Result struct {
+	Scenario string
+	Seed     uint64
+	Expect   Expectation
+
+	Acquires int             // acquisitions attempted
+	Acquired int             // acquisitions granted
+	Latency  []time.Duration // virtual time each granted acquisition took
+	Lock     LinearizabilityResult
+	Register RegisterReport
+
+	Heal             time.Duration // virtual time faults stopped
+	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
+	LivenessFailures int           // acquisitions after the heal that failed or took longer than the bound
+	Bound            time.Duration // the liveness bound
+
+	RealTime bool          // the run was on the real clock (HTTP tiers)
+	Virtual  time.Duration // virtual (or, on the real clock, elapsed) time the run took
+	Err      error         // a problem found by the scenario itself
+	Notes    []string
+
+	History []Op      // the lock history checked
+	Start   time.Time // virtual time of the start of the run
+}
+
+// LockViolation reports whether porcupine found the lock history not
+// linearizable.
+func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
+
+// Violations counts everything that went wrong in the run: a lock history
+// that is not linearizable counts one, plus lost updates, overlaps and
+// liveness failures.
+func (r *Result) Violations() int {
+	n := r.Register.Violations() + r.LivenessFailures
+	if r.LockViolation() {
+		n++
+	}
+	return n
+}
+
+// Unexpected returns what in the run contradicts the scenario's
+// expectation; empty means the run went as documented.
+func (r *Result) Unexpected() []string {
+	var out []string
+	if r.Err != nil {
+		out = append(out, r.Err.Error())
+	}
+	if r.Lock.Unknown {
+		out = append(out, "linearizability check timed out")
+	}
+	switch r.Expect {
+	case Safe, KnownStarvation:
+		if r.LockViolation() {
+			out = append(out, "lock history not linearizable")
+		}
+		if r.Register.Violations() > 0 {
+			out = append(out, fmt.Sprintf("register: %d lost updates, %d overlaps %v", r.Register.LostUpdates, r.Register.Overlaps, r.Register.Examples))
+		}
+		// On the real clock a slow machine can stretch any wait, so the
+		// bound is reported there, not enforced.
+		if r.LivenessFailures > 0 && r.Expect == Safe && !r.RealTime {
+			out = append(out, fmt.Sprintf("%d acquisitions after the heal failed or waited more than %v", r.LivenessFailures, r.Bound))
+		}
+	case KnownLockViolation:
+		if !r.LockViolation() {
+			out = append(out, "the known lock violation was not caught by the checker")
+		}
+	case KnownStorageViolation:
+		if r.LockViolation() {
+			out = append(out, "lock history not linearizable")
+		}
+		if r.Register.Violations() == 0 {
+			out = append(out, "the known storage violation was not caught by the register checker")
+		}
+	}
+	return out
+}
+
+// LivenessBound is how long, once faults stop, any client may wait for a
+// lock: a stale grant expires within Validity, a retry comes within RetryMax,
+// and each other client may take the lock first once, for its hold and a
+// retry each.
+func LivenessBound(cfg Config) time.Duration {
+	cfg = cfg.withDefaults()
+	return cfg.Validity + cfg.RetryMax + 2*cfg.CallTimeout + time.Duration(cfg.Clients)*(cfg.Hold+cfg.RetryMax)
+}
+
+// Run runs scenario s with cfg (Seed and Quiesce set by the caller) and
+// checks the run: the lock history with porcupine, the register, and
+// liveness after the heal.
+func Run(s Scenario, cfg Config) *Result {
+	if s.Setup != nil {
+		s.Setup(&cfg)
+	}
+	cfg = cfg.withDefaults()
+	res := &Result{Scenario: s.Name, Seed: cfg.Seed, Expect: s.Expect, Bound: LivenessBound(cfg), RealTime: cfg.Transport != TransportSim}
+	c, err := NewCluster(cfg)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	heal, err := s.Drive(c)
+	res.Heal, res.Err, res.Virtual = heal, err, c.Now()
+	ops := c.History.Ops() // before Close, which ends whatever is still waiting
+	crashed := make([]bool, len(c.clients))
+	for i, cl := range c.clients {
+		crashed[i] = cl.Crashed()
+	}
+	c.Close()
+	final := c.History.Ops()
+	res.History, res.Start = final, c.Start
+
+	res.Lock = CheckLocks(final, time.Minute)
+	res.Register = CheckRegister(c.Register.Sections(), c.Register.Values())
+	healAt := c.Start.Add(heal)
+	for _, op := range ops {
+		if op.Kind != OpAcquire {
+			continue
+		}
+		res.Acquires++
+		if op.Outcome == OK {
+			res.Acquired++
+			res.Latency = append(res.Latency, op.ReturnAt.Sub(op.CallAt))
+		}
+		from := op.CallAt
+		if from.Before(healAt) {
+			from = healAt
+		}
+		// A wait counts from the later of the call and the heal; failing
+		// sooner than the bound after the heal is no liveness failure (the
+		// acquisition's own timeout ran out), failing or waiting later is.
+		end := op.ReturnAt
+		if op.Return == Infinity {
+			if crashed[op.Client] {
+				continue // died waiting
+			}
+			end = c.Start.Add(res.Virtual)
+		}
+		if end.Before(healAt) {
+			continue
+		}
+		w := end.Sub(from)
+		if op.Outcome == OK {
+			res.LongestAfterHeal = max(res.LongestAfterHeal, w)
+		}
+		if w > res.Bound {
+			res.LivenessFailures++
+			res.Notes = append(res.Notes, fmt.Sprintf("c%d %v after waiting %v since the heal", op.Client, op.Outcome, w))
+		}
+	}
+	return res
+}
+
+// Percentile returns the p-th percentile (0..100) of ds, or 0 if empty.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p / 100 * float64(len(s)-1))
+	return s[i]
+}
+
+// Summary describes r in one line.
+func (r *Result) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s seed=%d: %d/%d acquired, lock %s, lost updates %d, overlaps %d, liveness failures %d, longest after heal %v",
+		r.Scenario, r.Seed, r.Acquired, r.Acquires, linString(r.Lock), r.Register.LostUpdates, r.Register.Overlaps,
+		r.LivenessFailures, r.LongestAfterHeal)
+	if r.Err != nil {
+		fmt.Fprintf(&b, ", error: %v", r.Err)
+	}
+	return b.String()
+}
+
+func linString(l LinearizabilityResult) string {
+	switch {
+	case l.Unknown:
+		return "unknown (timeout)"
+	case l.Ok:
+		return "linearizable"
+	}
+	return "NOT linearizable"
+}

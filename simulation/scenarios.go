@@ -1,0 +1,505 @@
+package simulation
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// resource is the one resource the scripted scenarios lock.
+const resource = "bucket/object"
+
+// spawn runs f on a cluster goroutine and returns a channel closed when f
+// returns.
+func (c *Cluster) spawn(f func()) <-chan struct{} {
+	done := make(chan struct{})
+	c.Go(func() {
+		defer close(done)
+		f()
+	})
+	return done
+}
+
+// await runs virtual time until done is closed, failing after limit.
+func (c *Cluster) await(done <-chan struct{}, limit time.Duration, what string) error {
+	if !c.RunUntil(done, limit) {
+		return fmt.Errorf("%s: not done after %v of virtual time", what, limit)
+	}
+	return nil
+}
+
+// acquire makes client i acquire the resource and waits for the answer.
+func (c *Cluster) acquire(i int, write bool) (*Hold, error) {
+	var h *Hold
+	var err error
+	if werr := c.await(c.spawn(func() { h, err = c.Client(i).Acquire(resource, write) }), c.Cfg.LockTimeout+time.Minute, fmt.Sprintf("c%d acquire", i)); werr != nil {
+		return nil, werr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("c%d acquire: %w", i, err)
+	}
+	return h, nil
+}
+
+// useAndRelease runs a critical section of d under h and releases it, on a
+// cluster goroutine.
+func (c *Cluster) useAndRelease(h *Hold, d time.Duration) <-chan struct{} {
+	return c.spawn(func() {
+		h.cl.Section(h, d)
+		h.Release()
+	})
+}
+
+// Scenarios returns the named scenarios, in the order reports list them;
+// the last, "random", draws its faults within b.
+func Scenarios(b Budget) []Scenario {
+	return []Scenario{
+		noQuorum(), nodesDownWhileHeld(), staleLockOfCrashedClient(), twoReadersCrash(),
+		writerUnderReaders(), minorityPartition(), pausedPastExpiry(),
+		doubleGrantAfterRestart(), doubleGrantQuietPeriod(), Random(b),
+	}
+}
+
+// ScenarioByName returns the named scenario; "random" draws its faults
+// within b.
+func ScenarioByName(name string, b Budget) (Scenario, bool) {
+	for _, s := range Scenarios(b) {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+func atLeast(p *int, v int) { *p = max(*p, v) }
+
+func noQuorum() Scenario {
+	return Scenario{
+		Name:    "no-quorum",
+		Faults:  "2 of 3 nodes isolated for 5s, then healed",
+		Expect:  Safe,
+		Explain: "no acquisition succeeds while only 1 of 3 nodes answers; the waiting clients succeed after the heal",
+		Setup:   func(cfg *Config) { cfg.Ops = min(cfg.Ops, 5) },
+		Drive: func(c *Cluster) (time.Duration, error) {
+			healAt := 5 * time.Second
+			ok := c.RunWorkload([]Fault{
+				{At: 0, Name: "isolate n1..", Do: func(c *Cluster) {
+					for k := 1; k < c.Cfg.Nodes; k++ {
+						c.Net.Isolate(k)
+					}
+				}},
+				{At: healAt, Name: "heal", Do: func(c *Cluster) { c.Net.Heal() }},
+			})
+			for _, op := range c.History.Ops() {
+				if op.Kind == OpAcquire && op.Outcome == OK && op.ReturnAt.Before(c.Start.Add(healAt)) {
+					return healAt, fmt.Errorf("c%d acquired without a quorum", op.Client)
+				}
+			}
+			if !ok {
+				return healAt, fmt.Errorf("workload did not finish")
+			}
+			return healAt, nil
+		},
+	}
+}
+
+func nodesDownWhileHeld() Scenario {
+	return Scenario{
+		Name:    "nodes-down-while-held",
+		Faults:  "n−W of 5 nodes crash while locks are held, restart empty 3s later",
+		Expect:  Safe,
+		Explain: "holders keep a quorum of refreshes; a restarted node's empty table is outvoted by the W nodes that still hold the lock",
+		Setup: func(cfg *Config) {
+			atLeast(&cfg.Nodes, 5)
+			cfg.Hold = max(cfg.Hold, 500*time.Millisecond)
+		},
+		Drive: func(c *Cluster) (time.Duration, error) {
+			down := c.Cfg.Nodes - (c.Cfg.Nodes/2 + 1)
+			crash := func(c *Cluster) {
+				for k := range down {
+					c.Net.CrashNode(k)
+				}
+			}
+			restart := func(c *Cluster) {
+				for k := range down {
+					c.Net.RestartNode(k)
+				}
+			}
+			heal := 3300 * time.Millisecond
+			if !c.RunWorkload([]Fault{{At: 300 * time.Millisecond, Name: "crash", Do: crash}, {At: heal, Name: "restart", Do: restart}}) {
+				return heal, fmt.Errorf("workload did not finish")
+			}
+			return heal, nil
+		},
+	}
+}
+
+func staleLockOfCrashedClient() Scenario {
+	return Scenario{
+		Name:    "stale-lock-of-crashed-client",
+		Faults:  "the write holder crashes; another client asks",
+		Expect:  Safe,
+		Explain: "the crashed holder's grant blocks others until it expires on the nodes (within Validity), then the lock is granted",
+		Drive: func(c *Cluster) (time.Duration, error) {
+			h0, err := c.acquire(0, true)
+			if err != nil {
+				return 0, err
+			}
+			crashAt := c.Now()
+			c.CrashClient(0)
+			h0.Release() // records that the dead process holds nothing
+			h1, err := c.acquire(1, true)
+			if err != nil {
+				return crashAt, err
+			}
+			waited := c.Now() - crashAt
+			if min := c.Cfg.Validity - c.Cfg.RefreshInterval; waited < min {
+				return crashAt, fmt.Errorf("granted %v after the holder crashed, before its grant could expire (%v)", waited, min)
+			}
+			return crashAt, c.await(c.useAndRelease(h1, c.Cfg.Hold), time.Minute, "c1 section")
+		},
+	}
+}
+
+func twoReadersCrash() Scenario {
+	return Scenario{
+		Name:    "two-read-holders-crash",
+		Faults:  "two read holders crash; a writer asks",
+		Expect:  Safe,
+		Explain: "both stale read grants block the writer until they expire, then it is granted",
+		Drive: func(c *Cluster) (time.Duration, error) {
+			var holds []*Hold
+			for i := range 2 {
+				h, err := c.acquire(i, false)
+				if err != nil {
+					return 0, err
+				}
+				holds = append(holds, h)
+			}
+			crashAt := c.Now()
+			for i, h := range holds {
+				c.CrashClient(i)
+				h.Release()
+			}
+			h, err := c.acquire(2, true)
+			if err != nil {
+				return crashAt, err
+			}
+			if min := c.Cfg.Validity - c.Cfg.RefreshInterval; c.Now()-crashAt < min {
+				return crashAt, fmt.Errorf("writer granted %v after the readers crashed, before their grants could expire", c.Now()-crashAt)
+			}
+			return crashAt, c.await(c.useAndRelease(h, c.Cfg.Hold), time.Minute, "writer section")
+		},
+	}
+}
+
+func writerUnderReaders() Scenario {
+	return Scenario{
+		Name:    "writer-under-readers",
+		Faults:  "4 readers hold in turn without a gap; one writer asks",
+		Expect:  KnownStarvation,
+		Explain: "safety holds, but nothing bounds the writer's wait: the nodes keep no queue, so overlapping readers may keep it out for as long as they come (whether it finds a gap depends on the seed)",
+		Setup: func(cfg *Config) {
+			atLeast(&cfg.Clients, 5)
+		},
+		Drive: func(c *Cluster) (time.Duration, error) {
+			stop := make(chan struct{})
+			readers := c.Cfg.Clients - 1
+			for i := range readers {
+				cl := c.Client(i)
+				c.Go(func() {
+					for range 10_000 {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if cl.Crashed() {
+							return
+						}
+						h, err := cl.Acquire(resource, false)
+						if err != nil {
+							continue
+						}
+						cl.Section(h, c.Cfg.Hold*2)
+						h.Release()
+					}
+				})
+			}
+			c.Advance(c.Cfg.Hold) // let the readers get going
+			writer := c.Client(readers)
+			done := c.spawn(func() {
+				if h, err := writer.Acquire(resource, true); err == nil {
+					writer.Section(h, c.Cfg.Hold)
+					h.Release()
+				}
+			})
+			// A starved writer times out and shows as a liveness failure.
+			err := c.await(done, c.Cfg.LockTimeout+time.Minute, "writer")
+			close(stop)
+			c.Advance(c.Cfg.Hold * 4) // let the readers stop
+			return 0, err
+		},
+	}
+}
+
+func minorityPartition() Scenario {
+	return Scenario{
+		Name:    "minority-partition",
+		Faults:  "the write holder is cut off with 2 of 5 nodes; others ask",
+		Expect:  Safe,
+		Explain: "the cut-off holder's refreshes miss a quorum, so its lock context is cancelled at its validity deadline, before the majority's grants expire and another client is granted",
+		Setup:   func(cfg *Config) { atLeast(&cfg.Nodes, 5) },
+		Drive: func(c *Cluster) (time.Duration, error) {
+			h0, err := c.acquire(0, true)
+			if err != nil {
+				return 0, err
+			}
+			held := c.useAndRelease(h0, 3*c.Cfg.Validity)
+			for k := range c.Cfg.Nodes/2 + 1 {
+				c.Net.Cut(0, k, Both)
+			}
+			h1, err := c.acquire(1, true)
+			if err != nil {
+				return 0, err
+			}
+			if h0.Ctx.Err() == nil {
+				return 0, fmt.Errorf("c1 granted while c0's lock context is still live")
+			}
+			heal := c.Now()
+			c.Net.Heal()
+			if err := c.await(c.useAndRelease(h1, c.Cfg.Hold), time.Minute, "c1 section"); err != nil {
+				return heal, err
+			}
+			return heal, c.await(held, 4*c.Cfg.Validity, "c0 section")
+		},
+	}
+}
+
+func pausedPastExpiry() Scenario {
+	return Scenario{
+		Name:   "paused-past-expiry",
+		Faults: "the write holder pauses between its check and its write, past the validity",
+		Expect: KnownStorageViolation,
+		Explain: "the lock holds: the paused holder's lock context is cancelled at its validity deadline, before the second grant. " +
+			"Storage does not: a frozen process cannot see that, and its write lands after the second holder's (no fencing token yet). " +
+			"The simulation freezes the client's messages and workload but not dsync's own timers; a stop-the-world pause also " +
+			"delays the context's cancellation until the resume",
+		Drive: func(c *Cluster) (time.Duration, error) {
+			h0, err := c.acquire(0, true)
+			if err != nil {
+				return 0, err
+			}
+			paused := make(chan struct{})
+			var live bool
+			done0 := c.spawn(func() {
+				live = c.Client(0).PausedSection(h0, func() { c.Net.PauseClient(0); close(paused) })
+				h0.Release()
+			})
+			if err := c.await(paused, time.Minute, "pause"); err != nil {
+				return 0, err
+			}
+			h1, err := c.acquire(1, true)
+			if err != nil {
+				return 0, err
+			}
+			if err := c.await(c.useAndRelease(h1, c.Cfg.Hold), time.Minute, "c1 section"); err != nil {
+				return 0, err
+			}
+			heal := c.Now()
+			c.Net.ResumeClient(0)
+			if err := c.await(done0, time.Minute, "c0 resumes"); err != nil {
+				return heal, err
+			}
+			if !live {
+				return heal, fmt.Errorf("c0's lock context was not live at its check")
+			}
+			return heal, nil
+		},
+	}
+}
+
+// doubleGrant restarts W of 3 nodes inside the validity while c0 holds the
+// write lock, and lets c1 ask.
+func doubleGrant(c *Cluster) (time.Duration, error) {
+	c.Advance(c.Cfg.QuietPeriod) // the nodes have just started
+	h0, err := c.acquire(0, true)
+	if err != nil {
+		return 0, err
+	}
+	held := c.useAndRelease(h0, c.Cfg.Validity/2)
+	c.Advance(100 * time.Millisecond)
+	w := c.Cfg.Nodes/2 + 1
+	for k := range w {
+		c.Net.RestartNode(k)
+	}
+	heal := c.Now()
+	h1, err := c.acquire(1, true)
+	if err != nil {
+		return heal, err
+	}
+	if err := c.await(c.useAndRelease(h1, c.Cfg.Hold), time.Minute, "c1 section"); err != nil {
+		return heal, err
+	}
+	return heal, c.await(held, 2*c.Cfg.Validity, "c0 section")
+}
+
+func doubleGrantAfterRestart() Scenario {
+	return Scenario{
+		Name:   "double-grant-restart",
+		Faults: "W of 3 nodes restart empty inside the validity while a write lock is held; no quiet period",
+		Expect: KnownLockViolation,
+		Explain: "more than n−W of the holder's nodes forget its grant, so a second writer gathers a quorum " +
+			"before the holder's next refresh finds the lock lost",
+		Drive: doubleGrant,
+	}
+}
+
+func doubleGrantQuietPeriod() Scenario {
+	return Scenario{
+		Name:    "double-grant-quiet-period",
+		Faults:  "as double-grant-restart, with the nodes' QuietPeriod = Validity",
+		Expect:  Safe,
+		Explain: "restarted nodes refuse every lock until any grant they forgot has expired: the holder learns it lost the lock first, the second writer waits",
+		Setup:   func(cfg *Config) { cfg.QuietPeriod = cfg.withDefaults().Validity },
+		Drive:   doubleGrant,
+	}
+}
+
+// Budget bounds the faults of a random schedule. The zero value of each
+// field is a documented default.
+type Budget struct {
+	// Faults is how many faults the schedule draws. If zero, 6.
+	Faults int
+	// Window is how long faults last; everything heals at Window. If zero,
+	// 3×Validity.
+	Window time.Duration
+	// MaxPause bounds a client pause. If zero, 2×Validity (past expiry).
+	MaxPause time.Duration
+	// Amnesia is how many nodes may lose their table (crash and restart)
+	// within any span of 2×Validity. If zero, n−W, the most the design
+	// tolerates; more is the known double grant.
+	Amnesia int
+}
+
+// Random returns the scenario of seeded random faults within b, over the
+// random workload. Every fault kind may appear: link cuts one or both ways,
+// message loss, delay spikes, node isolation, node crash and restart, client
+// pause and crash (at most Clients−1 clients crash).
+func Random(b Budget) Scenario {
+	return Scenario{
+		Name:   "random",
+		Faults: "seeded random cuts, drops, delays, isolation, node crash/restart, client pause/crash within the budget",
+		Expect: Safe,
+		Explain: "within the budget (at most n−W nodes lose their table per 2×Validity) every holder keeps a quorum or is told " +
+			"it lost its lock before another is granted; careful clients check their lock context before each write",
+		Setup: func(cfg *Config) {
+			if cfg.Validity == 0 {
+				cfg.Validity = 2 * time.Second
+			}
+			atLeast(&cfg.Resources, 2)
+		},
+		Drive: func(c *Cluster) (time.Duration, error) {
+			faults, heal := RandomFaults(c.Cfg, b)
+			if !c.RunWorkload(faults) {
+				return heal, fmt.Errorf("workload did not finish")
+			}
+			return heal, nil
+		},
+	}
+}
+
+// RandomFaults draws the fault schedule of cfg.Seed within b: a pure
+// function of its arguments. The last fault, at the returned heal time,
+// heals every link, restarts every node that is down and resumes every client.
+func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
+	cfg = cfg.withDefaults()
+	n := cfg.Nodes
+	if b.Faults == 0 {
+		b.Faults = 6
+	}
+	if b.Window == 0 {
+		b.Window = 3 * cfg.Validity
+	}
+	if b.MaxPause == 0 {
+		b.MaxPause = 2 * cfg.Validity
+	}
+	if b.Amnesia == 0 {
+		b.Amnesia = n - (n/2 + 1)
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0xfa17))
+	var faults []Fault
+	add := func(at time.Duration, name string, do func(*Cluster)) {
+		faults = append(faults, Fault{At: at, Name: name, Do: do})
+	}
+	type span struct{ from, to time.Duration }
+	var amnesic []span // each restart makes its node amnesic from crash to restart+2×Validity
+	crashes := 0
+	for range b.Faults {
+		at := time.Duration(rng.Int64N(int64(b.Window)))
+		rest := b.Window - at
+		c, k := rng.IntN(cfg.Clients), rng.IntN(n)
+		dirs := []Direction{ToNode, FromNode, Both}
+		switch kind := rng.IntN(8); kind {
+		case 0:
+			d := dirs[rng.IntN(3)]
+			add(at, fmt.Sprintf("cut c%d-n%d %d", c, k, d), func(cl *Cluster) { cl.Net.Cut(c, k, d) })
+		case 1:
+			p := 0.1 + 0.4*rng.Float64()
+			add(at, fmt.Sprintf("drop n%d %.2f", k, p), func(cl *Cluster) { cl.Net.SetDrop(-1, k, Both, p) })
+		case 2:
+			d := time.Duration(rng.Int64N(int64(2 * cfg.CallTimeout)))
+			add(at, fmt.Sprintf("delay n%d %v", k, d), func(cl *Cluster) { cl.Net.SetDelay(-1, k, Both, d, cfg.Jitter) })
+		case 3:
+			add(at, fmt.Sprintf("isolate n%d", k), func(cl *Cluster) { cl.Net.Isolate(k) })
+		case 4:
+			down := time.Duration(rng.Int64N(int64(rest) + 1))
+			s := span{at, at + down + 2*cfg.Validity}
+			overlap := 0
+			for _, o := range amnesic {
+				if o.from < s.to && s.from < o.to {
+					overlap++
+				}
+			}
+			if overlap >= b.Amnesia {
+				continue // over the budget: the known double grant
+			}
+			amnesic = append(amnesic, s)
+			add(at, fmt.Sprintf("crash n%d", k), func(cl *Cluster) { cl.Net.CrashNode(k) })
+			add(at+down, fmt.Sprintf("restart n%d", k), func(cl *Cluster) {
+				if !cl.Net.NodeUp(k) {
+					cl.Net.RestartNode(k)
+				}
+			})
+		case 5, 6:
+			d := time.Duration(rng.Int64N(int64(min(b.MaxPause, rest)) + 1))
+			add(at, fmt.Sprintf("pause c%d %v", c, d), func(cl *Cluster) { cl.Net.PauseClient(c) })
+			add(at+d, fmt.Sprintf("resume c%d", c), func(cl *Cluster) { cl.Net.ResumeClient(c) })
+		case 7:
+			if crashes >= cfg.Clients-1 {
+				continue
+			}
+			crashes++
+			add(at, fmt.Sprintf("crash c%d", c), func(cl *Cluster) {
+				if !cl.Client(c).Crashed() {
+					cl.CrashClient(c)
+				}
+			})
+		}
+	}
+	add(b.Window, "heal", func(cl *Cluster) {
+		cl.Net.Heal()
+		for k := range n {
+			if !cl.Net.NodeUp(k) {
+				cl.Net.RestartNode(k)
+			}
+		}
+		for i := range cfg.Clients {
+			cl.Net.ResumeClient(i)
+		}
+	})
+	// A stable sort keeps a restart after its crash when both fall at once.
+	slices.SortStableFunc(faults, func(a, b Fault) int { return cmpInt64(int64(a.At), int64(b.At)) })
+	return faults, b.Window
+}

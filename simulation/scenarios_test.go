@@ -1,0 +1,128 @@
+package simulation
+
+import (
+	"flag"
+	"fmt"
+	"testing"
+	"testing/synctest"
+)
+
+// runScenario runs s with seed in a synctest bubble, where Quiesce is exact
+// and the clock advances only when every goroutine waits.
+func runScenario(t *testing.T, s Scenario, cfg Config) *Result {
+	t.Helper()
+	var r *Result
+	synctest.Test(t, func(t *testing.T) {
+		cfg.Quiesce = synctest.Wait
+		r = Run(s, cfg)
+	})
+	return r
+}
+
+// TestScenarios runs every named scenario once and checks its documented
+// expectation: safe, or a known deficiency that the checkers must catch.
+func TestScenarios(t *testing.T) {
+	for _, s := range Scenarios(Budget{}) {
+		if s.Name == "random" {
+			continue
+		}
+		t.Run(s.Name, func(t *testing.T) {
+			r := runScenario(t, s, Config{Seed: 1})
+			t.Log(r.Summary())
+			for _, n := range r.Notes {
+				t.Log(n)
+			}
+			for _, u := range r.Unexpected() {
+				t.Errorf("%s (expected %v): %s", s.Name, s.Expect, u)
+			}
+		})
+	}
+}
+
+// randomSeeds is how many seeds TestRandom runs: hundreds normally, fewer
+// under the race detector or -short to stay within the CI budget.
+func randomSeeds() int {
+	switch {
+	case testing.Short():
+		return 20
+	case raceEnabled:
+		return 100
+	}
+	return 500
+}
+
+// TestRandom runs the random scenario over many seeds: seeded fault
+// schedules within the default budget must never break safety or liveness.
+// A failing seed replays with
+//
+//	go test ./simulation -run 'TestRandom/seed=N$'
+func TestRandom(t *testing.T) {
+	s := Random(Budget{})
+	for seed := range uint64(randomSeeds()) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := runScenario(t, s, Config{Seed: seed})
+			if u := r.Unexpected(); len(u) > 0 {
+				t.Log(r.Summary())
+				for _, n := range r.Notes {
+					t.Log(n)
+				}
+				for _, x := range u {
+					t.Error(x)
+				}
+			}
+		})
+	}
+}
+
+// Flags of TestReplay, printed by the dsync-sim command for a failing seed.
+var (
+	replayScenario = flag.String("sim.scenario", "", "scenario for TestReplay")
+	replaySeed     = flag.Uint64("sim.seed", 0, "seed for TestReplay")
+	replayNodes    = flag.Int("sim.nodes", 0, "nodes for TestReplay (0: the scenario's default)")
+	replayClients  = flag.Int("sim.clients", 0, "clients for TestReplay (0: the scenario's default)")
+	replayOps      = flag.Int("sim.ops", 0, "operations per client for TestReplay (0: default)")
+	replayFaults   = flag.Int("sim.faults", 0, "faults of the random scenario for TestReplay (0: default)")
+	replayHistory  = flag.Bool("sim.history", false, "TestReplay logs the lock history")
+)
+
+// TestReplay replays one run in a synctest bubble, where quiescence is exact,
+// and logs its history. The dsync-sim command prints the line that runs it:
+//
+//	go test ./simulation -run TestReplay -v -args -sim.scenario=random -sim.seed=7
+func TestReplay(t *testing.T) {
+	if *replayScenario == "" {
+		t.Skip("no -sim.scenario given")
+	}
+	s, ok := ScenarioByName(*replayScenario, Budget{Faults: *replayFaults})
+	if !ok {
+		t.Fatalf("no scenario %q", *replayScenario)
+	}
+	cfg := Config{Seed: *replaySeed, Nodes: *replayNodes, Clients: *replayClients, Ops: *replayOps}
+	if s.Name == "random" {
+		faults, _ := RandomFaults(withSetup(s, cfg), Budget{Faults: *replayFaults})
+		for _, f := range faults {
+			t.Logf("fault at %v: %s", f.At, f.Name)
+		}
+	}
+	r := runScenario(t, s, cfg)
+	if *replayHistory {
+		for _, op := range r.History {
+			t.Logf("%v at %v..%v %s", op, op.CallAt.Sub(r.Start), op.ReturnAt.Sub(r.Start), op.Err)
+		}
+	}
+	t.Log(r.Summary())
+	for _, n := range r.Notes {
+		t.Log(n)
+	}
+	for _, u := range r.Unexpected() {
+		t.Errorf("unexpected: %s", u)
+	}
+}
+
+// withSetup returns cfg as scenario s adjusts it.
+func withSetup(s Scenario, cfg Config) Config {
+	if s.Setup != nil {
+		s.Setup(&cfg)
+	}
+	return cfg
+}
