@@ -1,0 +1,57 @@
+// Package simulation is where the real node tables (package locker), the
+// real quorum client (package dsync) and the real HTTP transport (package
+// rest) meet a hostile network, and where every run is checked.
+//
+// # Pieces, each in the file named after it
+//
+//   - network.go: Network, an in-process Fabric. Every client reaches every
+//     node through its own Link (a locker.NetLocker) with per-direction delay,
+//     jitter, drop and cut; nodes crash (their table is lost) and restart
+//     (optionally with a QuietPeriod); clients pause (their messages and
+//     workload freeze) and crash.
+//   - httpnet.go, netns.go: the same Fabric over rest on loopback, through a
+//     fault-injecting TCP proxy per link (blackhole, drop, delay, reset), and
+//     with every node in its own network namespace, partitions made by taking
+//     veth links down.
+//   - cluster.go: Cluster, n nodes and m dsync clients on one clock, and the
+//     driver that advances virtual time.
+//   - history.go, model.go: the lock history and its porcupine model (a
+//     read/write lock partitioned by resource; acquisitions that never
+//     returned have an unknown outcome).
+//   - checker.go: Register, the protected resource of the read-modify-write
+//     workload, and CheckRegister, which counts lost updates and overlapping
+//     writers.
+//   - workload.go: the register workload and the fault-schedule driver, with
+//     its liveness probe.
+//   - scenario.go, scenarios.go: Scenario, Result, the expectations and the
+//     named scenarios; RandomFaults draws a schedule within a Budget.
+//   - cmd/dsync-sim: runs scenarios over many seeds and prints the table.
+//
+// # Time, and what replays
+//
+// In the simulated tier every node table, every dsync client and every
+// message delay uses one *clock.Fake. The driver advances it to the next
+// pending timer only when every goroutine of the run waits, so a run that
+// spans minutes of lock validity takes milliseconds. Tests run each scenario
+// inside a testing/synctest bubble, where synctest.Wait tells exactly when
+// that is. The dsync-sim command cannot use a bubble and uses Heuristic
+// instead, which inspects the scheduler.
+//
+// A run is a pure function of its seed in what the seed decides: the fault
+// schedule, every client's workload choices (resource, mode, hold and think
+// times), the drop and jitter draws of each link and each client's back-off
+// draws. It is not bit-for-bit replayable, even in a bubble, because
+// goroutines that are runnable at the same virtual instant (a client's lock
+// attempt and its refresher, say) may draw from a shared source, and reach a
+// node's table, in a different order from one run to the next. In practice a
+// failing seed replays the same way in a bubble almost always; the replay
+// command printed for it runs the bubble (TestReplay).
+//
+// # Expectations
+//
+// Each scenario states its expectation: Safe (no violation, and every
+// waiting client served within LivenessBound once faults stop), or a known
+// deficiency of the current design that the checkers must catch
+// (KnownLockViolation, KnownStorageViolation), or KnownStarvation (safe, no
+// bound on the wait). See README.md for the table of outcomes.
+package simulation
