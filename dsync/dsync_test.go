@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,8 @@ import (
 type node struct {
 	*locker.Local
 	down     atomic.Bool   // every call fails with ErrOffline
+	notSent  atomic.Bool   // with down: the failure also says the call was never sent
+	releases atomic.Int32  // unlock calls attempted, failed or not
 	gate     chan struct{} // if non-nil, Lock and RLock wait for it to close
 	unlocks  chan string   // if non-nil, receives the UID of every unlock call
 	locked   chan string   // if non-nil, receives the UID of every lock call answered
@@ -27,10 +30,13 @@ type node struct {
 }
 
 func (n *node) fail() error {
-	if n.down.Load() {
-		return fmt.Errorf("%s: %w", n.String(), locker.ErrOffline)
+	if !n.down.Load() {
+		return nil
 	}
-	return nil
+	if n.notSent.Load() {
+		return fmt.Errorf("%s: %w (%w)", n.String(), locker.ErrOffline, locker.ErrNotSent)
+	}
+	return fmt.Errorf("%s: %w", n.String(), locker.ErrOffline)
 }
 
 func (n *node) Lock(ctx context.Context, a locker.LockArgs) (locker.Reply, error) {
@@ -83,6 +89,7 @@ func (n *node) RUnlock(ctx context.Context, a locker.LockArgs) (locker.Reply, er
 }
 
 func (n *node) release(ctx context.Context, a locker.LockArgs, f func(context.Context, locker.LockArgs) (locker.Reply, error)) (locker.Reply, error) {
+	n.releases.Add(1)
 	if err := n.fail(); err != nil {
 		return locker.Reply{}, err
 	}
@@ -605,5 +612,38 @@ func TestQuietNodesAreNotALockedResource(t *testing.T) {
 	ok, _, err := dsync.NewDRWMutex(ds, "obj").TryLock(context.Background())
 	if ok || !errors.Is(err, dsync.ErrNoQuorum) || errors.Is(err, dsync.ErrLocked) || !strings.Contains(err.Error(), "quiet period") {
 		t.Fatalf("all nodes quiet: ok=%v err=%v, want ErrNoQuorum naming the quiet period", ok, err)
+	}
+}
+
+func TestCallsNeverSentAreNotReleased(t *testing.T) {
+	for _, notSent := range []bool{true, false} {
+		t.Run(fmt.Sprint("notSent=", notSent), func(t *testing.T) {
+			c := newCluster(t, 3, nil)
+			for _, n := range c.nodes[1:] {
+				n.down.Store(true)
+				n.notSent.Store(notSent)
+			}
+			ok, _, err := dsync.NewDRWMutex(c.ds, "obj").TryLock(context.Background())
+			if ok || !errors.Is(err, dsync.ErrNoQuorum) {
+				t.Fatalf("TryLock: %v %v", ok, err)
+			}
+			if g := c.nodes[0].Stats().Grants; g != 0 {
+				t.Fatalf("node 0 kept the failed attempt's grant")
+			}
+			if !notSent {
+				// The outcome on the failed nodes is unknown: they are
+				// released in the background, retried until they answer.
+				for c.nodes[1].releases.Load() == 0 {
+					runtime.Gosched()
+				}
+				return
+			}
+			c.ds.Close() // waits for any background release
+			for i, n := range c.nodes[1:] {
+				if r := n.releases.Load(); r != 0 {
+					t.Fatalf("node %d: %d releases of a call never sent", i+1, r)
+				}
+			}
+		})
 	}
 }

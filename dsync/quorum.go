@@ -66,7 +66,8 @@ const (
 	statePending nodeState = iota // no answer yet (only on success)
 	stateGranted
 	stateRefused
-	stateFailed // an error: the node may or may not have granted
+	stateFailed  // an error: the node may or may not have granted
+	stateNotSent // an error before the call left: the node granted nothing
 )
 
 // attempt is the outcome of asking every node once for a lock.
@@ -117,6 +118,9 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 		case res.err != nil:
 			a.failed++
 			a.state[res.node] = stateFailed
+			if errors.Is(res.err, locker.ErrNotSent) {
+				a.state[res.node] = stateNotSent
+			}
 			if errors.Is(res.err, locker.ErrInvalidArgs) {
 				a.invalid = res.err
 			}
@@ -143,6 +147,8 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 			for got++; got < n; got++ {
 				res := <-results
 				switch {
+				case errors.Is(res.err, locker.ErrNotSent):
+					a.state[res.node] = stateNotSent
 				case res.err != nil:
 					a.state[res.node] = stateFailed
 				case res.reply.OK:

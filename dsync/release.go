@@ -9,7 +9,9 @@ import (
 
 // releaseFailed releases what a failed attempt may hold: now on the nodes
 // that granted, and in the background, with retries, on the nodes that failed
-// (they may have granted before failing to answer).
+// (they may have granted before failing to answer). Nodes the call never
+// reached (locker.ErrNotSent) hold nothing and are left alone, so that an
+// outage does not breed a background release per attempt.
 func (ds *Dsync) releaseFailed(ctx context.Context, write bool, args locker.LockArgs, state []nodeState) {
 	n := len(state)
 	rv := releaseVerb(write)

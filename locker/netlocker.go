@@ -79,4 +79,10 @@ var (
 	ErrOffline = errors.New("locker: node offline")
 	// ErrUnauthorized means the node rejected the caller's credentials.
 	ErrUnauthorized = errors.New("locker: unauthorized")
+	// ErrNotSent means the call never left the caller (the client was
+	// closed, the node was known to be offline, or the client's own queue or
+	// connections were full): it changed nothing on the node, so a caller
+	// that gives up has nothing to release there. Implementations wrap it
+	// alongside the reason, e.g. ErrOffline.
+	ErrNotSent = errors.New("locker: call not sent")
 )

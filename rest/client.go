@@ -404,15 +404,15 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	op := opName(cl.verb)
 	if c.closed.Load() {
 		putCall(cl)
-		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, locker.ErrClosed)
+		return fmt.Errorf("rest: %s %s: %w (%w)", op, c.endpoint, locker.ErrClosed, locker.ErrNotSent)
 	}
 	if ctx.Err() != nil {
 		putCall(cl)
-		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, ctxError(ctx))
+		return fmt.Errorf("rest: %s %s: %w (%w)", op, c.endpoint, ctxError(ctx), locker.ErrNotSent)
 	}
 	if !c.online.Load() {
 		putCall(cl)
-		return fmt.Errorf("rest: %s %s: %w", op, c.endpoint, locker.ErrOffline)
+		return fmt.Errorf("rest: %s %s: %w (%w)", op, c.endpoint, locker.ErrOffline, locker.ErrNotSent)
 	}
 	cl.deadline = time.Now().Add(c.cfg.CallTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(cl.deadline) {
@@ -581,7 +581,7 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		switch {
 		case errors.Is(err, fasthttp.ErrNoFreeConns):
 			// Our own connection limit, not the node's failure.
-			return fmt.Errorf("%w: all %d connections busy", locker.ErrBusy, c.cfg.MaxConns)
+			return fmt.Errorf("%w: all %d connections busy (%w)", locker.ErrBusy, c.cfg.MaxConns, locker.ErrNotSent)
 		case isTimeout(err) && budget < minOfflineTimeout:
 			// The caller's deadline was too close to judge the node by.
 			return fmt.Errorf("no answer within the caller's remaining %v: %w", budget.Round(time.Microsecond), context.DeadlineExceeded)

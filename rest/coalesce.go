@@ -52,7 +52,7 @@ func (co *coalescer) submit(cl *call) {
 	if len(co.queue) >= queueBatches*co.c.cfg.MaxBatch {
 		n := len(co.queue)
 		co.mu.Unlock()
-		cl.err = fmt.Errorf("rest: %s %s: %w: %d calls already queued for the node", opName(cl.verb), co.c.endpoint, locker.ErrBusy, n)
+		cl.err = fmt.Errorf("rest: %s %s: %w: %d calls already queued for the node (%w)", opName(cl.verb), co.c.endpoint, locker.ErrBusy, n, locker.ErrNotSent)
 		co.c.answer(cl)
 		return
 	}
@@ -167,10 +167,14 @@ func (co *coalescer) send(group []*call) {
 			closed = closed || cl.code == CodeClosed
 			cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, cl.err)
 		}
-		c.answer(cl)
 	}
 	if closed {
+		// Before any caller hears that the node is closed, so that no caller
+		// can see the node still online after that answer.
 		c.markOffline()
+	}
+	for _, cl := range live {
+		c.answer(cl)
 	}
 }
 

@@ -277,15 +277,15 @@ func TestOfflineOnline(t *testing.T) {
 	}
 
 	srv1.Close()
-	if _, err := c.Unlock(ctx, args); !errors.Is(err, locker.ErrOffline) {
-		t.Fatalf("unlock on a stopped node = %v, want ErrOffline", err)
+	if _, err := c.Unlock(ctx, args); !errors.Is(err, locker.ErrOffline) || errors.Is(err, locker.ErrNotSent) {
+		t.Fatalf("unlock on a stopped node = %v, want ErrOffline, not ErrNotSent (it was sent)", err)
 	}
 	if c.IsOnline() {
 		t.Fatal("node still online after a transport failure")
 	}
 	// Calls now fail at once, without a request.
-	if _, err := c.Lock(ctx, args); !errors.Is(err, locker.ErrOffline) {
-		t.Fatalf("lock while offline = %v, want ErrOffline", err)
+	if _, err := c.Lock(ctx, args); !errors.Is(err, locker.ErrOffline) || !errors.Is(err, locker.ErrNotSent) {
+		t.Fatalf("lock while offline = %v, want ErrOffline and ErrNotSent (failed fast)", err)
 	}
 	// A probe while the node is still down fails.
 	clk.BlockUntil(nil, 1)
