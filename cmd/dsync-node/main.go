@@ -51,7 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
 	secret := fs.String("secret", "", "shared secret that authenticates requests (default $DSYNC_SECRET)")
 	validity := fs.Duration("validity", locker.DefaultValidity, "how long a grant lives without a refresh")
-	quiet := fs.Duration("quiet", -1, "how long after start to refuse new locks (default: the validity)")
+	var quiet quietFlag
+	fs.Var(&quiet, "quiet", "how long (a `duration`) after start to refuse new locks, so that a restarted node cannot help a second writer to a quorum (default: the validity; 0 turns it off)")
 	insecure := fs.Bool("insecure", false, "serve without authentication")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,10 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *validity <= 0 {
 		return fmt.Errorf("-validity %v must be positive", *validity)
 	}
-	if *quiet < 0 {
-		*quiet = *validity
+	if !quiet.set {
+		quiet.d = *validity
 	}
-	cfg := locker.Config{Validity: *validity, QuietPeriod: *quiet}
+	cfg := locker.Config{Validity: *validity, QuietPeriod: quiet.d}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *insecure {
 		mode = "INSECURE, no authentication"
 	}
-	fmt.Fprintf(stdout, "dsync-node listening on http://%s (%s; validity %v, quiet period %v)\n", ln.Addr(), mode, *validity, *quiet)
+	fmt.Fprintf(stdout, "dsync-node listening on http://%s (%s; validity %v, quiet period %v)\n", ln.Addr(), mode, *validity, quiet.d)
 
 	select {
 	case err := <-served:
@@ -112,4 +113,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "dsync-node stopped in %v\n", time.Since(start).Round(time.Millisecond))
 	return err
+}
+
+// quietFlag is -quiet: a duration whose default is the validity.
+type quietFlag struct {
+	d   time.Duration
+	set bool
+}
+
+func (q *quietFlag) String() string {
+	if q == nil || !q.set {
+		return "the validity"
+	}
+	return q.d.String()
+}
+
+func (q *quietFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return fmt.Errorf("%v is negative", d)
+	}
+	q.d, q.set = d, true
+	return nil
 }
