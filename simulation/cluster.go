@@ -33,6 +33,9 @@ type Config struct {
 	// QuietPeriod is the nodes' restart quiet period (locker.Config). Zero
 	// means none, the library's default.
 	QuietPeriod time.Duration
+	// WriterIntent is the nodes' locker.Config.WriterIntent: zero is the
+	// library's default, negative turns it off.
+	WriterIntent time.Duration
 	// CallTimeout bounds one client call to one node. If zero, 200ms.
 	CallTimeout time.Duration
 	// RetryMin and RetryMax bound the clients' acquire back-off. If zero,
@@ -181,7 +184,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			Nodes: cfg.Nodes, Clients: cfg.Clients, Clock: c.fake, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: cfg.Seed,
 			// The sweep runs on the wall clock; expired grants are treated as
 			// absent without it.
-			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, SweepInterval: -1},
+			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, SweepInterval: -1},
 		})
 		c.quiesce = cfg.Quiesce
 		if c.quiesce == nil {
@@ -192,7 +195,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		hc := HTTPConfig{
 			Nodes: cfg.Nodes, Clients: cfg.Clients, CallTimeout: cfg.CallTimeout, Seed: cfg.Seed,
 			Delay: max(cfg.Delay, 0), Jitter: max(cfg.Jitter, 0),
-			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod},
+			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent},
 		}
 		var err error
 		if cfg.Transport == TransportHTTP {

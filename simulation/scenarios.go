@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/dsync-go/dsync/clock"
 )
 
 // resource is the one resource the scripted scenarios lock.
@@ -56,7 +58,7 @@ func (c *Cluster) useAndRelease(h *Hold, d time.Duration) <-chan struct{} {
 func Scenarios(b Budget) []Scenario {
 	return []Scenario{
 		noQuorum(), nodesDownWhileHeld(), staleLockOfCrashedClient(), twoReadersCrash(),
-		writerUnderReaders(), minorityPartition(), pausedPastExpiry(),
+		writerUnderReaders(), writerUnderReadersNoIntent(), minorityPartition(), pausedPastExpiry(),
 		doubleGrantAfterRestart(), doubleGrantQuietPeriod(), Random(b),
 	}
 }
@@ -195,13 +197,24 @@ func twoReadersCrash() Scenario {
 }
 
 func writerUnderReaders() Scenario {
+	s := writerUnderReadersNoIntent()
+	s.Name = "writer-under-readers"
+	s.Faults = "4 readers hold in turn without a gap; one writer asks"
+	s.Expect = Safe
+	s.Explain = "a refused writer leaves a writer intent on the nodes (locker.Config.WriterIntent) that refuses new readers, so the writer gets in once the current readers leave"
+	s.Setup = func(cfg *Config) { atLeast(&cfg.Clients, 5) }
+	return s
+}
+
+func writerUnderReadersNoIntent() Scenario {
 	return Scenario{
-		Name:    "writer-under-readers",
-		Faults:  "4 readers hold in turn without a gap; one writer asks",
+		Name:    "writer-under-readers-no-intent",
+		Faults:  "as writer-under-readers, with WriterIntent off on the nodes",
 		Expect:  KnownStarvation,
-		Explain: "safety holds, but nothing bounds the writer's wait: the nodes keep no queue, so overlapping readers may keep it out for as long as they come (whether it finds a gap depends on the seed)",
+		Explain: "safety holds, but nothing bounds the writer's wait: without writer intent, overlapping readers may keep it out for as long as they come",
 		Setup: func(cfg *Config) {
 			atLeast(&cfg.Clients, 5)
+			cfg.WriterIntent = -1
 		},
 		Drive: func(c *Cluster) (time.Duration, error) {
 			stop := make(chan struct{})
@@ -209,6 +222,8 @@ func writerUnderReaders() Scenario {
 			for i := range readers {
 				cl := c.Client(i)
 				c.Go(func() {
+					// Staggered starts: some reader holds at every instant.
+					clock.Sleep(cl.ctx, c.Clock, time.Duration(i)*2*c.Cfg.Hold/time.Duration(readers))
 					for range 10_000 {
 						select {
 						case <-stop:
@@ -227,7 +242,7 @@ func writerUnderReaders() Scenario {
 					}
 				})
 			}
-			c.Advance(c.Cfg.Hold) // let the readers get going
+			c.Advance(2 * c.Cfg.Hold) // let the readers get going
 			writer := c.Client(readers)
 			done := c.spawn(func() {
 				if h, err := writer.Acquire(resource, true); err == nil {
