@@ -40,6 +40,7 @@ func TestNetnsScenarios(t *testing.T) {
 		t.Skipf("netns tier skipped: %v (it needs root and a working `ip netns`)", err)
 	}
 	t.Parallel()
+	t.Cleanup(CleanupNetns) // whatever a failed run left behind
 	for _, name := range []string{"no-quorum", "minority-partition", "stale-lock-of-crashed-client", "double-grant-restart", "random"} {
 		s, _ := ScenarioByName(name, Budget{})
 		t.Run(name, func(t *testing.T) {

@@ -36,6 +36,23 @@ type NetnsNetwork struct {
 
 var nsCounter atomic.Int64
 
+// nsPrefix starts the name of every namespace this process creates.
+func nsPrefix() string { return fmt.Sprintf("dsim%d-", os.Getpid()%100000) }
+
+// CleanupNetns deletes every namespace this process created and did not
+// delete, after a panic for instance. Tests register it with t.Cleanup.
+func CleanupNetns() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, _, _ := strings.Cut(strings.TrimSpace(line), " "); strings.HasPrefix(name, nsPrefix()) {
+			exec.Command("ip", "netns", "del", name).Run()
+		}
+	}
+}
+
 // NetnsAvailable reports why the netns tier cannot run here, or nil: it
 // needs root and a working `ip netns`.
 func NetnsAvailable() error {
@@ -62,7 +79,7 @@ func ipCmd(args ...string) error {
 // them. cfg.Host, ListenNode and Dial are set by it.
 func NewNetnsNetwork(cfg HTTPConfig) (_ *NetnsNetwork, err error) {
 	cfg.Nodes, cfg.Clients = max(cfg.Nodes, 1), max(cfg.Clients, 1)
-	id := fmt.Sprintf("dsim%d-%d", os.Getpid()%100000, nsCounter.Add(1))
+	id := fmt.Sprintf("%s%d", nsPrefix(), nsCounter.Add(1))
 	n := &NetnsNetwork{clientNS: id + "c", down: make([]bool, cfg.Nodes)}
 	defer func() {
 		if err != nil {

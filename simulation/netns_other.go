@@ -12,3 +12,6 @@ func NetnsAvailable() error { return errors.New("network namespaces need Linux")
 
 // NewNetnsNetwork fails outside Linux.
 func NewNetnsNetwork(cfg HTTPConfig) (*NetnsNetwork, error) { return nil, NetnsAvailable() }
+
+// CleanupNetns does nothing outside Linux.
+func CleanupNetns() {}
