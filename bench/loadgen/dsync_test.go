@@ -12,7 +12,7 @@ import (
 // `dsync-bench -transport local` does, and checks that the report is sane.
 // It asserts no timings.
 func TestDsyncLocalRun(t *testing.T) {
-	c, err := StartCluster(ClusterConfig{Nodes: 3, Transport: TransportLocal, Validity: 2 * time.Second})
+	c, err := StartCluster(ClusterConfig{Nodes: 3, Transport: TransportLocal, Validity: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
