@@ -32,13 +32,16 @@ func Heuristic(c *Cluster) func() {
 	}
 	return func() {
 		quiet := 0
-		for range 10_000_000 { // bounded: a run that never settles still advances
+		for i := range 10_000_000 { // bounded: a run that never settles still advances
 			runtime.Gosched()
-			if cheapBusy() {
+			// The counts are approximate and include the runtime's own
+			// goroutines, so they can stay "busy" on a quiet run: every
+			// 64th look is a dump whatever they say.
+			if cheapBusy() && i%64 != 63 {
 				quiet = 0
 				continue
 			}
-			if quiet++; quiet < 3 {
+			if quiet++; quiet < 3 && i%64 != 63 {
 				continue
 			}
 			if !busy(&buf) {
