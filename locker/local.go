@@ -409,9 +409,8 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		l.unlockShards(idx)
 		return false
 	}
-	now := l.now()
 	for i, name := range g.resources {
-		l.shards[shardOf(rh[i])].release(rh[i], name, g, now)
+		l.shards[shardOf(rh[i])].release(rh[i], name, g, l.now)
 	}
 	us.dropGrant(uh, g)
 	us.unlink(g)

@@ -86,11 +86,11 @@ func TestShardHashChains(t *testing.T) {
 	if s.resource(h, "r1").writer != x || len(s.resource(h, "r2").readerGrants()) != 1 {
 		t.Fatal("colliding resources mixed up")
 	}
-	s.release(h, "r1", x, 0)
+	s.release(h, "r1", x, func() int64 { return 0 })
 	if s.resource(h, "r1") != nil || s.resource(h, "r2") == nil {
 		t.Fatal("releasing one colliding resource disturbed the other")
 	}
-	s.release(h, "r2", y, 0)
+	s.release(h, "r2", y, func() int64 { return 0 })
 	if len(s.resources) != 0 {
 		t.Fatalf("resources map keeps %d slots", len(s.resources))
 	}

@@ -281,9 +281,10 @@ func (s *shard) resourceFor(h uint64, name string) *resource {
 }
 
 // release removes g from the entry of name, whose hash is h, deleting the
-// entry once it is empty, unless a writer's intent, still in force at now,
-// must outlive its readers; s.mu must be held.
-func (s *shard) release(h uint64, name string, g *grant, now int64) {
+// entry once it is empty, unless a writer's intent, still in force, must
+// outlive its readers; s.mu must be held. now is called only in that rare
+// case: reading the clock is a good part of an unlock's cost.
+func (s *shard) release(h uint64, name string, g *grant, now func() int64) {
 	r := s.resource(h, name)
 	if r == nil {
 		return
@@ -301,7 +302,7 @@ func (s *shard) release(h uint64, name string, g *grant, now int64) {
 	if !r.empty() {
 		return
 	}
-	if rl := r.readers; rl != nil && now < rl.intent {
+	if rl := r.readers; rl != nil && rl.intent != 0 && now() < rl.intent {
 		// The readers are gone but the writer has not come back yet: keep
 		// the intent, or a new reader could slip in first.
 		if !rl.listed {
