@@ -40,6 +40,8 @@ type Dsync struct {
 	// for them.
 	bg       context.Context
 	bgCancel context.CancelFunc
+	bgMu     sync.Mutex // guards bgDone, and bgWG.Add against Close's Wait
+	bgDone   bool       // Close has begun waiting: start no more
 	bgWG     sync.WaitGroup
 	closed   atomic.Bool
 }
@@ -97,6 +99,9 @@ func (ds *Dsync) Close() error {
 		return nil
 	}
 	ds.refresher.Close()
+	ds.bgMu.Lock()
+	ds.bgDone = true
+	ds.bgMu.Unlock()
 	ds.bgCancel()
 	ds.bgWG.Wait()
 	ds.workers.close()
@@ -130,8 +135,14 @@ func (ds *Dsync) newUID() string {
 }
 
 // goBackground runs f on a tracked goroutine with the background context,
-// unless the Dsync is closed.
+// unless Close has begun: background work would then be cancelled at once,
+// and Close must be able to wait for every goroutine it lets start.
 func (ds *Dsync) goBackground(f func(ctx context.Context)) {
+	ds.bgMu.Lock()
+	defer ds.bgMu.Unlock()
+	if ds.bgDone {
+		return
+	}
 	ds.bgWG.Add(1)
 	go func() {
 		defer ds.bgWG.Done()

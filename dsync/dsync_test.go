@@ -647,3 +647,27 @@ func TestCallsNeverSentAreNotReleased(t *testing.T) {
 		})
 	}
 }
+
+func TestCloseWhileLocking(t *testing.T) {
+	// Close runs while clients lock, fail and release: no race between
+	// starting background releases and waiting for them (run with -race).
+	c := newCluster(t, 3, nil)
+	c.nodes[2].down.Store(true) // failures start background releases
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := dsync.NewDRWMutex(c.ds, fmt.Sprint("obj", w%2))
+			for range 50 {
+				if ok, _, err := m.TryLock(context.Background()); ok && err == nil {
+					m.Unlock(context.Background())
+				} else if errors.Is(err, dsync.ErrClosed) {
+					return
+				}
+			}
+		}()
+	}
+	c.ds.Close()
+	wg.Wait()
+}
