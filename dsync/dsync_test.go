@@ -652,14 +652,17 @@ func TestCloseWhileLocking(t *testing.T) {
 	// Close runs while clients lock, fail and release: no race between
 	// starting background releases and waiting for them (run with -race).
 	c := newCluster(t, 3, nil)
-	c.nodes[2].down.Store(true) // failures start background releases
+	c.nodes[1].down.Store(true) // every attempt fails and starts
+	c.nodes[2].down.Store(true) // background releases of the failed nodes
 	var wg sync.WaitGroup
+	started := make(chan struct{}, 4)
 	for w := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			m := dsync.NewDRWMutex(c.ds, fmt.Sprint("obj", w%2))
-			for range 50 {
+			started <- struct{}{}
+			for {
 				if ok, _, err := m.TryLock(context.Background()); ok && err == nil {
 					m.Unlock(context.Background())
 				} else if errors.Is(err, dsync.ErrClosed) {
@@ -667,6 +670,9 @@ func TestCloseWhileLocking(t *testing.T) {
 				}
 			}
 		}()
+	}
+	for range 4 {
+		<-started
 	}
 	c.ds.Close()
 	wg.Wait()
