@@ -573,7 +573,8 @@ type Stats struct {
 	Tombstones int // UIDs released before their lock arrived, kept for one validity
 }
 
-// Stats returns the table's current counts.
+// Stats returns the table's current counts. It walks the whole table, one
+// shard at a time: it is for tests and occasional metrics, not hot paths.
 func (l *Local) Stats() Stats {
 	var st Stats
 	for i := range l.shards {
