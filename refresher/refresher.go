@@ -265,9 +265,15 @@ func (r *Refresher) loop() {
 			}
 		case res := <-results:
 			results = nil
-			r.apply(res)
+			st := r.apply(res)
 			r.expire(clk.Now())
 			armDeadline()
+			// Reported once the loop has settled (deadline re-armed), so
+			// an observer that moves a fake clock on seeing it cannot race
+			// the re-arming.
+			if r.cfg.OnRound != nil {
+				r.cfg.OnRound(st)
+			}
 		}
 	}
 }
@@ -331,8 +337,9 @@ func (r *Refresher) round(ctx context.Context, out chan<- roundResult) {
 	out <- res
 }
 
-// apply updates deadlines from a round and reports the locks it found lost.
-func (r *Refresher) apply(res roundResult) {
+// apply updates deadlines from a round, reports the locks it found lost,
+// and returns the round's summary.
+func (r *Refresher) apply(res roundResult) RoundStats {
 	n := len(r.lockers)
 	var lost []*entry
 	st := RoundStats{Locks: len(res.uids), Failed: res.failed}
@@ -360,9 +367,7 @@ func (r *Refresher) apply(res roundResult) {
 	for _, e := range lost {
 		e.OnLost(fmt.Errorf("%w (lock %s)", ErrNotHeld, e.UID))
 	}
-	if r.cfg.OnRound != nil {
-		r.cfg.OnRound(st)
-	}
+	return st
 }
 
 // expire reports every lock whose deadline has passed and recomputes the
