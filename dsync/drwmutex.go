@@ -214,12 +214,8 @@ func (m *DRWMutex) lost(h *hold, err error) {
 	if ds.closed.Load() {
 		return // Close: the grants expire on the nodes
 	}
-	all := make([]bool, len(ds.lockers))
-	for i := range all {
-		all[i] = true
-	}
 	ds.goBackground(func(ctx context.Context) {
-		ds.releaseOn(ctx, verbForceUnlock, locker.LockArgs{UID: h.uid}, all)
+		ds.releaseOn(ctx, verbForceUnlock, locker.LockArgs{UID: h.uid}, ds.allNodes)
 	})
 }
 
@@ -268,11 +264,7 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	h.cancel(context.Canceled)
 	args := locker.LockArgs{UID: h.uid, Resources: m.names}
 	v := releaseVerb(h.write)
-	all := make([]bool, len(ds.lockers))
-	for i := range all {
-		all[i] = true
-	}
-	results := ds.callEach(ctx, v, args, all)
+	results := ds.callEach(ctx, v, args, ds.allNodes)
 	confirmed := 0
 	retry := make([]bool, len(ds.lockers))
 	anyRetry := false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 type Dsync struct {
 	cfg       Config
 	lockers   []locker.NetLocker
+	allNodes  []bool // true for every locker; read-only, for calls to all of them
 	refresher *refresher.Refresher
 
 	uidPrefix string        // random per Dsync, so UIDs differ across processes
@@ -82,6 +84,7 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 	ds := &Dsync{
 		cfg:       cfg,
 		lockers:   ls,
+		allNodes:  slices.Repeat([]bool{true}, len(ls)),
 		refresher: ref,
 		uidPrefix: uuid.NewString() + "-",
 	}

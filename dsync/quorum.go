@@ -70,6 +70,19 @@ const (
 	stateNotSent // an error before the call left: the node granted nothing
 )
 
+// state classifies an answer.
+func (r nodeResult) state() nodeState {
+	switch {
+	case errors.Is(r.err, locker.ErrNotSent):
+		return stateNotSent
+	case r.err != nil:
+		return stateFailed
+	case r.reply.OK:
+		return stateGranted
+	}
+	return stateRefused
+}
+
 // attempt is the outcome of asking every node once for a lock.
 type attempt struct {
 	granted, refused, failed int
@@ -114,24 +127,20 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	a.state = make([]nodeState, n)
 	for got := 0; got < n; got++ {
 		res := <-results
-		switch {
-		case res.err != nil:
+		st := res.state()
+		a.state[res.node] = st
+		switch st {
+		case stateFailed, stateNotSent:
 			a.failed++
-			a.state[res.node] = stateFailed
-			if errors.Is(res.err, locker.ErrNotSent) {
-				a.state[res.node] = stateNotSent
-			}
 			if errors.Is(res.err, locker.ErrInvalidArgs) {
 				a.invalid = res.err
 			}
 			a.errs = append(a.errs, fmt.Errorf("%s: %w", ds.lockers[res.node], res.err))
-		case res.reply.OK:
+		case stateGranted:
 			a.granted++
-			a.state[res.node] = stateGranted
 			a.fence = max(a.fence, res.reply.Fence)
-		default:
+		case stateRefused:
 			a.refused++
-			a.state[res.node] = stateRefused
 			if r := res.reply.Reason; r == locker.ReasonConflict || r == locker.ReasonWriterWaiting {
 				a.conflicts++
 			}
@@ -146,16 +155,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 			// way of the next attempt.
 			for got++; got < n; got++ {
 				res := <-results
-				switch {
-				case errors.Is(res.err, locker.ErrNotSent):
-					a.state[res.node] = stateNotSent
-				case res.err != nil:
-					a.state[res.node] = stateFailed
-				case res.reply.OK:
-					a.state[res.node] = stateGranted
-				default:
-					a.state[res.node] = stateRefused
-				}
+				a.state[res.node] = res.state()
 			}
 			break
 		}
@@ -165,7 +165,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 }
 
 // callEach calls v on every node marked in nodes, in parallel, each bounded
-// by CallTimeout, and returns their results.
+// by CallTimeout, and returns their results. It does not modify nodes.
 func (ds *Dsync) callEach(ctx context.Context, v verb, args locker.LockArgs, nodes []bool) []nodeResult {
 	callCtx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.CallTimeout)
 	defer cancel()
