@@ -188,22 +188,29 @@ func (s *shard) putGrant(h uint64, g *grant) {
 
 // dropGrant removes g, whose UID hashes to h; s.mu must be held.
 func (s *shard) dropGrant(h uint64, g *grant) {
-	head := s.grants[h]
-	if head == g {
-		if g.chain == nil {
-			delete(s.grants, h)
+	unchain(s.grants, h, g, func(g *grant) **grant { return &g.chain })
+}
+
+// unchain removes x from the hash chain that starts at m[h], deleting the
+// slot when the chain becomes empty. link returns the address of an element's
+// link to the next element of its chain.
+func unchain[T comparable](m map[uint64]T, h uint64, x T, link func(T) *T) {
+	var none T
+	if head := m[h]; head == x {
+		if next := *link(x); next == none {
+			delete(m, h)
 		} else {
-			s.grants[h] = g.chain
+			m[h] = next
 		}
 	} else {
-		for p := head; p != nil; p = p.chain {
-			if p.chain == g {
-				p.chain = g.chain
+		for p := head; p != none; p = *link(p) {
+			if *link(p) == x {
+				*link(p) = *link(x)
 				break
 			}
 		}
 	}
-	g.chain = nil
+	*link(x) = none
 }
 
 // resource returns the entry of name, whose hash is h, or nil; s.mu must be
@@ -316,21 +323,8 @@ func (s *shard) release(h uint64, name string, g *grant, now func() int64) {
 
 // drop deletes the entry r, whose name hashes to h; s.mu must be held.
 func (s *shard) drop(h uint64, r *resource) {
-	if head := s.resources[h]; head == r {
-		if r.chain == nil {
-			delete(s.resources, h)
-		} else {
-			s.resources[h] = r.chain
-		}
-	} else {
-		for p := head; p != nil; p = p.chain {
-			if p.chain == r {
-				p.chain = r.chain
-				break
-			}
-		}
-	}
-	r.chain, r.name = nil, ""
+	unchain(s.resources, h, r, func(r *resource) **resource { return &r.chain })
+	r.name = ""
 	if r.readers != nil {
 		if r.readers.listed {
 			return // the intents list still refers to it; the sweep recycles it
