@@ -77,26 +77,29 @@ func BenchmarkTableLockUnlockParallel(b *testing.B) {
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		// Each goroutine cycles through 64 resources of its own.
-		g := int(next.Add(1))
-		var args [64]locker.LockArgs
-		for i := range args {
-			args[i] = lockArgs(uid(g*1000+i), "bucket/g"+strconv.Itoa(g)+"/"+strconv.Itoa(i))
-		}
-		i := 0
-		for pb.Next() {
-			a := args[i%len(args)]
-			i++
-			if r, err := l.Lock(ctx, a); err != nil || !r.OK {
-				b.Errorf("lock: %v %v", r, err)
-				return
-			}
-			if _, err := l.Unlock(ctx, a); err != nil {
-				b.Errorf("unlock: %v", err)
-				return
-			}
-		}
+		lockUnlockOwn(b, pb, l, int(next.Add(1)))
 	})
+}
+
+// lockUnlockOwn runs lock+unlock pairs on l for one RunParallel goroutine,
+// number g, cycling through 64 resources of its own.
+func lockUnlockOwn(b *testing.B, pb *testing.PB, l locker.NetLocker, g int) {
+	ctx := context.Background()
+	var args [64]locker.LockArgs
+	for i := range args {
+		args[i] = lockArgs(uid(g*1000+i), "bucket/g"+strconv.Itoa(g)+"/"+strconv.Itoa(i))
+	}
+	for i := 0; pb.Next(); i++ {
+		a := args[i%len(args)]
+		if r, err := l.Lock(ctx, a); err != nil || !r.OK {
+			b.Errorf("lock: %v %v", r, err)
+			return
+		}
+		if _, err := l.Unlock(ctx, a); err != nil {
+			b.Errorf("unlock: %v", err)
+			return
+		}
+	}
 }
 
 // BenchmarkTableContended is GOMAXPROCS goroutines trying to write-lock the

@@ -1,13 +1,10 @@
 package bench
 
 import (
-	"context"
-	"strconv"
 	"sync/atomic"
 	"testing"
 
 	"github.com/dsync-go/dsync/bench/loadgen"
-	"github.com/dsync-go/dsync/locker"
 )
 
 // BenchmarkTransportLockUnlock is lock+unlock pairs sent straight to one
@@ -24,29 +21,11 @@ func BenchmarkTransportLockUnlock(b *testing.B) {
 			}
 			defer c.Close()
 			l := c.Lockers()[0]
-			ctx := context.Background()
 			var next atomic.Int64
 			b.ReportAllocs()
 			b.SetParallelism(128)
 			b.RunParallel(func(pb *testing.PB) {
-				g := strconv.FormatInt(next.Add(1), 10)
-				var args [64]locker.LockArgs
-				for i := range args {
-					args[i] = lockArgs(uid(int(next.Add(1))*1000+i), "g"+g+"/"+strconv.Itoa(i))
-				}
-				i := 0
-				for pb.Next() {
-					a := args[i%len(args)]
-					i++
-					if r, err := l.Lock(ctx, a); err != nil || !r.OK {
-						b.Errorf("lock: %v %v", r, err)
-						return
-					}
-					if _, err := l.Unlock(ctx, a); err != nil {
-						b.Errorf("unlock: %v", err)
-						return
-					}
-				}
+				lockUnlockOwn(b, pb, l, int(next.Add(1)))
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
 		})
