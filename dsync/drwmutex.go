@@ -99,7 +99,7 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 }
 
 func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, error) {
-	lockCtx, err := m.attemptOnce(ctx, ctx, write, caller(3))
+	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.cfg.CallTimeout)
 	switch {
 	case err == nil:
 		return true, lockCtx, nil
@@ -111,36 +111,60 @@ func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, 
 	return false, nil, err
 }
 
+// acquire retries attempts until one succeeds, ctx ends or opts.Timeout
+// passes. The timeout is kept as a deadline on the Dsync's clock rather than
+// as a context: an attempt's calls are bounded by what is left of it, and so
+// is the wait before the next attempt, so that an acquisition that succeeds
+// at once costs no timer.
 func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (context.Context, error) {
 	source := opts.Source
 	if source == "" {
 		source = caller(3)
 	}
-	timeout := ctx
+	clk := m.ds.clk()
+	var deadline time.Time
 	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		timeout, cancel = clock.WithTimeout(ctx, m.ds.clk(), opts.Timeout)
-		defer cancel()
+		deadline = clk.Now().Add(opts.Timeout)
+	}
+	// left returns what is left of the timeout, capped at limit.
+	left := func(limit time.Duration) time.Duration {
+		if deadline.IsZero() {
+			return limit
+		}
+		return min(limit, deadline.Sub(clk.Now()))
 	}
 	var last error
 	for retry := 0; ; retry++ {
-		if timeout.Err() != nil {
+		callTimeout := left(m.ds.cfg.CallTimeout)
+		if callTimeout <= 0 {
 			return nil, m.gaveUp(ctx, last)
 		}
-		lockCtx, err := m.attemptOnce(ctx, timeout, write, source)
+		lockCtx, err := m.attemptOnce(ctx, write, source, callTimeout)
 		if err == nil {
 			return lockCtx, nil
 		}
+		if ctx.Err() != nil {
+			return nil, m.gaveUp(ctx, last)
+		}
+		cutShort := left(m.ds.cfg.CallTimeout) <= 0
 		if !errors.Is(err, ErrLocked) && !errors.Is(err, ErrNoQuorum) {
-			if timeout.Err() != nil {
+			if cutShort {
 				return nil, m.gaveUp(ctx, last)
 			}
 			return nil, err // invalid request, or closed
 		}
-		if last == nil || timeout.Err() == nil {
+		if last == nil || !cutShort {
 			last = err // an attempt cut short by the timeout says less than the one before
 		}
-		if !clock.Sleep(timeout, m.ds.clk(), m.ds.backoff(retry)) {
+		wait := m.ds.backoff(retry)
+		if w := left(wait); w < wait {
+			// The timeout passes first: wait for it, then give up.
+			if w > 0 {
+				clock.Sleep(ctx, clk, w)
+			}
+			return nil, m.gaveUp(ctx, last)
+		}
+		if !clock.Sleep(ctx, clk, wait) {
 			return nil, m.gaveUp(ctx, last)
 		}
 	}
@@ -159,11 +183,11 @@ func (m *DRWMutex) gaveUp(ctx context.Context, last error) error {
 	return fmt.Errorf("dsync: lock %v: %w (last attempt: %w)", m.names, why, last)
 }
 
-// attemptOnce asks the nodes once, within ctx, and on success records and
-// registers the hold. The lock's context derives from parent, the caller's
-// context without the acquisition's timeout. A failed attempt returns an
-// error wrapping ErrLocked or ErrNoQuorum, or the nodes' ErrInvalidArgs.
-func (m *DRWMutex) attemptOnce(parent, ctx context.Context, write bool, source string) (context.Context, error) {
+// attemptOnce asks the nodes once, each call bounded by timeout, and on
+// success records and registers the hold, whose context derives from ctx. A
+// failed attempt returns an error wrapping ErrLocked or ErrNoQuorum, the
+// nodes' ErrInvalidArgs, or ctx's cause if ctx ended first.
+func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, timeout time.Duration) (context.Context, error) {
 	if m.err != nil {
 		return nil, m.err
 	}
@@ -177,15 +201,18 @@ func (m *DRWMutex) attemptOnce(parent, ctx context.Context, write bool, source s
 	args := locker.LockArgs{
 		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
 	}
-	a, ok := ds.tryAcquire(ctx, write, args)
+	a, ok := ds.tryAcquire(ctx, write, args, timeout)
 	if !ok {
+		if a.gaveUp != nil {
+			return nil, fmt.Errorf("dsync: lock %v: %w", m.names, a.gaveUp)
+		}
 		if a.invalid != nil {
 			return nil, a.invalid
 		}
 		return nil, a.err(m.names, args.Quorum, len(ds.lockers))
 	}
 	h := &hold{uid: args.UID, write: write, fence: a.fence}
-	h.ctx, h.cancel = context.WithCancelCause(parent)
+	h.ctx, h.cancel = context.WithCancelCause(ctx)
 	m.mu.Lock()
 	if write {
 		m.write = h
@@ -215,7 +242,7 @@ func (m *DRWMutex) lost(h *hold, err error) {
 		return // Close: the grants expire on the nodes
 	}
 	ds.goBackground(func(ctx context.Context) {
-		ds.releaseOn(ctx, verbForceUnlock, locker.LockArgs{UID: h.uid}, ds.allNodes)
+		ds.releaseOn(ctx, locker.OpForceUnlock, locker.LockArgs{UID: h.uid}, ds.allNodes)
 	})
 }
 
@@ -263,26 +290,49 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	}
 	h.cancel(context.Canceled)
 	args := locker.LockArgs{UID: h.uid, Resources: m.names}
-	v := releaseVerb(h.write)
-	results := ds.callEach(ctx, v, args, ds.allNodes)
-	confirmed := 0
-	retry := make([]bool, len(ds.lockers))
-	anyRetry := false
-	for _, r := range results {
+	op := releaseOp(h.write)
+	n := len(ds.lockers)
+	out := make(answers, n)
+	ds.start(ctx, op, args, ds.cfg.CallTimeout, ds.allNodes, out)
+	confirmed, got := 0, 0
+	var retry []bool // nodes to release in the background; nil if none
+	for ; got < n; got++ {
+		r, in := next(ctx, out)
+		if !in {
+			break
+		}
 		if r.err == nil {
 			confirmed++
 		} else {
-			retry[r.node] = true
-			anyRetry = true
+			retry = markNode(retry, n, r.node)
 		}
 	}
-	if anyRetry && !ds.closed.Load() {
-		ds.goBackground(func(bg context.Context) { ds.releaseOn(bg, v, args, retry) })
+	if (retry != nil || got < n) && !ds.closed.Load() {
+		late := n - got
+		ds.goBackground(func(bg context.Context) {
+			for range late {
+				if r := <-out; r.err != nil {
+					retry = markNode(retry, n, r.node)
+				}
+			}
+			if retry != nil {
+				ds.releaseOn(bg, op, args, retry)
+			}
+		})
 	}
 	if confirmed < ds.quorum(h.write) {
 		return fmt.Errorf("%w: %v: %d of %d nodes confirmed", ErrUnlockPending, m.names, confirmed, len(ds.lockers))
 	}
 	return nil
+}
+
+// markNode sets nodes[i], making nodes (of length n) if it is nil.
+func markNode(nodes []bool, n, i int) []bool {
+	if nodes == nil {
+		nodes = make([]bool, n)
+	}
+	nodes[i] = true
+	return nodes
 }
 
 // Fence returns the fence of the held write lock: the largest of the

@@ -36,7 +36,9 @@ type Dsync struct {
 
 	randMu sync.Mutex // guards cfg.Rand
 
-	workers workers // goroutines for node calls
+	submitters  []locker.Submitter // per locker: the locker if it is one, else nil
+	syncLockers int                // lockers that are not Submitters
+	workers     workers            // goroutines for calls to lockers that are not Submitters
 
 	// bg is the context of background releases; Close cancels it and waits
 	// for them.
@@ -87,6 +89,14 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 		allNodes:  slices.Repeat([]bool{true}, len(ls)),
 		refresher: ref,
 		uidPrefix: uuid.NewString() + "-",
+	}
+	ds.submitters = make([]locker.Submitter, len(ls))
+	for i, l := range ls {
+		if s, ok := l.(locker.Submitter); ok {
+			ds.submitters[i] = s
+		} else {
+			ds.syncLockers++
+		}
 	}
 	ds.bg, ds.bgCancel = context.WithCancel(context.Background())
 	return ds, nil

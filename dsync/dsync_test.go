@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ type node struct {
 	locked   chan string   // if non-nil, receives the UID of every lock call answered
 	mu       sync.Mutex
 	lockSeen int
+	clk      clock.Clock
 }
 
 func (n *node) fail() error {
@@ -126,18 +128,53 @@ type cluster struct {
 
 const validity = time.Minute
 
+// eachPath runs f twice, as subtests: "submit", where the client submits its
+// calls to the nodes (locker.Submitter) and their answers come from other
+// goroutines, as from package rest; and "sync", where the client calls each
+// node's methods on a goroutine of its own, as it does for lockers without
+// that capability. newCluster reads the path from the test's name.
+func eachPath(t *testing.T, f func(t *testing.T)) {
+	t.Run("submit", f)
+	t.Run("sync", f)
+}
+
+// netOnly hides every method of a locker but those of locker.NetLocker.
+type netOnly struct{ locker.NetLocker }
+
+// Submit makes the node a locker.Submitter that answers from another
+// goroutine, through the same faults as its other methods. Once sent, a call
+// is bounded by timeout on the node's clock, not by ctx.
+func (n *node) Submit(ctx context.Context, op locker.Op, a locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+	if err := ctx.Err(); err != nil {
+		sink.Done(tag, locker.Reply{}, fmt.Errorf("%w (%w)", err, locker.ErrNotSent))
+		return
+	}
+	go func() {
+		cctx, cancel := clock.WithTimeout(context.Background(), n.clk, timeout)
+		defer cancel()
+		r, err := op.Call(cctx, n, a)
+		sink.Done(tag, r, err)
+	}()
+}
+
 // newCluster starts n in-memory nodes and a client. With a nil clock it uses
-// the real clock and fast retries.
+// the real clock and fast retries. Under eachPath's "sync" subtest the client
+// sees the nodes as plain NetLockers.
 func newCluster(t *testing.T, n int, clk clock.Clock) *cluster {
 	t.Helper()
 	c := &cluster{t: t, clk: clock.OrReal(clk)}
+	syncPath := slices.Contains(strings.Split(t.Name(), "/"), "sync")
 	var ls []locker.NetLocker
 	for range n {
 		tbl := locker.New(locker.Config{Validity: validity, Clock: c.clk, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
-		nd := &node{Local: tbl}
+		nd := &node{Local: tbl, clk: c.clk}
 		c.nodes = append(c.nodes, nd)
-		ls = append(ls, nd)
+		if syncPath {
+			ls = append(ls, netOnly{nd})
+		} else {
+			ls = append(ls, nd)
+		}
 	}
 	ds, err := dsync.New(ls, dsync.Config{
 		Validity: validity, Clock: c.clk,
@@ -202,398 +239,426 @@ func TestNewRejects(t *testing.T) {
 }
 
 func TestExclusion(t *testing.T) {
-	ctx := context.Background()
-	for _, n := range []int{1, 2, 3, 4, 5} {
-		t.Run(fmt.Sprint("n=", n), func(t *testing.T) {
-			c := newCluster(t, n, nil)
-			w := dsync.NewDRWMutex(c.ds, "obj")
-			if ok, _, err := w.TryLock(ctx); !ok || err != nil {
-				t.Fatalf("first TryLock: %v %v", ok, err)
-			}
-			other := dsync.NewDRWMutex(c.ds, "obj")
-			if ok, _, err := other.TryLock(ctx); ok || err != nil {
-				t.Fatalf("second writer: ok=%v err=%v, want refused", ok, err)
-			}
-			if ok, _, err := other.TryRLock(ctx); ok || err != nil {
-				t.Fatalf("reader while written: ok=%v err=%v, want refused", ok, err)
-			}
-			if err := w.Unlock(ctx); err != nil {
-				t.Fatal(err)
-			}
-			r1, r2 := dsync.NewDRWMutex(c.ds, "obj"), dsync.NewDRWMutex(c.ds, "obj")
-			for _, r := range []*dsync.DRWMutex{r1, r2} {
-				if ok, _, err := r.TryRLock(ctx); !ok || err != nil {
-					t.Fatalf("reader: %v %v", ok, err)
+	eachPath(t, func(t *testing.T) {
+		ctx := context.Background()
+		for _, n := range []int{1, 2, 3, 4, 5} {
+			t.Run(fmt.Sprint("n=", n), func(t *testing.T) {
+				c := newCluster(t, n, nil)
+				w := dsync.NewDRWMutex(c.ds, "obj")
+				if ok, _, err := w.TryLock(ctx); !ok || err != nil {
+					t.Fatalf("first TryLock: %v %v", ok, err)
 				}
-			}
-			if ok, _, _ := other.TryLock(ctx); ok {
-				t.Fatal("writer granted while read-locked")
-			}
-			r1.RUnlock(ctx)
-			r2.RUnlock(ctx)
-			if ok, _, err := other.TryLock(ctx); !ok || err != nil {
-				t.Fatalf("writer after readers left: %v %v", ok, err)
-			}
-			other.Unlock(ctx)
-			c.ds.Close() // waits for background releases
-			if g := c.grants(); g != 0 {
-				t.Fatalf("%d grants left on the nodes", g)
-			}
-		})
-	}
+				other := dsync.NewDRWMutex(c.ds, "obj")
+				if ok, _, err := other.TryLock(ctx); ok || err != nil {
+					t.Fatalf("second writer: ok=%v err=%v, want refused", ok, err)
+				}
+				if ok, _, err := other.TryRLock(ctx); ok || err != nil {
+					t.Fatalf("reader while written: ok=%v err=%v, want refused", ok, err)
+				}
+				if err := w.Unlock(ctx); err != nil {
+					t.Fatal(err)
+				}
+				r1, r2 := dsync.NewDRWMutex(c.ds, "obj"), dsync.NewDRWMutex(c.ds, "obj")
+				for _, r := range []*dsync.DRWMutex{r1, r2} {
+					if ok, _, err := r.TryRLock(ctx); !ok || err != nil {
+						t.Fatalf("reader: %v %v", ok, err)
+					}
+				}
+				if ok, _, _ := other.TryLock(ctx); ok {
+					t.Fatal("writer granted while read-locked")
+				}
+				r1.RUnlock(ctx)
+				r2.RUnlock(ctx)
+				if ok, _, err := other.TryLock(ctx); !ok || err != nil {
+					t.Fatalf("writer after readers left: %v %v", ok, err)
+				}
+				other.Unlock(ctx)
+				c.ds.Close() // waits for background releases
+				if g := c.grants(); g != 0 {
+					t.Fatalf("%d grants left on the nodes", g)
+				}
+			})
+		}
+	})
 }
 
 func TestNoLostUpdates(t *testing.T) {
-	c := newCluster(t, 5, nil)
-	const workers, rounds = 8, 25
-	var (
-		counter int // protected by the distributed lock only
-		inside  atomic.Int32
-		wg      sync.WaitGroup
-	)
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m := dsync.NewDRWMutex(c.ds, "counter")
-			for range rounds {
-				if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil {
-					errs <- err
-					return
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 5, nil)
+		const workers, rounds = 8, 25
+		var (
+			counter int // protected by the distributed lock only
+			inside  atomic.Int32
+			wg      sync.WaitGroup
+		)
+		errs := make(chan error, workers)
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := dsync.NewDRWMutex(c.ds, "counter")
+				for range rounds {
+					if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil {
+						errs <- err
+						return
+					}
+					if inside.Add(1) != 1 {
+						errs <- errors.New("two holders at once")
+					}
+					v := counter
+					counter = v + 1
+					inside.Add(-1)
+					if err := m.Unlock(context.Background()); err != nil {
+						errs <- err
+					}
 				}
-				if inside.Add(1) != 1 {
-					errs <- errors.New("two holders at once")
-				}
-				v := counter
-				counter = v + 1
-				inside.Add(-1)
-				if err := m.Unlock(context.Background()); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if counter != workers*rounds {
-		t.Fatalf("counter = %d, want %d: updates lost", counter, workers*rounds)
-	}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if counter != workers*rounds {
+			t.Fatalf("counter = %d, want %d: updates lost", counter, workers*rounds)
+		}
+	})
 }
 
 func TestToleratesNMinusQuorumDown(t *testing.T) {
-	ctx := context.Background()
-	for _, n := range []int{3, 4, 5} {
-		t.Run(fmt.Sprint("n=", n), func(t *testing.T) {
-			c := newCluster(t, n, nil)
-			w := n - c.ds.WriteQuorum()
-			for i := range w {
-				c.nodes[i].down.Store(true)
-			}
-			m := dsync.NewDRWMutex(c.ds, "obj")
-			if _, err := m.GetLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
-				t.Fatalf("with %d of %d down: %v", w, n, err)
-			}
-			if err := m.Unlock(ctx); err != nil {
-				t.Fatalf("unlock with %d down: %v", w, err)
-			}
-			// One more down: no write quorum.
-			c.nodes[w].down.Store(true)
-			ok, _, err := m.TryLock(ctx)
-			if ok || !errors.Is(err, dsync.ErrNoQuorum) {
-				t.Fatalf("with %d down: ok=%v err=%v, want ErrNoQuorum", w+1, ok, err)
-			}
-			_, err = m.GetLock(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
-			if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrNoQuorum) {
-				t.Fatalf("GetLock with %d down: %v, want ErrTimeout wrapping ErrNoQuorum", w+1, err)
-			}
-			c.ds.Close()
-			if g := c.grants(); g != 0 {
-				t.Fatalf("failed attempts left %d grants", g)
-			}
-		})
-	}
+	eachPath(t, func(t *testing.T) {
+		ctx := context.Background()
+		for _, n := range []int{3, 4, 5} {
+			t.Run(fmt.Sprint("n=", n), func(t *testing.T) {
+				c := newCluster(t, n, nil)
+				w := n - c.ds.WriteQuorum()
+				for i := range w {
+					c.nodes[i].down.Store(true)
+				}
+				m := dsync.NewDRWMutex(c.ds, "obj")
+				if _, err := m.GetLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
+					t.Fatalf("with %d of %d down: %v", w, n, err)
+				}
+				if err := m.Unlock(ctx); err != nil {
+					t.Fatalf("unlock with %d down: %v", w, err)
+				}
+				// One more down: no write quorum.
+				c.nodes[w].down.Store(true)
+				ok, _, err := m.TryLock(ctx)
+				if ok || !errors.Is(err, dsync.ErrNoQuorum) {
+					t.Fatalf("with %d down: ok=%v err=%v, want ErrNoQuorum", w+1, ok, err)
+				}
+				_, err = m.GetLock(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
+				if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrNoQuorum) {
+					t.Fatalf("GetLock with %d down: %v, want ErrTimeout wrapping ErrNoQuorum", w+1, err)
+				}
+				c.ds.Close()
+				if g := c.grants(); g != 0 {
+					t.Fatalf("failed attempts left %d grants", g)
+				}
+			})
+		}
+	})
 }
 
 func TestTimeoutAndCancellationAreDistinct(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	ctx := context.Background()
-	holder := dsync.NewDRWMutex(c.ds, "obj")
-	if _, err := holder.GetLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	_, err := m.GetLock(ctx, dsync.Options{Timeout: 10 * time.Millisecond})
-	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) || errors.Is(err, context.Canceled) {
-		t.Fatalf("timeout: %v", err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan error)
-	go func() {
-		_, err := m.GetLock(cctx, dsync.Options{})
-		done <- err
-	}()
-	cancel()
-	err = <-done
-	if !errors.Is(err, context.Canceled) || errors.Is(err, dsync.ErrTimeout) {
-		t.Fatalf("cancelled: %v", err)
-	}
-	dctx, dcancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer dcancel()
-	_, err = m.GetLock(dctx, dsync.Options{})
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, dsync.ErrTimeout) {
-		t.Fatalf("deadline: %v", err)
-	}
-	holder.Unlock(ctx)
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		ctx := context.Background()
+		holder := dsync.NewDRWMutex(c.ds, "obj")
+		if _, err := holder.GetLock(ctx, dsync.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		_, err := m.GetLock(ctx, dsync.Options{Timeout: 10 * time.Millisecond})
+		if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) || errors.Is(err, context.Canceled) {
+			t.Fatalf("timeout: %v", err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error)
+		go func() {
+			_, err := m.GetLock(cctx, dsync.Options{})
+			done <- err
+		}()
+		cancel()
+		err = <-done
+		if !errors.Is(err, context.Canceled) || errors.Is(err, dsync.ErrTimeout) {
+			t.Fatalf("cancelled: %v", err)
+		}
+		dctx, dcancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		defer dcancel()
+		_, err = m.GetLock(dctx, dsync.Options{})
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, dsync.ErrTimeout) {
+			t.Fatalf("deadline: %v", err)
+		}
+		holder.Unlock(ctx)
+	})
 }
 
 func TestInvalidNamesFailAtOnce(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	for _, names := range [][]string{nil, {""}, {"a", ""}} {
-		m := dsync.NewDRWMutex(c.ds, names...)
-		if _, err := m.GetLock(context.Background(), dsync.Options{}); !errors.Is(err, locker.ErrInvalidArgs) {
-			t.Errorf("names %q: %v, want ErrInvalidArgs", names, err)
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		for _, names := range [][]string{nil, {""}, {"a", ""}} {
+			m := dsync.NewDRWMutex(c.ds, names...)
+			if _, err := m.GetLock(context.Background(), dsync.Options{}); !errors.Is(err, locker.ErrInvalidArgs) {
+				t.Errorf("names %q: %v, want ErrInvalidArgs", names, err)
+			}
 		}
-	}
-	// Too many resources: the nodes refuse, and the client does not retry.
-	many := make([]string, locker.DefaultMaxResources+1)
-	for i := range many {
-		many[i] = fmt.Sprint("r", i)
-	}
-	if _, err := dsync.NewDRWMutex(c.ds, many...).GetLock(context.Background(), dsync.Options{}); !errors.Is(err, locker.ErrInvalidArgs) {
-		t.Errorf("too many names: %v, want ErrInvalidArgs", err)
-	}
-	m := dsync.NewDRWMutex(c.ds, "b", "a", "b")
-	if got := m.Names(); len(got) != 2 || got[0] != "a" || got[1] != "b" {
-		t.Errorf("Names() = %q", got)
-	}
+		// Too many resources: the nodes refuse, and the client does not retry.
+		many := make([]string, locker.DefaultMaxResources+1)
+		for i := range many {
+			many[i] = fmt.Sprint("r", i)
+		}
+		if _, err := dsync.NewDRWMutex(c.ds, many...).GetLock(context.Background(), dsync.Options{}); !errors.Is(err, locker.ErrInvalidArgs) {
+			t.Errorf("too many names: %v, want ErrInvalidArgs", err)
+		}
+		m := dsync.NewDRWMutex(c.ds, "b", "a", "b")
+		if got := m.Names(); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+			t.Errorf("Names() = %q", got)
+		}
+	})
 }
 
 func TestMisusePanics(t *testing.T) {
-	c := newCluster(t, 1, nil)
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	for name, f := range map[string]func(){
-		"Unlock":  func() { m.Unlock(context.Background()) },
-		"RUnlock": func() { m.RUnlock(context.Background()) },
-	} {
-		func() {
-			defer func() {
-				r := recover()
-				if s, _ := r.(string); !strings.HasPrefix(s, "dsync: ") {
-					t.Errorf("%s of unlocked mutex: recovered %v, want a panic starting with \"dsync: \"", name, r)
-				}
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 1, nil)
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		for name, f := range map[string]func(){
+			"Unlock":  func() { m.Unlock(context.Background()) },
+			"RUnlock": func() { m.RUnlock(context.Background()) },
+		} {
+			func() {
+				defer func() {
+					r := recover()
+					if s, _ := r.(string); !strings.HasPrefix(s, "dsync: ") {
+						t.Errorf("%s of unlocked mutex: recovered %v, want a panic starting with \"dsync: \"", name, r)
+					}
+				}()
+				f()
 			}()
-			f()
-		}()
-	}
+		}
+	})
 }
 
 func TestLateGrantIsReleased(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	ctx := context.Background()
-	// Node 0 holds back lock requests; nodes 1 and 2 are locked by another
-	// holder, so the attempt fails while node 0's request is in flight.
-	for _, n := range c.nodes[1:] {
-		if r, err := n.Local.Lock(ctx, locker.LockArgs{UID: "holder", Resources: []string{"obj"}}); err != nil || !r.OK {
-			t.Fatal(r, err)
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		ctx := context.Background()
+		// Node 0 holds back lock requests; nodes 1 and 2 are locked by another
+		// holder, so the attempt fails while node 0's request is in flight.
+		for _, n := range c.nodes[1:] {
+			if r, err := n.Local.Lock(ctx, locker.LockArgs{UID: "holder", Resources: []string{"obj"}}); err != nil || !r.OK {
+				t.Fatal(r, err)
+			}
 		}
-	}
-	gate := make(chan struct{})
-	c.nodes[0].mu.Lock()
-	c.nodes[0].gate = gate
-	c.nodes[0].unlocks = make(chan string, 10)
-	c.nodes[0].mu.Unlock()
+		gate := make(chan struct{})
+		c.nodes[0].mu.Lock()
+		c.nodes[0].gate = gate
+		c.nodes[0].unlocks = make(chan string, 10)
+		c.nodes[0].mu.Unlock()
 
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	ok, _, err := m.TryLock(ctx)
-	if ok || err != nil {
-		t.Fatalf("TryLock: ok=%v err=%v, want refused", ok, err)
-	}
-	close(gate) // node 0 now grants the abandoned request...
-	<-c.nodes[0].unlocks
-	// ...and the client released it.
-	if st := c.nodes[0].Stats(); st.Grants != 0 {
-		t.Fatalf("node 0 still holds %d grants", st.Grants)
-	}
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		ok, _, err := m.TryLock(ctx)
+		if ok || err != nil {
+			t.Fatalf("TryLock: ok=%v err=%v, want refused", ok, err)
+		}
+		close(gate) // node 0 now grants the abandoned request...
+		<-c.nodes[0].unlocks
+		// ...and the client released it.
+		if st := c.nodes[0].Stats(); st.Grants != 0 {
+			t.Fatalf("node 0 still holds %d grants", st.Grants)
+		}
+	})
 }
 
 func TestLostLockCancelsContext(t *testing.T) {
-	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	c := newCluster(t, 5, clk)
-	for _, n := range c.nodes {
-		n.locked = make(chan string, 1)
-	}
-	ctx := context.Background()
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	lockCtx, err := m.GetLock(ctx, dsync.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range c.nodes { // every node has answered, not just a quorum
-		<-n.locked
-	}
-	// An operator force-releases the lock on a quorum of nodes (3 of 5).
-	for _, n := range c.nodes[:3] {
-		n.ForceUnlock(ctx, locker.LockArgs{Resources: []string{"obj"}})
-	}
-	clk.BlockUntil(nil, 2) // the refresher's tick and deadline timers
-	clk.Advance(dsync.DefaultRefreshInterval)
-	<-lockCtx.Done()
-	if cause := context.Cause(lockCtx); !errors.Is(cause, dsync.ErrLockLost) {
-		t.Fatalf("cause %v, want ErrLockLost", cause)
-	}
-	c.ds.Close() // waits for the background force-release
-	if g := c.grants(); g != 0 {
-		t.Fatalf("remains of the lost lock: %d grants", g)
-	}
-	if err := m.Unlock(ctx); !errors.Is(err, dsync.ErrLockLost) {
-		t.Fatalf("Unlock of lost lock: %v, want ErrLockLost", err)
-	}
+	eachPath(t, func(t *testing.T) {
+		clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+		c := newCluster(t, 5, clk)
+		for _, n := range c.nodes {
+			n.locked = make(chan string, 1)
+		}
+		ctx := context.Background()
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		lockCtx, err := m.GetLock(ctx, dsync.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range c.nodes { // every node has answered, not just a quorum
+			<-n.locked
+		}
+		// An operator force-releases the lock on a quorum of nodes (3 of 5).
+		for _, n := range c.nodes[:3] {
+			n.ForceUnlock(ctx, locker.LockArgs{Resources: []string{"obj"}})
+		}
+		clk.BlockUntil(nil, 2) // the refresher's tick and deadline timers
+		clk.Advance(dsync.DefaultRefreshInterval)
+		<-lockCtx.Done()
+		if cause := context.Cause(lockCtx); !errors.Is(cause, dsync.ErrLockLost) {
+			t.Fatalf("cause %v, want ErrLockLost", cause)
+		}
+		c.ds.Close() // waits for the background force-release
+		if g := c.grants(); g != 0 {
+			t.Fatalf("remains of the lost lock: %d grants", g)
+		}
+		if err := m.Unlock(ctx); !errors.Is(err, dsync.ErrLockLost) {
+			t.Fatalf("Unlock of lost lock: %v, want ErrLockLost", err)
+		}
+	})
 }
 
 func TestUnrefreshedLockIsGivenUpBeforeNodesExpireIt(t *testing.T) {
-	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	c := newCluster(t, 3, clk)
-	ctx := context.Background()
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	lockCtx, err := m.GetLock(ctx, dsync.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The holder is cut off from two nodes: refreshes miss the quorum, but
-	// nobody denies the lock.
-	// Cut the holder off from every node but one that granted.
-	holder := -1
-	for i, n := range c.nodes {
-		if e, _ := n.List(ctx, 0); len(e) == 1 && holder < 0 {
-			holder = i
-		} else {
-			n.down.Store(true)
+	eachPath(t, func(t *testing.T) {
+		clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+		c := newCluster(t, 3, clk)
+		ctx := context.Background()
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		lockCtx, err := m.GetLock(ctx, dsync.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	start := clk.Now()
-	clk.BlockUntil(nil, 2) // the refresher's tick and deadline timers
-	// Jump to the holder's deadline: validity less its 2% margin.
-	clk.Set(start.Add(validity - validity/50))
-	<-lockCtx.Done()
-	if cause := context.Cause(lockCtx); !errors.Is(cause, dsync.ErrLockLost) {
-		t.Fatalf("cause %v", cause)
-	}
-	// The holder gave up before the nodes' validity ran out.
-	if held := clk.Since(start); held >= validity {
-		t.Fatalf("lock given up after %v, not before the validity %v", held, validity)
-	}
+		// The holder is cut off from two nodes: refreshes miss the quorum, but
+		// nobody denies the lock.
+		// Cut the holder off from every node but one that granted.
+		holder := -1
+		for i, n := range c.nodes {
+			if e, _ := n.List(ctx, 0); len(e) == 1 && holder < 0 {
+				holder = i
+			} else {
+				n.down.Store(true)
+			}
+		}
+		start := clk.Now()
+		clk.BlockUntil(nil, 2) // the refresher's tick and deadline timers
+		// Jump to the holder's deadline: validity less its 2% margin.
+		clk.Set(start.Add(validity - validity/50))
+		<-lockCtx.Done()
+		if cause := context.Cause(lockCtx); !errors.Is(cause, dsync.ErrLockLost) {
+			t.Fatalf("cause %v", cause)
+		}
+		// The holder gave up before the nodes' validity ran out.
+		if held := clk.Since(start); held >= validity {
+			t.Fatalf("lock given up after %v, not before the validity %v", held, validity)
+		}
+	})
 }
 
 func TestUnlockDoesNotBlockWhenNodesAreDown(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	ctx := context.Background()
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	c.nodes[0].down.Store(true)
-	c.nodes[1].down.Store(true)
-	err := m.Unlock(ctx)
-	if !errors.Is(err, dsync.ErrUnlockPending) {
-		t.Fatalf("Unlock with 2 of 3 down: %v, want ErrUnlockPending", err)
-	}
-	// The nodes come back and the background retries finish the release.
-	c.nodes[0].mu.Lock()
-	c.nodes[0].unlocks = make(chan string, 100)
-	c.nodes[0].mu.Unlock()
-	c.nodes[0].down.Store(false)
-	c.nodes[1].down.Store(false)
-	<-c.nodes[0].unlocks
-	if st := c.nodes[0].Stats(); st.Grants != 0 {
-		t.Fatalf("node 0 still holds the lock: %+v", st)
-	}
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		ctx := context.Background()
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[0].down.Store(true)
+		c.nodes[1].down.Store(true)
+		err := m.Unlock(ctx)
+		if !errors.Is(err, dsync.ErrUnlockPending) {
+			t.Fatalf("Unlock with 2 of 3 down: %v, want ErrUnlockPending", err)
+		}
+		// The nodes come back and the background retries finish the release.
+		c.nodes[0].mu.Lock()
+		c.nodes[0].unlocks = make(chan string, 100)
+		c.nodes[0].mu.Unlock()
+		c.nodes[0].down.Store(false)
+		c.nodes[1].down.Store(false)
+		<-c.nodes[0].unlocks
+		if st := c.nodes[0].Stats(); st.Grants != 0 {
+			t.Fatalf("node 0 still holds the lock: %+v", st)
+		}
+	})
 }
 
 func TestLockContextEndsWithUnlockAndCaller(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	lockCtx, err := m.GetLock(context.Background(), dsync.Options{Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lockCtx.Err() != nil {
-		t.Fatal("lock context done while held")
-	}
-	m.Unlock(context.Background())
-	<-lockCtx.Done()
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		lockCtx, err := m.GetLock(context.Background(), dsync.Options{Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lockCtx.Err() != nil {
+			t.Fatal("lock context done while held")
+		}
+		m.Unlock(context.Background())
+		<-lockCtx.Done()
 
-	parent, cancel := context.WithCancel(context.Background())
-	rctx, err := m.GetRLock(parent, dsync.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	<-rctx.Done()
-	m.RUnlock(context.Background())
+		parent, cancel := context.WithCancel(context.Background())
+		rctx, err := m.GetRLock(parent, dsync.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		<-rctx.Done()
+		m.RUnlock(context.Background())
+	})
 }
 
 func TestReadQuorumAndMultiResource(t *testing.T) {
-	c := newCluster(t, 4, nil) // R = 2, W = 3
-	ctx := context.Background()
-	c.nodes[0].down.Store(true)
-	c.nodes[1].down.Store(true)
-	r := dsync.NewDRWMutex(c.ds, "a", "b")
-	if ok, _, err := r.TryRLock(ctx); !ok || err != nil {
-		t.Fatalf("read with 2 of 4 up: %v %v", ok, err)
-	}
-	if ok, _, err := dsync.NewDRWMutex(c.ds, "z").TryLock(ctx); ok || !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("write with 2 of 4 up: %v %v", ok, err)
-	}
-	c.nodes[0].down.Store(false)
-	c.nodes[1].down.Store(false)
-	w := dsync.NewDRWMutex(c.ds, "b", "c")
-	if ok, _, _ := w.TryLock(ctx); ok {
-		t.Fatal("write on b granted while b is read-locked")
-	}
-	wc := dsync.NewDRWMutex(c.ds, "c")
-	if ok, _, err := wc.TryLock(ctx); !ok || err != nil {
-		t.Fatalf("c was left locked by the failed multi-resource attempt: %v %v", ok, err)
-	}
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 4, nil) // R = 2, W = 3
+		ctx := context.Background()
+		c.nodes[0].down.Store(true)
+		c.nodes[1].down.Store(true)
+		r := dsync.NewDRWMutex(c.ds, "a", "b")
+		if ok, _, err := r.TryRLock(ctx); !ok || err != nil {
+			t.Fatalf("read with 2 of 4 up: %v %v", ok, err)
+		}
+		if ok, _, err := dsync.NewDRWMutex(c.ds, "z").TryLock(ctx); ok || !errors.Is(err, dsync.ErrNoQuorum) {
+			t.Fatalf("write with 2 of 4 up: %v %v", ok, err)
+		}
+		c.nodes[0].down.Store(false)
+		c.nodes[1].down.Store(false)
+		w := dsync.NewDRWMutex(c.ds, "b", "c")
+		if ok, _, _ := w.TryLock(ctx); ok {
+			t.Fatal("write on b granted while b is read-locked")
+		}
+		wc := dsync.NewDRWMutex(c.ds, "c")
+		if ok, _, err := wc.TryLock(ctx); !ok || err != nil {
+			t.Fatalf("c was left locked by the failed multi-resource attempt: %v %v", ok, err)
+		}
+	})
 }
 
 func TestSourceIsTheCallersLine(t *testing.T) {
-	c := newCluster(t, 1, nil)
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	for range 2 { // the second time from the cache
-		if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil { // the line recorded
-			t.Fatal(err)
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 1, nil)
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		for range 2 { // the second time from the cache
+			if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil { // the line recorded
+				t.Fatal(err)
+			}
+			entries, err := c.nodes[0].List(context.Background(), 0)
+			if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
+				t.Fatalf("entries %+v, %v", entries, err)
+			}
+			m.Unlock(context.Background())
 		}
-		entries, err := c.nodes[0].List(context.Background(), 0)
-		if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
-			t.Fatalf("entries %+v, %v", entries, err)
+		ok, _, _ := m.TryLock(context.Background())
+		entries, _ := c.nodes[0].List(context.Background(), 0)
+		if !ok || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
+			t.Fatalf("TryLock source: %+v", entries)
 		}
-		m.Unlock(context.Background())
-	}
-	ok, _, _ := m.TryLock(context.Background())
-	entries, _ := c.nodes[0].List(context.Background(), 0)
-	if !ok || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
-		t.Fatalf("TryLock source: %+v", entries)
-	}
+	})
 }
 
 func TestCloseCancelsHeldLocks(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	m := dsync.NewDRWMutex(c.ds, "obj")
-	lockCtx, err := m.GetLock(context.Background(), dsync.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ds.Close()
-	if lockCtx.Err() == nil || !errors.Is(context.Cause(lockCtx), dsync.ErrLockLost) {
-		t.Fatalf("after Close: %v", context.Cause(lockCtx))
-	}
-	if _, err := m.GetLock(context.Background(), dsync.Options{}); !errors.Is(err, dsync.ErrClosed) {
-		t.Fatalf("GetLock after Close: %v", err)
-	}
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		lockCtx, err := m.GetLock(context.Background(), dsync.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ds.Close()
+		if lockCtx.Err() == nil || !errors.Is(context.Cause(lockCtx), dsync.ErrLockLost) {
+			t.Fatalf("after Close: %v", context.Cause(lockCtx))
+		}
+		if _, err := m.GetLock(context.Background(), dsync.Options{}); !errors.Is(err, dsync.ErrClosed) {
+			t.Fatalf("GetLock after Close: %v", err)
+		}
+	})
 }
 
 func TestQuietNodesAreNotALockedResource(t *testing.T) {
@@ -616,64 +681,68 @@ func TestQuietNodesAreNotALockedResource(t *testing.T) {
 }
 
 func TestCallsNeverSentAreNotReleased(t *testing.T) {
-	for _, notSent := range []bool{true, false} {
-		t.Run(fmt.Sprint("notSent=", notSent), func(t *testing.T) {
-			c := newCluster(t, 3, nil)
-			for _, n := range c.nodes[1:] {
-				n.down.Store(true)
-				n.notSent.Store(notSent)
-			}
-			ok, _, err := dsync.NewDRWMutex(c.ds, "obj").TryLock(context.Background())
-			if ok || !errors.Is(err, dsync.ErrNoQuorum) {
-				t.Fatalf("TryLock: %v %v", ok, err)
-			}
-			if g := c.nodes[0].Stats().Grants; g != 0 {
-				t.Fatalf("node 0 kept the failed attempt's grant")
-			}
-			if !notSent {
-				// The outcome on the failed nodes is unknown: they are
-				// released in the background, retried until they answer.
-				for c.nodes[1].releases.Load() == 0 {
-					runtime.Gosched()
+	eachPath(t, func(t *testing.T) {
+		for _, notSent := range []bool{true, false} {
+			t.Run(fmt.Sprint("notSent=", notSent), func(t *testing.T) {
+				c := newCluster(t, 3, nil)
+				for _, n := range c.nodes[1:] {
+					n.down.Store(true)
+					n.notSent.Store(notSent)
 				}
-				return
-			}
-			c.ds.Close() // waits for any background release
-			for i, n := range c.nodes[1:] {
-				if r := n.releases.Load(); r != 0 {
-					t.Fatalf("node %d: %d releases of a call never sent", i+1, r)
+				ok, _, err := dsync.NewDRWMutex(c.ds, "obj").TryLock(context.Background())
+				if ok || !errors.Is(err, dsync.ErrNoQuorum) {
+					t.Fatalf("TryLock: %v %v", ok, err)
 				}
-			}
-		})
-	}
+				if g := c.nodes[0].Stats().Grants; g != 0 {
+					t.Fatalf("node 0 kept the failed attempt's grant")
+				}
+				if !notSent {
+					// The outcome on the failed nodes is unknown: they are
+					// released in the background, retried until they answer.
+					for c.nodes[1].releases.Load() == 0 {
+						runtime.Gosched()
+					}
+					return
+				}
+				c.ds.Close() // waits for any background release
+				for i, n := range c.nodes[1:] {
+					if r := n.releases.Load(); r != 0 {
+						t.Fatalf("node %d: %d releases of a call never sent", i+1, r)
+					}
+				}
+			})
+		}
+	})
 }
 
 func TestCloseWhileLocking(t *testing.T) {
-	// Close runs while clients lock, fail and release: no race between
-	// starting background releases and waiting for them (run with -race).
-	c := newCluster(t, 3, nil)
-	c.nodes[1].down.Store(true) // every attempt fails and starts
-	c.nodes[2].down.Store(true) // background releases of the failed nodes
-	var wg sync.WaitGroup
-	started := make(chan struct{}, 4)
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m := dsync.NewDRWMutex(c.ds, fmt.Sprint("obj", w%2))
-			started <- struct{}{}
-			for {
-				if ok, _, err := m.TryLock(context.Background()); ok && err == nil {
-					m.Unlock(context.Background())
-				} else if errors.Is(err, dsync.ErrClosed) {
-					return
+	eachPath(t, func(t *testing.T) {
+		// Close runs while clients lock, fail and release: no race between
+		// starting background releases and waiting for them (run with -race).
+		c := newCluster(t, 3, nil)
+		c.nodes[1].down.Store(true) // every attempt fails and starts
+		c.nodes[2].down.Store(true) // background releases of the failed nodes
+		var wg sync.WaitGroup
+		started := make(chan struct{}, 4)
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := dsync.NewDRWMutex(c.ds, fmt.Sprint("obj", w%2))
+				started <- struct{}{}
+				for {
+					if ok, _, err := m.TryLock(context.Background()); ok && err == nil {
+						m.Unlock(context.Background())
+					} else if errors.Is(err, dsync.ErrClosed) {
+						return
+					}
 				}
-			}
-		}()
-	}
-	for range 4 {
-		<-started
-	}
-	c.ds.Close()
-	wg.Wait()
+			}()
+		}
+		for range 4 {
+			<-started
+		}
+		c.ds.Close()
+		wg.Wait()
+	})
 }

@@ -12,44 +12,18 @@ import (
 	"github.com/dsync-go/dsync/locker"
 )
 
-// verb is one of the locker calls the client makes on every node.
-type verb uint8
-
-const (
-	verbLock verb = iota
-	verbRLock
-	verbUnlock
-	verbRUnlock
-	verbForceUnlock
-)
-
-func (v verb) call(ctx context.Context, l locker.NetLocker, args locker.LockArgs) (locker.Reply, error) {
-	switch v {
-	case verbLock:
-		return l.Lock(ctx, args)
-	case verbRLock:
-		return l.RLock(ctx, args)
-	case verbUnlock:
-		return l.Unlock(ctx, args)
-	case verbRUnlock:
-		return l.RUnlock(ctx, args)
-	default:
-		return l.ForceUnlock(ctx, args)
+func acquireOp(write bool) locker.Op {
+	if write {
+		return locker.OpLock
 	}
+	return locker.OpRLock
 }
 
-func acquireVerb(write bool) verb {
+func releaseOp(write bool) locker.Op {
 	if write {
-		return verbLock
+		return locker.OpUnlock
 	}
-	return verbRLock
-}
-
-func releaseVerb(write bool) verb {
-	if write {
-		return verbUnlock
-	}
-	return verbRUnlock
+	return locker.OpRUnlock
 }
 
 // nodeResult is one node's answer to one call.
@@ -83,6 +57,82 @@ func (r nodeResult) state() nodeState {
 	return stateRefused
 }
 
+// answers collects the answers of calls to several nodes. As a
+// locker.Sink it takes the answers of submitted calls, tagged with the
+// node's index. It must have room for every answer it is to get, so that
+// a sender never blocks on it.
+type answers chan nodeResult
+
+// Done implements locker.Sink.
+func (a answers) Done(node int, r locker.Reply, err error) { a <- nodeResult{node, r, err} }
+
+// start makes op with args on every node marked in nodes, each call bounded
+// by timeout, and returns how many it started. The answers go to out. A
+// locker that is a locker.Submitter gets the call submitted; any other gets
+// it on a worker goroutine, under a context bounded by timeout on the
+// Dsync's clock.
+func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, nodes []bool, out answers) int {
+	var sc *syncCalls
+	if ds.syncLockers > 0 {
+		calls := 0
+		for i := range ds.lockers {
+			if nodes[i] && ds.submitters[i] == nil {
+				calls++
+			}
+		}
+		if calls > 0 {
+			sc = &syncCalls{}
+			sc.ctx, sc.cancel = clock.WithTimeout(ctx, ds.clk(), timeout)
+			sc.running.Store(int32(calls))
+		}
+	}
+	sent := 0
+	for i, l := range ds.lockers {
+		if !nodes[i] {
+			continue
+		}
+		sent++
+		if s := ds.submitters[i]; s != nil {
+			s.Submit(ctx, op, args, timeout, out, i)
+			continue
+		}
+		ds.workers.run(func() {
+			r, err := op.Call(sc.ctx, l, args)
+			out.Done(i, r, err)
+			sc.done()
+		})
+	}
+	return sent
+}
+
+// syncCalls is the context shared by the calls of one start that go to
+// synchronous lockers. The last of them to end releases its timer.
+type syncCalls struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	running atomic.Int32
+}
+
+func (sc *syncCalls) done() {
+	if sc.running.Add(-1) == 0 {
+		sc.cancel()
+	}
+}
+
+// next waits for the next answer in out, or for ctx to end (false).
+func next(ctx context.Context, out answers) (nodeResult, bool) {
+	done := ctx.Done()
+	if done == nil {
+		return <-out, true
+	}
+	select {
+	case r := <-out:
+		return r, true
+	case <-done:
+		return nodeResult{}, false
+	}
+}
+
 // attempt is the outcome of asking every node once for a lock.
 type attempt struct {
 	granted, refused, failed int
@@ -92,41 +142,46 @@ type attempt struct {
 	reasons                  []string    // why nodes refused, for errors
 	errs                     []error     // why nodes failed
 	invalid                  error       // a node said the request itself is invalid
+	gaveUp                   error       // ctx ended before the outcome was known
 	state                    []nodeState // per node
 }
 
-// tryAcquire asks every node at once to grant args to args.UID, and decides
-// as soon as the outcome is known: a quorum granted, or more than n−quorum
-// nodes refused or failed. It never waits longer than CallTimeout.
+// tryAcquire asks every node at once to grant args to args.UID, each call
+// bounded by timeout, and decides as soon as the outcome is known: a quorum
+// granted, or more than n−quorum nodes refused or failed. If ctx ends first,
+// it gives up at once (a.gaveUp).
 //
-// On success, calls still in flight run to their end (bounded by
-// CallTimeout): a node that grants late holds the lock too, and is refreshed
-// and released with it, which makes the lock survive more node failures. On
-// failure, the grants already answered are released before tryAcquire
-// returns, so that the caller's next attempt does not meet its own leftovers;
-// nodes that failed or had not answered are released in the background once
-// their answer is in (a release that overtakes its lock request leaves a
-// tombstone on the node that refuses the request, so nothing is left behind).
-func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArgs) (a attempt, ok bool) {
+// On success, calls still in flight run to their end (bounded by timeout):
+// a node that grants late holds the lock too, and is refreshed and released
+// with it, which makes the lock survive more node failures. On failure, the
+// grants already answered are released before tryAcquire returns, so that
+// the caller's next attempt does not meet its own leftovers; nodes that
+// failed or had not answered are released in the background once their
+// answer is in (a release that overtakes its lock request leaves a
+// tombstone on the node that refuses the request, so nothing is left
+// behind). An attempt given up because ctx ended is released in the
+// background, once every answer is in.
+func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArgs, timeout time.Duration) (a attempt, ok bool) {
 	n, q := len(ds.lockers), args.Quorum
-	v := acquireVerb(write)
-	callCtx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.CallTimeout)
 	a.sent = ds.clk().Now()
-	results := make(chan nodeResult, n) // buffered: late answers never block
-	var running atomic.Int32
-	running.Store(int32(n))
-	for i, l := range ds.lockers {
-		ds.workers.run(func() {
-			r, err := v.call(callCtx, l, args)
-			results <- nodeResult{i, r, err}
-			if running.Add(-1) == 0 {
-				cancel() // the last call to end releases the timer
-			}
-		})
-	}
+	out := make(answers, n) // room for every answer: late ones never block
+	ds.start(ctx, acquireOp(write), args, timeout, ds.allNodes, out)
 	a.state = make([]nodeState, n)
 	for got := 0; got < n; got++ {
-		res := <-results
+		res, in := next(ctx, out)
+		if !in {
+			a.gaveUp = context.Cause(ctx)
+			state, left := a.state, n-got
+			a.state = nil
+			ds.goBackground(func(bg context.Context) {
+				for range left {
+					res := <-out
+					state[res.node] = res.state()
+				}
+				ds.releaseFailed(bg, write, args, state)
+			})
+			return a, false
+		}
 		st := res.state()
 		a.state[res.node] = st
 		switch st {
@@ -150,11 +205,11 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 			return a, true
 		}
 		if a.refused+a.failed > n-q {
-			// Failed. Wait for the answers still out (bounded by
-			// CallTimeout) so that no grant is left behind to get in the
-			// way of the next attempt.
+			// Failed. Wait for the answers still out (bounded by the
+			// timeout) so that no grant is left behind to get in the way
+			// of the next attempt.
 			for got++; got < n; got++ {
-				res := <-results
+				res := <-out
 				a.state[res.node] = res.state()
 			}
 			break
@@ -164,28 +219,21 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	return a, false
 }
 
-// callEach calls v on every node marked in nodes, in parallel, each bounded
-// by CallTimeout, and returns their results. It does not modify nodes.
-func (ds *Dsync) callEach(ctx context.Context, v verb, args locker.LockArgs, nodes []bool) []nodeResult {
-	callCtx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.CallTimeout)
-	defer cancel()
-	ch := make(chan nodeResult, len(nodes))
-	sent := 0
-	for i, l := range ds.lockers {
-		if !nodes[i] {
-			continue
-		}
-		sent++
-		ds.workers.run(func() {
-			r, err := v.call(callCtx, l, args)
-			ch <- nodeResult{i, r, err}
-		})
-	}
-	out := make([]nodeResult, 0, sent)
+// callEach makes op on every node marked in nodes, in parallel, each call
+// bounded by CallTimeout, and returns the answers that are in when all are,
+// or when ctx ends. It does not modify nodes.
+func (ds *Dsync) callEach(ctx context.Context, op locker.Op, args locker.LockArgs, nodes []bool) []nodeResult {
+	out := make(answers, len(nodes))
+	sent := ds.start(ctx, op, args, ds.cfg.CallTimeout, nodes, out)
+	results := make([]nodeResult, 0, sent)
 	for range sent {
-		out = append(out, <-ch)
+		r, in := next(ctx, out)
+		if !in {
+			break
+		}
+		results = append(results, r)
 	}
-	return out
+	return results
 }
 
 // err describes a failed attempt: ErrLocked if any node refused because

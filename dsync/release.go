@@ -14,7 +14,7 @@ import (
 // outage does not breed a background release per attempt.
 func (ds *Dsync) releaseFailed(ctx context.Context, write bool, args locker.LockArgs, state []nodeState) {
 	n := len(state)
-	rv := releaseVerb(write)
+	rv := releaseOp(write)
 	granted := make([]bool, n)
 	later := make([]bool, n)
 	anyLater := false
@@ -36,7 +36,7 @@ func (ds *Dsync) releaseFailed(ctx context.Context, write bool, args locker.Lock
 // releaseOn sends v for args to the nodes marked in nodes and retries the
 // ones that fail until each has answered or UnlockRetryFor has passed. A node
 // that answers "not held" counts as released. It does not modify nodes.
-func (ds *Dsync) releaseOn(ctx context.Context, v verb, args locker.LockArgs, nodes []bool) {
+func (ds *Dsync) releaseOn(ctx context.Context, v locker.Op, args locker.LockArgs, nodes []bool) {
 	ctx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.UnlockRetryFor)
 	defer cancel()
 	todo := append([]bool(nil), nodes...)

@@ -44,6 +44,7 @@ var tableSeq atomic.Uint64
 var (
 	_ NetLocker = (*Local)(nil)
 	_ Lister    = (*Local)(nil)
+	_ Submitter = (*Local)(nil)
 )
 
 // New returns an empty table configured by cfg and, unless
@@ -190,6 +191,18 @@ func (l *Local) check(op string, args *LockArgs) error {
 		}
 	}
 	return nil
+}
+
+// Submit makes op at once, on the caller's goroutine, and hands the answer
+// to sink before it returns. The table never makes a call wait longer than
+// its shard lock, so timeout has nothing to bound. See Submitter.
+func (l *Local) Submit(ctx context.Context, op Op, args LockArgs, _ time.Duration, sink Sink, tag int) {
+	if err := ctx.Err(); err != nil {
+		sink.Done(tag, Reply{}, fmt.Errorf("locker: %s: %w (%w)", op, err, ErrNotSent))
+		return
+	}
+	r, err := op.Call(ctx, l, args)
+	sink.Done(tag, r, err)
 }
 
 // Lock grants a write lock on all of args.Resources to args.UID, or on none.

@@ -151,6 +151,7 @@ type Client struct {
 var (
 	_ locker.NetLocker = (*Client)(nil)
 	_ locker.Lister    = (*Client)(nil)
+	_ locker.Submitter = (*Client)(nil)
 )
 
 // NewClient returns a client for the node at endpoint, a URL like
@@ -337,6 +338,7 @@ const (
 	callAnswered               // the answer is in; the caller owns the call again
 	callAbandoned              // the caller left; whoever answers disposes of the call
 	callDetached               // nobody ever waits (a release the client sends itself)
+	callSunk                   // submitted: the answer goes to the call's sink
 )
 
 // minOfflineTimeout is the shortest wait for an answer whose expiry marks
@@ -368,6 +370,8 @@ type call struct {
 
 	state atomic.Int32
 	done  chan struct{} // capacity 1; receives once the call is answered
+	sink  locker.Sink   // of a submitted call: gets the answer instead of done
+	tag   int           // the sink's tag for this call
 
 	// names is the call's own copy of the caller's Resources or UIDs. A call
 	// may still be encoded after its caller gave up and returned, when the
@@ -401,19 +405,11 @@ func putCall(cl *call) {
 // offline, ctx ended) and cl is no longer the caller's. Otherwise the answer
 // is in cl and the caller must putCall it.
 func (c *Client) do(ctx context.Context, cl *call) error {
+	if err := c.unsendable(ctx, cl.verb); err != nil {
+		putCall(cl)
+		return err
+	}
 	op := opName(cl.verb)
-	if c.closed.Load() {
-		putCall(cl)
-		return fmt.Errorf("rest: %s %s: %w (%w)", op, c.endpoint, locker.ErrClosed, locker.ErrNotSent)
-	}
-	if ctx.Err() != nil {
-		putCall(cl)
-		return fmt.Errorf("rest: %s %s: %w (%w)", op, c.endpoint, ctxError(ctx), locker.ErrNotSent)
-	}
-	if !c.online.Load() {
-		putCall(cl)
-		return fmt.Errorf("rest: %s %s: %w (%w)", op, c.endpoint, locker.ErrOffline, locker.ErrNotSent)
-	}
 	cl.deadline = time.Now().Add(c.cfg.CallTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(cl.deadline) {
 		cl.deadline = d
@@ -439,6 +435,66 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 		<-cl.done // answered just now
 		return nil
 	}
+}
+
+// unsendable returns why a call of verb v cannot be sent now, wrapping
+// locker.ErrNotSent, or nil.
+func (c *Client) unsendable(ctx context.Context, v Verb) error {
+	switch {
+	case c.closed.Load():
+		return fmt.Errorf("rest: %s %s: %w (%w)", opName(v), c.endpoint, locker.ErrClosed, locker.ErrNotSent)
+	case ctx.Err() != nil:
+		return fmt.Errorf("rest: %s %s: %w (%w)", opName(v), c.endpoint, ctxError(ctx), locker.ErrNotSent)
+	case !c.online.Load():
+		return fmt.Errorf("rest: %s %s: %w (%w)", opName(v), c.endpoint, locker.ErrOffline, locker.ErrNotSent)
+	}
+	return nil
+}
+
+// Submit queues op for the node and returns; the answer goes to sink from
+// the goroutine that reads the node's response (or from this one, if the
+// call cannot be sent). The call is bounded by the smaller of timeout and
+// ClientConfig.CallTimeout. Unlike a call through Lock, a submitted call
+// whose caller stops waiting is not released by the client: its grant goes
+// to sink like any other answer. See locker.Submitter.
+func (c *Client) Submit(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+	v, ok := verbOfOp(op)
+	if !ok {
+		sink.Done(tag, locker.Reply{}, fmt.Errorf("rest: submit %s: %w: unknown op %d", c.endpoint, locker.ErrInvalidArgs, op))
+		return
+	}
+	if err := c.unsendable(ctx, v); err != nil {
+		sink.Done(tag, locker.Reply{}, err)
+		return
+	}
+	cl := newCall(v)
+	cl.lock = args
+	cl.names = append(cl.names[:0], args.Resources...)
+	cl.lock.Resources = cl.names
+	if timeout <= 0 || timeout > c.cfg.CallTimeout {
+		timeout = c.cfg.CallTimeout
+	}
+	cl.deadline = time.Now().Add(timeout)
+	cl.sink, cl.tag = sink, tag
+	cl.state.Store(callSunk)
+	c.submit(cl)
+}
+
+// verbOfOp returns the verb that makes op.
+func verbOfOp(op locker.Op) (Verb, bool) {
+	switch op {
+	case locker.OpLock:
+		return VerbLock, true
+	case locker.OpRLock:
+		return VerbRLock, true
+	case locker.OpUnlock:
+		return VerbUnlock, true
+	case locker.OpRUnlock:
+		return VerbRUnlock, true
+	case locker.OpForceUnlock:
+		return VerbForceUnlock, true
+	}
+	return 0, false
 }
 
 // ctxError returns the error of a context that has ended: ctx.Err(), and
@@ -468,6 +524,12 @@ func (c *Client) submit(cl *call) {
 // answer delivers cl's answer to its caller or, if the caller left,
 // releases what the node granted and disposes of cl.
 func (c *Client) answer(cl *call) {
+	if cl.sink != nil {
+		sink, tag, r, err := cl.sink, cl.tag, cl.reply, cl.err
+		putCall(cl)
+		sink.Done(tag, r, err)
+		return
+	}
 	if cl.state.CompareAndSwap(callWaiting, callAnswered) {
 		cl.done <- struct{}{}
 		return

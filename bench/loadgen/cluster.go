@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,7 +85,14 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 			c.Close()
 			return nil, fmt.Errorf("loadgen: unknown transport %q (want %s or %s)", cfg.Transport, TransportLocal, TransportHTTP)
 		}
-		c.lockers = append(c.lockers, &countingLocker{NetLocker: nl, n: &c.calls})
+		cl := &countingLocker{NetLocker: nl, n: &c.calls}
+		if sub, ok := nl.(locker.Submitter); ok {
+			// Keep the capability visible, or dsync would fall back to a
+			// goroutine per call and the benchmark would measure that.
+			c.lockers = append(c.lockers, &countingSubmitter{cl, sub})
+		} else {
+			c.lockers = append(c.lockers, cl)
+		}
 	}
 	return c, nil
 }
@@ -156,4 +164,38 @@ func (l *countingLocker) count(r locker.Reply, err error) (locker.Reply, error) 
 		l.n.refused.Add(1)
 	}
 	return r, err
+}
+
+// countingSubmitter is a countingLocker over a locker.Submitter that counts
+// submitted lock calls too.
+type countingSubmitter struct {
+	*countingLocker
+	sub locker.Submitter
+}
+
+func (l *countingSubmitter) Submit(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+	if op != locker.OpLock && op != locker.OpRLock {
+		l.sub.Submit(ctx, op, args, timeout, sink, tag)
+		return
+	}
+	cs := countingSinks.Get().(*countingSink)
+	cs.inner, cs.l = sink, l.countingLocker
+	l.sub.Submit(ctx, op, args, timeout, cs, tag)
+}
+
+// countingSink counts the outcome of one submitted lock call and passes it
+// on. Sinks are pooled, so that counting adds no allocation per call.
+type countingSink struct {
+	inner locker.Sink
+	l     *countingLocker
+}
+
+var countingSinks = sync.Pool{New: func() any { return new(countingSink) }}
+
+func (cs *countingSink) Done(tag int, r locker.Reply, err error) {
+	inner, l := cs.inner, cs.l
+	*cs = countingSink{}
+	countingSinks.Put(cs)
+	l.count(r, err)
+	inner.Done(tag, r, err)
 }

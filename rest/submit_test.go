@@ -1,0 +1,109 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// answer is one answer a sink got.
+type answer struct {
+	tag   int
+	reply locker.Reply
+	err   error
+}
+
+// chanSink passes the answers of submitted calls to a channel.
+type chanSink chan answer
+
+func (s chanSink) Done(tag int, r locker.Reply, err error) { s <- answer{tag, r, err} }
+
+func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
+	f := newBatchFixture(t)
+	ctx := context.Background()
+	gate, slot := f.holdSlot(t)
+
+	const n = 100
+	sink := make(chanSink, 2*n)
+	ops := []locker.Op{locker.OpLock, locker.OpRLock}
+	for i := range n {
+		args := locker.LockArgs{UID: fmt.Sprint("s", i), Resources: []string{fmt.Sprint("r", i)}, Quorum: 1}
+		f.c.Submit(ctx, ops[i%2], args, 0, sink, i)
+		args.Resources[0] = "reused" // the caller may reuse args at once
+	}
+	f.waitQueued(n)
+	if len(sink) != 0 {
+		t.Fatalf("%d answers before the node was asked", len(sink))
+	}
+	close(gate)
+	if err := <-slot; err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[int]bool)
+	for range n {
+		a := <-sink
+		if seen[a.tag] || a.tag < 0 || a.tag >= n {
+			t.Fatalf("tag %d answered twice or unknown", a.tag)
+		}
+		seen[a.tag] = true
+		if a.err != nil || !a.reply.OK || a.reply.Fence == 0 {
+			t.Fatalf("call %d: %+v, %v; want granted", a.tag, a.reply, a.err)
+		}
+	}
+	if b := f.batches.Load(); b != 1 {
+		t.Fatalf("%d batches, want the %d queued calls in one", b, n)
+	}
+	entries, err := f.g.List(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Resource == "reused" {
+			t.Fatalf("the node locked the caller's reused argument: %+v", e)
+		}
+	}
+
+	// Releases go the same way.
+	for i := range n {
+		op := locker.OpUnlock
+		if i%2 == 1 {
+			op = locker.OpRUnlock
+		}
+		f.c.Submit(ctx, op, locker.LockArgs{UID: fmt.Sprint("s", i)}, 0, sink, i)
+	}
+	for range n {
+		if a := <-sink; a.err != nil || !a.reply.OK {
+			t.Fatalf("release %d: %+v, %v", a.tag, a.reply, a.err)
+		}
+	}
+}
+
+func TestSubmitThatCannotBeSent(t *testing.T) {
+	f := newBatchFixture(t)
+	sink := make(chanSink, 1)
+	args := locker.LockArgs{UID: "u", Resources: []string{"r"}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.c.Submit(ctx, locker.OpLock, args, 0, sink, 7)
+	if a := <-sink; a.tag != 7 || !errors.Is(a.err, context.Canceled) || !errors.Is(a.err, locker.ErrNotSent) {
+		t.Fatalf("ended ctx: %+v; want Canceled and ErrNotSent", a)
+	}
+
+	f.c.Submit(context.Background(), locker.Op(0), args, 0, sink, 8)
+	if a := <-sink; a.tag != 8 || !errors.Is(a.err, locker.ErrInvalidArgs) {
+		t.Fatalf("unknown op: %+v; want ErrInvalidArgs", a)
+	}
+
+	f.c.Close()
+	f.c.Submit(context.Background(), locker.OpLock, args, 0, sink, 9)
+	if a := <-sink; a.tag != 9 || !errors.Is(a.err, locker.ErrClosed) || !errors.Is(a.err, locker.ErrNotSent) {
+		t.Fatalf("closed client: %+v; want ErrClosed and ErrNotSent", a)
+	}
+	if st := f.g.Stats(); st.Grants != 0 {
+		t.Fatalf("the node holds %d grants from calls that were never sent", st.Grants)
+	}
+}
