@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,7 @@ type Options struct {
 	// until ctx is done.
 	Timeout time.Duration
 	// Source is recorded on the nodes to find who holds a lock. If empty,
-	// the caller's file:line.
+	// the caller's directory/file:line, like "gateway/put.go:42".
 	Source string
 }
 
@@ -242,7 +243,7 @@ func (m *DRWMutex) lost(h *hold, err error) {
 		return // Close: the grants expire on the nodes
 	}
 	ds.goBackground(func(ctx context.Context) {
-		ds.releaseOn(ctx, locker.OpForceUnlock, locker.LockArgs{UID: h.uid}, ds.allNodes)
+		ds.releaseOn(ctx, locker.OpForceUnlock, releaseArgs(h.uid), ds.allNodes)
 	})
 }
 
@@ -289,7 +290,7 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 		}
 	}
 	h.cancel(context.Canceled)
-	args := locker.LockArgs{UID: h.uid, Resources: m.names}
+	args := releaseArgs(h.uid)
 	op := releaseOp(h.write)
 	n := len(ds.lockers)
 	out := make(answers, n)
@@ -353,6 +354,18 @@ func (m *DRWMutex) Fence() uint64 {
 // has few call sites.
 var sources sync.Map // uintptr -> string
 
+// shortFile returns the last directory and the name of a source file, like
+// "loader/object.go": enough to find the call site, short enough to send
+// with every lock call.
+func shortFile(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		if j := strings.LastIndexByte(path[:i], '/'); j >= 0 {
+			return path[j+1:]
+		}
+	}
+	return path
+}
+
 // caller returns the file:line skip frames up, for Options.Source.
 func caller(skip int) string {
 	var pc [1]uintptr
@@ -363,7 +376,7 @@ func caller(skip int) string {
 		return s.(string)
 	}
 	frame, _ := runtime.CallersFrames(pc[:]).Next()
-	s := frame.File + ":" + strconv.Itoa(frame.Line)
+	s := shortFile(frame.File) + ":" + strconv.Itoa(frame.Line)
 	sources.Store(pc[0], s)
 	return s
 }

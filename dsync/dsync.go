@@ -2,6 +2,7 @@ package dsync
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -88,7 +89,7 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 		lockers:   ls,
 		allNodes:  slices.Repeat([]bool{true}, len(ls)),
 		refresher: ref,
-		uidPrefix: uuid.NewString() + "-",
+		uidPrefix: newUIDPrefix(),
 	}
 	ds.submitters = make([]locker.Submitter, len(ls))
 	for i, l := range ls {
@@ -138,6 +139,15 @@ func (ds *Dsync) quorum(write bool) int {
 		return ds.WriteQuorum()
 	}
 	return ds.ReadQuorum()
+}
+
+// newUIDPrefix returns 96 random bits from a version 4 UUID, in 16
+// characters: UIDs travel with every call, and are hashed and compared on
+// the nodes, so they are kept short. Two Dsyncs draw the same prefix with
+// probability 2^-96.
+func newUIDPrefix() string {
+	id := uuid.New()
+	return base64.RawURLEncoding.EncodeToString(id[:12]) + "."
 }
 
 // newUID returns a UID no other acquisition uses: a random prefix per Dsync

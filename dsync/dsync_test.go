@@ -630,7 +630,7 @@ func TestSourceIsTheCallersLine(t *testing.T) {
 				t.Fatal(err)
 			}
 			entries, err := c.nodes[0].List(context.Background(), 0)
-			if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
+			if err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Source, "dsync/dsync_test.go:") {
 				t.Fatalf("entries %+v, %v", entries, err)
 			}
 			m.Unlock(context.Background())

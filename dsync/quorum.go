@@ -178,7 +178,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 					res := <-out
 					state[res.node] = res.state()
 				}
-				ds.releaseFailed(bg, write, args, state)
+				ds.releaseFailed(bg, write, args.UID, state)
 			})
 			return a, false
 		}
@@ -215,7 +215,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 			break
 		}
 	}
-	ds.releaseFailed(ctx, write, args, a.state)
+	ds.releaseFailed(ctx, write, args.UID, a.state)
 	return a, false
 }
 

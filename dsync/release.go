@@ -12,7 +12,8 @@ import (
 // (they may have granted before failing to answer). Nodes the call never
 // reached (locker.ErrNotSent) hold nothing and are left alone, so that an
 // outage does not breed a background release per attempt.
-func (ds *Dsync) releaseFailed(ctx context.Context, write bool, args locker.LockArgs, state []nodeState) {
+func (ds *Dsync) releaseFailed(ctx context.Context, write bool, uid string, state []nodeState) {
+	args := releaseArgs(uid)
 	n := len(state)
 	rv := releaseOp(write)
 	granted := make([]bool, n)
@@ -55,3 +56,7 @@ func (ds *Dsync) releaseOn(ctx context.Context, v locker.Op, args locker.LockArg
 		}
 	}
 }
+
+// releaseArgs returns the arguments of a release of uid. A node finds a grant
+// by its UID alone, so nothing else is sent.
+func releaseArgs(uid string) locker.LockArgs { return locker.LockArgs{UID: uid} }

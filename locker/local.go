@@ -21,7 +21,8 @@ type Local struct {
 	cfg        Config
 	name       string
 	clock      Clock
-	epoch      time.Time // the table's zero of time; grant times are offsets from it
+	epoch      time.Time                     // the table's zero of time; grant times are offsets from it
+	since      func(time.Time) time.Duration // the clock's Since, or Now().Sub
 	seed       maphash.Seed
 	quietUntil int64 // end of the quiet period, in nanoseconds since epoch
 	intentTTL  int64 // Config.WriterIntent in nanoseconds; <= 0 when off
@@ -66,6 +67,10 @@ func New(cfg Config) *Local {
 	}
 	l.name = fmt.Sprintf("local-%d", tableSeq.Add(1))
 	l.epoch = l.clock.Now()
+	l.since = func(t time.Time) time.Duration { return l.clock.Now().Sub(t) }
+	if c, ok := l.clock.(interface{ Since(time.Time) time.Duration }); ok {
+		l.since = c.Since
+	}
 	l.quietUntil = int64(cfg.QuietPeriod)
 	l.intentTTL = int64(cfg.WriterIntent)
 	// Fences start at the wall-clock time in nanoseconds, so that a node that
@@ -104,7 +109,10 @@ func (l *Local) Close() error {
 }
 
 // now returns the time in nanoseconds since the table's epoch.
-func (l *Local) now() int64 { return int64(l.clock.Now().Sub(l.epoch)) }
+// now returns the time on the table's clock, in nanoseconds since the table
+// was made. It uses the clock's Since if it has one: the real clock's reads
+// only the monotonic clock, which costs half as much as Now.
+func (l *Local) now() int64 { return int64(l.since(l.epoch)) }
 
 func (l *Local) expired(g *grant, now int64) bool {
 	return now-g.refreshed.Load() >= int64(l.cfg.Validity)

@@ -32,6 +32,11 @@ type ClusterConfig struct {
 	// Validity is how long a grant lives on a node without a refresh. If
 	// zero, locker.DefaultValidity.
 	Validity time.Duration
+	// MaxInFlight and MaxBatch set the HTTP client's coalescing (see
+	// rest.ClientConfig). If zero, rest's defaults.
+	MaxInFlight, MaxBatch int
+	// DisableBatching sends every HTTP call in its own request.
+	DisableBatching bool
 }
 
 // Cluster is a set of lock servers running in this process, and one client

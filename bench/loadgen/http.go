@@ -37,7 +37,10 @@ func (c *Cluster) serveHTTP(t *locker.Local) (locker.NetLocker, error) {
 		<-served
 		return err
 	})
-	cl, err := rest.NewClient("http://"+ln.Addr().String(), rest.ClientConfig{Secret: secret, Insecure: c.cfg.Insecure})
+	cl, err := rest.NewClient("http://"+ln.Addr().String(), rest.ClientConfig{
+		Secret: secret, Insecure: c.cfg.Insecure,
+		MaxInFlight: c.cfg.MaxInFlight, MaxBatch: c.cfg.MaxBatch, DisableBatching: c.cfg.DisableBatching,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}

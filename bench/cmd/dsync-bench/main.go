@@ -46,6 +46,9 @@ func main() {
 		cdfFile     = flag.String("cdf", "", "write a chart of the acquire latency distribution (SVG) to this file")
 		quiet       = flag.Bool("quiet", false, "no progress lines")
 		cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+		maxInFlight = flag.Int("max-inflight", 0, "http: requests in flight per node before calls are batched (0 = rest's default)")
+		maxBatch    = flag.Int("max-batch", 0, "http: operations per batch request (0 = rest's default)")
+		noBatch     = flag.Bool("no-batch", false, "http: send every call in its own request")
 	)
 	flag.StringVar(svgFile, "chart", "", "same as -svg")
 	flag.Parse()
@@ -86,6 +89,7 @@ runs:
 		for _, n := range counts {
 			r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
 				Nodes: n, Transport: *transport, Secret: *secret, Insecure: *insecure, Validity: *validity,
+				MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch,
 			}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
 			if err != nil {
 				fail(err)
