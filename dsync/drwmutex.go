@@ -100,7 +100,7 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 }
 
 func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, error) {
-	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.cfg.CallTimeout)
+	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.clk().Now(), m.ds.cfg.CallTimeout)
 	switch {
 	case err == nil:
 		return true, lockCtx, nil
@@ -123,31 +123,36 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		source = caller(3)
 	}
 	clk := m.ds.clk()
+	now := clk.Now()
 	var deadline time.Time
 	if opts.Timeout > 0 {
-		deadline = clk.Now().Add(opts.Timeout)
+		deadline = now.Add(opts.Timeout)
 	}
-	// left returns what is left of the timeout, capped at limit.
-	left := func(limit time.Duration) time.Duration {
+	// left returns what is left of the timeout at now, capped at limit.
+	left := func(now time.Time, limit time.Duration) time.Duration {
 		if deadline.IsZero() {
 			return limit
 		}
-		return min(limit, deadline.Sub(clk.Now()))
+		return min(limit, deadline.Sub(now))
 	}
 	var last error
 	for retry := 0; ; retry++ {
-		callTimeout := left(m.ds.cfg.CallTimeout)
+		if retry > 0 {
+			now = clk.Now()
+		}
+		callTimeout := left(now, m.ds.cfg.CallTimeout)
 		if callTimeout <= 0 {
 			return nil, m.gaveUp(ctx, last)
 		}
-		lockCtx, err := m.attemptOnce(ctx, write, source, callTimeout)
+		lockCtx, err := m.attemptOnce(ctx, write, source, now, callTimeout)
 		if err == nil {
 			return lockCtx, nil
 		}
 		if ctx.Err() != nil {
 			return nil, m.gaveUp(ctx, last)
 		}
-		cutShort := left(m.ds.cfg.CallTimeout) <= 0
+		now = clk.Now()
+		cutShort := left(now, m.ds.cfg.CallTimeout) <= 0
 		if !errors.Is(err, ErrLocked) && !errors.Is(err, ErrNoQuorum) {
 			if cutShort {
 				return nil, m.gaveUp(ctx, last)
@@ -158,7 +163,7 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 			last = err // an attempt cut short by the timeout says less than the one before
 		}
 		wait := m.ds.backoff(retry)
-		if w := left(wait); w < wait {
+		if w := left(now, wait); w < wait {
 			// The timeout passes first: wait for it, then give up.
 			if w > 0 {
 				clock.Sleep(ctx, clk, w)
@@ -184,11 +189,11 @@ func (m *DRWMutex) gaveUp(ctx context.Context, last error) error {
 	return fmt.Errorf("dsync: lock %v: %w (last attempt: %w)", m.names, why, last)
 }
 
-// attemptOnce asks the nodes once, each call bounded by timeout, and on
+// attemptOnce asks the nodes once, at now, each call bounded by timeout, and on
 // success records and registers the hold, whose context derives from ctx. A
 // failed attempt returns an error wrapping ErrLocked or ErrNoQuorum, the
 // nodes' ErrInvalidArgs, or ctx's cause if ctx ended first.
-func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, timeout time.Duration) (context.Context, error) {
+func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, now time.Time, timeout time.Duration) (context.Context, error) {
 	if m.err != nil {
 		return nil, m.err
 	}
@@ -202,7 +207,7 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, t
 	args := locker.LockArgs{
 		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
 	}
-	a, ok := ds.tryAcquire(ctx, write, args, timeout)
+	a, ok := ds.tryAcquire(ctx, write, args, now, timeout)
 	if !ok {
 		if a.gaveUp != nil {
 			return nil, fmt.Errorf("dsync: lock %v: %w", m.names, a.gaveUp)
@@ -237,14 +242,15 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, t
 // lost is called by the refresher when h is lost: it cancels the holder's
 // context and force-releases what is left of the lock on the nodes.
 func (m *DRWMutex) lost(h *hold, err error) {
-	h.cancel(err)
 	ds := m.ds
-	if ds.closed.Load() {
-		return // Close: the grants expire on the nodes
+	// The release is started before the holder hears of the loss, so that
+	// a Close the holder calls next finds it started and waits for it.
+	if !ds.closed.Load() { // if closed: the grants expire on the nodes
+		ds.goBackground(func(ctx context.Context) {
+			ds.releaseOn(ctx, locker.OpForceUnlock, releaseArgs(h.uid), ds.allNodes)
+		})
 	}
-	ds.goBackground(func(ctx context.Context) {
-		ds.releaseOn(ctx, locker.OpForceUnlock, releaseArgs(h.uid), ds.allNodes)
-	})
+	h.cancel(err)
 }
 
 // Unlock releases the write lock. It waits at most Config.CallTimeout (less
@@ -293,33 +299,34 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	args := releaseArgs(h.uid)
 	op := releaseOp(h.write)
 	n := len(ds.lockers)
-	out := make(answers, n)
-	ds.start(ctx, op, args, ds.cfg.CallTimeout, ds.allNodes, out)
-	confirmed, got := 0, 0
+	c := newCollector(n, 0)
+	ds.start(ctx, op, args, ds.cfg.CallTimeout, ds.allNodes, c)
+	var buf [8]nodeResult
+	results, in := c.wait(ctx, buf[:0])
+	confirmed, seen := 0, len(results)
 	var retry []bool // nodes to release in the background; nil if none
-	for ; got < n; got++ {
-		r, in := next(ctx, out)
-		if !in {
-			break
-		}
+	for _, r := range results {
 		if r.err == nil {
 			confirmed++
 		} else {
 			retry = markNode(retry, n, r.node)
 		}
 	}
-	if (retry != nil || got < n) && !ds.closed.Load() {
-		late := n - got
-		ds.goBackground(func(bg context.Context) {
-			for range late {
-				if r := <-out; r.err != nil {
+	background := (retry != nil || !in) && !ds.closed.Load() && ds.goBackground(func(bg context.Context) {
+		if !in {
+			for _, r := range c.waitAll()[seen:] {
+				if r.err != nil {
 					retry = markNode(retry, n, r.node)
 				}
 			}
-			if retry != nil {
-				ds.releaseOn(bg, op, args, retry)
-			}
-		})
+		}
+		c.done()
+		if retry != nil {
+			ds.releaseOn(bg, op, args, retry)
+		}
+	})
+	if !background {
+		c.done()
 	}
 	if confirmed < ds.quorum(h.write) {
 		return fmt.Errorf("%w: %v: %d of %d nodes confirmed", ErrUnlockPending, m.names, confirmed, len(ds.lockers))

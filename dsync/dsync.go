@@ -103,7 +103,9 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 	return ds, nil
 }
 
-// Close stops refreshing held locks and cancels background releases. Held
+// Close stops refreshing held locks and cancels the retries of background
+// releases; a release already started makes its first round of calls, and
+// Close waits for their answers (at most CallTimeout). Held
 // locks are not released (they expire on the nodes after their validity), but
 // their contexts are cancelled at once with a cause wrapping ErrLockLost.
 // Close does not close the lockers. Acquiring after Close fails with
@@ -159,18 +161,20 @@ func (ds *Dsync) newUID() string {
 
 // goBackground runs f on a tracked goroutine with the background context,
 // unless Close has begun: background work would then be cancelled at once,
-// and Close must be able to wait for every goroutine it lets start.
-func (ds *Dsync) goBackground(f func(ctx context.Context)) {
+// and Close must be able to wait for every goroutine it lets start. It
+// reports whether f was started.
+func (ds *Dsync) goBackground(f func(ctx context.Context)) bool {
 	ds.bgMu.Lock()
 	defer ds.bgMu.Unlock()
 	if ds.bgDone {
-		return
+		return false
 	}
 	ds.bgWG.Add(1)
 	go func() {
 		defer ds.bgWG.Done()
 		f(ds.bg)
 	}()
+	return true
 }
 
 // clk returns the configured clock.

@@ -57,21 +57,12 @@ func (r nodeResult) state() nodeState {
 	return stateRefused
 }
 
-// answers collects the answers of calls to several nodes. As a
-// locker.Sink it takes the answers of submitted calls, tagged with the
-// node's index. It must have room for every answer it is to get, so that
-// a sender never blocks on it.
-type answers chan nodeResult
-
-// Done implements locker.Sink.
-func (a answers) Done(node int, r locker.Reply, err error) { a <- nodeResult{node, r, err} }
-
 // start makes op with args on every node marked in nodes, each call bounded
 // by timeout, and returns how many it started. The answers go to out. A
 // locker that is a locker.Submitter gets the call submitted; any other gets
 // it on a worker goroutine, under a context bounded by timeout on the
 // Dsync's clock.
-func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, nodes []bool, out answers) int {
+func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, nodes []bool, out locker.Sink) int {
 	var sc *syncCalls
 	if ds.syncLockers > 0 {
 		calls := 0
@@ -119,20 +110,6 @@ func (sc *syncCalls) done() {
 	}
 }
 
-// next waits for the next answer in out, or for ctx to end (false).
-func next(ctx context.Context, out answers) (nodeResult, bool) {
-	done := ctx.Done()
-	if done == nil {
-		return <-out, true
-	}
-	select {
-	case r := <-out:
-		return r, true
-	case <-done:
-		return nodeResult{}, false
-	}
-}
-
 // attempt is the outcome of asking every node once for a lock.
 type attempt struct {
 	granted, refused, failed int
@@ -146,8 +123,8 @@ type attempt struct {
 	state                    []nodeState // per node
 }
 
-// tryAcquire asks every node at once to grant args to args.UID, each call
-// bounded by timeout, and decides as soon as the outcome is known: a quorum
+// tryAcquire asks every node at once, at now on the Dsync's clock, to grant
+// args to args.UID, each call bounded by timeout, and decides as soon as the outcome is known: a quorum
 // granted, or more than n−quorum nodes refused or failed. If ctx ends first,
 // it gives up at once (a.gaveUp).
 //
@@ -161,27 +138,48 @@ type attempt struct {
 // tombstone on the node that refuses the request, so nothing is left
 // behind). An attempt given up because ctx ended is released in the
 // background, once every answer is in.
-func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArgs, timeout time.Duration) (a attempt, ok bool) {
+func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArgs, now time.Time, timeout time.Duration) (a attempt, ok bool) {
 	n, q := len(ds.lockers), args.Quorum
-	a.sent = ds.clk().Now()
-	out := make(answers, n) // room for every answer: late ones never block
-	ds.start(ctx, acquireOp(write), args, timeout, ds.allNodes, out)
+	a.sent = now
+	c := newCollector(n, q)
+	ds.start(ctx, acquireOp(write), args, timeout, ds.allNodes, c)
+	var buf [8]nodeResult
+	results, in := c.wait(ctx, buf[:0])
 	a.state = make([]nodeState, n)
-	for got := 0; got < n; got++ {
-		res, in := next(ctx, out)
-		if !in {
-			a.gaveUp = context.Cause(ctx)
-			state, left := a.state, n-got
-			a.state = nil
-			ds.goBackground(func(bg context.Context) {
-				for range left {
-					res := <-out
-					state[res.node] = res.state()
-				}
-				ds.releaseFailed(bg, write, args.UID, state)
-			})
-			return a, false
+	a.tally(ds, results)
+	switch {
+	case !in:
+		a.gaveUp = context.Cause(ctx)
+		a.state = nil
+		if !ds.goBackground(func(bg context.Context) {
+			defer c.done()
+			state := make([]nodeState, n)
+			for _, r := range c.waitAll() {
+				state[r.node] = r.state()
+			}
+			ds.releaseFailed(bg, write, args.UID, state)
+		}) {
+			c.done()
 		}
+		return a, false
+	case a.granted >= q:
+		c.done()
+		return a, true
+	}
+	// Failed. Wait for the answers still out (bounded by the timeout) so
+	// that no grant is left behind to get in the way of the next attempt.
+	seen := len(results)
+	for _, r := range c.waitAll()[seen:] {
+		a.state[r.node] = r.state()
+	}
+	c.done()
+	ds.releaseFailed(ctx, write, args.UID, a.state)
+	return a, false
+}
+
+// tally counts answers into a.
+func (a *attempt) tally(ds *Dsync, results []nodeResult) {
+	for _, res := range results {
 		st := res.state()
 		a.state[res.node] = st
 		switch st {
@@ -201,39 +199,33 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 			}
 			a.reasons = append(a.reasons, fmt.Sprintf("%s: %v", ds.lockers[res.node], res.reply.Reason))
 		}
-		if a.granted >= q {
-			return a, true
-		}
-		if a.refused+a.failed > n-q {
-			// Failed. Wait for the answers still out (bounded by the
-			// timeout) so that no grant is left behind to get in the way
-			// of the next attempt.
-			for got++; got < n; got++ {
-				res := <-out
-				a.state[res.node] = res.state()
-			}
-			break
-		}
 	}
-	ds.releaseFailed(ctx, write, args.UID, a.state)
-	return a, false
 }
 
 // callEach makes op on every node marked in nodes, in parallel, each call
-// bounded by CallTimeout, and returns the answers that are in when all are,
-// or when ctx ends. It does not modify nodes.
+// bounded by CallTimeout, and returns their answers. Calls not sent before
+// ctx ends fail at once, but calls sent are waited for even if ctx ends
+// meanwhile (at most CallTimeout): a release that reached a node is not
+// reported failed, and Close, which cancels background releases, returns
+// only when no call of the Dsync is left in flight. It does not modify
+// nodes.
 func (ds *Dsync) callEach(ctx context.Context, op locker.Op, args locker.LockArgs, nodes []bool) []nodeResult {
-	out := make(answers, len(nodes))
-	sent := ds.start(ctx, op, args, ds.cfg.CallTimeout, nodes, out)
-	results := make([]nodeResult, 0, sent)
-	for range sent {
-		r, in := next(ctx, out)
-		if !in {
-			break
-		}
-		results = append(results, r)
-	}
+	c := newCollector(count(nodes), 0)
+	ds.start(ctx, op, args, ds.cfg.CallTimeout, nodes, c)
+	results := c.waitAll()
+	c.done()
 	return results
+}
+
+// count returns how many of nodes are marked.
+func count(nodes []bool) int {
+	k := 0
+	for _, in := range nodes {
+		if in {
+			k++
+		}
+	}
+	return k
 }
 
 // err describes a failed attempt: ErrLocked if any node refused because

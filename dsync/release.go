@@ -37,12 +37,21 @@ func (ds *Dsync) releaseFailed(ctx context.Context, write bool, uid string, stat
 // releaseOn sends v for args to the nodes marked in nodes and retries the
 // ones that fail until each has answered or UnlockRetryFor has passed. A node
 // that answers "not held" counts as released. It does not modify nodes.
+//
+// The first round of calls is made even if ctx has ended (Close cancels
+// background work): a release that Close finds started is tried once, and
+// Close waits for its answers, at most CallTimeout. Only the retries are
+// cancelled.
 func (ds *Dsync) releaseOn(ctx context.Context, v locker.Op, args locker.LockArgs, nodes []bool) {
 	ctx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.UnlockRetryFor)
 	defer cancel()
 	todo := append([]bool(nil), nodes...)
 	for attempt := 0; ; attempt++ {
-		results := ds.callEach(ctx, v, args, todo)
+		callCtx := ctx
+		if attempt == 0 {
+			callCtx = context.WithoutCancel(ctx)
+		}
+		results := ds.callEach(callCtx, v, args, todo)
 		left := false
 		for _, res := range results {
 			if res.err == nil {

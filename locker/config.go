@@ -112,3 +112,6 @@ func (c Config) withDefaults() Config {
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
+
+// Since reads only the monotonic clock (see Local.now).
+func (realClock) Since(t time.Time) time.Duration { return time.Since(t) }

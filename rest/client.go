@@ -415,7 +415,7 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 		return err
 	}
 	op := opName(cl.verb)
-	cl.deadline = time.Now().Add(c.cfg.CallTimeout)
+	cl.deadline = monoNow().Add(c.cfg.CallTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(cl.deadline) {
 		cl.deadline = d
 	}
@@ -479,11 +479,20 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args locker.LockArgs,
 	if timeout <= 0 || timeout > c.cfg.CallTimeout {
 		timeout = c.cfg.CallTimeout
 	}
-	cl.deadline = time.Now().Add(timeout)
+	cl.deadline = monoNow().Add(timeout)
 	cl.sink, cl.tag = sink, tag
 	cl.state.Store(callSunk)
 	c.submit(cl)
 }
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow returns the time now for deadlines: it reads only the monotonic
+// clock, which costs about half of time.Now, and so does not follow steps
+// of the wall clock made after the process started (deadlines compare
+// monotonic readings anyway).
+func monoNow() time.Time { return monoBase.Add(time.Since(monoBase)) }
 
 // verbOfOp returns the verb that makes op.
 func verbOfOp(op locker.Op) (Verb, bool) {
@@ -558,7 +567,7 @@ func (c *Client) releaseAbandoned(cl *call) {
 	rel := newCall(v)
 	// An unlock needs only the UID; cl's resources go back to the pool with cl.
 	rel.lock = locker.LockArgs{UID: cl.lock.UID, Owner: cl.lock.Owner, Source: cl.lock.Source, Quorum: cl.lock.Quorum}
-	rel.deadline = time.Now().Add(c.cfg.CallTimeout)
+	rel.deadline = monoNow().Add(c.cfg.CallTimeout)
 	rel.state.Store(callDetached) // nobody waits: the sender disposes of it
 	c.submit(rel)
 }

@@ -3,7 +3,6 @@ package rest
 import (
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -120,7 +119,7 @@ func (co *coalescer) send(group []*call) {
 	c := co.c
 	// Calls whose callers left before they were sent are dropped: nothing
 	// was asked of the node, so nothing needs releasing.
-	now := time.Now()
+	now := monoNow()
 	live := group[:0]
 	for _, cl := range group {
 		switch {

@@ -1,0 +1,137 @@
+package dsync
+
+import (
+	"context"
+	"sync"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// collector gathers the answers of the calls one operation made to several
+// nodes, and wakes the goroutine waiting for them only when it has enough
+// to decide: for an acquisition, when a quorum granted or can no longer
+// grant; otherwise, when every answer is in. Answers come on the goroutines
+// that read the nodes' responses; waking the waiter once per decision rather
+// than once per answer saves a goroutine switch per node and call.
+//
+// As a locker.Sink it takes the answers of submitted calls, tagged with the
+// node's index.
+type collector struct {
+	n      int // calls made
+	quorum int // grants that decide an acquisition; 0 to wait for every answer
+
+	mu      sync.Mutex // guards the fields below
+	results []nodeResult
+	granted int
+	against int           // refused or failed
+	waiting bool          // the waiter is parked on wake
+	wake    chan struct{} // capacity 1
+	refs    int           // answers to come, plus one for the waiter; at 0 the collector is reused
+}
+
+var collectors = sync.Pool{New: func() any { return new(collector) }}
+
+// newCollector returns a collector for n calls that decides when quorum
+// grants are in or can no longer come (quorum > 0), or when all n answers
+// are (quorum == 0). The waiter must call done when it no longer needs it.
+func newCollector(n, quorum int) *collector {
+	c := collectors.Get().(*collector)
+	c.n, c.quorum, c.refs = n, quorum, n+1
+	// A fresh channel each time: a channel made inside a testing/synctest
+	// bubble must not be used outside it, and pooled ones would cross.
+	c.wake = make(chan struct{}, 1)
+	if cap(c.results) < n {
+		c.results = make([]nodeResult, 0, n)
+	}
+	return c
+}
+
+// done gives up the waiter's hold on c. Once every answer is in too, c is
+// reused: the waiter must not touch it after done.
+func (c *collector) done() {
+	c.mu.Lock()
+	c.unref()
+}
+
+// unref drops a reference and unlocks c.mu, recycling c at the last one.
+func (c *collector) unref() {
+	c.refs--
+	if c.refs > 0 {
+		c.mu.Unlock()
+		return
+	}
+	clear(c.results) // drop the errors they hold
+	c.results = c.results[:0]
+	c.granted, c.against, c.waiting, c.wake = 0, 0, false, nil
+	c.mu.Unlock()
+	collectors.Put(c)
+}
+
+// Done implements locker.Sink.
+func (c *collector) Done(node int, r locker.Reply, err error) {
+	res := nodeResult{node, r, err}
+	c.mu.Lock()
+	c.results = append(c.results, res)
+	if res.state() == stateGranted {
+		c.granted++
+	} else {
+		c.against++
+	}
+	wake := c.waiting && c.ready()
+	if wake {
+		c.waiting = false
+		// Sent under the lock, so that the last reference cannot recycle
+		// c in between, and never blocking: a wake already in the channel
+		// (left by a wait that ctx ended) wakes the waiter just as well.
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	c.unref()
+}
+
+// ready reports whether the waiter can decide. c.mu must be held.
+func (c *collector) ready() bool {
+	got := len(c.results)
+	if got == c.n {
+		return true
+	}
+	return c.quorum > 0 && (c.granted >= c.quorum || c.against > c.n-c.quorum)
+}
+
+// wait blocks until the collector can decide, or ctx ends, and appends the
+// answers that are in to dst. It reports false if ctx ended first.
+func (c *collector) wait(ctx context.Context, dst []nodeResult) ([]nodeResult, bool) {
+	for {
+		c.mu.Lock()
+		if c.ready() {
+			dst = append(dst, c.results...)
+			c.mu.Unlock()
+			return dst, true
+		}
+		c.waiting = true
+		c.mu.Unlock()
+		select {
+		case <-c.wake:
+			// Re-check: a wake left over from a wait that ctx ended may
+			// come early.
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.waiting = false
+			dst = append(dst, c.results...)
+			c.mu.Unlock()
+			return dst, false
+		}
+	}
+}
+
+// waitAll waits, whatever the decision rule, until every answer is in, and
+// returns them all. Answers are bounded by the calls' timeouts, so this ends.
+func (c *collector) waitAll() []nodeResult {
+	c.mu.Lock()
+	c.quorum = 0
+	c.mu.Unlock()
+	all, _ := c.wait(context.Background(), make([]nodeResult, 0, c.n))
+	return all
+}
