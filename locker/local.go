@@ -261,7 +261,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			reply := Reply{Reason: ReasonUIDInUse}
 			if g.tombstone {
 				reply.Reason = ReasonReleased
-			} else if g.write == write && slices.Equal(g.resources, args.Resources) && !l.expired(g, now) {
+			} else if g.write == write && g.holds(args.Resources) && !l.expired(g, now) {
 				// A repeated request (a client retrying after a lost reply)
 				// gets the grant it already has.
 				reply = Reply{OK: true, Fence: g.fence}
@@ -312,13 +312,15 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 
 		g := us.newGrant()
 		g.uid, g.origin = args.UID, us.intern(args.Owner, args.Source)
-		g.resources = append(g.resources[:0], args.Resources...)
 		g.write, g.quorum = write, int32(min(max(args.Quorum, 0), 1<<30))
 		g.fence = l.fence.Add(1)
 		g.granted = now
 		g.refreshed.Store(now)
+		var rbuf [8]*resource
+		held := rbuf[:0]
 		for i, name := range args.Resources {
 			r := l.shards[shardOf(rh[i])].resourceFor(rh[i], name)
+			held = append(held, r)
 			if write {
 				r.writer = g
 				if r.readers != nil {
@@ -328,6 +330,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 				r.addReader(g)
 			}
 		}
+		g.setHeld(held)
 		us.putGrant(uh, g)
 		us.pushBack(g)
 		reply := Reply{OK: true, Fence: g.fence} // g may be recycled once unlocked
@@ -408,9 +411,14 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		us.mu.Unlock()
 		return false
 	}
+	var rbuf [8]*resource
 	var hbuf [8]uint64
 	var ibuf [8]uint16
-	rh := l.hashes(hbuf[:0], g.resources) // g's fields are stable while us is locked
+	held := g.held(rbuf[:0]) // g's fields are stable while us is locked
+	rh := hbuf[:0]
+	for _, r := range held {
+		rh = append(rh, r.hash)
+	}
 	idx := shardSet(ibuf[:0], uh, rh)
 	if idx[0] == ui {
 		// The UID's shard comes first in lock order: take the others too.
@@ -430,8 +438,8 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		l.unlockShards(idx)
 		return false
 	}
-	for i, name := range g.resources {
-		l.shards[shardOf(rh[i])].release(rh[i], name, g, l.now)
+	for _, r := range held {
+		l.shards[shardOf(r.hash)].release(r, g, l.now)
 	}
 	us.dropGrant(uh, g)
 	us.unlink(g)
@@ -601,11 +609,7 @@ func (l *Local) Stats() Stats {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for _, head := range s.resources {
-			for r := head; r != nil; r = r.chain {
-				st.Resources++
-			}
-		}
+		st.Resources += s.resources.len()
 		for g := s.lruHead; g != nil; g = g.next {
 			if g.tombstone {
 				st.Tombstones++
@@ -643,16 +647,14 @@ func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
 		}
 		s := &l.shards[i]
 		s.mu.Lock()
-		for _, head := range s.resources {
-			for r := head; r != nil; r = r.chain {
-				if r.writer != nil {
-					add(r.name, r.writer)
-				}
-				for _, g := range r.readerGrants() {
-					add(r.name, g)
-				}
+		s.resources.each(func(r *resource) {
+			if r.writer != nil {
+				add(r.name, r.writer)
 			}
-		}
+			for _, g := range r.readerGrants() {
+				add(r.name, g)
+			}
+		})
 		s.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b Entry) int {

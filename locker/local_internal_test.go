@@ -51,10 +51,10 @@ func TestBusyRefusesPastMaxWaiters(t *testing.T) {
 	}
 }
 
-// Names whose hashes collide share one map slot through a chain. Real
-// collisions of 64-bit hashes do not happen in tests, so drive a shard with
-// one hash for several names.
-func TestShardHashChains(t *testing.T) {
+// Names whose hashes collide are told apart by name. Real collisions of
+// 64-bit hashes do not happen in tests, so drive a shard with one hash for
+// several names.
+func TestShardHashCollisions(t *testing.T) {
 	var s shard
 	s.init()
 	const h = 42
@@ -70,14 +70,14 @@ func TestShardHashChains(t *testing.T) {
 	if s.grant(h, "d") != nil {
 		t.Fatal("found a grant never added")
 	}
-	s.dropGrant(h, b) // middle of the chain
+	s.dropGrant(h, b) // middle of the probe run
 	if s.grant(h, "b") != nil || s.grant(h, "a") != a || s.grant(h, "c") != c {
-		t.Fatal("dropping the middle of the chain broke it")
+		t.Fatal("dropping the middle of the run broke it")
 	}
-	s.dropGrant(h, c) // head
-	s.dropGrant(h, a)
-	if len(s.grants) != 0 {
-		t.Fatalf("grants map keeps %d slots", len(s.grants))
+	s.dropGrant(h, a) // its start
+	s.dropGrant(h, c)
+	if s.grants.len() != 0 {
+		t.Fatalf("grants index keeps %d entries", s.grants.len())
 	}
 
 	x, y := &grant{uid: "x"}, &grant{uid: "y"}
@@ -86,13 +86,13 @@ func TestShardHashChains(t *testing.T) {
 	if s.resource(h, "r1").writer != x || len(s.resource(h, "r2").readerGrants()) != 1 {
 		t.Fatal("colliding resources mixed up")
 	}
-	s.release(h, "r1", x, func() int64 { return 0 })
+	s.release(s.resource(h, "r1"), x, func() int64 { return 0 })
 	if s.resource(h, "r1") != nil || s.resource(h, "r2") == nil {
 		t.Fatal("releasing one colliding resource disturbed the other")
 	}
-	s.release(h, "r2", y, func() int64 { return 0 })
-	if len(s.resources) != 0 {
-		t.Fatalf("resources map keeps %d slots", len(s.resources))
+	s.release(s.resource(h, "r2"), y, func() int64 { return 0 })
+	if s.resources.len() != 0 {
+		t.Fatalf("resources index keeps %d entries", s.resources.len())
 	}
 }
 

@@ -23,11 +23,10 @@ type shard struct {
 	// waiters counts calls blocked on mu; it bounds the pile-up under a surge.
 	waiters atomic.Int32
 
-	// Both maps are keyed by the 64-bit hash of the name or UID that also
-	// picked the shard, so that an operation hashes each string once; the
-	// rare names that share a hash are chained.
-	resources map[uint64]*resource // hash of resource name -> its holders
-	grants    map[uint64]*grant    // hash of UID -> grant, for grants whose UID hashes here
+	// Both indexes find entries by the 64-bit hash of the name or UID that
+	// also picked the shard, so that an operation hashes each string once.
+	resources index[*resource] // by name: the resources whose names hash here, with their holders
+	grants    index[*grant]    // by UID: the grants whose UIDs hash here
 
 	// lru links this shard's grants from least to most recently refreshed,
 	// so that a sweep stops at the first grant still valid: expiry never scans
@@ -55,10 +54,12 @@ type shard struct {
 // kept to 48 bytes: readers live out of line, since most locks are writes.
 type resource struct {
 	name    string
+	hash    uint64 // of name
 	writer  *grant
 	readers *readerList // nil until the resource first has readers
-	chain   *resource   // next resource with the same hash
 }
+
+func (r *resource) indexKey() (uint64, string) { return r.hash, r.name }
 
 // readerList is the read side of a resource: its holders, and the intent of
 // a writer that readers refused (a writer is only ever held back by readers,
@@ -108,19 +109,30 @@ type originRef struct {
 // its UID and is referenced from the resource entries it holds. Its fields
 // other than refreshed are written only while the UID's shard and every
 // resource's shard are locked, and read with at least one of them locked.
+//
+// It is kept to 96 bytes, a size class of the Go allocator: a node holding a
+// million locks holds a million of these.
 type grant struct {
-	uid       string
-	origin    *originRef // nil for tombstones
-	resources []string
-	quorum    int32
-	write     bool
-	fence     uint64
-	granted   int64 // nanoseconds since the table's epoch
+	uid    string
+	origin *originRef // nil for tombstones
+
+	// res is the resource entry the grant holds, the first of them for a
+	// lock on several, whose others are in more (nil for one resource).
+	// Holding an entry keeps it in its shard's index, so the pointers stay
+	// valid for as long as the grant lives.
+	res  *resource
+	more *[]*resource
+
+	quorum int32
+	write  bool
 
 	// tombstone marks a UID released before it was granted here: an unlock
 	// that overtook its own lock request. The tombstone refuses that lock when
 	// it arrives and lives, like a grant, until it expires.
 	tombstone bool
+
+	fence   uint64
+	granted int64 // nanoseconds since the table's epoch
 
 	// refreshed is when the grant was last granted or refreshed, in
 	// nanoseconds since the table's epoch. It is atomic so that a lock call
@@ -128,12 +140,49 @@ type grant struct {
 	refreshed atomic.Int64
 
 	prev, next *grant // lru links; next also links the free list
-	chain      *grant // next grant whose UID has the same hash
+	hash       uint64 // of uid
+}
+
+func (g *grant) indexKey() (uint64, string) { return g.hash, g.uid }
+
+// held appends the resource entries g holds to dst, in the order of the
+// lock request, and returns the result.
+func (g *grant) held(dst []*resource) []*resource {
+	if g.res == nil {
+		return dst // a tombstone
+	}
+	dst = append(dst, g.res)
+	if g.more != nil {
+		dst = append(dst, *g.more...)
+	}
+	return dst
+}
+
+// holds reports whether g holds exactly names, in that order.
+func (g *grant) holds(names []string) bool {
+	var buf [8]*resource
+	held := g.held(buf[:0])
+	if len(held) != len(names) {
+		return false
+	}
+	for i, r := range held {
+		if r.name != names[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// setHeld records the entries g holds, in the order of the lock request.
+func (g *grant) setHeld(held []*resource) {
+	g.res = held[0]
+	if len(held) > 1 {
+		more := slices.Clone(held[1:])
+		g.more = &more
+	}
 }
 
 func (s *shard) init() {
-	s.resources = make(map[uint64]*resource)
-	s.grants = make(map[uint64]*grant)
 	s.origins = make(map[origin]*originRef)
 }
 
@@ -171,57 +220,21 @@ func (s *shard) forgetOrigins() {
 }
 
 // grant returns the grant of uid, whose hash is h, or nil; s.mu must be held.
-func (s *shard) grant(h uint64, uid string) *grant {
-	g := s.grants[h]
-	for g != nil && g.uid != uid {
-		g = g.chain
-	}
-	return g
-}
+func (s *shard) grant(h uint64, uid string) *grant { return s.grants.get(h, uid) }
 
 // putGrant adds g, whose UID hashes to h and has no grant yet; s.mu must be
 // held.
 func (s *shard) putGrant(h uint64, g *grant) {
-	g.chain = s.grants[h]
-	s.grants[h] = g
+	g.hash = h
+	s.grants.add(h, g)
 }
 
 // dropGrant removes g, whose UID hashes to h; s.mu must be held.
-func (s *shard) dropGrant(h uint64, g *grant) {
-	unchain(s.grants, h, g, func(g *grant) **grant { return &g.chain })
-}
-
-// unchain removes x from the hash chain that starts at m[h], deleting the
-// slot when the chain becomes empty. link returns the address of an element's
-// link to the next element of its chain.
-func unchain[T comparable](m map[uint64]T, h uint64, x T, link func(T) *T) {
-	var none T
-	if head := m[h]; head == x {
-		if next := *link(x); next == none {
-			delete(m, h)
-		} else {
-			m[h] = next
-		}
-	} else {
-		for p := head; p != none; p = *link(p) {
-			if *link(p) == x {
-				*link(p) = *link(x)
-				break
-			}
-		}
-	}
-	*link(x) = none
-}
+func (s *shard) dropGrant(h uint64, g *grant) { s.grants.remove(h, g) }
 
 // resource returns the entry of name, whose hash is h, or nil; s.mu must be
 // held.
-func (s *shard) resource(h uint64, name string) *resource {
-	r := s.resources[h]
-	for r != nil && r.name != name {
-		r = r.chain
-	}
-	return r
-}
+func (s *shard) resource(h uint64, name string) *resource { return s.resources.get(h, name) }
 
 // lock takes s.mu, counting the caller as a waiter while it blocks. If limit
 // is positive and that many callers already wait, it returns false at once
@@ -257,9 +270,7 @@ func (s *shard) freeGrant(g *grant) {
 	if g.origin != nil {
 		s.unintern(g.origin)
 	}
-	res := g.resources[:0]
-	clear(g.resources) // drop references to the names
-	*g = grant{resources: res}
+	*g = grant{}
 	if s.numFreeGrants >= maxFree {
 		return
 	}
@@ -281,21 +292,16 @@ func (s *shard) resourceFor(h uint64, name string) *resource {
 	} else {
 		r = new(resource)
 	}
-	r.name = name
-	r.chain = s.resources[h]
-	s.resources[h] = r
+	r.name, r.hash = name, h
+	s.resources.add(h, r)
 	return r
 }
 
-// release removes g from the entry of name, whose hash is h, deleting the
-// entry once it is empty, unless a writer's intent, still in force, must
-// outlive its readers; s.mu must be held. now is called only in that rare
-// case: reading the clock is a good part of an unlock's cost.
-func (s *shard) release(h uint64, name string, g *grant, now func() int64) {
-	r := s.resource(h, name)
-	if r == nil {
-		return
-	}
+// release removes g from r, an entry of this shard, deleting the entry once
+// it is empty, unless a writer's intent, still in force, must outlive its
+// readers; s.mu must be held. now is called only in that rare case: reading
+// the clock is a good part of an unlock's cost.
+func (s *shard) release(r *resource, g *grant, now func() int64) {
 	if r.writer == g {
 		r.writer = nil
 	} else if rs := r.readerGrants(); len(rs) > 0 {
@@ -318,13 +324,13 @@ func (s *shard) release(h uint64, name string, g *grant, now func() int64) {
 		}
 		return
 	}
-	s.drop(h, r)
+	s.drop(r.hash, r)
 }
 
 // drop deletes the entry r, whose name hashes to h; s.mu must be held.
 func (s *shard) drop(h uint64, r *resource) {
-	unchain(s.resources, h, r, func(r *resource) **resource { return &r.chain })
-	r.name = ""
+	s.resources.remove(h, r)
+	r.name, r.hash = "", 0
 	if r.readers != nil {
 		if r.readers.listed {
 			return // the intents list still refers to it; the sweep recycles it
@@ -358,7 +364,7 @@ func (s *shard) sweepIntents(now int64, hash func(string) uint64) {
 			rl.listed = false
 		case now >= rl.intent:
 			rl.listed = false
-			s.drop(hash(r.name), r)
+			s.drop(r.hash, r)
 		default:
 			kept = append(kept, r)
 		}
