@@ -151,30 +151,58 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	case !in:
 		a.gaveUp = context.Cause(ctx)
 		a.state = nil
-		if !ds.goBackground(func(bg context.Context) {
-			defer c.done()
-			state := make([]nodeState, n)
-			for _, r := range c.waitAll() {
-				state[r.node] = r.state()
-			}
-			ds.releaseFailed(bg, write, args.UID, state)
-		}) {
-			c.done()
-		}
+		ds.releaseLate(c, 0, write, args.UID)
 		return a, false
 	case a.granted >= q:
 		c.done()
 		return a, true
 	}
-	// Failed. Wait for the answers still out (bounded by the timeout) so
-	// that no grant is left behind to get in the way of the next attempt.
+	// Failed. Wait a little for the answers still out, so that grants are
+	// released before the next attempt meets them; a straggler is released
+	// in the background once it answers.
 	seen := len(results)
-	for _, r := range c.waitAll()[seen:] {
+	results, all := c.waitMore(ctx, ds.clk(), ds.straggle(ds.clk().Since(now)), results[:0])
+	for _, r := range results[seen:] {
 		a.state[r.node] = r.state()
 	}
-	c.done()
+	if all {
+		c.done()
+	} else {
+		ds.releaseLate(c, len(results), write, args.UID)
+	}
 	ds.releaseFailed(ctx, write, args.UID, a.state)
 	return a, false
+}
+
+// releaseLate releases, in the background, what the answers to an
+// acquisition that come after the first seen of them granted, and gives up
+// the caller's hold on c.
+func (ds *Dsync) releaseLate(c *collector, seen int, write bool, uid string) {
+	started := ds.goBackground(func(bg context.Context) {
+		defer c.done()
+		state := make([]nodeState, c.n)
+		for _, r := range c.waitAll()[seen:] {
+			state[r.node] = r.state()
+		}
+		ds.releaseFailed(bg, write, uid, state)
+	})
+	if !started {
+		c.done() // closed: what is left expires on the nodes
+	}
+}
+
+// minStraggle is the least time a decided operation waits for the nodes that
+// have not answered; see straggle.
+const minStraggle = 2 * time.Millisecond
+
+// straggle returns how long an operation that a quorum decided in
+// toDecide waits for the nodes that have not answered before it leaves them
+// to the background: four times as long, at least minStraggle and at most
+// CallTimeout. The wait adapts to how fast the nodes answer now, so that one
+// slow node costs each unlock milliseconds on a fast network instead of the
+// whole call timeout, without cutting short nodes that are all slow alike.
+func (ds *Dsync) straggle(toDecide time.Duration) time.Duration {
+	return min(max(4*toDecide, minStraggle), ds.cfg.CallTimeout)
 }
 
 // tally counts answers into a.
