@@ -189,29 +189,8 @@ func (l *Lease) Verify(ctx context.Context) error {
 		return fmt.Errorf("dsync: lease %v: %w", l.m.names, context.Cause(l.ctx))
 	}
 	ds := l.ds
-	callCtx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.CallTimeout)
-	defer cancel()
-	answers := make(chan locker.RefreshStatus, len(ds.lockers))
-	for _, nl := range ds.lockers {
-		go func() {
-			r, err := nl.Refresh(callCtx, locker.RefreshArgs{UIDs: []string{uid}})
-			if err != nil || len(r.Status) != 1 {
-				answers <- locker.RefreshUnknown
-				return
-			}
-			answers <- r.Status[0]
-		}()
-	}
+	held, notHeld := ds.confirm(ctx, uid)
 	n, q := len(ds.lockers), ds.quorum(l.write)
-	held, notHeld := 0, 0
-	for range n {
-		switch <-answers {
-		case locker.RefreshRefreshed:
-			held++
-		case locker.RefreshNotHeld:
-			notHeld++
-		}
-	}
 	switch {
 	case held >= q:
 		return nil
