@@ -84,15 +84,19 @@ func TestHierarchyOrder(t *testing.T) {
 			t.Errorf("%s: %v, want ErrHierarchy", name, err)
 		}
 	}
-	if g := c.grants(); g != 3 { // b1 on every node, nothing else taken
-		t.Fatalf("%d grants after refused calls, want 3", g)
+	if h := c.held(); h != "b1" {
+		t.Fatalf("held after refused calls: %s, want only b1", h)
 	}
 	// Several resources of one level are one all-or-nothing lock.
 	if err := held.Lock(ctx, dsync.Options{}, dsync.LevelLock{Level: "object", Name: "o2"}, dsync.LevelLock{Level: "object", Name: "o1"}); err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := c.nodes[0].List(ctx, 0)
-	if len(entries) != 3 || entries[1].Resource != "o1" || entries[1].UID != entries[2].UID || entries[0].Write {
+	var entries []locker.Entry
+	waitUntil(t, "node 0 holds three grants", func() bool {
+		entries, _ = c.nodes[0].List(ctx, 0)
+		return len(entries) == 3
+	})
+	if entries[1].Resource != "o1" || entries[1].UID != entries[2].UID || entries[0].Write || !entries[1].Write {
 		t.Fatalf("node 0 holds %+v", entries)
 	}
 	if err := held.Release(ctx); err != nil {
@@ -149,8 +153,8 @@ func TestHierarchyAllOrNothing(t *testing.T) {
 	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
 		t.Fatalf("object held by another: %v, want ErrTimeout wrapping ErrLocked", err)
 	}
-	if g := c.grants(); g != 3 {
-		t.Fatalf("%d grants after a failed call, want only the other holder's 3", g)
+	if h := c.held(); h != "b/o" {
+		t.Fatalf("held after a failed call: %s, want only the other holder's b/o", h)
 	}
 
 	cctx, cancel := context.WithCancel(ctx)
@@ -159,8 +163,8 @@ func TestHierarchyAllOrNothing(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.Is(err, dsync.ErrTimeout) {
 		t.Fatalf("cancelled: %v", err)
 	}
-	if g := c.grants(); g != 3 {
-		t.Fatalf("%d grants after a cancelled call", g)
+	if h := c.held(); h != "b/o" {
+		t.Fatalf("held after a cancelled call: %s", h)
 	}
 
 	// An extension that fails releases what it took, and keeps what was
@@ -172,8 +176,8 @@ func TestHierarchyAllOrNothing(t *testing.T) {
 	if err := held.Lock(ctx, dsync.Options{Timeout: 20 * time.Millisecond}, locks[1:]...); !errors.Is(err, dsync.ErrTimeout) {
 		t.Fatalf("extension: %v", err)
 	}
-	if g := c.grants(); g != 6 || held.Context().Err() != nil {
-		t.Fatalf("%d grants after a failed extension, want 6 (global and the other's); context %v", g, held.Context().Err())
+	if h := c.held(); h != "b/o,global" || held.Context().Err() != nil {
+		t.Fatalf("held after a failed extension: %s, want b/o,global; context %v", h, held.Context().Err())
 	}
 	// The failed call did not move the Held down the hierarchy.
 	other.Unlock(ctx)
@@ -209,11 +213,8 @@ func TestHierarchyLostLevelCancelsHeld(t *testing.T) {
 		<-n.locked
 		<-n.locked
 	}
-	for _, n := range c.nodes[:2] {
-		n.ForceUnlock(ctx, locker.LockArgs{Resources: []string{"b"}})
-	}
-	clk.BlockUntil(nil, 2) // the refresher's tick and deadline timers
-	clk.Advance(dsync.DefaultRefreshInterval)
+	c.forceRelease("b") // as an operator would
+	refreshRound(clk)
 	<-held.Context().Done()
 	cause := context.Cause(held.Context())
 	if !errors.Is(cause, dsync.ErrLockLost) || !strings.Contains(cause.Error(), `level "bucket"`) {

@@ -132,9 +132,8 @@ func TestSemaphoreTakesEveryPermitThenRefuses(t *testing.T) {
 	}
 	// The permits are the locks name/permit/i: 4 resources, each granted
 	// on every node, and nothing else.
-	entries, _ := c.nodes[0].List(ctx, 0)
-	if len(entries) != 4 || entries[0].Resource != "pool/permit/0" || !entries[0].Write {
-		t.Fatalf("node 0 holds %+v", entries)
+	if h := c.held(); h != "pool/permit/0,pool/permit/1,pool/permit/2,pool/permit/3" {
+		t.Fatalf("held: %s", h)
 	}
 }
 
@@ -208,12 +207,8 @@ func TestSemaphoreLostPermit(t *testing.T) {
 	for _, n := range c.nodes {
 		<-n.locked
 	}
-	// An operator force-releases the permit on a quorum of nodes.
-	for _, n := range c.nodes[:2] {
-		n.ForceUnlock(ctx, locker.LockArgs{Resources: []string{"pool/permit/0"}})
-	}
-	clk.BlockUntil(nil, 2) // the refresher's tick and deadline timers
-	clk.Advance(dsync.DefaultRefreshInterval)
+	c.forceRelease("pool/permit/0") // as an operator would
+	refreshRound(clk)
 	<-p.Context().Done()
 	if cause := context.Cause(p.Context()); !errors.Is(cause, dsync.ErrLockLost) {
 		t.Fatalf("cause %v, want ErrLockLost", cause)
