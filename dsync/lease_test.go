@@ -13,7 +13,7 @@ import (
 	"github.com/dsync-go/dsync/locker"
 )
 
-func ExampleAcquireLease() {
+func ExampleLease() {
 	ds, err := dsync.New(threeNodes(), dsync.Config{RefreshInterval: 3 * time.Second})
 	if err != nil {
 		log.Fatal(err)

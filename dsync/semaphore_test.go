@@ -46,6 +46,24 @@ func ExampleSemaphore() {
 	// permit context live: true
 }
 
+func ExamplePermit() {
+	ds, _ := dsync.New(threeNodes(), dsync.Config{})
+	defer ds.Close()
+	ctx := context.Background()
+
+	p, ok, err := dsync.NewSemaphore(ds, "uploads", 1).TryAcquire(ctx)
+	if !ok || err != nil {
+		log.Fatal(ok, err)
+	}
+	work := p.Context() // cancelled when the permit is released or lost
+	fmt.Println("slot:", p.Slot())
+	p.Release(ctx)
+	fmt.Println("work context after Release:", work.Err())
+	// Output:
+	// slot: 0
+	// work context after Release: context canceled
+}
+
 func TestSemaphoreBoundsHolders(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	const permits, workers, rounds = 2, 6, 5
