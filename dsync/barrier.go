@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -75,11 +76,11 @@ type Barrier struct {
 	members *Semaphore
 	err     error // why the barrier cannot be used, reported by every call
 
-	mu      sync.Mutex // serialises Wait and Close; guards the fields below
-	member  *Permit    // slot held from the first Wait until Close
-	gen     uint64     // generation of the current or next Wait
-	arrival *DRWMutex  // read lock of the arrival at gen, once taken
-	prev    *DRWMutex  // read lock of the arrival at gen−1, until gen passes
+	mu      sync.Mutex    // serialises Wait and Close; guards the fields below
+	member  *Permit       // slot held from the first Wait until Close
+	gen     atomic.Uint64 // generation of the current or next Wait; written under mu
+	arrival *DRWMutex     // read lock of the arrival at gen, once taken
+	prev    *DRWMutex     // read lock of the arrival at gen−1, until gen passes
 	closed  bool
 }
 
@@ -107,11 +108,7 @@ func NewBarrier(ds *Dsync, name string, parties int) *Barrier {
 
 // Generation returns the generation the party's next Wait is for: the number
 // of its Waits that have returned nil.
-func (b *Barrier) Generation() uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.gen
-}
+func (b *Barrier) Generation() uint64 { return b.gen.Load() }
 
 // arrivalNames returns the arrival resources of generation g, by slot.
 func (b *Barrier) arrivalNames(g uint64) []string {
@@ -148,7 +145,8 @@ func (b *Barrier) Wait(ctx context.Context) error {
 	if err := b.member.Context().Err(); err != nil {
 		return fmt.Errorf("dsync: barrier %q: membership: %w", b.name, context.Cause(b.member.Context()))
 	}
-	names := b.arrivalNames(b.gen)
+	gen := b.gen.Load()
+	names := b.arrivalNames(gen)
 	if b.arrival == nil {
 		m := NewDRWMutex(b.ds, names[b.member.Slot()])
 		if _, err := m.GetRLock(ctx, Options{Source: caller(2)}); err != nil {
@@ -167,9 +165,9 @@ func (b *Barrier) Wait(ctx context.Context) error {
 		}
 		if !clock.Sleep(ctx, b.ds.clk(), b.ds.backoff(round)) {
 			if last != nil {
-				return fmt.Errorf("dsync: barrier %q generation %d: %w (last look: %w)", b.name, b.gen, context.Cause(ctx), last)
+				return fmt.Errorf("dsync: barrier %q generation %d: %w (last look: %w)", b.name, gen, context.Cause(ctx), last)
 			}
-			return fmt.Errorf("dsync: barrier %q generation %d: %w", b.name, b.gen, context.Cause(ctx))
+			return fmt.Errorf("dsync: barrier %q generation %d: %w", b.name, gen, context.Cause(ctx))
 		}
 		if err := b.member.Context().Err(); err != nil {
 			return fmt.Errorf("dsync: barrier %q: membership: %w", b.name, context.Cause(b.member.Context()))
@@ -181,7 +179,7 @@ func (b *Barrier) Wait(ctx context.Context) error {
 		_ = b.prev.RUnlock(context.WithoutCancel(ctx)) // what is not confirmed is retried in the background
 	}
 	b.prev, b.arrival = b.arrival, nil
-	b.gen++
+	b.gen.Add(1)
 	return nil
 }
 

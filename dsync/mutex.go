@@ -34,7 +34,8 @@ func (m *Mutex) Name() string { return m.rw.names[0] }
 // it or ctx is done; bound the wait with context.WithTimeout. It returns a
 // context derived from ctx that is cancelled when the lock is lost
 // (context.Cause is then ErrLockLost) or released: do the protected work under
-// it. A failure wraps ctx's error, ErrClosed or locker.ErrInvalidArgs.
+// it. A failure wraps ctx's error, ErrClosed, locker.ErrInvalidArgs, or
+// ErrDeadlock if ctx names a holder (see WithHolder).
 func (m *Mutex) Lock(ctx context.Context) (context.Context, error) {
 	return m.rw.GetLock(ctx, Options{Source: caller(2)})
 }
