@@ -62,10 +62,10 @@ import (
 // Liveness needs each arrival to stay visible: its read lock is held by a
 // read quorum R, so a query answered by n−R+1 nodes sees it. A party that is
 // cancelled keeps its arrival; its next Wait resumes the same generation. A
-// party that stops calling Wait, or one that starts while the others are
-// past generation 0 (a restarted process), leaves the others waiting until
-// their contexts end: as with any barrier, all parties take part in every
-// generation.
+// party that stops calling Wait, or whose process restarts (it counts from
+// generation 0 again, while the others are further on), leaves the others
+// waiting until their contexts end: as with any barrier, all parties take
+// part in every generation.
 //
 // A Barrier is safe for concurrent use, but a party is one sequential actor:
 // concurrent calls of one Barrier run one after another.
