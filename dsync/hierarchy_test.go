@@ -163,9 +163,8 @@ func TestHierarchyAllOrNothing(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.Is(err, dsync.ErrTimeout) {
 		t.Fatalf("cancelled: %v", err)
 	}
-	if h := c.held(); h != "b/o" {
-		t.Fatalf("held after a cancelled call: %s", h)
-	}
+	// An attempt cut short by ctx is released in the background.
+	waitUntil(t, "the cancelled call's grants are released", func() bool { return c.held() == "b/o" })
 
 	// An extension that fails releases what it took, and keeps what was
 	// held before.
