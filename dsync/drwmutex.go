@@ -136,6 +136,8 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		return min(limit, deadline.Sub(now))
 	}
 	var last error
+	waiting := m.ds.waitFor(ctx, m.names, write) // deadlock detection: nil unless ctx names a holder
+	defer waiting.done()
 	for retry := 0; ; retry++ {
 		if retry > 0 {
 			now = clk.Now()
@@ -161,6 +163,9 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		}
 		if last == nil || !cutShort {
 			last = err // an attempt cut short by the timeout says less than the one before
+		}
+		if err := waiting.check(); err != nil {
+			return nil, fmt.Errorf("dsync: lock %v: %w", m.names, err)
 		}
 		wait := m.ds.backoff(retry)
 		if w := left(now, wait); w < wait {
@@ -226,6 +231,7 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 		m.reads = append(m.reads, h)
 	}
 	m.mu.Unlock()
+	ds.trackHold(ctx, m.names, write, h.ctx) // deadlock detection, if ctx names a holder
 	ds.refresher.Add(refresher.Lock{
 		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent,
 		OnLost: func(err error) { m.lost(h, err) },

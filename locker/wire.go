@@ -125,3 +125,30 @@ type Entry struct {
 type EntryList struct {
 	Entries []Entry `msg:"e"`
 }
+
+// QueryArgs asks a node who holds some resources; see Querier. Names may
+// repeat and need not be sorted.
+type QueryArgs struct {
+	Resources []string `msg:"r"`
+}
+
+// Holder is one grant of a resource, in a QueryReply.
+type Holder struct {
+	UID   string `msg:"u"`
+	Write bool   `msg:"w"`
+	// HeldFor is how long ago the node granted the lock, in nanoseconds on
+	// the node's own clock.
+	HeldFor int64 `msg:"h"`
+}
+
+// Holders is who holds one resource: its write holder, or its read holders,
+// or nobody.
+type Holders struct {
+	Holders []Holder `msg:"h"`
+}
+
+// QueryReply answers QueryArgs: Resources[i] is who holds the i-th resource
+// of the request.
+type QueryReply struct {
+	Resources []Holders `msg:"r"`
+}

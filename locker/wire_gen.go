@@ -493,6 +493,445 @@ func (z *EntryList) Msgsize() (s int) {
 }
 
 // DecodeMsg implements msgp.Decodable
+func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "u":
+			z.UID, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "UID")
+				return
+			}
+		case "w":
+			z.Write, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "Write")
+				return
+			}
+		case "h":
+			z.HeldFor, err = dc.ReadInt64()
+			if err != nil {
+				err = msgp.WrapError(err, "HeldFor")
+				return
+			}
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z Holder) EncodeMsg(en *msgp.Writer) (err error) {
+	// map header, size 3
+	// write "u"
+	err = en.Append(0x83, 0xa1, 0x75)
+	if err != nil {
+		return
+	}
+	err = en.WriteString(z.UID)
+	if err != nil {
+		err = msgp.WrapError(err, "UID")
+		return
+	}
+	// write "w"
+	err = en.Append(0xa1, 0x77)
+	if err != nil {
+		return
+	}
+	err = en.WriteBool(z.Write)
+	if err != nil {
+		err = msgp.WrapError(err, "Write")
+		return
+	}
+	// write "h"
+	err = en.Append(0xa1, 0x68)
+	if err != nil {
+		return
+	}
+	err = en.WriteInt64(z.HeldFor)
+	if err != nil {
+		err = msgp.WrapError(err, "HeldFor")
+		return
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z Holder) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 3
+	// string "u"
+	o = append(o, 0x83, 0xa1, 0x75)
+	o = msgp.AppendString(o, z.UID)
+	// string "w"
+	o = append(o, 0xa1, 0x77)
+	o = msgp.AppendBool(o, z.Write)
+	// string "h"
+	o = append(o, 0xa1, 0x68)
+	o = msgp.AppendInt64(o, z.HeldFor)
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "u":
+			z.UID, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "UID")
+				return
+			}
+		case "w":
+			z.Write, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Write")
+				return
+			}
+		case "h":
+			z.HeldFor, bts, err = msgp.ReadInt64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "HeldFor")
+				return
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z Holder) Msgsize() (s int) {
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *Holders) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "h":
+			var zb0002 uint32
+			zb0002, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "Holders")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Holders) >= int(zb0002) {
+				z.Holders = (z.Holders)[:zb0002]
+			} else {
+				z.Holders = make([]Holder, zb0002)
+			}
+			for za0001 := range z.Holders {
+				var zb0003 uint32
+				zb0003, err = dc.ReadMapHeader()
+				if err != nil {
+					err = msgp.WrapError(err, "Holders", za0001)
+					return
+				}
+				if zb0003 > z5817a858limitMaps {
+					err = msgp.ErrLimitExceeded
+					return
+				}
+				for zb0003 > 0 {
+					zb0003--
+					field, err = dc.ReadMapKeyPtr()
+					if err != nil {
+						err = msgp.WrapError(err, "Holders", za0001)
+						return
+					}
+					switch msgp.UnsafeString(field) {
+					case "u":
+						z.Holders[za0001].UID, err = dc.ReadString()
+						if err != nil {
+							err = msgp.WrapError(err, "Holders", za0001, "UID")
+							return
+						}
+					case "w":
+						z.Holders[za0001].Write, err = dc.ReadBool()
+						if err != nil {
+							err = msgp.WrapError(err, "Holders", za0001, "Write")
+							return
+						}
+					case "h":
+						z.Holders[za0001].HeldFor, err = dc.ReadInt64()
+						if err != nil {
+							err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
+							return
+						}
+					default:
+						err = dc.Skip()
+						if err != nil {
+							err = msgp.WrapError(err, "Holders", za0001)
+							return
+						}
+					}
+				}
+			}
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *Holders) EncodeMsg(en *msgp.Writer) (err error) {
+	// map header, size 1
+	// write "h"
+	err = en.Append(0x81, 0xa1, 0x68)
+	if err != nil {
+		return
+	}
+	err = en.WriteArrayHeader(uint32(len(z.Holders)))
+	if err != nil {
+		err = msgp.WrapError(err, "Holders")
+		return
+	}
+	if uint32(len(z.Holders)) > z5817a858limitArrays {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for za0001 := range z.Holders {
+		// map header, size 3
+		// write "u"
+		err = en.Append(0x83, 0xa1, 0x75)
+		if err != nil {
+			return
+		}
+		err = en.WriteString(z.Holders[za0001].UID)
+		if err != nil {
+			err = msgp.WrapError(err, "Holders", za0001, "UID")
+			return
+		}
+		// write "w"
+		err = en.Append(0xa1, 0x77)
+		if err != nil {
+			return
+		}
+		err = en.WriteBool(z.Holders[za0001].Write)
+		if err != nil {
+			err = msgp.WrapError(err, "Holders", za0001, "Write")
+			return
+		}
+		// write "h"
+		err = en.Append(0xa1, 0x68)
+		if err != nil {
+			return
+		}
+		err = en.WriteInt64(z.Holders[za0001].HeldFor)
+		if err != nil {
+			err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
+			return
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *Holders) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 1
+	// string "h"
+	o = append(o, 0x81, 0xa1, 0x68)
+	o = msgp.AppendArrayHeader(o, uint32(len(z.Holders)))
+	if uint32(len(z.Holders)) > z5817a858limitArrays {
+		return nil, msgp.ErrLimitExceeded
+	}
+	for za0001 := range z.Holders {
+		// map header, size 3
+		// string "u"
+		o = append(o, 0x83, 0xa1, 0x75)
+		o = msgp.AppendString(o, z.Holders[za0001].UID)
+		// string "w"
+		o = append(o, 0xa1, 0x77)
+		o = msgp.AppendBool(o, z.Holders[za0001].Write)
+		// string "h"
+		o = append(o, 0xa1, 0x68)
+		o = msgp.AppendInt64(o, z.Holders[za0001].HeldFor)
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *Holders) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "h":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Holders")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Holders) >= int(zb0002) {
+				z.Holders = (z.Holders)[:zb0002]
+			} else {
+				z.Holders = make([]Holder, zb0002)
+			}
+			for za0001 := range z.Holders {
+				var zb0003 uint32
+				zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Holders", za0001)
+					return
+				}
+				if zb0003 > z5817a858limitMaps {
+					err = msgp.ErrLimitExceeded
+					return
+				}
+				for zb0003 > 0 {
+					zb0003--
+					field, bts, err = msgp.ReadMapKeyZC(bts)
+					if err != nil {
+						err = msgp.WrapError(err, "Holders", za0001)
+						return
+					}
+					switch msgp.UnsafeString(field) {
+					case "u":
+						z.Holders[za0001].UID, bts, err = msgp.ReadStringBytes(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Holders", za0001, "UID")
+							return
+						}
+					case "w":
+						z.Holders[za0001].Write, bts, err = msgp.ReadBoolBytes(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Holders", za0001, "Write")
+							return
+						}
+					case "h":
+						z.Holders[za0001].HeldFor, bts, err = msgp.ReadInt64Bytes(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
+							return
+						}
+					default:
+						bts, err = msgp.Skip(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Holders", za0001)
+							return
+						}
+					}
+				}
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *Holders) Msgsize() (s int) {
+	s = 1 + 2 + msgp.ArrayHeaderSize
+	for za0001 := range z.Holders {
+		s += 1 + 2 + msgp.StringPrefixSize + len(z.Holders[za0001].UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+	}
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
 func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 	var field []byte
 	_ = field
@@ -755,6 +1194,566 @@ func (z *LockArgs) Msgsize() (s int) {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
 	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *QueryArgs) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "r":
+			var zb0002 uint32
+			zb0002, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Resources) >= int(zb0002) {
+				z.Resources = (z.Resources)[:zb0002]
+			} else {
+				z.Resources = make([]string, zb0002)
+			}
+			for za0001 := range z.Resources {
+				z.Resources[za0001], err = dc.ReadString()
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+			}
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *QueryArgs) EncodeMsg(en *msgp.Writer) (err error) {
+	// map header, size 1
+	// write "r"
+	err = en.Append(0x81, 0xa1, 0x72)
+	if err != nil {
+		return
+	}
+	err = en.WriteArrayHeader(uint32(len(z.Resources)))
+	if err != nil {
+		err = msgp.WrapError(err, "Resources")
+		return
+	}
+	if uint32(len(z.Resources)) > z5817a858limitArrays {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for za0001 := range z.Resources {
+		err = en.WriteString(z.Resources[za0001])
+		if err != nil {
+			err = msgp.WrapError(err, "Resources", za0001)
+			return
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *QueryArgs) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 1
+	// string "r"
+	o = append(o, 0x81, 0xa1, 0x72)
+	o = msgp.AppendArrayHeader(o, uint32(len(z.Resources)))
+	if uint32(len(z.Resources)) > z5817a858limitArrays {
+		return nil, msgp.ErrLimitExceeded
+	}
+	for za0001 := range z.Resources {
+		o = msgp.AppendString(o, z.Resources[za0001])
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *QueryArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "r":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Resources) >= int(zb0002) {
+				z.Resources = (z.Resources)[:zb0002]
+			} else {
+				z.Resources = make([]string, zb0002)
+			}
+			for za0001 := range z.Resources {
+				z.Resources[za0001], bts, err = msgp.ReadStringBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *QueryArgs) Msgsize() (s int) {
+	s = 1 + 2 + msgp.ArrayHeaderSize
+	for za0001 := range z.Resources {
+		s += msgp.StringPrefixSize + len(z.Resources[za0001])
+	}
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *QueryReply) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "r":
+			var zb0002 uint32
+			zb0002, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Resources) >= int(zb0002) {
+				z.Resources = (z.Resources)[:zb0002]
+			} else {
+				z.Resources = make([]Holders, zb0002)
+			}
+			for za0001 := range z.Resources {
+				var zb0003 uint32
+				zb0003, err = dc.ReadMapHeader()
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+				if zb0003 > z5817a858limitMaps {
+					err = msgp.ErrLimitExceeded
+					return
+				}
+				for zb0003 > 0 {
+					zb0003--
+					field, err = dc.ReadMapKeyPtr()
+					if err != nil {
+						err = msgp.WrapError(err, "Resources", za0001)
+						return
+					}
+					switch msgp.UnsafeString(field) {
+					case "h":
+						var zb0004 uint32
+						zb0004, err = dc.ReadArrayHeader()
+						if err != nil {
+							err = msgp.WrapError(err, "Resources", za0001, "Holders")
+							return
+						}
+						if zb0004 > z5817a858limitArrays {
+							err = msgp.ErrLimitExceeded
+							return
+						}
+						if cap(z.Resources[za0001].Holders) >= int(zb0004) {
+							z.Resources[za0001].Holders = (z.Resources[za0001].Holders)[:zb0004]
+						} else {
+							z.Resources[za0001].Holders = make([]Holder, zb0004)
+						}
+						for za0002 := range z.Resources[za0001].Holders {
+							var zb0005 uint32
+							zb0005, err = dc.ReadMapHeader()
+							if err != nil {
+								err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
+								return
+							}
+							if zb0005 > z5817a858limitMaps {
+								err = msgp.ErrLimitExceeded
+								return
+							}
+							for zb0005 > 0 {
+								zb0005--
+								field, err = dc.ReadMapKeyPtr()
+								if err != nil {
+									err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
+									return
+								}
+								switch msgp.UnsafeString(field) {
+								case "u":
+									z.Resources[za0001].Holders[za0002].UID, err = dc.ReadString()
+									if err != nil {
+										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
+										return
+									}
+								case "w":
+									z.Resources[za0001].Holders[za0002].Write, err = dc.ReadBool()
+									if err != nil {
+										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
+										return
+									}
+								case "h":
+									z.Resources[za0001].Holders[za0002].HeldFor, err = dc.ReadInt64()
+									if err != nil {
+										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
+										return
+									}
+								default:
+									err = dc.Skip()
+									if err != nil {
+										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
+										return
+									}
+								}
+							}
+						}
+					default:
+						err = dc.Skip()
+						if err != nil {
+							err = msgp.WrapError(err, "Resources", za0001)
+							return
+						}
+					}
+				}
+			}
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *QueryReply) EncodeMsg(en *msgp.Writer) (err error) {
+	// map header, size 1
+	// write "r"
+	err = en.Append(0x81, 0xa1, 0x72)
+	if err != nil {
+		return
+	}
+	err = en.WriteArrayHeader(uint32(len(z.Resources)))
+	if err != nil {
+		err = msgp.WrapError(err, "Resources")
+		return
+	}
+	if uint32(len(z.Resources)) > z5817a858limitArrays {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for za0001 := range z.Resources {
+		// map header, size 1
+		// write "h"
+		err = en.Append(0x81, 0xa1, 0x68)
+		if err != nil {
+			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Resources[za0001].Holders)))
+		if err != nil {
+			err = msgp.WrapError(err, "Resources", za0001, "Holders")
+			return
+		}
+		if uint32(len(z.Resources[za0001].Holders)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0002 := range z.Resources[za0001].Holders {
+			// map header, size 3
+			// write "u"
+			err = en.Append(0x83, 0xa1, 0x75)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.Resources[za0001].Holders[za0002].UID)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
+				return
+			}
+			// write "w"
+			err = en.Append(0xa1, 0x77)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.Resources[za0001].Holders[za0002].Write)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
+				return
+			}
+			// write "h"
+			err = en.Append(0xa1, 0x68)
+			if err != nil {
+				return
+			}
+			err = en.WriteInt64(z.Resources[za0001].Holders[za0002].HeldFor)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
+				return
+			}
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *QueryReply) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 1
+	// string "r"
+	o = append(o, 0x81, 0xa1, 0x72)
+	o = msgp.AppendArrayHeader(o, uint32(len(z.Resources)))
+	if uint32(len(z.Resources)) > z5817a858limitArrays {
+		return nil, msgp.ErrLimitExceeded
+	}
+	for za0001 := range z.Resources {
+		// map header, size 1
+		// string "h"
+		o = append(o, 0x81, 0xa1, 0x68)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Resources[za0001].Holders)))
+		if uint32(len(z.Resources[za0001].Holders)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0002 := range z.Resources[za0001].Holders {
+			// map header, size 3
+			// string "u"
+			o = append(o, 0x83, 0xa1, 0x75)
+			o = msgp.AppendString(o, z.Resources[za0001].Holders[za0002].UID)
+			// string "w"
+			o = append(o, 0xa1, 0x77)
+			o = msgp.AppendBool(o, z.Resources[za0001].Holders[za0002].Write)
+			// string "h"
+			o = append(o, 0xa1, 0x68)
+			o = msgp.AppendInt64(o, z.Resources[za0001].Holders[za0002].HeldFor)
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *QueryReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "r":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Resources) >= int(zb0002) {
+				z.Resources = (z.Resources)[:zb0002]
+			} else {
+				z.Resources = make([]Holders, zb0002)
+			}
+			for za0001 := range z.Resources {
+				var zb0003 uint32
+				zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+				if zb0003 > z5817a858limitMaps {
+					err = msgp.ErrLimitExceeded
+					return
+				}
+				for zb0003 > 0 {
+					zb0003--
+					field, bts, err = msgp.ReadMapKeyZC(bts)
+					if err != nil {
+						err = msgp.WrapError(err, "Resources", za0001)
+						return
+					}
+					switch msgp.UnsafeString(field) {
+					case "h":
+						var zb0004 uint32
+						zb0004, bts, err = msgp.ReadArrayHeaderBytes(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Resources", za0001, "Holders")
+							return
+						}
+						if zb0004 > z5817a858limitArrays {
+							err = msgp.ErrLimitExceeded
+							return
+						}
+						if cap(z.Resources[za0001].Holders) >= int(zb0004) {
+							z.Resources[za0001].Holders = (z.Resources[za0001].Holders)[:zb0004]
+						} else {
+							z.Resources[za0001].Holders = make([]Holder, zb0004)
+						}
+						for za0002 := range z.Resources[za0001].Holders {
+							var zb0005 uint32
+							zb0005, bts, err = msgp.ReadMapHeaderBytes(bts)
+							if err != nil {
+								err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
+								return
+							}
+							if zb0005 > z5817a858limitMaps {
+								err = msgp.ErrLimitExceeded
+								return
+							}
+							for zb0005 > 0 {
+								zb0005--
+								field, bts, err = msgp.ReadMapKeyZC(bts)
+								if err != nil {
+									err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
+									return
+								}
+								switch msgp.UnsafeString(field) {
+								case "u":
+									z.Resources[za0001].Holders[za0002].UID, bts, err = msgp.ReadStringBytes(bts)
+									if err != nil {
+										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
+										return
+									}
+								case "w":
+									z.Resources[za0001].Holders[za0002].Write, bts, err = msgp.ReadBoolBytes(bts)
+									if err != nil {
+										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
+										return
+									}
+								case "h":
+									z.Resources[za0001].Holders[za0002].HeldFor, bts, err = msgp.ReadInt64Bytes(bts)
+									if err != nil {
+										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
+										return
+									}
+								default:
+									bts, err = msgp.Skip(bts)
+									if err != nil {
+										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
+										return
+									}
+								}
+							}
+						}
+					default:
+						bts, err = msgp.Skip(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Resources", za0001)
+							return
+						}
+					}
+				}
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *QueryReply) Msgsize() (s int) {
+	s = 1 + 2 + msgp.ArrayHeaderSize
+	for za0001 := range z.Resources {
+		s += 1 + 2 + msgp.ArrayHeaderSize
+		for za0002 := range z.Resources[za0001].Holders {
+			s += 1 + 2 + msgp.StringPrefixSize + len(z.Resources[za0001].Holders[za0002].UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+		}
+	}
 	return
 }
 

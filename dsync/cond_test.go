@@ -1,0 +1,227 @@
+package dsync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/locker"
+)
+
+func ExampleCond() {
+	ds, err := dsync.New(threeNodes(), dsync.Config{RetryMin: time.Millisecond, RetryMax: 20 * time.Millisecond})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ds.Close()
+	ctx := context.Background()
+
+	// In a real system the state lives in storage written under the mutex;
+	// here it is a variable shared by two goroutines.
+	ready := false
+	cond := dsync.NewCond(ds, "job-ready")
+
+	done := make(chan struct{})
+	go func() { // the consumer, in any process
+		defer close(done)
+		m := dsync.NewMutex(ds, "job")
+		_, err := m.Lock(ctx)
+		for err == nil && !ready {
+			_, err = cond.Wait(ctx, m)
+		}
+		if err != nil {
+			log.Print(err)
+			return
+		}
+		fmt.Println("consumer sees the job ready")
+		m.Unlock(ctx)
+	}()
+
+	m := dsync.NewMutex(ds, "job") // the producer, in another
+	if _, err := m.Lock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	ready = true
+	m.Unlock(ctx)
+	if err := cond.Broadcast(ctx); err != nil {
+		log.Print(err)
+	}
+	<-done
+	// Output:
+	// consumer sees the job ready
+}
+
+// registered returns how many waiters node 0 holds for cond "c".
+func (c *cluster) registered() int {
+	r, err := c.nodes[0].Query(context.Background(), locker.QueryArgs{Resources: []string{"c/waiters"}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return len(r.Resources[0].Holders)
+}
+
+// waitUntil yields until ok holds, failing the test after 10 s.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		runtime.Gosched()
+	}
+}
+
+func TestCondSignalWakesOneBroadcastAll(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	cond := dsync.NewCond(c.ds, "c")
+	woken := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			m := dsync.NewMutex(c.ds, fmt.Sprint("m", i))
+			if _, err := m.Lock(ctx); err != nil {
+				woken <- err
+				return
+			}
+			lockCtx, err := cond.Wait(ctx, m)
+			if err == nil {
+				if lockCtx.Err() != nil {
+					err = errors.New("woken without the mutex held")
+				}
+				m.Unlock(ctx)
+			}
+			woken <- err
+		}()
+	}
+	waitUntil(t, "3 waiters registered", func() bool { return c.registered() == 3 })
+	if err := cond.Signal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-woken; err != nil {
+		t.Fatal(err)
+	}
+	if n := c.registered(); n != 2 {
+		t.Fatalf("after one Signal, %d waiters registered, want 2", n)
+	}
+	if err := cond.Broadcast(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-woken; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.registered(); n != 0 {
+		t.Fatalf("%d registrations left", n)
+	}
+	if err := cond.Signal(ctx); err != nil { // nobody waits: nothing to do
+		t.Fatal(err)
+	}
+}
+
+func TestCondNoLostWakeup(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	cond := dsync.NewCond(c.ds, "c")
+	for range 20 {
+		waiter := dsync.NewMutex(c.ds, "m")
+		if _, err := waiter.Lock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		woken := make(chan error, 1)
+		go func() {
+			_, err := cond.Wait(ctx, waiter)
+			if err == nil {
+				waiter.Unlock(ctx)
+			}
+			woken <- err
+		}()
+		// The signaller takes the mutex, which the waiter gives up only
+		// once registered, and signals at once.
+		signaller := dsync.NewMutex(c.ds, "m")
+		if _, err := signaller.Lock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := cond.Signal(ctx); err != nil {
+			t.Fatal(err)
+		}
+		signaller.Unlock(ctx)
+		if err := <-woken; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCondWaitCancelled(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	cond := dsync.NewCond(c.ds, "c")
+	m := dsync.NewMutex(c.ds, "m")
+	if _, err := m.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := cond.Wait(short, m); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait without a signal: %v", err)
+	}
+	// Neither the mutex nor the registration is left behind.
+	if ok, _, _ := dsync.NewMutex(c.ds, "m").TryLock(ctx); !ok {
+		t.Fatal("mutex still held after a failed Wait")
+	}
+	if n := c.registered(); n != 0 {
+		t.Fatalf("%d registrations left after a cancelled Wait", n)
+	}
+	mustPanic(t, "Wait without the mutex", func() { cond.Wait(ctx, dsync.NewMutex(c.ds, "other")) })
+}
+
+func TestCondNodesDown(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	cond := dsync.NewCond(c.ds, "c")
+	c.nodes[1].down.Store(true)
+	c.nodes[2].down.Store(true)
+	if err := cond.Broadcast(ctx); !errors.Is(err, dsync.ErrNoQuorum) {
+		t.Fatalf("Broadcast with 2 of 3 down: %v, want ErrNoQuorum", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := cond.Signal(short); !errors.Is(err, dsync.ErrNoQuorum) {
+		t.Fatalf("Signal with 2 of 3 down: %v, want ErrNoQuorum", err)
+	}
+	if err := dsync.NewCond(c.ds, "").Signal(ctx); !errors.Is(err, locker.ErrInvalidArgs) {
+		t.Fatalf("empty name: %v", err)
+	}
+}
+
+// withoutQuery hides the table's Querier.
+type withoutQuery struct{ locker.NetLocker }
+
+func TestBarrierAndCondNeedQueries(t *testing.T) {
+	tbl := locker.New(locker.Config{SweepInterval: -1})
+	defer tbl.Close()
+	ds, err := dsync.New([]locker.NetLocker{withoutQuery{tbl}}, dsync.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	ctx := context.Background()
+	if err := dsync.NewBarrier(ds, "b", 2).Wait(ctx); !errors.Is(err, dsync.ErrQueryUnsupported) {
+		t.Errorf("Barrier.Wait: %v, want ErrQueryUnsupported", err)
+	}
+	c := dsync.NewCond(ds, "c")
+	if err := c.Signal(ctx); !errors.Is(err, dsync.ErrQueryUnsupported) {
+		t.Errorf("Cond.Signal: %v, want ErrQueryUnsupported", err)
+	}
+	m := dsync.NewMutex(ds, "m")
+	m.Lock(ctx)
+	if _, err := c.Wait(ctx, m); !errors.Is(err, dsync.ErrQueryUnsupported) {
+		t.Errorf("Cond.Wait: %v, want ErrQueryUnsupported", err)
+	}
+}

@@ -1,0 +1,227 @@
+package dsync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsync-go/dsync/dsync"
+)
+
+// crossing runs holders that each hold first[i] and then ask for second[i],
+// at once, and returns what each second acquisition returned. A holder whose
+// second acquisition fails releases its first lock, so that the others can
+// go on; the others release both.
+func crossing(ds *dsync.Dsync, opts dsync.Options, holders, first, second []string) []error {
+	ctx := context.Background()
+	held := make([]*dsync.DRWMutex, len(holders))
+	for i, h := range holders {
+		held[i] = dsync.NewDRWMutex(ds, first[i])
+		if _, err := held[i].GetLock(dsync.WithHolder(ctx, h), dsync.Options{}); err != nil {
+			panic(err)
+		}
+	}
+	type result struct {
+		i   int
+		err error
+	}
+	results := make(chan result)
+	for i, h := range holders {
+		go func() {
+			m := dsync.NewDRWMutex(ds, second[i])
+			_, err := m.GetLock(dsync.WithHolder(ctx, h), opts)
+			if err == nil {
+				m.Unlock(ctx)
+			}
+			held[i].Unlock(ctx)
+			results <- result{i, err}
+		}()
+	}
+	errs := make([]error, len(holders))
+	for range holders {
+		r := <-results
+		errs[r.i] = r.err
+	}
+	return errs
+}
+
+func ExampleWithHolder() {
+	ds, err := dsync.New(threeNodes(), dsync.Config{RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ds.Close()
+	ctx := context.Background()
+
+	// Worker A holds "a" and asks for "b"; worker B holds "b" and asks for
+	// "a". Whichever asks second would close the cycle: it fails at once.
+	a, b := dsync.WithHolder(ctx, "A"), dsync.WithHolder(ctx, "B")
+	ma, mb := dsync.NewDRWMutex(ds, "a"), dsync.NewDRWMutex(ds, "b")
+	ma.GetLock(a, dsync.Options{})
+	mb.GetLock(b, dsync.Options{})
+	results := make(chan error, 2)
+	for _, w := range []struct {
+		ctx  context.Context
+		held *dsync.DRWMutex
+		want string
+	}{{a, ma, "b"}, {b, mb, "a"}} {
+		go func() {
+			m := dsync.NewDRWMutex(ds, w.want)
+			_, err := m.GetLock(w.ctx, dsync.Options{})
+			if err == nil {
+				m.Unlock(ctx)
+			}
+			w.held.Unlock(ctx) // the victim gives up what it holds
+			results <- err
+		}()
+	}
+	deadlocks := 0
+	for range 2 {
+		if err := <-results; errors.Is(err, dsync.ErrDeadlock) {
+			deadlocks++
+		}
+	}
+	fmt.Println("acquisitions that failed with ErrDeadlock:", deadlocks)
+	// Output:
+	// acquisitions that failed with ErrDeadlock: 1
+}
+
+func TestDeadlockTwoHoldersCrossing(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	for range 20 { // either may close the cycle: exercise both orders
+		errs := crossing(c.ds, dsync.Options{Timeout: time.Minute}, []string{"A", "B"}, []string{"a", "b"}, []string{"b", "a"})
+		victim := -1
+		for i, err := range errs {
+			switch {
+			case err == nil:
+			case errors.Is(err, dsync.ErrDeadlock) && victim < 0:
+				victim = i
+			default:
+				t.Fatalf("holder %d: %v", i, err)
+			}
+		}
+		if victim < 0 {
+			t.Fatal("no acquisition reported the deadlock")
+		}
+		msg := errs[victim].Error()
+		for _, want := range []string{`"A" waits for "b" held by "B"`, `"B" waits for "a" held by "A"`} {
+			if !strings.Contains(msg, want) {
+				t.Fatalf("error %q does not name %s", msg, want)
+			}
+		}
+	}
+	c.ds.Close()
+	if g := c.grants(); g != 0 {
+		t.Fatalf("%d grants left", g)
+	}
+}
+
+func TestDeadlockThreeHolders(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	errs := crossing(c.ds, dsync.Options{Timeout: time.Minute}, []string{"A", "B", "C"}, []string{"a", "b", "c"}, []string{"b", "c", "a"})
+	n := 0
+	for _, err := range errs {
+		if errors.Is(err, dsync.ErrDeadlock) {
+			n++
+			if strings.Count(err.Error(), "waits for") != 3 {
+				t.Fatalf("cycle of three named as %q", err)
+			}
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d acquisitions failed with ErrDeadlock, want exactly 1: %v", n, errs)
+	}
+}
+
+func TestDeadlockWithoutHolderIsOnlyATimeout(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	a, b := dsync.NewDRWMutex(c.ds, "a"), dsync.NewDRWMutex(c.ds, "b")
+	a.GetLock(ctx, dsync.Options{})
+	b.GetLock(ctx, dsync.Options{})
+	_, err := dsync.NewDRWMutex(c.ds, "b").GetLock(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
+	if !errors.Is(err, dsync.ErrTimeout) || errors.Is(err, dsync.ErrDeadlock) {
+		t.Fatalf("without holders: %v, want a plain ErrTimeout", err)
+	}
+	// One side names a holder, the other does not: the graph sees no cycle.
+	_, err = dsync.NewDRWMutex(c.ds, "a").GetLock(dsync.WithHolder(ctx, "B"), dsync.Options{Timeout: 20 * time.Millisecond})
+	if !errors.Is(err, dsync.ErrTimeout) {
+		t.Fatalf("half-named: %v, want ErrTimeout", err)
+	}
+}
+
+func TestDeadlockSelf(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := dsync.WithHolder(context.Background(), "A")
+	r := dsync.NewDRWMutex(c.ds, "x")
+	if _, err := r.GetRLock(ctx, dsync.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Another read lock by the same holder shares: no deadlock.
+	r2 := dsync.NewDRWMutex(c.ds, "x")
+	if _, err := r2.GetRLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
+		t.Fatalf("second read lock: %v", err)
+	}
+	r2.RUnlock(ctx)
+	// Upgrading to a write lock while holding the read lock would wait for
+	// itself.
+	_, err := dsync.NewDRWMutex(c.ds, "x").GetLock(ctx, dsync.Options{Timeout: time.Minute})
+	if !errors.Is(err, dsync.ErrDeadlock) || !strings.Contains(err.Error(), `"A" waits for "x" held by "A"`) {
+		t.Fatalf("upgrade: %v, want ErrDeadlock naming A", err)
+	}
+	r.RUnlock(ctx)
+	// Released: the holder may take the write lock now.
+	w := dsync.NewDRWMutex(c.ds, "x")
+	if _, err := w.GetLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	w.Unlock(ctx)
+}
+
+func TestDeadlockSeesTryLockHolds(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := dsync.WithHolder(context.Background(), "A")
+	m := dsync.NewDRWMutex(c.ds, "x")
+	if ok, _, err := m.TryLock(ctx); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, err := dsync.NewDRWMutex(c.ds, "x").GetLock(ctx, dsync.Options{Timeout: time.Minute}); !errors.Is(err, dsync.ErrDeadlock) {
+		t.Fatalf("after TryLock: %v", err)
+	}
+	m.Unlock(ctx)
+	again := dsync.NewDRWMutex(c.ds, "x")
+	if _, err := again.GetLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
+		t.Fatalf("after Unlock the hold is forgotten: %v", err)
+	}
+	again.Unlock(ctx)
+}
+
+func TestDeadlockReleasedHoldIsNotAWait(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	a := dsync.WithHolder(context.Background(), "A")
+	b := dsync.WithHolder(context.Background(), "B")
+	for range 50 {
+		// A releases x and asks for it again at once, while B holds it: A
+		// waits for B, not for its own released hold.
+		m := dsync.NewDRWMutex(c.ds, "x")
+		if _, err := m.GetLock(a, dsync.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		m.Unlock(a)
+		mb := dsync.NewDRWMutex(c.ds, "x")
+		if _, err := mb.GetLock(b, dsync.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := dsync.NewDRWMutex(c.ds, "x").GetLock(a, dsync.Options{Timeout: time.Millisecond})
+		if !errors.Is(err, dsync.ErrTimeout) {
+			t.Fatalf("A asking again: %v, want ErrTimeout", err)
+		}
+		mb.Unlock(b)
+	}
+}

@@ -1,0 +1,257 @@
+package dsync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/locker"
+)
+
+func ExampleHierarchy() {
+	ds, err := dsync.New(threeNodes(), dsync.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ds.Close()
+	ctx := context.Background()
+
+	h, err := dsync.NewHierarchy("global", "bucket", "object")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Read the global lock, read the bucket, write the object: outermost first.
+	held, err := h.Lock(ctx, ds, dsync.Options{Timeout: 5 * time.Second},
+		dsync.LevelLock{Level: "global", Read: true},
+		dsync.LevelLock{Level: "bucket", Name: "photos", Read: true},
+		dsync.LevelLock{Level: "object", Name: "photos/cat.jpg"},
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("all held:", held.Context().Err() == nil)
+
+	// Going back up through the same Held is refused: that order could deadlock.
+	err = held.Lock(ctx, dsync.Options{}, dsync.LevelLock{Level: "bucket", Name: "videos"})
+	fmt.Println("bucket after object:", errors.Is(err, dsync.ErrHierarchy))
+
+	// Released innermost first.
+	if err := held.Release(ctx); err != nil {
+		log.Print(err)
+	}
+	fmt.Println("released:", held.Context().Err() != nil)
+	// Output:
+	// all held: true
+	// bucket after object: true
+	// released: true
+}
+
+func TestNewHierarchyRejects(t *testing.T) {
+	for _, levels := range [][]string{nil, {""}, {"a", ""}, {"a", "b", "a"}} {
+		if _, err := dsync.NewHierarchy(levels...); err == nil || !strings.HasPrefix(err.Error(), "dsync: ") {
+			t.Errorf("levels %q: %v", levels, err)
+		}
+	}
+	h, _ := dsync.NewHierarchy("a", "b")
+	if l := h.Levels(); len(l) != 2 || l[0] != "a" {
+		t.Errorf("Levels() = %q", l)
+	}
+}
+
+var threeLevels, _ = dsync.NewHierarchy("global", "bucket", "object")
+
+func TestHierarchyOrder(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{}, dsync.LevelLock{Level: "bucket", Name: "b1", Read: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, locks := range map[string][]dsync.LevelLock{
+		"outer level":           {{Level: "global"}},
+		"same level":            {{Level: "bucket", Name: "b2"}},
+		"unknown level":         {{Level: "shard", Name: "s"}},
+		"one good, one outer":   {{Level: "object", Name: "o"}, {Level: "global"}},
+		"mixed modes one level": {{Level: "object", Name: "o1"}, {Level: "object", Name: "o2", Read: true}},
+	} {
+		if err := held.Lock(ctx, dsync.Options{}, locks...); !errors.Is(err, dsync.ErrHierarchy) {
+			t.Errorf("%s: %v, want ErrHierarchy", name, err)
+		}
+	}
+	if h := c.held(); h != "b1" {
+		t.Fatalf("held after refused calls: %s, want only b1", h)
+	}
+	// Several resources of one level are one all-or-nothing lock.
+	if err := held.Lock(ctx, dsync.Options{}, dsync.LevelLock{Level: "object", Name: "o2"}, dsync.LevelLock{Level: "object", Name: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	var entries []locker.Entry
+	waitUntil(t, "node 0 holds three grants", func() bool {
+		entries, _ = c.nodes[0].List(ctx, 0)
+		return len(entries) == 3
+	})
+	if entries[1].Resource != "o1" || entries[1].UID != entries[2].UID || entries[0].Write || !entries[1].Write {
+		t.Fatalf("node 0 holds %+v", entries)
+	}
+	if err := held.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := c.grants(); g != 0 {
+		t.Fatalf("%d grants left after Release", g)
+	}
+	mustPanic(t, "second Release", func() { held.Release(ctx) })
+	mustPanic(t, "Lock after Release", func() { held.Lock(ctx, dsync.Options{}, dsync.LevelLock{Level: "object", Name: "o3"}) })
+}
+
+func TestHierarchyReleasesInnermostFirst(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{},
+		dsync.LevelLock{Level: "object", Name: "b/o"},
+		dsync.LevelLock{Level: "global", Read: true}, // the order given does not matter
+		dsync.LevelLock{Level: "bucket", Name: "b", Read: true},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := c.nodes[0].List(ctx, 0)
+	resourceOf := map[string]string{}
+	for _, e := range entries {
+		resourceOf[e.UID] = e.Resource
+	}
+	c.nodes[0].mu.Lock()
+	c.nodes[0].unlocks = make(chan string, 10)
+	c.nodes[0].mu.Unlock()
+	if err := held.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for range 3 {
+		order = append(order, resourceOf[<-c.nodes[0].unlocks])
+	}
+	if got := strings.Join(order, ","); got != "b/o,b,global" {
+		t.Fatalf("released in order %s, want b/o,b,global", got)
+	}
+}
+
+func TestHierarchyAllOrNothing(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	other := dsync.NewDRWMutex(c.ds, "b/o")
+	if _, err := other.GetLock(ctx, dsync.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	locks := []dsync.LevelLock{{Level: "global", Read: true}, {Level: "bucket", Name: "b"}, {Level: "object", Name: "b/o"}}
+
+	_, err := threeLevels.Lock(ctx, c.ds, dsync.Options{Timeout: 20 * time.Millisecond}, locks...)
+	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
+		t.Fatalf("object held by another: %v, want ErrTimeout wrapping ErrLocked", err)
+	}
+	if h := c.held(); h != "b/o" {
+		t.Fatalf("held after a failed call: %s, want only the other holder's b/o", h)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	go cancel()
+	_, err = threeLevels.Lock(cctx, c.ds, dsync.Options{}, locks...)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, dsync.ErrTimeout) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	// An attempt cut short by ctx is released in the background.
+	waitUntil(t, "the cancelled call's grants are released", func() bool { return c.held() == "b/o" })
+
+	// An extension that fails releases what it took, and keeps what was
+	// held before.
+	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{}, locks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := held.Lock(ctx, dsync.Options{Timeout: 20 * time.Millisecond}, locks[1:]...); !errors.Is(err, dsync.ErrTimeout) {
+		t.Fatalf("extension: %v", err)
+	}
+	if h := c.held(); h != "b/o,global" || held.Context().Err() != nil {
+		t.Fatalf("held after a failed extension: %s, want b/o,global; context %v", h, held.Context().Err())
+	}
+	// The failed call did not move the Held down the hierarchy.
+	other.Unlock(ctx)
+	if err := held.Lock(ctx, dsync.Options{}, locks[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	held.Release(ctx)
+}
+
+func TestHierarchyNoQuorum(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.nodes[0].down.Store(true)
+	c.nodes[1].down.Store(true)
+	_, err := threeLevels.Lock(context.Background(), c.ds, dsync.Options{Timeout: 20 * time.Millisecond}, dsync.LevelLock{Level: "global"})
+	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrNoQuorum) {
+		t.Fatalf("2 of 3 down: %v", err)
+	}
+}
+
+func TestHierarchyLostLevelCancelsHeld(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	c := newCluster(t, 3, clk)
+	for _, n := range c.nodes {
+		n.locked = make(chan string, 2)
+	}
+	ctx := context.Background()
+	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{},
+		dsync.LevelLock{Level: "bucket", Name: "b"}, dsync.LevelLock{Level: "object", Name: "b/o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes {
+		<-n.locked
+		<-n.locked
+	}
+	c.forceRelease("b") // as an operator would
+	refreshRound(clk)
+	<-held.Context().Done()
+	cause := context.Cause(held.Context())
+	if !errors.Is(cause, dsync.ErrLockLost) || !strings.Contains(cause.Error(), `level "bucket"`) {
+		t.Fatalf("cause %v, want ErrLockLost naming the bucket level", cause)
+	}
+	if err := held.Release(ctx); !errors.Is(err, dsync.ErrLockLost) {
+		t.Fatalf("Release after a loss: %v, want it to report ErrLockLost", err)
+	}
+}
+
+func TestHierarchyExtensionCarriesHolder(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := dsync.WithHolder(context.Background(), "A")
+	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{}, dsync.LevelLock{Level: "bucket", Name: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release(ctx)
+	// The same holder asking for its own bucket through a plain mutex
+	// would wait for itself.
+	if _, err := dsync.NewDRWMutex(c.ds, "b").GetLock(ctx, dsync.Options{Timeout: time.Minute}); !errors.Is(err, dsync.ErrDeadlock) {
+		t.Fatalf("%v, want ErrDeadlock", err)
+	}
+}
+
+func ExampleHeld_Lock() {
+	ds, _ := dsync.New(threeNodes(), dsync.Config{})
+	defer ds.Close()
+	ctx := context.Background()
+	h, _ := dsync.NewHierarchy("bucket", "object")
+
+	// Take the bucket first, decide which objects later.
+	held, _ := h.Lock(ctx, ds, dsync.Options{}, dsync.LevelLock{Level: "bucket", Name: "photos", Read: true})
+	defer held.Release(ctx)
+	err := held.Lock(ctx, dsync.Options{},
+		dsync.LevelLock{Level: "object", Name: "photos/a.jpg"},
+		dsync.LevelLock{Level: "object", Name: "photos/b.jpg"})
+	fmt.Println(err)
+	// Output:
+	// <nil>
+}

@@ -1,0 +1,57 @@
+package locker
+
+import (
+	"context"
+	"fmt"
+)
+
+var _ Querier = (*Local)(nil)
+
+// Query reports who holds each resource of args; see Querier. Each resource
+// is read under its shard's lock, one shard at a time.
+func (l *Local) Query(ctx context.Context, args QueryArgs) (QueryReply, error) {
+	if l.closed.Load() {
+		return QueryReply{}, ErrClosed
+	}
+	n := len(args.Resources)
+	switch {
+	case n == 0:
+		return QueryReply{}, fmt.Errorf("%w: query: no resources", ErrInvalidArgs)
+	case n > l.cfg.MaxResources:
+		return QueryReply{}, fmt.Errorf("%w: query: %d resources, more than the limit of %d", ErrInvalidArgs, n, l.cfg.MaxResources)
+	}
+	for _, name := range args.Resources {
+		if name == "" {
+			return QueryReply{}, fmt.Errorf("%w: query: empty resource name", ErrInvalidArgs)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return QueryReply{}, fmt.Errorf("locker: query: %w", err)
+	}
+	reply := QueryReply{Resources: make([]Holders, n)}
+	for i, name := range args.Resources {
+		h := l.hash(name)
+		s := &l.shards[shardOf(h)]
+		if !s.lock(l.maxWaiters) {
+			return QueryReply{}, fmt.Errorf("%w: query %q", ErrBusy, name)
+		}
+		if r := s.resource(h, name); r != nil {
+			now := l.now()
+			var hs []Holder
+			add := func(g *grant) {
+				if !g.tombstone && !l.expired(g, now) {
+					hs = append(hs, Holder{UID: g.uid, Write: g.write, HeldFor: now - g.granted})
+				}
+			}
+			if r.writer != nil {
+				add(r.writer)
+			}
+			for _, g := range r.readerGrants() {
+				add(g)
+			}
+			reply.Resources[i].Holders = hs
+		}
+		s.mu.Unlock()
+	}
+	return reply, nil
+}
