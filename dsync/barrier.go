@@ -84,9 +84,6 @@ type Barrier struct {
 	closed  bool
 }
 
-// ErrBarrierClosed means Wait was called after Close.
-var ErrBarrierClosed = errors.New("dsync: barrier closed")
-
 // NewBarrier returns one party of the barrier called name for parties
 // parties through ds. An empty name, parties < 1, or a locker of ds that is
 // not a locker.Querier (ErrQueryUnsupported) is an error that every Wait

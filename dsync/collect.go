@@ -3,9 +3,7 @@ package dsync
 import (
 	"context"
 	"sync"
-	"time"
 
-	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 )
 
@@ -19,9 +17,8 @@ import (
 // As a locker.Sink it takes the answers of submitted calls, tagged with the
 // node's index.
 type collector struct {
-	n      int  // calls made
-	quorum int  // answers for that decide; 0 to wait for every answer
-	loose  bool // any answer without error is for (a release), not only a grant
+	n      int // calls made
+	quorum int // grants that decide an acquisition; 0 to wait for every answer
 
 	mu      sync.Mutex // guards the fields below
 	results []nodeResult
@@ -39,7 +36,7 @@ var collectors = sync.Pool{New: func() any { return new(collector) }}
 // are (quorum == 0). The waiter must call done when it no longer needs it.
 func newCollector(n, quorum int) *collector {
 	c := collectors.Get().(*collector)
-	c.n, c.quorum, c.refs, c.loose = n, quorum, n+1, false
+	c.n, c.quorum, c.refs = n, quorum, n+1
 	// A fresh channel each time: a channel made inside a testing/synctest
 	// bubble must not be used outside it, and pooled ones would cross.
 	c.wake = make(chan struct{}, 1)
@@ -75,7 +72,7 @@ func (c *collector) Done(node int, r locker.Reply, err error) {
 	res := nodeResult{node, r, err}
 	c.mu.Lock()
 	c.results = append(c.results, res)
-	if res.state() == stateGranted || c.loose && res.err == nil {
+	if res.state() == stateGranted {
 		c.granted++
 	} else {
 		c.against++
@@ -106,11 +103,6 @@ func (c *collector) ready() bool {
 // wait blocks until the collector can decide, or ctx ends, and appends the
 // answers that are in to dst. It reports false if ctx ended first.
 func (c *collector) wait(ctx context.Context, dst []nodeResult) ([]nodeResult, bool) {
-	return c.waitOr(ctx, nil, dst)
-}
-
-// waitOr is wait that also gives up when fired delivers.
-func (c *collector) waitOr(ctx context.Context, fired <-chan time.Time, dst []nodeResult) ([]nodeResult, bool) {
 	for {
 		c.mu.Lock()
 		if c.ready() {
@@ -124,12 +116,6 @@ func (c *collector) waitOr(ctx context.Context, fired <-chan time.Time, dst []no
 		case <-c.wake:
 			// Re-check: a wake left over from a wait that ctx ended may
 			// come early.
-		case <-fired:
-			c.mu.Lock()
-			c.waiting = false
-			dst = append(dst, c.results...)
-			c.mu.Unlock()
-			return dst, false
 		case <-ctx.Done():
 			c.mu.Lock()
 			c.waiting = false
@@ -138,18 +124,6 @@ func (c *collector) waitOr(ctx context.Context, fired <-chan time.Time, dst []no
 			return dst, false
 		}
 	}
-}
-
-// waitMore waits, once the waiter has decided, for the answers still out,
-// for at most d on clk or until ctx ends, and appends to dst the answers in
-// by then. It reports whether all are.
-func (c *collector) waitMore(ctx context.Context, clk clock.Clock, d time.Duration, dst []nodeResult) ([]nodeResult, bool) {
-	c.mu.Lock()
-	c.quorum = 0
-	c.mu.Unlock()
-	t := clk.NewTimer(d)
-	defer t.Stop()
-	return c.waitOr(ctx, t.C(), dst)
 }
 
 // waitAll waits, whatever the decision rule, until every answer is in, and

@@ -2,17 +2,11 @@ package dsync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 )
-
-// ErrDeadlock means an acquisition would have waited for itself: its holder
-// waits for a lock held by a holder that waits, directly or through others,
-// for a lock its own holder holds. The error names the cycle.
-var ErrDeadlock = errors.New("dsync: deadlock")
 
 // holderKey is the context key of WithHolder.
 type holderKey struct{}

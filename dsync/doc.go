@@ -77,4 +77,30 @@
 // Locks are held in memory only. Every resource must always be locked through
 // the same set of nodes: two Dsyncs over different node sets do not exclude
 // each other.
+//
+// # Primitives
+//
+// Built on DRWMutex, and exactly as safe as the quorum locks under them, each
+// in the file named after it:
+//   - Mutex: the write side of a DRWMutex shaped like sync.Mutex, with
+//     Locker and RLocker adapters to sync.Locker;
+//   - Semaphore: n permits, permit i a write lock on name/permit/i;
+//   - Hierarchy: locks taken outermost level first, all or nothing, and
+//     ErrHierarchy for a level out of order, which rules out deadlock among
+//     holders that use it;
+//   - Lease: a lock with a maximum hold (MaxHold, MaxRenewals) and a
+//     validity check (Valid, and Verify, which asks the nodes);
+//   - WithHolder: deadlock detection within a process; an acquisition that
+//     would close a cycle of holders waiting for each other fails with
+//     ErrDeadlock. Cycles across processes are not seen: use a Hierarchy, or
+//     Options.Timeout;
+//   - Barrier and Cond, which also read the node tables through the optional
+//     locker.Querier capability (ErrQueryUnsupported without it).
+//
+// # Speed
+//
+// An attempt submits its calls to the nodes without a goroutine per call
+// when a locker can take them so (locker.Submitter; the in-memory table and
+// the HTTP client of package rest both can), and the caller is woken once
+// per decision, not once per answer.
 package dsync

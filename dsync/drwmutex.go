@@ -259,13 +259,10 @@ func (m *DRWMutex) lost(h *hold, err error) {
 	h.cancel(err)
 }
 
-// Unlock releases the write lock. Once a quorum of nodes has confirmed the
-// release, it waits for the others only a little (four times as long as the
-// quorum took, at least 2ms), so that a slow node does not slow down every
-// unlock; in any case it waits at most Config.CallTimeout, or until ctx ends.
-// The release of nodes that did not answer, or failed, goes on in the
-// background with retries. Unlock returns ErrUnlockPending if fewer than a
-// quorum confirmed the release by then. If the lock was lost, Unlock
+// Unlock releases the write lock. It waits at most Config.CallTimeout (less
+// if ctx ends first) for the nodes, and leaves the release of nodes that did
+// not answer, or failed, to background retries; it returns ErrUnlockPending
+// if fewer than a quorum confirmed the release by then. If the lock was lost, Unlock
 // returns an error wrapping ErrLockLost. It is a run-time error (a panic) to
 // Unlock a DRWMutex that does not hold the write lock.
 func (m *DRWMutex) Unlock(ctx context.Context) error {
@@ -308,16 +305,10 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	args := releaseArgs(h.uid)
 	op := releaseOp(h.write)
 	n, q := len(ds.lockers), ds.quorum(h.write)
-	start := ds.clk().Now()
-	c := newCollector(n, q)
-	c.loose = true // "not held" is an answer too
+	c := newCollector(n, 0)
 	ds.start(ctx, op, args, ds.cfg.CallTimeout, ds.allNodes, c)
 	var buf [8]nodeResult
-	results, decided := c.wait(ctx, buf[:0])
-	in := len(results) == n
-	if decided && !in {
-		results, in = c.waitMore(ctx, ds.clk(), ds.straggle(ds.clk().Since(start)), results[:0])
-	}
+	results, in := c.wait(ctx, buf[:0])
 	confirmed, seen := 0, len(results)
 	var retry []bool // nodes to release in the background; nil if none
 	for _, r := range results {

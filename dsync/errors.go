@@ -31,4 +31,22 @@ var (
 	ErrUnlockPending = errors.New("dsync: unlock not yet confirmed by a quorum; retrying in the background")
 	// ErrClosed means the Dsync was closed.
 	ErrClosed = errors.New("dsync: closed")
+	// ErrBarrierClosed means Wait was called after Close.
+	ErrBarrierClosed = errors.New("dsync: barrier closed")
+	// ErrDeadlock means an acquisition would have waited for itself: its holder
+	// waits for a lock held by a holder that waits, directly or through others,
+	// for a lock its own holder holds. The error names the cycle.
+	ErrDeadlock = errors.New("dsync: deadlock")
+	// ErrHierarchy means a lock was asked for out of its hierarchy's order: at a
+	// level that is not below every level the Held already has, at a level the
+	// Hierarchy does not have, or at one level in two modes at once.
+	ErrHierarchy = errors.New("dsync: lock hierarchy order violated")
+	// ErrLeaseExpired is the cause (see context.Cause) of a Lease's context
+	// cancelled because the lease reached its LeaseOptions.MaxHold. It does not
+	// wrap ErrLockLost: the lock was given up on purpose, not lost.
+	ErrLeaseExpired = errors.New("dsync: lease reached its maximum hold time")
+	// ErrQueryUnsupported means a locker of the Dsync does not implement
+	// locker.Querier, which Barrier and Cond need to see who holds what (the
+	// in-memory table and the HTTP client of package rest both do).
+	ErrQueryUnsupported = errors.New("dsync: a locker cannot answer queries (locker.Querier)")
 )

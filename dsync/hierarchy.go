@@ -10,11 +10,6 @@ import (
 	"github.com/dsync-go/dsync/clock"
 )
 
-// ErrHierarchy means a lock was asked for out of its hierarchy's order: at a
-// level that is not below every level the Held already has, at a level the
-// Hierarchy does not have, or at one level in two modes at once.
-var ErrHierarchy = errors.New("dsync: lock hierarchy order violated")
-
 // Hierarchy is a fixed order of lock levels, from the outermost to the
 // innermost, such as "global", "bucket", "object". Locks taken through one
 // Held follow it strictly: a Held takes its locks level by level, from outer

@@ -2,7 +2,6 @@ package dsync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -10,11 +9,6 @@ import (
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 )
-
-// ErrLeaseExpired is the cause (see context.Cause) of a Lease's context
-// cancelled because the lease reached its LeaseOptions.MaxHold. It does not
-// wrap ErrLockLost: the lock was given up on purpose, not lost.
-var ErrLeaseExpired = errors.New("dsync: lease reached its maximum hold time")
 
 // LeaseOptions tune a Lease.
 type LeaseOptions struct {

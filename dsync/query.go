@@ -2,17 +2,11 @@ package dsync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 )
-
-// ErrQueryUnsupported means a locker of the Dsync does not implement
-// locker.Querier, which Barrier and Cond need to see who holds what (the
-// in-memory table and the HTTP client of package rest both do).
-var ErrQueryUnsupported = errors.New("dsync: a locker cannot answer queries (locker.Querier)")
 
 // checkQueriers reports ErrQueryUnsupported, naming the first locker of ds
 // that cannot answer queries, or nil.
