@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -93,15 +92,8 @@ func (s *Server) serveQuery(rc *fasthttp.RequestCtx) {
 		return
 	}
 	body := rc.PostBody()
-	if s.verify != nil {
-		if err := s.verify.verify(rc.Method(), rc.RequestURI(), rc.Request.Header.Peek(HeaderAuth), body); err != nil {
-			code := CodeUnauthorized
-			if errors.Is(err, errReplayFull) {
-				code = CodeBusy
-			}
-			s.fail(rc, code, "rest: "+err.Error())
-			return
-		}
+	if !s.authentic(rc, body) {
+		return
 	}
 	q, ok := s.l.(locker.Querier)
 	if !ok {

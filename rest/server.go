@@ -286,15 +286,8 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 		return
 	}
 	body := rc.PostBody()
-	if s.verify != nil {
-		if err := s.verify.verify(rc.Method(), rc.RequestURI(), rc.Request.Header.Peek(HeaderAuth), body); err != nil {
-			code := CodeUnauthorized
-			if errors.Is(err, errReplayFull) {
-				code = CodeBusy
-			}
-			s.fail(rc, code, "rest: "+err.Error())
-			return
-		}
+	if !s.authentic(rc, body) {
+		return
 	}
 
 	switch ep {
@@ -348,6 +341,24 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 		sc.out, _ = r.Reply.MarshalMsg(sc.out[:0])
 	}
 	s.reply(rc, sc.out)
+}
+
+// authentic checks rc's authentication, unless the server runs insecure,
+// and answers rc with the failure if it does not hold.
+func (s *Server) authentic(rc *fasthttp.RequestCtx, body []byte) bool {
+	if s.verify == nil {
+		return true
+	}
+	err := s.verify.verify(rc.Method(), rc.RequestURI(), rc.Request.Header.Peek(HeaderAuth), body)
+	if err == nil {
+		return true
+	}
+	code := CodeUnauthorized
+	if errors.Is(err, errReplayFull) {
+		code = CodeBusy
+	}
+	s.fail(rc, code, "rest: "+err.Error())
+	return false
 }
 
 // decodeProblem describes a failed or incomplete decode, or returns "".
