@@ -30,3 +30,29 @@ func ExampleNew() {
 	// refresh: [refreshed not held]
 	// unlock: true again: false <nil>
 }
+
+// printSink prints the answers of submitted calls.
+type printSink struct{}
+
+func (printSink) Done(tag int, r locker.Reply, err error) {
+	fmt.Printf("call %d: ok=%v reason=%q err=%v\n", tag, r.OK, r.Reason, err)
+}
+
+// Submit starts a call without a goroutine waiting for it; the answer goes
+// to a Sink. The in-memory table answers before Submit returns; the HTTP
+// client of package rest answers from the goroutine that reads the node's
+// response. Package dsync uses it to ask every node at once from one
+// goroutine.
+func ExampleLocal_Submit() {
+	table := locker.New(locker.Config{})
+	defer table.Close()
+	ctx := context.Background()
+	var s locker.Submitter = table
+	s.Submit(ctx, locker.OpLock, locker.LockArgs{UID: "a", Resources: []string{"obj"}}, time.Second, printSink{}, 1)
+	s.Submit(ctx, locker.OpLock, locker.LockArgs{UID: "b", Resources: []string{"obj"}}, time.Second, printSink{}, 2)
+	s.Submit(ctx, locker.OpUnlock, locker.LockArgs{UID: "a"}, time.Second, printSink{}, 3)
+	// Output:
+	// call 1: ok=true reason="none" err=<nil>
+	// call 2: ok=false reason="held by another" err=<nil>
+	// call 3: ok=true reason="none" err=<nil>
+}
