@@ -1,0 +1,317 @@
+// Command dsync talks to a set of lock nodes: it lists what they hold,
+// force-releases locks, and runs a command while holding a lock.
+//
+//	export DSYNC_NODES=http://10.0.0.1:9000,http://10.0.0.2:9000,http://10.0.0.3:9000
+//	export DSYNC_SECRET=...
+//	dsync locks                                  # every holder, with the nodes that hold it
+//	dsync force-unlock bucket/object             # remove every holder of a resource
+//	dsync force-unlock -uid UID                  # remove one grant
+//	dsync run -timeout 30s bucket/object -- cmd args...
+//
+// Flags before the subcommand:
+//
+//	-nodes     comma-separated node URLs (default: $DSYNC_NODES)
+//	-secret    shared secret of the nodes (default: $DSYNC_SECRET)
+//	-insecure  talk to nodes that run without authentication
+//
+// run takes the write lock (-read: a read lock) through the nodes, runs the
+// command with DSYNC_RESOURCE and DSYNC_FENCE in its environment, and
+// releases the lock when it exits. If the lock is lost while the command
+// runs, the command gets SIGTERM (SIGKILL 10 s later) and dsync exits with
+// status 4. Exit status: the command's own; 2 for a usage or node error; 3
+// if the lock could not be taken; 4 if it was lost.
+//
+// DSYNC_FENCE is the largest sequence number of the granting nodes: it
+// orders the grants of one node, but is not a fencing token that is safe
+// across nodes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/rest"
+)
+
+// Exit statuses besides the command's own.
+const (
+	exitUsage    = 2
+	exitNotTaken = 3
+	exitLost     = 4
+)
+
+// exitError is an error that carries the status dsync exits with.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return "exit status " + strconv.Itoa(e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	code := exitUsage
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if !errors.Is(err, flag.ErrHelp) && (ee == nil || ee.err != nil) {
+		fmt.Fprintln(os.Stderr, "dsync:", err)
+	}
+	os.Exit(code)
+}
+
+const usage = `usage: dsync [-nodes URL,...] [-secret S | -insecure] <command>
+
+commands:
+  locks [-max N]                       list the holders of every node's locks
+  force-unlock RESOURCE | -uid UID     remove every holder of RESOURCE, or one grant
+  run [-read] [-timeout D] RESOURCE -- COMMAND [ARG...]
+                                       run COMMAND while holding a lock on RESOURCE
+`
+
+// run parses args and does what they say.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dsync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	nodes := fs.String("nodes", getenv("DSYNC_NODES"), "comma-separated node URLs")
+	secret := fs.String("secret", "", "shared secret of the nodes (default $DSYNC_SECRET)")
+	insecure := fs.Bool("insecure", false, "talk to nodes without authentication")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *secret == "" && !*insecure {
+		*secret = getenv("DSYNC_SECRET")
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("no command")
+	}
+	lockers, err := dial(*nodes, *secret, *insecure)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, l := range lockers {
+			l.Close()
+		}
+	}()
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	switch cmd {
+	case "locks":
+		return locks(ctx, lockers, rest, stdout, stderr)
+	case "force-unlock":
+		return forceUnlock(ctx, lockers, rest, stdout, stderr)
+	case "run":
+		return runUnder(ctx, lockers, rest, stdin, stdout, stderr)
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// dial makes a client for every node of list.
+func dial(list, secret string, insecure bool) ([]locker.NetLocker, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, errors.New("no nodes: set -nodes or DSYNC_NODES")
+	}
+	if secret == "" && !insecure {
+		return nil, errors.New("no secret: set -secret or DSYNC_SECRET, or -insecure")
+	}
+	var out []locker.NetLocker
+	for _, ep := range strings.Split(list, ",") {
+		c, err := rest.NewClient(strings.TrimSpace(ep), rest.ClientConfig{Secret: secret, Insecure: insecure})
+		if err != nil {
+			for _, l := range out {
+				l.Close()
+			}
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// holder is one grant as the nodes list it, with the nodes that hold it.
+type holder struct {
+	locker.Entry
+	nodes int
+}
+
+// locks lists every node's holders, merged by resource and UID.
+func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("locks", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	max := fs.Int("max", 0, "list at most this many entries per node (0: all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("locks: unexpected arguments %q", fs.Args())
+	}
+	type key struct{ resource, uid string }
+	merged := map[key]*holder{}
+	failed := 0
+	for _, l := range lockers {
+		lister, ok := l.(locker.Lister)
+		if !ok {
+			return fmt.Errorf("locks: %s cannot list", l)
+		}
+		entries, err := lister.List(ctx, *max)
+		if err != nil {
+			fmt.Fprintf(stderr, "dsync: %s: %v\n", l, err)
+			failed++
+			continue
+		}
+		for _, e := range entries {
+			k := key{e.Resource, e.UID}
+			h := merged[k]
+			if h == nil {
+				h = &holder{Entry: e}
+				merged[k] = h
+			}
+			h.nodes++
+			h.HeldFor = max64(h.HeldFor, e.HeldFor)
+		}
+	}
+	list := make([]*holder, 0, len(merged))
+	for _, h := range merged {
+		list = append(list, h)
+	}
+	slices.SortFunc(list, func(a, b *holder) int {
+		if c := strings.Compare(a.Resource, b.Resource); c != 0 {
+			return c
+		}
+		return strings.Compare(a.UID, b.UID)
+	})
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tUID")
+	for _, h := range list {
+		mode := "read"
+		if h.Write {
+			mode = "write"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\n", h.Resource, mode, h.nodes, len(lockers),
+			time.Duration(h.HeldFor).Round(time.Millisecond), h.Owner, h.Source, h.UID)
+	}
+	tw.Flush()
+	if failed > 0 {
+		return fmt.Errorf("locks: %d of %d nodes did not answer; the list is incomplete", failed, len(lockers))
+	}
+	return nil
+}
+
+func max64(a, b int64) int64 { return max(a, b) }
+
+// forceUnlock removes every holder of a resource, or one grant, on every
+// node.
+func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("force-unlock", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	uid := fs.String("uid", "", "remove the grant of this UID instead of every holder of a resource")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var a locker.LockArgs
+	switch {
+	case *uid != "" && fs.NArg() == 0:
+		a.UID = *uid
+	case *uid == "" && fs.NArg() == 1 && fs.Arg(0) != "":
+		a.Resources = []string{fs.Arg(0)}
+	default:
+		return errors.New("force-unlock: give one RESOURCE, or -uid UID")
+	}
+	removed, failed := 0, 0
+	for _, l := range lockers {
+		r, err := l.ForceUnlock(ctx, a)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "dsync: %s: %v\n", l, err)
+			failed++
+		case r.OK:
+			removed++
+		}
+	}
+	fmt.Fprintf(stdout, "removed on %d of %d nodes\n", removed, len(lockers))
+	if failed > 0 {
+		return fmt.Errorf("force-unlock: %d of %d nodes did not answer; what they hold expires after its validity", failed, len(lockers))
+	}
+	return nil
+}
+
+// runUnder runs a command while holding a lock.
+func runUnder(ctx context.Context, lockers []locker.NetLocker, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	read := fs.Bool("read", false, "take a read lock instead of the write lock")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the lock (0: until interrupted)")
+	refresh := fs.Duration("refresh", 0, "how often to refresh the lock (0: dsync's default)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) < 3 || rest[1] != "--" || rest[0] == "" {
+		return errors.New("run: want RESOURCE -- COMMAND [ARG...]")
+	}
+	resource, command := rest[0], rest[2:]
+	ds, err := dsync.New(lockers, dsync.Config{RefreshInterval: *refresh})
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	m := dsync.NewDRWMutex(ds, resource)
+	get, unlock := m.GetLock, m.Unlock
+	if *read {
+		get, unlock = m.GetRLock, m.RUnlock
+	}
+	lockCtx, err := get(ctx, dsync.Options{Timeout: *timeout, Source: "dsync run"})
+	if err != nil {
+		return &exitError{exitNotTaken, fmt.Errorf("run: %w", err)}
+	}
+	cmd := exec.CommandContext(lockCtx, command[0], command[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	cmd.Env = append(os.Environ(), "DSYNC_RESOURCE="+resource, "DSYNC_FENCE="+strconv.FormatUint(m.Fence(), 10))
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	runErr := cmd.Run()
+	lost := errors.Is(context.Cause(lockCtx), dsync.ErrLockLost)
+	unlockErr := unlock(context.Background())
+	switch {
+	case lost:
+		return &exitError{exitLost, fmt.Errorf("run: lock on %s lost while the command ran; it was sent SIGTERM: %w", resource, context.Cause(lockCtx))}
+	case runErr != nil:
+		var ee *exec.ExitError
+		if errors.As(runErr, &ee) && ee.ExitCode() > 0 {
+			return &exitError{ee.ExitCode(), nil} // the command spoke for itself
+		}
+		return fmt.Errorf("run: %w", runErr)
+	case unlockErr != nil:
+		fmt.Fprintf(stderr, "dsync: %v\n", unlockErr)
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsync-go/dsync/cluster"
+	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/locker"
+)
+
+// testNodes starts three loopback nodes and returns the environment that
+// points dsync at them.
+func testNodes(t *testing.T) (*cluster.Cluster, func(string) string) {
+	t.Helper()
+	c, err := cluster.Start(cluster.Config{Nodes: 3, Secret: "cmd-test-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	env := map[string]string{"DSYNC_NODES": strings.Join(c.Endpoints(), ","), "DSYNC_SECRET": "cmd-test-secret"}
+	return c, func(k string) string { return env[k] }
+}
+
+func runCmd(t *testing.T, getenv func(string) string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, getenv, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestLocksAndForceUnlock(t *testing.T) {
+	c, getenv := testNodes(t)
+	ls, err := c.Lockers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ds, err := dsync.New(ls, dsync.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	m := dsync.NewDRWMutex(ds, "bucket/object")
+	if _, err := m.GetLock(context.Background(), dsync.Options{Source: "held-by-test"}); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := runCmd(t, getenv, "locks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "RESOURCE") {
+		t.Fatalf("locks printed:\n%s", out)
+	}
+	f := strings.Fields(lines[1])
+	if f[0] != "bucket/object" || f[1] != "write" || f[2] != "3/3" || !strings.Contains(lines[1], "held-by-test") {
+		t.Fatalf("locks row %q; want bucket/object, write, held on 3/3 nodes, its source", lines[1])
+	}
+
+	if out, _, err = runCmd(t, getenv, "force-unlock", "bucket/object"); err != nil || !strings.Contains(out, "removed on 3 of 3 nodes") {
+		t.Fatalf("force-unlock: %q, %v", out, err)
+	}
+	for _, n := range c.Nodes() {
+		if g := n.Table().Stats().Grants; g != 0 {
+			t.Fatalf("node %s holds %d grants after force-unlock", n.Addr, g)
+		}
+	}
+}
+
+func TestRunHoldsTheLockWhileTheCommandRuns(t *testing.T) {
+	c, getenv := testNodes(t)
+	out, _, err := runCmd(t, getenv, "run", "-timeout", "10s", "bucket/object", "--",
+		"sh", "-c", `echo "$DSYNC_RESOURCE fence=$DSYNC_FENCE"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "bucket/object fence=") || strings.HasSuffix(strings.TrimSpace(out), "fence=0") {
+		t.Fatalf("command printed %q", out)
+	}
+	for _, n := range c.Nodes() {
+		if g := n.Table().Stats().Grants; g != 0 {
+			t.Fatalf("node %s holds %d grants after run", n.Addr, g)
+		}
+	}
+	// The command's own status comes back.
+	_, _, err = runCmd(t, getenv, "run", "bucket/object", "--", "sh", "-c", "exit 7")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 7 {
+		t.Fatalf("exit 7: %v", err)
+	}
+}
+
+func TestRunStopsTheCommandWhenTheLockIsLost(t *testing.T) {
+	c, getenv := testNodes(t)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(context.Background(), []string{"run", "-refresh", "20ms", "bucket/object", "--",
+			"sh", "-c", "echo started; exec sleep 60"}, getenv, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() || sc.Text() != "started" {
+		t.Fatalf("command did not start: %q", sc.Text())
+	}
+	go io.Copy(io.Discard, pr)
+	// An operator removes the lock from every node while the command runs.
+	for _, n := range c.Nodes() {
+		n.Table().ForceUnlock(context.Background(), locker.LockArgs{Resources: []string{"bucket/object"}})
+	}
+	select {
+	case err := <-done:
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitLost || !errors.Is(err, dsync.ErrLockLost) {
+			t.Fatalf("run: %v, want exit %d wrapping ErrLockLost", err, exitLost)
+		}
+	case <-time.After(30 * time.Second): // a bound on a hang, not a synchronisation
+		t.Fatal("the command was not stopped after its lock was lost")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	_, getenv := testNodes(t)
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"force-unlock"},
+		{"force-unlock", "a", "b"},
+		{"run", "bucket/object"},
+		{"run", "bucket/object", "sh"},
+		{"locks", "extra"},
+	} {
+		if _, _, err := runCmd(t, getenv, args...); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+	noNodes := func(string) string { return "" }
+	if _, _, err := runCmd(t, noNodes, "locks"); err == nil || !strings.Contains(err.Error(), "no nodes") {
+		t.Errorf("without nodes: %v", err)
+	}
+}
