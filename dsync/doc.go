@@ -68,9 +68,8 @@
 //   - a holder does not stall (GC pause, swap, a stopped VM) past its own
 //     validity deadline. A stalled holder cannot notice that its lock context
 //     was cancelled; storage written under the lock must reject stale writers
-//     with a fencing token. DRWMutex.Fence returns the grants' node sequence
-//     numbers, which order the grants of one node but are not yet a fencing
-//     token safe across nodes;
+//     with a fencing token: DRWMutex.FencingToken returns one that is larger
+//     than every earlier holder's, without consensus (see its doc for why);
 //   - the clocks of the nodes and the client run at the same rate within 2%.
 //     No clock is ever compared with another machine's clock.
 //

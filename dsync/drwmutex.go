@@ -351,7 +351,7 @@ func markNode(nodes []bool, n, i int) []bool {
 
 // Fence returns the fence of the held write lock: the largest of the
 // granting nodes' sequence numbers. It grows with every grant on a node, but
-// without consensus it is not yet a safe fencing token across nodes. It
+// it is not a fencing token safe across nodes: use FencingToken for that. It
 // returns 0 if the write lock is not held.
 func (m *DRWMutex) Fence() uint64 {
 	m.mu.Lock()

@@ -112,6 +112,13 @@ func (n *node) Refresh(ctx context.Context, a locker.RefreshArgs) (locker.Refres
 	return n.Local.Refresh(ctx, a)
 }
 
+func (n *node) RaiseFence(ctx context.Context, a locker.FenceArgs) (locker.FenceReply, error) {
+	if err := n.fail(); err != nil {
+		return locker.FenceReply{}, err
+	}
+	return n.Local.RaiseFence(ctx, a)
+}
+
 func (n *node) ForceUnlock(ctx context.Context, a locker.LockArgs) (locker.Reply, error) {
 	if err := n.fail(); err != nil {
 		return locker.Reply{}, err

@@ -45,6 +45,10 @@ var (
 	// cancelled because the lease reached its LeaseOptions.MaxHold. It does not
 	// wrap ErrLockLost: the lock was given up on purpose, not lost.
 	ErrLeaseExpired = errors.New("dsync: lease reached its maximum hold time")
+	// ErrFenceUnsupported means a locker of the Dsync does not implement
+	// locker.Fencer, which DRWMutex.FencingToken needs (the in-memory table
+	// and the HTTP client of package rest both do).
+	ErrFenceUnsupported = errors.New("dsync: a locker has no fence counter (locker.Fencer)")
 	// ErrQueryUnsupported means a locker of the Dsync does not implement
 	// locker.Querier, which Barrier and Cond need to see who holds what (the
 	// in-memory table and the HTTP client of package rest both do).

@@ -106,3 +106,56 @@ func ExampleDRWMutex_multipleResources() {
 	// [bucket/a bucket/b]
 	// bucket/a readable: false
 }
+
+// store is storage that keeps the largest fencing token it has seen and
+// refuses writes that carry a smaller one.
+type store struct {
+	token uint64
+	data  string
+}
+
+func (s *store) write(token uint64, data string) error {
+	if token < s.token {
+		return fmt.Errorf("stale writer: token %d, already saw %d", token, s.token)
+	}
+	s.token, s.data = token, data
+	return nil
+}
+
+func ExampleDRWMutex_FencingToken() {
+	ds, err := dsync.New(threeNodes(), dsync.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ds.Close()
+	ctx := context.Background()
+	var s store
+
+	first := dsync.NewDRWMutex(ds, "bucket/object")
+	if _, err := first.GetLock(ctx, dsync.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	old, err := first.FencingToken(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	first.Unlock(ctx)
+
+	second := dsync.NewDRWMutex(ds, "bucket/object")
+	if _, err := second.GetLock(ctx, dsync.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	defer second.Unlock(ctx)
+	token, err := second.FencingToken(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("second holder's write:", s.write(token, "new"))
+	// A first holder that stalled and wakes up late is refused by the store.
+	fmt.Println("stalled holder's write refused:", s.write(old, "old") != nil)
+	fmt.Println("data:", s.data)
+	// Output:
+	// second holder's write: <nil>
+	// stalled holder's write refused: true
+	// data: new
+}

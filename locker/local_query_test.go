@@ -37,3 +37,11 @@ func ExampleLocal_Query() {
 	// reader-1 write: false
 	// holders of bucket/other: 0
 }
+
+func TestLocalFenceConformance(t *testing.T) {
+	lockertest.RunFence(t, func(t *testing.T, cfg locker.Config) locker.NetLocker {
+		l := locker.New(cfg)
+		t.Cleanup(func() { l.Close() })
+		return l
+	})
+}

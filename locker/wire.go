@@ -152,3 +152,16 @@ type Holders struct {
 type QueryReply struct {
 	Resources []Holders `msg:"r"`
 }
+
+// FenceArgs asks a node to raise its fence counter; see Fencer.
+type FenceArgs struct {
+	// Floor is the least value the counter must have afterwards. Zero reads
+	// the counter and changes nothing.
+	Floor uint64 `msg:"f"`
+}
+
+// FenceReply answers FenceArgs with the node's fence counter after the
+// raise.
+type FenceReply struct {
+	Fence uint64 `msg:"f"`
+}

@@ -186,6 +186,22 @@ func (r *Refresher) Remove(uid string) bool {
 	return ok
 }
 
+// Deadline returns when the holder of uid must give its lock up: the time,
+// on the refresher's clock, when the last refresh that reached a quorum (or
+// the acquisition) stops vouching for it, less the safety margin. It
+// reports false if uid is not registered (released, or reported lost). A
+// holder that checks Deadline against its clock learns that it stalled past
+// its validity even before the refresher's loop has run to report it.
+func (r *Refresher) Deadline(uid string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.locks[uid]
+	if !ok {
+		return time.Time{}, false
+	}
+	return e.deadline, true
+}
+
 // Len returns the number of registered locks.
 func (r *Refresher) Len() int {
 	r.mu.Lock()

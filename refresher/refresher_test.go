@@ -241,3 +241,21 @@ func TestCloseReportsHeldLocksLost(t *testing.T) {
 	}
 	f.r.Close() // idempotent
 }
+
+func TestDeadlineFollowsRefreshes(t *testing.T) {
+	f := newFixture(t, 3)
+	start := f.clk.Now()
+	f.hold("a", 2, 0, 1, 2)
+	want := start.Add(validity - validity/50)
+	if d, ok := f.r.Deadline("a"); !ok || !d.Equal(want) {
+		t.Fatalf("Deadline after Add: %v %v, want %v", d, ok, want)
+	}
+	f.tick() // a round that reaches every node moves it on
+	if d, ok := f.r.Deadline("a"); !ok || !d.Equal(want.Add(interval)) {
+		t.Fatalf("Deadline after a round: %v %v, want %v", d, ok, want.Add(interval))
+	}
+	f.r.Remove("a")
+	if _, ok := f.r.Deadline("a"); ok {
+		t.Fatal("Deadline of a removed lock")
+	}
+}

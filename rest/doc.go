@@ -29,6 +29,7 @@
 //	POST /dsync/v1/refresh       RefreshArgs -> RefreshReply
 //	POST /dsync/v1/batch         BatchArgs   -> BatchReply
 //	POST /dsync/v1/query         QueryArgs   -> QueryReply (501 if the table cannot answer; never batched)
+//	POST /dsync/v1/fence         FenceArgs   -> FenceReply (501 if the table has no fence counter; never batched)
 //	GET  /dsync/v1/locks?max=N   (no body)   -> EntryList (all entries if N <= 0 or absent)
 //	GET  /dsync/v1/health        (no body)   -> 200 with an empty body while the table is open
 //

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinylib/msgp/msgp"
 	"github.com/valyala/fasthttp"
 
 	"github.com/dsync-go/dsync/clock"
@@ -20,7 +21,31 @@ func TestQueryConformance(t *testing.T) {
 	lockertest.RunQuery(t, conformanceFactory(ClientConfig{}))
 }
 
-// noQuery hides the table's Querier, as a node of an older version would.
+func TestFenceConformance(t *testing.T) {
+	lockertest.RunFence(t, conformanceFactory(ClientConfig{}))
+}
+
+func TestFenceFailures(t *testing.T) {
+	tbl := locker.New(locker.Config{SweepInterval: -1})
+	defer tbl.Close()
+	secret := newSecret(t)
+	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
+	ctx := context.Background()
+	wrong := newClient(t, endpoint, ClientConfig{Secret: "not-the-secret"})
+	if _, err := wrong.RaiseFence(ctx, locker.FenceArgs{Floor: 1 << 62}); !errors.Is(err, locker.ErrUnauthorized) {
+		t.Errorf("wrong secret: %v, want ErrUnauthorized", err)
+	}
+	if r, _ := tbl.RaiseFence(ctx, locker.FenceArgs{}); r.Fence >= 1<<62 {
+		t.Errorf("an unauthenticated request raised the counter to %d", r.Fence)
+	}
+	_, old := startServer(t, noQuery{tbl}, ServerConfig{Secret: secret})
+	if _, err := newClient(t, old, ClientConfig{Secret: secret}).RaiseFence(ctx, locker.FenceArgs{}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("node without Fencer: %v, want ErrProtocol", err)
+	}
+}
+
+// noQuery hides the table's optional capabilities (Querier, Fencer), as a
+// node of an older version would.
 type noQuery struct{ locker.NetLocker }
 
 func TestQueryFailures(t *testing.T) {
@@ -75,15 +100,21 @@ func TestQueryFailures(t *testing.T) {
 	}
 }
 
-// FuzzQueryHandler sends the query path arbitrary, correctly signed bodies
-// through the server's real handler. It must never panic, and every answer
-// must be a decodable QueryReply or a well-formed ErrorReply.
-func FuzzQueryHandler(f *testing.F) {
-	valid, _ := (&locker.QueryArgs{Resources: []string{"a", "b", "a"}}).MarshalMsg(nil)
-	f.Add(valid)
-	f.Add([]byte{0x80})
-	f.Add([]byte{0x81, 0xa1, 'r', 0xc0})
-	f.Add([]byte{0x81, 0xa1, 'r', 0xdd, 0xff, 0xff, 0xff, 0xff})
+// FuzzAloneHandlers sends the query and fence paths (the calls that go
+// alone, alone.go) arbitrary, correctly signed bodies through the server's
+// real handler. It must never panic, and every answer must be a decodable
+// reply of the path, or a well-formed ErrorReply.
+func FuzzAloneHandlers(f *testing.F) {
+	query, _ := (&locker.QueryArgs{Resources: []string{"a", "b", "a"}}).MarshalMsg(nil)
+	fence, _ := (&locker.FenceArgs{Floor: 1 << 62}).MarshalMsg(nil)
+	for _, path := range []uint8{0, 1} {
+		f.Add(path, query)
+		f.Add(path, fence)
+		f.Add(path, []byte{0x80})
+		f.Add(path, []byte{0x81, 0xa1, 'r', 0xc0})
+		f.Add(path, []byte{0x81, 0xa1, 'f', 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		f.Add(path, []byte{0x81, 0xa1, 'r', 0xdd, 0xff, 0xff, 0xff, 0xff})
+	}
 
 	clk := clock.NewFake(epoch)
 	tbl := locker.New(locker.Config{SweepInterval: -1, MaxResources: 8, Clock: clk})
@@ -94,10 +125,14 @@ func FuzzQueryHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	var stamp int64 = epoch.UnixNano()
-	f.Fuzz(func(t *testing.T, body []byte) {
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		path, reply := PathQuery, msgp.Unmarshaler(new(locker.QueryReply))
+		if which%2 == 1 {
+			path, reply = PathFence, new(locker.FenceReply)
+		}
 		var req fasthttp.Request
 		req.Header.SetMethod("POST")
-		req.SetRequestURI(PathQuery)
+		req.SetRequestURI(path)
 		req.SetBody(body)
 		stamp++
 		req.Header.Set(HeaderAuth, string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), stamp, body)))
@@ -106,18 +141,17 @@ func FuzzQueryHandler(f *testing.F) {
 		srv.srv.Handler(&rc)
 		status := rc.Response.StatusCode()
 		if status == http.StatusOK {
-			var r locker.QueryReply
-			if left, err := r.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
-				t.Fatalf("200 with an undecodable reply %q", rc.Response.Body())
+			if left, err := reply.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
+				t.Fatalf("%s: 200 with an undecodable reply %q", path, rc.Response.Body())
 			}
 			return
 		}
 		var e ErrorReply
 		if left, err := e.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
-			t.Fatalf("status %d with an undecodable body %q", status, rc.Response.Body())
+			t.Fatalf("%s: status %d with an undecodable body %q", path, status, rc.Response.Body())
 		}
 		if e.Code == CodeOK || e.Code.status() != status || e.Message == "" {
-			t.Fatalf("status %d with error reply %+v", status, e)
+			t.Fatalf("%s: status %d with error reply %+v", path, status, e)
 		}
 		if stamp-epoch.UnixNano() > int64(time.Second) {
 			clk.Advance(time.Second)

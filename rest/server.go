@@ -172,7 +172,7 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 		NoDefaultContentType:  true,
 		Name:                  "dsync",
 	}
-	s.srv.Handler = s.withQuery(s.handle) // query.go
+	s.srv.Handler = s.withAlone(s.handle) // alone.go
 	return s, nil
 }
 

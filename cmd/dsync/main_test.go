@@ -65,8 +65,10 @@ func TestLocksAndForceUnlock(t *testing.T) {
 		t.Fatalf("locks printed:\n%s", out)
 	}
 	f := strings.Fields(lines[1])
-	if f[0] != "bucket/object" || f[1] != "write" || f[2] != "3/3" || !strings.Contains(lines[1], "held-by-test") {
-		t.Fatalf("locks row %q; want bucket/object, write, held on 3/3 nodes, its source", lines[1])
+	// GetLock returns once a quorum granted; the third grant may still be on
+	// its way.
+	if f[0] != "bucket/object" || f[1] != "write" || (f[2] != "2/3" && f[2] != "3/3") || !strings.Contains(lines[1], "held-by-test") {
+		t.Fatalf("locks row %q; want bucket/object, write, held on 2 or 3 of 3 nodes, its source", lines[1])
 	}
 
 	if out, _, err = runCmd(t, getenv, "force-unlock", "bucket/object"); err != nil || !strings.Contains(out, "removed on 3 of 3 nodes") {

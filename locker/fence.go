@@ -1,0 +1,40 @@
+package locker
+
+import "context"
+
+// Fencer is implemented by lockers whose fence counter can be read and
+// raised. It is an optional capability, found by type assertion; package
+// dsync's DRWMutex.FencingToken needs it to make a fencing token that is
+// safe across nodes.
+//
+// A node's fence counter is the source of Reply.Fence: every grant takes
+// the next value, so it is strictly greater than every value the counter had
+// before, including every floor it was raised to. A fresh table starts the
+// counter at the wall-clock time in nanoseconds, so that a node that
+// restarts normally resumes above the values of its previous run.
+//
+// RaiseFence is safe for concurrent use, and changes no lock.
+type Fencer interface {
+	// RaiseFence raises the counter to at least args.Floor and returns its
+	// value afterwards. A zero Floor only reads it.
+	RaiseFence(ctx context.Context, args FenceArgs) (FenceReply, error)
+}
+
+var _ Fencer = (*Local)(nil)
+
+// RaiseFence raises the table's fence counter to at least args.Floor and
+// returns its value. See Fencer.
+func (l *Local) RaiseFence(ctx context.Context, args FenceArgs) (FenceReply, error) {
+	if l.closed.Load() {
+		return FenceReply{}, ErrClosed
+	}
+	for {
+		cur := l.fence.Load()
+		if cur >= args.Floor {
+			return FenceReply{Fence: cur}, nil
+		}
+		if l.fence.CompareAndSwap(cur, args.Floor) {
+			return FenceReply{Fence: args.Floor}, nil
+		}
+	}
+}
