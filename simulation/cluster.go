@@ -33,8 +33,8 @@ type Config struct {
 	// QuietPeriod is the nodes' restart quiet period (locker.Config). Zero
 	// means none, the library's default.
 	QuietPeriod time.Duration
-	// WriterIntent is the nodes' locker.Config.WriterIntent: zero is the
-	// library's default, negative turns it off.
+	// WriterIntent is the nodes' locker.Config.WriterIntent. If zero, the
+	// library's default (locker.DefaultWriterIntent); negative turns it off.
 	WriterIntent time.Duration
 	// CallTimeout bounds one client call to one node. If zero, 200ms.
 	CallTimeout time.Duration
@@ -131,6 +131,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Hold, 50*time.Millisecond)
 	def(&c.Think, 20*time.Millisecond)
 	def(&c.LockTimeout, 4*c.Validity)
+	def(&c.WriterIntent, locker.DefaultWriterIntent)
 	def(&c.MaxVirtual, time.Hour)
 	if c.ReadFraction == 0 {
 		c.ReadFraction = 0.3
