@@ -33,8 +33,16 @@ type Config struct {
 	// QuietPeriod is the nodes' restart quiet period (locker.Config). Zero
 	// means none, the library's default.
 	QuietPeriod time.Duration
-	// WriterIntent is the nodes' locker.Config.WriterIntent: zero is the
-	// library's default, negative turns it off.
+	// WriterIntent is the nodes' locker.Config.WriterIntent. If zero,
+	// 2×(RetryMax + 2×CallTimeout): twice the longest gap between two
+	// requests of a writer that keeps retrying (its back-off, after an
+	// attempt that waits for every answer and then releases its grants, each
+	// bounded by CallTimeout), so that a live writer keeps its intent. The
+	// library's default (locker.DefaultWriterIntent, 10s) is sized the same
+	// way for its default clients, which back off up to 5s; these back off
+	// up to 500ms, and with it a writer that crashed while it waited would
+	// hold readers back for five times the random scenario's Validity.
+	// Negative turns it off.
 	WriterIntent time.Duration
 	// CallTimeout bounds one client call to one node. If zero, 200ms.
 	CallTimeout time.Duration
@@ -131,6 +139,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Hold, 50*time.Millisecond)
 	def(&c.Think, 20*time.Millisecond)
 	def(&c.LockTimeout, 4*c.Validity)
+	def(&c.WriterIntent, 2*(c.RetryMax+2*c.CallTimeout))
 	def(&c.MaxVirtual, time.Hour)
 	if c.ReadFraction == 0 {
 		c.ReadFraction = 0.3

@@ -141,13 +141,31 @@ func (r *Result) Unexpected() []string {
 	return out
 }
 
-// LivenessBound is how long, once faults stop, any client may wait for a
-// lock: a stale grant expires within Validity, a retry comes within RetryMax,
-// and each other client may take the lock first once, for its hold and a
-// retry each.
+// LivenessBound is how long, once faults stop (the heal), any client may
+// wait for a lock. It is the sum of
+//
+//   - Stale state: max(Validity, WriterIntent). Faults leave behind state
+//     on the nodes that no live client will remove, and it refuses others
+//     until it lapses on the nodes' clocks. A crashed or cut-off holder's
+//     grants expire within Validity of their last refresh, which came before
+//     the heal. A writer refused because of readers leaves a writer intent
+//     (locker.Config.WriterIntent) that refuses new readers; a live writer
+//     renews it and its grant ends it, but a writer that crashed while it
+//     waited leaves it to lapse WriterIntent after its last refused attempt,
+//     also before the heal. (Random seed 118: a writer refused at 5.42s and
+//     crashed at 5.49s; with the library's 10s intent and Validity 2s, a
+//     reader was refused until its own timeout, 7.43s after the 6s heal,
+//     against a bound of 4.55s that counted grants only.)
+//   - A retry: RetryMax + 2×CallTimeout. A waiting client's next request
+//     reaches the nodes after its back-off (at most RetryMax) and the
+//     attempt in flight (which waits for every answer, then releases what it
+//     was granted, each bounded by CallTimeout).
+//   - The other clients: Clients×(Hold + RetryMax). Each may take the lock
+//     first once, for its hold and a retry.
 func LivenessBound(cfg Config) time.Duration {
 	cfg = cfg.withDefaults()
-	return cfg.Validity + cfg.RetryMax + 2*cfg.CallTimeout + time.Duration(cfg.Clients)*(cfg.Hold+cfg.RetryMax)
+	stale := max(cfg.Validity, cfg.WriterIntent) // a negative intent is off
+	return stale + cfg.RetryMax + 2*cfg.CallTimeout + time.Duration(cfg.Clients)*(cfg.Hold+cfg.RetryMax)
 }
 
 // Run runs scenario s with cfg (Seed and Quiesce set by the caller) and
