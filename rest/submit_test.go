@@ -7,19 +7,14 @@ import (
 	"testing"
 
 	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/locker/lockertest"
 )
 
-// answer is one answer a sink got.
-type answer struct {
-	tag   int
-	reply locker.Reply
-	err   error
+func TestSubmitConformance(t *testing.T) {
+	lockertest.RunSubmit(t, conformanceFactory(ClientConfig{}))
 }
 
-// chanSink passes the answers of submitted calls to a channel.
-type chanSink chan answer
-
-func (s chanSink) Done(tag int, r locker.Reply, err error) { s <- answer{tag, r, err} }
+type chanSink = lockertest.Sink
 
 func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 	f := newBatchFixture(t)
@@ -45,12 +40,12 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 	seen := make(map[int]bool)
 	for range n {
 		a := <-sink
-		if seen[a.tag] || a.tag < 0 || a.tag >= n {
-			t.Fatalf("tag %d answered twice or unknown", a.tag)
+		if seen[a.Tag] || a.Tag < 0 || a.Tag >= n {
+			t.Fatalf("tag %d answered twice or unknown", a.Tag)
 		}
-		seen[a.tag] = true
-		if a.err != nil || !a.reply.OK || a.reply.Fence == 0 {
-			t.Fatalf("call %d: %+v, %v; want granted", a.tag, a.reply, a.err)
+		seen[a.Tag] = true
+		if a.Err != nil || !a.Reply.OK || a.Reply.Fence == 0 {
+			t.Fatalf("call %d: %+v, %v; want granted", a.Tag, a.Reply, a.Err)
 		}
 	}
 	if b := f.batches.Load(); b != 1 {
@@ -75,8 +70,8 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 		f.c.Submit(ctx, op, locker.LockArgs{UID: fmt.Sprint("s", i)}, 0, sink, i)
 	}
 	for range n {
-		if a := <-sink; a.err != nil || !a.reply.OK {
-			t.Fatalf("release %d: %+v, %v", a.tag, a.reply, a.err)
+		if a := <-sink; a.Err != nil || !a.Reply.OK {
+			t.Fatalf("release %d: %+v, %v", a.Tag, a.Reply, a.Err)
 		}
 	}
 }
@@ -89,18 +84,18 @@ func TestSubmitThatCannotBeSent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	f.c.Submit(ctx, locker.OpLock, args, 0, sink, 7)
-	if a := <-sink; a.tag != 7 || !errors.Is(a.err, context.Canceled) || !errors.Is(a.err, locker.ErrNotSent) {
+	if a := <-sink; a.Tag != 7 || !errors.Is(a.Err, context.Canceled) || !errors.Is(a.Err, locker.ErrNotSent) {
 		t.Fatalf("ended ctx: %+v; want Canceled and ErrNotSent", a)
 	}
 
 	f.c.Submit(context.Background(), locker.Op(0), args, 0, sink, 8)
-	if a := <-sink; a.tag != 8 || !errors.Is(a.err, locker.ErrInvalidArgs) {
+	if a := <-sink; a.Tag != 8 || !errors.Is(a.Err, locker.ErrInvalidArgs) {
 		t.Fatalf("unknown op: %+v; want ErrInvalidArgs", a)
 	}
 
 	f.c.Close()
 	f.c.Submit(context.Background(), locker.OpLock, args, 0, sink, 9)
-	if a := <-sink; a.tag != 9 || !errors.Is(a.err, locker.ErrClosed) || !errors.Is(a.err, locker.ErrNotSent) {
+	if a := <-sink; a.Tag != 9 || !errors.Is(a.Err, locker.ErrClosed) || !errors.Is(a.Err, locker.ErrNotSent) {
 		t.Fatalf("closed client: %+v; want ErrClosed and ErrNotSent", a)
 	}
 	if st := f.g.Stats(); st.Grants != 0 {

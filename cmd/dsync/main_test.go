@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,20 @@ func TestLocksAndForceUnlock(t *testing.T) {
 	if _, err := m.GetLock(context.Background(), dsync.Options{Source: "held-by-test"}); err != nil {
 		t.Fatal(err)
 	}
+	// GetLock returns once a quorum granted; wait for the third grant, so
+	// that it cannot land after the force-unlock below.
+	for deadline := time.Now().Add(30 * time.Second); ; runtime.Gosched() {
+		held := 0
+		for _, n := range c.Nodes() {
+			held += n.Table().Stats().Grants
+		}
+		if held == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lock reached %d of 3 nodes", held)
+		}
+	}
 
 	out, _, err := runCmd(t, getenv, "locks")
 	if err != nil {
@@ -65,10 +80,8 @@ func TestLocksAndForceUnlock(t *testing.T) {
 		t.Fatalf("locks printed:\n%s", out)
 	}
 	f := strings.Fields(lines[1])
-	// GetLock returns once a quorum granted; the third grant may still be on
-	// its way.
-	if f[0] != "bucket/object" || f[1] != "write" || (f[2] != "2/3" && f[2] != "3/3") || !strings.Contains(lines[1], "held-by-test") {
-		t.Fatalf("locks row %q; want bucket/object, write, held on 2 or 3 of 3 nodes, its source", lines[1])
+	if f[0] != "bucket/object" || f[1] != "write" || f[2] != "3/3" || !strings.Contains(lines[1], "held-by-test") {
+		t.Fatalf("locks row %q; want bucket/object, write, held on 3/3 nodes, its source", lines[1])
 	}
 
 	if out, _, err = runCmd(t, getenv, "force-unlock", "bucket/object"); err != nil || !strings.Contains(out, "removed on 3 of 3 nodes") {
