@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // runScenario runs s with seed in a synctest bubble, where Quiesce is exact
@@ -41,6 +42,47 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("%s seed 1: the writer was not starved, or the liveness check missed it", s.Name)
 			}
 		})
+	}
+}
+
+// TestPausedPastExpiryFenced checks what the fencing token changes for a
+// write holder paused past its validity. Without tokens the register takes
+// the stale write (the known storage violation: a lost update and an
+// overlap). With tokens it refuses it, and the run is safe. With tokens but
+// the register's check off, the same stale write is accepted again and the
+// fenced scenario fails: the check, not a change of timing, is what makes it
+// safe.
+func TestPausedPastExpiryFenced(t *testing.T) {
+	plain, _ := ScenarioByName("paused-past-expiry", Budget{})
+	fenced, _ := ScenarioByName("paused-past-expiry-fenced", Budget{})
+
+	r := runScenario(t, plain, Config{Seed: 1})
+	t.Log(r.Summary())
+	if reg := r.Register; reg.LostUpdates != 1 || reg.Overlaps != 1 || reg.Refused != 0 {
+		t.Errorf("without tokens: %+v; want the stale write accepted (1 lost update, 1 overlap)", reg)
+	}
+
+	r = runScenario(t, fenced, Config{Seed: 1})
+	t.Log(r.Summary())
+	if reg := r.Register; reg.Writes != 1 || reg.Refused != 1 || reg.Violations() != 0 {
+		t.Errorf("with tokens: %+v; want 1 accepted write, 1 refused, no violation", reg)
+	}
+	for _, u := range r.Unexpected() {
+		t.Errorf("with tokens: %s", u)
+	}
+
+	unchecked := fenced
+	unchecked.Drive = func(c *Cluster) (time.Duration, error) {
+		c.Register.checkTokens = false
+		return fenced.Drive(c)
+	}
+	r = runScenario(t, unchecked, Config{Seed: 1})
+	t.Log(r.Summary())
+	if reg := r.Register; reg.LostUpdates != 1 || reg.Overlaps != 1 || reg.Refused != 0 {
+		t.Errorf("with tokens, check off: %+v; want the stale write accepted (1 lost update, 1 overlap)", reg)
+	}
+	if len(r.Unexpected()) == 0 {
+		t.Errorf("with tokens, check off: the fenced scenario passed; its expectation must fail without the check")
 	}
 }
 
