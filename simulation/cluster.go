@@ -67,6 +67,12 @@ type Config struct {
 	Think time.Duration
 	// LockTimeout is each acquisition's Options.Timeout. If zero, 4×Validity.
 	LockTimeout time.Duration
+	// Fenced makes the workload use fencing tokens: every write holder asks
+	// DRWMutex.FencingToken right after it is granted (and, if it gets none,
+	// releases the lock without writing), its writes carry the token, and
+	// the Register is fenced (NewFencedRegister): it refuses a write whose
+	// token is below the largest it has seen on that resource.
+	Fenced bool
 
 	// Seed makes the run: the fault schedule, every client's workload, the
 	// network's drops and jitter and the clients' back-off all derive from it.
@@ -221,7 +227,11 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	}
 	clk := c.Clock
 	c.History = NewHistory(clk)
-	c.Register = NewRegister(c.History)
+	if cfg.Fenced {
+		c.Register = NewFencedRegister(c.History)
+	} else {
+		c.Register = NewRegister(c.History)
+	}
 	c.Start = clk.Now()
 	for i := range cfg.Clients {
 		ds, err := dsync.New(c.Net.Lockers(i), dsync.Config{
@@ -361,12 +371,17 @@ type Hold struct {
 	Write    bool
 	Ctx      context.Context // the lock context dsync returned
 	Took     time.Duration   // virtual time the acquisition took
+	Token    uint64          // the fencing token of a write lock in a fenced run; 0 otherwise
 	stop     func() bool
 }
 
 // Acquire asks for the lock on resource and records the call in the
 // history. It returns the hold, or the error of the failed acquisition; an
 // acquisition cut short by the client's crash is recorded as Unknown.
+//
+// In a fenced run (Config.Fenced) a write holder then asks for its fencing
+// token. Without one it cannot write safely, so it gives the lock up: it
+// releases it (recorded in the history) and returns the token's error.
 func (cl *Client) Acquire(resource string, write bool) (*Hold, error) {
 	c := cl.c
 	m := cl.mutex(resource)
@@ -397,6 +412,14 @@ func (cl *Client) Acquire(resource string, write bool) (*Hold, error) {
 			c.History.Point(cl.ID, resource, OpLost, write)
 		}
 	})
+	if write && c.Cfg.Fenced {
+		token, err := m.FencingToken(cl.ctx)
+		if err != nil {
+			h.Release()
+			return nil, fmt.Errorf("c%d fencing token: %w", cl.ID, err)
+		}
+		h.Token = token
+	}
 	return h, nil
 }
 

@@ -20,7 +20,9 @@
 //     returned have an unknown outcome).
 //   - checker.go: Register, the protected resource of the read-modify-write
 //     workload, and CheckRegister, which counts lost updates and overlapping
-//     writers.
+//     writers. A fenced register (Config.Fenced) refuses writes whose
+//     fencing token is below the largest it has seen; refusals are counted
+//     apart from violations.
 //   - workload.go: the register workload and the fault-schedule driver, with
 //     its liveness probe.
 //   - scenario.go, scenarios.go: Scenario, Result, the expectations and the

@@ -2,7 +2,32 @@ package simulation
 
 import (
 	"testing"
+
+	"github.com/dsync-go/dsync/locker"
 )
+
+// TestHTTPLockersFence checks that the HTTP tier hands dsync lockers that
+// are locker.Fencers (rest.Client, unwrapped), so that FencingToken works
+// over it as it does over the simulated Link.
+func TestHTTPLockersFence(t *testing.T) {
+	h, err := NewHTTPNetwork(HTTPConfig{Nodes: 2, Clients: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		h.Close()
+		h.CloseClients()
+	}()
+	for k, l := range h.Lockers(0) {
+		f, ok := l.(locker.Fencer)
+		if !ok {
+			t.Fatalf("locker %d (%T) is not a locker.Fencer", k, l)
+		}
+		if r, err := f.RaiseFence(t.Context(), locker.FenceArgs{}); err != nil || r.Fence == 0 {
+			t.Errorf("RaiseFence through the proxy of node %d: %+v, %v", k, r, err)
+		}
+	}
+}
 
 // TestHTTPScenarios runs the named scenarios over the rest transport on
 // loopback, each link through its own fault-injecting TCP proxy, on the real

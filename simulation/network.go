@@ -321,6 +321,7 @@ type Link struct {
 var (
 	_ locker.NetLocker = (*Link)(nil)
 	_ locker.Lister    = (*Link)(nil)
+	_ locker.Fencer    = (*Link)(nil)
 )
 
 // String names the link, e.g. "sim c0->n2".
@@ -375,6 +376,12 @@ func (l *Link) ForceUnlock(ctx context.Context, args locker.LockArgs) (locker.Re
 // List implements locker.Lister through the same faulty link.
 func (l *Link) List(ctx context.Context, max int) ([]locker.Entry, error) {
 	return call(ctx, l, "list", func(t *locker.Local) ([]locker.Entry, error) { return t.List(ctx, max) })
+}
+
+// RaiseFence implements locker.Fencer through the same faulty link, so that
+// dsync's FencingToken meets the faults its lock calls meet.
+func (l *Link) RaiseFence(ctx context.Context, args locker.FenceArgs) (locker.FenceReply, error) {
+	return call(ctx, l, "fence", func(t *locker.Local) (locker.FenceReply, error) { return t.RaiseFence(ctx, args) })
 }
 
 // leg is what one message needs to know about its trip, decided under

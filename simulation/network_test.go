@@ -22,6 +22,43 @@ func TestLinkConformance(t *testing.T) {
 	})
 }
 
+// TestLinkFence runs the locker.Fencer contract over a healthy simulated
+// link, and checks that a fence call suffers the link's faults like any
+// other call: a cut request is lost and the counter stays where it was.
+func TestLinkFence(t *testing.T) {
+	lockertest.RunFence(t, func(t *testing.T, cfg locker.Config) locker.NetLocker {
+		n := NewNetwork(NetworkConfig{Node: cfg, Clock: cfg.Clock.(clock.Clock)})
+		t.Cleanup(n.Close)
+		return n.Link(0, 0)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+		n := NewNetwork(NetworkConfig{Clock: clk, Node: locker.Config{SweepInterval: -1}})
+		defer n.Close()
+		ctx := context.Background()
+		before, err := n.Link(0, 0).RaiseFence(ctx, locker.FenceArgs{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Cut(0, 0, ToNode)
+		tctx, cancel := clock.WithTimeout(ctx, clk, time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := n.Link(0, 0).RaiseFence(tctx, locker.FenceArgs{Floor: before.Fence + 100})
+			done <- err
+		}()
+		synctest.Wait()
+		clk.Advance(time.Second)
+		if err := <-done; !errors.Is(err, locker.ErrOffline) {
+			t.Errorf("fence over a cut link: %v, want ErrOffline", err)
+		}
+		if r, _ := n.Table(0).RaiseFence(ctx, locker.FenceArgs{}); r.Fence != before.Fence {
+			t.Errorf("a lost fence request moved the counter from %d to %d", before.Fence, r.Fence)
+		}
+	})
+}
+
 func lockArgs(uid, res string) locker.LockArgs {
 	return locker.LockArgs{UID: uid, Resources: []string{res}, Owner: "test", Quorum: 1}
 }

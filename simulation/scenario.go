@@ -93,8 +93,10 @@ type Result struct {
 func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
 
 // Violations counts everything that went wrong in the run: a lock history
-// that is not linearizable counts one, plus lost updates, overlaps and
-// liveness failures.
+// that is not linearizable counts one, plus lost updates, overlaps, refused
+// writes of holders that still held their lock, and liveness failures.
+// Writes a fenced register refused from holders that had lost their lock
+// are not violations.
 func (r *Result) Violations() int {
 	n := r.Register.Violations() + r.LivenessFailures
 	if r.LockViolation() {
@@ -119,7 +121,8 @@ func (r *Result) Unexpected() []string {
 			out = append(out, "lock history not linearizable")
 		}
 		if r.Register.Violations() > 0 {
-			out = append(out, fmt.Sprintf("register: %d lost updates, %d overlaps %v", r.Register.LostUpdates, r.Register.Overlaps, r.Register.Examples))
+			out = append(out, fmt.Sprintf("register: %d lost updates, %d overlaps, %d refused writes of holders that still held %v",
+				r.Register.LostUpdates, r.Register.Overlaps, r.Register.RefusedHeld, r.Register.Examples))
 		}
 		// On the real clock a slow machine can stretch any wait, so the
 		// bound is reported there, not enforced.
@@ -248,9 +251,12 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 // Summary describes r in one line.
 func (r *Result) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s seed=%d: %d/%d acquired, lock %s, lost updates %d, overlaps %d, liveness failures %d, longest after heal %v",
-		r.Scenario, r.Seed, r.Acquired, r.Acquires, linString(r.Lock), r.Register.LostUpdates, r.Register.Overlaps,
+	fmt.Fprintf(&b, "%s seed=%d: %d/%d acquired, lock %s, writes %d, lost updates %d, overlaps %d, liveness failures %d, longest after heal %v",
+		r.Scenario, r.Seed, r.Acquired, r.Acquires, linString(r.Lock), r.Register.Writes, r.Register.LostUpdates, r.Register.Overlaps,
 		r.LivenessFailures, r.LongestAfterHeal)
+	if r.Register.Refused > 0 {
+		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)
+	}
 	if r.Err != nil {
 		fmt.Fprintf(&b, ", error: %v", r.Err)
 	}

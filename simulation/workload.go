@@ -18,7 +18,7 @@ import (
 // fits there; PausedSection shows what happens when one does.
 func (cl *Client) Section(h *Hold, d time.Duration) {
 	c := cl.c
-	sec := c.Register.Enter(cl.ID, h.Resource, h.Write)
+	sec := cl.enter(h)
 	clock.Sleep(cl.ctx, c.Clock, d)
 	c.Net.WaitResumed(cl.ID)
 	c.Register.Exit(sec, h.Ctx.Err() == nil && !cl.Crashed())
@@ -31,12 +31,22 @@ func (cl *Client) Section(h *Hold, d time.Duration) {
 // reports whether the lock context was live at the check.
 func (cl *Client) PausedSection(h *Hold, pause func()) bool {
 	c := cl.c
-	sec := c.Register.Enter(cl.ID, h.Resource, h.Write)
+	sec := cl.enter(h)
 	live := h.Ctx.Err() == nil
 	pause()
 	c.Net.WaitResumed(cl.ID)
 	c.Register.Exit(sec, live && !cl.Crashed())
 	return live
+}
+
+// enter opens a critical section under h on the register: with h's fencing
+// token if it has one.
+func (cl *Client) enter(h *Hold) int {
+	r := cl.c.Register
+	if h.Token == 0 {
+		return r.Enter(cl.ID, h.Resource, h.Write)
+	}
+	return r.EnterFenced(cl.ID, h.Resource, h.Token, func() bool { return h.Ctx.Err() == nil && !cl.Crashed() })
 }
 
 // resourceName returns the name of resource i of the workload.
