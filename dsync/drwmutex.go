@@ -90,6 +90,8 @@ func (m *DRWMutex) GetRLock(ctx context.Context, opts Options) (context.Context,
 // TryLock makes one attempt at the write lock. It reports false with a nil
 // error when nodes refused because another client holds the lock, and false
 // with an error wrapping ErrNoQuorum when too many nodes failed to answer.
+// A refused TryLock does not hold new readers back (no writer intent, see
+// locker.Config.WriterIntent): it will not come back for the lock.
 func (m *DRWMutex) TryLock(ctx context.Context) (bool, context.Context, error) {
 	return m.try(ctx, true)
 }
@@ -100,7 +102,7 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 }
 
 func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, error) {
-	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.clk().Now(), m.ds.cfg.CallTimeout)
+	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.clk().Now(), m.ds.cfg.CallTimeout, true)
 	switch {
 	case err == nil:
 		return true, lockCtx, nil
@@ -146,7 +148,7 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		if callTimeout <= 0 {
 			return nil, m.gaveUp(ctx, last)
 		}
-		lockCtx, err := m.attemptOnce(ctx, write, source, now, callTimeout)
+		lockCtx, err := m.attemptOnce(ctx, write, source, now, callTimeout, false)
 		if err == nil {
 			return lockCtx, nil
 		}
@@ -197,8 +199,9 @@ func (m *DRWMutex) gaveUp(ctx context.Context, last error) error {
 // attemptOnce asks the nodes once, at now, each call bounded by timeout, and on
 // success records and registers the hold, whose context derives from ctx. A
 // failed attempt returns an error wrapping ErrLocked or ErrNoQuorum, the
-// nodes' ErrInvalidArgs, or ctx's cause if ctx ended first.
-func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, now time.Time, timeout time.Duration) (context.Context, error) {
+// nodes' ErrInvalidArgs, or ctx's cause if ctx ended first. once says the
+// caller will not retry (TryLock): nodes then declare no writer intent.
+func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, now time.Time, timeout time.Duration, once bool) (context.Context, error) {
 	if m.err != nil {
 		return nil, m.err
 	}
@@ -211,6 +214,7 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 	}
 	args := locker.LockArgs{
 		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
+		NoIntent: once, // a writer that will not retry must not hold readers back
 	}
 	a, ok := ds.tryAcquire(ctx, write, args, now, timeout)
 	if !ok {

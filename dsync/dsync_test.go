@@ -753,3 +753,34 @@ func TestCloseWhileLocking(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// A refused TryLock leaves no writer intent behind: readers are not held
+// back for a writer that will not retry. A refused GetLock attempt does.
+func TestTryLockLeavesNoWriterIntent(t *testing.T) {
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		ctx := context.Background()
+		r1 := dsync.NewDRWMutex(c.ds, "obj")
+		if ok, _, err := r1.TryRLock(ctx); !ok || err != nil {
+			t.Fatalf("first reader: %v %v", ok, err)
+		}
+		w := dsync.NewDRWMutex(c.ds, "obj")
+		if ok, _, err := w.TryLock(ctx); ok || err != nil {
+			t.Fatalf("TryLock under a reader: %v %v, want refused", ok, err)
+		}
+		r2 := dsync.NewDRWMutex(c.ds, "obj")
+		if ok, _, err := r2.TryRLock(ctx); !ok || err != nil {
+			t.Fatalf("reader after a refused TryLock: %v %v, want granted", ok, err)
+		}
+		// A writer that retries does hold new readers back.
+		// (An Options.Timeout, unlike a context deadline, never stops the
+		// first attempt from going out.)
+		if _, err := w.GetLock(ctx, dsync.Options{Timeout: time.Millisecond}); err == nil {
+			t.Fatal("GetLock under two readers succeeded")
+		}
+		r3 := dsync.NewDRWMutex(c.ds, "obj")
+		if ok, _, err := r3.TryRLock(ctx); ok || err != nil {
+			t.Fatalf("reader after a retrying writer: %v %v, want refused (writer waiting)", ok, err)
+		}
+	})
+}

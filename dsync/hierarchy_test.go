@@ -111,6 +111,7 @@ func TestHierarchyOrder(t *testing.T) {
 
 func TestHierarchyReleasesInnermostFirst(t *testing.T) {
 	c := newCluster(t, 3, nil)
+	c.nodes[0].locked = make(chan string, 3)
 	ctx := context.Background()
 	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{},
 		dsync.LevelLock{Level: "object", Name: "b/o"},
@@ -119,6 +120,9 @@ func TestHierarchyReleasesInnermostFirst(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for range 3 { // each level returns at quorum: wait until node 0 answered all
+		<-c.nodes[0].locked
 	}
 	entries, _ := c.nodes[0].List(ctx, 0)
 	resourceOf := map[string]string{}

@@ -299,7 +299,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			continue
 		}
 		if conflict || len(stale) > 0 {
-			if write && l.intentTTL > 0 {
+			if write && l.intentTTL > 0 && !args.NoIntent {
 				l.declareIntent(args.Resources, rh, now)
 			}
 			l.unlockShards(idx)

@@ -26,6 +26,11 @@ type LockArgs struct {
 	// Quorum is how many nodes the client needs to grant the lock. Nodes keep
 	// it for listings; it does not change a node's decision.
 	Quorum int `msg:"q"`
+	// NoIntent, on a write lock, says the client will not retry if refused
+	// (a TryLock): a node that refuses it because of readers does not hold
+	// new readers back for it (see Config.WriterIntent). Nodes that predate
+	// the field ignore it.
+	NoIntent bool `msg:"ni"`
 }
 
 // Reason says why a node refused a lock.

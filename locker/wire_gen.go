@@ -1222,6 +1222,12 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				err = msgp.WrapError(err, "Quorum")
 				return
 			}
+		case "ni":
+			z.NoIntent, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "NoIntent")
+				return
+			}
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1235,9 +1241,9 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 5
+	// map header, size 6
 	// write "u"
-	err = en.Append(0x85, 0xa1, 0x75)
+	err = en.Append(0x86, 0xa1, 0x75)
 	if err != nil {
 		return
 	}
@@ -1297,15 +1303,25 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 		err = msgp.WrapError(err, "Quorum")
 		return
 	}
+	// write "ni"
+	err = en.Append(0xa2, 0x6e, 0x69)
+	if err != nil {
+		return
+	}
+	err = en.WriteBool(z.NoIntent)
+	if err != nil {
+		err = msgp.WrapError(err, "NoIntent")
+		return
+	}
 	return
 }
 
 // MarshalMsg implements msgp.Marshaler
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 5
+	// map header, size 6
 	// string "u"
-	o = append(o, 0x85, 0xa1, 0x75)
+	o = append(o, 0x86, 0xa1, 0x75)
 	o = msgp.AppendString(o, z.UID)
 	// string "r"
 	o = append(o, 0xa1, 0x72)
@@ -1325,6 +1341,9 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	// string "q"
 	o = append(o, 0xa1, 0x71)
 	o = msgp.AppendInt(o, z.Quorum)
+	// string "ni"
+	o = append(o, 0xa2, 0x6e, 0x69)
+	o = msgp.AppendBool(o, z.NoIntent)
 	return
 }
 
@@ -1397,6 +1416,12 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Quorum")
 				return
 			}
+		case "ni":
+			z.NoIntent, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "NoIntent")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1415,7 +1440,7 @@ func (z *LockArgs) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
-	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize
+	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize
 	return
 }
 

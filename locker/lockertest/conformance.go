@@ -178,6 +178,17 @@ var cases = []testCase{
 		h.clk.Advance(locker.DefaultWriterIntent)
 		h.mustGrant(false, "r4", "c")
 	}},
+	{name: "WriterIntentNotForATryLock", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		a := args("w", "a")
+		a.NoIntent = true // the writer will not retry
+		if r := h.lock(true, a); r.OK || r.Reason != locker.ReasonConflict {
+			h.t.Fatalf("write with NoIntent under a reader: %+v, want refused as held", r)
+		}
+		h.mustGrant(false, "r2", "a") // no intent: readers still welcome
+		h.mustRefuse(true, "w2", locker.ReasonConflict, "a")
+		h.mustRefuse(false, "r3", locker.ReasonWriterWaiting, "a") // a writer that retries still counts
+	}},
 	{name: "WriterIntentOff", config: func(c *locker.Config) { c.WriterIntent = -1 }, run: func(h *harness) {
 		h.mustGrant(false, "r1", "a")
 		h.mustRefuse(true, "w", locker.ReasonConflict, "a")
