@@ -72,9 +72,10 @@ type Sink interface {
 //
 // The outcome is the same as that of the matching NetLocker method, with
 // one difference in how the call ends:
-//   - ctx is looked at only before the call leaves: a call whose ctx has
-//     ended by then is not sent, and its answer is an error wrapping both
-//     ctx's error and ErrNotSent;
+//   - ctx is looked at only when Submit is called: a call whose ctx has
+//     already ended is not sent, and its answer is an error wrapping both
+//     ctx's error and ErrNotSent (an implementation may also drop a call
+//     whose ctx ends while it waits to be sent, with the same answer);
 //   - once sent, the call is bounded by timeout, not by ctx. Its answer
 //     comes at the latest shortly after timeout has passed.
 //

@@ -11,7 +11,11 @@ import (
 )
 
 func TestSubmitConformance(t *testing.T) {
-	lockertest.RunSubmit(t, conformanceFactory(ClientConfig{}))
+	t.Run("Unbatched", func(t *testing.T) { lockertest.RunSubmit(t, conformanceFactory(ClientConfig{DisableBatching: true})) })
+	t.Run("Batched", func(t *testing.T) { lockertest.RunSubmit(t, conformanceFactory(ClientConfig{})) })
+	t.Run("BatchPathOnly", func(t *testing.T) {
+		lockertest.RunSubmit(t, conformanceFactory(ClientConfig{batchAlone: true, MaxInFlight: 1}))
+	})
 }
 
 type chanSink = lockertest.Sink
