@@ -784,3 +784,53 @@ func TestTryLockLeavesNoWriterIntent(t *testing.T) {
 		}
 	})
 }
+
+// An attempt whose ctx ends before the nodes answered returns at once, and
+// whatever the nodes grant afterwards is released in the background.
+func TestAttemptCutShortByCtxReleasesLateGrants(t *testing.T) {
+	eachPath(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		gate := make(chan struct{})
+		for _, n := range c.nodes {
+			n.mu.Lock()
+			n.gate, n.unlocks = gate, make(chan string, 10)
+			n.mu.Unlock()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		m := dsync.NewDRWMutex(c.ds, "obj")
+		done := make(chan error, 1)
+		go func() {
+			ok, _, err := m.TryLock(ctx)
+			if ok {
+				err = errors.New("granted")
+			}
+			done <- err
+		}()
+		for _, n := range c.nodes { // every node has the request
+			for {
+				n.mu.Lock()
+				seen := n.lockSeen
+				n.mu.Unlock()
+				if seen > 0 {
+					break
+				}
+				runtime.Gosched()
+			}
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("TryLock with its ctx cancelled: %v, want context.Canceled", err)
+		}
+		close(gate) // the nodes now grant what was asked of them...
+		for _, n := range c.nodes {
+			if n.Stats().Grants == 0 {
+				continue // this node's call ended with the ctx, ungranted
+			}
+			<-n.unlocks // ...and the client releases each grant
+		}
+		c.ds.Close() // waits for the background releases
+		if g := c.grants(); g != 0 {
+			t.Fatalf("%d grants left behind by the cut-short attempt", g)
+		}
+	})
+}
