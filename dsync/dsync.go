@@ -105,7 +105,8 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 
 // Close stops refreshing held locks and cancels the retries of background
 // releases; a release already started makes its first round of calls, and
-// Close waits for their answers (at most CallTimeout). Held
+// Close waits for their answers (each round at most CallTimeout, and an
+// attempt given up by its caller first waits for the nodes' answers). Held
 // locks are not released (they expire on the nodes after their validity), but
 // their contexts are cancelled at once with a cause wrapping ErrLockLost.
 // Close does not close the lockers. Acquiring after Close fails with

@@ -178,11 +178,19 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 func (ds *Dsync) releaseLate(c *collector, seen int, write bool, uid string) {
 	started := ds.goBackground(func(bg context.Context) {
 		defer c.done()
-		state := make([]nodeState, c.n)
+		// Release every node that granted, or failed and may have: its
+		// first round even if Close has begun (Close waits for it), its
+		// retries until Close.
+		nodes := make([]bool, c.n)
+		any := false
 		for _, r := range c.waitAll()[seen:] {
-			state[r.node] = r.state()
+			st := r.state()
+			nodes[r.node] = st == stateGranted || st == stateFailed
+			any = any || nodes[r.node]
 		}
-		ds.releaseFailed(bg, write, uid, state)
+		if any {
+			ds.releaseOn(bg, releaseOp(write), releaseArgs(uid), nodes)
+		}
 	})
 	if !started {
 		c.done() // closed: what is left expires on the nodes
