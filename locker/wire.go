@@ -30,7 +30,7 @@ type LockArgs struct {
 	// (a TryLock): a node that refuses it because of readers does not hold
 	// new readers back for it (see Config.WriterIntent). Nodes that predate
 	// the field ignore it.
-	NoIntent bool `msg:"ni"`
+	NoIntent bool `msg:"ni,omitempty"`
 }
 
 // Reason says why a node refused a lock.

@@ -1241,77 +1241,95 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 6
-	// write "u"
-	err = en.Append(0x86, 0xa1, 0x75)
+	// check for omitted fields
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
+	_ = zb0001Mask
+	if z.NoIntent == false {
+		zb0001Len--
+		zb0001Mask |= 0x20
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteString(z.UID)
-	if err != nil {
-		err = msgp.WrapError(err, "UID")
-		return
-	}
-	// write "r"
-	err = en.Append(0xa1, 0x72)
-	if err != nil {
-		return
-	}
-	err = en.WriteArrayHeader(uint32(len(z.Resources)))
-	if err != nil {
-		err = msgp.WrapError(err, "Resources")
-		return
-	}
-	if uint32(len(z.Resources)) > z5817a858limitArrays {
-		err = msgp.ErrLimitExceeded
-		return
-	}
-	for za0001 := range z.Resources {
-		err = en.WriteString(z.Resources[za0001])
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "u"
+		err = en.Append(0xa1, 0x75)
 		if err != nil {
-			err = msgp.WrapError(err, "Resources", za0001)
 			return
 		}
-	}
-	// write "o"
-	err = en.Append(0xa1, 0x6f)
-	if err != nil {
-		return
-	}
-	err = en.WriteString(z.Owner)
-	if err != nil {
-		err = msgp.WrapError(err, "Owner")
-		return
-	}
-	// write "s"
-	err = en.Append(0xa1, 0x73)
-	if err != nil {
-		return
-	}
-	err = en.WriteString(z.Source)
-	if err != nil {
-		err = msgp.WrapError(err, "Source")
-		return
-	}
-	// write "q"
-	err = en.Append(0xa1, 0x71)
-	if err != nil {
-		return
-	}
-	err = en.WriteInt(z.Quorum)
-	if err != nil {
-		err = msgp.WrapError(err, "Quorum")
-		return
-	}
-	// write "ni"
-	err = en.Append(0xa2, 0x6e, 0x69)
-	if err != nil {
-		return
-	}
-	err = en.WriteBool(z.NoIntent)
-	if err != nil {
-		err = msgp.WrapError(err, "NoIntent")
-		return
+		err = en.WriteString(z.UID)
+		if err != nil {
+			err = msgp.WrapError(err, "UID")
+			return
+		}
+		// write "r"
+		err = en.Append(0xa1, 0x72)
+		if err != nil {
+			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Resources)))
+		if err != nil {
+			err = msgp.WrapError(err, "Resources")
+			return
+		}
+		if uint32(len(z.Resources)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Resources {
+			err = en.WriteString(z.Resources[za0001])
+			if err != nil {
+				err = msgp.WrapError(err, "Resources", za0001)
+				return
+			}
+		}
+		// write "o"
+		err = en.Append(0xa1, 0x6f)
+		if err != nil {
+			return
+		}
+		err = en.WriteString(z.Owner)
+		if err != nil {
+			err = msgp.WrapError(err, "Owner")
+			return
+		}
+		// write "s"
+		err = en.Append(0xa1, 0x73)
+		if err != nil {
+			return
+		}
+		err = en.WriteString(z.Source)
+		if err != nil {
+			err = msgp.WrapError(err, "Source")
+			return
+		}
+		// write "q"
+		err = en.Append(0xa1, 0x71)
+		if err != nil {
+			return
+		}
+		err = en.WriteInt(z.Quorum)
+		if err != nil {
+			err = msgp.WrapError(err, "Quorum")
+			return
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// write "ni"
+			err = en.Append(0xa2, 0x6e, 0x69)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.NoIntent)
+			if err != nil {
+				err = msgp.WrapError(err, "NoIntent")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1319,31 +1337,46 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 6
-	// string "u"
-	o = append(o, 0x86, 0xa1, 0x75)
-	o = msgp.AppendString(o, z.UID)
-	// string "r"
-	o = append(o, 0xa1, 0x72)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Resources)))
-	if uint32(len(z.Resources)) > z5817a858limitArrays {
-		return nil, msgp.ErrLimitExceeded
+	// check for omitted fields
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
+	_ = zb0001Mask
+	if z.NoIntent == false {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
-	for za0001 := range z.Resources {
-		o = msgp.AppendString(o, z.Resources[za0001])
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "u"
+		o = append(o, 0xa1, 0x75)
+		o = msgp.AppendString(o, z.UID)
+		// string "r"
+		o = append(o, 0xa1, 0x72)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Resources)))
+		if uint32(len(z.Resources)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Resources {
+			o = msgp.AppendString(o, z.Resources[za0001])
+		}
+		// string "o"
+		o = append(o, 0xa1, 0x6f)
+		o = msgp.AppendString(o, z.Owner)
+		// string "s"
+		o = append(o, 0xa1, 0x73)
+		o = msgp.AppendString(o, z.Source)
+		// string "q"
+		o = append(o, 0xa1, 0x71)
+		o = msgp.AppendInt(o, z.Quorum)
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "ni"
+			o = append(o, 0xa2, 0x6e, 0x69)
+			o = msgp.AppendBool(o, z.NoIntent)
+		}
 	}
-	// string "o"
-	o = append(o, 0xa1, 0x6f)
-	o = msgp.AppendString(o, z.Owner)
-	// string "s"
-	o = append(o, 0xa1, 0x73)
-	o = msgp.AppendString(o, z.Source)
-	// string "q"
-	o = append(o, 0xa1, 0x71)
-	o = msgp.AppendInt(o, z.Quorum)
-	// string "ni"
-	o = append(o, 0xa2, 0x6e, 0x69)
-	o = msgp.AppendBool(o, z.NoIntent)
 	return
 }
 
