@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
@@ -21,7 +22,10 @@ import (
 type deadlineContext struct {
 	parent   context.Context
 	clk      clock.Clock
-	deadline time.Time // on clk
+	start    time.Time     // on clk
+	timeout  time.Duration // the context ends timeout after start
+	deadline time.Time     // start + timeout
+	ended    atomic.Bool   // err is set: Err's fast path
 
 	mu      sync.Mutex    // guards the fields below
 	err     error         // set once the context has ended
@@ -31,7 +35,8 @@ type deadlineContext struct {
 }
 
 func newDeadlineContext(parent context.Context, clk clock.Clock, timeout time.Duration) *deadlineContext {
-	return &deadlineContext{parent: parent, clk: clk, deadline: clk.Now().Add(timeout)}
+	now := clk.Now()
+	return &deadlineContext{parent: parent, clk: clk, start: now, timeout: timeout, deadline: now.Add(timeout)}
 }
 
 // Deadline returns the deadline, measured on the server's clock.
@@ -41,17 +46,28 @@ func (c *deadlineContext) Deadline() (time.Time, bool) { return c.deadline, true
 func (c *deadlineContext) Value(key any) any { return c.parent.Value(key) }
 
 // Err returns context.DeadlineExceeded once the deadline has passed, the
-// parent's error once it has ended, and nil before.
+// parent's error once it has ended, and nil before. The table asks it once
+// per operation of a batch, so while the context lives it takes no lock and
+// reads only the monotonic clock (Since).
 func (c *deadlineContext) Err() error {
+	if !c.ended.Load() {
+		var err error
+		switch {
+		case c.parent.Err() != nil:
+			err = c.parent.Err()
+		case c.clk.Since(c.start) >= c.timeout:
+			err = context.DeadlineExceeded
+		default:
+			return nil
+		}
+		c.mu.Lock()
+		if c.err == nil {
+			c.endLocked(err)
+		}
+		c.mu.Unlock()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil {
-		if err := c.parent.Err(); err != nil {
-			c.endLocked(err)
-		} else if !c.clk.Now().Before(c.deadline) {
-			c.endLocked(context.DeadlineExceeded)
-		}
-	}
 	return c.err
 }
 
@@ -59,6 +75,7 @@ func (c *deadlineContext) Err() error {
 // must be held.
 func (c *deadlineContext) endLocked(err error) {
 	c.err = err
+	c.ended.Store(true)
 	if c.done != nil {
 		close(c.done)
 	}
