@@ -56,3 +56,19 @@ func ExampleLocal_Submit() {
 	// call 2: ok=false reason="held by another" err=<nil>
 	// call 3: ok=true reason="none" err=<nil>
 }
+
+// A node's fence counter orders every grant it makes; raising it makes
+// every later grant larger than the floor. DRWMutex.FencingToken in package
+// dsync builds fencing tokens that hold across nodes from it.
+func ExampleLocal_RaiseFence() {
+	table := locker.New(locker.Config{})
+	defer table.Close()
+	ctx := context.Background()
+	before, _ := table.RaiseFence(ctx, locker.FenceArgs{}) // a zero floor only reads
+	floor := before.Fence + 1000
+	table.RaiseFence(ctx, locker.FenceArgs{Floor: floor})
+	r, _ := table.Lock(ctx, locker.LockArgs{UID: "a", Resources: []string{"obj"}})
+	fmt.Println("granted:", r.OK, "fence above the floor:", r.Fence > floor)
+	// Output:
+	// granted: true fence above the floor: true
+}
