@@ -195,3 +195,41 @@ func TestCheckRegisterFenced(t *testing.T) {
 		t.Fatalf("stale write, check off: %+v; want it accepted: 1 lost update, 1 overlap", rep)
 	}
 }
+
+// TestCheckSemaphore proves the semaphore checker: n+1 holders in use at
+// once, or two on one permit, must be flagged; holdings that only touch
+// (one ends, then the next starts) must pass.
+func TestCheckSemaphore(t *testing.T) {
+	h := func(client, slot int, start, end int64) Holding {
+		return Holding{Client: client, Slot: slot, Start: start, End: end}
+	}
+	tests := []struct {
+		name                 string
+		hs                   []Holding
+		over, overlaps, most int
+	}{
+		{"two holders, two permits", []Holding{h(0, 0, 1, 5), h(1, 1, 2, 6), h(2, 0, 7, 9), h(3, 1, 8, 10)}, 0, 0, 2},
+		{"handover on a permit", []Holding{h(0, 0, 1, 5), h(1, 0, 6, 8), h(2, 1, 2, 9)}, 0, 0, 2},
+		{"n+1 overlapping holders", []Holding{h(0, 0, 1, 10), h(1, 1, 2, 10), h(2, 2, 3, 10)}, 1, 0, 3},
+		{"n+1 holders, one never ended", []Holding{h(0, 0, 1, Infinity), h(1, 1, 2, 4), h(2, 0, 3, 6), h(3, 1, 7, 8)}, 1, 1, 3},
+		{"two on one permit", []Holding{h(0, 0, 1, 5), h(1, 0, 4, 8)}, 0, 1, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckSemaphore(tc.hs, 2)
+			if rep.Oversubscribed != tc.over || rep.SlotOverlaps != tc.overlaps || rep.MaxHolders != tc.most {
+				t.Errorf("CheckSemaphore = %+v; want %d beyond the permits, %d sharing a permit, at most %d",
+					rep, tc.over, tc.overlaps, tc.most)
+			}
+			if ok := tc.over == 0 && tc.overlaps == 0; (rep.Violations() == 0) != ok {
+				t.Errorf("Violations() = %d; want ok %v", rep.Violations(), ok)
+			}
+		})
+	}
+	// The same n+1 holders fail a Safe run.
+	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true},
+		Semaphore: CheckSemaphore([]Holding{h(0, 0, 1, 10), h(1, 1, 2, 10), h(2, 0, 3, 10)}, 2)}
+	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
+		t.Errorf("a Safe run with 3 holders of 2 permits passed: %+v", r.Semaphore)
+	}
+}

@@ -73,6 +73,12 @@ type Config struct {
 	// the Register is fenced (NewFencedRegister): it refuses a write whose
 	// token is below the largest it has seen on that resource.
 	Fenced bool
+	// Permits, if positive, makes the workload a semaphore workload: every
+	// client acquires a permit of one dsync.Semaphore of Permits permits,
+	// uses it for a hold time, and releases it (semaphore.go); Resources,
+	// ReadFraction and Fenced do not apply. The cluster's PermitLog records
+	// every holding for CheckSemaphore.
+	Permits int
 
 	// Seed makes the run: the fault schedule, every client's workload, the
 	// network's drops and jitter and the clients' back-off all derive from it.
@@ -162,6 +168,7 @@ type Cluster struct {
 	Net      Fabric
 	History  *History
 	Register *Register
+	Permits  *PermitLog // the semaphore workload's holdings (Config.Permits)
 	Start    time.Time
 
 	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
@@ -181,6 +188,7 @@ type Client struct {
 	ctx     context.Context // cancelled when the client crashes
 	crash   context.CancelFunc
 	mutexes map[string]*dsync.DRWMutex
+	sem     *dsync.Semaphore // the semaphore workload's, if Config.Permits > 0
 }
 
 // NewCluster builds the nodes, the network and the clients of cfg. It
@@ -232,6 +240,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	} else {
 		c.Register = NewRegister(c.History)
 	}
+	c.Permits = NewPermitLog(c.History)
 	c.Start = clk.Now()
 	for i := range cfg.Clients {
 		ds, err := dsync.New(c.Net.Lockers(i), dsync.Config{
@@ -246,8 +255,12 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			return nil, fmt.Errorf("simulation: client %d: %w", i, err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		c.clients = append(c.clients, &Client{ID: i, DS: ds, c: c, ctx: ctx, crash: cancel,
-			rng: rand.New(rand.NewPCG(cfg.Seed, 2000+uint64(i))), mutexes: map[string]*dsync.DRWMutex{}})
+		cl := &Client{ID: i, DS: ds, c: c, ctx: ctx, crash: cancel,
+			rng: rand.New(rand.NewPCG(cfg.Seed, 2000+uint64(i))), mutexes: map[string]*dsync.DRWMutex{}}
+		if cfg.Permits > 0 {
+			cl.sem = dsync.NewSemaphore(ds, semaphoreName, cfg.Permits)
+		}
+		c.clients = append(c.clients, cl)
 	}
 	return c, nil
 }

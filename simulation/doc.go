@@ -23,6 +23,9 @@
 //     writers. A fenced register (Config.Fenced) refuses writes whose
 //     fencing token is below the largest it has seen; refusals are counted
 //     apart from violations.
+//   - semaphore.go: the semaphore workload (Config.Permits: clients share
+//     one dsync.Semaphore) and CheckSemaphore, which checks that no more
+//     holders than permits, and never two on one permit, were in use at once.
 //   - workload.go: the register workload and the fault-schedule driver, with
 //     its liveness probe.
 //   - scenario.go, scenarios.go: Scenario, Result, the expectations and the

@@ -134,6 +134,17 @@ func (h *History) Finish(id int, outcome Outcome, err error) {
 	}
 }
 
+// finishAs records the return of operation id, as Finish does, and moves it
+// to resource: a semaphore acquisition learns which permit it got only when
+// it returns.
+func (h *History) finishAs(id int, resource string, outcome Outcome) {
+	now := h.clk.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	op := &h.ops[id]
+	op.Resource, op.Outcome, op.Return, op.ReturnAt = resource, outcome, h.next(), now
+}
+
 // Point records an operation that happens at one instant, such as the
 // notification that a lock was lost.
 func (h *History) Point(client int, resource string, kind OpKind, write bool) {

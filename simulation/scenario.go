@@ -73,6 +73,9 @@ type Result struct {
 	Latency  []time.Duration // virtual time each granted acquisition took
 	Lock     LinearizabilityResult
 	Register RegisterReport
+	// Semaphore is the check of the semaphore workload's holdings; its
+	// Permits is 0 when the run had no semaphore.
+	Semaphore SemaphoreReport
 
 	Heal             time.Duration // virtual time faults stopped
 	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
@@ -94,11 +97,12 @@ func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
 
 // Violations counts everything that went wrong in the run: a lock history
 // that is not linearizable counts one, plus lost updates, overlaps, refused
-// writes of holders that still held their lock, and liveness failures.
+// writes of holders that still held their lock, semaphore holdings beyond
+// the permits or sharing a permit, and liveness failures.
 // Writes a fenced register refused from holders that had lost their lock
 // are not violations.
 func (r *Result) Violations() int {
-	n := r.Register.Violations() + r.LivenessFailures
+	n := r.Register.Violations() + r.Semaphore.Violations() + r.LivenessFailures
 	if r.LockViolation() {
 		n++
 	}
@@ -123,6 +127,10 @@ func (r *Result) Unexpected() []string {
 		if r.Register.Violations() > 0 {
 			out = append(out, fmt.Sprintf("register: %d lost updates, %d overlaps, %d refused writes of holders that still held %v",
 				r.Register.LostUpdates, r.Register.Overlaps, r.Register.RefusedHeld, r.Register.Examples))
+		}
+		if r.Semaphore.Violations() > 0 {
+			out = append(out, fmt.Sprintf("semaphore of %d permits: %d holdings beyond the permits, %d pairs sharing a permit %v",
+				r.Semaphore.Permits, r.Semaphore.Oversubscribed, r.Semaphore.SlotOverlaps, r.Semaphore.Examples))
 		}
 		// On the real clock a slow machine can stretch any wait, so the
 		// bound is reported there, not enforced.
@@ -198,6 +206,9 @@ func Run(s Scenario, cfg Config) *Result {
 
 	res.Lock = CheckLocks(final, time.Minute)
 	res.Register = CheckRegister(c.Register.Sections(), c.Register.Values())
+	if cfg.Permits > 0 {
+		res.Semaphore = CheckSemaphore(c.Permits.Holdings(), cfg.Permits)
+	}
 	healAt := c.Start.Add(heal)
 	for _, op := range ops {
 		if op.Kind != OpAcquire {
@@ -254,6 +265,10 @@ func (r *Result) Summary() string {
 	fmt.Fprintf(&b, "%s seed=%d: %d/%d acquired, lock %s, writes %d, lost updates %d, overlaps %d, liveness failures %d, longest after heal %v",
 		r.Scenario, r.Seed, r.Acquired, r.Acquires, linString(r.Lock), r.Register.Writes, r.Register.LostUpdates, r.Register.Overlaps,
 		r.LivenessFailures, r.LongestAfterHeal)
+	if s := r.Semaphore; s.Permits > 0 {
+		fmt.Fprintf(&b, ", semaphore: %d holdings, at most %d of %d permits in use, %d beyond the permits, %d sharing a permit",
+			s.Holdings, s.MaxHolders, s.Permits, s.Oversubscribed, s.SlotOverlaps)
+	}
 	if r.Register.Refused > 0 {
 		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)
 	}

@@ -54,17 +54,18 @@ func (c *Cluster) useAndRelease(h *Hold, d time.Duration) <-chan struct{} {
 }
 
 // Scenarios returns the named scenarios, in the order reports list them;
-// the last, "random", draws its faults within b.
+// "random" and "semaphore-random" draw their faults within b.
 func Scenarios(b Budget) []Scenario {
 	return []Scenario{
 		noQuorum(), nodesDownWhileHeld(), staleLockOfCrashedClient(), twoReadersCrash(),
 		writerUnderReaders(), writerUnderReadersNoIntent(), minorityPartition(), pausedPastExpiry(),
 		pausedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(), Random(b),
+		semaphoreScenario(), SemaphoreRandom(b),
 	}
 }
 
-// ScenarioByName returns the named scenario; "random" draws its faults
-// within b.
+// ScenarioByName returns the named scenario; "random" and
+// "semaphore-random" draw their faults within b.
 func ScenarioByName(name string, b Budget) (Scenario, bool) {
 	for _, s := range Scenarios(b) {
 		if s.Name == name {
@@ -457,6 +458,48 @@ func Random(b Budget) Scenario {
 			return heal, nil
 		},
 	}
+}
+
+// semaphoreSetup makes cfg a semaphore workload: at least 4 clients sharing
+// half as many permits.
+func semaphoreSetup(cfg *Config) {
+	atLeast(&cfg.Clients, 4)
+	if cfg.Permits == 0 {
+		cfg.Permits = cfg.Clients / 2
+	}
+}
+
+func semaphoreScenario() Scenario {
+	return Scenario{
+		Name:   "semaphore",
+		Faults: "none: 4 clients take permits of a dsync.Semaphore of 2, hold them, release them",
+		Expect: Safe,
+		Explain: "each permit is a quorum write lock: at most 2 holders at any instant, never two on one permit; " +
+			"waiting clients get a permit within the liveness bound",
+		Setup: semaphoreSetup,
+		Drive: func(c *Cluster) (time.Duration, error) {
+			if !c.RunWorkload(nil) {
+				return 0, fmt.Errorf("workload did not finish")
+			}
+			return 0, nil
+		},
+	}
+}
+
+// SemaphoreRandom returns the random scenario (seeded faults within b) over
+// the semaphore workload.
+func SemaphoreRandom(b Budget) Scenario {
+	s := Random(b)
+	s.Name = "semaphore-random"
+	s.Faults = "as random, over the semaphore workload (4 clients, 2 permits)"
+	s.Explain = "each permit is a write lock that survives what the lock survives: a holder that loses its permit " +
+		"sees its permit context cancelled before another is granted it, so at most 2 permits are in use at once"
+	setup := s.Setup
+	s.Setup = func(cfg *Config) {
+		setup(cfg)
+		semaphoreSetup(cfg)
+	}
+	return s
 }
 
 // RandomFaults draws the fault schedule of cfg.Seed within b: a pure

@@ -21,10 +21,12 @@ func runScenario(t *testing.T, s Scenario, cfg Config) *Result {
 }
 
 // TestScenarios runs every named scenario once and checks its documented
-// expectation: safe, or a known deficiency that the checkers must catch.
+// expectation: safe, or a known deficiency that the checkers must catch. The
+// random ones run over many seeds in TestRandom, TestRandomFenced and
+// TestSemaphoreRandom.
 func TestScenarios(t *testing.T) {
 	for _, s := range Scenarios(Budget{}) {
-		if s.Name == "random" {
+		if s.Name == "random" || s.Name == "semaphore-random" {
 			continue
 		}
 		t.Run(s.Name, func(t *testing.T) {
@@ -153,6 +155,37 @@ func TestRandomFenced(t *testing.T) {
 	}
 }
 
+// TestSemaphoreRandom runs the random scenario over the semaphore workload
+// (4 clients, 2 permits) for a few seeds, a twentieth of TestRandom's (25;
+// 5 under the race detector, where a seed takes up to a second): the random
+// fault schedule must never let more than 2 holders use a permit at once, nor
+// two share one, and waiting clients must get a permit within the liveness
+// bound after the heal.
+// A failing seed replays with
+//
+//	go test ./simulation -run 'TestSemaphoreRandom/seed=N$'
+func TestSemaphoreRandom(t *testing.T) {
+	s := SemaphoreRandom(Budget{})
+	seeds := max(randomSeeds()/20, 1)
+	for seed := range uint64(seeds) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := runScenario(t, s, Config{Seed: seed})
+			if r.Semaphore.Permits != 2 || r.Semaphore.Holdings == 0 {
+				t.Errorf("semaphore report %+v: want holdings of 2 permits", r.Semaphore)
+			}
+			if u := r.Unexpected(); len(u) > 0 {
+				t.Log(r.Summary())
+				for _, n := range r.Notes {
+					t.Log(n)
+				}
+				for _, x := range u {
+					t.Error(x)
+				}
+			}
+		})
+	}
+}
+
 // Flags of TestReplay, printed by the dsync-sim command for a failing seed.
 var (
 	replayScenario = flag.String("sim.scenario", "", "scenario for TestReplay")
@@ -177,7 +210,7 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("no scenario %q", *replayScenario)
 	}
 	cfg := Config{Seed: *replaySeed, Nodes: *replayNodes, Clients: *replayClients, Ops: *replayOps}
-	if s.Name == "random" {
+	if s.Name == "random" || s.Name == "semaphore-random" {
 		faults, _ := RandomFaults(withSetup(s, cfg), Budget{Faults: *replayFaults})
 		for _, f := range faults {
 			t.Logf("fault at %v: %s", f.At, f.Name)
@@ -204,4 +237,27 @@ func withSetup(s Scenario, cfg Config) Config {
 		s.Setup(&cfg)
 	}
 	return cfg
+}
+
+// TestSemaphoreCheckerCatchesOversubscription proves the semaphore checker on
+// a real run: clients that believe the semaphore has 3 permits take 3 at once,
+// and the same holdings checked against 2 permits must fail, while checked
+// against the 3 they used they pass.
+func TestSemaphoreCheckerCatchesOversubscription(t *testing.T) {
+	s := semaphoreScenario()
+	var as2 SemaphoreReport
+	drive := s.Drive
+	s.Drive = func(c *Cluster) (time.Duration, error) {
+		heal, err := drive(c)
+		as2 = CheckSemaphore(c.Permits.Holdings(), 2)
+		return heal, err
+	}
+	r := runScenario(t, s, Config{Seed: 1, Permits: 3})
+	t.Log(r.Summary())
+	if u := r.Unexpected(); len(u) > 0 || r.Semaphore.MaxHolders != 3 {
+		t.Errorf("with 3 permits checked as 3: %v, %+v; want safe, 3 in use at some instant", u, r.Semaphore)
+	}
+	if as2.Oversubscribed == 0 {
+		t.Errorf("3 permits checked as 2: %+v; want holdings beyond the permits", as2)
+	}
 }

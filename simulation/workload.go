@@ -53,7 +53,8 @@ func (cl *Client) enter(h *Hold) int {
 func resourceName(i int) string { return fmt.Sprintf("bucket/object-%d", i) }
 
 // Workload runs acquisitions with critical sections on client cl, choosing
-// resources, modes, hold and think times from the client's seeded source,
+// resources, modes, hold and think times from the client's seeded source
+// (with Config.Permits, permits of the semaphore held for a hold time),
 // until stop is closed or, if stop is nil, until it has made cfg.Ops of them;
 // or until the client crashes. An acquisition under way when stop closes is
 // finished.
@@ -75,6 +76,10 @@ func (cl *Client) Workload(stop <-chan struct{}) {
 		}
 		if cfg.Think > 0 {
 			clock.Sleep(cl.ctx, c.Clock, time.Duration(cl.rng.Int64N(int64(cfg.Think))))
+		}
+		if cfg.Permits > 0 {
+			cl.semaphoreOp(cfg.Hold/2 + time.Duration(cl.rng.Int64N(int64(cfg.Hold/2)+1)))
+			continue
 		}
 		res := resourceName(cl.rng.IntN(cfg.Resources))
 		write := cfg.ReadFraction < 0 || cl.rng.Float64() >= cfg.ReadFraction
@@ -105,7 +110,7 @@ type Fault struct {
 //  2. After the heal no new operation starts: the clients that were waiting
 //     finish their acquisition.
 //  3. Every client still alive then takes each resource's write lock once,
-//     all at the same time.
+//     all at the same time (in the semaphore workload: a permit, once).
 //
 // Steps 2 and 3 are what the liveness bound is checked on: once faults stop,
 // with no new arrivals, every waiting client must be served. (Under
@@ -156,6 +161,10 @@ func (c *Cluster) RunWorkload(faults []Fault) bool {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if c.Cfg.Permits > 0 {
+					cl.semaphoreOp(c.Cfg.Hold)
+					return
+				}
 				for r := range c.Cfg.Resources {
 					if h, err := cl.Acquire(resourceName(r), true); err == nil {
 						cl.Section(h, c.Cfg.Hold)
