@@ -151,7 +151,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	case !in:
 		a.gaveUp = context.Cause(ctx)
 		a.state = nil
-		ds.releaseLate(c, 0, write, args.UID)
+		ds.releaseAbandoned(c, write, args.UID)
 		return a, false
 	case a.granted >= q:
 		c.done()
@@ -172,23 +172,23 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	return a, false
 }
 
-// releaseLate releases, in the background, what the answers to an
-// acquisition that come after the first seen of them granted, and gives up
-// the caller's hold on c.
-func (ds *Dsync) releaseLate(c *collector, seen int, write bool, uid string) {
+// releaseAbandoned releases, in the background, whatever the nodes grant to
+// an acquisition its caller gave up on, once all their answers are in, and
+// gives up the caller's hold on c.
+func (ds *Dsync) releaseAbandoned(c *collector, write bool, uid string) {
 	started := ds.goBackground(func(bg context.Context) {
 		defer c.done()
 		// Release every node that granted, or failed and may have: its
 		// first round even if Close has begun (Close waits for it), its
 		// retries until Close.
 		nodes := make([]bool, c.n)
-		any := false
-		for _, r := range c.waitAll()[seen:] {
+		some := false
+		for _, r := range c.waitAll() {
 			st := r.state()
 			nodes[r.node] = st == stateGranted || st == stateFailed
-			any = any || nodes[r.node]
+			some = some || nodes[r.node]
 		}
-		if any {
+		if some {
 			ds.releaseOn(bg, releaseOp(write), releaseArgs(uid), nodes)
 		}
 	})
