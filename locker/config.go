@@ -2,6 +2,7 @@ package locker
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -59,6 +60,14 @@ type Config struct {
 	// Unlocks and refreshes are never refused. If zero, DefaultMaxWaiters.
 	MaxWaiters int
 
+	// Shards is how many independently locked parts the table has: a power
+	// of two from 1 to MaxShards. More shards let more cores work on the
+	// table at once; fewer keep its hot memory small, and a table that shares
+	// its machine's caches with much else runs faster with few. If zero,
+	// four per GOMAXPROCS at New, rounded up to a power of two, at least 8 and
+	// at most 256.
+	Shards int
+
 	// WriterIntent is how long a write lock refused because of readers
 	// keeps new readers out of the resource (they are refused with
 	// ReasonWriterWaiting); readers that hold the lock keep it. Each retry of
@@ -82,6 +91,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("locker: Config.MaxResources %d is negative", c.MaxResources)
 	case c.MaxWaiters < 0:
 		return fmt.Errorf("locker: Config.MaxWaiters %d is negative", c.MaxWaiters)
+	case c.Shards < 0 || c.Shards > MaxShards || c.Shards&(c.Shards-1) != 0:
+		return fmt.Errorf("locker: Config.Shards %d is not a power of two from 1 to %d", c.Shards, MaxShards)
 	}
 	return nil
 }
@@ -100,6 +111,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxWaiters == 0 {
 		c.MaxWaiters = DefaultMaxWaiters
 	}
+	if c.Shards == 0 {
+		c.Shards = defaultShards(runtime.GOMAXPROCS(0))
+	}
 	if c.WriterIntent == 0 {
 		c.WriterIntent = DefaultWriterIntent
 	}
@@ -107,6 +121,21 @@ func (c Config) withDefaults() Config {
 		c.Clock = realClock{}
 	}
 	return c
+}
+
+// MaxShards is the most shards a table may have (Config.Shards).
+const MaxShards = 1 << 12
+
+// defaultShards is the default of Config.Shards for procs processors: four
+// each, so that cores rarely meet on one shard's mutex, but few enough that
+// a small table's shards stay in cache. With 256 shards, 16 tables in one
+// process on 2 cores spent 640 ns on a lock where 16 shards spent 400 ns.
+func defaultShards(procs int) int {
+	n := 8
+	for n < 4*procs && n < 256 {
+		n *= 2
+	}
+	return n
 }
 
 type realClock struct{}

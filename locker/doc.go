@@ -9,7 +9,7 @@
 //
 // # The table
 //
-// New returns a Local: an in-memory table split into 256 shards, each under
+// New returns a Local: an in-memory table split into shards (Config.Shards), each under
 // its own mutex, so that a surge on some resources does not queue every caller
 // behind one lock. How many callers may wait for one shard is bounded
 // (Config.MaxWaiters); past it a lock call fails at once with ErrBusy.

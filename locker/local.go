@@ -35,7 +35,8 @@ type Local struct {
 	stop      chan struct{} // closed by Close to end the sweep loop
 	swept     chan struct{} // closed when the sweep loop has ended
 
-	shards [numShards]shard
+	shards    []shard // Config.Shards of them
+	shardMask uint64  // len(shards) - 1
 }
 
 // tableSeq numbers the tables of the process, for their names.
@@ -76,6 +77,8 @@ func New(cfg Config) *Local {
 	// Fences start at the wall-clock time in nanoseconds, so that a node that
 	// restarts normally issues fences above those of its previous run.
 	l.fence.Store(uint64(max(l.epoch.UnixNano(), 0)))
+	l.shards = make([]shard, cfg.Shards)
+	l.shardMask = uint64(cfg.Shards - 1)
 	for i := range l.shards {
 		l.shards[i].init()
 	}
@@ -122,7 +125,7 @@ func (l *Local) expired(g *grant, now int64) bool {
 // shard; the whole is the key in the shard's maps.
 func (l *Local) hash(name string) uint64 { return maphash.String(l.seed, name) }
 
-func shardOf(h uint64) uint16 { return uint16(h & (numShards - 1)) }
+func (l *Local) shardOf(h uint64) uint16 { return uint16(h & l.shardMask) }
 
 // hashes appends to dst the hash of every name.
 func (l *Local) hashes(dst []uint64, names []string) []uint64 {
@@ -134,10 +137,10 @@ func (l *Local) hashes(dst []uint64, names []string) []uint64 {
 
 // shardSet appends to dst the sorted, distinct shards of the UID hash uh and
 // the resource hashes rh.
-func shardSet(dst []uint16, uh uint64, rh []uint64) []uint16 {
-	dst = append(dst, shardOf(uh))
+func (l *Local) shardSet(dst []uint16, uh uint64, rh []uint64) []uint16 {
+	dst = append(dst, l.shardOf(uh))
 	for _, h := range rh {
-		dst = append(dst, shardOf(h))
+		dst = append(dst, l.shardOf(h))
 	}
 	if len(dst) == 2 { // the common case: one resource
 		if dst[0] > dst[1] {
@@ -244,8 +247,8 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 	var ibuf [8]uint16
 	uh := l.hash(args.UID)
 	rh := l.hashes(hbuf[:0], args.Resources)
-	idx := shardSet(ibuf[:0], uh, rh)
-	us := &l.shards[shardOf(uh)]
+	idx := l.shardSet(ibuf[:0], uh, rh)
+	us := &l.shards[l.shardOf(uh)]
 
 	for attempt := 0; ; attempt++ {
 		if !l.lockShards(idx, l.maxWaiters) {
@@ -276,7 +279,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		var stale []grantRef // holders in the way that have expired
 		conflict, waiting := false, false
 		for i, name := range args.Resources {
-			r := l.shards[shardOf(rh[i])].resource(rh[i], name)
+			r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
 			if r == nil {
 				continue
 			}
@@ -319,7 +322,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		var rbuf [8]*resource
 		held := rbuf[:0]
 		for i, name := range args.Resources {
-			r := l.shards[shardOf(rh[i])].resourceFor(rh[i], name)
+			r := l.shards[l.shardOf(rh[i])].resourceFor(rh[i], name)
 			held = append(held, r)
 			if write {
 				r.writer = g
@@ -344,7 +347,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 // duration; the resources' shards must be locked.
 func (l *Local) declareIntent(resources []string, rh []uint64, now int64) {
 	for i, name := range resources {
-		r := l.shards[shardOf(rh[i])].resource(rh[i], name)
+		r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
 		if r != nil && r.writer == nil && len(r.readerGrants()) > 0 {
 			r.readers.intent = now + l.intentTTL
 		}
@@ -396,7 +399,7 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 // It reports whether a grant was removed.
 func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 	uh := l.hash(uid)
-	ui := shardOf(uh)
+	ui := l.shardOf(uh)
 	us := &l.shards[ui]
 	us.mu.Lock()
 	g := us.grant(uh, uid)
@@ -419,7 +422,7 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 	for _, r := range held {
 		rh = append(rh, r.hash)
 	}
-	idx := shardSet(ibuf[:0], uh, rh)
+	idx := l.shardSet(ibuf[:0], uh, rh)
 	if idx[0] == ui {
 		// The UID's shard comes first in lock order: take the others too.
 		for _, s := range idx[1:] {
@@ -439,7 +442,7 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		return false
 	}
 	for _, r := range held {
-		l.shards[shardOf(r.hash)].release(r, g, l.now)
+		l.shards[l.shardOf(r.hash)].release(r, g, l.now)
 	}
 	us.dropGrant(uh, g)
 	us.unlink(g)
@@ -468,7 +471,7 @@ func (l *Local) removeExpired(refs []grantRef) int {
 	for _, ref := range refs {
 		if ref.g == nil { // a tombstone: it touches only its own shard
 			uh := l.hash(ref.uid)
-			s := &l.shards[shardOf(uh)]
+			s := &l.shards[l.shardOf(uh)]
 			s.mu.Lock()
 			if g := s.grant(uh, ref.uid); g != nil && g.tombstone && l.expired(g, l.now()) {
 				s.dropGrant(uh, g)
@@ -499,7 +502,7 @@ func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, er
 	for i, uid := range args.UIDs {
 		status[i] = RefreshNotHeld
 		uh := l.hash(uid)
-		s := &l.shards[shardOf(uh)]
+		s := &l.shards[l.shardOf(uh)]
 		s.mu.Lock()
 		if g := s.grant(uh, uid); g != nil && !g.tombstone {
 			if l.expired(g, now) {
@@ -535,7 +538,7 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 	var holders []grantRef
 	for _, name := range args.Resources {
 		h := l.hash(name)
-		s := &l.shards[shardOf(h)]
+		s := &l.shards[l.shardOf(h)]
 		s.mu.Lock()
 		if r := s.resource(h, name); r != nil {
 			if r.writer != nil {

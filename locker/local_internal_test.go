@@ -13,12 +13,12 @@ func TestBusyRefusesPastMaxWaiters(t *testing.T) {
 	defer l.Close()
 	ctx := context.Background()
 	// Hold the shard of "a", so that a lock of "a" waits for it.
-	sa := &l.shards[shardOf(l.hash("a"))]
+	sa := &l.shards[l.shardOf(l.hash("a"))]
 	sa.mu.Lock()
 	// The second caller's UID must not sort before "a"'s shard, or it could
 	// wait on a shard the first caller holds rather than be refused on "a"'s.
 	u2 := "u2"
-	for i := 0; shardOf(l.hash(u2)) < shardOf(l.hash("a")); i++ {
+	for i := 0; l.shardOf(l.hash(u2)) < l.shardOf(l.hash("a")); i++ {
 		u2 = fmt.Sprint("u2-", i)
 	}
 
@@ -110,7 +110,7 @@ func TestOriginsAreInternedAndForgotten(t *testing.T) {
 	for i := range l.shards {
 		distinct += len(l.shards[i].origins)
 	}
-	if distinct > 3*numShards || distinct < 3 {
+	if distinct > 3*len(l.shards) || distinct < 3 {
 		t.Fatalf("%d interned origins for 3 distinct ones", distinct)
 	}
 	entries, _ := l.List(ctx, 0)
@@ -127,5 +127,20 @@ func TestOriginsAreInternedAndForgotten(t *testing.T) {
 		if n := len(l.shards[i].origins); n != 0 {
 			t.Fatalf("shard %d keeps %d origins after every grant left", i, n)
 		}
+	}
+}
+
+func TestDefaultShards(t *testing.T) {
+	for _, c := range []struct{ procs, want int }{
+		{1, 8}, {2, 8}, {3, 16}, {4, 16}, {16, 64}, {64, 256}, {1000, 256},
+	} {
+		if got := defaultShards(c.procs); got != c.want {
+			t.Errorf("defaultShards(%d) = %d, want %d", c.procs, got, c.want)
+		}
+	}
+	l := New(Config{SweepInterval: -1})
+	defer l.Close()
+	if want := defaultShards(runtime.GOMAXPROCS(0)); len(l.shards) != want {
+		t.Errorf("New(Config{}) has %d shards, want %d", len(l.shards), want)
 	}
 }

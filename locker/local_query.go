@@ -31,7 +31,7 @@ func (l *Local) Query(ctx context.Context, args QueryArgs) (QueryReply, error) {
 	reply := QueryReply{Resources: make([]Holders, n)}
 	for i, name := range args.Resources {
 		h := l.hash(name)
-		s := &l.shards[shardOf(h)]
+		s := &l.shards[l.shardOf(h)]
 		if !s.lock(l.maxWaiters) {
 			return QueryReply{}, fmt.Errorf("%w: query %q", ErrBusy, name)
 		}

@@ -12,16 +12,24 @@ import (
 )
 
 func TestLocalConformance(t *testing.T) {
-	lockertest.Run(t, func(t *testing.T, cfg locker.Config) locker.NetLocker {
-		l := locker.New(cfg)
-		t.Cleanup(func() { l.Close() })
-		return l
-	})
+	// The default shard count, and the extremes: one shard, where every
+	// UID and resource meet on the same mutex, and the most there may be.
+	for _, shards := range []int{0, 1, locker.MaxShards} {
+		t.Run(fmt.Sprint("shards=", shards), func(t *testing.T) {
+			lockertest.Run(t, func(t *testing.T, cfg locker.Config) locker.NetLocker {
+				cfg.Shards = shards
+				l := locker.New(cfg)
+				t.Cleanup(func() { l.Close() })
+				return l
+			})
+		})
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
 	for _, c := range []locker.Config{
 		{Validity: -1}, {QuietPeriod: -1}, {MaxResources: -1}, {MaxWaiters: -1},
+		{Shards: -1}, {Shards: 3}, {Shards: 2 * locker.MaxShards},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil, want an error", c)

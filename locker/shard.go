@@ -6,10 +6,6 @@ import (
 	"sync/atomic"
 )
 
-// numShards is how many independently locked parts the table has. A power of
-// two so that a hash picks a shard with a mask.
-const numShards = 256
-
 // maxFree bounds each shard's free lists, so that memory taken by a surge of
 // grants is given back once the surge is over.
 const maxFree = 1024
