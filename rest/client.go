@@ -149,7 +149,8 @@ type Client struct {
 	proberDone chan struct{}
 	closeOnce  sync.Once
 
-	co coalescer
+	co    coalescer
+	stats clientStats
 }
 
 // Compile-time checks that Client is a full locker.
@@ -445,6 +446,14 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 // unsendable returns why a call of verb v cannot be sent now, wrapping
 // locker.ErrNotSent, or nil.
 func (c *Client) unsendable(ctx context.Context, v Verb) error {
+	err := c.whyUnsendable(ctx, v)
+	if err != nil {
+		c.stats.notSent.Add(1)
+	}
+	return err
+}
+
+func (c *Client) whyUnsendable(ctx context.Context, v Verb) error {
 	switch {
 	case c.closed.Load():
 		return fmt.Errorf("rest: %s %s: %w (%w)", opName(v), c.endpoint, locker.ErrClosed, locker.ErrNotSent)
@@ -596,6 +605,7 @@ func (c *Client) sendOne(cl *call) {
 	if err != nil {
 		cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, err)
 	}
+	c.stats.tally([]*call{cl}, false)
 }
 
 // exchange holds the buffers of one HTTP request.

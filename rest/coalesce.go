@@ -51,6 +51,7 @@ func (co *coalescer) submit(cl *call) {
 	if len(co.queue) >= queueBatches*co.c.cfg.MaxBatch {
 		n := len(co.queue)
 		co.mu.Unlock()
+		co.c.stats.notSent.Add(1)
 		cl.err = fmt.Errorf("rest: %s %s: %w: %d calls already queued for the node (%w)", opName(cl.verb), co.c.endpoint, locker.ErrBusy, n, locker.ErrNotSent)
 		co.c.answer(cl)
 		return
@@ -127,6 +128,7 @@ func (co *coalescer) send(group []*call) {
 			putCall(cl)
 		case !now.Before(cl.deadline):
 			cl.err = fmt.Errorf("rest: %s %s: %w: timed out in the client's queue", opName(cl.verb), c.endpoint, errQueueTimeout)
+			c.stats.notSent.Add(1)
 			c.answer(cl)
 		default:
 			live = append(live, cl)
@@ -167,6 +169,7 @@ func (co *coalescer) send(group []*call) {
 			cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, cl.err)
 		}
 	}
+	c.stats.tally(live, true)
 	if closed {
 		// Before any caller hears that the node is closed, so that no caller
 		// can see the node still online after that answer.

@@ -198,6 +198,22 @@ func TestBatchingCoalescesAndAnswersEachCaller(t *testing.T) {
 	if want := 3*n/5 + 2; len(entries) != want {
 		t.Fatalf("table holds %d entries, want %d", len(entries), want)
 	}
+
+	// The client counted each request once and each operation by outcome.
+	want := ClientStats{
+		Requests: 3, Batches: 1, Ops: n + 2,
+		Locks: 4*n/5 + n/10 + 2, Refreshes: n / 10, Refused: n / 5, Failed: n / 10,
+	}
+	if got := f.c.Stats(); got != want {
+		t.Fatalf("Stats() = %+v, want %+v", got, want)
+	}
+	f.c.Close()
+	if _, err := f.c.Lock(ctx, locker.LockArgs{UID: "late", Resources: []string{"r"}}); !errors.Is(err, locker.ErrClosed) {
+		t.Fatalf("Lock after Close: %v", err)
+	}
+	if got := f.c.Stats(); got.NotSent != 1 || got.Requests != want.Requests {
+		t.Fatalf("after a call on the closed client, Stats() = %+v; want NotSent 1 and no request", got)
+	}
 }
 
 func TestBatchingCancelledCallers(t *testing.T) {

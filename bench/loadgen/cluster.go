@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/rest"
 )
 
 // Transports a Cluster can use between the quorum client and the nodes.
@@ -45,10 +46,11 @@ type Cluster struct {
 	cfg     ClusterConfig
 	tables  []*locker.Local
 	lockers []locker.NetLocker
+	clients []*rest.Client // the HTTP clients, which count their calls themselves
 	closers []func() error
 
 	wireBytes atomic.Int64 // bytes through the servers' listeners
-	calls     callCounts   // calls sent to the nodes
+	calls     callCounts   // calls sent to the in-process nodes
 }
 
 // callCounts counts what the quorum client asked of the nodes.
@@ -76,27 +78,23 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		t := locker.New(locker.Config{Validity: cfg.Validity})
 		c.tables = append(c.tables, t)
 		c.closers = append(c.closers, t.Close)
-		var nl locker.NetLocker
 		switch cfg.Transport {
 		case TransportLocal:
-			nl = t
+			// The table has no counters of calls: count them on the way.
+			c.lockers = append(c.lockers, &countingSubmitter{&countingLocker{NetLocker: t, n: &c.calls}, t})
 		case TransportHTTP:
-			var err error
-			if nl, err = c.serveHTTP(t); err != nil {
+			// The client counts its own traffic, once per request: a wrapper
+			// counting every call would add its own cost to each.
+			cl, err := c.serveHTTP(t)
+			if err != nil {
 				c.Close()
 				return nil, err
 			}
+			c.clients = append(c.clients, cl)
+			c.lockers = append(c.lockers, cl)
 		default:
 			c.Close()
 			return nil, fmt.Errorf("loadgen: unknown transport %q (want %s or %s)", cfg.Transport, TransportLocal, TransportHTTP)
-		}
-		cl := &countingLocker{NetLocker: nl, n: &c.calls}
-		if sub, ok := nl.(locker.Submitter); ok {
-			// Keep the capability visible, or dsync would fall back to a
-			// goroutine per call and the benchmark would measure that.
-			c.lockers = append(c.lockers, &countingSubmitter{cl, sub})
-		} else {
-			c.lockers = append(c.lockers, cl)
 		}
 	}
 	return c, nil
@@ -122,13 +120,40 @@ func (c *Cluster) WireBytes() int64 {
 
 // RefreshRequests is how many refresh requests the clients sent, in total
 // over the nodes.
-func (c *Cluster) RefreshRequests() int64 { return c.calls.refreshes.Load() }
+func (c *Cluster) RefreshRequests() int64 {
+	if c.clients != nil {
+		return c.clientStats().Refreshes
+	}
+	return c.calls.refreshes.Load()
+}
 
 // LockCalls returns how many Lock and RLock calls were sent to the nodes in
 // total, how many of them the nodes refused and how many failed with an
-// error. Without contention, refusals mean the client retried.
+// error. Without contention, refusals mean the client retried. Over HTTP,
+// failed counts the failed calls of every kind, not only locks.
 func (c *Cluster) LockCalls() (calls, refused, failed int64) {
+	if c.clients != nil {
+		s := c.clientStats()
+		return s.Locks, s.Refused, s.Failed + s.NotSent
+	}
 	return c.calls.locks.Load(), c.calls.refused.Load(), c.calls.failed.Load()
+}
+
+// clientStats sums the HTTP clients' counts.
+func (c *Cluster) clientStats() rest.ClientStats {
+	var sum rest.ClientStats
+	for _, cl := range c.clients {
+		s := cl.Stats()
+		sum.Requests += s.Requests
+		sum.Batches += s.Batches
+		sum.Ops += s.Ops
+		sum.Locks += s.Locks
+		sum.Refreshes += s.Refreshes
+		sum.Refused += s.Refused
+		sum.Failed += s.Failed
+		sum.NotSent += s.NotSent
+	}
+	return sum
 }
 
 // Close stops the servers and closes the clients, last started first.

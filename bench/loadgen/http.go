@@ -14,7 +14,7 @@ const benchSecret = "dsync-bench-secret"
 
 // serveHTTP serves t with a rest.Server on a fresh 127.0.0.1 port, counting
 // the bytes through the listener, and returns a rest.Client for it.
-func (c *Cluster) serveHTTP(t *locker.Local) (locker.NetLocker, error) {
+func (c *Cluster) serveHTTP(t *locker.Local) (*rest.Client, error) {
 	secret := c.cfg.Secret
 	if secret == "" && !c.cfg.Insecure {
 		secret = benchSecret

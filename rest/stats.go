@@ -1,0 +1,83 @@
+package rest
+
+import "sync/atomic"
+
+// ClientStats counts what a Client sent to its node since it was made. The
+// counts are cumulative; subtract two readings for a rate. Probes of an
+// offline node are not counted.
+type ClientStats struct {
+	// Requests is how many HTTP requests carried operations (batches or
+	// single operations); Batches is how many of them were batches.
+	Requests, Batches int64
+	// Ops is how many operations those requests carried: Ops/Requests is the
+	// mean batch size.
+	Ops int64
+	// Locks and Refreshes are how many of the operations were Lock or RLock,
+	// and Refresh.
+	Locks, Refreshes int64
+	// Refused is how many Lock and RLock operations the node answered with
+	// OK false.
+	Refused int64
+	// Failed is how many operations sent ended with an error: the
+	// transport's, a malformed answer, or the node's own.
+	Failed int64
+	// NotSent is how many calls failed before any request carried them: the
+	// node offline, the client closed, the queue full, or the call's time
+	// spent waiting in the queue.
+	NotSent int64
+}
+
+// clientStats is where a Client counts ClientStats. A batch is counted with
+// one atomic addition per field, not one per operation.
+type clientStats struct {
+	requests, batches, ops, locks, refreshes, refused, failed, notSent atomic.Int64
+}
+
+// Stats returns what c has sent so far. The fields are read one at a time,
+// so a reading taken while requests complete may be off by those requests.
+func (c *Client) Stats() ClientStats {
+	s := &c.stats
+	return ClientStats{
+		Requests:  s.requests.Load(),
+		Batches:   s.batches.Load(),
+		Ops:       s.ops.Load(),
+		Locks:     s.locks.Load(),
+		Refreshes: s.refreshes.Load(),
+		Refused:   s.refused.Load(),
+		Failed:    s.failed.Load(),
+		NotSent:   s.notSent.Load(),
+	}
+}
+
+// tally counts one request that carried group, whose answers (or errors)
+// are in.
+func (s *clientStats) tally(group []*call, batch bool) {
+	var locks, refreshes, refused, failed int64
+	for _, cl := range group {
+		switch cl.verb {
+		case VerbLock, VerbRLock:
+			locks++
+			if cl.err == nil && !cl.reply.OK {
+				refused++
+			}
+		case VerbRefresh:
+			refreshes++
+		}
+		if cl.err != nil {
+			failed++
+		}
+	}
+	s.requests.Add(1)
+	if batch {
+		s.batches.Add(1)
+	}
+	s.ops.Add(int64(len(group)))
+	for _, f := range [...]struct {
+		n *atomic.Int64
+		v int64
+	}{{&s.locks, locks}, {&s.refreshes, refreshes}, {&s.refused, refused}, {&s.failed, failed}} {
+		if f.v != 0 {
+			f.n.Add(f.v)
+		}
+	}
+}
