@@ -344,8 +344,10 @@ const (
 	callAnswered               // the answer is in; the caller owns the call again
 	callAbandoned              // the caller left; whoever answers disposes of the call
 	callDetached               // nobody ever waits (a release the client sends itself)
-	callSunk                   // submitted: the answer goes to the call's sink
 )
+
+// A submitted call (one with a sink) does not use these states: its answer
+// goes to the sink whatever happens, and nobody waits on the call itself.
 
 // minOfflineTimeout is the shortest wait for an answer whose expiry marks
 // the node offline. A request that times out with less time than this was
@@ -389,22 +391,30 @@ type call struct {
 // maxPooledNames bounds the names slice a pooled call keeps.
 const maxPooledNames = 64
 
-var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+var callPool = sync.Pool{New: func() any { return new(call) }}
 
 func newCall(v Verb) *call {
 	cl := callPool.Get().(*call)
 	cl.verb = v
+	if cl.done == nil { // it was a submitted call, which has no use for done
+		cl.done = make(chan struct{}, 1)
+	}
 	return cl
 }
 
 func putCall(cl *call) {
+	cl.reset()
+	callPool.Put(cl)
+}
+
+// reset empties cl for reuse, keeping its buffers.
+func (cl *call) reset() {
 	done, names := cl.done, cl.names
 	clear(names) // drop references to the caller's strings
 	if cap(names) > maxPooledNames {
 		names = nil
 	}
 	*cl = call{done: done, names: names[:0]}
-	callPool.Put(cl)
 }
 
 // do sends cl and waits for its answer or for ctx to end. A non-nil error
@@ -486,17 +496,25 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args locker.LockArgs,
 		sink.Done(tag, locker.Reply{}, err)
 		return
 	}
-	cl := newCall(v)
-	cl.lock = args
-	cl.names = append(cl.names[:0], args.Resources...)
-	cl.lock.Resources = cl.names
 	if timeout <= 0 || timeout > c.cfg.CallTimeout {
 		timeout = c.cfg.CallTimeout
 	}
+	if c.cfg.DisableBatching {
+		cl := newCall(v)
+		cl.fill(args, timeout, sink, tag)
+		c.submit(cl)
+		return
+	}
+	c.co.submitNew(v, args, timeout, sink, tag)
+}
+
+// fill sets up cl, made for verb v, as a submitted call.
+func (cl *call) fill(args locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+	cl.lock = args
+	cl.names = append(cl.names[:0], args.Resources...)
+	cl.lock.Resources = cl.names
 	cl.timeout = timeout // the coalescer sets the deadline (see coalescer.now)
 	cl.sink, cl.tag = sink, tag
-	cl.state.Store(callSunk)
-	c.submit(cl)
 }
 
 // monoBase anchors monoNow.

@@ -43,7 +43,16 @@ type coalescer struct {
 	// of reading the clock for each call: under load, calls come many per
 	// request, and a clock read costs as much as the rest of submit.
 	now time.Time
+
+	// free holds answered submitted calls for reuse. Senders return them in
+	// bulk when they next take from the queue, and submitNew takes one
+	// under the lock it holds anyway: cheaper than a sync.Pool round trip
+	// per call.
+	free []*call
 }
+
+// maxFreeCalls bounds coalescer.free.
+const maxFreeCalls = 1024
 
 func (co *coalescer) init(c *Client) { co.c = c }
 
@@ -56,19 +65,55 @@ const queueBatches = 16
 // have set cl.state, and cl.deadline or cl.timeout.
 func (co *coalescer) submit(cl *call) {
 	co.mu.Lock()
+	if co.full() {
+		co.refuse(cl)
+		return
+	}
+	co.enqueue(cl)
+}
+
+// submitNew queues a submitted call of verb v (see Client.Submit), made
+// from a free call if there is one.
+func (co *coalescer) submitNew(v Verb, args locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+	co.mu.Lock()
+	var cl *call
+	if n := len(co.free); n > 0 {
+		cl = co.free[n-1]
+		co.free[n-1] = nil
+		co.free = co.free[:n-1]
+	} else {
+		cl = new(call)
+	}
+	cl.verb = v
+	cl.fill(args, timeout, sink, tag)
+	if co.full() {
+		co.refuse(cl)
+		return
+	}
+	co.enqueue(cl)
+}
+
+// full reports whether the queue is at its bound; co.mu must be held.
+func (co *coalescer) full() bool { return len(co.queue) >= queueBatches*co.c.cfg.MaxBatch }
+
+// refuse fails cl because the queue is full; co.mu must be held, and
+// refuse unlocks it.
+func (co *coalescer) refuse(cl *call) {
+	n := len(co.queue)
+	co.mu.Unlock()
+	co.c.stats.notSent.Add(1)
+	cl.err = fmt.Errorf("rest: %s %s: %w: %d calls already queued for the node (%w)", opName(cl.verb), co.c.endpoint, locker.ErrBusy, n, locker.ErrNotSent)
+	co.c.answer(cl)
+}
+
+// enqueue queues cl and starts a sender if a slot is free; co.mu must be
+// held, and enqueue unlocks it.
+func (co *coalescer) enqueue(cl *call) {
 	if cl.deadline.IsZero() {
 		if co.inflight == 0 {
 			co.now = monoNow()
 		}
 		cl.deadline = co.now.Add(cl.timeout)
-	}
-	if len(co.queue) >= queueBatches*co.c.cfg.MaxBatch {
-		n := len(co.queue)
-		co.mu.Unlock()
-		co.c.stats.notSent.Add(1)
-		cl.err = fmt.Errorf("rest: %s %s: %w: %d calls already queued for the node (%w)", opName(cl.verb), co.c.endpoint, locker.ErrBusy, n, locker.ErrNotSent)
-		co.c.answer(cl)
-		return
 	}
 	co.queue = append(co.queue, cl)
 	if co.inflight >= co.c.cfg.MaxInFlight {
@@ -87,24 +132,32 @@ func (co *coalescer) submit(cl *call) {
 // run is one sender: it sends what the queue holds until it is empty.
 func (co *coalescer) run() {
 	group := make([]*call, 0, 8)
+	var spent []*call
 	for {
 		var now time.Time
-		group, now = co.take(group[:0])
+		// spent shares group's array: take files it away before it
+		// refills group.
+		group, now = co.take(group[:0], spent)
 		if len(group) == 0 {
 			return
 		}
-		co.send(group, now)
-		clear(group)
+		spent = co.send(group, now)
+		clear(group[len(spent):])
 	}
 }
 
-// take moves calls from the head of the queue into group, or frees the
-// sender's slot if the queue is empty. It returns the time it took them.
-func (co *coalescer) take(group []*call) ([]*call, time.Time) {
+// take puts the calls of spent on the free list, then moves calls from the
+// head of the queue into group, or frees the sender's slot if the queue is
+// empty. It returns the time it took them.
+func (co *coalescer) take(group, spent []*call) ([]*call, time.Time) {
 	now := monoNow()
 	co.mu.Lock()
 	defer co.mu.Unlock()
 	co.now = now
+	if keep := min(len(spent), maxFreeCalls-len(co.free)); keep > 0 {
+		co.free = append(co.free, spent[:keep]...)
+	}
+	clear(spent)
 	n, bytes := 0, 0
 	for n < len(co.queue) && n < co.c.cfg.MaxBatch {
 		bytes += co.queue[n].argSize()
@@ -133,8 +186,9 @@ func (cl *call) argSize() int {
 }
 
 // send sends group, taken from the queue at now, alone or as a batch, and
-// answers each call.
-func (co *coalescer) send(group []*call, now time.Time) {
+// answers each call. It returns the submitted calls it answered, emptied for
+// reuse, at the head of group's array.
+func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 	c := co.c
 	// Calls whose callers left before they were sent are dropped: nothing
 	// was asked of the node, so nothing needs releasing.
@@ -153,11 +207,10 @@ func (co *coalescer) send(group []*call, now time.Time) {
 	}
 	switch {
 	case len(live) == 0:
-		return
+		return nil
 	case len(live) == 1 && !c.cfg.batchAlone:
 		c.sendOne(live[0])
-		c.answer(live[0])
-		return
+		return c.answerAll(live)
 	}
 
 	ex := getExchange()
@@ -192,9 +245,25 @@ func (co *coalescer) send(group []*call, now time.Time) {
 		// can see the node still online after that answer.
 		c.markOffline()
 	}
-	for _, cl := range live {
-		c.answer(cl)
+	return c.answerAll(live)
+}
+
+// answerAll answers the calls of group. It returns the submitted ones,
+// emptied for reuse, in the head of group's array; the others are answered
+// as answer does.
+func (c *Client) answerAll(group []*call) (spent []*call) {
+	spent = group[:0]
+	for _, cl := range group {
+		if cl.sink == nil {
+			c.answer(cl)
+			continue
+		}
+		sink, tag, r, err := cl.sink, cl.tag, cl.reply, cl.err
+		cl.reset()
+		spent = append(spent, cl) // over a call already answered
+		sink.Done(tag, r, err)
 	}
+	return spent
 }
 
 // deliverBatch decodes a batch answer into the calls of group, using reply
