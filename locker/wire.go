@@ -5,7 +5,11 @@ package locker
 // The types in this file travel between a client and a node. They are encoded
 // with MessagePack by code that github.com/tinylib/msgp generates into
 // wire_gen.go; run `go generate ./locker` after changing them and commit the
-// result. Field tags are short because they are sent with every request.
+// result. Field tags are short because they are sent with every request, and
+// fields that are usually zero are left out when they are (omitempty): a
+// decoder sets a field it does not find to its zero value.
+//
+//msgp:clearomitted
 //
 // Decoders of network input bound every array and map they allocate:
 //msgp:limit arrays:100000 maps:64 marshal:true
@@ -18,19 +22,25 @@ type LockArgs struct {
 	UID string `msg:"u"`
 	// Resources are the names locked, sorted and without duplicates. A write
 	// lock on several resources is granted on a node for all or none.
-	Resources []string `msg:"r"`
+	Resources []string `msg:"r,omitempty"`
 	// Owner names the process that asked (for listings and force-unlock).
-	Owner string `msg:"o"`
+	Owner string `msg:"o,omitempty"`
 	// Source is the caller's file:line, for debugging stale locks.
-	Source string `msg:"s"`
+	Source string `msg:"s,omitempty"`
 	// Quorum is how many nodes the client needs to grant the lock. Nodes keep
 	// it for listings; it does not change a node's decision.
-	Quorum int `msg:"q"`
+	Quorum int `msg:"q,omitempty"`
 	// NoIntent, on a write lock, says the client will not retry if refused
 	// (a TryLock): a node that refuses it because of readers does not hold
 	// new readers back for it (see Config.WriterIntent). Nodes that predate
 	// the field ignore it.
 	NoIntent bool `msg:"ni,omitempty"`
+}
+
+// IsZero reports whether a is the zero LockArgs (an encoder may leave it
+// out).
+func (a *LockArgs) IsZero() bool {
+	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent
 }
 
 // Reason says why a node refused a lock.
@@ -69,19 +79,25 @@ func (r Reason) String() string {
 type Reply struct {
 	// OK reports whether the operation took effect: the lock was granted (or
 	// was already granted to this UID), or something was released.
-	OK bool `msg:"k"`
+	OK bool `msg:"k,omitempty"`
 	// Reason says why a lock was refused when OK is false.
-	Reason Reason `msg:"w"`
+	Reason Reason `msg:"w,omitempty"`
 	// Fence is the node's sequence number for a grant: strictly greater than
 	// every fence this node process issued before. Zero when nothing was granted.
-	Fence uint64 `msg:"f"`
+	Fence uint64 `msg:"f,omitempty"`
 }
+
+// IsZero reports whether r is the zero Reply (an encoder may leave it out).
+func (r Reply) IsZero() bool { return r == Reply{} }
 
 // RefreshArgs asks a node to extend the validity of several grants at once.
 // A client refreshes everything it holds with one request per node.
 type RefreshArgs struct {
 	UIDs []string `msg:"u"`
 }
+
+// IsZero reports whether a names no UID (an encoder may leave it out).
+func (a RefreshArgs) IsZero() bool { return len(a.UIDs) == 0 }
 
 // RefreshStatus is the outcome of refreshing one UID on one node.
 type RefreshStatus uint8
@@ -108,6 +124,9 @@ func (s RefreshStatus) String() string {
 type RefreshReply struct {
 	Status []RefreshStatus `msg:"s"`
 }
+
+// IsZero reports whether r holds no status (an encoder may leave it out).
+func (r RefreshReply) IsZero() bool { return len(r.Status) == 0 }
 
 // Entry describes one holder of one resource, for listings. Ages are measured
 // on the node's own clock and sent as durations, never as timestamps, so that

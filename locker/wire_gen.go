@@ -1167,6 +1167,8 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 5 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -1204,36 +1206,59 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 					return
 				}
 			}
+			zb0001Mask |= 0x1
 		case "o":
 			z.Owner, err = dc.ReadString()
 			if err != nil {
 				err = msgp.WrapError(err, "Owner")
 				return
 			}
+			zb0001Mask |= 0x2
 		case "s":
 			z.Source, err = dc.ReadString()
 			if err != nil {
 				err = msgp.WrapError(err, "Source")
 				return
 			}
+			zb0001Mask |= 0x4
 		case "q":
 			z.Quorum, err = dc.ReadInt()
 			if err != nil {
 				err = msgp.WrapError(err, "Quorum")
 				return
 			}
+			zb0001Mask |= 0x8
 		case "ni":
 			z.NoIntent, err = dc.ReadBool()
 			if err != nil {
 				err = msgp.WrapError(err, "NoIntent")
 				return
 			}
+			zb0001Mask |= 0x10
 		default:
 			err = dc.Skip()
 			if err != nil {
 				err = msgp.WrapError(err)
 				return
 			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x1f {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Resources = nil
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Owner = ""
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Source = ""
+		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Quorum = 0
+		}
+		if (zb0001Mask & 0x10) == 0 {
+			z.NoIntent = false
 		}
 	}
 	return
@@ -1245,6 +1270,22 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	zb0001Len := uint32(6)
 	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
+	if z.Resources == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Owner == "" {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.Source == "" {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	if z.Quorum == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
 	if z.NoIntent == false {
 		zb0001Len--
 		zb0001Mask |= 0x20
@@ -1267,56 +1308,64 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 			err = msgp.WrapError(err, "UID")
 			return
 		}
-		// write "r"
-		err = en.Append(0xa1, 0x72)
-		if err != nil {
-			return
-		}
-		err = en.WriteArrayHeader(uint32(len(z.Resources)))
-		if err != nil {
-			err = msgp.WrapError(err, "Resources")
-			return
-		}
-		if uint32(len(z.Resources)) > z5817a858limitArrays {
-			err = msgp.ErrLimitExceeded
-			return
-		}
-		for za0001 := range z.Resources {
-			err = en.WriteString(z.Resources[za0001])
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "r"
+			err = en.Append(0xa1, 0x72)
 			if err != nil {
-				err = msgp.WrapError(err, "Resources", za0001)
+				return
+			}
+			err = en.WriteArrayHeader(uint32(len(z.Resources)))
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if uint32(len(z.Resources)) > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			for za0001 := range z.Resources {
+				err = en.WriteString(z.Resources[za0001])
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "o"
+			err = en.Append(0xa1, 0x6f)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.Owner)
+			if err != nil {
+				err = msgp.WrapError(err, "Owner")
 				return
 			}
 		}
-		// write "o"
-		err = en.Append(0xa1, 0x6f)
-		if err != nil {
-			return
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// write "s"
+			err = en.Append(0xa1, 0x73)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.Source)
+			if err != nil {
+				err = msgp.WrapError(err, "Source")
+				return
+			}
 		}
-		err = en.WriteString(z.Owner)
-		if err != nil {
-			err = msgp.WrapError(err, "Owner")
-			return
-		}
-		// write "s"
-		err = en.Append(0xa1, 0x73)
-		if err != nil {
-			return
-		}
-		err = en.WriteString(z.Source)
-		if err != nil {
-			err = msgp.WrapError(err, "Source")
-			return
-		}
-		// write "q"
-		err = en.Append(0xa1, 0x71)
-		if err != nil {
-			return
-		}
-		err = en.WriteInt(z.Quorum)
-		if err != nil {
-			err = msgp.WrapError(err, "Quorum")
-			return
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// write "q"
+			err = en.Append(0xa1, 0x71)
+			if err != nil {
+				return
+			}
+			err = en.WriteInt(z.Quorum)
+			if err != nil {
+				err = msgp.WrapError(err, "Quorum")
+				return
+			}
 		}
 		if (zb0001Mask & 0x20) == 0 { // if not omitted
 			// write "ni"
@@ -1341,6 +1390,22 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	zb0001Len := uint32(6)
 	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
+	if z.Resources == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Owner == "" {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.Source == "" {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	if z.Quorum == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
 	if z.NoIntent == false {
 		zb0001Len--
 		zb0001Mask |= 0x20
@@ -1353,24 +1418,32 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 		// string "u"
 		o = append(o, 0xa1, 0x75)
 		o = msgp.AppendString(o, z.UID)
-		// string "r"
-		o = append(o, 0xa1, 0x72)
-		o = msgp.AppendArrayHeader(o, uint32(len(z.Resources)))
-		if uint32(len(z.Resources)) > z5817a858limitArrays {
-			return nil, msgp.ErrLimitExceeded
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "r"
+			o = append(o, 0xa1, 0x72)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Resources)))
+			if uint32(len(z.Resources)) > z5817a858limitArrays {
+				return nil, msgp.ErrLimitExceeded
+			}
+			for za0001 := range z.Resources {
+				o = msgp.AppendString(o, z.Resources[za0001])
+			}
 		}
-		for za0001 := range z.Resources {
-			o = msgp.AppendString(o, z.Resources[za0001])
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "o"
+			o = append(o, 0xa1, 0x6f)
+			o = msgp.AppendString(o, z.Owner)
 		}
-		// string "o"
-		o = append(o, 0xa1, 0x6f)
-		o = msgp.AppendString(o, z.Owner)
-		// string "s"
-		o = append(o, 0xa1, 0x73)
-		o = msgp.AppendString(o, z.Source)
-		// string "q"
-		o = append(o, 0xa1, 0x71)
-		o = msgp.AppendInt(o, z.Quorum)
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "s"
+			o = append(o, 0xa1, 0x73)
+			o = msgp.AppendString(o, z.Source)
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "q"
+			o = append(o, 0xa1, 0x71)
+			o = msgp.AppendInt(o, z.Quorum)
+		}
 		if (zb0001Mask & 0x20) == 0 { // if not omitted
 			// string "ni"
 			o = append(o, 0xa2, 0x6e, 0x69)
@@ -1394,6 +1467,8 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 5 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -1431,36 +1506,59 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+			zb0001Mask |= 0x1
 		case "o":
 			z.Owner, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Owner")
 				return
 			}
+			zb0001Mask |= 0x2
 		case "s":
 			z.Source, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Source")
 				return
 			}
+			zb0001Mask |= 0x4
 		case "q":
 			z.Quorum, bts, err = msgp.ReadIntBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Quorum")
 				return
 			}
+			zb0001Mask |= 0x8
 		case "ni":
 			z.NoIntent, bts, err = msgp.ReadBoolBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "NoIntent")
 				return
 			}
+			zb0001Mask |= 0x10
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
 				err = msgp.WrapError(err)
 				return
 			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x1f {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Resources = nil
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Owner = ""
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Source = ""
+		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Quorum = 0
+		}
+		if (zb0001Mask & 0x10) == 0 {
+			z.NoIntent = false
 		}
 	}
 	o = bts
@@ -2490,6 +2588,8 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -2504,6 +2604,7 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 				err = msgp.WrapError(err, "OK")
 				return
 			}
+			zb0001Mask |= 0x1
 		case "w":
 			{
 				var zb0002 uint8
@@ -2514,12 +2615,14 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 				}
 				z.Reason = Reason(zb0002)
 			}
+			zb0001Mask |= 0x2
 		case "f":
 			z.Fence, err = dc.ReadUint64()
 			if err != nil {
 				err = msgp.WrapError(err, "Fence")
 				return
 			}
+			zb0001Mask |= 0x4
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -2528,41 +2631,83 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x7 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.OK = false
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Reason = 0
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Fence = 0
+		}
+	}
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z Reply) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 3
-	// write "k"
-	err = en.Append(0x83, 0xa1, 0x6b)
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.OK == false {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.Reason == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Fence == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteBool(z.OK)
-	if err != nil {
-		err = msgp.WrapError(err, "OK")
-		return
-	}
-	// write "w"
-	err = en.Append(0xa1, 0x77)
-	if err != nil {
-		return
-	}
-	err = en.WriteUint8(uint8(z.Reason))
-	if err != nil {
-		err = msgp.WrapError(err, "Reason")
-		return
-	}
-	// write "f"
-	err = en.Append(0xa1, 0x66)
-	if err != nil {
-		return
-	}
-	err = en.WriteUint64(z.Fence)
-	if err != nil {
-		err = msgp.WrapError(err, "Fence")
-		return
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// write "k"
+			err = en.Append(0xa1, 0x6b)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.OK)
+			if err != nil {
+				err = msgp.WrapError(err, "OK")
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "w"
+			err = en.Append(0xa1, 0x77)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint8(uint8(z.Reason))
+			if err != nil {
+				err = msgp.WrapError(err, "Reason")
+				return
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "f"
+			err = en.Append(0xa1, 0x66)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Fence)
+			if err != nil {
+				err = msgp.WrapError(err, "Fence")
+				return
+			}
+		}
 	}
 	return
 }
@@ -2570,16 +2715,43 @@ func (z Reply) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z Reply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 3
-	// string "k"
-	o = append(o, 0x83, 0xa1, 0x6b)
-	o = msgp.AppendBool(o, z.OK)
-	// string "w"
-	o = append(o, 0xa1, 0x77)
-	o = msgp.AppendUint8(o, uint8(z.Reason))
-	// string "f"
-	o = append(o, 0xa1, 0x66)
-	o = msgp.AppendUint64(o, z.Fence)
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.OK == false {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.Reason == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Fence == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// string "k"
+			o = append(o, 0xa1, 0x6b)
+			o = msgp.AppendBool(o, z.OK)
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "w"
+			o = append(o, 0xa1, 0x77)
+			o = msgp.AppendUint8(o, uint8(z.Reason))
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "f"
+			o = append(o, 0xa1, 0x66)
+			o = msgp.AppendUint64(o, z.Fence)
+		}
+	}
 	return
 }
 
@@ -2597,6 +2769,8 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -2611,6 +2785,7 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "OK")
 				return
 			}
+			zb0001Mask |= 0x1
 		case "w":
 			{
 				var zb0002 uint8
@@ -2621,18 +2796,32 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				}
 				z.Reason = Reason(zb0002)
 			}
+			zb0001Mask |= 0x2
 		case "f":
 			z.Fence, bts, err = msgp.ReadUint64Bytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Fence")
 				return
 			}
+			zb0001Mask |= 0x4
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
 				err = msgp.WrapError(err)
 				return
 			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x7 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.OK = false
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Reason = 0
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Fence = 0
 		}
 	}
 	o = bts

@@ -84,7 +84,15 @@
 // 5 refresh, 6 force-unlock. The node runs the operations in order, each on
 // its own, and answers 200 with BatchReply {"r": [BatchResult...]}, one per
 // operation, each {"c": code, "m": message, "p": Reply, "s": RefreshReply}
-// where code 0 means success. The whole request is refused (with a status as
+// where code 0 means success.
+//
+// Every map may leave out a field whose value is zero (empty, false, 0), and
+// the encoders of this module leave out those tagged omitempty or omitzero in
+// the Go types: an unlock op is {"v": 3, "l": {"u": uid}}, a granted lock's
+// result {"p": {"k": true, "f": fence}}. A decoder takes a missing field as
+// zero, and skips keys it does not know.
+//
+// The whole request is refused (with a status as
 // above) only when it cannot be read or authenticated, or carries more
 // operations than the node allows (at most MaxBatchLimit, 4096). The
 // request's t bounds the whole batch.

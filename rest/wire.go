@@ -8,7 +8,11 @@ import "github.com/dsync-go/dsync/locker"
 // arguments and replies themselves are the locker package's wire types. They
 // are encoded with MessagePack by code that github.com/tinylib/msgp generates
 // into wire_gen.go; run `go generate ./rest` after changing them and commit the
-// result. See doc.go for where each one is sent.
+// result. See doc.go for where each one is sent. Fields that are usually zero
+// are left out when they are (omitempty, omitzero): a decoder sets a field it
+// does not find to its zero value.
+//
+//msgp:clearomitted
 //
 // Decoders of network input bound every array and map they allocate. The
 // arrays of this file are batches, so their bound is MaxBatchLimit; the
@@ -60,8 +64,8 @@ const (
 // VerbRefresh, which uses Refresh.
 type BatchOp struct {
 	Verb    Verb               `msg:"v"`
-	Lock    locker.LockArgs    `msg:"l"`
-	Refresh locker.RefreshArgs `msg:"r"`
+	Lock    locker.LockArgs    `msg:"l,omitzero"`
+	Refresh locker.RefreshArgs `msg:"r,omitzero"`
 }
 
 // BatchArgs is the body of a batch request: operations that the node runs
@@ -74,10 +78,10 @@ type BatchArgs struct {
 // Reply (or Refresh, for VerbRefresh) holds the answer, or Code and Message
 // say why the operation failed.
 type BatchResult struct {
-	Code    Code                `msg:"c"`
-	Message string              `msg:"m"`
-	Reply   locker.Reply        `msg:"p"`
-	Refresh locker.RefreshReply `msg:"s"`
+	Code    Code                `msg:"c,omitempty"`
+	Message string              `msg:"m,omitempty"`
+	Reply   locker.Reply        `msg:"p,omitzero"`
+	Refresh locker.RefreshReply `msg:"s,omitzero"`
 }
 
 // BatchReply answers BatchArgs: Results[i] is the outcome of Ops[i].

@@ -3,6 +3,7 @@
 package rest
 
 import (
+	"github.com/dsync-go/dsync/locker"
 	"github.com/tinylib/msgp/msgp"
 )
 
@@ -61,6 +62,8 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 					err = msgp.ErrLimitExceeded
 					return
 				}
+				var zb0003Mask uint8 /* 2 bits */
+				_ = zb0003Mask
 				for zb0003 > 0 {
 					zb0003--
 					field, err = dc.ReadMapKeyPtr()
@@ -85,18 +88,29 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 							err = msgp.WrapError(err, "Ops", za0001, "Lock")
 							return
 						}
+						zb0003Mask |= 0x1
 					case "r":
 						err = z.Ops[za0001].Refresh.DecodeMsg(dc)
 						if err != nil {
 							err = msgp.WrapError(err, "Ops", za0001, "Refresh")
 							return
 						}
+						zb0003Mask |= 0x2
 					default:
 						err = dc.Skip()
 						if err != nil {
 							err = msgp.WrapError(err, "Ops", za0001)
 							return
 						}
+					}
+				}
+				// Clear omitted fields.
+				if zb0003Mask != 0x3 {
+					if (zb0003Mask & 0x1) == 0 {
+						z.Ops[za0001].Lock = locker.LockArgs{}
+					}
+					if (zb0003Mask & 0x2) == 0 {
+						z.Ops[za0001].Refresh = locker.RefreshArgs{}
 					}
 				}
 			}
@@ -129,36 +143,60 @@ func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 		return
 	}
 	for za0001 := range z.Ops {
-		// map header, size 3
-		// write "v"
-		err = en.Append(0x83, 0xa1, 0x76)
+		// check for omitted fields
+		zb0002Len := uint32(3)
+		var zb0002Mask uint8 /* 3 bits */
+		_ = zb0002Mask
+		if z.Ops[za0001].Lock.IsZero() {
+			zb0002Len--
+			zb0002Mask |= 0x2
+		}
+		if z.Ops[za0001].Refresh.IsZero() {
+			zb0002Len--
+			zb0002Mask |= 0x4
+		}
+		// variable map header, size zb0002Len
+		err = en.Append(0x80 | uint8(zb0002Len))
 		if err != nil {
 			return
 		}
-		err = en.WriteUint8(uint8(z.Ops[za0001].Verb))
-		if err != nil {
-			err = msgp.WrapError(err, "Ops", za0001, "Verb")
-			return
-		}
-		// write "l"
-		err = en.Append(0xa1, 0x6c)
-		if err != nil {
-			return
-		}
-		err = z.Ops[za0001].Lock.EncodeMsg(en)
-		if err != nil {
-			err = msgp.WrapError(err, "Ops", za0001, "Lock")
-			return
-		}
-		// write "r"
-		err = en.Append(0xa1, 0x72)
-		if err != nil {
-			return
-		}
-		err = z.Ops[za0001].Refresh.EncodeMsg(en)
-		if err != nil {
-			err = msgp.WrapError(err, "Ops", za0001, "Refresh")
-			return
+
+		// skip if no fields are to be emitted
+		if zb0002Len != 0 {
+			// write "v"
+			err = en.Append(0xa1, 0x76)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint8(uint8(z.Ops[za0001].Verb))
+			if err != nil {
+				err = msgp.WrapError(err, "Ops", za0001, "Verb")
+				return
+			}
+			if (zb0002Mask & 0x2) == 0 { // if not omitted
+				// write "l"
+				err = en.Append(0xa1, 0x6c)
+				if err != nil {
+					return
+				}
+				err = z.Ops[za0001].Lock.EncodeMsg(en)
+				if err != nil {
+					err = msgp.WrapError(err, "Ops", za0001, "Lock")
+					return
+				}
+			}
+			if (zb0002Mask & 0x4) == 0 { // if not omitted
+				// write "r"
+				err = en.Append(0xa1, 0x72)
+				if err != nil {
+					return
+				}
+				err = z.Ops[za0001].Refresh.EncodeMsg(en)
+				if err != nil {
+					err = msgp.WrapError(err, "Ops", za0001, "Refresh")
+					return
+				}
+			}
 		}
 	}
 	return
@@ -175,23 +213,44 @@ func (z *BatchArgs) MarshalMsg(b []byte) (o []byte, err error) {
 		return nil, msgp.ErrLimitExceeded
 	}
 	for za0001 := range z.Ops {
-		// map header, size 3
-		// string "v"
-		o = append(o, 0x83, 0xa1, 0x76)
-		o = msgp.AppendUint8(o, uint8(z.Ops[za0001].Verb))
-		// string "l"
-		o = append(o, 0xa1, 0x6c)
-		o, err = z.Ops[za0001].Lock.MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "Ops", za0001, "Lock")
-			return
+		// check for omitted fields
+		zb0002Len := uint32(3)
+		var zb0002Mask uint8 /* 3 bits */
+		_ = zb0002Mask
+		if z.Ops[za0001].Lock.IsZero() {
+			zb0002Len--
+			zb0002Mask |= 0x2
 		}
-		// string "r"
-		o = append(o, 0xa1, 0x72)
-		o, err = z.Ops[za0001].Refresh.MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "Ops", za0001, "Refresh")
-			return
+		if z.Ops[za0001].Refresh.IsZero() {
+			zb0002Len--
+			zb0002Mask |= 0x4
+		}
+		// variable map header, size zb0002Len
+		o = append(o, 0x80|uint8(zb0002Len))
+
+		// skip if no fields are to be emitted
+		if zb0002Len != 0 {
+			// string "v"
+			o = append(o, 0xa1, 0x76)
+			o = msgp.AppendUint8(o, uint8(z.Ops[za0001].Verb))
+			if (zb0002Mask & 0x2) == 0 { // if not omitted
+				// string "l"
+				o = append(o, 0xa1, 0x6c)
+				o, err = z.Ops[za0001].Lock.MarshalMsg(o)
+				if err != nil {
+					err = msgp.WrapError(err, "Ops", za0001, "Lock")
+					return
+				}
+			}
+			if (zb0002Mask & 0x4) == 0 { // if not omitted
+				// string "r"
+				o = append(o, 0xa1, 0x72)
+				o, err = z.Ops[za0001].Refresh.MarshalMsg(o)
+				if err != nil {
+					err = msgp.WrapError(err, "Ops", za0001, "Refresh")
+					return
+				}
+			}
 		}
 	}
 	return
@@ -246,6 +305,8 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					err = msgp.ErrLimitExceeded
 					return
 				}
+				var zb0003Mask uint8 /* 2 bits */
+				_ = zb0003Mask
 				for zb0003 > 0 {
 					zb0003--
 					field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -270,18 +331,29 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 							err = msgp.WrapError(err, "Ops", za0001, "Lock")
 							return
 						}
+						zb0003Mask |= 0x1
 					case "r":
 						bts, err = z.Ops[za0001].Refresh.UnmarshalMsg(bts)
 						if err != nil {
 							err = msgp.WrapError(err, "Ops", za0001, "Refresh")
 							return
 						}
+						zb0003Mask |= 0x2
 					default:
 						bts, err = msgp.Skip(bts)
 						if err != nil {
 							err = msgp.WrapError(err, "Ops", za0001)
 							return
 						}
+					}
+				}
+				// Clear omitted fields.
+				if zb0003Mask != 0x3 {
+					if (zb0003Mask & 0x1) == 0 {
+						z.Ops[za0001].Lock = locker.LockArgs{}
+					}
+					if (zb0003Mask & 0x2) == 0 {
+						z.Ops[za0001].Refresh = locker.RefreshArgs{}
 					}
 				}
 			}
@@ -320,6 +392,8 @@ func (z *BatchOp) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -344,12 +418,14 @@ func (z *BatchOp) DecodeMsg(dc *msgp.Reader) (err error) {
 				err = msgp.WrapError(err, "Lock")
 				return
 			}
+			zb0001Mask |= 0x1
 		case "r":
 			err = z.Refresh.DecodeMsg(dc)
 			if err != nil {
 				err = msgp.WrapError(err, "Refresh")
 				return
 			}
+			zb0001Mask |= 0x2
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -358,41 +434,74 @@ func (z *BatchOp) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Lock = locker.LockArgs{}
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Refresh = locker.RefreshArgs{}
+		}
+	}
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *BatchOp) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 3
-	// write "v"
-	err = en.Append(0x83, 0xa1, 0x76)
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Lock.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Refresh.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteUint8(uint8(z.Verb))
-	if err != nil {
-		err = msgp.WrapError(err, "Verb")
-		return
-	}
-	// write "l"
-	err = en.Append(0xa1, 0x6c)
-	if err != nil {
-		return
-	}
-	err = z.Lock.EncodeMsg(en)
-	if err != nil {
-		err = msgp.WrapError(err, "Lock")
-		return
-	}
-	// write "r"
-	err = en.Append(0xa1, 0x72)
-	if err != nil {
-		return
-	}
-	err = z.Refresh.EncodeMsg(en)
-	if err != nil {
-		err = msgp.WrapError(err, "Refresh")
-		return
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "v"
+		err = en.Append(0xa1, 0x76)
+		if err != nil {
+			return
+		}
+		err = en.WriteUint8(uint8(z.Verb))
+		if err != nil {
+			err = msgp.WrapError(err, "Verb")
+			return
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "l"
+			err = en.Append(0xa1, 0x6c)
+			if err != nil {
+				return
+			}
+			err = z.Lock.EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Lock")
+				return
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "r"
+			err = en.Append(0xa1, 0x72)
+			if err != nil {
+				return
+			}
+			err = z.Refresh.EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Refresh")
+				return
+			}
+		}
 	}
 	return
 }
@@ -400,23 +509,44 @@ func (z *BatchOp) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *BatchOp) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 3
-	// string "v"
-	o = append(o, 0x83, 0xa1, 0x76)
-	o = msgp.AppendUint8(o, uint8(z.Verb))
-	// string "l"
-	o = append(o, 0xa1, 0x6c)
-	o, err = z.Lock.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "Lock")
-		return
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Lock.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x2
 	}
-	// string "r"
-	o = append(o, 0xa1, 0x72)
-	o, err = z.Refresh.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "Refresh")
-		return
+	if z.Refresh.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "v"
+		o = append(o, 0xa1, 0x76)
+		o = msgp.AppendUint8(o, uint8(z.Verb))
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "l"
+			o = append(o, 0xa1, 0x6c)
+			o, err = z.Lock.MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Lock")
+				return
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "r"
+			o = append(o, 0xa1, 0x72)
+			o, err = z.Refresh.MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Refresh")
+				return
+			}
+		}
 	}
 	return
 }
@@ -435,6 +565,8 @@ func (z *BatchOp) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -459,18 +591,29 @@ func (z *BatchOp) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Lock")
 				return
 			}
+			zb0001Mask |= 0x1
 		case "r":
 			bts, err = z.Refresh.UnmarshalMsg(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Refresh")
 				return
 			}
+			zb0001Mask |= 0x2
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
 				err = msgp.WrapError(err)
 				return
 			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Lock = locker.LockArgs{}
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Refresh = locker.RefreshArgs{}
 		}
 	}
 	o = bts
@@ -666,6 +809,8 @@ func (z *BatchResult) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -684,24 +829,28 @@ func (z *BatchResult) DecodeMsg(dc *msgp.Reader) (err error) {
 				}
 				z.Code = Code(zb0002)
 			}
+			zb0001Mask |= 0x1
 		case "m":
 			z.Message, err = dc.ReadString()
 			if err != nil {
 				err = msgp.WrapError(err, "Message")
 				return
 			}
+			zb0001Mask |= 0x2
 		case "p":
 			err = z.Reply.DecodeMsg(dc)
 			if err != nil {
 				err = msgp.WrapError(err, "Reply")
 				return
 			}
+			zb0001Mask |= 0x4
 		case "s":
 			err = z.Refresh.DecodeMsg(dc)
 			if err != nil {
 				err = msgp.WrapError(err, "Refresh")
 				return
 			}
+			zb0001Mask |= 0x8
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -710,51 +859,102 @@ func (z *BatchResult) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if zb0001Mask != 0xf {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Code = 0
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Message = ""
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Reply = locker.Reply{}
+		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Refresh = locker.RefreshReply{}
+		}
+	}
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *BatchResult) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 4
-	// write "c"
-	err = en.Append(0x84, 0xa1, 0x63)
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.Code == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.Message == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Reply.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.Refresh.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteUint8(uint8(z.Code))
-	if err != nil {
-		err = msgp.WrapError(err, "Code")
-		return
-	}
-	// write "m"
-	err = en.Append(0xa1, 0x6d)
-	if err != nil {
-		return
-	}
-	err = en.WriteString(z.Message)
-	if err != nil {
-		err = msgp.WrapError(err, "Message")
-		return
-	}
-	// write "p"
-	err = en.Append(0xa1, 0x70)
-	if err != nil {
-		return
-	}
-	err = z.Reply.EncodeMsg(en)
-	if err != nil {
-		err = msgp.WrapError(err, "Reply")
-		return
-	}
-	// write "s"
-	err = en.Append(0xa1, 0x73)
-	if err != nil {
-		return
-	}
-	err = z.Refresh.EncodeMsg(en)
-	if err != nil {
-		err = msgp.WrapError(err, "Refresh")
-		return
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// write "c"
+			err = en.Append(0xa1, 0x63)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint8(uint8(z.Code))
+			if err != nil {
+				err = msgp.WrapError(err, "Code")
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "m"
+			err = en.Append(0xa1, 0x6d)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.Message)
+			if err != nil {
+				err = msgp.WrapError(err, "Message")
+				return
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "p"
+			err = en.Append(0xa1, 0x70)
+			if err != nil {
+				return
+			}
+			err = z.Reply.EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Reply")
+				return
+			}
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// write "s"
+			err = en.Append(0xa1, 0x73)
+			if err != nil {
+				return
+			}
+			err = z.Refresh.EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Refresh")
+				return
+			}
+		}
 	}
 	return
 }
@@ -762,26 +962,59 @@ func (z *BatchResult) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *BatchResult) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 4
-	// string "c"
-	o = append(o, 0x84, 0xa1, 0x63)
-	o = msgp.AppendUint8(o, uint8(z.Code))
-	// string "m"
-	o = append(o, 0xa1, 0x6d)
-	o = msgp.AppendString(o, z.Message)
-	// string "p"
-	o = append(o, 0xa1, 0x70)
-	o, err = z.Reply.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "Reply")
-		return
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.Code == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x1
 	}
-	// string "s"
-	o = append(o, 0xa1, 0x73)
-	o, err = z.Refresh.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "Refresh")
-		return
+	if z.Message == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Reply.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.Refresh.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// string "c"
+			o = append(o, 0xa1, 0x63)
+			o = msgp.AppendUint8(o, uint8(z.Code))
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "m"
+			o = append(o, 0xa1, 0x6d)
+			o = msgp.AppendString(o, z.Message)
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "p"
+			o = append(o, 0xa1, 0x70)
+			o, err = z.Reply.MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Reply")
+				return
+			}
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "s"
+			o = append(o, 0xa1, 0x73)
+			o, err = z.Refresh.MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Refresh")
+				return
+			}
+		}
 	}
 	return
 }
@@ -800,6 +1033,8 @@ func (z *BatchResult) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -818,30 +1053,49 @@ func (z *BatchResult) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				}
 				z.Code = Code(zb0002)
 			}
+			zb0001Mask |= 0x1
 		case "m":
 			z.Message, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Message")
 				return
 			}
+			zb0001Mask |= 0x2
 		case "p":
 			bts, err = z.Reply.UnmarshalMsg(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Reply")
 				return
 			}
+			zb0001Mask |= 0x4
 		case "s":
 			bts, err = z.Refresh.UnmarshalMsg(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Refresh")
 				return
 			}
+			zb0001Mask |= 0x8
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
 				err = msgp.WrapError(err)
 				return
 			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0xf {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Code = 0
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Message = ""
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Reply = locker.Reply{}
+		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Refresh = locker.RefreshReply{}
 		}
 	}
 	o = bts
