@@ -102,8 +102,24 @@ func (x *index[E]) remove(h uint64, e E) {
 	}
 	x.slots[i], x.tags[i] = none, 0
 	x.used--
-	if len(x.slots) > minIndexSize && x.used*8 < len(x.slots) {
-		x.resize(len(x.slots) / 2) // give back what a surge took
+}
+
+// shrink gives back what a surge took: it halves the slots while at most an
+// eighth of them are used, and drops them if none are. The table calls it
+// from its periodic sweep, not from remove: a shard whose entries come and
+// go in waves (a batch of locks, then their unlocks) would otherwise grow and
+// shrink its index on every wave.
+func (x *index[E]) shrink() {
+	if x.used == 0 {
+		x.slots, x.tags = nil, nil
+		return
+	}
+	n := len(x.slots)
+	for n > minIndexSize && x.used*8 < n {
+		n /= 2
+	}
+	if n < len(x.slots) {
+		x.resize(n)
 	}
 }
 

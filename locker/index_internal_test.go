@@ -55,8 +55,14 @@ func TestIndexAgainstMap(t *testing.T) {
 			if got := x.get(0x2a, "absent"); got != nil {
 				t.Fatalf("found an entry never added")
 			}
-			if len(x.slots) > minIndexSize && x.used*8 < len(x.slots) {
-				t.Fatalf("seed %d step %d: %d entries in %d slots not shrunk", seed, step, x.used, len(x.slots))
+			if step%100 == 99 {
+				x.shrink()
+				if len(x.slots) > minIndexSize && x.used*8 < len(x.slots) || x.used == 0 && x.slots != nil {
+					t.Fatalf("seed %d step %d: %d entries in %d slots not shrunk", seed, step, x.used, len(x.slots))
+				}
+			}
+			if x.used > 0 && len(x.slots) < minIndexSize {
+				t.Fatalf("seed %d step %d: %d entries in %d slots", seed, step, x.used, len(x.slots))
 			}
 			if x.used*4 > len(x.slots)*3 {
 				t.Fatalf("seed %d step %d: %d entries in %d slots, over 3/4 full", seed, step, x.used, len(x.slots))

@@ -572,6 +572,8 @@ func (l *Local) Expire() int {
 		s.mu.Lock()
 		s.forgetOrigins()
 		s.sweepIntents(now, l.hash)
+		s.resources.shrink()
+		s.grants.shrink()
 		for g := s.lruHead; g != nil && l.expired(g, now); g = g.next {
 			if g.tombstone {
 				stale = append(stale, grantRef{uid: g.uid})

@@ -144,3 +144,41 @@ func TestDefaultShards(t *testing.T) {
 		t.Errorf("New(Config{}) has %d shards, want %d", len(l.shards), want)
 	}
 }
+
+// TestSweepGivesBackIndexSlots checks that the slots a surge of locks took
+// are given back by the sweep once the locks are gone, and not before: a
+// table whose locks come and go in waves keeps its indexes' size between
+// sweeps instead of resizing them on every wave.
+func TestSweepGivesBackIndexSlots(t *testing.T) {
+	l := New(Config{SweepInterval: -1, Shards: 1})
+	defer l.Close()
+	ctx := context.Background()
+	s := &l.shards[0]
+	for i := range 1000 {
+		a := LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}}
+		if r, err := l.Lock(ctx, a); err != nil || !r.OK {
+			t.Fatal(r, err)
+		}
+	}
+	peak := len(s.grants.slots)
+	for i := range 999 {
+		if r, err := l.Unlock(ctx, LockArgs{UID: fmt.Sprint("u", i)}); err != nil || !r.OK {
+			t.Fatal(r, err)
+		}
+	}
+	// Unlocked grants leave no tombstone; the resources' index is as big.
+	if len(s.grants.slots) != peak || len(s.resources.slots) < peak {
+		t.Fatalf("unlocks resized the indexes: %d and %d slots, peak %d", len(s.grants.slots), len(s.resources.slots), peak)
+	}
+	l.Expire()
+	if g, r := len(s.grants.slots), len(s.resources.slots); g != minIndexSize || r != minIndexSize {
+		t.Fatalf("after the sweep, %d and %d slots for one lock; want %d", g, r, minIndexSize)
+	}
+	if r, err := l.Unlock(ctx, LockArgs{UID: "u999"}); err != nil || !r.OK {
+		t.Fatal(r, err)
+	}
+	l.Expire()
+	if s.grants.slots != nil || s.resources.slots != nil {
+		t.Fatalf("an empty table keeps %d and %d slots", len(s.grants.slots), len(s.resources.slots))
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -46,6 +47,7 @@ func main() {
 		cdfFile     = flag.String("cdf", "", "write a chart of the acquire latency distribution (SVG) to this file")
 		quiet       = flag.Bool("quiet", false, "no progress lines")
 		cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+		memProfile  = flag.String("memprofile", "", "write a profile of the runs' allocations to this file (go tool pprof -sample_index=alloc_objects)")
 		maxInFlight = flag.Int("max-inflight", 0, "http: requests in flight per node before calls are batched (0 = rest's default)")
 		maxBatch    = flag.Int("max-batch", 0, "http: operations per batch request (0 = rest's default)")
 		noBatch     = flag.Bool("no-batch", false, "http: send every call in its own request")
@@ -77,6 +79,13 @@ func main() {
 			fail(err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10 // finer than the default, for counts per operation
+		defer writeFile(*memProfile, func(f io.Writer) error {
+			runtime.GC() // the profile counts allocations up to the last GC
+			return pprof.Lookup("allocs").WriteTo(f, 0)
+		})
 	}
 	var progress io.Writer = os.Stdout
 	if *quiet {
