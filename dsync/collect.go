@@ -29,6 +29,10 @@ type collector struct {
 	refs    int           // answers to come, plus one for the waiter; at 0 the collector is reused
 }
 
+// stackNodes is how many answers the waiters of a collector gather in a
+// buffer on their stack; more nodes than that cost an allocation.
+const stackNodes = 32
+
 var collectors = sync.Pool{New: func() any { return new(collector) }}
 
 // newCollector returns a collector for n calls that decides when quorum

@@ -311,7 +311,7 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	n, q := len(ds.lockers), ds.quorum(h.write)
 	c := newCollector(n, 0)
 	ds.start(ctx, op, args, ds.cfg.CallTimeout, ds.allNodes, c)
-	var buf [8]nodeResult
+	var buf [stackNodes]nodeResult
 	results, in := c.wait(ctx, buf[:0])
 	confirmed, seen := 0, len(results)
 	var retry []bool // nodes to release in the background; nil if none

@@ -87,6 +87,7 @@ func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, 
 			s.Submit(ctx, op, args, timeout, out, i)
 			continue
 		}
+		sc := sc // captured by value: capturing the variable, assigned above, would put it on the heap on every call
 		ds.workers.run(func() {
 			r, err := op.Call(sc.ctx, l, args)
 			out.Done(i, r, err)
@@ -143,7 +144,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	a.sent = now
 	c := newCollector(n, q)
 	ds.start(ctx, acquireOp(write), args, timeout, ds.allNodes, c)
-	var buf [8]nodeResult
+	var buf [stackNodes]nodeResult
 	results, in := c.wait(ctx, buf[:0])
 	a.state = make([]nodeState, n)
 	a.tally(ds, results)
