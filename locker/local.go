@@ -391,6 +391,19 @@ func (s *shard) live(h uint64, g *grant) bool {
 	return g.hash == h && s.grant(h, g.uid) == g
 }
 
+// find returns the grant of uid, whose hash is h, or, if want is not nil,
+// want if it is still live under h; else nil. s is the shard of h and s.mu
+// must be held.
+func (s *shard) find(h uint64, uid string, want *grant) *grant {
+	if want == nil {
+		return s.grant(h, uid)
+	}
+	if s.live(h, want) {
+		return want
+	}
+	return nil
+}
+
 // classify notes holder g of a resource in the way of a new lock: as stale if
 // it has expired, else as a conflict. The resource's shard must be locked.
 func (l *Local) classify(g *grant, now int64, stale []grantRef, conflict bool) ([]grantRef, bool) {
@@ -431,17 +444,8 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 func (l *Local) remove(uh uint64, uid string, want *grant, bury bool, keep func(*grant) bool) bool {
 	ui := l.shardOf(uh)
 	us := &l.shards[ui]
-	find := func() *grant {
-		if want == nil {
-			return us.grant(uh, uid)
-		}
-		if us.live(uh, want) {
-			return want
-		}
-		return nil
-	}
 	us.mu.Lock()
-	g := find()
+	g := us.find(uh, uid, want)
 	if g == nil {
 		if bury {
 			l.bury(us, uh, uid)
@@ -471,7 +475,7 @@ func (l *Local) remove(uh uint64, uid string, want *grant, bury bool, keep func(
 		// Start again in lock order, then make sure the grant is the same.
 		us.mu.Unlock()
 		l.lockShards(idx, 0)
-		if find() != g {
+		if us.find(uh, uid, want) != g {
 			l.unlockShards(idx)
 			return false
 		}

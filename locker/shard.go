@@ -276,11 +276,12 @@ func (s *shard) freeGrant(g *grant) {
 	if g.origin != nil {
 		s.unintern(g.origin)
 	}
-	spare := g.spareBuffer()
-	*g = grant{}
 	if s.numFreeGrants >= maxFree {
+		*g = grant{}
 		return
 	}
+	spare := g.spareBuffer()
+	*g = grant{}
 	g.uid, g.bufCap = spare, uint16(len(spare))
 	g.next = s.freeGrants
 	s.freeGrants = g
