@@ -153,6 +153,12 @@ type Server struct {
 
 // NewServer returns a server for the table l. The server does not own l:
 // Close leaves it open.
+//
+// If l is a locker.ArgCopier whose CopiesArgs reports true (locker.Local is
+// one), the server decodes requests in place: the argument strings it passes
+// to l alias the request's buffer, which the server reuses once it has
+// answered the request. Otherwise every argument string is a fresh allocation
+// that l may keep.
 func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 	if l == nil {
 		return nil, errors.New("rest: NewServer: nil locker")
