@@ -14,6 +14,10 @@ import (
 // Local is one node's lock table in memory. It implements NetLocker and
 // Lister. All methods are safe for concurrent use.
 //
+// Local copies every string it keeps past a call (it is an ArgCopier):
+// callers may reuse the memory of their arguments' strings once a call
+// returns. The strings it returns (List, Query) are copies too.
+//
 // The table is split into shards, each under its own mutex, so that a surge
 // on some resources does not queue every caller behind one lock; how many
 // callers may wait for one shard is bounded by Config.MaxWaiters.
@@ -278,9 +282,14 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 
 		var stale []grantRef // holders in the way that have expired
 		conflict, waiting := false, false
+		var rbuf [8]*resource
+		held := rbuf[:0]      // the entries of args.Resources; nil where there is none yet
+		need := len(args.UID) // bytes of the strings a grant would copy
 		for i, name := range args.Resources {
 			r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
+			held = append(held, r)
 			if r == nil {
+				need += len(name)
 				continue
 			}
 			if r.writer != nil {
@@ -313,17 +322,23 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			return Reply{Reason: ReasonWriterWaiting}, nil
 		}
 
+		// The grant copies its UID, and the names of the entries it creates,
+		// into one buffer (see copyargs.go).
 		g := us.newGrant()
-		g.uid, g.origin = args.UID, us.intern(args.Owner, args.Source)
+		buf := g.buffer(need)
+		g.uid, buf = keep(buf, args.UID)
+		g.origin = us.intern(args.Owner, args.Source)
 		g.write, g.quorum = write, int32(min(max(args.Quorum, 0), 1<<30))
 		g.fence = l.fence.Add(1)
 		g.granted = now
 		g.refreshed.Store(now)
-		var rbuf [8]*resource
-		held := rbuf[:0]
-		for i, name := range args.Resources {
-			r := l.shards[l.shardOf(rh[i])].resourceFor(rh[i], name)
-			held = append(held, r)
+		for i, r := range held {
+			if r == nil {
+				var name string
+				name, buf = keep(buf, args.Resources[i])
+				r = l.shards[l.shardOf(rh[i])].newResource(rh[i], name)
+				held[i] = r
+			}
 			if write {
 				r.writer = g
 				if r.readers != nil {
@@ -354,19 +369,46 @@ func (l *Local) declareIntent(resources []string, rh []uint64, now int64) {
 	}
 }
 
-// grantRef names a grant found while its UID's shard was not locked. The UID
-// is read while the grant is known live and is checked again, under the UID's
-// shard, before the grant is touched.
+// grantRef names a grant, or a tombstone, to be touched later without the
+// shards locked in between. It holds the hash of the grant's UID, read while
+// the grant is known live, and not the UID itself: the table hands out none
+// of its own strings (see copyargs.go). Before the grant is touched, under
+// the UID's shard, it is checked to still be there under that hash.
 type grantRef struct {
-	uid string
-	g   *grant
+	hash      uint64
+	g         *grant
+	tombstone bool
+}
+
+// refOf returns a reference to g; a shard that g's fields may be read under
+// must be locked.
+func refOf(g *grant) grantRef { return grantRef{g.hash, g, g.tombstone} }
+
+// live reports whether g is still in s, its UID's shard, under the hash h;
+// s.mu must be held. g's fields may be read there even if g was freed
+// meanwhile: a grant is only ever recycled within its shard.
+func (s *shard) live(h uint64, g *grant) bool {
+	return g.hash == h && s.grant(h, g.uid) == g
+}
+
+// find returns the grant of uid, whose hash is h, or, if want is not nil,
+// want if it is still live under h; else nil. s is the shard of h and s.mu
+// must be held.
+func (s *shard) find(h uint64, uid string, want *grant) *grant {
+	if want == nil {
+		return s.grant(h, uid)
+	}
+	if s.live(h, want) {
+		return want
+	}
+	return nil
 }
 
 // classify notes holder g of a resource in the way of a new lock: as stale if
 // it has expired, else as a conflict. The resource's shard must be locked.
 func (l *Local) classify(g *grant, now int64, stale []grantRef, conflict bool) ([]grantRef, bool) {
 	if l.expired(g, now) {
-		return append(stale, grantRef{g.uid, g}), conflict
+		return append(stale, refOf(g)), conflict
 	}
 	return stale, true
 }
@@ -388,21 +430,22 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 	if l.closed.Load() {
 		return Reply{}, ErrClosed
 	}
-	ok := l.remove(args.UID, true, func(g *grant) bool { return g.write == write })
+	ok := l.remove(l.hash(args.UID), args.UID, nil, true, func(g *grant) bool { return g.write == write })
 	return Reply{OK: ok}, nil
 }
 
-// remove deletes the grant of uid from every shard that refers to it, if the
-// grant exists and keep(grant) is true. keep runs with every shard of the
-// grant locked. If there is no grant and bury is true, it leaves a tombstone
-// so that a lock request for uid still on its way is refused when it comes.
-// It reports whether a grant was removed.
-func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
-	uh := l.hash(uid)
+// remove deletes a grant from every shard that refers to it, if the grant
+// exists and keep(grant) is true: the grant of uid, whose hash is uh, or, if
+// want is not nil, want itself, if it is still the grant of a UID whose hash
+// is uh. keep runs with every shard of the grant locked. If there is no grant
+// and bury is true, it leaves a tombstone so that a lock request for uid
+// still on its way is refused when it comes. It reports whether a grant was
+// removed.
+func (l *Local) remove(uh uint64, uid string, want *grant, bury bool, keep func(*grant) bool) bool {
 	ui := l.shardOf(uh)
 	us := &l.shards[ui]
 	us.mu.Lock()
-	g := us.grant(uh, uid)
+	g := us.find(uh, uid, want)
 	if g == nil {
 		if bury {
 			l.bury(us, uh, uid)
@@ -432,7 +475,7 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 		// Start again in lock order, then make sure the grant is the same.
 		us.mu.Unlock()
 		l.lockShards(idx, 0)
-		if us.grant(uh, uid) != g {
+		if us.find(uh, uid, want) != g {
 			l.unlockShards(idx)
 			return false
 		}
@@ -452,10 +495,11 @@ func (l *Local) remove(uid string, bury bool, keep func(*grant) bool) bool {
 }
 
 // bury records a tombstone for uid, which has no grant; s is uid's shard and
-// s.mu must be held.
+// s.mu must be held. The tombstone keeps a copy of uid.
 func (l *Local) bury(s *shard, uh uint64, uid string) {
 	g := s.newGrant()
-	g.uid, g.tombstone = uid, true
+	g.uid, _ = keep(g.buffer(len(uid)), uid)
+	g.tombstone = true
 	now := l.now()
 	g.granted = now
 	g.refreshed.Store(now)
@@ -469,19 +513,18 @@ func (l *Local) bury(s *shard, uh uint64, uid string) {
 func (l *Local) removeExpired(refs []grantRef) int {
 	n := 0
 	for _, ref := range refs {
-		if ref.g == nil { // a tombstone: it touches only its own shard
-			uh := l.hash(ref.uid)
-			s := &l.shards[l.shardOf(uh)]
+		if ref.tombstone { // it touches only its own shard
+			s := &l.shards[l.shardOf(ref.hash)]
 			s.mu.Lock()
-			if g := s.grant(uh, ref.uid); g != nil && g.tombstone && l.expired(g, l.now()) {
-				s.dropGrant(uh, g)
+			if g := ref.g; s.live(ref.hash, g) && g.tombstone && l.expired(g, l.now()) {
+				s.dropGrant(ref.hash, g)
 				s.unlink(g)
 				s.freeGrant(g)
 			}
 			s.mu.Unlock()
 			continue
 		}
-		if l.remove(ref.uid, false, func(g *grant) bool { return g == ref.g && l.expired(g, l.now()) }) {
+		if l.remove(ref.hash, "", ref.g, false, func(g *grant) bool { return l.expired(g, l.now()) }) {
 			n++
 		}
 	}
@@ -506,7 +549,7 @@ func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, er
 		s.mu.Lock()
 		if g := s.grant(uh, uid); g != nil && !g.tombstone {
 			if l.expired(g, now) {
-				stale = append(stale, grantRef{uid, g})
+				stale = append(stale, refOf(g))
 			} else {
 				g.refreshed.Store(now)
 				s.unlink(g)
@@ -527,7 +570,7 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 		return Reply{}, ErrClosed
 	}
 	if args.UID != "" {
-		return Reply{OK: l.remove(args.UID, false, func(*grant) bool { return true })}, nil
+		return Reply{OK: l.remove(l.hash(args.UID), args.UID, nil, false, func(*grant) bool { return true })}, nil
 	}
 	if len(args.Resources) == 0 {
 		return Reply{}, fmt.Errorf("%w: force-unlock: neither uid nor resources", ErrInvalidArgs)
@@ -542,17 +585,17 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 		s.mu.Lock()
 		if r := s.resource(h, name); r != nil {
 			if r.writer != nil {
-				holders = append(holders, grantRef{r.writer.uid, r.writer})
+				holders = append(holders, refOf(r.writer))
 			}
 			for _, g := range r.readerGrants() {
-				holders = append(holders, grantRef{g.uid, g})
+				holders = append(holders, refOf(g))
 			}
 		}
 		s.mu.Unlock()
 	}
 	removed := false
 	for _, ref := range holders {
-		if l.remove(ref.uid, false, func(g *grant) bool { return g == ref.g }) {
+		if l.remove(ref.hash, "", ref.g, false, func(*grant) bool { return true }) {
 			removed = true
 		}
 	}
@@ -575,11 +618,7 @@ func (l *Local) Expire() int {
 		s.resources.shrink()
 		s.grants.shrink()
 		for g := s.lruHead; g != nil && l.expired(g, now); g = g.next {
-			if g.tombstone {
-				stale = append(stale, grantRef{uid: g.uid})
-			} else {
-				stale = append(stale, grantRef{g.uid, g})
-			}
+			stale = append(stale, refOf(g))
 		}
 		s.mu.Unlock()
 	}
@@ -640,8 +679,11 @@ func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
 		if l.expired(g, now) {
 			return
 		}
+		// The table's own names may be reused once their grant is gone:
+		// hand out copies. Origins are never reused.
+		name, uid := cloneTwo(name, g.uid)
 		out = append(out, Entry{
-			Resource: name, UID: g.uid, Owner: g.origin.owner, Source: g.origin.source,
+			Resource: name, UID: uid, Owner: g.origin.owner, Source: g.origin.source,
 			Write: g.write, Quorum: int(g.quorum), Fence: g.fence,
 			HeldFor: now - g.granted, SinceRefresh: now - g.refreshed.Load(),
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"unsafe"
 )
 
 func TestBusyRefusesPastMaxWaiters(t *testing.T) {
@@ -81,8 +82,8 @@ func TestShardHashCollisions(t *testing.T) {
 	}
 
 	x, y := &grant{uid: "x"}, &grant{uid: "y"}
-	s.resourceFor(h, "r1").writer = x
-	s.resourceFor(h, "r2").addReader(y)
+	s.newResource(h, "r1").writer = x
+	s.newResource(h, "r2").addReader(y)
 	if s.resource(h, "r1").writer != x || len(s.resource(h, "r2").readerGrants()) != 1 {
 		t.Fatal("colliding resources mixed up")
 	}
@@ -180,5 +181,17 @@ func TestSweepGivesBackIndexSlots(t *testing.T) {
 	l.Expire()
 	if s.grants.slots != nil || s.resources.slots != nil {
 		t.Fatalf("an empty table keeps %d and %d slots", len(s.grants.slots), len(s.resources.slots))
+	}
+}
+
+// A grant is kept to 96 bytes and a resource entry to 48, size classes of
+// the allocator (see their doc comments): a node holding a million locks
+// holds a million of each.
+func TestEntrySizes(t *testing.T) {
+	if n := unsafe.Sizeof(grant{}); n > 96 {
+		t.Errorf("a grant takes %d bytes, more than 96", n)
+	}
+	if n := unsafe.Sizeof(resource{}); n > 48 {
+		t.Errorf("a resource entry takes %d bytes, more than 48", n)
 	}
 }

@@ -3,6 +3,7 @@ package locker
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 var _ Querier = (*Local)(nil)
@@ -40,7 +41,7 @@ func (l *Local) Query(ctx context.Context, args QueryArgs) (QueryReply, error) {
 			var hs []Holder
 			add := func(g *grant) {
 				if !g.tombstone && !l.expired(g, now) {
-					hs = append(hs, Holder{UID: g.uid, Write: g.write, HeldFor: now - g.granted})
+					hs = append(hs, Holder{UID: strings.Clone(g.uid), Write: g.write, HeldFor: now - g.granted})
 				}
 			}
 			if r.writer != nil {

@@ -12,7 +12,8 @@ import (
 //
 // All methods are safe for concurrent use. Arguments are owned by the caller
 // and not retained after the call returns, except that an implementation may
-// keep the strings it was given.
+// keep the strings it was given, unless it is an ArgCopier that reports it
+// copies them.
 //
 // Outcomes come in three kinds, and callers must keep them apart:
 //   - Reply.OK true: the operation took effect on the node.

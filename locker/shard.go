@@ -127,6 +127,12 @@ type grant struct {
 	// it arrives and lives, like a grant, until it expires.
 	tombstone bool
 
+	// bufCap is the capacity of the byte buffer that holds uid, at its
+	// start, and the names of the resource entries the grant created; 0 if
+	// the grant may not keep the buffer once free (see copyargs.go). A free
+	// grant keeps the buffer, whole, as its uid.
+	bufCap uint16
+
 	fence   uint64
 	granted int64 // nanoseconds since the table's epoch
 
@@ -183,13 +189,14 @@ func (s *shard) init() {
 }
 
 // intern returns the shared origin of (owner, source) with one more
-// reference; s.mu must be held.
+// reference; s.mu must be held. A new origin copies the strings.
 func (s *shard) intern(owner, source string) *originRef {
 	o := s.lastOrigin
 	if o == nil || o.owner != owner || o.source != source {
 		o = s.origins[origin{owner, source}]
 		if o == nil {
-			o = &originRef{origin: origin{owner, source}}
+			o = new(originRef)
+			o.owner, o.source = cloneTwo(owner, source)
 			s.origins[o.origin] = o
 		}
 		s.lastOrigin = o
@@ -249,6 +256,8 @@ func (s *shard) lock(limit int32) bool {
 }
 
 // newGrant returns a zeroed grant, recycled if possible; s.mu must be held.
+// A recycled grant may still have its previous life's byte buffer, in uid,
+// for its buffer method.
 func (s *shard) newGrant() *grant {
 	g := s.freeGrants
 	if g == nil {
@@ -260,27 +269,29 @@ func (s *shard) newGrant() *grant {
 	return g
 }
 
-// freeGrant recycles g, which must be out of every map and list; s.mu must be
-// held.
+// freeGrant recycles g, which must be out of every map and list and
+// released from its resources, whose shards must still be locked; s.mu must
+// be held. g keeps its byte buffer if no live entry uses it.
 func (s *shard) freeGrant(g *grant) {
 	if g.origin != nil {
 		s.unintern(g.origin)
 	}
-	*g = grant{}
 	if s.numFreeGrants >= maxFree {
+		*g = grant{}
 		return
 	}
+	spare := g.spareBuffer()
+	*g = grant{}
+	g.uid, g.bufCap = spare, uint16(len(spare))
 	g.next = s.freeGrants
 	s.freeGrants = g
 	s.numFreeGrants++
 }
 
-// resourceFor returns the entry of name, whose hash is h, creating it if
-// absent; s.mu must be held.
-func (s *shard) resourceFor(h uint64, name string) *resource {
-	if r := s.resource(h, name); r != nil {
-		return r
-	}
+// newResource creates the entry of name, whose hash is h and which has no
+// entry; s.mu must be held. The entry keeps name: it must be the table's own
+// string.
+func (s *shard) newResource(h uint64, name string) *resource {
 	var r *resource
 	if n := len(s.freeResources); n > 0 {
 		r = s.freeResources[n-1]

@@ -45,7 +45,7 @@ func (g *gateLocker) Lock(ctx context.Context, args locker.LockArgs) (locker.Rep
 	gate := g.gates[args.UID]
 	g.mu.Unlock()
 	if gate != nil {
-		g.entered <- args.UID
+		g.entered <- strings.Clone(args.UID) // args alias the request body (locker.ArgCopier)
 		select {
 		case <-gate:
 		case <-ctx.Done():
@@ -56,7 +56,7 @@ func (g *gateLocker) Lock(ctx context.Context, args locker.LockArgs) (locker.Rep
 
 func (g *gateLocker) Unlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
 	r, err := g.Local.Unlock(ctx, args)
-	g.unlocked <- args.UID
+	g.unlocked <- strings.Clone(args.UID)
 	return r, err
 }
 

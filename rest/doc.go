@@ -101,6 +101,10 @@
 // a refresh of 100,000 UIDs) is refused with 413; a lock naming more
 // resources than the table allows (1000 by default) with 400.
 //
+// A Server decodes the requests for a table that copies what it keeps
+// (locker.ArgCopier, such as locker.Local) in place, without allocating
+// their strings; see NewServer.
+//
 // # Client behaviour
 //
 // Client bounds every request by the caller's context and by

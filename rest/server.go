@@ -136,6 +136,12 @@ type Server struct {
 	verify *verifier // nil if Insecure
 	srv    *fasthttp.Server
 
+	// inPlace is whether l copies every argument string it keeps
+	// (locker.ArgCopier): then requests are decoded in place, with strings
+	// that alias the request body (decode.go), valid until the handler
+	// returns.
+	inPlace bool
+
 	// base is the parent of every request's context; Close cancels it so
 	// that calls still waiting in the table give up.
 	base   context.Context
@@ -147,6 +153,12 @@ type Server struct {
 
 // NewServer returns a server for the table l. The server does not own l:
 // Close leaves it open.
+//
+// If l is a locker.ArgCopier whose CopiesArgs reports true (locker.Local is
+// one), the server decodes requests in place: the argument strings it passes
+// to l alias the request's buffer, which the server reuses once it has
+// answered the request. Otherwise every argument string is a fresh allocation
+// that l may keep.
 func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 	if l == nil {
 		return nil, errors.New("rest: NewServer: nil locker")
@@ -156,6 +168,9 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{l: l, cfg: cfg}
+	if c, ok := l.(locker.ArgCopier); ok && c.CopiesArgs() {
+		s.inPlace = true
+	}
 	if !cfg.Insecure {
 		s.verify = newVerifier(cfg.Secret, cfg.Clock, cfg.ReplayWindow, cfg.ReplayCacheSize)
 	}
@@ -318,9 +333,14 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	op.Verb = verbOf[ep]
 	var left []byte
 	var err error
-	if op.Verb == VerbRefresh {
+	switch {
+	case op.Verb == VerbRefresh && s.inPlace:
+		left, err = decodeRefreshZC(&op.Refresh, body)
+	case op.Verb == VerbRefresh:
 		left, err = op.Refresh.UnmarshalMsg(body)
-	} else {
+	case s.inPlace:
+		left, err = decodeLockZC(&op.Lock, body)
+	default:
 		left, err = op.Lock.UnmarshalMsg(body)
 	}
 	if msg := decodeProblem(left, err); msg != "" {
@@ -385,7 +405,13 @@ func (s *Server) requestContext(rc *fasthttp.RequestCtx) (context.Context, conte
 }
 
 func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch, body []byte) {
-	left, err := sc.batch.UnmarshalMsg(body)
+	var left []byte
+	var err error
+	if s.inPlace {
+		left, err = decodeBatchZC(&sc.batch, body)
+	} else {
+		left, err = sc.batch.UnmarshalMsg(body)
+	}
 	if msg := decodeProblem(left, err); msg != "" {
 		s.fail(rc, CodeMalformed, "rest: batch: "+msg)
 		return
@@ -407,7 +433,10 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 
 // reset drops the scratch's references to decoded strings, so that the pool
 // does not keep them alive, but keeps small argument slices for the next
-// request's decoder to fill (the table does not retain them).
+// request's decoder to fill (the table does not retain them). Decoded in
+// place, the strings alias the request body, which fasthttp reuses once the
+// handler returns: reset must run before that, and clear every string the
+// decoder may have written, up to the slices' capacities.
 func (sc *scratch) reset() {
 	ops := sc.batch.Ops
 	for i := range ops {
@@ -420,6 +449,9 @@ func (sc *scratch) reset() {
 	if cap(sc.out) > 64<<10 {
 		sc.out = nil
 	}
+	// Emptied, so that a body without "o" is an empty batch, not the last
+	// one's length of blank operations; the decoders reuse the elements.
+	sc.batch.Ops = ops[:0]
 	if cap(ops) > 4096 {
 		sc.batch.Ops, sc.reply.Results = nil, nil
 	}

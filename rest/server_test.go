@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,7 +142,7 @@ func (b *blockingLocker) Lock(ctx context.Context, args locker.LockArgs) (locker
 
 func (b *blockingLocker) Unlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
 	r, err := b.Local.Unlock(ctx, args)
-	b.unlocked <- args.UID
+	b.unlocked <- strings.Clone(args.UID) // args alias the request body (locker.ArgCopier)
 	return r, err
 }
 
@@ -441,4 +443,183 @@ func TestTableErrorsMapBack(t *testing.T) {
 			})
 		}
 	}
+}
+
+// noCopier is a table that does not promise to copy its arguments.
+type noCopier struct{ *locker.Local }
+
+func (noCopier) CopiesArgs() bool { return false }
+
+// A server decodes requests in place for a table that copies what it keeps,
+// and fasthttp reuses the request buffers: after many requests of varied
+// sizes on every path, from several connections, the table must hold exactly
+// the names that were locked, unchanged.
+func TestServerInPlaceDecodingKeepsNamesIntact(t *testing.T) {
+	for _, inPlace := range []bool{true, false} {
+		t.Run(fmt.Sprint("inPlace=", inPlace), func(t *testing.T) {
+			tbl := locker.New(locker.Config{SweepInterval: -1})
+			defer tbl.Close()
+			var l locker.NetLocker = tbl
+			if !inPlace {
+				l = noCopier{tbl}
+			}
+			srv, endpoint := startServer(t, l, ServerConfig{Insecure: true})
+			if srv.inPlace != inPlace {
+				t.Fatalf("server decodes in place: %v, want %v", srv.inPlace, inPlace)
+			}
+			const workers, rounds = 4, 60
+			models := make([]map[string]string, workers) // "resource uid" -> "owner source w|r"
+			errs := make(chan error, workers)
+			for w := range workers {
+				models[w] = map[string]string{}
+				go func() { errs <- inPlaceWorker(endpoint, w, rounds, models[w]) }()
+			}
+			for range workers {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			var want []string
+			for _, m := range models {
+				for k, v := range m {
+					want = append(want, k+" "+v)
+				}
+			}
+			slices.Sort(want)
+			entries, err := tbl.List(context.Background(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range entries {
+				rw := "r"
+				if e.Write {
+					rw = "w"
+				}
+				got = append(got, strings.Join([]string{e.Resource, e.UID, e.Owner, e.Source, rw}, " "))
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("the table holds %d entries, want %d:\n%s\nwant:\n%s", len(got), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// inPlaceWorker sends rounds of requests to endpoint, each round a batch
+// of locks, read locks, unlocks and refreshes and a few single-operation
+// requests, with names of varied lengths that are worker w's own, and
+// records in model what worker w holds afterwards.
+func inPlaceWorker(endpoint string, w, rounds int, model map[string]string) error {
+	pad := func(n int) string { return strings.Repeat("abcdefghij", 4)[:n%37] }
+	uidOf := func(k, i int) string { return fmt.Sprintf("w%d-k%d-i%d-%s", w, k, i, pad(k*7+i)) }
+	resOf := func(k, i, j int) string { return fmt.Sprintf("bucket/w%d/k%d/i%d/%d/%s", w, k, i, j, pad(k*3+i+j)) }
+	readerOf := func(k int) string { return fmt.Sprintf("w%d-reader-%d-%s", w, k, pad(k)) }
+	shared := func(k int) string { return fmt.Sprint("shared/", k%4, "/", pad(k%4*11)) }
+	post := func(path string, body []byte) ([]byte, error) {
+		resp, err := http.Post(endpoint+path, ContentType, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: status %d: %q", path, resp.StatusCode, out)
+		}
+		return out, err
+	}
+	const perRound = 5
+	held := map[string][]string{} // uid -> its model keys
+	for k := range rounds {
+		var ops []BatchOp
+		var keys [][]string // model keys each op adds, in order
+		for i := range perRound {
+			a := locker.LockArgs{UID: uidOf(k, i), Owner: fmt.Sprintf("owner-%d-%d", w, k%3), Source: fmt.Sprintf("src-%d.go:%d", k%5, i), Quorum: 2}
+			var ks []string
+			for j := range 1 + (k+i)%3 {
+				a.Resources = append(a.Resources, resOf(k, i, j))
+				ks = append(ks, resOf(k, i, j)+" "+a.UID)
+			}
+			slices.Sort(a.Resources)
+			ops = append(ops, BatchOp{Verb: VerbLock, Lock: a})
+			keys = append(keys, ks)
+		}
+		r := locker.LockArgs{UID: readerOf(k), Resources: []string{shared(k)}, Owner: "reader", Source: "r.go:1"}
+		ops = append(ops, BatchOp{Verb: VerbRLock, Lock: r})
+		keys = append(keys, []string{shared(k) + " " + r.UID})
+		if k > 0 { // release half of the last round's locks, and its reader
+			for i := 0; i < perRound; i += 2 {
+				ops = append(ops, BatchOp{Verb: VerbUnlock, Lock: locker.LockArgs{UID: uidOf(k-1, i)}})
+				keys = append(keys, nil)
+			}
+			ops = append(ops, BatchOp{Verb: VerbRUnlock, Lock: locker.LockArgs{UID: readerOf(k - 1)}})
+			keys = append(keys, nil)
+			ops = append(ops, BatchOp{Verb: VerbRefresh, Refresh: locker.RefreshArgs{UIDs: []string{uidOf(k-1, 1), "w-none-" + pad(k)}}})
+			keys = append(keys, nil)
+		}
+		body, err := (&BatchArgs{Ops: ops}).MarshalMsg(nil)
+		if err != nil {
+			return err
+		}
+		out, err := post(PathBatch, body)
+		if err != nil {
+			return err
+		}
+		var reply BatchReply
+		if _, err := reply.UnmarshalMsg(out); err != nil || len(reply.Results) != len(ops) {
+			return fmt.Errorf("batch reply %+v, %v", reply, err)
+		}
+		for i, res := range reply.Results {
+			op := ops[i]
+			if res.Code != CodeOK {
+				return fmt.Errorf("op %d (%v %s) failed: %v %s", i, op.Verb, op.Lock.UID, res.Code, res.Message)
+			}
+			switch op.Verb {
+			case VerbLock, VerbRLock:
+				if !res.Reply.OK {
+					return fmt.Errorf("op %d (%v %s) refused: %v", i, op.Verb, op.Lock.UID, res.Reply.Reason)
+				}
+				rw := map[Verb]string{VerbLock: "w", VerbRLock: "r"}[op.Verb]
+				for _, key := range keys[i] {
+					model[key] = op.Lock.Owner + " " + op.Lock.Source + " " + rw
+				}
+				held[op.Lock.UID] = keys[i]
+			case VerbUnlock, VerbRUnlock:
+				if !res.Reply.OK {
+					return fmt.Errorf("op %d (%v %s) found nothing to release", i, op.Verb, op.Lock.UID)
+				}
+				for _, key := range held[op.Lock.UID] {
+					delete(model, key)
+				}
+				delete(held, op.Lock.UID)
+			case VerbRefresh:
+				if s := res.Refresh.Status; len(s) != 2 || s[0] != locker.RefreshRefreshed || s[1] != locker.RefreshNotHeld {
+					return fmt.Errorf("refresh answered %v", s)
+				}
+			}
+		}
+		// The single-operation paths: lock and unlock a UID of its own, and
+		// release the last lock of this round's batch there.
+		single := locker.LockArgs{UID: fmt.Sprintf("w%d-single-%d-%s", w, k, pad(k*5)), Resources: []string{resOf(k, 99, 0)}, Owner: "single", Source: "s.go:1"}
+		for _, path := range []string{PathLock, PathUnlock} {
+			body, _ := single.MarshalMsg(nil)
+			out, err := post(path, body)
+			if err != nil {
+				return err
+			}
+			var rep locker.Reply
+			if _, err := rep.UnmarshalMsg(out); err != nil || !rep.OK {
+				return fmt.Errorf("%s %s: %+v %v", path, single.UID, rep, err)
+			}
+		}
+		body, _ = (&locker.RefreshArgs{UIDs: []string{uidOf(k, perRound-1)}}).MarshalMsg(nil)
+		if out, err = post(PathRefresh, body); err != nil {
+			return err
+		}
+		var rr locker.RefreshReply
+		if _, err := rr.UnmarshalMsg(out); err != nil || len(rr.Status) != 1 || rr.Status[0] != locker.RefreshRefreshed {
+			return fmt.Errorf("refresh %s: %+v %v", uidOf(k, perRound-1), rr, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,308 @@
+package rest
+
+import (
+	"unsafe"
+
+	"github.com/tinylib/msgp/msgp"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Zero-copy decoders of the request bodies a node decodes on every call.
+//
+// The generated UnmarshalMsg methods allocate every string they decode: a
+// lock operation costs five allocations, most of them for strings the table
+// only looks up. The decoders here are their twins, except that every string
+// they decode aliases the body (unsafe.String over the bytes of the
+// msgpack str), so that decoding allocates nothing once the scratch's slices
+// have grown. The server uses them only for a table that copies what it keeps
+// (locker.ArgCopier), and only while the body is alive: until the handler
+// returns, after which fasthttp reuses it.
+//
+// Each accepts exactly the inputs its generated twin accepts, and decodes
+// them into equal values with the same bytes left over; it rejects the same
+// inputs, though not always with the same error. Like its twin, it reuses
+// the slices it finds in the value it decodes into, resizes them to the
+// length on the wire, sets a field tagged omitempty or omitzero that the
+// input leaves out to its zero value (//msgp:clearomitted) and leaves other
+// absent fields as they were, skips unknown keys and lets a repeated key
+// overwrite. One difference: where the twin sets an omitted slice to nil,
+// these keep its memory, emptied, for the next request. FuzzDecodeZeroCopy
+// holds them to that.
+
+// The size limits of the generated decoders (the //msgp:limit directives of
+// rest/wire.go and locker/wire.go). TestDecodeZeroCopyLimits checks that
+// both decoders agree on them.
+const (
+	batchArrayLimit  = MaxBatchLimit // arrays of rest/wire.go
+	lockerArrayLimit = 100_000       // arrays of locker/wire.go
+	wireMapLimit     = 64            // maps of both
+)
+
+// decodeBatchZC decodes a BatchArgs from b into z as z.UnmarshalMsg does,
+// with strings that alias b. See above.
+func decodeBatchZC(z *BatchArgs, b []byte) ([]byte, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil {
+		return nil, msgp.WrapError(err)
+	}
+	for ; n > 0; n-- {
+		var key []byte
+		key, b, err = msgp.ReadMapKeyZC(b)
+		if err != nil {
+			return nil, msgp.WrapError(err)
+		}
+		switch string(key) {
+		case "o":
+			var m uint32
+			m, b, err = readArrayHeader(b, batchArrayLimit)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Ops")
+			}
+			if cap(z.Ops) >= int(m) {
+				z.Ops = z.Ops[:m]
+			} else {
+				z.Ops = make([]BatchOp, m)
+			}
+			for i := range z.Ops {
+				b, err = decodeOpZC(&z.Ops[i], b)
+				if err != nil {
+					return nil, msgp.WrapError(err, "Ops", i)
+				}
+			}
+		default:
+			b, err = msgp.Skip(b)
+			if err != nil {
+				return nil, msgp.WrapError(err)
+			}
+		}
+	}
+	return b, nil
+}
+
+// decodeOpZC decodes a BatchOp from b into z as z.UnmarshalMsg does, with
+// strings that alias b.
+func decodeOpZC(z *BatchOp, b []byte) ([]byte, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	var seenLock, seenRefresh bool // the omitzero fields
+	defer func() {
+		if !seenLock {
+			z.Lock = locker.LockArgs{Resources: z.Lock.Resources[:0]}
+		}
+		if !seenRefresh {
+			z.Refresh = locker.RefreshArgs{UIDs: z.Refresh.UIDs[:0]}
+		}
+	}()
+	for ; n > 0; n-- {
+		var key []byte
+		key, b, err = msgp.ReadMapKeyZC(b)
+		if err != nil {
+			return nil, err
+		}
+		switch string(key) {
+		case "v":
+			var v uint8
+			v, b, err = msgp.ReadUint8Bytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Verb")
+			}
+			z.Verb = Verb(v)
+		case "l":
+			seenLock = true
+			b, err = decodeLockZC(&z.Lock, b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Lock")
+			}
+		case "r":
+			seenRefresh = true
+			b, err = decodeRefreshZC(&z.Refresh, b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Refresh")
+			}
+		default:
+			b, err = msgp.Skip(b)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
+}
+
+// decodeLockZC decodes a locker.LockArgs from b into z as z.UnmarshalMsg
+// does, with strings that alias b.
+func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	// The omitempty fields: those not on the wire are cleared.
+	const (
+		seenResources = 1 << iota
+		seenOwner
+		seenSource
+		seenQuorum
+		seenNoIntent
+	)
+	var seen uint8
+	defer func() {
+		if seen&seenResources == 0 {
+			z.Resources = z.Resources[:0]
+		}
+		if seen&seenOwner == 0 {
+			z.Owner = ""
+		}
+		if seen&seenSource == 0 {
+			z.Source = ""
+		}
+		if seen&seenQuorum == 0 {
+			z.Quorum = 0
+		}
+		if seen&seenNoIntent == 0 {
+			z.NoIntent = false
+		}
+	}()
+	for ; n > 0; n-- {
+		var key []byte
+		key, b, err = msgp.ReadMapKeyZC(b)
+		if err != nil {
+			return nil, err
+		}
+		switch string(key) {
+		case "u":
+			z.UID, b, err = readStringZC(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "UID")
+			}
+		case "r":
+			seen |= seenResources
+			z.Resources, b, err = readStringsZC(z.Resources, b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Resources")
+			}
+		case "o":
+			seen |= seenOwner
+			z.Owner, b, err = readStringZC(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Owner")
+			}
+		case "s":
+			seen |= seenSource
+			z.Source, b, err = readStringZC(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Source")
+			}
+		case "q":
+			seen |= seenQuorum
+			z.Quorum, b, err = msgp.ReadIntBytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Quorum")
+			}
+		case "ni":
+			seen |= seenNoIntent
+			z.NoIntent, b, err = msgp.ReadBoolBytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "NoIntent")
+			}
+		default:
+			b, err = msgp.Skip(b)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
+}
+
+// decodeRefreshZC decodes a locker.RefreshArgs from b into z as
+// z.UnmarshalMsg does, with strings that alias b.
+func decodeRefreshZC(z *locker.RefreshArgs, b []byte) ([]byte, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	for ; n > 0; n-- {
+		var key []byte
+		key, b, err = msgp.ReadMapKeyZC(b)
+		if err != nil {
+			return nil, err
+		}
+		switch string(key) {
+		case "u":
+			z.UIDs, b, err = readStringsZC(z.UIDs, b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "UIDs")
+			}
+		default:
+			b, err = msgp.Skip(b)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
+}
+
+// readMapHeader reads a map header of at most wireMapLimit entries.
+func readMapHeader(b []byte) (uint32, []byte, error) {
+	n, b, err := msgp.ReadMapHeaderBytes(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > wireMapLimit {
+		return 0, nil, msgp.ErrLimitExceeded
+	}
+	return n, b, nil
+}
+
+// readArrayHeader reads an array header of at most limit elements. It
+// refuses a length that the rest of b cannot hold, at least a byte per
+// element, before the caller allocates for it: such an array cannot be
+// decoded anyway.
+func readArrayHeader(b []byte, limit uint32) (uint32, []byte, error) {
+	n, b, err := msgp.ReadArrayHeaderBytes(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > limit {
+		return 0, nil, msgp.ErrLimitExceeded
+	}
+	if int(n) > len(b) {
+		return 0, nil, msgp.ErrShortBytes
+	}
+	return n, b, nil
+}
+
+// readStringsZC reads an array of strings that alias b into dst, reusing
+// dst's memory if it has room, and returns dst resized to the array.
+func readStringsZC(dst []string, b []byte) ([]string, []byte, error) {
+	n, b, err := readArrayHeader(b, lockerArrayLimit)
+	if err != nil {
+		return dst, nil, err
+	}
+	if cap(dst) >= int(n) {
+		dst = dst[:n]
+	} else {
+		dst = make([]string, n)
+	}
+	for i := range dst {
+		dst[i], b, err = readStringZC(b)
+		if err != nil {
+			return dst, nil, msgp.WrapError(err, i)
+		}
+	}
+	return dst, b, nil
+}
+
+// readStringZC reads a msgpack str as a string that aliases b: it is valid
+// only while b's memory is neither changed nor reused.
+func readStringZC(b []byte) (string, []byte, error) {
+	v, b, err := msgp.ReadStringZC(b)
+	if err != nil || len(v) == 0 {
+		return "", b, err
+	}
+	return unsafe.String(&v[0], len(v)), b, nil
+}
