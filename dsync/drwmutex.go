@@ -313,7 +313,7 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	ds.start(ctx, op, args, ds.cfg.CallTimeout, ds.allNodes, c)
 	var buf [stackNodes]nodeResult
 	results, in := c.wait(ctx, buf[:0])
-	confirmed, seen := 0, len(results)
+	confirmed := 0
 	var retry []bool // nodes to release in the background; nil if none
 	for _, r := range results {
 		if r.err == nil {
@@ -324,7 +324,7 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	}
 	background := (retry != nil || !in) && !ds.closed.Load() && ds.goBackground(func(bg context.Context) {
 		if !in {
-			for _, r := range c.waitAll()[seen:] {
+			for _, r := range c.waitAll() { // again for those already seen: marked already
 				if r.err != nil {
 					retry = markNode(retry, n, r.node)
 				}

@@ -164,8 +164,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	// attempt refuse the next ones of every contender: the simulation's
 	// random seed 39 then starves a client for seconds after a partition
 	// heals.)
-	seen := len(results)
-	for _, r := range c.waitAll()[seen:] {
+	for _, r := range c.waitAll() { // again for those already tallied: the same state
 		a.state[r.node] = r.state()
 	}
 	c.done()
