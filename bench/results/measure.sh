@@ -45,6 +45,9 @@ go test -run '^$' -bench Transport -benchmem -benchtime 3s ./bench/ | tee "$out/
 # Where the CPU goes at 4 HTTP nodes.
 /tmp/dsync-bench -nodes 4 -transport http -concurrency 256 -duration 10s -quiet -cpuprofile /tmp/dsync-bench.prof >/dev/null
 go tool pprof -top -cum -nodecount 60 /tmp/dsync-bench /tmp/dsync-bench.prof >"$out/profile-http4.txt" 2>/dev/null
+# And at 16 HTTP nodes, where the per-node costs dominate.
+/tmp/dsync-bench -nodes 16 -transport http -concurrency 256 -duration 10s -quiet -cpuprofile /tmp/dsync-bench16.prof >/dev/null
+go tool pprof -top -cum -nodecount 80 /tmp/dsync-bench /tmp/dsync-bench16.prof >"$out/profile-http16.txt" 2>/dev/null
 
 # Refresh traffic: 10,000 locks held on 4 HTTP nodes, refreshed every second, for 30 intervals.
 /tmp/dsync-bench -nodes 4 -transport http -hold 10000 -refresh 1s -concurrency 16 -duration 30s -quiet | tee "$out/refresh.txt"
