@@ -364,28 +364,32 @@ var errQueueTimeout = fmt.Errorf("call timeout: %w", context.DeadlineExceeded)
 // until it is submitted; then the sender owns it until it answers (the caller
 // owns it again) or finds it abandoned (the sender disposes of it).
 type call struct {
+	// The fields a submitted call uses come first, together: a submitted
+	// call is written on the submitter's core and read on the sender's, and
+	// the fewer cache lines that moves, the better.
 	verb     Verb
+	code     Code // of a batch result that failed
 	lock     locker.LockArgs
-	refresh  locker.RefreshArgs
-	max      int
 	deadline time.Time     // on the real clock; never zero once queued
 	timeout  time.Duration // of a submitted call, from which the coalescer sets deadline
-
-	reply   locker.Reply
-	rreply  locker.RefreshReply
-	entries []locker.Entry
-	code    Code // of a batch result that failed
-	err     error
-
-	state atomic.Int32
-	done  chan struct{} // capacity 1; receives once the call is answered
-	sink  locker.Sink   // of a submitted call: gets the answer instead of done
-	tag   int           // the sink's tag for this call
+	sink     locker.Sink   // of a submitted call: gets the answer instead of done
+	tag      int           // the sink's tag for this call
+	reply    locker.Reply
+	err      error
 
 	// names is the call's own copy of the caller's Resources or UIDs. A call
 	// may still be encoded after its caller gave up and returned, when the
 	// caller is free to reuse its slice; the copy is what gets sent.
 	names []string
+
+	// Used only by calls made through the blocking methods (Lock, Refresh,
+	// List...); zero in a submitted call.
+	refresh locker.RefreshArgs
+	max     int
+	rreply  locker.RefreshReply
+	entries []locker.Entry
+	state   atomic.Int32
+	done    chan struct{} // capacity 1; receives once the call is answered
 }
 
 // maxPooledNames bounds the names slice a pooled call keeps.
@@ -409,12 +413,31 @@ func putCall(cl *call) {
 
 // reset empties cl for reuse, keeping its buffers.
 func (cl *call) reset() {
-	done, names := cl.done, cl.names
+	done := cl.done
+	names := emptied(cl.names)
+	*cl = call{done: done, names: names}
+}
+
+// resetSubmitted empties cl, a submitted call, for reuse: it clears only the
+// fields a submitted call uses (the others are zero already), so that it
+// does not touch the cache lines of the rest.
+func (cl *call) resetSubmitted() {
+	cl.verb, cl.code = 0, 0
+	cl.lock = locker.LockArgs{}
+	cl.deadline, cl.timeout = time.Time{}, 0
+	cl.sink, cl.tag = nil, 0
+	cl.reply, cl.err = locker.Reply{}, nil
+	cl.names = emptied(cl.names)
+}
+
+// emptied returns names cleared and emptied, or nil if it is too large to
+// keep.
+func emptied(names []string) []string {
 	clear(names) // drop references to the caller's strings
 	if cap(names) > maxPooledNames {
-		names = nil
+		return nil
 	}
-	*cl = call{done: done, names: names[:0]}
+	return names[:0]
 }
 
 // do sends cl and waits for its answer or for ctx to end. A non-nil error

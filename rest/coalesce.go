@@ -259,7 +259,7 @@ func (c *Client) answerAll(group []*call) (spent []*call) {
 			continue
 		}
 		sink, tag, r, err := cl.sink, cl.tag, cl.reply, cl.err
-		cl.reset()
+		cl.resetSubmitted()
 		spent = append(spent, cl) // over a call already answered
 		sink.Done(tag, r, err)
 	}

@@ -3,6 +3,7 @@ package rest
 import (
 	"bytes"
 	"testing"
+	"unsafe"
 
 	"github.com/dsync-go/dsync/locker"
 )
@@ -63,5 +64,13 @@ func TestWireDecodesMissingFieldsAsZero(t *testing.T) {
 	if op.Verb != VerbUnlock || op.Lock.UID != want.UID || len(op.Lock.Resources) != 0 || op.Lock.Owner != "" ||
 		op.Lock.Source != "" || op.Lock.Quorum != 0 || op.Lock.NoIntent || !op.Refresh.IsZero() {
 		t.Fatalf("decoded %+v over a stale op; want only the verb and UID", op)
+	}
+}
+
+// TestSubmittedCallFieldsComeFirst keeps the fields a submitted call uses
+// within the first four cache lines of a call (see call).
+func TestSubmittedCallFieldsComeFirst(t *testing.T) {
+	if off := unsafe.Offsetof(call{}.refresh); off > 256 {
+		t.Errorf("a submitted call's fields take %d bytes, more than 4 cache lines", off)
 	}
 }
