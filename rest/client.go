@@ -677,6 +677,7 @@ func putExchange(ex *exchange) {
 	ex.resp.Reset()
 	clear(ex.batch.Ops)
 	ex.batch.Ops = ex.batch.Ops[:0]
+	ex.batch.Owner, ex.batch.Source = "", ""
 	clear(ex.reply.Results)
 	ex.reply.Results = ex.reply.Results[:0]
 	exchangePool.Put(ex)

@@ -222,6 +222,7 @@ func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 			deadline = cl.deadline
 		}
 	}
+	ex.batch.hoist()
 	var err error
 	ex.buf, err = ex.batch.MarshalMsg(ex.buf[:0])
 	if err == nil {

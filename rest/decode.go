@@ -46,6 +46,15 @@ func decodeBatchZC(z *BatchArgs, b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, msgp.WrapError(err)
 	}
+	var seenOwner, seenSource bool // the omitempty fields
+	defer func() {
+		if !seenOwner {
+			z.Owner = ""
+		}
+		if !seenSource {
+			z.Source = ""
+		}
+	}()
 	for ; n > 0; n-- {
 		var key []byte
 		key, b, err = msgp.ReadMapKeyZC(b)
@@ -69,6 +78,18 @@ func decodeBatchZC(z *BatchArgs, b []byte) ([]byte, error) {
 				if err != nil {
 					return nil, msgp.WrapError(err, "Ops", i)
 				}
+			}
+		case "bo":
+			seenOwner = true
+			z.Owner, b, err = readStringZC(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Owner")
+			}
+		case "bs":
+			seenSource = true
+			z.Source, b, err = readStringZC(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Source")
 			}
 		default:
 			b, err = msgp.Skip(b)

@@ -34,8 +34,9 @@ func decodeSeeds(t testing.TB) [][]byte {
 		{Verb: VerbForceUnlock, Lock: locker.LockArgs{Resources: []string{"bucket/a"}}},
 		{Verb: 99},
 	}}
+	hoisted := BatchArgs{Ops: append([]BatchOp(nil), batch.Ops...), Owner: "node-1:4242", Source: "main.go:12"}
 	seeds := [][]byte{
-		enc(&lock), enc(&refresh), enc(&batch),
+		enc(&lock), enc(&refresh), enc(&batch), enc(&hoisted),
 		enc(&BatchArgs{}), enc(&BatchArgs{Ops: []BatchOp{{}}}),
 		enc(&locker.LockArgs{}), enc(&locker.RefreshArgs{}),
 		{0x80}, {0xc0}, {}, {0x81, 0xa1, 'o', 0xc0}, // {}, nil, nothing, {"o": nil}

@@ -79,9 +79,13 @@
 // is not an error: the lock is held by another (Reason says why), or there
 // was nothing to unlock.
 //
-// Batch: BatchArgs {"o": [BatchOp...]} with BatchOp {"v": verb, "l":
-// LockArgs, "r": RefreshArgs} and verbs 1 lock, 2 rlock, 3 unlock, 4 runlock,
-// 5 refresh, 6 force-unlock. The node runs the operations in order, each on
+// Batch: BatchArgs {"o": [BatchOp...], "bo": owner, "bs": source} with
+// BatchOp {"v": verb, "l": LockArgs, "r": RefreshArgs} and verbs 1 lock, 2
+// rlock, 3 unlock, 4 runlock, 5 refresh, 6 force-unlock. A lock or rlock
+// operation whose LockArgs has no owner ("o") takes "bo", and none without a
+// source ("s") takes "bs": a client names its process and a common call site
+// once per batch. A client sends "bo" ("bs") only if every lock and rlock
+// operation of the batch has an owner (a source) of its own. The node runs the operations in order, each on
 // its own, and answers 200 with BatchReply {"r": [BatchResult...]}, one per
 // operation, each {"c": code, "m": message, "p": Reply, "s": RefreshReply}
 // where code 0 means success.

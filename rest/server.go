@@ -416,6 +416,7 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		s.fail(rc, CodeMalformed, "rest: batch: "+msg)
 		return
 	}
+	sc.batch.inherit()
 	ops := sc.batch.Ops
 	if len(ops) > s.cfg.MaxBatchOps {
 		s.fail(rc, CodeTooLarge, fmt.Sprintf("rest: batch of %d operations, more than the limit of %d", len(ops), s.cfg.MaxBatchOps))
@@ -452,6 +453,7 @@ func (sc *scratch) reset() {
 	// Emptied, so that a body without "o" is an empty batch, not the last
 	// one's length of blank operations; the decoders reuse the elements.
 	sc.batch.Ops = ops[:0]
+	sc.batch.Owner, sc.batch.Source = "", ""
 	if cap(ops) > 4096 {
 		sc.batch.Ops, sc.reply.Results = nil, nil
 	}

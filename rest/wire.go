@@ -72,6 +72,15 @@ type BatchOp struct {
 // one after another, in order, each independently of the others.
 type BatchArgs struct {
 	Ops []BatchOp `msg:"o"`
+	// Owner and Source, when set, are the Owner and Source of every lock
+	// and rlock operation of Ops that leaves its own empty: a client names
+	// its process and a common call site once per batch, not once per lock
+	// (they were about a third of a lock's bytes). A client sets Owner
+	// (Source) only if every lock and rlock operation of the batch has a
+	// non-empty one, so an operation inherits only what it had. See hoist
+	// and inherit.
+	Owner  string `msg:"bo,omitempty"`
+	Source string `msg:"bs,omitempty"`
 }
 
 // BatchResult is the outcome of one operation of a batch: Code is CodeOK and

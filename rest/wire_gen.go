@@ -27,6 +27,8 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -52,68 +54,26 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				z.Ops = make([]BatchOp, zb0002)
 			}
 			for za0001 := range z.Ops {
-				var zb0003 uint32
-				zb0003, err = dc.ReadMapHeader()
+				err = z.Ops[za0001].DecodeMsg(dc)
 				if err != nil {
 					err = msgp.WrapError(err, "Ops", za0001)
 					return
 				}
-				if zb0003 > z5817a858limitMaps {
-					err = msgp.ErrLimitExceeded
-					return
-				}
-				var zb0003Mask uint8 /* 2 bits */
-				_ = zb0003Mask
-				for zb0003 > 0 {
-					zb0003--
-					field, err = dc.ReadMapKeyPtr()
-					if err != nil {
-						err = msgp.WrapError(err, "Ops", za0001)
-						return
-					}
-					switch msgp.UnsafeString(field) {
-					case "v":
-						{
-							var zb0004 uint8
-							zb0004, err = dc.ReadUint8()
-							if err != nil {
-								err = msgp.WrapError(err, "Ops", za0001, "Verb")
-								return
-							}
-							z.Ops[za0001].Verb = Verb(zb0004)
-						}
-					case "l":
-						err = z.Ops[za0001].Lock.DecodeMsg(dc)
-						if err != nil {
-							err = msgp.WrapError(err, "Ops", za0001, "Lock")
-							return
-						}
-						zb0003Mask |= 0x1
-					case "r":
-						err = z.Ops[za0001].Refresh.DecodeMsg(dc)
-						if err != nil {
-							err = msgp.WrapError(err, "Ops", za0001, "Refresh")
-							return
-						}
-						zb0003Mask |= 0x2
-					default:
-						err = dc.Skip()
-						if err != nil {
-							err = msgp.WrapError(err, "Ops", za0001)
-							return
-						}
-					}
-				}
-				// Clear omitted fields.
-				if zb0003Mask != 0x3 {
-					if (zb0003Mask & 0x1) == 0 {
-						z.Ops[za0001].Lock = locker.LockArgs{}
-					}
-					if (zb0003Mask & 0x2) == 0 {
-						z.Ops[za0001].Refresh = locker.RefreshArgs{}
-					}
-				}
 			}
+		case "bo":
+			z.Owner, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Owner")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "bs":
+			z.Source, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Source")
+				return
+			}
+			zb0001Mask |= 0x2
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -122,80 +82,83 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Owner = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Source = ""
+		}
+	}
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 1
-	// write "o"
-	err = en.Append(0x81, 0xa1, 0x6f)
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Owner == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Source == "" {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteArrayHeader(uint32(len(z.Ops)))
-	if err != nil {
-		err = msgp.WrapError(err, "Ops")
-		return
-	}
-	if uint32(len(z.Ops)) > z5817a858limitArrays {
-		err = msgp.ErrLimitExceeded
-		return
-	}
-	for za0001 := range z.Ops {
-		// check for omitted fields
-		zb0002Len := uint32(3)
-		var zb0002Mask uint8 /* 3 bits */
-		_ = zb0002Mask
-		if z.Ops[za0001].Lock.IsZero() {
-			zb0002Len--
-			zb0002Mask |= 0x2
-		}
-		if z.Ops[za0001].Refresh.IsZero() {
-			zb0002Len--
-			zb0002Mask |= 0x4
-		}
-		// variable map header, size zb0002Len
-		err = en.Append(0x80 | uint8(zb0002Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "o"
+		err = en.Append(0xa1, 0x6f)
 		if err != nil {
 			return
 		}
-
-		// skip if no fields are to be emitted
-		if zb0002Len != 0 {
-			// write "v"
-			err = en.Append(0xa1, 0x76)
+		err = en.WriteArrayHeader(uint32(len(z.Ops)))
+		if err != nil {
+			err = msgp.WrapError(err, "Ops")
+			return
+		}
+		if uint32(len(z.Ops)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Ops {
+			err = z.Ops[za0001].EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Ops", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "bo"
+			err = en.Append(0xa2, 0x62, 0x6f)
 			if err != nil {
 				return
 			}
-			err = en.WriteUint8(uint8(z.Ops[za0001].Verb))
+			err = en.WriteString(z.Owner)
 			if err != nil {
-				err = msgp.WrapError(err, "Ops", za0001, "Verb")
+				err = msgp.WrapError(err, "Owner")
 				return
 			}
-			if (zb0002Mask & 0x2) == 0 { // if not omitted
-				// write "l"
-				err = en.Append(0xa1, 0x6c)
-				if err != nil {
-					return
-				}
-				err = z.Ops[za0001].Lock.EncodeMsg(en)
-				if err != nil {
-					err = msgp.WrapError(err, "Ops", za0001, "Lock")
-					return
-				}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "bs"
+			err = en.Append(0xa2, 0x62, 0x73)
+			if err != nil {
+				return
 			}
-			if (zb0002Mask & 0x4) == 0 { // if not omitted
-				// write "r"
-				err = en.Append(0xa1, 0x72)
-				if err != nil {
-					return
-				}
-				err = z.Ops[za0001].Refresh.EncodeMsg(en)
-				if err != nil {
-					err = msgp.WrapError(err, "Ops", za0001, "Refresh")
-					return
-				}
+			err = en.WriteString(z.Source)
+			if err != nil {
+				err = msgp.WrapError(err, "Source")
+				return
 			}
 		}
 	}
@@ -205,52 +168,45 @@ func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *BatchArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 1
-	// string "o"
-	o = append(o, 0x81, 0xa1, 0x6f)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Ops)))
-	if uint32(len(z.Ops)) > z5817a858limitArrays {
-		return nil, msgp.ErrLimitExceeded
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Owner == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
 	}
-	for za0001 := range z.Ops {
-		// check for omitted fields
-		zb0002Len := uint32(3)
-		var zb0002Mask uint8 /* 3 bits */
-		_ = zb0002Mask
-		if z.Ops[za0001].Lock.IsZero() {
-			zb0002Len--
-			zb0002Mask |= 0x2
-		}
-		if z.Ops[za0001].Refresh.IsZero() {
-			zb0002Len--
-			zb0002Mask |= 0x4
-		}
-		// variable map header, size zb0002Len
-		o = append(o, 0x80|uint8(zb0002Len))
+	if z.Source == "" {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
 
-		// skip if no fields are to be emitted
-		if zb0002Len != 0 {
-			// string "v"
-			o = append(o, 0xa1, 0x76)
-			o = msgp.AppendUint8(o, uint8(z.Ops[za0001].Verb))
-			if (zb0002Mask & 0x2) == 0 { // if not omitted
-				// string "l"
-				o = append(o, 0xa1, 0x6c)
-				o, err = z.Ops[za0001].Lock.MarshalMsg(o)
-				if err != nil {
-					err = msgp.WrapError(err, "Ops", za0001, "Lock")
-					return
-				}
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "o"
+		o = append(o, 0xa1, 0x6f)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Ops)))
+		if uint32(len(z.Ops)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Ops {
+			o, err = z.Ops[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Ops", za0001)
+				return
 			}
-			if (zb0002Mask & 0x4) == 0 { // if not omitted
-				// string "r"
-				o = append(o, 0xa1, 0x72)
-				o, err = z.Ops[za0001].Refresh.MarshalMsg(o)
-				if err != nil {
-					err = msgp.WrapError(err, "Ops", za0001, "Refresh")
-					return
-				}
-			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "bo"
+			o = append(o, 0xa2, 0x62, 0x6f)
+			o = msgp.AppendString(o, z.Owner)
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "bs"
+			o = append(o, 0xa2, 0x62, 0x73)
+			o = msgp.AppendString(o, z.Source)
 		}
 	}
 	return
@@ -270,6 +226,8 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -295,74 +253,41 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				z.Ops = make([]BatchOp, zb0002)
 			}
 			for za0001 := range z.Ops {
-				var zb0003 uint32
-				zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
+				bts, err = z.Ops[za0001].UnmarshalMsg(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "Ops", za0001)
 					return
 				}
-				if zb0003 > z5817a858limitMaps {
-					err = msgp.ErrLimitExceeded
-					return
-				}
-				var zb0003Mask uint8 /* 2 bits */
-				_ = zb0003Mask
-				for zb0003 > 0 {
-					zb0003--
-					field, bts, err = msgp.ReadMapKeyZC(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Ops", za0001)
-						return
-					}
-					switch msgp.UnsafeString(field) {
-					case "v":
-						{
-							var zb0004 uint8
-							zb0004, bts, err = msgp.ReadUint8Bytes(bts)
-							if err != nil {
-								err = msgp.WrapError(err, "Ops", za0001, "Verb")
-								return
-							}
-							z.Ops[za0001].Verb = Verb(zb0004)
-						}
-					case "l":
-						bts, err = z.Ops[za0001].Lock.UnmarshalMsg(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Ops", za0001, "Lock")
-							return
-						}
-						zb0003Mask |= 0x1
-					case "r":
-						bts, err = z.Ops[za0001].Refresh.UnmarshalMsg(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Ops", za0001, "Refresh")
-							return
-						}
-						zb0003Mask |= 0x2
-					default:
-						bts, err = msgp.Skip(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Ops", za0001)
-							return
-						}
-					}
-				}
-				// Clear omitted fields.
-				if zb0003Mask != 0x3 {
-					if (zb0003Mask & 0x1) == 0 {
-						z.Ops[za0001].Lock = locker.LockArgs{}
-					}
-					if (zb0003Mask & 0x2) == 0 {
-						z.Ops[za0001].Refresh = locker.RefreshArgs{}
-					}
-				}
 			}
+		case "bo":
+			z.Owner, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Owner")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "bs":
+			z.Source, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Source")
+				return
+			}
+			zb0001Mask |= 0x2
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
 				err = msgp.WrapError(err)
 				return
 			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Owner = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Source = ""
 		}
 	}
 	o = bts
@@ -373,8 +298,9 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 func (z *BatchArgs) Msgsize() (s int) {
 	s = 1 + 2 + msgp.ArrayHeaderSize
 	for za0001 := range z.Ops {
-		s += 1 + 2 + msgp.Uint8Size + 2 + z.Ops[za0001].Lock.Msgsize() + 2 + z.Ops[za0001].Refresh.Msgsize()
+		s += z.Ops[za0001].Msgsize()
 	}
+	s += 3 + msgp.StringPrefixSize + len(z.Owner) + 3 + msgp.StringPrefixSize + len(z.Source)
 	return
 }
 

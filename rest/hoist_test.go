@@ -1,0 +1,116 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// TestHoistThenInheritGivesBackEveryOrigin checks on random batches that
+// the owner and source an operation ends with on the node are the ones the
+// client gave it, and that hoisting removes the repeats it can.
+func TestHoistThenInheritGivesBackEveryOrigin(t *testing.T) {
+	owners := []string{"", "p1:1", "p2:2"}
+	sources := []string{"", "a.go:1", "b.go:2", "c.go:3"}
+	verbs := []Verb{VerbLock, VerbRLock, VerbUnlock, VerbRUnlock, VerbRefresh, VerbForceUnlock}
+	for seed := range uint64(2000) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var a BatchArgs
+		for i := range 1 + rng.IntN(12) {
+			op := BatchOp{Verb: verbs[rng.IntN(len(verbs))]}
+			if op.Verb == VerbRefresh {
+				op.Refresh.UIDs = []string{fmt.Sprint("r", i)}
+			} else {
+				op.Lock = locker.LockArgs{UID: fmt.Sprint("u", i), Owner: owners[rng.IntN(len(owners))], Source: sources[rng.IntN(len(sources))]}
+				if rng.IntN(3) > 0 { // most batches: one process, few call sites
+					op.Lock.Owner = owners[1]
+				}
+			}
+			a.Ops = append(a.Ops, op)
+		}
+		want := BatchArgs{Ops: append([]BatchOp(nil), a.Ops...)}
+		a.hoist()
+		for _, op := range a.Ops {
+			if namesOrigin(op.Verb) && (a.Owner != "" && op.Lock.Owner == a.Owner || a.Source != "" && op.Lock.Source == a.Source) {
+				t.Fatalf("seed %d: %+v still repeats the batch's %q, %q", seed, op, a.Owner, a.Source)
+			}
+		}
+		body, err := a.MarshalMsg(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got BatchArgs
+		if _, err := got.UnmarshalMsg(body); err != nil {
+			t.Fatal(err)
+		}
+		got.inherit()
+		got.Owner, got.Source = "", ""
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("seed %d: after hoist, encode, decode, inherit:\n got %+v\nwant %+v", seed, got, want)
+		}
+	}
+}
+
+// TestBatchCarriesEachLocksOrigin sends locks of two processes and several
+// call sites in one batch, and then a batch where one lock names no owner,
+// and checks the node's listing: every grant keeps its own owner and
+// source.
+func TestBatchCarriesEachLocksOrigin(t *testing.T) {
+	f := newBatchFixture(t)
+	ctx := context.Background()
+	want := map[string][2]string{}
+	for round, missing := range []bool{false, true} {
+		gate, slot := f.holdSlot(t)
+		const n = 40
+		var wg sync.WaitGroup
+		for i := range n {
+			a := locker.LockArgs{
+				UID: fmt.Sprint("u", round, "-", i), Resources: []string{fmt.Sprint("r", round, "-", i)},
+				Owner: "proc-1:1", Source: fmt.Sprint("f.go:", i%3),
+			}
+			if i%7 == 3 {
+				a.Owner = "proc-2:2"
+			}
+			if missing && i == 11 {
+				a.Owner = ""
+			}
+			want[a.UID] = [2]string{a.Owner, a.Source}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if r, err := f.c.Lock(ctx, a); err != nil || !r.OK {
+					t.Errorf("lock %s: %+v, %v", a.UID, r, err)
+				}
+			}()
+		}
+		f.waitQueued(n)
+		close(gate)
+		wg.Wait()
+		if err := <-slot; err != nil {
+			t.Fatal(err)
+		}
+		if r, err := f.c.Unlock(ctx, locker.LockArgs{UID: "gate0"}); err != nil || !r.OK {
+			t.Fatalf("unlock gate0: %+v, %v", r, err)
+		}
+	}
+	if b := f.batches.Load(); b != 2 {
+		t.Fatalf("%d batches, want 2", b)
+	}
+	entries, err := f.g.List(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != len(want) {
+		t.Fatalf("%d entries, want %d", len(entries), len(want))
+	}
+	for _, e := range entries {
+		if w := want[e.UID]; e.Owner != w[0] || e.Source != w[1] {
+			t.Errorf("%s: owner %q, source %q; want %q, %q", e.UID, e.Owner, e.Source, w[0], w[1])
+		}
+	}
+}
