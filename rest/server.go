@@ -416,12 +416,12 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		s.fail(rc, CodeMalformed, "rest: batch: "+msg)
 		return
 	}
-	sc.batch.inherit()
 	ops := sc.batch.Ops
 	if len(ops) > s.cfg.MaxBatchOps {
 		s.fail(rc, CodeTooLarge, fmt.Sprintf("rest: batch of %d operations, more than the limit of %d", len(ops), s.cfg.MaxBatchOps))
 		return
 	}
+	sc.batch.inherit()
 	res := sc.reply.Results[:0]
 	for i := range ops {
 		res = append(res, BatchResult{})
