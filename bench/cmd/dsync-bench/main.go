@@ -51,6 +51,7 @@ func main() {
 		maxInFlight = flag.Int("max-inflight", 0, "http: requests in flight per node before calls are batched (0 = rest's default)")
 		maxBatch    = flag.Int("max-batch", 0, "http: operations per batch request (0 = rest's default)")
 		noBatch     = flag.Bool("no-batch", false, "http: send every call in its own request")
+		rounds      = flag.Int("rounds", 1, "run the whole list of runs this many times, interleaved, and print each configuration's medians (for machines whose speed drifts)")
 	)
 	flag.StringVar(svgFile, "chart", "", "same as -svg")
 	flag.Parse()
@@ -91,26 +92,35 @@ func main() {
 	if *quiet {
 		progress = nil
 	}
+	if *rounds < 1 {
+		fail(fmt.Errorf("-rounds %d: want at least 1", *rounds))
+	}
 	var results []*loadgen.Result
 runs:
-	for _, c := range contentions {
-		w.Contention = c
-		for _, n := range counts {
-			r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
-				Nodes: n, Transport: *transport, Secret: *secret, Insecure: *insecure, Validity: *validity,
-				MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch,
-			}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
-			if err != nil {
-				fail(err)
-			}
-			results = append(results, r)
-			if ctx.Err() != nil {
-				break runs
+	for range *rounds {
+		for _, c := range contentions {
+			w.Contention = c
+			for _, n := range counts {
+				r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
+					Nodes: n, Transport: *transport, Secret: *secret, Insecure: *insecure, Validity: *validity,
+					MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch,
+				}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
+				if err != nil {
+					fail(err)
+				}
+				results = append(results, r)
+				if ctx.Err() != nil {
+					break runs
+				}
 			}
 		}
 	}
 	fmt.Println()
 	loadgen.WriteTable(os.Stdout, results)
+	if *rounds > 1 {
+		fmt.Printf("\nmedians of %d interleaved rounds (\"of first nodes\": median locks/s over that of %d nodes):\n", *rounds, counts[0])
+		loadgen.WriteMedians(os.Stdout, results)
+	}
 	writeFile(*csvFile, func(f io.Writer) error { return loadgen.WriteCSV(f, results) })
 	writeFile(*svgFile, func(f io.Writer) error { return loadgen.WriteThroughputChart(f, results) })
 	writeFile(*cdfFile, func(f io.Writer) error { return loadgen.WriteLatencyChart(f, results) })

@@ -1,0 +1,43 @@
+package loadgen
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestMediansGroupInterleavedRounds(t *testing.T) {
+	run := func(nodes int, c float64, rate float64, cpu time.Duration) *Result {
+		return &Result{Target: "dsync/http", Nodes: nodes, Workload: Workload{Concurrency: 256, Contention: c},
+			LocksPerSec: rate, CPUPerLock: cpu}
+	}
+	// Three rounds of 4 and 16 nodes at contention 0, and two of 4 nodes at
+	// contention 0.5, as -rounds interleaves them.
+	results := []*Result{
+		run(4, 0, 100_000, 18*time.Microsecond), run(16, 0, 38_000, 50*time.Microsecond), run(4, 0.5, 20_000, 60*time.Microsecond),
+		run(4, 0, 120_000, 16*time.Microsecond), run(16, 0, 47_000, 41*time.Microsecond), run(4, 0.5, 22_000, 58*time.Microsecond),
+		run(4, 0, 90_000, 21*time.Microsecond), run(16, 0, 40_000, 48*time.Microsecond),
+	}
+	got := Medians(results)
+	if len(got) != 3 {
+		t.Fatalf("%d groups, want 3: %+v", len(got), got)
+	}
+	want := []Median{
+		{Target: "dsync/http", Nodes: 4, Concurrency: 256, Runs: 3, LocksPerSec: 100_000, CPUPerLock: 18 * time.Microsecond,
+			LocksPerSecMin: 90_000, LocksPerSecMax: 120_000, OfFirst: 1},
+		{Target: "dsync/http", Nodes: 16, Concurrency: 256, Runs: 3, LocksPerSec: 40_000, CPUPerLock: 48 * time.Microsecond,
+			LocksPerSecMin: 38_000, LocksPerSecMax: 47_000, OfFirst: 0.4},
+		{Target: "dsync/http", Nodes: 4, Concurrency: 256, Contention: 0.5, Runs: 2, LocksPerSec: 21_000, CPUPerLock: 59 * time.Microsecond,
+			LocksPerSecMin: 20_000, LocksPerSecMax: 22_000, OfFirst: 1},
+	}
+	for i, w := range want {
+		g := got[i]
+		if math.Abs(g.OfFirst-w.OfFirst) > 1e-9 {
+			t.Errorf("group %d: OfFirst %v, want %v", i, g.OfFirst, w.OfFirst)
+		}
+		g.OfFirst = w.OfFirst
+		if g != w {
+			t.Errorf("group %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+}
