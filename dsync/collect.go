@@ -20,6 +20,11 @@ type collector struct {
 	n      int // calls made
 	quorum int // grants that decide an acquisition; 0 to wait for every answer
 
+	// args are the calls' arguments, which submitters read until they
+	// answer (see Dsync.start); set before the calls start, unchanged until
+	// the collector is reused.
+	args locker.LockArgs
+
 	mu      sync.Mutex // guards the fields below
 	results []nodeResult
 	granted int
@@ -66,6 +71,7 @@ func (c *collector) unref() {
 	}
 	clear(c.results) // drop the errors they hold
 	c.results = c.results[:0]
+	c.args = locker.LockArgs{}
 	c.granted, c.against, c.waiting, c.wake = 0, 0, false, nil
 	c.mu.Unlock()
 	collectors.Put(c)

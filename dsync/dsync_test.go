@@ -151,7 +151,7 @@ type netOnly struct{ locker.NetLocker }
 // Submit makes the node a locker.Submitter that answers from another
 // goroutine, through the same faults as its other methods. Once sent, a call
 // is bounded by timeout on the node's clock, not by ctx.
-func (n *node) Submit(ctx context.Context, op locker.Op, a locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+func (n *node) Submit(ctx context.Context, op locker.Op, a *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
 	if err := ctx.Err(); err != nil {
 		sink.Done(tag, locker.Reply{}, fmt.Errorf("%w (%w)", err, locker.ErrNotSent))
 		return
@@ -159,7 +159,7 @@ func (n *node) Submit(ctx context.Context, op locker.Op, a locker.LockArgs, time
 	go func() {
 		cctx, cancel := clock.WithTimeout(context.Background(), n.clk, timeout)
 		defer cancel()
-		r, err := op.Call(cctx, n, a)
+		r, err := op.Call(cctx, n, *a)
 		sink.Done(tag, r, err)
 	}()
 }

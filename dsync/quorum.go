@@ -62,7 +62,7 @@ func (r nodeResult) state() nodeState {
 // locker that is a locker.Submitter gets the call submitted; any other gets
 // it on a worker goroutine, under a context bounded by timeout on the
 // Dsync's clock.
-func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, nodes []bool, out locker.Sink) int {
+func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, nodes []bool, out *collector) int {
 	var sc *syncCalls
 	if ds.syncLockers > 0 {
 		calls := 0
@@ -77,6 +77,10 @@ func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, 
 			sc.running.Store(int32(calls))
 		}
 	}
+	// Submitters share one copy of args, which out keeps until the last
+	// answer is in: a submitter reads it until it answers (locker.Submitter).
+	out.args = args
+	shared := &out.args
 	sent := 0
 	for i, l := range ds.lockers {
 		if !nodes[i] {
@@ -84,7 +88,7 @@ func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, 
 		}
 		sent++
 		if s := ds.submitters[i]; s != nil {
-			s.Submit(ctx, op, args, timeout, out, i)
+			s.Submit(ctx, op, shared, timeout, out, i)
 			continue
 		}
 		sc := sc // captured by value: capturing the variable, assigned above, would put it on the heap on every call

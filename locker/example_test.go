@@ -48,9 +48,9 @@ func ExampleLocal_Submit() {
 	defer table.Close()
 	ctx := context.Background()
 	var s locker.Submitter = table
-	s.Submit(ctx, locker.OpLock, locker.LockArgs{UID: "a", Resources: []string{"obj"}}, time.Second, printSink{}, 1)
-	s.Submit(ctx, locker.OpLock, locker.LockArgs{UID: "b", Resources: []string{"obj"}}, time.Second, printSink{}, 2)
-	s.Submit(ctx, locker.OpUnlock, locker.LockArgs{UID: "a"}, time.Second, printSink{}, 3)
+	s.Submit(ctx, locker.OpLock, &locker.LockArgs{UID: "a", Resources: []string{"obj"}}, time.Second, printSink{}, 1)
+	s.Submit(ctx, locker.OpLock, &locker.LockArgs{UID: "b", Resources: []string{"obj"}}, time.Second, printSink{}, 2)
+	s.Submit(ctx, locker.OpUnlock, &locker.LockArgs{UID: "a"}, time.Second, printSink{}, 3)
 	// Output:
 	// call 1: ok=true reason="none" err=<nil>
 	// call 2: ok=false reason="held by another" err=<nil>

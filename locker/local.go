@@ -211,12 +211,12 @@ func (l *Local) check(op string, args *LockArgs) error {
 // Submit makes op at once, on the caller's goroutine, and hands the answer
 // to sink before it returns. The table never makes a call wait longer than
 // its shard lock, so timeout has nothing to bound. See Submitter.
-func (l *Local) Submit(ctx context.Context, op Op, args LockArgs, _ time.Duration, sink Sink, tag int) {
+func (l *Local) Submit(ctx context.Context, op Op, args *LockArgs, _ time.Duration, sink Sink, tag int) {
 	if err := ctx.Err(); err != nil {
 		sink.Done(tag, Reply{}, fmt.Errorf("locker: %s: %w (%w)", op, err, ErrNotSent))
 		return
 	}
-	r, err := op.Call(ctx, l, args)
+	r, err := op.Call(ctx, l, *args)
 	sink.Done(tag, r, err)
 }
 

@@ -87,8 +87,11 @@ type Sink interface {
 // locker as a NetLocker to hide it: otherwise the promoted Submit bypasses
 // the wrapper.
 type Submitter interface {
-	// Submit starts op with args and returns. The answer goes to
-	// sink.Done(tag, ...), exactly once. The caller may reuse args once
-	// Submit returns.
-	Submit(ctx context.Context, op Op, args LockArgs, timeout time.Duration, sink Sink, tag int)
+	// Submit starts op with *args and returns. The answer goes to
+	// sink.Done(tag, ...), exactly once. The submitter may read *args
+	// (and the Resources it names) until it calls sink.Done, and not
+	// after: the caller must leave them unchanged until then. This lets
+	// the caller ask n nodes with one copy of the arguments, where a copy
+	// per call would be n copies to move between cores.
+	Submit(ctx context.Context, op Op, args *LockArgs, timeout time.Duration, sink Sink, tag int)
 }

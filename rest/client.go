@@ -368,28 +368,37 @@ type call struct {
 	// call is written on the submitter's core and read on the sender's, and
 	// the fewer cache lines that moves, the better.
 	verb     Verb
-	code     Code // of a batch result that failed
-	lock     locker.LockArgs
-	deadline time.Time     // on the real clock; never zero once queued
-	timeout  time.Duration // of a submitted call, from which the coalescer sets deadline
-	sink     locker.Sink   // of a submitted call: gets the answer instead of done
-	tag      int           // the sink's tag for this call
+	code     Code             // of a batch result that failed
+	args     *locker.LockArgs // of a submitted call: the caller's, unchanged until the answer (see locker.Submitter)
+	deadline time.Time        // on the real clock; never zero once queued
+	timeout  time.Duration    // of a submitted call, from which the coalescer sets deadline
+	sink     locker.Sink      // of a submitted call: gets the answer instead of done
+	tag      int              // the sink's tag for this call
 	reply    locker.Reply
 	err      error
 
-	// names is the call's own copy of the caller's Resources or UIDs. A call
-	// may still be encoded after its caller gave up and returned, when the
-	// caller is free to reuse its slice; the copy is what gets sent.
-	names []string
-
 	// Used only by calls made through the blocking methods (Lock, Refresh,
 	// List...); zero in a submitted call.
+	lock    locker.LockArgs
 	refresh locker.RefreshArgs
 	max     int
 	rreply  locker.RefreshReply
 	entries []locker.Entry
 	state   atomic.Int32
 	done    chan struct{} // capacity 1; receives once the call is answered
+
+	// names is the call's own copy of the caller's Resources or UIDs. A call
+	// may still be encoded after its caller gave up and returned, when the
+	// caller is free to reuse its slice; the copy is what gets sent.
+	names []string
+}
+
+// lockArgs returns the lock arguments cl sends.
+func (cl *call) lockArgs() *locker.LockArgs {
+	if cl.args != nil {
+		return cl.args
+	}
+	return &cl.lock
 }
 
 // maxPooledNames bounds the names slice a pooled call keeps.
@@ -423,11 +432,10 @@ func (cl *call) reset() {
 // does not touch the cache lines of the rest.
 func (cl *call) resetSubmitted() {
 	cl.verb, cl.code = 0, 0
-	cl.lock = locker.LockArgs{}
+	cl.args = nil
 	cl.deadline, cl.timeout = time.Time{}, 0
 	cl.sink, cl.tag = nil, 0
 	cl.reply, cl.err = locker.Reply{}, nil
-	cl.names = emptied(cl.names)
 }
 
 // emptied returns names cleared and emptied, or nil if it is too large to
@@ -509,7 +517,7 @@ func (c *Client) whyUnsendable(ctx context.Context, v Verb) error {
 // the client's cost per call.) Unlike a call through Lock, a submitted call
 // whose caller stops waiting is not released by the client: its grant goes
 // to sink like any other answer. See locker.Submitter.
-func (c *Client) Submit(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
 	v, ok := verbOfOp(op)
 	if !ok {
 		sink.Done(tag, locker.Reply{}, fmt.Errorf("rest: submit %s: %w: unknown op %d", c.endpoint, locker.ErrInvalidArgs, op))
@@ -532,10 +540,8 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args locker.LockArgs,
 }
 
 // fill sets up cl, made for verb v, as a submitted call.
-func (cl *call) fill(args locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
-	cl.lock = args
-	cl.names = append(cl.names[:0], args.Resources...)
-	cl.lock.Resources = cl.names
+func (cl *call) fill(args *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+	cl.args = args
 	cl.timeout = timeout // the coalescer sets the deadline (see coalescer.now)
 	cl.sink, cl.tag = sink, tag
 }
@@ -643,7 +649,7 @@ func (c *Client) sendOne(cl *call) {
 		method = fasthttp.MethodGet
 		ex.buf = ex.buf[:0]
 	default:
-		ex.buf, err = cl.lock.MarshalMsg(ex.buf[:0])
+		ex.buf, err = cl.lockArgs().MarshalMsg(ex.buf[:0])
 	}
 	if err == nil {
 		err = c.roundTrip(ex, method, pathOf(cl.verb), cl.max, cl.deadline)

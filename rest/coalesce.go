@@ -74,7 +74,7 @@ func (co *coalescer) submit(cl *call) {
 
 // submitNew queues a submitted call of verb v (see Client.Submit), made
 // from a free call if there is one.
-func (co *coalescer) submitNew(v Verb, args locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+func (co *coalescer) submitNew(v Verb, args *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
 	co.mu.Lock()
 	var cl *call
 	if n := len(co.free); n > 0 {
@@ -182,7 +182,7 @@ func (cl *call) argSize() int {
 	if cl.verb == VerbRefresh {
 		return cl.refresh.Msgsize()
 	}
-	return cl.lock.Msgsize()
+	return cl.lockArgs().Msgsize()
 }
 
 // send sends group, taken from the queue at now, alone or as a batch, and
@@ -217,7 +217,7 @@ func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 	defer putExchange(ex)
 	deadline := live[0].deadline
 	for _, cl := range live {
-		ex.batch.Ops = append(ex.batch.Ops, BatchOp{Verb: cl.verb, Lock: cl.lock, Refresh: cl.refresh})
+		ex.batch.Ops = append(ex.batch.Ops, BatchOp{Verb: cl.verb, Lock: *cl.lockArgs(), Refresh: cl.refresh})
 		if cl.deadline.After(deadline) {
 			deadline = cl.deadline
 		}

@@ -28,10 +28,10 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 	const n = 100
 	sink := make(chanSink, 2*n)
 	ops := []locker.Op{locker.OpLock, locker.OpRLock}
+	all := make([]*locker.LockArgs, n)
 	for i := range n {
-		args := locker.LockArgs{UID: fmt.Sprint("s", i), Resources: []string{fmt.Sprint("r", i)}, Quorum: 1}
-		f.c.Submit(ctx, ops[i%2], args, 0, sink, i)
-		args.Resources[0] = "reused" // the caller may reuse args at once
+		all[i] = &locker.LockArgs{UID: fmt.Sprint("s", i), Resources: []string{fmt.Sprint("r", i)}, Quorum: 1}
+		f.c.Submit(ctx, ops[i%2], all[i], 0, sink, i)
 	}
 	f.waitQueued(n)
 	if len(sink) != 0 {
@@ -55,6 +55,9 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 	if b := f.batches.Load(); b != 1 {
 		t.Fatalf("%d batches, want the %d queued calls in one", b, n)
 	}
+	for _, a := range all {
+		a.Resources[0] = "reused" // answered: the caller may reuse args (-race checks nobody reads them now)
+	}
 	entries, err := f.g.List(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +74,7 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 		if i%2 == 1 {
 			op = locker.OpRUnlock
 		}
-		f.c.Submit(ctx, op, locker.LockArgs{UID: fmt.Sprint("s", i)}, 0, sink, i)
+		f.c.Submit(ctx, op, &locker.LockArgs{UID: fmt.Sprint("s", i)}, 0, sink, i)
 	}
 	for range n {
 		if a := <-sink; a.Err != nil || !a.Reply.OK {
@@ -83,7 +86,7 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 func TestSubmitThatCannotBeSent(t *testing.T) {
 	f := newBatchFixture(t)
 	sink := make(chanSink, 1)
-	args := locker.LockArgs{UID: "u", Resources: []string{"r"}}
+	args := &locker.LockArgs{UID: "u", Resources: []string{"r"}}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

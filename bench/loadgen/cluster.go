@@ -203,7 +203,7 @@ type countingSubmitter struct {
 	sub locker.Submitter
 }
 
-func (l *countingSubmitter) Submit(ctx context.Context, op locker.Op, args locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+func (l *countingSubmitter) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
 	if op != locker.OpLock && op != locker.OpRLock {
 		l.sub.Submit(ctx, op, args, timeout, sink, tag)
 		return

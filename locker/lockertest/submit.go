@@ -28,7 +28,7 @@ func (s Sink) Done(tag int, r locker.Reply, err error) { s <- Answer{tag, r, err
 // skips if they do not implement it. Every submitted call is answered once,
 // with its tag, as the matching NetLocker method would answer; a call whose
 // ctx ended before it left is answered with ErrNotSent and changes nothing;
-// the caller may reuse its arguments once Submit returns.
+// the caller may reuse its arguments once the answer has come.
 func RunSubmit(t *testing.T, f Factory) {
 	t.Helper()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
@@ -41,10 +41,7 @@ func RunSubmit(t *testing.T, f Factory) {
 	sink := make(Sink, 16)
 	submit := func(ctx context.Context, op locker.Op, a locker.LockArgs, tag int) Answer {
 		t.Helper()
-		s.Submit(ctx, op, a, time.Minute, sink, tag)
-		if a.Resources != nil {
-			a.Resources[0] = "reused-by-the-caller"
-		}
+		s.Submit(ctx, op, &a, time.Minute, sink, tag)
 		got := <-sink
 		if got.Tag != tag {
 			t.Fatalf("%v %s: answer tagged %d, want %d", op, a.UID, got.Tag, tag)
@@ -54,6 +51,12 @@ func RunSubmit(t *testing.T, f Factory) {
 			t.Fatalf("%v %s: a second answer %+v", op, a.UID, extra)
 		default:
 		}
+		// The submitter has let go of the arguments: the caller may reuse
+		// them, and what the node keeps must not change with them.
+		if a.Resources != nil {
+			a.Resources[0] = "reused-by-the-caller"
+		}
+		a.UID = "reused-by-the-caller"
 		return got
 	}
 	args := func(uid string) locker.LockArgs {
