@@ -516,7 +516,9 @@ func (c *Client) whyUnsendable(ctx context.Context, v Verb) error {
 // clock once per request rather than once per call saves a twentieth of
 // the client's cost per call.) Unlike a call through Lock, a submitted call
 // whose caller stops waiting is not released by the client: its grant goes
-// to sink like any other answer. See locker.Submitter.
+// to sink like any other answer. The call reads *args when it is encoded,
+// which is before sink hears of it: the caller must leave *args unchanged
+// until then. See locker.Submitter.
 func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
 	v, ok := verbOfOp(op)
 	if !ok {
