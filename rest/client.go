@@ -422,9 +422,12 @@ func putCall(cl *call) {
 
 // reset empties cl for reuse, keeping its buffers.
 func (cl *call) reset() {
-	done := cl.done
-	names := emptied(cl.names)
-	*cl = call{done: done, names: names}
+	done, names := cl.done, cl.names
+	clear(names) // drop references to the caller's strings
+	if cap(names) > maxPooledNames {
+		names = nil
+	}
+	*cl = call{done: done, names: names[:0]}
 }
 
 // resetSubmitted empties cl, a submitted call, for reuse: it clears only the
@@ -436,16 +439,6 @@ func (cl *call) resetSubmitted() {
 	cl.deadline, cl.timeout = time.Time{}, 0
 	cl.sink, cl.tag = nil, 0
 	cl.reply, cl.err = locker.Reply{}, nil
-}
-
-// emptied returns names cleared and emptied, or nil if it is too large to
-// keep.
-func emptied(names []string) []string {
-	clear(names) // drop references to the caller's strings
-	if cap(names) > maxPooledNames {
-		return nil
-	}
-	return names[:0]
 }
 
 // do sends cl and waits for its answer or for ctx to end. A non-nil error

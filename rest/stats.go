@@ -67,17 +67,18 @@ func (s *clientStats) tally(group []*call, batch bool) {
 			failed++
 		}
 	}
-	s.requests.Add(1)
-	if batch {
-		s.batches.Add(1)
-	}
-	s.ops.Add(int64(len(group)))
-	for _, f := range [...]struct {
-		n *atomic.Int64
-		v int64
-	}{{&s.locks, locks}, {&s.refreshes, refreshes}, {&s.refused, refused}, {&s.failed, failed}} {
-		if f.v != 0 {
-			f.n.Add(f.v)
+	add := func(n *atomic.Int64, v int64) {
+		if v != 0 {
+			n.Add(v)
 		}
 	}
+	add(&s.requests, 1)
+	if batch {
+		add(&s.batches, 1)
+	}
+	add(&s.ops, int64(len(group)))
+	add(&s.locks, locks)
+	add(&s.refreshes, refreshes)
+	add(&s.refused, refused)
+	add(&s.failed, failed)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/locker/lockertest"
@@ -107,5 +108,13 @@ func TestSubmitThatCannotBeSent(t *testing.T) {
 	}
 	if st := f.g.Stats(); st.Grants != 0 {
 		t.Fatalf("the node holds %d grants from calls that were never sent", st.Grants)
+	}
+}
+
+// TestSubmittedCallFieldsComeFirst keeps the fields a submitted call uses
+// within the first two cache lines of a call (see call).
+func TestSubmittedCallFieldsComeFirst(t *testing.T) {
+	if off := unsafe.Offsetof(call{}.lock); off > 128 {
+		t.Errorf("a submitted call's fields take %d bytes, more than 2 cache lines", off)
 	}
 }

@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"testing"
-	"unsafe"
 
 	"github.com/dsync-go/dsync/locker"
 )
@@ -64,13 +63,5 @@ func TestWireDecodesMissingFieldsAsZero(t *testing.T) {
 	if op.Verb != VerbUnlock || op.Lock.UID != want.UID || len(op.Lock.Resources) != 0 || op.Lock.Owner != "" ||
 		op.Lock.Source != "" || op.Lock.Quorum != 0 || op.Lock.NoIntent || !op.Refresh.IsZero() {
 		t.Fatalf("decoded %+v over a stale op; want only the verb and UID", op)
-	}
-}
-
-// TestSubmittedCallFieldsComeFirst keeps the fields a submitted call uses
-// within the first two cache lines of a call (see call).
-func TestSubmittedCallFieldsComeFirst(t *testing.T) {
-	if off := unsafe.Offsetof(call{}.lock); off > 128 {
-		t.Errorf("a submitted call's fields take %d bytes, more than 2 cache lines", off)
 	}
 }
