@@ -139,6 +139,16 @@ func (c *Cluster) LockCalls() (calls, refused, failed int64) {
 	return c.calls.locks.Load(), c.calls.refused.Load(), c.calls.failed.Load()
 }
 
+// Requests returns how many requests the HTTP clients sent and how many
+// operations they carried; -1, -1 for TransportLocal.
+func (c *Cluster) Requests() (requests, ops int64) {
+	if c.clients == nil {
+		return -1, -1
+	}
+	s := c.clientStats()
+	return s.Requests, s.Ops
+}
+
 // clientStats sums the HTTP clients' counts.
 func (c *Cluster) clientStats() rest.ClientStats {
 	var sum rest.ClientStats

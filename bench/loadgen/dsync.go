@@ -64,6 +64,9 @@ func (t *DsyncTarget) Nodes() int { return t.cluster.Nodes() }
 // LockCalls implements Counters.
 func (t *DsyncTarget) LockCalls() (calls, refused, failed int64) { return t.cluster.LockCalls() }
 
+// Requests implements Counters.
+func (t *DsyncTarget) Requests() (requests, ops int64) { return t.cluster.Requests() }
+
 // RefreshInterval implements Counters.
 func (t *DsyncTarget) RefreshInterval() time.Duration { return t.interval }
 

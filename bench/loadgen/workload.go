@@ -51,6 +51,10 @@ type Counters interface {
 	// LockCalls is how many lock calls were sent to the nodes so far, in
 	// total, and how many of them were refused or failed.
 	LockCalls() (calls, refused, failed int64)
+	// Requests is how many requests the clients sent to the nodes so far and
+	// how many operations they carried, in total; both are -1 if the target
+	// does not count them.
+	Requests() (requests, ops int64)
 }
 
 // Workload describes the load. The zero value of each field means its
@@ -139,6 +143,10 @@ type Result struct {
 	// or failed, in total; NodeCallsPerLock is -1 if not counted.
 	NodeCallsPerLock           float64
 	NodeRefusals, NodeFailures int64
+	// OpsPerRequest is the node operations (lock, unlock, refresh) each
+	// request to a node carried, on average: how well calls were batched.
+	// It is -1 if the target does not count requests.
+	OpsPerRequest float64
 }
 
 // worker is one worker's state, padded so that workers' counters do not
@@ -194,10 +202,11 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 	workers := make([]worker, w.Concurrency)
 
 	counters, _ := t.(Counters)
-	var wire0, refresh0, calls0, refused0, failed0 int64
+	var wire0, refresh0, calls0, refused0, failed0, req0, ops0 int64
 	if counters != nil {
 		wire0, refresh0 = counters.WireBytes(), counters.RefreshRequests()
 		calls0, refused0, failed0 = counters.LockCalls()
+		req0, ops0 = counters.Requests()
 	}
 	runtime.GC()
 	var mem0, mem1 runtime.MemStats
@@ -222,7 +231,7 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 	cpu := cpuTime() - cpu0
 	runtime.ReadMemStats(&mem1)
 
-	r := &Result{Target: t.Name(), Workload: w, Elapsed: elapsed, WireBytesPerLock: -1, RefreshPerNodePerInterval: -1, NodeCallsPerLock: -1}
+	r := &Result{Target: t.Name(), Workload: w, Elapsed: elapsed, WireBytesPerLock: -1, RefreshPerNodePerInterval: -1, NodeCallsPerLock: -1, OpsPerRequest: -1}
 	r.CPUCores = cpu.Seconds() / elapsed.Seconds()
 	for i := range workers {
 		wk := &workers[i]
@@ -249,6 +258,9 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 		r.NodeRefusals, r.NodeFailures = refused-refused0, failed-failed0
 		if r.Pairs > 0 {
 			r.NodeCallsPerLock = float64(calls-calls0) / float64(r.Pairs)
+		}
+		if req, ops := counters.Requests(); req0 >= 0 && req > req0 {
+			r.OpsPerRequest = float64(ops-ops0) / float64(req-req0)
 		}
 		if iv := counters.RefreshInterval(); iv > 0 && r.Nodes > 0 {
 			intervals := elapsed.Seconds() / iv.Seconds()
