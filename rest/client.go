@@ -197,6 +197,7 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 			NoDefaultUserAgentHeader:  true,
 			DisablePathNormalizing:    true,
 			MaxResponseBodySize:       64 << 20,
+			WriteBufferSize:           connBufferSize,
 		},
 		stamp:      stamper{clk: cfg.Clock},
 		wentOff:    make(chan struct{}, 1),

@@ -179,6 +179,7 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 		Handler:               s.handle,
 		ErrorHandler:          s.handleReadError,
 		MaxRequestBodySize:    cfg.MaxBodyBytes,
+		ReadBufferSize:        connBufferSize,
 		IdleTimeout:           cfg.IdleTimeout,
 		ReadTimeout:           cfg.ReadTimeout,
 		CloseOnShutdown:       true,
