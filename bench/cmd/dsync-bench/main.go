@@ -35,7 +35,7 @@ func main() {
 		duration    = flag.Duration("duration", 10*time.Second, "how long each run lasts")
 		timeout     = flag.Duration("timeout", 5*time.Second, "bound on one acquire")
 		hold        = flag.Int("hold", 0, "locks acquired before each run and held through it (refresh traffic)")
-		transport   = flag.String("transport", loadgen.TransportLocal, "local (tables called in-process) or http (package rest over loopback)")
+		transport   = flag.String("transport", loadgen.TransportLocal, "comma-separated transports, one run each: local (tables called in-process), http (package rest over loopback)")
 		secret      = flag.String("secret", "", "shared secret for http (default: a fixed benchmark secret)")
 		insecure    = flag.Bool("insecure", false, "http without authentication")
 		refresh     = flag.Duration("refresh", 0, "refresh interval (0 = dsync's default, 10s)")
@@ -61,6 +61,10 @@ func main() {
 		fail(err)
 	}
 	contentions, err := parseFractions(*contention)
+	if err != nil {
+		fail(err)
+	}
+	transports, err := parseTransports(*transport)
 	if err != nil {
 		fail(err)
 	}
@@ -98,19 +102,21 @@ func main() {
 	var results []*loadgen.Result
 runs:
 	for range *rounds {
-		for _, c := range contentions {
-			w.Contention = c
-			for _, n := range counts {
-				r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
-					Nodes: n, Transport: *transport, Secret: *secret, Insecure: *insecure, Validity: *validity,
-					MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch,
-				}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
-				if err != nil {
-					fail(err)
-				}
-				results = append(results, r)
-				if ctx.Err() != nil {
-					break runs
+		for _, tr := range transports {
+			for _, c := range contentions {
+				w.Contention = c
+				for _, n := range counts {
+					r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
+						Nodes: n, Transport: tr, Secret: *secret, Insecure: *insecure, Validity: *validity,
+						MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch,
+					}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
+					if err != nil {
+						fail(err)
+					}
+					results = append(results, r)
+					if ctx.Err() != nil {
+						break runs
+					}
 				}
 			}
 		}
@@ -120,6 +126,10 @@ runs:
 	if *rounds > 1 {
 		fmt.Printf("\nmedians of %d interleaved rounds (\"of first nodes\": median locks/s over that of %d nodes):\n", *rounds, counts[0])
 		loadgen.WriteMedians(os.Stdout, results)
+		if len(counts) > 1 {
+			fmt.Println("\nCPU per pair against nodes, a least-squares line through the medians (a: the part paid once per pair; b: the part paid per node):")
+			loadgen.WriteNodeFits(os.Stdout, results)
+		}
 	}
 	writeFile(*csvFile, func(f io.Writer) error { return loadgen.WriteCSV(f, results) })
 	writeFile(*svgFile, func(f io.Writer) error { return loadgen.WriteThroughputChart(f, results) })
@@ -186,4 +196,16 @@ func writeFile(name string, write func(io.Writer) error) {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "dsync-bench:", err)
 	os.Exit(1)
+}
+
+func parseTransports(s string) ([]string, error) {
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		if t != loadgen.TransportLocal && t != loadgen.TransportHTTP {
+			return nil, fmt.Errorf("-transport: %q is neither %s nor %s", t, loadgen.TransportLocal, loadgen.TransportHTTP)
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
