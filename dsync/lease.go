@@ -171,12 +171,16 @@ func (l *Lease) Valid() bool {
 // report the loss at its next round), ErrNoQuorum if too few answered, the
 // cause of the lease's context if it is already done, or ctx's error. It
 // waits at most Config.CallTimeout.
+//
+// Verify checks Valid before it asks the nodes and again once their answers
+// are in: a quorum's confirmation that arrives after the lease's deadline,
+// or after its context ended, is no confirmation, and Verify then returns
+// the error Valid's failure stands for (ErrLeaseExpired, or the context's
+// cause). Like every check, a nil says nothing of the time after Verify
+// returns: do the protected work under Context, and before the deadline.
 func (l *Lease) Verify(ctx context.Context) error {
-	if !l.Valid() {
-		if cause := context.Cause(l.ctx); cause != nil {
-			return fmt.Errorf("dsync: lease %v: %w", l.m.names, cause)
-		}
-		return fmt.Errorf("dsync: lease %v: %w", l.m.names, ErrLeaseExpired)
+	if err := l.validErr(); err != nil {
+		return err
 	}
 	uid := l.uid()
 	if uid == "" {
@@ -185,6 +189,12 @@ func (l *Lease) Verify(ctx context.Context) error {
 	ds := l.ds
 	held, notHeld := ds.confirm(ctx, uid)
 	n, q := len(ds.lockers), ds.quorum(l.write)
+	// The deadline may have passed, or the lock been lost, while the nodes
+	// answered (found by the simulation's lease-verify-past-deadline
+	// scenario); then their answers do not matter.
+	if err := l.validErr(); err != nil {
+		return err
+	}
 	switch {
 	case held >= q:
 		return nil
@@ -194,6 +204,18 @@ func (l *Lease) Verify(ctx context.Context) error {
 		return fmt.Errorf("dsync: lease %v: %w: %d of %d nodes no longer hold it", l.m.names, ErrLockLost, notHeld, n)
 	}
 	return fmt.Errorf("%w: lease %v: %d of %d nodes confirmed, %d needed", ErrNoQuorum, l.m.names, held, n, q)
+}
+
+// validErr returns nil if the lease is Valid, and otherwise why not: the
+// cause of its context, or ErrLeaseExpired.
+func (l *Lease) validErr() error {
+	if l.Valid() {
+		return nil
+	}
+	if cause := context.Cause(l.ctx); cause != nil {
+		return fmt.Errorf("dsync: lease %v: %w", l.m.names, cause)
+	}
+	return fmt.Errorf("dsync: lease %v: %w", l.m.names, ErrLeaseExpired)
 }
 
 // uid returns the UID of the lease's lock, or "" if it is not held.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,4 +234,75 @@ func TestLeaseCloseEndsWatcher(t *testing.T) {
 	// The watcher stopped its timer (an acquisition's call timer may still
 	// be pending a moment, until its last node call returns).
 	waitUntil(t, "no timer pending after Close", func() bool { return clk.Pending() == 0 })
+}
+
+// lateRefresh is a node whose refresh answers, once armed, reach the client
+// only after the clock has been moved: every node computes its answer, the
+// last of them sets the clock, and only then do they return.
+type lateRefresh struct {
+	*locker.Local
+	late *lateAnswers
+}
+
+type lateAnswers struct {
+	armed   atomic.Bool
+	clk     *clock.Fake
+	to      time.Time // where the last answer moves the clock
+	n       int       // answers to wait for
+	mu      sync.Mutex
+	got     int
+	release chan struct{}
+}
+
+func (n lateRefresh) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.RefreshReply, error) {
+	r, err := n.Local.Refresh(ctx, args)
+	la := n.late
+	if !la.armed.Load() {
+		return r, err
+	}
+	la.mu.Lock()
+	la.got++
+	if la.got == la.n {
+		la.clk.Set(la.to)
+		close(la.release)
+	}
+	la.mu.Unlock()
+	<-la.release
+	return r, err
+}
+
+// TestLeaseVerifyAnsweredPastDeadline: every node confirms the lease, but the
+// confirmations arrive after its maximum hold has passed. That is no
+// confirmation: Verify must say the lease expired, not nil.
+func TestLeaseVerifyAnsweredPastDeadline(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	la := &lateAnswers{clk: clk, n: 3, release: make(chan struct{})}
+	var ls []locker.NetLocker
+	for range la.n {
+		tbl := locker.New(locker.Config{Validity: validity, Clock: clk, SweepInterval: -1})
+		t.Cleanup(func() { tbl.Close() })
+		ls = append(ls, lateRefresh{Local: tbl, late: la})
+	}
+	ds, err := dsync.New(ls, dsync.Config{Validity: validity, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	ctx := context.Background()
+	// A maximum hold shorter than the refresh interval: no refresh round
+	// calls the nodes while the test moves the clock.
+	lease, err := dsync.AcquireLease(ctx, ds, "task", dsync.LeaseOptions{MaxHold: dsync.DefaultRefreshInterval / 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline, _ := lease.Deadline()
+	clk.Set(deadline.Add(-time.Millisecond))
+	if !lease.Valid() {
+		t.Fatal("lease not valid a millisecond before its deadline")
+	}
+	la.to = deadline
+	la.armed.Store(true)
+	if err := lease.Verify(ctx); !errors.Is(err, dsync.ErrLeaseExpired) {
+		t.Fatalf("Verify confirmed after the deadline: %v, want ErrLeaseExpired", err)
+	}
 }
