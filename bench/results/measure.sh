@@ -38,6 +38,9 @@ go test -run '^$' -bench Transport -benchmem -benchtime 3s ./bench/ | tee "$out/
 # 4 and 16 nodes in five interleaved rounds, summarised by medians: the ratio the target is about,
 # measured so that the VM's drift falls on both alike.
 /tmp/dsync-bench -nodes 4,16 -transport http -concurrency 256 -duration 8s -rounds 5 -quiet | tee "$out/rounds-4-16.txt"
+# CPU per pair against nodes, in-process and over HTTP, five interleaved rounds: the line a + b*n
+# through the medians says how much of a pair is paid once and how much per node.
+/tmp/dsync-bench -nodes 4,8,16 -transport local,http -concurrency 256 -duration 6s -rounds 5 -quiet | tee "$out/fit-nodes.txt"
 # Latency distribution at 4 nodes, both contention levels.
 /tmp/dsync-bench -nodes 4 -contention 0,0.5 -transport http -concurrency 256 -duration 10s -quiet \
 	-cdf "$out/latency-http.svg" | tee "$out/latency-http.txt"
