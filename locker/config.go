@@ -71,7 +71,9 @@ type Config struct {
 	// WriterIntent is how long a write lock refused because of readers
 	// keeps new readers out of the resource (they are refused with
 	// ReasonWriterWaiting); readers that hold the lock keep it. Each retry of
-	// the writer renews the intent, and the writer's grant ends it. Without
+	// the writer renews the intent, and the writer's grant ends it, as does
+	// an Unlock of the writer's UID that names the resources (a writer that
+	// gives up; see NetLocker.Unlock). Without
 	// it, a steady stream of readers can keep a writer out for ever. If zero,
 	// DefaultWriterIntent. If negative, readers are never held back.
 	WriterIntent time.Duration

@@ -312,7 +312,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		}
 		if conflict || len(stale) > 0 {
 			if write && l.intentTTL > 0 && !args.NoIntent {
-				l.declareIntent(args.Resources, rh, now)
+				l.declareIntent(args.Resources, rh, uh, now)
 			}
 			l.unlockShards(idx)
 			return Reply{Reason: ReasonConflict}, nil
@@ -342,7 +342,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			if write {
 				r.writer = g
 				if r.readers != nil {
-					r.readers.intent = 0 // the writer it was kept for came
+					r.readers.intent, r.readers.intentBy = 0, 0 // the writer it was kept for came
 				}
 			} else {
 				r.addReader(g)
@@ -358,15 +358,37 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 }
 
 // declareIntent records, on every resource that readers hold, that a
-// writer was refused at now and holds new readers back for the intent's
-// duration; the resources' shards must be locked.
-func (l *Local) declareIntent(resources []string, rh []uint64, now int64) {
+// writer, whose UID hashes to uh, was refused at now and holds new readers
+// back for the intent's duration; the resources' shards must be locked.
+func (l *Local) declareIntent(resources []string, rh []uint64, uh uint64, now int64) {
 	for i, name := range resources {
 		r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
 		if r != nil && r.writer == nil && len(r.readerGrants()) > 0 {
-			r.readers.intent = now + l.intentTTL
+			r.readers.intent, r.readers.intentBy = now+l.intentTTL, uh
 		}
 	}
+}
+
+// withdrawIntent ends the intent on args.Resources that the refused write
+// lock of args.UID, whose hash is uh, declared or last renewed; an intent
+// renewed since by another writer stays. An entry kept only for the intent
+// is dropped.
+func (l *Local) withdrawIntent(args *LockArgs, uh uint64) {
+	var hbuf [8]uint64
+	var ibuf [8]uint16
+	rh := l.hashes(hbuf[:0], args.Resources)
+	idx := l.shardSet(ibuf[:0], uh, rh)
+	l.lockShards(idx, 0)
+	for i, name := range args.Resources {
+		r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
+		if r != nil && r.readers != nil && r.readers.intent != 0 && r.readers.intentBy == uh {
+			r.readers.intent, r.readers.intentBy = 0, 0
+			if r.empty() { // kept only for the intent
+				l.shards[l.shardOf(rh[i])].drop(rh[i], r)
+			}
+		}
+	}
+	l.unlockShards(idx)
 }
 
 // grantRef names a grant, or a tombstone, to be touched later without the
@@ -427,10 +449,20 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 	if args.UID == "" {
 		return Reply{}, fmt.Errorf("%w: %s: empty uid", ErrInvalidArgs, op)
 	}
+	withdraw := write && len(args.Resources) > 0
+	if withdraw {
+		if err := l.check(op, args); err != nil {
+			return Reply{}, err
+		}
+	}
 	if l.closed.Load() {
 		return Reply{}, ErrClosed
 	}
-	ok := l.remove(l.hash(args.UID), args.UID, nil, true, func(g *grant) bool { return g.write == write })
+	uh := l.hash(args.UID)
+	ok := l.remove(uh, args.UID, nil, true, func(g *grant) bool { return g.write == write })
+	if !ok && withdraw && l.intentTTL > 0 {
+		l.withdrawIntent(args, uh)
+	}
 	return Reply{OK: ok}, nil
 }
 

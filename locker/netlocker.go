@@ -34,7 +34,12 @@ type NetLocker interface {
 	// none. Read locks share; a write lock excludes all others.
 	RLock(ctx context.Context, args LockArgs) (Reply, error)
 	// Unlock releases the write lock held by args.UID. Reply.OK is false if the
-	// node holds no write lock for that UID.
+	// node holds no write lock for that UID. Only the UID is needed. If
+	// args.Resources is set too (and valid, as for Lock) and the UID holds
+	// nothing on the node, Unlock also withdraws the writer intent (see
+	// Config.WriterIntent) that a refused Lock of that UID declared on those
+	// resources, unless a later refused writer has renewed it: a writer that
+	// gives up sends it, so that readers are not held back for nobody.
 	Unlock(ctx context.Context, args LockArgs) (Reply, error)
 	// RUnlock releases the read lock held by args.UID. Reply.OK is false if
 	// the node holds no read lock for that UID.

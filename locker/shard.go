@@ -63,7 +63,11 @@ func (r *resource) indexKey() (uint64, string) { return r.hash, r.name }
 type readerList struct {
 	grants []*grant
 	intent int64 // until when a refused writer holds new readers back; 0 if none
-	listed bool  // the resource is on its shard's intents list
+	// intentBy is the hash of the UID of the refused write lock that last
+	// declared or renewed the intent: an Unlock of that UID naming the
+	// resource withdraws it (the writer gave up).
+	intentBy uint64
+	listed   bool // the resource is on its shard's intents list
 }
 
 // intentUntil returns until when a waiting writer holds new readers back,
@@ -342,7 +346,7 @@ func (s *shard) drop(h uint64, r *resource) {
 		if r.readers.listed {
 			return // the intents list still refers to it; the sweep recycles it
 		}
-		r.readers.intent = 0
+		r.readers.intent, r.readers.intentBy = 0, 0
 	}
 	s.recycle(r)
 }

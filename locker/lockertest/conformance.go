@@ -98,6 +98,17 @@ func (h *harness) mustRefuse(write bool, uid string, want locker.Reason, resourc
 	}
 }
 
+// withdraw sends a writer's give-up: an Unlock of uid that names the
+// resources. It reports what Unlock did.
+func (h *harness) withdraw(uid string, resources ...string) bool {
+	h.t.Helper()
+	r, err := h.l.Unlock(h.ctx, args(uid, resources...))
+	if err != nil {
+		h.t.Fatalf("withdraw(%s %v): unexpected error %v", uid, resources, err)
+	}
+	return r.OK
+}
+
 func (h *harness) unlock(write bool, uid string) bool {
 	h.t.Helper()
 	var r locker.Reply
@@ -188,6 +199,49 @@ var cases = []testCase{
 		h.mustGrant(false, "r2", "a") // no intent: readers still welcome
 		h.mustRefuse(true, "w2", locker.ReasonConflict, "a")
 		h.mustRefuse(false, "r3", locker.ReasonWriterWaiting, "a") // a writer that retries still counts
+	}},
+	{name: "WriterIntentWithdrawn", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		h.mustGrant(false, "r2", "b")
+		h.mustRefuse(true, "w", locker.ReasonConflict, "a", "b")
+		h.mustRefuse(false, "r3", locker.ReasonWriterWaiting, "a")
+		// The writer gives up: an unlock of its UID that names the
+		// resources withdraws its intent on both. It held nothing.
+		h.expect(!h.withdraw("w", "a", "b"), "withdrawal reported a release")
+		h.mustGrant(false, "r3", "a")
+		h.mustGrant(false, "r4", "b")
+		// The withdrawal also left a tombstone: the writer's own request, if
+		// still on its way, is refused when it comes.
+		h.expect(h.unlock(false, "r1") && h.unlock(false, "r3") && h.unlock(false, "r2") && h.unlock(false, "r4"), "runlock reported false")
+		h.mustRefuse(true, "w", locker.ReasonReleased, "a", "b")
+		// An intent that outlived its readers is withdrawn too, and the
+		// resource is free at once.
+		h.mustGrant(false, "r5", "c")
+		h.mustRefuse(true, "w2", locker.ReasonConflict, "c")
+		h.expect(h.unlock(false, "r5"), "runlock r5 reported false")
+		h.mustRefuse(false, "r6", locker.ReasonWriterWaiting, "c")
+		h.withdraw("w2", "c")
+		h.mustGrant(false, "r6", "c")
+	}},
+	{name: "WriterIntentWithdrawnOnlyByItsWriter", run: func(h *harness) {
+		h.mustGrant(false, "r1", "a")
+		h.mustRefuse(true, "w1", locker.ReasonConflict, "a")
+		h.mustRefuse(true, "w2", locker.ReasonConflict, "a") // renews the intent: it is w2's now
+		h.withdraw("w1", "a")
+		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a") // w2 still waits
+		h.withdraw("x", "a")                                       // a UID that never asked
+		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a")
+		// An unlock of the UID alone, as a release sends, withdraws nothing.
+		h.unlock(true, "w2")
+		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a")
+		h.withdraw("w2-other", "a")
+		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a")
+	}},
+	{name: "WithdrawalChecksResources", run: func(h *harness) {
+		for _, bad := range [][]string{{""}, {"a", "a"}} {
+			_, err := h.l.Unlock(h.ctx, args("w", bad...))
+			h.expect(errors.Is(err, locker.ErrInvalidArgs), "unlock naming %q: %v, want ErrInvalidArgs", bad, err)
+		}
 	}},
 	{name: "WriterIntentOff", config: func(c *locker.Config) { c.WriterIntent = -1 }, run: func(h *harness) {
 		h.mustGrant(false, "r1", "a")
