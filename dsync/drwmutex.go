@@ -102,7 +102,7 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 }
 
 func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, error) {
-	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.clk().Now(), m.ds.cfg.CallTimeout, true)
+	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.clk().Now(), m.ds.cfg.CallTimeout, nil)
 	switch {
 	case err == nil:
 		return true, lockCtx, nil
@@ -140,26 +140,33 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 	var last error
 	waiting := m.ds.waitFor(ctx, m.names, write) // deadlock detection: nil unless ctx names a holder
 	defer waiting.done()
+	var intent intentWithdrawal // the last refused write attempt's, withdrawn if this gives up (intent.go)
+	giveUp := func(err error) error {
+		if write {
+			m.ds.withdrawIntent(m.names, &intent)
+		}
+		return err
+	}
 	for retry := 0; ; retry++ {
 		if retry > 0 {
 			now = clk.Now()
 		}
 		callTimeout := left(now, m.ds.cfg.CallTimeout)
 		if callTimeout <= 0 {
-			return nil, m.gaveUp(ctx, last)
+			return nil, giveUp(m.gaveUp(ctx, last))
 		}
-		lockCtx, err := m.attemptOnce(ctx, write, source, now, callTimeout, false)
+		lockCtx, err := m.attemptOnce(ctx, write, source, now, callTimeout, &intent)
 		if err == nil {
 			return lockCtx, nil
 		}
 		if ctx.Err() != nil {
-			return nil, m.gaveUp(ctx, last)
+			return nil, giveUp(m.gaveUp(ctx, last))
 		}
 		now = clk.Now()
 		cutShort := left(now, m.ds.cfg.CallTimeout) <= 0
 		if !errors.Is(err, ErrLocked) && !errors.Is(err, ErrNoQuorum) {
 			if cutShort {
-				return nil, m.gaveUp(ctx, last)
+				return nil, giveUp(m.gaveUp(ctx, last))
 			}
 			return nil, err // invalid request, or closed
 		}
@@ -167,7 +174,7 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 			last = err // an attempt cut short by the timeout says less than the one before
 		}
 		if err := waiting.check(); err != nil {
-			return nil, fmt.Errorf("dsync: lock %v: %w", m.names, err)
+			return nil, giveUp(fmt.Errorf("dsync: lock %v: %w", m.names, err))
 		}
 		wait := m.ds.backoff(retry)
 		if w := left(now, wait); w < wait {
@@ -175,10 +182,10 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 			if w > 0 {
 				clock.Sleep(ctx, clk, w)
 			}
-			return nil, m.gaveUp(ctx, last)
+			return nil, giveUp(m.gaveUp(ctx, last))
 		}
 		if !clock.Sleep(ctx, clk, wait) {
-			return nil, m.gaveUp(ctx, last)
+			return nil, giveUp(m.gaveUp(ctx, last))
 		}
 	}
 }
@@ -199,9 +206,12 @@ func (m *DRWMutex) gaveUp(ctx context.Context, last error) error {
 // attemptOnce asks the nodes once, at now, each call bounded by timeout, and on
 // success records and registers the hold, whose context derives from ctx. A
 // failed attempt returns an error wrapping ErrLocked or ErrNoQuorum, the
-// nodes' ErrInvalidArgs, or ctx's cause if ctx ended first. once says the
-// caller will not retry (TryLock): nodes then declare no writer intent.
-func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, now time.Time, timeout time.Duration, once bool) (context.Context, error) {
+// nodes' ErrInvalidArgs, or ctx's cause if ctx ended first. A nil intent
+// says the caller will not retry (TryLock): nodes then declare no writer
+// intent. Otherwise a failed write attempt is noted in intent, for the
+// caller to withdraw if it gives up (intent.go).
+func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, now time.Time, timeout time.Duration, intent *intentWithdrawal) (context.Context, error) {
+	once := intent == nil
 	if m.err != nil {
 		return nil, m.err
 	}
@@ -217,6 +227,9 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 		NoIntent: once, // a writer that will not retry must not hold readers back
 	}
 	a, ok := ds.tryAcquire(ctx, write, args, now, timeout)
+	if !ok && write && !once && a.state != nil {
+		intent.note(args.UID, a.state)
+	}
 	if !ok {
 		if a.gaveUp != nil {
 			return nil, fmt.Errorf("dsync: lock %v: %w", m.names, a.gaveUp)

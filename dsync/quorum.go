@@ -156,7 +156,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	case !in:
 		a.gaveUp = context.Cause(ctx)
 		a.state = nil
-		ds.releaseAbandoned(c, write, args.UID)
+		ds.releaseAbandoned(c, write, &args)
 		return a, false
 	case a.granted >= q:
 		c.done()
@@ -178,8 +178,15 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 
 // releaseAbandoned releases, in the background, whatever the nodes grant to
 // an acquisition its caller gave up on, once all their answers are in, and
-// gives up the caller's hold on c.
-func (ds *Dsync) releaseAbandoned(c *collector, write bool, uid string) {
+// gives up the caller's hold on c. A write lock that declares intent also
+// withdraws the intent on the nodes that refused it (intent.go): the same
+// Unlock, naming the resources, does both.
+func (ds *Dsync) releaseAbandoned(c *collector, write bool, args *locker.LockArgs) {
+	rel := releaseArgs(args.UID)
+	withdraw := write && !args.NoIntent
+	if withdraw {
+		rel = withdrawalArgs(args.UID, args.Resources)
+	}
 	started := ds.goBackground(func(bg context.Context) {
 		defer c.done()
 		// Release every node that granted, or failed and may have: its
@@ -189,11 +196,11 @@ func (ds *Dsync) releaseAbandoned(c *collector, write bool, uid string) {
 		some := false
 		for _, r := range c.waitAll() {
 			st := r.state()
-			nodes[r.node] = st == stateGranted || st == stateFailed
+			nodes[r.node] = st == stateGranted || st == stateFailed || (withdraw && st == stateRefused)
 			some = some || nodes[r.node]
 		}
 		if some {
-			ds.releaseOn(bg, releaseOp(write), releaseArgs(uid), nodes)
+			ds.releaseOn(bg, releaseOp(write), rel, nodes)
 		}
 	})
 	if !started {
