@@ -60,7 +60,12 @@ import (
 // left by a previous use lapse after that long).
 //
 // Liveness needs each arrival to stay visible: its read lock is held by a
-// read quorum R, so a query answered by n−R+1 nodes sees it. A party that is
+// read quorum R, so a query answered by n−R+1 nodes sees it. If the lock is
+// lost (node restarts left it on too few nodes), the party takes it again
+// while it waits; and so for its arrival at the generation before, which
+// parties still passing that generation need: one lost after the party
+// passed is taken again in its next Wait, which the others then wait for.
+// A party that is
 // cancelled keeps its arrival; its next Wait resumes the same generation. A
 // party that stops calling Wait, or whose process restarts (it counts from
 // generation 0 again, while the others are further on), leaves the others
@@ -79,9 +84,51 @@ type Barrier struct {
 	mu      sync.Mutex    // serialises Wait and Close; guards the fields below
 	member  *Permit       // slot held from the first Wait until Close
 	gen     atomic.Uint64 // generation of the current or next Wait; written under mu
-	arrival *DRWMutex     // read lock of the arrival at gen, once taken
-	prev    *DRWMutex     // read lock of the arrival at gen−1, until gen passes
+	arrival arrivalLock   // the arrival at gen, once taken
+	prev    arrivalLock   // the arrival at gen−1, until gen passes
 	closed  bool
+}
+
+// arrivalLock is a party's read lock on one of its arrival resources.
+type arrivalLock struct {
+	m    *DRWMutex       // nil if not held: not taken yet, or lost
+	ctx  context.Context // the lock's context: it ends only when the lock is lost or released
+	name string          // the arrival resource; "" until the first Wait of its generation
+}
+
+// take read-locks a.name. The lock's context outlives ctx, which bounds only
+// the waiting, so that it ends only when the lock is lost or released.
+func (a *arrivalLock) take(ctx context.Context, ds *Dsync, source string) error {
+	life, stop, cancel := waitWithin(context.Background(), ctx, ctx)
+	m := NewDRWMutex(ds, a.name)
+	lockCtx, err := m.GetRLock(life, Options{Source: source})
+	if !stop() && err == nil {
+		_ = m.RUnlock(context.WithoutCancel(ctx)) // ctx ended as the lock was granted
+		err = context.Cause(life)
+	}
+	if err != nil {
+		cancel(context.Canceled)
+		return err
+	}
+	a.m, a.ctx = m, lockCtx
+	return nil
+}
+
+// keep takes the arrival again if its lock was lost: node restarts, say,
+// left it on too few nodes for the refresher. Parties look for it until they
+// have passed its generation, and a grant of it still proves only that this
+// party called Wait for that generation, so taking it again is safe; not
+// taking it would leave them waiting for ever (found by the simulation's
+// barrier-arrival-lost scenario). It does nothing for an arrival not taken.
+func (a *arrivalLock) keep(ctx context.Context, ds *Dsync, source string) error {
+	if a.m != nil && a.ctx.Err() != nil {
+		_ = a.m.RUnlock(context.WithoutCancel(ctx)) // says it was lost; the refresher force-released it
+		a.m = nil
+	}
+	if a.m == nil && a.name != "" {
+		return a.take(ctx, ds, source)
+	}
+	return nil
 }
 
 // NewBarrier returns one party of the barrier called name for parties
@@ -144,15 +191,21 @@ func (b *Barrier) Wait(ctx context.Context) error {
 	}
 	gen := b.gen.Load()
 	names := b.arrivalNames(gen)
-	if b.arrival == nil {
-		m := NewDRWMutex(b.ds, names[b.member.Slot()])
-		if _, err := m.GetRLock(ctx, Options{Source: caller(2)}); err != nil {
-			return fmt.Errorf("dsync: barrier %q: arriving: %w", b.name, err)
-		}
-		b.arrival = m
+	source := caller(2)
+	if b.arrival.name == "" {
+		b.arrival.name = names[b.member.Slot()]
+	}
+	if err := b.arrival.keep(ctx, b.ds, source); err != nil {
+		return fmt.Errorf("dsync: barrier %q: arriving: %w", b.name, err)
 	}
 	var last error
 	for round := 0; ; round++ {
+		if err := b.arrival.keep(ctx, b.ds, source); err != nil {
+			return fmt.Errorf("dsync: barrier %q generation %d: arriving again after a loss: %w", b.name, gen, err)
+		}
+		if err := b.prev.keep(ctx, b.ds, source); err != nil {
+			return fmt.Errorf("dsync: barrier %q generation %d: arriving again at %d after a loss: %w", b.name, gen, gen-1, err)
+		}
 		all, err := b.allArrived(ctx, names)
 		if all {
 			break
@@ -172,10 +225,10 @@ func (b *Barrier) Wait(ctx context.Context) error {
 	}
 	// Every party has arrived at gen, so every party has passed gen−1: its
 	// arrival is needed no more.
-	if b.prev != nil {
-		_ = b.prev.RUnlock(context.WithoutCancel(ctx)) // what is not confirmed is retried in the background
+	if b.prev.m != nil {
+		_ = b.prev.m.RUnlock(context.WithoutCancel(ctx)) // what is not confirmed is retried in the background
 	}
-	b.prev, b.arrival = b.arrival, nil
+	b.prev, b.arrival = b.arrival, arrivalLock{}
 	b.gen.Add(1)
 	return nil
 }
@@ -233,13 +286,13 @@ func (b *Barrier) Close(ctx context.Context) error {
 	}
 	b.closed = true
 	var errs []error
-	if b.prev != nil {
-		b.prev.abandonRead()
-		b.prev = nil
+	if b.prev.m != nil {
+		b.prev.m.abandonRead()
+		b.prev = arrivalLock{}
 	}
-	if b.arrival != nil {
-		errs = append(errs, b.arrival.RUnlock(ctx))
-		b.arrival = nil
+	if b.arrival.m != nil {
+		errs = append(errs, b.arrival.m.RUnlock(ctx))
+		b.arrival = arrivalLock{}
 	}
 	if b.member != nil {
 		errs = append(errs, b.member.Release(ctx))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,4 +209,77 @@ func (n *node) Query(ctx context.Context, a locker.QueryArgs) (locker.QueryReply
 		return locker.QueryReply{}, err
 	}
 	return n.Local.Query(ctx, a)
+}
+
+// TestBarrierArrivalLostIsTakenAgain: the arrivals at generation 1 are
+// force-released on every node as soon as every node granted one (as node
+// restarts can leave an arrival on too few nodes for its refresher). A party
+// whose arrival was lost must arrive again, in its Wait of generation 1 if it
+// is still there, or else in its Wait of generation 2 (the other party may
+// still be passing 1): otherwise the other party never sees it, and the
+// barrier is stuck.
+func TestBarrierArrivalLostIsTakenAgain(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	var ls []locker.NetLocker
+	for _, n := range c.nodes {
+		ls = append(ls, n)
+	}
+	// Refreshes often, so that the loss is found soon.
+	ds, err := dsync.New(ls, dsync.Config{
+		Validity: time.Second, RefreshInterval: 20 * time.Millisecond,
+		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a failure must not hang
+	defer cancel()
+	const generations = 3
+	p0, p1 := dsync.NewBarrier(ds, "b", 2), dsync.NewBarrier(ds, "b", 2)
+	defer p0.Close(context.Background())
+	defer p1.Close(context.Background())
+	run := func(b *dsync.Barrier, from int, before func(gen int)) error {
+		for g := from; g < generations; g++ {
+			before(g)
+			if err := b.Wait(ctx); err != nil {
+				return fmt.Errorf("generation %d: %w", g, err)
+			}
+		}
+		return nil
+	}
+	nothing := func(int) {}
+	done := make(chan error, 1)
+	go func() { done <- run(p1, 0, nothing) }()
+	if err := run(p0, 0, func(g int) {
+		if g != 1 {
+			return
+		}
+		arrived := make(chan struct{}, 64)
+		for _, n := range c.nodes {
+			n.mu.Lock()
+			n.onLock = func(a locker.LockArgs) {
+				if strings.HasPrefix(a.Resources[0], "b/gen/1/") {
+					select {
+					case arrived <- struct{}{}:
+					default: // the release below has begun
+					}
+				}
+			}
+			n.mu.Unlock()
+		}
+		go func() {
+			for range c.nodes {
+				<-arrived
+			}
+			for _, n := range c.nodes {
+				n.ForceUnlock(context.Background(), locker.LockArgs{Resources: []string{"b/gen/1/0", "b/gen/1/1"}})
+			}
+		}()
+	}); err != nil {
+		t.Fatalf("p0: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("p1: %v", err)
+	}
 }

@@ -20,13 +20,14 @@ import (
 // node wraps a table with faults a test can switch on.
 type node struct {
 	*locker.Local
-	down     atomic.Bool   // every call fails with ErrOffline
-	notSent  atomic.Bool   // with down: the failure also says the call was never sent
-	releases atomic.Int32  // unlock calls attempted, failed or not
-	gate     chan struct{} // if non-nil, Lock and RLock wait for it to close
-	unlocks  chan string   // if non-nil, receives the UID of every unlock call
-	locked   chan string   // if non-nil, receives the UID of every lock call answered
-	mu       sync.Mutex
+	down     atomic.Bool           // every call fails with ErrOffline
+	notSent  atomic.Bool           // with down: the failure also says the call was never sent
+	releases atomic.Int32          // unlock calls attempted, failed or not
+	gate     chan struct{}         // if non-nil, Lock and RLock wait for it to close
+	unlocks  chan string           // if non-nil, receives the UID of every unlock call
+	locked   chan string           // if non-nil, receives the UID of every lock call answered
+	mu       sync.Mutex            // guards the fields below, and unlocks and gate
+	onLock   func(locker.LockArgs) // if non-nil, called with every lock call answered
 	lockSeen int
 	clk      clock.Clock
 }
@@ -78,6 +79,12 @@ func (n *node) acquire(ctx context.Context, a locker.LockArgs, f func(context.Co
 	r, err := f(ctx, a)
 	if n.locked != nil {
 		n.locked <- a.UID
+	}
+	n.mu.Lock()
+	onLock := n.onLock
+	n.mu.Unlock()
+	if onLock != nil {
+		onLock(a)
 	}
 	return r, err
 }
