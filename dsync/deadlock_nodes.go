@@ -30,8 +30,8 @@ import (
 // to every node, so every node that holds a real grant in W's way refuses W
 // and reports the edge: an edge counts when at least q nodes report it. A
 // grant left on a minority (a failed attempt being released, a lock lost or
-// released whose release has not reached every node, a node that restarted
-// into an old state) does not make an edge, and cannot make a false cycle.
+// released whose release has not reached every node yet) does not make an
+// edge, and cannot make a false cycle.
 //
 // What remains. False negatives: nodes that are down or slow to answer (each
 // read is bounded by Config.CallTimeout) may leave an edge below its quorum;

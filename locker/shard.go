@@ -194,7 +194,9 @@ func (s *shard) init() {
 // reference; s.mu must be held. A new origin copies the strings.
 func (s *shard) intern(owner, source, holder string) *originRef {
 	o := s.lastOrigin
-	if o == nil || o.owner != owner || o.source != source || o.holder != holder {
+	// Holders are rare: the test of holder costs no comparison call when
+	// neither names one.
+	if o == nil || o.owner != owner || o.source != source || (holder != "" || o.holder != "") && o.holder != holder {
 		o = s.origins[origin{owner, source, holder}]
 		if o == nil {
 			o = new(originRef)

@@ -3,6 +3,7 @@ package lockertest
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func RunWaits(t *testing.T, f Factory) {
 		}
 		var out []string
 		for _, e := range r.Edges {
-			out = append(out, e.Waiter+" "+e.Resource+" "+e.Holder+" "+e.UID+"/"+string(rune('0'+e.Quorum)))
+			out = append(out, e.Waiter+" "+e.Resource+" "+e.Holder+" "+e.UID+"/"+strconv.Itoa(e.Quorum))
 		}
 		slices.Sort(out)
 		return out
