@@ -12,30 +12,46 @@ import (
 type holderKey struct{}
 
 // WithHolder returns a copy of ctx that names the holder of the locks
-// acquired with it, for deadlock detection within this process.
+// acquired with it, for deadlock detection within this process and across
+// processes.
 //
 // A holder is one sequential actor, such as a goroutine or a request: it does
-// not release a lock while it waits for another. Every acquisition through a
-// Dsync with a context that names a holder (GetLock, GetRLock, TryLock,
-// TryRLock, Mutex, Hierarchy, and Semaphore permits) is recorded in the
-// Dsync's wait-for graph: which holder holds which resources in which mode,
-// and which holder waits for which. When an acquisition is refused, and
-// waiting would close a cycle (A waits for a lock of B, B for one of A, or a
-// longer chain, or a holder for a lock it holds itself: locks are not
-// reentrant), it fails at once with an error wrapping ErrDeadlock that names
-// the cycle, instead of waiting. Only the acquisition that closes the cycle
-// fails; the others keep waiting, and get their locks once its holder
-// releases what it holds. A cycle closed later by a grant to another holder
-// is found by the next retry of a waiter in it.
+// not release a lock while it waits for another, and waits for one
+// acquisition at a time. Every acquisition through a Dsync with a context
+// that names a holder (GetLock, GetRLock, TryLock, TryRLock, Mutex,
+// Hierarchy, and Semaphore permits) is recorded in two places: in the
+// Dsync's wait-for graph (which of its holders holds which resources in which
+// mode, and which waits for which), and on the nodes, which keep the holder's
+// name across processes (the Dsync's Config.Owner, a slash and id) with each
+// grant, and record a holder refused because of a conflict as waiting for
+// the resources (locker.WaitReporter).
 //
-// What this cannot see: locks taken without a holder, or through another
-// Dsync, and every lock of another process. A deadlock across processes
-// goes undetected; prevent it with a Hierarchy (every holder takes its locks
-// in one order), or resolve it with Options.Timeout (a holder that gives up
-// releases what it holds). A Semaphore's waits are not recorded (waiting for
-// any one of n permits is not waiting for one holder), but its permits are
-// recorded as held. A hold is forgotten when its lock context ends, which
-// includes the end of the ctx it was acquired with.
+// When an acquisition is refused because others hold its resources, before
+// it waits again, it looks for a cycle of holders through its own: A waits
+// for a lock of B and B for one of A, or a longer chain, or a holder waits for
+// a lock it holds itself (locks are not reentrant). It looks first in the
+// Dsync's graph, then in the edges the nodes report (one more round of calls,
+// made only on this contended path; see deadlock_nodes.go for which edges
+// count). The victim of a cycle is its holder with the largest name across
+// processes (within one Dsync, the largest id). The victim's acquisition
+// fails with an error wrapping ErrDeadlock that names the cycle; the others
+// keep waiting. Every process that sees the cycle agrees on the victim, so one
+// acquisition per cycle fails, at the victim's first retry after the cycle
+// closed. The victim's caller must then release what its holder holds, so
+// that the others get their locks.
+//
+// What this cannot see: locks taken without a holder; waits that no node
+// records: a TryLock, a Semaphore's waits (waiting for any one of n permits
+// is not waiting for one holder; its permits are recorded as held), a read
+// refused because a writer waits (locker.ReasonWriterWaiting); and nodes that
+// do not implement locker.WaitReporter or do not answer. Detection across
+// processes is best effort: it may miss a cycle, which Options.Timeout then
+// resolves, or, rarely, report one that a holder was just leaving; it never
+// affects the safety of a lock. Config.Owner must name each process uniquely
+// (its default, "hostname:pid", does): two processes with the same Owner and
+// holder ids look like one holder. Within the process, a hold is forgotten
+// when its lock context ends, which includes the end of the ctx it was
+// acquired with; on the nodes, when the grant is released or expires.
 func WithHolder(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, holderKey{}, id)
 }
@@ -77,10 +93,12 @@ type graphHold struct {
 // graphWait (an acquisition without a holder) and do nothing.
 type graphWait struct {
 	ds         *Dsync
-	holder     string
+	holder     string // as given to WithHolder
+	global     string // its name across processes, ds.holderName(holder)
 	names      []string
 	write      bool
 	registered bool // in the graph; guarded by graphs.mu
+	refused    bool // an attempt was refused: the nodes may record the wait (used by the acquiring goroutine only)
 }
 
 // graph returns ds's graph, creating it; graphs.mu must be held.
@@ -101,13 +119,12 @@ func dropIfEmpty(ds *Dsync, g *waitGraph) {
 	}
 }
 
-// trackHold records a granted lock for the holder named by ctx, if any, until
-// lockCtx ends.
-func (ds *Dsync) trackHold(ctx context.Context, names []string, write bool, lockCtx context.Context) {
-	id, ok := holderFrom(ctx)
-	if !ok {
-		return
-	}
+// holderName returns the name across processes of the holder id of this
+// Dsync: its Owner, a slash and id (locker.LockArgs.Holder).
+func (ds *Dsync) holderName(id string) string { return ds.cfg.Owner + "/" + id }
+
+// trackHold records a granted lock for the holder id until lockCtx ends.
+func (ds *Dsync) trackHold(id string, names []string, write bool, lockCtx context.Context) {
 	graphs.mu.Lock()
 	g := graphOf(ds)
 	for _, r := range names {
@@ -141,13 +158,13 @@ func (ds *Dsync) waitFor(ctx context.Context, names []string, write bool) *graph
 	if !ok {
 		return nil
 	}
-	return &graphWait{ds: ds, holder: id, names: names, write: write}
+	return &graphWait{ds: ds, holder: id, global: ds.holderName(id), names: names, write: write}
 }
 
 // check is called when the acquisition was refused and is about to wait. It
-// enters the wait into the graph, or keeps it there, unless waiting closes a
-// cycle: then it leaves the graph and check returns an error wrapping
-// ErrDeadlock.
+// enters the wait into the graph, or keeps it there, unless the wait is in a
+// cycle of which its holder is the victim (see cycleThrough): then it leaves
+// the graph and check returns an error wrapping ErrDeadlock.
 func (w *graphWait) check() error {
 	if w == nil {
 		return nil
@@ -166,10 +183,14 @@ func (w *graphWait) check() error {
 	return nil
 }
 
-// done takes the wait out of the graph: the acquisition ended.
+// done takes the wait out of the graph, and out of the nodes' records if
+// they may have it: the acquisition ended.
 func (w *graphWait) done() {
 	if w == nil {
 		return
+	}
+	if w.refused {
+		w.withdraw()
 	}
 	graphs.mu.Lock()
 	defer graphs.mu.Unlock()
@@ -220,14 +241,25 @@ func (g *waitGraph) blockers(w *graphWait) []edge {
 	return out
 }
 
-// cycleThrough returns the cycle that w's waiting would close, described, or
-// "" if there is none; graphs.mu must be held.
+// cycleThrough returns a cycle of waits through w of which w's holder is the
+// victim, described, or "" if there is none; graphs.mu must be held.
+//
+// The victim of a cycle is its largest holder (by name across processes, the
+// order of the ids within one Dsync): so the search follows only holders
+// smaller than w's. Every process that sees the cycle agrees on its victim,
+// and only the victim's acquisition fails: the others keep waiting, and get
+// their locks once the victim's caller releases what it holds. The victim
+// need not be the acquisition that closed the cycle; it finds the cycle at
+// its next retry.
 func (g *waitGraph) cycleThrough(w *graphWait) string {
 	visited := make(map[string]bool)
 	var path []edge
 	var search func(from []edge) bool
 	search = func(from []edge) bool {
 		for _, e := range from {
+			if e.to > w.holder {
+				continue // that holder, not w's, is the victim of cycles through it
+			}
 			path = append(path, e)
 			if e.to == w.holder {
 				return true

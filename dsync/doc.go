@@ -89,10 +89,14 @@
 //     holders that use it;
 //   - Lease: a lock with a maximum hold (MaxHold, MaxRenewals) and a
 //     validity check (Valid, and Verify, which asks the nodes);
-//   - WithHolder: deadlock detection within a process; an acquisition that
-//     would close a cycle of holders waiting for each other fails with
-//     ErrDeadlock. Cycles across processes are not seen: use a Hierarchy, or
-//     Options.Timeout;
+//   - WithHolder: deadlock detection, within a process and across
+//     processes: when holders wait for each other in a cycle, the
+//     acquisition of the cycle's largest holder fails with ErrDeadlock, and
+//     its caller releases what it holds. Across processes the nodes hold the
+//     wait-for graph (the optional locker.WaitReporter capability); a waiter
+//     reads it after a refusal and counts an edge only if the holder's
+//     quorum of nodes reports it. Best effort: a cycle it misses ends at
+//     Options.Timeout; a Hierarchy prevents cycles instead;
 //   - Barrier and Cond, which also read the node tables through the optional
 //     locker.Querier capability (ErrQueryUnsupported without it).
 //

@@ -176,6 +176,12 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		if err := waiting.check(); err != nil {
 			return nil, giveUp(fmt.Errorf("dsync: lock %v: %w", m.names, err))
 		}
+		if errors.Is(err, ErrLocked) {
+			// Held by others: look for a deadlock across processes too.
+			if err := waiting.checkNodes(ctx, left(now, m.ds.cfg.CallTimeout)); err != nil {
+				return nil, fmt.Errorf("dsync: lock %v: %w", m.names, err)
+			}
+		}
 		wait := m.ds.backoff(retry)
 		if w := left(now, wait); w < wait {
 			// The timeout passes first: wait for it, then give up.
@@ -224,7 +230,11 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 	}
 	args := locker.LockArgs{
 		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
-		NoIntent: once, // a writer that will not retry must not hold readers back
+		NoIntent: once, // a writer that will not retry must not hold readers back (nor be recorded as waiting)
+	}
+	holder, named := holderFrom(ctx) // deadlock detection: see WithHolder
+	if named {
+		args.Holder = ds.holderName(holder)
 	}
 	a, ok := ds.tryAcquire(ctx, write, args, now, timeout)
 	if !ok && write && !once && a.state != nil {
@@ -248,7 +258,9 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 		m.reads = append(m.reads, h)
 	}
 	m.mu.Unlock()
-	ds.trackHold(ctx, m.names, write, h.ctx) // deadlock detection, if ctx names a holder
+	if named {
+		ds.trackHold(holder, m.names, write, h.ctx) // deadlock detection
+	}
 	ds.refresher.Add(refresher.Lock{
 		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent,
 		OnLost: func(err error) { m.lost(h, err) },

@@ -35,7 +35,9 @@ var (
 	ErrBarrierClosed = errors.New("dsync: barrier closed")
 	// ErrDeadlock means an acquisition would have waited for itself: its holder
 	// waits for a lock held by a holder that waits, directly or through others,
-	// for a lock its own holder holds. The error names the cycle.
+	// for a lock its own holder holds, and its holder is the cycle's victim
+	// (see WithHolder). The error names the cycle. The caller should release
+	// what the holder holds.
 	ErrDeadlock = errors.New("dsync: deadlock")
 	// ErrHierarchy means a lock was asked for out of its hierarchy's order: at a
 	// level that is not below every level the Held already has, at a level the

@@ -18,6 +18,11 @@ const (
 	// keeps new readers out. It is twice the quorum client's longest retry
 	// wait, so that a writer that keeps retrying keeps its intent alive.
 	DefaultWriterIntent = 10 * time.Second
+	// DefaultWaitExpiry is how long a refused acquisition that names a
+	// holder is recorded as waiting (see WaitReporter). Like
+	// DefaultWriterIntent, it is twice the quorum client's longest retry
+	// wait, so that a holder that keeps retrying keeps its wait recorded.
+	DefaultWaitExpiry = 10 * time.Second
 )
 
 // Clock tells the table the time. Durations are taken as differences of Now,
@@ -78,6 +83,15 @@ type Config struct {
 	// DefaultWriterIntent. If negative, readers are never held back.
 	WriterIntent time.Duration
 
+	// WaitExpiry is how long a lock refused because of a conflict, whose
+	// LockArgs name a holder, records that the holder waits for its
+	// resources, for deadlock detection across processes (see
+	// WaitReporter). Each refused retry renews the wait; a grant to the
+	// holder, or a withdrawal, ends it; a holder that gives up without
+	// withdrawing is forgotten after WaitExpiry. If zero, DefaultWaitExpiry.
+	// If negative, no wait is recorded: the node reports no edges.
+	WaitExpiry time.Duration
+
 	// Clock is the source of time. If nil, the real clock (time.Now).
 	Clock Clock
 }
@@ -118,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriterIntent == 0 {
 		c.WriterIntent = DefaultWriterIntent
+	}
+	if c.WaitExpiry == 0 {
+		c.WaitExpiry = DefaultWaitExpiry
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}

@@ -39,6 +39,17 @@
 // it starts, so that it cannot help a second writer to a quorum while the first
 // still holds the lock on the other nodes.
 //
+// # Holders and waits
+//
+// A lock request may name its holder across processes (LockArgs.Holder); the
+// table keeps it with the grant. A request that names a holder and is refused
+// because of a conflicting grant records that the holder waits for the
+// resources, for Config.WaitExpiry unless a retry renews it, a grant to the
+// holder ends it, or the client withdraws it. Local's Waits (the optional
+// WaitReporter capability) reports the wait-for edges this gives: who waits
+// for a resource held by whom. Package dsync reads them from every node to
+// find deadlocks across processes; the table decides nothing from them.
+//
 // # Wire types
 //
 // The request and reply types in wire.go are encoded with MessagePack by

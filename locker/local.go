@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// Local is one node's lock table in memory. It implements NetLocker and
-// Lister. All methods are safe for concurrent use.
+// Local is one node's lock table in memory. It implements NetLocker, and
+// the optional Lister, Querier, Fencer, WaitReporter and Submitter. All
+// methods are safe for concurrent use.
 //
 // Local copies every string it keeps past a call (it is an ArgCopier):
 // callers may reuse the memory of their arguments' strings once a call
@@ -41,6 +42,8 @@ type Local struct {
 
 	shards    []shard // Config.Shards of them
 	shardMask uint64  // len(shards) - 1
+
+	waitTable waitTable // the holders that wait, for WaitReporter
 }
 
 // tableSeq numbers the tables of the process, for their names.
@@ -315,6 +318,9 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 				l.declareIntent(args.Resources, rh, uh, now)
 			}
 			l.unlockShards(idx)
+			if args.Holder != "" && !args.NoIntent {
+				l.recordWait(args, write, now) // see WaitReporter
+			}
 			return Reply{Reason: ReasonConflict}, nil
 		}
 		if waiting {
@@ -327,7 +333,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		g := us.newGrant()
 		buf := g.buffer(need)
 		g.uid, buf = keep(buf, args.UID)
-		g.origin = us.intern(args.Owner, args.Source)
+		g.origin = us.intern(args.Owner, args.Source, args.Holder)
 		g.write, g.quorum = write, int32(min(max(args.Quorum, 0), 1<<30))
 		g.fence = l.fence.Add(1)
 		g.granted = now
@@ -353,6 +359,9 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		us.pushBack(g)
 		reply := Reply{OK: true, Fence: g.fence} // g may be recycled once unlocked
 		l.unlockShards(idx)
+		if args.Holder != "" {
+			l.endWait(args.Holder, nil) // a sequential holder granted is no longer waiting
+		}
 		return reply, nil
 	}
 }
@@ -641,6 +650,7 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 // never scans valid grants.
 func (l *Local) Expire() int {
 	now := l.now()
+	l.sweepWaits(now)
 	var stale []grantRef
 	for i := range l.shards {
 		s := &l.shards[i]

@@ -45,3 +45,11 @@ func TestLocalFenceConformance(t *testing.T) {
 		return l
 	})
 }
+
+func TestLocalWaitsConformance(t *testing.T) {
+	lockertest.RunWaits(t, func(t *testing.T, cfg locker.Config) locker.NetLocker {
+		l := locker.New(cfg)
+		t.Cleanup(func() { l.Close() })
+		return l
+	})
+}

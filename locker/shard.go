@@ -2,6 +2,7 @@ package locker
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -96,8 +97,9 @@ func (r *resource) addReader(g *grant) {
 
 func (r *resource) empty() bool { return r.writer == nil && len(r.readerGrants()) == 0 }
 
-// origin is who asked for a grant: the client process and its call site.
-type origin struct{ owner, source string }
+// origin is who asked for a grant: the client process and its call site,
+// and the holder it names across processes, if any (LockArgs.Holder).
+type origin struct{ owner, source, holder string }
 
 // originRef is an interned origin and the number of grants that use it.
 type originRef struct {
@@ -192,15 +194,18 @@ func (s *shard) init() {
 	s.origins = make(map[origin]*originRef)
 }
 
-// intern returns the shared origin of (owner, source) with one more
+// intern returns the shared origin of (owner, source, holder) with one more
 // reference; s.mu must be held. A new origin copies the strings.
-func (s *shard) intern(owner, source string) *originRef {
+func (s *shard) intern(owner, source, holder string) *originRef {
 	o := s.lastOrigin
-	if o == nil || o.owner != owner || o.source != source {
-		o = s.origins[origin{owner, source}]
+	// Holders are rare: the test of holder costs no comparison call when
+	// neither names one.
+	if o == nil || o.owner != owner || o.source != source || (holder != "" || o.holder != "") && o.holder != holder {
+		o = s.origins[origin{owner, source, holder}]
 		if o == nil {
 			o = new(originRef)
 			o.owner, o.source = cloneTwo(owner, source)
+			o.holder = strings.Clone(holder)
 			s.origins[o.origin] = o
 		}
 		s.lastOrigin = o

@@ -35,12 +35,21 @@ type LockArgs struct {
 	// new readers back for it (see Config.WriterIntent). Nodes that predate
 	// the field ignore it.
 	NoIntent bool `msg:"ni,omitempty"`
+	// Holder, if not empty, names the holder of the acquisition across
+	// processes, for deadlock detection (see WaitReporter): package dsync
+	// sends the Dsync's Owner, a slash and the id given to dsync.WithHolder.
+	// A node keeps it with the grant, and a lock refused because of a
+	// conflict (unless NoIntent is set) records that this holder waits for
+	// the resources. Nodes treat it as opaque. Empty for acquisitions without
+	// a holder, and then left off the wire; nodes that predate the field
+	// ignore it.
+	Holder string `msg:"h,omitempty"`
 }
 
 // IsZero reports whether a is the zero LockArgs (an encoder may leave it
 // out).
 func (a *LockArgs) IsZero() bool {
-	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent
+	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == ""
 }
 
 // Reason says why a node refused a lock.
@@ -188,4 +197,35 @@ type FenceArgs struct {
 // raise.
 type FenceReply struct {
 	Fence uint64 `msg:"f"`
+}
+
+// WaitsArgs asks a node for the wait-for edges it sees, or withdraws a
+// holder's wait; see WaitReporter.
+type WaitsArgs struct {
+	// Withdraw, if not empty, names a holder whose recorded wait for exactly
+	// Resources the node forgets (its acquisition was granted or given up).
+	// The reply of a withdrawal holds no edges.
+	Withdraw  string   `msg:"w,omitempty"`
+	Resources []string `msg:"r,omitempty"`
+}
+
+// WaitEdge is one wait-for edge seen by one node: holder Waiter was refused
+// Resource, and recorded as waiting for it, because of a live grant of it to
+// Holder, whose UID and quorum are given.
+type WaitEdge struct {
+	Waiter   string `msg:"a"`
+	Resource string `msg:"r"`
+	Holder   string `msg:"h"`
+	UID      string `msg:"u"`
+	// Quorum is the quorum the holder's client asked for (LockArgs.Quorum):
+	// a grant is real only if that many nodes hold it.
+	Quorum int `msg:"q"`
+}
+
+// WaitsReply answers WaitsArgs.
+type WaitsReply struct {
+	Edges []WaitEdge `msg:"e"`
+	// Truncated reports that the node had more edges than MaxWaitEdges and
+	// left the rest out.
+	Truncated bool `msg:"t,omitempty"`
 }

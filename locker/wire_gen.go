@@ -1167,7 +1167,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 5 bits */
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1235,6 +1235,13 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x10
+		case "h":
+			z.Holder, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Holder")
+				return
+			}
+			zb0001Mask |= 0x20
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1244,7 +1251,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x1f {
+	if zb0001Mask != 0x3f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1260,6 +1267,9 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x10) == 0 {
 			z.NoIntent = false
 		}
+		if (zb0001Mask & 0x20) == 0 {
+			z.Holder = ""
+		}
 	}
 	return
 }
@@ -1267,8 +1277,8 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(6)
-	var zb0001Mask uint8 /* 6 bits */
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1289,6 +1299,10 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.NoIntent == false {
 		zb0001Len--
 		zb0001Mask |= 0x20
+	}
+	if z.Holder == "" {
+		zb0001Len--
+		zb0001Mask |= 0x40
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1379,6 +1393,18 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// write "h"
+			err = en.Append(0xa1, 0x68)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.Holder)
+			if err != nil {
+				err = msgp.WrapError(err, "Holder")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1387,8 +1413,8 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(6)
-	var zb0001Mask uint8 /* 6 bits */
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1409,6 +1435,10 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.NoIntent == false {
 		zb0001Len--
 		zb0001Mask |= 0x20
+	}
+	if z.Holder == "" {
+		zb0001Len--
+		zb0001Mask |= 0x40
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1449,6 +1479,11 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa2, 0x6e, 0x69)
 			o = msgp.AppendBool(o, z.NoIntent)
 		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// string "h"
+			o = append(o, 0xa1, 0x68)
+			o = msgp.AppendString(o, z.Holder)
+		}
 	}
 	return
 }
@@ -1467,7 +1502,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 5 bits */
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1535,6 +1570,13 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x10
+		case "h":
+			z.Holder, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Holder")
+				return
+			}
+			zb0001Mask |= 0x20
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1544,7 +1586,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x1f {
+	if zb0001Mask != 0x3f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1560,6 +1602,9 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x10) == 0 {
 			z.NoIntent = false
 		}
+		if (zb0001Mask & 0x20) == 0 {
+			z.Holder = ""
+		}
 	}
 	o = bts
 	return
@@ -1571,7 +1616,7 @@ func (z *LockArgs) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
-	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize
+	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder)
 	return
 }
 
@@ -2831,5 +2876,721 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z Reply) Msgsize() (s int) {
 	s = 1 + 2 + msgp.BoolSize + 2 + msgp.Uint8Size + 2 + msgp.Uint64Size
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *WaitEdge) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "a":
+			z.Waiter, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Waiter")
+				return
+			}
+		case "r":
+			z.Resource, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Resource")
+				return
+			}
+		case "h":
+			z.Holder, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Holder")
+				return
+			}
+		case "u":
+			z.UID, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "UID")
+				return
+			}
+		case "q":
+			z.Quorum, err = dc.ReadInt()
+			if err != nil {
+				err = msgp.WrapError(err, "Quorum")
+				return
+			}
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *WaitEdge) EncodeMsg(en *msgp.Writer) (err error) {
+	// map header, size 5
+	// write "a"
+	err = en.Append(0x85, 0xa1, 0x61)
+	if err != nil {
+		return
+	}
+	err = en.WriteString(z.Waiter)
+	if err != nil {
+		err = msgp.WrapError(err, "Waiter")
+		return
+	}
+	// write "r"
+	err = en.Append(0xa1, 0x72)
+	if err != nil {
+		return
+	}
+	err = en.WriteString(z.Resource)
+	if err != nil {
+		err = msgp.WrapError(err, "Resource")
+		return
+	}
+	// write "h"
+	err = en.Append(0xa1, 0x68)
+	if err != nil {
+		return
+	}
+	err = en.WriteString(z.Holder)
+	if err != nil {
+		err = msgp.WrapError(err, "Holder")
+		return
+	}
+	// write "u"
+	err = en.Append(0xa1, 0x75)
+	if err != nil {
+		return
+	}
+	err = en.WriteString(z.UID)
+	if err != nil {
+		err = msgp.WrapError(err, "UID")
+		return
+	}
+	// write "q"
+	err = en.Append(0xa1, 0x71)
+	if err != nil {
+		return
+	}
+	err = en.WriteInt(z.Quorum)
+	if err != nil {
+		err = msgp.WrapError(err, "Quorum")
+		return
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *WaitEdge) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 5
+	// string "a"
+	o = append(o, 0x85, 0xa1, 0x61)
+	o = msgp.AppendString(o, z.Waiter)
+	// string "r"
+	o = append(o, 0xa1, 0x72)
+	o = msgp.AppendString(o, z.Resource)
+	// string "h"
+	o = append(o, 0xa1, 0x68)
+	o = msgp.AppendString(o, z.Holder)
+	// string "u"
+	o = append(o, 0xa1, 0x75)
+	o = msgp.AppendString(o, z.UID)
+	// string "q"
+	o = append(o, 0xa1, 0x71)
+	o = msgp.AppendInt(o, z.Quorum)
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *WaitEdge) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "a":
+			z.Waiter, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Waiter")
+				return
+			}
+		case "r":
+			z.Resource, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Resource")
+				return
+			}
+		case "h":
+			z.Holder, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Holder")
+				return
+			}
+		case "u":
+			z.UID, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "UID")
+				return
+			}
+		case "q":
+			z.Quorum, bts, err = msgp.ReadIntBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Quorum")
+				return
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *WaitEdge) Msgsize() (s int) {
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Waiter) + 2 + msgp.StringPrefixSize + len(z.Resource) + 2 + msgp.StringPrefixSize + len(z.Holder) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.IntSize
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *WaitsArgs) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "w":
+			z.Withdraw, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Withdraw")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "r":
+			var zb0002 uint32
+			zb0002, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Resources) >= int(zb0002) {
+				z.Resources = (z.Resources)[:zb0002]
+			} else {
+				z.Resources = make([]string, zb0002)
+			}
+			for za0001 := range z.Resources {
+				z.Resources[za0001], err = dc.ReadString()
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+			}
+			zb0001Mask |= 0x2
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Withdraw = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Resources = nil
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *WaitsArgs) EncodeMsg(en *msgp.Writer) (err error) {
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.Withdraw == "" {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.Resources == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
+	if err != nil {
+		return
+	}
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// write "w"
+			err = en.Append(0xa1, 0x77)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.Withdraw)
+			if err != nil {
+				err = msgp.WrapError(err, "Withdraw")
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "r"
+			err = en.Append(0xa1, 0x72)
+			if err != nil {
+				return
+			}
+			err = en.WriteArrayHeader(uint32(len(z.Resources)))
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if uint32(len(z.Resources)) > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			for za0001 := range z.Resources {
+				err = en.WriteString(z.Resources[za0001])
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+			}
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *WaitsArgs) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.Withdraw == "" {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.Resources == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// string "w"
+			o = append(o, 0xa1, 0x77)
+			o = msgp.AppendString(o, z.Withdraw)
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "r"
+			o = append(o, 0xa1, 0x72)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Resources)))
+			if uint32(len(z.Resources)) > z5817a858limitArrays {
+				return nil, msgp.ErrLimitExceeded
+			}
+			for za0001 := range z.Resources {
+				o = msgp.AppendString(o, z.Resources[za0001])
+			}
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *WaitsArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "w":
+			z.Withdraw, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Withdraw")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "r":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Resources) >= int(zb0002) {
+				z.Resources = (z.Resources)[:zb0002]
+			} else {
+				z.Resources = make([]string, zb0002)
+			}
+			for za0001 := range z.Resources {
+				z.Resources[za0001], bts, err = msgp.ReadStringBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+			}
+			zb0001Mask |= 0x2
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Withdraw = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Resources = nil
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *WaitsArgs) Msgsize() (s int) {
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Withdraw) + 2 + msgp.ArrayHeaderSize
+	for za0001 := range z.Resources {
+		s += msgp.StringPrefixSize + len(z.Resources[za0001])
+	}
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *WaitsReply) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "e":
+			var zb0002 uint32
+			zb0002, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "Edges")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Edges) >= int(zb0002) {
+				z.Edges = (z.Edges)[:zb0002]
+			} else {
+				z.Edges = make([]WaitEdge, zb0002)
+			}
+			for za0001 := range z.Edges {
+				err = z.Edges[za0001].DecodeMsg(dc)
+				if err != nil {
+					err = msgp.WrapError(err, "Edges", za0001)
+					return
+				}
+			}
+		case "t":
+			z.Truncated, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "Truncated")
+				return
+			}
+			zb0001Mask |= 0x1
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.Truncated = false
+	}
+
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *WaitsReply) EncodeMsg(en *msgp.Writer) (err error) {
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.Truncated == false {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
+	if err != nil {
+		return
+	}
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "e"
+		err = en.Append(0xa1, 0x65)
+		if err != nil {
+			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Edges)))
+		if err != nil {
+			err = msgp.WrapError(err, "Edges")
+			return
+		}
+		if uint32(len(z.Edges)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Edges {
+			err = z.Edges[za0001].EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Edges", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "t"
+			err = en.Append(0xa1, 0x74)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.Truncated)
+			if err != nil {
+				err = msgp.WrapError(err, "Truncated")
+				return
+			}
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *WaitsReply) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.Truncated == false {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "e"
+		o = append(o, 0xa1, 0x65)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Edges)))
+		if uint32(len(z.Edges)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Edges {
+			o, err = z.Edges[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Edges", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "t"
+			o = append(o, 0xa1, 0x74)
+			o = msgp.AppendBool(o, z.Truncated)
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *WaitsReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "e":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Edges")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Edges) >= int(zb0002) {
+				z.Edges = (z.Edges)[:zb0002]
+			} else {
+				z.Edges = make([]WaitEdge, zb0002)
+			}
+			for za0001 := range z.Edges {
+				bts, err = z.Edges[za0001].UnmarshalMsg(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Edges", za0001)
+					return
+				}
+			}
+		case "t":
+			z.Truncated, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Truncated")
+				return
+			}
+			zb0001Mask |= 0x1
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.Truncated = false
+	}
+
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *WaitsReply) Msgsize() (s int) {
+	s = 1 + 2 + msgp.ArrayHeaderSize
+	for za0001 := range z.Edges {
+		s += z.Edges[za0001].Msgsize()
+	}
+	s += 2 + msgp.BoolSize
 	return
 }

@@ -167,6 +167,7 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 		seenSource
 		seenQuorum
 		seenNoIntent
+		seenHolder
 	)
 	var seen uint8
 	defer func() {
@@ -184,6 +185,9 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 		}
 		if seen&seenNoIntent == 0 {
 			z.NoIntent = false
+		}
+		if seen&seenHolder == 0 {
+			z.Holder = ""
 		}
 	}()
 	for ; n > 0; n-- {
@@ -227,6 +231,12 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 			z.NoIntent, b, err = msgp.ReadBoolBytes(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "NoIntent")
+			}
+		case "h":
+			seen |= seenHolder
+			z.Holder, b, err = readStringZC(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Holder")
 			}
 		default:
 			b, err = msgp.Skip(b)

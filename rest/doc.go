@@ -30,6 +30,7 @@
 //	POST /dsync/v1/batch         BatchArgs   -> BatchReply
 //	POST /dsync/v1/query         QueryArgs   -> QueryReply (501 if the table cannot answer; never batched)
 //	POST /dsync/v1/fence         FenceArgs   -> FenceReply (501 if the table has no fence counter; never batched)
+//	POST /dsync/v1/waits         WaitsArgs   -> WaitsReply (501 if the table records no waits; never batched)
 //	GET  /dsync/v1/locks?max=N   (no body)   -> EntryList (all entries if N <= 0 or absent)
 //	GET  /dsync/v1/health        (no body)   -> 200 with an empty body while the table is open
 //
@@ -100,6 +101,16 @@
 // above) only when it cannot be read or authenticated, or carries more
 // operations than the node allows (at most MaxBatchLimit, 4096). The
 // request's t bounds the whole batch.
+//
+// Deadlock detection across processes uses two fields: a lock or rlock
+// whose LockArgs names a holder ("h", the client's owner, a slash and its
+// holder id) keeps it with the grant, and, if refused because of a
+// conflict, records that the holder waits for the resources (see
+// locker.WaitReporter). POST /dsync/v1/waits with {} answers
+// {"e": [WaitEdge...], "t": truncated}, each edge {"a": waiter, "r":
+// resource, "h": holder, "u": holder's grant uid, "q": its quorum}; with
+// {"w": holder, "r": [resources...]} it forgets that holder's wait (for
+// exactly those resources, or any if "r" is absent) and answers {"e": []}.
 //
 // Limits: a body over ServerConfig.MaxBodyBytes (8 MiB by default, enough for
 // a refresh of 100,000 UIDs) is refused with 413; a lock naming more

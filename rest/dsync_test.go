@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,4 +97,90 @@ func TestDsyncOverHTTP(t *testing.T) {
 	t.Run("AllNodes", run)
 	servers[nodes-1].Close()
 	t.Run("OneNodeDown", run)
+}
+
+// TestDeadlockAcrossProcessesOverHTTP: two processes, each with its own
+// Dsync and its own HTTP clients of three nodes, take a then b and b then a.
+// Exactly one acquisition fails with ErrDeadlock, that of B ("p2/B" is the
+// larger name), whichever asks first; A gets b once B's caller releases a.
+func TestDeadlockAcrossProcessesOverHTTP(t *testing.T) {
+	const nodes, secret = 3, "integration-secret"
+	var endpoints []string
+	for range nodes {
+		tbl := locker.New(locker.Config{SweepInterval: -1})
+		t.Cleanup(func() { tbl.Close() })
+		srv, err := rest.NewServer(tbl, rest.ServerConfig{Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		endpoints = append(endpoints, "http://"+ln.Addr().String())
+	}
+	var procs []*dsync.Dsync
+	for _, owner := range []string{"p1", "p2"} {
+		var lockers []locker.NetLocker
+		for _, ep := range endpoints {
+			c, err := rest.NewClient(ep, rest.ClientConfig{Secret: secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			lockers = append(lockers, c)
+		}
+		ds, err := dsync.New(lockers, dsync.Config{Owner: owner, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ds.Close() })
+		procs = append(procs, ds)
+	}
+	ctx := context.Background()
+	for round := range 4 {
+		type result struct {
+			holder string
+			err    error
+		}
+		results := make(chan result, 2)
+		var holding sync.WaitGroup
+		holding.Add(2)
+		both := make(chan struct{})
+		worker := func(ds *dsync.Dsync, holder, first, second string) {
+			hctx := dsync.WithHolder(ctx, holder)
+			m := dsync.NewDRWMutex(ds, first)
+			if _, err := m.GetLock(hctx, dsync.Options{Timeout: 30 * time.Second}); err != nil {
+				holding.Done()
+				results <- result{holder, fmt.Errorf("first lock: %w", err)}
+				return
+			}
+			holding.Done()
+			<-both
+			n := dsync.NewDRWMutex(ds, second)
+			_, err := n.GetLock(hctx, dsync.Options{Timeout: 30 * time.Second})
+			if err == nil {
+				n.Unlock(ctx)
+			}
+			m.Unlock(ctx)
+			results <- result{holder, err}
+		}
+		go worker(procs[round%2], []string{"A", "B"}[round%2], []string{"a", "b"}[round%2], []string{"b", "a"}[round%2])
+		go worker(procs[1-round%2], []string{"A", "B"}[1-round%2], []string{"a", "b"}[1-round%2], []string{"b", "a"}[1-round%2])
+		holding.Wait()
+		close(both)
+		for range 2 {
+			r := <-results
+			switch {
+			case r.holder == "B" && !errors.Is(r.err, dsync.ErrDeadlock):
+				t.Fatalf("round %d: B: %v, want ErrDeadlock", round, r.err)
+			case r.holder == "B" && !strings.Contains(r.err.Error(), `"p2/B" waits for "a" held by "p1/A"`):
+				t.Fatalf("round %d: B's error does not name the cycle: %v", round, r.err)
+			case r.holder == "A" && r.err != nil:
+				t.Fatalf("round %d: A: %v, want b once B released", round, r.err)
+			}
+		}
+	}
 }

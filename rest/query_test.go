@@ -44,8 +44,8 @@ func TestFenceFailures(t *testing.T) {
 	}
 }
 
-// noQuery hides the table's optional capabilities (Querier, Fencer), as a
-// node of an older version would.
+// noQuery hides the table's optional capabilities (Querier, Fencer,
+// WaitReporter), as a node of an older version would.
 type noQuery struct{ locker.NetLocker }
 
 func TestQueryFailures(t *testing.T) {

@@ -1,0 +1,111 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/locker/lockertest"
+)
+
+func TestWaitsConformance(t *testing.T) {
+	t.Run("Batched", func(t *testing.T) { lockertest.RunWaits(t, conformanceFactory(ClientConfig{})) })
+	t.Run("Unbatched", func(t *testing.T) {
+		lockertest.RunWaits(t, conformanceFactory(ClientConfig{DisableBatching: true}))
+	})
+}
+
+func TestWaitsFailures(t *testing.T) {
+	tbl := locker.New(locker.Config{SweepInterval: -1})
+	defer tbl.Close()
+	secret := newSecret(t)
+	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
+	ctx := context.Background()
+
+	wrong := newClient(t, endpoint, ClientConfig{Secret: "not-the-secret"})
+	if _, err := wrong.Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, locker.ErrUnauthorized) {
+		t.Errorf("wrong secret: %v, want ErrUnauthorized", err)
+	}
+	_, old := startServer(t, noQuery{tbl}, ServerConfig{Secret: secret})
+	if _, err := newClient(t, old, ClientConfig{Secret: secret}).Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("node without WaitReporter: %v, want ErrProtocol", err)
+	}
+	resp, err := http.Get(endpoint + PathWaits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET %s: %d, Allow %q", PathWaits, resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	down := newClient(t, "http://127.0.0.1:1", ClientConfig{Secret: secret, CallTimeout: time.Second})
+	if _, err := down.Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, locker.ErrOffline) {
+		t.Errorf("no server: %v, want ErrOffline", err)
+	}
+}
+
+// FuzzWaitsHandler sends the waits path arbitrary, correctly signed bodies
+// through the server's real handler, over a table that holds grants with
+// holders and records waits. It must never panic, and every answer must be
+// a decodable WaitsReply or a well-formed ErrorReply.
+func FuzzWaitsHandler(f *testing.F) {
+	read, _ := (&locker.WaitsArgs{}).MarshalMsg(nil)
+	withdraw, _ := (&locker.WaitsArgs{Withdraw: "o/B", Resources: []string{"a"}}).MarshalMsg(nil)
+	f.Add(read)
+	f.Add(withdraw)
+	f.Add([]byte{0x80})
+	f.Add([]byte{0x81, 0xa1, 'w', 0xc0})
+	f.Add([]byte{0x82, 0xa1, 'w', 0xa3, 'o', '/', 'A', 0xa1, 'r', 0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x81, 0xa1, 'r', 0x99, 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a'})
+
+	clk := clock.NewFake(epoch)
+	tbl := locker.New(locker.Config{SweepInterval: -1, MaxResources: 8, Clock: clk})
+	defer tbl.Close()
+	bg := context.Background()
+	tbl.Lock(bg, locker.LockArgs{UID: "ua", Resources: []string{"a"}, Holder: "o/A", Quorum: 1})
+	tbl.Lock(bg, locker.LockArgs{UID: "ub", Resources: []string{"b"}, Holder: "o/B", Quorum: 1})
+	srv, err := NewServer(tbl, ServerConfig{Secret: fuzzSecret, Clock: clk})
+	if err != nil {
+		f.Fatal(err)
+	}
+	var stamp int64 = epoch.UnixNano()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		// Keep a cycle recorded, whatever the last body withdrew.
+		tbl.Lock(bg, locker.LockArgs{UID: "ua2", Resources: []string{"b"}, Holder: "o/A"})
+		tbl.Lock(bg, locker.LockArgs{UID: "ub2", Resources: []string{"a"}, Holder: "o/B"})
+		var req fasthttp.Request
+		req.Header.SetMethod("POST")
+		req.SetRequestURI(PathWaits)
+		req.SetBody(body)
+		stamp++
+		req.Header.Set(HeaderAuth, string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), stamp, body)))
+		var rc fasthttp.RequestCtx
+		rc.Init(&req, nil, nil)
+		srv.srv.Handler(&rc)
+		status := rc.Response.StatusCode()
+		if status == http.StatusOK {
+			var reply locker.WaitsReply
+			if left, err := reply.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
+				t.Fatalf("200 with an undecodable reply %q", rc.Response.Body())
+			}
+			return
+		}
+		var e ErrorReply
+		if left, err := e.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
+			t.Fatalf("status %d with an undecodable body %q", status, rc.Response.Body())
+		}
+		if e.Code == CodeOK || e.Code.status() != status || e.Message == "" {
+			t.Fatalf("status %d with error reply %+v", status, e)
+		}
+		if stamp-epoch.UnixNano() > int64(time.Second) {
+			clk.Advance(time.Second)
+			stamp = clk.Now().UnixNano()
+		}
+	})
+}
