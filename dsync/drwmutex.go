@@ -179,7 +179,7 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		if errors.Is(err, ErrLocked) {
 			// Held by others: look for a deadlock across processes too.
 			if err := waiting.checkNodes(ctx, left(now, m.ds.cfg.CallTimeout)); err != nil {
-				return nil, fmt.Errorf("dsync: lock %v: %w", m.names, err)
+				return nil, giveUp(fmt.Errorf("dsync: lock %v: %w", m.names, err))
 			}
 		}
 		wait := m.ds.backoff(retry)

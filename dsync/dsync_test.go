@@ -779,15 +779,38 @@ func TestTryLockLeavesNoWriterIntent(t *testing.T) {
 		if ok, _, err := r2.TryRLock(ctx); !ok || err != nil {
 			t.Fatalf("reader after a refused TryLock: %v %v, want granted", ok, err)
 		}
-		// A writer that retries does hold new readers back.
-		// (An Options.Timeout, unlike a context deadline, never stops the
-		// first attempt from going out.)
-		if _, err := w.GetLock(ctx, dsync.Options{Timeout: time.Millisecond}); err == nil {
-			t.Fatal("GetLock under two readers succeeded")
+		// A writer that retries does hold new readers back, while it
+		// retries. (Once it gives up it withdraws that: intent_test.go.)
+		refused := make(chan struct{}, 64)
+		for _, n := range c.nodes {
+			n.mu.Lock()
+			n.onLock = func(a locker.LockArgs) {
+				if a.Source == "retrying-writer" {
+					select {
+					case refused <- struct{}{}:
+					default:
+					}
+				}
+			}
+			n.mu.Unlock()
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := w.GetLock(wctx, dsync.Options{Source: "retrying-writer"})
+			done <- err
+		}()
+		for range c.nodes {
+			<-refused // the writer's first attempt, refused by every node
 		}
 		r3 := dsync.NewDRWMutex(c.ds, "obj")
-		if ok, _, err := r3.TryRLock(ctx); ok || err != nil {
-			t.Fatalf("reader after a retrying writer: %v %v, want refused (writer waiting)", ok, err)
+		ok, _, err := r3.TryRLock(ctx)
+		cancel()
+		if werr := <-done; !errors.Is(werr, context.Canceled) {
+			t.Fatalf("writer under two readers: %v, want context.Canceled", werr)
+		}
+		if ok || err != nil {
+			t.Fatalf("reader while a writer retries: %v %v, want refused (writer waiting)", ok, err)
 		}
 	})
 }
