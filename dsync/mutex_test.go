@@ -74,8 +74,9 @@ func TestMutexExcludes(t *testing.T) {
 	if ok, _, err := b.TryLock(ctx); ok || err != nil {
 		t.Fatalf("TryLock of held mutex: ok=%v err=%v", ok, err)
 	}
-	// A Lock that waits is released by its ctx.
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	// A Lock that waits is released by its ctx. (Long enough for an
+	// attempt to finish on a loaded machine: the error wraps its ErrLocked.)
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	if _, err := b.Lock(wctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dsync.ErrLocked) {
 		t.Fatalf("Lock of held mutex: %v, want DeadlineExceeded wrapping ErrLocked", err)
