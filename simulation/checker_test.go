@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"testing"
+	"time"
 )
 
 // op builds a recorded operation for checker tests.
@@ -231,5 +232,82 @@ func TestCheckSemaphore(t *testing.T) {
 		Semaphore: CheckSemaphore([]Holding{h(0, 0, 1, 10), h(1, 1, 2, 10), h(2, 0, 3, 10)}, 2)}
 	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
 		t.Errorf("a Safe run with 3 holders of 2 permits passed: %+v", r.Semaphore)
+	}
+}
+
+// TestCheckLeases proves the lease checker: a write at or after its lease's
+// deadline must be flagged; one before it, or under a lease without a
+// deadline, must pass.
+func TestCheckLeases(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u := func(at, deadline time.Duration) LeaseUse {
+		d := time.Time{}
+		if deadline > 0 {
+			d = t0.Add(deadline)
+		}
+		return LeaseUse{Client: 0, Resource: "x", At: t0.Add(at), Deadline: d}
+	}
+	tests := []struct {
+		name string
+		uses []LeaseUse
+		past int
+	}{
+		{"before the deadline", []LeaseUse{u(time.Second, 2*time.Second), u(1999*time.Millisecond, 2*time.Second)}, 0},
+		{"no deadline", []LeaseUse{u(time.Hour, 0)}, 0},
+		{"at the deadline", []LeaseUse{u(2*time.Second, 2*time.Second)}, 1},
+		{"past the deadline", []LeaseUse{u(time.Second, 2*time.Second), u(2080*time.Millisecond, 2*time.Second)}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckLeases(tc.uses)
+			if rep.PastDeadline != tc.past || rep.Violations() != tc.past || rep.Uses != len(tc.uses) {
+				t.Errorf("CheckLeases = %+v; want %d past the deadline", rep, tc.past)
+			}
+		})
+	}
+	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true}, Lease: CheckLeases([]LeaseUse{u(3*time.Second, 2*time.Second)})}
+	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
+		t.Errorf("a Safe run with a write past its lease's deadline passed: %+v", r.Lease)
+	}
+}
+
+// TestCheckLocksHierarchy feeds the lock checker histories of the hierarchy
+// workload, where each level is recorded on its own resource: two readers of
+// "global" may each write-lock a different bucket, but not the same one,
+// and a write lock of "global" excludes its readers whatever they hold
+// below.
+func TestCheckLocksHierarchy(t *testing.T) {
+	at := func(client int, res string, kind OpKind, write bool, call, ret int64) Op {
+		return Op{Client: client, Resource: res, Kind: kind, Write: write, Outcome: OK, Call: call, Return: ret}
+	}
+	tests := []struct {
+		name string
+		ops  []Op
+		ok   bool
+	}{
+		{"readers of global, writers of different buckets", []Op{
+			at(0, "global", OpAcquire, false, 1, 2), at(0, "bucket-0", OpAcquire, true, 1, 2),
+			at(1, "global", OpAcquire, false, 3, 4), at(1, "bucket-1", OpAcquire, true, 3, 4),
+		}, true},
+		{"readers of global, writers of one bucket", []Op{
+			at(0, "global", OpAcquire, false, 1, 2), at(0, "bucket-0", OpAcquire, true, 1, 2),
+			at(1, "global", OpAcquire, false, 3, 4), at(1, "bucket-0", OpAcquire, true, 3, 4),
+		}, false},
+		{"writer of global while another reads it", []Op{
+			at(0, "global", OpAcquire, false, 1, 2), at(0, "bucket-0", OpAcquire, true, 1, 2),
+			at(1, "global", OpAcquire, true, 3, 4),
+		}, false},
+		{"bucket released before the next writer", []Op{
+			at(0, "global", OpAcquire, false, 1, 2), at(0, "bucket-0", OpAcquire, true, 1, 2),
+			at(0, "bucket-0", OpRelease, true, 3, 4), at(0, "global", OpRelease, false, 3, 4),
+			at(1, "global", OpAcquire, true, 5, 6), at(1, "bucket-0", OpAcquire, true, 5, 6),
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CheckLocks(tc.ops, 0); got.Ok != tc.ok {
+				t.Errorf("CheckLocks = %+v, want ok %v", got, tc.ok)
+			}
+		})
 	}
 }

@@ -23,7 +23,8 @@ const (
 	KnownLockViolation
 	// KnownStorageViolation: the lock history is linearizable (every holder
 	// was told it lost its lock before another was granted), but a holder
-	// frozen between its check and its write corrupted the register.
+	// frozen between its check and its write corrupted the register, or a
+	// lease holder wrote past its lease's deadline.
 	KnownStorageViolation
 	// KnownStarvation: safe, but the design promises no bound on the wait:
 	// a waiting client may be starved. Liveness failures are reported, not
@@ -76,6 +77,9 @@ type Result struct {
 	// Semaphore is the check of the semaphore workload's holdings; its
 	// Permits is 0 when the run had no semaphore.
 	Semaphore SemaphoreReport
+	// Lease is the check of the lease workload's writes; its Leases is 0
+	// when the run had no leases.
+	Lease LeaseReport
 
 	Heal             time.Duration // virtual time faults stopped
 	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
@@ -98,11 +102,11 @@ func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
 // Violations counts everything that went wrong in the run: a lock history
 // that is not linearizable counts one, plus lost updates, overlaps, refused
 // writes of holders that still held their lock, semaphore holdings beyond
-// the permits or sharing a permit, and liveness failures.
-// Writes a fenced register refused from holders that had lost their lock
+// the permits or sharing a permit, lease writes past their deadline, and
+// liveness failures. Writes a fenced register refused from holders that had lost their lock
 // are not violations.
 func (r *Result) Violations() int {
-	n := r.Register.Violations() + r.Semaphore.Violations() + r.LivenessFailures
+	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.LivenessFailures
 	if r.LockViolation() {
 		n++
 	}
@@ -132,6 +136,9 @@ func (r *Result) Unexpected() []string {
 			out = append(out, fmt.Sprintf("semaphore of %d permits: %d holdings beyond the permits, %d pairs sharing a permit %v",
 				r.Semaphore.Permits, r.Semaphore.Oversubscribed, r.Semaphore.SlotOverlaps, r.Semaphore.Examples))
 		}
+		if r.Lease.Violations() > 0 {
+			out = append(out, fmt.Sprintf("lease: %d writes past their lease's deadline %v", r.Lease.PastDeadline, r.Lease.Examples))
+		}
 		// On the real clock a slow machine can stretch any wait, so the
 		// bound is reported there, not enforced.
 		if r.LivenessFailures > 0 && r.Expect == Safe && !r.RealTime {
@@ -145,8 +152,8 @@ func (r *Result) Unexpected() []string {
 		if r.LockViolation() {
 			out = append(out, "lock history not linearizable")
 		}
-		if r.Register.Violations() == 0 {
-			out = append(out, "the known storage violation was not caught by the register checker")
+		if r.Register.Violations()+r.Lease.Violations() == 0 {
+			out = append(out, "the known storage violation was not caught by the register or lease checker")
 		}
 	}
 	return out
@@ -209,6 +216,9 @@ func Run(s Scenario, cfg Config) *Result {
 	if cfg.Permits > 0 {
 		res.Semaphore = CheckSemaphore(c.Permits.Holdings(), cfg.Permits)
 	}
+	if cfg.Primitive == PrimitiveLease {
+		res.Lease = c.Leases.report()
+	}
 	healAt := c.Start.Add(heal)
 	for _, op := range ops {
 		if op.Kind != OpAcquire {
@@ -268,6 +278,9 @@ func (r *Result) Summary() string {
 	if s := r.Semaphore; s.Permits > 0 {
 		fmt.Fprintf(&b, ", semaphore: %d holdings, at most %d of %d permits in use, %d beyond the permits, %d sharing a permit",
 			s.Holdings, s.MaxHolders, s.Permits, s.Oversubscribed, s.SlotOverlaps)
+	}
+	if l := r.Lease; l.Leases > 0 {
+		fmt.Fprintf(&b, ", leases: %d granted, %d expired, %d lost, %d writes, %d past the deadline", l.Leases, l.Expired, l.Lost, l.Uses, l.PastDeadline)
 	}
 	if r.Register.Refused > 0 {
 		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)

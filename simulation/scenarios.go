@@ -1,12 +1,14 @@
 package simulation
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/dsync"
 )
 
 // resource is the one resource the scripted scenarios lock.
@@ -60,7 +62,9 @@ func Scenarios(b Budget) []Scenario {
 		noQuorum(), nodesDownWhileHeld(), staleLockOfCrashedClient(), twoReadersCrash(),
 		writerUnderReaders(), writerUnderReadersNoIntent(), minorityPartition(), pausedPastExpiry(),
 		pausedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(), Random(b),
-		semaphoreScenario(), SemaphoreRandom(b),
+		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
+		leaseVerifyPastDeadline(),
+		hierarchyScenario(), HierarchyRandom(b),
 	}
 }
 
@@ -500,6 +504,121 @@ func SemaphoreRandom(b Budget) Scenario {
 		semaphoreSetup(cfg)
 	}
 	return s
+}
+
+// noFaults is the Drive of the no-fault scenarios: the workload, then the
+// liveness probe.
+func noFaults(c *Cluster) (time.Duration, error) {
+	if !c.RunWorkload(nil) {
+		return 0, fmt.Errorf("workload did not finish")
+	}
+	return 0, nil
+}
+
+// randomOver returns the random scenario (seeded faults within b) over the
+// workload that setup makes.
+func randomOver(b Budget, name, faults, explain string, setup func(*Config)) Scenario {
+	s := Random(b)
+	s.Name, s.Faults, s.Explain = name, faults, explain
+	random := s.Setup
+	s.Setup = func(cfg *Config) {
+		random(cfg)
+		setup(cfg)
+	}
+	return s
+}
+
+func leaseScenario() Scenario {
+	return Scenario{
+		Name: "lease",
+		Faults: "none: 3 clients take dsync.Lease write and read leases bounded by MaxHold or MaxRenewals, and write " +
+			"the register in sections, each after Valid or Verify said the lease held",
+		Expect: Safe,
+		Explain: "a lease is a DRWMutex lock that releases itself at its deadline, after cancelling its context: " +
+			"a holder that checks Valid or Verify before each write neither overlaps the next holder nor writes past the deadline",
+		Setup: leaseSetup,
+		Drive: noFaults,
+	}
+}
+
+func leaseVerifyPastDeadline() Scenario {
+	return Scenario{
+		Name: "lease-verify-past-deadline",
+		Faults: "c0's links are slow (50ms each way); c0 holds a lease with MaxHold 1s and calls Verify 10ms before " +
+			"the deadline, then writes; c1 asks for the lock 55ms after the deadline",
+		Expect: KnownStorageViolation,
+		Explain: "Verify asks Valid only before it asks the nodes: the deadline passes while it waits for their answers, " +
+			"the lease releases the lock, and the nodes, which answered before the release reached them, confirm it. " +
+			"Verify returns nil 80ms past the deadline; c1 has the lock by then, and c0's write overlaps c1's and undoes it. " +
+			"Asking Valid after Verify (what the random lease workload does) closes the gap",
+		Setup: leaseSetup,
+		Drive: func(c *Cluster) (time.Duration, error) {
+			for k := range c.Cfg.Nodes {
+				c.Net.SetDelay(0, k, Both, 50*time.Millisecond, 0)
+			}
+			maxHold := time.Second
+			var lh0 *LeaseHold
+			var err error
+			if werr := c.await(c.spawn(func() {
+				lh0, err = c.Client(0).AcquireLease(resource, dsync.LeaseOptions{MaxHold: maxHold})
+			}), time.Minute, "c0 lease"); werr != nil {
+				return 0, werr
+			}
+			if err != nil {
+				return 0, fmt.Errorf("c0 lease: %w", err)
+			}
+			deadline, _ := lh0.L.Deadline()
+			done0 := c.spawn(func() {
+				lh0.Section(deadline.Sub(c.Clock.Now())-10*time.Millisecond, CheckVerifyAlone)
+				lh0.Release()
+			})
+			done1 := c.spawn(func() {
+				// c0's release reaches the nodes 50ms after the deadline,
+				// its Verify's answers reach c0 30ms later.
+				clock.Sleep(context.Background(), c.Clock, deadline.Add(55*time.Millisecond).Sub(c.Clock.Now()))
+				if lh1, err := c.Client(1).AcquireLease(resource, dsync.LeaseOptions{}); err == nil {
+					lh1.Section(10*time.Millisecond, CheckValid)
+					lh1.Release()
+				}
+			})
+			if err := c.await(done0, time.Minute, "c0 section"); err != nil {
+				return 0, err
+			}
+			heal := c.Now()
+			c.Net.Heal()
+			return heal, c.await(done1, time.Minute, "c1 section")
+		},
+	}
+}
+
+// LeaseRandom returns the random scenario over the lease workload.
+func LeaseRandom(b Budget) Scenario {
+	return randomOver(b, "lease-random", "as random, over the lease workload (MaxHold, MaxRenewals, Valid and Verify)",
+		"a lease survives what its lock survives; a paused holder checks Valid or Verify after the pause, before it writes",
+		leaseSetup)
+}
+
+// hierarchySetup makes cfg a hierarchy workload.
+func hierarchySetup(cfg *Config) { cfg.Primitive = PrimitiveHierarchy }
+
+func hierarchyScenario() Scenario {
+	return Scenario{
+		Name: "hierarchy",
+		Faults: "none: 3 clients take random levels of global/bucket/object through one dsync.Hierarchy, read or write, " +
+			"in one call or level by level",
+		Expect: Safe,
+		Explain: "each level is the DRWMutex lock it is (porcupine checks each resource); levels are taken in order, " +
+			"so no deadlock: every waiting client is served within the liveness bound",
+		Setup: hierarchySetup,
+		Drive: noFaults,
+	}
+}
+
+// HierarchyRandom returns the random scenario over the hierarchy workload.
+func HierarchyRandom(b Budget) Scenario {
+	return randomOver(b, "hierarchy-random", "as random, over the hierarchy workload",
+		"each level survives what its lock survives; a loss of any level cancels the Held, whose holder then stops writing every level",
+		hierarchySetup)
 }
 
 // RandomFaults draws the fault schedule of cfg.Seed within b: a pure

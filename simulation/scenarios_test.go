@@ -3,6 +3,9 @@ package simulation
 import (
 	"flag"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -26,7 +29,7 @@ func runScenario(t *testing.T, s Scenario, cfg Config) *Result {
 // TestSemaphoreRandom.
 func TestScenarios(t *testing.T) {
 	for _, s := range Scenarios(Budget{}) {
-		if s.Name == "random" || s.Name == "semaphore-random" {
+		if strings.HasSuffix(s.Name, "random") {
 			continue
 		}
 		t.Run(s.Name, func(t *testing.T) {
@@ -210,7 +213,7 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("no scenario %q", *replayScenario)
 	}
 	cfg := Config{Seed: *replaySeed, Nodes: *replayNodes, Clients: *replayClients, Ops: *replayOps}
-	if s.Name == "random" || s.Name == "semaphore-random" {
+	if strings.HasSuffix(s.Name, "random") {
 		faults, _ := RandomFaults(withSetup(s, cfg), Budget{Faults: *replayFaults})
 		for _, f := range faults {
 			t.Logf("fault at %v: %s", f.At, f.Name)
@@ -259,5 +262,108 @@ func TestSemaphoreCheckerCatchesOversubscription(t *testing.T) {
 	}
 	if as2.Oversubscribed == 0 {
 		t.Errorf("3 permits checked as 2: %+v; want holdings beyond the permits", as2)
+	}
+}
+
+// primitiveSeeds is how many seeds the random scenarios over the other
+// primitives run: a fiftieth of TestRandom's (10; 2 under the race detector).
+func primitiveSeeds() int {
+	if n := os.Getenv("SIM_PRIMITIVE_SEEDS"); n != "" {
+		if v, err := strconv.Atoi(n); err == nil {
+			return v
+		}
+	}
+	return max(randomSeeds()/50, 2)
+}
+
+// runSeeds runs s over seeds in bubbles; check, if not nil, adds its own
+// expectations of each result.
+func runSeeds(t *testing.T, s Scenario, seeds int, check func(t *testing.T, r *Result)) {
+	t.Helper()
+	for seed := range uint64(seeds) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := runScenario(t, s, Config{Seed: seed})
+			if check != nil {
+				check(t, r)
+			}
+			if u := r.Unexpected(); len(u) > 0 {
+				t.Log(r.Summary())
+				for _, n := range r.Notes {
+					t.Log(n)
+				}
+				for _, x := range u {
+					t.Error(x)
+				}
+			}
+		})
+	}
+}
+
+// TestLeaseRandom runs the random scenario over the lease workload: no
+// write past a lease's deadline, no overlapping writers, each lease a
+// linearizable lock, waiting clients served after the heal. SIM_PRIMITIVE_SEEDS
+// runs more seeds. A failing seed replays with
+//
+//	go test ./simulation -run 'TestLeaseRandom/seed=N$'
+func TestLeaseRandom(t *testing.T) {
+	runSeeds(t, LeaseRandom(Budget{}), primitiveSeeds(), func(t *testing.T, r *Result) {
+		if r.Lease.Leases == 0 || r.Lease.Uses == 0 {
+			t.Errorf("lease report %+v: want leases and writes", r.Lease)
+		}
+	})
+}
+
+// TestHierarchyRandom runs the random scenario over the hierarchy workload:
+// every level's lock linearizable, no overlapping writers on any level's
+// register, waiting clients served after the heal (no deadlock).
+// SIM_PRIMITIVE_SEEDS runs more seeds. A failing seed replays with
+//
+//	go test ./simulation -run 'TestHierarchyRandom/seed=N$'
+func TestHierarchyRandom(t *testing.T) {
+	runSeeds(t, HierarchyRandom(Budget{}), primitiveSeeds(), nil)
+}
+
+// TestLeaseCheckerCatchesCarelessHolders proves the lease checkers on real
+// runs: the same lease workload, with holders that write without asking
+// Valid or Verify, must show writes past their lease's deadline, and
+// overlapping writers, while the careful run of the same seed is safe.
+func TestLeaseCheckerCatchesCarelessHolders(t *testing.T) {
+	s := leaseScenario()
+	r := runScenario(t, s, Config{Seed: 1})
+	if u := r.Unexpected(); len(u) > 0 || r.Lease.Expired == 0 {
+		t.Errorf("careful holders: %v, %+v; want safe, with leases that expired", u, r.Lease)
+	}
+	careless := s
+	careless.Drive = func(c *Cluster) (time.Duration, error) {
+		c.careless = true
+		return s.Drive(c)
+	}
+	r = runScenario(t, careless, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Lease.PastDeadline == 0 || r.Register.Overlaps == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("careless holders: %+v, register %+v; want writes past the deadline and overlaps, and the run failed",
+			r.Lease, r.Register)
+	}
+}
+
+// TestHierarchyCheckerCatchesWritesUnderReadLocks proves the register checker
+// on the hierarchy workload: holders that write the registers of levels they
+// hold for reading overlap other readers that do the same, and the run must
+// fail, while the careful run of the same seed is safe.
+func TestHierarchyCheckerCatchesWritesUnderReadLocks(t *testing.T) {
+	s := hierarchyScenario()
+	r := runScenario(t, s, Config{Seed: 1})
+	if u := r.Unexpected(); len(u) > 0 {
+		t.Errorf("careful holders: %v", u)
+	}
+	careless := s
+	careless.Drive = func(c *Cluster) (time.Duration, error) {
+		c.careless = true
+		return s.Drive(c)
+	}
+	r = runScenario(t, careless, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Register.Overlaps == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("writes under read locks: register %+v; want overlaps, and the run failed", r.Register)
 	}
 }

@@ -82,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var failures []string
 	var refused []string // per scenario: writes a fenced register refused
 	var permits []string // per semaphore scenario: most permits in use at once
+	var leases []string  // per lease scenario: leases granted, expired, lost; writes, past the deadline
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
 	for _, s := range list {
@@ -89,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var agg struct {
 			ops, acquired, violations, lost, overlaps, unexpected, refused int
 			permits, maxHolders                                            int
+			leases, expired, lostLeases, leaseWrites, pastDeadline         int
 			lat                                                            []time.Duration
 			longest                                                        time.Duration
 		}
@@ -101,6 +103,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			agg.refused += r.Register.Refused
 			agg.permits = max(agg.permits, r.Semaphore.Permits)
 			agg.maxHolders = max(agg.maxHolders, r.Semaphore.MaxHolders)
+			agg.leases += r.Lease.Leases
+			agg.expired += r.Lease.Expired
+			agg.lostLeases += r.Lease.Lost
+			agg.leaseWrites += r.Lease.Uses
+			agg.pastDeadline += r.Lease.PastDeadline
 			agg.lat = append(agg.lat, r.Latency...)
 			agg.longest = max(agg.longest, r.LongestAfterHeal)
 			if o.verbose {
@@ -118,6 +125,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if agg.permits > 0 {
 			permits = append(permits, fmt.Sprintf("%s %d of %d", s.Name, agg.maxHolders, agg.permits))
 		}
+		if agg.leases > 0 {
+			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
+				s.Name, agg.leases, agg.expired, agg.lostLeases, agg.leaseWrites, agg.pastDeadline))
+		}
 		if agg.refused > 0 {
 			refused = append(refused, fmt.Sprintf("%s %d", s.Name, agg.refused))
 		}
@@ -127,10 +138,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "\nlatencies and waits are virtual time; wall-clock %v\n", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintln(stdout, "violations = non-linearizable lock histories + lost updates + overlapping writers + liveness failures")
 	fmt.Fprintln(stdout, "(+ in fenced runs, writes refused while their writer still held the lock;")
-	fmt.Fprintln(stdout, "+ in semaphore runs, holdings beyond the permits and pairs of holders sharing a permit);")
+	fmt.Fprintln(stdout, "+ in semaphore runs, holdings beyond the permits and pairs of holders sharing a permit;")
+	fmt.Fprintln(stdout, "+ in lease runs, writes past their lease's deadline);")
 	fmt.Fprintln(stdout, "they are expected only where the expectation says \"known\" (a documented deficiency the checkers must catch).")
 	if len(permits) > 0 {
 		fmt.Fprintf(stdout, "most semaphore permits in use at one instant: %s\n", strings.Join(permits, ", "))
+	}
+	if len(leases) > 0 {
+		fmt.Fprintf(stdout, "leases: %s\n", strings.Join(leases, "; "))
 	}
 	if len(refused) > 0 {
 		fmt.Fprintf(stdout, "stale writes refused by the register's fencing-token check (not violations): %s\n", strings.Join(refused, ", "))
