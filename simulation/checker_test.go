@@ -311,3 +311,69 @@ func TestCheckLocksHierarchy(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckBarrier proves the barrier checker on hand-made event logs of 2
+// parties and 2 generations: a pass before the other party arrived, a pass
+// of the wrong generation, a party that never finished with nobody out, and
+// a Wait longer than the bound after the heal must be flagged; the same
+// stall with a party out (crashed, or its membership lost) must not.
+func TestCheckBarrier(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	seq := int64(0)
+	ev := func(client int, gen uint64, kind BarrierEventKind, at time.Duration) BarrierEvent {
+		seq++
+		e := BarrierEvent{Client: client, Gen: gen, Kind: kind, Seq: seq, At: t0.Add(at), Call: t0.Add(at - time.Millisecond)}
+		if kind == BarrierPass {
+			e.Next = gen + 1
+		}
+		return e
+	}
+	const A, P, F = BarrierArrive, BarrierPass, BarrierFail
+	full := func() []BarrierEvent {
+		return []BarrierEvent{
+			ev(0, 0, A, 1), ev(1, 0, A, 2), ev(0, 0, P, 3), ev(1, 0, P, 4),
+			ev(1, 1, A, 5), ev(0, 1, A, 6), ev(1, 1, P, 7), ev(0, 1, P, 8),
+		}
+	}
+	early := full()
+	early[1], early[2] = early[2], early[1] // c0 passes 0 before c1 arrives
+	early[1].Seq, early[2].Seq = early[2].Seq, early[1].Seq
+	wrongGen := full()
+	wrongGen[7].Gen, wrongGen[7].Next = 0, 1
+	stalled := full()[:7]
+	lostMember := append(full()[:7], BarrierEvent{Client: 0, Gen: 1, Kind: F, Seq: 100, At: t0, Out: true})
+	slow := full()
+	slow[7].At = t0.Add(time.Hour)
+	tests := []struct {
+		name                   string
+		events                 []BarrierEvent
+		crashed                []bool
+		early, order, stuck    int
+		out, generations, pass int
+	}{
+		{"every party passes every generation", full(), nil, 0, 0, 0, 0, 2, 4},
+		{"a pass before the other party arrived", early, nil, 1, 0, 0, 0, 2, 4},
+		{"a pass of the wrong generation", wrongGen, nil, 0, 1, 1, 0, 1, 4},
+		{"a party stuck, nobody out", stalled, nil, 0, 0, 1, 0, 1, 3},
+		{"a party stuck, another crashed", stalled, []bool{false, true}, 0, 0, 0, 1, 1, 3},
+		{"a party stuck, its membership lost", lostMember, nil, 0, 0, 0, 1, 1, 3},
+		{"a Wait beyond the bound after the heal", slow, nil, 0, 0, 1, 0, 2, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckBarrier(tc.events, 2, 2, tc.crashed, t0, time.Minute)
+			if rep.EarlyPasses != tc.early || rep.OutOfOrder != tc.order || rep.Stuck != tc.stuck || rep.Out != tc.out ||
+				rep.Generations != tc.generations || rep.Passes != tc.pass {
+				t.Errorf("CheckBarrier = %+v; want %d early, %d out of order, %d stuck, %d out, %d generations, %d passes",
+					rep, tc.early, tc.order, tc.stuck, tc.out, tc.generations, tc.pass)
+			}
+			if ok := tc.early+tc.order+tc.stuck == 0; (rep.Violations() == 0) != ok {
+				t.Errorf("Violations() = %d; want ok %v", rep.Violations(), ok)
+			}
+		})
+	}
+	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true}, Barrier: CheckBarrier(early, 2, 2, nil, t0, time.Minute)}
+	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
+		t.Errorf("a Safe run with an early pass passed: %+v", r.Barrier)
+	}
+}

@@ -195,8 +195,9 @@ type Cluster struct {
 	Net      Fabric
 	History  *History
 	Register *Register
-	Permits  *PermitLog // the semaphore workload's holdings (Config.Permits)
-	Leases   *LeaseLog  // the lease workload's writes (PrimitiveLease)
+	Permits  *PermitLog  // the semaphore workload's holdings (Config.Permits)
+	Leases   *LeaseLog   // the lease workload's writes (PrimitiveLease)
+	Barriers *BarrierLog // the barrier workload's events (PrimitiveBarrier)
 	Start    time.Time
 
 	hierarchy *dsync.Hierarchy // the hierarchy workload's levels
@@ -204,6 +205,10 @@ type Cluster struct {
 	// it writes (a lease's Valid or Verify): tests set it to show that the
 	// checkers catch the writes that follow.
 	careless bool
+	// barrierParties, if positive, is the parties the barrier workload's
+	// clients give NewBarrier instead of Config.Clients: tests set it below
+	// the clients to show that CheckBarrier catches early passes.
+	barrierParties int
 
 	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
 	clients []*Client
@@ -276,6 +281,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	}
 	c.Permits = NewPermitLog(c.History)
 	c.Leases = NewLeaseLog(c.History)
+	c.Barriers = NewBarrierLog(c.History, clk)
 	if cfg.Primitive == PrimitiveHierarchy {
 		h, err := dsync.NewHierarchy(hierarchyLevels...)
 		if err != nil {

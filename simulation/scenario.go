@@ -61,6 +61,10 @@ type Scenario struct {
 	// the last fault ended (the heal), from which liveness is measured.
 	// Problems it finds beyond the checkers' are returned as an error.
 	Drive func(c *Cluster) (heal time.Duration, err error)
+
+	// budget, if not nil, is how a random scenario narrows the budget it
+	// is given, for replays to print the schedule it draws.
+	budget func(Config, Budget) Budget
 }
 
 // Result is the outcome of one run of a scenario.
@@ -80,6 +84,9 @@ type Result struct {
 	// Lease is the check of the lease workload's writes; its Leases is 0
 	// when the run had no leases.
 	Lease LeaseReport
+	// Barrier is the check of the barrier workload; its Parties is 0 when
+	// the run had no barrier.
+	Barrier BarrierReport
 
 	Heal             time.Duration // virtual time faults stopped
 	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
@@ -106,7 +113,7 @@ func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
 // liveness failures. Writes a fenced register refused from holders that had lost their lock
 // are not violations.
 func (r *Result) Violations() int {
-	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.LivenessFailures
+	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.Barrier.Violations() + r.LivenessFailures
 	if r.LockViolation() {
 		n++
 	}
@@ -138,6 +145,13 @@ func (r *Result) Unexpected() []string {
 		}
 		if r.Lease.Violations() > 0 {
 			out = append(out, fmt.Sprintf("lease: %d writes past their lease's deadline %v", r.Lease.PastDeadline, r.Lease.Examples))
+		}
+		if r.Barrier.EarlyPasses+r.Barrier.OutOfOrder > 0 {
+			out = append(out, fmt.Sprintf("barrier: %d passes before every party arrived, %d out of order %v",
+				r.Barrier.EarlyPasses, r.Barrier.OutOfOrder, r.Barrier.Examples))
+		}
+		if r.Barrier.Stuck > 0 && r.Expect == Safe && !r.RealTime {
+			out = append(out, fmt.Sprintf("barrier: %d liveness failures with no party out %v", r.Barrier.Stuck, r.Barrier.Examples))
 		}
 		// On the real clock a slow machine can stretch any wait, so the
 		// bound is reported there, not enforced.
@@ -216,8 +230,11 @@ func Run(s Scenario, cfg Config) *Result {
 	if cfg.Permits > 0 {
 		res.Semaphore = CheckSemaphore(c.Permits.Holdings(), cfg.Permits)
 	}
-	if cfg.Primitive == PrimitiveLease {
+	switch cfg.Primitive {
+	case PrimitiveLease:
 		res.Lease = c.Leases.report()
+	case PrimitiveBarrier:
+		res.Barrier = c.barrierReport(heal, crashed)
 	}
 	healAt := c.Start.Add(heal)
 	for _, op := range ops {
@@ -281,6 +298,10 @@ func (r *Result) Summary() string {
 	}
 	if l := r.Lease; l.Leases > 0 {
 		fmt.Fprintf(&b, ", leases: %d granted, %d expired, %d lost, %d writes, %d past the deadline", l.Leases, l.Expired, l.Lost, l.Uses, l.PastDeadline)
+	}
+	if br := r.Barrier; br.Parties > 0 {
+		fmt.Fprintf(&b, ", barrier of %d: %d passes, %d generations, %d failed waits, %d parties out, %d early passes, %d out of order, %d stuck",
+			br.Parties, br.Passes, br.Generations, br.Failures, br.Out, br.EarlyPasses, br.OutOfOrder, br.Stuck)
 	}
 	if r.Register.Refused > 0 {
 		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)

@@ -64,7 +64,8 @@ func Scenarios(b Budget) []Scenario {
 		pausedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(), Random(b),
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
 		leaseVerifyPastDeadline(),
-		hierarchyScenario(), HierarchyRandom(b),
+		hierarchyScenario(), HierarchyRandom(b), barrierScenario(), BarrierRandom(b),
+		BarrierRandomLive(b),
 	}
 }
 
@@ -435,6 +436,9 @@ type Budget struct {
 	// within any span of 2×Validity. If zero, n−W, the most the design
 	// tolerates; more is the known double grant.
 	Amnesia int
+	// ClientCrashes is how many clients may crash. If zero, Clients−1;
+	// negative, none.
+	ClientCrashes int
 }
 
 // Random returns the scenario of seeded random faults within b, over the
@@ -621,6 +625,71 @@ func HierarchyRandom(b Budget) Scenario {
 		hierarchySetup)
 }
 
+// barrierSetup makes cfg a barrier workload, with a think time of a quarter
+// of the validity before each Wait, so that the 20 generations span the
+// random scenario's fault window (3×Validity).
+func barrierSetup(cfg *Config) {
+	cfg.Primitive = PrimitiveBarrier
+	if cfg.Think == 0 {
+		cfg.Think = cfg.withDefaults().Validity / 4
+	}
+}
+
+func barrierScenario() Scenario {
+	return Scenario{
+		Name:   "barrier",
+		Faults: "none: 3 clients are the parties of one dsync.Barrier and pass 20 generations",
+		Expect: Safe,
+		Explain: "no party passes generation g before every party called Wait for g; every party passes every generation, " +
+			"each Wait within the liveness bound",
+		Setup: barrierSetup,
+		Drive: func(c *Cluster) (time.Duration, error) {
+			if !c.RunBarrier(nil) {
+				return 0, fmt.Errorf("parties did not finish")
+			}
+			return 0, nil
+		},
+	}
+}
+
+// BarrierRandom returns the random scenario over the barrier workload.
+func BarrierRandom(b Budget) Scenario {
+	s := randomOver(b, "barrier-random", "as random, over the barrier workload (3 parties, 20 generations)",
+		"never a pass before every party arrived. A crashed party cannot arrive, and a party paused past the validity "+
+			"loses its membership and stops (Wait fails with ErrLockLost): the others' Waits then fail, never pass. "+
+			"With no party out, every party passes every generation, each Wait within the liveness bound after the heal",
+		barrierSetup)
+	s.Drive = barrierRandomDrive(b)
+	return s
+}
+
+// barrierRandomDrive runs the barrier workload under the random faults of
+// the run's seed within b.
+func barrierRandomDrive(b Budget) func(c *Cluster) (time.Duration, error) {
+	return func(c *Cluster) (time.Duration, error) {
+		faults, heal := RandomFaults(c.Cfg, b)
+		if !c.RunBarrier(faults) {
+			return heal, fmt.Errorf("parties did not finish")
+		}
+		return heal, nil
+	}
+}
+
+// BarrierRandomLive returns the random scenario over the barrier workload
+// with a budget that keeps every party in: no client crashes, pauses of at
+// most Validity/2. What liveness it checks is then checked in most runs.
+func BarrierRandomLive(b Budget) Scenario {
+	s := BarrierRandom(b)
+	s.Name = "barrier-random-live"
+	s.Faults = "as barrier-random, without client crashes and with pauses of at most Validity/2"
+	s.budget = func(cfg Config, b Budget) Budget {
+		b.ClientCrashes, b.MaxPause = -1, cfg.withDefaults().Validity/2
+		return b
+	}
+	s.Drive = func(c *Cluster) (time.Duration, error) { return barrierRandomDrive(s.budget(c.Cfg, b))(c) }
+	return s
+}
+
 // RandomFaults draws the fault schedule of cfg.Seed within b: a pure
 // function of its arguments. The last fault, at the returned heal time,
 // heals every link, restarts every node that is down and resumes every client.
@@ -638,6 +707,9 @@ func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
 	}
 	if b.Amnesia == 0 {
 		b.Amnesia = n - (n/2 + 1)
+	}
+	if b.ClientCrashes == 0 {
+		b.ClientCrashes = cfg.Clients - 1
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xfa17))
 	var faults []Fault
@@ -688,7 +760,7 @@ func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
 			add(at, fmt.Sprintf("pause c%d %v", c, d), func(cl *Cluster) { cl.Net.PauseClient(c) })
 			add(at+d, fmt.Sprintf("resume c%d", c), func(cl *Cluster) { cl.Net.ResumeClient(c) })
 		case 7:
-			if crashes >= cfg.Clients-1 {
+			if crashes >= b.ClientCrashes {
 				continue
 			}
 			crashes++

@@ -214,7 +214,11 @@ func TestReplay(t *testing.T) {
 	}
 	cfg := Config{Seed: *replaySeed, Nodes: *replayNodes, Clients: *replayClients, Ops: *replayOps}
 	if strings.HasSuffix(s.Name, "random") {
-		faults, _ := RandomFaults(withSetup(s, cfg), Budget{Faults: *replayFaults})
+		b := Budget{Faults: *replayFaults}
+		if s.budget != nil {
+			b = s.budget(withSetup(s, cfg), b)
+		}
+		faults, _ := RandomFaults(withSetup(s, cfg), b)
 		for _, f := range faults {
 			t.Logf("fault at %v: %s", f.At, f.Name)
 		}
@@ -223,6 +227,11 @@ func TestReplay(t *testing.T) {
 	if *replayHistory {
 		for _, op := range r.History {
 			t.Logf("%v at %v..%v %s", op, op.CallAt.Sub(r.Start), op.ReturnAt.Sub(r.Start), op.Err)
+		}
+	}
+	if *replayHistory {
+		for _, e := range r.Barrier.Events {
+			t.Logf("barrier: %+v at %v", e, e.At.Sub(r.Start))
 		}
 	}
 	t.Log(r.Summary())
@@ -365,5 +374,55 @@ func TestHierarchyCheckerCatchesWritesUnderReadLocks(t *testing.T) {
 	t.Log(r.Summary())
 	if r.Register.Overlaps == 0 || len(r.Unexpected()) == 0 {
 		t.Errorf("writes under read locks: register %+v; want overlaps, and the run failed", r.Register)
+	}
+}
+
+// TestBarrierRandom runs the random scenarios over the barrier workload
+// (barrier-random, barrier-random-live): no
+// party passes a generation before every party called Wait for it,
+// generations pass in order, and with no party out every party passes every
+// generation within the liveness bound after the heal. SIM_PRIMITIVE_SEEDS
+// runs more seeds. A failing seed replays with
+//
+//	go test ./simulation -run 'TestBarrierRandom/barrier-random/seed=N$'
+func TestBarrierRandom(t *testing.T) {
+	for _, s := range []Scenario{BarrierRandom(Budget{}), BarrierRandomLive(Budget{})} {
+		t.Run(s.Name, func(t *testing.T) { testBarrierRandom(t, s) })
+	}
+}
+
+func testBarrierRandom(t *testing.T, s Scenario) {
+	var runs, out, complete, failed int
+	runSeeds(t, s, primitiveSeeds(), func(t *testing.T, r *Result) {
+		if r.Barrier.Parties != 3 {
+			t.Errorf("barrier report %+v: want 3 parties", r.Barrier)
+		}
+		runs++
+		if r.Barrier.Out > 0 {
+			out++
+		}
+		if r.Barrier.Generations == 20 {
+			complete++
+		}
+		failed += r.Barrier.Failures
+	})
+	t.Logf("%d runs: %d with a party out, %d with every generation passed; %d failed Waits", runs, out, complete, failed)
+}
+
+// TestBarrierCheckerCatchesTooFewParties proves the barrier checker on a real
+// run: the 3 clients make a barrier of 2 parties, so two of them pass each
+// generation without the third; checked as 3 parties, the run must show
+// early passes and fail.
+func TestBarrierCheckerCatchesTooFewParties(t *testing.T) {
+	s := barrierScenario()
+	wrong := s
+	wrong.Drive = func(c *Cluster) (time.Duration, error) {
+		c.barrierParties = 2
+		return s.Drive(c)
+	}
+	r := runScenario(t, wrong, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Barrier.EarlyPasses == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("barrier of 2 parties checked as 3: %+v; want early passes, and the run failed", r.Barrier)
 	}
 }

@@ -80,9 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	start := time.Now()
 	var failures []string
-	var refused []string // per scenario: writes a fenced register refused
-	var permits []string // per semaphore scenario: most permits in use at once
-	var leases []string  // per lease scenario: leases granted, expired, lost; writes, past the deadline
+	var refused []string  // per scenario: writes a fenced register refused
+	var permits []string  // per semaphore scenario: most permits in use at once
+	var leases []string   // per lease scenario: leases granted, expired, lost; writes, past the deadline
+	var barriers []string // per barrier scenario: passes, runs with a party out, runs with every generation passed
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
 	for _, s := range list {
@@ -91,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			ops, acquired, violations, lost, overlaps, unexpected, refused int
 			permits, maxHolders                                            int
 			leases, expired, lostLeases, leaseWrites, pastDeadline         int
+			barrier, passes, early, outRuns, completeRuns, failedWaits     int
 			lat                                                            []time.Duration
 			longest                                                        time.Duration
 		}
@@ -108,6 +110,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			agg.lostLeases += r.Lease.Lost
 			agg.leaseWrites += r.Lease.Uses
 			agg.pastDeadline += r.Lease.PastDeadline
+			if r.Barrier.Parties > 0 {
+				agg.barrier++
+				agg.passes += r.Barrier.Passes
+				agg.early += r.Barrier.EarlyPasses
+				agg.failedWaits += r.Barrier.Failures
+				if r.Barrier.Out > 0 {
+					agg.outRuns++
+				}
+				if r.Barrier.Generations == r.Barrier.Target {
+					agg.completeRuns++
+				}
+			}
 			agg.lat = append(agg.lat, r.Latency...)
 			agg.longest = max(agg.longest, r.LongestAfterHeal)
 			if o.verbose {
@@ -125,6 +139,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if agg.permits > 0 {
 			permits = append(permits, fmt.Sprintf("%s %d of %d", s.Name, agg.maxHolders, agg.permits))
 		}
+		if agg.barrier > 0 {
+			barriers = append(barriers, fmt.Sprintf("%s %d passes (%d early), %d failed Waits; %d of %d runs with a party out, %d with every generation passed",
+				s.Name, agg.passes, agg.early, agg.failedWaits, agg.outRuns, agg.barrier, agg.completeRuns))
+		}
 		if agg.leases > 0 {
 			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
 				s.Name, agg.leases, agg.expired, agg.lostLeases, agg.leaseWrites, agg.pastDeadline))
@@ -139,10 +157,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "violations = non-linearizable lock histories + lost updates + overlapping writers + liveness failures")
 	fmt.Fprintln(stdout, "(+ in fenced runs, writes refused while their writer still held the lock;")
 	fmt.Fprintln(stdout, "+ in semaphore runs, holdings beyond the permits and pairs of holders sharing a permit;")
-	fmt.Fprintln(stdout, "+ in lease runs, writes past their lease's deadline);")
+	fmt.Fprintln(stdout, "+ in lease runs, writes past their lease's deadline;")
+	fmt.Fprintln(stdout, "+ in barrier runs, passes before every party arrived or out of order, and, with no party out, parties stuck);")
 	fmt.Fprintln(stdout, "they are expected only where the expectation says \"known\" (a documented deficiency the checkers must catch).")
 	if len(permits) > 0 {
 		fmt.Fprintf(stdout, "most semaphore permits in use at one instant: %s\n", strings.Join(permits, ", "))
+	}
+	if len(barriers) > 0 {
+		fmt.Fprintf(stdout, "barriers: %s\n", strings.Join(barriers, "; "))
 	}
 	if len(leases) > 0 {
 		fmt.Fprintf(stdout, "leases: %s\n", strings.Join(leases, "; "))
