@@ -377,3 +377,56 @@ func TestCheckBarrier(t *testing.T) {
 		t.Errorf("a Safe run with an early pass passed: %+v", r.Barrier)
 	}
 }
+
+// TestCheckCond proves the cond checker on hand-made logs: a decrement below
+// zero, a lost increment, and a Wait that outlasts the bound after the heal
+// while the counter stays above zero must be flagged; a long Wait while the
+// counter is zero, or above zero only in stretches shorter than the bound,
+// or before the heal, or with the producer crashed, must not.
+func TestCheckCond(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := time.Second
+	ch := func(delta, value int, at time.Duration) CountChange {
+		return CountChange{Delta: delta, Value: value, At: t0.Add(at)}
+	}
+	w := func(from, to time.Duration) WaitSpan {
+		return WaitSpan{Client: 1, Start: t0.Add(from), End: t0.Add(to)}
+	}
+	const bound = 5 * time.Second
+	tests := []struct {
+		name                         string
+		changes                      []CountChange
+		final                        int
+		waits                        []WaitSpan
+		producerCrashed              bool
+		heal                         time.Duration
+		fromEmpty, lost, lostWakeups int
+	}{
+		{"produce and consume", []CountChange{ch(1, 1, 1*s), ch(-1, 0, 2*s)}, 0, []WaitSpan{w(0, 2*s)}, false, 0, 0, 0, 0},
+		{"taken from empty", []CountChange{ch(1, 1, 1*s), ch(-1, 0, 2*s), ch(-1, -1, 3*s)}, -1, nil, false, 0, 1, 0, 0},
+		{"an increment lost", []CountChange{ch(1, 1, 1*s), ch(1, 1, 2*s)}, 1, nil, false, 0, 0, 1, 0},
+		{"long wait, nothing ready", []CountChange{ch(1, 1, 1*s), ch(-1, 0, 2*s)}, 0, []WaitSpan{w(3*s, 60*s)}, false, 0, 0, 0, 0},
+		{"long wait with an item ready", []CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 60*s)}, false, 0, 0, 0, 1},
+		{"item ready after the wait began", []CountChange{ch(1, 1, 10*s)}, 1, []WaitSpan{w(0, 16*s)}, false, 0, 0, 0, 1},
+		{"ready in short stretches only", []CountChange{ch(1, 1, 1*s), ch(-1, 0, 5*s), ch(1, 1, 6*s), ch(-1, 0, 10*s)}, 0,
+			[]WaitSpan{w(0, 20*s)}, false, 0, 0, 0, 0},
+		{"ready before the heal only", []CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 20*s)}, false, 18 * s, 0, 0, 0},
+		{"long wait with an item ready, producer crashed", []CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 60*s)}, true, 0, 0, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckCond(tc.changes, tc.final, tc.waits, tc.producerCrashed, t0.Add(tc.heal), bound)
+			if rep.FromEmpty != tc.fromEmpty || rep.LostUpdates != tc.lost || rep.LostWakeups != tc.lostWakeups {
+				t.Errorf("CheckCond = %+v; want %d from empty, %d lost updates, %d lost wakeups", rep, tc.fromEmpty, tc.lost, tc.lostWakeups)
+			}
+			if ok := tc.fromEmpty+tc.lost+tc.lostWakeups == 0; (rep.Violations() == 0) != ok {
+				t.Errorf("Violations() = %d; want ok %v", rep.Violations(), ok)
+			}
+		})
+	}
+	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true},
+		Cond: CheckCond([]CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 60*s)}, false, t0, bound)}
+	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
+		t.Errorf("a Safe run with a lost wakeup passed: %+v", r.Cond)
+	}
+}

@@ -198,6 +198,7 @@ type Cluster struct {
 	Permits  *PermitLog  // the semaphore workload's holdings (Config.Permits)
 	Leases   *LeaseLog   // the lease workload's writes (PrimitiveLease)
 	Barriers *BarrierLog // the barrier workload's events (PrimitiveBarrier)
+	Conds    *CondLog    // the cond workload's counter and Waits (PrimitiveCond)
 	Start    time.Time
 
 	hierarchy *dsync.Hierarchy // the hierarchy workload's levels
@@ -209,6 +210,10 @@ type Cluster struct {
 	// clients give NewBarrier instead of Config.Clients: tests set it below
 	// the clients to show that CheckBarrier catches early passes.
 	barrierParties int
+	// silentProducer makes the cond workload's producer skip its Signals:
+	// tests set it to show that CheckCond catches waiters left waiting with
+	// items ready.
+	silentProducer bool
 
 	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
 	clients []*Client
@@ -282,6 +287,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	c.Permits = NewPermitLog(c.History)
 	c.Leases = NewLeaseLog(c.History)
 	c.Barriers = NewBarrierLog(c.History, clk)
+	c.Conds = NewCondLog(clk)
 	if cfg.Primitive == PrimitiveHierarchy {
 		h, err := dsync.NewHierarchy(hierarchyLevels...)
 		if err != nil {

@@ -87,6 +87,9 @@ type Result struct {
 	// Barrier is the check of the barrier workload; its Parties is 0 when
 	// the run had no barrier.
 	Barrier BarrierReport
+	// Cond is the check of the cond workload; its Consumers is 0 when the
+	// run had no condition variable.
+	Cond CondReport
 
 	Heal             time.Duration // virtual time faults stopped
 	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
@@ -109,11 +112,11 @@ func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
 // Violations counts everything that went wrong in the run: a lock history
 // that is not linearizable counts one, plus lost updates, overlaps, refused
 // writes of holders that still held their lock, semaphore holdings beyond
-// the permits or sharing a permit, lease writes past their deadline, and
-// liveness failures. Writes a fenced register refused from holders that had lost their lock
+// the permits or sharing a permit, lease writes past their deadline,
+// barrier and cond violations, and liveness failures. Writes a fenced register refused from holders that had lost their lock
 // are not violations.
 func (r *Result) Violations() int {
-	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.Barrier.Violations() + r.LivenessFailures
+	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.Barrier.Violations() + r.Cond.Violations() + r.LivenessFailures
 	if r.LockViolation() {
 		n++
 	}
@@ -152,6 +155,13 @@ func (r *Result) Unexpected() []string {
 		}
 		if r.Barrier.Stuck > 0 && r.Expect == Safe && !r.RealTime {
 			out = append(out, fmt.Sprintf("barrier: %d liveness failures with no party out %v", r.Barrier.Stuck, r.Barrier.Examples))
+		}
+		if r.Cond.FromEmpty+r.Cond.LostUpdates > 0 {
+			out = append(out, fmt.Sprintf("cond: %d items taken from an empty queue, %d lost updates %v",
+				r.Cond.FromEmpty, r.Cond.LostUpdates, r.Cond.Examples))
+		}
+		if r.Cond.LostWakeups > 0 && r.Expect == Safe && !r.RealTime {
+			out = append(out, fmt.Sprintf("cond: %d Waits went on past the bound with items ready %v", r.Cond.LostWakeups, r.Cond.Examples))
 		}
 		// On the real clock a slow machine can stretch any wait, so the
 		// bound is reported there, not enforced.
@@ -221,6 +231,9 @@ func Run(s Scenario, cfg Config) *Result {
 	for i, cl := range c.clients {
 		crashed[i] = cl.Crashed()
 	}
+	if cfg.Primitive == PrimitiveCond {
+		res.Cond = c.condReport(heal, res.Virtual, crashed)
+	}
 	c.Close()
 	final := c.History.Ops()
 	res.History, res.Start = final, c.Start
@@ -245,6 +258,9 @@ func Run(s Scenario, cfg Config) *Result {
 		if op.Outcome == OK {
 			res.Acquired++
 			res.Latency = append(res.Latency, op.ReturnAt.Sub(op.CallAt))
+		}
+		if op.CondWait {
+			continue // CheckCond's
 		}
 		from := op.CallAt
 		if from.Before(healAt) {
@@ -302,6 +318,10 @@ func (r *Result) Summary() string {
 	if br := r.Barrier; br.Parties > 0 {
 		fmt.Fprintf(&b, ", barrier of %d: %d passes, %d generations, %d failed waits, %d parties out, %d early passes, %d out of order, %d stuck",
 			br.Parties, br.Passes, br.Generations, br.Failures, br.Out, br.EarlyPasses, br.OutOfOrder, br.Stuck)
+	}
+	if cr := r.Cond; cr.Consumers > 0 {
+		fmt.Fprintf(&b, ", cond with %d consumers: %d produced, %d consumed, %d waits, %d from empty, %d lost updates, %d lost wakeups",
+			cr.Consumers, cr.Produced, cr.Consumed, cr.Waits, cr.FromEmpty, cr.LostUpdates, cr.LostWakeups)
 	}
 	if r.Register.Refused > 0 {
 		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)

@@ -65,7 +65,7 @@ func Scenarios(b Budget) []Scenario {
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
 		leaseVerifyPastDeadline(),
 		hierarchyScenario(), HierarchyRandom(b), barrierScenario(), BarrierRandom(b),
-		BarrierRandomLive(b),
+		BarrierRandomLive(b), condScenario(), CondRandom(b),
 	}
 }
 
@@ -687,6 +687,43 @@ func BarrierRandomLive(b Budget) Scenario {
 		return b
 	}
 	s.Drive = func(c *Cluster) (time.Duration, error) { return barrierRandomDrive(s.budget(c.Cfg, b))(c) }
+	return s
+}
+
+// condSetup makes cfg a cond workload.
+func condSetup(cfg *Config) { cfg.Primitive = PrimitiveCond }
+
+func condScenario() Scenario {
+	return Scenario{
+		Name: "cond",
+		Faults: "none: c0 produces 40 items under a dsync.Mutex, signalling a dsync.Cond (one time in four broadcasting); " +
+			"2 consumers take 20 each, waiting on the Cond while the counter is zero",
+		Expect: Safe,
+		Explain: "a waiter registers before it unlocks, so a Signal after the increment finds it: no consumer waits " +
+			"beyond the liveness bound while items are ready, and consumers that re-check under the mutex never take from empty",
+		Setup: condSetup,
+		Drive: func(c *Cluster) (time.Duration, error) {
+			if !c.RunCond(nil) {
+				return 0, fmt.Errorf("producer and consumers did not finish")
+			}
+			return 0, nil
+		},
+	}
+}
+
+// CondRandom returns the random scenario over the cond workload.
+func CondRandom(b Budget) Scenario {
+	s := randomOver(b, "cond-random", "as random, over the cond workload (1 producer, 2 consumers)",
+		"the mutex survives what the lock survives; Signal fails (and is retried) rather than miss a waiter when too few "+
+			"nodes answer; once faults stop no consumer waits beyond the liveness bound while items are ready",
+		condSetup)
+	s.Drive = func(c *Cluster) (time.Duration, error) {
+		faults, heal := RandomFaults(c.Cfg, b)
+		if !c.RunCond(faults) {
+			return heal, fmt.Errorf("producer and consumers did not finish")
+		}
+		return heal, nil
+	}
 	return s
 }
 

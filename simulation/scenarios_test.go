@@ -230,6 +230,12 @@ func TestReplay(t *testing.T) {
 		}
 	}
 	if *replayHistory {
+		for _, ch := range r.Cond.Changes {
+			t.Logf("cond: c%d %+d -> %d at %v", ch.Client, ch.Delta, ch.Value, ch.At.Sub(r.Start))
+		}
+		for _, w := range r.Cond.WaitSpans {
+			t.Logf("cond: c%d waited %v..%v", w.Client, w.Start.Sub(r.Start), w.End.Sub(r.Start))
+		}
 		for _, e := range r.Barrier.Events {
 			t.Logf("barrier: %+v at %v", e, e.At.Sub(r.Start))
 		}
@@ -424,5 +430,70 @@ func TestBarrierCheckerCatchesTooFewParties(t *testing.T) {
 	t.Log(r.Summary())
 	if r.Barrier.EarlyPasses == 0 || len(r.Unexpected()) == 0 {
 		t.Errorf("barrier of 2 parties checked as 3: %+v; want early passes, and the run failed", r.Barrier)
+	}
+}
+
+// TestCondRandom runs the random scenario over the cond workload: the
+// mutex's lock history linearizable, the counter never below zero nor an
+// increment lost, and once faults stop no consumer waiting beyond the
+// liveness bound while items are ready. SIM_PRIMITIVE_SEEDS runs more seeds.
+// A failing seed replays with
+//
+//	go test ./simulation -run 'TestCondRandom/seed=N$'
+func TestCondRandom(t *testing.T) {
+	var runs, unchecked, waits, produced, consumed int
+	runSeeds(t, CondRandom(Budget{}), primitiveSeeds(), func(t *testing.T, r *Result) {
+		if r.Cond.Consumers != 2 {
+			t.Errorf("cond report %+v: want 2 consumers", r.Cond)
+		}
+		runs++
+		if r.Cond.WakeupsUnchecked {
+			unchecked++
+		}
+		waits += r.Cond.Waits
+		produced += r.Cond.Produced
+		consumed += r.Cond.Consumed
+	})
+	t.Logf("%d runs (%d with the producer crashed: wakeups unchecked): %d produced, %d consumed, %d Waits",
+		runs, unchecked, produced, consumed, waits)
+}
+
+// TestCondCheckerCatchesConsumersThatDoNotRecheck proves the cond checker on
+// a real run: consumers that take an item after one Wait without checking
+// the counter again take from an empty queue when a Broadcast wakes both
+// for one item, and the run must fail, while the careful run of the same
+// seed is safe.
+func TestCondCheckerCatchesConsumersThatDoNotRecheck(t *testing.T) {
+	s := condScenario()
+	r := runScenario(t, s, Config{Seed: 1})
+	if u := r.Unexpected(); len(u) > 0 {
+		t.Errorf("careful consumers: %v", u)
+	}
+	careless := s
+	careless.Drive = func(c *Cluster) (time.Duration, error) {
+		c.careless = true
+		return s.Drive(c)
+	}
+	r = runScenario(t, careless, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Cond.FromEmpty == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("consumers that do not re-check: %+v; want items taken from empty, and the run failed", r.Cond)
+	}
+}
+
+// TestCondCheckerCatchesMissingSignals proves the lost-wakeup check on a real
+// run: a producer that never signals leaves consumers waiting with items
+// ready until their Waits time out, and the run must fail.
+func TestCondCheckerCatchesMissingSignals(t *testing.T) {
+	s := condScenario()
+	silent := s
+	silent.Drive = func(c *Cluster) (time.Duration, error) {
+		c.silentProducer = true
+		return s.Drive(c)
+	}
+	r := runScenario(t, silent, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Cond.LostWakeups == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("a producer that never signals: %+v; want lost wakeups, and the run failed", r.Cond)
 	}
 }

@@ -84,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var permits []string  // per semaphore scenario: most permits in use at once
 	var leases []string   // per lease scenario: leases granted, expired, lost; writes, past the deadline
 	var barriers []string // per barrier scenario: passes, runs with a party out, runs with every generation passed
+	var conds []string    // per cond scenario: items, Waits, runs with wakeups unchecked
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
 	for _, s := range list {
@@ -122,6 +123,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 					agg.completeRuns++
 				}
 			}
+			if r.Cond.Consumers > 0 {
+				agg.cond++
+				agg.produced += r.Cond.Produced
+				agg.consumed += r.Cond.Consumed
+				agg.condWaits += r.Cond.Waits
+				agg.lostWakeups += r.Cond.LostWakeups
+				if r.Cond.WakeupsUnchecked {
+					agg.unchecked++
+				}
+			}
 			agg.lat = append(agg.lat, r.Latency...)
 			agg.longest = max(agg.longest, r.LongestAfterHeal)
 			if o.verbose {
@@ -143,6 +154,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			barriers = append(barriers, fmt.Sprintf("%s %d passes (%d early), %d failed Waits; %d of %d runs with a party out, %d with every generation passed",
 				s.Name, agg.passes, agg.early, agg.failedWaits, agg.outRuns, agg.barrier, agg.completeRuns))
 		}
+		if agg.cond > 0 {
+			conds = append(conds, fmt.Sprintf("%s %d produced, %d consumed, %d Waits, %d lost wakeups; %d of %d runs with the producer crashed (wakeups unchecked)",
+				s.Name, agg.produced, agg.consumed, agg.condWaits, agg.lostWakeups, agg.unchecked, agg.cond))
+		}
 		if agg.leases > 0 {
 			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
 				s.Name, agg.leases, agg.expired, agg.lostLeases, agg.leaseWrites, agg.pastDeadline))
@@ -158,10 +173,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "(+ in fenced runs, writes refused while their writer still held the lock;")
 	fmt.Fprintln(stdout, "+ in semaphore runs, holdings beyond the permits and pairs of holders sharing a permit;")
 	fmt.Fprintln(stdout, "+ in lease runs, writes past their lease's deadline;")
-	fmt.Fprintln(stdout, "+ in barrier runs, passes before every party arrived or out of order, and, with no party out, parties stuck);")
+	fmt.Fprintln(stdout, "+ in barrier runs, passes before every party arrived or out of order, and, with no party out, parties stuck;")
+	fmt.Fprintln(stdout, "+ in cond runs, items taken from empty, lost increments and, unless the producer crashed, lost wakeups);")
 	fmt.Fprintln(stdout, "they are expected only where the expectation says \"known\" (a documented deficiency the checkers must catch).")
 	if len(permits) > 0 {
 		fmt.Fprintf(stdout, "most semaphore permits in use at one instant: %s\n", strings.Join(permits, ", "))
+	}
+	if len(conds) > 0 {
+		fmt.Fprintf(stdout, "conds: %s\n", strings.Join(conds, "; "))
 	}
 	if len(barriers) > 0 {
 		fmt.Fprintf(stdout, "barriers: %s\n", strings.Join(barriers, "; "))
