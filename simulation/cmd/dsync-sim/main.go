@@ -94,6 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			permits, maxHolders                                            int
 			leases, expired, lostLeases, leaseWrites, pastDeadline         int
 			barrier, passes, early, outRuns, completeRuns, failedWaits     int
+			cond, produced, consumed, condWaits, unchecked, lostWakeups    int
 			lat                                                            []time.Duration
 			longest                                                        time.Duration
 		}
