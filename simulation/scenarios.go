@@ -548,17 +548,17 @@ func leaseScenario() Scenario {
 func leaseVerifyPastDeadline() Scenario {
 	return Scenario{
 		Name: "lease-verify-past-deadline",
-		Faults: "c0's links are slow (50ms each way); c0 holds a lease with MaxHold 1s and calls Verify 10ms before " +
-			"the deadline, then writes; c1 asks for the lock 55ms after the deadline",
+		Faults: "c0's links are slow (80ms each way); c0 holds a lease with MaxHold 1s and calls Verify 50ms before " +
+			"the deadline, then writes; c1 asks for the lock 90ms after the deadline",
 		Expect: KnownStorageViolation,
 		Explain: "Verify asks Valid only before it asks the nodes: the deadline passes while it waits for their answers, " +
 			"the lease releases the lock, and the nodes, which answered before the release reached them, confirm it. " +
-			"Verify returns nil 80ms past the deadline; c1 has the lock by then, and c0's write overlaps c1's and undoes it. " +
+			"Verify returns nil 110ms past the deadline; c1 has the lock by then, and c0's write overlaps c1's and undoes it. " +
 			"Asking Valid after Verify (what the random lease workload does) closes the gap",
 		Setup: leaseSetup,
 		Drive: func(c *Cluster) (time.Duration, error) {
 			for k := range c.Cfg.Nodes {
-				c.Net.SetDelay(0, k, Both, 50*time.Millisecond, 0)
+				c.Net.SetDelay(0, k, Both, 80*time.Millisecond, 0)
 			}
 			maxHold := time.Second
 			var lh0 *LeaseHold
@@ -573,13 +573,14 @@ func leaseVerifyPastDeadline() Scenario {
 			}
 			deadline, _ := lh0.L.Deadline()
 			done0 := c.spawn(func() {
-				lh0.Section(deadline.Sub(c.Clock.Now())-10*time.Millisecond, CheckVerifyAlone)
+				lh0.Section(deadline.Sub(c.Clock.Now())-50*time.Millisecond, CheckVerifyAlone)
 				lh0.Release()
 			})
 			done1 := c.spawn(func() {
-				// c0's release reaches the nodes 50ms after the deadline,
-				// its Verify's answers reach c0 30ms later.
-				clock.Sleep(context.Background(), c.Clock, deadline.Add(55*time.Millisecond).Sub(c.Clock.Now()))
+				// c0's Verify reaches the nodes 30ms after the deadline,
+				// its release 80ms after, the nodes' answers reach c0 110ms
+				// after. The margins (50ms and more) are for the HTTP tier.
+				clock.Sleep(context.Background(), c.Clock, deadline.Add(90*time.Millisecond).Sub(c.Clock.Now()))
 				if lh1, err := c.Client(1).AcquireLease(resource, dsync.LeaseOptions{}); err == nil {
 					lh1.Section(10*time.Millisecond, CheckValid)
 					lh1.Release()
@@ -690,8 +691,15 @@ func BarrierRandomLive(b Budget) Scenario {
 	return s
 }
 
-// condSetup makes cfg a cond workload.
-func condSetup(cfg *Config) { cfg.Primitive = PrimitiveCond }
+// condSetup makes cfg a cond workload, with a think time of a quarter of
+// the validity before each item, so that the producer's 40 items span the
+// random scenario's fault window (3×Validity).
+func condSetup(cfg *Config) {
+	cfg.Primitive = PrimitiveCond
+	if cfg.Think == 0 {
+		cfg.Think = cfg.withDefaults().Validity / 4
+	}
+}
 
 func condScenario() Scenario {
 	return Scenario{
