@@ -7,6 +7,12 @@
 //
 //	go run ./simulation/cmd/dsync-sim -seeds 200
 //	go run ./simulation/cmd/dsync-sim -scenarios random -seeds 1000 -nodes 5 -clients 8 -faults 12
+//	go run ./simulation/cmd/dsync-sim -transport netns -scenarios lease-random,barrier -seeds 5
+//
+// -transport http or netns runs the same scenarios over the rest transport on
+// the real clock (netns: every node in its own network namespace; root);
+// latencies and waits are then real time, and liveness bounds are reported,
+// not enforced.
 //
 // Runs here are outside a testing/synctest bubble, so the simulation decides
 // when all goroutines wait by a heuristic (see simulation.Heuristic): a run is
@@ -40,6 +46,7 @@ type options struct {
 	duration                    time.Duration
 	parallel                    int
 	verbose                     bool
+	transport                   string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -56,8 +63,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 0, "stop starting new runs after this much wall-clock time (0: no limit)")
 	fs.IntVar(&o.parallel, "parallel", 1, "runs at once; more than 1 makes the quiescence heuristic, which watches the whole process, less exact")
 	fs.BoolVar(&o.verbose, "v", false, "print every run")
+	fs.StringVar(&o.transport, "transport", "sim", "sim (in-process network, virtual time), http (rest over loopback through fault-injecting proxies, real time) or netns (http with every node in its own network namespace; Linux, root)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	transport, ok := transports[o.transport]
+	if !ok {
+		fmt.Fprintf(stderr, "dsync-sim: no transport %q; have sim, http, netns\n", o.transport)
+		return 2
+	}
+	if transport == simulation.TransportNetns {
+		if err := simulation.NetnsAvailable(); err != nil {
+			fmt.Fprintf(stderr, "dsync-sim: netns transport: %v (it needs root and a working `ip netns`)\n", err)
+			return 2
+		}
+		defer simulation.CleanupNetns() // whatever a failed run left behind
 	}
 	budget := simulation.Budget{Faults: o.faults}
 	var list []simulation.Scenario
@@ -169,7 +189,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr)
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nlatencies and waits are virtual time; wall-clock %v\n", time.Since(start).Round(time.Millisecond))
+	timeIs := "virtual time"
+	if transport != simulation.TransportSim {
+		timeIs = "real time over " + o.transport
+	}
+	fmt.Fprintf(stdout, "\nlatencies and waits are %s; wall-clock %v\n", timeIs, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintln(stdout, "violations = non-linearizable lock histories + lost updates + overlapping writers + liveness failures")
 	fmt.Fprintln(stdout, "(+ in fenced runs, writes refused while their writer still held the lock;")
 	fmt.Fprintln(stdout, "+ in semaphore runs, holdings beyond the permits and pairs of holders sharing a permit;")
@@ -220,7 +244,7 @@ func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := simulation.Run(s, simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops})
+			r := simulation.Run(s, simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops, Transport: transports[o.transport]})
 			mu.Lock()
 			defer mu.Unlock()
 			results = append(results, r)
@@ -233,6 +257,11 @@ func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []
 	}
 	wg.Wait()
 	return results
+}
+
+// transports are the values of -transport.
+var transports = map[string]simulation.Transport{
+	"sim": simulation.TransportSim, "http": simulation.TransportHTTP, "netns": simulation.TransportNetns,
 }
 
 func flags(o options) string {
@@ -249,12 +278,20 @@ func flags(o options) string {
 }
 
 func replayRun(o options, scenario string, seed uint64) string {
-	return fmt.Sprintf("go run ./simulation/cmd/dsync-sim -scenarios %s -seed %d -seeds 1 -v%s", scenario, seed, flags(o))
+	tr := ""
+	if o.transport != "sim" {
+		tr = " -transport " + o.transport
+	}
+	return fmt.Sprintf("go run ./simulation/cmd/dsync-sim -scenarios %s -seed %d -seeds 1 -v%s%s", scenario, seed, flags(o), tr)
 }
 
 func replayTest(o options, scenario string, seed uint64) string {
-	return fmt.Sprintf("go test ./simulation -run TestReplay -v -args -sim.scenario=%s -sim.seed=%d%s",
+	line := fmt.Sprintf("go test ./simulation -run TestReplay -v -args -sim.scenario=%s -sim.seed=%d%s",
 		scenario, seed, strings.ReplaceAll(flags(o), " -", " -sim."))
+	if o.transport != "sim" {
+		line += " (the same seed in the simulated tier)"
+	}
+	return line
 }
 
 func round(d time.Duration) time.Duration {
