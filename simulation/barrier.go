@@ -200,25 +200,36 @@ func (cl *Client) barrierParty(parties int, gens uint64, healed <-chan struct{})
 		}
 		c.Net.WaitResumed(cl.ID)
 		afterHeal := isClosed(healed)
-		g := b.Generation()
-		call := c.Clock.Now()
-		c.Barriers.add(BarrierEvent{Client: cl.ID, Gen: g, Kind: BarrierArrive})
-		ctx, cancel := clock.WithTimeout(cl.ctx, c.Clock, c.Cfg.LockTimeout)
-		err := b.Wait(ctx)
-		cancel()
+		err := cl.barrierWait(b)
 		if cl.Crashed() {
 			return // the outcome is the dead process's
 		}
-		if err == nil {
-			c.Barriers.add(BarrierEvent{Client: cl.ID, Gen: g, Kind: BarrierPass, Next: b.Generation(), Call: call})
-			continue
-		}
-		out := errors.Is(err, dsync.ErrLockLost)
-		c.Barriers.add(BarrierEvent{Client: cl.ID, Gen: g, Kind: BarrierFail, Call: call, Err: err.Error(), Out: out})
-		if out || afterHeal {
+		if err != nil && (errors.Is(err, dsync.ErrLockLost) || afterHeal) {
 			return
 		}
 	}
+}
+
+// barrierWait makes one Wait of b, bounded by Config.LockTimeout, and
+// records it in the cluster's BarrierLog: the arrival before the call, the
+// pass or the failure after it (unless the client crashed meanwhile).
+func (cl *Client) barrierWait(b *dsync.Barrier) error {
+	c := cl.c
+	g := b.Generation()
+	call := c.Clock.Now()
+	c.Barriers.add(BarrierEvent{Client: cl.ID, Gen: g, Kind: BarrierArrive})
+	ctx, cancel := clock.WithTimeout(cl.ctx, c.Clock, c.Cfg.LockTimeout)
+	err := b.Wait(ctx)
+	cancel()
+	switch {
+	case cl.Crashed():
+	case err == nil:
+		c.Barriers.add(BarrierEvent{Client: cl.ID, Gen: g, Kind: BarrierPass, Next: b.Generation(), Call: call})
+	default:
+		c.Barriers.add(BarrierEvent{Client: cl.ID, Gen: g, Kind: BarrierFail, Call: call, Err: err.Error(),
+			Out: errors.Is(err, dsync.ErrLockLost)})
+	}
+	return err
 }
 
 // isClosed reports whether ch is closed; a nil ch never is.

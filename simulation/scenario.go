@@ -31,6 +31,10 @@ const (
 	// held against the run, and not required either (whether the writer
 	// finds a gap depends on the seed).
 	KnownStarvation
+	// KnownLivenessFailure: safe, but a known deficiency leaves a waiter
+	// stuck after the faults stop, where the design promises it is served:
+	// the run passes only if a liveness check catches it.
+	KnownLivenessFailure
 )
 
 func (e Expectation) String() string {
@@ -43,6 +47,8 @@ func (e Expectation) String() string {
 		return "known storage violation"
 	case KnownStarvation:
 		return "starvation possible"
+	case KnownLivenessFailure:
+		return "known liveness failure"
 	}
 	return "?"
 }
@@ -167,6 +173,18 @@ func (r *Result) Unexpected() []string {
 		// bound is reported there, not enforced.
 		if r.LivenessFailures > 0 && r.Expect == Safe && !r.RealTime {
 			out = append(out, fmt.Sprintf("%d acquisitions after the heal failed or waited more than %v", r.LivenessFailures, r.Bound))
+		}
+	case KnownLivenessFailure:
+		if r.LockViolation() {
+			out = append(out, "lock history not linearizable")
+		}
+		if r.Register.Violations()+r.Semaphore.Violations()+r.Lease.Violations() > 0 ||
+			r.Barrier.EarlyPasses+r.Barrier.OutOfOrder+r.Cond.FromEmpty+r.Cond.LostUpdates > 0 {
+			out = append(out, "a safety checker failed")
+		}
+		// On the real clock liveness is reported, not enforced, either way.
+		if r.LivenessFailures+r.Barrier.Stuck+r.Cond.LostWakeups == 0 && !r.RealTime {
+			out = append(out, "the known liveness failure was not caught by a liveness check")
 		}
 	case KnownLockViolation:
 		if !r.LockViolation() {

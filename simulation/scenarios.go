@@ -65,7 +65,8 @@ func Scenarios(b Budget) []Scenario {
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
 		leaseVerifyPastDeadline(),
 		hierarchyScenario(), HierarchyRandom(b), barrierScenario(), BarrierRandom(b),
-		BarrierRandomLive(b), condScenario(), CondRandom(b),
+		BarrierRandomLive(b), barrierArrivalLost(),
+		condScenario(), CondRandom(b),
 	}
 }
 
@@ -649,6 +650,74 @@ func barrierScenario() Scenario {
 				return 0, fmt.Errorf("parties did not finish")
 			}
 			return 0, nil
+		},
+	}
+}
+
+func barrierArrivalLost() Scenario { return barrierArrival(true) }
+
+// barrierArrival is barrier-arrival-lost; without restart, n0 does not
+// restart, and the barrier must pass generation 1 (a test checks that the
+// restart is what breaks it).
+func barrierArrival(restart bool) Scenario {
+	return Scenario{
+		Name: "barrier-arrival-lost",
+		Faults: "3 parties pass generation 0; c2 arrives at generation 1 while n2 is isolated (its arrival is granted by " +
+			"n0 and n1 only); n2 heals; n0 restarts empty; c0 and c1 arrive a validity later. Never more than one node " +
+			"down or cut off at a time",
+		Expect: KnownLivenessFailure,
+		Explain: "after n0's restart only n1 holds c2's arrival: its refresher finds it lost (2 of 3 nodes say not held) " +
+			"and stops refreshing it, and n1 lets it lapse. Barrier.Wait does not watch its arrival's lock context, so c2 " +
+			"keeps waiting without arriving again, and no party ever sees c2 arrived: every Wait of generation 1 fails " +
+			"at its timeout, though no party is out (memberships, held by all 3 nodes, survive)",
+		Setup: func(cfg *Config) {
+			barrierSetup(cfg)
+			cfg.Ops = 2 // generations
+			if cfg.Validity == 0 {
+				cfg.Validity = 2 * time.Second
+			}
+		},
+		Drive: func(c *Cluster) (time.Duration, error) {
+			bs := make([]*dsync.Barrier, c.Cfg.Clients)
+			for i := range bs {
+				bs[i] = dsync.NewBarrier(c.Client(i).DS, barrierName, c.Cfg.Clients)
+			}
+			wait := func(i int) <-chan struct{} { return c.spawn(func() { c.Client(i).barrierWait(bs[i]) }) }
+			var gen0 []<-chan struct{}
+			for i := range bs {
+				gen0 = append(gen0, wait(i))
+			}
+			for i, done := range gen0 {
+				if err := c.await(done, time.Minute, fmt.Sprintf("c%d generation 0", i)); err != nil {
+					return 0, err
+				}
+			}
+			last := c.Cfg.Clients - 1
+			c.Net.Isolate(last)
+			waits := []<-chan struct{}{wait(last)}
+			c.Advance(time.Second)
+			c.Net.Heal()
+			c.Advance(time.Second)
+			if restart {
+				c.Net.CrashNode(0)
+				c.Net.RestartNode(0)
+			}
+			heal := c.Now()
+			c.Advance(c.Cfg.Validity + time.Second)
+			for i := range last {
+				waits = append(waits, wait(i))
+			}
+			for _, done := range waits {
+				if err := c.await(done, c.Cfg.LockTimeout+time.Minute, "generation 1"); err != nil {
+					return heal, err
+				}
+			}
+			closed := c.spawn(func() {
+				for _, b := range bs {
+					b.Close(context.Background())
+				}
+			})
+			return heal, c.await(closed, time.Minute, "close")
 		},
 	}
 }

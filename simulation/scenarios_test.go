@@ -497,3 +497,17 @@ func TestCondCheckerCatchesMissingSignals(t *testing.T) {
 		t.Errorf("a producer that never signals: %+v; want lost wakeups, and the run failed", r.Cond)
 	}
 }
+
+// TestBarrierArrivalLostNeedsTheRestart runs barrier-arrival-lost without
+// n0's restart: c2's arrival, granted by n0 and n1 only, then stays held by
+// a read quorum, and every party must pass generation 1. The restart, which
+// leaves it on one node, is what makes the barrier stuck.
+func TestBarrierArrivalLostNeedsTheRestart(t *testing.T) {
+	s := barrierArrival(false)
+	s.Expect = Safe
+	r := runScenario(t, s, Config{Seed: 1})
+	t.Log(r.Summary())
+	if u := r.Unexpected(); len(u) > 0 || r.Barrier.Generations != 2 {
+		t.Errorf("without the restart: %v, %d generations; want safe, 2 generations passed", u, r.Barrier.Generations)
+	}
+}
