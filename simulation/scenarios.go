@@ -683,9 +683,14 @@ func barrierArrival(restart bool) Scenario {
 				bs[i] = dsync.NewBarrier(c.Client(i).DS, barrierName, c.Cfg.Clients)
 			}
 			wait := func(i int) <-chan struct{} { return c.spawn(func() { c.Client(i).barrierWait(bs[i]) }) }
+			// The parties join one after another, so that no two try the
+			// same member slot at once: every slot is granted by all 3
+			// nodes (two parties colliding on a slot can leave it granted
+			// by 2, and then the restart below takes a membership too).
 			var gen0 []<-chan struct{}
 			for i := range bs {
 				gen0 = append(gen0, wait(i))
+				c.Advance(100 * time.Millisecond)
 			}
 			for i, done := range gen0 {
 				if err := c.await(done, time.Minute, fmt.Sprintf("c%d generation 0", i)); err != nil {
