@@ -627,11 +627,14 @@ func HierarchyRandom(b Budget) Scenario {
 		hierarchySetup)
 }
 
-// barrierSetup makes cfg a barrier workload, with a think time of a quarter
-// of the validity before each Wait, so that the 20 generations span the
-// random scenario's fault window (3×Validity).
-func barrierSetup(cfg *Config) {
-	cfg.Primitive = PrimitiveBarrier
+// barrierSetup makes cfg a barrier workload.
+func barrierSetup(cfg *Config) { cfg.Primitive = PrimitiveBarrier }
+
+// spanWindow makes a workload of a fixed number of steps (the barrier's
+// generations, the cond producer's items) think a quarter of the validity
+// before each, so that its 20 to 40 steps span the random scenario's fault
+// window (3×Validity) instead of ending before the first fault.
+func spanWindow(cfg *Config) {
 	if cfg.Think == 0 {
 		cfg.Think = cfg.withDefaults().Validity / 4
 	}
@@ -733,7 +736,7 @@ func BarrierRandom(b Budget) Scenario {
 		"never a pass before every party arrived. A crashed party cannot arrive, and a party paused past the validity "+
 			"loses its membership and stops (Wait fails with ErrLockLost): the others' Waits then fail, never pass. "+
 			"With no party out, every party passes every generation, each Wait within the liveness bound after the heal",
-		barrierSetup)
+		func(cfg *Config) { barrierSetup(cfg); spanWindow(cfg) })
 	s.Drive = barrierRandomDrive(b)
 	return s
 }
@@ -765,15 +768,8 @@ func BarrierRandomLive(b Budget) Scenario {
 	return s
 }
 
-// condSetup makes cfg a cond workload, with a think time of a quarter of
-// the validity before each item, so that the producer's 40 items span the
-// random scenario's fault window (3×Validity).
-func condSetup(cfg *Config) {
-	cfg.Primitive = PrimitiveCond
-	if cfg.Think == 0 {
-		cfg.Think = cfg.withDefaults().Validity / 4
-	}
-}
+// condSetup makes cfg a cond workload.
+func condSetup(cfg *Config) { cfg.Primitive = PrimitiveCond }
 
 func condScenario() Scenario {
 	return Scenario{
@@ -798,7 +794,7 @@ func CondRandom(b Budget) Scenario {
 	s := randomOver(b, "cond-random", "as random, over the cond workload (1 producer, 2 consumers)",
 		"the mutex survives what the lock survives; Signal fails (and is retried) rather than miss a waiter when too few "+
 			"nodes answer; once faults stop no consumer waits beyond the liveness bound while items are ready",
-		condSetup)
+		func(cfg *Config) { condSetup(cfg); spanWindow(cfg) })
 	s.Drive = func(c *Cluster) (time.Duration, error) {
 		faults, heal := RandomFaults(c.Cfg, b)
 		if !c.RunCond(faults) {
