@@ -215,20 +215,26 @@ func (lh *LeaseHold) Release() error {
 }
 
 // leaseOp is one operation of the lease workload: a lease on a random
-// resource, read or write, bounded by a MaxHold in [Hold/4, Hold] or by 1 or
-// 2 renewals (the lease setup makes Hold two refresh intervals), used for 1
-// to 4 sections of Hold/8 to Hold/4 each, then released. Sections stop at
-// the first whose check fails.
+// resource, read or write, bounded by a MaxHold in [Hold/4, Hold] (half of
+// them), by 1 or 2 renewals (a quarter; the lease setup makes Hold two
+// refresh intervals) or by a MaxHold of 2×Validity (a quarter, so that faults
+// can take a lease before its bound), used for 1 to 4 sections of Hold/8 to
+// Hold/4 each, then released. Sections stop at the first whose check fails.
 func (cl *Client) leaseOp() {
 	c := cl.c
 	cfg := c.Cfg
 	res := resourceName(cl.rng.IntN(cfg.Resources))
 	write := cfg.ReadFraction < 0 || cl.rng.Float64() >= cfg.ReadFraction
 	opts := dsync.LeaseOptions{Options: dsync.Options{Timeout: cfg.LockTimeout, Source: "simulation"}, Read: !write}
-	if cl.rng.IntN(2) == 0 {
+	switch cl.rng.IntN(4) {
+	case 0, 1:
 		opts.MaxHold = cfg.Hold/4 + time.Duration(cl.rng.Int64N(int64(cfg.Hold*3/4)+1))
-	} else {
+	case 2:
 		opts.MaxRenewals = 1 + cl.rng.IntN(2)
+	case 3:
+		// Past the validity: a holder paused or cut off meanwhile loses
+		// the lock before its lease ends.
+		opts.MaxHold = 2 * cfg.Validity
 	}
 	steps, check := 1+cl.rng.IntN(4), LeaseCheck(cl.rng.IntN(2)) // CheckValid or CheckVerify
 	lh, err := cl.AcquireLease(res, opts)

@@ -322,11 +322,18 @@ func runSeeds(t *testing.T, s Scenario, seeds int, check func(t *testing.T, r *R
 //
 //	go test ./simulation -run 'TestLeaseRandom/seed=N$'
 func TestLeaseRandom(t *testing.T) {
+	var runs, leases, expired, lost, writes int
 	runSeeds(t, LeaseRandom(Budget{}), primitiveSeeds(), func(t *testing.T, r *Result) {
 		if r.Lease.Leases == 0 || r.Lease.Uses == 0 {
 			t.Errorf("lease report %+v: want leases and writes", r.Lease)
 		}
+		runs++
+		leases += r.Lease.Leases
+		expired += r.Lease.Expired
+		lost += r.Lease.Lost
+		writes += r.Lease.Uses
 	})
+	t.Logf("%d runs: %d leases, %d expired, %d lost; %d writes", runs, leases, expired, lost, writes)
 }
 
 // TestHierarchyRandom runs the random scenario over the hierarchy workload:
