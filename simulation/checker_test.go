@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"testing"
+	"time"
 )
 
 // op builds a recorded operation for checker tests.
@@ -231,5 +232,201 @@ func TestCheckSemaphore(t *testing.T) {
 		Semaphore: CheckSemaphore([]Holding{h(0, 0, 1, 10), h(1, 1, 2, 10), h(2, 0, 3, 10)}, 2)}
 	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
 		t.Errorf("a Safe run with 3 holders of 2 permits passed: %+v", r.Semaphore)
+	}
+}
+
+// TestCheckLeases proves the lease checker: a write at or after its lease's
+// deadline must be flagged; one before it, or under a lease without a
+// deadline, must pass.
+func TestCheckLeases(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u := func(at, deadline time.Duration) LeaseUse {
+		d := time.Time{}
+		if deadline > 0 {
+			d = t0.Add(deadline)
+		}
+		return LeaseUse{Client: 0, Resource: "x", At: t0.Add(at), Deadline: d}
+	}
+	tests := []struct {
+		name string
+		uses []LeaseUse
+		past int
+	}{
+		{"before the deadline", []LeaseUse{u(time.Second, 2*time.Second), u(1999*time.Millisecond, 2*time.Second)}, 0},
+		{"no deadline", []LeaseUse{u(time.Hour, 0)}, 0},
+		{"at the deadline", []LeaseUse{u(2*time.Second, 2*time.Second)}, 1},
+		{"past the deadline", []LeaseUse{u(time.Second, 2*time.Second), u(2080*time.Millisecond, 2*time.Second)}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckLeases(tc.uses)
+			if rep.PastDeadline != tc.past || rep.Violations() != tc.past || rep.Uses != len(tc.uses) {
+				t.Errorf("CheckLeases = %+v; want %d past the deadline", rep, tc.past)
+			}
+		})
+	}
+	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true}, Lease: CheckLeases([]LeaseUse{u(3*time.Second, 2*time.Second)})}
+	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
+		t.Errorf("a Safe run with a write past its lease's deadline passed: %+v", r.Lease)
+	}
+}
+
+// TestCheckLocksHierarchy feeds the lock checker histories of the hierarchy
+// workload, where each level is recorded on its own resource: two readers of
+// "global" may each write-lock a different bucket, but not the same one,
+// and a write lock of "global" excludes its readers whatever they hold
+// below.
+func TestCheckLocksHierarchy(t *testing.T) {
+	at := func(client int, res string, kind OpKind, write bool, call, ret int64) Op {
+		return Op{Client: client, Resource: res, Kind: kind, Write: write, Outcome: OK, Call: call, Return: ret}
+	}
+	tests := []struct {
+		name string
+		ops  []Op
+		ok   bool
+	}{
+		{"readers of global, writers of different buckets", []Op{
+			at(0, "global", OpAcquire, false, 1, 2), at(0, "bucket-0", OpAcquire, true, 1, 2),
+			at(1, "global", OpAcquire, false, 3, 4), at(1, "bucket-1", OpAcquire, true, 3, 4),
+		}, true},
+		{"readers of global, writers of one bucket", []Op{
+			at(0, "global", OpAcquire, false, 1, 2), at(0, "bucket-0", OpAcquire, true, 1, 2),
+			at(1, "global", OpAcquire, false, 3, 4), at(1, "bucket-0", OpAcquire, true, 3, 4),
+		}, false},
+		{"writer of global while another reads it", []Op{
+			at(0, "global", OpAcquire, false, 1, 2), at(0, "bucket-0", OpAcquire, true, 1, 2),
+			at(1, "global", OpAcquire, true, 3, 4),
+		}, false},
+		{"bucket released before the next writer", []Op{
+			at(0, "global", OpAcquire, false, 1, 2), at(0, "bucket-0", OpAcquire, true, 1, 2),
+			at(0, "bucket-0", OpRelease, true, 3, 4), at(0, "global", OpRelease, false, 3, 4),
+			at(1, "global", OpAcquire, true, 5, 6), at(1, "bucket-0", OpAcquire, true, 5, 6),
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CheckLocks(tc.ops, 0); got.Ok != tc.ok {
+				t.Errorf("CheckLocks = %+v, want ok %v", got, tc.ok)
+			}
+		})
+	}
+}
+
+// TestCheckBarrier proves the barrier checker on hand-made event logs of 2
+// parties and 2 generations: a pass before the other party arrived, a pass
+// of the wrong generation, a party that never finished with nobody out, and
+// a Wait longer than the bound after the heal must be flagged; the same
+// stall with a party out (crashed, or its membership lost) must not.
+func TestCheckBarrier(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	seq := int64(0)
+	ev := func(client int, gen uint64, kind BarrierEventKind, at time.Duration) BarrierEvent {
+		seq++
+		e := BarrierEvent{Client: client, Gen: gen, Kind: kind, Seq: seq, At: t0.Add(at), Call: t0.Add(at - time.Millisecond)}
+		if kind == BarrierPass {
+			e.Next = gen + 1
+		}
+		return e
+	}
+	const A, P, F = BarrierArrive, BarrierPass, BarrierFail
+	full := func() []BarrierEvent {
+		return []BarrierEvent{
+			ev(0, 0, A, 1), ev(1, 0, A, 2), ev(0, 0, P, 3), ev(1, 0, P, 4),
+			ev(1, 1, A, 5), ev(0, 1, A, 6), ev(1, 1, P, 7), ev(0, 1, P, 8),
+		}
+	}
+	early := full()
+	early[1], early[2] = early[2], early[1] // c0 passes 0 before c1 arrives
+	early[1].Seq, early[2].Seq = early[2].Seq, early[1].Seq
+	wrongGen := full()
+	wrongGen[7].Gen, wrongGen[7].Next = 0, 1
+	stalled := full()[:7]
+	lostMember := append(full()[:7], BarrierEvent{Client: 0, Gen: 1, Kind: F, Seq: 100, At: t0, Out: true})
+	slow := full()
+	slow[7].At = t0.Add(time.Hour)
+	tests := []struct {
+		name                   string
+		events                 []BarrierEvent
+		crashed                []bool
+		early, order, stuck    int
+		out, generations, pass int
+	}{
+		{"every party passes every generation", full(), nil, 0, 0, 0, 0, 2, 4},
+		{"a pass before the other party arrived", early, nil, 1, 0, 0, 0, 2, 4},
+		{"a pass of the wrong generation", wrongGen, nil, 0, 1, 1, 0, 1, 4},
+		{"a party stuck, nobody out", stalled, nil, 0, 0, 1, 0, 1, 3},
+		{"a party stuck, another crashed", stalled, []bool{false, true}, 0, 0, 0, 1, 1, 3},
+		{"a party stuck, its membership lost", lostMember, nil, 0, 0, 0, 1, 1, 3},
+		{"a Wait beyond the bound after the heal", slow, nil, 0, 0, 1, 0, 2, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckBarrier(tc.events, 2, 2, tc.crashed, t0, time.Minute)
+			if rep.EarlyPasses != tc.early || rep.OutOfOrder != tc.order || rep.Stuck != tc.stuck || rep.Out != tc.out ||
+				rep.Generations != tc.generations || rep.Passes != tc.pass {
+				t.Errorf("CheckBarrier = %+v; want %d early, %d out of order, %d stuck, %d out, %d generations, %d passes",
+					rep, tc.early, tc.order, tc.stuck, tc.out, tc.generations, tc.pass)
+			}
+			if ok := tc.early+tc.order+tc.stuck == 0; (rep.Violations() == 0) != ok {
+				t.Errorf("Violations() = %d; want ok %v", rep.Violations(), ok)
+			}
+		})
+	}
+	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true}, Barrier: CheckBarrier(early, 2, 2, nil, t0, time.Minute)}
+	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
+		t.Errorf("a Safe run with an early pass passed: %+v", r.Barrier)
+	}
+}
+
+// TestCheckCond proves the cond checker on hand-made logs: a decrement below
+// zero, a lost increment, and a Wait that outlasts the bound after the heal
+// while the counter stays above zero must be flagged; a long Wait while the
+// counter is zero, or above zero only in stretches shorter than the bound,
+// or before the heal, or with the producer crashed, must not.
+func TestCheckCond(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := time.Second
+	ch := func(delta, value int, at time.Duration) CountChange {
+		return CountChange{Delta: delta, Value: value, At: t0.Add(at)}
+	}
+	w := func(from, to time.Duration) WaitSpan {
+		return WaitSpan{Client: 1, Start: t0.Add(from), End: t0.Add(to)}
+	}
+	const bound = 5 * time.Second
+	tests := []struct {
+		name                         string
+		changes                      []CountChange
+		final                        int
+		waits                        []WaitSpan
+		producerCrashed              bool
+		heal                         time.Duration
+		fromEmpty, lost, lostWakeups int
+	}{
+		{"produce and consume", []CountChange{ch(1, 1, 1*s), ch(-1, 0, 2*s)}, 0, []WaitSpan{w(0, 2*s)}, false, 0, 0, 0, 0},
+		{"taken from empty", []CountChange{ch(1, 1, 1*s), ch(-1, 0, 2*s), ch(-1, -1, 3*s)}, -1, nil, false, 0, 1, 0, 0},
+		{"an increment lost", []CountChange{ch(1, 1, 1*s), ch(1, 1, 2*s)}, 1, nil, false, 0, 0, 1, 0},
+		{"long wait, nothing ready", []CountChange{ch(1, 1, 1*s), ch(-1, 0, 2*s)}, 0, []WaitSpan{w(3*s, 60*s)}, false, 0, 0, 0, 0},
+		{"long wait with an item ready", []CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 60*s)}, false, 0, 0, 0, 1},
+		{"item ready after the wait began", []CountChange{ch(1, 1, 10*s)}, 1, []WaitSpan{w(0, 16*s)}, false, 0, 0, 0, 1},
+		{"ready in short stretches only", []CountChange{ch(1, 1, 1*s), ch(-1, 0, 5*s), ch(1, 1, 6*s), ch(-1, 0, 10*s)}, 0,
+			[]WaitSpan{w(0, 20*s)}, false, 0, 0, 0, 0},
+		{"ready before the heal only", []CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 20*s)}, false, 18 * s, 0, 0, 0},
+		{"long wait with an item ready, producer crashed", []CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 60*s)}, true, 0, 0, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckCond(tc.changes, tc.final, tc.waits, tc.producerCrashed, t0.Add(tc.heal), bound)
+			if rep.FromEmpty != tc.fromEmpty || rep.LostUpdates != tc.lost || rep.LostWakeups != tc.lostWakeups {
+				t.Errorf("CheckCond = %+v; want %d from empty, %d lost updates, %d lost wakeups", rep, tc.fromEmpty, tc.lost, tc.lostWakeups)
+			}
+			if ok := tc.fromEmpty+tc.lost+tc.lostWakeups == 0; (rep.Violations() == 0) != ok {
+				t.Errorf("Violations() = %d; want ok %v", rep.Violations(), ok)
+			}
+		})
+	}
+	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true},
+		Cond: CheckCond([]CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 60*s)}, false, t0, bound)}
+	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
+		t.Errorf("a Safe run with a lost wakeup passed: %+v", r.Cond)
 	}
 }

@@ -79,6 +79,10 @@ type Config struct {
 	// ReadFraction and Fenced do not apply. The cluster's PermitLog records
 	// every holding for CheckSemaphore.
 	Permits int
+	// Primitive chooses what the workload's clients use: DRWMutex locks
+	// (the zero value, PrimitiveLock, or the semaphore with Permits), leases,
+	// a lock hierarchy, a barrier or a condition variable. See Primitive.
+	Primitive Primitive
 
 	// Seed makes the run: the fault schedule, every client's workload, the
 	// network's drops and jitter and the clients' back-off all derive from it.
@@ -96,6 +100,29 @@ type Config struct {
 	// network on virtual time.
 	Transport Transport
 }
+
+// Primitive is the dsync primitive a workload drives.
+type Primitive uint8
+
+// Primitives.
+const (
+	// PrimitiveLock is the register workload over DRWMutex locks
+	// (workload.go), or with Config.Permits the semaphore workload.
+	PrimitiveLock Primitive = iota
+	// PrimitiveLease is the register workload over dsync.Lease (lease.go):
+	// holders write only while the lease is valid, and leases end by
+	// MaxHold or MaxRenewals.
+	PrimitiveLease
+	// PrimitiveHierarchy is the register workload over dsync.Hierarchy
+	// levels "global", "bucket", "object" (hierarchy.go).
+	PrimitiveHierarchy
+	// PrimitiveBarrier has every client take part in one dsync.Barrier
+	// (barrier.go).
+	PrimitiveBarrier
+	// PrimitiveCond is a producer/consumer over a dsync.Mutex and a
+	// dsync.Cond (cond.go).
+	PrimitiveCond
+)
 
 // Transport is what carries a cluster's calls.
 type Transport uint8
@@ -168,8 +195,25 @@ type Cluster struct {
 	Net      Fabric
 	History  *History
 	Register *Register
-	Permits  *PermitLog // the semaphore workload's holdings (Config.Permits)
+	Permits  *PermitLog  // the semaphore workload's holdings (Config.Permits)
+	Leases   *LeaseLog   // the lease workload's writes (PrimitiveLease)
+	Barriers *BarrierLog // the barrier workload's events (PrimitiveBarrier)
+	Conds    *CondLog    // the cond workload's counter and Waits (PrimitiveCond)
 	Start    time.Time
+
+	hierarchy *dsync.Hierarchy // the hierarchy workload's levels
+	// careless makes workloads skip the check a careful holder makes before
+	// it writes (a lease's Valid or Verify): tests set it to show that the
+	// checkers catch the writes that follow.
+	careless bool
+	// barrierParties, if positive, is the parties the barrier workload's
+	// clients give NewBarrier instead of Config.Clients: tests set it below
+	// the clients to show that CheckBarrier catches early passes.
+	barrierParties int
+	// silentProducer makes the cond workload's producer skip its Signals:
+	// tests set it to show that CheckCond catches waiters left waiting with
+	// items ready.
+	silentProducer bool
 
 	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
 	clients []*Client
@@ -241,6 +285,17 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		c.Register = NewRegister(c.History)
 	}
 	c.Permits = NewPermitLog(c.History)
+	c.Leases = NewLeaseLog(c.History)
+	c.Barriers = NewBarrierLog(c.History, clk)
+	c.Conds = NewCondLog(clk)
+	if cfg.Primitive == PrimitiveHierarchy {
+		h, err := dsync.NewHierarchy(hierarchyLevels...)
+		if err != nil {
+			c.Net.Close()
+			return nil, err
+		}
+		c.hierarchy = h
+	}
 	c.Start = clk.Now()
 	for i := range cfg.Clients {
 		ds, err := dsync.New(c.Net.Lockers(i), dsync.Config{

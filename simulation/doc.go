@@ -26,6 +26,21 @@
 //   - semaphore.go: the semaphore workload (Config.Permits: clients share
 //     one dsync.Semaphore) and CheckSemaphore, which checks that no more
 //     holders than permits, and never two on one permit, were in use at once.
+//   - lease.go: the lease workload (Config.Primitive PrimitiveLease: leases
+//     bounded by MaxHold or MaxRenewals, the register written only after
+//     Valid, or Verify then Valid) and CheckLeases, which flags writes at or
+//     after a lease's deadline.
+//   - hierarchy.go: the hierarchy workload (global/bucket/object levels taken
+//     through one dsync.Hierarchy); each level enters the lock history as the
+//     lock it is.
+//   - barrier.go: the barrier workload (every client a party of one
+//     dsync.Barrier) and CheckBarrier: no pass of generation g before every
+//     party called Wait for g, generations in order, liveness when no party
+//     is out.
+//   - cond.go: the cond workload (a producer and consumers over a dsync.Mutex
+//     and a dsync.Cond) and CheckCond: never an item taken from empty, no
+//     lost increment, no consumer left waiting past the bound with items
+//     ready once faults stop.
 //   - workload.go: the register workload and the fault-schedule driver, with
 //     its liveness probe.
 //   - scenario.go, scenarios.go: Scenario, Result, the expectations and the

@@ -71,6 +71,10 @@ type Op struct {
 	CallAt   time.Time
 	ReturnAt time.Time // zero while pending
 	Err      string    // the error of a failed acquire, for reports
+	// CondWait marks the acquisition inside a Cond.Wait: its wait includes
+	// the wait for a signal, which CheckCond checks, so the lock's liveness
+	// bound does not apply to it.
+	CondWait bool
 }
 
 func (o Op) String() string {
@@ -119,6 +123,13 @@ func (h *History) Invoke(client int, resource string, kind OpKind, write bool) i
 	h.ops = append(h.ops, Op{Client: client, Resource: resource, Kind: kind, Write: write,
 		Call: h.next(), Return: Infinity, CallAt: now})
 	return len(h.ops) - 1
+}
+
+// markCondWait marks operation id as the acquisition inside a Cond.Wait.
+func (h *History) markCondWait(id int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops[id].CondWait = true
 }
 
 // Finish records the return of operation id with its outcome; err, if not

@@ -384,6 +384,12 @@ func (l *Link) RaiseFence(ctx context.Context, args locker.FenceArgs) (locker.Fe
 	return call(ctx, l, "fence", func(t *locker.Local) (locker.FenceReply, error) { return t.RaiseFence(ctx, args) })
 }
 
+// Query implements locker.Querier through the same faulty link, so that
+// dsync's Barrier and Cond meet the faults its lock calls meet.
+func (l *Link) Query(ctx context.Context, args locker.QueryArgs) (locker.QueryReply, error) {
+	return call(ctx, l, "query", func(t *locker.Local) (locker.QueryReply, error) { return t.Query(ctx, args) })
+}
+
 // leg is what one message needs to know about its trip, decided under
 // net.mu when it leaves.
 type leg struct {

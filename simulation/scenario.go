@@ -23,13 +23,18 @@ const (
 	KnownLockViolation
 	// KnownStorageViolation: the lock history is linearizable (every holder
 	// was told it lost its lock before another was granted), but a holder
-	// frozen between its check and its write corrupted the register.
+	// frozen between its check and its write corrupted the register, or a
+	// lease holder wrote past its lease's deadline.
 	KnownStorageViolation
 	// KnownStarvation: safe, but the design promises no bound on the wait:
 	// a waiting client may be starved. Liveness failures are reported, not
 	// held against the run, and not required either (whether the writer
 	// finds a gap depends on the seed).
 	KnownStarvation
+	// KnownLivenessFailure: safe, but a known deficiency leaves a waiter
+	// stuck after the faults stop, where the design promises it is served:
+	// the run passes only if a liveness check catches it.
+	KnownLivenessFailure
 )
 
 func (e Expectation) String() string {
@@ -42,6 +47,8 @@ func (e Expectation) String() string {
 		return "known storage violation"
 	case KnownStarvation:
 		return "starvation possible"
+	case KnownLivenessFailure:
+		return "known liveness failure"
 	}
 	return "?"
 }
@@ -60,6 +67,10 @@ type Scenario struct {
 	// the last fault ended (the heal), from which liveness is measured.
 	// Problems it finds beyond the checkers' are returned as an error.
 	Drive func(c *Cluster) (heal time.Duration, err error)
+
+	// budget, if not nil, is how a random scenario narrows the budget it
+	// is given, for replays to print the schedule it draws.
+	budget func(Config, Budget) Budget
 }
 
 // Result is the outcome of one run of a scenario.
@@ -76,6 +87,15 @@ type Result struct {
 	// Semaphore is the check of the semaphore workload's holdings; its
 	// Permits is 0 when the run had no semaphore.
 	Semaphore SemaphoreReport
+	// Lease is the check of the lease workload's writes; its Leases is 0
+	// when the run had no leases.
+	Lease LeaseReport
+	// Barrier is the check of the barrier workload; its Parties is 0 when
+	// the run had no barrier.
+	Barrier BarrierReport
+	// Cond is the check of the cond workload; its Consumers is 0 when the
+	// run had no condition variable.
+	Cond CondReport
 
 	Heal             time.Duration // virtual time faults stopped
 	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
@@ -98,11 +118,11 @@ func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
 // Violations counts everything that went wrong in the run: a lock history
 // that is not linearizable counts one, plus lost updates, overlaps, refused
 // writes of holders that still held their lock, semaphore holdings beyond
-// the permits or sharing a permit, and liveness failures.
-// Writes a fenced register refused from holders that had lost their lock
+// the permits or sharing a permit, lease writes past their deadline,
+// barrier and cond violations, and liveness failures. Writes a fenced register refused from holders that had lost their lock
 // are not violations.
 func (r *Result) Violations() int {
-	n := r.Register.Violations() + r.Semaphore.Violations() + r.LivenessFailures
+	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.Barrier.Violations() + r.Cond.Violations() + r.LivenessFailures
 	if r.LockViolation() {
 		n++
 	}
@@ -132,10 +152,39 @@ func (r *Result) Unexpected() []string {
 			out = append(out, fmt.Sprintf("semaphore of %d permits: %d holdings beyond the permits, %d pairs sharing a permit %v",
 				r.Semaphore.Permits, r.Semaphore.Oversubscribed, r.Semaphore.SlotOverlaps, r.Semaphore.Examples))
 		}
+		if r.Lease.Violations() > 0 {
+			out = append(out, fmt.Sprintf("lease: %d writes past their lease's deadline %v", r.Lease.PastDeadline, r.Lease.Examples))
+		}
+		if r.Barrier.EarlyPasses+r.Barrier.OutOfOrder > 0 {
+			out = append(out, fmt.Sprintf("barrier: %d passes before every party arrived, %d out of order %v",
+				r.Barrier.EarlyPasses, r.Barrier.OutOfOrder, r.Barrier.Examples))
+		}
+		if r.Barrier.Stuck > 0 && r.Expect == Safe && !r.RealTime {
+			out = append(out, fmt.Sprintf("barrier: %d liveness failures with no party out %v", r.Barrier.Stuck, r.Barrier.Examples))
+		}
+		if r.Cond.FromEmpty+r.Cond.LostUpdates > 0 {
+			out = append(out, fmt.Sprintf("cond: %d items taken from an empty queue, %d lost updates %v",
+				r.Cond.FromEmpty, r.Cond.LostUpdates, r.Cond.Examples))
+		}
+		if r.Cond.LostWakeups > 0 && r.Expect == Safe && !r.RealTime {
+			out = append(out, fmt.Sprintf("cond: %d Waits went on past the bound with items ready %v", r.Cond.LostWakeups, r.Cond.Examples))
+		}
 		// On the real clock a slow machine can stretch any wait, so the
 		// bound is reported there, not enforced.
 		if r.LivenessFailures > 0 && r.Expect == Safe && !r.RealTime {
 			out = append(out, fmt.Sprintf("%d acquisitions after the heal failed or waited more than %v", r.LivenessFailures, r.Bound))
+		}
+	case KnownLivenessFailure:
+		if r.LockViolation() {
+			out = append(out, "lock history not linearizable")
+		}
+		if r.Register.Violations()+r.Semaphore.Violations()+r.Lease.Violations() > 0 ||
+			r.Barrier.EarlyPasses+r.Barrier.OutOfOrder+r.Cond.FromEmpty+r.Cond.LostUpdates > 0 {
+			out = append(out, "a safety checker failed")
+		}
+		// On the real clock liveness is reported, not enforced, either way.
+		if r.LivenessFailures+r.Barrier.Stuck+r.Cond.LostWakeups == 0 && !r.RealTime {
+			out = append(out, "the known liveness failure was not caught by a liveness check")
 		}
 	case KnownLockViolation:
 		if !r.LockViolation() {
@@ -145,8 +194,8 @@ func (r *Result) Unexpected() []string {
 		if r.LockViolation() {
 			out = append(out, "lock history not linearizable")
 		}
-		if r.Register.Violations() == 0 {
-			out = append(out, "the known storage violation was not caught by the register checker")
+		if r.Register.Violations()+r.Lease.Violations() == 0 {
+			out = append(out, "the known storage violation was not caught by the register or lease checker")
 		}
 	}
 	return out
@@ -200,6 +249,9 @@ func Run(s Scenario, cfg Config) *Result {
 	for i, cl := range c.clients {
 		crashed[i] = cl.Crashed()
 	}
+	if cfg.Primitive == PrimitiveCond {
+		res.Cond = c.condReport(heal, res.Virtual, crashed)
+	}
 	c.Close()
 	final := c.History.Ops()
 	res.History, res.Start = final, c.Start
@@ -208,6 +260,12 @@ func Run(s Scenario, cfg Config) *Result {
 	res.Register = CheckRegister(c.Register.Sections(), c.Register.Values())
 	if cfg.Permits > 0 {
 		res.Semaphore = CheckSemaphore(c.Permits.Holdings(), cfg.Permits)
+	}
+	switch cfg.Primitive {
+	case PrimitiveLease:
+		res.Lease = c.Leases.report()
+	case PrimitiveBarrier:
+		res.Barrier = c.barrierReport(heal, crashed)
 	}
 	healAt := c.Start.Add(heal)
 	for _, op := range ops {
@@ -218,6 +276,9 @@ func Run(s Scenario, cfg Config) *Result {
 		if op.Outcome == OK {
 			res.Acquired++
 			res.Latency = append(res.Latency, op.ReturnAt.Sub(op.CallAt))
+		}
+		if op.CondWait {
+			continue // CheckCond's
 		}
 		from := op.CallAt
 		if from.Before(healAt) {
@@ -268,6 +329,17 @@ func (r *Result) Summary() string {
 	if s := r.Semaphore; s.Permits > 0 {
 		fmt.Fprintf(&b, ", semaphore: %d holdings, at most %d of %d permits in use, %d beyond the permits, %d sharing a permit",
 			s.Holdings, s.MaxHolders, s.Permits, s.Oversubscribed, s.SlotOverlaps)
+	}
+	if l := r.Lease; l.Leases > 0 {
+		fmt.Fprintf(&b, ", leases: %d granted, %d expired, %d lost, %d writes, %d past the deadline", l.Leases, l.Expired, l.Lost, l.Uses, l.PastDeadline)
+	}
+	if br := r.Barrier; br.Parties > 0 {
+		fmt.Fprintf(&b, ", barrier of %d: %d passes, %d generations, %d failed waits, %d parties out, %d early passes, %d out of order, %d stuck",
+			br.Parties, br.Passes, br.Generations, br.Failures, br.Out, br.EarlyPasses, br.OutOfOrder, br.Stuck)
+	}
+	if cr := r.Cond; cr.Consumers > 0 {
+		fmt.Fprintf(&b, ", cond with %d consumers: %d produced, %d consumed, %d waits, %d from empty, %d lost updates, %d lost wakeups",
+			cr.Consumers, cr.Produced, cr.Consumed, cr.Waits, cr.FromEmpty, cr.LostUpdates, cr.LostWakeups)
 	}
 	if r.Register.Refused > 0 {
 		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)

@@ -1,12 +1,14 @@
 package simulation
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/dsync"
 )
 
 // resource is the one resource the scripted scenarios lock.
@@ -60,7 +62,11 @@ func Scenarios(b Budget) []Scenario {
 		noQuorum(), nodesDownWhileHeld(), staleLockOfCrashedClient(), twoReadersCrash(),
 		writerUnderReaders(), writerUnderReadersNoIntent(), minorityPartition(), pausedPastExpiry(),
 		pausedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(), Random(b),
-		semaphoreScenario(), SemaphoreRandom(b),
+		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
+		leaseVerifyPastDeadline(),
+		hierarchyScenario(), HierarchyRandom(b), barrierScenario(), BarrierRandom(b),
+		BarrierRandomLive(b), barrierArrivalLost(),
+		condScenario(), CondRandom(b),
 	}
 }
 
@@ -431,6 +437,9 @@ type Budget struct {
 	// within any span of 2×Validity. If zero, n−W, the most the design
 	// tolerates; more is the known double grant.
 	Amnesia int
+	// ClientCrashes is how many clients may crash. If zero, Clients−1;
+	// negative, none.
+	ClientCrashes int
 }
 
 // Random returns the scenario of seeded random faults within b, over the
@@ -502,6 +511,294 @@ func SemaphoreRandom(b Budget) Scenario {
 	return s
 }
 
+// noFaults is the Drive of the no-fault scenarios: the workload, then the
+// liveness probe.
+func noFaults(c *Cluster) (time.Duration, error) {
+	if !c.RunWorkload(nil) {
+		return 0, fmt.Errorf("workload did not finish")
+	}
+	return 0, nil
+}
+
+// randomOver returns the random scenario (seeded faults within b) over the
+// workload that setup makes.
+func randomOver(b Budget, name, faults, explain string, setup func(*Config)) Scenario {
+	s := Random(b)
+	s.Name, s.Faults, s.Explain = name, faults, explain
+	random := s.Setup
+	s.Setup = func(cfg *Config) {
+		random(cfg)
+		setup(cfg)
+	}
+	return s
+}
+
+func leaseScenario() Scenario {
+	return Scenario{
+		Name: "lease",
+		Faults: "none: 3 clients take dsync.Lease write and read leases bounded by MaxHold or MaxRenewals, and write " +
+			"the register in sections, each after Valid or Verify said the lease held",
+		Expect: Safe,
+		Explain: "a lease is a DRWMutex lock that releases itself at its deadline, after cancelling its context: " +
+			"a holder that checks Valid or Verify before each write neither overlaps the next holder nor writes past the deadline",
+		Setup: leaseSetup,
+		Drive: noFaults,
+	}
+}
+
+func leaseVerifyPastDeadline() Scenario {
+	return Scenario{
+		Name: "lease-verify-past-deadline",
+		Faults: "c0's links are slow (80ms each way); c0 holds a lease with MaxHold 1s and calls Verify 50ms before " +
+			"the deadline, then writes; c1 asks for the lock 90ms after the deadline",
+		Expect: Safe,
+		Explain: "the deadline passes while Verify waits for the nodes' answers, and the nodes, which answered before the " +
+			"lease's release reached them, confirm it; Verify asks Valid again once the answers are in and fails with " +
+			"ErrLeaseExpired, so c0 does not write. (Before that fix, which this scenario led to, Verify returned nil 110ms " +
+			"past the deadline, and c0's write overlapped c1's and undid it in every run.)",
+		Setup: leaseSetup,
+		Drive: func(c *Cluster) (time.Duration, error) {
+			for k := range c.Cfg.Nodes {
+				c.Net.SetDelay(0, k, Both, 80*time.Millisecond, 0)
+			}
+			maxHold := time.Second
+			var lh0 *LeaseHold
+			var err error
+			if werr := c.await(c.spawn(func() {
+				lh0, err = c.Client(0).AcquireLease(resource, dsync.LeaseOptions{MaxHold: maxHold})
+			}), time.Minute, "c0 lease"); werr != nil {
+				return 0, werr
+			}
+			if err != nil {
+				return 0, fmt.Errorf("c0 lease: %w", err)
+			}
+			deadline, _ := lh0.L.Deadline()
+			done0 := c.spawn(func() {
+				lh0.Section(deadline.Sub(c.Clock.Now())-50*time.Millisecond, CheckVerifyAlone)
+				lh0.Release()
+			})
+			done1 := c.spawn(func() {
+				// c0's Verify reaches the nodes 30ms after the deadline,
+				// its release 80ms after, the nodes' answers reach c0 110ms
+				// after. The margins (50ms and more) are for the HTTP tier.
+				clock.Sleep(context.Background(), c.Clock, deadline.Add(90*time.Millisecond).Sub(c.Clock.Now()))
+				if lh1, err := c.Client(1).AcquireLease(resource, dsync.LeaseOptions{}); err == nil {
+					lh1.Section(10*time.Millisecond, CheckValid)
+					lh1.Release()
+				}
+			})
+			if err := c.await(done0, time.Minute, "c0 section"); err != nil {
+				return 0, err
+			}
+			heal := c.Now()
+			c.Net.Heal()
+			return heal, c.await(done1, time.Minute, "c1 section")
+		},
+	}
+}
+
+// LeaseRandom returns the random scenario over the lease workload.
+func LeaseRandom(b Budget) Scenario {
+	return randomOver(b, "lease-random", "as random, over the lease workload (MaxHold, MaxRenewals, Valid and Verify)",
+		"a lease survives what its lock survives; a paused holder checks Valid or Verify after the pause, before it writes",
+		leaseSetup)
+}
+
+// hierarchySetup makes cfg a hierarchy workload.
+func hierarchySetup(cfg *Config) { cfg.Primitive = PrimitiveHierarchy }
+
+func hierarchyScenario() Scenario {
+	return Scenario{
+		Name: "hierarchy",
+		Faults: "none: 3 clients take random levels of global/bucket/object through one dsync.Hierarchy, read or write, " +
+			"in one call or level by level",
+		Expect: Safe,
+		Explain: "each level is the DRWMutex lock it is (porcupine checks each resource); levels are taken in order, " +
+			"so no deadlock: every waiting client is served within the liveness bound",
+		Setup: hierarchySetup,
+		Drive: noFaults,
+	}
+}
+
+// HierarchyRandom returns the random scenario over the hierarchy workload.
+func HierarchyRandom(b Budget) Scenario {
+	return randomOver(b, "hierarchy-random", "as random, over the hierarchy workload",
+		"each level survives what its lock survives; a loss of any level cancels the Held, whose holder then stops writing every level",
+		hierarchySetup)
+}
+
+// barrierSetup makes cfg a barrier workload.
+func barrierSetup(cfg *Config) { cfg.Primitive = PrimitiveBarrier }
+
+// spanWindow makes a workload of a fixed number of steps (the barrier's
+// generations, the cond producer's items) think a quarter of the validity
+// before each, so that its 20 to 40 steps span the random scenario's fault
+// window (3×Validity) instead of ending before the first fault.
+func spanWindow(cfg *Config) {
+	if cfg.Think == 0 {
+		cfg.Think = cfg.withDefaults().Validity / 4
+	}
+}
+
+func barrierScenario() Scenario {
+	return Scenario{
+		Name:   "barrier",
+		Faults: "none: 3 clients are the parties of one dsync.Barrier and pass 20 generations",
+		Expect: Safe,
+		Explain: "no party passes generation g before every party called Wait for g; every party passes every generation, " +
+			"each Wait within the liveness bound",
+		Setup: barrierSetup,
+		Drive: func(c *Cluster) (time.Duration, error) {
+			if !c.RunBarrier(nil) {
+				return 0, fmt.Errorf("parties did not finish")
+			}
+			return 0, nil
+		},
+	}
+}
+
+// barrierArrivalLost is barrier-arrival-lost.
+func barrierArrivalLost() Scenario {
+	return Scenario{
+		Name: "barrier-arrival-lost",
+		Faults: "3 parties pass generation 0; c2 arrives at generation 1 while n2 is isolated (its arrival is granted by " +
+			"n0 and n1 only); n2 heals; n0 restarts empty; c0 and c1 arrive a validity later. Never more than one node " +
+			"down or cut off at a time",
+		Expect: Safe,
+		Explain: "after n0's restart only n1 holds c2's arrival: its refresher finds it lost (2 of 3 nodes say not held) " +
+			"and lets it go. Barrier.Wait takes a lost arrival again, so the others see c2 arrive and every party passes " +
+			"generation 1. (Before that fix, which this scenario led to, c2 kept waiting without arriving again and " +
+			"every Wait of generation 1 failed at its timeout, in every run.)",
+		Setup: func(cfg *Config) {
+			barrierSetup(cfg)
+			cfg.Ops = 2 // generations
+			if cfg.Validity == 0 {
+				cfg.Validity = 2 * time.Second
+			}
+		},
+		Drive: func(c *Cluster) (time.Duration, error) {
+			bs := make([]*dsync.Barrier, c.Cfg.Clients)
+			for i := range bs {
+				bs[i] = dsync.NewBarrier(c.Client(i).DS, barrierName, c.Cfg.Clients)
+			}
+			wait := func(i int) <-chan struct{} { return c.spawn(func() { c.Client(i).barrierWait(bs[i]) }) }
+			// The parties join one after another, so that no two try the
+			// same member slot at once: every slot is granted by all 3
+			// nodes (two parties colliding on a slot can leave it granted
+			// by 2, and then the restart below takes a membership too).
+			var gen0 []<-chan struct{}
+			for i := range bs {
+				gen0 = append(gen0, wait(i))
+				c.Advance(100 * time.Millisecond)
+			}
+			for i, done := range gen0 {
+				if err := c.await(done, time.Minute, fmt.Sprintf("c%d generation 0", i)); err != nil {
+					return 0, err
+				}
+			}
+			last := c.Cfg.Clients - 1
+			c.Net.Isolate(last)
+			waits := []<-chan struct{}{wait(last)}
+			c.Advance(time.Second)
+			c.Net.Heal()
+			c.Advance(time.Second)
+			c.Net.CrashNode(0)
+			c.Net.RestartNode(0)
+			heal := c.Now()
+			c.Advance(c.Cfg.Validity + time.Second)
+			for i := range last {
+				waits = append(waits, wait(i))
+			}
+			for _, done := range waits {
+				if err := c.await(done, c.Cfg.LockTimeout+time.Minute, "generation 1"); err != nil {
+					return heal, err
+				}
+			}
+			closed := c.spawn(func() {
+				for _, b := range bs {
+					b.Close(context.Background())
+				}
+			})
+			return heal, c.await(closed, time.Minute, "close")
+		},
+	}
+}
+
+// BarrierRandom returns the random scenario over the barrier workload.
+func BarrierRandom(b Budget) Scenario {
+	s := randomOver(b, "barrier-random", "as random, over the barrier workload (3 parties, 20 generations)",
+		"never a pass before every party arrived. A crashed party cannot arrive, and a party paused past the validity "+
+			"loses its membership and stops (Wait fails with ErrLockLost): the others' Waits then fail, never pass. "+
+			"With no party out, every party passes every generation, each Wait within the liveness bound after the heal",
+		func(cfg *Config) { barrierSetup(cfg); spanWindow(cfg) })
+	s.Drive = barrierRandomDrive(b)
+	return s
+}
+
+// barrierRandomDrive runs the barrier workload under the random faults of
+// the run's seed within b.
+func barrierRandomDrive(b Budget) func(c *Cluster) (time.Duration, error) {
+	return func(c *Cluster) (time.Duration, error) {
+		faults, heal := RandomFaults(c.Cfg, b)
+		if !c.RunBarrier(faults) {
+			return heal, fmt.Errorf("parties did not finish")
+		}
+		return heal, nil
+	}
+}
+
+// BarrierRandomLive returns the random scenario over the barrier workload
+// with a budget that keeps every party in: no client crashes, pauses of at
+// most Validity/2. What liveness it checks is then checked in most runs.
+func BarrierRandomLive(b Budget) Scenario {
+	s := BarrierRandom(b)
+	s.Name = "barrier-random-live"
+	s.Faults = "as barrier-random, without client crashes and with pauses of at most Validity/2"
+	s.budget = func(cfg Config, b Budget) Budget {
+		b.ClientCrashes, b.MaxPause = -1, cfg.withDefaults().Validity/2
+		return b
+	}
+	s.Drive = func(c *Cluster) (time.Duration, error) { return barrierRandomDrive(s.budget(c.Cfg, b))(c) }
+	return s
+}
+
+// condSetup makes cfg a cond workload.
+func condSetup(cfg *Config) { cfg.Primitive = PrimitiveCond }
+
+func condScenario() Scenario {
+	return Scenario{
+		Name: "cond",
+		Faults: "none: c0 produces 40 items under a dsync.Mutex, signalling a dsync.Cond (one time in four broadcasting); " +
+			"2 consumers take 20 each, waiting on the Cond while the counter is zero",
+		Expect: Safe,
+		Explain: "a waiter registers before it unlocks, so a Signal after the increment finds it: no consumer waits " +
+			"beyond the liveness bound while items are ready, and consumers that re-check under the mutex never take from empty",
+		Setup: condSetup,
+		Drive: func(c *Cluster) (time.Duration, error) {
+			if !c.RunCond(nil) {
+				return 0, fmt.Errorf("producer and consumers did not finish")
+			}
+			return 0, nil
+		},
+	}
+}
+
+// CondRandom returns the random scenario over the cond workload.
+func CondRandom(b Budget) Scenario {
+	s := randomOver(b, "cond-random", "as random, over the cond workload (1 producer, 2 consumers)",
+		"the mutex survives what the lock survives; Signal fails (and is retried) rather than miss a waiter when too few "+
+			"nodes answer; once faults stop no consumer waits beyond the liveness bound while items are ready",
+		func(cfg *Config) { condSetup(cfg); spanWindow(cfg) })
+	s.Drive = func(c *Cluster) (time.Duration, error) {
+		faults, heal := RandomFaults(c.Cfg, b)
+		if !c.RunCond(faults) {
+			return heal, fmt.Errorf("producer and consumers did not finish")
+		}
+		return heal, nil
+	}
+	return s
+}
+
 // RandomFaults draws the fault schedule of cfg.Seed within b: a pure
 // function of its arguments. The last fault, at the returned heal time,
 // heals every link, restarts every node that is down and resumes every client.
@@ -519,6 +816,9 @@ func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
 	}
 	if b.Amnesia == 0 {
 		b.Amnesia = n - (n/2 + 1)
+	}
+	if b.ClientCrashes == 0 {
+		b.ClientCrashes = cfg.Clients - 1
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xfa17))
 	var faults []Fault
@@ -569,7 +869,7 @@ func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
 			add(at, fmt.Sprintf("pause c%d %v", c, d), func(cl *Cluster) { cl.Net.PauseClient(c) })
 			add(at+d, fmt.Sprintf("resume c%d", c), func(cl *Cluster) { cl.Net.ResumeClient(c) })
 		case 7:
-			if crashes >= cfg.Clients-1 {
+			if crashes >= b.ClientCrashes {
 				continue
 			}
 			crashes++

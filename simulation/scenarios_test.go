@@ -3,6 +3,9 @@ package simulation
 import (
 	"flag"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -22,11 +25,12 @@ func runScenario(t *testing.T, s Scenario, cfg Config) *Result {
 
 // TestScenarios runs every named scenario once and checks its documented
 // expectation: safe, or a known deficiency that the checkers must catch. The
-// random ones run over many seeds in TestRandom, TestRandomFenced and
-// TestSemaphoreRandom.
+// random ones run over many seeds in TestRandom, TestRandomFenced,
+// TestSemaphoreRandom, TestLeaseRandom, TestHierarchyRandom, TestBarrierRandom
+// and TestCondRandom.
 func TestScenarios(t *testing.T) {
 	for _, s := range Scenarios(Budget{}) {
-		if s.Name == "random" || s.Name == "semaphore-random" {
+		if strings.Contains(s.Name, "random") {
 			continue
 		}
 		t.Run(s.Name, func(t *testing.T) {
@@ -210,8 +214,12 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("no scenario %q", *replayScenario)
 	}
 	cfg := Config{Seed: *replaySeed, Nodes: *replayNodes, Clients: *replayClients, Ops: *replayOps}
-	if s.Name == "random" || s.Name == "semaphore-random" {
-		faults, _ := RandomFaults(withSetup(s, cfg), Budget{Faults: *replayFaults})
+	if strings.Contains(s.Name, "random") {
+		b := Budget{Faults: *replayFaults}
+		if s.budget != nil {
+			b = s.budget(withSetup(s, cfg), b)
+		}
+		faults, _ := RandomFaults(withSetup(s, cfg), b)
 		for _, f := range faults {
 			t.Logf("fault at %v: %s", f.At, f.Name)
 		}
@@ -220,6 +228,17 @@ func TestReplay(t *testing.T) {
 	if *replayHistory {
 		for _, op := range r.History {
 			t.Logf("%v at %v..%v %s", op, op.CallAt.Sub(r.Start), op.ReturnAt.Sub(r.Start), op.Err)
+		}
+	}
+	if *replayHistory {
+		for _, ch := range r.Cond.Changes {
+			t.Logf("cond: c%d %+d -> %d at %v", ch.Client, ch.Delta, ch.Value, ch.At.Sub(r.Start))
+		}
+		for _, w := range r.Cond.WaitSpans {
+			t.Logf("cond: c%d waited %v..%v", w.Client, w.Start.Sub(r.Start), w.End.Sub(r.Start))
+		}
+		for _, e := range r.Barrier.Events {
+			t.Logf("barrier: %+v at %v", e, e.At.Sub(r.Start))
 		}
 	}
 	t.Log(r.Summary())
@@ -259,5 +278,230 @@ func TestSemaphoreCheckerCatchesOversubscription(t *testing.T) {
 	}
 	if as2.Oversubscribed == 0 {
 		t.Errorf("3 permits checked as 2: %+v; want holdings beyond the permits", as2)
+	}
+}
+
+// primitiveSeeds is how many seeds the random scenarios over the other
+// primitives run: a fiftieth of TestRandom's (10; 2 under the race detector).
+func primitiveSeeds() int {
+	if n := os.Getenv("SIM_PRIMITIVE_SEEDS"); n != "" {
+		if v, err := strconv.Atoi(n); err == nil {
+			return v
+		}
+	}
+	return max(randomSeeds()/50, 2)
+}
+
+// runSeeds runs s over seeds in bubbles; check, if not nil, adds its own
+// expectations of each result.
+func runSeeds(t *testing.T, s Scenario, seeds int, check func(t *testing.T, r *Result)) {
+	t.Helper()
+	for seed := range uint64(seeds) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := runScenario(t, s, Config{Seed: seed})
+			if check != nil {
+				check(t, r)
+			}
+			if u := r.Unexpected(); len(u) > 0 {
+				t.Log(r.Summary())
+				for _, n := range r.Notes {
+					t.Log(n)
+				}
+				for _, x := range u {
+					t.Error(x)
+				}
+			}
+		})
+	}
+}
+
+// TestLeaseRandom runs the random scenario over the lease workload: no
+// write past a lease's deadline, no overlapping writers, each lease a
+// linearizable lock, waiting clients served after the heal. SIM_PRIMITIVE_SEEDS
+// runs more seeds. A failing seed replays with
+//
+//	go test ./simulation -run 'TestLeaseRandom/seed=N$'
+func TestLeaseRandom(t *testing.T) {
+	var runs, leases, expired, lost, writes int
+	runSeeds(t, LeaseRandom(Budget{}), primitiveSeeds(), func(t *testing.T, r *Result) {
+		if r.Lease.Leases == 0 || r.Lease.Uses == 0 {
+			t.Errorf("lease report %+v: want leases and writes", r.Lease)
+		}
+		runs++
+		leases += r.Lease.Leases
+		expired += r.Lease.Expired
+		lost += r.Lease.Lost
+		writes += r.Lease.Uses
+	})
+	t.Logf("%d runs: %d leases, %d expired, %d lost; %d writes", runs, leases, expired, lost, writes)
+}
+
+// TestHierarchyRandom runs the random scenario over the hierarchy workload:
+// every level's lock linearizable, no overlapping writers on any level's
+// register, waiting clients served after the heal (no deadlock).
+// SIM_PRIMITIVE_SEEDS runs more seeds. A failing seed replays with
+//
+//	go test ./simulation -run 'TestHierarchyRandom/seed=N$'
+func TestHierarchyRandom(t *testing.T) {
+	runSeeds(t, HierarchyRandom(Budget{}), primitiveSeeds(), nil)
+}
+
+// TestLeaseCheckerCatchesCarelessHolders proves the lease checkers on real
+// runs: the same lease workload, with holders that write without asking
+// Valid or Verify, must show writes past their lease's deadline, and
+// overlapping writers, while the careful run of the same seed is safe.
+func TestLeaseCheckerCatchesCarelessHolders(t *testing.T) {
+	s := leaseScenario()
+	r := runScenario(t, s, Config{Seed: 1})
+	if u := r.Unexpected(); len(u) > 0 || r.Lease.Expired == 0 {
+		t.Errorf("careful holders: %v, %+v; want safe, with leases that expired", u, r.Lease)
+	}
+	careless := s
+	careless.Drive = func(c *Cluster) (time.Duration, error) {
+		c.careless = true
+		return s.Drive(c)
+	}
+	r = runScenario(t, careless, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Lease.PastDeadline == 0 || r.Register.Overlaps == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("careless holders: %+v, register %+v; want writes past the deadline and overlaps, and the run failed",
+			r.Lease, r.Register)
+	}
+}
+
+// TestHierarchyCheckerCatchesWritesUnderReadLocks proves the register checker
+// on the hierarchy workload: holders that write the registers of levels they
+// hold for reading overlap other readers that do the same, and the run must
+// fail, while the careful run of the same seed is safe.
+func TestHierarchyCheckerCatchesWritesUnderReadLocks(t *testing.T) {
+	s := hierarchyScenario()
+	r := runScenario(t, s, Config{Seed: 1})
+	if u := r.Unexpected(); len(u) > 0 {
+		t.Errorf("careful holders: %v", u)
+	}
+	careless := s
+	careless.Drive = func(c *Cluster) (time.Duration, error) {
+		c.careless = true
+		return s.Drive(c)
+	}
+	r = runScenario(t, careless, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Register.Overlaps == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("writes under read locks: register %+v; want overlaps, and the run failed", r.Register)
+	}
+}
+
+// TestBarrierRandom runs the random scenarios over the barrier workload
+// (barrier-random, barrier-random-live): no
+// party passes a generation before every party called Wait for it,
+// generations pass in order, and with no party out every party passes every
+// generation within the liveness bound after the heal. SIM_PRIMITIVE_SEEDS
+// runs more seeds. A failing seed replays with
+//
+//	go test ./simulation -run 'TestBarrierRandom/barrier-random/seed=N$'
+func TestBarrierRandom(t *testing.T) {
+	for _, s := range []Scenario{BarrierRandom(Budget{}), BarrierRandomLive(Budget{})} {
+		t.Run(s.Name, func(t *testing.T) { testBarrierRandom(t, s) })
+	}
+}
+
+func testBarrierRandom(t *testing.T, s Scenario) {
+	var runs, out, complete, failed int
+	runSeeds(t, s, primitiveSeeds(), func(t *testing.T, r *Result) {
+		if r.Barrier.Parties != 3 {
+			t.Errorf("barrier report %+v: want 3 parties", r.Barrier)
+		}
+		runs++
+		if r.Barrier.Out > 0 {
+			out++
+		}
+		if r.Barrier.Generations == 20 {
+			complete++
+		}
+		failed += r.Barrier.Failures
+	})
+	t.Logf("%d runs: %d with a party out, %d with every generation passed; %d failed Waits", runs, out, complete, failed)
+}
+
+// TestBarrierCheckerCatchesTooFewParties proves the barrier checker on a real
+// run: the 3 clients make a barrier of 2 parties, so two of them pass each
+// generation without the third; checked as 3 parties, the run must show
+// early passes and fail.
+func TestBarrierCheckerCatchesTooFewParties(t *testing.T) {
+	s := barrierScenario()
+	wrong := s
+	wrong.Drive = func(c *Cluster) (time.Duration, error) {
+		c.barrierParties = 2
+		return s.Drive(c)
+	}
+	r := runScenario(t, wrong, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Barrier.EarlyPasses == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("barrier of 2 parties checked as 3: %+v; want early passes, and the run failed", r.Barrier)
+	}
+}
+
+// TestCondRandom runs the random scenario over the cond workload: the
+// mutex's lock history linearizable, the counter never below zero nor an
+// increment lost, and once faults stop no consumer waiting beyond the
+// liveness bound while items are ready. SIM_PRIMITIVE_SEEDS runs more seeds.
+// A failing seed replays with
+//
+//	go test ./simulation -run 'TestCondRandom/seed=N$'
+func TestCondRandom(t *testing.T) {
+	var runs, unchecked, waits, produced, consumed int
+	runSeeds(t, CondRandom(Budget{}), primitiveSeeds(), func(t *testing.T, r *Result) {
+		if r.Cond.Consumers != 2 {
+			t.Errorf("cond report %+v: want 2 consumers", r.Cond)
+		}
+		runs++
+		if r.Cond.WakeupsUnchecked {
+			unchecked++
+		}
+		waits += r.Cond.Waits
+		produced += r.Cond.Produced
+		consumed += r.Cond.Consumed
+	})
+	t.Logf("%d runs (%d with the producer crashed: wakeups unchecked): %d produced, %d consumed, %d Waits",
+		runs, unchecked, produced, consumed, waits)
+}
+
+// TestCondCheckerCatchesConsumersThatDoNotRecheck proves the cond checker on
+// a real run: consumers that take an item after one Wait without checking
+// the counter again take from an empty queue when a Broadcast wakes both
+// for one item, and the run must fail, while the careful run of the same
+// seed is safe.
+func TestCondCheckerCatchesConsumersThatDoNotRecheck(t *testing.T) {
+	s := condScenario()
+	r := runScenario(t, s, Config{Seed: 1})
+	if u := r.Unexpected(); len(u) > 0 {
+		t.Errorf("careful consumers: %v", u)
+	}
+	careless := s
+	careless.Drive = func(c *Cluster) (time.Duration, error) {
+		c.careless = true
+		return s.Drive(c)
+	}
+	r = runScenario(t, careless, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Cond.FromEmpty == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("consumers that do not re-check: %+v; want items taken from empty, and the run failed", r.Cond)
+	}
+}
+
+// TestCondCheckerCatchesMissingSignals proves the lost-wakeup check on a real
+// run: a producer that never signals leaves consumers waiting with items
+// ready until their Waits time out, and the run must fail.
+func TestCondCheckerCatchesMissingSignals(t *testing.T) {
+	s := condScenario()
+	silent := s
+	silent.Drive = func(c *Cluster) (time.Duration, error) {
+		c.silentProducer = true
+		return s.Drive(c)
+	}
+	r := runScenario(t, silent, Config{Seed: 1})
+	t.Log(r.Summary())
+	if r.Cond.LostWakeups == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("a producer that never signals: %+v; want lost wakeups, and the run failed", r.Cond)
 	}
 }

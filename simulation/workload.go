@@ -81,6 +81,14 @@ func (cl *Client) Workload(stop <-chan struct{}) {
 			cl.semaphoreOp(cfg.Hold/2 + time.Duration(cl.rng.Int64N(int64(cfg.Hold/2)+1)))
 			continue
 		}
+		switch cfg.Primitive {
+		case PrimitiveLease:
+			cl.leaseOp()
+			continue
+		case PrimitiveHierarchy:
+			cl.hierarchyOp()
+			continue
+		}
 		res := resourceName(cl.rng.IntN(cfg.Resources))
 		write := cfg.ReadFraction < 0 || cl.rng.Float64() >= cfg.ReadFraction
 		hold := cfg.Hold/2 + time.Duration(cl.rng.Int64N(int64(cfg.Hold/2)+1))
@@ -165,7 +173,15 @@ func (c *Cluster) RunWorkload(faults []Fault) bool {
 					cl.semaphoreOp(c.Cfg.Hold)
 					return
 				}
+				if c.Cfg.Primitive == PrimitiveHierarchy {
+					cl.hierarchyProbe()
+					return
+				}
 				for r := range c.Cfg.Resources {
+					if c.Cfg.Primitive == PrimitiveLease {
+						cl.leaseProbe(resourceName(r))
+						continue
+					}
 					if h, err := cl.Acquire(resourceName(r), true); err == nil {
 						cl.Section(h, c.Cfg.Hold)
 						h.Release()

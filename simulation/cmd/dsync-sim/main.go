@@ -7,6 +7,12 @@
 //
 //	go run ./simulation/cmd/dsync-sim -seeds 200
 //	go run ./simulation/cmd/dsync-sim -scenarios random -seeds 1000 -nodes 5 -clients 8 -faults 12
+//	go run ./simulation/cmd/dsync-sim -transport netns -scenarios lease-random,barrier -seeds 5
+//
+// -transport http or netns runs the same scenarios over the rest transport on
+// the real clock (netns: every node in its own network namespace; root);
+// latencies and waits are then real time, and liveness bounds are reported,
+// not enforced.
 //
 // Runs here are outside a testing/synctest bubble, so the simulation decides
 // when all goroutines wait by a heuristic (see simulation.Heuristic): a run is
@@ -40,6 +46,7 @@ type options struct {
 	duration                    time.Duration
 	parallel                    int
 	verbose                     bool
+	transport                   string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -56,8 +63,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 0, "stop starting new runs after this much wall-clock time (0: no limit)")
 	fs.IntVar(&o.parallel, "parallel", 1, "runs at once; more than 1 makes the quiescence heuristic, which watches the whole process, less exact")
 	fs.BoolVar(&o.verbose, "v", false, "print every run")
+	fs.StringVar(&o.transport, "transport", "sim", "sim (in-process network, virtual time), http (rest over loopback through fault-injecting proxies, real time) or netns (http with every node in its own network namespace; Linux, root)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	transport, ok := transports[o.transport]
+	if !ok {
+		fmt.Fprintf(stderr, "dsync-sim: no transport %q; have sim, http, netns\n", o.transport)
+		return 2
+	}
+	if transport == simulation.TransportNetns {
+		if err := simulation.NetnsAvailable(); err != nil {
+			fmt.Fprintf(stderr, "dsync-sim: netns transport: %v (it needs root and a working `ip netns`)\n", err)
+			return 2
+		}
+		defer simulation.CleanupNetns() // whatever a failed run left behind
 	}
 	budget := simulation.Budget{Faults: o.faults}
 	var list []simulation.Scenario
@@ -80,8 +100,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	start := time.Now()
 	var failures []string
-	var refused []string // per scenario: writes a fenced register refused
-	var permits []string // per semaphore scenario: most permits in use at once
+	var refused []string  // per scenario: writes a fenced register refused
+	var permits []string  // per semaphore scenario: most permits in use at once
+	var leases []string   // per lease scenario: leases granted, expired, lost; writes, past the deadline
+	var barriers []string // per barrier scenario: passes, runs with a party out, runs with every generation passed
+	var conds []string    // per cond scenario: items, Waits, runs with wakeups unchecked
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
 	for _, s := range list {
@@ -89,6 +112,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var agg struct {
 			ops, acquired, violations, lost, overlaps, unexpected, refused int
 			permits, maxHolders                                            int
+			leases, expired, lostLeases, leaseWrites, pastDeadline         int
+			barrier, passes, early, outRuns, completeRuns, failedWaits     int
+			cond, produced, consumed, condWaits, unchecked, lostWakeups    int
 			lat                                                            []time.Duration
 			longest                                                        time.Duration
 		}
@@ -101,6 +127,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 			agg.refused += r.Register.Refused
 			agg.permits = max(agg.permits, r.Semaphore.Permits)
 			agg.maxHolders = max(agg.maxHolders, r.Semaphore.MaxHolders)
+			agg.leases += r.Lease.Leases
+			agg.expired += r.Lease.Expired
+			agg.lostLeases += r.Lease.Lost
+			agg.leaseWrites += r.Lease.Uses
+			agg.pastDeadline += r.Lease.PastDeadline
+			if r.Barrier.Parties > 0 {
+				agg.barrier++
+				agg.passes += r.Barrier.Passes
+				agg.early += r.Barrier.EarlyPasses
+				agg.failedWaits += r.Barrier.Failures
+				if r.Barrier.Out > 0 {
+					agg.outRuns++
+				}
+				if r.Barrier.Generations == r.Barrier.Target {
+					agg.completeRuns++
+				}
+			}
+			if r.Cond.Consumers > 0 {
+				agg.cond++
+				agg.produced += r.Cond.Produced
+				agg.consumed += r.Cond.Consumed
+				agg.condWaits += r.Cond.Waits
+				agg.lostWakeups += r.Cond.LostWakeups
+				if r.Cond.WakeupsUnchecked {
+					agg.unchecked++
+				}
+			}
 			agg.lat = append(agg.lat, r.Latency...)
 			agg.longest = max(agg.longest, r.LongestAfterHeal)
 			if o.verbose {
@@ -118,19 +171,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if agg.permits > 0 {
 			permits = append(permits, fmt.Sprintf("%s %d of %d", s.Name, agg.maxHolders, agg.permits))
 		}
+		if agg.barrier > 0 {
+			barriers = append(barriers, fmt.Sprintf("%s %d passes (%d early), %d failed Waits; %d of %d runs with a party out, %d with every generation passed",
+				s.Name, agg.passes, agg.early, agg.failedWaits, agg.outRuns, agg.barrier, agg.completeRuns))
+		}
+		if agg.cond > 0 {
+			conds = append(conds, fmt.Sprintf("%s %d produced, %d consumed, %d Waits, %d lost wakeups; %d of %d runs with the producer crashed (wakeups unchecked)",
+				s.Name, agg.produced, agg.consumed, agg.condWaits, agg.lostWakeups, agg.unchecked, agg.cond))
+		}
+		if agg.leases > 0 {
+			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
+				s.Name, agg.leases, agg.expired, agg.lostLeases, agg.leaseWrites, agg.pastDeadline))
+		}
 		if agg.refused > 0 {
 			refused = append(refused, fmt.Sprintf("%s %d", s.Name, agg.refused))
 		}
 	}
 	fmt.Fprintln(stderr)
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nlatencies and waits are virtual time; wall-clock %v\n", time.Since(start).Round(time.Millisecond))
+	timeIs := "virtual time"
+	if transport != simulation.TransportSim {
+		timeIs = "real time over " + o.transport
+	}
+	fmt.Fprintf(stdout, "\nlatencies and waits are %s; wall-clock %v\n", timeIs, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintln(stdout, "violations = non-linearizable lock histories + lost updates + overlapping writers + liveness failures")
 	fmt.Fprintln(stdout, "(+ in fenced runs, writes refused while their writer still held the lock;")
-	fmt.Fprintln(stdout, "+ in semaphore runs, holdings beyond the permits and pairs of holders sharing a permit);")
+	fmt.Fprintln(stdout, "+ in semaphore runs, holdings beyond the permits and pairs of holders sharing a permit;")
+	fmt.Fprintln(stdout, "+ in lease runs, writes past their lease's deadline;")
+	fmt.Fprintln(stdout, "+ in barrier runs, passes before every party arrived or out of order, and, with no party out, parties stuck;")
+	fmt.Fprintln(stdout, "+ in cond runs, items taken from empty, lost increments and, unless the producer crashed, lost wakeups);")
 	fmt.Fprintln(stdout, "they are expected only where the expectation says \"known\" (a documented deficiency the checkers must catch).")
 	if len(permits) > 0 {
 		fmt.Fprintf(stdout, "most semaphore permits in use at one instant: %s\n", strings.Join(permits, ", "))
+	}
+	if len(conds) > 0 {
+		fmt.Fprintf(stdout, "conds: %s\n", strings.Join(conds, "; "))
+	}
+	if len(barriers) > 0 {
+		fmt.Fprintf(stdout, "barriers: %s\n", strings.Join(barriers, "; "))
+	}
+	if len(leases) > 0 {
+		fmt.Fprintf(stdout, "leases: %s\n", strings.Join(leases, "; "))
 	}
 	if len(refused) > 0 {
 		fmt.Fprintf(stdout, "stale writes refused by the register's fencing-token check (not violations): %s\n", strings.Join(refused, ", "))
@@ -163,7 +244,7 @@ func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := simulation.Run(s, simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops})
+			r := simulation.Run(s, simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops, Transport: transports[o.transport]})
 			mu.Lock()
 			defer mu.Unlock()
 			results = append(results, r)
@@ -176,6 +257,11 @@ func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []
 	}
 	wg.Wait()
 	return results
+}
+
+// transports are the values of -transport.
+var transports = map[string]simulation.Transport{
+	"sim": simulation.TransportSim, "http": simulation.TransportHTTP, "netns": simulation.TransportNetns,
 }
 
 func flags(o options) string {
@@ -192,12 +278,20 @@ func flags(o options) string {
 }
 
 func replayRun(o options, scenario string, seed uint64) string {
-	return fmt.Sprintf("go run ./simulation/cmd/dsync-sim -scenarios %s -seed %d -seeds 1 -v%s", scenario, seed, flags(o))
+	tr := ""
+	if o.transport != "sim" {
+		tr = " -transport " + o.transport
+	}
+	return fmt.Sprintf("go run ./simulation/cmd/dsync-sim -scenarios %s -seed %d -seeds 1 -v%s%s", scenario, seed, flags(o), tr)
 }
 
 func replayTest(o options, scenario string, seed uint64) string {
-	return fmt.Sprintf("go test ./simulation -run TestReplay -v -args -sim.scenario=%s -sim.seed=%d%s",
+	line := fmt.Sprintf("go test ./simulation -run TestReplay -v -args -sim.scenario=%s -sim.seed=%d%s",
 		scenario, seed, strings.ReplaceAll(flags(o), " -", " -sim."))
+	if o.transport != "sim" {
+		line += " (the same seed in the simulated tier)"
+	}
+	return line
 }
 
 func round(d time.Duration) time.Duration {
