@@ -74,7 +74,9 @@ func NewCond(ds *Dsync, name string) *Cond {
 }
 
 // Wait registers as a waiter, unlocks l, waits to be signalled, and locks l
-// again, returning l's new lock context (see Mutex.Lock). It returns an
+// again, returning l's new lock context (see Mutex.Lock: it derives from ctx,
+// so it also ends when ctx does; a ctx that bounds the wait alone must not
+// be cancelled while l is held). It returns an
 // error if ctx ends or the Cond cannot be used; then l is not held, whatever
 // happened before. It is a run-time error (a panic) to Wait without holding
 // l.

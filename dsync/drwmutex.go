@@ -77,7 +77,10 @@ func (m *DRWMutex) Names() []string { return slices.Clone(m.names) }
 // quorum grants it, opts.Timeout passes (ErrTimeout) or ctx is done (ctx's
 // error). It returns a context derived from ctx that is cancelled when the
 // lock is lost (context.Cause is then ErrLockLost) or released: do the
-// protected work under it.
+// protected work under it. Being derived from ctx, it also ends when ctx
+// does, though the lock stays held until Unlock; so bound the wait with
+// opts.Timeout, not with a deadline on ctx, unless the work must stop then
+// too.
 func (m *DRWMutex) GetLock(ctx context.Context, opts Options) (context.Context, error) {
 	return m.acquire(ctx, opts, true)
 }

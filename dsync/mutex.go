@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Mutex is a distributed mutual-exclusion lock on one resource: the write
@@ -31,13 +32,24 @@ func NewMutex(ds *Dsync, name string) *Mutex {
 func (m *Mutex) Name() string { return m.rw.names[0] }
 
 // Lock acquires the mutex, retrying with back-off until a write quorum grants
-// it or ctx is done; bound the wait with context.WithTimeout. It returns a
-// context derived from ctx that is cancelled when the lock is lost
-// (context.Cause is then ErrLockLost) or released: do the protected work under
-// it. A failure wraps ctx's error, ErrClosed, locker.ErrInvalidArgs, or
-// ErrDeadlock if ctx names a holder (see WithHolder).
+// it or ctx is done. It returns a context derived from ctx that is cancelled
+// when the lock is lost (context.Cause is then ErrLockLost) or released: do
+// the protected work under it. Being derived from ctx, it also ends when ctx
+// does, though the mutex stays held until Unlock: to bound the wait and not
+// the work, use LockTimeout, not a ctx from context.WithTimeout whose cancel
+// runs when the caller returns. A failure wraps ctx's error, ErrClosed,
+// locker.ErrInvalidArgs, or ErrDeadlock if ctx names a holder (see
+// WithHolder).
 func (m *Mutex) Lock(ctx context.Context) (context.Context, error) {
 	return m.rw.GetLock(ctx, Options{Source: caller(2)})
+}
+
+// LockTimeout is Lock with the wait bounded by timeout: past it, it fails
+// with an error wrapping ErrTimeout (and the last attempt's ErrLocked, if
+// any). Unlike a deadline on ctx, the timeout bounds only the wait: the
+// returned context lives as long as ctx and the lock.
+func (m *Mutex) LockTimeout(ctx context.Context, timeout time.Duration) (context.Context, error) {
+	return m.rw.GetLock(ctx, Options{Timeout: timeout, Source: caller(2)})
 }
 
 // TryLock makes one attempt at the mutex. It reports false with a nil error

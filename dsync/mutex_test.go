@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/locker"
 )
@@ -35,6 +36,81 @@ func ExampleMutex() {
 	}
 	// Output:
 	// held: true second holder: false
+}
+
+// LockTimeout bounds the wait for the mutex and nothing else: the lock's
+// context lives on until Unlock, however long the work takes.
+func ExampleMutex_LockTimeout() {
+	ds, err := dsync.New(threeNodes(), dsync.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ds.Close()
+
+	m := dsync.NewMutex(ds, "report")
+	lockCtx, err := m.LockTimeout(context.Background(), 5*time.Second)
+	if err != nil {
+		log.Fatal(err) // wraps dsync.ErrTimeout if it was held for 5 s
+	}
+	// ... long work under lockCtx ...
+	fmt.Println("held:", lockCtx.Err() == nil)
+	if err := m.Unlock(context.Background()); err != nil {
+		log.Print(err)
+	}
+	fmt.Println("after Unlock:", lockCtx.Err())
+	// Output:
+	// held: true
+	// after Unlock: context canceled
+}
+
+// TestMutexLockTimeout: LockTimeout fails with ErrTimeout (wrapping the last
+// attempt's ErrLocked) while another holds the mutex, and once granted its
+// context outlives the wait's bound, unlike Lock under a ctx with a deadline.
+func TestMutexLockTimeout(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	a, b := dsync.NewMutex(c.ds, "obj"), dsync.NewMutex(c.ds, "obj")
+	if _, err := a.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.LockTimeout(ctx, 20*time.Millisecond); !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
+		t.Fatalf("LockTimeout of a held mutex: %v, want ErrTimeout wrapping ErrLocked", err)
+	}
+	if err := a.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The trap LockTimeout avoids: a lock context under a ctx whose cancel
+	// runs when the caller returns ends with it, though the mutex is held.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	trapped, err := b.Lock(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if trapped.Err() == nil {
+		t.Fatal("Lock's context outlived its ctx")
+	}
+	if err := b.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// On a fake clock, move past the timeout while the mutex is held.
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	f := newCluster(t, 3, clk)
+	m := dsync.NewMutex(f.ds, "obj")
+	lockCtx, err := m.LockTimeout(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second) // less than a refresh interval
+	if err := lockCtx.Err(); err != nil {
+		t.Fatalf("LockTimeout's context ended past the timeout while held: %v", context.Cause(lockCtx))
+	}
+	if err := m.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lockCtx.Err() == nil {
+		t.Fatal("LockTimeout's context outlived Unlock")
+	}
 }
 
 func ExampleMutex_Locker() {
