@@ -725,7 +725,7 @@ func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
 		// hand out copies. Origins are never reused.
 		name, uid := cloneTwo(name, g.uid)
 		out = append(out, Entry{
-			Resource: name, UID: uid, Owner: g.origin.owner, Source: g.origin.source,
+			Resource: name, UID: uid, Owner: g.origin.owner, Source: g.origin.source, Holder: g.origin.holder,
 			Write: g.write, Quorum: int(g.quorum), Fence: g.fence,
 			HeldFor: now - g.granted, SinceRefresh: now - g.refreshed.Load(),
 		})

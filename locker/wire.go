@@ -152,6 +152,9 @@ type Entry struct {
 	HeldFor int64 `msg:"h"`
 	// SinceRefresh is how long ago the node last refreshed it, in nanoseconds.
 	SinceRefresh int64 `msg:"a"`
+	// Holder is the holder the lock request named (LockArgs.Holder), if
+	// any: who, across processes, holds it for deadlock detection.
+	Holder string `msg:"hn,omitempty"`
 }
 
 // EntryList is a listing of entries.

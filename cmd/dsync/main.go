@@ -210,14 +210,18 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 		return strings.Compare(a.UID, b.UID)
 	})
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tUID")
+	fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tHOLDER\tUID")
 	for _, h := range list {
 		mode := "read"
 		if h.Write {
 			mode = "write"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\n", h.Resource, mode, h.nodes, len(lockers),
-			time.Duration(h.HeldFor).Round(time.Millisecond), h.Owner, h.Source, h.UID)
+		holder := h.Holder
+		if holder == "" {
+			holder = "-" // the lock named none (dsync.WithHolder)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", h.Resource, mode, h.nodes, len(lockers),
+			time.Duration(h.HeldFor).Round(time.Millisecond), h.Owner, h.Source, holder, h.UID)
 	}
 	tw.Flush()
 	if failed > 0 {

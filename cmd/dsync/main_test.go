@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,13 +48,13 @@ func TestLocksAndForceUnlock(t *testing.T) {
 			l.Close()
 		}
 	}()
-	ds, err := dsync.New(ls, dsync.Config{})
+	ds, err := dsync.New(ls, dsync.Config{Owner: "test-process"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ds.Close()
 	m := dsync.NewDRWMutex(ds, "bucket/object")
-	if _, err := m.GetLock(context.Background(), dsync.Options{Source: "held-by-test"}); err != nil {
+	if _, err := m.GetLock(dsync.WithHolder(context.Background(), "worker-7"), dsync.Options{Source: "held-by-test"}); err != nil {
 		t.Fatal(err)
 	}
 	// GetLock returns once a quorum granted; wait for the third grant, so
@@ -80,8 +81,9 @@ func TestLocksAndForceUnlock(t *testing.T) {
 		t.Fatalf("locks printed:\n%s", out)
 	}
 	f := strings.Fields(lines[1])
-	if f[0] != "bucket/object" || f[1] != "write" || f[2] != "3/3" || !strings.Contains(lines[1], "held-by-test") {
-		t.Fatalf("locks row %q; want bucket/object, write, held on 3/3 nodes, its source", lines[1])
+	if f[0] != "bucket/object" || f[1] != "write" || f[2] != "3/3" || !strings.Contains(lines[1], "held-by-test") ||
+		!slices.Contains(f, "test-process/worker-7") {
+		t.Fatalf("locks row %q; want bucket/object, write, held on 3/3 nodes, its source and its holder", lines[1])
 	}
 
 	if out, _, err = runCmd(t, getenv, "force-unlock", "bucket/object"); err != nil || !strings.Contains(out, "removed on 3 of 3 nodes") {
