@@ -149,6 +149,9 @@ type Server struct {
 	closed atomic.Bool
 	once   sync.Once
 	err    error // of Close
+
+	lnMu      sync.Mutex     // orders Serve's start against Close
+	listeners []net.Listener // given to Serve; Close closes them
 }
 
 // NewServer returns a server for the table l. The server does not own l:
@@ -196,10 +199,14 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 // after Close, or the error that made ln fail. It may be called more than
 // once, with different listeners.
 func (s *Server) Serve(ln net.Listener) error {
+	s.lnMu.Lock()
 	if s.closed.Load() {
+		s.lnMu.Unlock()
 		ln.Close()
 		return nil
 	}
+	s.listeners = append(s.listeners, ln)
+	s.lnMu.Unlock()
 	err := s.srv.Serve(ln)
 	if s.closed.Load() {
 		return nil
@@ -213,11 +220,20 @@ func (s *Server) Serve(ln net.Listener) error {
 // close the table.
 func (s *Server) Close() error {
 	s.once.Do(func() {
+		s.lnMu.Lock()
 		s.closed.Store(true)
+		listeners := s.listeners
+		s.listeners = nil
+		s.lnMu.Unlock()
 		s.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
 		s.err = s.srv.ShutdownWithContext(ctx)
+		// fasthttp closes only the listeners its Serve has taken: one that
+		// Serve was about to hand over would keep it in Accept for ever.
+		for _, ln := range listeners {
+			ln.Close() // an error means it is closed already
+		}
 	})
 	return s.err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -622,4 +623,42 @@ func inPlaceWorker(endpoint string, w, rounds int, model map[string]string) erro
 		}
 	}
 	return nil
+}
+
+// TestCloseWhileServeStarts: Close may run while Serve is starting, before
+// fasthttp has taken the listener (a server closed right after it was
+// started). Serve must then return nil, with the listener closed, not block
+// in Accept for ever. Found as a hang of TestConformance's cleanup on a
+// loaded machine (1 run in about 20).
+func TestCloseWhileServeStarts(t *testing.T) {
+	for i := range 500 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := NewServer(locker.New(locker.Config{}), ServerConfig{Insecure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		if i%2 == 0 {
+			runtime.Gosched() // vary where Close lands in Serve's start
+		}
+		if err := srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Fatalf("round %d: Serve returned %v after Close, want nil", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Serve still running 10 s after Close", i)
+		}
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			c.Close()
+			t.Fatalf("round %d: the listener still accepts after Close", i)
+		}
+	}
 }
