@@ -240,6 +240,10 @@ type Cluster struct {
 	// detection, the cycles last until Options.Timeout and the liveness
 	// check catches them.
 	anonymous bool
+	// unorderedChain makes the chain workload draw the cycle workload's
+	// orders: tests set it to show that CheckDeadlocks then finds the
+	// ErrDeadlocks it must not allow in a chain.
+	unorderedChain bool
 
 	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
 	clients []*Client

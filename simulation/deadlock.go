@@ -211,7 +211,7 @@ func (cl *Client) deadlockOrder() []string {
 			idx = append(idx, (cl.ID+k)%cfg.Resources)
 		}
 	}
-	if cfg.Primitive == PrimitiveDeadlockChain {
+	if cfg.Primitive == PrimitiveDeadlockChain && !cl.c.unorderedChain {
 		slices.Sort(idx)
 	}
 	order := make([]string, n)
