@@ -149,7 +149,7 @@ func TestDeadlockCheckersCatchUndetectedCycles(t *testing.T) {
 		cfg.WaitExpiry = -1
 	}
 	for name, broken := range map[string]Scenario{"no holder": anonymous, "nodes record no waits": noWaits} {
-		r := runScenario(t, broken, Config{Seed: 1})
+		r := runScenario(t, broken, Config{Seed: 1, Ops: 5}) // each cycle waits out the timeout: a few rounds show it
 		t.Log(r.Summary())
 		if r.Deadlock.Deadlocks != 0 || r.Deadlock.Timeouts == 0 || r.LivenessFailures == 0 || len(r.Unexpected()) == 0 {
 			t.Errorf("%s: %+v, %d liveness failures; want no victim, timeouts, liveness failures, and the run failed",
