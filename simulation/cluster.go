@@ -44,6 +44,18 @@ type Config struct {
 	// hold readers back for five times the random scenario's Validity.
 	// Negative turns it off.
 	WriterIntent time.Duration
+	// WaitExpiry is the nodes' locker.Config.WaitExpiry: how long a refused
+	// acquisition that names a holder stays recorded as waiting, for
+	// deadlock detection. If zero, 2×(RetryMax + 3×CallTimeout): twice the
+	// longest gap between two refusals of a holder that keeps waiting (its
+	// back-off, its attempt and the release of that attempt's grants, and
+	// its read of the nodes' edges, each bounded by CallTimeout), so that a
+	// live waiter keeps its wait recorded, sized like WriterIntent and for
+	// the same reason (the library's 10s default is for clients that back
+	// off up to 5s). It decides only how long the wait of a waiter that
+	// gave up or crashed can still make an edge; no grant depends on it, so
+	// it is not part of LivenessBound. Negative records no waits.
+	WaitExpiry time.Duration
 	// CallTimeout bounds one client call to one node. If zero, 200ms.
 	CallTimeout time.Duration
 	// RetryMin and RetryMax bound the clients' acquire back-off. If zero,
@@ -122,6 +134,13 @@ const (
 	// PrimitiveCond is a producer/consumer over a dsync.Mutex and a
 	// dsync.Cond (cond.go).
 	PrimitiveCond
+	// PrimitiveDeadlock has every client, a holder (dsync.WithHolder), take
+	// two or three write locks one at a time in orders that close cycles
+	// across clients, and release them (deadlock.go).
+	PrimitiveDeadlock
+	// PrimitiveDeadlockChain is PrimitiveDeadlock with every client taking
+	// the same resources in one global order: no cycle can close.
+	PrimitiveDeadlockChain
 )
 
 // Transport is what carries a cluster's calls.
@@ -179,6 +198,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Think, 20*time.Millisecond)
 	def(&c.LockTimeout, 4*c.Validity)
 	def(&c.WriterIntent, 2*(c.RetryMax+2*c.CallTimeout))
+	def(&c.WaitExpiry, 2*(c.RetryMax+3*c.CallTimeout))
 	def(&c.MaxVirtual, time.Hour)
 	if c.ReadFraction == 0 {
 		c.ReadFraction = 0.3
@@ -199,6 +219,7 @@ type Cluster struct {
 	Leases   *LeaseLog   // the lease workload's writes (PrimitiveLease)
 	Barriers *BarrierLog // the barrier workload's events (PrimitiveBarrier)
 	Conds    *CondLog    // the cond workload's counter and Waits (PrimitiveCond)
+	Rounds   *RoundLog   // the deadlock workload's rounds (PrimitiveDeadlock, PrimitiveDeadlockChain)
 	Start    time.Time
 
 	hierarchy *dsync.Hierarchy // the hierarchy workload's levels
@@ -214,6 +235,15 @@ type Cluster struct {
 	// tests set it to show that CheckCond catches waiters left waiting with
 	// items ready.
 	silentProducer bool
+	// anonymous makes the deadlock workload's clients take their locks
+	// without naming a holder: tests set it to show that, without
+	// detection, the cycles last until Options.Timeout and the liveness
+	// check catches them.
+	anonymous bool
+	// unorderedChain makes the chain workload draw the cycle workload's
+	// orders: tests set it to show that CheckDeadlocks then finds the
+	// ErrDeadlocks it must not allow in a chain.
+	unorderedChain bool
 
 	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
 	clients []*Client
@@ -251,7 +281,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			Nodes: cfg.Nodes, Clients: cfg.Clients, Clock: c.fake, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: cfg.Seed,
 			// The sweep runs on the wall clock; expired grants are treated as
 			// absent without it.
-			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, SweepInterval: -1},
+			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, WaitExpiry: cfg.WaitExpiry, SweepInterval: -1},
 		})
 		c.quiesce = cfg.Quiesce
 		if c.quiesce == nil {
@@ -262,7 +292,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		hc := HTTPConfig{
 			Nodes: cfg.Nodes, Clients: cfg.Clients, CallTimeout: cfg.CallTimeout, Seed: cfg.Seed,
 			Delay: max(cfg.Delay, 0), Jitter: max(cfg.Jitter, 0),
-			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent},
+			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, WaitExpiry: cfg.WaitExpiry},
 		}
 		var err error
 		if cfg.Transport == TransportHTTP {
@@ -288,6 +318,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	c.Leases = NewLeaseLog(c.History)
 	c.Barriers = NewBarrierLog(c.History, clk)
 	c.Conds = NewCondLog(clk)
+	c.Rounds = NewRoundLog()
 	if cfg.Primitive == PrimitiveHierarchy {
 		h, err := dsync.NewHierarchy(hierarchyLevels...)
 		if err != nil {
@@ -451,6 +482,12 @@ type Hold struct {
 // token. Without one it cannot write safely, so it gives the lock up: it
 // releases it (recorded in the history) and returns the token's error.
 func (cl *Client) Acquire(resource string, write bool) (*Hold, error) {
+	return cl.acquire(cl.ctx, resource, write)
+}
+
+// acquire is Acquire with ctx, the client's context or one derived from it
+// (the deadlock workload's names a holder).
+func (cl *Client) acquire(ctx context.Context, resource string, write bool) (*Hold, error) {
 	c := cl.c
 	m := cl.mutex(resource)
 	id := c.History.Invoke(cl.ID, resource, OpAcquire, write)
@@ -459,9 +496,9 @@ func (cl *Client) Acquire(resource string, write bool) (*Hold, error) {
 	var lockCtx context.Context
 	var err error
 	if write {
-		lockCtx, err = m.GetLock(cl.ctx, opts)
+		lockCtx, err = m.GetLock(ctx, opts)
 	} else {
-		lockCtx, err = m.GetRLock(cl.ctx, opts)
+		lockCtx, err = m.GetRLock(ctx, opts)
 	}
 	if err != nil {
 		if cl.Crashed() {

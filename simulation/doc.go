@@ -41,6 +41,12 @@
 //     and a dsync.Cond) and CheckCond: never an item taken from empty, no
 //     lost increment, no consumer left waiting past the bound with items
 //     ready once faults stop.
+//   - deadlock.go: the deadlock workload (Config.Primitive PrimitiveDeadlock:
+//     every client a holder taking 2 or 3 write locks one at a time in
+//     orders that close cycles; PrimitiveDeadlockChain: in one global order)
+//     and CheckDeadlocks: no ErrDeadlock where no cycle can close, every
+//     ErrDeadlock naming a cycle of which its holder is the largest, every
+//     live client's round completed after the heal.
 //   - workload.go: the register workload and the fault-schedule driver, with
 //     its liveness probe.
 //   - scenario.go, scenarios.go: Scenario, Result, the expectations and the

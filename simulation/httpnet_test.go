@@ -39,7 +39,7 @@ func TestHTTPLockersFence(t *testing.T) {
 // seeds.
 var notOverHTTPInCI = map[string]bool{
 	"lease-random": true, "hierarchy-random": true, "barrier-random": true, "barrier-random-live": true,
-	"cond-random": true, "barrier-arrival-lost": true,
+	"cond-random": true, "barrier-arrival-lost": true, "deadlock-random": true,
 }
 
 // TestHTTPScenarios runs the named scenarios (but notOverHTTPInCI) over the

@@ -322,6 +322,9 @@ var (
 	_ locker.NetLocker = (*Link)(nil)
 	_ locker.Lister    = (*Link)(nil)
 	_ locker.Fencer    = (*Link)(nil)
+	_ locker.Querier   = (*Link)(nil)
+
+	_ locker.WaitReporter = (*Link)(nil)
 )
 
 // String names the link, e.g. "sim c0->n2".
@@ -388,6 +391,14 @@ func (l *Link) RaiseFence(ctx context.Context, args locker.FenceArgs) (locker.Fe
 // dsync's Barrier and Cond meet the faults its lock calls meet.
 func (l *Link) Query(ctx context.Context, args locker.QueryArgs) (locker.QueryReply, error) {
 	return call(ctx, l, "query", func(t *locker.Local) (locker.QueryReply, error) { return t.Query(ctx, args) })
+}
+
+// Waits implements locker.WaitReporter through the same faulty link, so
+// that dsync's deadlock detection across processes meets the faults its lock
+// calls meet: a read of the edges, or a withdrawal of a wait, may be lost,
+// delayed, refused by a node that is down, or never leave a crashed client.
+func (l *Link) Waits(ctx context.Context, args locker.WaitsArgs) (locker.WaitsReply, error) {
+	return call(ctx, l, "waits", func(t *locker.Local) (locker.WaitsReply, error) { return t.Waits(ctx, args) })
 }
 
 // leg is what one message needs to know about its trip, decided under

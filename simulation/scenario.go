@@ -96,6 +96,9 @@ type Result struct {
 	// Cond is the check of the cond workload; its Consumers is 0 when the
 	// run had no condition variable.
 	Cond CondReport
+	// Deadlock is the check of the deadlock workload's rounds; its Rounds is
+	// 0 when the run had no deadlock workload.
+	Deadlock DeadlockReport
 
 	Heal             time.Duration // virtual time faults stopped
 	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
@@ -122,7 +125,7 @@ func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
 // barrier and cond violations, and liveness failures. Writes a fenced register refused from holders that had lost their lock
 // are not violations.
 func (r *Result) Violations() int {
-	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.Barrier.Violations() + r.Cond.Violations() + r.LivenessFailures
+	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.Barrier.Violations() + r.Cond.Violations() + r.Deadlock.Violations() + r.LivenessFailures
 	if r.LockViolation() {
 		n++
 	}
@@ -168,6 +171,13 @@ func (r *Result) Unexpected() []string {
 		}
 		if r.Cond.LostWakeups > 0 && r.Expect == Safe && !r.RealTime {
 			out = append(out, fmt.Sprintf("cond: %d Waits went on past the bound with items ready %v", r.Cond.LostWakeups, r.Cond.Examples))
+		}
+		if d := r.Deadlock; d.FalseVictims+d.WrongVictims > 0 {
+			out = append(out, fmt.Sprintf("deadlock: %d ErrDeadlocks where no cycle can close, %d that name no cycle of which the client is the victim %v",
+				d.FalseVictims, d.WrongVictims, d.Examples))
+		}
+		if r.Deadlock.Unfinished > 0 && r.Expect == Safe && !r.RealTime {
+			out = append(out, fmt.Sprintf("deadlock: %d clients did not complete their round after the heal %v", r.Deadlock.Unfinished, r.Deadlock.Examples))
 		}
 		// On the real clock a slow machine can stretch any wait, so the
 		// bound is reported there, not enforced.
@@ -266,6 +276,8 @@ func Run(s Scenario, cfg Config) *Result {
 		res.Lease = c.Leases.report()
 	case PrimitiveBarrier:
 		res.Barrier = c.barrierReport(heal, crashed)
+	case PrimitiveDeadlock, PrimitiveDeadlockChain:
+		res.Deadlock = CheckDeadlocks(c.Rounds.Rounds(), cfg.Primitive == PrimitiveDeadlockChain)
 	}
 	healAt := c.Start.Add(heal)
 	for _, op := range ops {
@@ -340,6 +352,10 @@ func (r *Result) Summary() string {
 	if cr := r.Cond; cr.Consumers > 0 {
 		fmt.Fprintf(&b, ", cond with %d consumers: %d produced, %d consumed, %d waits, %d from empty, %d lost updates, %d lost wakeups",
 			cr.Consumers, cr.Produced, cr.Consumed, cr.Waits, cr.FromEmpty, cr.LostUpdates, cr.LostWakeups)
+	}
+	if d := r.Deadlock; d.Rounds > 0 {
+		fmt.Fprintf(&b, ", deadlock: %d rounds, %d done, %d ended by ErrDeadlock, %d by timeout, %d failed, %d false victims, %d wrong victims, %d unfinished",
+			d.Rounds, d.Completed, d.Deadlocks, d.Timeouts, d.Failed, d.FalseVictims, d.WrongVictims, d.Unfinished)
 	}
 	if r.Register.Refused > 0 {
 		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)

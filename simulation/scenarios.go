@@ -64,7 +64,7 @@ func Scenarios(b Budget) []Scenario {
 		pausedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(), Random(b),
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
 		leaseVerifyPastDeadline(),
-		hierarchyScenario(), HierarchyRandom(b), barrierScenario(), BarrierRandom(b),
+		hierarchyScenario(), HierarchyRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),
 		BarrierRandomLive(b), barrierArrivalLost(),
 		condScenario(), CondRandom(b),
 	}
@@ -894,4 +894,40 @@ func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
 	// A stable sort keeps a restart after its crash when both fall at once.
 	slices.SortStableFunc(faults, func(a, b Fault) int { return cmpInt64(int64(a.At), int64(b.At)) })
 	return faults, b.Window
+}
+
+func deadlockScenario() Scenario {
+	return Scenario{
+		Name: "deadlock",
+		Faults: "none: 3 clients, each a holder (dsync.WithHolder), take 2 or 3 of 3 write locks one at a time in orders " +
+			"that close cycles (AB/BA pairs, a ring of 3), hold them briefly, release them; a victim of ErrDeadlock " +
+			"releases what it holds and retries",
+		Expect: Safe,
+		Explain: "the nodes record who waits for whom; a refused waiter reads their edges and, if it is the largest holder " +
+			"of a cycle, fails with ErrDeadlock and releases: no cycle lasts, every waiting client is served within the " +
+			"liveness bound, and every ErrDeadlock names a cycle of which its client is the largest holder",
+		Setup: deadlockSetup(PrimitiveDeadlock),
+		Drive: noFaults,
+	}
+}
+
+func deadlockChain() Scenario {
+	return Scenario{
+		Name:   "deadlock-chain",
+		Faults: "none: the deadlock workload with every client taking its resources in ascending order",
+		Expect: Safe,
+		Explain: "no cycle can close, so no acquisition may fail with ErrDeadlock (one would be a false positive); " +
+			"waiting clients are served within the liveness bound",
+		Setup: deadlockSetup(PrimitiveDeadlockChain),
+		Drive: noFaults,
+	}
+}
+
+// DeadlockRandom returns the random scenario over the deadlock workload.
+func DeadlockRandom(b Budget) Scenario {
+	return randomOver(b, "deadlock-random", "as random, over the deadlock workload (cycles across clients)",
+		"faults may hide edges (a cycle is then found at a later retry, or resolved by Options.Timeout) but never "+
+			"make a lock unsafe; once faults stop every cycle is found and broken, so every waiting client is served "+
+			"within the liveness bound",
+		deadlockSetup(PrimitiveDeadlock))
 }

@@ -26,8 +26,8 @@ func runScenario(t *testing.T, s Scenario, cfg Config) *Result {
 // TestScenarios runs every named scenario once and checks its documented
 // expectation: safe, or a known deficiency that the checkers must catch. The
 // random ones run over many seeds in TestRandom, TestRandomFenced,
-// TestSemaphoreRandom, TestLeaseRandom, TestHierarchyRandom, TestBarrierRandom
-// and TestCondRandom.
+// TestSemaphoreRandom, TestLeaseRandom, TestHierarchyRandom, TestBarrierRandom,
+// TestCondRandom and TestDeadlockRandom.
 func TestScenarios(t *testing.T) {
 	for _, s := range Scenarios(Budget{}) {
 		if strings.Contains(s.Name, "random") {

@@ -88,6 +88,9 @@ func (cl *Client) Workload(stop <-chan struct{}) {
 		case PrimitiveHierarchy:
 			cl.hierarchyOp()
 			continue
+		case PrimitiveDeadlock, PrimitiveDeadlockChain:
+			cl.deadlockOp(false)
+			continue
 		}
 		res := resourceName(cl.rng.IntN(cfg.Resources))
 		write := cfg.ReadFraction < 0 || cl.rng.Float64() >= cfg.ReadFraction
@@ -175,6 +178,10 @@ func (c *Cluster) RunWorkload(faults []Fault) bool {
 				}
 				if c.Cfg.Primitive == PrimitiveHierarchy {
 					cl.hierarchyProbe()
+					return
+				}
+				if p := c.Cfg.Primitive; p == PrimitiveDeadlock || p == PrimitiveDeadlockChain {
+					cl.deadlockOp(true) // all at once: the probe's rounds close cycles too
 					return
 				}
 				for r := range c.Cfg.Resources {

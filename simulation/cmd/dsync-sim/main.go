@@ -100,11 +100,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	start := time.Now()
 	var failures []string
-	var refused []string  // per scenario: writes a fenced register refused
-	var permits []string  // per semaphore scenario: most permits in use at once
-	var leases []string   // per lease scenario: leases granted, expired, lost; writes, past the deadline
-	var barriers []string // per barrier scenario: passes, runs with a party out, runs with every generation passed
-	var conds []string    // per cond scenario: items, Waits, runs with wakeups unchecked
+	var refused []string   // per scenario: writes a fenced register refused
+	var permits []string   // per semaphore scenario: most permits in use at once
+	var leases []string    // per lease scenario: leases granted, expired, lost; writes, past the deadline
+	var barriers []string  // per barrier scenario: passes, runs with a party out, runs with every generation passed
+	var conds []string     // per cond scenario: items, Waits, runs with wakeups unchecked
+	var deadlocks []string // per deadlock scenario: rounds and how they ended
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
 	for _, s := range list {
@@ -115,6 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			leases, expired, lostLeases, leaseWrites, pastDeadline         int
 			barrier, passes, early, outRuns, completeRuns, failedWaits     int
 			cond, produced, consumed, condWaits, unchecked, lostWakeups    int
+			rounds, done, victims, timeouts, failedRounds, wrongVictims    int
 			lat                                                            []time.Duration
 			longest                                                        time.Duration
 		}
@@ -154,6 +156,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 					agg.unchecked++
 				}
 			}
+			agg.rounds += r.Deadlock.Rounds
+			agg.done += r.Deadlock.Completed
+			agg.victims += r.Deadlock.Deadlocks
+			agg.timeouts += r.Deadlock.Timeouts
+			agg.failedRounds += r.Deadlock.Failed
+			agg.wrongVictims += r.Deadlock.FalseVictims + r.Deadlock.WrongVictims
 			agg.lat = append(agg.lat, r.Latency...)
 			agg.longest = max(agg.longest, r.LongestAfterHeal)
 			if o.verbose {
@@ -179,6 +187,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			conds = append(conds, fmt.Sprintf("%s %d produced, %d consumed, %d Waits, %d lost wakeups; %d of %d runs with the producer crashed (wakeups unchecked)",
 				s.Name, agg.produced, agg.consumed, agg.condWaits, agg.lostWakeups, agg.unchecked, agg.cond))
 		}
+		if agg.rounds > 0 {
+			deadlocks = append(deadlocks, fmt.Sprintf("%s %d rounds: %d done, %d ended by ErrDeadlock (%d false or wrong victims), %d by timeout, %d failed otherwise",
+				s.Name, agg.rounds, agg.done, agg.victims, agg.wrongVictims, agg.timeouts, agg.failedRounds))
+		}
 		if agg.leases > 0 {
 			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
 				s.Name, agg.leases, agg.expired, agg.lostLeases, agg.leaseWrites, agg.pastDeadline))
@@ -199,7 +211,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "+ in semaphore runs, holdings beyond the permits and pairs of holders sharing a permit;")
 	fmt.Fprintln(stdout, "+ in lease runs, writes past their lease's deadline;")
 	fmt.Fprintln(stdout, "+ in barrier runs, passes before every party arrived or out of order, and, with no party out, parties stuck;")
-	fmt.Fprintln(stdout, "+ in cond runs, items taken from empty, lost increments and, unless the producer crashed, lost wakeups);")
+	fmt.Fprintln(stdout, "+ in cond runs, items taken from empty, lost increments and, unless the producer crashed, lost wakeups;")
+	fmt.Fprintln(stdout, "+ in deadlock runs, ErrDeadlocks in a chain or that do not name a cycle of which the client is the victim,")
+	fmt.Fprintln(stdout, "  and clients that did not complete their round after the heal);")
 	fmt.Fprintln(stdout, "they are expected only where the expectation says \"known\" (a documented deficiency the checkers must catch).")
 	if len(permits) > 0 {
 		fmt.Fprintf(stdout, "most semaphore permits in use at one instant: %s\n", strings.Join(permits, ", "))
@@ -209,6 +223,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(barriers) > 0 {
 		fmt.Fprintf(stdout, "barriers: %s\n", strings.Join(barriers, "; "))
+	}
+	if len(deadlocks) > 0 {
+		fmt.Fprintf(stdout, "deadlocks: %s\n", strings.Join(deadlocks, "; "))
 	}
 	if len(leases) > 0 {
 		fmt.Fprintf(stdout, "leases: %s\n", strings.Join(leases, "; "))
