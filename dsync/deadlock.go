@@ -38,7 +38,12 @@ type holderKey struct{}
 // keep waiting. Every process that sees the cycle agrees on the victim, so one
 // acquisition per cycle fails, at the victim's first retry after the cycle
 // closed. The victim's caller must then release what its holder holds, so
-// that the others get their locks.
+// that the others get their locks, and should wait before it tries again:
+// at least Config.RetryMax plus twice Config.CallTimeout, the others' longest
+// back-off and attempt. The nodes keep no queue, so a victim that retries at
+// once can close the same cycle again, and, being its largest holder, lose
+// again (the simulation's deadlock workload saw one lose 10 rounds in a
+// row that way).
 //
 // What this cannot see: locks taken without a holder; waits that no node
 // records: a TryLock, a Semaphore's waits (waiting for any one of n permits
