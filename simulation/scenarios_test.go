@@ -13,6 +13,25 @@ import (
 
 // runScenario runs s with seed in a synctest bubble, where Quiesce is exact
 // and the clock advances only when every goroutine waits.
+// runCareless runs s with seed 1, which must be safe (careful says whose
+// care, for the error), then the same seed with the workload's clients made
+// careless (Cluster.careless), and returns the careless run's result for
+// the caller to check that its checker caught them.
+func runCareless(t *testing.T, s Scenario, careful string) *Result {
+	t.Helper()
+	if u := runScenario(t, s, Config{Seed: 1}).Unexpected(); len(u) > 0 {
+		t.Errorf("%s: %v", careful, u)
+	}
+	careless := s
+	careless.Drive = func(c *Cluster) (time.Duration, error) {
+		c.careless = true
+		return s.Drive(c)
+	}
+	r := runScenario(t, careless, Config{Seed: 1})
+	t.Log(r.Summary())
+	return r
+}
+
 func runScenario(t *testing.T, s Scenario, cfg Config) *Result {
 	t.Helper()
 	var r *Result
@@ -375,17 +394,7 @@ func TestLeaseCheckerCatchesCarelessHolders(t *testing.T) {
 // fail, while the careful run of the same seed is safe.
 func TestHierarchyCheckerCatchesWritesUnderReadLocks(t *testing.T) {
 	s := hierarchyScenario()
-	r := runScenario(t, s, Config{Seed: 1})
-	if u := r.Unexpected(); len(u) > 0 {
-		t.Errorf("careful holders: %v", u)
-	}
-	careless := s
-	careless.Drive = func(c *Cluster) (time.Duration, error) {
-		c.careless = true
-		return s.Drive(c)
-	}
-	r = runScenario(t, careless, Config{Seed: 1})
-	t.Log(r.Summary())
+	r := runCareless(t, s, "careful holders")
 	if r.Register.Overlaps == 0 || len(r.Unexpected()) == 0 {
 		t.Errorf("writes under read locks: register %+v; want overlaps, and the run failed", r.Register)
 	}
@@ -473,17 +482,7 @@ func TestCondRandom(t *testing.T) {
 // seed is safe.
 func TestCondCheckerCatchesConsumersThatDoNotRecheck(t *testing.T) {
 	s := condScenario()
-	r := runScenario(t, s, Config{Seed: 1})
-	if u := r.Unexpected(); len(u) > 0 {
-		t.Errorf("careful consumers: %v", u)
-	}
-	careless := s
-	careless.Drive = func(c *Cluster) (time.Duration, error) {
-		c.careless = true
-		return s.Drive(c)
-	}
-	r = runScenario(t, careless, Config{Seed: 1})
-	t.Log(r.Summary())
+	r := runCareless(t, s, "careful consumers")
 	if r.Cond.FromEmpty == 0 || len(r.Unexpected()) == 0 {
 		t.Errorf("consumers that do not re-check: %+v; want items taken from empty, and the run failed", r.Cond)
 	}
