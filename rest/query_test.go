@@ -82,14 +82,7 @@ func TestQueryFailures(t *testing.T) {
 		t.Errorf("node without Querier: %v, want ErrProtocol", err)
 	}
 
-	resp, err := http.Get(endpoint + PathQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
-		t.Errorf("GET %s: %d, Allow %q", PathQuery, resp.StatusCode, resp.Header.Get("Allow"))
-	}
+	expectPostOnly(t, endpoint, PathQuery)
 
 	down := newClient(t, "http://127.0.0.1:1", ClientConfig{Secret: secret, CallTimeout: time.Second})
 	if _, err := down.Query(ctx, args); !errors.Is(err, locker.ErrOffline) {
@@ -198,4 +191,18 @@ func normal(r locker.QueryReply) locker.QueryReply {
 		r.Resources = nil
 	}
 	return r
+}
+
+// expectPostOnly checks that a GET of path is refused with 405 and an Allow
+// header naming POST.
+func expectPostOnly(t *testing.T, endpoint, path string) {
+	t.Helper()
+	resp, err := http.Get(endpoint + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET %s: %d, Allow %q", path, resp.StatusCode, resp.Header.Get("Allow"))
+	}
 }

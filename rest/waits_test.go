@@ -36,14 +36,7 @@ func TestWaitsFailures(t *testing.T) {
 	if _, err := newClient(t, old, ClientConfig{Secret: secret}).Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, ErrProtocol) {
 		t.Errorf("node without WaitReporter: %v, want ErrProtocol", err)
 	}
-	resp, err := http.Get(endpoint + PathWaits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
-		t.Errorf("GET %s: %d, Allow %q", PathWaits, resp.StatusCode, resp.Header.Get("Allow"))
-	}
+	expectPostOnly(t, endpoint, PathWaits)
 	down := newClient(t, "http://127.0.0.1:1", ClientConfig{Secret: secret, CallTimeout: time.Second})
 	if _, err := down.Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, locker.ErrOffline) {
 		t.Errorf("no server: %v, want ErrOffline", err)
