@@ -57,6 +57,12 @@ type holderKey struct{}
 // holder ids look like one holder. Within the process, a hold is forgotten
 // when its lock context ends, which includes the end of the ctx it was
 // acquired with; on the nodes, when the grant is released or expires.
+//
+// Memory: a node keeps one record per distinct (Owner, call site, holder)
+// in use, shared by all its grants. Holders that hold many locks each cost
+// next to nothing; a holder per lock (a request id, say) makes each lock
+// cost the node about 570 bytes instead of 252 (bench's
+// BenchmarkMemoryPerHeldLockWithHolder).
 func WithHolder(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, holderKey{}, id)
 }
