@@ -636,7 +636,8 @@ func TestCloseWhileServeStarts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := NewServer(locker.New(locker.Config{}), ServerConfig{Insecure: true})
+		tbl := locker.New(locker.Config{SweepInterval: -1})
+		srv, err := NewServer(tbl, ServerConfig{Insecure: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -660,5 +661,6 @@ func TestCloseWhileServeStarts(t *testing.T) {
 			c.Close()
 			t.Fatalf("round %d: the listener still accepts after Close", i)
 		}
+		tbl.Close()
 	}
 }
