@@ -117,40 +117,60 @@ func FuzzAloneHandlers(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var stamp int64 = epoch.UnixNano()
+	stamper := &fuzzStamper{clk: clk, stamp: epoch.UnixNano()}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		path, reply := PathQuery, msgp.Unmarshaler(new(locker.QueryReply))
 		if which%2 == 1 {
 			path, reply = PathFence, new(locker.FenceReply)
 		}
-		var req fasthttp.Request
-		req.Header.SetMethod("POST")
-		req.SetRequestURI(path)
-		req.SetBody(body)
-		stamp++
-		req.Header.Set(HeaderAuth, string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), stamp, body)))
-		var rc fasthttp.RequestCtx
-		rc.Init(&req, nil, nil)
-		srv.srv.Handler(&rc)
-		status := rc.Response.StatusCode()
-		if status == http.StatusOK {
-			if left, err := reply.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
-				t.Fatalf("%s: 200 with an undecodable reply %q", path, rc.Response.Body())
-			}
-			return
-		}
-		var e ErrorReply
-		if left, err := e.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
-			t.Fatalf("%s: status %d with an undecodable body %q", path, status, rc.Response.Body())
-		}
-		if e.Code == CodeOK || e.Code.status() != status || e.Message == "" {
-			t.Fatalf("%s: status %d with error reply %+v", path, status, e)
-		}
-		if stamp-epoch.UnixNano() > int64(time.Second) {
-			clk.Advance(time.Second)
-			stamp = clk.Now().UnixNano()
-		}
+		serveSignedFuzz(t, srv, stamper, path, body, reply)
 	})
+}
+
+// fuzzStamper hands out increasing request timestamps for a fuzz target's
+// signed requests, kept within the replay window of its fake clock.
+type fuzzStamper struct {
+	clk   *clock.Fake
+	stamp int64
+}
+
+func (st *fuzzStamper) next() int64 {
+	if st.stamp-epoch.UnixNano() > int64(time.Second) {
+		st.clk.Advance(time.Second)
+		st.stamp = st.clk.Now().UnixNano()
+	}
+	st.stamp++
+	return st.stamp
+}
+
+// serveSignedFuzz sends body to path on srv's handler, signed with
+// fuzzSecret, and fails t unless the answer is a 200 whose body decodes
+// whole into reply, or an error status with a matching, decodable
+// ErrorReply.
+func serveSignedFuzz(t *testing.T, srv *Server, st *fuzzStamper, path string, body []byte, reply msgp.Unmarshaler) {
+	t.Helper()
+	var req fasthttp.Request
+	req.Header.SetMethod("POST")
+	req.SetRequestURI(path)
+	req.SetBody(body)
+	req.Header.Set(HeaderAuth, string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), st.next(), body)))
+	var rc fasthttp.RequestCtx
+	rc.Init(&req, nil, nil)
+	srv.srv.Handler(&rc)
+	status := rc.Response.StatusCode()
+	if status == http.StatusOK {
+		if left, err := reply.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
+			t.Fatalf("%s: 200 with an undecodable reply %q", path, rc.Response.Body())
+		}
+		return
+	}
+	var e ErrorReply
+	if left, err := e.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
+		t.Fatalf("%s: status %d with an undecodable body %q", path, status, rc.Response.Body())
+	}
+	if e.Code == CodeOK || e.Code.status() != status || e.Message == "" {
+		t.Fatalf("%s: status %d with error reply %+v", path, status, e)
+	}
 }
 
 // FuzzQueryReplyDecode feeds the client's decoder of query answers arbitrary

@@ -3,11 +3,8 @@ package rest
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -67,38 +64,11 @@ func FuzzWaitsHandler(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var stamp int64 = epoch.UnixNano()
+	stamper := &fuzzStamper{clk: clk, stamp: epoch.UnixNano()}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// Keep a cycle recorded, whatever the last body withdrew.
 		tbl.Lock(bg, locker.LockArgs{UID: "ua2", Resources: []string{"b"}, Holder: "o/A"})
 		tbl.Lock(bg, locker.LockArgs{UID: "ub2", Resources: []string{"a"}, Holder: "o/B"})
-		var req fasthttp.Request
-		req.Header.SetMethod("POST")
-		req.SetRequestURI(PathWaits)
-		req.SetBody(body)
-		stamp++
-		req.Header.Set(HeaderAuth, string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), stamp, body)))
-		var rc fasthttp.RequestCtx
-		rc.Init(&req, nil, nil)
-		srv.srv.Handler(&rc)
-		status := rc.Response.StatusCode()
-		if status == http.StatusOK {
-			var reply locker.WaitsReply
-			if left, err := reply.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
-				t.Fatalf("200 with an undecodable reply %q", rc.Response.Body())
-			}
-			return
-		}
-		var e ErrorReply
-		if left, err := e.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
-			t.Fatalf("status %d with an undecodable body %q", status, rc.Response.Body())
-		}
-		if e.Code == CodeOK || e.Code.status() != status || e.Message == "" {
-			t.Fatalf("status %d with error reply %+v", status, e)
-		}
-		if stamp-epoch.UnixNano() > int64(time.Second) {
-			clk.Advance(time.Second)
-			stamp = clk.Now().UnixNano()
-		}
+		serveSignedFuzz(t, srv, stamper, PathWaits, body, new(locker.WaitsReply))
 	})
 }
