@@ -16,6 +16,7 @@ type Fake struct {
 	now     time.Time
 	timers  []*fakeTimer // pending timers, unordered
 	changed chan struct{}
+	reads   int64 // calls of Now and Since
 }
 
 // NewFake returns a fake clock that reads t until it is advanced.
@@ -27,7 +28,16 @@ func NewFake(t time.Time) *Fake {
 func (f *Fake) Now() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	return f.now
+}
+
+// Reads returns how many times the time was read (Now and Since), for tests
+// of code that must read the clock sparingly.
+func (f *Fake) Reads() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
 }
 
 // Since returns Now().Sub(t).

@@ -118,7 +118,6 @@ func (l *Local) Close() error {
 	return nil
 }
 
-// now returns the time in nanoseconds since the table's epoch.
 // now returns the time on the table's clock, in nanoseconds since the table
 // was made. It uses the clock's Since if it has one: the real clock's reads
 // only the monotonic clock, which costs half as much as Now.
@@ -246,7 +245,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 	if l.closed.Load() {
 		return Reply{}, ErrClosed
 	}
-	now := l.now()
+	now, checkCtx := l.timeIn(ctx)
 	if now < l.quietUntil {
 		return Reply{Reason: ReasonQuiet}, nil
 	}
@@ -262,10 +261,13 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			return Reply{}, fmt.Errorf("%w: %s %q", ErrBusy, op, args.Resources[0])
 		}
 		// The caller may have given up while we waited: granting now would
-		// leave a lock nobody will release.
-		if err := ctx.Err(); err != nil {
-			l.unlockShards(idx)
-			return Reply{}, fmt.Errorf("locker: %s: %w", op, err)
+		// leave a lock nobody will release. (Most calls of a Burst skip
+		// this: see Burst.)
+		if checkCtx || attempt > 0 {
+			if err := ctx.Err(); err != nil {
+				l.unlockShards(idx)
+				return Reply{}, fmt.Errorf("locker: %s: %w", op, err)
+			}
 		}
 		if g := us.grant(uh, args.UID); g != nil {
 			reply := Reply{Reason: ReasonUIDInUse}

@@ -202,7 +202,7 @@ func sameValue(a, b reflect.Value) bool {
 		return false
 	}
 	switch a.Kind() {
-	case reflect.Pointer:
+	case reflect.Pointer, reflect.Interface:
 		if a.IsNil() || b.IsNil() {
 			return a.IsNil() == b.IsNil()
 		}

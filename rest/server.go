@@ -142,6 +142,10 @@ type Server struct {
 	// returns.
 	inPlace bool
 
+	// burster is l if it can take a batch's calls as a burst
+	// (locker.Burst), else nil.
+	burster burster
+
 	// base is the parent of every request's context; Close cancels it so
 	// that calls still waiting in the table give up.
 	base   context.Context
@@ -174,6 +178,7 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 	if c, ok := l.(locker.ArgCopier); ok && c.CopiesArgs() {
 		s.inPlace = true
 	}
+	s.burster, _ = l.(burster)
 	if !cfg.Insecure {
 		s.verify = newVerifier(cfg.Secret, cfg.Clock, cfg.ReplayWindow, cfg.ReplayCacheSize)
 	}
@@ -294,6 +299,13 @@ type scratch struct {
 	batch BatchArgs
 	reply BatchReply
 	out   []byte
+	burst locker.Burst
+}
+
+// burster is a table that can take many calls in a row on one reading of
+// its clock (locker.Local.StartBurst).
+type burster interface {
+	StartBurst(ctx context.Context, b *locker.Burst) *locker.Burst
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -439,6 +451,12 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		return
 	}
 	sc.batch.inherit()
+	if s.burster != nil && len(ops) > 1 {
+		// The operations run one right after another, and the request has
+		// arrived: the table may read its clock once for several of them.
+		ctx = s.burster.StartBurst(ctx, &sc.burst)
+		defer sc.burst.End()
+	}
 	res := sc.reply.Results[:0]
 	for i := range ops {
 		res = append(res, BatchResult{})

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 )
@@ -662,5 +664,70 @@ func TestCloseWhileServeStarts(t *testing.T) {
 			t.Fatalf("round %d: the listener still accepts after Close", i)
 		}
 		tbl.Close()
+	}
+}
+
+// noBurst is a table that cannot take a batch as a burst.
+type noBurst struct{ locker.NetLocker }
+
+// The operations of a batch run as a locker.Burst: the table reads its
+// clock once per locker.BurstCalls lock operations, not once for each, and
+// every operation is still granted.
+func TestBatchRunsAsBurst(t *testing.T) {
+	const ops = 2 * locker.BurstCalls
+	var batch BatchArgs
+	for i := range ops {
+		batch.Ops = append(batch.Ops, BatchOp{Verb: VerbLock, Lock: locker.LockArgs{
+			UID: fmt.Sprintf("u%d", i), Resources: []string{fmt.Sprintf("r%d", i)}, Quorum: 1}})
+	}
+	body, err := batch.MarshalMsg(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		wrap  func(*locker.Local) locker.NetLocker
+		reads int64
+	}{
+		{"Local", func(l *locker.Local) locker.NetLocker { return l }, ops / locker.BurstCalls},
+		{"NotABurster", func(l *locker.Local) locker.NetLocker { return noBurst{l} }, ops},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewFake(epoch)
+			tbl := locker.New(locker.Config{SweepInterval: -1, Clock: clk})
+			defer tbl.Close()
+			srv, err := NewServer(tc.wrap(tbl), ServerConfig{Insecure: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			var req fasthttp.Request
+			req.Header.SetMethod("POST")
+			req.SetRequestURI(PathBatch + "?t=60000")
+			req.SetBody(body)
+			var rc fasthttp.RequestCtx
+			rc.Init(&req, nil, nil)
+			before := clk.Reads()
+			srv.handle(&rc)
+			reads := clk.Reads() - before
+			if rc.Response.StatusCode() != http.StatusOK {
+				t.Fatalf("status %d: %q", rc.Response.StatusCode(), rc.Response.Body())
+			}
+			var reply BatchReply
+			if _, err := reply.UnmarshalMsg(rc.Response.Body()); err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range reply.Results {
+				if r.Code != CodeOK || !r.Reply.OK {
+					t.Fatalf("operation %d: %+v", i, r)
+				}
+			}
+			if len(reply.Results) != ops || tbl.Stats().Grants != ops {
+				t.Fatalf("%d results, %d grants; want %d", len(reply.Results), tbl.Stats().Grants, ops)
+			}
+			if reads != tc.reads {
+				t.Fatalf("a batch of %d locks read the table's clock %d times, want %d", ops, reads, tc.reads)
+			}
+		})
 	}
 }
