@@ -271,7 +271,7 @@ func (c *Client) answerAll(group []*call) (spent []*call) {
 // as scratch. It returns an error, and sets nothing, if the answer is not a
 // well-formed reply for group.
 func deliverBatch(group []*call, reply *BatchReply, body []byte) error {
-	left, err := reply.UnmarshalMsg(body)
+	left, err := decodeBatchReply(reply, body)
 	if msg := decodeProblem(left, err); msg != "" {
 		return fmt.Errorf("%w: batch answer: %s", ErrProtocol, msg)
 	}

@@ -463,7 +463,7 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		s.run(ctx, &ops[i], &res[i])
 	}
 	sc.reply.Results = res
-	sc.out, _ = sc.reply.MarshalMsg(sc.out[:0])
+	sc.out, _ = appendBatchReply(sc.out[:0], &sc.reply)
 	s.reply(rc, sc.out)
 }
 

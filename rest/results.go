@@ -1,0 +1,124 @@
+package rest
+
+import (
+	"bytes"
+
+	"github.com/tinylib/msgp/msgp"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Fast paths for the batch results that make up nearly every answer: a
+// granted lock ({"p": {"k": true, "f": fence}}), a release ({"p": {"k":
+// true}}) and an empty result ({}). For those, appendBatchReply writes the
+// bytes the generated BatchReply.MarshalMsg writes, and decodeBatchReply
+// decodes the values its UnmarshalMsg decodes, without the generated code's
+// per-field bookkeeping; every other result goes through the generated code.
+// At 16 nodes a client decodes 32 results per lock+unlock pair, and a node
+// encodes 2: the generated code was 5% of the CPU a pair cost.
+// TestResultFastPaths and FuzzDecodeBatchReply hold them to their twins.
+
+var (
+	// grantedPrefix is a granted lock's result, up to its fence.
+	grantedPrefix = []byte{0x81, 0xa1, 'p', 0x82, 0xa1, 'k', 0xc3, 0xa1, 'f'}
+	// releasedResult is the result of an operation that took effect and
+	// carries no fence: a release.
+	releasedResult = []byte{0x81, 0xa1, 'p', 0x81, 0xa1, 'k', 0xc3}
+)
+
+// emptyResult is the encoding of the zero BatchResult.
+const emptyResult = 0x80
+
+// plain reports whether r is a result of the fast paths: an operation that
+// took effect, with or without a fence.
+func (r *BatchResult) plain() bool {
+	return r.Code == CodeOK && r.Message == "" && r.Refresh.IsZero() && r.Reply.OK && r.Reply.Reason == locker.ReasonNone
+}
+
+// appendBatchReply appends z's encoding to b, as z.MarshalMsg does.
+func appendBatchReply(b []byte, z *BatchReply) ([]byte, error) {
+	if uint32(len(z.Results)) > batchArrayLimit {
+		return nil, msgp.ErrLimitExceeded
+	}
+	b = append(b, 0x81, 0xa1, 'r')
+	b = msgp.AppendArrayHeader(b, uint32(len(z.Results)))
+	for i := range z.Results {
+		r := &z.Results[i]
+		switch {
+		case r.plain() && r.Reply.Fence != 0:
+			b = append(b, grantedPrefix...)
+			b = msgp.AppendUint64(b, r.Reply.Fence)
+		case r.plain():
+			b = append(b, releasedResult...)
+		default:
+			var err error
+			if b, err = r.MarshalMsg(b); err != nil {
+				return nil, msgp.WrapError(err, "Results", i)
+			}
+		}
+	}
+	return b, nil
+}
+
+// decodeBatchReply decodes a BatchReply from b into z as z.UnmarshalMsg
+// does.
+func decodeBatchReply(z *BatchReply, b []byte) ([]byte, error) {
+	n, b, err := msgp.ReadMapHeaderBytes(b)
+	if err != nil {
+		return nil, msgp.WrapError(err)
+	}
+	if n > wireMapLimit {
+		return nil, msgp.ErrLimitExceeded
+	}
+	for ; n > 0; n-- {
+		var key []byte
+		key, b, err = msgp.ReadMapKeyZC(b)
+		if err != nil {
+			return nil, msgp.WrapError(err)
+		}
+		if string(key) != "r" {
+			if b, err = msgp.Skip(b); err != nil {
+				return nil, msgp.WrapError(err)
+			}
+			continue
+		}
+		var m uint32
+		m, b, err = msgp.ReadArrayHeaderBytes(b)
+		if err != nil {
+			return nil, msgp.WrapError(err, "Results")
+		}
+		if m > batchArrayLimit {
+			return nil, msgp.ErrLimitExceeded
+		}
+		if cap(z.Results) >= int(m) {
+			z.Results = z.Results[:m]
+		} else {
+			z.Results = make([]BatchResult, m)
+		}
+		for i := range z.Results {
+			if b, err = decodeResult(&z.Results[i], b); err != nil {
+				return nil, msgp.WrapError(err, "Results", i)
+			}
+		}
+	}
+	return b, nil
+}
+
+// decodeResult decodes one BatchResult from b into r as r.UnmarshalMsg
+// does.
+func decodeResult(r *BatchResult, b []byte) ([]byte, error) {
+	switch {
+	case len(b) > 0 && b[0] == emptyResult:
+		*r = BatchResult{}
+		return b[1:], nil
+	case bytes.HasPrefix(b, releasedResult):
+		*r = BatchResult{Reply: locker.Reply{OK: true}}
+		return b[len(releasedResult):], nil
+	case bytes.HasPrefix(b, grantedPrefix):
+		if fence, left, err := msgp.ReadUint64Bytes(b[len(grantedPrefix):]); err == nil {
+			*r = BatchResult{Reply: locker.Reply{OK: true, Fence: fence}}
+			return left, nil
+		}
+	}
+	return r.UnmarshalMsg(b)
+}
