@@ -32,6 +32,12 @@
 // their last refresh, so refresh, expiry and reclaiming cost O(1) per grant
 // and never scan the table.
 //
+// A caller that makes many lock calls in a row, as a node serving a batch
+// request does, may pass a Burst (StartBurst) as their context: the calls
+// then share readings of the clock, one per BurstCalls calls, and check the
+// context only when they renew it. A grant is never stamped earlier than the
+// start of the burst, so none expires later than its client expects.
+//
 // # Restarts
 //
 // The table lives in memory. A node that restarts has forgotten every lock

@@ -100,7 +100,11 @@
 // The whole request is refused (with a status as
 // above) only when it cannot be read or authenticated, or carries more
 // operations than the node allows (at most MaxBatchLimit, 4096). The
-// request's t bounds the whole batch.
+// request's t bounds the whole batch. A table that can (locker.Local) runs
+// the operations as a locker.Burst: they share readings of its clock, one
+// per locker.BurstCalls lock operations, and a lock operation may be
+// granted up to that many operations after t has passed (the client
+// releases what it no longer waits for).
 //
 // Deadlock detection across processes uses two fields: a lock or rlock
 // whose LockArgs names a holder ("h", the client's owner, a slash and its
