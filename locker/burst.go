@@ -17,10 +17,10 @@ import (
 // The time a call sees is thus at most BurstCalls-1 calls old. That is
 // safe for the grants as long as the burst starts after its calls were
 // asked for (the server starts it once the request has arrived): a grant
-// stamped a little early expires on the node a little early, never later
-// than the client, which counts from before it sent the request, expects;
-// and a holder in the way looks a little less expired than it is, which
-// only delays taking its place. A lock call may likewise be granted up to
+// stamped a little early expires on the node a little early, but still no
+// earlier than its client expects, since the client counts its validity
+// from before it sent the request; and a holder in the way looks a little
+// less expired than it is, which only delays taking its place. A lock call may likewise be granted up to
 // BurstCalls-1 calls after its context ended; its caller releases such a
 // grant, or it expires, as with an answer lost on the way back.
 //

@@ -36,7 +36,8 @@
 // request does, may pass a Burst (StartBurst) as their context: the calls
 // then share readings of the clock, one per BurstCalls calls, and check the
 // context only when they renew it. A grant is never stamped earlier than the
-// start of the burst, so none expires later than its client expects.
+// start of the burst, after its request arrived, so none expires before its
+// client expects it to.
 //
 // # Restarts
 //
