@@ -57,7 +57,7 @@ func decodeBatchZC(z *BatchArgs, b []byte) ([]byte, error) {
 	}()
 	for ; n > 0; n-- {
 		var key []byte
-		key, b, err = msgp.ReadMapKeyZC(b)
+		key, b, err = readKeyZC(b)
 		if err != nil {
 			return nil, msgp.WrapError(err)
 		}
@@ -119,14 +119,14 @@ func decodeOpZC(z *BatchOp, b []byte) ([]byte, error) {
 	}()
 	for ; n > 0; n-- {
 		var key []byte
-		key, b, err = msgp.ReadMapKeyZC(b)
+		key, b, err = readKeyZC(b)
 		if err != nil {
 			return nil, err
 		}
 		switch string(key) {
 		case "v":
 			var v uint8
-			v, b, err = msgp.ReadUint8Bytes(b)
+			v, b, err = readUint8(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Verb")
 			}
@@ -192,7 +192,7 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 	}()
 	for ; n > 0; n-- {
 		var key []byte
-		key, b, err = msgp.ReadMapKeyZC(b)
+		key, b, err = readKeyZC(b)
 		if err != nil {
 			return nil, err
 		}
@@ -222,7 +222,7 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 			}
 		case "q":
 			seen |= seenQuorum
-			z.Quorum, b, err = msgp.ReadIntBytes(b)
+			z.Quorum, b, err = readInt(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Quorum")
 			}
@@ -257,7 +257,7 @@ func decodeRefreshZC(z *locker.RefreshArgs, b []byte) ([]byte, error) {
 	}
 	for ; n > 0; n-- {
 		var key []byte
-		key, b, err = msgp.ReadMapKeyZC(b)
+		key, b, err = readKeyZC(b)
 		if err != nil {
 			return nil, err
 		}
@@ -277,8 +277,16 @@ func decodeRefreshZC(z *locker.RefreshArgs, b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// The readers below are msgp's, with a fast path first for the one-byte
+// forms (fixmap, fixarray, fixstr, positive fixint) that this module's
+// encoders write for nearly every header, key and small number: decoding a
+// batch spends most of its time reading those.
+
 // readMapHeader reads a map header of at most wireMapLimit entries.
 func readMapHeader(b []byte) (uint32, []byte, error) {
+	if len(b) > 0 && b[0]&0xf0 == 0x80 { // fixmap: at most 15, under the limit
+		return uint32(b[0] & 0x0f), b[1:], nil
+	}
 	n, b, err := msgp.ReadMapHeaderBytes(b)
 	if err != nil {
 		return 0, nil, err
@@ -294,8 +302,11 @@ func readMapHeader(b []byte) (uint32, []byte, error) {
 // element, before the caller allocates for it: such an array cannot be
 // decoded anyway.
 func readArrayHeader(b []byte, limit uint32) (uint32, []byte, error) {
-	n, b, err := msgp.ReadArrayHeaderBytes(b)
-	if err != nil {
+	var n uint32
+	var err error
+	if len(b) > 0 && b[0]&0xf0 == 0x90 { // fixarray
+		n, b = uint32(b[0]&0x0f), b[1:]
+	} else if n, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
 		return 0, nil, err
 	}
 	if n > limit {
@@ -331,9 +342,45 @@ func readStringsZC(dst []string, b []byte) ([]string, []byte, error) {
 // readStringZC reads a msgpack str as a string that aliases b: it is valid
 // only while b's memory is neither changed nor reused.
 func readStringZC(b []byte) (string, []byte, error) {
+	if len(b) > 0 && b[0]&0xe0 == 0xa0 { // fixstr
+		n := int(b[0] & 0x1f)
+		if n < len(b) {
+			if n == 0 {
+				return "", b[1:], nil
+			}
+			return unsafe.String(&b[1], n), b[1+n:], nil
+		}
+	}
 	v, b, err := msgp.ReadStringZC(b)
 	if err != nil || len(v) == 0 {
 		return "", b, err
 	}
 	return unsafe.String(&v[0], len(v)), b, nil
+}
+
+// readKeyZC reads a map key as msgp.ReadMapKeyZC does: bytes that alias b.
+func readKeyZC(b []byte) ([]byte, []byte, error) {
+	if len(b) > 0 && b[0]&0xe0 == 0xa0 { // fixstr, as every key of this module
+		n := int(b[0] & 0x1f)
+		if n < len(b) {
+			return b[1 : 1+n], b[1+n:], nil
+		}
+	}
+	return msgp.ReadMapKeyZC(b)
+}
+
+// readUint8 reads a uint8 as msgp.ReadUint8Bytes does.
+func readUint8(b []byte) (uint8, []byte, error) {
+	if len(b) > 0 && b[0] < 0x80 { // positive fixint
+		return b[0], b[1:], nil
+	}
+	return msgp.ReadUint8Bytes(b)
+}
+
+// readInt reads an int as msgp.ReadIntBytes does.
+func readInt(b []byte) (int, []byte, error) {
+	if len(b) > 0 && b[0] < 0x80 { // positive fixint
+		return int(b[0]), b[1:], nil
+	}
+	return msgp.ReadIntBytes(b)
 }
