@@ -670,7 +670,6 @@ type exchange struct {
 	buf    []byte // request body
 	target []byte // request-target
 	auth   []byte // Authorization value
-	batch  BatchArgs
 	reply  BatchReply
 }
 
@@ -681,9 +680,6 @@ func getExchange() *exchange { return exchangePool.Get().(*exchange) }
 func putExchange(ex *exchange) {
 	ex.req.Reset()
 	ex.resp.Reset()
-	clear(ex.batch.Ops)
-	ex.batch.Ops = ex.batch.Ops[:0]
-	ex.batch.Owner, ex.batch.Source = "", ""
 	clear(ex.reply.Results)
 	ex.reply.Results = ex.reply.Results[:0]
 	exchangePool.Put(ex)

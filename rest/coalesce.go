@@ -224,15 +224,13 @@ func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 	ex := getExchange()
 	defer putExchange(ex)
 	deadline := live[0].deadline
-	for _, cl := range live {
-		ex.batch.Ops = append(ex.batch.Ops, BatchOp{Verb: cl.verb, Lock: *cl.lockArgs(), Refresh: cl.refresh})
+	for _, cl := range live[1:] {
 		if cl.deadline.After(deadline) {
 			deadline = cl.deadline
 		}
 	}
-	ex.batch.hoist()
 	var err error
-	ex.buf, err = ex.batch.MarshalMsg(ex.buf[:0])
+	ex.buf, err = appendBatch(ex.buf[:0], live)
 	if err == nil {
 		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, deadline)
 	}
