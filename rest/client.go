@@ -370,6 +370,7 @@ type call struct {
 	// the fewer cache lines that moves, the better.
 	verb     Verb
 	code     Code             // of a batch result that failed
+	size     uint32           // bound on the encoded arguments, set before the coalescer queues the call (see argSize)
 	args     *locker.LockArgs // of a submitted call: the caller's, unchanged until the answer (see locker.Submitter)
 	deadline time.Time        // on the real clock; never zero once queued
 	timeout  time.Duration    // of a submitted call, from which the coalescer sets deadline
@@ -435,7 +436,7 @@ func (cl *call) reset() {
 // fields a submitted call uses (the others are zero already), so that it
 // does not touch the cache lines of the rest.
 func (cl *call) resetSubmitted() {
-	cl.verb, cl.code = 0, 0
+	cl.verb, cl.code, cl.size = 0, 0, 0
 	cl.args = nil
 	cl.deadline, cl.timeout = time.Time{}, 0
 	cl.sink, cl.tag = nil, 0
@@ -528,16 +529,19 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs
 	}
 	if c.cfg.DisableBatching {
 		cl := newCall(v)
-		cl.fill(args, timeout, sink, tag)
+		cl.fill(args, 0, timeout, sink, tag) // sent alone: no size needed
 		c.submit(cl)
 		return
 	}
-	c.co.submitNew(v, args, timeout, sink, tag)
+	// Sized here, on the caller's core where *args is in cache, rather
+	// than by a sender under the coalescer's lock (see argSize).
+	c.co.submitNew(v, args, argSize(args.Msgsize()), timeout, sink, tag)
 }
 
-// fill sets up cl, made for verb v, as a submitted call.
-func (cl *call) fill(args *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
-	cl.args = args
+// fill sets up cl, made for verb v, as a submitted call whose arguments
+// encode in at most size bytes (see argSize).
+func (cl *call) fill(args *locker.LockArgs, size uint32, timeout time.Duration, sink locker.Sink, tag int) {
+	cl.args, cl.size = args, size
 	cl.timeout = timeout // the coalescer sets the deadline (see coalescer.now)
 	cl.sink, cl.tag = sink, tag
 }
@@ -666,7 +670,6 @@ type exchange struct {
 	buf    []byte // request body
 	target []byte // request-target
 	auth   []byte // Authorization value
-	batch  BatchArgs
 	reply  BatchReply
 }
 
@@ -677,9 +680,6 @@ func getExchange() *exchange { return exchangePool.Get().(*exchange) }
 func putExchange(ex *exchange) {
 	ex.req.Reset()
 	ex.resp.Reset()
-	clear(ex.batch.Ops)
-	ex.batch.Ops = ex.batch.Ops[:0]
-	ex.batch.Owner, ex.batch.Source = "", ""
 	clear(ex.reply.Results)
 	ex.reply.Results = ex.reply.Results[:0]
 	exchangePool.Put(ex)

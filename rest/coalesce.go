@@ -61,9 +61,16 @@ func (co *coalescer) init(c *Client) { co.c = c }
 // locker.ErrBusy rather than pile up behind it.
 const queueBatches = 16
 
-// submit queues cl and starts a sender if a slot is free. The caller must
-// have set cl.state, and cl.deadline or cl.timeout.
+// submit queues cl, a call made through the blocking methods, and starts a
+// sender if a slot is free. The caller must have set cl.state, and
+// cl.deadline or cl.timeout.
 func (co *coalescer) submit(cl *call) {
+	// Sized before the lock, on the caller's core (see argSize).
+	if cl.verb == VerbRefresh {
+		cl.size = argSize(cl.refresh.Msgsize())
+	} else {
+		cl.size = argSize(cl.lockArgs().Msgsize())
+	}
 	co.mu.Lock()
 	if co.full() {
 		co.refuse(cl)
@@ -73,8 +80,8 @@ func (co *coalescer) submit(cl *call) {
 }
 
 // submitNew queues a submitted call of verb v (see Client.Submit), made
-// from a free call if there is one.
-func (co *coalescer) submitNew(v Verb, args *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+// from a free call if there is one. size is argSize of args.Msgsize().
+func (co *coalescer) submitNew(v Verb, args *locker.LockArgs, size uint32, timeout time.Duration, sink locker.Sink, tag int) {
 	co.mu.Lock()
 	var cl *call
 	if n := len(co.free); n > 0 {
@@ -85,7 +92,7 @@ func (co *coalescer) submitNew(v Verb, args *locker.LockArgs, timeout time.Durat
 		cl = new(call)
 	}
 	cl.verb = v
-	cl.fill(args, timeout, sink, tag)
+	cl.fill(args, size, timeout, sink, tag)
 	if co.full() {
 		co.refuse(cl)
 		return
@@ -160,7 +167,7 @@ func (co *coalescer) take(group, spent []*call) ([]*call, time.Time) {
 	clear(spent)
 	n, bytes := 0, 0
 	for n < len(co.queue) && n < co.c.cfg.MaxBatch {
-		bytes += co.queue[n].argSize()
+		bytes += int(co.queue[n].size)
 		if n > 0 && bytes > maxBatchBytes {
 			break
 		}
@@ -177,13 +184,14 @@ func (co *coalescer) take(group, spent []*call) ([]*call, time.Time) {
 	return group, now
 }
 
-// argSize is an upper bound on the encoded size of cl's arguments.
-func (cl *call) argSize() int {
-	if cl.verb == VerbRefresh {
-		return cl.refresh.Msgsize()
-	}
-	return cl.lockArgs().Msgsize()
-}
+// argSize returns what a call keeps in its size field for arguments whose
+// Msgsize is n: n, capped at maxBatchBytes+1. Every call is sized when it
+// is queued, on its caller's core where its arguments are in cache, so that
+// take, under co.mu, only sums the sizes. The cap keeps the size in the
+// padding after call.code and changes no decision of take: a call over
+// maxBatchBytes goes alone either way, and take stops summing as soon as
+// the sum is over maxBatchBytes, so the sum stays far from overflowing.
+func argSize(n int) uint32 { return uint32(min(n, maxBatchBytes+1)) }
 
 // send sends group, taken from the queue at now, alone or as a batch, and
 // answers each call. It returns the submitted calls it answered, emptied for
@@ -216,15 +224,13 @@ func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 	ex := getExchange()
 	defer putExchange(ex)
 	deadline := live[0].deadline
-	for _, cl := range live {
-		ex.batch.Ops = append(ex.batch.Ops, BatchOp{Verb: cl.verb, Lock: *cl.lockArgs(), Refresh: cl.refresh})
+	for _, cl := range live[1:] {
 		if cl.deadline.After(deadline) {
 			deadline = cl.deadline
 		}
 	}
-	ex.batch.hoist()
 	var err error
-	ex.buf, err = ex.batch.MarshalMsg(ex.buf[:0])
+	ex.buf, err = appendBatch(ex.buf[:0], live)
 	if err == nil {
 		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, deadline)
 	}

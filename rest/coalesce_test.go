@@ -367,3 +367,46 @@ func TestBatchingQueueIsBounded(t *testing.T) {
 		t.Fatal("a full queue marked the node offline")
 	}
 }
+
+// TestBatchBytesBound checks that a batch carries at most maxBatchBytes of
+// arguments, counted by the size each call got when it was queued, for
+// calls made through Unlock and through Submit alike. Three calls of 0.4
+// MiB each queue behind a held slot: two fit in a batch, three do not.
+func TestBatchBytesBound(t *testing.T) {
+	f := newBatchFixture(t)
+	ctx := context.Background()
+	big := strings.Repeat("o", maxBatchBytes*2/5)
+	gate, slot := f.holdSlot(t)
+
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.c.Unlock(ctx, locker.LockArgs{UID: fmt.Sprint("b", i), Owner: big}); err != nil {
+				t.Errorf("unlock b%d: %v", i, err)
+			}
+		}()
+	}
+	f.waitQueued(3)
+	sink := make(chanSink, 3)
+	for i := range 3 {
+		f.c.Submit(ctx, locker.OpUnlock, &locker.LockArgs{UID: fmt.Sprint("s", i), Owner: big}, 0, sink, i)
+	}
+	f.waitQueued(6)
+	singles := f.singles.Load()
+	close(gate)
+	if err := <-slot; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for range 3 {
+		if a := <-sink; a.Err != nil {
+			t.Fatalf("submitted unlock %d: %v", a.Tag, a.Err)
+		}
+	}
+	// The queue [b b b s s s] goes as [b b], [b s], [s s].
+	if b, s := f.batches.Load(), f.singles.Load()-singles; b != 3 || s != 0 {
+		t.Fatalf("%d batches and %d single requests, want 3 batches of 2", b, s)
+	}
+}

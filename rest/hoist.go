@@ -1,58 +1,15 @@
 package rest
 
-// hoist moves the Owner and Source that a's lock and rlock operations
-// share into a.Owner and a.Source, and leaves them out of the operations
-// that have them: the first such operation's owner (source) becomes the
-// batch's, if every lock and rlock operation names one. inherit undoes it:
-// a.inherit() after a.hoist() gives every operation back what it had.
-func (a *BatchArgs) hoist() {
-	a.Owner, a.Source = "", ""
-	owner, source := "", ""
-	// An operation without an owner (source) would inherit the batch's:
-	// then that field stays on every operation.
-	everyOwner, everySource := true, true
-	for i := range a.Ops {
-		op := &a.Ops[i]
-		if !namesOrigin(op.Verb) {
-			continue
-		}
-		if op.Lock.Owner == "" {
-			everyOwner = false
-		} else if owner == "" {
-			owner = op.Lock.Owner
-		}
-		if op.Lock.Source == "" {
-			everySource = false
-		} else if source == "" {
-			source = op.Lock.Source
-		}
-	}
-	if !everyOwner {
-		owner = ""
-	}
-	if !everySource {
-		source = ""
-	}
-	if owner == "" && source == "" {
-		return
-	}
-	a.Owner, a.Source = owner, source
-	for i := range a.Ops {
-		op := &a.Ops[i]
-		if !namesOrigin(op.Verb) {
-			continue
-		}
-		if owner != "" && op.Lock.Owner == owner {
-			op.Lock.Owner = ""
-		}
-		if source != "" && op.Lock.Source == source {
-			op.Lock.Source = ""
-		}
-	}
-}
+// Hoisting: a batch names the Owner and Source that its lock and rlock
+// operations share once, in BatchArgs.Owner and BatchArgs.Source, and leaves
+// them out of the operations that have them. The client chooses them as it
+// encodes (see batchOrigin and appendBatch); the node gives them back to
+// the operations with inherit.
 
 // inherit gives every lock and rlock operation of a that names no Owner
-// (Source) the batch's. See hoist.
+// (Source) the batch's. It undoes what appendBatch does to operations:
+// decoding a batch that appendBatch wrote and calling inherit gives every
+// operation back the owner and source its call had.
 func (a *BatchArgs) inherit() {
 	if a.Owner == "" && a.Source == "" {
 		return

@@ -11,6 +11,60 @@ import (
 	"github.com/dsync-go/dsync/locker"
 )
 
+// hoist moves the Owner and Source that a's lock and rlock operations
+// share into a.Owner and a.Source, and leaves them out of the operations
+// that have them: the first such operation's owner (source) becomes the
+// batch's, if every lock and rlock operation names one. inherit undoes it:
+// a.inherit() after a.hoist() gives every operation back what it had.
+//
+// It is what the client did before it encoded batches with appendBatch,
+// and stays here as appendBatch's reference (see encode_test.go).
+func (a *BatchArgs) hoist() {
+	a.Owner, a.Source = "", ""
+	owner, source := "", ""
+	// An operation without an owner (source) would inherit the batch's:
+	// then that field stays on every operation.
+	everyOwner, everySource := true, true
+	for i := range a.Ops {
+		op := &a.Ops[i]
+		if !namesOrigin(op.Verb) {
+			continue
+		}
+		if op.Lock.Owner == "" {
+			everyOwner = false
+		} else if owner == "" {
+			owner = op.Lock.Owner
+		}
+		if op.Lock.Source == "" {
+			everySource = false
+		} else if source == "" {
+			source = op.Lock.Source
+		}
+	}
+	if !everyOwner {
+		owner = ""
+	}
+	if !everySource {
+		source = ""
+	}
+	if owner == "" && source == "" {
+		return
+	}
+	a.Owner, a.Source = owner, source
+	for i := range a.Ops {
+		op := &a.Ops[i]
+		if !namesOrigin(op.Verb) {
+			continue
+		}
+		if owner != "" && op.Lock.Owner == owner {
+			op.Lock.Owner = ""
+		}
+		if source != "" && op.Lock.Source == source {
+			op.Lock.Source = ""
+		}
+	}
+}
+
 // TestHoistThenInheritGivesBackEveryOrigin checks on random batches that
 // the owner and source an operation ends with on the node are the ones the
 // client gave it, and that hoisting removes the repeats it can.

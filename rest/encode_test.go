@@ -1,0 +1,371 @@
+package rest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tinylib/msgp/msgp"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// referenceBatch encodes calls as the client did before appendBatch: each
+// call's arguments copied into a BatchOp, hoist, then the generated
+// MarshalMsg. It is appendBatch's specification.
+func referenceBatch(calls []*call) ([]byte, error) {
+	var a BatchArgs
+	for _, cl := range calls {
+		a.Ops = append(a.Ops, BatchOp{Verb: cl.verb, Lock: *cl.lockArgs(), Refresh: cl.refresh})
+	}
+	a.hoist()
+	return a.MarshalMsg(nil)
+}
+
+// checkAppendBatch fails t unless appendBatch writes for calls, after a
+// prefix it must keep, the bytes referenceBatch writes, or fails as it
+// does. It also checks that appendBatch changed no call.
+func checkAppendBatch(t *testing.T, name string, calls []*call) {
+	t.Helper()
+	before := snapshotCalls(calls)
+	want, wantErr := referenceBatch(calls)
+	prefix := []byte("prefix")
+	got, err := appendBatch(prefix[:len(prefix):len(prefix)], calls)
+	if (err != nil) != (wantErr != nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("%s: appendBatch error %v; the generated encoder's %v", name, err, wantErr)
+	}
+	if err == nil && !bytes.Equal(got, append(prefix, want...)) {
+		t.Fatalf("%s: appendBatch wrote\n%x\nthe generated encoder, after hoist,\n%x\n(batch %s)", name, got[len(prefix):], want, describeCalls(calls))
+	}
+	if !reflect.DeepEqual(snapshotCalls(calls), before) {
+		t.Fatalf("%s: appendBatch changed the calls it encoded", name)
+	}
+}
+
+// snapshotCalls copies what appendBatch reads of calls.
+func snapshotCalls(calls []*call) []BatchOp {
+	ops := make([]BatchOp, len(calls))
+	for i, cl := range calls {
+		ops[i] = BatchOp{Verb: cl.verb, Lock: *cl.lockArgs(), Refresh: cl.refresh}
+		ops[i].Lock.Resources = append([]string(nil), ops[i].Lock.Resources...)
+	}
+	return ops
+}
+
+func describeCalls(calls []*call) string {
+	var b strings.Builder
+	for _, cl := range calls {
+		fmt.Fprintf(&b, "\n  %s submitted=%v %+v %+v", opName(cl.verb), cl.args != nil, *cl.lockArgs(), cl.refresh)
+	}
+	return b.String()
+}
+
+// submitted returns a call as Client.Submit makes it.
+func submitted(v Verb, a locker.LockArgs) *call {
+	return &call{verb: v, args: &a, size: argSize(a.Msgsize())}
+}
+
+// blocking returns a call as Client.Lock (and the other blocking methods)
+// makes it.
+func blocking(v Verb, a locker.LockArgs) *call {
+	return &call{verb: v, lock: a}
+}
+
+// blockingRefresh returns a call as Client.Refresh makes it.
+func blockingRefresh(uids ...string) *call {
+	return &call{verb: VerbRefresh, refresh: locker.RefreshArgs{UIDs: uids}}
+}
+
+func TestAppendBatchMatchesGenerated(t *testing.T) {
+	const owner, source = "storage-node-17:48213", "object_handlers.go:412"
+	lock := func(uid string) locker.LockArgs {
+		return locker.LockArgs{UID: uid, Resources: []string{"bucket/" + uid}, Owner: owner, Source: source, Quorum: 3}
+	}
+	with := func(a locker.LockArgs, f func(*locker.LockArgs)) locker.LockArgs { f(&a); return a }
+	long := strings.Repeat("x", 300) // a str16
+	many := make([]*call, 40)        // an array16 of ops
+	for i := range many {
+		many[i] = submitted(VerbLock, lock(fmt.Sprint("m", i)))
+	}
+	for _, tc := range []struct {
+		name  string
+		calls []*call
+	}{
+		{"empty", nil},
+		{"single op", []*call{submitted(VerbLock, lock("u1"))}},
+		{"no owners", []*call{
+			submitted(VerbLock, locker.LockArgs{UID: "u1", Resources: []string{"a"}}),
+			submitted(VerbRLock, locker.LockArgs{UID: "u2", Resources: []string{"b"}}),
+		}},
+		{"common owner and source", []*call{
+			submitted(VerbLock, lock("u1")), submitted(VerbRLock, lock("u2")), blocking(VerbLock, lock("u3")),
+		}},
+		{"mixed owners", []*call{
+			submitted(VerbLock, lock("u1")),
+			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Owner = "other:1" })),
+			submitted(VerbLock, lock("u3")),
+		}},
+		{"one op without source", []*call{
+			submitted(VerbLock, lock("u1")),
+			submitted(VerbRLock, with(lock("u2"), func(a *locker.LockArgs) { a.Source = "" })),
+		}},
+		{"one op without owner", []*call{
+			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Owner = "" })),
+			submitted(VerbRLock, lock("u2")),
+		}},
+		{"unlocks keep their origin", []*call{
+			submitted(VerbLock, lock("u1")),
+			submitted(VerbUnlock, lock("u0")),
+			submitted(VerbRUnlock, locker.LockArgs{UID: "u9", Owner: "other:1"}),
+		}},
+		{"only unlocks", []*call{submitted(VerbUnlock, lock("u1")), submitted(VerbUnlock, lock("u2"))}},
+		{"holders", []*call{
+			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Holder = owner + "/w1" })),
+			submitted(VerbRLock, with(lock("u2"), func(a *locker.LockArgs) { a.Holder = owner + "/w2" })),
+		}},
+		{"NoIntent", []*call{submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.NoIntent = true })), submitted(VerbLock, lock("u2"))}},
+		{"quorum", []*call{
+			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Quorum = 0 })),
+			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Quorum = 200 })),
+			submitted(VerbLock, with(lock("u3"), func(a *locker.LockArgs) { a.Quorum = 1 << 40 })),
+			submitted(VerbLock, with(lock("u4"), func(a *locker.LockArgs) { a.Quorum = -5 })),
+		}},
+		{"multi-resource", []*call{
+			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Resources = []string{"a", "b", "c", long} })),
+			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Resources = strings.Split("abcdefghijklmnopqrst", "") })),
+		}},
+		{"empty resources, non-nil", []*call{submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Resources = []string{} }))}},
+		{"refresh ops with UIDs", []*call{
+			submitted(VerbLock, lock("u1")), blockingRefresh("u1", "u2", ""), blockingRefresh(), submitted(VerbLock, lock("u2")),
+		}},
+		{"force-unlock", []*call{
+			submitted(VerbLock, lock("u1")),
+			submitted(VerbForceUnlock, locker.LockArgs{Resources: []string{"bucket/u1"}}),
+			blocking(VerbForceUnlock, locker.LockArgs{UID: "u2", Owner: owner}),
+		}},
+		{"a lock that hoisting empties", []*call{
+			submitted(VerbLock, locker.LockArgs{Owner: owner, Source: source}), submitted(VerbLock, lock("u1")),
+		}},
+		{"release of an abandoned lock", []*call{
+			blocking(VerbUnlock, locker.LockArgs{UID: "u1", Owner: owner, Source: source, Quorum: 3}),
+		}},
+		{"long origin", []*call{
+			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Owner, a.Source = long, long+"s" })),
+			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Owner, a.Source = long, long+"s" })),
+		}},
+		{"40 ops", many},
+		{"odd: a lock call that also carries UIDs", []*call{{verb: VerbLock, lock: lock("u1"), refresh: locker.RefreshArgs{UIDs: []string{"r"}}}}},
+		{"odd: unknown verbs", []*call{blocking(VerbNone, lock("u1")), blocking(200, lock("u2"))}},
+	} {
+		checkAppendBatch(t, tc.name, tc.calls)
+	}
+}
+
+// TestAppendBatchLimits checks that appendBatch refuses what the generated
+// encoder refuses, the arrays over the //msgp:limit of their package, with
+// the same error, and accepts what it accepts.
+func TestAppendBatchLimits(t *testing.T) {
+	strs := func(n int) []string { return make([]string, n) }
+	ops := func(n int) []*call {
+		calls := make([]*call, n)
+		for i := range calls {
+			calls[i] = submitted(VerbUnlock, locker.LockArgs{UID: "u"})
+		}
+		return calls
+	}
+	for _, tc := range []struct {
+		name  string
+		calls []*call
+		ok    bool
+	}{
+		{"resources at limit", []*call{submitted(VerbLock, locker.LockArgs{UID: "u", Resources: strs(lockerArrayLimit)})}, true},
+		{"resources past limit", []*call{submitted(VerbUnlock, locker.LockArgs{}), submitted(VerbLock, locker.LockArgs{UID: "u", Resources: strs(lockerArrayLimit + 1)})}, false},
+		{"uids at limit", []*call{blockingRefresh(strs(lockerArrayLimit)...)}, true},
+		{"uids past limit", []*call{blockingRefresh(), blockingRefresh(strs(lockerArrayLimit + 1)...)}, false},
+		{"ops at limit", ops(batchArrayLimit), true},
+		{"ops past limit", ops(batchArrayLimit + 1), false},
+	} {
+		checkAppendBatch(t, tc.name, tc.calls)
+		if _, err := appendBatch(nil, tc.calls); (err == nil) != tc.ok || err != nil && !errors.Is(err, msgp.ErrLimitExceeded) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// TestAppendBatchKnowsEveryField fails when a wire type that appendBatch
+// writes by hand gains or loses a field: appendBatch (and fillRandom) must
+// then learn it, and this count be updated.
+func TestAppendBatchKnowsEveryField(t *testing.T) {
+	for _, tc := range []struct {
+		typ    reflect.Type
+		fields int
+	}{
+		{reflect.TypeFor[BatchArgs](), 3},
+		{reflect.TypeFor[BatchOp](), 3},
+		{reflect.TypeFor[locker.LockArgs](), 7},
+		{reflect.TypeFor[locker.RefreshArgs](), 1},
+	} {
+		if n := tc.typ.NumField(); n != tc.fields {
+			t.Errorf("%v has %d fields, appendBatch writes %d: teach appendBatch (encode.go) the change, check it with TestAppendBatchRandom, then update this count", tc.typ, n, tc.fields)
+		}
+	}
+}
+
+// batchProfile says how fillRandom draws the fields of one batch. A batch
+// either mostly repeats a value per field (one process, a few call sites:
+// what hoisting is for) or mostly draws fresh ones, with a rate of empty
+// values of its own, so that both hoisting and its refusals happen often.
+type batchProfile struct {
+	common map[string]string // per field name, the value the batch repeats
+	pEmpty float64           // chance that a field is zero
+	pSame  float64           // chance that a string field takes the common value
+}
+
+func newBatchProfile(rng *rand.Rand) *batchProfile {
+	return &batchProfile{
+		common: map[string]string{},
+		pEmpty: []float64{0, 0, 0.02, 0.2, 0.6}[rng.IntN(5)],
+		pSame:  []float64{1, 0.9, 0.5, 0}[rng.IntN(4)],
+	}
+}
+
+// randomString returns a string of a length that exercises every msgpack
+// string header the tests can afford: fixstr, str8, str16.
+func randomString(rng *rand.Rand) string {
+	n := []int{1, 2, 7, 31, 32, 40, 255, 256, 300}[rng.IntN(9)]
+	if rng.IntN(4) > 0 {
+		n = 1 + rng.IntN(30)
+	}
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = "abc:/.-0123456789"[rng.IntN(17)]
+	}
+	return string(b)
+}
+
+// fillRandom sets every field of the struct v points to, by its kind, so
+// that a field added to LockArgs or RefreshArgs gets values too and
+// TestAppendBatchRandom fails until appendBatch writes it. A kind it does
+// not know fails the test: teach it, and appendBatch.
+func fillRandom(t testing.TB, rng *rand.Rand, p *batchProfile, v reflect.Value) {
+	for i := range v.NumField() {
+		f, name := v.Field(i), v.Type().Name()+"."+v.Type().Field(i).Name
+		if rng.Float64() < p.pEmpty {
+			f.SetZero()
+			continue
+		}
+		switch {
+		case f.Kind() == reflect.String:
+			s, ok := p.common[name]
+			if !ok {
+				s = randomString(rng)
+				p.common[name] = s
+			}
+			if rng.Float64() >= p.pSame {
+				s = randomString(rng)
+			}
+			f.SetString(s)
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			var n int
+			switch r := rng.IntN(10); {
+			case r == 0: // nil
+				continue
+			case r == 1: // empty, not nil: sent as an empty array
+			case r < 9:
+				n = 1 + rng.IntN(3)
+			default: // an array16
+				n = 16 + rng.IntN(5)
+			}
+			s := make([]string, n)
+			for j := range s {
+				s[j] = randomString(rng)
+			}
+			f.Set(reflect.ValueOf(s))
+		case f.CanInt():
+			f.SetInt([]int64{0, 1, 3, -1, -33, 127, 128, 255, 256, 1 << 16, -1 << 20, 1 << 40}[rng.IntN(12)])
+		case f.Kind() == reflect.Bool:
+			f.SetBool(rng.IntN(2) == 0)
+		default:
+			t.Fatalf("fillRandom does not know %s, of type %v: teach it and appendBatch", name, f.Type())
+		}
+	}
+}
+
+// randomBatch returns calls as the coalescer sends them: submitted calls
+// and blocking calls of every verb, and now and then a call with both lock
+// arguments and UIDs, which no client method makes but BatchOp can carry.
+func randomBatch(t testing.TB, rng *rand.Rand) []*call {
+	p := newBatchProfile(rng)
+	n := 1 + rng.IntN(12)
+	if rng.IntN(10) == 0 {
+		n = 16 + rng.IntN(24) // an array16 of ops
+	}
+	lockVerbs := []Verb{VerbLock, VerbLock, VerbLock, VerbRLock, VerbRLock, VerbUnlock, VerbRUnlock, VerbForceUnlock}
+	calls := make([]*call, n)
+	for i := range calls {
+		var a locker.LockArgs
+		fillRandom(t, rng, p, reflect.ValueOf(&a).Elem())
+		switch r := rng.IntN(20); {
+		case r < 12:
+			calls[i] = submitted(lockVerbs[rng.IntN(len(lockVerbs))], a)
+		case r < 17:
+			calls[i] = blocking(lockVerbs[rng.IntN(len(lockVerbs))], a)
+		case r < 19:
+			calls[i] = &call{verb: VerbRefresh}
+			fillRandom(t, rng, p, reflect.ValueOf(&calls[i].refresh).Elem())
+		default:
+			calls[i] = &call{verb: Verb(rng.IntN(8)), lock: a}
+			fillRandom(t, rng, p, reflect.ValueOf(&calls[i].refresh).Elem())
+		}
+	}
+	return calls
+}
+
+// TestAppendBatchRandom holds appendBatch to the generated encoder on
+// seeded random batches.
+func TestAppendBatchRandom(t *testing.T) {
+	hoisted := 0
+	for seed := range uint64(3000) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		calls := randomBatch(t, rng)
+		checkAppendBatch(t, fmt.Sprint("seed ", seed), calls)
+		if o, s, _ := batchOrigin(calls); o != "" || s != "" {
+			hoisted++
+		}
+	}
+	// The generator must exercise both outcomes of hoisting.
+	if hoisted < 500 || hoisted > 2500 {
+		t.Fatalf("%d of 3000 random batches hoist an owner or a source", hoisted)
+	}
+}
+
+// FuzzAppendBatch holds appendBatch to the generated encoder on the
+// batches that the generated decoder finds in arbitrary bodies, each
+// operation sent as a submitted call or a blocking one as the bits of
+// kinds say.
+func FuzzAppendBatch(f *testing.F) {
+	for i, s := range decodeSeeds(f) {
+		f.Add(s, uint64(i)*0x9e3779b97f4a7c15)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, kinds uint64) {
+		var a BatchArgs
+		if _, err := a.UnmarshalMsg(body); err != nil {
+			return
+		}
+		a.inherit() // the operations as their callers made them
+		calls := make([]*call, len(a.Ops))
+		for i := range a.Ops {
+			op := &a.Ops[i]
+			if kinds>>(i%64)&1 == 1 {
+				calls[i] = &call{verb: op.Verb, args: &op.Lock, refresh: op.Refresh}
+			} else {
+				calls[i] = &call{verb: op.Verb, lock: op.Lock, refresh: op.Refresh}
+			}
+		}
+		checkAppendBatch(t, "fuzzed", calls)
+	})
+}
