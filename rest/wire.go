@@ -77,8 +77,8 @@ type BatchArgs struct {
 	// its process and a common call site once per batch, not once per lock
 	// (they were about a third of a lock's bytes). A client sets Owner
 	// (Source) only if every lock and rlock operation of the batch has a
-	// non-empty one, so an operation inherits only what it had. See hoist
-	// and inherit.
+	// non-empty one, so an operation inherits only what it had. See
+	// appendBatch (encode.go), and inherit (hoist.go).
 	Owner  string `msg:"bo,omitempty"`
 	Source string `msg:"bs,omitempty"`
 }
