@@ -76,6 +76,9 @@ func (co *coalescer) submit(cl *call) {
 		co.refuse(cl)
 		return
 	}
+	if cl.deadline.IsZero() {
+		cl.deadline = co.deadline(cl.timeout)
+	}
 	co.enqueue(cl)
 }
 
@@ -97,7 +100,19 @@ func (co *coalescer) submitNew(v Verb, args *locker.LockArgs, size uint32, timeo
 		co.refuse(cl)
 		return
 	}
+	// Written, not tested first: the call was last touched on the
+	// sender's core, and a read of it would wait for its cache line.
+	cl.deadline = co.deadline(timeout)
 	co.enqueue(cl)
+}
+
+// deadline returns the deadline of a call with timeout queued now; co.mu
+// must be held. It reads the clock only if no sender runs (see co.now).
+func (co *coalescer) deadline(timeout time.Duration) time.Time {
+	if co.inflight == 0 {
+		co.now = monoNow()
+	}
+	return co.now.Add(timeout)
 }
 
 // full reports whether the queue is at its bound; co.mu must be held.
@@ -113,15 +128,9 @@ func (co *coalescer) refuse(cl *call) {
 	co.c.answer(cl)
 }
 
-// enqueue queues cl and starts a sender if a slot is free; co.mu must be
-// held, and enqueue unlocks it.
+// enqueue queues cl, whose deadline is set, and starts a sender if a slot
+// is free; co.mu must be held, and enqueue unlocks it.
 func (co *coalescer) enqueue(cl *call) {
-	if cl.deadline.IsZero() {
-		if co.inflight == 0 {
-			co.now = monoNow()
-		}
-		cl.deadline = co.now.Add(cl.timeout)
-	}
 	co.queue = append(co.queue, cl)
 	if co.inflight >= co.c.cfg.MaxInFlight {
 		n := len(co.queue)
