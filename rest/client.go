@@ -432,17 +432,6 @@ func (cl *call) reset() {
 	*cl = call{done: done, names: names[:0]}
 }
 
-// resetSubmitted empties cl, a submitted call, for reuse: it clears only the
-// fields a submitted call uses (the others are zero already), so that it
-// does not touch the cache lines of the rest.
-func (cl *call) resetSubmitted() {
-	cl.verb, cl.code, cl.size = 0, 0, 0
-	cl.args = nil
-	cl.deadline, cl.timeout = time.Time{}, 0
-	cl.sink, cl.tag = nil, 0
-	cl.reply, cl.err = locker.Reply{}, nil
-}
-
 // do sends cl and waits for its answer or for ctx to end. A non-nil error
 // means the call did not complete for the caller (client closed, node
 // offline, ctx ended) and cl is no longer the caller's. Otherwise the answer
@@ -539,11 +528,16 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs
 }
 
 // fill sets up cl, made for verb v, as a submitted call whose arguments
-// encode in at most size bytes (see argSize).
+// encode in at most size bytes (see argSize). It sets every field a
+// submitted call uses but verb and deadline, so that a call from the
+// coalescer's free list, which the sender answered without emptying it,
+// keeps nothing of its last use.
 func (cl *call) fill(args *locker.LockArgs, size uint32, timeout time.Duration, sink locker.Sink, tag int) {
-	cl.args, cl.size = args, size
+	cl.code, cl.size = 0, size
+	cl.args = args
 	cl.timeout = timeout // the coalescer sets the deadline (see coalescer.now)
 	cl.sink, cl.tag = sink, tag
+	cl.reply, cl.err = locker.Reply{}, nil
 }
 
 // monoBase anchors monoNow.

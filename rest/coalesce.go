@@ -203,8 +203,8 @@ func (co *coalescer) take(group, spent []*call) ([]*call, time.Time) {
 func argSize(n int) uint32 { return uint32(min(n, maxBatchBytes+1)) }
 
 // send sends group, taken from the queue at now, alone or as a batch, and
-// answers each call. It returns the submitted calls it answered, emptied for
-// reuse, at the head of group's array.
+// answers each call. It returns the submitted calls it answered, for the
+// free list (as they are: see call.fill), at the head of group's array.
 func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 	c := co.c
 	// Calls whose callers left before they were sent are dropped: nothing
@@ -244,29 +244,56 @@ func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, deadline)
 	}
 	if err == nil {
-		err = deliverBatch(live, &ex.reply, ex.resp.Body())
+		err = checkBatchReply(live, &ex.reply, ex.resp.Body())
 	}
-	closed := false
-	for _, cl := range live {
-		if err != nil {
+	if err != nil {
+		for _, cl := range live {
 			cl.err = fmt.Errorf("rest: %s %s (in a batch of %d): %w", opName(cl.verb), c.endpoint, len(live), err)
-		} else if cl.err != nil {
-			closed = closed || cl.code == CodeClosed
-			cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, cl.err)
+		}
+		c.stats.tally(live, true)
+		return c.answerAll(live)
+	}
+	results := ex.reply.Results
+	for i := range results {
+		if results[i].Code == CodeClosed {
+			// Before any caller hears that the node is closed, so that no
+			// caller can see the node still online after that answer.
+			c.markOffline()
+			break
 		}
 	}
-	c.stats.tally(live, true)
-	if closed {
-		// Before any caller hears that the node is closed, so that no caller
-		// can see the node still online after that answer.
-		c.markOffline()
+	c.stats.tallyResults(live, results)
+	spent = live[:0]
+	for i, cl := range live {
+		r := &results[i]
+		var err error
+		if r.Code != CodeOK {
+			err = fmt.Errorf("rest: %s %s: %w: %s", opName(cl.verb), c.endpoint, r.Code.sentinel(), r.Message)
+		}
+		if cl.sink == nil {
+			cl.code, cl.err = r.Code, err
+			if cl.verb == VerbRefresh {
+				cl.rreply = r.Refresh
+			} else {
+				cl.reply = r.Reply
+			}
+			c.answer(cl)
+			continue
+		}
+		// A submitted call is only read here, never written: it goes back
+		// to the free list as it is, and submitNew sets every field a
+		// submitted call uses. So its cache lines need not come back from
+		// this core before the submitter reuses it.
+		sink, tag := cl.sink, cl.tag
+		spent = append(spent, cl) // over a call already answered
+		sink.Done(tag, r.Reply, err)
 	}
-	return c.answerAll(live)
+	return spent
 }
 
-// answerAll answers the calls of group. It returns the submitted ones,
-// emptied for reuse, in the head of group's array; the others are answered
-// as answer does.
+// answerAll answers the calls of group, each with its err, or its reply. It
+// returns the submitted ones in the head of group's array, for the free
+// list; the others are answered as answer does.
 func (c *Client) answerAll(group []*call) (spent []*call) {
 	spent = group[:0]
 	for _, cl := range group {
@@ -275,36 +302,21 @@ func (c *Client) answerAll(group []*call) (spent []*call) {
 			continue
 		}
 		sink, tag, r, err := cl.sink, cl.tag, cl.reply, cl.err
-		cl.resetSubmitted()
 		spent = append(spent, cl) // over a call already answered
 		sink.Done(tag, r, err)
 	}
 	return spent
 }
 
-// deliverBatch decodes a batch answer into the calls of group, using reply
-// as scratch. It returns an error, and sets nothing, if the answer is not a
-// well-formed reply for group.
-func deliverBatch(group []*call, reply *BatchReply, body []byte) error {
+// checkBatchReply decodes a batch answer for the calls of group into reply.
+// It returns an error if the answer is not a well-formed reply for group.
+func checkBatchReply(group []*call, reply *BatchReply, body []byte) error {
 	left, err := decodeBatchReply(reply, body)
 	if msg := decodeProblem(left, err); msg != "" {
 		return fmt.Errorf("%w: batch answer: %s", ErrProtocol, msg)
 	}
 	if len(reply.Results) != len(group) {
 		return fmt.Errorf("%w: batch answer has %d results for %d operations", ErrProtocol, len(reply.Results), len(group))
-	}
-	for i, cl := range group {
-		r := &reply.Results[i]
-		if r.Code != CodeOK {
-			cl.code = r.Code
-			cl.err = fmt.Errorf("%w: %s", r.Code.sentinel(), r.Message)
-			continue
-		}
-		if cl.verb == VerbRefresh {
-			cl.rreply = r.Refresh
-		} else {
-			cl.reply = r.Reply
-		}
 	}
 	return nil
 }

@@ -126,7 +126,9 @@ func FuzzClientDecode(f *testing.F) {
 		}
 		group := []*call{newCall(VerbLock), newCall(VerbRefresh)}
 		var reply BatchReply
-		_ = deliverBatch(group, &reply, body)
+		if checkBatchReply(group, &reply, body) == nil && len(reply.Results) != len(group) {
+			t.Fatalf("checkBatchReply accepted %d results for %d calls", len(reply.Results), len(group))
+		}
 		for _, cl := range group {
 			putCall(cl)
 		}

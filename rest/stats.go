@@ -49,6 +49,27 @@ func (c *Client) Stats() ClientStats {
 	}
 }
 
+// tallyResults counts a batch request whose calls, group, got results.
+func (s *clientStats) tallyResults(group []*call, results []BatchResult) {
+	var locks, refreshes, refused, failed int64
+	for i, cl := range group {
+		r := &results[i]
+		switch cl.verb {
+		case VerbLock, VerbRLock:
+			locks++
+			if r.Code == CodeOK && !r.Reply.OK {
+				refused++
+			}
+		case VerbRefresh:
+			refreshes++
+		}
+		if r.Code != CodeOK {
+			failed++
+		}
+	}
+	s.count(len(group), true, locks, refreshes, refused, failed)
+}
+
 // tally counts one request that carried group, whose answers (or errors)
 // are in.
 func (s *clientStats) tally(group []*call, batch bool) {
@@ -67,6 +88,11 @@ func (s *clientStats) tally(group []*call, batch bool) {
 			failed++
 		}
 	}
+	s.count(len(group), batch, locks, refreshes, refused, failed)
+}
+
+// count adds one request of ops operations, a batch or not, to s.
+func (s *clientStats) count(ops int, batch bool, locks, refreshes, refused, failed int64) {
 	add := func(n *atomic.Int64, v int64) {
 		if v != 0 {
 			n.Add(v)
@@ -76,7 +102,7 @@ func (s *clientStats) tally(group []*call, batch bool) {
 	if batch {
 		add(&s.batches, 1)
 	}
-	add(&s.ops, int64(len(group)))
+	add(&s.ops, int64(ops))
 	add(&s.locks, locks)
 	add(&s.refreshes, refreshes)
 	add(&s.refused, refused)
