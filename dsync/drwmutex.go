@@ -22,7 +22,7 @@ type Options struct {
 	// until ctx is done (or for Adaptive's timeout, if set). A positive
 	// Timeout wins over Adaptive, which is then neither read nor told.
 	Timeout time.Duration
-	// Adaptive, if set and Timeout is zero, gives the timeout: the
+	// Adaptive, if set and Timeout is not positive, gives the timeout: the
 	// acquisition keeps trying for Adaptive.Timeout() as read when it
 	// starts, and reports its outcome to Adaptive.Observe: a success with
 	// the time it took on the Dsync's clock (Config.Clock), or a timeout if
