@@ -100,6 +100,12 @@
 //   - Barrier and Cond, which also read the node tables through the optional
 //     locker.Querier capability (ErrQueryUnsupported without it).
 //
+// And one that is not a lock: AdaptiveTimeout, an acquisition timeout per
+// class of lock (Options.Adaptive) that grows when many acquisitions time
+// out while others hold the lock, and shrinks toward what they took when
+// none do, between a floor and a ceiling. It changes how long callers wait,
+// never what is safe.
+//
 // # Speed
 //
 // An attempt submits its calls to the nodes without a goroutine per call

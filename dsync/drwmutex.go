@@ -19,8 +19,23 @@ import (
 // Options tune one acquisition.
 type Options struct {
 	// Timeout is how long to keep trying for a quorum. If zero, keep trying
-	// until ctx is done.
+	// until ctx is done (or for Adaptive's timeout, if set). A positive
+	// Timeout wins over Adaptive, which is then neither read nor told.
 	Timeout time.Duration
+	// Adaptive, if set and Timeout is not positive, gives the timeout: the
+	// acquisition keeps trying for Adaptive.Timeout() as read when it
+	// starts, and reports its outcome to Adaptive.Observe: a success with
+	// the time it took on the Dsync's clock (Config.Clock), or a timeout if
+	// that timeout passed while the lock was held by others (the error
+	// wraps ErrTimeout and ErrLocked). Failures that say nothing about how
+	// long the lock takes to get are not reported: invalid names, the
+	// caller's ctx ending, ErrNoQuorum (nodes down or not answering, also
+	// when the timeout passed after such an attempt), ErrDeadlock, ErrClosed.
+	// GetLock, GetRLock, Semaphore.Acquire, Hierarchy.Lock and Held.Lock
+	// (one outcome per call, for all its levels) and AcquireLease take it;
+	// TryLock and TryAcquire have no timeout and report nothing. If nil,
+	// the acquisition costs nothing more than without it.
+	Adaptive *AdaptiveTimeout
 	// Source is recorded on the nodes to find who holds a lock. If empty,
 	// the caller's directory/file:line, like "gateway/put.go:42".
 	Source string
@@ -74,13 +89,13 @@ func NewDRWMutex(ds *Dsync, names ...string) *DRWMutex {
 func (m *DRWMutex) Names() []string { return slices.Clone(m.names) }
 
 // GetLock acquires the write lock, retrying with back-off until a write
-// quorum grants it, opts.Timeout passes (ErrTimeout) or ctx is done (ctx's
-// error). It returns a context derived from ctx that is cancelled when the
-// lock is lost (context.Cause is then ErrLockLost) or released: do the
-// protected work under it. Being derived from ctx, it also ends when ctx
-// does, though the lock stays held until Unlock; so bound the wait with
-// opts.Timeout, not with a deadline on ctx, unless the work must stop then
-// too.
+// quorum grants it, opts.Timeout (or opts.Adaptive's timeout) passes
+// (ErrTimeout) or ctx is done (ctx's error). It returns a context derived
+// from ctx that is cancelled when the lock is lost (context.Cause is then
+// ErrLockLost) or released: do the protected work under it. Being derived
+// from ctx, it also ends when ctx does, though the lock stays held until
+// Unlock; so bound the wait with opts.Timeout (or opts.Adaptive), not with
+// a deadline on ctx, unless the work must stop then too.
 func (m *DRWMutex) GetLock(ctx context.Context, opts Options) (context.Context, error) {
 	return m.acquire(ctx, opts, true)
 }
@@ -117,11 +132,12 @@ func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, 
 	return false, nil, err
 }
 
-// acquire retries attempts until one succeeds, ctx ends or opts.Timeout
-// passes. The timeout is kept as a deadline on the Dsync's clock rather than
-// as a context: an attempt's calls are bounded by what is left of it, and so
-// is the wait before the next attempt, so that an acquisition that succeeds
-// at once costs no timer.
+// acquire retries attempts until one succeeds, ctx ends or the timeout
+// passes (opts.Timeout, or opts.Adaptive's, to which it reports the
+// outcome). The timeout is kept as a deadline on the Dsync's clock rather
+// than as a context: an attempt's calls are bounded by what is left of it,
+// and so is the wait before the next attempt, so that an acquisition that
+// succeeds at once costs no timer.
 func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (context.Context, error) {
 	source := opts.Source
 	if source == "" {
@@ -129,10 +145,12 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 	}
 	clk := m.ds.clk()
 	now := clk.Now()
+	timeout, adaptive := opts.bound()
 	var deadline time.Time
-	if opts.Timeout > 0 {
-		deadline = now.Add(opts.Timeout)
+	if timeout > 0 {
+		deadline = now.Add(timeout)
 	}
+	run := adaptiveRun{a: adaptive, clk: clk, start: now} // reports the outcome to opts.Adaptive, if set
 	// left returns what is left of the timeout at now, capped at limit.
 	left := func(now time.Time, limit time.Duration) time.Duration {
 		if deadline.IsZero() {
@@ -148,6 +166,7 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		if write {
 			m.ds.withdrawIntent(m.names, &intent)
 		}
+		run.done(ctx, err)
 		return err
 	}
 	for retry := 0; ; retry++ {
@@ -160,6 +179,7 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		}
 		lockCtx, err := m.attemptOnce(ctx, write, source, now, callTimeout, &intent)
 		if err == nil {
+			run.done(ctx, nil)
 			return lockCtx, nil
 		}
 		if ctx.Err() != nil {

@@ -159,3 +159,35 @@ func ExampleDRWMutex_FencingToken() {
 	// stalled holder's write refused: true
 	// data: new
 }
+
+func ExampleAdaptiveTimeout() {
+	ds, err := dsync.New(threeNodes(), dsync.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ds.Close()
+	ctx := context.Background()
+
+	// One AdaptiveTimeout per class of lock, shared by every acquisition of
+	// that class in the process.
+	objectWrites, err := dsync.NewAdaptiveTimeout(dsync.AdaptiveConfig{Initial: 30 * time.Second, Min: time.Second, Max: 2 * time.Minute})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("timeout at first:", objectWrites.Timeout())
+
+	// Each acquisition waits at most objectWrites.Timeout() and reports how
+	// it went. A window (16 by default) of quick successes, none timed out,
+	// shrinks the timeout by a quarter, the most one window may take away.
+	for i := range 16 {
+		m := dsync.NewDRWMutex(ds, fmt.Sprintf("bucket/object-%d", i))
+		if _, err := m.GetLock(ctx, dsync.Options{Adaptive: objectWrites}); err != nil {
+			log.Fatal(err) // wraps dsync.ErrTimeout if held by others for the whole timeout
+		}
+		m.Unlock(ctx)
+	}
+	fmt.Println("after 16 quick acquisitions:", objectWrites.Timeout())
+	// Output:
+	// timeout at first: 30s
+	// after 16 quick acquisitions: 22.5s
+}

@@ -117,10 +117,12 @@ func (hd *Held) Context() context.Context { return hd.ctx }
 // every node), so they must be all read or all write locks.
 //
 // Each level is acquired like GetLock (write) or GetRLock (read), retrying
-// until it is granted; opts.Timeout bounds the whole call (ErrTimeout), as
-// does ctx (ctx's error). Lock is all-or-nothing: if a level fails, the locks
-// this call took are released, innermost first, and those held before stay
-// held. It is a run-time error (a panic) to Lock a released Held.
+// until it is granted; opts.Timeout (or opts.Adaptive's timeout) bounds the
+// whole call (ErrTimeout), as does ctx (ctx's error). opts.Adaptive is told
+// one outcome per call: the time the call took, or that it timed out. Lock
+// is all-or-nothing: if a level fails, the locks this call took are
+// released, innermost first, and those held before stay held. It is a
+// run-time error (a panic) to Lock a released Held.
 func (hd *Held) Lock(ctx context.Context, opts Options, locks ...LevelLock) error {
 	if opts.Source == "" {
 		opts.Source = caller(2)
@@ -135,21 +137,28 @@ func (hd *Held) Lock(ctx context.Context, opts Options, locks ...LevelLock) erro
 		return err
 	}
 	wait := ctx
-	if opts.Timeout > 0 {
+	var run adaptiveRun // reports the outcome to opts.Adaptive, if set
+	if timeout, adaptive := opts.bound(); timeout > 0 {
+		clk := hd.ds.clk()
+		if adaptive != nil && len(plan) > 0 {
+			run = adaptiveRun{a: adaptive, clk: clk, start: clk.Now()}
+		}
 		var cancel context.CancelFunc
-		wait, cancel = clock.WithTimeout(ctx, hd.ds.clk(), opts.Timeout)
+		wait, cancel = clock.WithTimeout(ctx, clk, timeout)
 		defer cancel()
 	}
 	taken := len(hd.steps)
 	for _, st := range plan {
 		if err := hd.take(ctx, wait, opts.Source, st); err != nil {
 			hd.unwind(context.WithoutCancel(ctx), taken)
+			run.done(ctx, err)
 			return err
 		}
 	}
 	if len(hd.steps) > 0 {
 		hd.deepest = hd.h.index[hd.steps[len(hd.steps)-1].level]
 	}
+	run.done(ctx, nil)
 	return nil
 }
 

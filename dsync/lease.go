@@ -12,7 +12,8 @@ import (
 
 // LeaseOptions tune a Lease.
 type LeaseOptions struct {
-	// Options bound the acquisition (Timeout) and name its Source.
+	// Options bound the acquisition (Timeout or Adaptive) and name its
+	// Source.
 	Options
 
 	// Read takes a read lock instead of a write lock.

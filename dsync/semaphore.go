@@ -74,10 +74,10 @@ func NewSemaphore(ds *Dsync, name string, n int) *Semaphore {
 func (s *Semaphore) Size() int { return len(s.slots) }
 
 // Acquire takes a permit, retrying with back-off until one is granted,
-// opts.Timeout passes (ErrTimeout) or ctx is done (ctx's error). When every
-// permit is held the error also wraps ErrLocked; when the nodes could not be
-// reached, ErrNoQuorum. A cancelled or timed-out Acquire leaves no permit
-// behind.
+// opts.Timeout (or opts.Adaptive's timeout) passes (ErrTimeout) or ctx is
+// done (ctx's error). When every permit is held the error also wraps
+// ErrLocked; when the nodes could not be reached, ErrNoQuorum. A cancelled
+// or timed-out Acquire leaves no permit behind.
 func (s *Semaphore) Acquire(ctx context.Context, opts Options) (*Permit, error) {
 	if s.err != nil {
 		return nil, s.err
@@ -87,10 +87,21 @@ func (s *Semaphore) Acquire(ctx context.Context, opts Options) (*Permit, error) 
 		source = caller(2)
 	}
 	clk := s.ds.clk()
-	var deadline time.Time
-	if opts.Timeout > 0 {
-		deadline = clk.Now().Add(opts.Timeout)
+	timeout, adaptive := opts.bound()
+	var start, deadline time.Time
+	if timeout > 0 { // always with Adaptive: its timeout is at least its Min, which is positive
+		start = clk.Now()
+		deadline = start.Add(timeout)
 	}
+	run := adaptiveRun{a: adaptive, clk: clk, start: start} // reports the outcome to opts.Adaptive, if set
+	p, err := s.acquire(ctx, source, deadline)
+	run.done(ctx, err)
+	return p, err
+}
+
+// acquire is Acquire until deadline (none if zero).
+func (s *Semaphore) acquire(ctx context.Context, source string, deadline time.Time) (*Permit, error) {
+	clk := s.ds.clk()
 	// left returns what is left of the timeout, capped at limit.
 	left := func(limit time.Duration) time.Duration {
 		if deadline.IsZero() {
