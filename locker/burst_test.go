@@ -94,22 +94,25 @@ func TestBurstStampsGrantsWithItsReading(t *testing.T) {
 	}
 }
 
+// cancellableBurst returns a table, its clock, and a burst of it under a
+// context that cancel ends.
+func cancellableBurst(t *testing.T) (*locker.Local, *clock.Fake, *locker.Burst, context.CancelFunc) {
+	l, clk := newBurstTable(t)
+	parent, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return l, clk, l.StartBurst(parent, new(locker.Burst)), cancel
+}
+
 func TestBurstChecksItsContext(t *testing.T) {
 	t.Run("FirstCall", func(t *testing.T) {
-		l, _ := newBurstTable(t)
-		parent, cancel := context.WithCancel(context.Background())
-		var b locker.Burst
-		ctx := l.StartBurst(parent, &b)
+		l, _, ctx, cancel := cancellableBurst(t)
 		cancel()
 		if _, err := l.Lock(ctx, lockArgs(0)); !errors.Is(err, context.Canceled) {
 			t.Fatalf("first call of a cancelled burst = %v, want Canceled", err)
 		}
 	})
 	t.Run("NextReading", func(t *testing.T) {
-		l, _ := newBurstTable(t)
-		parent, cancel := context.WithCancel(context.Background())
-		var b locker.Burst
-		ctx := l.StartBurst(parent, &b)
+		l, _, ctx, cancel := cancellableBurst(t)
 		mustGrant(t, ctx, l, lockArgs(0))
 		cancel()
 		// Calls that reuse the reading do not look (see Burst); the one that
@@ -122,10 +125,7 @@ func TestBurstChecksItsContext(t *testing.T) {
 		}
 	})
 	t.Run("AfterDone", func(t *testing.T) {
-		l, clk := newBurstTable(t)
-		parent, cancel := context.WithCancel(context.Background())
-		var b locker.Burst
-		ctx := l.StartBurst(parent, &b)
+		l, clk, ctx, cancel := cancellableBurst(t)
 		mustGrant(t, ctx, l, lockArgs(0))
 		// A call that waits asks for Done: the next call reads the clock
 		// and looks at the context again.
