@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/dsync-go/dsync/locker"
@@ -29,44 +30,66 @@ func TestHTTPLockersFence(t *testing.T) {
 	}
 }
 
-// notOverHTTPInCI are the scenarios TestHTTPScenarios leaves to
-// `dsync-sim -transport http`: the random scenarios of the primitives other
-// than the lock and the semaphore (their workloads run for seconds of real
-// time, up to 15 s each, and the parallel subtests run two at a time on CI's
-// 2 cores: together they added about 50 s to the package), and
-// barrier-arrival-lost, whose point, liveness after a restart, the real
-// clock does not enforce. The simulated tier runs all of them over many
-// seeds.
-var notOverHTTPInCI = map[string]bool{
-	"lease-random": true, "hierarchy-random": true, "barrier-random": true, "barrier-random-live": true,
-	"cond-random": true, "barrier-arrival-lost": true, "deadlock-random": true,
+// togetherOverHTTP are the scenarios TestHTTPScenarios runs side by side
+// in one subtest, each on a goroutine of its own: the random scenarios of
+// the primitives other than the lock and the semaphore, whose workloads run
+// for seconds of real time (up to 25 s each over HTTP) while using little
+// CPU. As parallel subtests they ran two at a time on CI's 2 cores and
+// added about 50 s to the package; side by side they take about as long as
+// the longest of them, which overlaps the simulated tier.
+var togetherOverHTTP = []string{
+	"lease-random", "hierarchy-random", "barrier-random", "barrier-random-live",
+	"cond-random", "barrier-arrival-lost", "deadlock-random",
 }
 
-// TestHTTPScenarios runs the named scenarios (but notOverHTTPInCI) over the
-// rest transport on loopback, each link through its own fault-injecting TCP
-// proxy, on the real clock with short durations. Safety expectations are
-// checked as in the simulated tier; liveness bounds are reported only, since
-// real time on a loaded machine stretches any wait.
+// TestHTTPScenarios runs every scenario over the rest transport on
+// loopback, each link through its own fault-injecting TCP proxy, on the
+// real clock with short durations. Safety expectations are checked as in
+// the simulated tier; liveness bounds are reported only, since real time on
+// a loaded machine stretches any wait.
 func TestHTTPScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time HTTP tier skipped in -short mode")
 	}
 	t.Parallel() // mostly waits on real time: overlap it with the simulated tier
+	together := map[string]bool{}
+	for _, name := range togetherOverHTTP {
+		together[name] = true
+	}
+	var slow []Scenario
 	for _, s := range Scenarios(Budget{}) {
+		if together[s.Name] {
+			slow = append(slow, s)
+			continue
+		}
 		t.Run(s.Name, func(t *testing.T) {
-			if notOverHTTPInCI[s.Name] {
-				t.Skipf("run it with: go run ./simulation/cmd/dsync-sim -transport http -scenarios %s", s.Name)
-			}
 			t.Parallel()
-			r := Run(s, Config{Seed: 1, Transport: TransportHTTP})
-			t.Log(r.Summary())
-			for _, n := range r.Notes {
-				t.Log(n)
-			}
-			for _, u := range r.Unexpected() {
-				t.Errorf("%s over HTTP (expected %v): %s", s.Name, s.Expect, u)
-			}
+			checkOverHTTP(t, s)
 		})
+	}
+	if len(slow) != len(togetherOverHTTP) {
+		t.Fatalf("togetherOverHTTP names %d scenarios, %d of which exist", len(togetherOverHTTP), len(slow))
+	}
+	t.Run("primitives-random", func(t *testing.T) {
+		t.Parallel()
+		var wg sync.WaitGroup
+		for _, s := range slow {
+			wg.Go(func() { checkOverHTTP(t, s) })
+		}
+		wg.Wait()
+	})
+}
+
+// checkOverHTTP runs s once over HTTP and fails t with every unexpected
+// outcome. It is safe to call from several goroutines of one test.
+func checkOverHTTP(t *testing.T, s Scenario) {
+	r := Run(s, Config{Seed: 1, Transport: TransportHTTP})
+	t.Logf("%s: %s", s.Name, r.Summary())
+	for _, n := range r.Notes {
+		t.Logf("%s: %s", s.Name, n)
+	}
+	for _, u := range r.Unexpected() {
+		t.Errorf("%s over HTTP (expected %v): %s", s.Name, s.Expect, u)
 	}
 }
 
