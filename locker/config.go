@@ -163,3 +163,9 @@ func (realClock) Now() time.Time { return time.Now() }
 
 // Since reads only the monotonic clock (see Local.now).
 func (realClock) Since(t time.Time) time.Duration { return time.Since(t) }
+
+// MaxHolderLen bounds LockArgs.Holder: a longer one is refused with
+// ErrInvalidArgs. A holder is a name (dsync sends the Dsync's Owner, a slash
+// and the id given to dsync.WithHolder), and a table keeps its length in two
+// bytes.
+const MaxHolderLen = 1<<16 - 1

@@ -26,15 +26,17 @@ type ArgCopier interface {
 var _ ArgCopier = (*Local)(nil)
 
 // CopiesArgs reports true: the table copies every string it keeps (the UID
-// of a grant or a tombstone, the name of a resource it starts to hold, the
-// owner and source of a new origin), and keeps none of the caller's. See
+// of a grant or a tombstone, the holder a lock names, the name of a resource
+// it starts to hold, the owner and source of a new origin), and keeps none
+// of the caller's. See
 // ArgCopier.
 func (l *Local) CopiesArgs() bool { return true }
 
 // How the table owns its strings.
 //
-// A new grant copies its UID, and the names of the resource entries it
-// creates, into one byte buffer of its own: one allocation per grant, which
+// A new grant copies its UID, then the holder its request names (right
+// after the UID: grant.holder finds it there), and the names of the
+// resource entries it creates, into one byte buffer of its own: one allocation per grant, which
 // is no larger than the strings a decoder would have allocated one by one.
 // The strings are views of the buffer (unsafe.String).
 //

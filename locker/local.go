@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -196,6 +197,9 @@ func (l *Local) check(op string, args *LockArgs) error {
 			return fmt.Errorf("%w: %s: empty resource name", ErrInvalidArgs, op)
 		}
 	}
+	if len(args.Holder) > MaxHolderLen {
+		return fmt.Errorf("%w: %s: holder of %d bytes, more than the limit of %d", ErrInvalidArgs, op, len(args.Holder), MaxHolderLen)
+	}
 	if n > 1 {
 		sorted := args.Resources
 		if !slices.IsSorted(sorted) {
@@ -288,8 +292,8 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		var stale []grantRef // holders in the way that have expired
 		conflict, waiting := false, false
 		var rbuf [8]*resource
-		held := rbuf[:0]      // the entries of args.Resources; nil where there is none yet
-		need := len(args.UID) // bytes of the strings a grant would copy
+		held := rbuf[:0]                         // the entries of args.Resources; nil where there is none yet
+		need := len(args.UID) + len(args.Holder) // bytes of the strings a grant would copy
 		for i, name := range args.Resources {
 			r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
 			held = append(held, r)
@@ -335,8 +339,10 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		g := us.newGrant()
 		buf := g.buffer(need)
 		g.uid, buf = keep(buf, args.UID)
-		g.origin = us.intern(args.Owner, args.Source, args.Holder)
-		g.write, g.quorum = write, int32(min(max(args.Quorum, 0), 1<<30))
+		_, buf = keep(buf, args.Holder) // right after the uid: see grant.holder
+		g.holderLen = uint16(len(args.Holder))
+		g.origin = us.intern(args.Owner, args.Source)
+		g.write, g.quorum = write, int16(min(max(args.Quorum, 0), math.MaxInt16))
 		g.fence = l.fence.Add(1)
 		g.granted = now
 		g.refreshed.Store(now)
@@ -727,7 +733,7 @@ func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
 		// hand out copies. Origins are never reused.
 		name, uid := cloneTwo(name, g.uid)
 		out = append(out, Entry{
-			Resource: name, UID: uid, Owner: g.origin.owner, Source: g.origin.source, Holder: g.origin.holder,
+			Resource: name, UID: uid, Owner: g.origin.owner, Source: g.origin.source, Holder: strings.Clone(g.holder()),
 			Write: g.write, Quorum: int(g.quorum), Fence: g.fence,
 			HeldFor: now - g.granted, SinceRefresh: now - g.refreshed.Load(),
 		})

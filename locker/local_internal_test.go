@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -193,5 +194,79 @@ func TestEntrySizes(t *testing.T) {
 	}
 	if n := unsafe.Sizeof(resource{}); n > 48 {
 		t.Errorf("a resource entry takes %d bytes, more than 48", n)
+	}
+}
+
+// A grant keeps the holder its request named in its own buffer, after its
+// UID, and interns only the owner and call site: holders of their own per
+// lock share one origin. Grants recycled into new ones with UIDs, holders
+// and names of other lengths must each list exactly what they were given,
+// and the lists and wait edges must hold copies.
+func TestHolderKeptWithGrant(t *testing.T) {
+	l := New(Config{SweepInterval: -1})
+	defer l.Close()
+	ctx := context.Background()
+	type held struct{ holder, resource string }
+	model := map[string]held{}
+	for round := range 4 {
+		for i := range 50 {
+			uid := fmt.Sprintf("u%d-%s", i, strings.Repeat("x", (i*7+round)%23))
+			h := held{resource: fmt.Sprintf("r%d-%d-%s", round, i, strings.Repeat("n", i%5))}
+			if i%3 != 0 {
+				h.holder = fmt.Sprintf("host:1/%s", strings.Repeat("h", (i+round)%40))
+			}
+			a := LockArgs{UID: uid, Resources: []string{h.resource, h.resource + "/more"}, Owner: "host:1", Source: "f.go:1", Holder: h.holder}
+			if r, err := l.Lock(ctx, a); err != nil || !r.OK {
+				t.Fatal(r, err)
+			}
+			model[uid] = h
+		}
+		entries, err := l.List(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 2*len(model) {
+			t.Fatalf("round %d: %d entries for %d grants on two resources", round, len(entries), len(model))
+		}
+		for _, e := range entries {
+			h := model[e.UID]
+			if e.Holder != h.holder || (e.Resource != h.resource && e.Resource != h.resource+"/more") || e.Owner != "host:1" {
+				t.Fatalf("round %d: entry %+v, want holder %q on %q", round, e, h.holder, h.resource)
+			}
+		}
+		// Release two thirds, so that their buffers go to the next round's
+		// grants.
+		for uid := range model {
+			if len(uid)%3 != 0 {
+				if r, err := l.Unlock(ctx, LockArgs{UID: uid}); err != nil || !r.OK {
+					t.Fatal(r, err)
+				}
+				delete(model, uid)
+			}
+		}
+	}
+	distinct := 0
+	for i := range l.shards {
+		distinct += len(l.shards[i].origins)
+	}
+	if distinct > len(l.shards) {
+		t.Fatalf("%d interned origins for one owner and call site", distinct)
+	}
+}
+
+func TestHolderLimit(t *testing.T) {
+	l := New(Config{SweepInterval: -1})
+	defer l.Close()
+	a := LockArgs{UID: "u", Resources: []string{"r"}, Holder: strings.Repeat("h", MaxHolderLen+1)}
+	if _, err := l.Lock(context.Background(), a); !errors.Is(err, ErrInvalidArgs) || !strings.Contains(err.Error(), "holder of 65536 bytes") {
+		t.Fatalf("Lock with a holder over the limit = %v, want ErrInvalidArgs naming its length", err)
+	}
+	a.Holder = a.Holder[1:]
+	if r, err := l.Lock(context.Background(), a); err != nil || !r.OK {
+		t.Fatalf("Lock with a holder at the limit = %+v, %v", r, err)
+	}
+	entries, _ := l.List(context.Background(), 0)
+	if len(entries) != 1 || entries[0].Holder != a.Holder {
+		t.Fatalf("the holder at the limit is not kept whole")
 	}
 }

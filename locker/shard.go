@@ -2,9 +2,9 @@ package locker
 
 import (
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // maxFree bounds each shard's free lists, so that memory taken by a surge of
@@ -97,9 +97,11 @@ func (r *resource) addReader(g *grant) {
 
 func (r *resource) empty() bool { return r.writer == nil && len(r.readerGrants()) == 0 }
 
-// origin is who asked for a grant: the client process and its call site,
-// and the holder it names across processes, if any (LockArgs.Holder).
-type origin struct{ owner, source, holder string }
+// origin is who asked for a grant: the client process and its call site.
+// The holder a request names across processes (LockArgs.Holder) is kept by
+// the grant itself (grant.holder): it is usually one of its own per lock,
+// and an origin of its own per grant cost a lock 320 bytes more.
+type origin struct{ owner, source string }
 
 // originRef is an interned origin and the number of grants that use it.
 type originRef struct {
@@ -125,8 +127,14 @@ type grant struct {
 	res  *resource
 	more *[]*resource
 
-	quorum int32
-	write  bool
+	// quorum is LockArgs.Quorum, clamped to 0..math.MaxInt16.
+	quorum int16
+
+	// holderLen is the length of the holder the request named, whose bytes
+	// follow the uid's in the grant's buffer (see holder); 0 for none.
+	holderLen uint16
+
+	write bool
 
 	// tombstone marks a UID released before it was granted here: an unlock
 	// that overtook its own lock request. The tombstone refuses that lock when
@@ -152,6 +160,16 @@ type grant struct {
 }
 
 func (g *grant) indexKey() (uint64, string) { return g.hash, g.uid }
+
+// holder returns the holder the grant's request named (LockArgs.Holder), or
+// "". It is a view of the grant's buffer, valid while the grant lives and
+// its shard is locked: hand out a copy.
+func (g *grant) holder() string {
+	if g.holderLen == 0 {
+		return ""
+	}
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(g.uid)), len(g.uid))), int(g.holderLen))
+}
 
 // held appends the resource entries g holds to dst, in the order of the
 // lock request, and returns the result.
@@ -194,18 +212,15 @@ func (s *shard) init() {
 	s.origins = make(map[origin]*originRef)
 }
 
-// intern returns the shared origin of (owner, source, holder) with one more
+// intern returns the shared origin of (owner, source) with one more
 // reference; s.mu must be held. A new origin copies the strings.
-func (s *shard) intern(owner, source, holder string) *originRef {
+func (s *shard) intern(owner, source string) *originRef {
 	o := s.lastOrigin
-	// Holders are rare: the test of holder costs no comparison call when
-	// neither names one.
-	if o == nil || o.owner != owner || o.source != source || (holder != "" || o.holder != "") && o.holder != holder {
-		o = s.origins[origin{owner, source, holder}]
+	if o == nil || o.owner != owner || o.source != source {
+		o = s.origins[origin{owner, source}]
 		if o == nil {
 			o = new(originRef)
 			o.owner, o.source = cloneTwo(owner, source)
-			o.holder = strings.Clone(holder)
 			s.origins[o.origin] = o
 		}
 		s.lastOrigin = o

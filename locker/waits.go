@@ -157,16 +157,17 @@ func (l *Local) Waits(ctx context.Context, args WaitsArgs) (WaitsReply, error) {
 			}
 			if r := s.resource(h, name); r != nil {
 				add := func(g *grant) {
-					if g.tombstone || g.origin == nil || g.origin.holder == "" || l.expired(g, now) || !(w.write || g.write) {
+					if g.tombstone || g.holderLen == 0 || l.expired(g, now) || !(w.write || g.write) {
 						return
 					}
 					if len(reply.Edges) == MaxWaitEdges {
 						reply.Truncated = true
 						return
 					}
-					// Origins are never reused; the UID's memory may be.
+					// The grant's buffer, which holds its UID and holder, may
+					// be reused once the grant is gone.
 					reply.Edges = append(reply.Edges, WaitEdge{
-						Waiter: w.holder, Resource: name, Holder: g.origin.holder,
+						Waiter: w.holder, Resource: name, Holder: strings.Clone(g.holder()),
 						UID: strings.Clone(g.uid), Quorum: int(g.quorum),
 					})
 				}

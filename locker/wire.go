@@ -42,7 +42,7 @@ type LockArgs struct {
 	// conflict (unless NoIntent is set) records that this holder waits for
 	// the resources. Nodes treat it as opaque. Empty for acquisitions without
 	// a holder, and then left off the wire; nodes that predate the field
-	// ignore it.
+	// ignore it. At most MaxHolderLen bytes.
 	Holder string `msg:"h,omitempty"`
 }
 
