@@ -46,6 +46,30 @@ func BenchmarkTableLockUnlockFree(b *testing.B) {
 	}
 }
 
+// BenchmarkTableLockUnlockBurst is BenchmarkTableLockUnlockFree with the
+// locks made as a node runs a batch request: under a locker.Burst, started
+// anew every 48 pairs (a batch of 96 operations, the size the load
+// generator's batches reach), so that locks read the table's clock once per
+// locker.BurstCalls instead of once each.
+func BenchmarkTableLockUnlockBurst(b *testing.B) {
+	l := newTable(b)
+	args := lockArgs(uid(1), "bucket/object-1")
+	var burst locker.Burst
+	var ctx context.Context
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%48 == 0 {
+			ctx = l.StartBurst(context.Background(), &burst)
+		}
+		if r, err := l.Lock(ctx, args); err != nil || !r.OK {
+			b.Fatalf("lock: %v %v", r, err)
+		}
+		if r, err := l.Unlock(ctx, args); err != nil || !r.OK {
+			b.Fatalf("unlock: %v %v", r, err)
+		}
+	}
+}
+
 // BenchmarkTableRLockRUnlockFree is the read-lock twin of
 // BenchmarkTableLockUnlockFree.
 func BenchmarkTableRLockRUnlockFree(b *testing.B) {
