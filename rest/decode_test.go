@@ -96,6 +96,36 @@ func decodeSeeds(t testing.TB) [][]byte {
 	b = append(b, 0xdd, 0, 0, 0x10, 0) // array32 of 4096
 	b = append(b, 0x80, 0x80)
 	seeds = append(seeds, b)
+
+	// The one-byte forms the decoders read inline, at their edges: maps of
+	// 15 and 16 entries (fixmap, map16), arrays of 15 and 16 (fixarray,
+	// array16), strings of 31 and 32 bytes (fixstr, str8), and ints of 127
+	// and 128 (positive fixint, uint8).
+	for _, n := range []int{7, 8, 15, 16} {
+		b = msgp.AppendMapHeader(nil, uint32(n))
+		b = msgp.AppendString(b, "u")
+		b = msgp.AppendString(b, "uid")
+		for i := 1; i < n; i++ {
+			b = msgp.AppendString(b, string(rune('A'+i))) // unknown keys
+			b = msgp.AppendInt(b, i)
+		}
+		seeds = append(seeds, b)
+	}
+	for _, n := range []int{15, 16} {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = string(rune('a' + i))
+		}
+		seeds = append(seeds, enc(&locker.LockArgs{UID: "u", Resources: names}))
+		seeds = append(seeds, enc(&BatchArgs{Ops: make([]BatchOp, n)}))
+	}
+	for _, n := range []int{31, 32} {
+		long := string(bytes.Repeat([]byte{'s'}, n))
+		seeds = append(seeds, enc(&locker.LockArgs{UID: long, Resources: []string{long}, Owner: long}))
+	}
+	for _, q := range []int{127, 128} {
+		seeds = append(seeds, enc(&BatchArgs{Ops: []BatchOp{{Verb: Verb(q), Lock: locker.LockArgs{UID: "u", Quorum: q}}}}))
+	}
 	return seeds
 }
 
