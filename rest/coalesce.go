@@ -244,7 +244,7 @@ func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, deadline)
 	}
 	if err == nil {
-		err = checkBatchReply(live, &ex.reply, ex.resp.Body())
+		err = checkBatchReply(len(live), &ex.reply, ex.resp.Body())
 	}
 	if err != nil {
 		for _, cl := range live {
@@ -308,15 +308,15 @@ func (c *Client) answerAll(group []*call) (spent []*call) {
 	return spent
 }
 
-// checkBatchReply decodes a batch answer for the calls of group into reply.
-// It returns an error if the answer is not a well-formed reply for group.
-func checkBatchReply(group []*call, reply *BatchReply, body []byte) error {
+// checkBatchReply decodes a batch answer for n operations into reply. It
+// returns an error if the answer is not a well-formed reply for them.
+func checkBatchReply(n int, reply *BatchReply, body []byte) error {
 	left, err := decodeBatchReply(reply, body)
 	if msg := decodeProblem(left, err); msg != "" {
 		return fmt.Errorf("%w: batch answer: %s", ErrProtocol, msg)
 	}
-	if len(reply.Results) != len(group) {
-		return fmt.Errorf("%w: batch answer has %d results for %d operations", ErrProtocol, len(reply.Results), len(group))
+	if len(reply.Results) != n {
+		return fmt.Errorf("%w: batch answer has %d results for %d operations", ErrProtocol, len(reply.Results), n)
 	}
 	return nil
 }

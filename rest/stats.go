@@ -51,48 +51,46 @@ func (c *Client) Stats() ClientStats {
 
 // tallyResults counts a batch request whose calls, group, got results.
 func (s *clientStats) tallyResults(group []*call, results []BatchResult) {
-	var locks, refreshes, refused, failed int64
+	var c opCounts
 	for i, cl := range group {
 		r := &results[i]
-		switch cl.verb {
-		case VerbLock, VerbRLock:
-			locks++
-			if r.Code == CodeOK && !r.Reply.OK {
-				refused++
-			}
-		case VerbRefresh:
-			refreshes++
-		}
-		if r.Code != CodeOK {
-			failed++
-		}
+		c.add(cl.verb, r.Code != CodeOK, r.Reply.OK)
 	}
-	s.count(len(group), true, locks, refreshes, refused, failed)
+	s.count(len(group), true, c)
 }
 
 // tally counts one request that carried group, whose answers (or errors)
 // are in.
 func (s *clientStats) tally(group []*call, batch bool) {
-	var locks, refreshes, refused, failed int64
+	var c opCounts
 	for _, cl := range group {
-		switch cl.verb {
-		case VerbLock, VerbRLock:
-			locks++
-			if cl.err == nil && !cl.reply.OK {
-				refused++
-			}
-		case VerbRefresh:
-			refreshes++
-		}
-		if cl.err != nil {
-			failed++
-		}
+		c.add(cl.verb, cl.err != nil, cl.reply.OK)
 	}
-	s.count(len(group), batch, locks, refreshes, refused, failed)
+	s.count(len(group), batch, c)
+}
+
+// opCounts counts the operations of one request by kind and outcome.
+type opCounts struct{ locks, refreshes, refused, failed int64 }
+
+// add counts one operation of verb v that failed, or was answered with
+// granted as its reply's OK.
+func (c *opCounts) add(v Verb, failed, granted bool) {
+	switch v {
+	case VerbLock, VerbRLock:
+		c.locks++
+		if !failed && !granted {
+			c.refused++
+		}
+	case VerbRefresh:
+		c.refreshes++
+	}
+	if failed {
+		c.failed++
+	}
 }
 
 // count adds one request of ops operations, a batch or not, to s.
-func (s *clientStats) count(ops int, batch bool, locks, refreshes, refused, failed int64) {
+func (s *clientStats) count(ops int, batch bool, c opCounts) {
 	add := func(n *atomic.Int64, v int64) {
 		if v != 0 {
 			n.Add(v)
@@ -103,8 +101,8 @@ func (s *clientStats) count(ops int, batch bool, locks, refreshes, refused, fail
 		add(&s.batches, 1)
 	}
 	add(&s.ops, int64(ops))
-	add(&s.locks, locks)
-	add(&s.refreshes, refreshes)
-	add(&s.refused, refused)
-	add(&s.failed, failed)
+	add(&s.locks, c.locks)
+	add(&s.refreshes, c.refreshes)
+	add(&s.refused, c.refused)
+	add(&s.failed, c.failed)
 }
