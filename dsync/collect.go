@@ -10,7 +10,8 @@ import (
 // collector gathers the answers of the calls one operation made to several
 // nodes, and wakes the goroutine waiting for them only when it has enough
 // to decide: for an acquisition, when a quorum granted or can no longer
-// grant; otherwise, when every answer is in. Answers come on the goroutines
+// grant; for a release, when a quorum confirmed it or can no longer (see
+// confirm); otherwise, when every answer is in. Answers come on the goroutines
 // that read the nodes' responses; waking the waiter once per decision rather
 // than once per answer saves a goroutine switch per node and call.
 //
@@ -25,13 +26,23 @@ type collector struct {
 	// the collector is reused.
 	args locker.LockArgs
 
+	// confirm makes every answer without an error count toward the quorum,
+	// not only grants: for releases, where a node that answers "not held"
+	// holds nothing either. Set before the calls start.
+	confirm bool
+
 	mu      sync.Mutex // guards the fields below
 	results []nodeResult
-	granted int
+	granted int           // grants; with confirm, answers without an error
 	against int           // refused or failed
 	waiting bool          // the waiter is parked on wake
 	wake    chan struct{} // capacity 1
 	refs    int           // answers to come, plus one for the waiter; at 0 the collector is reused
+
+	// late, if set by doneRetrying, takes the answers of a release once
+	// every one is in: see Dsync.retryFailed.
+	late   *Dsync
+	lateOp locker.Op
 }
 
 // stackNodes is how many answers the waiters of a collector gather in a
@@ -62,6 +73,17 @@ func (c *collector) done() {
 	c.unref()
 }
 
+// doneRetrying is done for the collector of a release that ds holds open
+// for Close (Dsync.hold): the waiter leaves the answers still to come to c,
+// and once every answer is in, ds retries in the background the nodes whose
+// release failed and lets Close go on (Dsync.retryFailed). The waiter must
+// not touch c afterwards.
+func (c *collector) doneRetrying(ds *Dsync, op locker.Op) {
+	c.mu.Lock()
+	c.late, c.lateOp = ds, op
+	c.unref()
+}
+
 // unref drops a reference and unlocks c.mu, recycling c at the last one.
 func (c *collector) unref() {
 	c.refs--
@@ -69,11 +91,16 @@ func (c *collector) unref() {
 		c.mu.Unlock()
 		return
 	}
+	// The last reference: nothing else touches c now.
+	c.mu.Unlock()
+	if c.late != nil {
+		c.late.retryFailed(c.lateOp, c.args.UID, c.results)
+	}
 	clear(c.results) // drop the errors they hold
 	c.results = c.results[:0]
 	c.args = locker.LockArgs{}
 	c.granted, c.against, c.waiting, c.wake = 0, 0, false, nil
-	c.mu.Unlock()
+	c.confirm, c.late, c.lateOp = false, nil, 0
 	collectors.Put(c)
 }
 
@@ -82,7 +109,7 @@ func (c *collector) Done(node int, r locker.Reply, err error) {
 	res := nodeResult{node, r, err}
 	c.mu.Lock()
 	c.results = append(c.results, res)
-	if res.state() == stateGranted {
+	if err == nil && (r.OK || c.confirm) { // granted (res.state()), or confirmed
 		c.granted++
 	} else {
 		c.against++

@@ -50,9 +50,11 @@
 // and what is left of the lock is force-released. Do the protected work under
 // that context.
 //
-// Unlock asks every node to release the lock and waits at most
-// Config.CallTimeout; nodes it could not reach are retried in the background,
-// and whatever is left expires on the nodes after their validity.
+// Unlock asks every node to release the lock and returns once a quorum has
+// confirmed the release, or can no longer, at most Config.CallTimeout later:
+// a slow node does not hold up every unlock. The other answers are awaited
+// without the caller; nodes that failed are retried in the background, and
+// whatever is left expires on the nodes after their validity.
 //
 // # What is guaranteed, and what is not
 //

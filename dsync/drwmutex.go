@@ -311,12 +311,20 @@ func (m *DRWMutex) lost(h *hold, err error) {
 	h.cancel(err)
 }
 
-// Unlock releases the write lock. It waits at most Config.CallTimeout (less
-// if ctx ends first) for the nodes, and leaves the release of nodes that did
-// not answer, or failed, to background retries; it returns ErrUnlockPending
-// if fewer than a quorum confirmed the release by then. If the lock was lost, Unlock
-// returns an error wrapping ErrLockLost. It is a run-time error (a panic) to
-// Unlock a DRWMutex that does not hold the write lock.
+// Unlock releases the write lock. It asks every node at once and returns as
+// soon as a quorum has confirmed the release, or can no longer, waiting at
+// most Config.CallTimeout (less if ctx ends first): a slow node does not
+// hold up the caller. The other nodes' answers are awaited without the
+// caller, and nodes that failed, or did not answer in time, are released by
+// background retries (Close waits for those answers, and cancels the
+// retries). Unlock returns ErrUnlockPending if fewer than a quorum confirmed
+// the release. If the lock was lost, Unlock returns an error wrapping
+// ErrLockLost. It is a run-time error (a panic) to Unlock a DRWMutex that
+// does not hold the write lock.
+//
+// A node that has not yet released refuses other clients' locks on the
+// resources for a moment longer; a quorum of the others has released, so
+// the next acquisition does not depend on it.
 func (m *DRWMutex) Unlock(ctx context.Context) error {
 	m.mu.Lock()
 	h := m.write
@@ -354,40 +362,22 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 		}
 	}
 	h.cancel(context.Canceled)
-	args := releaseArgs(h.uid)
 	op := releaseOp(h.write)
 	n, q := len(ds.lockers), ds.quorum(h.write)
-	c := newCollector(n, 0)
-	ds.start(ctx, op, args, ds.cfg.CallTimeout, ds.allNodes, c)
+	c := newCollector(n, q)
+	c.confirm = true
+	ds.start(ctx, op, releaseArgs(h.uid), ds.cfg.CallTimeout, ds.allNodes, c)
 	var buf [stackNodes]nodeResult
-	results, in := c.wait(ctx, buf[:0])
+	results, _ := c.wait(ctx, buf[:0])
 	confirmed := 0
-	var retry []bool // nodes to release in the background; nil if none
 	for _, r := range results {
 		if r.err == nil {
 			confirmed++
-		} else {
-			retry = markNode(retry, n, r.node)
 		}
 	}
-	background := (retry != nil || !in) && !ds.closed.Load() && ds.goBackground(func(bg context.Context) {
-		if !in {
-			for _, r := range c.waitAll() { // again for those already seen: marked already
-				if r.err != nil {
-					retry = markNode(retry, n, r.node)
-				}
-			}
-		}
-		c.done()
-		if retry != nil {
-			ds.releaseOn(bg, op, args, retry)
-		}
-	})
-	if !background {
-		c.done()
-	}
+	ds.leaveRelease(c, op)
 	if confirmed < q {
-		return fmt.Errorf("%w: %v: %d of %d nodes confirmed", ErrUnlockPending, m.names, confirmed, len(ds.lockers))
+		return fmt.Errorf("%w: %v: %d of %d nodes confirmed", ErrUnlockPending, m.names, confirmed, n)
 	}
 	return nil
 }

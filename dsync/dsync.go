@@ -160,17 +160,26 @@ func (ds *Dsync) newUID() string {
 	return ds.uidPrefix + strconv.FormatUint(ds.uidSeq.Add(1), 36)
 }
 
-// goBackground runs f on a tracked goroutine with the background context,
-// unless Close has begun: background work would then be cancelled at once,
-// and Close must be able to wait for every goroutine it lets start. It
-// reports whether f was started.
-func (ds *Dsync) goBackground(f func(ctx context.Context)) bool {
+// hold registers background work that Close must wait for, unless Close
+// has begun: Close must be able to wait for all the work it lets start. It
+// reports whether it registered; the work ends its hold with ds.bgWG.Done.
+func (ds *Dsync) hold() bool {
 	ds.bgMu.Lock()
 	defer ds.bgMu.Unlock()
 	if ds.bgDone {
 		return false
 	}
 	ds.bgWG.Add(1)
+	return true
+}
+
+// goBackground runs f on a tracked goroutine with the background context,
+// unless Close has begun (see hold): background work would then be
+// cancelled at once. It reports whether f was started.
+func (ds *Dsync) goBackground(f func(ctx context.Context)) bool {
+	if !ds.hold() {
+		return false
+	}
 	go func() {
 		defer ds.bgWG.Done()
 		f(ds.bg)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
@@ -24,6 +25,7 @@ type node struct {
 	notSent  atomic.Bool           // with down: the failure also says the call was never sent
 	releases atomic.Int32          // unlock calls attempted, failed or not
 	gate     chan struct{}         // if non-nil, Lock and RLock wait for it to close
+	unGate   chan struct{}         // if non-nil, Unlock and RUnlock wait for it to close (or their ctx) first
 	unlocks  chan string           // if non-nil, receives the UID of every unlock call
 	locked   chan string           // if non-nil, receives the UID of every lock call answered
 	mu       sync.Mutex            // guards the fields below, and unlocks and gate
@@ -99,6 +101,16 @@ func (n *node) RUnlock(ctx context.Context, a locker.LockArgs) (locker.Reply, er
 
 func (n *node) release(ctx context.Context, a locker.LockArgs, f func(context.Context, locker.LockArgs) (locker.Reply, error)) (locker.Reply, error) {
 	n.releases.Add(1)
+	n.mu.Lock()
+	unGate := n.unGate
+	n.mu.Unlock()
+	if unGate != nil {
+		select {
+		case <-unGate:
+		case <-ctx.Done():
+			return locker.Reply{}, ctx.Err()
+		}
+	}
 	if err := n.fail(); err != nil {
 		return locker.Reply{}, err
 	}
@@ -283,8 +295,11 @@ func TestExclusion(t *testing.T) {
 				}
 				r1.RUnlock(ctx)
 				r2.RUnlock(ctx)
-				if ok, _, err := other.TryLock(ctx); !ok || err != nil {
-					t.Fatalf("writer after readers left: %v %v", ok, err)
+				// Each RUnlock returned once a read quorum released, so a
+				// TryLock could still meet a reader on a node whose answer
+				// is on its way: a writer that waits gets the lock.
+				if _, err := other.GetLock(ctx, dsync.Options{Timeout: 10 * time.Second}); err != nil {
+					t.Fatalf("writer after readers left: %v", err)
 				}
 				other.Unlock(ctx)
 				c.ds.Close() // waits for background releases
@@ -581,6 +596,102 @@ func TestUnlockDoesNotBlockWhenNodesAreDown(t *testing.T) {
 		if st := c.nodes[0].Stats(); st.Grants != 0 {
 			t.Fatalf("node 0 still holds the lock: %+v", st)
 		}
+	})
+}
+
+// gateUnlocks makes n's unlocks wait until the returned gate is closed.
+func (n *node) gateUnlocks() chan struct{} {
+	gate := make(chan struct{})
+	n.mu.Lock()
+	n.unGate = gate
+	n.mu.Unlock()
+	return gate
+}
+
+// Unlock returns once a quorum has released, without waiting for a slow
+// node, and Close waits for the slow node's answer. In a synctest bubble
+// time moves only when every goroutine waits, so an Unlock that waited for
+// the slow node would return only after its CallTimeout.
+func TestUnlockReturnsAtQuorumAndCloseWaitsForTheRest(t *testing.T) {
+	eachPath(t, func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			c := newCluster(t, 3, nil)
+			ctx := context.Background()
+			m := dsync.NewDRWMutex(c.ds, "obj")
+			if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait() // every node has answered the lock
+			gate := c.nodes[2].gateUnlocks()
+			start := time.Now()
+			if err := m.Unlock(ctx); err != nil {
+				t.Fatalf("Unlock with one node slow: %v", err)
+			}
+			if waited := time.Since(start); waited != 0 {
+				t.Fatalf("Unlock waited %v for the slow node", waited)
+			}
+			if g := c.nodes[2].Stats().Grants; g != 1 {
+				t.Fatalf("the slow node holds %d grants before it answered, want 1", g)
+			}
+			closed := make(chan struct{})
+			go func() {
+				c.ds.Close()
+				close(closed)
+			}()
+			synctest.Wait()
+			select {
+			case <-closed:
+				t.Fatal("Close returned before the slow node answered the release")
+			default:
+			}
+			close(gate)
+			<-closed
+			if g := c.grants(); g != 0 {
+				t.Fatalf("%d grants left after Close", g)
+			}
+		})
+	})
+}
+
+// A release that fails after Unlock returned (here: the slow node goes down
+// before it answers) is retried in the background until the node is back.
+func TestLateReleaseFailureIsRetried(t *testing.T) {
+	eachPath(t, func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			c := newCluster(t, 3, nil)
+			ctx := context.Background()
+			m := dsync.NewDRWMutex(c.ds, "obj")
+			if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			slow := c.nodes[2]
+			gate := slow.gateUnlocks()
+			if err := m.Unlock(ctx); err != nil {
+				t.Fatal(err)
+			}
+			slow.down.Store(true)
+			close(gate)
+			synctest.Wait() // the release failed; retries wait out their back-off
+			if g := slow.Stats().Grants; g != 1 {
+				t.Fatalf("the down node holds %d grants, want 1", g)
+			}
+			slow.mu.Lock()
+			slow.unlocks = make(chan string, 1)
+			slow.mu.Unlock()
+			slow.down.Store(false)
+			select {
+			case <-slow.unlocks: // a retry got through
+			case <-time.After(time.Minute): // on the bubble's clock: at once if nothing else is to happen
+				t.Fatal("the failed release was not retried")
+			}
+			if r := slow.releases.Load(); r < 2 {
+				t.Fatalf("%d release calls on the slow node, want the failed one and a retry", r)
+			}
+			if g := slow.Stats().Grants; g != 0 {
+				t.Fatalf("the node holds %d grants after the retry", g)
+			}
+		})
 	})
 }
 

@@ -102,6 +102,7 @@ func TestHierarchyOrder(t *testing.T) {
 	if err := held.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
+	c.ds.Close() // Release returns at a quorum; Close waits for the other nodes' answers
 	if g := c.grants(); g != 0 {
 		t.Fatalf("%d grants left after Release", g)
 	}
@@ -157,9 +158,8 @@ func TestHierarchyAllOrNothing(t *testing.T) {
 	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
 		t.Fatalf("object held by another: %v, want ErrTimeout wrapping ErrLocked", err)
 	}
-	if h := c.held(); h != "b/o" {
-		t.Fatalf("held after a failed call: %s, want only the other holder's b/o", h)
-	}
+	// Its releases return at a quorum: the last node may answer later.
+	waitUntil(t, "the failed call's grants are released", func() bool { return c.held() == "b/o" })
 
 	cctx, cancel := context.WithCancel(ctx)
 	go cancel()
@@ -179,8 +179,10 @@ func TestHierarchyAllOrNothing(t *testing.T) {
 	if err := held.Lock(ctx, dsync.Options{Timeout: 20 * time.Millisecond}, locks[1:]...); !errors.Is(err, dsync.ErrTimeout) {
 		t.Fatalf("extension: %v", err)
 	}
-	if h := c.held(); h != "b/o,global" || held.Context().Err() != nil {
-		t.Fatalf("held after a failed extension: %s, want b/o,global; context %v", h, held.Context().Err())
+	// The release returns at a quorum: the last node may answer later.
+	waitUntil(t, "the failed extension's grants are released", func() bool { return c.held() == "b/o,global" })
+	if err := held.Context().Err(); err != nil {
+		t.Fatalf("the held levels' context ended with the failed extension: %v", err)
 	}
 	// The failed call did not move the Held down the hierarchy.
 	other.Unlock(ctx)

@@ -164,6 +164,7 @@ func TestMutexExcludes(t *testing.T) {
 		t.Fatalf("TryLock after Unlock: ok=%v err=%v", ok, err)
 	}
 	b.Unlock(ctx)
+	c.ds.Close() // Unlock returns at a quorum; Close waits for the other nodes' answers
 	entries, _ := c.nodes[0].List(ctx, 0)
 	if len(entries) != 0 {
 		t.Fatalf("left on node 0: %+v", entries)
@@ -229,6 +230,7 @@ func TestLockerAdapters(t *testing.T) {
 		t.Fatal("reader granted under Locker holder")
 	}
 	w.Unlock()
+	c.ds.Close() // Unlock returns at a quorum; Close waits for the other nodes' answers
 	if g := c.grants(); g != 0 {
 		t.Fatalf("%d grants left after Unlock", g)
 	}
@@ -236,7 +238,6 @@ func TestLockerAdapters(t *testing.T) {
 	// Misuse panics, as with sync.Mutex.
 	mustPanic(t, "Unlock of unlocked Locker", func() { m.Locker().Unlock() })
 	mustPanic(t, "Unlock of unlocked RLocker", func() { m.RLocker().Unlock() })
-	c.ds.Close()
 	mustPanic(t, "Lock after Close", func() { m.Locker().Lock() })
 	mustPanic(t, "RLock after Close", func() { m.RLocker().Lock() })
 }

@@ -66,6 +66,40 @@ func (ds *Dsync) releaseOn(ctx context.Context, v locker.Op, args locker.LockArg
 	}
 }
 
+// leaveRelease gives up the waiter's hold on c, the collector of a release
+// made on every node by op, and leaves the answers still to come to it: once
+// every answer is in, the nodes whose release failed are released by
+// background retries (retryFailed), and Close waits until then. If Close has
+// begun, leaveRelease waits for the answers itself instead, and the nodes
+// that failed keep their grants until these expire.
+func (ds *Dsync) leaveRelease(c *collector, op locker.Op) {
+	if !ds.hold() {
+		c.waitAll()
+		c.done()
+		return
+	}
+	c.doneRetrying(ds, op)
+}
+
+// retryFailed takes every answer of a release of uid made on every node by
+// op (see leaveRelease): it retries in the background, with releaseOn, the
+// nodes that failed, and ends the release's hold on Close. It runs on the
+// goroutine that gave up the collector's last reference, which may be one
+// that reads a node's responses: it does not block. It does not keep
+// results.
+func (ds *Dsync) retryFailed(op locker.Op, uid string, results []nodeResult) {
+	defer ds.bgWG.Done()
+	var retry []bool // nodes to release in the background; nil if none
+	for _, r := range results {
+		if r.err != nil {
+			retry = markNode(retry, len(ds.lockers), r.node)
+		}
+	}
+	if retry != nil && !ds.closed.Load() {
+		ds.goBackground(func(bg context.Context) { ds.releaseOn(bg, op, releaseArgs(uid), retry) })
+	}
+}
+
 // releaseArgs returns the arguments of a release of uid. A node finds a grant
 // by its UID alone, so nothing else is sent.
 func releaseArgs(uid string) locker.LockArgs { return locker.LockArgs{UID: uid} }
