@@ -121,7 +121,9 @@ func TestBarrierCancelledPartyStaysArrived(t *testing.T) {
 		t.Fatalf("Wait after Close: %v", err)
 	}
 	// Close gave back the member slots and left only the last arrivals, to
-	// lapse on the nodes.
+	// lapse on the nodes. (Releases return at a quorum: closing the Dsync
+	// waits for node 0's answers.)
+	c.ds.Close()
 	entries, _ := c.nodes[0].List(ctx, 0)
 	for _, e := range entries {
 		if e.Resource != "b/gen/1/0" && e.Resource != "b/gen/1/1" {
