@@ -111,10 +111,10 @@ func TestSubmitThatCannotBeSent(t *testing.T) {
 	}
 }
 
-// TestSubmittedCallFieldsComeFirst keeps the fields a submitted call uses
-// within the first two cache lines of a call (see call).
-func TestSubmittedCallFieldsComeFirst(t *testing.T) {
-	if off := unsafe.Offsetof(call{}.lock); off > 128 {
-		t.Errorf("a submitted call's fields take %d bytes, more than 2 cache lines", off)
+// TestQueuedCallFitsACacheLine keeps a queued call within one cache line
+// (see coalescer): what a submitter writes, and the sender reads, per call.
+func TestQueuedCallFitsACacheLine(t *testing.T) {
+	if size := unsafe.Sizeof(queuedCall{}); size > 64 {
+		t.Errorf("a queued call takes %d bytes, more than a cache line", size)
 	}
 }
