@@ -133,7 +133,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 // appendBatch); Direct is appendBatch. Both reuse their buffers, as the
 // client's pooled exchanges do.
 func BenchmarkEncodeBatchFromCalls(b *testing.B) {
-	calls := make([]*call, 96)
+	calls := make([]queuedCall, 96)
 	for i := range calls {
 		a := &locker.LockArgs{
 			UID:       fmt.Sprintf("4b0e6bda-8f4e-4c2b-9d4f-0a3e5f6b%04d", i),
@@ -142,15 +142,15 @@ func BenchmarkEncodeBatchFromCalls(b *testing.B) {
 			Source:    "object_handlers.go:412",
 			Quorum:    9,
 		}
-		calls[i] = &call{verb: VerbLock, args: a, size: argSize(a.Msgsize())}
+		calls[i] = queuedCall{verb: VerbLock, args: a, size: argSize(a.Msgsize())}
 	}
 	b.Run("Copy", func(b *testing.B) {
 		b.ReportAllocs()
 		var batch BatchArgs
 		var buf []byte
 		for b.Loop() {
-			for _, cl := range calls {
-				batch.Ops = append(batch.Ops, BatchOp{Verb: cl.verb, Lock: *cl.lockArgs(), Refresh: cl.refresh})
+			for i := range calls {
+				batch.Ops = append(batch.Ops, BatchOp{Verb: calls[i].verb, Lock: *calls[i].args})
 			}
 			batch.hoist()
 			var err error

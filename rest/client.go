@@ -361,26 +361,27 @@ const minOfflineTimeout = 250 * time.Millisecond
 // for a sender.
 var errQueueTimeout = fmt.Errorf("call timeout: %w", context.DeadlineExceeded)
 
-// call is one operation on its way to the node and back. The caller owns it
+// call is one operation on its way to the node and back, as a call through
+// the blocking methods (Lock, Refresh, List...) makes it. The caller owns it
 // until it is submitted; then the sender owns it until it answers (the caller
 // owns it again) or finds it abandoned (the sender disposes of it).
+//
+// A call of Client.Submit is no call in the coalescer: it waits in the
+// queue by value, as a queuedCall, and is answered from there (see
+// coalescer). It is made a call, with a sink and no waiter, only to be sent
+// on its own: by a client that does not batch, or by a sender that has it
+// alone.
 type call struct {
-	// The fields a submitted call uses come first, together: a submitted
-	// call is written on the submitter's core and read on the sender's, and
-	// the fewer cache lines that moves, the better.
 	verb     Verb
-	code     Code             // of a batch result that failed
-	size     uint32           // bound on the encoded arguments, set before the coalescer queues the call (see argSize)
 	args     *locker.LockArgs // of a submitted call: the caller's, unchanged until the answer (see locker.Submitter)
-	deadline time.Time        // on the real clock; never zero once queued
-	timeout  time.Duration    // of a submitted call, from which the coalescer sets deadline
+	deadline time.Time        // on the real clock; never zero once submitted
 	sink     locker.Sink      // of a submitted call: gets the answer instead of done
 	tag      int              // the sink's tag for this call
 	reply    locker.Reply
 	err      error
 
-	// Used only by calls made through the blocking methods (Lock, Refresh,
-	// List...); zero in a submitted call.
+	// Used only by calls made through the blocking methods; zero in a
+	// submitted call.
 	lock    locker.LockArgs
 	refresh locker.RefreshArgs
 	max     int
@@ -411,7 +412,7 @@ var callPool = sync.Pool{New: func() any { return new(call) }}
 func newCall(v Verb) *call {
 	cl := callPool.Get().(*call)
 	cl.verb = v
-	if cl.done == nil { // it was a submitted call, which has no use for done
+	if cl.done == nil {
 		cl.done = make(chan struct{}, 1)
 	}
 	return cl
@@ -518,7 +519,8 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs
 	}
 	if c.cfg.DisableBatching {
 		cl := newCall(v)
-		cl.fill(args, 0, timeout, sink, tag) // sent alone: no size needed
+		cl.args, cl.sink, cl.tag = args, sink, tag
+		cl.deadline = monoNow().Add(timeout)
 		c.submit(cl)
 		return
 	}
@@ -527,20 +529,7 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs
 	c.co.submitNew(v, args, argSize(args.Msgsize()), timeout, sink, tag)
 }
 
-// fill sets up cl, made for verb v, as a submitted call whose arguments
-// encode in at most size bytes (see argSize). It sets every field a
-// submitted call uses but verb and deadline, so that a call from the
-// coalescer's free list, which the sender answered without emptying it,
-// keeps nothing of its last use.
-func (cl *call) fill(args *locker.LockArgs, size uint32, timeout time.Duration, sink locker.Sink, tag int) {
-	cl.code, cl.size = 0, size
-	cl.args = args
-	cl.timeout = timeout // the coalescer sets the deadline (see coalescer.now)
-	cl.sink, cl.tag = sink, tag
-	cl.reply, cl.err = locker.Reply{}, nil
-}
-
-// monoBase anchors monoNow.
+// monoBase anchors monoNow and monoNanos.
 var monoBase = time.Now()
 
 // monoNow returns the time now for deadlines: it reads only the monotonic
@@ -548,6 +537,16 @@ var monoBase = time.Now()
 // of the wall clock made after the process started (deadlines compare
 // monotonic readings anyway).
 func monoNow() time.Time { return monoBase.Add(time.Since(monoBase)) }
+
+// monoNanos returns monoNow as nanoseconds since monoBase, the coalescer's
+// form of a time: a deadline in one int64, compared with < and max.
+func monoNanos() int64 { return int64(time.Since(monoBase)) }
+
+// monoNanosOf returns t, a deadline, in monoNanos.
+func monoNanosOf(t time.Time) int64 { return int64(t.Sub(monoBase)) }
+
+// monoTime returns the time of n, in monoNanos, as monoNow gives it.
+func monoTime(n int64) time.Time { return monoBase.Add(time.Duration(n)) }
 
 // verbOfOp returns the verb that makes op.
 func verbOfOp(op locker.Op) (Verb, bool) {
@@ -581,9 +580,6 @@ func ctxError(ctx context.Context) error {
 // submit hands cl to a sender: the coalescer, or a goroutine of its own.
 func (c *Client) submit(cl *call) {
 	if c.cfg.DisableBatching || cl.verb == verbList {
-		if cl.deadline.IsZero() {
-			cl.deadline = monoNow().Add(cl.timeout)
-		}
 		go func() {
 			c.sendOne(cl)
 			c.answer(cl)
@@ -654,7 +650,7 @@ func (c *Client) sendOne(cl *call) {
 	if err != nil {
 		cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, err)
 	}
-	c.stats.tally([]*call{cl}, false)
+	c.stats.tallyOne(cl)
 }
 
 // exchange holds the buffers of one HTTP request.

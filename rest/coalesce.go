@@ -30,29 +30,71 @@ const maxBatchBytes = 1 << 20
 // The queue is first in, first out, and every sender takes from its head,
 // so no call waits behind calls that arrived after it. It holds at most
 // queueBatches full batches; past that, calls fail at once with ErrBusy.
+//
+// The queue holds calls by value (queuedCall): what a submitted call (see
+// Client.Submit) needs is written once, by its submitter, into the queue's
+// array, and read once, by the sender, with no call struct of its own to
+// fetch and fill. Under load a submitter and the sender run on different
+// cores, and each cache line a call moves between them costs more than the
+// rest of the submission. Calls of the blocking methods (Lock, Refresh...)
+// keep their call, which their caller waits on, and the queue points to it.
+// A sender that takes the whole queue, the common case under load, swaps
+// the queue's array for its own emptied one instead of copying.
 type coalescer struct {
 	c *Client
 
-	mu       sync.Mutex // guards the fields below
-	queue    []*call    // submitted, not yet taken by a sender
-	inflight int        // senders running, at most cfg.MaxInFlight
+	mu       sync.Mutex   // guards the fields below
+	queue    []queuedCall // submitted, not yet taken by a sender
+	inflight int          // senders running, at most cfg.MaxInFlight
 
-	// now is the time when a sender last took calls from the queue. While
-	// a sender runs, it is no older than the request that sender has in
-	// flight, and submit dates a submitted call's deadline from it instead
-	// of reading the clock for each call: under load, calls come many per
-	// request, and a clock read costs as much as the rest of submit.
-	now time.Time
+	// spare is an empty array for the queue, left by the last sender to
+	// free its slot for the next sender to start: with it, senders and the
+	// queue trade arrays (see take) without allocating new ones.
+	spare []queuedCall
 
-	// free holds answered submitted calls for reuse. Senders return them in
-	// bulk when they next take from the queue, and submitNew takes one
-	// under the lock it holds anyway: cheaper than a sync.Pool round trip
-	// per call.
-	free []*call
+	// now is the time, in monoNanos, when a sender last took calls from
+	// the queue. While a sender runs, it is no older than the request that
+	// sender has in flight, and submitNew dates a submitted call's deadline
+	// from it instead of reading the clock for each call: under load, calls
+	// come many per request, and a clock read costs as much as the rest of
+	// submitNew.
+	now int64
 }
 
-// maxFreeCalls bounds coalescer.free.
-const maxFreeCalls = 1024
+// queuedCall is a call in the coalescer's queue. A submitted call is only
+// this: its fields are copied from Client.Submit's arguments. A call of
+// the blocking methods is cl, with its verb, arguments and deadline copied
+// here so that take and appendBatch read every call alike.
+type queuedCall struct {
+	verb     Verb
+	size     uint32           // bound on the encoded arguments (see argSize)
+	args     *locker.LockArgs // the lock arguments sent: a submitter's, unchanged until the answer (see locker.Submitter), or &cl.lock
+	cl       *call            // of a blocking call, which gets the answer; nil for a submitted call
+	deadline int64            // in monoNanos; the call is not sent at or after it
+	sink     locker.Sink      // of a submitted call: gets the answer
+	tag      int              // the sink's tag for this call
+}
+
+// refreshUIDs returns the UIDs q sends to refresh: only a blocking call
+// has any.
+func (q *queuedCall) refreshUIDs() []string {
+	if q.cl == nil {
+		return nil
+	}
+	return q.cl.refresh.UIDs
+}
+
+// queued returns cl, a call of the blocking methods whose deadline is set,
+// as it waits in the queue.
+func (cl *call) queued() queuedCall {
+	q := queuedCall{verb: cl.verb, args: cl.lockArgs(), cl: cl, deadline: monoNanosOf(cl.deadline)}
+	if cl.verb == VerbRefresh {
+		q.size = argSize(cl.refresh.Msgsize())
+	} else {
+		q.size = argSize(q.args.Msgsize())
+	}
+	return q
+}
 
 func (co *coalescer) init(c *Client) { co.c = c }
 
@@ -62,76 +104,57 @@ func (co *coalescer) init(c *Client) { co.c = c }
 const queueBatches = 16
 
 // submit queues cl, a call made through the blocking methods, and starts a
-// sender if a slot is free. The caller must have set cl.state, and
-// cl.deadline or cl.timeout.
+// sender if a slot is free. The caller must have set cl.state and
+// cl.deadline.
 func (co *coalescer) submit(cl *call) {
-	// Sized before the lock, on the caller's core (see argSize).
-	if cl.verb == VerbRefresh {
-		cl.size = argSize(cl.refresh.Msgsize())
-	} else {
-		cl.size = argSize(cl.lockArgs().Msgsize())
-	}
+	q := cl.queued() // sized before the lock, on the caller's core (see argSize)
 	co.mu.Lock()
 	if co.full() {
-		co.refuse(cl)
+		co.refuse(&q)
 		return
 	}
-	if cl.deadline.IsZero() {
-		cl.deadline = co.deadline(cl.timeout)
-	}
-	co.enqueue(cl)
+	co.enqueue(&q)
 }
 
-// submitNew queues a submitted call of verb v (see Client.Submit), made
-// from a free call if there is one. size is argSize of args.Msgsize().
+// submitNew queues a submitted call of verb v (see Client.Submit). size is
+// argSize of args.Msgsize().
 func (co *coalescer) submitNew(v Verb, args *locker.LockArgs, size uint32, timeout time.Duration, sink locker.Sink, tag int) {
+	q := queuedCall{verb: v, size: size, args: args, sink: sink, tag: tag}
 	co.mu.Lock()
-	var cl *call
-	if n := len(co.free); n > 0 {
-		cl = co.free[n-1]
-		co.free[n-1] = nil
-		co.free = co.free[:n-1]
-	} else {
-		cl = new(call)
-	}
-	cl.verb = v
-	cl.fill(args, size, timeout, sink, tag)
 	if co.full() {
-		co.refuse(cl)
+		co.refuse(&q)
 		return
 	}
-	// Written, not tested first: the call was last touched on the
-	// sender's core, and a read of it would wait for its cache line.
-	cl.deadline = co.deadline(timeout)
-	co.enqueue(cl)
+	q.deadline = co.deadline(timeout)
+	co.enqueue(&q)
 }
 
-// deadline returns the deadline of a call with timeout queued now; co.mu
-// must be held. It reads the clock only if no sender runs (see co.now).
-func (co *coalescer) deadline(timeout time.Duration) time.Time {
+// deadline returns the deadline, in monoNanos, of a call with timeout
+// queued now; co.mu must be held. It reads the clock only if no sender runs
+// (see co.now).
+func (co *coalescer) deadline(timeout time.Duration) int64 {
 	if co.inflight == 0 {
-		co.now = monoNow()
+		co.now = monoNanos()
 	}
-	return co.now.Add(timeout)
+	return co.now + int64(timeout)
 }
 
 // full reports whether the queue is at its bound; co.mu must be held.
 func (co *coalescer) full() bool { return len(co.queue) >= queueBatches*co.c.cfg.MaxBatch }
 
-// refuse fails cl because the queue is full; co.mu must be held, and
+// refuse fails q because the queue is full; co.mu must be held, and
 // refuse unlocks it.
-func (co *coalescer) refuse(cl *call) {
+func (co *coalescer) refuse(q *queuedCall) {
 	n := len(co.queue)
 	co.mu.Unlock()
 	co.c.stats.notSent.Add(1)
-	cl.err = fmt.Errorf("rest: %s %s: %w: %d calls already queued for the node (%w)", opName(cl.verb), co.c.endpoint, locker.ErrBusy, n, locker.ErrNotSent)
-	co.c.answer(cl)
+	co.c.fail(q, fmt.Errorf("rest: %s %s: %w: %d calls already queued for the node (%w)", opName(q.verb), co.c.endpoint, locker.ErrBusy, n, locker.ErrNotSent))
 }
 
-// enqueue queues cl, whose deadline is set, and starts a sender if a slot
+// enqueue queues q, whose deadline is set, and starts a sender if a slot
 // is free; co.mu must be held, and enqueue unlocks it.
-func (co *coalescer) enqueue(cl *call) {
-	co.queue = append(co.queue, cl)
+func (co *coalescer) enqueue(q *queuedCall) {
+	co.queue = append(co.queue, *q)
 	if co.inflight >= co.c.cfg.MaxInFlight {
 		n := len(co.queue)
 		co.mu.Unlock()
@@ -147,33 +170,34 @@ func (co *coalescer) enqueue(cl *call) {
 
 // run is one sender: it sends what the queue holds until it is empty.
 func (co *coalescer) run() {
-	group := make([]*call, 0, 8)
-	var spent []*call
+	var group []queuedCall
 	for {
-		var now time.Time
-		// spent shares group's array: take files it away before it
-		// refills group.
-		group, now = co.take(group[:0], spent)
+		var now int64
+		group, now = co.take(group)
 		if len(group) == 0 {
 			return
 		}
-		spent = co.send(group, now)
-		clear(group[len(spent):])
+		co.send(group, now)
+		clear(group) // drop the references to arguments and sinks
+		group = group[:0]
 	}
 }
 
-// take puts the calls of spent on the free list, then moves calls from the
-// head of the queue into group, or frees the sender's slot if the queue is
-// empty. It returns the time it took them.
-func (co *coalescer) take(group, spent []*call) ([]*call, time.Time) {
-	now := monoNow()
+// take moves calls from the head of the queue into group, which must be
+// empty, or frees the sender's slot if the queue is empty. It returns the
+// time it took them, in monoNanos.
+//
+// When it takes every queued call it swaps arrays: group gets the queue's,
+// and the queue gets group's (or the spare, for a sender's first take).
+// When the sender frees its slot, its array becomes the spare.
+func (co *coalescer) take(group []queuedCall) ([]queuedCall, int64) {
+	now := monoNanos()
 	co.mu.Lock()
 	defer co.mu.Unlock()
 	co.now = now
-	if keep := min(len(spent), maxFreeCalls-len(co.free)); keep > 0 {
-		co.free = append(co.free, spent[:keep]...)
+	if group == nil {
+		group, co.spare = co.spare, nil
 	}
-	clear(spent)
 	n, bytes := 0, 0
 	for n < len(co.queue) && n < co.c.cfg.MaxBatch {
 		bytes += int(co.queue[n].size)
@@ -182,8 +206,15 @@ func (co *coalescer) take(group, spent []*call) ([]*call, time.Time) {
 		}
 		n++
 	}
-	if n == 0 {
+	switch {
+	case n == 0:
 		co.inflight--
+		if cap(group) > cap(co.spare) {
+			co.spare = group
+		}
+		return nil, now
+	case n == len(co.queue):
+		group, co.queue = co.queue, group
 		return group, now
 	}
 	group = append(group, co.queue[:n]...)
@@ -193,65 +224,63 @@ func (co *coalescer) take(group, spent []*call) ([]*call, time.Time) {
 	return group, now
 }
 
-// argSize returns what a call keeps in its size field for arguments whose
-// Msgsize is n: n, capped at maxBatchBytes+1. Every call is sized when it
-// is queued, on its caller's core where its arguments are in cache, so that
-// take, under co.mu, only sums the sizes. The cap keeps the size in the
-// padding after call.code and changes no decision of take: a call over
+// argSize returns what a queued call keeps in its size field for arguments
+// whose Msgsize is n: n, capped at maxBatchBytes+1. Every call is sized
+// before it is queued, on its caller's core where its arguments are in
+// cache, so that take, under co.mu, only sums the sizes. The cap keeps the
+// size in the 32 bits beside queuedCall.verb and changes no decision of take: a call over
 // maxBatchBytes goes alone either way, and take stops summing as soon as
 // the sum is over maxBatchBytes, so the sum stays far from overflowing.
 func argSize(n int) uint32 { return uint32(min(n, maxBatchBytes+1)) }
 
-// send sends group, taken from the queue at now, alone or as a batch, and
-// answers each call. It returns the submitted calls it answered, for the
-// free list (as they are: see call.fill), at the head of group's array.
-func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
+// send sends group, taken from the queue at now (in monoNanos), alone or
+// as a batch, and answers each call.
+func (co *coalescer) send(group []queuedCall, now int64) {
 	c := co.c
 	// Calls whose callers left before they were sent are dropped: nothing
 	// was asked of the node, so nothing needs releasing.
 	live := group[:0]
-	for _, cl := range group {
+	for i := range group {
+		q := &group[i]
 		switch {
-		case cl.state.Load() == callAbandoned:
-			putCall(cl)
-		case !now.Before(cl.deadline):
-			cl.err = fmt.Errorf("rest: %s %s: %w: timed out in the client's queue", opName(cl.verb), c.endpoint, errQueueTimeout)
+		case q.cl != nil && q.cl.state.Load() == callAbandoned:
+			putCall(q.cl)
+		case now >= q.deadline:
 			c.stats.notSent.Add(1)
-			c.answer(cl)
+			c.fail(q, fmt.Errorf("rest: %s %s: %w: timed out in the client's queue", opName(q.verb), c.endpoint, errQueueTimeout))
 		default:
-			live = append(live, cl)
+			live = append(live, *q)
 		}
 	}
 	switch {
 	case len(live) == 0:
-		return nil
+		return
 	case len(live) == 1 && !c.cfg.batchAlone:
-		c.sendOne(live[0])
-		return c.answerAll(live)
+		c.sendQueued(&live[0])
+		return
 	}
 
 	ex := getExchange()
 	defer putExchange(ex)
 	deadline := live[0].deadline
-	for _, cl := range live[1:] {
-		if cl.deadline.After(deadline) {
-			deadline = cl.deadline
-		}
+	for i := range live[1:] {
+		deadline = max(deadline, live[1+i].deadline)
 	}
 	var err error
 	ex.buf, err = appendBatch(ex.buf[:0], live)
 	if err == nil {
-		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, deadline)
+		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, monoTime(deadline))
 	}
 	if err == nil {
 		err = checkBatchReply(len(live), &ex.reply, ex.resp.Body())
 	}
 	if err != nil {
-		for _, cl := range live {
-			cl.err = fmt.Errorf("rest: %s %s (in a batch of %d): %w", opName(cl.verb), c.endpoint, len(live), err)
+		c.stats.tallyFailed(live)
+		for i := range live {
+			q := &live[i]
+			c.fail(q, fmt.Errorf("rest: %s %s (in a batch of %d): %w", opName(q.verb), c.endpoint, len(live), err))
 		}
-		c.stats.tally(live, true)
-		return c.answerAll(live)
+		return
 	}
 	results := ex.reply.Results
 	for i := range results {
@@ -263,49 +292,49 @@ func (co *coalescer) send(group []*call, now time.Time) (spent []*call) {
 		}
 	}
 	c.stats.tallyResults(live, results)
-	spent = live[:0]
-	for i, cl := range live {
-		r := &results[i]
+	for i := range live {
+		q, r := &live[i], &results[i]
 		var err error
 		if r.Code != CodeOK {
-			err = fmt.Errorf("rest: %s %s: %w: %s", opName(cl.verb), c.endpoint, r.Code.sentinel(), r.Message)
+			err = fmt.Errorf("rest: %s %s: %w: %s", opName(q.verb), c.endpoint, r.Code.sentinel(), r.Message)
 		}
-		if cl.sink == nil {
-			cl.code, cl.err = r.Code, err
-			if cl.verb == VerbRefresh {
-				cl.rreply = r.Refresh
-			} else {
-				cl.reply = r.Reply
-			}
-			c.answer(cl)
+		if q.cl == nil {
+			q.sink.Done(q.tag, r.Reply, err)
 			continue
 		}
-		// A submitted call is only read here, never written: it goes back
-		// to the free list as it is, and submitNew sets every field a
-		// submitted call uses. So its cache lines need not come back from
-		// this core before the submitter reuses it.
-		sink, tag := cl.sink, cl.tag
-		spent = append(spent, cl) // over a call already answered
-		sink.Done(tag, r.Reply, err)
+		cl := q.cl
+		cl.err = err
+		if cl.verb == VerbRefresh {
+			cl.rreply = r.Refresh
+		} else {
+			cl.reply = r.Reply
+		}
+		c.answer(cl)
 	}
-	return spent
 }
 
-// answerAll answers the calls of group, each with its err, or its reply. It
-// returns the submitted ones in the head of group's array, for the free
-// list; the others are answered as answer does.
-func (c *Client) answerAll(group []*call) (spent []*call) {
-	spent = group[:0]
-	for _, cl := range group {
-		if cl.sink == nil {
-			c.answer(cl)
-			continue
-		}
-		sink, tag, r, err := cl.sink, cl.tag, cl.reply, cl.err
-		spent = append(spent, cl) // over a call already answered
-		sink.Done(tag, r, err)
+// sendQueued sends q alone, on its verb's own path, and answers it.
+func (c *Client) sendQueued(q *queuedCall) {
+	cl := q.cl
+	if cl == nil {
+		// sendOne takes a call: a submitted call sent alone is made one,
+		// which answer disposes of.
+		cl = newCall(q.verb)
+		cl.args, cl.sink, cl.tag = q.args, q.sink, q.tag
+		cl.deadline = monoTime(q.deadline)
 	}
-	return spent
+	c.sendOne(cl)
+	c.answer(cl)
+}
+
+// fail answers q with err.
+func (c *Client) fail(q *queuedCall, err error) {
+	if q.cl == nil {
+		q.sink.Done(q.tag, locker.Reply{}, err)
+		return
+	}
+	q.cl.err = err
+	c.answer(q.cl)
 }
 
 // checkBatchReply decodes a batch answer for n operations into reply. It

@@ -12,7 +12,7 @@ import (
 // The bytes are exactly those that BatchArgs.MarshalMsg gives for the
 // batch whose Ops[i] is
 //
-//	BatchOp{Verb: calls[i].verb, Lock: *calls[i].lockArgs(), Refresh: calls[i].refresh}
+//	BatchOp{Verb: calls[i].verb, Lock: *calls[i].args, Refresh: locker.RefreshArgs{UIDs: calls[i].refreshUIDs()}}
 //
 // once hoist (in hoist_test.go) has moved the common Owner and Source into
 // the batch: the generated code of rest/wire_gen.go and locker/wire_gen.go
@@ -27,7 +27,7 @@ import (
 // Like MarshalMsg it fails, with an error wrapping msgp.ErrLimitExceeded,
 // if the batch or one of its arrays is longer than the generated decoders
 // accept.
-func appendBatch(dst []byte, calls []*call) ([]byte, error) {
+func appendBatch(dst []byte, calls []queuedCall) ([]byte, error) {
 	owner, source, size := batchOrigin(calls)
 	dst = msgp.Require(dst, size)
 
@@ -37,9 +37,9 @@ func appendBatch(dst []byte, calls []*call) ([]byte, error) {
 	if uint32(len(calls)) > batchArrayLimit {
 		return nil, msgp.ErrLimitExceeded
 	}
-	for i, cl := range calls {
+	for i := range calls {
 		var err error
-		if dst, err = appendOp(dst, cl, owner, source); err != nil {
+		if dst, err = appendOp(dst, &calls[i], owner, source); err != nil {
 			return nil, msgp.WrapError(err, "Ops", i)
 		}
 	}
@@ -58,19 +58,20 @@ func appendBatch(dst []byte, calls []*call) ([]byte, error) {
 // for all its lock and rlock operations, by hoist's rule: the first such
 // operation's owner (source), if every such operation names one. It also
 // returns a bound on the batch's encoded size, a hint for the buffer.
-func batchOrigin(calls []*call) (owner, source string, size int) {
+func batchOrigin(calls []queuedCall) (owner, source string, size int) {
 	// An operation without an owner (source) would inherit the batch's:
 	// then that field stays on every operation.
 	everyOwner, everySource := true, true
 	size = 1 + 2 + msgp.ArrayHeaderSize
-	for _, cl := range calls {
+	for i := range calls {
+		q := &calls[i]
 		// Map header, "v", the verb, "l" or "r", and the arguments, whose
 		// bound every queued call carries (see argSize).
-		size += 1 + 2 + msgp.Uint8Size + 2 + int(cl.size)
-		if !namesOrigin(cl.verb) {
+		size += 1 + 2 + msgp.Uint8Size + 2 + int(q.size)
+		if !namesOrigin(q.verb) {
 			continue
 		}
-		a := cl.lockArgs()
+		a := q.args
 		if a.Owner == "" {
 			everyOwner = false
 		} else if owner == "" {
@@ -92,13 +93,13 @@ func batchOrigin(calls []*call) (owner, source string, size int) {
 	return owner, source, size
 }
 
-// appendOp appends the BatchOp of cl in a batch whose Owner and Source are
+// appendOp appends the BatchOp of q in a batch whose Owner and Source are
 // owner and source.
-func appendOp(dst []byte, cl *call, owner, source string) ([]byte, error) {
-	a := cl.lockArgs()
+func appendOp(dst []byte, q *queuedCall, owner, source string) ([]byte, error) {
+	a := q.args
 	// What hoist leaves in the operation's Lock.
 	opOwner, opSource := a.Owner, a.Source
-	if namesOrigin(cl.verb) {
+	if namesOrigin(q.verb) {
 		if owner != "" && opOwner == owner {
 			opOwner = ""
 		}
@@ -109,10 +110,11 @@ func appendOp(dst []byte, cl *call, owner, source string) ([]byte, error) {
 	// "l" and "r" are omitzero: left out when IsZero.
 	hasLock := a.UID != "" || len(a.Resources) != 0 || opOwner != "" || opSource != "" ||
 		a.Quorum != 0 || a.NoIntent || a.Holder != ""
-	hasRefresh := len(cl.refresh.UIDs) != 0
+	uids := q.refreshUIDs()
+	hasRefresh := len(uids) != 0
 
 	dst = append(dst, 0x80|(1+oneIf(hasLock)+oneIf(hasRefresh)), 0xa1, 'v')
-	dst = msgp.AppendUint8(dst, uint8(cl.verb))
+	dst = msgp.AppendUint8(dst, uint8(q.verb))
 	if hasLock {
 		dst = append(dst, 0xa1, 'l')
 		var err error
@@ -122,7 +124,6 @@ func appendOp(dst []byte, cl *call, owner, source string) ([]byte, error) {
 	}
 	if hasRefresh {
 		// RefreshArgs: "u" always.
-		uids := cl.refresh.UIDs
 		dst = append(dst, 0xa1, 'r', 0x81, 0xa1, 'u')
 		dst = msgp.AppendArrayHeader(dst, uint32(len(uids)))
 		if uint32(len(uids)) > lockerArrayLimit {

@@ -17,19 +17,24 @@ import (
 // referenceBatch encodes calls as the client did before appendBatch: each
 // call's arguments copied into a BatchOp, hoist, then the generated
 // MarshalMsg. It is appendBatch's specification.
-func referenceBatch(calls []*call) ([]byte, error) {
+func referenceBatch(calls []queuedCall) ([]byte, error) {
 	var a BatchArgs
-	for _, cl := range calls {
-		a.Ops = append(a.Ops, BatchOp{Verb: cl.verb, Lock: *cl.lockArgs(), Refresh: cl.refresh})
+	for i := range calls {
+		a.Ops = append(a.Ops, batchOp(&calls[i]))
 	}
 	a.hoist()
 	return a.MarshalMsg(nil)
 }
 
+// batchOp returns the operation q sends, as a BatchOp.
+func batchOp(q *queuedCall) BatchOp {
+	return BatchOp{Verb: q.verb, Lock: *q.args, Refresh: locker.RefreshArgs{UIDs: q.refreshUIDs()}}
+}
+
 // checkAppendBatch fails t unless appendBatch writes for calls, after a
 // prefix it must keep, the bytes referenceBatch writes, or fails as it
 // does. It also checks that appendBatch changed no call.
-func checkAppendBatch(t *testing.T, name string, calls []*call) {
+func checkAppendBatch(t *testing.T, name string, calls []queuedCall) {
 	t.Helper()
 	before := snapshotCalls(calls)
 	want, wantErr := referenceBatch(calls)
@@ -47,37 +52,39 @@ func checkAppendBatch(t *testing.T, name string, calls []*call) {
 }
 
 // snapshotCalls copies what appendBatch reads of calls.
-func snapshotCalls(calls []*call) []BatchOp {
+func snapshotCalls(calls []queuedCall) []BatchOp {
 	ops := make([]BatchOp, len(calls))
-	for i, cl := range calls {
-		ops[i] = BatchOp{Verb: cl.verb, Lock: *cl.lockArgs(), Refresh: cl.refresh}
+	for i := range calls {
+		ops[i] = batchOp(&calls[i])
 		ops[i].Lock.Resources = append([]string(nil), ops[i].Lock.Resources...)
+		ops[i].Refresh.UIDs = append([]string(nil), ops[i].Refresh.UIDs...)
 	}
 	return ops
 }
 
-func describeCalls(calls []*call) string {
+func describeCalls(calls []queuedCall) string {
 	var b strings.Builder
-	for _, cl := range calls {
-		fmt.Fprintf(&b, "\n  %s submitted=%v %+v %+v", opName(cl.verb), cl.args != nil, *cl.lockArgs(), cl.refresh)
+	for i := range calls {
+		q := &calls[i]
+		fmt.Fprintf(&b, "\n  %s submitted=%v %+v %+v", opName(q.verb), q.cl == nil, *q.args, q.refreshUIDs())
 	}
 	return b.String()
 }
 
-// submitted returns a call as Client.Submit makes it.
-func submitted(v Verb, a locker.LockArgs) *call {
-	return &call{verb: v, args: &a, size: argSize(a.Msgsize())}
+// submitted returns a call as Client.Submit queues it.
+func submitted(v Verb, a locker.LockArgs) queuedCall {
+	return queuedCall{verb: v, args: &a, size: argSize(a.Msgsize())}
 }
 
 // blocking returns a call as Client.Lock (and the other blocking methods)
-// makes it.
-func blocking(v Verb, a locker.LockArgs) *call {
-	return &call{verb: v, lock: a}
+// queues it.
+func blocking(v Verb, a locker.LockArgs) queuedCall {
+	return (&call{verb: v, lock: a}).queued()
 }
 
-// blockingRefresh returns a call as Client.Refresh makes it.
-func blockingRefresh(uids ...string) *call {
-	return &call{verb: VerbRefresh, refresh: locker.RefreshArgs{UIDs: uids}}
+// blockingRefresh returns a call as Client.Refresh queues it.
+func blockingRefresh(uids ...string) queuedCall {
+	return (&call{verb: VerbRefresh, refresh: locker.RefreshArgs{UIDs: uids}}).queued()
 }
 
 func TestAppendBatchMatchesGenerated(t *testing.T) {
@@ -87,79 +94,79 @@ func TestAppendBatchMatchesGenerated(t *testing.T) {
 	}
 	with := func(a locker.LockArgs, f func(*locker.LockArgs)) locker.LockArgs { f(&a); return a }
 	long := strings.Repeat("x", 300) // a str16
-	many := make([]*call, 40)        // an array16 of ops
+	many := make([]queuedCall, 40)   // an array16 of ops
 	for i := range many {
 		many[i] = submitted(VerbLock, lock(fmt.Sprint("m", i)))
 	}
 	for _, tc := range []struct {
 		name  string
-		calls []*call
+		calls []queuedCall
 	}{
 		{"empty", nil},
-		{"single op", []*call{submitted(VerbLock, lock("u1"))}},
-		{"no owners", []*call{
+		{"single op", []queuedCall{submitted(VerbLock, lock("u1"))}},
+		{"no owners", []queuedCall{
 			submitted(VerbLock, locker.LockArgs{UID: "u1", Resources: []string{"a"}}),
 			submitted(VerbRLock, locker.LockArgs{UID: "u2", Resources: []string{"b"}}),
 		}},
-		{"common owner and source", []*call{
+		{"common owner and source", []queuedCall{
 			submitted(VerbLock, lock("u1")), submitted(VerbRLock, lock("u2")), blocking(VerbLock, lock("u3")),
 		}},
-		{"mixed owners", []*call{
+		{"mixed owners", []queuedCall{
 			submitted(VerbLock, lock("u1")),
 			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Owner = "other:1" })),
 			submitted(VerbLock, lock("u3")),
 		}},
-		{"one op without source", []*call{
+		{"one op without source", []queuedCall{
 			submitted(VerbLock, lock("u1")),
 			submitted(VerbRLock, with(lock("u2"), func(a *locker.LockArgs) { a.Source = "" })),
 		}},
-		{"one op without owner", []*call{
+		{"one op without owner", []queuedCall{
 			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Owner = "" })),
 			submitted(VerbRLock, lock("u2")),
 		}},
-		{"unlocks keep their origin", []*call{
+		{"unlocks keep their origin", []queuedCall{
 			submitted(VerbLock, lock("u1")),
 			submitted(VerbUnlock, lock("u0")),
 			submitted(VerbRUnlock, locker.LockArgs{UID: "u9", Owner: "other:1"}),
 		}},
-		{"only unlocks", []*call{submitted(VerbUnlock, lock("u1")), submitted(VerbUnlock, lock("u2"))}},
-		{"holders", []*call{
+		{"only unlocks", []queuedCall{submitted(VerbUnlock, lock("u1")), submitted(VerbUnlock, lock("u2"))}},
+		{"holders", []queuedCall{
 			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Holder = owner + "/w1" })),
 			submitted(VerbRLock, with(lock("u2"), func(a *locker.LockArgs) { a.Holder = owner + "/w2" })),
 		}},
-		{"NoIntent", []*call{submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.NoIntent = true })), submitted(VerbLock, lock("u2"))}},
-		{"quorum", []*call{
+		{"NoIntent", []queuedCall{submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.NoIntent = true })), submitted(VerbLock, lock("u2"))}},
+		{"quorum", []queuedCall{
 			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Quorum = 0 })),
 			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Quorum = 200 })),
 			submitted(VerbLock, with(lock("u3"), func(a *locker.LockArgs) { a.Quorum = 1 << 40 })),
 			submitted(VerbLock, with(lock("u4"), func(a *locker.LockArgs) { a.Quorum = -5 })),
 		}},
-		{"multi-resource", []*call{
+		{"multi-resource", []queuedCall{
 			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Resources = []string{"a", "b", "c", long} })),
 			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Resources = strings.Split("abcdefghijklmnopqrst", "") })),
 		}},
-		{"empty resources, non-nil", []*call{submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Resources = []string{} }))}},
-		{"refresh ops with UIDs", []*call{
+		{"empty resources, non-nil", []queuedCall{submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Resources = []string{} }))}},
+		{"refresh ops with UIDs", []queuedCall{
 			submitted(VerbLock, lock("u1")), blockingRefresh("u1", "u2", ""), blockingRefresh(), submitted(VerbLock, lock("u2")),
 		}},
-		{"force-unlock", []*call{
+		{"force-unlock", []queuedCall{
 			submitted(VerbLock, lock("u1")),
 			submitted(VerbForceUnlock, locker.LockArgs{Resources: []string{"bucket/u1"}}),
 			blocking(VerbForceUnlock, locker.LockArgs{UID: "u2", Owner: owner}),
 		}},
-		{"a lock that hoisting empties", []*call{
+		{"a lock that hoisting empties", []queuedCall{
 			submitted(VerbLock, locker.LockArgs{Owner: owner, Source: source}), submitted(VerbLock, lock("u1")),
 		}},
-		{"release of an abandoned lock", []*call{
+		{"release of an abandoned lock", []queuedCall{
 			blocking(VerbUnlock, locker.LockArgs{UID: "u1", Owner: owner, Source: source, Quorum: 3}),
 		}},
-		{"long origin", []*call{
+		{"long origin", []queuedCall{
 			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Owner, a.Source = long, long+"s" })),
 			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Owner, a.Source = long, long+"s" })),
 		}},
 		{"40 ops", many},
-		{"odd: a lock call that also carries UIDs", []*call{{verb: VerbLock, lock: lock("u1"), refresh: locker.RefreshArgs{UIDs: []string{"r"}}}}},
-		{"odd: unknown verbs", []*call{blocking(VerbNone, lock("u1")), blocking(200, lock("u2"))}},
+		{"odd: a lock call that also carries UIDs", []queuedCall{(&call{verb: VerbLock, lock: lock("u1"), refresh: locker.RefreshArgs{UIDs: []string{"r"}}}).queued()}},
+		{"odd: unknown verbs", []queuedCall{blocking(VerbNone, lock("u1")), blocking(200, lock("u2"))}},
 	} {
 		checkAppendBatch(t, tc.name, tc.calls)
 	}
@@ -170,8 +177,8 @@ func TestAppendBatchMatchesGenerated(t *testing.T) {
 // the same error, and accepts what it accepts.
 func TestAppendBatchLimits(t *testing.T) {
 	strs := func(n int) []string { return make([]string, n) }
-	ops := func(n int) []*call {
-		calls := make([]*call, n)
+	ops := func(n int) []queuedCall {
+		calls := make([]queuedCall, n)
 		for i := range calls {
 			calls[i] = submitted(VerbUnlock, locker.LockArgs{UID: "u"})
 		}
@@ -179,13 +186,13 @@ func TestAppendBatchLimits(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		calls []*call
+		calls []queuedCall
 		ok    bool
 	}{
-		{"resources at limit", []*call{submitted(VerbLock, locker.LockArgs{UID: "u", Resources: strs(lockerArrayLimit)})}, true},
-		{"resources past limit", []*call{submitted(VerbUnlock, locker.LockArgs{}), submitted(VerbLock, locker.LockArgs{UID: "u", Resources: strs(lockerArrayLimit + 1)})}, false},
-		{"uids at limit", []*call{blockingRefresh(strs(lockerArrayLimit)...)}, true},
-		{"uids past limit", []*call{blockingRefresh(), blockingRefresh(strs(lockerArrayLimit + 1)...)}, false},
+		{"resources at limit", []queuedCall{submitted(VerbLock, locker.LockArgs{UID: "u", Resources: strs(lockerArrayLimit)})}, true},
+		{"resources past limit", []queuedCall{submitted(VerbUnlock, locker.LockArgs{}), submitted(VerbLock, locker.LockArgs{UID: "u", Resources: strs(lockerArrayLimit + 1)})}, false},
+		{"uids at limit", []queuedCall{blockingRefresh(strs(lockerArrayLimit)...)}, true},
+		{"uids past limit", []queuedCall{blockingRefresh(), blockingRefresh(strs(lockerArrayLimit + 1)...)}, false},
 		{"ops at limit", ops(batchArrayLimit), true},
 		{"ops past limit", ops(batchArrayLimit + 1), false},
 	} {
@@ -298,14 +305,14 @@ func fillRandom(t testing.TB, rng *rand.Rand, p *batchProfile, v reflect.Value) 
 // randomBatch returns calls as the coalescer sends them: submitted calls
 // and blocking calls of every verb, and now and then a call with both lock
 // arguments and UIDs, which no client method makes but BatchOp can carry.
-func randomBatch(t testing.TB, rng *rand.Rand) []*call {
+func randomBatch(t testing.TB, rng *rand.Rand) []queuedCall {
 	p := newBatchProfile(rng)
 	n := 1 + rng.IntN(12)
 	if rng.IntN(10) == 0 {
 		n = 16 + rng.IntN(24) // an array16 of ops
 	}
 	lockVerbs := []Verb{VerbLock, VerbLock, VerbLock, VerbRLock, VerbRLock, VerbUnlock, VerbRUnlock, VerbForceUnlock}
-	calls := make([]*call, n)
+	calls := make([]queuedCall, n)
 	for i := range calls {
 		var a locker.LockArgs
 		fillRandom(t, rng, p, reflect.ValueOf(&a).Elem())
@@ -315,11 +322,13 @@ func randomBatch(t testing.TB, rng *rand.Rand) []*call {
 		case r < 17:
 			calls[i] = blocking(lockVerbs[rng.IntN(len(lockVerbs))], a)
 		case r < 19:
-			calls[i] = &call{verb: VerbRefresh}
-			fillRandom(t, rng, p, reflect.ValueOf(&calls[i].refresh).Elem())
+			cl := &call{verb: VerbRefresh}
+			fillRandom(t, rng, p, reflect.ValueOf(&cl.refresh).Elem())
+			calls[i] = cl.queued()
 		default:
-			calls[i] = &call{verb: Verb(rng.IntN(8)), lock: a}
-			fillRandom(t, rng, p, reflect.ValueOf(&calls[i].refresh).Elem())
+			cl := &call{verb: Verb(rng.IntN(8)), lock: a}
+			fillRandom(t, rng, p, reflect.ValueOf(&cl.refresh).Elem())
+			calls[i] = cl.queued()
 		}
 	}
 	return calls
@@ -357,13 +366,15 @@ func FuzzAppendBatch(f *testing.F) {
 			return
 		}
 		a.inherit() // the operations as their callers made them
-		calls := make([]*call, len(a.Ops))
+		calls := make([]queuedCall, len(a.Ops))
 		for i := range a.Ops {
 			op := &a.Ops[i]
-			if kinds>>(i%64)&1 == 1 {
-				calls[i] = &call{verb: op.Verb, args: &op.Lock, refresh: op.Refresh}
+			// A submitted call carries no UIDs: an operation with some is
+			// sent as a blocking call whatever kinds says.
+			if kinds>>(i%64)&1 == 1 && op.Refresh.UIDs == nil {
+				calls[i] = submitted(op.Verb, op.Lock)
 			} else {
-				calls[i] = &call{verb: op.Verb, lock: op.Lock, refresh: op.Refresh}
+				calls[i] = (&call{verb: op.Verb, lock: op.Lock, refresh: op.Refresh}).queued()
 			}
 		}
 		checkAppendBatch(t, "fuzzed", calls)

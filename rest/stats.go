@@ -50,23 +50,31 @@ func (c *Client) Stats() ClientStats {
 }
 
 // tallyResults counts a batch request whose calls, group, got results.
-func (s *clientStats) tallyResults(group []*call, results []BatchResult) {
+func (s *clientStats) tallyResults(group []queuedCall, results []BatchResult) {
 	var c opCounts
-	for i, cl := range group {
+	for i := range group {
 		r := &results[i]
-		c.add(cl.verb, r.Code != CodeOK, r.Reply.OK)
+		c.add(group[i].verb, r.Code != CodeOK, r.Reply.OK)
 	}
 	s.count(len(group), true, c)
 }
 
-// tally counts one request that carried group, whose answers (or errors)
-// are in.
-func (s *clientStats) tally(group []*call, batch bool) {
+// tallyFailed counts a batch request that carried group and failed as a
+// whole: every operation failed.
+func (s *clientStats) tallyFailed(group []queuedCall) {
 	var c opCounts
-	for _, cl := range group {
-		c.add(cl.verb, cl.err != nil, cl.reply.OK)
+	for i := range group {
+		c.add(group[i].verb, true, false)
 	}
-	s.count(len(group), batch, c)
+	s.count(len(group), true, c)
+}
+
+// tallyOne counts a single-operation request that carried cl, whose answer
+// (or error) is in.
+func (s *clientStats) tallyOne(cl *call) {
+	var c opCounts
+	c.add(cl.verb, cl.err != nil, cl.reply.OK)
+	s.count(1, false, c)
 }
 
 // opCounts counts the operations of one request by kind and outcome.

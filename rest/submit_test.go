@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/dsync-go/dsync/locker"
@@ -111,10 +112,55 @@ func TestSubmitThatCannotBeSent(t *testing.T) {
 	}
 }
 
-// TestSubmittedCallFieldsComeFirst keeps the fields a submitted call uses
-// within the first two cache lines of a call (see call).
-func TestSubmittedCallFieldsComeFirst(t *testing.T) {
-	if off := unsafe.Offsetof(call{}.lock); off > 128 {
-		t.Errorf("a submitted call's fields take %d bytes, more than 2 cache lines", off)
+// TestSubmitTimesOutInTheQueue checks that a submitted call whose timeout
+// passes while it waits in the queue is answered with an error wrapping
+// context.DeadlineExceeded and never sent, while the calls queued around it
+// go in one batch. Its timeout, a nanosecond, counts from when the request
+// that holds the slot was taken (see coalescer.now), so it has passed when
+// the sender next takes from the queue, after that request's round trip.
+func TestSubmitTimesOutInTheQueue(t *testing.T) {
+	f := newBatchFixture(t)
+	ctx := context.Background()
+	gate, slot := f.holdSlot(t)
+	sink := make(chanSink, 3)
+	for i, timeout := range []time.Duration{0, time.Nanosecond, 0} {
+		f.c.Submit(ctx, locker.OpLock, &locker.LockArgs{UID: fmt.Sprint("s", i), Resources: []string{fmt.Sprint("r", i)}}, timeout, sink, i)
+	}
+	f.waitQueued(3)
+	close(gate)
+	if err := <-slot; err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		a := <-sink
+		if a.Tag == 1 {
+			if !errors.Is(a.Err, context.DeadlineExceeded) || a.Reply.OK {
+				t.Fatalf("call timed out in the queue: %+v; want DeadlineExceeded", a)
+			}
+			continue
+		}
+		if a.Err != nil || !a.Reply.OK {
+			t.Fatalf("call %d: %+v, %v; want granted", a.Tag, a.Reply, a.Err)
+		}
+	}
+	if got := f.c.Stats(); got.NotSent != 1 || got.Batches != 1 || got.Ops != 3 {
+		t.Fatalf("Stats() = %+v; want NotSent 1, and one batch of the 2 live calls after the held one", got)
+	}
+	entries, err := f.g.List(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.UID == "s1" {
+			t.Fatalf("the node holds the call that timed out in the queue: %+v", e)
+		}
+	}
+}
+
+// TestQueuedCallFitsACacheLine keeps a queued call within one cache line
+// (see coalescer): what a submitter writes, and the sender reads, per call.
+func TestQueuedCallFitsACacheLine(t *testing.T) {
+	if size := unsafe.Sizeof(queuedCall{}); size > 64 {
+		t.Errorf("a queued call takes %d bytes, more than a cache line", size)
 	}
 }
