@@ -608,6 +608,19 @@ func (n *node) gateUnlocks() chan struct{} {
 	return gate
 }
 
+// heldInBubble starts three nodes and a client in t's synctest bubble, and
+// returns them with a write lock on "obj" that every node has granted.
+func heldInBubble(t *testing.T) (*cluster, *dsync.DRWMutex) {
+	t.Helper()
+	c := newCluster(t, 3, nil)
+	m := dsync.NewDRWMutex(c.ds, "obj")
+	if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	synctest.Wait() // every node has answered the lock
+	return c, m
+}
+
 // Unlock returns once a quorum has released, without waiting for a slow
 // node, and Close waits for the slow node's answer. In a synctest bubble
 // time moves only when every goroutine waits, so an Unlock that waited for
@@ -615,13 +628,8 @@ func (n *node) gateUnlocks() chan struct{} {
 func TestUnlockReturnsAtQuorumAndCloseWaitsForTheRest(t *testing.T) {
 	eachPath(t, func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			c := newCluster(t, 3, nil)
+			c, m := heldInBubble(t)
 			ctx := context.Background()
-			m := dsync.NewDRWMutex(c.ds, "obj")
-			if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
-				t.Fatal(err)
-			}
-			synctest.Wait() // every node has answered the lock
 			gate := c.nodes[2].gateUnlocks()
 			start := time.Now()
 			if err := m.Unlock(ctx); err != nil {
@@ -658,13 +666,8 @@ func TestUnlockReturnsAtQuorumAndCloseWaitsForTheRest(t *testing.T) {
 func TestLateReleaseFailureIsRetried(t *testing.T) {
 	eachPath(t, func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			c := newCluster(t, 3, nil)
+			c, m := heldInBubble(t)
 			ctx := context.Background()
-			m := dsync.NewDRWMutex(c.ds, "obj")
-			if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
-				t.Fatal(err)
-			}
-			synctest.Wait()
 			slow := c.nodes[2]
 			gate := slow.gateUnlocks()
 			if err := m.Unlock(ctx); err != nil {
