@@ -169,11 +169,12 @@ func (c *replayCache) reclaimOld(wall int64, mono time.Duration) {
 	}
 	for ; c.next <= newest; c.next++ {
 		s := &c.slots[c.next&(replaySlots-1)]
-		if s.n == 0 || s.epoch > newest {
-			continue // empty, or holds a later epoch that (a) protects
+		if s.n == 0 {
+			continue
 		}
 		if !c.mayReclaim(s, newest, mono) {
-			// (b) protects it. Without clock steps, the slots after it took
+			// (b) protects it (or (a), for a slot given a ts far ahead of
+			// the wall clock). Without clock steps, the slots after it took
 			// their last keys later, so (b) protects them too; after a step,
 			// a later turn of the cursor or a sweep reclaims them.
 			return
