@@ -303,6 +303,30 @@ func TestReplayCacheFullSweep(t *testing.T) {
 	}
 }
 
+// TestReplayCacheFullKeepsWindow: when the cache is full, the sweep does not
+// take a slot whose timestamps may still pass the window check, even when its
+// last insertion is more than 2w ago.
+func TestReplayCacheFullKeepsWindow(t *testing.T) {
+	const capacity = 10
+	c, now := newTestCache(t, capacity)
+	ks := keys(6, capacity+1)
+	ts := now.wall + int64(testWindow) // the future edge of the window
+	for i, k := range ks[:capacity] {
+		if err := c.insertAt(ts+int64(i), k, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edge := (ts/testG+2)*testG + int64(testWindow)  // rule (a) holds from here
+	now.advance(time.Duration(edge - 1 - now.wall)) // rule (b) holds
+	if err := c.insertAt(now.wall, ks[capacity], now); !errors.Is(err, errReplayFull) {
+		t.Fatalf("insert 1ns before rule (a) lets the full slot go: %v, want errReplayFull", err)
+	}
+	now.advance(1)
+	if err := c.insertAt(now.wall, ks[capacity], now); err != nil || c.len() != 1 {
+		t.Fatalf("insert when both rules hold: %v, len %d; want nil, 1", err, c.len())
+	}
+}
+
 // TestVerifierReplayCache runs the cache behind the verifier with a fake
 // clock: replays are refused until 2w after acceptance, and a request reads
 // the clock once.
