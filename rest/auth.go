@@ -3,6 +3,7 @@ package rest
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,7 +29,9 @@ import (
 // (request-target is the path and query exactly as sent on the request line).
 // A node accepts a request only if the MAC matches (compared in constant time),
 // the timestamp is within its replay window of its own clock, and it has not
-// seen the same MAC before within twice that window. This is the one place in
+// accepted the same MAC before (it remembers each MAC while a replay of it
+// could pass the window check, and at least twice the window after it
+// accepted it: see replayCache). This is the one place in
 // the module where two machines' clocks are compared: their wall clocks must
 // agree to within the replay window.
 
@@ -38,8 +41,11 @@ const authScheme = "DSYNC1-HMAC-SHA256 "
 // DefaultReplayWindow is ServerConfig.ReplayWindow's default.
 const DefaultReplayWindow = 15 * time.Second
 
-// DefaultReplayCacheSize is ServerConfig.ReplayCacheSize's default.
-const DefaultReplayCacheSize = 1 << 20
+// DefaultReplayCacheSize is ServerConfig.ReplayCacheSize's default: 2,097,152
+// MACs, about 23 to 45 MB when full. A MAC is remembered for about twice
+// the replay window, so with DefaultReplayWindow a node refuses requests
+// (503) beyond a sustained ~68,000 a second.
+const DefaultReplayCacheSize = 1 << 21
 
 // Reasons a request fails authentication. The server sends their text in its
 // 401 answer.
@@ -165,23 +171,19 @@ type verifier struct {
 	key    *authKey
 	clk    clock.Clock
 	window time.Duration
+	start  time.Time // the clock's time at creation: the origin of the monotonic times given to seen
 
-	mu       sync.Mutex // guards the fields below
-	cur      map[[16]byte]struct{}
-	prev     map[[16]byte]struct{}
-	curStart time.Time // when cur became the current generation
-	capacity int       // most entries in one generation
+	mu   sync.Mutex // guards seen
+	seen *replayCache
 }
 
 func newVerifier(secret string, clk clock.Clock, window time.Duration, capacity int) *verifier {
 	return &verifier{
-		key:      newAuthKey(secret),
-		clk:      clk,
-		window:   window,
-		cur:      make(map[[16]byte]struct{}),
-		prev:     make(map[[16]byte]struct{}),
-		curStart: clk.Now(),
-		capacity: capacity,
+		key:    newAuthKey(secret),
+		clk:    clk,
+		window: window,
+		start:  clk.Now(),
+		seen:   newReplayCache(window, capacity),
 	}
 }
 
@@ -202,37 +204,26 @@ func (v *verifier) verify(method, target, auth []byte, body []byte) error {
 		return fmt.Errorf("timestamp %s is %v away from the node's clock, outside the replay window of %v",
 			time.Unix(0, ts).UTC().Format(time.RFC3339Nano), skew.Round(time.Millisecond), v.window)
 	}
-	return v.remember(now, got)
+	return v.remember(now, ts, got)
 }
 
-// remember records a MAC, or reports that it was seen before.
+// remember records the MAC sum of a request stamped ts (which has passed the
+// window check at now), or reports that it was seen before (errAuthReplay),
+// or that the replay cache is full (errReplayFull).
 //
 // A request is accepted while its timestamp is within window of the node's
 // clock, so a replay can arrive up to 2×window after the original. The cache
-// keeps two generations and starts a new one only when the current one is at
-// least 2×window old: every MAC is thus kept for at least 2×window. If the
-// current generation fills up before it may be retired, the request is
-// refused as busy rather than weaken the guarantee. Keys are the first 16
-// bytes of the MAC; a collision could only refuse a genuine request.
-func (v *verifier) remember(now time.Time, sum [macSize]byte) error {
-	var key [16]byte
-	copy(key[:], sum[:16])
+// (see replayCache) keeps every MAC until no replay of it can pass the window
+// check on the node's wall clock and at least 2×window after it was last
+// added to on the monotonic clock, so that stepping the wall clock back does
+// not reopen replays within that time. If the cache is full of MACs it may not
+// forget yet, the request is refused as busy rather than weaken the guarantee.
+// Keys are the first 8 bytes of the MAC; a collision could only refuse a
+// genuine request.
+func (v *verifier) remember(now time.Time, ts int64, sum [macSize]byte) error {
+	key := binary.LittleEndian.Uint64(sum[:8])
+	wall, mono := now.UnixNano(), now.Sub(v.start) // for the real clock, Sub reads the monotonic clock
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, seen := v.cur[key]; seen {
-		return errAuthReplay
-	}
-	if _, seen := v.prev[key]; seen {
-		return errAuthReplay
-	}
-	if now.Sub(v.curStart) >= 2*v.window {
-		clear(v.prev)
-		v.prev, v.cur = v.cur, v.prev
-		v.curStart = now
-	}
-	if len(v.cur) >= v.capacity {
-		return errReplayFull
-	}
-	v.cur[key] = struct{}{}
-	return nil
+	return v.seen.insert(ts, key, wall, mono)
 }

@@ -180,40 +180,6 @@ func TestAuthReplay(t *testing.T) {
 	}
 }
 
-func TestReplayCacheGenerations(t *testing.T) {
-	clk := clock.NewFake(epoch)
-	const w = 10 * time.Second
-	v := newVerifier("s", clk, w, 3)
-	mac := func(i int) (m [macSize]byte) { m[0], m[1] = byte(i), byte(i>>8); return }
-	for i := range 3 {
-		if err := v.remember(clk.Now(), mac(i)); err != nil {
-			t.Fatalf("remember %d: %v", i, err)
-		}
-	}
-	if err := v.remember(clk.Now(), mac(1)); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("second remember = %v, want replay", err)
-	}
-	// The generation is full and younger than 2w: refuse rather than forget.
-	if err := v.remember(clk.Now(), mac(3)); !errors.Is(err, errReplayFull) {
-		t.Fatalf("remember into a full cache = %v, want errReplayFull", err)
-	}
-	clk.Advance(2 * w)
-	if err := v.remember(clk.Now(), mac(3)); err != nil {
-		t.Fatalf("remember after rotation: %v", err)
-	}
-	// The old generation is still consulted.
-	if err := v.remember(clk.Now(), mac(0)); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("replay of a previous generation's MAC = %v, want replay", err)
-	}
-	clk.Advance(2 * w)
-	if err := v.remember(clk.Now(), mac(4)); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.remember(clk.Now(), mac(0)); err != nil {
-		t.Fatalf("MAC older than two generations still remembered: %v", err)
-	}
-}
-
 func TestParseAuth(t *testing.T) {
 	k := newAuthKey("secret")
 	good := k.appendAuth(nil, []byte("POST"), []byte(PathLock), 1234, []byte("body"))

@@ -55,7 +55,13 @@
 // decimal digits as in the header, and <body> the raw body (empty for GET).
 // The node accepts the request only if the MAC matches, <ts> is within its
 // replay window (15 s by default) of the node's clock, and it has not accepted
-// a request with the same MAC before within twice that window. A client must
+// a request with the same MAC before. To know, it remembers each accepted MAC
+// for as long as <ts> could pass the window check on its wall clock, and at
+// least twice the window after acceptance on its monotonic clock (so that
+// stepping its wall clock back reopens no replay within that time): about
+// twice the window in all. It remembers at most ServerConfig.ReplayCacheSize
+// MACs (2,097,152 by default, enough for ~68,000 requests a second with the
+// default window); past that it answers 503 CodeBusy. A client must
 // therefore never send two requests with the same <ts> and content; this
 // package's client makes its timestamps strictly increasing. Wall clocks of
 // clients and nodes must agree to within the replay window.

@@ -47,10 +47,13 @@ type ServerConfig struct {
 	// ReplayWindow is how far a request's timestamp may be from the server's
 	// clock. If zero, DefaultReplayWindow.
 	ReplayWindow time.Duration
-	// ReplayCacheSize bounds the MACs remembered per generation of the replay
-	// cache (two generations, each of at least 2×ReplayWindow, are kept). A
-	// node that receives more requests than this within 2×ReplayWindow
-	// refuses the excess with 503. If zero, DefaultReplayCacheSize.
+	// ReplayCacheSize bounds the MACs the replay cache remembers at once.
+	// Each accepted request's MAC is kept about 2×ReplayWindow (no less,
+	// and longer only for a request stamped ahead of the node's clock or
+	// after the node's wall clock steps), so a node that accepts more than
+	// ReplayCacheSize requests within about 2×ReplayWindow refuses the
+	// excess with 503 until older MACs may go. Memory is about 11 to 21
+	// bytes per MAC held. If zero, DefaultReplayCacheSize.
 	ReplayCacheSize int
 	// MaxBodyBytes bounds the size of a request body; a larger one is refused
 	// with 413. If zero, DefaultMaxBodyBytes.
