@@ -40,7 +40,7 @@ func (c *Client) callAlone(ctx context.Context, op, path string, args msgp.Marsh
 			err = c.roundTrip(ex, fasthttp.MethodPost, path, 0, deadline)
 		}
 		if err == nil {
-			left, derr := reply.UnmarshalMsg(ex.resp.Body())
+			left, derr := reply.UnmarshalMsg(ex.body)
 			if msg := decodeProblem(left, derr); msg != "" {
 				err = fmt.Errorf("%w: answer: %s", ErrProtocol, msg)
 			}

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -138,7 +139,7 @@ type Client struct {
 	endpoint string
 	addr     string
 	cfg      ClientConfig
-	hc       *fasthttp.HostClient
+	tr       *transport
 	key      *authKey // nil if Insecure
 	stamp    stamper
 
@@ -185,20 +186,10 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 		}
 	}
 	c := &Client{
-		endpoint: u.Scheme + "://" + u.Host,
-		addr:     addr,
-		cfg:      cfg,
-		hc: &fasthttp.HostClient{
-			Addr:                      addr,
-			IsTLS:                     u.Scheme == "https",
-			MaxConns:                  cfg.MaxConns,
-			MaxConnWaitTimeout:        cfg.CallTimeout, // wait for a free connection, up to the request's deadline
-			MaxIdemponentCallAttempts: 1,               // a retry would carry a MAC the node has seen
-			NoDefaultUserAgentHeader:  true,
-			DisablePathNormalizing:    true,
-			MaxResponseBodySize:       64 << 20,
-			WriteBufferSize:           connBufferSize,
-		},
+		endpoint:   u.Scheme + "://" + u.Host,
+		addr:       addr,
+		cfg:        cfg,
+		tr:         newTransport(addr, tlsConfig(u), cfg.MaxConns, maxAnswerBytes),
 		stamp:      stamper{clk: cfg.Clock},
 		wentOff:    make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -211,6 +202,19 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 	c.online.Store(true)
 	go c.probeLoop()
 	return c, nil
+}
+
+// maxAnswerBytes bounds the body of a node's answer that a client reads: a
+// listing of a whole table is the largest.
+const maxAnswerBytes = 64 << 20
+
+// tlsConfig returns the TLS configuration for endpoint u: nil for http, and
+// for https the defaults, checking the node's certificate for u's host.
+func tlsConfig(u *url.URL) *tls.Config {
+	if u.Scheme != "https" {
+		return nil
+	}
+	return &tls.Config{ServerName: u.Hostname()}
 }
 
 // String returns the node's endpoint.
@@ -227,7 +231,7 @@ func (c *Client) Close() error {
 		c.closed.Store(true)
 		close(c.stop)
 		<-c.proberDone
-		c.hc.CloseIdleConnections()
+		c.tr.close()
 	})
 	return nil
 }
@@ -645,7 +649,7 @@ func (c *Client) sendOne(cl *call) {
 		err = c.roundTrip(ex, method, pathOf(cl.verb), cl.max, cl.deadline)
 	}
 	if err == nil {
-		err = cl.decodeAnswer(ex.resp.Body())
+		err = cl.decodeAnswer(ex.body)
 	}
 	if err != nil {
 		cl.err = fmt.Errorf("rest: %s %s: %w", opName(cl.verb), c.endpoint, err)
@@ -655,8 +659,8 @@ func (c *Client) sendOne(cl *call) {
 
 // exchange holds the buffers of one HTTP request.
 type exchange struct {
-	req    fasthttp.Request
-	resp   fasthttp.Response
+	wire   []byte // the whole request, as written
+	body   []byte // the answer's body
 	buf    []byte // request body
 	target []byte // request-target
 	auth   []byte // Authorization value
@@ -668,15 +672,13 @@ var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 func getExchange() *exchange { return exchangePool.Get().(*exchange) }
 
 func putExchange(ex *exchange) {
-	ex.req.Reset()
-	ex.resp.Reset()
 	clear(ex.reply.Results)
 	ex.reply.Results = ex.reply.Results[:0]
 	exchangePool.Put(ex)
 }
 
-// roundTrip sends ex.buf to path and leaves the node's 200 answer in
-// ex.resp. Any other outcome is an error: one wrapping locker.ErrOffline
+// roundTrip sends ex.buf to path and leaves the body of the node's 200
+// answer in ex.body. Any other outcome is an error: one wrapping locker.ErrOffline
 // (and the node is marked offline) when the transport failed, or the
 // sentinel of the node's ErrorReply.
 func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, deadline time.Time) error {
@@ -692,22 +694,16 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		ex.target = append(ex.target, '=')
 		ex.target = strconv.AppendInt(ex.target, int64(maxEntries), 10)
 	}
-	req := &ex.req
-	req.Header.SetMethod(method)
-	req.SetRequestURIBytes(ex.target)
-	req.Header.SetHost(c.addr)
-	if method == fasthttp.MethodPost {
-		req.Header.SetContentType(ContentType)
-		req.SetBodyRaw(ex.buf)
-	}
+	ex.auth = ex.auth[:0]
 	if c.key != nil {
-		ex.auth = c.key.appendAuth(ex.auth[:0], req.Header.Method(), ex.target, c.stamp.next(), ex.buf)
-		req.Header.SetBytesV(HeaderAuth, ex.auth)
+		ex.auth = c.key.appendAuth(ex.auth, []byte(method), ex.target, c.stamp.next(), ex.buf)
 	}
+	ex.wire = appendRequest(ex.wire[:0], method, ex.target, c.addr, ex.auth, ex.buf)
 	budget := time.Until(deadline)
-	if err := c.hc.DoDeadline(req, &ex.resp, deadline); err != nil {
+	status, err := c.tr.do(ex.wire, &ex.body, deadline, budget)
+	if err != nil {
 		switch {
-		case errors.Is(err, fasthttp.ErrNoFreeConns):
+		case errors.Is(err, errNoFreeConns):
 			// Our own connection limit, not the node's failure.
 			return fmt.Errorf("%w: all %d connections busy (%w)", locker.ErrBusy, c.cfg.MaxConns, locker.ErrNotSent)
 		case isTimeout(err) && budget < minOfflineTimeout:
@@ -717,11 +713,10 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		c.markOffline()
 		return fmt.Errorf("%w: %v", locker.ErrOffline, err)
 	}
-	status := ex.resp.StatusCode()
 	if status == fasthttp.StatusOK {
 		return nil
 	}
-	code, err := decodeError(status, ex.resp.Body())
+	code, err := decodeError(status, ex.body)
 	if code == CodeClosed {
 		c.markOffline()
 	}
@@ -732,8 +727,7 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 // request, of the dial, or of a read or write.
 func isTimeout(err error) bool {
 	var ne net.Error
-	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
-		(errors.As(err, &ne) && ne.Timeout())
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // decodeAnswer decodes the 200 answer to cl's single-operation request

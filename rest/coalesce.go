@@ -272,7 +272,7 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, monoTime(deadline))
 	}
 	if err == nil {
-		err = checkBatchReply(len(live), &ex.reply, ex.resp.Body())
+		err = checkBatchReply(len(live), &ex.reply, ex.body)
 	}
 	if err != nil {
 		c.stats.tallyFailed(live)

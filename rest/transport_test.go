@@ -1,0 +1,404 @@
+package rest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+func readString(s string, maxBody int) (status int, closing bool, body []byte, err error) {
+	br := bufio.NewReaderSize(strings.NewReader(s), 64)
+	status, closing, err = readResponse(br, &body, maxBody)
+	return status, closing, body, err
+}
+
+func TestReadResponse(t *testing.T) {
+	long := "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("x", 100) + "\r\nContent-Length: 0\r\n\r\n"
+	many := "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: b\r\n", maxHeaderLines) + "Content-Length: 0\r\n\r\n"
+	for _, tc := range []struct {
+		name, in string
+		status   int
+		closing  bool
+		body     string
+		err      string // substring; "" for success
+	}{
+		{name: "ok", in: "HTTP/1.1 200 OK\r\nContent-Type: application/msgpack\r\nContent-Length: 3\r\n\r\nabc", status: 200, body: "abc"},
+		{name: "no reason", in: "HTTP/1.1 503\r\nContent-Length: 1\r\n\r\nx", status: 503, body: "x"},
+		{name: "bare LF", in: "HTTP/1.1 200 OK\nContent-Length: 2\n\nhi", status: 200, body: "hi"},
+		{name: "header case", in: "HTTP/1.1 200 OK\r\ncOnTeNt-LeNgTh:  2 \r\nCONNECTION: Close\r\n\r\nhi", status: 200, closing: true, body: "hi"},
+		{name: "close among tokens", in: "HTTP/1.1 200 OK\r\nConnection: upgrade, close\r\nContent-Length: 0\r\n\r\n", status: 200, closing: true},
+		{name: "1.0 closes", in: "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", status: 200, closing: true},
+		{name: "1.0 keep-alive", in: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", status: 200},
+		{name: "1.0 keep-alive then close", in: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", status: 200, closing: true},
+		{name: "same length twice", in: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", status: 200, body: "x"},
+		{name: "identity", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 1\r\n\r\nx", status: 200, body: "x"},
+		{name: "204", in: "HTTP/1.1 204 No Content\r\n\r\n", status: 204},
+		{name: "at the limit", in: "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n12345678", status: 200, body: "12345678"},
+
+		{name: "empty", in: "", err: "EOF"},
+		{name: "not http", in: "SSH-2.0-OpenSSH\r\n\r\n", err: "status line"},
+		{name: "http/2", in: "HTTP/2.0 200 OK\r\n\r\n", err: "status line"},
+		{name: "letters in status", in: "HTTP/1.1 2x0 OK\r\n\r\n", err: "status line"},
+		{name: "four digits", in: "HTTP/1.1 2000 OK\r\n\r\n", err: "status line"},
+		{name: "status 099", in: "HTTP/1.1 099 OK\r\n\r\n", err: "status line"},
+		{name: "cut in status line", in: "HTTP/1.1 200", err: "unexpected EOF"},
+		{name: "no colon", in: "HTTP/1.1 200 OK\r\nbroken\r\n\r\n", err: "header line"},
+		{name: "no length", in: "HTTP/1.1 200 OK\r\n\r\n", err: "no Content-Length"},
+		{name: "chunked", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", err: "Transfer-Encoding"},
+		{name: "negative length", in: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", err: "Content-Length"},
+		{name: "conflicting lengths", in: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", err: "Content-Length"},
+		{name: "huge length", in: "HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n", err: "Content-Length"},
+		{name: "over the limit", in: "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n123456789", err: "more than the limit"},
+		{name: "short body", in: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", err: "unexpected EOF"},
+		{name: "cut in headers", in: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", err: "EOF"},
+		{name: "line over the buffer", in: long, err: "longer than"},
+		{name: "too many lines", in: many, err: "header lines"},
+		{name: "body on 204", in: "HTTP/1.1 204 No Content\r\nContent-Length: 1\r\n\r\nx", err: "status 204"},
+		{name: "interim answer", in: "HTTP/1.1 100 Continue\r\n\r\n", err: "status 100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, closing, body, err := readString(tc.in, 8)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("readResponse = %d, %v; want an error with %q", status, err, tc.err)
+				}
+				return
+			}
+			if err != nil || status != tc.status || closing != tc.closing || string(body) != tc.body {
+				t.Fatalf("readResponse = %d, closing %v, %q, %v; want %d, %v, %q", status, closing, body, err, tc.status, tc.closing, tc.body)
+			}
+		})
+	}
+}
+
+// A node's answers are read back to back from one connection: each read
+// takes exactly its own bytes.
+func TestReadResponseKeepsTheNext(t *testing.T) {
+	in := "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\nz"
+	br := bufio.NewReader(strings.NewReader(in))
+	var body []byte
+	for _, want := range []struct {
+		status int
+		body   string
+	}{{200, "abc"}, {404, "z"}} {
+		status, _, err := readResponse(br, &body, 1<<10)
+		if err != nil || status != want.status || string(body) != want.body {
+			t.Fatalf("readResponse = %d %q %v, want %d %q", status, body, err, want.status, want.body)
+		}
+	}
+	if _, _, err := readResponse(br, &body, 1<<10); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last answer: %v, want EOF", err)
+	}
+}
+
+func TestAppendRequest(t *testing.T) {
+	got := string(appendRequest(nil, "POST", []byte("/dsync/v1/lock?t=5"), "127.0.0.1:9000", []byte("A b"), []byte("xyz")))
+	want := "POST /dsync/v1/lock?t=5 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nAuthorization: A b\r\nContent-Type: application/msgpack\r\nContent-Length: 3\r\n\r\nxyz"
+	if got != want {
+		t.Fatalf("POST:\n%q\nwant\n%q", got, want)
+	}
+	got = string(appendRequest(nil, "GET", []byte("/dsync/v1/health"), "h:1", nil, nil))
+	want = "GET /dsync/v1/health HTTP/1.1\r\nHost: h:1\r\n\r\n"
+	if got != want {
+		t.Fatalf("GET:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// deadlineConn records the deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (c *deadlineConn) SetDeadline(d time.Time) error {
+	c.set = append(c.set, d)
+	return nil
+}
+
+func TestSetDeadlineSlack(t *testing.T) {
+	nc := &deadlineConn{}
+	tc := &tconn{nc: nc}
+	t0 := time.Now()
+	budget := 10 * time.Second
+	tc.setDeadline(t0, budget)
+	tc.setDeadline(t0.Add(maxDeadlineSlack), budget) // within the slack: kept
+	tc.setDeadline(t0.Add(maxDeadlineSlack+1), budget)
+	tc.setDeadline(t0, budget) // earlier than the one set: must be set
+	// With a small budget the slack is a 64th of it.
+	tc.setDeadline(t0.Add(640*time.Microsecond), 640*time.Microsecond)
+	tc.setDeadline(t0.Add(651*time.Microsecond), 640*time.Microsecond)
+	want := []time.Time{t0, t0.Add(maxDeadlineSlack + 1), t0, t0.Add(640 * time.Microsecond), t0.Add(651 * time.Microsecond)}
+	if len(nc.set) != len(want) {
+		t.Fatalf("deadlines set: %v, want %v", nc.set, want)
+	}
+	for i := range want {
+		if !nc.set[i].Equal(want[i]) {
+			t.Fatalf("deadline %d = %v, want %v", i, nc.set[i], want[i])
+		}
+	}
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+func startCountedServer(t *testing.T) (*countingListener, string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	tbl := locker.New(locker.Config{SweepInterval: -1})
+	t.Cleanup(func() { tbl.Close() })
+	serveOn(t, cl, tbl, ServerConfig{Insecure: true})
+	return cl, "http://" + ln.Addr().String()
+}
+
+func lockOnce(t *testing.T, c *Client, i int) {
+	t.Helper()
+	r, err := c.Lock(context.Background(), locker.LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}})
+	if err != nil || !r.OK {
+		t.Fatalf("lock %d: %+v %v", i, r, err)
+	}
+}
+
+func TestTransportReusesConnections(t *testing.T) {
+	ln, endpoint := startCountedServer(t)
+	c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: true})
+	for i := range 5 {
+		lockOnce(t, c, i)
+	}
+	if n := ln.accepted.Load(); n != 1 {
+		t.Fatalf("5 calls one after another opened %d connections, want 1", n)
+	}
+	// A connection idle for longer than maxIdle is not reused.
+	c.tr.mu.Lock()
+	c.tr.maxIdle = -1
+	c.tr.mu.Unlock()
+	lockOnce(t, c, 5)
+	lockOnce(t, c, 6)
+	if n := ln.accepted.Load(); n != 3 {
+		t.Fatalf("with every idle connection too old: %d connections, want 3", n)
+	}
+	c.tr.mu.Lock()
+	open, idle := c.tr.open, len(c.tr.idle)
+	c.tr.mu.Unlock()
+	if open != 1 || idle != 1 {
+		t.Fatalf("open %d, idle %d; want the one connection just used", open, idle)
+	}
+}
+
+// An answer that says Connection: close ends its connection; the next
+// request opens another.
+func TestTransportConnectionClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan int, 2)
+	go func() {
+		for i := 0; ; i++ {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			br := bufio.NewReader(nc)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil || line == "\r\n" {
+					break
+				}
+			}
+			fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n%d", i)
+			nc.Close()
+			served <- i
+		}
+	}()
+	tr := newTransport(ln.Addr().String(), nil, 4, 1<<10)
+	defer tr.close()
+	var body []byte
+	req := appendRequest(nil, "GET", []byte("/"), "x", nil, nil)
+	for i := range 2 {
+		status, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute)
+		if err != nil || status != 200 || string(body) != fmt.Sprint(i) {
+			t.Fatalf("request %d: %d %q %v", i, status, body, err)
+		}
+		<-served
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.open != 0 || len(tr.idle) != 0 {
+		t.Fatalf("open %d, idle %d after two closing answers; want none", tr.open, len(tr.idle))
+	}
+}
+
+// With every connection busy, a request waits for one until its deadline,
+// then fails unsent; a connection put back goes to the first request
+// waiting.
+func TestTransportWaitsForAConnection(t *testing.T) {
+	_, endpoint := startCountedServer(t)
+	tr := newTransport(strings.TrimPrefix(endpoint, "http://"), nil, 1, 1<<10)
+	defer tr.close()
+	held, err := tr.get(time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	req := appendRequest(nil, "GET", []byte(PathHealth), "x", nil, nil)
+	if _, err := tr.do(req, &body, time.Now().Add(time.Millisecond), time.Millisecond); !errors.Is(err, errNoFreeConns) {
+		t.Fatalf("with the only connection held: %v, want errNoFreeConns", err)
+	}
+	got := make(chan *tconn, 1)
+	go func() {
+		tc, err := tr.get(time.Now().Add(time.Minute))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- tc
+	}()
+	for {
+		tr.mu.Lock()
+		n := len(tr.waiting)
+		tr.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	tr.put(held)
+	if tc := <-got; tc != held {
+		t.Fatalf("the waiting request got %p, want the connection put back %p", tc, held)
+	}
+	// A connection closed while a request waits lets that request dial one.
+	go func() {
+		tc, err := tr.get(time.Now().Add(time.Minute))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- tc
+	}()
+	for {
+		tr.mu.Lock()
+		n := len(tr.waiting)
+		tr.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	tr.discard(held)
+	tc := <-got
+	if tc == nil || tc == held {
+		t.Fatalf("after a discard the waiting request got %p, want a new connection", tc)
+	}
+	tr.put(tc)
+	if status, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute); err != nil || status != 200 {
+		t.Fatalf("health through the new connection: %d %v", status, err)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.open != 1 {
+		t.Fatalf("open = %d, want 1", tr.open)
+	}
+}
+
+// After close, idle connections are closed and requests still work, each
+// on a connection of its own that is closed after it.
+func TestTransportClose(t *testing.T) {
+	ln, endpoint := startCountedServer(t)
+	tr := newTransport(strings.TrimPrefix(endpoint, "http://"), nil, 4, 1<<10)
+	var body []byte
+	req := appendRequest(nil, "GET", []byte(PathHealth), "x", nil, nil)
+	do := func() {
+		t.Helper()
+		if status, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute); err != nil || status != 200 {
+			t.Fatalf("health: %d %v", status, err)
+		}
+	}
+	do()
+	tr.close()
+	do()
+	do()
+	if n := ln.accepted.Load(); n != 3 {
+		t.Fatalf("%d connections, want one before close and one per request after", n)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.open != 0 || len(tr.idle) != 0 {
+		t.Fatalf("open %d, idle %d after close; want none", tr.open, len(tr.idle))
+	}
+}
+
+// A node that answers garbage is a transport failure: the call fails with
+// ErrOffline, and the node is marked offline.
+func TestClientMalformedAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+			nc.Close()
+		}
+	}()
+	c := newClient(t, "http://"+ln.Addr().String(), ClientConfig{Insecure: true, DisableBatching: true})
+	_, err = c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"r"}})
+	if !errors.Is(err, locker.ErrOffline) || !strings.Contains(err.Error(), "Transfer-Encoding") {
+		t.Fatalf("lock from a node that answers chunked: %v", err)
+	}
+	if c.IsOnline() {
+		t.Fatal("node still online after a malformed answer")
+	}
+}
+
+func FuzzReadResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"))
+	f.Add([]byte("HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 503\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(in), 64)
+		var body []byte
+		status, _, err := readResponse(br, &body, 32)
+		if err != nil {
+			return
+		}
+		if status < 200 || status > 999 {
+			t.Fatalf("status %d accepted", status)
+		}
+		if len(body) > 32 {
+			t.Fatalf("body of %d bytes over the limit", len(body))
+		}
+		if !bytes.Contains(in, body) {
+			t.Fatalf("body %q not in the input", body)
+		}
+	})
+}
