@@ -15,7 +15,10 @@
 //
 // This section is enough to write a client in another language.
 //
-// Transport: HTTP/1.1 with keep-alive. Every body is MessagePack
+// Transport: HTTP/1.1 with keep-alive, one request at a time on a
+// connection. Every answer carries a Content-Length (this package's client,
+// which writes and reads HTTP itself in transport.go, refuses a chunked
+// answer as malformed). Every body is MessagePack
 // (Content-Type application/msgpack) and encodes a map with the short string
 // keys given in the msg tags of locker/wire.go and rest/wire.go. Unknown keys
 // are skipped; missing keys take the zero value. A body must hold exactly one
