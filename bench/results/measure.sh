@@ -31,6 +31,13 @@ go test -run '^$' -bench Memory -benchtime 1x ./bench/ | tee "$out/memory.txt"
 go test -run '^$' -bench DsyncLockUnlock -benchmem ./bench/ | tee "$out/dsync-single.txt"
 go test -run '^$' -bench Transport -benchmem -benchtime 3s ./bench/ | tee "$out/transport.txt"
 /tmp/dsync-bench -nodes 4 -transport http -concurrency 1 -duration 10s -quiet | tee "$out/single.txt"
+# Where one locker's acquire goes: the floor of 4 loopback round trips (raw TCP; HTTP with fasthttp's
+# server; the same through fasthttp.HostClient) against the real acquire without and with
+# authentication, five interleaved rounds.
+go test -c -o /tmp/dsync-bench.test ./bench/
+for _ in 1 2 3 4 5; do
+	/tmp/dsync-bench.test -test.run '^$' -test.bench 'LatencyFloor|DsyncLockUnlock/http.*/nodes=4'
+done | grep '^Benchmark' | tee "$out/latency-floor.txt"
 
 # Throughput against nodes, distinct resources and half the operations on 16 hot resources.
 /tmp/dsync-bench -nodes 1,3,4,5,8,16 -contention 0,0.5 -transport http -concurrency 256 -duration 10s -quiet \
