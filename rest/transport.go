@@ -210,19 +210,20 @@ func (t *transport) popIdle() *tconn {
 func (t *transport) dial(deadline time.Time) (*tconn, error) {
 	d := net.Dialer{Deadline: deadline}
 	nc, err := d.Dial("tcp", t.addr)
+	var set time.Time // the deadline set on the new connection: none yet for plain TCP
 	if err == nil && t.tls != nil {
 		tc := tls.Client(nc, t.tls)
 		tc.SetDeadline(deadline)
 		if err = tc.Handshake(); err != nil {
 			nc.Close()
 		}
-		nc = tc
+		nc, set = tc, deadline
 	}
 	if err != nil {
 		t.drop()
 		return nil, err
 	}
-	return &tconn{nc: nc, br: bufio.NewReaderSize(nc, connReadBuffer), deadline: deadline}, nil
+	return &tconn{nc: nc, br: bufio.NewReaderSize(nc, connReadBuffer), deadline: set}, nil
 }
 
 // put releases tc after a complete exchange: to the first waiting request,

@@ -351,6 +351,41 @@ func TestTransportClose(t *testing.T) {
 	}
 }
 
+// A node that takes requests and never answers: the request times out at
+// its deadline, on a new connection as on a reused one, and the connection
+// is not kept.
+func TestTransportDeadlineOnSilentNode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, nc) // reads until the client closes
+		}
+	}()
+	tr := newTransport(ln.Addr().String(), nil, 4, 1<<10)
+	defer tr.close()
+	var body []byte
+	req := appendRequest(nil, "GET", []byte(PathHealth), "x", nil, nil)
+	for i := range 2 {
+		_, err := tr.do(req, &body, time.Now().Add(20*time.Millisecond), 20*time.Millisecond)
+		if !isTimeout(err) {
+			t.Fatalf("request %d to a silent node: %v, want a timeout", i, err)
+		}
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.open != 0 || len(tr.idle) != 0 {
+		t.Fatalf("open %d, idle %d after timeouts; want none", tr.open, len(tr.idle))
+	}
+}
+
 // A node that answers garbage is a transport failure: the call fails with
 // ErrOffline, and the node is marked offline.
 func TestClientMalformedAnswer(t *testing.T) {
