@@ -696,7 +696,7 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 	}
 	ex.auth = ex.auth[:0]
 	if c.key != nil {
-		ex.auth = c.key.appendAuth(ex.auth, []byte(method), ex.target, c.stamp.next(), ex.buf)
+		ex.auth = c.key.appendAuth(ex.auth, methodBytes(method), ex.target, c.stamp.next(), ex.buf)
 	}
 	ex.wire = appendRequest(ex.wire[:0], method, ex.target, c.addr, ex.auth, ex.buf)
 	budget := time.Until(deadline)
@@ -722,6 +722,20 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 	}
 	return err
 }
+
+// methodBytes returns method as bytes for the MAC, without the allocation
+// of a conversion for the two methods a client uses.
+func methodBytes(method string) []byte {
+	switch method {
+	case fasthttp.MethodPost:
+		return methodPost
+	case fasthttp.MethodGet:
+		return methodGet
+	}
+	return []byte(method)
+}
+
+var methodPost, methodGet = []byte(fasthttp.MethodPost), []byte(fasthttp.MethodGet)
 
 // isTimeout reports whether a transport error is a timeout: of the whole
 // request, of the dial, or of a read or write.
