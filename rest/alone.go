@@ -97,8 +97,8 @@ func (s *Server) withAlone(next fasthttp.RequestHandler) fasthttp.RequestHandler
 		if !s.authentic(rc, body) {
 			return
 		}
-		ctx, cancel := s.requestContext(rc)
-		defer cancel()
+		ctx, dc := s.requestContext(rc)
+		defer dc.finish()
 		out, ok, err := p.h(ctx, body)
 		switch e := err.(type) {
 		case nil:

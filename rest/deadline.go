@@ -122,8 +122,12 @@ func (c *deadlineContext) Done() <-chan struct{} {
 }
 
 // finish ends the Done goroutine, if any. The handler calls it when the
-// request is answered; the context stays usable (Err still works).
+// request is answered; the context stays usable (Err still works). A nil
+// c, the context of a request without a timeout, has nothing to end.
 func (c *deadlineContext) finish() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.release = true
