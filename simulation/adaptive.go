@@ -212,6 +212,9 @@ type AdaptiveReport struct {
 
 	Peak   time.Duration // the highest timeout any client had
 	Lowest time.Duration // the lowest
+	// FaultPeak is the highest timeout a client of AdaptiveWant.Grow had
+	// during a span of During.
+	FaultPeak time.Duration
 	// PerClient is each client's timeouts: its peak and its last.
 	PerClient []AdaptiveClient
 
@@ -290,7 +293,7 @@ func CheckAdaptive(samples []AdaptiveSample, cfg dsync.AdaptiveConfig, want Adap
 		// them began, and their longest success.
 		quiet                   int
 		quietFrom, quietLongest time.Duration
-		peak, last   time.Duration
+		peak, last              time.Duration
 	}
 	states := map[int]*state{}
 	var order []int
@@ -390,8 +393,9 @@ func CheckAdaptive(samples []AdaptiveSample, cfg dsync.AdaptiveConfig, want Adap
 				case s.Client != i || s.At.After(sp.To):
 				case !s.At.After(sp.From):
 					start = s.After
-				case s.After > start:
-					rose = true
+				default:
+					rep.FaultPeak = max(rep.FaultPeak, s.After)
+					rose = rose || s.After > start
 				}
 			}
 			if !rose && start < cfg.Max {

@@ -155,8 +155,10 @@ func TestAdaptiveRandom(t *testing.T) {
 // TestAdaptiveCheckerCatchesFixedTimeouts proves CheckAdaptive on a real
 // run: the adaptive scenario with clients that pass LockTimeout instead of
 // their AdaptiveTimeout (which then never changes) must fail: quiet windows
-// of fast acquisitions that did not shrink it, no growth during the faults,
-// and no settling. The same seed with adaptive timeouts is safe.
+// of fast acquisitions that did not shrink it, and no growth during the
+// faults (it settles, in a way: the fixed timeout outlasts the faults, and
+// the quiet windows then include waits of seconds). The same seed with
+// adaptive timeouts is safe (TestScenarios).
 func TestAdaptiveCheckerCatchesFixedTimeouts(t *testing.T) {
 	s := adaptiveScenario()
 	fixed := s
@@ -166,8 +168,8 @@ func TestAdaptiveCheckerCatchesFixedTimeouts(t *testing.T) {
 	}
 	r := runScenario(t, fixed, Config{Seed: 1})
 	t.Log(r.Summary())
-	if a := r.Adaptive; a.WrongAdjustments == 0 || a.NotGrown == 0 || a.NotSettled == 0 || len(r.Unexpected()) == 0 {
-		t.Errorf("timeouts that do not adapt: %+v; want windows against the rules, no growth, no settling, and the run failed", a)
+	if a := r.Adaptive; a.WrongAdjustments == 0 || a.NotGrown == 0 || len(r.Unexpected()) == 0 {
+		t.Errorf("timeouts that do not adapt: %+v; want windows against the rules, no growth, and the run failed", a)
 	}
 }
 

@@ -395,6 +395,9 @@ func (r *Result) Summary() string {
 	if a := r.Adaptive; a.Clients > 0 {
 		fmt.Fprintf(&b, ", adaptive: %d outcomes (%d successes, %d timed out, %d unreported), %d windows (%d grown, %d kept, %d shrunk), timeout %v..%v",
 			a.Samples, a.Successes, a.TimedOut, a.Unreported, a.Windows, a.Grown, a.Kept, a.Shrunk, a.Lowest, a.Peak)
+		if a.FaultPeak > 0 {
+			fmt.Fprintf(&b, ", up to %v during the faults", a.FaultPeak)
+		}
 		for _, pc := range a.PerClient {
 			fmt.Fprintf(&b, "; c%d peak %v final %v", pc.Client, pc.Peak, pc.Final)
 		}

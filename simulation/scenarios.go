@@ -951,14 +951,12 @@ func adaptiveScenario() Scenario {
 		Faults: "adaptive timeouts; 3 rounds: the write holder c0 is paused (rounds 1 and 3) or cut off from every node " +
 			"(round 2) for 2×Validity while c1 and c2 keep asking; then the heal, and every client locks a resource of its own",
 		Expect: Safe,
-		Explain: "c1 and c2 time out while c0's grant lives on the nodes (until it expires, within a validity), more than a " +
+		Explain: "c1 and c2 time out while c0's grant lives on the nodes (until it expires, within a validity: 1.5 to 2 s, " +
+			"ten or more of their timeouts once these have come down to Min), more than a " +
 			"third of a window, so their timeouts grow during each fault, by a quarter per window; once faults stop, acquisitions " +
 			"are fast, and after SettleWindows windows without a timeout every timeout is back at max(Min, 2×longest); the lock " +
 			"stays safe and waiting clients are served within the liveness bound",
 		Setup: func(cfg *Config) {
-			if cfg.Validity == 0 {
-				cfg.Validity = 10 * time.Second // faults of 7.5 to 10 s: several timeouts each
-			}
 			adaptiveSetup(cfg)
 			cfg.ReadFraction = -1 // writers only: every asker waits for the holder
 		},

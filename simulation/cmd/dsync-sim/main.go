@@ -120,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			rounds, done, victims, timeouts, failedRounds, wrongVictims    int
 			adaptiveRuns, successes, timedOut, unreported, windows         int
 			grown, kept, shrunk, grewRuns, adaptiveViolations              int
-			lowest, peak                                                   time.Duration
+			lowest, peak, faultPeak                                        time.Duration
 			lat                                                            []time.Duration
 			longest                                                        time.Duration
 		}
@@ -180,6 +180,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				agg.shrunk += a.Shrunk
 				agg.adaptiveViolations += a.Violations()
 				agg.peak = max(agg.peak, a.Peak)
+				agg.faultPeak = max(agg.faultPeak, a.FaultPeak)
 				if a.Peak > a.Config.Initial {
 					agg.grewRuns++
 				}
@@ -215,9 +216,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if agg.adaptiveRuns > 0 {
 			adaptive = append(adaptive, fmt.Sprintf("%s %d outcomes: %d successes, %d timed out, %d unreported; %d windows: %d grown, %d kept, %d shrunk; "+
-				"timeouts from %v to %v, above Initial in %d of %d runs; %d violations",
+				"timeouts from %v to %v (%v during required growth), above Initial in %d of %d runs; %d violations",
 				s.Name, agg.successes+agg.timedOut+agg.unreported, agg.successes, agg.timedOut, agg.unreported, agg.windows, agg.grown, agg.kept, agg.shrunk,
-				round(agg.lowest), round(agg.peak), agg.grewRuns, agg.adaptiveRuns, agg.adaptiveViolations))
+				round(agg.lowest), round(agg.peak), round(agg.faultPeak), agg.grewRuns, agg.adaptiveRuns, agg.adaptiveViolations))
 		}
 		if agg.leases > 0 {
 			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
