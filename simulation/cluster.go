@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
@@ -78,7 +79,18 @@ type Config struct {
 	// Think). If zero, 20ms.
 	Think time.Duration
 	// LockTimeout is each acquisition's Options.Timeout. If zero, 4×Validity.
+	// Adaptive replaces it.
 	LockTimeout time.Duration
+	// Adaptive, if not nil, gives every client one dsync.AdaptiveTimeout
+	// made from it (as a process holds one per class of lock), and every
+	// acquisition that takes Options (DRWMutex locks, semaphore permits,
+	// hierarchy levels, leases) passes it as Options.Adaptive instead of
+	// LockTimeout as Options.Timeout. Each acquisition's timeout before and
+	// after it is recorded (Cluster.Adaptive) for CheckAdaptive, and the
+	// liveness probe tries an acquisition that timed out again (see
+	// Client.probe). Mutex, Barrier and Cond do not take Options and keep
+	// LockTimeout. The zero value, nil, is off.
+	Adaptive *dsync.AdaptiveConfig
 	// Fenced makes the workload use fencing tokens: every write holder asks
 	// DRWMutex.FencingToken right after it is granted (and, if it gets none,
 	// releases the lock without writing), its writes carry the token, and
@@ -215,11 +227,12 @@ type Cluster struct {
 	Net      Fabric
 	History  *History
 	Register *Register
-	Permits  *PermitLog  // the semaphore workload's holdings (Config.Permits)
-	Leases   *LeaseLog   // the lease workload's writes (PrimitiveLease)
-	Barriers *BarrierLog // the barrier workload's events (PrimitiveBarrier)
-	Conds    *CondLog    // the cond workload's counter and Waits (PrimitiveCond)
-	Rounds   *RoundLog   // the deadlock workload's rounds (PrimitiveDeadlock, PrimitiveDeadlockChain)
+	Permits  *PermitLog   // the semaphore workload's holdings (Config.Permits)
+	Leases   *LeaseLog    // the lease workload's writes (PrimitiveLease)
+	Barriers *BarrierLog  // the barrier workload's events (PrimitiveBarrier)
+	Conds    *CondLog     // the cond workload's counter and Waits (PrimitiveCond)
+	Rounds   *RoundLog    // the deadlock workload's rounds (PrimitiveDeadlock, PrimitiveDeadlockChain)
+	Adaptive *AdaptiveLog // every acquisition's adaptive timeout (Config.Adaptive)
 	Start    time.Time
 
 	hierarchy *dsync.Hierarchy // the hierarchy workload's levels
@@ -245,6 +258,18 @@ type Cluster struct {
 	// ErrDeadlocks it must not allow in a chain.
 	unorderedChain bool
 
+	// adaptiveCfg is Config.Adaptive with defaults applied; adaptiveWant
+	// is what the scenario requires of the adaptive timeouts, set by its
+	// Drive. fixedAdaptive makes clients record their AdaptiveTimeout but
+	// pass LockTimeout: tests set it to show that CheckAdaptive catches a
+	// timeout that does not adapt.
+	adaptiveCfg   dsync.AdaptiveConfig
+	adaptiveWant  AdaptiveWant
+	fixedAdaptive bool
+
+	probeMu sync.Mutex  // guards probes
+	probes  []ProbeWait // the liveness probe's waits, with adaptive timeouts
+
 	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
 	clients []*Client
 	quiesce func()
@@ -263,6 +288,10 @@ type Client struct {
 	crash   context.CancelFunc
 	mutexes map[string]*dsync.DRWMutex
 	sem     *dsync.Semaphore // the semaphore workload's, if Config.Permits > 0
+
+	adaptive *dsync.AdaptiveTimeout // the client's, if Config.Adaptive is set
+	granted  atomic.Int64           // virtual time of the client's last grant, in Unix nanoseconds
+	failed   atomic.Int64           // and of its last failed acquisition
 }
 
 // NewCluster builds the nodes, the network and the clients of cfg. It
@@ -319,6 +348,16 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	c.Barriers = NewBarrierLog(c.History, clk)
 	c.Conds = NewCondLog(clk)
 	c.Rounds = NewRoundLog()
+	c.Adaptive = &AdaptiveLog{}
+	var adaptive []*dsync.AdaptiveTimeout
+	if cfg.Adaptive != nil {
+		var err error
+		if adaptive, err = adaptiveTimeouts(*cfg.Adaptive, cfg.Clients); err != nil {
+			c.Net.Close()
+			return nil, err
+		}
+		c.adaptiveCfg = adaptive[0].Config()
+	}
 	if cfg.Primitive == PrimitiveHierarchy {
 		h, err := dsync.NewHierarchy(hierarchyLevels...)
 		if err != nil {
@@ -345,6 +384,9 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			rng: rand.New(rand.NewPCG(cfg.Seed, 2000+uint64(i))), mutexes: map[string]*dsync.DRWMutex{}}
 		if cfg.Permits > 0 {
 			cl.sem = dsync.NewSemaphore(ds, semaphoreName, cfg.Permits)
+		}
+		if adaptive != nil {
+			cl.adaptive = adaptive[i]
 		}
 		c.clients = append(c.clients, cl)
 	}
@@ -492,14 +534,15 @@ func (cl *Client) acquire(ctx context.Context, resource string, write bool) (*Ho
 	m := cl.mutex(resource)
 	id := c.History.Invoke(cl.ID, resource, OpAcquire, write)
 	start := c.Clock.Now()
-	opts := dsync.Options{Timeout: c.Cfg.LockTimeout, Source: "simulation"}
+	a := cl.begin()
 	var lockCtx context.Context
 	var err error
 	if write {
-		lockCtx, err = m.GetLock(ctx, opts)
+		lockCtx, err = m.GetLock(ctx, a.opts)
 	} else {
-		lockCtx, err = m.GetRLock(ctx, opts)
+		lockCtx, err = m.GetRLock(ctx, a.opts)
 	}
+	a.end(err)
 	if err != nil {
 		if cl.Crashed() {
 			// The process died during the call: whether it was granted is

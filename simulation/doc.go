@@ -47,6 +47,12 @@
 //     and CheckDeadlocks: no ErrDeadlock where no cycle can close, every
 //     ErrDeadlock naming a cycle of which its holder is the largest, every
 //     live client's round completed after the heal.
+//   - adaptive.go: adaptive timeouts (Config.Adaptive: one
+//     dsync.AdaptiveTimeout per client, passed by every acquisition that
+//     takes Options), the samples they leave, Settle (fast acquisitions once
+//     faults stop) and CheckAdaptive: every timeout within [Min, Max], each
+//     window's change as the rules say, growth during the faults a scenario
+//     names, and back down once faults stop.
 //   - workload.go: the register workload and the fault-schedule driver, with
 //     its liveness probe.
 //   - scenario.go, scenarios.go: Scenario, Result, the expectations and the

@@ -51,7 +51,8 @@ func (cl *Client) lockLevels(hl *HeldLevels, locks []dsync.LevelLock) (*HeldLeve
 	for i, l := range locks {
 		ids[i] = c.History.Invoke(cl.ID, l.Name, OpAcquire, !l.Read)
 	}
-	opts := dsync.Options{Timeout: c.Cfg.LockTimeout, Source: "simulation"}
+	a := cl.begin()
+	opts := a.opts
 	var err error
 	if hl == nil {
 		var hd *dsync.Held
@@ -75,6 +76,7 @@ func (cl *Client) lockLevels(hl *HeldLevels, locks []dsync.LevelLock) (*HeldLeve
 	} else {
 		err = hl.hd.Lock(cl.ctx, opts, locks...)
 	}
+	a.end(err)
 	if err != nil {
 		if cl.Crashed() {
 			return hl, err
@@ -160,8 +162,9 @@ func (cl *Client) hierarchyOp() {
 }
 
 // holdLevels takes locks, in one call or one call per level, holds them for
-// one section of hold, and releases them.
-func (cl *Client) holdLevels(locks []dsync.LevelLock, stepwise bool, hold time.Duration) {
+// one section of hold, and releases them. It returns the error of the
+// acquisition that failed, if one did.
+func (cl *Client) holdLevels(locks []dsync.LevelLock, stepwise bool, hold time.Duration) error {
 	var hl *HeldLevels
 	var err error
 	if stepwise {
@@ -174,20 +177,22 @@ func (cl *Client) holdLevels(locks []dsync.LevelLock, stepwise bool, hold time.D
 		hl, err = cl.lockLevels(nil, locks)
 	}
 	if hl == nil {
-		return
+		return err
 	}
 	if err == nil {
 		hl.section(hold)
 	}
 	hl.release()
+	return err
 }
 
 // hierarchyProbe is the liveness probe's operation: every level of bucket 0,
-// object 0 for writing, in one call, held for Hold.
-func (cl *Client) hierarchyProbe() {
+// object 0 for writing, in one call, held for Hold. It returns the
+// acquisition's error.
+func (cl *Client) hierarchyProbe() error {
 	var locks []dsync.LevelLock
 	for i, level := range hierarchyLevels {
 		locks = append(locks, dsync.LevelLock{Level: level, Name: levelName(i, 0, 0)})
 	}
-	cl.holdLevels(locks, false, cl.c.Cfg.Hold)
+	return cl.holdLevels(locks, false, cl.c.Cfg.Hold)
 }

@@ -32,14 +32,14 @@ func TestHTTPLockersFence(t *testing.T) {
 
 // togetherOverHTTP are the scenarios TestHTTPScenarios runs side by side
 // in one subtest, each on a goroutine of its own: the random scenarios of
-// the primitives other than the lock and the semaphore, whose workloads run
-// for seconds of real time (up to 25 s each over HTTP) while using little
-// CPU. As parallel subtests they ran two at a time on CI's 2 cores and
+// the primitives other than the lock and the semaphore, and the two with
+// adaptive timeouts, whose workloads run for seconds of real time (up to
+// 25 s each over HTTP) while using little CPU. As parallel subtests they ran two at a time on CI's 2 cores and
 // added about 50 s to the package; side by side they take about as long as
 // the longest of them, which overlaps the simulated tier.
 var togetherOverHTTP = []string{
 	"lease-random", "hierarchy-random", "barrier-random", "barrier-random-live",
-	"cond-random", "barrier-arrival-lost", "deadlock-random",
+	"cond-random", "barrier-arrival-lost", "deadlock-random", "adaptive", "adaptive-random",
 }
 
 // TestHTTPScenarios runs every scenario over the rest transport on

@@ -116,12 +116,17 @@ type LeaseHold struct {
 // as the lock it is. The holder's belief ends when its lease's context is
 // cancelled: a loss (ErrLockLost) is recorded as OpLost, the end of its
 // maximum hold (ErrLeaseExpired) as a release, at that instant, since the
-// lease then releases the lock itself.
+// lease then releases the lock itself. The acquisition is bounded as every
+// acquisition of the client is (Config.LockTimeout, or the client's adaptive
+// timeout): opts.Options is set here.
 func (cl *Client) AcquireLease(resource string, opts dsync.LeaseOptions) (*LeaseHold, error) {
 	c := cl.c
 	write := !opts.Read
 	id := c.History.Invoke(cl.ID, resource, OpAcquire, write)
+	a := cl.begin()
+	opts.Options = a.opts
 	l, err := dsync.AcquireLease(cl.ctx, cl.DS, resource, opts)
+	a.end(err)
 	if err != nil {
 		if cl.Crashed() {
 			return nil, err // unknown outcome, as for a lock
@@ -225,7 +230,7 @@ func (cl *Client) leaseOp() {
 	cfg := c.Cfg
 	res := resourceName(cl.rng.IntN(cfg.Resources))
 	write := cfg.ReadFraction < 0 || cl.rng.Float64() >= cfg.ReadFraction
-	opts := dsync.LeaseOptions{Options: dsync.Options{Timeout: cfg.LockTimeout, Source: "simulation"}, Read: !write}
+	opts := dsync.LeaseOptions{Read: !write} // AcquireLease sets Options
 	switch cl.rng.IntN(4) {
 	case 0, 1:
 		opts.MaxHold = cfg.Hold/4 + time.Duration(cl.rng.Int64N(int64(cfg.Hold*3/4)+1))
@@ -250,14 +255,16 @@ func (cl *Client) leaseOp() {
 }
 
 // leaseProbe is the liveness probe's operation in the lease workload: a
-// write lease on resource without a bound, one section of Hold.
-func (cl *Client) leaseProbe(resource string) {
-	lh, err := cl.AcquireLease(resource, dsync.LeaseOptions{Options: dsync.Options{Timeout: cl.c.Cfg.LockTimeout, Source: "simulation"}})
+// write lease on resource without a bound, one section of Hold. It returns
+// the acquisition's error.
+func (cl *Client) leaseProbe(resource string) error {
+	lh, err := cl.AcquireLease(resource, dsync.LeaseOptions{})
 	if err != nil {
-		return
+		return err
 	}
 	lh.Section(cl.c.Cfg.Hold, CheckValid)
 	lh.Release()
+	return nil
 }
 
 // leaseSetup makes cfg a lease workload: Validity 2s and a refresh every

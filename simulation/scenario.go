@@ -99,6 +99,9 @@ type Result struct {
 	// Deadlock is the check of the deadlock workload's rounds; its Rounds is
 	// 0 when the run had no deadlock workload.
 	Deadlock DeadlockReport
+	// Adaptive is the check of the clients' adaptive timeouts; its Clients
+	// is 0 when the run had none (Config.Adaptive nil).
+	Adaptive AdaptiveReport
 
 	Heal             time.Duration // virtual time faults stopped
 	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
@@ -122,10 +125,12 @@ func (r *Result) LockViolation() bool { return !r.Lock.Ok && !r.Lock.Unknown }
 // that is not linearizable counts one, plus lost updates, overlaps, refused
 // writes of holders that still held their lock, semaphore holdings beyond
 // the permits or sharing a permit, lease writes past their deadline,
-// barrier and cond violations, and liveness failures. Writes a fenced register refused from holders that had lost their lock
-// are not violations.
+// barrier and cond violations, adaptive timeouts that broke their rules or
+// did not do what the scenario requires, and liveness failures. Writes a
+// fenced register refused from holders that had lost their lock are not
+// violations.
 func (r *Result) Violations() int {
-	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.Barrier.Violations() + r.Cond.Violations() + r.Deadlock.Violations() + r.LivenessFailures
+	n := r.Register.Violations() + r.Semaphore.Violations() + r.Lease.Violations() + r.Barrier.Violations() + r.Cond.Violations() + r.Deadlock.Violations() + r.Adaptive.Violations() + r.LivenessFailures
 	if r.LockViolation() {
 		n++
 	}
@@ -175,6 +180,14 @@ func (r *Result) Unexpected() []string {
 		if d := r.Deadlock; d.FalseVictims+d.WrongVictims > 0 {
 			out = append(out, fmt.Sprintf("deadlock: %d ErrDeadlocks where no cycle can close, %d that name no cycle of which the client is the victim %v",
 				d.FalseVictims, d.WrongVictims, d.Examples))
+		}
+		if a := r.Adaptive; a.OutOfBounds+a.WrongAdjustments > 0 {
+			out = append(out, fmt.Sprintf("adaptive: %d timeouts outside [Min, Max], %d adjustments against the rules %v",
+				a.OutOfBounds, a.WrongAdjustments, a.Examples))
+		}
+		if a := r.Adaptive; a.NotGrown+a.NotSettled > 0 && r.Expect == Safe && !r.RealTime {
+			out = append(out, fmt.Sprintf("adaptive: %d clients whose timeout never grew, %d that did not come back down %v",
+				a.NotGrown, a.NotSettled, a.Examples))
 		}
 		if r.Deadlock.Unfinished > 0 && r.Expect == Safe && !r.RealTime {
 			out = append(out, fmt.Sprintf("deadlock: %d clients did not complete their round after the heal %v", r.Deadlock.Unfinished, r.Deadlock.Examples))
@@ -279,7 +292,29 @@ func Run(s Scenario, cfg Config) *Result {
 	case PrimitiveDeadlock, PrimitiveDeadlockChain:
 		res.Deadlock = CheckDeadlocks(c.Rounds.Rounds(), cfg.Primitive == PrimitiveDeadlockChain)
 	}
+	if cfg.Adaptive != nil {
+		want := c.adaptiveWant
+		want.Crashed = crashed
+		res.Adaptive = CheckAdaptive(c.Adaptive.Samples(), c.adaptiveCfg, want)
+	}
 	healAt := c.Start.Add(heal)
+	// With adaptive timeouts the probe tries an acquisition that timed out
+	// again: its wait runs from its first call to its grant, or to its last
+	// failure, and must fit in the bound as a single acquisition's would
+	// (each of its calls is also checked below, as every acquisition is).
+	for _, p := range c.Probes() {
+		if p.Calls < 2 {
+			continue // one acquisition: checked below as every acquisition is
+		}
+		from := p.From
+		if from.Before(healAt) {
+			from = healAt
+		}
+		if w := p.End.Sub(from); w > res.Bound {
+			res.LivenessFailures++
+			res.Notes = append(res.Notes, fmt.Sprintf("c%d probe (granted %v) after waiting %v since the heal, over calls that timed out", p.Client, p.Granted, w))
+		}
+	}
 	for _, op := range ops {
 		if op.Kind != OpAcquire {
 			continue
@@ -356,6 +391,19 @@ func (r *Result) Summary() string {
 	if d := r.Deadlock; d.Rounds > 0 {
 		fmt.Fprintf(&b, ", deadlock: %d rounds, %d done, %d ended by ErrDeadlock, %d by timeout, %d failed, %d false victims, %d wrong victims, %d unfinished",
 			d.Rounds, d.Completed, d.Deadlocks, d.Timeouts, d.Failed, d.FalseVictims, d.WrongVictims, d.Unfinished)
+	}
+	if a := r.Adaptive; a.Clients > 0 {
+		fmt.Fprintf(&b, ", adaptive: %d outcomes (%d successes, %d timed out, %d unreported), %d windows (%d grown, %d kept, %d shrunk), timeout %v..%v",
+			a.Samples, a.Successes, a.TimedOut, a.Unreported, a.Windows, a.Grown, a.Kept, a.Shrunk, a.Lowest, a.Peak)
+		if a.FaultPeak > 0 {
+			fmt.Fprintf(&b, ", up to %v during the faults", a.FaultPeak)
+		}
+		for _, pc := range a.PerClient {
+			fmt.Fprintf(&b, "; c%d peak %v final %v", pc.Client, pc.Peak, pc.Final)
+		}
+		if v := a.Violations(); v > 0 {
+			fmt.Fprintf(&b, ", %d adaptive violations %v", v, a.Examples)
+		}
 	}
 	if r.Register.Refused > 0 {
 		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)

@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -37,13 +38,22 @@ func (c *Cluster) await(done <-chan struct{}, limit time.Duration, what string) 
 func (c *Cluster) acquire(i int, write bool) (*Hold, error) {
 	var h *Hold
 	var err error
-	if werr := c.await(c.spawn(func() { h, err = c.Client(i).Acquire(resource, write) }), c.Cfg.LockTimeout+time.Minute, fmt.Sprintf("c%d acquire", i)); werr != nil {
+	if werr := c.await(c.spawn(func() { h, err = c.Client(i).Acquire(resource, write) }), c.acquireLimit()+time.Minute, fmt.Sprintf("c%d acquire", i)); werr != nil {
 		return nil, werr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("c%d acquire: %w", i, err)
 	}
 	return h, nil
+}
+
+// acquireLimit is the longest an acquisition may wait: Config.LockTimeout,
+// or with adaptive timeouts their Max.
+func (c *Cluster) acquireLimit() time.Duration {
+	if c.Cfg.Adaptive != nil {
+		return c.adaptiveCfg.Max
+	}
+	return c.Cfg.LockTimeout
 }
 
 // useAndRelease runs a critical section of d under h and releases it, on a
@@ -66,7 +76,7 @@ func Scenarios(b Budget) []Scenario {
 		leaseVerifyPastDeadline(),
 		hierarchyScenario(), HierarchyRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),
 		BarrierRandomLive(b), barrierArrivalLost(),
-		condScenario(), CondRandom(b),
+		condScenario(), CondRandom(b), adaptiveScenario(), AdaptiveRandom(b),
 	}
 }
 
@@ -930,4 +940,127 @@ func DeadlockRandom(b Budget) Scenario {
 			"make a lock unsafe; once faults stop every cycle is found and broken, so every waiting client is served "+
 			"within the liveness bound",
 		deadlockSetup(PrimitiveDeadlock))
+}
+
+// adaptiveRounds is how many faults the adaptive scenario makes.
+const adaptiveRounds = 3
+
+func adaptiveScenario() Scenario {
+	return Scenario{
+		Name: "adaptive",
+		Faults: "adaptive timeouts; 3 rounds: the write holder c0 is paused (rounds 1 and 3) or cut off from every node " +
+			"(round 2) for 2×Validity while c1 and c2 keep asking; then the heal, and every client locks a resource of its own",
+		Expect: Safe,
+		Explain: "c1 and c2 time out while c0's grant lives on the nodes (until it expires, within a validity: 1.5 to 2 s, " +
+			"ten or more of their timeouts once these have come down to Min), more than a " +
+			"third of a window, so their timeouts grow during each fault, by a quarter per window; once faults stop, acquisitions " +
+			"are fast, and after SettleWindows windows without a timeout every timeout is back at max(Min, 2×longest); the lock " +
+			"stays safe and waiting clients are served within the liveness bound",
+		Setup: func(cfg *Config) {
+			adaptiveSetup(cfg)
+			cfg.ReadFraction = -1 // writers only: every asker waits for the holder
+		},
+		Drive: adaptiveDrive,
+	}
+}
+
+// adaptiveDrive runs the adaptive scenario: c1, c2, ... run the workload on
+// its one resource while c0 takes its lock adaptiveRounds times and, holding
+// it, is paused or cut off past the validity; then the probe and Settle.
+func adaptiveDrive(c *Cluster) (time.Duration, error) {
+	var grow []int
+	for i := 1; i < c.Cfg.Clients; i++ {
+		grow = append(grow, i)
+	}
+	stop := make(chan struct{})
+	var askers []<-chan struct{}
+	for _, i := range grow {
+		cl := c.Client(i)
+		askers = append(askers, c.spawn(func() { cl.Workload(stop) }))
+	}
+	out := 2 * c.Cfg.Validity
+	var faults []Span
+	defer func() { c.adaptiveWant = AdaptiveWant{Grow: grow, During: faults, Settle: true} }()
+	for round := range adaptiveRounds {
+		c.Advance(out) // the askers alone: their timeouts settle to the contention
+
+		var h0 *Hold
+		var err error
+		asked := c.spawn(func() {
+			for range 100 { // c0 asks as the others do: its adaptive timeout may pass first
+				if h0, err = c.Client(0).Acquire(resourceName(0), true); !errors.Is(err, dsync.ErrTimeout) {
+					return
+				}
+			}
+		})
+		if werr := c.await(asked, time.Hour, "c0 acquire"); werr != nil {
+			return 0, werr
+		}
+		if err != nil {
+			return 0, fmt.Errorf("round %d: c0 acquire: %w", round, err)
+		}
+		from := c.Clock.Now()
+		var held <-chan struct{}
+		if round%2 == 0 {
+			held = c.useAndRelease(h0, c.Cfg.Hold)
+			c.Net.PauseClient(0)
+		} else {
+			for k := range c.Cfg.Nodes {
+				c.Net.Cut(0, k, Both)
+			}
+			held = c.useAndRelease(h0, out)
+		}
+		c.Advance(out)
+		faults = append(faults, Span{from, c.Clock.Now()})
+		c.Net.Heal()
+		c.Net.ResumeClient(0)
+		if err := c.await(held, time.Minute, fmt.Sprintf("round %d: c0 section", round)); err != nil {
+			return c.Now(), err
+		}
+		if h0.Ctx.Err() == nil {
+			return c.Now(), fmt.Errorf("round %d: c0's lock context still live after %v cut off or paused", round, out)
+		}
+	}
+	heal := c.Now()
+	close(stop)
+	for _, done := range askers {
+		if err := c.await(done, c.acquireLimit()+time.Minute, "askers"); err != nil {
+			return heal, err
+		}
+	}
+	if !c.Probe() {
+		return heal, fmt.Errorf("liveness probe did not finish")
+	}
+	if !c.Settle() {
+		return heal, fmt.Errorf("settle workload did not finish")
+	}
+	return heal, nil
+}
+
+// AdaptiveRandom returns the random scenario (seeded faults within b) with
+// adaptive timeouts (adaptiveSetup), followed by Settle.
+func AdaptiveRandom(b Budget) Scenario {
+	s := Random(b)
+	s.Name = "adaptive-random"
+	s.Faults = "as random, every acquisition bounded by its client's adaptive timeout; then every client locks a resource of its own"
+	s.Explain = "a timeout changes how long a client waits, not what the nodes grant: the lock is as safe as with a fixed " +
+		"timeout, waiting clients (asking again when their timeout passes) are served within the liveness bound, every " +
+		"timeout stays within [Min, Max] and follows the rules window by window, and comes back down once faults stop"
+	random := s.Setup
+	s.Setup = func(cfg *Config) {
+		random(cfg)
+		adaptiveSetup(cfg)
+	}
+	s.Drive = func(c *Cluster) (time.Duration, error) {
+		c.adaptiveWant = AdaptiveWant{Settle: true}
+		faults, heal := RandomFaults(c.Cfg, b)
+		if !c.RunWorkload(faults) {
+			return heal, fmt.Errorf("workload did not finish")
+		}
+		if !c.Settle() {
+			return heal, fmt.Errorf("settle workload did not finish")
+		}
+		return heal, nil
+	}
+	return s
 }

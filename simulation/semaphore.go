@@ -84,7 +84,9 @@ type PermitHold struct {
 func (cl *Client) AcquirePermit() (*PermitHold, error) {
 	c := cl.c
 	id := c.History.Invoke(cl.ID, semaphoreName, OpAcquire, true)
-	p, err := cl.sem.Acquire(cl.ctx, dsync.Options{Timeout: c.Cfg.LockTimeout, Source: "simulation"})
+	a := cl.begin()
+	p, err := cl.sem.Acquire(cl.ctx, a.opts)
+	a.end(err)
 	if err != nil {
 		if cl.Crashed() {
 			return nil, err // unknown outcome, as for a lock
@@ -136,14 +138,15 @@ func (ph *PermitHold) Release() error {
 }
 
 // semaphoreOp is one operation of the semaphore workload: take a permit,
-// use it for hold, release it.
-func (cl *Client) semaphoreOp(hold time.Duration) {
+// use it for hold, release it. It returns the acquisition's error.
+func (cl *Client) semaphoreOp(hold time.Duration) error {
 	ph, err := cl.AcquirePermit()
 	if err != nil {
-		return
+		return err
 	}
 	ph.Use(hold)
 	ph.Release()
+	return nil
 }
 
 // SemaphoreReport is what CheckSemaphore found.

@@ -163,6 +163,16 @@ func (c *Cluster) RunWorkload(faults []Fault) bool {
 	if !c.RunUntil(all, c.Cfg.MaxVirtual-c.Now()) {
 		return false
 	}
+	return c.Probe()
+}
+
+// Probe is step 3 of RunWorkload: every client still alive takes each
+// resource's write lock once (in the semaphore workload a permit, in the
+// hierarchy workload every level, in the deadlock workload a round), all at
+// the same time; with adaptive timeouts an acquisition that timed out is
+// tried again (Client.probe). It reports whether all of it finished within
+// cfg.MaxVirtual.
+func (c *Cluster) Probe() bool {
 	probe := c.spawn(func() {
 		var wg sync.WaitGroup
 		for _, cl := range c.clients {
@@ -173,11 +183,11 @@ func (c *Cluster) RunWorkload(faults []Fault) bool {
 			go func() {
 				defer wg.Done()
 				if c.Cfg.Permits > 0 {
-					cl.semaphoreOp(c.Cfg.Hold)
+					cl.probe(func() error { return cl.semaphoreOp(c.Cfg.Hold) })
 					return
 				}
 				if c.Cfg.Primitive == PrimitiveHierarchy {
-					cl.hierarchyProbe()
+					cl.probe(cl.hierarchyProbe)
 					return
 				}
 				if p := c.Cfg.Primitive; p == PrimitiveDeadlock || p == PrimitiveDeadlockChain {
@@ -186,13 +196,18 @@ func (c *Cluster) RunWorkload(faults []Fault) bool {
 				}
 				for r := range c.Cfg.Resources {
 					if c.Cfg.Primitive == PrimitiveLease {
-						cl.leaseProbe(resourceName(r))
+						cl.probe(func() error { return cl.leaseProbe(resourceName(r)) })
 						continue
 					}
-					if h, err := cl.Acquire(resourceName(r), true); err == nil {
+					cl.probe(func() error {
+						h, err := cl.Acquire(resourceName(r), true)
+						if err != nil {
+							return err
+						}
 						cl.Section(h, c.Cfg.Hold)
 						h.Release()
-					}
+						return nil
+					})
 				}
 			}()
 		}

@@ -106,6 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var barriers []string  // per barrier scenario: passes, runs with a party out, runs with every generation passed
 	var conds []string     // per cond scenario: items, Waits, runs with wakeups unchecked
 	var deadlocks []string // per deadlock scenario: rounds and how they ended
+	var adaptive []string  // per scenario with adaptive timeouts: outcomes, windows, how far the timeouts moved
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
 	for _, s := range list {
@@ -117,6 +118,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			barrier, passes, early, outRuns, completeRuns, failedWaits     int
 			cond, produced, consumed, condWaits, unchecked, lostWakeups    int
 			rounds, done, victims, timeouts, failedRounds, wrongVictims    int
+			adaptiveRuns, successes, timedOut, unreported, windows         int
+			grown, kept, shrunk, grewRuns, adaptiveViolations              int
+			lowest, peak, faultPeak                                        time.Duration
 			lat                                                            []time.Duration
 			longest                                                        time.Duration
 		}
@@ -162,6 +166,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 			agg.timeouts += r.Deadlock.Timeouts
 			agg.failedRounds += r.Deadlock.Failed
 			agg.wrongVictims += r.Deadlock.FalseVictims + r.Deadlock.WrongVictims
+			if a := r.Adaptive; a.Clients > 0 {
+				if agg.adaptiveRuns == 0 || a.Lowest < agg.lowest {
+					agg.lowest = a.Lowest
+				}
+				agg.adaptiveRuns++
+				agg.successes += a.Successes
+				agg.timedOut += a.TimedOut
+				agg.unreported += a.Unreported
+				agg.windows += a.Windows
+				agg.grown += a.Grown
+				agg.kept += a.Kept
+				agg.shrunk += a.Shrunk
+				agg.adaptiveViolations += a.Violations()
+				agg.peak = max(agg.peak, a.Peak)
+				agg.faultPeak = max(agg.faultPeak, a.FaultPeak)
+				if a.Peak > a.Config.Initial {
+					agg.grewRuns++
+				}
+			}
 			agg.lat = append(agg.lat, r.Latency...)
 			agg.longest = max(agg.longest, r.LongestAfterHeal)
 			if o.verbose {
@@ -191,6 +214,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			deadlocks = append(deadlocks, fmt.Sprintf("%s %d rounds: %d done, %d ended by ErrDeadlock (%d false or wrong victims), %d by timeout, %d failed otherwise",
 				s.Name, agg.rounds, agg.done, agg.victims, agg.wrongVictims, agg.timeouts, agg.failedRounds))
 		}
+		if agg.adaptiveRuns > 0 {
+			adaptive = append(adaptive, fmt.Sprintf("%s %d outcomes: %d successes, %d timed out, %d unreported; %d windows: %d grown, %d kept, %d shrunk; "+
+				"timeouts from %v to %v (%v during required growth), above Initial in %d of %d runs; %d violations",
+				s.Name, agg.successes+agg.timedOut+agg.unreported, agg.successes, agg.timedOut, agg.unreported, agg.windows, agg.grown, agg.kept, agg.shrunk,
+				round(agg.lowest), round(agg.peak), round(agg.faultPeak), agg.grewRuns, agg.adaptiveRuns, agg.adaptiveViolations))
+		}
 		if agg.leases > 0 {
 			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
 				s.Name, agg.leases, agg.expired, agg.lostLeases, agg.leaseWrites, agg.pastDeadline))
@@ -213,7 +242,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "+ in barrier runs, passes before every party arrived or out of order, and, with no party out, parties stuck;")
 	fmt.Fprintln(stdout, "+ in cond runs, items taken from empty, lost increments and, unless the producer crashed, lost wakeups;")
 	fmt.Fprintln(stdout, "+ in deadlock runs, ErrDeadlocks in a chain or that do not name a cycle of which the client is the victim,")
-	fmt.Fprintln(stdout, "  and clients that did not complete their round after the heal);")
+	fmt.Fprintln(stdout, "  and clients that did not complete their round after the heal;")
+	fmt.Fprintln(stdout, "+ with adaptive timeouts, timeouts outside [Min, Max], windows against the rules, no growth where required, no settling);")
 	fmt.Fprintln(stdout, "they are expected only where the expectation says \"known\" (a documented deficiency the checkers must catch).")
 	if len(permits) > 0 {
 		fmt.Fprintf(stdout, "most semaphore permits in use at one instant: %s\n", strings.Join(permits, ", "))
@@ -229,6 +259,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(leases) > 0 {
 		fmt.Fprintf(stdout, "leases: %s\n", strings.Join(leases, "; "))
+	}
+	if len(adaptive) > 0 {
+		fmt.Fprintf(stdout, "adaptive: %s\n", strings.Join(adaptive, ";\n  "))
 	}
 	if len(refused) > 0 {
 		fmt.Fprintf(stdout, "stale writes refused by the register's fencing-token check (not violations): %s\n", strings.Join(refused, ", "))
