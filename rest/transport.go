@@ -236,11 +236,7 @@ func (t *transport) put(tc *tconn) {
 		t.drop()
 		return
 	}
-	if len(t.waiting) > 0 {
-		w := t.waiting[0]
-		t.waiting = t.waiting[1:]
-		t.mu.Unlock()
-		w <- tc
+	if t.handOver(tc) {
 		return
 	}
 	tc.idleFrom = time.Now()
@@ -271,15 +267,26 @@ func (t *transport) discard(tc *tconn) {
 // waiting request may dial one instead.
 func (t *transport) drop() {
 	t.mu.Lock()
-	if len(t.waiting) > 0 {
-		w := t.waiting[0]
-		t.waiting = t.waiting[1:]
-		t.mu.Unlock()
-		w <- nil
+	if t.handOver(nil) {
 		return
 	}
 	t.open--
 	t.mu.Unlock()
+}
+
+// handOver gives tc (a connection, or nil for leave to dial one) to the
+// first request waiting for a connection, if any, and then unlocks t.mu,
+// which must be held. It reports whether a request was waiting; if not,
+// t.mu is still held.
+func (t *transport) handOver(tc *tconn) bool {
+	if len(t.waiting) == 0 {
+		return false
+	}
+	w := t.waiting[0]
+	t.waiting = t.waiting[1:]
+	t.mu.Unlock()
+	w <- tc
+	return true
 }
 
 // close closes the idle connections, and from then on each busy one when

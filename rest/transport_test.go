@@ -209,34 +209,70 @@ func TestTransportReusesConnections(t *testing.T) {
 	}
 }
 
-// An answer that says Connection: close ends its connection; the next
-// request opens another.
-func TestTransportConnectionClose(t *testing.T) {
+// rawNode starts a loopback TCP server that runs serve on a goroutine of
+// its own for every connection, and returns its address; it stops when t
+// ends.
+func rawNode(t *testing.T, serve func(nc net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	served := make(chan int, 2)
+	t.Cleanup(func() { ln.Close() })
 	go func() {
-		for i := 0; ; i++ {
+		for {
 			nc, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			br := bufio.NewReader(nc)
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
-			fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n%d", i)
-			nc.Close()
-			served <- i
+			go serve(nc)
 		}
 	}()
-	tr := newTransport(ln.Addr().String(), nil, 4, 1<<10)
+	return ln.Addr().String()
+}
+
+// wantNoConns fails t unless tr has no connection open or idle.
+func wantNoConns(t *testing.T, tr *transport, after string) {
+	t.Helper()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.open != 0 || len(tr.idle) != 0 {
+		t.Fatalf("open %d, idle %d %s; want none", tr.open, len(tr.idle), after)
+	}
+}
+
+// waitForWaiters returns once n requests wait for a connection of tr.
+func waitForWaiters(tr *transport, n int) {
+	for {
+		tr.mu.Lock()
+		k := len(tr.waiting)
+		tr.mu.Unlock()
+		if k == n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// An answer that says Connection: close ends its connection; the next
+// request opens another.
+func TestTransportConnectionClose(t *testing.T) {
+	served := make(chan int, 2)
+	var conns atomic.Int64
+	addr := rawNode(t, func(nc net.Conn) {
+		i := conns.Add(1) - 1
+		br := bufio.NewReader(nc)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n%d", i)
+		nc.Close()
+		served <- int(i)
+	})
+	tr := newTransport(addr, nil, 4, 1<<10)
 	defer tr.close()
 	var body []byte
 	req := appendRequest(nil, "GET", []byte("/"), "x", nil, nil)
@@ -247,11 +283,7 @@ func TestTransportConnectionClose(t *testing.T) {
 		}
 		<-served
 	}
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	if tr.open != 0 || len(tr.idle) != 0 {
-		t.Fatalf("open %d, idle %d after two closing answers; want none", tr.open, len(tr.idle))
-	}
+	wantNoConns(t, tr, "after two closing answers")
 }
 
 // With every connection busy, a request waits for one until its deadline,
@@ -278,15 +310,7 @@ func TestTransportWaitsForAConnection(t *testing.T) {
 		}
 		got <- tc
 	}()
-	for {
-		tr.mu.Lock()
-		n := len(tr.waiting)
-		tr.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitForWaiters(tr, 1)
 	tr.put(held)
 	if tc := <-got; tc != held {
 		t.Fatalf("the waiting request got %p, want the connection put back %p", tc, held)
@@ -299,15 +323,7 @@ func TestTransportWaitsForAConnection(t *testing.T) {
 		}
 		got <- tc
 	}()
-	for {
-		tr.mu.Lock()
-		n := len(tr.waiting)
-		tr.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitForWaiters(tr, 1)
 	tr.discard(held)
 	tc := <-got
 	if tc == nil || tc == held {
@@ -344,32 +360,15 @@ func TestTransportClose(t *testing.T) {
 	if n := ln.accepted.Load(); n != 3 {
 		t.Fatalf("%d connections, want one before close and one per request after", n)
 	}
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	if tr.open != 0 || len(tr.idle) != 0 {
-		t.Fatalf("open %d, idle %d after close; want none", tr.open, len(tr.idle))
-	}
+	wantNoConns(t, tr, "after close")
 }
 
 // A node that takes requests and never answers: the request times out at
 // its deadline, on a new connection as on a reused one, and the connection
 // is not kept.
 func TestTransportDeadlineOnSilentNode(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go io.Copy(io.Discard, nc) // reads until the client closes
-		}
-	}()
-	tr := newTransport(ln.Addr().String(), nil, 4, 1<<10)
+	addr := rawNode(t, func(nc net.Conn) { io.Copy(io.Discard, nc) }) // reads until the client closes
+	tr := newTransport(addr, nil, 4, 1<<10)
 	defer tr.close()
 	var body []byte
 	req := appendRequest(nil, "GET", []byte(PathHealth), "x", nil, nil)
@@ -379,33 +378,18 @@ func TestTransportDeadlineOnSilentNode(t *testing.T) {
 			t.Fatalf("request %d to a silent node: %v, want a timeout", i, err)
 		}
 	}
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	if tr.open != 0 || len(tr.idle) != 0 {
-		t.Fatalf("open %d, idle %d after timeouts; want none", tr.open, len(tr.idle))
-	}
+	wantNoConns(t, tr, "after timeouts")
 }
 
 // A node that answers garbage is a transport failure: the call fails with
 // ErrOffline, and the node is marked offline.
 func TestClientMalformedAnswer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(nc, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-			nc.Close()
-		}
-	}()
-	c := newClient(t, "http://"+ln.Addr().String(), ClientConfig{Insecure: true, DisableBatching: true})
-	_, err = c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"r"}})
+	addr := rawNode(t, func(nc net.Conn) {
+		io.WriteString(nc, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+		nc.Close()
+	})
+	c := newClient(t, "http://"+addr, ClientConfig{Insecure: true, DisableBatching: true})
+	_, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"r"}})
 	if !errors.Is(err, locker.ErrOffline) || !strings.Contains(err.Error(), "Transfer-Encoding") {
 		t.Fatalf("lock from a node that answers chunked: %v", err)
 	}
