@@ -144,10 +144,10 @@ func (c Code) sentinel() error {
 	return ErrProtocol
 }
 
-// connBufferSize is the size of the buffer through which a client writes
-// its requests and a node reads them, on each connection. fasthttp's
-// default, 4 KiB, is smaller than a busy batch (about 50 bytes per lock
-// operation, up to DefaultMaxBatch of them), which then took two write
-// system calls on the client and two reads on the node; 16 KiB holds a full
-// batch of locks with its headers.
+// connBufferSize is the size of the buffer through which a node reads
+// requests, on each connection. fasthttp's default, 4 KiB, is smaller than
+// a busy batch (about 50 bytes per lock operation, up to DefaultMaxBatch of
+// them), which then took two reads on the node; 16 KiB holds a full batch
+// of locks with its headers. (The client writes each request in one piece,
+// whatever its size: see transport.go.)
 const connBufferSize = 16 << 10
