@@ -303,26 +303,23 @@ func TestTransportWaitsForAConnection(t *testing.T) {
 		t.Fatalf("with the only connection held: %v, want errNoFreeConns", err)
 	}
 	got := make(chan *tconn, 1)
-	go func() {
-		tc, err := tr.get(time.Now().Add(time.Minute))
-		if err != nil {
-			t.Error(err)
-		}
-		got <- tc
-	}()
+	getLater := func() {
+		go func() {
+			tc, err := tr.get(time.Now().Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			got <- tc
+		}()
+	}
+	getLater()
 	waitForWaiters(tr, 1)
 	tr.put(held)
 	if tc := <-got; tc != held {
 		t.Fatalf("the waiting request got %p, want the connection put back %p", tc, held)
 	}
 	// A connection closed while a request waits lets that request dial one.
-	go func() {
-		tc, err := tr.get(time.Now().Add(time.Minute))
-		if err != nil {
-			t.Error(err)
-		}
-		got <- tc
-	}()
+	getLater()
 	waitForWaiters(tr, 1)
 	tr.discard(held)
 	tc := <-got
