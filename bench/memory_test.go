@@ -49,7 +49,7 @@ func memoryPerHeldLock(b *testing.B, holder func(i int) string) {
 	var perLock, perResource float64
 	for b.Loop() {
 		before := heapInuse()
-		l := locker.New(locker.Config{SweepInterval: -1})
+		l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		for _, msg := range wire {
 			var a locker.LockArgs
 			if _, err := a.UnmarshalMsg(msg); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // newTable returns a table with no background sweep, closed when b ends.
 func newTable(b *testing.B) *locker.Local {
-	l := locker.New(locker.Config{SweepInterval: -1})
+	l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	b.Cleanup(func() { l.Close() })
 	return l
 }

@@ -313,7 +313,7 @@ func newAdaptiveCluster(t *testing.T) *adaptiveCluster {
 	c := &adaptiveCluster{clk: &sleepClock{Fake: clock.NewFake(time.Unix(1_700_000_000, 0)), sleeps: make(chan time.Duration, 64)}}
 	var ls []locker.NetLocker
 	for range 3 {
-		tbl := locker.New(locker.Config{Validity: time.Hour, Clock: c.clk, SweepInterval: -1})
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: time.Hour, Clock: c.clk, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		n := &switchNode{Local: tbl}
 		c.nodes = append(c.nodes, n)

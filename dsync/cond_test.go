@@ -204,7 +204,7 @@ func TestCondNodesDown(t *testing.T) {
 type withoutQuery struct{ locker.NetLocker }
 
 func TestBarrierAndCondNeedQueries(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	ds, err := dsync.New([]locker.NetLocker{withoutQuery{tbl}}, dsync.Config{})
 	if err != nil {

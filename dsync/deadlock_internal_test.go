@@ -22,7 +22,7 @@ func graphSize(ds *Dsync) (holds, waits int) {
 // TestWaitGraphForgets checks that the graph keeps nothing once holds end,
 // by release or by loss, and waits end, by grant or by giving up.
 func TestWaitGraphForgets(t *testing.T) {
-	ls := []locker.NetLocker{locker.New(locker.Config{SweepInterval: -1})}
+	ls := []locker.NetLocker{locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})}
 	ds, err := New(ls, Config{RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func processes(t *testing.T, k, n int) ([]*dsync.Dsync, []*atomic.Int32, []*lock
 	t.Helper()
 	var tables []*locker.Local
 	for range n {
-		tbl := locker.New(locker.Config{SweepInterval: -1})
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		tables = append(tables, tbl)
 	}

@@ -16,7 +16,7 @@ import (
 func threeNodes() []locker.NetLocker {
 	var nodes []locker.NetLocker
 	for range 3 {
-		nodes = append(nodes, locker.New(locker.Config{}))
+		nodes = append(nodes, locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod}))
 	}
 	return nodes
 }

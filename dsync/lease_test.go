@@ -279,7 +279,7 @@ func TestLeaseVerifyAnsweredPastDeadline(t *testing.T) {
 	la := &lateAnswers{clk: clk, n: 3, release: make(chan struct{})}
 	var ls []locker.NetLocker
 	for range la.n {
-		tbl := locker.New(locker.Config{Validity: validity, Clock: clk, SweepInterval: -1})
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: validity, Clock: clk, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		ls = append(ls, lateRefresh{Local: tbl, late: la})
 	}

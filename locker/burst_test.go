@@ -15,7 +15,7 @@ import (
 func newBurstTable(t *testing.T) (*locker.Local, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	l := locker.New(locker.Config{Clock: clk, SweepInterval: -1, Validity: time.Minute})
+	l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Clock: clk, SweepInterval: -1, Validity: time.Minute})
 	t.Cleanup(func() { l.Close() })
 	return l, clk
 }

@@ -47,14 +47,36 @@ type Config struct {
 	// or when Expire is called.
 	SweepInterval time.Duration
 
-	// QuietPeriod is how long after New the table refuses every new lock with
-	// ReasonQuiet. A node restarts with an empty table; if it granted locks
-	// again at once, a second writer could gather a quorum while the first
-	// still holds its lock on the nodes that did not restart. Setting
-	// QuietPeriod to at least the clients' validity closes that hole, at the
-	// price of a node that grants nothing for that long after it starts. If
-	// zero, there is no quiet period.
+	// QuietPeriod is the restart grace period: how long after the table
+	// starts it refuses every new lock with ReasonQuiet (telling the caller
+	// how long is left, Reply.Grace) while it grants reclaims
+	// (LockArgs.Reclaim) of locks that clients held before it started. A
+	// node that restarts has an empty table; if it granted new locks at
+	// once, a second writer could gather a quorum while the first still
+	// holds its lock. During the grace period the first writer's refresher
+	// finds its grant missing and reclaims it, with no call from the user,
+	// so that restarting nodes, any number of them at once, lose no held
+	// lock. The grace must last at least the validity the node gave grants
+	// before it restarted.
+	//
+	// If zero, one Validity, or, if a boot record in StateDir says the node
+	// held no grant when it last stopped (or has never run), none. If
+	// negative (NoQuietPeriod), there is no grace period: that is safe only
+	// for a table that never restarts under clients that hold locks (tests,
+	// a single process), since a node restarted within a validity may then
+	// grant a lock that is still held.
 	QuietPeriod time.Duration
+
+	// StateDir, if set, is a directory where the table keeps its boot
+	// record: whether it has run before, with which validity, and whether
+	// it held grants when it stopped. It lets a node that starts for the
+	// first time, or after a Close that found no grant held, skip the grace
+	// period of QuietPeriod, and makes the grace of a node that crashed at
+	// least the validity it had then. The directory is created if needed
+	// and must keep its content across restarts of the node (on Kubernetes,
+	// a persistent volume): a node whose StateDir is wiped counts as new.
+	// Only Open accepts it; New panics if it is set.
+	StateDir string
 
 	// MaxResources is how many resources one request may name. If zero,
 	// DefaultMaxResources.
@@ -101,8 +123,6 @@ func (c Config) Validate() error {
 	switch {
 	case c.Validity < 0:
 		return fmt.Errorf("locker: Config.Validity %v is negative", c.Validity)
-	case c.QuietPeriod < 0:
-		return fmt.Errorf("locker: Config.QuietPeriod %v is negative", c.QuietPeriod)
 	case c.MaxResources < 0:
 		return fmt.Errorf("locker: Config.MaxResources %d is negative", c.MaxResources)
 	case c.MaxWaiters < 0:
@@ -120,6 +140,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = c.Validity / 2
+	}
+	if c.QuietPeriod == 0 {
+		c.QuietPeriod = c.Validity
 	}
 	if c.MaxResources == 0 {
 		c.MaxResources = DefaultMaxResources
@@ -141,6 +164,10 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// NoQuietPeriod, as Config.QuietPeriod, turns the restart grace period off.
+// See Config.QuietPeriod for when that is safe.
+const NoQuietPeriod time.Duration = -1
 
 // MaxShards is the most shards a table may have (Config.Shards).
 const MaxShards = 1 << 12

@@ -69,7 +69,7 @@ func sameList(t *testing.T, got []string, want ...string) {
 func TestLocalCopiesArgs(t *testing.T) {
 	for _, shards := range []int{1, 0} {
 		t.Run(fmt.Sprint("shards=", shards), func(t *testing.T) {
-			l := locker.New(locker.Config{SweepInterval: -1, Shards: shards})
+			l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, Shards: shards})
 			defer l.Close()
 			if !l.CopiesArgs() {
 				t.Fatal("Local does not declare that it copies its arguments")
@@ -106,7 +106,7 @@ func TestLocalCopiesArgs(t *testing.T) {
 }
 
 func TestLocalCopiesTombstoneUID(t *testing.T) {
-	l := locker.New(locker.Config{SweepInterval: -1})
+	l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer l.Close()
 	ctx := context.Background()
 	s, overwrite := borrowed("late-uid")
@@ -125,7 +125,7 @@ func TestLocalCopiesTombstoneUID(t *testing.T) {
 // change.
 func TestLocalReusesNoStringInUse(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
-	l := locker.New(locker.Config{SweepInterval: -1, Shards: 1, Clock: clk, Validity: time.Minute})
+	l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, Shards: 1, Clock: clk, Validity: time.Minute})
 	defer l.Close()
 	ctx := context.Background()
 	lock := func(rlock bool, uid string, res ...string) {
@@ -195,7 +195,7 @@ func TestLocalReusesNoStringInUse(t *testing.T) {
 // Repeated lock and unlock of free resources, and the lookups that find
 // what is held, allocate nothing once the table has warmed up.
 func TestLocalLookupsDoNotAllocate(t *testing.T) {
-	l := locker.New(locker.Config{SweepInterval: -1})
+	l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer l.Close()
 	ctx := context.Background()
 	a := locker.LockArgs{UID: "00000000-0000-4000-8000-000000000001", Resources: []string{"bucket/object-1"}, Owner: "host:1", Source: "f.go:1"}

@@ -9,7 +9,7 @@ import (
 )
 
 func ExampleNew() {
-	tbl := locker.New(locker.Config{Validity: time.Minute})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: time.Minute})
 	defer tbl.Close()
 	ctx := context.Background()
 
@@ -44,7 +44,7 @@ func (printSink) Done(tag int, r locker.Reply, err error) {
 // response. Package dsync uses it to ask every node at once from one
 // goroutine.
 func ExampleLocal_Submit() {
-	table := locker.New(locker.Config{})
+	table := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 	defer table.Close()
 	ctx := context.Background()
 	var s locker.Submitter = table
@@ -61,7 +61,7 @@ func ExampleLocal_Submit() {
 // every later grant larger than the floor. DRWMutex.FencingToken in package
 // dsync builds fencing tokens that hold across nodes from it.
 func ExampleLocal_RaiseFence() {
-	table := locker.New(locker.Config{})
+	table := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 	defer table.Close()
 	ctx := context.Background()
 	before, _ := table.RaiseFence(ctx, locker.FenceArgs{}) // a zero floor only reads

@@ -45,6 +45,10 @@ type Local struct {
 	shardMask uint64  // len(shards) - 1
 
 	waitTable waitTable // the holders that wait, for WaitReporter
+
+	boot     *boot // the boot record in Config.StateDir; nil without one
+	bootInfo BootInfo
+	closeErr error // of writing the boot record at Close
 }
 
 // tableSeq numbers the tables of the process, for their names.
@@ -59,12 +63,25 @@ var (
 
 // New returns an empty table configured by cfg and, unless
 // cfg.SweepInterval is negative, starts the goroutine that reclaims expired
-// grants; Close stops it. It panics if cfg.Validate reports an error: check
-// configuration that comes from users with Validate first.
+// grants; Close stops it. It panics if cfg.Validate reports an error, or if
+// cfg.StateDir is set: use Open for configuration that comes from users, and
+// for a table with a boot record.
+//
+// The table starts in its restart grace period (Config.QuietPeriod: one
+// Validity by default), refusing new locks, unless cfg turns it off.
 func New(cfg Config) *Local {
 	if err := cfg.Validate(); err != nil {
 		panic(err.Error())
 	}
+	if cfg.StateDir != "" {
+		panic("locker: New with Config.StateDir set; use Open, which reports errors of the boot record")
+	}
+	return newLocal(cfg, nil)
+}
+
+// newLocal makes the table of New and Open; b is its boot record, or nil
+// without a StateDir.
+func newLocal(cfg Config, b *boot) *Local {
 	cfg = cfg.withDefaults()
 	l := &Local{
 		cfg:        cfg,
@@ -80,7 +97,17 @@ func New(cfg Config) *Local {
 	if c, ok := l.clock.(interface{ Since(time.Time) time.Duration }); ok {
 		l.since = c.Since
 	}
-	l.quietUntil = int64(cfg.QuietPeriod)
+	l.boot = b
+	if b != nil {
+		l.quietUntil = int64(b.grace)
+		l.bootInfo = BootInfo{ID: b.rec.ID, FirstStart: b.first, Boots: b.rec.Boots, Grace: b.grace, Reason: b.reason}
+	} else {
+		l.quietUntil = int64(max(cfg.QuietPeriod, 0))
+		l.bootInfo = BootInfo{ID: newNodeID(), FirstStart: true, Boots: 1, Grace: time.Duration(l.quietUntil), Reason: "no state directory: a grace period on every start"}
+		if cfg.QuietPeriod < 0 {
+			l.bootInfo.Reason = "grace period turned off (Config.QuietPeriod negative)"
+		}
+	}
 	l.intentTTL = int64(cfg.WriterIntent)
 	// Fences start at the wall-clock time in nanoseconds, so that a node that
 	// restarts normally issues fences above those of its previous run.
@@ -108,15 +135,44 @@ func (l *Local) String() string { return l.name }
 // IsOnline reports whether the table is open.
 func (l *Local) IsOnline() bool { return !l.closed.Load() }
 
-// Close stops the sweep goroutine. Calls after Close fail with ErrClosed. It
-// always returns nil.
+// Close stops the sweep goroutine. Calls after Close fail with ErrClosed.
+// With a StateDir, Close records in the boot record whether the table still
+// held a live grant, so that the next start knows whether it needs a grace
+// period; it returns the error of that write. Otherwise it returns nil.
 func (l *Local) Close() error {
 	l.closeOnce.Do(func() {
 		l.closed.Store(true)
 		close(l.stop)
+		if l.boot != nil {
+			// Every lock call checks closed under its shards' locks before
+			// it grants: once each shard has been taken here, none grants.
+			for i := range l.shards {
+				l.shards[i].mu.Lock()
+				l.shards[i].mu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
+			}
+			l.boot.rec.Running = l.liveGrants() > 0
+			l.closeErr = l.boot.write()
+		}
 	})
 	<-l.swept
-	return nil
+	return l.closeErr
+}
+
+// liveGrants counts the grants that have not expired.
+func (l *Local) liveGrants() int {
+	now := l.now()
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		for g := s.lruTail; g != nil && !l.expired(g, now); g = g.prev {
+			if !g.tombstone {
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // now returns the time on the table's clock, in nanoseconds since the table
@@ -250,8 +306,8 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		return Reply{}, ErrClosed
 	}
 	now, checkCtx := l.timeIn(ctx)
-	if now < l.quietUntil {
-		return Reply{Reason: ReasonQuiet}, nil
+	if now < l.quietUntil && !args.Reclaim {
+		return Reply{Reason: ReasonQuiet, Grace: time.Duration(l.quietUntil - now)}, nil
 	}
 	var hbuf [8]uint64
 	var ibuf [8]uint16
@@ -273,6 +329,10 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 				return Reply{}, fmt.Errorf("locker: %s: %w", op, err)
 			}
 		}
+		if l.closed.Load() { // checked again under the shards: see Close
+			l.unlockShards(idx)
+			return Reply{}, ErrClosed
+		}
 		if g := us.grant(uh, args.UID); g != nil {
 			reply := Reply{Reason: ReasonUIDInUse}
 			if g.tombstone {
@@ -280,7 +340,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			} else if g.write == write && g.holds(args.Resources) && !l.expired(g, now) {
 				// A repeated request (a client retrying after a lost reply)
 				// gets the grant it already has.
-				reply = Reply{OK: true, Fence: g.fence}
+				reply = Reply{OK: true, Fence: g.fence, Validity: l.cfg.Validity}
 				g.refreshed.Store(now)
 				us.unlink(g)
 				us.pushBack(g)
@@ -319,12 +379,15 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			l.removeExpired(stale)
 			continue
 		}
+		if args.Reclaim {
+			waiting = false // a reclaimed grant was held before the intent: it is not a new reader
+		}
 		if conflict || len(stale) > 0 {
-			if write && l.intentTTL > 0 && !args.NoIntent {
+			if write && l.intentTTL > 0 && !args.NoIntent && !args.Reclaim {
 				l.declareIntent(args.Resources, rh, uh, now)
 			}
 			l.unlockShards(idx)
-			if args.Holder != "" && !args.NoIntent {
+			if args.Holder != "" && !args.NoIntent && !args.Reclaim {
 				l.recordWait(args, write, now) // see WaitReporter
 			}
 			return Reply{Reason: ReasonConflict}, nil
@@ -365,7 +428,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		g.setHeld(held)
 		us.putGrant(uh, g)
 		us.pushBack(g)
-		reply := Reply{OK: true, Fence: g.fence} // g may be recycled once unlocked
+		reply := Reply{OK: true, Fence: g.fence, Validity: l.cfg.Validity} // g may be recycled once unlocked
 		l.unlockShards(idx)
 		if args.Holder != "" {
 			l.endWait(args.Holder, nil) // a sequential holder granted is no longer waiting
@@ -477,11 +540,24 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 	}
 	uh := l.hash(args.UID)
 	ok := l.remove(uh, args.UID, nil, true, func(g *grant) bool { return g.write == write })
-	if !ok && withdraw && l.intentTTL > 0 {
+	if ok {
+		return Reply{OK: true}, nil
+	}
+	if withdraw && l.intentTTL > 0 {
 		l.withdrawIntent(args, uh)
 	}
-	return Reply{OK: ok}, nil
+	return Reply{Grace: l.graceLeft(l.now())}, nil
 }
+
+// graceLeft returns how much of the restart grace period is left at now,
+// or zero once it is over.
+func (l *Local) graceLeft(now int64) time.Duration {
+	return time.Duration(max(l.quietUntil-now, 0))
+}
+
+// Grace returns how much of the table's restart grace period is left (see
+// Config.QuietPeriod): zero once it is over, or if there is none.
+func (l *Local) Grace() time.Duration { return l.graceLeft(l.now()) }
 
 // remove deletes a grant from every shard that refers to it, if the grant
 // exists and keep(grant) is true: the grant of uid, whose hash is uh, or, if
@@ -609,7 +685,7 @@ func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, er
 		s.mu.Unlock()
 	}
 	l.removeExpired(stale)
-	return RefreshReply{Status: status}, nil
+	return RefreshReply{Status: status, Validity: l.cfg.Validity, Grace: l.graceLeft(now)}, nil
 }
 
 // ForceUnlock removes the grant of args.UID if it is set, else every holder of

@@ -11,7 +11,7 @@ import (
 )
 
 func TestBusyRefusesPastMaxWaiters(t *testing.T) {
-	l := New(Config{MaxWaiters: 1, SweepInterval: -1})
+	l := New(Config{QuietPeriod: NoQuietPeriod, MaxWaiters: 1, SweepInterval: -1})
 	defer l.Close()
 	ctx := context.Background()
 	// Hold the shard of "a", so that a lock of "a" waits for it.
@@ -99,7 +99,7 @@ func TestShardHashCollisions(t *testing.T) {
 }
 
 func TestOriginsAreInternedAndForgotten(t *testing.T) {
-	l := New(Config{SweepInterval: -1})
+	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1})
 	defer l.Close()
 	ctx := context.Background()
 	for i := range 100 {
@@ -140,7 +140,7 @@ func TestDefaultShards(t *testing.T) {
 			t.Errorf("defaultShards(%d) = %d, want %d", c.procs, got, c.want)
 		}
 	}
-	l := New(Config{SweepInterval: -1})
+	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1})
 	defer l.Close()
 	if want := defaultShards(runtime.GOMAXPROCS(0)); len(l.shards) != want {
 		t.Errorf("New(Config{}) has %d shards, want %d", len(l.shards), want)
@@ -152,7 +152,7 @@ func TestDefaultShards(t *testing.T) {
 // table whose locks come and go in waves keeps its indexes' size between
 // sweeps instead of resizing them on every wave.
 func TestSweepGivesBackIndexSlots(t *testing.T) {
-	l := New(Config{SweepInterval: -1, Shards: 1})
+	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1, Shards: 1})
 	defer l.Close()
 	ctx := context.Background()
 	s := &l.shards[0]
@@ -203,7 +203,7 @@ func TestEntrySizes(t *testing.T) {
 // and names of other lengths must each list exactly what they were given,
 // and the lists and wait edges must hold copies.
 func TestHolderKeptWithGrant(t *testing.T) {
-	l := New(Config{SweepInterval: -1})
+	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1})
 	defer l.Close()
 	ctx := context.Background()
 	type held struct{ holder, resource string }
@@ -255,7 +255,7 @@ func TestHolderKeptWithGrant(t *testing.T) {
 }
 
 func TestHolderLimit(t *testing.T) {
-	l := New(Config{SweepInterval: -1})
+	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1})
 	defer l.Close()
 	a := LockArgs{UID: "u", Resources: []string{"r"}, Holder: strings.Repeat("h", MaxHolderLen+1)}
 	if _, err := l.Lock(context.Background(), a); !errors.Is(err, ErrInvalidArgs) || !strings.Contains(err.Error(), "holder of 65536 bytes") {

@@ -18,7 +18,7 @@ func TestLocalQuery(t *testing.T) {
 }
 
 func ExampleLocal_Query() {
-	tbl := locker.New(locker.Config{})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 	defer tbl.Close()
 	ctx := context.Background()
 	tbl.RLock(ctx, locker.LockArgs{UID: "reader-1", Resources: []string{"bucket/object"}})

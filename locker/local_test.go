@@ -28,7 +28,7 @@ func TestLocalConformance(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	for _, c := range []locker.Config{
-		{Validity: -1}, {QuietPeriod: -1}, {MaxResources: -1}, {MaxWaiters: -1},
+		{Validity: -1}, {MaxResources: -1}, {MaxWaiters: -1},
 		{Shards: -1}, {Shards: 3}, {Shards: 2 * locker.MaxShards},
 	} {
 		if err := c.Validate(); err == nil {
@@ -43,12 +43,12 @@ func TestConfigValidate(t *testing.T) {
 			t.Error("New with a negative Validity did not panic")
 		}
 	}()
-	locker.New(locker.Config{Validity: -time.Second})
+	locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: -time.Second})
 }
 
 func TestExpireReclaimsOnlyExpired(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
-	l := locker.New(locker.Config{Validity: 10 * time.Second, Clock: clk, SweepInterval: -1})
+	l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: 10 * time.Second, Clock: clk, SweepInterval: -1})
 	defer l.Close()
 	ctx := context.Background()
 	for i := range 100 {
@@ -88,7 +88,7 @@ func TestExpireReclaimsOnlyExpired(t *testing.T) {
 
 func TestIntentEntriesAreSwept(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
-	l := locker.New(locker.Config{Clock: clk, SweepInterval: -1})
+	l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Clock: clk, SweepInterval: -1})
 	defer l.Close()
 	ctx := context.Background()
 	for i := range 50 {

@@ -18,7 +18,7 @@ func TestLocalSubmitConformance(t *testing.T) {
 }
 
 func TestLocalSubmitAnswersBeforeReturning(t *testing.T) {
-	l := locker.New(locker.Config{SweepInterval: -1})
+	l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer l.Close()
 	sink := make(lockertest.Sink, 2)
 	l.Submit(context.Background(), locker.OpLock, &locker.LockArgs{UID: "a", Resources: []string{"r"}}, 0, sink, 1)

@@ -1,5 +1,7 @@
 package locker
 
+import "time"
+
 //go:generate go tool msgp -file wire.go -o wire_gen.go
 
 // The types in this file travel between a client and a node. They are encoded
@@ -44,12 +46,22 @@ type LockArgs struct {
 	// a holder, and then left off the wire; nodes that predate the field
 	// ignore it. At most MaxHolderLen bytes.
 	Holder string `msg:"h,omitempty"`
+	// Reclaim, on a Lock or RLock, re-asserts a grant that the client held
+	// before the node restarted (see Config.QuietPeriod): the same UID,
+	// resources, mode, owner, source and holder as the acquisition that won
+	// it. A node grants a reclaim during its restart grace period, when it
+	// refuses every other new lock, unless it conflicts with a grant it
+	// holds (one reclaimed already); after the grace period a reclaim is
+	// an ordinary lock request. Writer intent does not hold a reclaim back,
+	// and a refused reclaim declares none. The refresher of package
+	// refresher sends reclaims by itself; nothing else should.
+	Reclaim bool `msg:"rc,omitempty"`
 }
 
 // IsZero reports whether a is the zero LockArgs (an encoder may leave it
 // out).
 func (a *LockArgs) IsZero() bool {
-	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == ""
+	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim
 }
 
 // Reason says why a node refused a lock.
@@ -59,7 +71,7 @@ type Reason uint8
 const (
 	ReasonNone          Reason = iota // granted, or the operation succeeded
 	ReasonConflict                    // another holder has an incompatible lock
-	ReasonQuiet                       // the node is in its restart quiet period
+	ReasonQuiet                       // the node is in its restart grace period (Reply.Grace says how long it lasts)
 	ReasonUIDInUse                    // the UID already names a different grant
 	ReasonReleased                    // the UID was released before this lock arrived
 	ReasonWriterWaiting               // a read refused because a writer waits for the resource
@@ -73,7 +85,7 @@ func (r Reason) String() string {
 	case ReasonConflict:
 		return "held by another"
 	case ReasonQuiet:
-		return "node in restart quiet period"
+		return "node restarting (in its grace period)"
 	case ReasonUIDInUse:
 		return "uid in use by another grant"
 	case ReasonReleased:
@@ -94,6 +106,18 @@ type Reply struct {
 	// Fence is the node's sequence number for a grant: strictly greater than
 	// every fence this node process issued before. Zero when nothing was granted.
 	Fence uint64 `msg:"f,omitempty"`
+	// Validity is, on a grant, how long the node keeps it without a
+	// refresh (its Config.Validity), counted from when the node received
+	// the request. A client must stop relying on the grant before then, on
+	// its own clock, less what the clocks' rates may differ by. Zero when
+	// nothing was granted.
+	Validity time.Duration `msg:"v,omitempty"`
+	// Grace is, while the node is in its restart grace period, how much of
+	// it is left: set on a lock refused with ReasonQuiet (retry after it)
+	// and on an unlock of a UID the node does not hold (the node has
+	// granted nothing but reclaims since it started, so a grant it lost in
+	// the restart cannot have gone to another holder). Zero otherwise.
+	Grace time.Duration `msg:"g,omitempty"`
 }
 
 // IsZero reports whether r is the zero Reply (an encoder may leave it out).
@@ -132,10 +156,18 @@ func (s RefreshStatus) String() string {
 // RefreshReply answers RefreshArgs: Status[i] is the outcome for UIDs[i].
 type RefreshReply struct {
 	Status []RefreshStatus `msg:"s"`
+	// Validity is how long the node keeps each grant it refreshed, counted
+	// from when it received the request: its Config.Validity.
+	Validity time.Duration `msg:"v,omitempty"`
+	// Grace is, while the node is in its restart grace period, how much of
+	// it is left; zero otherwise. A UID the node does not hold during its
+	// grace may have been lost in the restart, and its holder may reclaim
+	// it (LockArgs.Reclaim).
+	Grace time.Duration `msg:"g,omitempty"`
 }
 
 // IsZero reports whether r holds no status (an encoder may leave it out).
-func (r RefreshReply) IsZero() bool { return len(r.Status) == 0 }
+func (r RefreshReply) IsZero() bool { return len(r.Status) == 0 && r.Validity == 0 && r.Grace == 0 }
 
 // Entry describes one holder of one resource, for listings. Ages are measured
 // on the node's own clock and sent as durations, never as timestamps, so that

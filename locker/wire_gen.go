@@ -1241,7 +1241,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 6 bits */
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1316,6 +1316,13 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x20
+		case "rc":
+			z.Reclaim, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "Reclaim")
+				return
+			}
+			zb0001Mask |= 0x40
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1325,7 +1332,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3f {
+	if zb0001Mask != 0x7f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1344,6 +1351,9 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x20) == 0 {
 			z.Holder = ""
 		}
+		if (zb0001Mask & 0x40) == 0 {
+			z.Reclaim = false
+		}
 	}
 	return
 }
@@ -1351,8 +1361,8 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(7)
-	var zb0001Mask uint8 /* 7 bits */
+	zb0001Len := uint32(8)
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1377,6 +1387,10 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Holder == "" {
 		zb0001Len--
 		zb0001Mask |= 0x40
+	}
+	if z.Reclaim == false {
+		zb0001Len--
+		zb0001Mask |= 0x80
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1479,6 +1493,18 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
+			// write "rc"
+			err = en.Append(0xa2, 0x72, 0x63)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.Reclaim)
+			if err != nil {
+				err = msgp.WrapError(err, "Reclaim")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1487,8 +1513,8 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(7)
-	var zb0001Mask uint8 /* 7 bits */
+	zb0001Len := uint32(8)
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1513,6 +1539,10 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Holder == "" {
 		zb0001Len--
 		zb0001Mask |= 0x40
+	}
+	if z.Reclaim == false {
+		zb0001Len--
+		zb0001Mask |= 0x80
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1558,6 +1588,11 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa1, 0x68)
 			o = msgp.AppendString(o, z.Holder)
 		}
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
+			// string "rc"
+			o = append(o, 0xa2, 0x72, 0x63)
+			o = msgp.AppendBool(o, z.Reclaim)
+		}
 	}
 	return
 }
@@ -1576,7 +1611,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 6 bits */
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1651,6 +1686,13 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x20
+		case "rc":
+			z.Reclaim, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Reclaim")
+				return
+			}
+			zb0001Mask |= 0x40
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1660,7 +1702,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3f {
+	if zb0001Mask != 0x7f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1679,6 +1721,9 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x20) == 0 {
 			z.Holder = ""
 		}
+		if (zb0001Mask & 0x40) == 0 {
+			z.Reclaim = false
+		}
 	}
 	o = bts
 	return
@@ -1690,7 +1735,7 @@ func (z *LockArgs) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
-	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder)
+	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize
 	return
 }
 
@@ -2485,6 +2530,8 @@ func (z *RefreshReply) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -2520,6 +2567,20 @@ func (z *RefreshReply) DecodeMsg(dc *msgp.Reader) (err error) {
 					z.Status[za0001] = RefreshStatus(zb0003)
 				}
 			}
+		case "v":
+			z.Validity, err = dc.ReadDuration()
+			if err != nil {
+				err = msgp.WrapError(err, "Validity")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "g":
+			z.Grace, err = dc.ReadDuration()
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
+			zb0001Mask |= 0x2
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -2528,31 +2589,84 @@ func (z *RefreshReply) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Validity = 0
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Grace = 0
+		}
+	}
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *RefreshReply) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 1
-	// write "s"
-	err = en.Append(0x81, 0xa1, 0x73)
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Validity == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Grace == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteArrayHeader(uint32(len(z.Status)))
-	if err != nil {
-		err = msgp.WrapError(err, "Status")
-		return
-	}
-	if uint32(len(z.Status)) > z5817a858limitArrays {
-		err = msgp.ErrLimitExceeded
-		return
-	}
-	for za0001 := range z.Status {
-		err = en.WriteUint8(uint8(z.Status[za0001]))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "s"
+		err = en.Append(0xa1, 0x73)
 		if err != nil {
-			err = msgp.WrapError(err, "Status", za0001)
 			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Status)))
+		if err != nil {
+			err = msgp.WrapError(err, "Status")
+			return
+		}
+		if uint32(len(z.Status)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Status {
+			err = en.WriteUint8(uint8(z.Status[za0001]))
+			if err != nil {
+				err = msgp.WrapError(err, "Status", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "v"
+			err = en.Append(0xa1, 0x76)
+			if err != nil {
+				return
+			}
+			err = en.WriteDuration(z.Validity)
+			if err != nil {
+				err = msgp.WrapError(err, "Validity")
+				return
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "g"
+			err = en.Append(0xa1, 0x67)
+			if err != nil {
+				return
+			}
+			err = en.WriteDuration(z.Grace)
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
 		}
 	}
 	return
@@ -2561,15 +2675,42 @@ func (z *RefreshReply) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *RefreshReply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 1
-	// string "s"
-	o = append(o, 0x81, 0xa1, 0x73)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Status)))
-	if uint32(len(z.Status)) > z5817a858limitArrays {
-		return nil, msgp.ErrLimitExceeded
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Validity == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x2
 	}
-	for za0001 := range z.Status {
-		o = msgp.AppendUint8(o, uint8(z.Status[za0001]))
+	if z.Grace == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "s"
+		o = append(o, 0xa1, 0x73)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Status)))
+		if uint32(len(z.Status)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Status {
+			o = msgp.AppendUint8(o, uint8(z.Status[za0001]))
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "v"
+			o = append(o, 0xa1, 0x76)
+			o = msgp.AppendDuration(o, z.Validity)
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "g"
+			o = append(o, 0xa1, 0x67)
+			o = msgp.AppendDuration(o, z.Grace)
+		}
 	}
 	return
 }
@@ -2588,6 +2729,8 @@ func (z *RefreshReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -2623,6 +2766,20 @@ func (z *RefreshReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					z.Status[za0001] = RefreshStatus(zb0003)
 				}
 			}
+		case "v":
+			z.Validity, bts, err = msgp.ReadDurationBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Validity")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "g":
+			z.Grace, bts, err = msgp.ReadDurationBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
+			zb0001Mask |= 0x2
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -2631,13 +2788,22 @@ func (z *RefreshReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Validity = 0
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Grace = 0
+		}
+	}
 	o = bts
 	return
 }
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *RefreshReply) Msgsize() (s int) {
-	s = 1 + 2 + msgp.ArrayHeaderSize + (len(z.Status) * (msgp.Uint8Size))
+	s = 1 + 2 + msgp.ArrayHeaderSize + (len(z.Status) * (msgp.Uint8Size)) + 2 + msgp.DurationSize + 2 + msgp.DurationSize
 	return
 }
 
@@ -2707,7 +2873,7 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 3 bits */
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -2742,6 +2908,20 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x4
+		case "v":
+			z.Validity, err = dc.ReadDuration()
+			if err != nil {
+				err = msgp.WrapError(err, "Validity")
+				return
+			}
+			zb0001Mask |= 0x8
+		case "g":
+			z.Grace, err = dc.ReadDuration()
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
+			zb0001Mask |= 0x10
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -2751,7 +2931,7 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7 {
+	if zb0001Mask != 0x1f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.OK = false
 		}
@@ -2761,15 +2941,21 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x4) == 0 {
 			z.Fence = 0
 		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Validity = 0
+		}
+		if (zb0001Mask & 0x10) == 0 {
+			z.Grace = 0
+		}
 	}
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
-func (z Reply) EncodeMsg(en *msgp.Writer) (err error) {
+func (z *Reply) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(3)
-	var zb0001Mask uint8 /* 3 bits */
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	if z.OK == false {
 		zb0001Len--
@@ -2782,6 +2968,14 @@ func (z Reply) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Fence == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x4
+	}
+	if z.Validity == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	if z.Grace == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -2827,16 +3021,40 @@ func (z Reply) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// write "v"
+			err = en.Append(0xa1, 0x76)
+			if err != nil {
+				return
+			}
+			err = en.WriteDuration(z.Validity)
+			if err != nil {
+				err = msgp.WrapError(err, "Validity")
+				return
+			}
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// write "g"
+			err = en.Append(0xa1, 0x67)
+			if err != nil {
+				return
+			}
+			err = en.WriteDuration(z.Grace)
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
+		}
 	}
 	return
 }
 
 // MarshalMsg implements msgp.Marshaler
-func (z Reply) MarshalMsg(b []byte) (o []byte, err error) {
+func (z *Reply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(3)
-	var zb0001Mask uint8 /* 3 bits */
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	if z.OK == false {
 		zb0001Len--
@@ -2849,6 +3067,14 @@ func (z Reply) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Fence == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x4
+	}
+	if z.Validity == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	if z.Grace == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -2870,6 +3096,16 @@ func (z Reply) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa1, 0x66)
 			o = msgp.AppendUint64(o, z.Fence)
 		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "v"
+			o = append(o, 0xa1, 0x76)
+			o = msgp.AppendDuration(o, z.Validity)
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "g"
+			o = append(o, 0xa1, 0x67)
+			o = msgp.AppendDuration(o, z.Grace)
+		}
 	}
 	return
 }
@@ -2888,7 +3124,7 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 3 bits */
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -2923,6 +3159,20 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x4
+		case "v":
+			z.Validity, bts, err = msgp.ReadDurationBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Validity")
+				return
+			}
+			zb0001Mask |= 0x8
+		case "g":
+			z.Grace, bts, err = msgp.ReadDurationBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
+			zb0001Mask |= 0x10
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -2932,7 +3182,7 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7 {
+	if zb0001Mask != 0x1f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.OK = false
 		}
@@ -2942,14 +3192,20 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x4) == 0 {
 			z.Fence = 0
 		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Validity = 0
+		}
+		if (zb0001Mask & 0x10) == 0 {
+			z.Grace = 0
+		}
 	}
 	o = bts
 	return
 }
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
-func (z Reply) Msgsize() (s int) {
-	s = 1 + 2 + msgp.BoolSize + 2 + msgp.Uint8Size + 2 + msgp.Uint64Size
+func (z *Reply) Msgsize() (s int) {
+	s = 1 + 2 + msgp.BoolSize + 2 + msgp.Uint8Size + 2 + msgp.Uint64Size + 2 + msgp.DurationSize + 2 + msgp.DurationSize
 	return
 }
 

@@ -55,7 +55,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	}
 	var ls []locker.NetLocker
 	for range n {
-		tbl := locker.New(locker.Config{Validity: validity, Clock: f.clk, SweepInterval: -1})
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: validity, Clock: f.clk, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		c := &countingLocker{NetLocker: tbl}
 		f.tables = append(f.tables, tbl)
@@ -220,7 +220,7 @@ func TestConfigValidate(t *testing.T) {
 		{Validity: time.Second},
 	}
 	for _, c := range bad {
-		if _, err := refresher.New([]locker.NetLocker{locker.New(locker.Config{SweepInterval: -1})}, c); err == nil {
+		if _, err := refresher.New([]locker.NetLocker{locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})}, c); err == nil {
 			t.Errorf("New(%+v) accepted an invalid config", c)
 		}
 	}

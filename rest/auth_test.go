@@ -89,7 +89,7 @@ func (f *authFixture) now() time.Time {
 
 func newAuthFixture(t *testing.T, cfg ServerConfig) *authFixture {
 	f := &authFixture{clk: clock.NewFake(epoch), secret: newSecret(t)}
-	f.tbl = locker.New(locker.Config{SweepInterval: -1, MaxResources: 3})
+	f.tbl = locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, MaxResources: 3})
 	t.Cleanup(func() { f.tbl.Close() })
 	cfg.Secret, cfg.Clock = f.secret, f.clk
 	_, f.endpoint = startServer(t, f.tbl, cfg)
@@ -240,7 +240,7 @@ func TestClientAuthErrors(t *testing.T) {
 }
 
 func TestInsecureServer(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	_, endpoint := startServer(t, tbl, ServerConfig{Insecure: true})
 	c := newClient(t, endpoint, ClientConfig{Insecure: true})

@@ -53,7 +53,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		{"Parallel256/Batched", 256, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			tbl := locker.New(locker.Config{})
+			tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 			defer tbl.Close()
 			var requests atomic.Int64
 			secret := newSecret(b)

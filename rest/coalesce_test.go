@@ -24,7 +24,7 @@ type gateLocker struct {
 
 func newGateLocker() *gateLocker {
 	return &gateLocker{
-		Local:    locker.New(locker.Config{SweepInterval: -1}),
+		Local:    locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1}),
 		gates:    map[string]chan struct{}{},
 		entered:  make(chan string, 64),
 		unlocked: make(chan string, 1024),

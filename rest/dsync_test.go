@@ -23,7 +23,7 @@ func TestDsyncOverHTTP(t *testing.T) {
 	var servers []*rest.Server
 	var lockers []locker.NetLocker
 	for range nodes {
-		tbl := locker.New(locker.Config{SweepInterval: -1})
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		srv, err := rest.NewServer(tbl, rest.ServerConfig{Secret: secret})
 		if err != nil {
@@ -107,7 +107,7 @@ func TestDeadlockAcrossProcessesOverHTTP(t *testing.T) {
 	const nodes, secret = 3, "integration-secret"
 	var endpoints []string
 	for range nodes {
-		tbl := locker.New(locker.Config{SweepInterval: -1})
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		srv, err := rest.NewServer(tbl, rest.ServerConfig{Secret: secret})
 		if err != nil {

@@ -213,7 +213,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 	}{
 		{reflect.TypeFor[BatchArgs](), 3},
 		{reflect.TypeFor[BatchOp](), 3},
-		{reflect.TypeFor[locker.LockArgs](), 7},
+		{reflect.TypeFor[locker.LockArgs](), 8},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
 	} {
 		if n := tc.typ.NumField(); n != tc.fields {

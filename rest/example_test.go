@@ -12,7 +12,7 @@ import (
 
 // Serve a node's lock table on a loopback port.
 func ExampleServer() {
-	table := locker.New(locker.Config{})
+	table := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 	defer table.Close()
 
 	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: "a shared secret"})
@@ -35,7 +35,7 @@ func ExampleServer() {
 
 // Lock and unlock a resource on one node through its HTTP client.
 func ExampleClient() {
-	table := locker.New(locker.Config{})
+	table := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 	defer table.Close()
 	srv, _ := rest.NewServer(table, rest.ServerConfig{Secret: "a shared secret"})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")

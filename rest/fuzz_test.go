@@ -46,7 +46,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add("DELETE", "/x", []byte{0xc1}, true, "")
 
 	clk := clock.NewFake(epoch)
-	tbl := locker.New(locker.Config{SweepInterval: -1, MaxResources: 8, Clock: clk})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, MaxResources: 8, Clock: clk})
 	defer tbl.Close()
 	srv, err := NewServer(tbl, ServerConfig{Secret: fuzzSecret, Clock: clk, MaxBatchOps: 16})
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 // Ask a node who holds a resource, changing nothing.
 func ExampleClient_Query() {
-	table := locker.New(locker.Config{})
+	table := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 	defer table.Close()
 	srv, _ := rest.NewServer(table, rest.ServerConfig{Secret: "a shared secret"})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")

@@ -26,7 +26,7 @@ func TestFenceConformance(t *testing.T) {
 }
 
 func TestFenceFailures(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	secret := newSecret(t)
 	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
@@ -49,7 +49,7 @@ func TestFenceFailures(t *testing.T) {
 type noQuery struct{ locker.NetLocker }
 
 func TestQueryFailures(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	secret := newSecret(t)
 	var queries atomic.Int32
@@ -110,7 +110,7 @@ func FuzzAloneHandlers(f *testing.F) {
 	}
 
 	clk := clock.NewFake(epoch)
-	tbl := locker.New(locker.Config{SweepInterval: -1, MaxResources: 8, Clock: clk})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, MaxResources: 8, Clock: clk})
 	defer tbl.Close()
 	tbl.RLock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
 	srv, err := NewServer(tbl, ServerConfig{Secret: fuzzSecret, Clock: clk})

@@ -83,7 +83,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	if _, err := NewServer(tbl, ServerConfig{}); err == nil {
 		t.Error("NewServer with an empty secret succeeded")

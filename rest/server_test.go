@@ -51,8 +51,11 @@ func TestBadRequests(t *testing.T) {
 		{"trailing garbage", "POST", PathLock, append(append([]byte{}, okBody...), 0xc0), 400, CodeMalformed, "1 bytes of trailing garbage"},
 		{"empty body", "POST", PathLock, nil, 400, CodeMalformed, "malformed msgpack"},
 		{"huge array header", "POST", PathRefresh, []byte{0x81, 0xa1, 'u', 0xdd, 0xff, 0xff, 0xff, 0xff}, 400, CodeMalformed, "malformed"},
-		{"unknown path", "POST", "/dsync/v1/nope", okBody, 404, CodeNotFound, "no such path"},
-		{"old version", "POST", "/dsync/v0/lock", okBody, 404, CodeNotFound, "no such path"},
+		{"unknown path", "POST", PathPrefix + "nope", okBody, 404, CodeNotFound, "no such path"},
+		{"other path", "POST", "/nope", okBody, 404, CodeNotFound, "no such path"},
+		{"old version", "POST", "/dsync/v1/lock", okBody, 400, CodeVersion, "the request speaks dsync protocol 1 (path \"/dsync/v1/lock\"); this node speaks protocol 2: upgrade the client"},
+		{"newer version", "POST", "/dsync/v3/batch", okBody, 400, CodeVersion, "protocol 3"},
+		{"odd version", "GET", "/dsync/vx", nil, 400, CodeVersion, `protocol "x"`},
 		{"GET on lock", "GET", PathLock, nil, 405, CodeMethod, "use POST"},
 		{"POST on health", "POST", PathHealth, nil, 405, CodeMethod, "use GET"},
 		{"batch too long", "POST", PathBatch, batch(3), 413, CodeTooLarge, "batch of 3 operations, more than the limit of 2"},
@@ -82,7 +85,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestServerCloseAndServeAgain(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	srv, err := NewServer(tbl, ServerConfig{Insecure: true})
 	if err != nil {
@@ -152,7 +155,7 @@ func (b *blockingLocker) Unlock(ctx context.Context, args locker.LockArgs) (lock
 func TestCancelWhileNodeHoldsRequest(t *testing.T) {
 	for _, batching := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Unbatched", true: "Batched"}[batching], func(t *testing.T) {
-			bl := newBlockingLocker(locker.Config{SweepInterval: -1})
+			bl := newBlockingLocker(locker.Config{SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 			defer bl.Close()
 			_, endpoint := startServer(t, bl, ServerConfig{Insecure: true})
 			c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: !batching})
@@ -186,7 +189,7 @@ func TestCancelWhileNodeHoldsRequest(t *testing.T) {
 func TestDeadlineWhileNodeHoldsRequest(t *testing.T) {
 	for _, batching := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Unbatched", true: "Batched"}[batching], func(t *testing.T) {
-			bl := newBlockingLocker(locker.Config{SweepInterval: -1})
+			bl := newBlockingLocker(locker.Config{SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 			defer bl.Close()
 			defer close(bl.release)
 			_, endpoint := startServer(t, bl, ServerConfig{Insecure: true})
@@ -210,7 +213,7 @@ func TestDeadlineWhileNodeHoldsRequest(t *testing.T) {
 
 func TestNodeGivesUpAfterClientTimeout(t *testing.T) {
 	clk := clock.NewFake(epoch)
-	bl := newBlockingLocker(locker.Config{SweepInterval: -1})
+	bl := newBlockingLocker(locker.Config{SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 	defer bl.Close()
 	_, endpoint := startServer(t, bl, ServerConfig{Insecure: true, Clock: clk})
 	c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: true, CallTimeout: time.Minute})
@@ -234,7 +237,7 @@ func TestNodeGivesUpAfterClientTimeout(t *testing.T) {
 }
 
 func TestServerCloseCancelsWaitingCalls(t *testing.T) {
-	bl := newBlockingLocker(locker.Config{SweepInterval: -1})
+	bl := newBlockingLocker(locker.Config{SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 	defer bl.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -260,7 +263,7 @@ func TestServerCloseCancelsWaitingCalls(t *testing.T) {
 }
 
 func TestOfflineOnline(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -329,7 +332,7 @@ func TestOfflineOnline(t *testing.T) {
 }
 
 func TestListOverHTTP(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	secret := newSecret(t)
 	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
@@ -357,7 +360,7 @@ func TestListOverHTTP(t *testing.T) {
 }
 
 func TestManyCallersFewConnections(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	_, endpoint := startServer(t, tbl, ServerConfig{Insecure: true})
 	c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: true, MaxConns: 1})
@@ -385,7 +388,7 @@ func TestManyCallersFewConnections(t *testing.T) {
 var _ = http.StatusOK
 
 func TestShortCallerDeadlineKeepsNodeOnline(t *testing.T) {
-	bl := newBlockingLocker(locker.Config{SweepInterval: -1})
+	bl := newBlockingLocker(locker.Config{SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 	defer bl.Close()
 	defer close(bl.release)
 	_, endpoint := startServer(t, bl, ServerConfig{Insecure: true})
@@ -414,7 +417,7 @@ func (f failingLocker) Lock(context.Context, locker.LockArgs) (locker.Reply, err
 }
 
 func TestTableErrorsMapBack(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	cases := []struct {
 		err     error
@@ -460,7 +463,7 @@ func (noCopier) CopiesArgs() bool { return false }
 func TestServerInPlaceDecodingKeepsNamesIntact(t *testing.T) {
 	for _, inPlace := range []bool{true, false} {
 		t.Run(fmt.Sprint("inPlace=", inPlace), func(t *testing.T) {
-			tbl := locker.New(locker.Config{SweepInterval: -1})
+			tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 			defer tbl.Close()
 			var l locker.NetLocker = tbl
 			if !inPlace {
@@ -638,7 +641,7 @@ func TestCloseWhileServeStarts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tbl := locker.New(locker.Config{SweepInterval: -1})
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		srv, err := NewServer(tbl, ServerConfig{Insecure: true})
 		if err != nil {
 			t.Fatal(err)
@@ -694,7 +697,7 @@ func TestBatchRunsAsBurst(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clock.NewFake(epoch)
-			tbl := locker.New(locker.Config{SweepInterval: -1, Clock: clk})
+			tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, Clock: clk})
 			defer tbl.Close()
 			srv, err := NewServer(tc.wrap(tbl), ServerConfig{Insecure: true})
 			if err != nil {

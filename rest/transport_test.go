@@ -19,8 +19,8 @@ import (
 
 func readString(s string, maxBody int) (status int, closing bool, body []byte, err error) {
 	br := bufio.NewReaderSize(strings.NewReader(s), 64)
-	status, closing, err = readResponse(br, &body, maxBody)
-	return status, closing, body, err
+	a, err := readResponse(br, &body, maxBody)
+	return a.status, a.closing, body, err
 }
 
 func TestReadResponse(t *testing.T) {
@@ -92,12 +92,12 @@ func TestReadResponseKeepsTheNext(t *testing.T) {
 		status int
 		body   string
 	}{{200, "abc"}, {404, "z"}} {
-		status, _, err := readResponse(br, &body, 1<<10)
-		if err != nil || status != want.status || string(body) != want.body {
-			t.Fatalf("readResponse = %d %q %v, want %d %q", status, body, err, want.status, want.body)
+		a, err := readResponse(br, &body, 1<<10)
+		if status := a.status; err != nil || status != want.status || string(body) != want.body {
+			t.Fatalf("readResponse = %d %q %v, want %d %q", a.status, body, err, want.status, want.body)
 		}
 	}
-	if _, _, err := readResponse(br, &body, 1<<10); !errors.Is(err, io.EOF) {
+	if _, err := readResponse(br, &body, 1<<10); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the last answer: %v, want EOF", err)
 	}
 }
@@ -169,7 +169,7 @@ func startCountedServer(t *testing.T) (*countingListener, string) {
 		t.Fatal(err)
 	}
 	cl := &countingListener{Listener: ln}
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	t.Cleanup(func() { tbl.Close() })
 	serveOn(t, cl, tbl, ServerConfig{Insecure: true})
 	return cl, "http://" + ln.Addr().String()
@@ -277,9 +277,9 @@ func TestTransportConnectionClose(t *testing.T) {
 	var body []byte
 	req := appendRequest(nil, "GET", []byte("/"), "x", nil, nil)
 	for i := range 2 {
-		status, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute)
-		if err != nil || status != 200 || string(body) != fmt.Sprint(i) {
-			t.Fatalf("request %d: %d %q %v", i, status, body, err)
+		a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute)
+		if status := a.status; err != nil || status != 200 || string(body) != fmt.Sprint(i) {
+			t.Fatalf("request %d: %d %q %v", i, a.status, body, err)
 		}
 		<-served
 	}
@@ -327,8 +327,8 @@ func TestTransportWaitsForAConnection(t *testing.T) {
 		t.Fatalf("after a discard the waiting request got %p, want a new connection", tc)
 	}
 	tr.put(tc)
-	if status, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute); err != nil || status != 200 {
-		t.Fatalf("health through the new connection: %d %v", status, err)
+	if a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute); err != nil || a.status != 200 {
+		t.Fatalf("health through the new connection: %d %v", a.status, err)
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
@@ -346,8 +346,8 @@ func TestTransportClose(t *testing.T) {
 	req := appendRequest(nil, "GET", []byte(PathHealth), "x", nil, nil)
 	do := func() {
 		t.Helper()
-		if status, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute); err != nil || status != 200 {
-			t.Fatalf("health: %d %v", status, err)
+		if a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute); err != nil || a.status != 200 {
+			t.Fatalf("health: %d %v", a.status, err)
 		}
 	}
 	do()
@@ -403,10 +403,11 @@ func FuzzReadResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		br := bufio.NewReaderSize(bytes.NewReader(in), 64)
 		var body []byte
-		status, _, err := readResponse(br, &body, 32)
+		a, err := readResponse(br, &body, 32)
 		if err != nil {
 			return
 		}
+		status := a.status
 		if status < 200 || status > 999 {
 			t.Fatalf("status %d accepted", status)
 		}

@@ -19,7 +19,7 @@ func TestWaitsConformance(t *testing.T) {
 }
 
 func TestWaitsFailures(t *testing.T) {
-	tbl := locker.New(locker.Config{SweepInterval: -1})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	secret := newSecret(t)
 	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
@@ -55,7 +55,7 @@ func FuzzWaitsHandler(f *testing.F) {
 	f.Add([]byte{0x81, 0xa1, 'r', 0x99, 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a', 0xa1, 'a'})
 
 	clk := clock.NewFake(epoch)
-	tbl := locker.New(locker.Config{SweepInterval: -1, MaxResources: 8, Clock: clk})
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, MaxResources: 8, Clock: clk})
 	defer tbl.Close()
 	bg := context.Background()
 	tbl.Lock(bg, locker.LockArgs{UID: "ua", Resources: []string{"a"}, Holder: "o/A", Quorum: 1})

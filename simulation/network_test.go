@@ -3,6 +3,7 @@ package simulation
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -137,15 +138,30 @@ func TestNetworkFaults(t *testing.T) {
 			t.Errorf("cut reply: node holds %d grants, want 1", st.Grants)
 		}
 
-		// A crashed node refuses connections; after restart its table is empty.
+		// A crashed node refuses connections; after restart its table is
+		// empty, and in its grace period: it refuses new locks, and grants
+		// a reclaim of the lock the lost table held.
 		n.Heal()
 		n.CrashNode(0)
 		if err := settle(callAsync(ctx, 0, 0, "c")); !errors.Is(err, locker.ErrOffline) {
 			t.Errorf("crashed node: err = %v, want ErrOffline", err)
 		}
 		n.RestartNode(0)
-		if err := settle(callAsync(ctx, 1, 0, "d")); err != nil {
-			t.Errorf("restarted node refused a lock that the lost table held: %v", err)
+		if err := settle(callAsync(ctx, 1, 0, "d")); err == nil || !strings.Contains(err.Error(), locker.ReasonQuiet.String()) {
+			t.Errorf("restarted node: err = %v, want a refusal for its grace period", err)
+		}
+		reclaim := lockArgs("a", "x") // the holder of "a" on the lost table reclaims it
+		reclaim.Reclaim = true
+		reclaimed := make(chan error, 1)
+		go func() {
+			r, err := n.Link(0, 0).Lock(ctx, reclaim)
+			if err == nil && !r.OK {
+				err = errors.New("refused: " + r.Reason.String())
+			}
+			reclaimed <- err
+		}()
+		if err := settle(reclaimed); err != nil {
+			t.Errorf("restarted node: reclaim: %v; want granted", err)
 		}
 
 		// A paused client's request waits for the resume.

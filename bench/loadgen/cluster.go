@@ -75,7 +75,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg}
 	for range cfg.Nodes {
-		t := locker.New(locker.Config{Validity: cfg.Validity})
+		t := locker.New(locker.Config{Validity: cfg.Validity, QuietPeriod: locker.NoQuietPeriod}) // one process: nothing restarts
 		c.tables = append(c.tables, t)
 		c.closers = append(c.closers, t.Close)
 		switch cfg.Transport {

@@ -32,7 +32,9 @@ func Run(t *testing.T, f Factory) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-			cfg := locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1}
+			// No grace period unless a case asks for one: most cases start
+			// from a table that grants at once.
+			cfg := locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod}
 			if tc.config != nil {
 				tc.config(&cfg)
 			}
@@ -84,6 +86,9 @@ func (h *harness) mustGrant(write bool, uid string, resources ...string) locker.
 	if r.Fence == 0 {
 		h.t.Fatalf("lock(write=%v, %s %v) granted with zero fence", write, uid, resources)
 	}
+	if r.Validity != Validity {
+		h.t.Fatalf("lock(write=%v, %s %v) granted with validity %v, want the table's %v", write, uid, resources, r.Validity, Validity)
+	}
 	return r
 }
 
@@ -133,7 +138,18 @@ func (h *harness) refresh(uids ...string) []locker.RefreshStatus {
 	if len(r.Status) != len(uids) {
 		h.t.Fatalf("refresh(%v) returned %d statuses", uids, len(r.Status))
 	}
+	if r.Validity != Validity {
+		h.t.Fatalf("refresh(%v) answered validity %v, want the table's %v", uids, r.Validity, Validity)
+	}
 	return r.Status
+}
+
+// reclaim sends a reclaim of a lock on resources by uid.
+func (h *harness) reclaim(write bool, uid string, resources ...string) locker.Reply {
+	h.t.Helper()
+	a := args(uid, resources...)
+	a.Reclaim = true
+	return h.lock(write, a)
 }
 
 func (h *harness) expect(cond bool, format string, a ...any) {
@@ -418,8 +434,61 @@ var cases = []testCase{
 	{name: "QuietPeriod", config: func(c *locker.Config) { c.QuietPeriod = Validity }, run: func(h *harness) {
 		h.mustRefuse(true, "u", locker.ReasonQuiet, "a")
 		h.mustRefuse(false, "u", locker.ReasonQuiet, "a")
-		h.clk.Advance(Validity)
+		h.clk.Advance(Validity / 3)
+		r := h.lock(true, args("u", "a"))
+		h.expect(!r.OK && r.Reason == locker.ReasonQuiet && r.Grace == Validity-Validity/3,
+			"lock in grace = %+v, want ReasonQuiet with %v of grace left", r, Validity-Validity/3)
+		st, err := h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: []string{"gone"}})
+		h.expect(err == nil && len(st.Status) == 1 && st.Status[0] == locker.RefreshNotHeld && st.Grace == Validity-Validity/3,
+			"refresh in grace = %+v, %v; want not held with the grace left", st, err)
+		u, err := h.l.Unlock(h.ctx, args("gone"))
+		h.expect(err == nil && !u.OK && u.Grace == Validity-Validity/3, "unlock of an unknown uid in grace = %+v, %v; want not held with the grace left", u, err)
+		h.clk.Advance(Validity - Validity/3)
 		h.mustGrant(true, "u", "a")
+		st, err = h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: []string{"u"}})
+		h.expect(err == nil && st.Grace == 0, "refresh after grace = %+v, %v; want no grace", st, err)
+		u, err = h.l.Unlock(h.ctx, args("gone2"))
+		h.expect(err == nil && !u.OK && u.Grace == 0, "unlock of an unknown uid after grace = %+v, %v", u, err)
+	}},
+	{name: "ReclaimInGrace", config: func(c *locker.Config) { c.QuietPeriod = Validity }, run: func(h *harness) {
+		// Holders re-assert what they held before the node restarted.
+		r := h.reclaim(true, "w", "a", "b")
+		h.expect(r.OK && r.Fence != 0 && r.Validity == Validity, "write reclaim = %+v, want granted", r)
+		h.expect(h.reclaim(false, "r1", "c").OK, "read reclaim refused")
+		h.expect(h.reclaim(false, "r2", "c").OK, "second read reclaim refused")
+		// A reclaim is checked against the grants already reclaimed.
+		r = h.reclaim(true, "w2", "b")
+		h.expect(!r.OK && r.Reason == locker.ReasonConflict, "conflicting write reclaim = %+v, want ReasonConflict", r)
+		r = h.reclaim(false, "r3", "a")
+		h.expect(!r.OK && r.Reason == locker.ReasonConflict, "read reclaim under a reclaimed writer = %+v, want ReasonConflict", r)
+		// A repeated reclaim gets the grant it has.
+		h.expect(h.reclaim(true, "w", "a", "b").OK, "repeated reclaim refused")
+		// New locks still wait for the grace to end; the reclaimed grants
+		// are held, refreshed and released like any other.
+		h.mustRefuse(false, "new", locker.ReasonQuiet, "d")
+		st := h.refresh("w", "r1", "r2")
+		h.expect(st[0] == locker.RefreshRefreshed && st[1] == locker.RefreshRefreshed && st[2] == locker.RefreshRefreshed, "refresh of reclaimed grants = %v", st)
+		h.expect(h.unlock(false, "r1") && h.unlock(false, "r2"), "release of reclaimed reads failed")
+		// A reclaim that its holder's release overtook is refused.
+		h.expect(!h.unlock(false, "r4"), "release of an unknown UID reported a release")
+		r = h.reclaim(false, "r4", "c")
+		h.expect(!r.OK && r.Reason == locker.ReasonReleased, "reclaim after its release = %+v, want ReasonReleased", r)
+		h.clk.Advance(Validity / 2)
+		h.refresh("w")
+		h.clk.Advance(Validity / 2) // the grace is over
+		h.mustRefuse(true, "new", locker.ReasonConflict, "a")
+		h.expect(h.unlock(true, "w"), "release of the reclaimed write failed")
+		h.mustGrant(true, "new", "a")
+	}},
+	{name: "ReclaimAfterGrace", run: func(h *harness) {
+		// After the grace (here: none), a reclaim is an ordinary lock
+		// request, except that writer intent does not hold it back.
+		h.mustGrant(false, "r", "a")
+		h.mustRefuse(true, "w", locker.ReasonConflict, "a") // declares intent
+		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a")
+		h.expect(h.reclaim(false, "r3", "a").OK, "read reclaim held back by writer intent")
+		r := h.reclaim(true, "w2", "a")
+		h.expect(!r.OK && r.Reason == locker.ReasonConflict, "write reclaim over readers = %+v, want ReasonConflict", r)
 	}},
 	{name: "List", run: func(h *harness) {
 		lister, ok := h.l.(locker.Lister)

@@ -14,7 +14,7 @@ import (
 func RunFence(t *testing.T, f Factory) {
 	t.Helper()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	l := f(t, locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1})
+	l := f(t, locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 	fc, ok := l.(locker.Fencer)
 	if !ok {
 		t.Skip("locker does not implement Fencer")

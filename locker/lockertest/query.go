@@ -17,7 +17,7 @@ import (
 func RunQuery(t *testing.T, f Factory) {
 	t.Helper()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	l := f(t, locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1})
+	l := f(t, locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 	q, ok := l.(locker.Querier)
 	if !ok {
 		t.Skip("locker does not implement Querier")

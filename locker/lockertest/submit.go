@@ -32,7 +32,7 @@ func (s Sink) Done(tag int, r locker.Reply, err error) { s <- Answer{tag, r, err
 func RunSubmit(t *testing.T, f Factory) {
 	t.Helper()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	l := f(t, locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1})
+	l := f(t, locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 	s, ok := l.(locker.Submitter)
 	if !ok {
 		t.Skip("locker does not implement Submitter")

@@ -20,7 +20,7 @@ const WaitExpiry = 10 * time.Second
 func RunWaits(t *testing.T, f Factory) {
 	t.Helper()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	l := f(t, locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1, WaitExpiry: WaitExpiry})
+	l := f(t, locker.Config{Validity: Validity, Clock: clk, SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod, WaitExpiry: WaitExpiry})
 	wr, ok := l.(locker.WaitReporter)
 	if !ok {
 		t.Skip("locker does not implement WaitReporter")
