@@ -26,14 +26,15 @@ type collector struct {
 	// the collector is reused.
 	args locker.LockArgs
 
-	// confirm makes every answer without an error count toward the quorum,
-	// not only grants: for releases, where a node that answers "not held"
-	// holds nothing either. Set before the calls start.
+	// confirm makes the answers of a release count toward the quorum: a
+	// node that released the lock, or did not hold it because it restarted
+	// and is in its grace period (see heldAtRelease). Set before the calls
+	// start.
 	confirm bool
 
 	mu      sync.Mutex // guards the fields below
 	results []nodeResult
-	granted int           // grants; with confirm, answers without an error
+	granted int           // grants; with confirm, releases confirmed
 	against int           // refused or failed
 	waiting bool          // the waiter is parked on wake
 	wake    chan struct{} // capacity 1
@@ -109,7 +110,7 @@ func (c *collector) Done(node int, r locker.Reply, err error) {
 	res := nodeResult{node, r, err}
 	c.mu.Lock()
 	c.results = append(c.results, res)
-	if err == nil && (r.OK || c.confirm) { // granted (res.state()), or confirmed
+	if err == nil && (r.OK || c.confirm && heldAtRelease(r)) { // granted (res.state()), or confirmed
 		c.granted++
 	} else {
 		c.against++

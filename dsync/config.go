@@ -2,12 +2,12 @@ package dsync
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
-	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/refresher"
 )
 
@@ -24,15 +24,20 @@ const (
 // Config configures a Dsync. The zero value of every field is a documented
 // default; New validates the whole once.
 type Config struct {
-	// RefreshInterval is how often held locks are refreshed on the nodes. If
-	// zero, DefaultRefreshInterval. It must be shorter than Validity.
+	// RefreshInterval is the longest time between two refreshes of the
+	// locks held. The refresher refreshes more often when the nodes'
+	// validity needs it: at least three times per validity. If zero,
+	// DefaultRefreshInterval. If Validity is set, it must be shorter.
 	RefreshInterval time.Duration
 
-	// Validity is how long the nodes keep a grant without a refresh: set it
-	// to the nodes' locker.Config.Validity. A holder whose refreshes have not
-	// reached a quorum for Validity (less a 2% margin for clock rates) treats
-	// its lock as lost before the nodes expire it. If zero,
-	// locker.DefaultValidity.
+	// Validity, if set, caps how long a holder relies on a grant: its
+	// deadline is never later than Validity (less a 2% margin for clock
+	// rates) after the request that last reached a quorum was sent. The
+	// nodes' own validity, which every grant and refresh answer carries,
+	// always applies: a holder treats its lock as lost before the smallest
+	// validity among a quorum of its nodes has passed, whatever this says.
+	// So a Validity set too long, or nodes reconfigured, never makes two
+	// holders. If zero, the nodes' word alone.
 	Validity time.Duration
 
 	// CallTimeout bounds one lock or unlock call to one node. It is also how
@@ -66,14 +71,16 @@ type Config struct {
 	// Rand, if set, draws the retry jitter. The simulation seeds it for
 	// replay; it is used under a lock. If nil, math/rand/v2's global source.
 	Rand *rand.Rand
+
+	// Logger receives what an operator must hear of: nodes that disagree
+	// on their validity, locks lost. Nothing is logged on the path of an
+	// acquisition that goes well. If nil, slog.Default().
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
 	if c.RefreshInterval == 0 {
 		c.RefreshInterval = DefaultRefreshInterval
-	}
-	if c.Validity == 0 {
-		c.Validity = locker.DefaultValidity
 	}
 	if c.CallTimeout == 0 {
 		c.CallTimeout = DefaultCallTimeout
@@ -95,6 +102,9 @@ func (c Config) withDefaults() Config {
 		c.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	c.Clock = clock.OrReal(c.Clock)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
 }
 
@@ -112,7 +122,7 @@ func (c Config) validate() error {
 			return fmt.Errorf("dsync: Config.%s %v is negative", d.name, d.v)
 		}
 	}
-	if c.RefreshInterval >= c.Validity {
+	if c.Validity > 0 && c.RefreshInterval >= c.Validity {
 		return fmt.Errorf("dsync: Config.RefreshInterval %v must be shorter than Config.Validity %v", c.RefreshInterval, c.Validity)
 	}
 	if c.RetryMax < c.RetryMin {

@@ -206,6 +206,12 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 			}
 		}
 		wait := m.ds.backoff(retry)
+		if restarting := (*RestartingError)(nil); errors.As(err, &restarting) && restarting.graceOnly {
+			// Every node that did not grant is in its grace period, which
+			// ends when it said: asking before then is no use. (With nodes
+			// that failed, one may come back sooner: back off as usual.)
+			wait = max(wait, restarting.RetryAfter+m.ds.backoff(0)/4)
+		}
 		if w := left(now, wait); w < wait {
 			// The timeout passes first: wait for it, then give up.
 			if w > 0 {
@@ -285,7 +291,8 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 		ds.trackHold(holder, m.names, write, h.ctx) // deadlock detection
 	}
 	ds.refresher.Add(refresher.Lock{
-		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent,
+		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent, Validity: a.validity(args.Quorum),
+		Write: write, Args: args, // for reclaims on nodes that restart
 		OnLost: func(err error) { m.lost(h, err) },
 	})
 	// Close sets closed before it reports the registered locks lost: a lock
@@ -317,10 +324,17 @@ func (m *DRWMutex) lost(h *hold, err error) {
 // hold up the caller. The other nodes' answers are awaited without the
 // caller, and nodes that failed, or did not answer in time, are released by
 // background retries (Close waits for those answers, and cancels the
-// retries). Unlock returns ErrUnlockPending if fewer than a quorum confirmed
-// the release. If the lock was lost, Unlock returns an error wrapping
-// ErrLockLost. It is a run-time error (a panic) to Unlock a DRWMutex that
-// does not hold the write lock.
+// retries).
+//
+// Unlock tells the truth about the lock it releases. It returns nil if a
+// quorum of nodes still held it (a node in its restart grace period that no
+// longer held it counts as holding it: it has granted it to nobody else). It
+// returns an error wrapping ErrLockLost if more than n−quorum nodes no
+// longer held it, or if the lock was found lost before: the critical section
+// may have overlapped another holder's. Otherwise (nodes did not answer in
+// time) it returns ErrUnlockPending. Every node is asked to release it
+// whatever the outcome. It is a run-time error (a panic) to Unlock a
+// DRWMutex that does not hold the write lock.
 //
 // A node that has not yet released refuses other clients' locks on the
 // resources for a moment longer; a quorum of the others has released, so
@@ -369,18 +383,32 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	ds.start(ctx, op, releaseArgs(h.uid), ds.cfg.CallTimeout, ds.allNodes, c)
 	var buf [stackNodes]nodeResult
 	results, _ := c.wait(ctx, buf[:0])
-	confirmed := 0
+	held, notHeld := 0, 0
 	for _, r := range results {
-		if r.err == nil {
-			confirmed++
+		switch {
+		case r.err != nil:
+		case heldAtRelease(r.reply):
+			held++
+		default:
+			notHeld++
 		}
 	}
 	ds.leaveRelease(c, op)
-	if confirmed < q {
-		return fmt.Errorf("%w: %v: %d of %d nodes confirmed", ErrUnlockPending, m.names, confirmed, n)
+	switch {
+	case held >= q:
+		return nil
+	case notHeld > n-q:
+		return fmt.Errorf("dsync: unlock %v: %w: %d of %d nodes no longer held it at release (at most %d may not, for a quorum of %d): another holder may have had it meanwhile",
+			m.names, ErrLockLost, notHeld, n, n-q, q)
 	}
-	return nil
+	return fmt.Errorf("%w: %v: %d of %d nodes confirmed", ErrUnlockPending, m.names, held, n)
 }
+
+// heldAtRelease reports whether a node's answer to a release says it held
+// the lock until then, as far as safety goes: it released it, or it did not
+// hold it but is in its restart grace period, and has granted it to nobody
+// since it started.
+func heldAtRelease(r locker.Reply) bool { return r.OK || r.Grace > 0 }
 
 // markNode sets nodes[i], making nodes (of length n) if it is nil.
 func markNode(nodes []bool, n, i int) []bool {

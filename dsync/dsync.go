@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -49,6 +50,17 @@ type Dsync struct {
 	bgDone   bool       // Close has begun waiting: start no more
 	bgWG     sync.WaitGroup
 	closed   atomic.Bool
+
+	validity validityWatch // what each node says its validity is (validity.go)
+
+	rounds, reclaims, reclaimed atomic.Uint64 // of the refresher, for Stats
+}
+
+// countRound counts a refresh round for Stats.
+func (ds *Dsync) countRound(st refresher.RoundStats) {
+	ds.rounds.Add(1)
+	ds.reclaims.Add(uint64(st.Reclaims))
+	ds.reclaimed.Add(uint64(st.Reclaimed))
 }
 
 // New returns a quorum client over lockers. It returns an error if there are
@@ -75,22 +87,25 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 		return nil, err
 	}
 	ls := append([]locker.NetLocker(nil), lockers...)
+	ds := &Dsync{
+		cfg:       cfg,
+		lockers:   ls,
+		allNodes:  slices.Repeat([]bool{true}, len(ls)),
+		uidPrefix: newUIDPrefix(),
+	}
+	ds.validity = validityWatch{ds: ds, nodes: make([]atomic.Int64, len(ls))}
 	ref, err := refresher.New(ls, refresher.Config{
 		Interval:    cfg.RefreshInterval,
 		CallTimeout: cfg.RefreshCallTimeout,
 		Validity:    cfg.Validity,
 		Clock:       cfg.Clock,
+		OnValidity:  ds.validity.observe,
+		OnRound:     ds.countRound,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dsync: %w", err)
 	}
-	ds := &Dsync{
-		cfg:       cfg,
-		lockers:   ls,
-		allNodes:  slices.Repeat([]bool{true}, len(ls)),
-		refresher: ref,
-		uidPrefix: newUIDPrefix(),
-	}
+	ds.refresher = ref
 	ds.submitters = make([]locker.Submitter, len(ls))
 	for i, l := range ls {
 		if s, ok := l.(locker.Submitter); ok {
@@ -123,6 +138,37 @@ func (ds *Dsync) Close() error {
 	ds.bgWG.Wait()
 	ds.workers.close()
 	return nil
+}
+
+// Stats is what a Dsync has seen of its nodes.
+type Stats struct {
+	// Validities is, per locker in the order given to New, the validity the
+	// node last reported in a grant or refresh answer; zero until it has.
+	Validities []time.Duration
+	// ValidityDisagreements counts the times a node reported a validity
+	// other than another node's (see Config.Validity): the nodes of one
+	// cluster should be configured alike.
+	ValidityDisagreements uint64
+	// RefreshRounds counts the refresher's rounds that have ended.
+	RefreshRounds uint64
+	// Reclaims counts the reclaims sent to nodes in their restart grace
+	// period (see package refresher), and Reclaimed those granted.
+	Reclaims, Reclaimed uint64
+}
+
+// Stats returns what the Dsync has seen so far.
+func (ds *Dsync) Stats() Stats {
+	st := Stats{
+		Validities:            make([]time.Duration, len(ds.lockers)),
+		ValidityDisagreements: ds.validity.disagreements.Load(),
+		RefreshRounds:         ds.rounds.Load(),
+		Reclaims:              ds.reclaims.Load(),
+		Reclaimed:             ds.reclaimed.Load(),
+	}
+	for i := range ds.lockers {
+		st.Validities[i] = ds.validity.validity(i)
+	}
+	return st
 }
 
 // Lockers returns the number of lockers (nodes).

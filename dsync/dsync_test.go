@@ -1,6 +1,9 @@
 package dsync_test
 
 import (
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"context"
 	"errors"
 	"fmt"
@@ -192,7 +195,7 @@ func newCluster(t *testing.T, n int, clk clock.Clock) *cluster {
 	syncPath := slices.Contains(strings.Split(t.Name(), "/"), "sync")
 	var ls []locker.NetLocker
 	for range n {
-		tbl := locker.New(locker.Config{Validity: validity, Clock: c.clk, SweepInterval: -1})
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: validity, Clock: c.clk, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		nd := &node{Local: tbl, clk: c.clk}
 		c.nodes = append(c.nodes, nd)
@@ -228,7 +231,7 @@ func TestQuorumTable(t *testing.T) {
 	for n, rw := range want {
 		ls := make([]locker.NetLocker, n)
 		for i := range ls {
-			ls[i] = locker.New(locker.Config{SweepInterval: -1})
+			ls[i] = locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		}
 		ds, err := dsync.New(ls, dsync.Config{})
 		if err != nil {
@@ -242,8 +245,8 @@ func TestQuorumTable(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	a := locker.New(locker.Config{SweepInterval: -1})
-	b := locker.New(locker.Config{SweepInterval: -1})
+	a := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
+	b := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	for name, tc := range map[string]struct {
 		ls  []locker.NetLocker
 		cfg dsync.Config
@@ -803,9 +806,46 @@ func TestQuietNodesAreNotALockedResource(t *testing.T) {
 	}
 	defer ds.Close()
 	ok, _, err := dsync.NewDRWMutex(ds, "obj").TryLock(context.Background())
-	if ok || !errors.Is(err, dsync.ErrNoQuorum) || errors.Is(err, dsync.ErrLocked) || !strings.Contains(err.Error(), "quiet period") {
-		t.Fatalf("all nodes quiet: ok=%v err=%v, want ErrNoQuorum naming the quiet period", ok, err)
+	assert.False(t, ok)
+	require.ErrorIs(t, err, dsync.ErrRestarting)
+	assert.ErrorIs(t, err, dsync.ErrNoQuorum)
+	assert.NotErrorIs(t, err, dsync.ErrLocked)
+	var re *dsync.RestartingError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, time.Minute, re.RetryAfter)
+	assert.Contains(t, err.Error(), "nodes restarting, retry after 1m0s")
+
+	// An acquisition whose timeout is shorter than the grace times out,
+	// saying why; one whose timeout outlasts it waits the grace out, and
+	// asks again only when the grace is over.
+	acquire := func(timeout time.Duration) error {
+		done := make(chan error, 1)
+		go func() {
+			m := dsync.NewDRWMutex(ds, "obj")
+			_, err := m.GetLock(context.Background(), dsync.Options{Timeout: timeout})
+			if err == nil {
+				err = m.Unlock(context.Background())
+			}
+			done <- err
+		}()
+		for {
+			select {
+			case err := <-done:
+				return err
+			default:
+				clk.BlockUntil(nil, 1)
+				if due, ok := clk.NextDue(); ok {
+					clk.Set(due)
+				}
+			}
+		}
 	}
+	err = acquire(5 * time.Second)
+	require.ErrorIs(t, err, dsync.ErrTimeout)
+	assert.ErrorIs(t, err, dsync.ErrRestarting)
+	assert.Contains(t, err.Error(), "nodes restarting, retry after")
+	require.NoError(t, acquire(2*time.Minute))
+	assert.GreaterOrEqual(t, clk.Since(time.Unix(1_700_000_000, 0)), time.Minute)
 }
 
 func TestCallsNeverSentAreNotReleased(t *testing.T) {

@@ -20,10 +20,17 @@ var (
 	// ErrNoQuorum means an attempt failed because too many nodes could not
 	// be reached or failed for a quorum to be possible.
 	ErrNoQuorum = errors.New("dsync: quorum not reachable")
+	// ErrRestarting means an attempt failed because nodes refused while in
+	// their restart grace period (locker.Config.QuietPeriod). The error is
+	// a *RestartingError, which says how long until enough nodes are out of
+	// it; it also wraps ErrNoQuorum.
+	ErrRestarting = errors.New("dsync: nodes restarting")
 	// ErrLockLost is the cause (see context.Cause) of a lock context
 	// cancelled because the lock was lost: more than n−quorum nodes no longer
 	// hold it, or no refresh reached a quorum within the validity. It wraps
-	// refresher.ErrLost.
+	// refresher.ErrLost. Unlock and RUnlock return an error wrapping it when
+	// fewer than a quorum of nodes still held the lock when it was
+	// released: the critical section may have overlapped another holder's.
 	ErrLockLost = refresher.ErrLost
 	// ErrUnlockPending means Unlock returned before a quorum confirmed the
 	// release. The release goes on in the background for Config.UnlockRetryFor;

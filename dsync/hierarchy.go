@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/dsync-go/dsync/clock"
 )
@@ -138,18 +139,30 @@ func (hd *Held) Lock(ctx context.Context, opts Options, locks ...LevelLock) erro
 	}
 	wait := ctx
 	var run adaptiveRun // reports the outcome to opts.Adaptive, if set
+	var deadline time.Time
+	clk := hd.ds.clk()
 	if timeout, adaptive := opts.bound(); timeout > 0 {
-		clk := hd.ds.clk()
 		if adaptive != nil && len(plan) > 0 {
 			run = adaptiveRun{a: adaptive, clk: clk, start: clk.Now()}
 		}
+		deadline = clk.Now().Add(timeout)
 		var cancel context.CancelFunc
 		wait, cancel = clock.WithTimeout(ctx, clk, timeout)
 		defer cancel()
 	}
 	taken := len(hd.steps)
 	for _, st := range plan {
-		if err := hd.take(ctx, wait, opts.Source, st); err != nil {
+		// Each level's acquisition is bounded by what is left of the
+		// timeout on its own, not only through wait's context, whose
+		// timer fires on another goroutine: it gives up on time even when
+		// it retries without a pause.
+		var left time.Duration
+		if !deadline.IsZero() {
+			if left = deadline.Sub(clk.Now()); left <= 0 {
+				left = time.Nanosecond
+			}
+		}
+		if err := hd.take(ctx, wait, Options{Source: opts.Source, Timeout: left}, st); err != nil {
 			hd.unwind(context.WithoutCancel(ctx), taken)
 			run.done(ctx, err)
 			return err
@@ -210,14 +223,14 @@ func (hd *Held) plan(locks []LevelLock) ([]heldStep, error) {
 // take acquires one level's lock and watches it for a loss. The lock's
 // context derives from the Held's, so that it outlives this call; the call's
 // ctx and timeout (wait) only bound the waiting.
-func (hd *Held) take(ctx, wait context.Context, source string, st heldStep) error {
+func (hd *Held) take(ctx, wait context.Context, opts Options, st heldStep) error {
 	lockParent, stopWaiting, cancel := waitWithin(hd.ctx, ctx, wait)
 	var err error
 	var lockCtx context.Context
 	if st.write {
-		lockCtx, err = st.m.GetLock(lockParent, Options{Source: source})
+		lockCtx, err = st.m.GetLock(lockParent, opts)
 	} else {
-		lockCtx, err = st.m.GetRLock(lockParent, Options{Source: source})
+		lockCtx, err = st.m.GetRLock(lockParent, opts)
 	}
 	if !stopWaiting() && err == nil {
 		// The call's ctx ended as the lock was granted: the lock's context

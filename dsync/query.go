@@ -57,7 +57,9 @@ func (ds *Dsync) queryAll(ctx context.Context, names []string) (answers []*locke
 // confirm asks every node at once whether it holds uid, as a refresh does
 // (which also extends the grant where it is held), each call bounded by
 // CallTimeout. It returns how many nodes hold it and how many answered that
-// they do not; the rest did not answer.
+// they do not; the rest did not answer, or answered that they do not hold it
+// while in their restart grace period (the refresher reclaims it there: that
+// is no evidence that it was lost).
 func (ds *Dsync) confirm(ctx context.Context, uid string) (held, notHeld int) {
 	callCtx, cancel := clock.WithTimeout(ctx, ds.clk(), ds.cfg.CallTimeout)
 	defer cancel()
@@ -65,7 +67,7 @@ func (ds *Dsync) confirm(ctx context.Context, uid string) (held, notHeld int) {
 	for _, l := range ds.lockers {
 		go func() {
 			r, err := l.Refresh(callCtx, locker.RefreshArgs{UIDs: []string{uid}})
-			if err != nil || len(r.Status) != 1 {
+			if err != nil || len(r.Status) != 1 || (r.Status[0] == locker.RefreshNotHeld && r.Grace > 0) {
 				answers <- locker.RefreshUnknown
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -118,14 +119,30 @@ func (sc *syncCalls) done() {
 // attempt is the outcome of asking every node once for a lock.
 type attempt struct {
 	granted, refused, failed int
-	conflicts                int         // refusals because another client holds the lock or waits to write
-	fence                    uint64      // max fence among grants
-	sent                     time.Time   // when the requests went out
-	reasons                  []string    // why nodes refused, for errors
-	errs                     []error     // why nodes failed
-	invalid                  error       // a node said the request itself is invalid
-	gaveUp                   error       // ctx ended before the outcome was known
-	state                    []nodeState // per node
+	conflicts                int             // refusals because another client holds the lock or waits to write
+	graces                   []time.Duration // per refusal because the node is in its restart grace: what is left of it
+	validities               []time.Duration // per grant: the node's validity
+	fence                    uint64          // max fence among grants
+	sent                     time.Time       // when the requests went out
+	reasons                  []string        // why nodes refused, for errors
+	errs                     []error         // why nodes failed
+	invalid                  error           // a node said the request itself is invalid
+	gaveUp                   error           // ctx ended before the outcome was known
+	state                    []nodeState     // per node
+}
+
+// errNoValidity is the error of a grant that does not say how long it is
+// valid (locker.Reply.Validity): the node does not keep the contract of
+// locker.NetLocker. The grant is not counted, and is released.
+var errNoValidity = errors.New("granted without a validity (locker.Reply.Validity is zero): the locker does not implement protocol 2")
+
+// validity returns how long a lock won by this attempt is valid, counted
+// from when its requests went out: the smallest validity among the q nodes
+// with the longest, so that q nodes hold it that long. It is called once q
+// nodes have granted.
+func (a *attempt) validity(q int) time.Duration {
+	slices.Sort(a.validities)
+	return a.validities[len(a.validities)-q]
 }
 
 // tryAcquire asks every node at once, at now on the Dsync's clock, to grant
@@ -211,6 +228,13 @@ func (ds *Dsync) releaseAbandoned(c *collector, write bool, args *locker.LockArg
 // tally counts answers into a.
 func (a *attempt) tally(ds *Dsync, results []nodeResult) {
 	for _, res := range results {
+		if res.reply.OK && res.err == nil {
+			if res.reply.Validity <= 0 {
+				res.err = errNoValidity // it may hold a grant: failed, and released
+			} else {
+				ds.validity.observe(res.node, res.reply.Validity)
+			}
+		}
 		st := res.state()
 		a.state[res.node] = st
 		switch st {
@@ -223,10 +247,14 @@ func (a *attempt) tally(ds *Dsync, results []nodeResult) {
 		case stateGranted:
 			a.granted++
 			a.fence = max(a.fence, res.reply.Fence)
+			a.validities = append(a.validities, res.reply.Validity)
 		case stateRefused:
 			a.refused++
-			if r := res.reply.Reason; r == locker.ReasonConflict || r == locker.ReasonWriterWaiting {
+			switch r := res.reply.Reason; r {
+			case locker.ReasonConflict, locker.ReasonWriterWaiting:
 				a.conflicts++
+			case locker.ReasonQuiet:
+				a.graces = append(a.graces, res.reply.Grace)
 			}
 			a.reasons = append(a.reasons, fmt.Sprintf("%s: %v", ds.lockers[res.node], res.reply.Reason))
 		}
@@ -260,24 +288,78 @@ func count(nodes []bool) int {
 }
 
 // err describes a failed attempt: ErrLocked if any node refused because
-// another client holds the lock (or waits to write it), else ErrNoQuorum
-// (nodes failed, or refused for other reasons such as a restart quiet
-// period). It also wraps the nodes' errors, so that errors.Is finds, say,
-// locker.ErrUnauthorized.
+// another client holds the lock (or waits to write it); else a
+// *RestartingError if nodes refused because they are in their restart grace
+// period; else ErrNoQuorum (nodes failed). It also wraps the nodes' errors,
+// so that errors.Is finds, say, locker.ErrUnauthorized.
 func (a *attempt) err(names []string, q, n int) error {
-	kind := ErrNoQuorum
-	if a.conflicts > 0 {
-		kind = ErrLocked
-	}
 	msg := fmt.Sprintf("%v: %d of %d nodes granted, %d needed; %d refused, %d failed", names, a.granted, n, q, a.refused, a.failed)
 	if len(a.reasons) > 0 {
 		msg += " (refused: " + strings.Join(a.reasons, "; ") + ")"
 	}
-	if len(a.errs) == 0 {
-		return fmt.Errorf("%w: %s", kind, msg)
+	var errs error
+	if len(a.errs) > 0 {
+		errs = nodeErrors(a.errs)
 	}
-	return fmt.Errorf("%w: %s: %w", kind, msg, nodeErrors(a.errs))
+	switch {
+	case a.conflicts > 0:
+	case len(a.graces) > 0:
+		return &RestartingError{RetryAfter: a.retryAfter(q, n), graceOnly: a.failed == 0 && a.refused == len(a.graces), msg: msg, errs: errs}
+	default:
+		if errs == nil {
+			return fmt.Errorf("%w: %s", ErrNoQuorum, msg)
+		}
+		return fmt.Errorf("%w: %s: %w", ErrNoQuorum, msg, errs)
+	}
+	if errs == nil {
+		return fmt.Errorf("%w: %s", ErrLocked, msg)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrLocked, msg, errs)
 }
+
+// retryAfter returns how long until enough of the nodes that refused
+// because of their restart grace are out of it for a quorum: with k of the
+// n nodes in grace, the (q−(n−k))-th shortest grace left; the shortest if
+// the others alone could make a quorum (they failed, for other reasons).
+func (a *attempt) retryAfter(q, n int) time.Duration {
+	g := slices.Sorted(slices.Values(a.graces))
+	need := q - (n - len(g))
+	if need < 1 {
+		need = 1
+	}
+	return g[need-1]
+}
+
+// RestartingError is the error of an attempt that failed because nodes are
+// in their restart grace period (see locker.Config.QuietPeriod): they have
+// just started, and grant nothing new until it ends, so that no lock they
+// held before is granted twice. It wraps ErrRestarting and ErrNoQuorum.
+type RestartingError struct {
+	// RetryAfter is how long until enough nodes are out of their grace
+	// period for a quorum, by what they said.
+	RetryAfter time.Duration
+
+	graceOnly bool   // every node that did not grant refused for its grace
+	msg       string // the attempt, in words
+	errs      error  // the nodes' errors, if any
+}
+
+func (e *RestartingError) Error() string {
+	s := fmt.Sprintf("dsync: nodes restarting, retry after %v: %s", e.RetryAfter.Round(time.Millisecond), e.msg)
+	if e.errs != nil {
+		s += ": " + e.errs.Error()
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrRestarting) and errors.Is(err, ErrNoQuorum)
+// true.
+func (e *RestartingError) Is(target error) bool {
+	return target == ErrRestarting || target == ErrNoQuorum
+}
+
+// Unwrap returns the nodes' errors.
+func (e *RestartingError) Unwrap() error { return e.errs }
 
 // nodeErrors is the errors of several nodes, on one line.
 type nodeErrors []error

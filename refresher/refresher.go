@@ -1,25 +1,53 @@
 // Package refresher keeps the locks a process holds alive on the nodes that
-// granted them, and tells each lock's owner when it is lost.
+// granted them, reclaims them on nodes that restarted, and tells each lock's
+// owner when it is lost.
 //
-// One Refresher serves every lock of a quorum client. Every Interval it sends
+// One Refresher serves every lock of a quorum client. Every round it sends
 // each node one Refresh request carrying the UIDs of all the locks it holds,
 // so refresh traffic grows with the number of nodes, not with the number of
 // locks times the number of nodes.
 //
+// # Validity
+//
+// Every grant and every refresh answer carries the validity of the node that
+// gave it (locker.Reply.Validity, locker.RefreshReply.Validity): how long
+// the node keeps the grant without another refresh. A lock's deadline, when
+// its holder must stop relying on it, is the time the request that last
+// reached a quorum was sent (the acquisition, or a refresh round), plus the
+// smallest validity among a quorum of the nodes that answered it (the
+// quorum-th largest of their validities), less a margin of a fiftieth for the
+// rates of the clocks; Config.Validity, if set, only ever shortens it. The
+// nodes' word is thus the one source of truth: a client that was not told,
+// or was told wrong, what the nodes' validity is keeps no lock past it.
+//
+// # Loss
+//
 // A lock is lost when either
-//   - more than n−quorum nodes positively answer that they do not hold it (an
-//     unreachable node is not such an answer), or
-//   - no refresh has reached a quorum of nodes for a whole Validity, less a
-//     safety margin: by then the nodes may have expired it, so its holder
-//     must stop before they do.
+//   - more than n−quorum nodes positively answer that they do not hold it
+//     and are not in their restart grace period (an unreachable node is not
+//     such an answer), or
+//   - no refresh has reached a quorum of nodes before its deadline: by then
+//     the nodes may have expired it, so its holder must stop before they do.
 //
 // When a lock is lost the refresher forgets it and calls its OnLost function.
+//
+// # Reclaims
+//
+// A node that restarted has an empty table and a grace period
+// (locker.Config.QuietPeriod) in which it grants only reclaims. A refresh
+// answer that does not hold a lock and says the node is in its grace is not
+// a loss: the refresher sends that node a reclaim of the lock
+// (locker.LockArgs.Reclaim, the acquisition's own arguments), and a granted
+// reclaim counts as a refresh by that node in the round. So a lock outlives
+// the restart of any number of its nodes, all of them at once included, with
+// nothing asked of its holder.
 package refresher
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,13 +62,13 @@ const (
 )
 
 // Why a lock was lost. OnLost receives an error wrapping one of them, and
-// both wrap ErrLost.
+// all wrap ErrLost.
 var (
 	// ErrLost is wrapped by every reason a lock can be lost for.
 	ErrLost = errors.New("refresher: lock lost")
 	// ErrNotHeld: more than n−quorum nodes said they do not hold the lock.
 	ErrNotHeld = fmt.Errorf("%w: nodes no longer hold it", ErrLost)
-	// ErrExpired: no refresh reached a quorum for the validity period.
+	// ErrExpired: no refresh reached a quorum before the lock's deadline.
 	ErrExpired = fmt.Errorf("%w: no refresh reached a quorum within the validity", ErrLost)
 	// ErrStopped: the refresher was closed, so nothing keeps the lock alive.
 	ErrStopped = fmt.Errorf("%w: refreshing stopped", ErrLost)
@@ -49,19 +77,29 @@ var (
 // Config configures a Refresher. The zero value gives the documented
 // defaults.
 type Config struct {
-	// Interval is the time between refresh rounds. If zero, DefaultInterval.
+	// Interval is the longest time between two refresh rounds. Rounds come
+	// more often when a lock's validity needs it: at least three per
+	// validity of the shortest-lived lock held. If zero, DefaultInterval.
 	Interval time.Duration
-	// CallTimeout bounds one node's refresh call. If zero, the smaller of
-	// DefaultCallTimeout and Interval.
+	// CallTimeout bounds one node's refresh call, and one reclaim. If
+	// zero, the smaller of DefaultCallTimeout and Interval.
 	CallTimeout time.Duration
-	// Validity is how long the nodes keep a grant without a refresh. If
-	// zero, locker.DefaultValidity. It must be more than Interval.
+	// Validity, if set, caps every lock's validity: a lock's deadline is
+	// never later than the time its last quorum was reached plus Validity
+	// (less the margin), whatever the nodes say. If zero, the nodes' word
+	// alone (see the package documentation). It must then be more than
+	// Interval.
 	Validity time.Duration
 	// Clock is the source of time. If nil, clock.Real().
 	Clock clock.Clock
 	// OnRound, if set, is called on the refresher's goroutine after each
 	// round, for metrics and logs. It must not block.
 	OnRound func(RoundStats)
+	// OnValidity, if set, is called with the index of a node (in the
+	// lockers given to New) and the validity it reported, for every refresh
+	// answer and granted reclaim. It must be fast and safe for concurrent
+	// use.
+	OnValidity func(node int, v time.Duration)
 }
 
 // RoundStats summarises one refresh round.
@@ -71,16 +109,17 @@ type RoundStats struct {
 	Failed    int // requests that failed as a whole
 	Lost      int // locks found lost (not held on enough nodes)
 	Refreshed int // locks a quorum of nodes refreshed
+	Reclaims  int // reclaims sent to nodes in their restart grace period
+	Reclaimed int // reclaims granted
 }
 
 // Validate reports the first field of c that cannot work.
 func (c Config) Validate() error {
-	c = c.withDefaults()
 	switch {
 	case c.Interval < 0 || c.CallTimeout < 0 || c.Validity < 0:
 		return fmt.Errorf("refresher: negative duration in %+v", c)
-	case c.Interval >= c.Validity:
-		return fmt.Errorf("refresher: refresh interval %v is not shorter than the validity %v", c.Interval, c.Validity)
+	case c.Validity > 0 && c.withDefaults().Interval >= c.Validity:
+		return fmt.Errorf("refresher: refresh interval %v is not shorter than the validity %v", c.withDefaults().Interval, c.Validity)
 	}
 	return nil
 }
@@ -92,16 +131,15 @@ func (c Config) withDefaults() Config {
 	if c.CallTimeout == 0 {
 		c.CallTimeout = min(DefaultCallTimeout, c.Interval)
 	}
-	if c.Validity == 0 {
-		c.Validity = locker.DefaultValidity
-	}
 	c.Clock = clock.OrReal(c.Clock)
 	return c
 }
 
-// margin is how long before the nodes' expiry a holder gives its lock up, to
-// allow for the nodes' clocks running a little faster than the holder's.
-func (c Config) margin() time.Duration { return c.Validity / 50 }
+// Margin is how long before the nodes' expiry a holder gives its lock up, to
+// allow for the nodes' clocks running a little faster than the holder's: a
+// fiftieth of the validity. The clocks of the nodes and their clients must
+// run at the same rate within 2%.
+func Margin(validity time.Duration) time.Duration { return validity / 50 }
 
 // Lock is a held lock, as registered with Add.
 type Lock struct {
@@ -112,6 +150,17 @@ type Lock struct {
 	// Acquired is when the request that acquired the lock was sent, on the
 	// refresher's clock. The lock's validity is counted from there.
 	Acquired time.Time
+	// Validity is the smallest validity among a quorum of the nodes that
+	// granted the lock (see the package documentation). It must be
+	// positive unless Config.Validity is set.
+	Validity time.Duration
+	// Write and Args say what the lock is: a write lock or a read lock, and
+	// the arguments of the acquisition that won it (its UID, resources,
+	// owner, source, holder). A node that restarted is sent them as a
+	// reclaim (locker.LockArgs.Reclaim). If Args.Resources is empty, the
+	// lock is not reclaimed.
+	Write bool
+	Args  locker.LockArgs
 	// OnLost is called once, on the refresher's goroutine, if the lock is
 	// lost; the lock is no longer registered by then. It must not block.
 	OnLost func(err error)
@@ -123,11 +172,12 @@ type Refresher struct {
 	cfg     Config
 	lockers []locker.NetLocker
 
-	mu       sync.Mutex // guards locks and earliest
+	mu       sync.Mutex // guards locks, earliest and shortest
 	locks    map[string]*entry
-	earliest time.Time // no lock's deadline is before this (may be stale-early)
+	earliest time.Time     // no lock's deadline is before this (may be stale-early)
+	shortest time.Duration // no registered lock's validity is shorter (may be stale-short)
 
-	wake   chan struct{} // nudges the loop to re-read earliest
+	wake   chan struct{} // nudges the loop to re-read earliest and shortest
 	stop   chan struct{}
 	done   chan struct{}
 	closed sync.Once
@@ -160,15 +210,41 @@ func New(lockers []locker.NetLocker, cfg Config) (*Refresher, error) {
 	return r, nil
 }
 
-// Add registers l for refreshing. Its deadline is l.Acquired plus the
-// validity less a safety margin. Adding a UID that is registered replaces it.
+// validity returns the validity to count a deadline with: v, capped by
+// Config.Validity if that is set.
+func (r *Refresher) validity(v time.Duration) time.Duration {
+	switch {
+	case r.cfg.Validity > 0 && (v <= 0 || v > r.cfg.Validity):
+		return r.cfg.Validity
+	case v <= 0:
+		panic("refresher: Lock.Validity is not positive and Config.Validity is not set")
+	}
+	return v
+}
+
+// deadline returns when a lock whose quorum was last reached by a request
+// sent at sent, with validity v (already capped), must be given up.
+func deadline(sent time.Time, v time.Duration) time.Time {
+	return sent.Add(v - Margin(v))
+}
+
+// Add registers l for refreshing. Its deadline is l.Acquired plus its
+// validity less the margin (see the package documentation). Adding a UID
+// that is registered replaces it. It panics if neither l.Validity nor
+// Config.Validity is positive.
 func (r *Refresher) Add(l Lock) {
-	e := &entry{Lock: l, deadline: l.Acquired.Add(r.cfg.Validity - r.cfg.margin())}
+	v := r.validity(l.Validity)
+	l.Validity = v
+	e := &entry{Lock: l, deadline: deadline(l.Acquired, v)}
 	r.mu.Lock()
 	r.locks[l.UID] = e
 	nudge := r.earliest.IsZero() || e.deadline.Before(r.earliest)
 	if nudge {
 		r.earliest = e.deadline
+	}
+	if r.shortest == 0 || v < r.shortest {
+		r.shortest = v
+		nudge = true
 	}
 	r.mu.Unlock()
 	if nudge {
@@ -187,11 +263,12 @@ func (r *Refresher) Remove(uid string) bool {
 }
 
 // Deadline returns when the holder of uid must give its lock up: the time,
-// on the refresher's clock, when the last refresh that reached a quorum (or
-// the acquisition) stops vouching for it, less the safety margin. It
-// reports false if uid is not registered (released, or reported lost). A
-// holder that checks Deadline against its clock learns that it stalled past
-// its validity even before the refresher's loop has run to report it.
+// on the refresher's clock, when the last request that reached a quorum
+// (the acquisition or a refresh round) stops vouching for it, less the
+// safety margin. It reports false if uid is not registered (released, or
+// reported lost). A holder that checks Deadline against its clock learns
+// that it stalled past its validity even before the refresher's loop has
+// run to report it.
 func (r *Refresher) Deadline(uid string) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -235,13 +312,28 @@ func (r *Refresher) nudge() {
 	}
 }
 
-// loop runs refresh rounds every Interval and gives up locks whose deadline
-// passes. A round runs on its own goroutine so that a slow node cannot delay
-// a deadline; a tick that comes while a round is still running is skipped.
+// interval returns the time until the next round: Config.Interval, or a
+// third of the shortest validity of the locks held if that is shorter, so
+// that every lock gets at least two chances to be refreshed before its
+// deadline.
+func (r *Refresher) interval() time.Duration {
+	r.mu.Lock()
+	shortest := r.shortest
+	r.mu.Unlock()
+	if shortest > 0 {
+		return max(min(r.cfg.Interval, shortest/3), time.Millisecond)
+	}
+	return r.cfg.Interval
+}
+
+// loop runs refresh rounds and gives up locks whose deadline passes. A
+// round runs on its own goroutine so that a slow node cannot delay a
+// deadline; a tick that comes while a round is still running is skipped.
 func (r *Refresher) loop() {
 	defer close(r.done)
 	clk := r.cfg.Clock
-	tick := clk.NewTimer(r.cfg.Interval)
+	every := r.interval()
+	tick := clk.NewTimer(every)
 	defer tick.Stop()
 	deadline := clk.NewTimer(time.Hour)
 	defer deadline.Stop()
@@ -270,11 +362,18 @@ func (r *Refresher) loop() {
 			return
 		case <-r.wake:
 			armDeadline()
+			if e := r.interval(); e < every {
+				// A lock with a shorter validity came: the next round may
+				// not wait for the old interval.
+				every = e
+				tick.Reset(every)
+			}
 		case <-deadline.C():
 			r.expire(clk.Now())
 			armDeadline()
 		case <-tick.C():
-			tick.Reset(r.cfg.Interval)
+			every = r.interval()
+			tick.Reset(every)
 			if results == nil {
 				results = make(chan roundResult, 1)
 				go r.round(ctx, results)
@@ -294,63 +393,146 @@ func (r *Refresher) loop() {
 	}
 }
 
+// nodeAnswer is one node's answer to a round's refresh request.
+type nodeAnswer struct {
+	ok       bool // the request succeeded, with a status per UID and a validity
+	status   []locker.RefreshStatus
+	validity time.Duration
+	grace    bool // the node is in its restart grace period
+}
+
 // roundResult is what one refresh round learned.
 type roundResult struct {
-	sent      time.Time
-	failed    int // requests that failed
-	uids      []string
-	refreshed []int // per UID: nodes that refreshed it
-	notHeld   []int // per UID: nodes that said they do not hold it
+	sent    time.Time
+	locks   []*entry // the locks refreshed, as registered when the round began
+	answers []nodeAnswer
+	// reclaimed[i] lists, for locks[i], the nodes that granted its
+	// reclaim in the round; refused, those that refused it.
+	reclaimed, refused [][]int
+	reclaims           int
 }
 
 // round refreshes every registered lock on every node, one request per
-// node, and sends what it learned to out.
+// node, reclaims on nodes in their grace period what they lost, and sends
+// what it learned to out.
 func (r *Refresher) round(ctx context.Context, out chan<- roundResult) {
 	r.mu.Lock()
-	uids := make([]string, 0, len(r.locks))
-	for uid := range r.locks {
-		uids = append(uids, uid)
+	locks := make([]*entry, 0, len(r.locks))
+	for _, e := range r.locks {
+		locks = append(locks, e)
 	}
 	r.mu.Unlock()
-	res := roundResult{
-		sent:      r.cfg.Clock.Now(),
-		uids:      uids,
-		refreshed: make([]int, len(uids)),
-		notHeld:   make([]int, len(uids)),
-	}
-	if len(uids) == 0 {
+	res := roundResult{sent: r.cfg.Clock.Now(), locks: locks, answers: make([]nodeAnswer, len(r.lockers))}
+	if len(locks) == 0 {
 		out <- res
 		return
 	}
-	var (
-		mu sync.Mutex // guards res counts
-		wg sync.WaitGroup
-	)
-	for _, l := range r.lockers {
+	uids := make([]string, len(locks))
+	for i, e := range locks {
+		uids[i] = e.UID
+	}
+	var wg sync.WaitGroup
+	for k, l := range r.lockers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			cctx, cancel := clock.WithTimeout(ctx, r.cfg.Clock, r.cfg.CallTimeout)
 			defer cancel()
 			reply, err := l.Refresh(cctx, locker.RefreshArgs{UIDs: uids})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil || len(reply.Status) != len(uids) {
-				res.failed++ // unknown: neither a refresh nor a denial
-				return
+			if err != nil || len(reply.Status) != len(uids) || reply.Validity <= 0 {
+				return // unknown: neither a refresh nor a denial
 			}
-			for i, st := range reply.Status {
-				switch st {
-				case locker.RefreshRefreshed:
-					res.refreshed[i]++
-				case locker.RefreshNotHeld:
-					res.notHeld[i]++
-				}
+			if r.cfg.OnValidity != nil {
+				r.cfg.OnValidity(k, reply.Validity)
 			}
+			res.answers[k] = nodeAnswer{ok: true, status: reply.Status, validity: reply.Validity, grace: reply.Grace > 0}
 		}()
 	}
 	wg.Wait()
+	r.reclaim(ctx, &res)
 	out <- res
+}
+
+// maxReclaimsInFlight bounds the reclaims in flight to one node.
+const maxReclaimsInFlight = 32
+
+// reclaim sends, to every node that answered res's refresh in its grace
+// period, a reclaim of each lock it did not hold, and records the outcomes.
+// A lock released since the round began is not reclaimed; if its release
+// races the reclaim, the node's tombstone refuses the reclaim or the
+// release removes it.
+func (r *Refresher) reclaim(ctx context.Context, res *roundResult) {
+	type job struct{ lock, node int }
+	var jobs [][]job // per node
+	for k, a := range res.answers {
+		if !a.ok || !a.grace {
+			continue
+		}
+		for i, st := range a.status {
+			if st == locker.RefreshNotHeld && len(res.locks[i].Args.Resources) > 0 {
+				if jobs == nil {
+					jobs = make([][]job, len(r.lockers))
+				}
+				jobs[k] = append(jobs[k], job{i, k})
+			}
+		}
+	}
+	if jobs == nil {
+		return
+	}
+	res.reclaimed = make([][]int, len(res.locks))
+	res.refused = make([][]int, len(res.locks))
+	var (
+		mu sync.Mutex // guards res.reclaimed, res.refused, res.reclaims
+		wg sync.WaitGroup
+	)
+	for k, js := range jobs {
+		sem := make(chan struct{}, maxReclaimsInFlight)
+		for _, j := range js {
+			e := res.locks[j.lock]
+			if !r.live(e, r.cfg.Clock.Now()) {
+				continue // released, or past its deadline: nothing to reclaim
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				args := e.Args
+				args.Reclaim = true
+				cctx, cancel := clock.WithTimeout(ctx, r.cfg.Clock, r.cfg.CallTimeout)
+				defer cancel()
+				var reply locker.Reply
+				var err error
+				if e.Write {
+					reply, err = r.lockers[k].Lock(cctx, args)
+				} else {
+					reply, err = r.lockers[k].RLock(cctx, args)
+				}
+				granted := err == nil && reply.OK && reply.Validity > 0
+				if granted && r.cfg.OnValidity != nil {
+					r.cfg.OnValidity(k, reply.Validity)
+				}
+				mu.Lock()
+				res.reclaims++
+				switch {
+				case granted:
+					res.reclaimed[j.lock] = append(res.reclaimed[j.lock], k)
+				case err == nil && !reply.OK:
+					res.refused[j.lock] = append(res.refused[j.lock], k)
+				}
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// live reports whether e is still the registered lock of its UID, and
+// before its deadline at now: whether its holder may still rely on it.
+func (r *Refresher) live(e *entry, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.locks[e.UID] == e && now.Before(e.deadline)
 }
 
 // apply updates deadlines from a round, reports the locks it found lost,
@@ -358,24 +540,62 @@ func (r *Refresher) round(ctx context.Context, out chan<- roundResult) {
 func (r *Refresher) apply(res roundResult) RoundStats {
 	n := len(r.lockers)
 	var lost []*entry
-	st := RoundStats{Locks: len(res.uids), Failed: res.failed}
-	if len(res.uids) > 0 {
+	st := RoundStats{Locks: len(res.locks), Reclaims: res.reclaims}
+	if len(res.locks) > 0 {
 		st.Requests = n
 	}
+	for _, a := range res.answers {
+		if !a.ok && len(res.locks) > 0 {
+			st.Failed++
+		}
+	}
+	validities := make([]time.Duration, 0, n) // of the nodes that hold one lock, reused
 	r.mu.Lock()
-	for i, uid := range res.uids {
-		e := r.locks[uid]
-		if e == nil {
-			continue // released while the round ran
+	r.shortest = 0
+	for i, e := range res.locks {
+		validities = validities[:0]
+		notHeld := 0
+		for _, a := range res.answers {
+			if !a.ok {
+				continue
+			}
+			switch a.status[i] {
+			case locker.RefreshRefreshed:
+				validities = append(validities, a.validity)
+			case locker.RefreshNotHeld:
+				if !a.grace { // in grace: to be reclaimed, not a loss
+					notHeld++
+				}
+			}
+		}
+		if res.reclaimed != nil {
+			for _, k := range res.reclaimed[i] {
+				validities = append(validities, res.answers[k].validity)
+			}
+			st.Reclaimed += len(res.reclaimed[i])
+			notHeld += len(res.refused[i])
+		}
+		if r.locks[e.UID] != e {
+			continue // released, or replaced, while the round ran
 		}
 		switch {
-		case res.notHeld[i] > n-e.Quorum:
-			delete(r.locks, uid)
+		case notHeld > n-e.Quorum:
+			delete(r.locks, e.UID)
 			lost = append(lost, e)
-		case res.refreshed[i] >= e.Quorum:
-			// The nodes refreshed no earlier than the request was sent.
-			e.deadline = res.sent.Add(r.cfg.Validity - r.cfg.margin())
+		case len(validities) >= e.Quorum:
+			// The nodes refreshed no earlier than the request was sent. The
+			// lock is held on at least Quorum of them for the Quorum-th
+			// longest of their validities.
+			slices.Sort(validities)
+			v := r.validity(validities[len(validities)-e.Quorum])
+			e.Validity = v
+			e.deadline = deadline(res.sent, v)
 			st.Refreshed++
+		}
+	}
+	for _, e := range r.locks {
+		if r.shortest == 0 || e.Validity < r.shortest {
+			r.shortest = e.Validity
 		}
 	}
 	r.mu.Unlock()

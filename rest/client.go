@@ -700,7 +700,7 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 	}
 	ex.wire = appendRequest(ex.wire[:0], method, ex.target, c.addr, ex.auth, ex.buf)
 	budget := time.Until(deadline)
-	status, err := c.tr.do(ex.wire, &ex.body, deadline, budget)
+	a, err := c.tr.do(ex.wire, &ex.body, deadline, budget)
 	if err != nil {
 		switch {
 		case errors.Is(err, errNoFreeConns):
@@ -713,10 +713,14 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		c.markOffline()
 		return fmt.Errorf("%w: %v", locker.ErrOffline, err)
 	}
-	if status == fasthttp.StatusOK {
+	if a.protocol != ProtocolVersion {
+		// Nothing of an answer in another version is read.
+		return &VersionError{Endpoint: c.endpoint, Client: ProtocolVersion, Node: a.protocol}
+	}
+	if a.status == fasthttp.StatusOK {
 		return nil
 	}
-	code, err := decodeError(status, ex.body)
+	code, err := decodeError(a.status, ex.body)
 	if code == CodeClosed {
 		c.markOffline()
 	}

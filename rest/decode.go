@@ -168,6 +168,7 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 		seenQuorum
 		seenNoIntent
 		seenHolder
+		seenReclaim
 	)
 	var seen uint8
 	defer func() {
@@ -188,6 +189,9 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 		}
 		if seen&seenHolder == 0 {
 			z.Holder = ""
+		}
+		if seen&seenReclaim == 0 {
+			z.Reclaim = false
 		}
 	}()
 	for ; n > 0; n-- {
@@ -237,6 +241,12 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 			z.Holder, b, err = readStringZC(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Holder")
+			}
+		case "rc":
+			seen |= seenReclaim
+			z.Reclaim, b, err = msgp.ReadBoolBytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Reclaim")
 			}
 		default:
 			b, err = msgp.Skip(b)

@@ -9,9 +9,15 @@ import (
 	"github.com/dsync-go/dsync/locker"
 )
 
-// Paths of the protocol, version 1. See doc.go for what each carries.
+// ProtocolVersion is the version of the wire protocol this package speaks
+// (see doc.go). It is in the path of every request (PathPrefix) and in the
+// HeaderProtocol header of every answer; a node and a client of different
+// versions refuse each other's messages with an error wrapping ErrVersion.
+const ProtocolVersion = 2
+
+// Paths of the protocol, version 2. See doc.go for what each carries.
 const (
-	PathPrefix      = "/dsync/v1/"
+	PathPrefix      = "/dsync/v2/"
 	PathLock        = PathPrefix + "lock"         // POST LockArgs -> Reply
 	PathRLock       = PathPrefix + "rlock"        // POST LockArgs -> Reply
 	PathUnlock      = PathPrefix + "unlock"       // POST LockArgs -> Reply
@@ -27,6 +33,9 @@ const (
 const (
 	// HeaderAuth carries the request's timestamp and MAC; see auth.go.
 	HeaderAuth = "Authorization"
+	// HeaderProtocol carries, in every answer of a node, the version of
+	// the protocol it speaks, in decimal.
+	HeaderProtocol = "Dsync-Protocol"
 	// QueryTimeout is the query parameter in which a client tells the node, in
 	// milliseconds, how long it will wait for the answer. The node gives up on
 	// the request (and grants nothing) once that much time has passed on its
@@ -48,7 +57,38 @@ var (
 	// ErrRemote means the node's table failed in a way that has no locker
 	// sentinel. The outcome of the call is unknown.
 	ErrRemote = errors.New("rest: node error")
+	// ErrVersion means the client and the node speak different versions of
+	// the protocol: the node refused the request unread, or answered in a
+	// version this client does not read. Errors that wrap it are
+	// *VersionError, which names both versions; they wrap ErrProtocol too.
+	ErrVersion = errors.New("rest: protocol version mismatch")
 )
+
+// VersionError reports a client and a node of different protocol versions.
+type VersionError struct {
+	// Endpoint is the node's URL.
+	Endpoint string
+	// Client is the version the client speaks: ProtocolVersion.
+	Client int
+	// Node is the version the node speaks, as its answer says; zero if the
+	// answer carried no version (a node of protocol 1, or not a dsync node).
+	Node int
+}
+
+func (e *VersionError) Error() string {
+	if e.Node == 0 {
+		return fmt.Sprintf("rest: %s answered without a %s header: it speaks protocol 1 or is not a dsync node; this client speaks protocol %d (upgrade the node)",
+			e.Endpoint, HeaderProtocol, e.Client)
+	}
+	advice := "upgrade the node"
+	if e.Node > e.Client {
+		advice = "upgrade the client"
+	}
+	return fmt.Sprintf("rest: %s speaks protocol %d, this client speaks protocol %d (%s)", e.Endpoint, e.Node, e.Client, advice)
+}
+
+// Is makes errors.Is(err, ErrVersion) and errors.Is(err, ErrProtocol) true.
+func (e *VersionError) Is(target error) bool { return target == ErrVersion || target == ErrProtocol }
 
 // status returns the HTTP status of a response that carries code.
 func (c Code) status() int {
@@ -71,6 +111,8 @@ func (c Code) status() int {
 		return http.StatusRequestTimeout
 	case CodeUnsupported:
 		return http.StatusNotImplemented
+	case CodeVersion:
+		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
 }
@@ -102,6 +144,8 @@ func (c Code) String() string {
 		return "internal error"
 	case CodeUnsupported:
 		return "unsupported"
+	case CodeVersion:
+		return "protocol version mismatch"
 	}
 	return fmt.Sprintf("code %d", uint8(c))
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // Fast paths for the batch results that make up nearly every answer: a
-// granted lock ({"p": {"k": true, "f": fence}}), a release ({"p": {"k":
-// true}}) and an empty result ({}). For those, appendBatchReply writes the
+// granted lock ({"p": {"k": true, "f": fence, "v": validity}}), a release
+// ({"p": {"k": true}}) and an empty result ({}). For those, appendBatchReply writes the
 // bytes the generated BatchReply.MarshalMsg writes, and decodeBatchReply
 // decodes the values its UnmarshalMsg decodes, without the generated code's
 // per-field bookkeeping; every other result goes through the generated code.
@@ -19,8 +19,10 @@ import (
 // TestResultFastPaths and FuzzDecodeBatchReply hold them to their twins.
 
 var (
-	// grantedPrefix is a granted lock's result, up to its fence.
-	grantedPrefix = []byte{0x81, 0xa1, 'p', 0x82, 0xa1, 'k', 0xc3, 0xa1, 'f'}
+	// grantedPrefix is a granted lock's result, up to its fence; the
+	// validity follows the fence, after validityKey.
+	grantedPrefix = []byte{0x81, 0xa1, 'p', 0x83, 0xa1, 'k', 0xc3, 0xa1, 'f'}
+	validityKey   = []byte{0xa1, 'v'}
 	// releasedResult is the result of an operation that took effect and
 	// carries no fence: a release.
 	releasedResult = []byte{0x81, 0xa1, 'p', 0x81, 0xa1, 'k', 0xc3}
@@ -30,9 +32,9 @@ var (
 const emptyResult = 0x80
 
 // plain reports whether r is a result of the fast paths: an operation that
-// took effect, with or without a fence.
+// took effect, with no refusal and no grace.
 func (r *BatchResult) plain() bool {
-	return r.Code == CodeOK && r.Message == "" && r.Refresh.IsZero() && r.Reply.OK && r.Reply.Reason == locker.ReasonNone
+	return r.Code == CodeOK && r.Message == "" && r.Refresh.IsZero() && r.Reply.OK && r.Reply.Reason == locker.ReasonNone && r.Reply.Grace == 0
 }
 
 // appendBatchReply appends z's encoding to b, as z.MarshalMsg does.
@@ -45,10 +47,12 @@ func appendBatchReply(b []byte, z *BatchReply) ([]byte, error) {
 	for i := range z.Results {
 		r := &z.Results[i]
 		switch {
-		case r.plain() && r.Reply.Fence != 0:
+		case r.plain() && r.Reply.Fence != 0 && r.Reply.Validity != 0:
 			b = append(b, grantedPrefix...)
 			b = msgp.AppendUint64(b, r.Reply.Fence)
-		case r.plain():
+			b = append(b, validityKey...)
+			b = msgp.AppendDuration(b, r.Reply.Validity)
+		case r.plain() && r.Reply.Fence == 0 && r.Reply.Validity == 0:
 			b = append(b, releasedResult...)
 		default:
 			var err error
@@ -115,9 +119,11 @@ func decodeResult(r *BatchResult, b []byte) ([]byte, error) {
 		*r = BatchResult{Reply: locker.Reply{OK: true}}
 		return b[len(releasedResult):], nil
 	case bytes.HasPrefix(b, grantedPrefix):
-		if fence, left, err := msgp.ReadUint64Bytes(b[len(grantedPrefix):]); err == nil {
-			*r = BatchResult{Reply: locker.Reply{OK: true, Fence: fence}}
-			return left, nil
+		if fence, left, err := msgp.ReadUint64Bytes(b[len(grantedPrefix):]); err == nil && bytes.HasPrefix(left, validityKey) {
+			if v, left, err := msgp.ReadDurationBytes(left[len(validityKey):]); err == nil {
+				*r = BatchResult{Reply: locker.Reply{OK: true, Fence: fence, Validity: v}}
+				return left, nil
+			}
 		}
 	}
 	return r.UnmarshalMsg(b)

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -199,8 +200,41 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 		NoDefaultContentType:  true,
 		Name:                  "dsync",
 	}
-	s.srv.Handler = s.withAlone(s.handle) // alone.go
+	s.srv.Handler = s.withVersion(s.withAlone(s.handle)) // alone.go
 	return s, nil
+}
+
+// Every answer names the protocol version (HeaderProtocol); these are its
+// header's name and value, ready for fasthttp.
+var (
+	headerProtocolKey   = []byte(HeaderProtocol)
+	headerProtocolValue = []byte(strconv.Itoa(ProtocolVersion))
+	pathVersionPrefix   = []byte("/dsync/v")
+)
+
+// withVersion stamps every answer with the protocol version, and refuses a
+// request whose path names another version of the protocol with CodeVersion
+// before anything else looks at it: a message of another version is never
+// read as one of this.
+func (s *Server) withVersion(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(rc *fasthttp.RequestCtx) {
+		rc.Response.Header.SetCanonical(headerProtocolKey, headerProtocolValue)
+		path := rc.Path()
+		if bytes.HasPrefix(path, pathVersionPrefix) && !bytes.HasPrefix(path, []byte(PathPrefix)) {
+			v := path[len(pathVersionPrefix):]
+			if i := bytes.IndexByte(v, '/'); i >= 0 {
+				v = v[:i]
+			}
+			version := string(v)
+			if _, err := strconv.ParseUint(version, 10, 16); err != nil {
+				version = strconv.Quote(version)
+			}
+			s.fail(rc, CodeVersion, fmt.Sprintf("rest: the request speaks dsync protocol %s (path %s); this node speaks protocol %d: upgrade the client",
+				version, strconv.Quote(string(path)), ProtocolVersion))
+			return
+		}
+		next(rc)
+	}
 }
 
 // Serve accepts connections on ln and serves them until Close. It returns nil
@@ -577,6 +611,7 @@ func (s *Server) fail(rc *fasthttp.RequestCtx, code Code, msg string) {
 
 // handleReadError answers requests that fasthttp could not read.
 func (s *Server) handleReadError(rc *fasthttp.RequestCtx, err error) {
+	rc.Response.Header.SetCanonical(headerProtocolKey, headerProtocolValue)
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		s.fail(rc, CodeTooLarge, fmt.Sprintf("rest: request body over the limit of %d bytes", s.cfg.MaxBodyBytes))
 		return

@@ -78,33 +78,41 @@ func newTransport(addr string, tlsConfig *tls.Config, maxConns, maxBody int) *tr
 	return &transport{addr: addr, tls: tlsConfig, maxConns: maxConns, maxIdle: defaultMaxIdle, maxBody: maxBody}
 }
 
+// answer is what a client reads of an answer's status line and header.
+type answer struct {
+	status   int
+	closing  bool // the node closes the connection after it
+	protocol int  // the HeaderProtocol value; 0 if absent or not a number
+}
+
 // do writes req, a whole HTTP/1.1 request (see appendRequest), on one of
-// t's connections and reads the answer: it returns the status code and
-// leaves the body in *body, reusing its array. budget is what is left until
-// deadline, which bounds everything, the wait for a connection included.
-func (t *transport) do(req []byte, body *[]byte, deadline time.Time, budget time.Duration) (int, error) {
+// t's connections and reads the answer: it returns its status and header,
+// and leaves the body in *body, reusing its array. budget is what is left
+// until deadline, which bounds everything, the wait for a connection
+// included.
+func (t *transport) do(req []byte, body *[]byte, deadline time.Time, budget time.Duration) (answer, error) {
 	if budget <= 0 {
-		return 0, errTimeout
+		return answer{}, errTimeout
 	}
 	tc, err := t.get(deadline)
 	if err != nil {
-		return 0, err
+		return answer{}, err
 	}
 	if err := tc.setDeadline(deadline, budget); err != nil {
 		t.discard(tc)
-		return 0, err
+		return answer{}, err
 	}
 	if _, err := tc.nc.Write(req); err != nil {
 		t.discard(tc)
-		return 0, err
+		return answer{}, err
 	}
-	status, closing, err := readResponse(tc.br, body, t.maxBody)
-	if err != nil || closing {
+	a, err := readResponse(tc.br, body, t.maxBody)
+	if err != nil || a.closing {
 		t.discard(tc)
-		return status, err
+		return a, err
 	}
 	t.put(tc)
-	return status, nil
+	return a, nil
 }
 
 // errTimeout is the error of a request whose deadline passed before it was
@@ -335,83 +343,88 @@ func appendRequest(dst []byte, method string, target []byte, host string, auth, 
 var errMalformedAnswer = errors.New("malformed HTTP answer")
 
 // readResponse reads one HTTP/1.1 answer from br: it returns the status
-// code, leaves the body in *body (reusing its array), and reports whether
-// the node closes the connection after it. It accepts what a node sends:
-// a status line, header lines, and a body of exactly Content-Length bytes,
-// at most maxBody. Any other answer (chunked, without a length, a header
-// line longer than the read buffer, more than maxHeaderLines lines) is an
-// error, after which the connection must not be reused.
-func readResponse(br *bufio.Reader, body *[]byte, maxBody int) (status int, closing bool, err error) {
+// code, whether the node closes the connection after it and the protocol
+// version it names, and leaves the body in *body (reusing its array). It
+// accepts what a node sends: a status line, header lines, and a body of
+// exactly Content-Length bytes, at most maxBody. Any other answer (chunked,
+// without a length, a header line longer than the read buffer, more than
+// maxHeaderLines lines) is an error, after which the connection must not be
+// reused.
+func readResponse(br *bufio.Reader, body *[]byte, maxBody int) (a answer, err error) {
 	line, err := readLine(br)
 	if err != nil {
-		return 0, false, err
+		return answer{}, err
 	}
 	// HTTP/1.x SSS[ reason]
 	if len(line) < 12 || string(line[:7]) != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
-		return 0, false, fmt.Errorf("%w: status line %q", errMalformedAnswer, truncate(line))
+		return answer{}, fmt.Errorf("%w: status line %q", errMalformedAnswer, truncate(line))
 	}
 	for _, c := range line[9:12] {
 		if c < '0' || c > '9' {
-			return 0, false, fmt.Errorf("%w: status line %q", errMalformedAnswer, truncate(line))
+			return answer{}, fmt.Errorf("%w: status line %q", errMalformedAnswer, truncate(line))
 		}
-		status = status*10 + int(c-'0')
+		a.status = a.status*10 + int(c-'0')
 	}
-	if status < 100 {
-		return 0, false, fmt.Errorf("%w: status line %q", errMalformedAnswer, truncate(line))
+	if a.status < 100 {
+		return answer{}, fmt.Errorf("%w: status line %q", errMalformedAnswer, truncate(line))
 	}
 	http10 := line[7] == '0'
-	closing = http10 // HTTP/1.0 closes unless it says keep-alive
+	a.closing = http10 // HTTP/1.0 closes unless it says keep-alive
 	length := -1
 	for i := 0; ; i++ {
 		if i == maxHeaderLines {
-			return status, false, fmt.Errorf("%w: more than %d header lines", errMalformedAnswer, maxHeaderLines)
+			return answer{status: a.status}, fmt.Errorf("%w: more than %d header lines", errMalformedAnswer, maxHeaderLines)
 		}
 		line, err := readLine(br)
 		if err != nil {
-			return status, false, err
+			return answer{status: a.status}, err
 		}
 		if len(line) == 0 {
 			break
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok {
-			return status, false, fmt.Errorf("%w: header line %q", errMalformedAnswer, truncate(line))
+			return answer{status: a.status}, fmt.Errorf("%w: header line %q", errMalformedAnswer, truncate(line))
 		}
 		value = bytes.Trim(value, " \t")
 		switch {
 		case asciiEqualFold(name, "content-length"):
 			n, ok := parseLength(value)
 			if !ok || (length >= 0 && n != length) {
-				return status, false, fmt.Errorf("%w: Content-Length %q", errMalformedAnswer, truncate(value))
+				return answer{status: a.status}, fmt.Errorf("%w: Content-Length %q", errMalformedAnswer, truncate(value))
 			}
 			length = n
+		case asciiEqualFold(name, "dsync-protocol"):
+			if n, ok := parseLength(value); ok && n < 1<<16 {
+				a.protocol = n
+			}
 		case asciiEqualFold(name, "transfer-encoding"):
 			if !asciiEqualFold(value, "identity") {
-				return status, false, fmt.Errorf("%w: Transfer-Encoding %q", errMalformedAnswer, truncate(value))
+				return answer{status: a.status}, fmt.Errorf("%w: Transfer-Encoding %q", errMalformedAnswer, truncate(value))
 			}
 		case asciiEqualFold(name, "connection"):
 			for _, tok := range bytes.Split(value, []byte{','}) {
 				tok = bytes.Trim(tok, " \t")
 				switch {
 				case asciiEqualFold(tok, "close"):
-					closing, http10 = true, false
+					a.closing, http10 = true, false
 				case asciiEqualFold(tok, "keep-alive") && http10:
-					closing = false
+					a.closing = false
 				}
 			}
 		}
 	}
-	switch {
+	switch status := a.status; {
 	case status < 200 || status == 204 || status == 304:
 		length = max(length, 0)
 		if length != 0 || status < 200 {
 			// No 1xx is asked for; a body on these is not HTTP.
-			return status, false, fmt.Errorf("%w: status %d with a body or before a final answer", errMalformedAnswer, status)
+			return answer{status: a.status}, fmt.Errorf("%w: status %d with a body or before a final answer", errMalformedAnswer, status)
 		}
 	case length < 0:
-		return status, false, fmt.Errorf("%w: no Content-Length", errMalformedAnswer)
+		return answer{status: a.status}, fmt.Errorf("%w: no Content-Length", errMalformedAnswer)
 	case length > maxBody:
-		return status, false, fmt.Errorf("%w: body of %d bytes, more than the limit of %d", errMalformedAnswer, length, maxBody)
+		return answer{status: a.status}, fmt.Errorf("%w: body of %d bytes, more than the limit of %d", errMalformedAnswer, length, maxBody)
 	}
 	if cap(*body) < length {
 		*body = make([]byte, length)
@@ -421,9 +434,9 @@ func readResponse(br *bufio.Reader, body *[]byte, maxBody int) (status int, clos
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return status, false, err
+		return answer{status: a.status}, err
 	}
-	return status, closing, nil
+	return a, nil
 }
 
 // readLine reads one line ending in CRLF (or LF) from br and returns it

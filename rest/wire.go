@@ -37,6 +37,7 @@ const (
 	CodeCanceled                 // the node gave up: the request's timeout passed or the server is closing
 	CodeInternal                 // any other failure of the node's table
 	CodeUnsupported              // the node's table cannot do this (e.g. listing)
+	CodeVersion                  // the request's path names another protocol version (see ProtocolVersion)
 )
 
 // ErrorReply is the body of every response whose status is not 200.
