@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/dsync-go/dsync/locker"
@@ -28,12 +30,19 @@ type Config struct {
 	Secret string
 	// Client configures the clients returned by Lockers, except Secret.
 	Client rest.ClientConfig
+	// StateDir holds each node's boot record (locker.Config.StateDir), in a
+	// directory per node, so that a node started for the first time grants
+	// at once and a node restarted while it held grants waits its grace
+	// period. If empty, a temporary directory that Close removes. A
+	// Table.StateDir is ignored.
+	StateDir string
 }
 
 // Cluster is a set of running nodes. Its methods are safe for concurrent
 // use.
 type Cluster struct {
-	cfg Config
+	cfg     Config
+	tempDir bool // cfg.StateDir was made by Start, for Close to remove
 
 	mu    sync.Mutex // guards nodes
 	nodes []*Node
@@ -42,6 +51,7 @@ type Cluster struct {
 // Node is one running node.
 type Node struct {
 	Addr  string // host:port it listens on
+	dir   string // its state directory
 	table *locker.Local
 	srv   *rest.Server
 	done  chan error // Serve's result
@@ -64,8 +74,15 @@ func Start(cfg Config) (*Cluster, error) {
 		cfg.Secret = hex.EncodeToString(b[:])
 	}
 	c := &Cluster{cfg: cfg}
-	for range cfg.Nodes {
-		n, err := c.startNode("127.0.0.1:0")
+	if c.cfg.StateDir == "" {
+		dir, err := os.MkdirTemp("", "dsync-cluster-")
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		c.cfg.StateDir, c.tempDir = dir, true
+	}
+	for i := range cfg.Nodes {
+		n, err := c.startNode("127.0.0.1:0", filepath.Join(c.cfg.StateDir, fmt.Sprint("node-", i)))
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -75,19 +92,25 @@ func Start(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) startNode(addr string) (*Node, error) {
+func (c *Cluster) startNode(addr, dir string) (*Node, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen: %w", err)
 	}
-	table := locker.New(c.cfg.Table)
+	tc := c.cfg.Table
+	tc.StateDir = dir
+	table, err := locker.Open(tc)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: c.cfg.Secret})
 	if err != nil {
 		ln.Close()
 		table.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n := &Node{Addr: ln.Addr().String(), table: table, srv: srv, done: make(chan error, 1)}
+	n := &Node{Addr: ln.Addr().String(), dir: dir, table: table, srv: srv, done: make(chan error, 1)}
 	go func() { n.done <- srv.Serve(ln) }()
 	return n, nil
 }
@@ -98,6 +121,9 @@ func (c *Cluster) Nodes() []*Node {
 	defer c.mu.Unlock()
 	return append([]*Node(nil), c.nodes...)
 }
+
+// Secret returns the secret the nodes and their clients share.
+func (c *Cluster) Secret() string { return c.cfg.Secret }
 
 // Endpoints returns every node's URL.
 func (c *Cluster) Endpoints() []string {
@@ -127,8 +153,10 @@ func (c *Cluster) Lockers() ([]locker.NetLocker, error) {
 	return ls, nil
 }
 
-// Stop stops node i as a crash would: its table and every lock in it are
-// lost. Restart brings it back on the same address.
+// Stop stops node i: its table and every lock in it are lost, as in a
+// crash, and its boot record says whether it held a live grant, so that
+// Restart brings it back on the same address with a grace period if it
+// did.
 func (c *Cluster) Stop(i int) error {
 	c.mu.Lock()
 	n := c.nodes[i]
@@ -138,12 +166,13 @@ func (c *Cluster) Stop(i int) error {
 	}
 	err := n.srv.Close()
 	<-n.done
-	n.table.Close()
+	err = errors.Join(err, n.table.Close())
 	n.srv, n.table = nil, nil
 	return err
 }
 
-// Restart starts node i again, with an empty table, on its old address.
+// Restart starts node i again, with an empty table, on its old address and
+// with its old state directory.
 func (c *Cluster) Restart(i int) error {
 	c.mu.Lock()
 	old := c.nodes[i]
@@ -151,7 +180,7 @@ func (c *Cluster) Restart(i int) error {
 	if old.srv != nil {
 		return fmt.Errorf("cluster: node %d is running", i)
 	}
-	n, err := c.startNode(old.Addr)
+	n, err := c.startNode(old.Addr, old.dir)
 	if err != nil {
 		return err
 	}
@@ -161,13 +190,17 @@ func (c *Cluster) Restart(i int) error {
 	return nil
 }
 
-// Close stops every running node.
+// Close stops every running node, and removes the state directory if Start
+// made it.
 func (c *Cluster) Close() error {
 	var errs []error
 	for i, n := range c.Nodes() {
 		if n.srv != nil {
 			errs = append(errs, c.Stop(i))
 		}
+	}
+	if c.tempDir {
+		errs = append(errs, os.RemoveAll(c.cfg.StateDir))
 	}
 	return errors.Join(errs...)
 }

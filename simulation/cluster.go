@@ -31,8 +31,10 @@ type Config struct {
 	Validity time.Duration
 	// RefreshInterval is the clients' refresh interval. If zero, Validity/4.
 	RefreshInterval time.Duration
-	// QuietPeriod is the nodes' restart quiet period (locker.Config). Zero
-	// means none, the library's default.
+	// QuietPeriod is the nodes' restart grace period (locker.Config): zero
+	// means the library's default, one Validity after every restart, with
+	// reclaims; negative, none. A node's first start has none unless it is
+	// positive (see FirstStart).
 	QuietPeriod time.Duration
 	// WriterIntent is the nodes' locker.Config.WriterIntent. If zero,
 	// 2×(RetryMax + 2×CallTimeout): twice the longest gap between two

@@ -76,7 +76,7 @@ func NewHTTPNetwork(cfg HTTPConfig) (*HTTPNetwork, error) {
 	h := &HTTPNetwork{cfg: cfg, paused: make([]chan struct{}, cfg.Clients)}
 	for k := range cfg.Nodes {
 		h.nodes = append(h.nodes, &httpNode{})
-		if err := h.startNode(k); err != nil {
+		if err := h.startNode(k, FirstStart(h.cfg.Node)); err != nil {
 			h.Close()
 			h.CloseClients()
 			return nil, err
@@ -117,7 +117,8 @@ func (h *HTTPNetwork) nodeAddr(k int) string {
 }
 
 // startNode starts node k with a fresh table on a new listener.
-func (h *HTTPNetwork) startNode(k int) error {
+// startNode starts node k with a table configured by cfg.
+func (h *HTTPNetwork) startNode(k int, cfg locker.Config) error {
 	var ln net.Listener
 	var err error
 	if h.cfg.ListenNode != nil {
@@ -128,7 +129,7 @@ func (h *HTTPNetwork) startNode(k int) error {
 	if err != nil {
 		return fmt.Errorf("simulation: node %d: %w", k, err)
 	}
-	table := locker.New(h.cfg.Node)
+	table := locker.New(cfg)
 	srv, err := rest.NewServer(table, rest.ServerConfig{Insecure: true, ShutdownTimeout: time.Second})
 	if err != nil {
 		ln.Close()
@@ -227,7 +228,7 @@ func (h *HTTPNetwork) RestartNode(k int) {
 	if closed {
 		return
 	}
-	if err := h.startNode(k); err != nil {
+	if err := h.startNode(k, h.cfg.Node); err != nil {
 		panic(fmt.Sprintf("simulation: restart node %d: %v", k, err))
 	}
 }

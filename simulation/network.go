@@ -28,8 +28,10 @@ type NetworkConfig struct {
 	// Nodes and Clients are how many of each the network joins. If zero, 1.
 	Nodes, Clients int
 	// Node configures every node table; Clock is replaced by the network's
-	// clock. A node that restarts gets a fresh table with the same Config, so
-	// QuietPeriod applies at every start.
+	// clock. A node that restarts gets a fresh table with the same Config,
+	// whose QuietPeriod (zero: one Validity) is its restart grace period; the
+	// first start of a node has none unless QuietPeriod is positive, as for
+	// a node whose boot record says it never ran (see FirstStart).
 	Node locker.Config
 	// Clock is the time source of the tables and of message delays. If nil,
 	// the real clock.
@@ -95,7 +97,7 @@ func NewNetwork(cfg NetworkConfig) *Network {
 	n := &Network{cfg: cfg, clk: clock.OrReal(cfg.Clock), done: make(chan struct{})}
 	n.cfg.Node.Clock = n.clk
 	for range cfg.Nodes {
-		n.nodes = append(n.nodes, &node{table: locker.New(n.cfg.Node)})
+		n.nodes = append(n.nodes, &node{table: locker.New(FirstStart(n.cfg.Node))})
 	}
 	for c := range cfg.Clients {
 		n.clients = append(n.clients, &clientState{})
@@ -228,8 +230,9 @@ func (n *Network) CrashNode(k int) {
 	}
 }
 
-// RestartNode starts node k again with an empty table (subject to the
-// configured QuietPeriod). A node that is up is crashed first.
+// RestartNode starts node k again with an empty table, in its restart
+// grace period (the configured QuietPeriod; zero means one Validity). A node
+// that is up is crashed first.
 func (n *Network) RestartNode(k int) {
 	n.CrashNode(k)
 	t := locker.New(n.cfg.Node)
@@ -240,6 +243,16 @@ func (n *Network) RestartNode(k int) {
 		return
 	}
 	n.nodes[k].table = t
+}
+
+// FirstStart returns cfg for the first start of a node: without a grace
+// period, unless cfg.QuietPeriod asks for one explicitly (positive), as
+// locker.Open does for a node whose boot record says it never ran.
+func FirstStart(cfg locker.Config) locker.Config {
+	if cfg.QuietPeriod <= 0 {
+		cfg.QuietPeriod = locker.NoQuietPeriod
+	}
+	return cfg
 }
 
 // NodeUp reports whether node k is running.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/locker"
 )
 
 // resource is the one resource the scripted scenarios lock.
@@ -414,22 +415,24 @@ func doubleGrant(c *Cluster) (time.Duration, error) {
 func doubleGrantAfterRestart() Scenario {
 	return Scenario{
 		Name:   "double-grant-restart",
-		Faults: "W of 3 nodes restart empty inside the validity while a write lock is held; no quiet period",
+		Faults: "W of 3 nodes restart empty inside the validity while a write lock is held; grace period turned off (negative control)",
 		Expect: KnownLockViolation,
 		Explain: "more than n−W of the holder's nodes forget its grant, so a second writer gathers a quorum " +
 			"before the holder's next refresh finds the lock lost",
+		Setup: func(cfg *Config) { cfg.QuietPeriod = locker.NoQuietPeriod },
 		Drive: doubleGrant,
 	}
 }
 
 func doubleGrantQuietPeriod() Scenario {
 	return Scenario{
-		Name:    "double-grant-quiet-period",
-		Faults:  "as double-grant-restart, with the nodes' QuietPeriod = Validity",
-		Expect:  Safe,
-		Explain: "restarted nodes refuse every lock until any grant they forgot has expired: the holder learns it lost the lock first, the second writer waits",
-		Setup:   func(cfg *Config) { cfg.QuietPeriod = cfg.withDefaults().Validity },
-		Drive:   doubleGrant,
+		Name:   "double-grant-quiet-period",
+		Faults: "as double-grant-restart, with the nodes' default grace period (one Validity) from their first start on",
+		Expect: Safe,
+		Explain: "restarted nodes grant nothing new during their grace; the holder's refresher reclaims its grant there, " +
+			"so it keeps the lock, and the second writer waits until it is released and the grace is over",
+		Setup: func(cfg *Config) { cfg.QuietPeriod = cfg.withDefaults().Validity },
+		Drive: doubleGrant,
 	}
 }
 

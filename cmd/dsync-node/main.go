@@ -5,13 +5,18 @@
 //
 // Flags:
 //
-//	-listen    address to listen on (default 127.0.0.1:9000; port 0 picks one)
-//	-secret    shared secret that authenticates requests (default: $DSYNC_SECRET)
-//	-validity  how long a grant lives without a refresh (default 1m)
-//	-quiet     how long after start the node refuses new locks (default: the
-//	           validity), so that a restarted node cannot help a second writer
-//	           to a quorum while the first still holds its lock elsewhere
-//	-insecure  serve without authentication (only with no secret)
+//	-listen     address to listen on (default 127.0.0.1:9000; port 0 picks one)
+//	-secret     shared secret that authenticates requests (default: $DSYNC_SECRET)
+//	-validity   how long a grant lives without a refresh (default 1m)
+//	-state-dir  where the node keeps its boot record (default: $DSYNC_STATE_DIR,
+//	            else a directory per listen address under the user's state
+//	            directory; "none" keeps none)
+//	-quiet      the restart grace period, in which the node grants only
+//	            reclaims of locks held before it restarted (default: one
+//	            validity after a restart that may have lost grants, none on a
+//	            first start or after a clean stop; 0 turns it off, which is
+//	            unsafe if the node restarts while clients hold locks)
+//	-insecure   serve without authentication (only with no secret)
 //
 // It prints "dsync-node listening on http://ADDR" once it accepts requests,
 // and shuts down cleanly on SIGINT or SIGTERM.
@@ -26,6 +31,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,7 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	secret := fs.String("secret", "", "shared secret that authenticates requests (default $DSYNC_SECRET)")
 	validity := fs.Duration("validity", locker.DefaultValidity, "how long a grant lives without a refresh")
 	var quiet quietFlag
-	fs.Var(&quiet, "quiet", "how long (a `duration`) after start to refuse new locks, so that a restarted node cannot help a second writer to a quorum (default: the validity; 0 turns it off)")
+	fs.Var(&quiet, "quiet", "the restart grace period (a `duration`), in which the node grants only reclaims of locks held before it restarted (default: one validity after a restart that may have lost grants, none on a first start or after a clean stop; 0 turns it off, which is unsafe if the node restarts while clients hold locks)")
+	stateDir := fs.String("state-dir", "", "`directory` of the node's boot record, which tells a first start or a clean stop from a crash (default $DSYNC_STATE_DIR, else a directory per listen address under the user's state directory; \"none\" keeps none, and the node then waits a grace period on every start)")
 	insecure := fs.Bool("insecure", false, "serve without authentication")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,10 +81,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *validity <= 0 {
 		return fmt.Errorf("-validity %v must be positive", *validity)
 	}
-	if !quiet.set {
-		quiet.d = *validity
+	cfg := locker.Config{Validity: *validity}
+	switch {
+	case !quiet.set:
+	case quiet.d == 0:
+		cfg.QuietPeriod = locker.NoQuietPeriod
+	default:
+		cfg.QuietPeriod = quiet.d
 	}
-	cfg := locker.Config{Validity: *validity, QuietPeriod: quiet.d}
+	if *stateDir == "" {
+		*stateDir = getenv("DSYNC_STATE_DIR")
+	}
+	switch *stateDir {
+	case "":
+		dir, err := defaultStateDir(*listen, getenv)
+		if err != nil {
+			return fmt.Errorf("no state directory: %w (set -state-dir, or -state-dir none)", err)
+		}
+		cfg.StateDir = dir
+	case "none":
+	default:
+		cfg.StateDir = *stateDir
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -84,8 +111,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	table := locker.New(cfg)
-	defer table.Close()
+	table, err := locker.Open(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() {
+		if err := table.Close(); err != nil {
+			fmt.Fprintln(stderr, "dsync-node:", err)
+		}
+	}()
 	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: *secret, Insecure: *insecure})
 	if err != nil {
 		ln.Close()
@@ -97,7 +132,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *insecure {
 		mode = "INSECURE, no authentication"
 	}
-	fmt.Fprintf(stdout, "dsync-node listening on http://%s (%s; validity %v, quiet period %v)\n", ln.Addr(), mode, *validity, quiet.d)
+	boot := table.Boot()
+	fmt.Fprintf(stdout, "dsync-node listening on http://%s (%s; validity %v; grace period %v: %s; state directory %q)\n",
+		ln.Addr(), mode, *validity, boot.Grace, boot.Reason, cfg.StateDir)
 
 	select {
 	case err := <-served:
@@ -115,7 +152,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// quietFlag is -quiet: a duration whose default is the validity.
+// defaultStateDir returns the state directory of a node that listens on
+// listen: under $XDG_STATE_HOME (or ~/.local/state; on Windows and macOS, the
+// user's cache directory), in dsync-node/ and a directory named after the
+// listen address, so that nodes on one machine keep apart.
+func defaultStateDir(listen string, getenv func(string) string) (string, error) {
+	base := getenv("XDG_STATE_HOME")
+	if base == "" {
+		switch runtime.GOOS {
+		case "windows", "darwin", "ios":
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				return "", err
+			}
+			base = dir
+		default:
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", err
+			}
+			base = filepath.Join(home, ".local", "state")
+		}
+	}
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return r
+		}
+		return '_'
+	}, listen)
+	return filepath.Join(base, "dsync-node", name), nil
+}
+
+// quietFlag is -quiet: a duration that is unset by default.
 type quietFlag struct {
 	d   time.Duration
 	set bool
@@ -123,7 +191,7 @@ type quietFlag struct {
 
 func (q *quietFlag) String() string {
 	if q == nil || !q.set {
-		return "the validity"
+		return "as the boot record says"
 	}
 	return q.d.String()
 }

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"bufio"
 	"context"
 	"io"
@@ -43,33 +48,65 @@ func startRun(t *testing.T, args []string, env map[string]string) (endpoint stri
 }
 
 func TestRunServesAndStops(t *testing.T) {
-	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0"}, map[string]string{"DSYNC_SECRET": "s3cret"})
+	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0", "-state-dir", "none"}, map[string]string{"DSYNC_SECRET": "s3cret"})
 	c, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: "s3cret"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	r, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
-	if err != nil || !r.OK {
-		t.Fatalf("lock on the node = %v, %v", r, err)
-	}
-	if err := stop(); err != nil {
-		t.Fatalf("run after cancel = %v", err)
-	}
+	require.NoError(t, err)
+	assert.True(t, r.OK, "lock on the node = %+v", r)
+	assert.NoError(t, stop(), "run after cancel")
 }
 
-func TestRunQuietPeriodDefaultsToValidity(t *testing.T) {
-	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-insecure"}, nil)
-	defer stop()
+// TestRunGraceFollowsTheBootRecord: a first start grants at once; a node
+// stopped while it held a grant waits a validity after it starts again,
+// granting only reclaims; one stopped holding nothing grants at once.
+func TestRunGraceFollowsTheBootRecord(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	args := []string{"-listen", "127.0.0.1:0", "-insecure", "-state-dir", dir}
+	lock := func(endpoint string, a locker.LockArgs) locker.Reply {
+		t.Helper()
+		c, err := rest.NewClient(endpoint, rest.ClientConfig{Insecure: true})
+		require.NoError(t, err)
+		defer c.Close()
+		r, err := c.Lock(context.Background(), a)
+		require.NoError(t, err)
+		return r
+	}
+	held := locker.LockArgs{UID: "u", Resources: []string{"a"}}
+
+	endpoint, stop := startRun(t, args, nil)
+	assert.True(t, lock(endpoint, held).OK, "a first start grants at once")
+	require.NoError(t, stop())
+
+	endpoint, stop = startRun(t, args, nil)
+	r := lock(endpoint, locker.LockArgs{UID: "v", Resources: []string{"b"}})
+	assert.Equal(t, locker.ReasonQuiet, r.Reason, "stopped while holding u: a grace period")
+	assert.Equal(t, locker.DefaultValidity, r.Grace.Round(time.Minute))
+	reclaim := held
+	reclaim.Reclaim = true
+	assert.True(t, lock(endpoint, reclaim).OK, "the holder of u reclaims it")
 	c, err := rest.NewClient(endpoint, rest.ClientConfig{Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
-	if err != nil || r.OK || r.Reason != locker.ReasonQuiet {
-		t.Fatalf("lock on a fresh node = %v, %v; want refused for the quiet period", r, err)
-	}
+	require.NoError(t, err)
+	_, err = c.Unlock(context.Background(), locker.LockArgs{UID: "u"})
+	require.NoError(t, err)
+	c.Close()
+	require.NoError(t, stop())
+
+	endpoint, stop = startRun(t, args, nil)
+	defer stop()
+	assert.True(t, lock(endpoint, locker.LockArgs{UID: "w", Resources: []string{"c"}}).OK, "stopped holding nothing: no grace period")
+}
+
+func TestRunDefaultStateDir(t *testing.T) {
+	dir, err := defaultStateDir("127.0.0.1:9000", func(k string) string {
+		if k == "XDG_STATE_HOME" {
+			return "/var/state"
+		}
+		return ""
+	})
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join("/var/state", "dsync-node", "127.0.0.1_9000"), dir)
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
@@ -102,7 +139,7 @@ func TestBinarySIGTERM(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-insecure")
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-insecure", "-state-dir", t.TempDir())
 	cmd.Env = append(os.Environ(), "DSYNC_SECRET=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
