@@ -7,11 +7,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/refresher"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -258,4 +261,134 @@ func TestDeadlineFollowsRefreshes(t *testing.T) {
 	if _, ok := f.r.Deadline("a"); ok {
 		t.Fatal("Deadline of a removed lock")
 	}
+}
+
+// holdReclaimable grants a write lock on uid's resource on the given nodes
+// and registers it with its arguments, so that it can be reclaimed.
+func (f *fixture) holdReclaimable(uid string, quorum int, v time.Duration, on ...int) {
+	f.t.Helper()
+	args := locker.LockArgs{UID: uid, Resources: []string{uid}, Owner: "o", Quorum: quorum}
+	for _, i := range on {
+		r, err := f.tables[i].Lock(context.Background(), args)
+		require.NoError(f.t, err)
+		require.True(f.t, r.OK)
+	}
+	f.r.Add(refresher.Lock{UID: uid, Quorum: quorum, Acquired: f.clk.Now(), Validity: v, Write: true, Args: args,
+		OnLost: func(err error) {
+			f.lostMu.Lock()
+			f.lostErr[uid] = err
+			f.lostMu.Unlock()
+			f.lost <- uid
+		}})
+}
+
+// restart gives node i a fresh table configured as the fixture's, with the
+// given grace period.
+func (f *fixture) restart(i int, grace time.Duration) {
+	f.t.Helper()
+	tbl := locker.New(locker.Config{QuietPeriod: grace, Validity: validity, Clock: f.clk, SweepInterval: -1})
+	f.t.Cleanup(func() { tbl.Close() })
+	f.tables[i].Close()
+	f.tables[i] = tbl
+	f.nodes[i].NetLocker = tbl
+}
+
+// TestReclaimAfterRestarts: nodes that restart, all of them at once, are
+// sent reclaims of what they lost during their grace period; their "not
+// held" is no loss, and the lock stands.
+func TestReclaimAfterRestarts(t *testing.T) {
+	f := newFixture(t, 3)
+	f.holdReclaimable("a", 2, validity, 0, 1, 2)
+	for i := range 3 {
+		f.restart(i, 0) // the default grace: one validity
+	}
+	st := f.tick()
+	assert.Equal(t, 3, st.Reclaims)
+	assert.Equal(t, 3, st.Reclaimed)
+	assert.Equal(t, 1, st.Refreshed)
+	assert.Zero(t, st.Lost)
+	for i, tbl := range f.tables {
+		assert.Equal(t, 1, tbl.Stats().Grants, "node %d", i)
+	}
+	d, ok := f.r.Deadline("a")
+	require.True(t, ok)
+	assert.Equal(t, f.clk.Now().Add(validity-validity/50), d, "the reclaims count as a refresh by the round")
+	// The next round refreshes what was reclaimed.
+	st = f.tick()
+	assert.Zero(t, st.Reclaims)
+	assert.Equal(t, 1, st.Refreshed)
+}
+
+// TestRestartWithoutGraceIsALoss: nodes that restarted without a grace
+// period may have granted the lock since: their "not held" counts.
+func TestRestartWithoutGraceIsALoss(t *testing.T) {
+	f := newFixture(t, 3)
+	f.holdReclaimable("a", 2, validity, 0, 1, 2)
+	f.restart(0, locker.NoQuietPeriod)
+	f.restart(1, locker.NoQuietPeriod)
+	st := f.tick()
+	assert.Zero(t, st.Reclaims)
+	assert.Equal(t, 1, st.Lost)
+	assert.Equal(t, "a", <-f.lost)
+	assert.ErrorIs(t, f.lostReason("a"), refresher.ErrNotHeld)
+}
+
+// TestReclaimRefusedIsALoss: a reclaim that conflicts with a grant the
+// node holds (reclaimed by another holder) counts as "not held".
+func TestReclaimRefusedIsALoss(t *testing.T) {
+	f := newFixture(t, 3)
+	f.holdReclaimable("a", 2, validity, 0, 1, 2)
+	for i := range 2 {
+		f.restart(i, 0)
+		r, err := f.tables[i].Lock(context.Background(), locker.LockArgs{UID: "intruder", Resources: []string{"a"}, Reclaim: true})
+		require.NoError(t, err)
+		require.True(t, r.OK)
+	}
+	st := f.tick()
+	assert.Equal(t, 2, st.Reclaims)
+	assert.Zero(t, st.Reclaimed)
+	assert.Equal(t, 1, st.Lost)
+}
+
+// TestValidityFromTheNodes: without Config.Validity, a lock's deadline is
+// counted from the validity it was granted with, and then from what the
+// nodes answer; Config.Validity caps both. (In a synctest bubble, on the
+// real clock.)
+func TestValidityFromTheNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ls []locker.NetLocker
+		for range 3 {
+			tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: 30 * time.Second, SweepInterval: -1})
+			t.Cleanup(func() { tbl.Close() })
+			_, err := tbl.Lock(context.Background(), locker.LockArgs{UID: "a", Resources: []string{"a"}})
+			require.NoError(t, err)
+			ls = append(ls, tbl)
+		}
+		var reported sync.Map
+		r, err := refresher.New(ls, refresher.Config{Interval: 5 * time.Second,
+			OnValidity: func(node int, v time.Duration) { reported.Store(node, v) }})
+		require.NoError(t, err)
+		defer r.Close()
+		start := time.Now()
+		r.Add(refresher.Lock{UID: "a", Quorum: 2, Acquired: start, Validity: 10 * time.Second, OnLost: func(error) {}})
+		d, _ := r.Deadline("a")
+		assert.Equal(t, start.Add(10*time.Second-200*time.Millisecond), d, "the granted validity")
+		// The interval follows the shortest validity: a third of it.
+		time.Sleep(10*time.Second/3 + time.Nanosecond)
+		synctest.Wait()
+		d, _ = r.Deadline("a")
+		assert.Equal(t, start.Add(10*time.Second/3+30*time.Second-600*time.Millisecond), d, "the nodes' validity, from the round")
+		v, ok := reported.Load(1)
+		assert.True(t, ok)
+		assert.Equal(t, 30*time.Second, v)
+
+		assert.Panics(t, func() { r.Add(refresher.Lock{UID: "b", Quorum: 2, Acquired: start}) }, "a lock of unknown validity")
+
+		capped, err := refresher.New(ls, refresher.Config{Interval: time.Second, Validity: 3 * time.Second})
+		require.NoError(t, err)
+		defer capped.Close()
+		capped.Add(refresher.Lock{UID: "a", Quorum: 2, Acquired: start, Validity: 10 * time.Second, OnLost: func(error) {}})
+		d, _ = capped.Deadline("a")
+		assert.Equal(t, start.Add(3*time.Second-60*time.Millisecond), d, "Config.Validity caps")
+	})
 }
