@@ -41,39 +41,56 @@
 //
 // # Holding a lock
 //
-// A held lock is refreshed on every node every Config.RefreshInterval, with
-// one request per node for all the locks of the process (package refresher).
-// The lock is lost when more than n−quorum nodes answer that they no longer
-// hold it, or when no refresh has reached a quorum for Config.Validity (less a
-// small margin, so that the holder gives up before the nodes expire the lock).
-// Then the context returned by GetLock is cancelled with cause ErrLockLost,
-// and what is left of the lock is force-released. Do the protected work under
-// that context.
+// A held lock is refreshed on every node every Config.RefreshInterval (more
+// often if the nodes' validity needs it), with one request per node for all
+// the locks of the process (package refresher). Every grant and refresh
+// answer carries the node's validity, and the lock's deadline is the time
+// its last quorum was reached plus the smallest validity among a quorum of
+// its nodes, less a fiftieth for the rates of the clocks; Config.Validity
+// only ever shortens it. The lock is lost when more than n−quorum nodes
+// answer that they no longer hold it (a node in its restart grace period is
+// sent a reclaim instead: see below), or when its deadline passes without a
+// refresh that reached a quorum. Then the context returned by GetLock is
+// cancelled with cause ErrLockLost, and what is left of the lock is
+// force-released. Do the protected work under that context.
+//
+// A node that restarts has an empty table, and a grace period of one
+// validity (locker.Config.QuietPeriod) in which it refuses new locks
+// (ErrRestarting, with how long to wait) and grants reclaims: the refresher
+// finds the lock missing there and re-asserts it, with nothing asked of the
+// caller, so a restart of any number of nodes loses no held lock.
 //
 // Unlock asks every node to release the lock and returns once a quorum has
 // confirmed the release, or can no longer, at most Config.CallTimeout later:
-// a slow node does not hold up every unlock. The other answers are awaited
-// without the caller; nodes that failed are retried in the background, and
-// whatever is left expires on the nodes after their validity.
+// a slow node does not hold up every unlock. It returns ErrLockLost if more
+// than n−quorum nodes no longer held the lock (out of their grace period):
+// the critical section may have overlapped another holder's. The other
+// answers are awaited without the caller; nodes that failed are retried in
+// the background, and whatever is left expires on the nodes after their
+// validity.
 //
 // # What is guaranteed, and what is not
 //
-// With every node up and messages delivered within the call timeouts, at most
-// one client holds a write lock on a resource, or any number hold read locks
-// and none a write lock. This holds while
-//   - at most n−W nodes (for writes) fail, or are partitioned from a client,
-//     at a time, in any pattern;
-//   - nodes that restart with an empty table do not, within one validity,
-//     bring the number of nodes that forgot a held lock above n−W. Set
-//     locker.Config.QuietPeriod to the validity to close this hole: a node
-//     then grants nothing for that long after it starts;
-//   - a holder does not stall (GC pause, swap, a stopped VM) past its own
-//     validity deadline. A stalled holder cannot notice that its lock context
-//     was cancelled; storage written under the lock must reject stale writers
-//     with a fencing token: DRWMutex.FencingToken returns one that is larger
-//     than every earlier holder's, without consensus (see its doc for why);
-//   - the clocks of the nodes and the client run at the same rate within 2%.
-//     No clock is ever compared with another machine's clock.
+// At most one client holds a write lock on a resource, or any number hold
+// read locks and none a write lock, and a holder's context is cancelled
+// before any conflicting grant, whatever its Config says, as long as
+//   - at most n−W nodes (for writes; n−R for reads) are down or cut off from
+//     the holder at a time, in any pattern; nodes may restart, any number of
+//     them at once, with their default grace period (a node whose grace is
+//     turned off, or shorter than the validity it gave before it restarted,
+//     counts as failed while a grant it forgot lives);
+//   - the clocks of every node and client run at the same rate within 2% (a
+//     fiftieth of the validity is the margin); no clock is ever compared with
+//     another machine's;
+//   - a holder does not stall (GC pause, swap, a stopped VM) between a check
+//     of its lock context and the write it guards for longer than what is
+//     left of its validity at the check. A stalled holder cannot notice that
+//     its lock context was cancelled; storage must reject stale writers with
+//     a fencing token: DRWMutex.FencingToken returns one that is larger than
+//     every earlier holder's, without consensus (see its doc for why).
+//
+// The module's README ("Guarantees") states the same in full, with the
+// simulation's evidence for each.
 //
 // Locks are held in memory only. Every resource must always be locked through
 // the same set of nodes: two Dsyncs over different node sets do not exclude

@@ -3,7 +3,8 @@
 // locker.NetLocker and locker.Lister that talks to one Server. The quorum
 // client in package dsync holds one Client per node and knows nothing of HTTP.
 //
-//	srv, err := rest.NewServer(locker.New(locker.Config{}), rest.ServerConfig{Secret: secret})
+//	table, err := locker.Open(locker.Config{StateDir: "/var/lib/dsync-node"})
+//	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: secret})
 //	go srv.Serve(ln)
 //	defer srv.Close()
 //
@@ -11,9 +12,30 @@
 //	defer c.Close()
 //	reply, err := c.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{"bucket/object"}})
 //
-// # Wire protocol, version 1
+// # Wire protocol, version 2
 //
 // This section is enough to write a client in another language.
+//
+// Versions: every path starts with /dsync/v2/, and every answer of a node
+// carries the header "Dsync-Protocol: 2". A node answers a request for
+// another version (/dsync/vN/...) with 400 CodeVersion, naming both
+// versions, before it reads anything else of it; a client reads nothing of
+// an answer without that header or with another value, and reports a
+// *VersionError (errors.Is ErrVersion). Version 2 added the validity of
+// every grant and refresh answer, the restart grace and reclaims, and this
+// versioning.
+//
+// Upgrading across versions: a client and a node of different versions
+// count as a failed node to each other, so a rolling upgrade of the nodes
+// under clients of the old version makes each upgraded node unavailable to
+// them. That is tolerated for as many nodes as the quorums allow (n−W for
+// writes, one node of four); beyond it the old clients lose their quorum,
+// and new clients have one only once W nodes are upgraded. Upgrade a
+// cluster of n nodes by stopping its clients, upgrading the nodes (each
+// starts in its grace period unless its boot record says it held nothing),
+// and starting the new clients; or run the new cluster beside the old one
+// and move each storage process over at once. Never split one resource
+// between two clusters.
 //
 // Transport: HTTP/1.1 with keep-alive, one request at a time on a
 // connection. Every answer carries a Content-Length (this package's client,
@@ -24,18 +46,18 @@
 // are skipped; missing keys take the zero value. A body must hold exactly one
 // value: trailing bytes are an error.
 //
-//	POST /dsync/v1/lock          LockArgs    -> Reply
-//	POST /dsync/v1/rlock         LockArgs    -> Reply
-//	POST /dsync/v1/unlock        LockArgs    -> Reply
-//	POST /dsync/v1/runlock       LockArgs    -> Reply
-//	POST /dsync/v1/force-unlock  LockArgs    -> Reply
-//	POST /dsync/v1/refresh       RefreshArgs -> RefreshReply
-//	POST /dsync/v1/batch         BatchArgs   -> BatchReply
-//	POST /dsync/v1/query         QueryArgs   -> QueryReply (501 if the table cannot answer; never batched)
-//	POST /dsync/v1/fence         FenceArgs   -> FenceReply (501 if the table has no fence counter; never batched)
-//	POST /dsync/v1/waits         WaitsArgs   -> WaitsReply (501 if the table records no waits; never batched)
-//	GET  /dsync/v1/locks?max=N   (no body)   -> EntryList (all entries if N <= 0 or absent)
-//	GET  /dsync/v1/health        (no body)   -> 200 with an empty body while the table is open
+//	POST /dsync/v2/lock          LockArgs    -> Reply
+//	POST /dsync/v2/rlock         LockArgs    -> Reply
+//	POST /dsync/v2/unlock        LockArgs    -> Reply
+//	POST /dsync/v2/runlock       LockArgs    -> Reply
+//	POST /dsync/v2/force-unlock  LockArgs    -> Reply
+//	POST /dsync/v2/refresh       RefreshArgs -> RefreshReply
+//	POST /dsync/v2/batch         BatchArgs   -> BatchReply
+//	POST /dsync/v2/query         QueryArgs   -> QueryReply (501 if the table cannot answer; never batched)
+//	POST /dsync/v2/fence         FenceArgs   -> FenceReply (501 if the table has no fence counter; never batched)
+//	POST /dsync/v2/waits         WaitsArgs   -> WaitsReply (501 if the table records no waits; never batched)
+//	GET  /dsync/v2/locks?max=N   (no body)   -> EntryList (all entries if N <= 0 or absent)
+//	GET  /dsync/v2/health        (no body)   -> 200 with an empty body while the table is open
 //
 // A request may add the query parameter t=<milliseconds>: how long the
 // client will wait for the answer. The node gives up on the request once that
@@ -54,7 +76,7 @@
 //	<method> "\n" <request-target> "\n" <ts> "\n" <body>
 //
 // with <method> as sent ("POST"), <request-target> the path and query
-// exactly as on the request line ("/dsync/v1/lock?t=1000"), <ts> the same
+// exactly as on the request line ("/dsync/v2/lock?t=1000"), <ts> the same
 // decimal digits as in the header, and <body> the raw body (empty for GET).
 // The node accepts the request only if the MAC matches, <ts> is within its
 // replay window (15 s by default) of the node's clock, and it has not accepted
@@ -69,6 +91,16 @@
 // package's client makes its timestamps strictly increasing. Wall clocks of
 // clients and nodes must agree to within the replay window.
 //
+// Grants and refreshes: a granted lock's Reply carries, besides "k" and the
+// fence "f", the node's validity "v" in nanoseconds: how long it keeps the
+// grant without a refresh, counted from when it received the request. A
+// RefreshReply carries it as "v" too, and, while the node is in its restart
+// grace period (locker.Config.QuietPeriod), the grace left as "g". During
+// the grace a lock is refused with reason 2 (quiet) and "g", unless its
+// LockArgs say "rc": true, a reclaim of a grant held before the restart,
+// which is granted unless it conflicts with a grant the node holds. An
+// unlock of a UID the node does not hold also says "g" during the grace.
+//
 // Answers: 200 carries the reply named above. Every other status carries an
 // ErrorReply {"c": code, "m": message}:
 //
@@ -80,6 +112,7 @@
 //	408 CodeCanceled     the node gave up: the request's t passed, or the node is closing
 //	413 CodeTooLarge     body over the node's limit, or a batch with too many operations
 //	500 CodeInternal     any other failure of the table
+//	400 CodeVersion      the path names another protocol version
 //	501 CodeUnsupported  the table cannot list
 //	503 CodeBusy         too many calls wait for the same part of the table (locker.ErrBusy),
 //	                     or the node's replay cache is full; nothing was done
@@ -119,7 +152,7 @@
 // whose LockArgs names a holder ("h", the client's owner, a slash and its
 // holder id) keeps it with the grant, and, if refused because of a
 // conflict, records that the holder waits for the resources (see
-// locker.WaitReporter). POST /dsync/v1/waits with {} answers
+// locker.WaitReporter). POST /dsync/v2/waits with {} answers
 // {"e": [WaitEdge...], "t": truncated}, each edge {"a": waiter, "r":
 // resource, "h": holder, "u": holder's grant uid, "q": its quorum}; with
 // {"w": holder, "r": [resources...]} it forgets that holder's wait (for

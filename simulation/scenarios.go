@@ -72,7 +72,7 @@ func Scenarios(b Budget) []Scenario {
 	return []Scenario{
 		noQuorum(), nodesDownWhileHeld(), staleLockOfCrashedClient(), twoReadersCrash(),
 		writerUnderReaders(), writerUnderReadersNoIntent(), minorityPartition(), pausedPastExpiry(),
-		pausedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(), Random(b),
+		pausedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(), restartAllWhileHeld(), rollingRestart(), Random(b),
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
 		leaseVerifyPastDeadline(),
 		hierarchyScenario(), HierarchyRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),
