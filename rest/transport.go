@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -52,6 +53,7 @@ type tconn struct {
 	br       *bufio.Reader
 	deadline time.Time // the deadline set on nc, zero if none
 	idleFrom time.Time // when it was last released
+	used     bool      // it has carried an exchange: it is a kept-alive connection
 }
 
 // errNoFreeConns is the error of a request that found every connection
@@ -90,29 +92,66 @@ type answer struct {
 // and leaves the body in *body, reusing its array. budget is what is left
 // until deadline, which bounds everything, the wait for a connection
 // included.
+//
+// A request that meets a kept-alive connection the node has closed (the
+// write fails, or the node's end closes before one byte of an answer
+// comes), as every idle connection is after the node restarts, is sent
+// again, once, on a new connection: the node never read it, or read it
+// and died, or answers the same bytes as a replay. The idle connections
+// are closed then too, since they are likely as stale.
 func (t *transport) do(req []byte, body *[]byte, deadline time.Time, budget time.Duration) (answer, error) {
 	if budget <= 0 {
 		return answer{}, errTimeout
 	}
-	tc, err := t.get(deadline)
-	if err != nil {
-		return answer{}, err
+	for try := 0; ; try++ {
+		tc, err := t.get(deadline)
+		if err != nil {
+			return answer{}, err
+		}
+		reused := tc.used
+		if err := tc.setDeadline(deadline, budget); err != nil {
+			t.discard(tc)
+			return answer{}, err
+		}
+		if _, err := tc.nc.Write(req); err != nil {
+			t.discard(tc)
+			if reused && try == 0 && closedByPeer(err) {
+				t.closeIdle()
+				continue
+			}
+			return answer{}, err
+		}
+		a, err := readResponse(tc.br, body, t.maxBody)
+		if err != nil || a.closing {
+			t.discard(tc)
+			if err != nil && reused && try == 0 && a.status == 0 && closedByPeer(err) {
+				t.closeIdle()
+				continue
+			}
+			return a, err
+		}
+		tc.used = true
+		t.put(tc)
+		return a, nil
 	}
-	if err := tc.setDeadline(deadline, budget); err != nil {
-		t.discard(tc)
-		return answer{}, err
+}
+
+// closedByPeer reports whether err says that the other end had closed the
+// connection: a clean end of input, a reset, a broken pipe.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// closeIdle closes every idle connection.
+func (t *transport) closeIdle() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.open -= len(idle)
+	t.mu.Unlock()
+	for _, tc := range idle {
+		tc.nc.Close()
 	}
-	if _, err := tc.nc.Write(req); err != nil {
-		t.discard(tc)
-		return answer{}, err
-	}
-	a, err := readResponse(tc.br, body, t.maxBody)
-	if err != nil || a.closing {
-		t.discard(tc)
-		return a, err
-	}
-	t.put(tc)
-	return a, nil
 }
 
 // errTimeout is the error of a request whose deadline passed before it was

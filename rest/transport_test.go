@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/dsync-go/dsync/locker"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func readString(s string, maxBody int) (status int, closing bool, body []byte, err error) {
@@ -418,4 +421,70 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatalf("body %q not in the input", body)
 		}
 	})
+}
+
+// TestTransportRetriesAStaleConnection: a request that meets a kept-alive
+// connection the node closed (as after a restart) is sent again, once, on a
+// new connection; a fresh connection that fails is not retried.
+func TestTransportRetriesAStaleConnection(t *testing.T) {
+	var conns atomic.Int32
+	addr := rawNode(t, func(nc net.Conn) {
+		defer nc.Close()
+		n := conns.Add(1)
+		br := bufio.NewReader(nc)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n"+fmt.Sprint(n))
+			if n == 1 {
+				return // the first connection dies after one answer, kept alive by the client
+			}
+		}
+	})
+	tr := newTransport(addr, nil, 4, 1<<10)
+	defer tr.close()
+	var body []byte
+	req := appendRequest(nil, "GET", []byte("/"), "x", nil, nil)
+	for i, want := range []string{"1", "2", "2"} {
+		a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute)
+		require.NoError(t, err, "request %d", i)
+		assert.Equal(t, 200, a.status)
+		assert.Equal(t, want, string(body), "request %d answered on connection %s", i, body)
+	}
+	assert.EqualValues(t, 2, conns.Load())
+
+	// A node that closes every connection at once is not retried for ever.
+	dead := rawNode(t, func(nc net.Conn) { nc.Close() })
+	tr2 := newTransport(dead, nil, 4, 1<<10)
+	defer tr2.close()
+	_, err := tr2.do(req, &body, time.Now().Add(time.Minute), time.Minute)
+	assert.Error(t, err)
+}
+
+// TestClientSurvivesANodeRestart: the first call after the node restarts on
+// the same address goes through, on a new connection, and the node is never
+// reported offline.
+func TestClientSurvivesANodeRestart(t *testing.T) {
+	tbl := locker.New(locker.Config{SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
+	defer tbl.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	srv, err := NewServer(tbl, ServerConfig{Insecure: true})
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	for _, batching := range []bool{false, true} {
+		c := newClient(t, "http://"+addr, ClientConfig{Insecure: true, DisableBatching: !batching})
+		lockOnce(t, c, 100)
+		require.NoError(t, srv.Close())
+		ln, err = net.Listen("tcp", addr)
+		require.NoError(t, err)
+		srv, err = NewServer(tbl, ServerConfig{Insecure: true})
+		require.NoError(t, err)
+		go srv.Serve(ln)
+		lockOnce(t, c, 101)
+		assert.True(t, c.IsOnline())
+	}
+	srv.Close()
 }
