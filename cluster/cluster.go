@@ -25,9 +25,12 @@ type Config struct {
 	Nodes int
 	// Table configures every node's lock table.
 	Table locker.Config
-	// Secret is shared by the nodes and their clients. If empty, a random
-	// one.
+	// Secret is shared by the nodes and their clients (the lock role). If
+	// empty, a random one.
 	Secret string
+	// AdminSecret is the nodes' admin secret, which AdminLockers sign with.
+	// If empty, a random one.
+	AdminSecret string
 	// Client configures the clients returned by Lockers, except Secret.
 	Client rest.ClientConfig
 	// StateDir holds each node's boot record (locker.Config.StateDir), in a
@@ -69,9 +72,10 @@ func Start(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: %d nodes", cfg.Nodes)
 	}
 	if cfg.Secret == "" {
-		var b [16]byte
-		rand.Read(b[:])
-		cfg.Secret = hex.EncodeToString(b[:])
+		cfg.Secret = randomSecret()
+	}
+	if cfg.AdminSecret == "" {
+		cfg.AdminSecret = randomSecret()
 	}
 	c := &Cluster{cfg: cfg}
 	if c.cfg.StateDir == "" {
@@ -104,7 +108,7 @@ func (c *Cluster) startNode(addr, dir string) (*Node, error) {
 		ln.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: c.cfg.Secret})
+	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: c.cfg.Secret, AdminSecret: c.cfg.AdminSecret})
 	if err != nil {
 		ln.Close()
 		table.Close()
@@ -122,8 +126,18 @@ func (c *Cluster) Nodes() []*Node {
 	return append([]*Node(nil), c.nodes...)
 }
 
+// randomSecret returns 32 random hex digits.
+func randomSecret() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // Secret returns the secret the nodes and their clients share.
 func (c *Cluster) Secret() string { return c.cfg.Secret }
+
+// AdminSecret returns the nodes' admin secret.
+func (c *Cluster) AdminSecret() string { return c.cfg.AdminSecret }
 
 // Endpoints returns every node's URL.
 func (c *Cluster) Endpoints() []string {
@@ -135,10 +149,23 @@ func (c *Cluster) Endpoints() []string {
 }
 
 // Lockers returns a new HTTP client for every node, as one client process
-// would hold them. Close them when done.
+// would hold them, signing for the lock role. Close them when done.
 func (c *Cluster) Lockers() ([]locker.NetLocker, error) {
 	cc := c.cfg.Client
 	cc.Secret = c.cfg.Secret
+	return c.lockers(cc)
+}
+
+// AdminLockers returns a new HTTP client for every node that signs for the
+// admin role: it may list the nodes' locks and force-unlock every holder of
+// a resource. Close them when done.
+func (c *Cluster) AdminLockers() ([]locker.NetLocker, error) {
+	cc := c.cfg.Client
+	cc.AdminSecret = c.cfg.AdminSecret
+	return c.lockers(cc)
+}
+
+func (c *Cluster) lockers(cc rest.ClientConfig) ([]locker.NetLocker, error) {
 	var ls []locker.NetLocker
 	for _, ep := range c.Endpoints() {
 		l, err := rest.NewClient(ep, cc)

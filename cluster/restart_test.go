@@ -299,7 +299,7 @@ func TestUnlockTellsTheTruth(t *testing.T) {
 	c := start(t, cluster.Config{Nodes: 3, Table: locker.Config{Validity: validity, Clock: clk, SweepInterval: -1}})
 	holder, _ := fakeProcess(t, c, clk, dsync.Config{Owner: "holder"})
 	ctx := context.Background()
-	admin, err := c.Lockers()
+	admin, err := c.AdminLockers()
 	require.NoError(t, err)
 	defer func() {
 		for _, l := range admin {

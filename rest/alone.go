@@ -94,7 +94,7 @@ func (s *Server) withAlone(next fasthttp.RequestHandler) fasthttp.RequestHandler
 			return
 		}
 		body := rc.PostBody()
-		if !s.authentic(rc, body) {
+		if _, ok := s.authentic(rc, body); !ok {
 			return
 		}
 		ctx, dc := s.requestContext(rc)

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -16,27 +17,54 @@ import (
 	"github.com/dsync-go/dsync/clock"
 )
 
-// Authentication. Every request carries the header
+// Authentication, protocol version 2. Every request but the hello carries
 //
-//	Authorization: DSYNC1-HMAC-SHA256 <timestamp>:<mac>
+//	Authorization: DSYNC2-HMAC-SHA256 <role>:<node>:<incarnation>:<ts>:<body-sha256>:<mac>
 //
-// where <timestamp> is the sender's wall-clock time in decimal nanoseconds
-// since the Unix epoch and <mac> is the lowercase hex HMAC-SHA256, keyed by
-// the shared secret, of
+// where <role> is "lock" or "admin", <node> and <incarnation> name the node
+// and its current start as its hello says (see hello.go), <ts> is the
+// sender's wall-clock time in decimal nanoseconds since the Unix epoch,
+// <body-sha256> is the hex SHA-256 of the body (of nothing, for a GET), and
+// <mac> the hex HMAC-SHA256, keyed by the role's secret, of
 //
-//	method "\n" request-target "\n" timestamp "\n" body
+//	"DSYNC2" "\n" method "\n" request-target "\n" role "\n" node "\n" incarnation "\n" ts "\n" body-sha256
 //
-// (request-target is the path and query exactly as sent on the request line).
-// A node accepts a request only if the MAC matches (compared in constant time),
-// the timestamp is within its replay window of its own clock, and it has not
-// accepted the same MAC before (it remembers each MAC while a replay of it
-// could pass the window check, and at least twice the window after it
-// accepted it: see replayCache). This is the one place in
-// the module where two machines' clocks are compared: their wall clocks must
-// agree to within the replay window.
+// (request-target is the path and query exactly as sent; body-sha256 as in
+// the header). Everything but the body is thus authenticated by the header
+// alone: a node checks it as soon as the header has arrived, before it reads
+// or allocates the body, and refuses a request that fails with 401 and
+// closes the connection; only then does it read the body (bounded by
+// ServerConfig.MaxBodyBytes) and check it against <body-sha256>.
+//
+// A request is valid for one node, once: the node refuses it if <node> or
+// <incarnation> is not its own (CodeIdentity: the client learns them again
+// from the hello and signs anew), if <ts> is outside its replay window of its
+// clock, or if it has accepted the same MAC before. Since the incarnation is
+// drawn anew at every start, a request recorded on its way to one node is
+// refused by every other node, and by the same node after it restarts,
+// whatever the clocks say. This is the one place in the module where two
+// machines' clocks are compared: their wall clocks must agree to within the
+// replay window.
+//
+// Roles: the lock secret signs everything a storage process needs (locks,
+// releases, refreshes, reclaims, fences, queries, waits, and force-unlock of
+// a UID, which only its holder knows); the admin secret (ServerConfig.
+// AdminSecret) also signs listings, which reveal UIDs, and force-unlock of a
+// resource's every holder. A UID is thus a capability: random, never shown
+// to the lock role, so that nobody but its holder refreshes or releases it.
 
 // authScheme starts the Authorization header's value.
-const authScheme = "DSYNC1-HMAC-SHA256 "
+const authScheme = "DSYNC2-HMAC-SHA256 "
+
+// Roles a request is signed for.
+const (
+	roleLock  = "lock"
+	roleAdmin = "admin"
+)
+
+// MinSecretLen is the shortest secret a node or client accepts: 32 bytes,
+// the size of the MAC's key block that matters.
+const MinSecretLen = 32
 
 // DefaultReplayWindow is ServerConfig.ReplayWindow's default.
 const DefaultReplayWindow = 15 * time.Second
@@ -51,13 +79,26 @@ const DefaultReplayCacheSize = 1 << 21
 // 401 answer.
 var (
 	errAuthMissing   = errors.New("missing Authorization header")
-	errAuthMalformed = errors.New("malformed Authorization header: want \"" + authScheme + "<unix-nanoseconds>:<64 hex digits>\"")
+	errAuthMalformed = errors.New("malformed Authorization header: want \"" + authScheme + "<role>:<node>:<incarnation>:<unix-nanoseconds>:<64 hex digits>:<64 hex digits>\"")
 	errAuthMAC       = errors.New("MAC does not match: wrong secret, or the request was altered")
+	errAuthBody      = errors.New("body does not match the SHA-256 in the Authorization header: the request was altered")
 	errAuthReplay    = errors.New("replayed request: this MAC was already seen")
 	errReplayFull    = errors.New("replay cache full: too many requests within the replay window")
+	errNoAdmin       = errors.New("the admin role is refused: this node has no admin secret")
 )
 
-// macSize is the size of an HMAC-SHA256.
+// validateSecret reports what is wrong with a secret named what.
+func validateSecret(what, s string) error {
+	switch {
+	case len(s) < MinSecretLen:
+		return fmt.Errorf("rest: %s is %d bytes long; it must be at least %d (random bytes, e.g. `openssl rand -hex 32`)", what, len(s), MinSecretLen)
+	case s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ' || s[len(s)-1] == '\t' || s[len(s)-1] == '\n' || s[len(s)-1] == '\r':
+		return fmt.Errorf("rest: %s begins or ends with white space: a copying mistake?", what)
+	}
+	return nil
+}
+
+// macSize is the size of an HMAC-SHA256, and of a SHA-256.
 const macSize = sha256.Size
 
 // authKey computes MACs with one secret. It is safe for concurrent use.
@@ -69,80 +110,170 @@ type authKey struct {
 // that computing a MAC allocates nothing.
 type macState struct {
 	h   hash.Hash
-	buf []byte // capacity 32: the timestamp's digits, then the sum
+	buf []byte // role and node, digits, then the sum
 }
 
 func newAuthKey(secret string) *authKey {
 	key := []byte(secret)
 	k := &authKey{}
-	k.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 32)} }
+	k.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 8+MaxNodeIDLen)} }
 	return k
 }
 
+// signed is what a request's MAC covers besides its method and target.
+type signed struct {
+	role        string
+	node        string
+	incarnation uint64
+	ts          int64
+	body        [macSize]byte // the body's SHA-256
+}
+
+var (
+	macPrefix = []byte("DSYNC2\n")
+	newline   = []byte{'\n'}
+)
+
 // mac returns the MAC of a request.
-func (k *authKey) mac(method, target []byte, ts int64, body []byte) [macSize]byte {
+func (k *authKey) mac(method, target []byte, s *signed) [macSize]byte {
 	m := k.pool.Get().(*macState)
 	h := m.h
 	h.Reset()
+	h.Write(macPrefix)
 	h.Write(method)
 	h.Write(newline)
 	h.Write(target)
 	h.Write(newline)
-	h.Write(strconv.AppendInt(m.buf[:0], ts, 10))
+	m.buf = append(append(append(m.buf[:0], s.role...), '\n'), s.node...)
+	h.Write(m.buf)
 	h.Write(newline)
-	h.Write(body)
+	h.Write(strconv.AppendUint(m.buf[:0], s.incarnation, 10))
+	h.Write(newline)
+	h.Write(strconv.AppendInt(m.buf[:0], s.ts, 10))
+	h.Write(newline)
+	h.Write(hex.AppendEncode(m.buf[:0], s.body[:16]))
+	h.Write(hex.AppendEncode(m.buf[:0], s.body[16:]))
 	var sum [macSize]byte
 	copy(sum[:], h.Sum(m.buf[:0]))
 	k.pool.Put(m)
 	return sum
 }
 
-var newline = []byte{'\n'}
-
-// appendAuth appends the Authorization header value for a request.
-func (k *authKey) appendAuth(dst, method, target []byte, ts int64, body []byte) []byte {
-	return appendAuthValue(dst, ts, k.mac(method, target, ts, body))
+// appendAuth appends the Authorization header value of a request whose
+// body is body, signed s (s.body is filled in).
+func (k *authKey) appendAuth(dst, method, target []byte, s *signed, body []byte) []byte {
+	s.body = sha256.Sum256(body)
+	return appendAuthValue(dst, s, k.mac(method, target, s))
 }
 
 // appendAuthValue formats an Authorization header value.
-func appendAuthValue(dst []byte, ts int64, sum [macSize]byte) []byte {
+func appendAuthValue(dst []byte, s *signed, sum [macSize]byte) []byte {
 	dst = append(dst, authScheme...)
-	dst = strconv.AppendInt(dst, ts, 10)
+	dst = append(dst, s.role...)
+	dst = append(dst, ':')
+	dst = append(dst, s.node...)
+	dst = append(dst, ':')
+	dst = strconv.AppendUint(dst, s.incarnation, 10)
+	dst = append(dst, ':')
+	dst = strconv.AppendInt(dst, s.ts, 10)
+	dst = append(dst, ':')
+	dst = hex.AppendEncode(dst, s.body[:])
 	dst = append(dst, ':')
 	return hex.AppendEncode(dst, sum[:])
 }
 
-// parseAuth parses an Authorization header value. It accepts exactly the
-// format appendAuth produces, with lower- or uppercase hex.
-func parseAuth(v []byte) (ts int64, sum [macSize]byte, err error) {
-	if len(v) == 0 {
-		return 0, sum, errAuthMissing
+// MaxNodeIDLen bounds a node's ID (ServerConfig.NodeID).
+const MaxNodeIDLen = 64
+
+// validNodeID reports whether id may name a node: 1 to MaxNodeIDLen bytes
+// of letters, digits, '.', '_' and '-'.
+func validNodeID(id string) bool {
+	if len(id) == 0 || len(id) > MaxNodeIDLen {
+		return false
 	}
-	if len(v) < len(authScheme) || string(v[:len(authScheme)]) != authScheme {
-		return 0, sum, errAuthMalformed
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseAuth parses an Authorization header value: the fields it signs, and
+// its MAC. It accepts exactly the format appendAuth produces, with lower- or
+// uppercase hex. The strings of s alias v.
+func parseAuth(v []byte) (s signed, sum [macSize]byte, err error) {
+	if len(v) == 0 {
+		return s, sum, errAuthMissing
+	}
+	if !bytes.HasPrefix(v, []byte(authScheme)) {
+		return s, sum, errAuthMalformed
 	}
 	v = v[len(authScheme):]
-	// <digits>:<64 hex>
-	if len(v) < 2*macSize+2 || v[len(v)-2*macSize-1] != ':' {
-		return 0, sum, errAuthMalformed
-	}
-	digits := v[:len(v)-2*macSize-1]
-	if len(digits) == 0 || len(digits) > 19 || (digits[0] == '0' && len(digits) > 1) {
-		return 0, sum, errAuthMalformed
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, sum, errAuthMalformed
+	var fields [6][]byte
+	for i := range fields {
+		if i == len(fields)-1 {
+			fields[i] = v
+			break
 		}
-		ts = ts*10 + int64(c-'0')
+		j := bytes.IndexByte(v, ':')
+		if j < 0 {
+			return s, sum, errAuthMalformed
+		}
+		fields[i], v = v[:j], v[j+1:]
 	}
-	if ts < 0 { // overflow of 19 digits
-		return 0, sum, errAuthMalformed
+	switch string(fields[0]) {
+	case roleLock:
+		s.role = roleLock
+	case roleAdmin:
+		s.role = roleAdmin
+	default:
+		return s, sum, errAuthMalformed
 	}
-	if _, err := hex.Decode(sum[:], v[len(v)-2*macSize:]); err != nil {
-		return 0, sum, errAuthMalformed
+	if !validNodeID(string(fields[1])) {
+		return s, sum, errAuthMalformed
 	}
-	return ts, sum, nil
+	s.node = string(fields[1])
+	inc, ok := parseDecimal(fields[2], 20)
+	if !ok {
+		return s, sum, errAuthMalformed
+	}
+	s.incarnation = inc
+	ts, ok := parseDecimal(fields[3], 19)
+	if !ok || ts > 1<<63-1 {
+		return s, sum, errAuthMalformed
+	}
+	s.ts = int64(ts)
+	if len(fields[4]) != 2*macSize || len(fields[5]) != 2*macSize {
+		return s, sum, errAuthMalformed
+	}
+	if _, err := hex.Decode(s.body[:], fields[4]); err != nil {
+		return s, sum, errAuthMalformed
+	}
+	if _, err := hex.Decode(sum[:], fields[5]); err != nil {
+		return s, sum, errAuthMalformed
+	}
+	return s, sum, nil
+}
+
+// parseDecimal parses 1 to max decimal digits without a leading zero (but
+// "0"), as a uint64; false on anything else, or an overflow.
+func parseDecimal(b []byte, max int) (uint64, bool) {
+	if len(b) == 0 || len(b) > max || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
 }
 
 // stamper hands out request timestamps: the clock's time in nanoseconds, but
@@ -165,46 +296,96 @@ func (s *stamper) next() int64 {
 	}
 }
 
-// verifier checks requests on the server side: MAC, timestamp window, and
-// replays. It is safe for concurrent use.
+// authError is a refusal of the verifier: the code the node answers with,
+// and why.
+type authError struct {
+	code Code
+	err  error
+}
+
+func (e *authError) Error() string { return e.err.Error() }
+func (e *authError) Unwrap() error { return e.err }
+
+func refuse(code Code, err error) *authError { return &authError{code, err} }
+
+// verifier checks requests on the server side: the header (role, node,
+// incarnation, timestamp window, MAC) before the body is read, then the body
+// and replays. It is safe for concurrent use.
 type verifier struct {
-	key    *authKey
-	clk    clock.Clock
-	window time.Duration
-	start  time.Time // the clock's time at creation: the origin of the monotonic times given to seen
+	keys        map[string]*authKey // by role; no admin key without an admin secret
+	node        string
+	incarnation uint64
+	clk         clock.Clock
+	window      time.Duration
+	start       time.Time // the clock's time at creation: the origin of the monotonic times given to seen
 
 	mu   sync.Mutex // guards seen
 	seen *replayCache
 }
 
-func newVerifier(secret string, clk clock.Clock, window time.Duration, capacity int) *verifier {
-	return &verifier{
-		key:    newAuthKey(secret),
-		clk:    clk,
-		window: window,
-		start:  clk.Now(),
-		seen:   newReplayCache(window, capacity),
+func newVerifier(secret, adminSecret, node string, incarnation uint64, clk clock.Clock, window time.Duration, capacity int) *verifier {
+	v := &verifier{
+		keys:        map[string]*authKey{roleLock: newAuthKey(secret)},
+		node:        node,
+		incarnation: incarnation,
+		clk:         clk,
+		window:      window,
+		start:       clk.Now(),
+		seen:        newReplayCache(window, capacity),
 	}
+	if adminSecret != "" {
+		v.keys[roleAdmin] = newAuthKey(adminSecret)
+	}
+	return v
 }
 
-// verify checks the Authorization header value auth of a request. A nil
-// error means the request is authentic, fresh and seen for the first time; it
-// is then remembered, so a second call with the same request fails.
-func (v *verifier) verify(method, target, auth []byte, body []byte) error {
-	ts, got, err := parseAuth(auth)
+// checkHeader checks everything the Authorization header value auth of a
+// request signs: its form, its node and incarnation, its timestamp and its
+// MAC. It does not look at the body, nor at replays. It returns the signed
+// fields, or an *authError.
+func (v *verifier) checkHeader(method, target, auth []byte) (signed, error) {
+	s, got, err := parseAuth(auth)
 	if err != nil {
-		return err
+		return s, refuse(CodeUnauthorized, err)
 	}
-	want := v.key.mac(method, target, ts, body)
+	if s.node != v.node || s.incarnation != v.incarnation {
+		return s, refuse(CodeIdentity, fmt.Errorf("the request was signed for node %q, start %d; this is node %q, start %d: ask its hello again",
+			s.node, s.incarnation, v.node, v.incarnation))
+	}
+	key := v.keys[s.role]
+	if key == nil {
+		return s, refuse(CodeUnauthorized, errNoAdmin)
+	}
+	want := key.mac(method, target, &s)
 	if !hmac.Equal(got[:], want[:]) {
-		return errAuthMAC
+		return s, refuse(CodeUnauthorized, errAuthMAC)
 	}
 	now := v.clk.Now()
-	if skew := now.Sub(time.Unix(0, ts)); skew > v.window || skew < -v.window {
-		return fmt.Errorf("timestamp %s is %v away from the node's clock, outside the replay window of %v",
-			time.Unix(0, ts).UTC().Format(time.RFC3339Nano), skew.Round(time.Millisecond), v.window)
+	if skew := now.Sub(time.Unix(0, s.ts)); skew > v.window || skew < -v.window {
+		return s, refuse(CodeUnauthorized, fmt.Errorf("timestamp %s is %v away from the node's clock, outside the replay window of %v",
+			time.Unix(0, s.ts).UTC().Format(time.RFC3339Nano), skew.Round(time.Millisecond), v.window))
 	}
-	return v.remember(now, ts, got)
+	return s, nil
+}
+
+// checkBody checks the body of a request whose header checkHeader accepted
+// (auth is that header's value again) and remembers its MAC, so that a
+// second call with the same request fails as a replay.
+func (v *verifier) checkBody(auth, body []byte) error {
+	s, sum, err := parseAuth(auth)
+	if err != nil {
+		return refuse(CodeUnauthorized, err)
+	}
+	if sha256.Sum256(body) != s.body {
+		return refuse(CodeUnauthorized, errAuthBody)
+	}
+	if err := v.remember(v.clk.Now(), s.ts, sum); err != nil {
+		if errors.Is(err, errReplayFull) {
+			return refuse(CodeBusy, err)
+		}
+		return refuse(CodeUnauthorized, err)
+	}
+	return nil
 }
 
 // remember records the MAC sum of a request stamped ts (which has passed the

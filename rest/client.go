@@ -41,10 +41,18 @@ const (
 // ClientConfig configures a Client. The zero value is not valid: set Secret,
 // or set Insecure.
 type ClientConfig struct {
-	// Secret authenticates every request; it must match the node's.
+	// Secret authenticates every request for the lock role (see auth.go);
+	// it must match the node's ServerConfig.Secret, and be at least
+	// MinSecretLen bytes.
 	Secret string
+	// AdminSecret, instead of Secret, signs every request for the admin
+	// role, which may also list the node's locks and force-unlock every
+	// holder of a resource; it must match the node's
+	// ServerConfig.AdminSecret. A storage process needs only Secret; the
+	// operator's tool, AdminSecret.
+	AdminSecret string
 	// Insecure, if true, sends requests without authentication, for nodes
-	// that run with ServerConfig.Insecure. Secret must then be empty.
+	// that run with ServerConfig.Insecure. The secrets must then be empty.
 	Insecure bool
 	// CallTimeout bounds one HTTP request, whatever the deadline of the
 	// caller's context. If zero, DefaultCallTimeout.
@@ -82,10 +90,16 @@ type ClientConfig struct {
 
 func (c ClientConfig) validate() error {
 	switch {
-	case c.Secret == "" && !c.Insecure:
-		return errors.New("rest: ClientConfig.Secret is empty; set it, or set Insecure to talk to a node without authentication")
-	case c.Secret != "" && c.Insecure:
-		return errors.New("rest: ClientConfig has both a Secret and Insecure set")
+	case c.Secret == "" && c.AdminSecret == "" && !c.Insecure:
+		return errors.New("rest: ClientConfig.Secret is empty; set it (or AdminSecret), or set Insecure to talk to a node without authentication")
+	case (c.Secret != "" || c.AdminSecret != "") && c.Insecure:
+		return errors.New("rest: ClientConfig has both a secret and Insecure set")
+	case c.Secret != "" && c.AdminSecret != "":
+		return errors.New("rest: ClientConfig has both Secret and AdminSecret set: a client signs for one role")
+	case c.Secret != "" && validateSecret("ClientConfig.Secret", c.Secret) != nil:
+		return validateSecret("ClientConfig.Secret", c.Secret)
+	case c.AdminSecret != "" && validateSecret("ClientConfig.AdminSecret", c.AdminSecret) != nil:
+		return validateSecret("ClientConfig.AdminSecret", c.AdminSecret)
 	case c.CallTimeout < 0:
 		return fmt.Errorf("rest: ClientConfig.CallTimeout %v is negative", c.CallTimeout)
 	case c.HealthInterval < 0:
@@ -141,7 +155,11 @@ type Client struct {
 	cfg      ClientConfig
 	tr       *transport
 	key      *authKey // nil if Insecure
+	role     string   // what key signs for: roleLock or roleAdmin
 	stamp    stamper
+
+	ident   atomic.Pointer[identity] // the node's, from its hello; nil until asked, or after CodeIdentity
+	helloMu sync.Mutex               // one hello at a time
 
 	online     atomic.Bool
 	closed     atomic.Bool
@@ -195,8 +213,11 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 		stop:       make(chan struct{}),
 		proberDone: make(chan struct{}),
 	}
-	if !cfg.Insecure {
-		c.key = newAuthKey(cfg.Secret)
+	switch {
+	case cfg.AdminSecret != "":
+		c.key, c.role = newAuthKey(cfg.AdminSecret), roleAdmin
+	case !cfg.Insecure:
+		c.key, c.role = newAuthKey(cfg.Secret), roleLock
 	}
 	c.co.init(c)
 	c.online.Store(true)
@@ -681,7 +702,34 @@ func putExchange(ex *exchange) {
 // answer in ex.body. Any other outcome is an error: one wrapping locker.ErrOffline
 // (and the node is marked offline) when the transport failed, or the
 // sentinel of the node's ErrorReply.
+//
+// The request is signed for the node's identity, as its hello said (see
+// hello.go); if the node answers that it is signed for another node or
+// start (it restarted, or its address now leads to another node), the
+// client asks the hello again and sends the request once more, signed anew:
+// the node refused it unread.
 func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, deadline time.Time) error {
+	for try := 0; ; try++ {
+		err := c.roundTripOnce(ex, method, path, maxEntries, deadline)
+		var id *identityError
+		if try == 0 && errors.As(err, &id) {
+			c.forget(id.was)
+			continue
+		}
+		return err
+	}
+}
+
+// identityError is the error of a request refused with CodeIdentity.
+type identityError struct {
+	was *identity // what the request was signed for
+	err error
+}
+
+func (e *identityError) Error() string { return e.err.Error() }
+func (e *identityError) Unwrap() error { return e.err }
+
+func (c *Client) roundTripOnce(ex *exchange, method, path string, maxEntries int, deadline time.Time) error {
 	ex.target = append(ex.target[:0], path...)
 	ex.target = append(ex.target, '?')
 	ex.target = append(ex.target, QueryTimeout...)
@@ -695,23 +743,20 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		ex.target = strconv.AppendInt(ex.target, int64(maxEntries), 10)
 	}
 	ex.auth = ex.auth[:0]
+	var id *identity
 	if c.key != nil {
-		ex.auth = c.key.appendAuth(ex.auth, methodBytes(method), ex.target, c.stamp.next(), ex.buf)
+		var err error
+		if id, err = c.identity(deadline); err != nil {
+			return err
+		}
+		s := signed{role: c.role, node: id.node, incarnation: id.incarnation, ts: c.stamp.next()}
+		ex.auth = c.key.appendAuth(ex.auth, methodBytes(method), ex.target, &s, ex.buf)
 	}
 	ex.wire = appendRequest(ex.wire[:0], method, ex.target, c.addr, ex.auth, ex.buf)
 	budget := time.Until(deadline)
 	a, err := c.tr.do(ex.wire, &ex.body, deadline, budget)
 	if err != nil {
-		switch {
-		case errors.Is(err, errNoFreeConns):
-			// Our own connection limit, not the node's failure.
-			return fmt.Errorf("%w: all %d connections busy (%w)", locker.ErrBusy, c.cfg.MaxConns, locker.ErrNotSent)
-		case isTimeout(err) && budget < minOfflineTimeout:
-			// The caller's deadline was too close to judge the node by.
-			return fmt.Errorf("no answer within the caller's remaining %v: %w", budget.Round(time.Microsecond), context.DeadlineExceeded)
-		}
-		c.markOffline()
-		return fmt.Errorf("%w: %v", locker.ErrOffline, err)
+		return c.transportError(err, budget)
 	}
 	if a.protocol != ProtocolVersion {
 		// Nothing of an answer in another version is read.
@@ -721,10 +766,29 @@ func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, de
 		return nil
 	}
 	code, err := decodeError(a.status, ex.body)
-	if code == CodeClosed {
+	switch code {
+	case CodeClosed:
 		c.markOffline()
+	case CodeIdentity:
+		return &identityError{was: id, err: err}
 	}
 	return err
+}
+
+// transportError returns the error of a request whose transport failed
+// with budget left until its deadline, and reports the node offline if the
+// failure is the node's.
+func (c *Client) transportError(err error, budget time.Duration) error {
+	switch {
+	case errors.Is(err, errNoFreeConns):
+		// Our own connection limit, not the node's failure.
+		return fmt.Errorf("%w: all %d connections busy (%w)", locker.ErrBusy, c.cfg.MaxConns, locker.ErrNotSent)
+	case isTimeout(err) && budget < minOfflineTimeout:
+		// The caller's deadline was too close to judge the node by.
+		return fmt.Errorf("no answer within the caller's remaining %v: %w", budget.Round(time.Microsecond), context.DeadlineExceeded)
+	}
+	c.markOffline()
+	return fmt.Errorf("%w: %v", locker.ErrOffline, err)
 }
 
 // methodBytes returns method as bytes for the MAC, without the allocation
@@ -819,11 +883,14 @@ type stopContext chan struct{}
 
 func (s stopContext) Done() <-chan struct{} { return s }
 
-// probe asks the node's health path once and reports whether it answered 200.
+// probe asks the node's hello once, and reports whether it answered, signed
+// with the client's secret. The client then signs for the identity the
+// hello gave (the node may have restarted).
 func (c *Client) probe() bool {
-	ex := getExchange()
-	defer putExchange(ex)
-	ex.buf = ex.buf[:0]
-	err := c.roundTrip(ex, fasthttp.MethodGet, PathHealth, 0, time.Now().Add(min(c.cfg.CallTimeout, c.cfg.HealthInterval+time.Second)))
-	return err == nil
+	id, err := c.hello(time.Now().Add(min(c.cfg.CallTimeout, c.cfg.HealthInterval+time.Second)))
+	if err != nil {
+		return false
+	}
+	c.ident.Store(id)
+	return true
 }

@@ -75,9 +75,11 @@ func newBatchFixture(t *testing.T) *batchFixture {
 	t.Cleanup(func() { f.g.Close() })
 	secret := newSecret(t)
 	_, endpoint := startServer(t, f.g, ServerConfig{Secret: secret, OnRequest: func(path []byte) {
-		if string(path) == PathBatch {
+		switch string(path) {
+		case PathBatch:
 			f.batches.Add(1)
-		} else {
+		case PathHello: // a client's first request, not a call
+		default:
 			f.singles.Add(1)
 		}
 	}})

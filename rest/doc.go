@@ -58,6 +58,7 @@
 //	POST /dsync/v2/waits         WaitsArgs   -> WaitsReply (501 if the table records no waits; never batched)
 //	GET  /dsync/v2/locks?max=N   (no body)   -> EntryList (all entries if N <= 0 or absent)
 //	GET  /dsync/v2/health        (no body)   -> 200 with an empty body while the table is open
+//	GET  /dsync/v2/hello?n=NONCE (no body, no credentials) -> HelloReply
 //
 // A request may add the query parameter t=<milliseconds>: how long the
 // client will wait for the answer. The node gives up on the request once that
@@ -65,31 +66,58 @@
 // lock request that waited too long in the node is not granted to a client
 // that has gone.
 //
-// Authentication: unless the node runs insecure, every request carries
+// Identity: GET /dsync/v2/hello?n=<nonce> needs no credentials and answers
+// a HelloReply {"n": node ID, "i": incarnation, "m": mac, "a": admin mac}:
+// the node's ID (ServerConfig.NodeID, or its boot record's), a number it
+// draws at every start, and HMAC-SHA256s, keyed by the lock and by the admin
+// secret, of "DSYNC2-HELLO" "\n" nonce "\n" node "\n" incarnation (decimal).
+// A client asks it before its first request, checks the MAC of its role
+// with its secret, and signs every request for that node and start.
 //
-//	Authorization: DSYNC1-HMAC-SHA256 <ts>:<mac>
+// Authentication: unless the node runs insecure, every other request carries
 //
-// where <ts> is the client's wall-clock time in nanoseconds since the Unix
-// epoch, in decimal without leading zeros, and <mac> is 64 hex digits of
-// HMAC-SHA256, keyed by the shared secret, over the bytes
+//	Authorization: DSYNC2-HMAC-SHA256 <role>:<node>:<incarnation>:<ts>:<body-sha256>:<mac>
 //
-//	<method> "\n" <request-target> "\n" <ts> "\n" <body>
+// where <role> is "lock" or "admin", <node> and <incarnation> are the
+// hello's, <ts> is the client's wall-clock time in nanoseconds since the Unix
+// epoch, in decimal without leading zeros, <body-sha256> is the hex SHA-256
+// of the raw body (of nothing for a GET), and <mac> is 64 hex digits of
+// HMAC-SHA256, keyed by the role's secret, over the bytes
+//
+//	"DSYNC2" "\n" <method> "\n" <request-target> "\n" <role> "\n" <node> "\n" <incarnation> "\n" <ts> "\n" <body-sha256>
 //
 // with <method> as sent ("POST"), <request-target> the path and query
-// exactly as on the request line ("/dsync/v2/lock?t=1000"), <ts> the same
-// decimal digits as in the header, and <body> the raw body (empty for GET).
-// The node accepts the request only if the MAC matches, <ts> is within its
-// replay window (15 s by default) of the node's clock, and it has not accepted
-// a request with the same MAC before. To know, it remembers each accepted MAC
-// for as long as <ts> could pass the window check on its wall clock, and at
-// least twice the window after acceptance on its monotonic clock (so that
+// exactly as on the request line ("/dsync/v2/lock?t=1000"), and the other
+// fields exactly as in the header. The node checks the header as soon as it
+// has arrived, before it reads the body: a request for another node or
+// start is refused 401 CodeIdentity (the client asks the hello again and
+// resends it), one whose MAC does not match, or whose <ts> is outside the
+// node's replay window (15 s by default) of its clock, 401 CodeUnauthorized;
+// the node then reads none of the body and closes the connection. Then it
+// reads the body (at most ServerConfig.MaxBodyBytes), refuses it 401 if its
+// SHA-256 is not <body-sha256>, and 401 again if it has accepted a request
+// with the same MAC before. To know, it remembers each accepted MAC for as
+// long as <ts> could pass the window check on its wall clock, and at least
+// twice the window after acceptance on its monotonic clock (so that
 // stepping its wall clock back reopens no replay within that time): about
 // twice the window in all. It remembers at most ServerConfig.ReplayCacheSize
 // MACs (2,097,152 by default, enough for ~68,000 requests a second with the
 // default window); past that it answers 503 CodeBusy. A client must
 // therefore never send two requests with the same <ts> and content; this
 // package's client makes its timestamps strictly increasing. Wall clocks of
-// clients and nodes must agree to within the replay window.
+// clients and nodes must agree to within the replay window. A request is
+// thus valid for one node, in one of its starts, once.
+//
+// Roles: the lock role may do everything but list the locks (GET
+// /dsync/v2/locks, which shows UIDs) and force-unlock a resource's every
+// holder (a force-unlock without a UID): those need the admin role, and are
+// answered 403 CodeForbidden otherwise (in a batch, that operation's
+// result). A node without an admin secret serves the admin role to nobody.
+// A UID is thus a capability: only its holder refreshes or releases it.
+//
+// Connections: a node serves at most ServerConfig.MaxConns connections (503
+// and closed past it), at most ServerConfig.MaxConnsPerIP from one address
+// (429 and closed), and reads a request for at most ServerConfig.ReadTimeout.
 //
 // Grants and refreshes: a granted lock's Reply carries, besides "k" and the
 // fence "f", the node's validity "v" in nanoseconds: how long it keeps the
@@ -113,6 +141,8 @@
 //	413 CodeTooLarge     body over the node's limit, or a batch with too many operations
 //	500 CodeInternal     any other failure of the table
 //	400 CodeVersion      the path names another protocol version
+//	401 CodeIdentity     the request was signed for another node, or another start of this one
+//	403 CodeForbidden    the lock role asked for what only the admin role may do
 //	501 CodeUnsupported  the table cannot list
 //	503 CodeBusy         too many calls wait for the same part of the table (locker.ErrBusy),
 //	                     or the node's replay cache is full; nothing was done

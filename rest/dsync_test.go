@@ -19,7 +19,7 @@ import (
 // nodes, with batching on, and checks mutual exclusion under contention,
 // then again with one node stopped.
 func TestDsyncOverHTTP(t *testing.T) {
-	const nodes, secret = 4, "integration-secret"
+	const nodes, secret = 4, "integration-secret-integration-s"
 	var servers []*rest.Server
 	var lockers []locker.NetLocker
 	for range nodes {
@@ -104,7 +104,7 @@ func TestDsyncOverHTTP(t *testing.T) {
 // Exactly one acquisition fails with ErrDeadlock, that of B ("p2/B" is the
 // larger name), whichever asks first; A gets b once B's caller releases a.
 func TestDeadlockAcrossProcessesOverHTTP(t *testing.T) {
-	const nodes, secret = 3, "integration-secret"
+	const nodes, secret = 3, "integration-secret-integration-s"
 	var endpoints []string
 	for range nodes {
 		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})

@@ -15,7 +15,7 @@ func ExampleServer() {
 	table := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 	defer table.Close()
 
-	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: "a shared secret"})
+	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: "0123456789abcdef0123456789abcdef" /* at least 32 bytes: use `openssl rand -hex 32` */})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -37,12 +37,12 @@ func ExampleServer() {
 func ExampleClient() {
 	table := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
 	defer table.Close()
-	srv, _ := rest.NewServer(table, rest.ServerConfig{Secret: "a shared secret"})
+	srv, _ := rest.NewServer(table, rest.ServerConfig{Secret: "0123456789abcdef0123456789abcdef" /* at least 32 bytes: use `openssl rand -hex 32` */})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	c, err := rest.NewClient("http://"+ln.Addr().String(), rest.ClientConfig{Secret: "a shared secret"})
+	c, err := rest.NewClient("http://"+ln.Addr().String(), rest.ClientConfig{Secret: "0123456789abcdef0123456789abcdef" /* at least 32 bytes: use `openssl rand -hex 32` */})
 	if err != nil {
 		log.Fatal(err)
 	}

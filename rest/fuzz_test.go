@@ -14,7 +14,7 @@ import (
 )
 
 // fuzzSecret is the secret of the fuzzed server.
-const fuzzSecret = "fuzz-secret"
+const fuzzSecret = "fuzz-secret-fuzz-secret-fuzz-sec" // MinSecretLen bytes
 
 // seedRequests are valid requests, the seed corpus of FuzzHandler.
 func seedRequests(t testing.TB) [][]byte {
@@ -42,7 +42,8 @@ func FuzzHandler(f *testing.F) {
 	f.Add("POST", PathUnlock, seeds[0], true, "")
 	f.Add("POST", PathForceUnlock, seeds[0], true, "")
 	f.Add("GET", PathLocks+"?max=2", []byte(nil), true, "")
-	f.Add("GET", PathHealth, []byte(nil), false, authScheme+"1:"+string(bytes.Repeat([]byte("0"), 64)))
+	f.Add("GET", PathHealth, []byte(nil), false, authScheme+"lock:n:1:1:"+string(bytes.Repeat([]byte("0"), 64))+":"+string(bytes.Repeat([]byte("0"), 64)))
+	f.Add("GET", PathHello+"?n="+string(bytes.Repeat([]byte("a"), 32)), []byte(nil), false, "")
 	f.Add("DELETE", "/x", []byte{0xc1}, true, "")
 
 	clk := clock.NewFake(epoch)
@@ -60,14 +61,15 @@ func FuzzHandler(f *testing.F) {
 		req.SetBody(body)
 		if sign {
 			stamp++
-			auth = string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), stamp, body))
+			s := signed{role: roleLock, node: srv.node, incarnation: srv.incarnation, ts: stamp}
+			auth = string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), &s, body))
 		}
 		if auth != "" {
 			req.Header.Set(HeaderAuth, auth)
 		}
 		var rc fasthttp.RequestCtx
 		rc.Init(&req, nil, nil)
-		srv.handle(&rc)
+		srv.srv.Handler(&rc) // without the gate, which the handler then stands in for
 		status := rc.Response.StatusCode()
 		if status == http.StatusOK {
 			return
@@ -90,22 +92,24 @@ func FuzzHandler(f *testing.F) {
 // FuzzParseAuth checks that the Authorization parser never panics and that
 // what it accepts is exactly what a client produces.
 func FuzzParseAuth(f *testing.F) {
-	k := newAuthKey("secret")
-	f.Add(string(k.appendAuth(nil, []byte("POST"), []byte(PathLock), 1_800_000_000_000_000_000, []byte("body"))))
-	f.Add(authScheme + "0:" + string(bytes.Repeat([]byte("f"), 64)))
+	k := newAuthKey(fuzzSecret)
+	f.Add(string(k.appendAuth(nil, []byte("POST"), []byte(PathLock), &signed{role: roleAdmin, node: "n-1.a_b", incarnation: 1 << 63, ts: 1_800_000_000_000_000_000}, []byte("body"))))
+	hex := string(bytes.Repeat([]byte("f"), 64))
+	f.Add(authScheme + "lock:n:0:0:" + hex + ":" + hex)
+	f.Add(authScheme + "lock:n:0:0:" + hex + ":" + hex + ":")
 	f.Add("")
 	f.Add(authScheme)
 	f.Fuzz(func(t *testing.T, v string) {
-		ts, sum, err := parseAuth([]byte(v))
+		s, sum, err := parseAuth([]byte(v))
 		if err != nil {
 			return
 		}
-		if ts < 0 {
-			t.Fatalf("parseAuth(%q) accepted a negative timestamp %d", v, ts)
+		if s.ts < 0 || (s.role != roleLock && s.role != roleAdmin) || !validNodeID(s.node) {
+			t.Fatalf("parseAuth(%q) accepted %+v", v, s)
 		}
-		again := string(appendAuthValue(nil, ts, sum))
+		again := string(appendAuthValue(nil, &s, sum))
 		if !bytes.EqualFold([]byte(again), []byte(v)) {
-			t.Fatalf("parseAuth(%q) = %d, %x, which formats as %q", v, ts, sum, again)
+			t.Fatalf("parseAuth(%q) = %+v, %x, which formats as %q", v, s, sum, again)
 		}
 	})
 }

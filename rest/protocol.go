@@ -27,6 +27,7 @@ const (
 	PathBatch       = PathPrefix + "batch"        // POST BatchArgs -> BatchReply
 	PathLocks       = PathPrefix + "locks"        // GET ?max=N -> locker.EntryList
 	PathHealth      = PathPrefix + "health"       // GET -> empty body
+	PathHello       = PathPrefix + "hello"        // GET ?n=nonce, no credentials -> HelloReply
 )
 
 // Headers and query parameters of the protocol.
@@ -113,6 +114,10 @@ func (c Code) status() int {
 		return http.StatusNotImplemented
 	case CodeVersion:
 		return http.StatusBadRequest
+	case CodeIdentity:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -146,6 +151,10 @@ func (c Code) String() string {
 		return "unsupported"
 	case CodeVersion:
 		return "protocol version mismatch"
+	case CodeIdentity:
+		return "signed for another node or start"
+	case CodeForbidden:
+		return "forbidden to this role"
 	}
 	return fmt.Sprintf("code %d", uint8(c))
 }
@@ -178,7 +187,7 @@ func (c Code) sentinel() error {
 		return locker.ErrBusy
 	case CodeClosed:
 		return locker.ErrOffline
-	case CodeUnauthorized:
+	case CodeUnauthorized, CodeIdentity, CodeForbidden:
 		return locker.ErrUnauthorized
 	case CodeCanceled:
 		return context.DeadlineExceeded

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/tinylib/msgp/msgp"
 	"github.com/valyala/fasthttp"
 
@@ -31,7 +33,7 @@ func TestFenceFailures(t *testing.T) {
 	secret := newSecret(t)
 	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
 	ctx := context.Background()
-	wrong := newClient(t, endpoint, ClientConfig{Secret: "not-the-secret"})
+	wrong := newClient(t, endpoint, ClientConfig{Secret: newSecret(t)})
 	if _, err := wrong.RaiseFence(ctx, locker.FenceArgs{Floor: 1 << 62}); !errors.Is(err, locker.ErrUnauthorized) {
 		t.Errorf("wrong secret: %v, want ErrUnauthorized", err)
 	}
@@ -72,7 +74,7 @@ func TestQueryFailures(t *testing.T) {
 		t.Errorf("empty query: %v, want ErrInvalidArgs", err)
 	}
 
-	wrong := newClient(t, endpoint, ClientConfig{Secret: "not-the-secret"})
+	wrong := newClient(t, endpoint, ClientConfig{Secret: newSecret(t)})
 	if _, err := wrong.Query(ctx, args); !errors.Is(err, locker.ErrUnauthorized) {
 		t.Errorf("wrong secret: %v, want ErrUnauthorized", err)
 	}
@@ -82,7 +84,7 @@ func TestQueryFailures(t *testing.T) {
 		t.Errorf("node without Querier: %v, want ErrProtocol", err)
 	}
 
-	expectPostOnly(t, endpoint, PathQuery)
+	expectPostOnly(t, endpoint, secret, PathQuery)
 
 	down := newClient(t, "http://127.0.0.1:1", ClientConfig{Secret: secret, CallTimeout: time.Second})
 	if _, err := down.Query(ctx, args); !errors.Is(err, locker.ErrOffline) {
@@ -153,7 +155,8 @@ func serveSignedFuzz(t *testing.T, srv *Server, st *fuzzStamper, path string, bo
 	req.Header.SetMethod("POST")
 	req.SetRequestURI(path)
 	req.SetBody(body)
-	req.Header.Set(HeaderAuth, string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), st.next(), body)))
+	s := signed{role: roleLock, node: srv.node, incarnation: srv.incarnation, ts: st.next()}
+	req.Header.Set(HeaderAuth, string(newAuthKey(fuzzSecret).appendAuth(nil, req.Header.Method(), req.RequestURI(), &s, body)))
 	var rc fasthttp.RequestCtx
 	rc.Init(&req, nil, nil)
 	srv.srv.Handler(&rc)
@@ -215,14 +218,23 @@ func normal(r locker.QueryReply) locker.QueryReply {
 
 // expectPostOnly checks that a GET of path is refused with 405 and an Allow
 // header naming POST.
-func expectPostOnly(t *testing.T, endpoint, path string) {
+func expectPostOnly(t *testing.T, endpoint, secret, path string) {
 	t.Helper()
-	resp, err := http.Get(endpoint + path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, endpoint, ClientConfig{Secret: secret})
+	id, err := c.identity(time.Now().Add(time.Second))
+	require.NoError(t, err)
+	r := sign(secret, roleLock, id.node, id.incarnation, "GET", path, time.Now(), nil)
+	req, err := http.NewRequest("GET", endpoint+path, nil)
+	require.NoError(t, err)
+	req.Header.Set(HeaderAuth, r.auth)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
-		t.Errorf("GET %s: %d, Allow %q", path, resp.StatusCode, resp.Header.Get("Allow"))
-	}
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "GET %s", path)
+	assert.Equal(t, "POST", resp.Header.Get("Allow"), "GET %s", path)
+	// Without credentials, nothing is said but that they are missing.
+	resp, err = http.Get(endpoint + path)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "GET %s without credentials", path)
 }

@@ -1,16 +1,26 @@
 package rest
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/locker/lockertest"
 )
 
-// newSecret returns a random secret.
+// netDial opens a TCP connection to the node at endpoint (an http URL).
+func netDial(endpoint string) (net.Conn, error) {
+	return net.Dial("tcp", strings.TrimPrefix(endpoint, "http://"))
+}
+
+// bufioReader reads what conn receives.
+func bufioReader(conn net.Conn) *bufio.Reader { return bufio.NewReader(conn) }
+
+// newSecret returns a random secret of 32 hex digits.
 func newSecret(t testing.TB) string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -64,9 +74,11 @@ func conformanceFactory(cc ClientConfig) lockertest.Factory {
 	return func(t *testing.T, cfg locker.Config) locker.NetLocker {
 		tbl := locker.New(cfg)
 		t.Cleanup(func() { tbl.Close() })
-		secret := newSecret(t)
-		_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
-		cc.Secret = secret
+		// The admin role, which the suite's listings and force-unlocks of
+		// resources need (the lock role's limits are tested in auth_test.go).
+		admin := newSecret(t)
+		_, endpoint := startServer(t, tbl, ServerConfig{Secret: newSecret(t), AdminSecret: admin})
+		cc.AdminSecret = admin
 		return newClient(t, endpoint, cc)
 	}
 }
@@ -88,7 +100,7 @@ func TestConfigValidation(t *testing.T) {
 	if _, err := NewServer(tbl, ServerConfig{}); err == nil {
 		t.Error("NewServer with an empty secret succeeded")
 	}
-	if _, err := NewServer(tbl, ServerConfig{Secret: "s", Insecure: true}); err == nil {
+	if _, err := NewServer(tbl, ServerConfig{Secret: newSecret(t), Insecure: true}); err == nil {
 		t.Error("NewServer with a secret and Insecure succeeded")
 	}
 	if _, err := NewServer(nil, ServerConfig{Insecure: true}); err == nil {

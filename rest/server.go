@@ -1,10 +1,10 @@
 package rest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -34,17 +34,49 @@ const (
 	DefaultShutdownTimeout = 5 * time.Second
 	// DefaultIdleTimeout is how long the server keeps an idle connection.
 	DefaultIdleTimeout = time.Minute
+	// DefaultMaxConns bounds the connections a node serves at once.
+	DefaultServerMaxConns = 4096
+	// DefaultMaxConnsPerIP bounds the connections a node serves at once
+	// from one address: eight client processes with 64 connections each.
+	DefaultMaxConnsPerIP = 512
 )
 
 // ServerConfig configures a Server. The zero value is not valid: set Secret,
 // or set Insecure.
 type ServerConfig struct {
-	// Secret authenticates every request (see auth.go and doc.go). It must be
-	// the same on every client and node of a locker set.
+	// Secret authenticates every request of the lock role (see auth.go and
+	// doc.go): what storage processes send. It must be the same on every
+	// client and node of a locker set, and at least MinSecretLen bytes.
 	Secret string
-	// Insecure, if true, turns authentication off: every request is served.
-	// It is for tests and trusted loopback setups. Secret must then be empty.
+	// AdminSecret, if set, authenticates requests of the admin role, which
+	// may also list the node's locks (with their UIDs) and force-unlock
+	// every holder of a resource; the lock role may not. If empty, nobody
+	// may: an operator's tool needs the node to have one. At least
+	// MinSecretLen bytes, and not Secret.
+	AdminSecret string
+	// Insecure, if true, turns authentication off: every request is served,
+	// in every role. It is for tests and trusted loopback setups. The
+	// secrets must then be empty.
 	Insecure bool
+	// NodeID names the node in every request's MAC, so that a request
+	// signed for one node is refused by every other (see auth.go): 1 to
+	// MaxNodeIDLen letters, digits, '.', '_' or '-', unique in the cluster.
+	// If empty, the table's boot record ID (locker.Local.Boot), or, for a
+	// table without one, 64 random bits drawn by NewServer.
+	NodeID string
+	// MaxConns bounds the connections served at once; past it a new
+	// connection is answered 503 and closed at once. If zero,
+	// DefaultServerMaxConns.
+	MaxConns int
+	// MaxConnsPerIP bounds the connections served at once from one IP
+	// address; past it a new one is answered 429 and closed. Clients behind
+	// one proxy or NAT address share it: raise it for them. If zero,
+	// DefaultMaxConnsPerIP; if negative, no bound.
+	MaxConnsPerIP int
+	// Logger receives what the HTTP server has to say about connections it
+	// could not serve (malformed requests, timeouts), at most a few lines a
+	// second: an attacker cannot flood it. If nil, slog.Default().
+	Logger *slog.Logger
 	// ReplayWindow is how far a request's timestamp may be from the server's
 	// clock. If zero, DefaultReplayWindow.
 	ReplayWindow time.Duration
@@ -86,8 +118,18 @@ func (c ServerConfig) validate() error {
 	switch {
 	case c.Secret == "" && !c.Insecure:
 		return errors.New("rest: ServerConfig.Secret is empty; set it, or set Insecure to serve without authentication")
-	case c.Secret != "" && c.Insecure:
-		return errors.New("rest: ServerConfig has both a Secret and Insecure set")
+	case (c.Secret != "" || c.AdminSecret != "") && c.Insecure:
+		return errors.New("rest: ServerConfig has both a secret and Insecure set")
+	case c.Secret != "" && validateSecret("ServerConfig.Secret", c.Secret) != nil:
+		return validateSecret("ServerConfig.Secret", c.Secret)
+	case c.AdminSecret != "" && validateSecret("ServerConfig.AdminSecret", c.AdminSecret) != nil:
+		return validateSecret("ServerConfig.AdminSecret", c.AdminSecret)
+	case c.AdminSecret != "" && c.AdminSecret == c.Secret:
+		return errors.New("rest: ServerConfig.AdminSecret is the lock Secret: the admin role needs a secret of its own")
+	case c.NodeID != "" && !validNodeID(c.NodeID):
+		return fmt.Errorf("rest: ServerConfig.NodeID %q is not 1 to %d letters, digits, '.', '_' or '-'", c.NodeID, MaxNodeIDLen)
+	case c.MaxConns < 0:
+		return fmt.Errorf("rest: ServerConfig.MaxConns %d is negative", c.MaxConns)
 	case c.ReplayWindow < 0:
 		return fmt.Errorf("rest: ServerConfig.ReplayWindow %v is negative", c.ReplayWindow)
 	case c.ReplayCacheSize < 0:
@@ -128,6 +170,15 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout
 	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultServerMaxConns
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	c.Clock = clock.OrReal(c.Clock)
 	return c
 }
@@ -135,10 +186,12 @@ func (c ServerConfig) withDefaults() ServerConfig {
 // Server serves one node's lock table over HTTP. Create it with NewServer,
 // run it with Serve, stop it with Close. It is safe for concurrent use.
 type Server struct {
-	l      locker.NetLocker
-	cfg    ServerConfig
-	verify *verifier // nil if Insecure
-	srv    *fasthttp.Server
+	l           locker.NetLocker
+	cfg         ServerConfig
+	node        string    // NodeID
+	incarnation uint64    // drawn by NewServer: this start of the node
+	verify      *verifier // nil if Insecure
+	srv         *fasthttp.Server
 
 	// inPlace is whether l copies every argument string it keeps
 	// (locker.ArgCopier): then requests are decoded in place, with strings
@@ -183,22 +236,35 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 		s.inPlace = true
 	}
 	s.burster, _ = l.(burster)
+	s.node = cfg.NodeID
+	if b, ok := l.(interface{ Boot() locker.BootInfo }); s.node == "" && ok {
+		s.node = b.Boot().ID
+	}
+	if s.node == "" {
+		s.node = fmt.Sprintf("%016x", newIncarnation())
+	}
+	s.incarnation = newIncarnation()
 	if !cfg.Insecure {
-		s.verify = newVerifier(cfg.Secret, cfg.Clock, cfg.ReplayWindow, cfg.ReplayCacheSize)
+		s.verify = newVerifier(cfg.Secret, cfg.AdminSecret, s.node, s.incarnation, cfg.Clock, cfg.ReplayWindow, cfg.ReplayCacheSize)
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.srv = &fasthttp.Server{
-		Handler:               s.handle,
-		ErrorHandler:          s.handleReadError,
-		MaxRequestBodySize:    cfg.MaxBodyBytes,
-		ReadBufferSize:        connBufferSize,
-		IdleTimeout:           cfg.IdleTimeout,
-		ReadTimeout:           cfg.ReadTimeout,
-		CloseOnShutdown:       true,
-		NoDefaultServerHeader: true,
-		NoDefaultDate:         true,
-		NoDefaultContentType:  true,
-		Name:                  "dsync",
+		Handler:                      s.handle,
+		ErrorHandler:                 s.handleReadError,
+		HeaderReceived:               s.headerReceived,
+		MaxRequestBodySize:           cfg.MaxBodyBytes,
+		ReadBufferSize:               connBufferSize,
+		IdleTimeout:                  cfg.IdleTimeout,
+		ReadTimeout:                  cfg.ReadTimeout,
+		Concurrency:                  cfg.MaxConns,
+		MaxConnsPerIP:                max(cfg.MaxConnsPerIP, 0),
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		NoDefaultServerHeader:        true,
+		NoDefaultDate:                true,
+		NoDefaultContentType:         true,
+		Name:                         "dsync",
+		Logger:                       newRateLog(cfg.Logger, cfg.Clock),
 	}
 	s.srv.Handler = s.withVersion(s.withAlone(s.handle)) // alone.go
 	return s, nil
@@ -212,25 +278,31 @@ var (
 	pathVersionPrefix   = []byte("/dsync/v")
 )
 
-// withVersion stamps every answer with the protocol version, and refuses a
-// request whose path names another version of the protocol with CodeVersion
-// before anything else looks at it: a message of another version is never
-// read as one of this.
+// withVersion stamps every answer with the protocol version. (The gate
+// refuses a request of another version: see gate.go.)
 func (s *Server) withVersion(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(rc *fasthttp.RequestCtx) {
 		rc.Response.Header.SetCanonical(headerProtocolKey, headerProtocolValue)
-		path := rc.Path()
-		if bytes.HasPrefix(path, pathVersionPrefix) && !bytes.HasPrefix(path, []byte(PathPrefix)) {
-			v := path[len(pathVersionPrefix):]
-			if i := bytes.IndexByte(v, '/'); i >= 0 {
-				v = v[:i]
+		if code, msg, no := refused(rc); no {
+			if s.cfg.OnRequest != nil {
+				s.cfg.OnRequest(rc.Path())
 			}
-			version := string(v)
-			if _, err := strconv.ParseUint(version, 10, 16); err != nil {
-				version = strconv.Quote(version)
+			s.fail(rc, code, msg)
+			if code != CodeNotFound && code != CodeVersion {
+				rc.SetConnectionClose() // a peer without credentials gets no second try on this connection
 			}
-			s.fail(rc, CodeVersion, fmt.Sprintf("rest: the request speaks dsync protocol %s (path %s); this node speaks protocol %d: upgrade the client",
-				version, strconv.Quote(string(path)), ProtocolVersion))
+			return
+		}
+		if string(rc.Path()) == PathHello {
+			if s.cfg.OnRequest != nil {
+				s.cfg.OnRequest(rc.Path())
+			}
+			if !rc.IsGet() {
+				rc.Response.Header.Set("Allow", fasthttp.MethodGet)
+				s.fail(rc, CodeMethod, fmt.Sprintf("method %s not allowed on %s; use GET", rc.Method(), rc.Path()))
+				return
+			}
+			s.hello(rc)
 			return
 		}
 		next(rc)
@@ -367,9 +439,11 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 		return
 	}
 	body := rc.PostBody()
-	if !s.authentic(rc, body) {
+	role, ok := s.authentic(rc, body)
+	if !ok {
 		return
 	}
+	admin := role == roleAdmin
 
 	switch ep {
 	case epHealth:
@@ -392,7 +466,7 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	ctx, dc := s.requestContext(rc)
 	defer dc.finish()
 	if ep == epBatch {
-		s.batch(ctx, rc, sc, body)
+		s.batch(ctx, rc, sc, body, admin)
 		return
 	}
 	op := &sc.op
@@ -416,7 +490,7 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	res := &sc.reply
 	res.Results = append(res.Results[:0], BatchResult{})
 	r := &res.Results[0]
-	s.run(ctx, op, r)
+	s.run(ctx, op, r, admin)
 	if r.Code != CodeOK {
 		s.fail(rc, r.Code, r.Message)
 		return
@@ -427,24 +501,6 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 		sc.out, _ = r.Reply.MarshalMsg(sc.out[:0])
 	}
 	s.reply(rc, sc.out)
-}
-
-// authentic checks rc's authentication, unless the server runs insecure,
-// and answers rc with the failure if it does not hold.
-func (s *Server) authentic(rc *fasthttp.RequestCtx, body []byte) bool {
-	if s.verify == nil {
-		return true
-	}
-	err := s.verify.verify(rc.Method(), rc.RequestURI(), rc.Request.Header.Peek(HeaderAuth), body)
-	if err == nil {
-		return true
-	}
-	code := CodeUnauthorized
-	if errors.Is(err, errReplayFull) {
-		code = CodeBusy
-	}
-	s.fail(rc, code, "rest: "+err.Error())
-	return false
 }
 
 // decodeProblem describes a failed or incomplete decode, or returns "".
@@ -472,7 +528,7 @@ func (s *Server) requestContext(rc *fasthttp.RequestCtx) (context.Context, *dead
 	return ctx, ctx
 }
 
-func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch, body []byte) {
+func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch, body []byte, admin bool) {
 	var left []byte
 	var err error
 	if s.inPlace {
@@ -499,7 +555,7 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 	res := sc.reply.Results[:0]
 	for i := range ops {
 		res = append(res, BatchResult{})
-		s.run(ctx, &ops[i], &res[i])
+		s.run(ctx, &ops[i], &res[i], admin)
 	}
 	sc.reply.Results = res
 	sc.out, _ = appendBatchReply(sc.out[:0], &sc.reply)
@@ -542,9 +598,16 @@ func keepSmall(s []string) []string {
 	return s[:0]
 }
 
-// run performs one operation on the table and records its outcome in r.
-func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult) {
+// run performs one operation on the table and records its outcome in r;
+// admin says whether the request is signed for the admin role, which alone
+// may force-unlock every holder of a resource (the lock role may
+// force-unlock a UID, which only its holder knows).
+func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin bool) {
 	var err error
+	if op.Verb == VerbForceUnlock && op.Lock.UID == "" && !admin {
+		r.Code, r.Message = CodeForbidden, "rest: force-unlock of a resource's holders needs the admin role (ServerConfig.AdminSecret); the lock role may force-unlock a UID"
+		return
+	}
 	switch op.Verb {
 	case VerbLock:
 		r.Reply, err = s.l.Lock(ctx, op.Lock)
@@ -609,9 +672,14 @@ func (s *Server) fail(rc *fasthttp.RequestCtx, code Code, msg string) {
 	rc.Response.SetBody(out)
 }
 
-// handleReadError answers requests that fasthttp could not read.
+// handleReadError answers requests that fasthttp could not read: among
+// them, those the gate refused that came with a body.
 func (s *Server) handleReadError(rc *fasthttp.RequestCtx, err error) {
 	rc.Response.Header.SetCanonical(headerProtocolKey, headerProtocolValue)
+	if code, msg, no := refused(rc); no {
+		s.fail(rc, code, msg)
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		s.fail(rc, CodeTooLarge, fmt.Sprintf("rest: request body over the limit of %d bytes", s.cfg.MaxBodyBytes))
 		return

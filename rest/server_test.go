@@ -68,7 +68,7 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, e, body := send(t, f.endpoint, signed(f.secret, tc.method, tc.target, f.now(), tc.body))
+			status, e, body := send(t, f.endpoint, f.signedAdmin(tc.method, tc.target, f.now(), tc.body))
 			if status != tc.status || e.Code != tc.code || !strings.Contains(e.Message, tc.want) {
 				t.Fatalf("got %d %v %q; want %d %v containing %q", status, e.Code, e.Message, tc.status, tc.code, tc.want)
 			}
@@ -334,9 +334,9 @@ func TestOfflineOnline(t *testing.T) {
 func TestListOverHTTP(t *testing.T) {
 	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
-	secret := newSecret(t)
-	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
-	c := newClient(t, endpoint, ClientConfig{Secret: secret})
+	admin := newSecret(t)
+	_, endpoint := startServer(t, tbl, ServerConfig{Secret: newSecret(t), AdminSecret: admin})
+	c := newClient(t, endpoint, ClientConfig{AdminSecret: admin})
 	ctx := context.Background()
 	for _, uid := range []string{"u1", "u2", "u3"} {
 		if _, err := c.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{"r-" + uid}}); err != nil {
@@ -352,8 +352,8 @@ func TestListOverHTTP(t *testing.T) {
 		t.Fatalf("List(2) = %+v, %v", two, err)
 	}
 	// A table that cannot list answers 501.
-	_, endpoint2 := startServer(t, struct{ locker.NetLocker }{tbl}, ServerConfig{Secret: secret})
-	c2 := newClient(t, endpoint2, ClientConfig{Secret: secret})
+	_, endpoint2 := startServer(t, struct{ locker.NetLocker }{tbl}, ServerConfig{Secret: newSecret(t), AdminSecret: admin})
+	c2 := newClient(t, endpoint2, ClientConfig{AdminSecret: admin})
 	if _, err := c2.List(ctx, 0); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "501") {
 		t.Fatalf("List on a table without Lister = %v", err)
 	}

@@ -25,7 +25,7 @@ func TestWaitsFailures(t *testing.T) {
 	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
 	ctx := context.Background()
 
-	wrong := newClient(t, endpoint, ClientConfig{Secret: "not-the-secret"})
+	wrong := newClient(t, endpoint, ClientConfig{Secret: newSecret(t)})
 	if _, err := wrong.Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, locker.ErrUnauthorized) {
 		t.Errorf("wrong secret: %v, want ErrUnauthorized", err)
 	}
@@ -33,7 +33,7 @@ func TestWaitsFailures(t *testing.T) {
 	if _, err := newClient(t, old, ClientConfig{Secret: secret}).Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, ErrProtocol) {
 		t.Errorf("node without WaitReporter: %v, want ErrProtocol", err)
 	}
-	expectPostOnly(t, endpoint, PathWaits)
+	expectPostOnly(t, endpoint, secret, PathWaits)
 	down := newClient(t, "http://127.0.0.1:1", ClientConfig{Secret: secret, CallTimeout: time.Second})
 	if _, err := down.Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, locker.ErrOffline) {
 		t.Errorf("no server: %v, want ErrOffline", err)

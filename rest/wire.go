@@ -38,6 +38,8 @@ const (
 	CodeInternal                 // any other failure of the node's table
 	CodeUnsupported              // the node's table cannot do this (e.g. listing)
 	CodeVersion                  // the request's path names another protocol version (see ProtocolVersion)
+	CodeIdentity                 // the request was signed for another node, or another start of this one: ask its hello again
+	CodeForbidden                // the request's role may not do this (force-unlock of a resource, listings: the admin role)
 )
 
 // ErrorReply is the body of every response whose status is not 200.
@@ -97,4 +99,22 @@ type BatchResult struct {
 // BatchReply answers BatchArgs: Results[i] is the outcome of Ops[i].
 type BatchReply struct {
 	Results []BatchResult `msg:"r"`
+}
+
+// HelloReply answers a hello (GET PathHello?n=<nonce>): which node answers,
+// in which of its starts, so that a client can sign its requests for that
+// node alone. The hello is the one request that needs no credentials; its
+// answer is signed instead, with the node's secrets over the client's nonce,
+// so that a client can tell its node from an impostor.
+type HelloReply struct {
+	// Node is the node's ID (ServerConfig.NodeID).
+	Node string `msg:"n"`
+	// Incarnation is drawn anew at every start of the node.
+	Incarnation uint64 `msg:"i"`
+	// MAC is the HMAC-SHA256, keyed by the lock secret, of "DSYNC2-HELLO"
+	// "\n" nonce "\n" node "\n" incarnation (decimal); AdminMAC the same
+	// keyed by the admin secret. Empty on an insecure node, and AdminMAC on
+	// a node without an admin secret.
+	MAC      []byte `msg:"m,omitempty"`
+	AdminMAC []byte `msg:"a,omitempty"`
 }

@@ -1231,6 +1231,301 @@ func (z ErrorReply) Msgsize() (s int) {
 }
 
 // DecodeMsg implements msgp.Decodable
+func (z *HelloReply) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "n":
+			z.Node, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Node")
+				return
+			}
+		case "i":
+			z.Incarnation, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+		case "m":
+			z.MAC, err = dc.ReadBytesLimit(z.MAC, z5817a858limitArrays)
+			if err == nil && z.MAC == nil {
+				z.MAC = []byte{}
+			}
+			if err != nil {
+				err = msgp.WrapError(err, "MAC")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "a":
+			z.AdminMAC, err = dc.ReadBytesLimit(z.AdminMAC, z5817a858limitArrays)
+			if err == nil && z.AdminMAC == nil {
+				z.AdminMAC = []byte{}
+			}
+			if err != nil {
+				err = msgp.WrapError(err, "AdminMAC")
+				return
+			}
+			zb0001Mask |= 0x2
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.MAC = nil
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.AdminMAC = nil
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *HelloReply) EncodeMsg(en *msgp.Writer) (err error) {
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.MAC == nil {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.AdminMAC == nil {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
+	if err != nil {
+		return
+	}
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "n"
+		err = en.Append(0xa1, 0x6e)
+		if err != nil {
+			return
+		}
+		err = en.WriteString(z.Node)
+		if err != nil {
+			err = msgp.WrapError(err, "Node")
+			return
+		}
+		// write "i"
+		err = en.Append(0xa1, 0x69)
+		if err != nil {
+			return
+		}
+		err = en.WriteUint64(z.Incarnation)
+		if err != nil {
+			err = msgp.WrapError(err, "Incarnation")
+			return
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "m"
+			err = en.Append(0xa1, 0x6d)
+			if err != nil {
+				return
+			}
+			err = en.WriteBytes(z.MAC)
+			if err != nil {
+				err = msgp.WrapError(err, "MAC")
+				return
+			}
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// write "a"
+			err = en.Append(0xa1, 0x61)
+			if err != nil {
+				return
+			}
+			err = en.WriteBytes(z.AdminMAC)
+			if err != nil {
+				err = msgp.WrapError(err, "AdminMAC")
+				return
+			}
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *HelloReply) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.MAC == nil {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.AdminMAC == nil {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "n"
+		o = append(o, 0xa1, 0x6e)
+		o = msgp.AppendString(o, z.Node)
+		// string "i"
+		o = append(o, 0xa1, 0x69)
+		o = msgp.AppendUint64(o, z.Incarnation)
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "m"
+			o = append(o, 0xa1, 0x6d)
+			o = msgp.AppendBytes(o, z.MAC)
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "a"
+			o = append(o, 0xa1, 0x61)
+			o = msgp.AppendBytes(o, z.AdminMAC)
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *HelloReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "n":
+			z.Node, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Node")
+				return
+			}
+		case "i":
+			z.Incarnation, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+		case "m":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadBytesHeader(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "MAC")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if z.MAC == nil || uint32(cap(z.MAC)) < zb0002 {
+				z.MAC = make([]byte, zb0002)
+			} else {
+				z.MAC = z.MAC[:zb0002]
+			}
+			if uint32(len(bts)) < zb0002 {
+				err = msgp.ErrShortBytes
+				return
+			}
+			copy(z.MAC, bts[:zb0002])
+			bts = bts[zb0002:]
+			zb0001Mask |= 0x1
+		case "a":
+			var zb0003 uint32
+			zb0003, bts, err = msgp.ReadBytesHeader(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "AdminMAC")
+				return
+			}
+			if zb0003 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if z.AdminMAC == nil || uint32(cap(z.AdminMAC)) < zb0003 {
+				z.AdminMAC = make([]byte, zb0003)
+			} else {
+				z.AdminMAC = z.AdminMAC[:zb0003]
+			}
+			if uint32(len(bts)) < zb0003 {
+				err = msgp.ErrShortBytes
+				return
+			}
+			copy(z.AdminMAC, bts[:zb0003])
+			bts = bts[zb0003:]
+			zb0001Mask |= 0x2
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.MAC = nil
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.AdminMAC = nil
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *HelloReply) Msgsize() (s int) {
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Node) + 2 + msgp.Uint64Size + 2 + msgp.BytesPrefixSize + len(z.MAC) + 2 + msgp.BytesPrefixSize + len(z.AdminMAC)
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
 func (z *Verb) DecodeMsg(dc *msgp.Reader) (err error) {
 	{
 		var zb0001 uint8

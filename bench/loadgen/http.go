@@ -10,7 +10,7 @@ import (
 
 // benchSecret authenticates the benchmark's HTTP requests when no secret is
 // given: authentication is on by default, as in production.
-const benchSecret = "dsync-bench-secret"
+const benchSecret = "dsync-bench-secret-dsync-bench-se" // MinSecretLen bytes
 
 // serveHTTP serves t with a rest.Server on a fresh 127.0.0.1 port, counting
 // the bytes through the listener, and returns a rest.Client for it.

@@ -6,7 +6,11 @@
 // Flags:
 //
 //	-listen     address to listen on (default 127.0.0.1:9000; port 0 picks one)
-//	-secret     shared secret that authenticates requests (default: $DSYNC_SECRET)
+//	-secret        shared secret that authenticates the lock role (default: $DSYNC_SECRET)
+//	-admin-secret  secret of the admin role, for listings and force-unlock of
+//	               resources (default: $DSYNC_ADMIN_SECRET; none: nobody may)
+//	-node-id       the node's ID in every request's MAC (default: $DSYNC_NODE_ID,
+//	               else the boot record's)
 //	-validity   how long a grant lives without a refresh (default 1m)
 //	-state-dir  where the node keeps its boot record (default: $DSYNC_STATE_DIR,
 //	            else a directory per listen address under the user's state
@@ -57,7 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("dsync-node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
-	secret := fs.String("secret", "", "shared secret that authenticates requests (default $DSYNC_SECRET)")
+	secret := fs.String("secret", "", "shared secret that authenticates the lock role, at least 32 bytes (default $DSYNC_SECRET)")
+	adminSecret := fs.String("admin-secret", "", "secret of the admin role, which may list locks and force-unlock resources (default $DSYNC_ADMIN_SECRET; none: nobody may)")
+	nodeID := fs.String("node-id", "", "the node's `ID` in every request's MAC, unique in the cluster (default $DSYNC_NODE_ID, else the boot record's)")
 	validity := fs.Duration("validity", locker.DefaultValidity, "how long a grant lives without a refresh")
 	var quiet quietFlag
 	fs.Var(&quiet, "quiet", "the restart grace period (a `duration`), in which the node grants only reclaims of locks held before it restarted (default: one validity after a restart that may have lost grants, none on a first start or after a clean stop; 0 turns it off, which is unsafe if the node restarts while clients hold locks)")
@@ -71,6 +77,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *secret == "" {
 		*secret = getenv("DSYNC_SECRET")
+	}
+	if *adminSecret == "" && !*insecure {
+		*adminSecret = getenv("DSYNC_ADMIN_SECRET")
+	}
+	if *nodeID == "" {
+		*nodeID = getenv("DSYNC_NODE_ID")
 	}
 	if *secret != "" && *insecure {
 		return errors.New("-insecure with a secret set (flag or $DSYNC_SECRET); choose one")
@@ -121,7 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintln(stderr, "dsync-node:", err)
 		}
 	}()
-	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: *secret, Insecure: *insecure})
+	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: *secret, AdminSecret: *adminSecret, NodeID: *nodeID, Insecure: *insecure})
 	if err != nil {
 		ln.Close()
 		return err

@@ -48,8 +48,8 @@ func startRun(t *testing.T, args []string, env map[string]string) (endpoint stri
 }
 
 func TestRunServesAndStops(t *testing.T) {
-	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0", "-state-dir", "none"}, map[string]string{"DSYNC_SECRET": "s3cret"})
-	c, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: "s3cret"})
+	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0", "-state-dir", "none"}, map[string]string{"DSYNC_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cr"})
+	c, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: "s3cret-s3cret-s3cret-s3cret-s3cr"})
 	require.NoError(t, err)
 	defer c.Close()
 	r, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})

@@ -2,7 +2,8 @@
 // force-releases locks, and runs a command while holding a lock.
 //
 //	export DSYNC_NODES=http://10.0.0.1:9000,http://10.0.0.2:9000,http://10.0.0.3:9000
-//	export DSYNC_SECRET=...
+//	export DSYNC_SECRET=...        # the lock role: for run
+//	export DSYNC_ADMIN_SECRET=...  # the admin role: for locks and force-unlock
 //	dsync locks                                  # every holder, with the nodes that hold it
 //	dsync force-unlock bucket/object             # remove every holder of a resource
 //	dsync force-unlock -uid UID                  # remove one grant
@@ -10,9 +11,15 @@
 //
 // Flags before the subcommand:
 //
-//	-nodes     comma-separated node URLs (default: $DSYNC_NODES)
-//	-secret    shared secret of the nodes (default: $DSYNC_SECRET)
-//	-insecure  talk to nodes that run without authentication
+//	-nodes         comma-separated node URLs (default: $DSYNC_NODES)
+//	-secret        lock secret of the nodes (default: $DSYNC_SECRET)
+//	-admin-secret  admin secret of the nodes (default: $DSYNC_ADMIN_SECRET)
+//	-insecure      talk to nodes that run without authentication
+//
+// Names that the nodes return (resources, owners, sources) are printed
+// quoted, Go-style, when they hold anything but printable characters: a
+// resource named with terminal escape codes cannot forge lines on an
+// operator's terminal.
 //
 // run takes the write lock (-read: a read lock) through the nodes, runs the
 // command with DSYNC_RESOURCE and DSYNC_FENCE in its environment, and
@@ -41,6 +48,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/locker"
@@ -86,7 +95,7 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: dsync [-nodes URL,...] [-secret S | -insecure] <command>
+const usage = `usage: dsync [-nodes URL,...] [-secret S] [-admin-secret S | -insecure] <command>
 
 commands:
   locks [-max N]                       list the holders of every node's locks
@@ -101,7 +110,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	nodes := fs.String("nodes", getenv("DSYNC_NODES"), "comma-separated node URLs")
-	secret := fs.String("secret", "", "shared secret of the nodes (default $DSYNC_SECRET)")
+	secret := fs.String("secret", "", "lock secret of the nodes, for run (default $DSYNC_SECRET)")
+	adminSecret := fs.String("admin-secret", "", "admin secret of the nodes, for locks and force-unlock (default $DSYNC_ADMIN_SECRET)")
 	insecure := fs.Bool("insecure", false, "talk to nodes without authentication")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,11 +119,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if *secret == "" && !*insecure {
 		*secret = getenv("DSYNC_SECRET")
 	}
+	if *adminSecret == "" && !*insecure {
+		*adminSecret = getenv("DSYNC_ADMIN_SECRET")
+	}
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return errors.New("no command")
 	}
-	lockers, err := dial(*nodes, *secret, *insecure)
+	if strings.TrimSpace(*nodes) == "" {
+		return errors.New("no nodes: set -nodes or DSYNC_NODES")
+	}
+	cc := rest.ClientConfig{Secret: *secret, Insecure: *insecure}
+	if fs.Arg(0) == "locks" || fs.Arg(0) == "force-unlock" {
+		cc = rest.ClientConfig{AdminSecret: *adminSecret, Insecure: *insecure}
+		if *adminSecret == "" && !*insecure {
+			return fmt.Errorf("%s needs the admin role: set -admin-secret or DSYNC_ADMIN_SECRET (the nodes' admin secret), or -insecure", fs.Arg(0))
+		}
+	}
+	lockers, err := dial(*nodes, cc)
 	if err != nil {
 		return err
 	}
@@ -135,17 +158,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-// dial makes a client for every node of list.
-func dial(list, secret string, insecure bool) ([]locker.NetLocker, error) {
+// dial makes a client configured by cc for every node of list.
+func dial(list string, cc rest.ClientConfig) ([]locker.NetLocker, error) {
 	if strings.TrimSpace(list) == "" {
 		return nil, errors.New("no nodes: set -nodes or DSYNC_NODES")
 	}
-	if secret == "" && !insecure {
+	if cc.Secret == "" && cc.AdminSecret == "" && !cc.Insecure {
 		return nil, errors.New("no secret: set -secret or DSYNC_SECRET, or -insecure")
 	}
 	var out []locker.NetLocker
 	for _, ep := range strings.Split(list, ",") {
-		c, err := rest.NewClient(strings.TrimSpace(ep), rest.ClientConfig{Secret: secret, Insecure: insecure})
+		c, err := rest.NewClient(strings.TrimSpace(ep), cc)
 		if err != nil {
 			for _, l := range out {
 				l.Close()
@@ -220,8 +243,8 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 		if holder == "" {
 			holder = "-" // the lock named none (dsync.WithHolder)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", h.Resource, mode, h.nodes, len(lockers),
-			time.Duration(h.HeldFor).Round(time.Millisecond), h.Owner, h.Source, holder, h.UID)
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), mode, h.nodes, len(lockers),
+			time.Duration(h.HeldFor).Round(time.Millisecond), printable(h.Owner), printable(h.Source), printable(holder), printable(h.UID))
 	}
 	tw.Flush()
 	if failed > 0 {
@@ -231,6 +254,26 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 }
 
 func max64(a, b int64) int64 { return max(a, b) }
+
+// printable returns s as it may be shown on a terminal: "-" if it is
+// empty; as it is if it is made of printable characters but for no leading
+// or trailing space; else
+// quoted with Go's escapes (strconv.Quote), so that no name a client sent a
+// node can move the cursor, clear the screen or forge a line.
+func printable(s string) string {
+	if s == "" {
+		return "-"
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == '"' || r == '\\' {
+			return strconv.Quote(s)
+		}
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' || !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	return s
+}
 
 // forceUnlock removes every holder of a resource, or one grant, on every
 // node.

@@ -15,18 +15,20 @@ import (
 	"github.com/dsync-go/dsync/cluster"
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/locker"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testNodes starts three loopback nodes and returns the environment that
 // points dsync at them.
 func testNodes(t *testing.T) (*cluster.Cluster, func(string) string) {
 	t.Helper()
-	c, err := cluster.Start(cluster.Config{Nodes: 3, Secret: "cmd-test-secret"})
+	c, err := cluster.Start(cluster.Config{Nodes: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	env := map[string]string{"DSYNC_NODES": strings.Join(c.Endpoints(), ","), "DSYNC_SECRET": "cmd-test-secret"}
+	env := map[string]string{"DSYNC_NODES": strings.Join(c.Endpoints(), ","), "DSYNC_SECRET": c.Secret(), "DSYNC_ADMIN_SECRET": c.AdminSecret()}
 	return c, func(k string) string { return env[k] }
 }
 
@@ -167,5 +169,49 @@ func TestUsageErrors(t *testing.T) {
 	noNodes := func(string) string { return "" }
 	if _, _, err := runCmd(t, noNodes, "locks"); err == nil || !strings.Contains(err.Error(), "no nodes") {
 		t.Errorf("without nodes: %v", err)
+	}
+}
+
+// TestLocksEscapesNames: a resource named with terminal escape codes, or
+// anything but printable characters, is shown quoted, and cannot forge a
+// line on the operator's terminal.
+func TestLocksEscapesNames(t *testing.T) {
+	c, getenv := testNodes(t)
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	evil := "x\x1b[2K\r\nfake/resource  write  3/3"
+	for _, l := range ls {
+		r, err := l.Lock(context.Background(), locker.LockArgs{UID: "u-evil", Resources: []string{evil, "plain/name"}, Owner: "o\x07"})
+		require.NoError(t, err)
+		require.True(t, r.OK)
+	}
+	out, _, err := runCmd(t, getenv, "locks")
+	require.NoError(t, err)
+	assert.NotContains(t, out, "\x1b")
+	assert.NotContains(t, out, "\r")
+	assert.Contains(t, out, `"x\x1b[2K\r\nfake/resource  write  3/3"`)
+	assert.Contains(t, out, `"o\a"`)
+	assert.Contains(t, out, "plain/name ", "a plain name is shown as it is")
+	assert.Equal(t, 3, strings.Count(out, "\n"), "a header and a line per resource: %q", out)
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"bucket/object":   "bucket/object",
+		"b/ü-ok":          "b/ü-ok",
+		"":                "-",
+		" lead":           `" lead"`,
+		"tab\there":       `"tab\there"`,
+		"bad\xffutf8":     `"bad\xffutf8"`,
+		`quote"d`:         `"quote\"d"`,
+		"bell\a":          `"bell\a"`,
+		"\u202eRTL trick": `"\u202eRTL trick"`,
+	} {
+		assert.Equal(t, want, printable(in), "printable(%q)", in)
 	}
 }
