@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,56 @@ func FuzzClientDecode(f *testing.F) {
 		}
 		if code == CodeInvalidArgs && !errors.Is(err, locker.ErrInvalidArgs) {
 			t.Fatalf("code %v maps to %v", code, err)
+		}
+	})
+}
+
+// FuzzGate feeds the gate, which reads every request's header before its
+// body, arbitrary methods, request targets and Authorization values. It
+// must never panic; it lets through, with a body, only a request whose
+// credentials hold, and then only for a known path of this version.
+func FuzzGate(f *testing.F) {
+	clk := clock.NewFake(epoch)
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, Clock: clk})
+	defer tbl.Close()
+	srv, err := NewServer(tbl, ServerConfig{Secret: fuzzSecret, Clock: clk})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := signed{role: roleLock, node: srv.node, incarnation: srv.incarnation, ts: epoch.UnixNano()}
+	auth := string(newAuthKey(fuzzSecret).appendAuth(nil, []byte("POST"), []byte(PathLock), &good, []byte("body")))
+	f.Add("POST", PathLock, auth)
+	f.Add("POST", PathLock+"?t=5", auth)
+	f.Add("GET", PathHello+"?n=00", "")
+	f.Add("POST", "/dsync/v1/lock", auth)
+	f.Add("POST", "/dsync/v9", "")
+	f.Add("POST", PathLocks, strings.Replace(auth, "lock:", "admin:", 1))
+	f.Add("GET", "/", "DSYNC2-HMAC-SHA256 :::::")
+	f.Fuzz(func(t *testing.T, method, target, auth string) {
+		var h fasthttp.RequestHeader
+		h.SetMethod(method)
+		h.SetRequestURI(target)
+		if auth != "" {
+			h.Set(HeaderAuth, auth)
+		}
+		h.SetBytesKV(gateHeader, []byte("ok:admin")) // a peer's forgery: the gate must overwrite it
+		cfg := srv.headerReceived(&h)
+		verdict := h.PeekBytes(gateHeader)
+		if verdict == nil {
+			t.Fatalf("no verdict for %s %q", method, target)
+		}
+		passed := bytes.HasPrefix(verdict, gateOpen)
+		if passed && bytes.Equal(verdict, []byte("ok:admin")) && !(auth != "" && strings.HasPrefix(auth, authScheme+"admin:")) {
+			t.Fatalf("a forged verdict went through for %s %q %q", method, target, auth)
+		}
+		if !passed && cfg.MaxRequestBodySize != refusedBody {
+			t.Fatalf("refused %s %q, and allowed a body of %d", method, target, cfg.MaxRequestBodySize)
+		}
+		if passed && !bytes.Equal(verdict, gateOpen) {
+			// Credentials held: they must verify.
+			if _, err := srv.verify.checkHeader([]byte(method), h.RequestURI(), []byte(auth)); err != nil {
+				t.Fatalf("let %s %q through with credentials that fail: %v", method, target, err)
+			}
 		}
 	})
 }
