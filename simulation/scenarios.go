@@ -240,7 +240,7 @@ func writerUnderReadersNoIntent() Scenario {
 				cl := c.Client(i)
 				c.Go(func() {
 					// Staggered starts: some reader holds at every instant.
-					clock.Sleep(cl.ctx, c.Clock, time.Duration(i)*2*c.Cfg.Hold/time.Duration(readers))
+					clock.Sleep(cl.ctx, cl.clk, time.Duration(i)*2*c.Cfg.Hold/time.Duration(readers))
 					for range 10_000 {
 						select {
 						case <-stop:
@@ -582,16 +582,17 @@ func leaseVerifyPastDeadline() Scenario {
 			if err != nil {
 				return 0, fmt.Errorf("c0 lease: %w", err)
 			}
-			deadline, _ := lh0.L.Deadline()
+			deadline, _ := lh0.L.Deadline() // on c0's clock
+			clk0 := c.Client(0).Clock()
 			done0 := c.spawn(func() {
-				lh0.Section(deadline.Sub(c.Clock.Now())-50*time.Millisecond, CheckVerifyAlone)
+				lh0.Section(deadline.Sub(clk0.Now())-50*time.Millisecond, CheckVerifyAlone)
 				lh0.Release()
 			})
 			done1 := c.spawn(func() {
 				// c0's Verify reaches the nodes 30ms after the deadline,
 				// its release 80ms after, the nodes' answers reach c0 110ms
 				// after. The margins (50ms and more) are for the HTTP tier.
-				clock.Sleep(context.Background(), c.Clock, deadline.Add(90*time.Millisecond).Sub(c.Clock.Now()))
+				clock.Sleep(context.Background(), clk0, deadline.Add(90*time.Millisecond).Sub(clk0.Now()))
 				if lh1, err := c.Client(1).AcquireLease(resource, dsync.LeaseOptions{}); err == nil {
 					lh1.Section(10*time.Millisecond, CheckValid)
 					lh1.Release()

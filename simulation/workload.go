@@ -19,7 +19,7 @@ import (
 func (cl *Client) Section(h *Hold, d time.Duration) {
 	c := cl.c
 	sec := cl.enter(h)
-	clock.Sleep(cl.ctx, c.Clock, d)
+	clock.Sleep(cl.ctx, cl.clk, d)
 	c.Net.WaitResumed(cl.ID)
 	c.Register.Exit(sec, h.Ctx.Err() == nil && !cl.Crashed())
 }
@@ -75,7 +75,7 @@ func (cl *Client) Workload(stop <-chan struct{}) {
 			return
 		}
 		if cfg.Think > 0 {
-			clock.Sleep(cl.ctx, c.Clock, time.Duration(cl.rng.Int64N(int64(cfg.Think))))
+			clock.Sleep(cl.ctx, cl.clk, time.Duration(cl.rng.Int64N(int64(cfg.Think))))
 		}
 		if cfg.Permits > 0 {
 			cl.semaphoreOp(cfg.Hold/2 + time.Duration(cl.rng.Int64N(int64(cfg.Hold/2)+1)))
