@@ -76,9 +76,8 @@ type Config struct {
 	// advances r times as fast as virtual time, and its timers fire when
 	// it reaches their deadline. Message delays stay on virtual time. Zero
 	// means every rate is 1, every process clock reads virtual time. It
-	// must be in [0, 0.5). The design assumes that a node's clock runs at
-	// most 1/0.98 times as fast as a holder's (README.md, Guarantees): a
-	// drift of up to 1% keeps every pair of clocks within that.
+	// must be in [0, 0.5). What the design assumes of clock rates is stated
+	// in README.md, Guarantees; the drift scenarios test both sides of it.
 	ClockDrift float64
 	// NodeRates and ClientRates fix the clock rate of node k or client i
 	// where their entry is positive, instead of drawing it: scenarios use
@@ -615,7 +614,9 @@ func (c *Cluster) network(what string) *Network {
 // lock's validity deadline is thus not told the lock is lost before it
 // continues, by which time another client may hold it (README.md,
 // Guarantees). It does nothing if the client is stopped or crashed. Only in
-// the simulated tier; the driver calls it (a fault, or a scenario's Drive).
+// the simulated tier. Any goroutine may call it (a fault, a scenario's
+// Drive, the client's own workload, as PausedSection does); ContinueClient
+// is the driver's.
 func (c *Cluster) StopClient(i int) {
 	n := c.network("StopClient")
 	cl := c.clients[i]

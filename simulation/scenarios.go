@@ -662,18 +662,18 @@ func nodeStops() Scenario {
 
 // RandomClocks returns the random scenario (seeded faults within b) with
 // every process on a clock of its own within ±0.9%, and stops of clients
-// and nodes drawn within b (4 if b draws none).
+// and nodes drawn within b (8 if b draws none).
 func RandomClocks(b Budget) Scenario {
 	s := Random(b)
 	s.Name = "random-clocks"
-	s.Faults = "as random, with every clock's rate drawn within ±0.9% and 4 stops (stop-the-world) of a client " +
+	s.Faults = "as random, with every clock's rate drawn within ±0.9% and 8 stops (stop-the-world) of a client " +
 		"(up to Validity/2) or a node (up to 2×Validity)"
 	s.Explain = "within the clock-rate bound every holder's deadline comes before the nodes expire its grant; within the " +
 		"stop budget no holder is stopped past its deadline, and a stopped node is one that does not answer"
 	s.SimulatedOnly = true
 	s.budget = func(_ Config, b Budget) Budget {
 		if b.Stops == 0 {
-			b.Stops = 4
+			b.Stops = 8
 		}
 		return b
 	}
@@ -721,22 +721,21 @@ type Budget struct {
 	// client (Cluster.StopClient) or a node (Cluster.StopNode), with even
 	// odds. If zero, none. Stops need the simulated tier.
 	Stops int
-	// MaxClientStop bounds a client's stop. If zero, Validity/2. A stopped
-	// holder survives only if it continues before its lock's validity
-	// deadline (README.md, Guarantees); past it, it is the paused holder
-	// that needs fencing (stopped-past-expiry). The schedule keeps every
-	// client's stops a Validity apart from each other and from its pauses,
-	// so that one lock's hold meets at most one of them: in the register
-	// workload a holder runs at most CallTimeout (its acquisition's
-	// attempt), two more in a fenced run (its token's rounds), and Hold (its
-	// section) between the request its validity counts from and its write,
-	// and Validity/2 + 3×CallTimeout + Hold, 1.65s at the random scenario's
-	// Validity 2s, is well within its deadline, (Validity − Validity/50)
-	// on its clock, 1.94s of virtual time for a clock 1% slow. Holds that
-	// last longer (leases, barrier memberships, the deadlock workload's
-	// first locks) live by their refreshes, which faults can stop, and a
-	// stop then may outlast their deadline: random-clocks runs the register
-	// workload only.
+	// MaxClientStop bounds a client's stop. If zero, Validity/2, which keeps
+	// every holder within what README.md (Guarantees) says a stopped holder
+	// survives; past it, it is the paused holder that needs fencing
+	// (stopped-past-expiry). The schedule keeps every client's stops a
+	// Validity apart from each other and from its pauses, so that one
+	// lock's hold meets at most one of them. In the register workload a
+	// holder runs at most CallTimeout (its acquisition's attempt), two more
+	// in a fenced run (its token's rounds), and Hold (its section) between
+	// the request its validity counts from and its write: Validity/2 +
+	// 3×CallTimeout + Hold, 1.65s at the random scenario's Validity 2s, is
+	// well within its deadline, Validity − Validity/50 on its clock, 1.94s
+	// of virtual time for a clock 1% fast. Holds that last longer (leases,
+	// barrier memberships, the deadlock workload's first locks) live by
+	// their refreshes, which faults can stop, and a stop then may outlast
+	// their deadline: random-clocks runs the register workload only.
 	MaxClientStop time.Duration
 	// MaxNodeStop bounds a node's stop. If zero, 2×Validity: a stop may
 	// outlast the grants the node holds, which expire meanwhile on its

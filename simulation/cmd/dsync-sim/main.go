@@ -257,8 +257,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 				round(agg.lowest), round(agg.peak), round(agg.faultPeak), agg.grewRuns, agg.adaptiveRuns, agg.adaptiveViolations))
 		}
 		if agg.minRate != 1 || agg.maxRate != 1 || agg.clientStops+agg.nodeStops > 0 {
-			clocks = append(clocks, fmt.Sprintf("%s rates %.4f to %.4f; %d client stops (%d of a holder, longest %v), %d node stops (longest %v)",
-				s.Name, agg.minRate, agg.maxRate, agg.clientStops, agg.holderStops, round(agg.longestClientStop), agg.nodeStops, round(agg.longestNodeStop)))
+			line := fmt.Sprintf("%s rates %.4f to %.4f", s.Name, agg.minRate, agg.maxRate)
+			if agg.clientStops+agg.nodeStops > 0 {
+				line += fmt.Sprintf("; %d client stops (%d of a holder, longest %v), %d node stops (longest %v)",
+					agg.clientStops, agg.holderStops, round(agg.longestClientStop), agg.nodeStops, round(agg.longestNodeStop))
+			}
+			clocks = append(clocks, line)
 		}
 		if agg.leases > 0 {
 			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
