@@ -43,7 +43,8 @@ type Fabric interface {
 	PauseClient(c int)
 	// ResumeClient ends a pause.
 	ResumeClient(c int)
-	// WaitResumed blocks while client c is paused.
+	// WaitResumed blocks while client c is paused (or, on the in-process
+	// Network, stopped).
 	WaitResumed(c int)
 	// CrashClient kills client c's traffic for good.
 	CrashClient(c int)

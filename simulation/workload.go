@@ -12,9 +12,9 @@ import (
 // the register, hold for d of virtual time, then write what was read plus one
 // (a write lock) or just leave (a read lock).
 //
-// The client is careful the way real code can be: a pause freezes it before
-// it checks its lock context, and it writes only if the context is still
-// live. Between that check and the write no virtual time passes, so no pause
+// The client is careful the way real code can be: a pause or a stop freezes
+// it before it checks its lock context, and it writes only if the context is
+// still live. Between that check and the write no virtual time passes, so no pause
 // fits there; PausedSection shows what happens when one does.
 func (cl *Client) Section(h *Hold, d time.Duration) {
 	c := cl.c
@@ -26,9 +26,9 @@ func (cl *Client) Section(h *Hold, d time.Duration) {
 
 // PausedSection is a critical section whose process is frozen after it
 // checked its lock context and before its write: it checks, calls pause
-// (which must pause the client), waits for the resume, and writes whatever
-// happened meanwhile, as a process stopped by a long GC pause would. It
-// reports whether the lock context was live at the check.
+// (which must pause or stop the client), waits for the resume, and writes
+// whatever happened meanwhile, as a process stopped by a long GC pause
+// would. It reports whether the lock context was live at the check.
 func (cl *Client) PausedSection(h *Hold, pause func()) bool {
 	c := cl.c
 	sec := cl.enter(h)
