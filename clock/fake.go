@@ -154,13 +154,31 @@ func (f *Fake) BlockUntil(done <-chan struct{}, n int) bool {
 
 type fakeTimer struct {
 	f       *Fake
-	c       chan time.Time
+	c       chan time.Time  // nil for a timer made by afterFunc
+	fn      func(time.Time) // called instead of a send on c, if not nil
 	when    time.Time
 	pending bool // guarded by f.mu
 }
 
+// afterFunc calls fn with the fake time when it reaches now+d (at once if
+// d <= 0), instead of sending it on a channel: Scaled's timers use it, so
+// that a timer of theirs needs no goroutine of its own. fn runs with f.mu
+// held: it must not block nor call f. The returned timer's Stop cancels the
+// call if it has not happened.
+func (f *Fake) afterFunc(d time.Duration, fn func(time.Time)) *fakeTimer {
+	t := &fakeTimer{f: f, fn: fn}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.arm(t, d)
+	return t
+}
+
 // fire delivers now without blocking; f.mu must be held.
 func (t *fakeTimer) fire(now time.Time) {
+	if t.fn != nil {
+		t.fn(now)
+		return
+	}
 	select {
 	case t.c <- now:
 	default:

@@ -47,7 +47,7 @@ func (o AdaptiveOutcome) String() string {
 type AdaptiveSample struct {
 	Client  int
 	At      time.Time     // when the acquisition returned
-	Took    time.Duration // from just before the call to just after its return: at least what dsync measured
+	Took    time.Duration // from just before the call to just after its return, on the client's clock: at least what dsync measured
 	Outcome AdaptiveOutcome
 	Before  time.Duration // Timeout() just before the call
 	After   time.Duration // Timeout() just after the return
@@ -79,7 +79,7 @@ func (l *AdaptiveLog) Samples() []AdaptiveSample {
 type acquisition struct {
 	cl     *Client
 	opts   dsync.Options
-	start  time.Time
+	start  time.Time // on the client's clock, as dsync measures
 	before time.Duration
 }
 
@@ -87,7 +87,7 @@ type acquisition struct {
 // AdaptiveTimeout if the run has one (Config.Adaptive) and otherwise
 // Config.LockTimeout.
 func (cl *Client) begin() acquisition {
-	a := acquisition{cl: cl, start: cl.c.Clock.Now(), opts: dsync.Options{Source: "simulation"}}
+	a := acquisition{cl: cl, start: cl.clk.Now(), opts: dsync.Options{Source: "simulation"}}
 	if cl.adaptive == nil {
 		a.opts.Timeout = cl.c.Cfg.LockTimeout
 		return a
@@ -115,7 +115,7 @@ func (a acquisition) end(err error) {
 	if cl.adaptive == nil || cl.Crashed() {
 		return
 	}
-	s := AdaptiveSample{Client: cl.ID, At: now, Took: now.Sub(a.start), Before: a.before, After: cl.adaptive.Timeout()}
+	s := AdaptiveSample{Client: cl.ID, At: now, Took: cl.clk.Since(a.start), Before: a.before, After: cl.adaptive.Timeout()}
 	switch {
 	case err == nil:
 		s.Outcome = AdaptiveSuccess
@@ -466,7 +466,7 @@ func (c *Cluster) Settle() bool {
 					if cl.Crashed() {
 						return
 					}
-					clock.Sleep(cl.ctx, c.Clock, time.Duration(cl.rng.Int64N(int64(cfg.Think)+1)))
+					clock.Sleep(cl.ctx, cl.clk, time.Duration(cl.rng.Int64N(int64(cfg.Think)+1)))
 					h, err := cl.Acquire(settleResource(cl.ID), true)
 					if err != nil {
 						continue

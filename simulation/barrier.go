@@ -189,14 +189,14 @@ func (cl *Client) barrierParty(parties int, gens uint64, healed <-chan struct{})
 	b := dsync.NewBarrier(cl.DS, barrierName, parties)
 	defer func() {
 		if !cl.Crashed() {
-			ctx, cancel := clock.WithTimeout(cl.ctx, c.Clock, c.Cfg.CallTimeout)
+			ctx, cancel := clock.WithTimeout(cl.ctx, cl.clk, c.Cfg.CallTimeout)
 			defer cancel()
 			b.Close(ctx)
 		}
 	}()
 	for b.Generation() < gens && !cl.Crashed() {
 		if c.Cfg.Think > 0 {
-			clock.Sleep(cl.ctx, c.Clock, time.Duration(cl.rng.Int64N(int64(c.Cfg.Think))))
+			clock.Sleep(cl.ctx, cl.clk, time.Duration(cl.rng.Int64N(int64(c.Cfg.Think))))
 		}
 		c.Net.WaitResumed(cl.ID)
 		afterHeal := isClosed(healed)
@@ -218,7 +218,7 @@ func (cl *Client) barrierWait(b *dsync.Barrier) error {
 	g := b.Generation()
 	call := c.Clock.Now()
 	c.Barriers.add(BarrierEvent{Client: cl.ID, Gen: g, Kind: BarrierArrive})
-	ctx, cancel := clock.WithTimeout(cl.ctx, c.Clock, c.Cfg.LockTimeout)
+	ctx, cancel := clock.WithTimeout(cl.ctx, cl.clk, c.Cfg.LockTimeout)
 	err := b.Wait(ctx)
 	cancel()
 	switch {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,23 @@ type Config struct {
 	// Delay and Jitter are every message's one-way delay: Delay plus a
 	// uniform part in [0, Jitter). If zero, 1ms and 2ms.
 	Delay, Jitter time.Duration
+
+	// ClockDrift bounds the clock rates of the processes. Every node and
+	// every client runs on a clock of its own (a clock.Scaled of the run's
+	// virtual clock): its table's, or its dsync instance's (refresher
+	// included) and its workload's. Each runs at a rate drawn from the
+	// seed, uniformly in [1−ClockDrift, 1+ClockDrift]: at rate r it
+	// advances r times as fast as virtual time, and its timers fire when
+	// it reaches their deadline. Message delays stay on virtual time. Zero
+	// means every rate is 1, every process clock reads virtual time. It
+	// must be in [0, 0.5). What the design assumes of clock rates is stated
+	// in README.md, Guarantees; the drift scenarios test both sides of it.
+	ClockDrift float64
+	// NodeRates and ClientRates fix the clock rate of node k or client i
+	// where their entry is positive, instead of drawing it: scenarios use
+	// them to put a process outside the drift bound. Entries must not be
+	// negative.
+	NodeRates, ClientRates []float64
 
 	// Ops is how many acquisitions each client's workload makes. If zero, 20.
 	Ops int
@@ -173,6 +191,48 @@ const (
 	TransportNetns
 )
 
+// validate reports the first setting of a configuration with defaults
+// applied that cannot work.
+func (c Config) validate() error {
+	switch {
+	case c.Clients > MaxClients:
+		return fmt.Errorf("simulation: %d clients, more than the model's %d", c.Clients, MaxClients)
+	case !(c.ClockDrift >= 0 && c.ClockDrift < 0.5):
+		return fmt.Errorf("simulation: ClockDrift %v not in [0, 0.5)", c.ClockDrift)
+	case slices.ContainsFunc(c.NodeRates, func(r float64) bool { return !(r >= 0) }) ||
+		slices.ContainsFunc(c.ClientRates, func(r float64) bool { return !(r >= 0) }):
+		return fmt.Errorf("simulation: negative clock rate in NodeRates %v or ClientRates %v", c.NodeRates, c.ClientRates)
+	case c.Transport != TransportSim && (c.ClockDrift > 0 || slices.ContainsFunc(append(slices.Clone(c.NodeRates), c.ClientRates...), func(r float64) bool { return r > 0 && r != 1 })):
+		return errors.New("simulation: clock rates other than 1 need the simulated transport: the real-clock tiers run every process on the machine's clock")
+	}
+	return nil
+}
+
+// rates returns the clock rate of every node and every client: drawn from
+// the seed within ClockDrift, or fixed by NodeRates and ClientRates. The
+// draws come from a source of their own, so that the other draws of a
+// seed do not depend on them.
+func (c Config) rates() (nodes, clients []float64) {
+	rng := rand.New(rand.NewPCG(c.Seed, 0xc10c))
+	draw := func(fixed []float64, i int) float64 {
+		r := 1.0
+		if c.ClockDrift > 0 {
+			r = 1 + c.ClockDrift*(2*rng.Float64()-1)
+		}
+		if i < len(fixed) && fixed[i] > 0 {
+			r = fixed[i]
+		}
+		return r
+	}
+	for k := range c.Nodes {
+		nodes = append(nodes, draw(c.NodeRates, k))
+	}
+	for i := range c.Clients {
+		clients = append(clients, draw(c.ClientRates, i))
+	}
+	return nodes, clients
+}
+
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -274,6 +334,13 @@ type Cluster struct {
 
 	fake    *clock.Fake // Clock, when time is virtual; nil on the real clock
 	clients []*Client
+
+	nodeRates, clientRates []float64 // every process's clock rate (all 1 on the real clock)
+
+	stopMu  sync.Mutex           // guards stopped and stops
+	stopped map[string]time.Time // stops under way, by process ("c1", "n0"): when they began
+	stops   ClockReport          // stops begun, and the longest that ended
+
 	quiesce func()
 	wg      sync.WaitGroup // every goroutine the cluster started
 }
@@ -284,6 +351,14 @@ type Client struct {
 	DS  *dsync.Dsync
 	c   *Cluster
 	rng *rand.Rand // the workload's choices; used only by the client's own goroutine
+
+	// clk is the process's clock: its dsync instance's and its workload's
+	// (hold and think times, its own timeouts). In the simulated tier it is
+	// scaled, a clock.Scaled of the virtual clock at the client's rate,
+	// which StopClient pauses; on the real clock both are the machine's,
+	// and scaled is nil.
+	clk    clock.Clock
+	scaled *clock.Scaled
 
 	mu      sync.Mutex
 	ctx     context.Context // cancelled when the client crashes
@@ -300,16 +375,25 @@ type Client struct {
 // returns an error if cfg cannot work.
 func NewCluster(cfg Config) (*Cluster, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Clients > MaxClients {
-		return nil, fmt.Errorf("simulation: %d clients, more than the model's %d", cfg.Clients, MaxClients)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	c := &Cluster{Cfg: cfg}
+	nodeRates, clientRates := cfg.rates()
+	var clientClocks []*clock.Scaled
 	switch cfg.Transport {
 	case TransportSim:
 		c.fake = clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		c.Clock = c.fake
+		var nodeClocks []*clock.Scaled
+		for _, r := range nodeRates {
+			nodeClocks = append(nodeClocks, clock.NewScaled(c.fake, r))
+		}
+		for _, r := range clientRates {
+			clientClocks = append(clientClocks, clock.NewScaled(c.fake, r))
+		}
 		c.Net = NewNetwork(NetworkConfig{
-			Nodes: cfg.Nodes, Clients: cfg.Clients, Clock: c.fake, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: cfg.Seed,
+			Nodes: cfg.Nodes, Clients: cfg.Clients, Clock: c.fake, NodeClocks: nodeClocks, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: cfg.Seed,
 			// The sweep runs on the wall clock; expired grants are treated as
 			// absent without it.
 			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, WaitExpiry: cfg.WaitExpiry, SweepInterval: -1},
@@ -369,12 +453,18 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		c.hierarchy = h
 	}
 	c.Start = clk.Now()
+	c.nodeRates, c.clientRates = nodeRates, clientRates
 	for i := range cfg.Clients {
+		var own clock.Clock = clk
+		var scaled *clock.Scaled
+		if clientClocks != nil {
+			own, scaled = clientClocks[i], clientClocks[i]
+		}
 		ds, err := dsync.New(c.Net.Lockers(i), dsync.Config{
 			RefreshInterval: cfg.RefreshInterval, Validity: cfg.Validity,
 			CallTimeout: cfg.CallTimeout, RefreshCallTimeout: cfg.CallTimeout,
 			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
-			Owner: fmt.Sprintf("c%d", i), Clock: clk,
+			Owner: fmt.Sprintf("c%d", i), Clock: own,
 			Rand: rand.New(rand.NewPCG(cfg.Seed, 1000+uint64(i))),
 		})
 		if err != nil {
@@ -382,7 +472,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			return nil, fmt.Errorf("simulation: client %d: %w", i, err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		cl := &Client{ID: i, DS: ds, c: c, ctx: ctx, crash: cancel,
+		cl := &Client{ID: i, DS: ds, c: c, ctx: ctx, crash: cancel, clk: own, scaled: scaled,
 			rng: rand.New(rand.NewPCG(cfg.Seed, 2000+uint64(i))), mutexes: map[string]*dsync.DRWMutex{}}
 		if cfg.Permits > 0 {
 			cl.sem = dsync.NewSemaphore(ds, semaphoreName, cfg.Permits)
@@ -462,12 +552,16 @@ func (c *Cluster) RunUntil(done <-chan struct{}, d time.Duration) bool {
 // Advance runs the simulation for d of virtual time.
 func (c *Cluster) Advance(d time.Duration) { c.RunUntil(nil, d) }
 
-// Close stops everything: it cancels every client and closes the network,
-// waits for the goroutines it started, then closes the clients' dsync
-// instances. (Closing a Dsync while a call of its is still running is not
-// done here: see the report on dsync.Close in simulation/README.md.)
+// Close stops everything: it lets every stopped process continue, cancels
+// every client and closes the network, waits for the goroutines it
+// started, then closes the clients' dsync instances. (Closing a Dsync while
+// a call of its is still running is not done here: see the report on
+// dsync.Close in simulation/README.md.)
 func (c *Cluster) Close() {
 	for _, cl := range c.clients {
+		if cl.scaled != nil {
+			cl.scaled.Resume() // its timers may be all that some goroutine waits for
+		}
 		cl.crash()
 	}
 	c.Net.Close()
@@ -486,11 +580,170 @@ func (c *Cluster) Close() {
 // CrashClient kills client i: its network fails every call at once and its
 // workload stops. Locks it held stay on the nodes until they expire. Its
 // dsync instance keeps running, as an unreachable process would, until
-// Close: its refreshes never arrive.
+// Close: its refreshes never arrive. A stop of the client ends with it.
 func (c *Cluster) CrashClient(i int) {
 	c.Net.CrashClient(i)
-	c.clients[i].crash()
+	cl := c.clients[i]
+	if cl.scaled != nil {
+		cl.scaled.Resume()
+	}
+	cl.crash()
 }
+
+// NodeRate returns node k's clock rate (Config.ClockDrift).
+func (c *Cluster) NodeRate(k int) float64 { return c.nodeRates[k] }
+
+// ClientRate returns client i's clock rate (Config.ClockDrift).
+func (c *Cluster) ClientRate(i int) float64 { return c.clientRates[i] }
+
+// network returns the in-process network, for the faults that only the
+// simulated tier has: stops of a process, whose timers the real clock
+// cannot hold. It panics on the real-clock tiers (a scenario that stops
+// processes must be SimulatedOnly).
+func (c *Cluster) network(what string) *Network {
+	n, ok := c.Net.(*Network)
+	if !ok {
+		panic(fmt.Sprintf("simulation: %s needs the simulated tier, not %T", what, c.Net))
+	}
+	return n
+}
+
+// StopClient stops client i's whole process, stop-the-world, as a long GC
+// pause, SIGSTOP or a stopped VM would, until ContinueClient: its traffic
+// and its workload freeze as in a pause (Fabric.PauseClient), and so does
+// every timer of its clock (its dsync instance's and its refresher's
+// included), while the clock itself keeps running. A holder stopped past its
+// lock's validity deadline is thus not told the lock is lost before it
+// continues, by which time another client may hold it (README.md,
+// Guarantees). It does nothing if the client is stopped or crashed. Only in
+// the simulated tier. Any goroutine may call it (a fault, a scenario's
+// Drive, the client's own workload, as PausedSection does); ContinueClient
+// is the driver's.
+func (c *Cluster) StopClient(i int) {
+	n := c.network("StopClient")
+	cl := c.clients[i]
+	if n.ClientStopped(i) || cl.Crashed() {
+		return
+	}
+	cl.scaled.Pause()
+	n.StopClient(i)
+	c.stopBegan(fmt.Sprintf("c%d", i))
+	if c.History.Holding(i) {
+		c.stopMu.Lock()
+		c.stops.HolderStops++
+		c.stopMu.Unlock()
+	}
+}
+
+// ContinueClient ends a stop of client i. The timers of its clock that fell
+// due meanwhile fire first, and once every goroutine of the run waits again
+// (the refresher has then cancelled the contexts of the locks whose deadline
+// passed), its traffic and its workload continue. A real process has no
+// such order; this one lets a holder that checks its lock context after the
+// stop see what its refresher found, so that what the checkers catch is
+// what no check could have prevented. It does nothing if the client is not
+// stopped. The driver calls it: it waits for the run's goroutines.
+func (c *Cluster) ContinueClient(i int) {
+	n := c.network("ContinueClient")
+	if !n.ClientStopped(i) {
+		return
+	}
+	c.clients[i].scaled.Resume()
+	c.quiesce()
+	n.ContinueClient(i)
+	c.stopEnded(fmt.Sprintf("c%d", i))
+}
+
+// ClientStopped reports whether client i is stopped (false on the real-clock
+// tiers, where clients are never stopped).
+func (c *Cluster) ClientStopped(i int) bool {
+	n, ok := c.Net.(*Network)
+	return ok && n.ClientStopped(i)
+}
+
+// StopNode stops node k's process until ContinueNode (Network.StopNode):
+// requests to it wait, its clock runs on, its grants expire on their time.
+// Only in the simulated tier.
+func (c *Cluster) StopNode(k int) {
+	n := c.network("StopNode")
+	if n.NodeStopped(k) {
+		return
+	}
+	n.StopNode(k)
+	if n.NodeStopped(k) { // not if k is down
+		c.stopBegan(fmt.Sprintf("n%d", k))
+	}
+}
+
+// ContinueNode ends a stop of node k.
+func (c *Cluster) ContinueNode(k int) {
+	c.network("ContinueNode").ContinueNode(k)
+	c.stopEnded(fmt.Sprintf("n%d", k))
+}
+
+// stopBegan records the start of a stop of process p.
+func (c *Cluster) stopBegan(p string) {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	if c.stopped == nil {
+		c.stopped = map[string]time.Time{}
+	}
+	c.stopped[p] = c.Clock.Now()
+	if p[0] == 'c' {
+		c.stops.ClientStops++
+	} else {
+		c.stops.NodeStops++
+	}
+}
+
+// stopEnded records the end of a stop of process p, if one was under way
+// (a crash may have ended it already).
+func (c *Cluster) stopEnded(p string) {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	from, ok := c.stopped[p]
+	if !ok {
+		return
+	}
+	delete(c.stopped, p)
+	d := c.Clock.Since(from)
+	if p[0] == 'c' {
+		c.stops.LongestClientStop = max(c.stops.LongestClientStop, d)
+	} else {
+		c.stops.LongestNodeStop = max(c.stops.LongestNodeStop, d)
+	}
+}
+
+// ClockReport describes the clocks of a run's processes.
+type ClockReport struct {
+	MinRate, MaxRate       float64 // the slowest and the fastest clock, of nodes and clients
+	ClientStops, NodeStops int     // stops begun (Cluster.StopClient, Cluster.StopNode)
+	HolderStops            int     // client stops that began while the client held a lock
+	// LongestClientStop and LongestNodeStop are the longest stops that
+	// ended by a continue, in virtual time.
+	LongestClientStop, LongestNodeStop time.Duration
+}
+
+// clockReport returns the run's ClockReport.
+func (c *Cluster) clockReport() ClockReport {
+	c.stopMu.Lock()
+	rep := c.stops
+	c.stopMu.Unlock()
+	rates := append(slices.Clone(c.nodeRates), c.clientRates...)
+	rep.MinRate, rep.MaxRate = slices.Min(rates), slices.Max(rates)
+	return rep
+}
+
+// NodeStopped reports whether node k is stopped (false on the real-clock
+// tiers).
+func (c *Cluster) NodeStopped(k int) bool {
+	n, ok := c.Net.(*Network)
+	return ok && n.NodeStopped(k)
+}
+
+// Clock returns the client's clock: what its dsync instance and its
+// workload measure time with.
+func (cl *Client) Clock() clock.Clock { return cl.clk }
 
 // mutex returns the client's DRWMutex on resource.
 func (cl *Client) mutex(resource string) *dsync.DRWMutex {

@@ -229,7 +229,7 @@ func (cl *Client) condLock(m *dsync.Mutex) (*condLocked, error) {
 // would cancel the lock context too, with the mutex still held.
 func (cl *Client) waitBound(d time.Duration) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(cl.ctx)
-	t := cl.c.Clock.NewTimer(d)
+	t := cl.clk.NewTimer(d)
 	done := make(chan struct{})
 	cl.c.Go(func() {
 		defer t.Stop()
@@ -323,7 +323,7 @@ func (cl *Client) condProducer(items int, healed <-chan struct{}) {
 	cond := dsync.NewCond(cl.DS, condName)
 	for made := 0; made < items && !cl.Crashed(); {
 		if c.Cfg.Think > 0 {
-			clock.Sleep(cl.ctx, c.Clock, time.Duration(cl.rng.Int64N(int64(c.Cfg.Think))))
+			clock.Sleep(cl.ctx, cl.clk, time.Duration(cl.rng.Int64N(int64(c.Cfg.Think))))
 		}
 		broadcast := cl.rng.IntN(4) == 0
 		afterHeal := isClosed(healed)
@@ -353,7 +353,7 @@ func (cl *Client) condProducer(items int, healed <-chan struct{}) {
 // fails, for at most Config.LockTimeout.
 func (cl *Client) condSignal(cond *dsync.Cond, broadcast bool) {
 	c := cl.c
-	ctx, cancel := clock.WithTimeout(cl.ctx, c.Clock, c.Cfg.LockTimeout)
+	ctx, cancel := clock.WithTimeout(cl.ctx, cl.clk, c.Cfg.LockTimeout)
 	defer cancel()
 	for {
 		var err error
@@ -362,7 +362,7 @@ func (cl *Client) condSignal(cond *dsync.Cond, broadcast bool) {
 		} else {
 			err = cond.Signal(ctx)
 		}
-		if err == nil || !clock.Sleep(ctx, c.Clock, c.Cfg.RetryMin) {
+		if err == nil || !clock.Sleep(ctx, cl.clk, c.Cfg.RetryMin) {
 			return
 		}
 	}
@@ -380,7 +380,7 @@ func (cl *Client) condConsumer(items int, healed <-chan struct{}) {
 	cond := dsync.NewCond(cl.DS, condName)
 	for took := 0; took < items && !cl.Crashed(); {
 		if c.Cfg.Think > 0 {
-			clock.Sleep(cl.ctx, c.Clock, time.Duration(cl.rng.Int64N(int64(c.Cfg.Think))))
+			clock.Sleep(cl.ctx, cl.clk, time.Duration(cl.rng.Int64N(int64(c.Cfg.Think))))
 		}
 		afterHeal := isClosed(healed)
 		h, err := cl.condLock(m)

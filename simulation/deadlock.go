@@ -281,7 +281,7 @@ func (cl *Client) deadlockOp(probe bool) {
 		if cl.deadlockRound(order, probe) != RoundDeadlock || cl.Crashed() {
 			return
 		}
-		clock.Sleep(cl.ctx, cl.c.Clock, cfg.RetryMax+2*cfg.CallTimeout+time.Duration(cl.rng.Int64N(int64(cfg.Hold)+1)))
+		clock.Sleep(cl.ctx, cl.clk, cfg.RetryMax+2*cfg.CallTimeout+time.Duration(cl.rng.Int64N(int64(cfg.Hold)+1)))
 	}
 }
 

@@ -8,12 +8,15 @@
 //     node through its own Link (a locker.NetLocker) with per-direction delay,
 //     jitter, drop and cut; nodes crash (their table is lost) and restart
 //     (optionally with a QuietPeriod); clients pause (their messages and
-//     workload freeze) and crash.
+//     workload freeze, their timers run on) and crash; nodes and clients
+//     stop (stop-the-world: nothing of the process runs, its clock does).
 //   - httpnet.go, netns.go: the same Fabric over rest on loopback, through a
 //     fault-injecting TCP proxy per link (blackhole, drop, delay, reset), and
 //     with every node in its own network namespace, partitions made by taking
 //     veth links down.
-//   - cluster.go: Cluster, n nodes and m dsync clients on one clock, and the
+//   - cluster.go: Cluster, n nodes and m dsync clients, each on a clock of
+//     its own derived from one virtual clock (Config.ClockDrift), the stops
+//     of a client (StopClient, which stops its clock's timers too), and the
 //     driver that advances virtual time.
 //   - history.go, model.go: the lock history and its porcupine model (a
 //     read/write lock partitioned by resource; acquisitions that never
@@ -61,10 +64,14 @@
 //
 // # Time, and what replays
 //
-// In the simulated tier every node table, every dsync client and every
-// message delay uses one *clock.Fake. The driver advances it to the next
-// pending timer only when every goroutine of the run waits, so a run that
-// spans minutes of lock validity takes milliseconds. Tests run each scenario
+// In the simulated tier time is one *clock.Fake, virtual time, which every
+// message delay uses. Every node table and every dsync client (refresher
+// included, with its workload) runs on a clock of its own, a clock.Scaled of
+// the fake: at rate 1 (the default) it reads virtual time; with
+// Config.ClockDrift each runs at its own rate, and a stopped process's clock
+// holds its timers until the process continues. The driver advances the
+// fake to the next pending timer only when every goroutine of the run
+// waits, so a run that spans minutes of lock validity takes milliseconds. Tests run each scenario
 // inside a testing/synctest bubble, where synctest.Wait tells exactly when
 // that is. The dsync-sim command cannot use a bubble and uses Heuristic
 // instead, which inspects the scheduler.

@@ -36,11 +36,15 @@ type Fabric interface {
 	// NodeUp reports whether node k runs.
 	NodeUp(k int) bool
 
-	// PauseClient freezes client c's traffic until ResumeClient.
+	// PauseClient freezes client c's traffic, and its workload at its next
+	// WaitResumed, until ResumeClient; its timers run on. (A stop of the
+	// whole process, timers included, is Cluster.StopClient, in the
+	// simulated tier only.)
 	PauseClient(c int)
 	// ResumeClient ends a pause.
 	ResumeClient(c int)
-	// WaitResumed blocks while client c is paused.
+	// WaitResumed blocks while client c is paused (or, on the in-process
+	// Network, stopped).
 	WaitResumed(c int)
 	// CrashClient kills client c's traffic for good.
 	CrashClient(c int)

@@ -110,7 +110,7 @@ func (hl *HeldLevels) section(d time.Duration) {
 		// A careless holder (tests) writes under read locks too.
 		secs[i] = c.Register.Enter(cl.ID, l.Name, !l.Read || c.careless)
 	}
-	clock.Sleep(cl.ctx, c.Clock, d)
+	clock.Sleep(cl.ctx, cl.clk, d)
 	c.Net.WaitResumed(cl.ID)
 	live := hl.hd.Context().Err() == nil && !cl.Crashed()
 	for _, s := range secs {

@@ -162,6 +162,27 @@ func (h *History) Point(client int, resource string, kind OpKind, write bool) {
 	h.Finish(h.Invoke(client, resource, kind, write), OK, nil)
 }
 
+// Holding reports whether client holds a lock as far as its recorded
+// operations go: an acquisition returned OK on some resource, and no release
+// or loss of that resource was recorded after it.
+func (h *History) Holding(client int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	held := map[string]bool{}
+	for _, op := range h.ops {
+		if op.Client != client {
+			continue
+		}
+		switch {
+		case op.Kind == OpAcquire && op.Outcome == OK:
+			held[op.Resource] = true
+		case op.Kind == OpRelease || op.Kind == OpLost:
+			delete(held, op.Resource)
+		}
+	}
+	return len(held) > 0
+}
+
 // Ops returns a copy of the operations recorded so far, in call order.
 func (h *History) Ops() []Op {
 	h.mu.Lock()

@@ -177,12 +177,12 @@ func (lh *LeaseHold) Section(d time.Duration, check LeaseCheck) bool {
 	cl := lh.cl
 	c := cl.c
 	sec := c.Register.Enter(cl.ID, lh.Resource, lh.Write)
-	clock.Sleep(cl.ctx, c.Clock, d)
+	clock.Sleep(cl.ctx, cl.clk, d)
 	c.Net.WaitResumed(cl.ID)
 	ok := lh.check(check)
 	if ok && lh.Write {
 		deadline, _ := lh.L.Deadline()
-		c.Leases.use(LeaseUse{Client: cl.ID, Resource: lh.Resource, At: c.Clock.Now(), Deadline: deadline, Verified: check != CheckValid})
+		c.Leases.use(LeaseUse{Client: cl.ID, Resource: lh.Resource, At: cl.clk.Now(), Deadline: deadline, Verified: check != CheckValid})
 	}
 	c.Register.Exit(sec, ok)
 	return ok

@@ -33,9 +33,14 @@ type NetworkConfig struct {
 	// first start of a node has none unless QuietPeriod is positive, as for
 	// a node whose boot record says it never ran (see FirstStart).
 	Node locker.Config
-	// Clock is the time source of the tables and of message delays. If nil,
-	// the real clock.
+	// Clock is the time source of message delays, and of the tables that
+	// NodeClocks does not give a clock of their own. If nil, the real clock.
 	Clock clock.Clock
+	// NodeClocks, if node k's entry is not nil, is node k's own clock: its
+	// table's (at every start), and the one StopNode stops. The simulated
+	// cluster derives one per node from its virtual clock (clock.Scaled),
+	// at the node's clock rate.
+	NodeClocks []*clock.Scaled
 	// Delay is the one-way delay of every message before faults; Jitter adds
 	// a uniformly random delay in [0, Jitter). If zero, messages are delivered
 	// at once.
@@ -81,12 +86,16 @@ type legState struct {
 }
 
 type node struct {
-	table *locker.Local // nil while crashed
-	epoch int           // incremented at every crash, failing replies in flight
+	table   *locker.Local // nil while crashed
+	epoch   int           // incremented at every crash, failing replies in flight
+	clk     clock.Clock   // the table's clock
+	scaled  *clock.Scaled // the same, if the node has a clock of its own; StopNode pauses it
+	stopped chan struct{} // non-nil while stopped; closed by ContinueNode or a crash
 }
 
 type clientState struct {
-	paused  chan struct{} // non-nil while paused; closed by Resume
+	paused  chan struct{} // non-nil while paused; closed by ResumeClient
+	stopped chan struct{} // non-nil while stopped; closed by ContinueClient
 	crashed bool
 }
 
@@ -96,8 +105,13 @@ func NewNetwork(cfg NetworkConfig) *Network {
 	cfg.Clients = max(cfg.Clients, 1)
 	n := &Network{cfg: cfg, clk: clock.OrReal(cfg.Clock), done: make(chan struct{})}
 	n.cfg.Node.Clock = n.clk
-	for range cfg.Nodes {
-		n.nodes = append(n.nodes, &node{table: locker.New(FirstStart(n.cfg.Node))})
+	for k := range cfg.Nodes {
+		nd := &node{clk: n.clk}
+		if k < len(cfg.NodeClocks) && cfg.NodeClocks[k] != nil {
+			nd.clk, nd.scaled = cfg.NodeClocks[k], cfg.NodeClocks[k]
+		}
+		nd.table = n.newTable(nd, true)
+		n.nodes = append(n.nodes, nd)
 	}
 	for c := range cfg.Clients {
 		n.clients = append(n.clients, &clientState{})
@@ -112,6 +126,16 @@ func NewNetwork(cfg NetworkConfig) *Network {
 		n.links = append(n.links, row)
 	}
 	return n
+}
+
+// newTable returns a fresh table for nd, on nd's clock.
+func (n *Network) newTable(nd *node, first bool) *locker.Local {
+	cfg := n.cfg.Node
+	if first {
+		cfg = FirstStart(cfg)
+	}
+	cfg.Clock = nd.clk
+	return locker.New(cfg)
 }
 
 // Lockers returns client c's links to every node, in node order: the locker
@@ -151,10 +175,10 @@ func (n *Network) Close() {
 		}
 	}
 	for _, cs := range n.clients {
-		if cs.paused != nil {
-			close(cs.paused)
-			cs.paused = nil
-		}
+		cs.release()
+	}
+	for _, nd := range n.nodes {
+		nd.cont()
 	}
 	n.mu.Unlock()
 	for _, t := range tables {
@@ -215,15 +239,17 @@ func (n *Network) Heal() {
 	})
 }
 
-// CrashNode stops node k: its table and everything it held are lost, calls
+// CrashNode kills node k: its table and everything it held are lost, calls
 // that reach it fail at once (connection refused), and replies it had sent
-// are lost. It does nothing if k is already down.
+// are lost. A stop of k ends with it: the stopped process is gone. It does
+// nothing else if k is already down.
 func (n *Network) CrashNode(k int) {
 	n.mu.Lock()
 	nd := n.nodes[k]
 	t := nd.table
 	nd.table = nil
 	nd.epoch++
+	nd.cont()
 	n.mu.Unlock()
 	if t != nil {
 		t.Close()
@@ -235,7 +261,7 @@ func (n *Network) CrashNode(k int) {
 // that is up is crashed first.
 func (n *Network) RestartNode(k int) {
 	n.CrashNode(k)
-	t := locker.New(n.cfg.Node)
+	t := n.newTable(n.nodes[k], false)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
@@ -262,11 +288,65 @@ func (n *Network) NodeUp(k int) bool {
 	return n.nodes[k].table != nil
 }
 
-// PauseClient freezes client c's traffic, as a long GC pause or a stopped
-// process would: its requests are not sent and replies to it not received
-// until ResumeClient. Calls blocked by the pause ignore their ctx meanwhile (a
-// frozen process cannot notice); on resume a call whose ctx is done returns
-// its error. It does nothing if c is already paused.
+// StopNode stops node k's process, as a long GC pause, SIGSTOP or a
+// stopped VM would, until ContinueNode: it answers nothing meanwhile.
+// Requests that reach it wait (each caller may give up on its ctx, as it
+// would on a peer that stopped answering, and its request is then never
+// taken), and are taken when it continues; its clock keeps running, so the
+// grants it holds expire on their time, and timers of its clock that fall
+// due are held and fire, late, when it continues (the simulated tables set
+// none: they check expiry on each request). It does nothing if k is down or
+// already stopped; a crash ends a stop.
+func (n *Network) StopNode(k int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nd := n.nodes[k]
+	if nd.table == nil || nd.stopped != nil || n.closed {
+		return
+	}
+	nd.stopped = make(chan struct{})
+	if nd.scaled != nil {
+		nd.scaled.Pause()
+	}
+}
+
+// ContinueNode ends a stop of node k: its held timers fire, and the
+// requests that waited reach its table.
+func (n *Network) ContinueNode(k int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.nodes[k].cont()
+}
+
+// NodeStopped reports whether node k is stopped.
+func (n *Network) NodeStopped(k int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.nodes[k].stopped != nil
+}
+
+// cont ends a stop of nd, if any; net.mu must be held.
+func (nd *node) cont() {
+	if nd.stopped == nil {
+		return
+	}
+	if nd.scaled != nil {
+		nd.scaled.Resume()
+	}
+	close(nd.stopped)
+	nd.stopped = nil
+}
+
+// PauseClient freezes client c's traffic and its workload, but not its
+// timers, until ResumeClient: its requests are not sent and replies to it
+// not received, as over a network that stalls (TCP holds the bytes), and
+// its workload waits at its next step (WaitResumed), as an application
+// blocked on I/O would; its dsync instance's timers run on, so its
+// refresher still finds its locks lost at their validity deadline and
+// cancels their contexts on time. Calls blocked by the pause ignore their
+// ctx meanwhile; on resume a call whose ctx is done returns its error. It
+// does nothing if c is already paused. StopClient (Cluster.StopClient)
+// stops the whole process, timers included.
 func (n *Network) PauseClient(c int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -292,15 +372,69 @@ func (n *Network) Paused(c int) bool {
 	return n.clients[c].paused != nil
 }
 
-// WaitResumed blocks while client c is paused, ignoring any ctx: a paused
-// process does nothing. Workloads call it before each step that a pause can
-// freeze, such as a write to protected storage.
-func (n *Network) WaitResumed(c int) {
+// StopClient freezes client c's traffic and its workload as PauseClient
+// does, independently of a pause: each ends by its own call. It is the
+// network's part of a stop of the whole process; Cluster.StopClient also
+// stops the client's clock, which the network does not own. It does
+// nothing if c is already stopped.
+func (n *Network) StopClient(c int) {
 	n.mu.Lock()
-	ch := n.clients[c].paused
-	n.mu.Unlock()
-	if ch != nil {
+	defer n.mu.Unlock()
+	if cs := n.clients[c]; cs.stopped == nil && !cs.crashed && !n.closed {
+		cs.stopped = make(chan struct{})
+	}
+}
+
+// ContinueClient ends a stop of client c's traffic and workload.
+func (n *Network) ContinueClient(c int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if cs := n.clients[c]; cs.stopped != nil {
+		close(cs.stopped)
+		cs.stopped = nil
+	}
+}
+
+// ClientStopped reports whether client c is stopped.
+func (n *Network) ClientStopped(c int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.clients[c].stopped != nil
+}
+
+// WaitResumed blocks while client c is paused or stopped, ignoring any
+// ctx: a paused process does nothing. Workloads call it before each step
+// that a pause can freeze, such as a write to protected storage.
+func (n *Network) WaitResumed(c int) {
+	for {
+		n.mu.Lock()
+		ch := n.clients[c].frozen()
+		n.mu.Unlock()
+		if ch == nil {
+			return
+		}
 		<-ch
+	}
+}
+
+// frozen returns a channel closed when the client's current pause or stop
+// ends, or nil if it is neither paused nor stopped; net.mu must be held.
+func (cs *clientState) frozen() chan struct{} {
+	if cs.paused != nil {
+		return cs.paused
+	}
+	return cs.stopped
+}
+
+// release ends the client's pause and stop, if any; net.mu must be held.
+func (cs *clientState) release() {
+	if cs.paused != nil {
+		close(cs.paused)
+		cs.paused = nil
+	}
+	if cs.stopped != nil {
+		close(cs.stopped)
+		cs.stopped = nil
 	}
 }
 
@@ -312,10 +446,7 @@ func (n *Network) CrashClient(c int) {
 	defer n.mu.Unlock()
 	cs := n.clients[c]
 	cs.crashed = true
-	if cs.paused != nil {
-		close(cs.paused)
-		cs.paused = nil
-	}
+	cs.release()
 }
 
 // Link is one client's connection to one node: a locker.NetLocker whose
@@ -469,6 +600,10 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 		return fail(err)
 	}
 	n.activity.Add(1)
+	// The request is taken when the node is not stopped.
+	if err := l.waitNode(ctx); err != nil {
+		return fail(err)
+	}
 
 	n.mu.Lock()
 	nd := n.nodes[l.node]
@@ -511,22 +646,45 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	return res, nil
 }
 
-// waitClient blocks while the client is paused and fails if it crashed.
+// waitClient blocks while the client is paused or stopped and fails if it
+// crashed.
 func (l *Link) waitClient() error {
 	n := l.net
 	for {
 		n.mu.Lock()
 		cs := n.clients[l.client]
-		crashed, paused := cs.crashed, cs.paused
+		crashed, frozen := cs.crashed, cs.frozen()
 		n.mu.Unlock()
 		if crashed {
 			return fmt.Errorf("%w: client c%d crashed", locker.ErrClosed, l.client)
 		}
-		if paused == nil {
+		if frozen == nil {
 			return nil
 		}
 		select {
-		case <-paused:
+		case <-frozen:
+		case <-n.done:
+			return fmt.Errorf("%w: network closed", locker.ErrClosed)
+		}
+	}
+}
+
+// waitNode blocks while the link's node is stopped: a request that reached
+// it waits to be taken until the node continues, or until the caller gives
+// up.
+func (l *Link) waitNode(ctx context.Context) error {
+	n := l.net
+	for {
+		n.mu.Lock()
+		stopped := n.nodes[l.node].stopped
+		n.mu.Unlock()
+		if stopped == nil {
+			return nil
+		}
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: node n%d is stopped: no answer: %w", locker.ErrOffline, l.node, ctx.Err())
 		case <-n.done:
 			return fmt.Errorf("%w: network closed", locker.ErrClosed)
 		}

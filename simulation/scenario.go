@@ -68,6 +68,13 @@ type Scenario struct {
 	// Problems it finds beyond the checkers' are returned as an error.
 	Drive func(c *Cluster) (heal time.Duration, err error)
 
+	// SimulatedOnly marks a scenario whose faults exist only in the
+	// simulated tier: clock rates other than 1 (Config.ClockDrift) or stops
+	// of a process (Cluster.StopClient, Cluster.StopNode), which need every
+	// process on a clock of its own derived from virtual time. The
+	// real-clock tiers skip it.
+	SimulatedOnly bool
+
 	// budget, if not nil, is how a random scenario narrows the budget it
 	// is given, for replays to print the schedule it draws.
 	budget func(Config, Budget) Budget
@@ -102,6 +109,8 @@ type Result struct {
 	// Adaptive is the check of the clients' adaptive timeouts; its Clients
 	// is 0 when the run had none (Config.Adaptive nil).
 	Adaptive AdaptiveReport
+	// Clocks describes the processes' clocks: their rates and their stops.
+	Clocks ClockReport
 
 	Heal             time.Duration // virtual time faults stopped
 	LongestAfterHeal time.Duration // longest wait, counted from the heal, of an acquisition granted after it
@@ -297,6 +306,7 @@ func Run(s Scenario, cfg Config) *Result {
 		want.Crashed = crashed
 		res.Adaptive = CheckAdaptive(c.Adaptive.Samples(), c.adaptiveCfg, want)
 	}
+	res.Clocks = c.clockReport()
 	healAt := c.Start.Add(heal)
 	// With adaptive timeouts the probe tries an acquisition that timed out
 	// again: its wait runs from its first call to its grant, or to its last
@@ -404,6 +414,10 @@ func (r *Result) Summary() string {
 		if v := a.Violations(); v > 0 {
 			fmt.Fprintf(&b, ", %d adaptive violations %v", v, a.Examples)
 		}
+	}
+	if k := r.Clocks; k.MinRate != 1 || k.MaxRate != 1 || k.ClientStops+k.NodeStops > 0 {
+		fmt.Fprintf(&b, ", clocks: rates %.4f..%.4f, %d client stops (%d of a holder, longest %v), %d node stops (longest %v)",
+			k.MinRate, k.MaxRate, k.ClientStops, k.HolderStops, k.LongestClientStop, k.NodeStops, k.LongestNodeStop)
 	}
 	if r.Register.Refused > 0 {
 		fmt.Fprintf(&b, ", stale writes refused %d (of holders that still held: %d)", r.Register.Refused, r.Register.RefusedHeld)

@@ -72,7 +72,8 @@ func Scenarios(b Budget) []Scenario {
 	return []Scenario{
 		noQuorum(), nodesDownWhileHeld(), staleLockOfCrashedClient(), twoReadersCrash(),
 		writerUnderReaders(), writerUnderReadersNoIntent(), minorityPartition(), pausedPastExpiry(),
-		pausedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(), restartAllWhileHeld(), rollingRestart(), Random(b),
+		pausedPastExpiryFenced(), stoppedPastExpiry(), stoppedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(),
+		restartAllWhileHeld(), rollingRestart(), driftWithinMargin(), driftPastMargin(), nodeStops(), Random(b), RandomClocks(b),
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
 		leaseVerifyPastDeadline(),
 		hierarchyScenario(), HierarchyRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),
@@ -241,7 +242,7 @@ func writerUnderReadersNoIntent() Scenario {
 				cl := c.Client(i)
 				c.Go(func() {
 					// Staggered starts: some reader holds at every instant.
-					clock.Sleep(cl.ctx, c.Clock, time.Duration(i)*2*c.Cfg.Hold/time.Duration(readers))
+					clock.Sleep(cl.ctx, cl.clk, time.Duration(i)*2*c.Cfg.Hold/time.Duration(readers))
 					for range 10_000 {
 						select {
 						case <-stop:
@@ -318,9 +319,9 @@ func pausedPastExpiry() Scenario {
 		Explain: "the lock holds: the paused holder's lock context is cancelled at its validity deadline, before the second grant. " +
 			"Storage does not: a frozen process cannot see that, and its write lands after the second holder's (no fencing token here; " +
 			"paused-past-expiry-fenced is the same fault with tokens). " +
-			"The simulation freezes the client's messages and workload but not dsync's own timers; a stop-the-world pause also " +
-			"delays the context's cancellation until the resume",
-		Drive: pausedWriter,
+			"The pause freezes the client's messages and workload but not dsync's own timers; a stop-the-world pause also " +
+			"delays the context's cancellation until the resume (stopped-past-expiry)",
+		Drive: frozenWriter(false),
 	}
 }
 
@@ -333,23 +334,77 @@ func pausedPastExpiryFenced() Scenario {
 			"holder's, and the register sees it when the second holder reads, so the paused holder's late write is refused " +
 			"instead of overwriting the second holder's increment: no lost update, no overlap among accepted writes",
 		Setup: func(cfg *Config) { cfg.Fenced = true },
-		Drive: pausedWriter,
+		Drive: frozenWriter(false),
 	}
 }
 
-// pausedWriter lets c0 take the write lock and freezes it between its check
-// and its write, past the validity; c1 takes the lock meanwhile, writes and
-// releases; then c0 resumes and writes. In a fenced run c0's write must be
-// refused.
-func pausedWriter(c *Cluster) (time.Duration, error) {
+func stoppedPastExpiry() Scenario {
+	return Scenario{
+		Name: "stopped-past-expiry",
+		Faults: "as paused-past-expiry, with the holder's whole process stopped (stop-the-world: its timers too, " +
+			"its refresher's included), not only its traffic and workload",
+		Expect: KnownLockViolation,
+		Explain: "the holder's refresher is stopped with it, so its lock context is still live when the nodes expire its grant " +
+			"and grant the second writer: porcupine flags the lock history (the documented paused holder, README.md Guarantees), " +
+			"and the register the stale write that lands when it continues",
+		SimulatedOnly: true,
+		Drive:         frozenWriter(true),
+	}
+}
+
+func stoppedPastExpiryFenced() Scenario {
+	return Scenario{
+		Name:   "stopped-past-expiry-fenced",
+		Faults: "as stopped-past-expiry, with fencing tokens",
+		Expect: KnownLockViolation,
+		Explain: "the lock history is flagged as in stopped-past-expiry: a stopped holder cannot be told it lost its lock. " +
+			"Storage that checks fencing tokens refuses its stale write: no lost update, no overlap, and the refusal " +
+			"came after its refresher, which runs first when it continues, had cancelled its lock context",
+		SimulatedOnly: true,
+		Setup:         func(cfg *Config) { cfg.Fenced = true },
+		Drive:         frozenWriter(true),
+	}
+}
+
+// frozenWriter returns the Drive of the paused-past-expiry and
+// stopped-past-expiry scenarios: c0 takes the write lock and is frozen
+// between its check and its write, past the validity; c1 takes the lock
+// meanwhile, writes and releases; then c0 resumes and writes. The freeze is
+// a pause (Fabric.PauseClient: traffic and workload), or with stop a stop of
+// the whole process (Cluster.StopClient). In a fenced run c0's write must be
+// refused. After a stop the expectation is the lock violation, which says
+// nothing of storage, so the Drive checks the register itself: with tokens
+// it must show no violation, without them the stale write.
+func frozenWriter(stop bool) func(c *Cluster) (time.Duration, error) {
+	return func(c *Cluster) (time.Duration, error) {
+		heal, err := frozenWrite(c, stop)
+		if err != nil || !stop {
+			return heal, err
+		}
+		rep := CheckRegister(c.Register.Sections(), c.Register.Values())
+		switch {
+		case c.Cfg.Fenced && rep.Violations() > 0:
+			return heal, fmt.Errorf("with tokens, the register shows %d violations %v", rep.Violations(), rep.Examples)
+		case !c.Cfg.Fenced && rep.LostUpdates == 0:
+			return heal, fmt.Errorf("the register did not catch c0's stale write: %+v", rep)
+		}
+		return heal, nil
+	}
+}
+
+func frozenWrite(c *Cluster, stop bool) (time.Duration, error) {
 	h0, err := c.acquire(0, true)
 	if err != nil {
 		return 0, err
 	}
+	freeze, thaw := func() { c.Net.PauseClient(0) }, func() { c.Net.ResumeClient(0) }
+	if stop {
+		freeze, thaw = func() { c.StopClient(0) }, func() { c.ContinueClient(0) }
+	}
 	paused := make(chan struct{})
 	var live bool
 	done0 := c.spawn(func() {
-		live = c.Client(0).PausedSection(h0, func() { c.Net.PauseClient(0); close(paused) })
+		live = c.Client(0).PausedSection(h0, func() { freeze(); close(paused) })
 		h0.Release()
 	})
 	if err := c.await(paused, time.Minute, "pause"); err != nil {
@@ -363,7 +418,7 @@ func pausedWriter(c *Cluster) (time.Duration, error) {
 		return 0, err
 	}
 	heal := c.Now()
-	c.Net.ResumeClient(0)
+	thaw()
 	if err := c.await(done0, time.Minute, "c0 resumes"); err != nil {
 		return heal, err
 	}
@@ -436,6 +491,212 @@ func doubleGrantQuietPeriod() Scenario {
 	}
 }
 
+// driftEdge is the drift of driftWithinMargin: close to the bound
+// (README.md, Guarantees), which ±1% reaches.
+const driftEdge = 0.009
+
+// driftSetup fixes the clock rates of the drift scenarios: the holder c0's
+// clock runs at holder, every node's at nodes, the other clients' are drawn
+// within drift.
+func driftSetup(holder, nodes, drift float64) func(*Config) {
+	return func(cfg *Config) {
+		cfg.ClockDrift = drift
+		cfg.ClientRates = []float64{holder}
+		cfg.NodeRates = nil
+		for range cfg.withDefaults().Nodes {
+			cfg.NodeRates = append(cfg.NodeRates, nodes)
+		}
+		cfg.ReadFraction = -1
+	}
+}
+
+func driftWithinMargin() Scenario {
+	return Scenario{
+		Name: "drift-within-margin",
+		Faults: "clocks at the edge of the bound: the write holder c0's runs 0.9% slow, every node's 0.9% fast; c0 is cut off " +
+			"from every node once granted and writes a hundredth of the validity before its own deadline; c1 asks once every " +
+			"node's clock has run a validity since the grant, c2 from the cut on",
+		Expect: Safe,
+		Explain: "c0's refresher gives its lock up Validity/50 before the nodes expire it on their clocks, and 0.991/1.009 of " +
+			"the validity is within that margin: c0's lock context is cancelled (at 9.889s of virtual time after its request) " +
+			"before any node expires its grant (9.911s after the grant), so c0's write comes before, and its belief ends " +
+			"before, the next grant",
+		SimulatedOnly: true,
+		Setup:         driftSetup(1-driftEdge, 1+driftEdge, driftEdge),
+		Drive:         driftedHolder,
+	}
+}
+
+func driftPastMargin() Scenario {
+	return Scenario{
+		Name:   "drift-past-margin",
+		Faults: "as drift-within-margin, with c0's clock 5% slow and every other clock at rate 1",
+		Expect: KnownLockViolation,
+		Explain: "past the documented bound (README.md, Guarantees): c0's deadline, Validity less 2% on its clock, is 1.0316 " +
+			"validities of virtual time, and the nodes expire its grant after one: c1 is granted while c0 still holds its lock " +
+			"(porcupine flags it), and c0's check before its late write passes, so its write undoes c1's (the register flags it)",
+		SimulatedOnly: true,
+		Setup:         driftSetup(0.95, 1, 0),
+		Drive: func(c *Cluster) (time.Duration, error) {
+			heal, err := driftedHolder(c)
+			if err != nil {
+				return heal, err
+			}
+			if rep := CheckRegister(c.Register.Sections(), c.Register.Values()); rep.LostUpdates == 0 || rep.Overlaps == 0 {
+				return heal, fmt.Errorf("the register did not catch c0's late write: %+v", rep)
+			}
+			return heal, nil
+		},
+	}
+}
+
+// driftedHolder is the Drive of the drift scenarios. c0 takes the write
+// lock; all its links are cut at once, so that no refresh reaches a node;
+// it works until a hundredth of the validity before its own deadline
+// (Validity − Validity/50 after its request, on its clock), checks its lock
+// context and writes. c2 asks for the lock from the cut on, with its
+// back-off; c1 asks once every node's clock has run a validity since c0 was
+// granted, which is when the nodes may first grant it all, and 10ms later
+// on the virtual clock. c1 and c2 each write in a section of Hold. It fails
+// if c0 did not write (its context was cancelled before its check: the
+// scenario then tests nothing).
+func driftedHolder(c *Cluster) (time.Duration, error) {
+	cfg := c.Cfg
+	c0 := c.Client(0)
+	request := c0.Clock().Now() // the lock's validity counts from a request sent after it
+	h0, err := c.acquire(0, true)
+	if err != nil {
+		return 0, err
+	}
+	granted := c.Clock.Now()
+	for k := range cfg.Nodes {
+		c.Net.Cut(0, k, Both)
+	}
+	heal := c.Now()
+	write := request.Add(cfg.Validity - cfg.Validity/50 - cfg.Validity/100)
+	held := c.spawn(func() {
+		c0.Section(h0, write.Sub(c0.Clock().Now()))
+		h0.Release()
+	})
+	ask := func(i int) <-chan struct{} {
+		return c.spawn(func() {
+			if h, err := c.Client(i).Acquire(resource, true); err == nil {
+				c.Client(i).Section(h, cfg.Hold)
+				h.Release()
+			}
+		})
+	}
+	asked2 := ask(2)
+	slowest := c.NodeRate(0)
+	for k := range cfg.Nodes {
+		slowest = min(slowest, c.NodeRate(k))
+	}
+	expired := granted.Add(time.Duration(float64(cfg.Validity)/slowest) + 10*time.Millisecond)
+	c.Advance(expired.Sub(c.Clock.Now()))
+	asked1 := ask(1)
+	for i, done := range []<-chan struct{}{held, asked1, asked2} {
+		if err := c.await(done, c.acquireLimit()+time.Minute, fmt.Sprintf("c%d section", i)); err != nil {
+			return heal, err
+		}
+	}
+	c.Net.Heal()
+	for _, sec := range c.Register.Sections() {
+		if sec.Client == 0 && !sec.Wrote {
+			return heal, fmt.Errorf("c0 did not write: its lock context was cancelled before its check at %v of its clock", write)
+		}
+	}
+	return heal, nil
+}
+
+// nodeStopsPlan is the node-stops scenario's schedule: at At (in quarters
+// of a validity), the nodes Nodes stop for For (in quarters).
+var nodeStopsPlan = []struct {
+	At, For int
+	Nodes   []int
+}{
+	{1, 2, []int{0}},        // shorter than the validity
+	{2, 6, []int{1}},        // longer: the grants it holds expire while it is stopped
+	{4, 1, []int{2}},        // two of five stopped at once: a quorum still answers
+	{10, 2, []int{0, 1, 2}}, // three of five: no quorum
+	{14, 8, []int{3, 4}},    // two, longer than the validity ...
+	{15, 1, []int{0}},       // ... and a third for a while
+}
+
+func nodeStops() Scenario {
+	return Scenario{
+		Name: "node-stops",
+		Faults: "5 nodes; 3 clients contend for one lock, holding it from Validity/4 to Validity/2; nodes stop " +
+			"(stop-the-world: no answer, their clocks run on) one, two or three at a time, for Validity/4 to 2×Validity",
+		Expect: Safe,
+		Explain: "a stopped node is one that does not answer: requests wait for it or their callers give up, and grants it " +
+			"holds expire on its clock meanwhile, so that when it continues it is an up-to-date node, not an amnesic one; " +
+			"holders keep a quorum of refreshes or lose their lock at their deadline, and no two are granted at once",
+		SimulatedOnly: true,
+		Setup: func(cfg *Config) {
+			atLeast(&cfg.Nodes, 5)
+			if cfg.Validity == 0 {
+				cfg.Validity = 2 * time.Second
+			}
+			if cfg.Hold == 0 {
+				cfg.Hold = cfg.Validity / 2
+			}
+		},
+		Drive: func(c *Cluster) (time.Duration, error) {
+			q := c.Cfg.Validity / 4
+			var faults []Fault
+			heal := time.Duration(0)
+			for _, st := range nodeStopsPlan {
+				for _, k := range st.Nodes {
+					faults = append(faults,
+						Fault{At: time.Duration(st.At) * q, Name: fmt.Sprintf("stop n%d", k), Do: func(c *Cluster) { c.StopNode(k) }},
+						Fault{At: time.Duration(st.At+st.For) * q, Name: fmt.Sprintf("continue n%d", k), Do: func(c *Cluster) { c.ContinueNode(k) }})
+				}
+				heal = max(heal, time.Duration(st.At+st.For+1)*q)
+			}
+			faults = append(faults, Fault{At: heal, Name: "heal", Do: func(*Cluster) {}})
+			slices.SortStableFunc(faults, func(a, b Fault) int { return cmpInt64(int64(a.At), int64(b.At)) })
+			if !c.RunWorkload(faults) {
+				return heal, fmt.Errorf("workload did not finish")
+			}
+			return heal, nil
+		},
+	}
+}
+
+// RandomClocks returns the random scenario (seeded faults within b) with
+// every process on a clock of its own within ±0.9%, and stops of clients
+// and nodes drawn within b (8 if b draws none).
+func RandomClocks(b Budget) Scenario {
+	s := Random(b)
+	s.Name = "random-clocks"
+	s.Faults = "as random, with every clock's rate drawn within ±0.9% and 8 stops (stop-the-world) of a client " +
+		"(up to Validity/2) or a node (up to 2×Validity)"
+	s.Explain = "within the clock-rate bound every holder's deadline comes before the nodes expire its grant; within the " +
+		"stop budget no holder is stopped past its deadline, and a stopped node is one that does not answer"
+	s.SimulatedOnly = true
+	s.budget = func(_ Config, b Budget) Budget {
+		if b.Stops == 0 {
+			b.Stops = 8
+		}
+		return b
+	}
+	random := s.Setup
+	s.Setup = func(cfg *Config) {
+		random(cfg)
+		if cfg.ClockDrift == 0 {
+			cfg.ClockDrift = driftEdge
+		}
+	}
+	s.Drive = func(c *Cluster) (time.Duration, error) {
+		faults, heal := RandomFaults(c.Cfg, s.budget(c.Cfg, b))
+		if !c.RunWorkload(faults) {
+			return heal, fmt.Errorf("workload did not finish")
+		}
+		return heal, nil
+	}
+	return s
+}
+
 // Budget bounds the faults of a random schedule. The zero value of each
 // field is a documented default.
 type Budget struct {
@@ -444,7 +705,10 @@ type Budget struct {
 	// Window is how long faults last; everything heals at Window. If zero,
 	// 3×Validity.
 	Window time.Duration
-	// MaxPause bounds a client pause. If zero, 2×Validity (past expiry).
+	// MaxPause bounds a client pause (Fabric.PauseClient: traffic and
+	// workload, not timers). If zero, 2×Validity: past expiry, which a
+	// paused client survives because its refresher still cancels its lock
+	// context at the deadline.
 	MaxPause time.Duration
 	// Amnesia is how many nodes may lose their table (crash and restart)
 	// within any span of 2×Validity. If zero, n−W, the most the design
@@ -453,6 +717,34 @@ type Budget struct {
 	// ClientCrashes is how many clients may crash. If zero, Clients−1;
 	// negative, none.
 	ClientCrashes int
+
+	// Stops is how many stop-the-world pauses the schedule draws, after and
+	// apart from the Faults (from a source of their own, so that the other
+	// faults of a seed stay what they are without stops): each stops a
+	// client (Cluster.StopClient) or a node (Cluster.StopNode), with even
+	// odds. If zero, none. Stops need the simulated tier.
+	Stops int
+	// MaxClientStop bounds a client's stop. If zero, Validity/2, which keeps
+	// every holder within what README.md (Guarantees) says a stopped holder
+	// survives; past it, it is the paused holder that needs fencing
+	// (stopped-past-expiry). The schedule keeps every client's stops a
+	// Validity apart from each other and from its pauses, so that one
+	// lock's hold meets at most one of them. In the register workload a
+	// holder runs at most CallTimeout (its acquisition's attempt), two more
+	// in a fenced run (its token's rounds), and Hold (its section) between
+	// the request its validity counts from and its write: Validity/2 +
+	// 3×CallTimeout + Hold, 1.65s at the random scenario's Validity 2s, is
+	// well within its deadline, Validity − Validity/50 on its clock, 1.94s
+	// of virtual time for a clock 1% fast. Holds that last longer (leases,
+	// barrier memberships, the deadlock workload's first locks) live by
+	// their refreshes, which faults can stop, and a stop then may outlast
+	// their deadline: random-clocks runs the register workload only.
+	MaxClientStop time.Duration
+	// MaxNodeStop bounds a node's stop. If zero, 2×Validity: a stop may
+	// outlast the grants the node holds, which expire meanwhile on its
+	// clock. Nodes may be stopped any number at a time and for any time: a
+	// stopped node is one that does not answer.
+	MaxNodeStop time.Duration
 }
 
 // Random returns the scenario of seeded random faults within b, over the
@@ -585,16 +877,17 @@ func leaseVerifyPastDeadline() Scenario {
 			if err != nil {
 				return 0, fmt.Errorf("c0 lease: %w", err)
 			}
-			deadline, _ := lh0.L.Deadline()
+			deadline, _ := lh0.L.Deadline() // on c0's clock
+			clk0 := c.Client(0).Clock()
 			done0 := c.spawn(func() {
-				lh0.Section(deadline.Sub(c.Clock.Now())-50*time.Millisecond, CheckVerifyAlone)
+				lh0.Section(deadline.Sub(clk0.Now())-50*time.Millisecond, CheckVerifyAlone)
 				lh0.Release()
 			})
 			done1 := c.spawn(func() {
 				// c0's Verify reaches the nodes 30ms after the deadline,
 				// its release 80ms after, the nodes' answers reach c0 110ms
 				// after. The margins (50ms and more) are for the HTTP tier.
-				clock.Sleep(context.Background(), c.Clock, deadline.Add(90*time.Millisecond).Sub(c.Clock.Now()))
+				clock.Sleep(context.Background(), clk0, deadline.Add(90*time.Millisecond).Sub(clk0.Now()))
 				if lh1, err := c.Client(1).AcquireLease(resource, dsync.LeaseOptions{}); err == nil {
 					lh1.Section(10*time.Millisecond, CheckValid)
 					lh1.Release()
@@ -839,7 +1132,8 @@ func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
 		faults = append(faults, Fault{At: at, Name: name, Do: do})
 	}
 	type span struct{ from, to time.Duration }
-	var amnesic []span // each restart makes its node amnesic from crash to restart+2×Validity
+	var amnesic []span                    // each restart makes its node amnesic from crash to restart+2×Validity
+	frozen := make([][]span, cfg.Clients) // each client's pauses and stops
 	crashes := 0
 	for range b.Faults {
 		at := time.Duration(rng.Int64N(int64(b.Window)))
@@ -879,6 +1173,7 @@ func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
 			})
 		case 5, 6:
 			d := time.Duration(rng.Int64N(int64(min(b.MaxPause, rest)) + 1))
+			frozen[c] = append(frozen[c], span{at, at + d})
 			add(at, fmt.Sprintf("pause c%d %v", c, d), func(cl *Cluster) { cl.Net.PauseClient(c) })
 			add(at+d, fmt.Sprintf("resume c%d", c), func(cl *Cluster) { cl.Net.ResumeClient(c) })
 		case 7:
@@ -893,15 +1188,50 @@ func RandomFaults(cfg Config, b Budget) ([]Fault, time.Duration) {
 			})
 		}
 	}
+	if b.Stops > 0 {
+		if b.MaxClientStop == 0 {
+			b.MaxClientStop = cfg.Validity / 2
+		}
+		if b.MaxNodeStop == 0 {
+			b.MaxNodeStop = 2 * cfg.Validity
+		}
+		srng := rand.New(rand.NewPCG(cfg.Seed, 0x5709))
+		for range b.Stops {
+			at := time.Duration(srng.Int64N(int64(b.Window)))
+			rest := b.Window - at
+			if srng.IntN(2) == 0 {
+				k := srng.IntN(n)
+				d := time.Duration(srng.Int64N(int64(min(b.MaxNodeStop, rest)) + 1))
+				add(at, fmt.Sprintf("stop n%d %v", k, d), func(cl *Cluster) { cl.StopNode(k) })
+				add(at+d, fmt.Sprintf("continue n%d", k), func(cl *Cluster) { cl.ContinueNode(k) })
+				continue
+			}
+			c := srng.IntN(cfg.Clients)
+			d := time.Duration(srng.Int64N(int64(min(b.MaxClientStop, rest)) + 1))
+			s := span{at, at + d}
+			if slices.ContainsFunc(frozen[c], func(o span) bool { return o.from < s.to+cfg.Validity && s.from < o.to+cfg.Validity }) {
+				continue // within a Validity of another pause or stop of c: one hold could meet both
+			}
+			frozen[c] = append(frozen[c], s)
+			add(at, fmt.Sprintf("stop c%d %v", c, d), func(cl *Cluster) { cl.StopClient(c) })
+			add(at+d, fmt.Sprintf("continue c%d", c), func(cl *Cluster) { cl.ContinueClient(c) })
+		}
+	}
 	add(b.Window, "heal", func(cl *Cluster) {
 		cl.Net.Heal()
 		for k := range n {
 			if !cl.Net.NodeUp(k) {
 				cl.Net.RestartNode(k)
 			}
+			if cl.NodeStopped(k) {
+				cl.ContinueNode(k)
+			}
 		}
 		for i := range cfg.Clients {
 			cl.Net.ResumeClient(i)
+			if cl.ClientStopped(i) {
+				cl.ContinueClient(i)
+			}
 		}
 	})
 	// A stable sort keeps a restart after its crash when both fall at once.

@@ -217,6 +217,7 @@ var (
 	replayClients  = flag.Int("sim.clients", 0, "clients for TestReplay (0: the scenario's default)")
 	replayOps      = flag.Int("sim.ops", 0, "operations per client for TestReplay (0: default)")
 	replayFaults   = flag.Int("sim.faults", 0, "faults of the random scenario for TestReplay (0: default)")
+	replayDrift    = flag.Float64("sim.drift", 0, "clock drift for TestReplay (Config.ClockDrift; 0: the scenario's)")
 	replayHistory  = flag.Bool("sim.history", false, "TestReplay logs the lock history")
 )
 
@@ -232,7 +233,7 @@ func TestReplay(t *testing.T) {
 	if !ok {
 		t.Fatalf("no scenario %q", *replayScenario)
 	}
-	cfg := Config{Seed: *replaySeed, Nodes: *replayNodes, Clients: *replayClients, Ops: *replayOps}
+	cfg := Config{Seed: *replaySeed, Nodes: *replayNodes, Clients: *replayClients, Ops: *replayOps, ClockDrift: *replayDrift}
 	if strings.Contains(s.Name, "random") {
 		b := Budget{Faults: *replayFaults}
 		if s.budget != nil {

@@ -115,7 +115,7 @@ func (ph *PermitHold) stopped() { ph.cl.c.Permits.end(ph.id) }
 // pause freezes it before it moves on.
 func (ph *PermitHold) Use(d time.Duration) {
 	c := ph.cl.c
-	clock.Sleep(ph.P.Context(), c.Clock, d)
+	clock.Sleep(ph.P.Context(), ph.cl.clk, d)
 	c.Net.WaitResumed(ph.cl.ID)
 }
 

@@ -12,23 +12,23 @@ import (
 // the register, hold for d of virtual time, then write what was read plus one
 // (a write lock) or just leave (a read lock).
 //
-// The client is careful the way real code can be: a pause freezes it before
-// it checks its lock context, and it writes only if the context is still
-// live. Between that check and the write no virtual time passes, so no pause
+// The client is careful the way real code can be: a pause or a stop freezes
+// it before it checks its lock context, and it writes only if the context is
+// still live. Between that check and the write no virtual time passes, so no pause
 // fits there; PausedSection shows what happens when one does.
 func (cl *Client) Section(h *Hold, d time.Duration) {
 	c := cl.c
 	sec := cl.enter(h)
-	clock.Sleep(cl.ctx, c.Clock, d)
+	clock.Sleep(cl.ctx, cl.clk, d)
 	c.Net.WaitResumed(cl.ID)
 	c.Register.Exit(sec, h.Ctx.Err() == nil && !cl.Crashed())
 }
 
 // PausedSection is a critical section whose process is frozen after it
 // checked its lock context and before its write: it checks, calls pause
-// (which must pause the client), waits for the resume, and writes whatever
-// happened meanwhile, as a process stopped by a long GC pause would. It
-// reports whether the lock context was live at the check.
+// (which must pause or stop the client), waits for the resume, and writes
+// whatever happened meanwhile, as a process stopped by a long GC pause
+// would. It reports whether the lock context was live at the check.
 func (cl *Client) PausedSection(h *Hold, pause func()) bool {
 	c := cl.c
 	sec := cl.enter(h)
@@ -75,7 +75,7 @@ func (cl *Client) Workload(stop <-chan struct{}) {
 			return
 		}
 		if cfg.Think > 0 {
-			clock.Sleep(cl.ctx, c.Clock, time.Duration(cl.rng.Int64N(int64(cfg.Think))))
+			clock.Sleep(cl.ctx, cl.clk, time.Duration(cl.rng.Int64N(int64(cfg.Think))))
 		}
 		if cfg.Permits > 0 {
 			cl.semaphoreOp(cfg.Hold/2 + time.Duration(cl.rng.Int64N(int64(cfg.Hold/2)+1)))

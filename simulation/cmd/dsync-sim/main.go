@@ -12,7 +12,14 @@
 // -transport http or netns runs the same scenarios over the rest transport on
 // the real clock (netns: every node in its own network namespace; root);
 // latencies and waits are then real time, and liveness bounds are reported,
-// not enforced.
+// not enforced. Scenarios whose faults need the simulated tier (clock rates,
+// stops of a process) are skipped there.
+//
+// -drift runs every process on a clock of its own, at a rate drawn within
+// ±drift (simulation.Config.ClockDrift), in every scenario that does not set
+// its rates itself:
+//
+//	go run ./simulation/cmd/dsync-sim -scenarios double-grant-restart,paused-past-expiry -drift 0.009 -seeds 50
 //
 // Runs here are outside a testing/synctest bubble, so the simulation decides
 // when all goroutines wait by a heuristic (see simulation.Heuristic): a run is
@@ -47,6 +54,7 @@ type options struct {
 	parallel                    int
 	verbose                     bool
 	transport                   string
+	drift                       float64
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -63,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 0, "stop starting new runs after this much wall-clock time (0: no limit)")
 	fs.IntVar(&o.parallel, "parallel", 1, "runs at once; more than 1 makes the quiescence heuristic, which watches the whole process, less exact")
 	fs.BoolVar(&o.verbose, "v", false, "print every run")
+	fs.Float64Var(&o.drift, "drift", 0, "clock drift: every process's clock rate drawn within ±drift, in scenarios that do not set their own (simulated tier only)")
 	fs.StringVar(&o.transport, "transport", "sim", "sim (in-process network, virtual time), http (rest over loopback through fault-injecting proxies, real time) or netns (http with every node in its own network namespace; Linux, root)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -79,10 +88,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer simulation.CleanupNetns() // whatever a failed run left behind
 	}
+	if o.drift != 0 && transport != simulation.TransportSim {
+		fmt.Fprintf(stderr, "dsync-sim: -drift needs -transport sim: the real-clock tiers run every process on the machine's clock\n")
+		return 2
+	}
 	budget := simulation.Budget{Faults: o.faults}
 	var list []simulation.Scenario
 	if o.scenarios == "all" {
-		list = simulation.Scenarios(budget)
+		for _, s := range simulation.Scenarios(budget) {
+			if s.SimulatedOnly && transport != simulation.TransportSim {
+				fmt.Fprintf(stderr, "dsync-sim: %s skipped: its faults need the simulated tier\n", s.Name)
+				continue
+			}
+			list = append(list, s)
+		}
 	} else {
 		for _, name := range strings.Split(o.scenarios, ",") {
 			s, ok := simulation.ScenarioByName(strings.TrimSpace(name), budget)
@@ -92,6 +111,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 					fmt.Fprintf(stderr, " %s", s.Name)
 				}
 				fmt.Fprintln(stderr)
+				return 2
+			}
+			if s.SimulatedOnly && transport != simulation.TransportSim {
+				fmt.Fprintf(stderr, "dsync-sim: %s needs -transport sim: its faults (clock rates, stops of a process) exist only there\n", s.Name)
 				return 2
 			}
 			list = append(list, s)
@@ -107,6 +130,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var conds []string     // per cond scenario: items, Waits, runs with wakeups unchecked
 	var deadlocks []string // per deadlock scenario: rounds and how they ended
 	var adaptive []string  // per scenario with adaptive timeouts: outcomes, windows, how far the timeouts moved
+	var clocks []string    // per scenario with clock rates other than 1 or stops: rates, stops
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
 	for _, s := range list {
@@ -123,7 +147,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			lowest, peak, faultPeak                                        time.Duration
 			lat                                                            []time.Duration
 			longest                                                        time.Duration
+			minRate, maxRate                                               float64
+			clientStops, holderStops, nodeStops                            int
+			longestClientStop, longestNodeStop                             time.Duration
 		}
+		agg.minRate, agg.maxRate = 1, 1
 		for _, r := range results {
 			agg.ops += r.Acquires
 			agg.acquired += r.Acquired
@@ -185,6 +213,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 					agg.grewRuns++
 				}
 			}
+			if k := r.Clocks; k.MaxRate > 0 {
+				agg.minRate, agg.maxRate = min(agg.minRate, k.MinRate), max(agg.maxRate, k.MaxRate)
+				agg.clientStops += k.ClientStops
+				agg.holderStops += k.HolderStops
+				agg.nodeStops += k.NodeStops
+				agg.longestClientStop = max(agg.longestClientStop, k.LongestClientStop)
+				agg.longestNodeStop = max(agg.longestNodeStop, k.LongestNodeStop)
+			}
 			agg.lat = append(agg.lat, r.Latency...)
 			agg.longest = max(agg.longest, r.LongestAfterHeal)
 			if o.verbose {
@@ -219,6 +255,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 				"timeouts from %v to %v (%v during required growth), above Initial in %d of %d runs; %d violations",
 				s.Name, agg.successes+agg.timedOut+agg.unreported, agg.successes, agg.timedOut, agg.unreported, agg.windows, agg.grown, agg.kept, agg.shrunk,
 				round(agg.lowest), round(agg.peak), round(agg.faultPeak), agg.grewRuns, agg.adaptiveRuns, agg.adaptiveViolations))
+		}
+		if agg.minRate != 1 || agg.maxRate != 1 || agg.clientStops+agg.nodeStops > 0 {
+			line := fmt.Sprintf("%s rates %.4f to %.4f", s.Name, agg.minRate, agg.maxRate)
+			if agg.clientStops+agg.nodeStops > 0 {
+				line += fmt.Sprintf("; %d client stops (%d of a holder, longest %v), %d node stops (longest %v)",
+					agg.clientStops, agg.holderStops, round(agg.longestClientStop), agg.nodeStops, round(agg.longestNodeStop))
+			}
+			clocks = append(clocks, line)
 		}
 		if agg.leases > 0 {
 			leases = append(leases, fmt.Sprintf("%s %d granted, %d expired, %d lost, %d writes, %d past the deadline",
@@ -263,6 +307,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(adaptive) > 0 {
 		fmt.Fprintf(stdout, "adaptive: %s\n", strings.Join(adaptive, ";\n  "))
 	}
+	if len(clocks) > 0 {
+		fmt.Fprintf(stdout, "clocks: %s\n", strings.Join(clocks, ";\n  "))
+	}
 	if len(refused) > 0 {
 		fmt.Fprintf(stdout, "stale writes refused by the register's fencing-token check (not violations): %s\n", strings.Join(refused, ", "))
 	}
@@ -294,7 +341,7 @@ func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := simulation.Run(s, simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops, Transport: transports[o.transport]})
+			r := simulation.Run(s, simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops, ClockDrift: o.drift, Transport: transports[o.transport]})
 			mu.Lock()
 			defer mu.Unlock()
 			results = append(results, r)
@@ -323,6 +370,9 @@ func flags(o options) string {
 		if f.v != 0 {
 			fmt.Fprintf(&b, " -%s %d", f.name, f.v)
 		}
+	}
+	if o.drift != 0 {
+		fmt.Fprintf(&b, " -drift %v", o.drift)
 	}
 	return b.String()
 }
