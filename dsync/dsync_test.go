@@ -793,59 +793,43 @@ func TestCloseCancelsHeldLocks(t *testing.T) {
 }
 
 func TestQuietNodesAreNotALockedResource(t *testing.T) {
-	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	var ls []locker.NetLocker
-	for range 3 {
-		tbl := locker.New(locker.Config{QuietPeriod: time.Minute, Clock: clk, SweepInterval: -1})
-		defer tbl.Close()
-		ls = append(ls, tbl)
-	}
-	ds, err := dsync.New(ls, dsync.Config{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
-	ok, _, err := dsync.NewDRWMutex(ds, "obj").TryLock(context.Background())
-	assert.False(t, ok)
-	require.ErrorIs(t, err, dsync.ErrRestarting)
-	assert.ErrorIs(t, err, dsync.ErrNoQuorum)
-	assert.NotErrorIs(t, err, dsync.ErrLocked)
-	var re *dsync.RestartingError
-	require.ErrorAs(t, err, &re)
-	assert.Equal(t, time.Minute, re.RetryAfter)
-	assert.Contains(t, err.Error(), "nodes restarting, retry after 1m0s")
-
-	// An acquisition whose timeout is shorter than the grace times out,
-	// saying why; one whose timeout outlasts it waits the grace out, and
-	// asks again only when the grace is over.
-	acquire := func(timeout time.Duration) error {
-		done := make(chan error, 1)
-		go func() {
-			m := dsync.NewDRWMutex(ds, "obj")
-			_, err := m.GetLock(context.Background(), dsync.Options{Timeout: timeout})
-			if err == nil {
-				err = m.Unlock(context.Background())
-			}
-			done <- err
-		}()
-		for {
-			select {
-			case err := <-done:
-				return err
-			default:
-				clk.BlockUntil(nil, 1)
-				if due, ok := clk.NextDue(); ok {
-					clk.Set(due)
-				}
-			}
+	synctest.Test(t, func(t *testing.T) { // the real clock, in a bubble
+		start := time.Now()
+		var ls []locker.NetLocker
+		for range 3 {
+			tbl := locker.New(locker.Config{QuietPeriod: time.Minute, SweepInterval: -1})
+			defer tbl.Close()
+			ls = append(ls, tbl)
 		}
-	}
-	err = acquire(5 * time.Second)
-	require.ErrorIs(t, err, dsync.ErrTimeout)
-	assert.ErrorIs(t, err, dsync.ErrRestarting)
-	assert.Contains(t, err.Error(), "nodes restarting, retry after")
-	require.NoError(t, acquire(2*time.Minute))
-	assert.GreaterOrEqual(t, clk.Since(time.Unix(1_700_000_000, 0)), time.Minute)
+		ds, err := dsync.New(ls, dsync.Config{})
+		require.NoError(t, err)
+		defer ds.Close()
+		ok, _, err := dsync.NewDRWMutex(ds, "obj").TryLock(context.Background())
+		assert.False(t, ok)
+		require.ErrorIs(t, err, dsync.ErrRestarting)
+		assert.ErrorIs(t, err, dsync.ErrNoQuorum)
+		assert.NotErrorIs(t, err, dsync.ErrLocked)
+		var re *dsync.RestartingError
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, time.Minute, re.RetryAfter)
+		assert.Contains(t, err.Error(), "nodes restarting, retry after 1m0s")
+
+		// An acquisition whose timeout is shorter than the grace times
+		// out, saying why; one whose timeout outlasts it waits the grace
+		// out, and is granted once it is over.
+		m := dsync.NewDRWMutex(ds, "obj")
+		_, err = m.GetLock(context.Background(), dsync.Options{Timeout: 5 * time.Second})
+		require.ErrorIs(t, err, dsync.ErrTimeout)
+		assert.ErrorIs(t, err, dsync.ErrRestarting)
+		assert.Contains(t, err.Error(), "nodes restarting, retry after")
+		assert.Equal(t, 5*time.Second, time.Since(start))
+		_, err = m.GetLock(context.Background(), dsync.Options{Timeout: 2 * time.Minute})
+		require.NoError(t, err)
+		took := time.Since(start)
+		assert.GreaterOrEqual(t, took, time.Minute)
+		assert.Less(t, took, time.Minute+time.Second, "asked again as the grace ended")
+		require.NoError(t, m.Unlock(context.Background()))
+	})
 }
 
 func TestCallsNeverSentAreNotReleased(t *testing.T) {
