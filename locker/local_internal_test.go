@@ -255,7 +255,9 @@ func TestHolderKeptWithGrant(t *testing.T) {
 }
 
 func TestHolderLimit(t *testing.T) {
-	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1})
+	// The most a table may be configured to accept, which its grants keep
+	// the length of in two bytes.
+	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1, MaxLabelLen: MaxHolderLen})
 	defer l.Close()
 	a := LockArgs{UID: "u", Resources: []string{"r"}, Holder: strings.Repeat("h", MaxHolderLen+1)}
 	if _, err := l.Lock(context.Background(), a); !errors.Is(err, ErrInvalidArgs) || !strings.Contains(err.Error(), "holder of 65536 bytes") {

@@ -14,18 +14,10 @@ func (l *Local) Query(ctx context.Context, args QueryArgs) (QueryReply, error) {
 	if l.closed.Load() {
 		return QueryReply{}, ErrClosed
 	}
+	if err := l.checkNames("query", args.Resources); err != nil {
+		return QueryReply{}, err
+	}
 	n := len(args.Resources)
-	switch {
-	case n == 0:
-		return QueryReply{}, fmt.Errorf("%w: query: no resources", ErrInvalidArgs)
-	case n > l.cfg.MaxResources:
-		return QueryReply{}, fmt.Errorf("%w: query: %d resources, more than the limit of %d", ErrInvalidArgs, n, l.cfg.MaxResources)
-	}
-	for _, name := range args.Resources {
-		if name == "" {
-			return QueryReply{}, fmt.Errorf("%w: query: empty resource name", ErrInvalidArgs)
-		}
-	}
 	if err := ctx.Err(); err != nil {
 		return QueryReply{}, fmt.Errorf("locker: query: %w", err)
 	}

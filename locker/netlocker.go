@@ -3,6 +3,7 @@ package locker
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // NetLocker is one node's lock table as a client sees it: the in-memory table
@@ -76,8 +77,19 @@ var (
 	// resources, too many of them, an empty or duplicate resource name.
 	ErrInvalidArgs = errors.New("locker: invalid arguments")
 	// ErrBusy means the node refused the call because too many calls were
-	// already waiting for the same part of its table. The call changed nothing.
+	// already waiting for the same part of its table, or because the table
+	// is full (ErrFull). The call changed nothing.
 	ErrBusy = errors.New("locker: too many waiting calls")
+	// ErrFull means the table holds as many grants as it may
+	// (Config.MaxGrants) and refused a new one. It wraps ErrBusy: to a
+	// client the node is busy. The call changed nothing.
+	ErrFull = fmt.Errorf("locker: table full (%w)", ErrBusy)
+	// ErrFenceExhausted means the node's fence counter has reached
+	// MaxFence: it grants no lock, since the fence of the grant could not
+	// exceed every fence before it. The call changed nothing. A node whose
+	// counter reached MaxFence must be started again with a counter below
+	// it (a new table starts it at the wall-clock time in nanoseconds).
+	ErrFenceExhausted = errors.New("locker: fence counter exhausted")
 	// ErrClosed means the locker was closed.
 	ErrClosed = errors.New("locker: closed")
 	// ErrOffline means the node could not be reached; the call was not sent,
