@@ -428,6 +428,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		g.holderLen = uint16(len(args.Holder))
 		g.origin = us.intern(args.Owner, args.Source)
 		g.write, g.quorum = write, int16(min(max(args.Quorum, 0), math.MaxInt16))
+		g.public = args.PublicUID
 		g.fence = fence
 		g.granted = now
 		g.refreshed.Store(now)

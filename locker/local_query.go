@@ -33,7 +33,11 @@ func (l *Local) Query(ctx context.Context, args QueryArgs) (QueryReply, error) {
 			var hs []Holder
 			add := func(g *grant) {
 				if !g.tombstone && !l.expired(g, now) {
-					hs = append(hs, Holder{UID: strings.Clone(g.uid), Write: g.write, HeldFor: now - g.granted})
+					h := Holder{Tag: UIDTag(g.uid), Write: g.write, HeldFor: now - g.granted}
+					if g.public {
+						h.UID = strings.Clone(g.uid)
+					}
+					hs = append(hs, h)
 				}
 			}
 			if r.writer != nil {

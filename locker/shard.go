@@ -150,6 +150,9 @@ type grant struct {
 
 	write bool
 
+	// public is LockArgs.PublicUID: Query tells the UID.
+	public bool
+
 	// tombstone marks a UID released before it was granted here: an unlock
 	// that overtook its own lock request. The tombstone refuses that lock when
 	// it arrives and lives, like a grant, until it expires.
@@ -158,8 +161,9 @@ type grant struct {
 	// bufCap is the capacity of the byte buffer that holds uid, at its
 	// start, and the names of the resource entries the grant created; 0 if
 	// the grant may not keep the buffer once free (see copyargs.go). A free
-	// grant keeps the buffer, whole, as its uid.
-	bufCap uint16
+	// grant keeps the buffer, whole, as its uid. It is at most
+	// maxSpareBuffer.
+	bufCap uint8
 
 	fence   uint64
 	granted int64 // nanoseconds since the table's epoch
@@ -339,7 +343,7 @@ func (s *shard) freeGrant(g *grant) {
 	}
 	spare := g.spareBuffer()
 	*g = grant{}
-	g.uid, g.bufCap = spare, uint16(len(spare))
+	g.uid, g.bufCap = spare, uint8(len(spare))
 	g.next = s.freeGrants
 	s.freeGrants = g
 	s.numFreeGrants++

@@ -170,10 +170,11 @@ func (l *Local) Waits(ctx context.Context, args WaitsArgs) (WaitsReply, error) {
 						return
 					}
 					// The grant's buffer, which holds its UID and holder, may
-					// be reused once the grant is gone.
+					// be reused once the grant is gone. The UID itself, a
+					// capability, is told by its tag.
 					reply.Edges = append(reply.Edges, WaitEdge{
 						Waiter: w.holder, Resource: name, Holder: strings.Clone(g.holder()),
-						UID: strings.Clone(g.uid), Quorum: int(g.quorum),
+						Tag: UIDTag(g.uid), Quorum: int(g.quorum),
 					})
 				}
 				if r.writer != nil {

@@ -56,12 +56,20 @@ type LockArgs struct {
 	// and a refused reclaim declares none. The refresher of package
 	// refresher sends reclaims by itself; nothing else should.
 	Reclaim bool `msg:"rc,omitempty"`
+	// PublicUID, on a Lock or RLock, makes the UID of the grant public:
+	// Query reports it (Holder.UID) to anyone who may query the node, and
+	// so lets them refresh and release the grant. Without it a node
+	// reports only the UID's tag (UIDTag), since a UID is a capability.
+	// Package dsync's Cond sets it on the registration of a waiter, which
+	// a signaller in another process must be able to release. Nodes that
+	// predate the field ignore it.
+	PublicUID bool `msg:"pu,omitempty"`
 }
 
 // IsZero reports whether a is the zero LockArgs (an encoder may leave it
 // out).
 func (a *LockArgs) IsZero() bool {
-	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim
+	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim && !a.PublicUID
 }
 
 // Reason says why a node refused a lock.
@@ -202,7 +210,13 @@ type QueryArgs struct {
 
 // Holder is one grant of a resource, in a QueryReply.
 type Holder struct {
-	UID   string `msg:"u"`
+	// Tag names the grant's UID (UIDTag): the same on every node, so that
+	// callers can tell which grants of different nodes are one
+	// acquisition, but not the UID itself, which is a capability.
+	Tag string `msg:"t"`
+	// UID is the grant's UID if its lock made it public
+	// (LockArgs.PublicUID), and otherwise empty.
+	UID   string `msg:"u,omitempty"`
 	Write bool   `msg:"w"`
 	// HeldFor is how long ago the node granted the lock, in nanoseconds on
 	// the node's own clock.
@@ -246,12 +260,12 @@ type WaitsArgs struct {
 
 // WaitEdge is one wait-for edge seen by one node: holder Waiter was refused
 // Resource, and recorded as waiting for it, because of a live grant of it to
-// Holder, whose UID and quorum are given.
+// Holder, whose tag (UIDTag of its UID) and quorum are given.
 type WaitEdge struct {
 	Waiter   string `msg:"a"`
 	Resource string `msg:"r"`
 	Holder   string `msg:"h"`
-	UID      string `msg:"u"`
+	Tag      string `msg:"t"`
 	// Quorum is the quorum the holder's client asked for (LockArgs.Quorum):
 	// a grant is real only if that many nodes hold it.
 	Quorum int `msg:"q"`

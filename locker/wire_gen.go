@@ -802,6 +802,8 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -810,12 +812,19 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 			return
 		}
 		switch msgp.UnsafeString(field) {
+		case "t":
+			z.Tag, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Tag")
+				return
+			}
 		case "u":
 			z.UID, err = dc.ReadString()
 			if err != nil {
 				err = msgp.WrapError(err, "UID")
 				return
 			}
+			zb0001Mask |= 0x1
 		case "w":
 			z.Write, err = dc.ReadBool()
 			if err != nil {
@@ -836,58 +845,109 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.UID = ""
+	}
+
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
-func (z Holder) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 3
-	// write "u"
-	err = en.Append(0x83, 0xa1, 0x75)
+func (z *Holder) EncodeMsg(en *msgp.Writer) (err error) {
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.UID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteString(z.UID)
-	if err != nil {
-		err = msgp.WrapError(err, "UID")
-		return
-	}
-	// write "w"
-	err = en.Append(0xa1, 0x77)
-	if err != nil {
-		return
-	}
-	err = en.WriteBool(z.Write)
-	if err != nil {
-		err = msgp.WrapError(err, "Write")
-		return
-	}
-	// write "h"
-	err = en.Append(0xa1, 0x68)
-	if err != nil {
-		return
-	}
-	err = en.WriteInt64(z.HeldFor)
-	if err != nil {
-		err = msgp.WrapError(err, "HeldFor")
-		return
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "t"
+		err = en.Append(0xa1, 0x74)
+		if err != nil {
+			return
+		}
+		err = en.WriteString(z.Tag)
+		if err != nil {
+			err = msgp.WrapError(err, "Tag")
+			return
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "u"
+			err = en.Append(0xa1, 0x75)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.UID)
+			if err != nil {
+				err = msgp.WrapError(err, "UID")
+				return
+			}
+		}
+		// write "w"
+		err = en.Append(0xa1, 0x77)
+		if err != nil {
+			return
+		}
+		err = en.WriteBool(z.Write)
+		if err != nil {
+			err = msgp.WrapError(err, "Write")
+			return
+		}
+		// write "h"
+		err = en.Append(0xa1, 0x68)
+		if err != nil {
+			return
+		}
+		err = en.WriteInt64(z.HeldFor)
+		if err != nil {
+			err = msgp.WrapError(err, "HeldFor")
+			return
+		}
 	}
 	return
 }
 
 // MarshalMsg implements msgp.Marshaler
-func (z Holder) MarshalMsg(b []byte) (o []byte, err error) {
+func (z *Holder) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 3
-	// string "u"
-	o = append(o, 0x83, 0xa1, 0x75)
-	o = msgp.AppendString(o, z.UID)
-	// string "w"
-	o = append(o, 0xa1, 0x77)
-	o = msgp.AppendBool(o, z.Write)
-	// string "h"
-	o = append(o, 0xa1, 0x68)
-	o = msgp.AppendInt64(o, z.HeldFor)
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.UID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "t"
+		o = append(o, 0xa1, 0x74)
+		o = msgp.AppendString(o, z.Tag)
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "u"
+			o = append(o, 0xa1, 0x75)
+			o = msgp.AppendString(o, z.UID)
+		}
+		// string "w"
+		o = append(o, 0xa1, 0x77)
+		o = msgp.AppendBool(o, z.Write)
+		// string "h"
+		o = append(o, 0xa1, 0x68)
+		o = msgp.AppendInt64(o, z.HeldFor)
+	}
 	return
 }
 
@@ -905,6 +965,8 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -913,12 +975,19 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			return
 		}
 		switch msgp.UnsafeString(field) {
+		case "t":
+			z.Tag, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Tag")
+				return
+			}
 		case "u":
 			z.UID, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "UID")
 				return
 			}
+			zb0001Mask |= 0x1
 		case "w":
 			z.Write, bts, err = msgp.ReadBoolBytes(bts)
 			if err != nil {
@@ -939,13 +1008,18 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.UID = ""
+	}
+
 	o = bts
 	return
 }
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
-func (z Holder) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+func (z *Holder) Msgsize() (s int) {
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Tag) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
 	return
 }
 
@@ -988,49 +1062,10 @@ func (z *Holders) DecodeMsg(dc *msgp.Reader) (err error) {
 				z.Holders = make([]Holder, zb0002)
 			}
 			for za0001 := range z.Holders {
-				var zb0003 uint32
-				zb0003, err = dc.ReadMapHeader()
+				err = z.Holders[za0001].DecodeMsg(dc)
 				if err != nil {
 					err = msgp.WrapError(err, "Holders", za0001)
 					return
-				}
-				if zb0003 > z5817a858limitMaps {
-					err = msgp.ErrLimitExceeded
-					return
-				}
-				for zb0003 > 0 {
-					zb0003--
-					field, err = dc.ReadMapKeyPtr()
-					if err != nil {
-						err = msgp.WrapError(err, "Holders", za0001)
-						return
-					}
-					switch msgp.UnsafeString(field) {
-					case "u":
-						z.Holders[za0001].UID, err = dc.ReadString()
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "UID")
-							return
-						}
-					case "w":
-						z.Holders[za0001].Write, err = dc.ReadBool()
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "Write")
-							return
-						}
-					case "h":
-						z.Holders[za0001].HeldFor, err = dc.ReadInt64()
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
-							return
-						}
-					default:
-						err = dc.Skip()
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001)
-							return
-						}
-					}
 				}
 			}
 		default:
@@ -1062,35 +1097,9 @@ func (z *Holders) EncodeMsg(en *msgp.Writer) (err error) {
 		return
 	}
 	for za0001 := range z.Holders {
-		// map header, size 3
-		// write "u"
-		err = en.Append(0x83, 0xa1, 0x75)
+		err = z.Holders[za0001].EncodeMsg(en)
 		if err != nil {
-			return
-		}
-		err = en.WriteString(z.Holders[za0001].UID)
-		if err != nil {
-			err = msgp.WrapError(err, "Holders", za0001, "UID")
-			return
-		}
-		// write "w"
-		err = en.Append(0xa1, 0x77)
-		if err != nil {
-			return
-		}
-		err = en.WriteBool(z.Holders[za0001].Write)
-		if err != nil {
-			err = msgp.WrapError(err, "Holders", za0001, "Write")
-			return
-		}
-		// write "h"
-		err = en.Append(0xa1, 0x68)
-		if err != nil {
-			return
-		}
-		err = en.WriteInt64(z.Holders[za0001].HeldFor)
-		if err != nil {
-			err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
+			err = msgp.WrapError(err, "Holders", za0001)
 			return
 		}
 	}
@@ -1108,16 +1117,11 @@ func (z *Holders) MarshalMsg(b []byte) (o []byte, err error) {
 		return nil, msgp.ErrLimitExceeded
 	}
 	for za0001 := range z.Holders {
-		// map header, size 3
-		// string "u"
-		o = append(o, 0x83, 0xa1, 0x75)
-		o = msgp.AppendString(o, z.Holders[za0001].UID)
-		// string "w"
-		o = append(o, 0xa1, 0x77)
-		o = msgp.AppendBool(o, z.Holders[za0001].Write)
-		// string "h"
-		o = append(o, 0xa1, 0x68)
-		o = msgp.AppendInt64(o, z.Holders[za0001].HeldFor)
+		o, err = z.Holders[za0001].MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Holders", za0001)
+			return
+		}
 	}
 	return
 }
@@ -1161,49 +1165,10 @@ func (z *Holders) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				z.Holders = make([]Holder, zb0002)
 			}
 			for za0001 := range z.Holders {
-				var zb0003 uint32
-				zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
+				bts, err = z.Holders[za0001].UnmarshalMsg(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "Holders", za0001)
 					return
-				}
-				if zb0003 > z5817a858limitMaps {
-					err = msgp.ErrLimitExceeded
-					return
-				}
-				for zb0003 > 0 {
-					zb0003--
-					field, bts, err = msgp.ReadMapKeyZC(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Holders", za0001)
-						return
-					}
-					switch msgp.UnsafeString(field) {
-					case "u":
-						z.Holders[za0001].UID, bts, err = msgp.ReadStringBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "UID")
-							return
-						}
-					case "w":
-						z.Holders[za0001].Write, bts, err = msgp.ReadBoolBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "Write")
-							return
-						}
-					case "h":
-						z.Holders[za0001].HeldFor, bts, err = msgp.ReadInt64Bytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
-							return
-						}
-					default:
-						bts, err = msgp.Skip(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001)
-							return
-						}
-					}
 				}
 			}
 		default:
@@ -1222,7 +1187,7 @@ func (z *Holders) UnmarshalMsg(bts []byte) (o []byte, err error) {
 func (z *Holders) Msgsize() (s int) {
 	s = 1 + 2 + msgp.ArrayHeaderSize
 	for za0001 := range z.Holders {
-		s += 1 + 2 + msgp.StringPrefixSize + len(z.Holders[za0001].UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+		s += z.Holders[za0001].Msgsize()
 	}
 	return
 }
@@ -1241,7 +1206,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 7 bits */
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1323,6 +1288,13 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x40
+		case "pu":
+			z.PublicUID, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "PublicUID")
+				return
+			}
+			zb0001Mask |= 0x80
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1332,7 +1304,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7f {
+	if zb0001Mask != 0xff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1354,6 +1326,9 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x40) == 0 {
 			z.Reclaim = false
 		}
+		if (zb0001Mask & 0x80) == 0 {
+			z.PublicUID = false
+		}
 	}
 	return
 }
@@ -1361,8 +1336,8 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(8)
-	var zb0001Mask uint8 /* 8 bits */
+	zb0001Len := uint32(9)
+	var zb0001Mask uint16 /* 9 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1391,6 +1366,10 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Reclaim == false {
 		zb0001Len--
 		zb0001Mask |= 0x80
+	}
+	if z.PublicUID == false {
+		zb0001Len--
+		zb0001Mask |= 0x100
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1505,6 +1484,18 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// write "pu"
+			err = en.Append(0xa2, 0x70, 0x75)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.PublicUID)
+			if err != nil {
+				err = msgp.WrapError(err, "PublicUID")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1513,8 +1504,8 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(8)
-	var zb0001Mask uint8 /* 8 bits */
+	zb0001Len := uint32(9)
+	var zb0001Mask uint16 /* 9 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1543,6 +1534,10 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Reclaim == false {
 		zb0001Len--
 		zb0001Mask |= 0x80
+	}
+	if z.PublicUID == false {
+		zb0001Len--
+		zb0001Mask |= 0x100
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1593,6 +1588,11 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa2, 0x72, 0x63)
 			o = msgp.AppendBool(o, z.Reclaim)
 		}
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// string "pu"
+			o = append(o, 0xa2, 0x70, 0x75)
+			o = msgp.AppendBool(o, z.PublicUID)
+		}
 	}
 	return
 }
@@ -1611,7 +1611,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 7 bits */
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1693,6 +1693,13 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x40
+		case "pu":
+			z.PublicUID, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "PublicUID")
+				return
+			}
+			zb0001Mask |= 0x80
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1702,7 +1709,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7f {
+	if zb0001Mask != 0xff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1724,6 +1731,9 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x40) == 0 {
 			z.Reclaim = false
 		}
+		if (zb0001Mask & 0x80) == 0 {
+			z.PublicUID = false
+		}
 	}
 	o = bts
 	return
@@ -1735,7 +1745,7 @@ func (z *LockArgs) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
-	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize
+	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize + 3 + msgp.BoolSize
 	return
 }
 
@@ -1978,49 +1988,10 @@ func (z *QueryReply) DecodeMsg(dc *msgp.Reader) (err error) {
 							z.Resources[za0001].Holders = make([]Holder, zb0004)
 						}
 						for za0002 := range z.Resources[za0001].Holders {
-							var zb0005 uint32
-							zb0005, err = dc.ReadMapHeader()
+							err = z.Resources[za0001].Holders[za0002].DecodeMsg(dc)
 							if err != nil {
 								err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
 								return
-							}
-							if zb0005 > z5817a858limitMaps {
-								err = msgp.ErrLimitExceeded
-								return
-							}
-							for zb0005 > 0 {
-								zb0005--
-								field, err = dc.ReadMapKeyPtr()
-								if err != nil {
-									err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
-									return
-								}
-								switch msgp.UnsafeString(field) {
-								case "u":
-									z.Resources[za0001].Holders[za0002].UID, err = dc.ReadString()
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
-										return
-									}
-								case "w":
-									z.Resources[za0001].Holders[za0002].Write, err = dc.ReadBool()
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
-										return
-									}
-								case "h":
-									z.Resources[za0001].Holders[za0002].HeldFor, err = dc.ReadInt64()
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
-										return
-									}
-								default:
-									err = dc.Skip()
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
-										return
-									}
-								}
 							}
 						}
 					default:
@@ -2077,35 +2048,9 @@ func (z *QueryReply) EncodeMsg(en *msgp.Writer) (err error) {
 			return
 		}
 		for za0002 := range z.Resources[za0001].Holders {
-			// map header, size 3
-			// write "u"
-			err = en.Append(0x83, 0xa1, 0x75)
+			err = z.Resources[za0001].Holders[za0002].EncodeMsg(en)
 			if err != nil {
-				return
-			}
-			err = en.WriteString(z.Resources[za0001].Holders[za0002].UID)
-			if err != nil {
-				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
-				return
-			}
-			// write "w"
-			err = en.Append(0xa1, 0x77)
-			if err != nil {
-				return
-			}
-			err = en.WriteBool(z.Resources[za0001].Holders[za0002].Write)
-			if err != nil {
-				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
-				return
-			}
-			// write "h"
-			err = en.Append(0xa1, 0x68)
-			if err != nil {
-				return
-			}
-			err = en.WriteInt64(z.Resources[za0001].Holders[za0002].HeldFor)
-			if err != nil {
-				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
+				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
 				return
 			}
 		}
@@ -2132,16 +2077,11 @@ func (z *QueryReply) MarshalMsg(b []byte) (o []byte, err error) {
 			return nil, msgp.ErrLimitExceeded
 		}
 		for za0002 := range z.Resources[za0001].Holders {
-			// map header, size 3
-			// string "u"
-			o = append(o, 0x83, 0xa1, 0x75)
-			o = msgp.AppendString(o, z.Resources[za0001].Holders[za0002].UID)
-			// string "w"
-			o = append(o, 0xa1, 0x77)
-			o = msgp.AppendBool(o, z.Resources[za0001].Holders[za0002].Write)
-			// string "h"
-			o = append(o, 0xa1, 0x68)
-			o = msgp.AppendInt64(o, z.Resources[za0001].Holders[za0002].HeldFor)
+			o, err = z.Resources[za0001].Holders[za0002].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
+				return
+			}
 		}
 	}
 	return
@@ -2221,49 +2161,10 @@ func (z *QueryReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 							z.Resources[za0001].Holders = make([]Holder, zb0004)
 						}
 						for za0002 := range z.Resources[za0001].Holders {
-							var zb0005 uint32
-							zb0005, bts, err = msgp.ReadMapHeaderBytes(bts)
+							bts, err = z.Resources[za0001].Holders[za0002].UnmarshalMsg(bts)
 							if err != nil {
 								err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
 								return
-							}
-							if zb0005 > z5817a858limitMaps {
-								err = msgp.ErrLimitExceeded
-								return
-							}
-							for zb0005 > 0 {
-								zb0005--
-								field, bts, err = msgp.ReadMapKeyZC(bts)
-								if err != nil {
-									err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
-									return
-								}
-								switch msgp.UnsafeString(field) {
-								case "u":
-									z.Resources[za0001].Holders[za0002].UID, bts, err = msgp.ReadStringBytes(bts)
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
-										return
-									}
-								case "w":
-									z.Resources[za0001].Holders[za0002].Write, bts, err = msgp.ReadBoolBytes(bts)
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
-										return
-									}
-								case "h":
-									z.Resources[za0001].Holders[za0002].HeldFor, bts, err = msgp.ReadInt64Bytes(bts)
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
-										return
-									}
-								default:
-									bts, err = msgp.Skip(bts)
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
-										return
-									}
-								}
 							}
 						}
 					default:
@@ -2293,7 +2194,7 @@ func (z *QueryReply) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += 1 + 2 + msgp.ArrayHeaderSize
 		for za0002 := range z.Resources[za0001].Holders {
-			s += 1 + 2 + msgp.StringPrefixSize + len(z.Resources[za0001].Holders[za0002].UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+			s += z.Resources[za0001].Holders[za0002].Msgsize()
 		}
 	}
 	return
@@ -3249,10 +3150,10 @@ func (z *WaitEdge) DecodeMsg(dc *msgp.Reader) (err error) {
 				err = msgp.WrapError(err, "Holder")
 				return
 			}
-		case "u":
-			z.UID, err = dc.ReadString()
+		case "t":
+			z.Tag, err = dc.ReadString()
 			if err != nil {
-				err = msgp.WrapError(err, "UID")
+				err = msgp.WrapError(err, "Tag")
 				return
 			}
 		case "q":
@@ -3305,14 +3206,14 @@ func (z *WaitEdge) EncodeMsg(en *msgp.Writer) (err error) {
 		err = msgp.WrapError(err, "Holder")
 		return
 	}
-	// write "u"
-	err = en.Append(0xa1, 0x75)
+	// write "t"
+	err = en.Append(0xa1, 0x74)
 	if err != nil {
 		return
 	}
-	err = en.WriteString(z.UID)
+	err = en.WriteString(z.Tag)
 	if err != nil {
-		err = msgp.WrapError(err, "UID")
+		err = msgp.WrapError(err, "Tag")
 		return
 	}
 	// write "q"
@@ -3341,9 +3242,9 @@ func (z *WaitEdge) MarshalMsg(b []byte) (o []byte, err error) {
 	// string "h"
 	o = append(o, 0xa1, 0x68)
 	o = msgp.AppendString(o, z.Holder)
-	// string "u"
-	o = append(o, 0xa1, 0x75)
-	o = msgp.AppendString(o, z.UID)
+	// string "t"
+	o = append(o, 0xa1, 0x74)
+	o = msgp.AppendString(o, z.Tag)
 	// string "q"
 	o = append(o, 0xa1, 0x71)
 	o = msgp.AppendInt(o, z.Quorum)
@@ -3390,10 +3291,10 @@ func (z *WaitEdge) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Holder")
 				return
 			}
-		case "u":
-			z.UID, bts, err = msgp.ReadStringBytes(bts)
+		case "t":
+			z.Tag, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
-				err = msgp.WrapError(err, "UID")
+				err = msgp.WrapError(err, "Tag")
 				return
 			}
 		case "q":
@@ -3416,7 +3317,7 @@ func (z *WaitEdge) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *WaitEdge) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.Waiter) + 2 + msgp.StringPrefixSize + len(z.Resource) + 2 + msgp.StringPrefixSize + len(z.Holder) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.IntSize
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Waiter) + 2 + msgp.StringPrefixSize + len(z.Resource) + 2 + msgp.StringPrefixSize + len(z.Holder) + 2 + msgp.StringPrefixSize + len(z.Tag) + 2 + msgp.IntSize
 	return
 }
 

@@ -169,6 +169,7 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 		seenNoIntent
 		seenHolder
 		seenReclaim
+		seenPublicUID
 	)
 	var seen uint8
 	defer func() {
@@ -192,6 +193,9 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 		}
 		if seen&seenReclaim == 0 {
 			z.Reclaim = false
+		}
+		if seen&seenPublicUID == 0 {
+			z.PublicUID = false
 		}
 	}()
 	for ; n > 0; n-- {
@@ -247,6 +251,12 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 			z.Reclaim, b, err = msgp.ReadBoolBytes(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Reclaim")
+			}
+		case "pu":
+			seen |= seenPublicUID
+			z.PublicUID, b, err = msgp.ReadBoolBytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "PublicUID")
 			}
 		default:
 			b, err = msgp.Skip(b)

@@ -154,9 +154,20 @@
 // conflict, records that the holder waits for the resources (see
 // locker.WaitReporter). POST /dsync/v2/waits with {} answers
 // {"e": [WaitEdge...], "t": truncated}, each edge {"a": waiter, "r":
-// resource, "h": holder, "u": holder's grant uid, "q": its quorum}; with
+// resource, "h": holder, "t": the tag of the holder's grant's UID, "q": its
+// quorum}; with
 // {"w": holder, "r": [resources...]} it forgets that holder's wait (for
 // exactly those resources, or any if "r" is absent) and answers {"e": []}.
+//
+// UIDs are capabilities: whoever knows one can refresh and release its
+// grant. So only a listing (an admin's view) carries them. A query answers
+// {"r": [{"h": [Holder...]}...]}, each holder {"t": tag, "w": write, "h":
+// held for, in nanoseconds}, and a wait-for edge names its grant by "t" as
+// well: the tag of a UID is the first 12 bytes of its SHA-256, in 24
+// lowercase hex digits (locker.UIDTag), the same on every node. A holder
+// carries its "u" too only if its lock said "pu": true (a public UID:
+// package dsync's condition variables, whose waiters any signaller must be
+// able to release).
 //
 // Limits: a body over ServerConfig.MaxBodyBytes (8 MiB by default, enough for
 // a refresh of 100,000 UIDs) is refused with 413; a lock naming more
