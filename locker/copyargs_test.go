@@ -40,7 +40,7 @@ func listing(t *testing.T, l *locker.Local) []string {
 
 func list(t *testing.T, l *locker.Local) []locker.Entry {
 	t.Helper()
-	entries, err := l.List(context.Background(), 0)
+	entries, err := listAll(context.Background(), l)
 	if err != nil {
 		t.Fatal(err)
 	}

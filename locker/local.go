@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -846,54 +845,4 @@ func (l *Local) Stats() Stats {
 		s.mu.Unlock()
 	}
 	return st
-}
-
-// List returns up to max entries (all if max <= 0), one per holder of each
-// resource, ordered by resource then UID. Expired grants not yet reclaimed
-// are left out. It changes nothing. See Lister.
-func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
-	if l.closed.Load() {
-		return nil, ErrClosed
-	}
-	now := l.now()
-	var out []Entry
-	add := func(name string, g *grant) {
-		if l.expired(g, now) {
-			return
-		}
-		// The table's own names may be reused once their grant is gone:
-		// hand out copies. Origins are never reused.
-		name, uid := cloneTwo(name, g.uid)
-		out = append(out, Entry{
-			Resource: name, UID: uid, Owner: g.origin.owner, Source: g.origin.source, Holder: strings.Clone(g.holder()),
-			Write: g.write, Quorum: int(g.quorum), Fence: g.fence,
-			HeldFor: now - g.granted, SinceRefresh: now - g.refreshed.Load(),
-		})
-	}
-	for i := range l.shards {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("locker: list: %w", err)
-		}
-		s := &l.shards[i]
-		s.mu.Lock()
-		s.resources.each(func(r *resource) {
-			if r.writer != nil {
-				add(r.name, r.writer)
-			}
-			for _, g := range r.readerGrants() {
-				add(r.name, g)
-			}
-		})
-		s.mu.Unlock()
-	}
-	slices.SortFunc(out, func(a, b Entry) int {
-		if c := strings.Compare(a.Resource, b.Resource); c != 0 {
-			return c
-		}
-		return strings.Compare(a.UID, b.UID)
-	})
-	if max > 0 && len(out) > max {
-		out = out[:max]
-	}
-	return out, nil
 }

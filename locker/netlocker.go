@@ -62,12 +62,18 @@ type NetLocker interface {
 	Close() error
 }
 
-// Lister is implemented by lockers that can list what they hold. It is an
-// optional capability, found by type assertion, for admin views.
+// Lister is implemented by lockers that can list what they hold, one page
+// at a time. It is an optional capability, found by type assertion, for
+// admin views: a listing tells the UIDs of the grants, which are
+// capabilities (see UIDTag).
 type Lister interface {
-	// List returns up to max entries (all if max <= 0), ordered by resource
-	// then UID. It reads a snapshot and changes nothing.
-	List(ctx context.Context, max int) ([]Entry, error)
+	// List returns a page of the listing: the entries, one per holder of
+	// each resource, ordered by resource then UID, that come after the
+	// cursor of args, at most args.Max of them (MaxListPage if zero or
+	// more), with EntryList.More set if more follow. It changes nothing,
+	// and is safe for concurrent use. Each page is read anew; Entries
+	// walks them all.
+	List(ctx context.Context, args ListArgs) (EntryList, error)
 }
 
 // Errors returned by lockers. Implementations wrap them with %w; compare with

@@ -197,9 +197,26 @@ type Entry struct {
 	Holder string `msg:"hn,omitempty"`
 }
 
-// EntryList is a listing of entries.
+// ListArgs asks a node for one page of its listing; see Lister. The zero
+// ListArgs asks for the first page, of MaxListPage entries.
+type ListArgs struct {
+	// AfterResource and AfterUID are the cursor: the page holds the
+	// entries after the entry of that resource and UID, in the listing's
+	// order (by resource, then UID), whether or not that entry is still
+	// there. Both empty for the first page; EntryList.Next sets them.
+	AfterResource string `msg:"ar,omitempty"`
+	AfterUID      string `msg:"au,omitempty"`
+	// Max is the most entries the page holds: MaxListPage if zero or
+	// more. A negative Max is refused with ErrInvalidArgs.
+	Max int `msg:"m,omitempty"`
+}
+
+// EntryList is one page of a listing.
 type EntryList struct {
 	Entries []Entry `msg:"e"`
+	// More reports that the listing has entries after the last of
+	// Entries: ask for them with Next.
+	More bool `msg:"m,omitempty"`
 }
 
 // QueryArgs asks a node who holds some resources; see Querier. Names may

@@ -411,6 +411,8 @@ func (z *EntryList) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -442,6 +444,13 @@ func (z *EntryList) DecodeMsg(dc *msgp.Reader) (err error) {
 					return
 				}
 			}
+		case "m":
+			z.More, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "More")
+				return
+			}
+			zb0001Mask |= 0x1
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -450,31 +459,64 @@ func (z *EntryList) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.More = false
+	}
+
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *EntryList) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 1
-	// write "e"
-	err = en.Append(0x81, 0xa1, 0x65)
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.More == false {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteArrayHeader(uint32(len(z.Entries)))
-	if err != nil {
-		err = msgp.WrapError(err, "Entries")
-		return
-	}
-	if uint32(len(z.Entries)) > z5817a858limitArrays {
-		err = msgp.ErrLimitExceeded
-		return
-	}
-	for za0001 := range z.Entries {
-		err = z.Entries[za0001].EncodeMsg(en)
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "e"
+		err = en.Append(0xa1, 0x65)
 		if err != nil {
-			err = msgp.WrapError(err, "Entries", za0001)
 			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Entries)))
+		if err != nil {
+			err = msgp.WrapError(err, "Entries")
+			return
+		}
+		if uint32(len(z.Entries)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Entries {
+			err = z.Entries[za0001].EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Entries", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "m"
+			err = en.Append(0xa1, 0x6d)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.More)
+			if err != nil {
+				err = msgp.WrapError(err, "More")
+				return
+			}
 		}
 	}
 	return
@@ -483,18 +525,36 @@ func (z *EntryList) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *EntryList) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 1
-	// string "e"
-	o = append(o, 0x81, 0xa1, 0x65)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Entries)))
-	if uint32(len(z.Entries)) > z5817a858limitArrays {
-		return nil, msgp.ErrLimitExceeded
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.More == false {
+		zb0001Len--
+		zb0001Mask |= 0x2
 	}
-	for za0001 := range z.Entries {
-		o, err = z.Entries[za0001].MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "Entries", za0001)
-			return
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "e"
+		o = append(o, 0xa1, 0x65)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Entries)))
+		if uint32(len(z.Entries)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Entries {
+			o, err = z.Entries[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Entries", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "m"
+			o = append(o, 0xa1, 0x6d)
+			o = msgp.AppendBool(o, z.More)
 		}
 	}
 	return
@@ -514,6 +574,8 @@ func (z *EntryList) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -545,6 +607,13 @@ func (z *EntryList) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "m":
+			z.More, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "More")
+				return
+			}
+			zb0001Mask |= 0x1
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -553,6 +622,11 @@ func (z *EntryList) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.More = false
+	}
+
 	o = bts
 	return
 }
@@ -563,6 +637,7 @@ func (z *EntryList) Msgsize() (s int) {
 	for za0001 := range z.Entries {
 		s += z.Entries[za0001].Msgsize()
 	}
+	s += 2 + msgp.BoolSize
 	return
 }
 
@@ -1189,6 +1264,258 @@ func (z *Holders) Msgsize() (s int) {
 	for za0001 := range z.Holders {
 		s += z.Holders[za0001].Msgsize()
 	}
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *ListArgs) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "ar":
+			z.AfterResource, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "AfterResource")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "au":
+			z.AfterUID, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "AfterUID")
+				return
+			}
+			zb0001Mask |= 0x2
+		case "m":
+			z.Max, err = dc.ReadInt()
+			if err != nil {
+				err = msgp.WrapError(err, "Max")
+				return
+			}
+			zb0001Mask |= 0x4
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x7 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.AfterResource = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.AfterUID = ""
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Max = 0
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z ListArgs) EncodeMsg(en *msgp.Writer) (err error) {
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.AfterResource == "" {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.AfterUID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Max == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
+	if err != nil {
+		return
+	}
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// write "ar"
+			err = en.Append(0xa2, 0x61, 0x72)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.AfterResource)
+			if err != nil {
+				err = msgp.WrapError(err, "AfterResource")
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "au"
+			err = en.Append(0xa2, 0x61, 0x75)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.AfterUID)
+			if err != nil {
+				err = msgp.WrapError(err, "AfterUID")
+				return
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "m"
+			err = en.Append(0xa1, 0x6d)
+			if err != nil {
+				return
+			}
+			err = en.WriteInt(z.Max)
+			if err != nil {
+				err = msgp.WrapError(err, "Max")
+				return
+			}
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z ListArgs) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.AfterResource == "" {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.AfterUID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Max == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// string "ar"
+			o = append(o, 0xa2, 0x61, 0x72)
+			o = msgp.AppendString(o, z.AfterResource)
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "au"
+			o = append(o, 0xa2, 0x61, 0x75)
+			o = msgp.AppendString(o, z.AfterUID)
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "m"
+			o = append(o, 0xa1, 0x6d)
+			o = msgp.AppendInt(o, z.Max)
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *ListArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "ar":
+			z.AfterResource, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "AfterResource")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "au":
+			z.AfterUID, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "AfterUID")
+				return
+			}
+			zb0001Mask |= 0x2
+		case "m":
+			z.Max, bts, err = msgp.ReadIntBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Max")
+				return
+			}
+			zb0001Mask |= 0x4
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x7 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.AfterResource = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.AfterUID = ""
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Max = 0
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z ListArgs) Msgsize() (s int) {
+	s = 1 + 3 + msgp.StringPrefixSize + len(z.AfterResource) + 3 + msgp.StringPrefixSize + len(z.AfterUID) + 2 + msgp.IntSize
 	return
 }
 

@@ -205,7 +205,8 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 }
 
 // maxAnswerBytes bounds the body of a node's answer that a client reads: a
-// listing of a whole table is the largest.
+// page of a listing is the largest, about 30 MB with locker.MaxListPage
+// entries whose names, UIDs and labels are at the table's default limits.
 const maxAnswerBytes = 64 << 20
 
 // tlsConfig returns the TLS configuration for endpoint u: nil for http, and
@@ -275,18 +276,6 @@ func (c *Client) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.R
 	return r, err
 }
 
-// List asks the node for its holders. See locker.Lister.
-func (c *Client) List(ctx context.Context, max int) ([]locker.Entry, error) {
-	cl := newCall(verbList)
-	cl.max = max
-	if err := c.do(ctx, cl); err != nil {
-		return nil, err
-	}
-	e, err := cl.entries, cl.err
-	putCall(cl)
-	return e, err
-}
-
 func (c *Client) lockCall(ctx context.Context, v Verb, args locker.LockArgs) (locker.Reply, error) {
 	cl := newCall(v)
 	cl.lock = args
@@ -299,9 +288,6 @@ func (c *Client) lockCall(ctx context.Context, v Verb, args locker.LockArgs) (lo
 	putCall(cl)
 	return r, err
 }
-
-// verbList is the client's internal verb for a listing; it is never batched.
-const verbList Verb = 255
 
 // opName names a verb in errors.
 func opName(v Verb) string {
@@ -318,8 +304,6 @@ func opName(v Verb) string {
 		return "refresh"
 	case VerbForceUnlock:
 		return "force-unlock"
-	case verbList:
-		return "list"
 	}
 	return "verb " + strconv.Itoa(int(v))
 }
@@ -340,7 +324,7 @@ func pathOf(v Verb) string {
 	case VerbForceUnlock:
 		return PathForceUnlock
 	}
-	return PathLocks
+	panic("rest: internal error: no path for verb " + strconv.Itoa(int(v)))
 }
 
 // States of a call.
@@ -388,9 +372,7 @@ type call struct {
 	// submitted call.
 	lock    locker.LockArgs
 	refresh locker.RefreshArgs
-	max     int
 	rreply  locker.RefreshReply
-	entries []locker.Entry
 	state   atomic.Int32
 	done    chan struct{} // capacity 1; receives once the call is answered
 
@@ -451,7 +433,7 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(cl.deadline) {
 		cl.deadline = d
 	}
-	if ctx.Done() == nil && (c.cfg.DisableBatching || cl.verb == verbList) {
+	if ctx.Done() == nil && c.cfg.DisableBatching {
 		// Nothing can interrupt the caller: send from its own goroutine.
 		c.sendOne(cl)
 		return nil
@@ -583,7 +565,7 @@ func ctxError(ctx context.Context) error {
 
 // submit hands cl to a sender: the coalescer, or a goroutine of its own.
 func (c *Client) submit(cl *call) {
-	if c.cfg.DisableBatching || cl.verb == verbList {
+	if c.cfg.DisableBatching {
 		go func() {
 			c.sendOne(cl)
 			c.answer(cl)
@@ -635,18 +617,14 @@ func (c *Client) sendOne(cl *call) {
 	ex := getExchange()
 	defer putExchange(ex)
 	var err error
-	method := fasthttp.MethodPost
 	switch cl.verb {
 	case VerbRefresh:
 		ex.buf, err = cl.refresh.MarshalMsg(ex.buf[:0])
-	case verbList:
-		method = fasthttp.MethodGet
-		ex.buf = ex.buf[:0]
 	default:
 		ex.buf, err = cl.lockArgs().MarshalMsg(ex.buf[:0])
 	}
 	if err == nil {
-		err = c.roundTrip(ex, method, pathOf(cl.verb), cl.max, cl.deadline)
+		err = c.roundTrip(ex, fasthttp.MethodPost, pathOf(cl.verb), cl.deadline)
 	}
 	if err == nil {
 		err = cl.decodeAnswer(ex.body)
@@ -681,19 +659,13 @@ func putExchange(ex *exchange) {
 // answer in ex.body. Any other outcome is an error: one wrapping locker.ErrOffline
 // (and the node is marked offline) when the transport failed, or the
 // sentinel of the node's ErrorReply.
-func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, deadline time.Time) error {
+func (c *Client) roundTrip(ex *exchange, method, path string, deadline time.Time) error {
 	ex.target = append(ex.target[:0], path...)
 	ex.target = append(ex.target, '?')
 	ex.target = append(ex.target, QueryTimeout...)
 	ex.target = append(ex.target, '=')
 	ms := (time.Until(deadline) + time.Millisecond - 1) / time.Millisecond
 	ex.target = strconv.AppendInt(ex.target, int64(max(ms, 1)), 10)
-	if path == PathLocks {
-		ex.target = append(ex.target, '&')
-		ex.target = append(ex.target, QueryMax...)
-		ex.target = append(ex.target, '=')
-		ex.target = strconv.AppendInt(ex.target, int64(maxEntries), 10)
-	}
 	ex.auth = ex.auth[:0]
 	if c.key != nil {
 		ex.auth = c.key.appendAuth(ex.auth, methodBytes(method), ex.target, c.stamp.next(), ex.buf)
@@ -756,10 +728,6 @@ func (cl *call) decodeAnswer(body []byte) error {
 	switch cl.verb {
 	case VerbRefresh:
 		left, err = cl.rreply.UnmarshalMsg(body)
-	case verbList:
-		var list locker.EntryList
-		left, err = list.UnmarshalMsg(body)
-		cl.entries = list.Entries
 	default:
 		left, err = cl.reply.UnmarshalMsg(body)
 	}
@@ -824,6 +792,6 @@ func (c *Client) probe() bool {
 	ex := getExchange()
 	defer putExchange(ex)
 	ex.buf = ex.buf[:0]
-	err := c.roundTrip(ex, fasthttp.MethodGet, PathHealth, 0, time.Now().Add(min(c.cfg.CallTimeout, c.cfg.HealthInterval+time.Second)))
+	err := c.roundTrip(ex, fasthttp.MethodGet, PathHealth, time.Now().Add(min(c.cfg.CallTimeout, c.cfg.HealthInterval+time.Second)))
 	return err == nil
 }

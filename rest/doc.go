@@ -56,7 +56,7 @@
 //	POST /dsync/v2/query         QueryArgs   -> QueryReply (501 if the table cannot answer; never batched)
 //	POST /dsync/v2/fence         FenceArgs   -> FenceReply (501 if the table has no fence counter; never batched)
 //	POST /dsync/v2/waits         WaitsArgs   -> WaitsReply (501 if the table records no waits; never batched)
-//	GET  /dsync/v2/locks?max=N   (no body)   -> EntryList (all entries if N <= 0 or absent)
+//	POST /dsync/v2/locks         ListArgs    -> EntryList (one page; 501 if the table cannot list; never batched)
 //	GET  /dsync/v2/health        (no body)   -> 200 with an empty body while the table is open
 //
 // A request may add the query parameter t=<milliseconds>: how long the
@@ -158,6 +158,14 @@
 // quorum}; with
 // {"w": holder, "r": [resources...]} it forgets that holder's wait (for
 // exactly those resources, or any if "r" is absent) and answers {"e": []}.
+//
+// Listings come a page at a time: ListArgs {"ar": resource, "au": uid,
+// "m": max} asks for the entries after the entry of that resource and UID,
+// ordered by resource then UID ({} for the first page), at most max of them
+// (at most locker.MaxListPage, 10,000, which is also what 0 asks for), and
+// EntryList {"e": [Entry...], "m": more} answers them, "m" true if more
+// follow: the next page starts after the last entry. A page that cannot be
+// encoded is answered 500, never with an empty 200.
 //
 // UIDs are capabilities: whoever knows one can refresh and release its
 // grant. So only a listing (an admin's view) carries them. A query answers

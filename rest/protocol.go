@@ -25,7 +25,7 @@ const (
 	PathRefresh     = PathPrefix + "refresh"      // POST RefreshArgs -> RefreshReply
 	PathForceUnlock = PathPrefix + "force-unlock" // POST LockArgs -> Reply
 	PathBatch       = PathPrefix + "batch"        // POST BatchArgs -> BatchReply
-	PathLocks       = PathPrefix + "locks"        // GET ?max=N -> locker.EntryList
+	PathLocks       = PathPrefix + "locks"        // POST locker.ListArgs -> locker.EntryList (one page)
 	PathHealth      = PathPrefix + "health"       // GET -> empty body
 )
 
@@ -41,8 +41,6 @@ const (
 	// the request (and grants nothing) once that much time has passed on its
 	// own clock.
 	QueryTimeout = "t"
-	// QueryMax is the query parameter of PathLocks that bounds the listing.
-	QueryMax = "max"
 	// ContentType is the media type of every request and response body.
 	ContentType = "application/msgpack"
 )

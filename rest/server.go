@@ -356,7 +356,7 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 		s.fail(rc, CodeNotFound, "no such path: "+strconv.Quote(string(rc.Path())))
 		return
 	}
-	wantGet := ep == epLocks || ep == epHealth
+	wantGet := ep == epHealth
 	if wantGet && !rc.IsGet() || !wantGet && !rc.IsPost() {
 		allow := fasthttp.MethodPost
 		if wantGet {
@@ -565,33 +565,6 @@ func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult) {
 	if err != nil {
 		r.Code, r.Message = codeOf(err), err.Error()
 	}
-}
-
-func (s *Server) list(rc *fasthttp.RequestCtx) {
-	lister, ok := s.l.(locker.Lister)
-	if !ok {
-		s.fail(rc, CodeUnsupported, "rest: the node's table cannot list its locks")
-		return
-	}
-	max := 0
-	if v := rc.QueryArgs().Peek(QueryMax); len(v) > 0 {
-		n, err := strconv.Atoi(string(v))
-		if err != nil {
-			s.fail(rc, CodeMalformed, "rest: locks: bad max "+strconv.Quote(string(v)))
-			return
-		}
-		max = n
-	}
-	ctx, dc := s.requestContext(rc)
-	defer dc.finish()
-	entries, err := lister.List(ctx, max)
-	if err != nil {
-		s.fail(rc, codeOf(err), err.Error())
-		return
-	}
-	list := locker.EntryList{Entries: entries}
-	out, _ := list.MarshalMsg(nil)
-	s.reply(rc, out)
 }
 
 func (s *Server) reply(rc *fasthttp.RequestCtx, body []byte) {
