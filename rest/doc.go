@@ -178,8 +178,14 @@
 // able to release).
 //
 // Limits: a body over ServerConfig.MaxBodyBytes (8 MiB by default, enough for
-// a refresh of 100,000 UIDs) is refused with 413; a lock naming more
-// resources than the table allows (1000 by default) with 400.
+// a refresh of 100,000 UIDs) is refused with 413, as is a batch of more
+// operations than ServerConfig.MaxBatchOps, or a request of more names in
+// all (resource names and UIDs) than ServerConfig.MaxRequestNames (200,000
+// by default); a lock naming more resources than the table allows (1000 by
+// default) with 400, or, in a batch, that operation alone with
+// CodeInvalidArgs. The node refuses them before it allocates for them. The
+// table refuses names, UIDs and labels over its lengths (see
+// locker.Config), and a lock past its caps on grants with 503 CodeBusy.
 //
 // A Server decodes the requests for a table that copies what it keeps
 // (locker.ArgCopier, such as locker.Local) in place, without allocating

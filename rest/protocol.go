@@ -155,6 +155,8 @@ func codeOf(err error) Code {
 		return CodeOK
 	case errors.Is(err, locker.ErrInvalidArgs):
 		return CodeInvalidArgs
+	case errors.Is(err, errTooManyNames), errors.Is(err, errTooManyOps):
+		return CodeTooLarge
 	case errors.Is(err, locker.ErrBusy):
 		return CodeBusy
 	case errors.Is(err, locker.ErrClosed), errors.Is(err, locker.ErrOffline):
