@@ -26,15 +26,16 @@ const (
 	// DefaultMaxWaiters is how many calls may wait for one shard of the table.
 	DefaultMaxWaiters = 1000
 	// DefaultMaxGrants bounds the resources the grants of a table hold. A
-	// held lock on one resource costs about 252 bytes with the short names
-	// and UIDs of bench/memory_test.go, plus the bytes of its name, UID and
-	// holder: a million of them take about 250 MB, and at most about 3.3 GB
-	// if every one has the longest name, UID and labels the defaults allow
-	// (and labels of its own, not shared with other grants).
+	// held lock on one resource costs about 252 bytes with the names and
+	// UIDs of bench/memory_test.go (a million of them took 241 MB), and
+	// 3,587 bytes with the longest name, UID and labels the defaults allow,
+	// labels of its own (not shared with other grants) and a holder: at
+	// most about 3.6 GB.
 	DefaultMaxGrants = 1_000_000
 	// DefaultMaxTombstones bounds the tombstones of a table. A tombstone
-	// costs about 140 bytes with a short UID, 250 with the longest:
-	// about 35 MB, and at most about 63 MB.
+	// costs about 143 bytes with a UID of 20 bytes (package dsync's), 182
+	// with a UUID's 36, and 284 with the longest the defaults allow: 36 MB,
+	// 45 MB, and at most 71 MB.
 	DefaultMaxTombstones = 250_000
 	// DefaultWriterIntent is how long a writer refused because of readers
 	// keeps new readers out. It is twice the quorum client's longest retry
