@@ -495,20 +495,21 @@ func (l *Local) withdrawIntent(args *LockArgs, uh uint64) {
 	l.unlockShards(idx)
 }
 
-// grantRef names a grant, or a tombstone, to be touched later without the
-// shards locked in between. It holds the hash of the grant's UID, read while
-// the grant is known live, and not the UID itself: the table hands out none
-// of its own strings (see copyargs.go). Before the grant is touched, under
-// the UID's shard, it is checked to still be there under that hash.
+// grantRef names a grant to be touched later without the shards locked in
+// between. It holds the hash of the grant's UID, read while the grant is
+// known live, and not the UID itself: the table hands out none of its own
+// strings (see copyargs.go). Before the grant is touched, under the UID's
+// shard, it is checked to still be there under that hash. (Tombstones are
+// never referred to so: they touch only their own shard, and are dropped
+// under its lock.)
 type grantRef struct {
-	hash      uint64
-	g         *grant
-	tombstone bool
+	hash uint64
+	g    *grant
 }
 
 // refOf returns a reference to g; a shard that g's fields may be read under
 // must be locked.
-func refOf(g *grant) grantRef { return grantRef{g.hash, g, g.tombstone} }
+func refOf(g *grant) grantRef { return grantRef{g.hash, g} }
 
 // live reports whether g is still in s, its UID's shard, under the hash h;
 // s.mu must be held. g's fields may be read there even if g was freed
@@ -676,21 +677,11 @@ func (l *Local) expiredGrants(s *shard, now int64, need int) []grantRef {
 	return stale
 }
 
-// removeExpired removes the grants and tombstones of refs that are still
-// there and still expired. It returns how many grants (not tombstones) it
-// removed.
+// removeExpired removes the grants of refs that are still there and still
+// expired. It returns how many it removed.
 func (l *Local) removeExpired(refs []grantRef) int {
 	n := 0
 	for _, ref := range refs {
-		if ref.tombstone { // it touches only its own shard
-			s := &l.shards[l.shardOf(ref.hash)]
-			s.mu.Lock()
-			if g := ref.g; s.live(ref.hash, g) && g.tombstone && l.expired(g, l.now()) {
-				s.dropTomb(g)
-			}
-			s.mu.Unlock()
-			continue
-		}
 		if l.remove(ref.hash, "", ref.g, false, func(g *grant) bool { return l.expired(g, l.now()) }) {
 			n++
 		}

@@ -110,11 +110,13 @@
 //	404 CodeNotFound     unknown path
 //	405 CodeMethod       wrong method (the Allow header names the right one)
 //	408 CodeCanceled     the node gave up: the request's t passed, or the node is closing
-//	413 CodeTooLarge     body over the node's limit, or a batch with too many operations
+//	413 CodeTooLarge     body over the node's limit, or a batch with too many operations,
+//	                     or a request with too many names (see Limits below)
 //	500 CodeInternal     any other failure of the table
 //	400 CodeVersion      the path names another protocol version
 //	501 CodeUnsupported  the table cannot list
 //	503 CodeBusy         too many calls wait for the same part of the table (locker.ErrBusy),
+//	                     the table holds as many grants as it may (locker.ErrFull),
 //	                     or the node's replay cache is full; nothing was done
 //	503 CodeClosed       the node's table is closed
 //
