@@ -154,9 +154,9 @@ type Server struct {
 	srv    *fasthttp.Server
 
 	// inPlace is whether l copies every argument string it keeps
-	// (locker.ArgCopier): then requests are decoded in place, with strings
-	// that alias the request body (decode.go), valid until the handler
-	// returns.
+	// (locker.ArgCopier): then l gets the strings as decoded, in place,
+	// aliasing the request body (decode.go), valid until the handler
+	// returns; otherwise it gets copies.
 	inPlace bool
 
 	// burster is l if it can take a batch's calls as a burst
