@@ -49,7 +49,9 @@ func memoryPerHeldLock(b *testing.B, holder func(i int) string) {
 	var perLock, perResource float64
 	for b.Loop() {
 		before := heapInuse()
-		l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
+		// Room for every lock whatever the shards they fall in (the cap is
+		// per shard; see locker.Config.MaxGrants).
+		l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, MaxGrants: 2 * heldLocks})
 		for _, msg := range wire {
 			var a locker.LockArgs
 			if _, err := a.UnmarshalMsg(msg); err != nil {

@@ -125,7 +125,7 @@ func TestBarrierCancelledPartyStaysArrived(t *testing.T) {
 	// lapse on the nodes. (Releases return at a quorum: closing the Dsync
 	// waits for node 0's answers.)
 	c.ds.Close()
-	entries, _ := c.nodes[0].List(ctx, 0)
+	entries, _ := listAll(ctx, c.nodes[0])
 	for _, e := range entries {
 		if e.Resource != "b/gen/1/0" && e.Resource != "b/gen/1/1" {
 			t.Fatalf("left after Close: %+v", entries)

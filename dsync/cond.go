@@ -21,7 +21,10 @@ import (
 //
 //   - A waiter registers by taking a read lock on name+"/waiters" (read
 //     locks share, so any number wait), and only then unlocks the Mutex.
-//     The registration's UID names the waiter.
+//     The registration's UID names the waiter. It is public
+//     (locker.LockArgs.PublicUID): the nodes tell it to queries, which
+//     otherwise name a grant only by its UID's tag, since whoever knows a
+//     UID can release its grant, and a signaller must be able to.
 //   - Signal asks every node, with a read-only query (locker.Querier), for
 //     the holders of name+"/waiters", picks the one that has waited longest
 //     and force-releases its registration on every node (its UID, nothing
@@ -102,6 +105,7 @@ func (c *Cond) Wait(ctx context.Context, l *Mutex) (context.Context, error) {
 		return fail(c.err)
 	}
 	reg := NewDRWMutex(c.ds, c.waiters)
+	reg.publicUID = true // for signallers to find and release: see Design
 	regCtx, err := reg.GetRLock(ctx, Options{Source: caller(2)})
 	if err != nil {
 		_ = l.Unlock(context.WithoutCancel(ctx))
@@ -155,7 +159,9 @@ func (c *Cond) findWaiters(ctx context.Context) ([]waiter, error) {
 			continue
 		}
 		for _, h := range a.Resources[0].Holders {
-			if !h.Write {
+			// A registration's UID is public; a grant on the resource
+			// whose UID is not is no registration, and cannot be woken.
+			if !h.Write && h.UID != "" {
 				byUID[h.UID] = max(byUID[h.UID], h.HeldFor)
 			}
 		}

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/locker"
 )
@@ -223,5 +226,27 @@ func TestBarrierAndCondNeedQueries(t *testing.T) {
 	m.Lock(ctx)
 	if _, err := c.Wait(ctx, m); !errors.Is(err, dsync.ErrQueryUnsupported) {
 		t.Errorf("Cond.Wait: %v, want ErrQueryUnsupported", err)
+	}
+}
+
+// A waiter's registration makes its UID public, so that a signaller can
+// release it; a grant on the waiters' resource whose UID is secret is no
+// registration: Signal leaves it alone, and the nodes tell only its tag.
+func TestCondWakesOnlyPublicRegistrations(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	for _, n := range c.nodes {
+		r, err := n.RLock(ctx, locker.LockArgs{UID: "secret-reader", Resources: []string{"c/waiters"}, Quorum: 2})
+		require.NoError(t, err)
+		require.True(t, r.OK)
+	}
+	require.NoError(t, dsync.NewCond(c.ds, "c").Signal(ctx))
+	for _, n := range c.nodes {
+		q, err := n.Query(ctx, locker.QueryArgs{Resources: []string{"c/waiters"}})
+		require.NoError(t, err)
+		require.Len(t, q.Resources[0].Holders, 1, "the secret grant stays")
+		h := q.Resources[0].Holders[0]
+		assert.Equal(t, locker.UIDTag("secret-reader"), h.Tag)
+		assert.Empty(t, h.UID)
 	}
 }

@@ -24,9 +24,10 @@ import (
 // again, reads the edges of every node that reports them
 // (locker.WaitReporter) and follows them from its own holder.
 //
-// Which edges count. A node reports "W waits for R held by H under UID u
-// with quorum q" where it both refused W because of a grant and holds H's
-// grant u. A grant is real only on a quorum, and a refused attempt is sent
+// Which edges count. A node reports "W waits for R held by H under the grant
+// tagged u with quorum q" where it both refused W because of a grant and
+// holds H's grant, whose UID's tag (locker.UIDTag) is u: the same on every
+// node, so that the reports of one grant can be counted. A grant is real only on a quorum, and a refused attempt is sent
 // to every node, so every node that holds a real grant in W's way refuses W
 // and reports the edge: an edge counts when at least q nodes report it. A
 // grant left on a minority (a failed attempt being released, a lock lost or
@@ -118,13 +119,13 @@ func (w *graphWait) checkNodes(ctx context.Context, timeout time.Duration) error
 // returns a cycle through holder of which holder is the victim (its largest
 // holder), described, or "" if there is none.
 func nodeCycle(holder string, reports [][]locker.WaitEdge) string {
-	type key struct{ waiter, resource, holder, uid string }
+	type key struct{ waiter, resource, holder, tag string }
 	count := make(map[key]int)
 	quorum := make(map[key]int)
 	for _, edges := range reports {
 		seen := make(map[key]bool, len(edges))
 		for _, e := range edges {
-			k := key{e.Waiter, e.Resource, e.Holder, e.UID}
+			k := key{e.Waiter, e.Resource, e.Holder, e.Tag}
 			if seen[k] {
 				continue // a node counts once
 			}
@@ -139,7 +140,7 @@ func nodeCycle(holder string, reports [][]locker.WaitEdge) string {
 			continue
 		}
 		e := edge{k.waiter, k.resource, k.holder}
-		if !slices.Contains(out[k.waiter], e) { // one edge per resource and holder, whatever the UIDs
+		if !slices.Contains(out[k.waiter], e) { // one edge per resource and holder, whatever the grants
 			out[k.waiter] = append(out[k.waiter], e)
 		}
 	}

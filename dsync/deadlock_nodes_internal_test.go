@@ -12,7 +12,7 @@ import (
 // only to its largest holder.
 func TestNodeCycle(t *testing.T) {
 	e := func(waiter, resource, holder, uid string, q int) locker.WaitEdge {
-		return locker.WaitEdge{Waiter: waiter, Resource: resource, Holder: holder, UID: uid, Quorum: q}
+		return locker.WaitEdge{Waiter: waiter, Resource: resource, Holder: holder, Tag: locker.UIDTag(uid), Quorum: q}
 	}
 	ab := e("A", "b", "B", "ub", 2) // A waits for b, held by B
 	ba := e("B", "a", "A", "ua", 2) // B waits for a, held by A

@@ -56,6 +56,11 @@ type DRWMutex struct {
 	names []string // sorted, distinct
 	err   error    // why names cannot be locked, reported by every acquisition
 
+	// publicUID makes the UIDs of the acquisitions public on the nodes
+	// (locker.LockArgs.PublicUID): Cond sets it on a waiter's registration,
+	// which another process must find, and release, to signal the waiter.
+	publicUID bool
+
 	mu    sync.Mutex // guards write and reads
 	write *hold
 	reads []*hold
@@ -259,7 +264,8 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 	}
 	args := locker.LockArgs{
 		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
-		NoIntent: once, // a writer that will not retry must not hold readers back (nor be recorded as waiting)
+		NoIntent:  once, // a writer that will not retry must not hold readers back (nor be recorded as waiting)
+		PublicUID: m.publicUID,
 	}
 	holder, named := holderFrom(ctx) // deadlock detection: see WithHolder
 	if named {

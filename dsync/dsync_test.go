@@ -554,7 +554,7 @@ func TestUnrefreshedLockIsGivenUpBeforeNodesExpireIt(t *testing.T) {
 		// Cut the holder off from every node but one that granted.
 		holder := -1
 		for i, n := range c.nodes {
-			if e, _ := n.List(ctx, 0); len(e) == 1 && holder < 0 {
+			if e, _ := listAll(ctx, n); len(e) == 1 && holder < 0 {
 				holder = i
 			} else {
 				n.down.Store(true)
@@ -760,14 +760,14 @@ func TestSourceIsTheCallersLine(t *testing.T) {
 			if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil { // the line recorded
 				t.Fatal(err)
 			}
-			entries, err := c.nodes[0].List(context.Background(), 0)
+			entries, err := listAll(context.Background(), c.nodes[0])
 			if err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Source, "dsync/dsync_test.go:") {
 				t.Fatalf("entries %+v, %v", entries, err)
 			}
 			m.Unlock(context.Background())
 		}
 		ok, _, _ := m.TryLock(context.Background())
-		entries, _ := c.nodes[0].List(context.Background(), 0)
+		entries, _ := listAll(context.Background(), c.nodes[0])
 		if !ok || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
 			t.Fatalf("TryLock source: %+v", entries)
 		}

@@ -32,10 +32,22 @@ func refreshRound(clk *clock.Fake) {
 func (c *cluster) held() string {
 	seen := map[string]bool{}
 	for _, n := range c.nodes {
-		entries, _ := n.List(context.Background(), 0)
+		entries, _ := listAll(context.Background(), n)
 		for _, e := range entries {
 			seen[e.Resource] = true
 		}
 	}
 	return strings.Join(slices.Sorted(maps.Keys(seen)), ",")
+}
+
+// listAll returns the whole listing of l, walking its pages.
+func listAll(ctx context.Context, l locker.Lister) ([]locker.Entry, error) {
+	var out []locker.Entry
+	for e, err := range locker.Entries(ctx, l, 0) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

@@ -37,6 +37,10 @@ import (
 // wall clock was set back, or lags the clocks of the other nodes by more
 // than the time since their counters started.
 //
+// A token is at most locker.MaxFence: once the nodes' counters have
+// reached it, FencingToken fails with an error wrapping
+// locker.ErrFenceExhausted (and the nodes grant no more locks).
+//
 // Tokens order write locks only; a read lock has none. It is a run-time
 // error (a panic) to ask for a token when m does not hold the write lock.
 func (m *DRWMutex) FencingToken(ctx context.Context) (uint64, error) {
@@ -66,6 +70,12 @@ func (m *DRWMutex) FencingToken(ctx context.Context) (uint64, error) {
 	top, err := ds.raiseFences(ctx, fencers, 0, w)
 	if err != nil {
 		return fail(err)
+	}
+	if top >= locker.MaxFence {
+		// top+1 would pass the largest fence the nodes accept, and, past
+		// the 64-bit counter, wrap around to a token smaller than every
+		// other.
+		return fail(fmt.Errorf("%w: the nodes' fence counters read %d, at or above locker.MaxFence", locker.ErrFenceExhausted, top))
 	}
 	token := top + 1
 	if _, err := ds.raiseFences(ctx, fencers, token, w); err != nil {

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/locker"
@@ -139,4 +142,28 @@ func netLockers(c *cluster) []locker.NetLocker {
 		ls[i] = n
 	}
 	return ls
+}
+
+// A token is never computed past locker.MaxFence: once the nodes' counters
+// have reached it, FencingToken refuses, and top+1 does not wrap around.
+func TestFencingTokenRefusesPastMaxFence(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	m := dsync.NewDRWMutex(c.ds, "obj")
+	_, err := m.GetLock(ctx, dsync.Options{})
+	require.NoError(t, err)
+	for _, n := range c.nodes {
+		r, err := n.RaiseFence(ctx, locker.FenceArgs{Floor: locker.MaxFence})
+		require.NoError(t, err)
+		require.Equal(t, uint64(locker.MaxFence), r.Fence)
+	}
+	token, err := m.FencingToken(ctx)
+	require.ErrorIs(t, err, locker.ErrFenceExhausted)
+	assert.Zero(t, token)
+	assert.NoError(t, m.Unlock(ctx))
+
+	// And the nodes grant nothing more rather than wrap their counters.
+	ok, _, err := dsync.NewDRWMutex(c.ds, "other").TryLock(ctx)
+	assert.False(t, ok)
+	assert.ErrorIs(t, err, dsync.ErrNoQuorum)
 }

@@ -98,7 +98,7 @@ func TestHierarchyOrder(t *testing.T) {
 	}
 	var entries []locker.Entry
 	waitUntil(t, "node 0 holds three grants", func() bool {
-		entries, _ = c.nodes[0].List(ctx, 0)
+		entries, _ = listAll(ctx, c.nodes[0])
 		return len(entries) == 3
 	})
 	if entries[1].Resource != "o1" || entries[1].UID != entries[2].UID || entries[0].Write || !entries[1].Write {
@@ -132,7 +132,7 @@ func TestHierarchyReleasesInnermostFirst(t *testing.T) {
 			<-n.locked
 		}
 	}
-	entries, _ := c.nodes[0].List(ctx, 0)
+	entries, _ := listAll(ctx, c.nodes[0])
 	resourceOf := map[string]string{}
 	for _, e := range entries {
 		resourceOf[e.UID] = e.Resource

@@ -165,7 +165,7 @@ func TestMutexExcludes(t *testing.T) {
 	}
 	b.Unlock(ctx)
 	c.ds.Close() // Unlock returns at a quorum; Close waits for the other nodes' answers
-	entries, _ := c.nodes[0].List(ctx, 0)
+	entries, _ := listAll(ctx, c.nodes[0])
 	if len(entries) != 0 {
 		t.Fatalf("left on node 0: %+v", entries)
 	}
@@ -180,7 +180,7 @@ func TestMutexLockRecordsCallerLine(t *testing.T) {
 		func() { m.Locker().Lock() },
 	} {
 		lock()
-		entries, _ := c.nodes[0].List(ctx, 0)
+		entries, _ := listAll(ctx, c.nodes[0])
 		if len(entries) != 1 || !strings.Contains(entries[0].Source, "mutex_test.go:") {
 			t.Fatalf("entries %+v: source is not the caller's line", entries)
 		}

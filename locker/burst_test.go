@@ -35,7 +35,7 @@ func mustGrant(t *testing.T, ctx context.Context, l *locker.Local, args locker.L
 // heldFor returns how long ago, by the table's clock, l granted uid.
 func heldFor(t *testing.T, l *locker.Local, uid string) time.Duration {
 	t.Helper()
-	entries, err := l.List(context.Background(), 0)
+	entries, err := listAll(context.Background(), l)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,31 @@ const (
 	DefaultValidity = time.Minute
 	// DefaultMaxResources is how many resources one request may name.
 	DefaultMaxResources = 1000
+	// DefaultMaxNameLen bounds a resource name: room for any S3 object
+	// name (a bucket of up to 63 bytes, a slash and a key of up to 1024)
+	// with a prefix or suffix of the application's (package dsync's Cond
+	// adds "/waiters").
+	DefaultMaxNameLen = 2048
+	// DefaultMaxUIDLen bounds a UID: package dsync's are about 20 bytes, a
+	// UUID's text 36.
+	DefaultMaxUIDLen = 128
+	// DefaultMaxLabelLen bounds each of a lock's Owner, Source and Holder:
+	// a process's name, a file:line, and the two joined with a holder's id.
+	DefaultMaxLabelLen = 256
 	// DefaultMaxWaiters is how many calls may wait for one shard of the table.
 	DefaultMaxWaiters = 1000
+	// DefaultMaxGrants bounds the resources the grants of a table hold. A
+	// held lock on one resource costs about 252 bytes with the names and
+	// UIDs of bench/memory_test.go (a million of them took 241 MB), and
+	// 3,587 bytes with the longest name, UID and labels the defaults allow,
+	// labels of its own (not shared with other grants) and a holder: at
+	// most about 3.6 GB.
+	DefaultMaxGrants = 1_000_000
+	// DefaultMaxTombstones bounds the tombstones of a table. A tombstone
+	// costs about 143 bytes with a UID of 20 bytes (package dsync's), 182
+	// with a UUID's 36, and 284 with the longest the defaults allow: 36 MB,
+	// 45 MB, and at most 71 MB.
+	DefaultMaxTombstones = 250_000
 	// DefaultWriterIntent is how long a writer refused because of readers
 	// keeps new readers out. It is twice the quorum client's longest retry
 	// wait, so that a writer that keeps retrying keeps its intent alive.
@@ -82,6 +105,54 @@ type Config struct {
 	// DefaultMaxResources.
 	MaxResources int
 
+	// MaxNameLen bounds, in bytes, each resource name of every call that
+	// names resources (Lock, RLock, Unlock and RUnlock that name them,
+	// ForceUnlock, Query, Waits); a longer one is refused with
+	// ErrInvalidArgs. If zero, DefaultMaxNameLen.
+	MaxNameLen int
+
+	// MaxUIDLen bounds, in bytes, the UID of every call that takes one
+	// (Lock, RLock, Unlock, RUnlock, ForceUnlock, and each of a Refresh's,
+	// which is refused whole if one is longer); a longer one is refused
+	// with ErrInvalidArgs. If zero, DefaultMaxUIDLen.
+	MaxUIDLen int
+
+	// MaxLabelLen bounds, in bytes, each of the labels of a lock request
+	// (LockArgs.Owner, Source and Holder) and the holder a Waits
+	// withdrawal names; a longer one is refused with ErrInvalidArgs. It
+	// may not exceed MaxHolderLen. If zero, DefaultMaxLabelLen.
+	MaxLabelLen int
+
+	// MaxGrants bounds what the table's grants hold, in resources: a grant
+	// on k resources counts k, as a listing shows one Entry for each. Past
+	// it, Lock and RLock fail with an error wrapping ErrFull (and so
+	// ErrBusy: the call changed nothing, and a quorum client treats the
+	// node as busy), and Stats.Refused counts them; a repeated request for
+	// a grant the UID already has is answered as always. Grants that have
+	// expired count until they are reclaimed, which a lock refused for room
+	// does first.
+	//
+	// The cap is enforced per shard, as MaxGrants/Shards rounded up, so
+	// that counting costs nothing shared on the lock path: a shard is full
+	// on its own, while the table as a whole may hold a little less than
+	// MaxGrants (with random UIDs, a few percent less once it is nearly
+	// full; a table of one shard holds exactly MaxGrants). If zero,
+	// DefaultMaxGrants.
+	MaxGrants int
+
+	// MaxTombstones bounds the tombstones the table keeps: the UIDs of
+	// unlocks that found nothing to release, kept for one Validity so that
+	// a lock request overtaken by its own release is refused when it
+	// arrives. Past it, each new tombstone evicts the oldest of its shard
+	// (MaxTombstones/Shards, rounded up, per shard), and Stats.Evicted
+	// counts them. An eviction costs little: only if the evicted UID's lock
+	// request still arrives is it granted, a leftover grant that nobody
+	// refreshes, which blocks its resources until it expires after
+	// Validity. Tombstones are evicted oldest first, so at a rate of r
+	// unlocks of unknown UIDs a second a tombstone lives at least about
+	// MaxTombstones/r seconds. If zero, DefaultMaxTombstones.
+	MaxTombstones int
+
 	// MaxWaiters bounds the calls waiting for one of the table's shards.
 	// Past it, Lock and RLock fail at once with ErrBusy rather than pile up.
 	// Unlocks and refreshes are never refused. If zero, DefaultMaxWaiters.
@@ -125,8 +196,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("locker: Config.Validity %v is negative", c.Validity)
 	case c.MaxResources < 0:
 		return fmt.Errorf("locker: Config.MaxResources %d is negative", c.MaxResources)
+	case c.MaxNameLen < 0:
+		return fmt.Errorf("locker: Config.MaxNameLen %d is negative", c.MaxNameLen)
+	case c.MaxUIDLen < 0:
+		return fmt.Errorf("locker: Config.MaxUIDLen %d is negative", c.MaxUIDLen)
+	case c.MaxLabelLen < 0 || c.MaxLabelLen > MaxHolderLen:
+		return fmt.Errorf("locker: Config.MaxLabelLen %d is not within 0..%d (MaxHolderLen)", c.MaxLabelLen, MaxHolderLen)
 	case c.MaxWaiters < 0:
 		return fmt.Errorf("locker: Config.MaxWaiters %d is negative", c.MaxWaiters)
+	case c.MaxGrants < 0:
+		return fmt.Errorf("locker: Config.MaxGrants %d is negative", c.MaxGrants)
+	case c.MaxTombstones < 0:
+		return fmt.Errorf("locker: Config.MaxTombstones %d is negative", c.MaxTombstones)
 	case c.Shards < 0 || c.Shards > MaxShards || c.Shards&(c.Shards-1) != 0:
 		return fmt.Errorf("locker: Config.Shards %d is not a power of two from 1 to %d", c.Shards, MaxShards)
 	}
@@ -147,8 +228,23 @@ func (c Config) withDefaults() Config {
 	if c.MaxResources == 0 {
 		c.MaxResources = DefaultMaxResources
 	}
+	if c.MaxNameLen == 0 {
+		c.MaxNameLen = DefaultMaxNameLen
+	}
+	if c.MaxUIDLen == 0 {
+		c.MaxUIDLen = DefaultMaxUIDLen
+	}
+	if c.MaxLabelLen == 0 {
+		c.MaxLabelLen = DefaultMaxLabelLen
+	}
 	if c.MaxWaiters == 0 {
 		c.MaxWaiters = DefaultMaxWaiters
+	}
+	if c.MaxGrants == 0 {
+		c.MaxGrants = DefaultMaxGrants
+	}
+	if c.MaxTombstones == 0 {
+		c.MaxTombstones = DefaultMaxTombstones
 	}
 	if c.Shards == 0 {
 		c.Shards = defaultShards(runtime.GOMAXPROCS(0))
@@ -191,8 +287,7 @@ func (realClock) Now() time.Time { return time.Now() }
 // Since reads only the monotonic clock (see Local.now).
 func (realClock) Since(t time.Time) time.Duration { return time.Since(t) }
 
-// MaxHolderLen bounds LockArgs.Holder: a longer one is refused with
-// ErrInvalidArgs. A holder is a name (dsync sends the Dsync's Owner, a slash
-// and the id given to dsync.WithHolder), and a table keeps its length in two
+// MaxHolderLen is the most Config.MaxLabelLen may be, and so the longest
+// LockArgs.Holder a table accepts: a table keeps a holder's length in two
 // bytes.
 const MaxHolderLen = 1<<16 - 1

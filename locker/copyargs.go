@@ -76,7 +76,7 @@ func (g *grant) buffer(n int) []byte {
 	b := slices.Grow([]byte(nil), n) // rounded up to the allocation's size class
 	g.uid, g.bufCap = "", 0
 	if cap(b) <= maxSpareBuffer {
-		g.bufCap = uint16(cap(b))
+		g.bufCap = uint8(cap(b))
 	}
 	return b
 }

@@ -40,7 +40,7 @@ func listing(t *testing.T, l *locker.Local) []string {
 
 func list(t *testing.T, l *locker.Local) []locker.Entry {
 	t.Helper()
-	entries, err := l.List(context.Background(), 0)
+	entries, err := listAll(context.Background(), l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,8 @@ func TestLocalReusesNoStringInUse(t *testing.T) {
 		if rlock {
 			f = l.RLock
 		}
-		if r, err := f(ctx, locker.LockArgs{UID: uid, Resources: res, Owner: "o", Source: "s"}); err != nil || !r.OK {
+		// Public, so that Query tells the UID (a copy).
+		if r, err := f(ctx, locker.LockArgs{UID: uid, Resources: res, Owner: "o", Source: "s", PublicUID: true}); err != nil || !r.OK {
 			t.Fatalf("lock %s %v: %v %v", uid, res, r, err)
 		}
 	}

@@ -23,6 +23,19 @@
 // client retries it forever; it also leaves a tombstone for the UID, so that a
 // lock request overtaken by its own release is refused when it arrives.
 //
+// # Bounds
+//
+// Whatever its clients send, a table's memory is bounded by its Config:
+// each request by MaxResources, MaxNameLen, MaxUIDLen and MaxLabelLen
+// (refused with ErrInvalidArgs past them), the grants by MaxGrants (a lock
+// past it fails with ErrFull, which wraps ErrBusy), the tombstones by
+// MaxTombstones (the oldest is evicted), a listing by the page it asks for
+// (at most MaxListPage), and the waiters of a shard by MaxWaiters. Fences
+// stop at MaxFence rather than wrap around (ErrFenceExhausted). The
+// defaults bound a table to a few hundred MB with the names of an object
+// store, and 3.6 GB at most (see DefaultMaxGrants); Stats counts what the
+// caps refused and evicted.
+//
 // # Expiry
 //
 // A grant not refreshed within Config.Validity is gone: it no longer blocks

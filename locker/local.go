@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +32,8 @@ type Local struct {
 	quietUntil int64 // end of the quiet period, in nanoseconds since epoch
 	intentTTL  int64 // Config.WriterIntent in nanoseconds; <= 0 when off
 	maxWaiters int32
+	holdCap    int // the most resources the grants of one shard may hold: Config.MaxGrants over the shards
+	tombCap    int // the most tombstones one shard may keep: Config.MaxTombstones over the shards
 
 	fence  atomic.Uint64 // last fence issued
 	closed atomic.Bool
@@ -114,6 +115,8 @@ func newLocal(cfg Config, b *boot) *Local {
 	l.fence.Store(uint64(max(l.epoch.UnixNano(), 0)))
 	l.shards = make([]shard, cfg.Shards)
 	l.shardMask = uint64(cfg.Shards - 1)
+	l.holdCap = ceilDiv(cfg.MaxGrants, cfg.Shards)
+	l.tombCap = ceilDiv(cfg.MaxTombstones, cfg.Shards)
 	for i := range l.shards {
 		l.shards[i].init()
 	}
@@ -165,10 +168,8 @@ func (l *Local) liveGrants() int {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for g := s.lruTail; g != nil && !l.expired(g, now); g = g.prev {
-			if !g.tombstone {
-				n++
-			}
+		for g := s.lru.tail; g != nil && !l.expired(g, now); g = g.prev {
+			n++
 		}
 		s.mu.Unlock()
 	}
@@ -238,24 +239,16 @@ func (l *Local) unlockShards(idx []uint16) {
 
 // check validates the lock arguments.
 func (l *Local) check(op string, args *LockArgs) error {
-	if args.UID == "" {
-		return fmt.Errorf("%w: %s: empty uid", ErrInvalidArgs, op)
+	if err := l.checkUID(op, args.UID); err != nil {
+		return err
+	}
+	if err := l.checkNames(op, args.Resources); err != nil {
+		return err
+	}
+	if err := l.checkLabels(op, args); err != nil {
+		return err
 	}
 	n := len(args.Resources)
-	if n == 0 {
-		return fmt.Errorf("%w: %s: no resources", ErrInvalidArgs, op)
-	}
-	if n > l.cfg.MaxResources {
-		return fmt.Errorf("%w: %s: %d resources, more than the limit of %d", ErrInvalidArgs, op, n, l.cfg.MaxResources)
-	}
-	for _, r := range args.Resources {
-		if r == "" {
-			return fmt.Errorf("%w: %s: empty resource name", ErrInvalidArgs, op)
-		}
-	}
-	if len(args.Holder) > MaxHolderLen {
-		return fmt.Errorf("%w: %s: holder of %d bytes, more than the limit of %d", ErrInvalidArgs, op, len(args.Holder), MaxHolderLen)
-	}
 	if n > 1 {
 		sorted := args.Resources
 		if !slices.IsSorted(sorted) {
@@ -316,6 +309,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 	idx := l.shardSet(ibuf[:0], uh, rh)
 	us := &l.shards[l.shardOf(uh)]
 
+	reclaimed := false // expired grants were removed to make room (see the caps below)
 	for attempt := 0; ; attempt++ {
 		if !l.lockShards(idx, l.maxWaiters) {
 			return Reply{}, fmt.Errorf("%w: %s %q", ErrBusy, op, args.Resources[0])
@@ -342,8 +336,8 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 				// gets the grant it already has.
 				reply = Reply{OK: true, Fence: g.fence, Validity: l.cfg.Validity}
 				g.refreshed.Store(now)
-				us.unlink(g)
-				us.pushBack(g)
+				us.lru.unlink(g)
+				us.lru.pushBack(g)
 			}
 			l.unlockShards(idx)
 			return reply, nil
@@ -397,6 +391,33 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			return Reply{Reason: ReasonWriterWaiting}, nil
 		}
 
+		// The caps: what the grants of the UID's shard hold (see
+		// Config.MaxGrants), and the fence counter (MaxFence).
+		if us.holds+len(held) > l.holdCap {
+			if !reclaimed {
+				// Expired grants not yet swept count until they are gone:
+				// remove enough of them, if there are, and look again.
+				if stale := l.expiredGrants(us, now, us.holds+len(held)-l.holdCap); len(stale) > 0 {
+					reclaimed = true
+					l.unlockShards(idx)
+					l.removeExpired(stale)
+					continue
+				}
+			}
+			us.refused++
+			l.unlockShards(idx)
+			return Reply{}, fmt.Errorf("%w: %s %q: the node holds as many grants as it may (MaxGrants %d, at most %d resources held in each of its %d shards)",
+				ErrFull, op, args.Resources[0], l.cfg.MaxGrants, l.holdCap, len(l.shards))
+		}
+		fence := l.fence.Add(1)
+		if fence > MaxFence {
+			// Undone, so that the counter settles at MaxFence: every
+			// later grant is refused too, and no fence wraps around.
+			l.fence.Add(^uint64(0))
+			l.unlockShards(idx)
+			return Reply{}, fmt.Errorf("%w: %s %q: the node's fence counter has reached %d (MaxFence)", ErrFenceExhausted, op, args.Resources[0], uint64(MaxFence))
+		}
+
 		// The grant copies its UID, and the names of the entries it creates,
 		// into one buffer (see copyargs.go).
 		g := us.newGrant()
@@ -406,7 +427,8 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		g.holderLen = uint16(len(args.Holder))
 		g.origin = us.intern(args.Owner, args.Source)
 		g.write, g.quorum = write, int16(min(max(args.Quorum, 0), math.MaxInt16))
-		g.fence = l.fence.Add(1)
+		g.public = args.PublicUID
+		g.fence = fence
 		g.granted = now
 		g.refreshed.Store(now)
 		for i, r := range held {
@@ -427,7 +449,9 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		}
 		g.setHeld(held)
 		us.putGrant(uh, g)
-		us.pushBack(g)
+		us.lru.pushBack(g)
+		us.holds += len(held)
+		us.numGrants++
 		reply := Reply{OK: true, Fence: g.fence, Validity: l.cfg.Validity} // g may be recycled once unlocked
 		l.unlockShards(idx)
 		if args.Holder != "" {
@@ -471,20 +495,21 @@ func (l *Local) withdrawIntent(args *LockArgs, uh uint64) {
 	l.unlockShards(idx)
 }
 
-// grantRef names a grant, or a tombstone, to be touched later without the
-// shards locked in between. It holds the hash of the grant's UID, read while
-// the grant is known live, and not the UID itself: the table hands out none
-// of its own strings (see copyargs.go). Before the grant is touched, under
-// the UID's shard, it is checked to still be there under that hash.
+// grantRef names a grant to be touched later without the shards locked in
+// between. It holds the hash of the grant's UID, read while the grant is
+// known live, and not the UID itself: the table hands out none of its own
+// strings (see copyargs.go). Before the grant is touched, under the UID's
+// shard, it is checked to still be there under that hash. (Tombstones are
+// never referred to so: they touch only their own shard, and are dropped
+// under its lock.)
 type grantRef struct {
-	hash      uint64
-	g         *grant
-	tombstone bool
+	hash uint64
+	g    *grant
 }
 
 // refOf returns a reference to g; a shard that g's fields may be read under
 // must be locked.
-func refOf(g *grant) grantRef { return grantRef{g.hash, g, g.tombstone} }
+func refOf(g *grant) grantRef { return grantRef{g.hash, g} }
 
 // live reports whether g is still in s, its UID's shard, under the hash h;
 // s.mu must be held. g's fields may be read there even if g was freed
@@ -526,8 +551,8 @@ func (l *Local) RUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 }
 
 func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
-	if args.UID == "" {
-		return Reply{}, fmt.Errorf("%w: %s: empty uid", ErrInvalidArgs, op)
+	if err := l.checkUID(op, args.UID); err != nil {
+		return Reply{}, err
 	}
 	withdraw := write && len(args.Resources) > 0
 	if withdraw {
@@ -613,15 +638,22 @@ func (l *Local) remove(uh uint64, uid string, want *grant, bury bool, keep func(
 		l.shards[l.shardOf(r.hash)].release(r, g, l.now)
 	}
 	us.dropGrant(uh, g)
-	us.unlink(g)
+	us.lru.unlink(g)
+	us.holds -= len(held)
+	us.numGrants--
 	us.freeGrant(g)
 	l.unlockShards(idx)
 	return true
 }
 
 // bury records a tombstone for uid, which has no grant; s is uid's shard and
-// s.mu must be held. The tombstone keeps a copy of uid.
+// s.mu must be held. The tombstone keeps a copy of uid. A shard that keeps
+// as many tombstones as it may (Config.MaxTombstones) evicts its oldest.
 func (l *Local) bury(s *shard, uh uint64, uid string) {
+	if s.numTombs >= l.tombCap && s.tombs.head != nil {
+		s.dropTomb(s.tombs.head)
+		s.evicted++
+	}
 	g := s.newGrant()
 	g.uid, _ = keep(g.buffer(len(uid)), uid)
 	g.tombstone = true
@@ -629,26 +661,27 @@ func (l *Local) bury(s *shard, uh uint64, uid string) {
 	g.granted = now
 	g.refreshed.Store(now)
 	s.putGrant(uh, g)
-	s.pushBack(g)
+	s.tombs.pushBack(g)
+	s.numTombs++
 }
 
-// removeExpired removes the grants and tombstones of refs that are still
-// there and still expired. It returns how many grants (not tombstones) it
-// removed.
+// expiredGrants returns references to the grants of s, least recently
+// refreshed first, that have expired at now, enough of them to hold need
+// resources between them if there are; s.mu must be held.
+func (l *Local) expiredGrants(s *shard, now int64, need int) []grantRef {
+	var stale []grantRef
+	for g := s.lru.head; g != nil && need > 0 && l.expired(g, now); g = g.next {
+		stale = append(stale, refOf(g))
+		need -= g.numHeld()
+	}
+	return stale
+}
+
+// removeExpired removes the grants of refs that are still there and still
+// expired. It returns how many it removed.
 func (l *Local) removeExpired(refs []grantRef) int {
 	n := 0
 	for _, ref := range refs {
-		if ref.tombstone { // it touches only its own shard
-			s := &l.shards[l.shardOf(ref.hash)]
-			s.mu.Lock()
-			if g := ref.g; s.live(ref.hash, g) && g.tombstone && l.expired(g, l.now()) {
-				s.dropGrant(ref.hash, g)
-				s.unlink(g)
-				s.freeGrant(g)
-			}
-			s.mu.Unlock()
-			continue
-		}
 		if l.remove(ref.hash, "", ref.g, false, func(g *grant) bool { return l.expired(g, l.now()) }) {
 			n++
 		}
@@ -664,6 +697,11 @@ func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, er
 	if l.closed.Load() {
 		return RefreshReply{}, ErrClosed
 	}
+	for _, uid := range args.UIDs { // refused whole, before anything is hashed
+		if err := l.checkUIDLen("refresh", uid); err != nil {
+			return RefreshReply{}, err
+		}
+	}
 	status := make([]RefreshStatus, len(args.UIDs))
 	var stale []grantRef
 	now := l.now()
@@ -677,8 +715,8 @@ func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, er
 				stale = append(stale, refOf(g))
 			} else {
 				g.refreshed.Store(now)
-				s.unlink(g)
-				s.pushBack(g)
+				s.lru.unlink(g)
+				s.lru.pushBack(g)
 				status[i] = RefreshRefreshed
 			}
 		}
@@ -695,13 +733,16 @@ func (l *Local) ForceUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 		return Reply{}, ErrClosed
 	}
 	if args.UID != "" {
+		if err := l.checkUIDLen("force-unlock", args.UID); err != nil {
+			return Reply{}, err
+		}
 		return Reply{OK: l.remove(l.hash(args.UID), args.UID, nil, false, func(*grant) bool { return true })}, nil
 	}
 	if len(args.Resources) == 0 {
 		return Reply{}, fmt.Errorf("%w: force-unlock: neither uid nor resources", ErrInvalidArgs)
 	}
-	if len(args.Resources) > l.cfg.MaxResources {
-		return Reply{}, fmt.Errorf("%w: force-unlock: %d resources, more than the limit of %d", ErrInvalidArgs, len(args.Resources), l.cfg.MaxResources)
+	if err := l.checkNames("force-unlock", args.Resources); err != nil {
+		return Reply{}, err
 	}
 	var holders []grantRef
 	for _, name := range args.Resources {
@@ -743,8 +784,11 @@ func (l *Local) Expire() int {
 		s.sweepIntents(now, l.hash)
 		s.resources.shrink()
 		s.grants.shrink()
-		for g := s.lruHead; g != nil && l.expired(g, now); g = g.next {
+		for g := s.lru.head; g != nil && l.expired(g, now); g = g.next {
 			stale = append(stale, refOf(g))
+		}
+		for g := s.tombs.head; g != nil && l.expired(g, now); g = s.tombs.head {
+			s.dropTomb(g) // it touches only its own shard
 		}
 		s.mu.Unlock()
 	}
@@ -765,79 +809,31 @@ func (l *Local) sweepLoop(every time.Duration) {
 	}
 }
 
-// Stats counts what the table holds.
+// Stats counts what the table holds, and what its caps refused.
 type Stats struct {
-	Grants     int // acquisitions (UIDs) held, expired or not
-	Resources  int // distinct resources locked
-	Tombstones int // UIDs released before their lock arrived, kept for one validity
+	Grants     int    // acquisitions (UIDs) held, expired or not yet reclaimed
+	Resources  int    // distinct resources locked
+	Held       int    // resources held by the grants, a grant on k counting k: what Config.MaxGrants bounds
+	Tombstones int    // UIDs released before their lock arrived, kept for one validity or until evicted
+	Refused    uint64 // locks refused with ErrFull since the table started (Config.MaxGrants)
+	Evicted    uint64 // tombstones evicted since the table started (Config.MaxTombstones)
 }
 
-// Stats returns the table's current counts. It walks the whole table, one
-// shard at a time: it is for tests and occasional metrics, not hot paths.
+// Stats returns the table's current counts. It locks each shard in turn,
+// reading a few counters under each: cheap enough for metrics, but the
+// counts of different shards are not read at one instant.
 func (l *Local) Stats() Stats {
 	var st Stats
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
+		st.Grants += s.numGrants
 		st.Resources += s.resources.len()
-		for g := s.lruHead; g != nil; g = g.next {
-			if g.tombstone {
-				st.Tombstones++
-			} else {
-				st.Grants++
-			}
-		}
+		st.Held += s.holds
+		st.Tombstones += s.numTombs
+		st.Refused += s.refused
+		st.Evicted += s.evicted
 		s.mu.Unlock()
 	}
 	return st
-}
-
-// List returns up to max entries (all if max <= 0), one per holder of each
-// resource, ordered by resource then UID. Expired grants not yet reclaimed
-// are left out. It changes nothing. See Lister.
-func (l *Local) List(ctx context.Context, max int) ([]Entry, error) {
-	if l.closed.Load() {
-		return nil, ErrClosed
-	}
-	now := l.now()
-	var out []Entry
-	add := func(name string, g *grant) {
-		if l.expired(g, now) {
-			return
-		}
-		// The table's own names may be reused once their grant is gone:
-		// hand out copies. Origins are never reused.
-		name, uid := cloneTwo(name, g.uid)
-		out = append(out, Entry{
-			Resource: name, UID: uid, Owner: g.origin.owner, Source: g.origin.source, Holder: strings.Clone(g.holder()),
-			Write: g.write, Quorum: int(g.quorum), Fence: g.fence,
-			HeldFor: now - g.granted, SinceRefresh: now - g.refreshed.Load(),
-		})
-	}
-	for i := range l.shards {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("locker: list: %w", err)
-		}
-		s := &l.shards[i]
-		s.mu.Lock()
-		s.resources.each(func(r *resource) {
-			if r.writer != nil {
-				add(r.name, r.writer)
-			}
-			for _, g := range r.readerGrants() {
-				add(r.name, g)
-			}
-		})
-		s.mu.Unlock()
-	}
-	slices.SortFunc(out, func(a, b Entry) int {
-		if c := strings.Compare(a.Resource, b.Resource); c != 0 {
-			return c
-		}
-		return strings.Compare(a.UID, b.UID)
-	})
-	if max > 0 && len(out) > max {
-		out = out[:max]
-	}
-	return out, nil
 }

@@ -14,18 +14,10 @@ func (l *Local) Query(ctx context.Context, args QueryArgs) (QueryReply, error) {
 	if l.closed.Load() {
 		return QueryReply{}, ErrClosed
 	}
+	if err := l.checkNames("query", args.Resources); err != nil {
+		return QueryReply{}, err
+	}
 	n := len(args.Resources)
-	switch {
-	case n == 0:
-		return QueryReply{}, fmt.Errorf("%w: query: no resources", ErrInvalidArgs)
-	case n > l.cfg.MaxResources:
-		return QueryReply{}, fmt.Errorf("%w: query: %d resources, more than the limit of %d", ErrInvalidArgs, n, l.cfg.MaxResources)
-	}
-	for _, name := range args.Resources {
-		if name == "" {
-			return QueryReply{}, fmt.Errorf("%w: query: empty resource name", ErrInvalidArgs)
-		}
-	}
 	if err := ctx.Err(); err != nil {
 		return QueryReply{}, fmt.Errorf("locker: query: %w", err)
 	}
@@ -41,7 +33,11 @@ func (l *Local) Query(ctx context.Context, args QueryArgs) (QueryReply, error) {
 			var hs []Holder
 			add := func(g *grant) {
 				if !g.tombstone && !l.expired(g, now) {
-					hs = append(hs, Holder{UID: strings.Clone(g.uid), Write: g.write, HeldFor: now - g.granted})
+					h := Holder{Tag: UIDTag(g.uid), Write: g.write, HeldFor: now - g.granted}
+					if g.public {
+						h.UID = strings.Clone(g.uid)
+					}
+					hs = append(hs, h)
 				}
 			}
 			if r.writer != nil {

@@ -22,19 +22,23 @@ func ExampleLocal_Query() {
 	defer tbl.Close()
 	ctx := context.Background()
 	tbl.RLock(ctx, locker.LockArgs{UID: "reader-1", Resources: []string{"bucket/object"}})
+	tbl.RLock(ctx, locker.LockArgs{UID: "reader-2", Resources: []string{"bucket/object"}, PublicUID: true})
 
 	r, err := tbl.Query(ctx, locker.QueryArgs{Resources: []string{"bucket/object", "bucket/other"}})
 	if err != nil {
 		panic(err)
 	}
+	// A grant is named by its UID's tag; its UID, a capability, is told
+	// only if its lock made it public.
 	for _, hs := range r.Resources {
 		for _, h := range hs.Holders {
-			fmt.Println(h.UID, "write:", h.Write)
+			fmt.Printf("tag %s uid %q write: %v\n", h.Tag, h.UID, h.Write)
 		}
 	}
 	fmt.Println("holders of bucket/other:", len(r.Resources[1].Holders))
 	// Output:
-	// reader-1 write: false
+	// tag 638272d2c60a282ab8a04228 uid "" write: false
+	// tag 5196ef6dcc26a9d3e9ee3619 uid "reader-2" write: false
 	// holders of bucket/other: 0
 }
 

@@ -17,7 +17,9 @@ func TestLocalConformance(t *testing.T) {
 	for _, shards := range []int{0, 1, locker.MaxShards} {
 		t.Run(fmt.Sprint("shards=", shards), func(t *testing.T) {
 			lockertest.Run(t, func(t *testing.T, cfg locker.Config) locker.NetLocker {
-				cfg.Shards = shards
+				if cfg.Shards == 0 { // unless the case needs a count of its own (the caps' cases)
+					cfg.Shards = shards
+				}
 				l := locker.New(cfg)
 				t.Cleanup(func() { l.Close() })
 				return l

@@ -3,6 +3,7 @@ package locker
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // NetLocker is one node's lock table as a client sees it: the in-memory table
@@ -61,12 +62,18 @@ type NetLocker interface {
 	Close() error
 }
 
-// Lister is implemented by lockers that can list what they hold. It is an
-// optional capability, found by type assertion, for admin views.
+// Lister is implemented by lockers that can list what they hold, one page
+// at a time. It is an optional capability, found by type assertion, for
+// admin views: a listing tells the UIDs of the grants, which are
+// capabilities (see UIDTag).
 type Lister interface {
-	// List returns up to max entries (all if max <= 0), ordered by resource
-	// then UID. It reads a snapshot and changes nothing.
-	List(ctx context.Context, max int) ([]Entry, error)
+	// List returns a page of the listing: the entries, one per holder of
+	// each resource, ordered by resource then UID, that come after the
+	// cursor of args, at most args.Max of them (MaxListPage if zero or
+	// more), with EntryList.More set if more follow. It changes nothing,
+	// and is safe for concurrent use. Each page is read anew; Entries
+	// walks them all.
+	List(ctx context.Context, args ListArgs) (EntryList, error)
 }
 
 // Errors returned by lockers. Implementations wrap them with %w; compare with
@@ -76,8 +83,19 @@ var (
 	// resources, too many of them, an empty or duplicate resource name.
 	ErrInvalidArgs = errors.New("locker: invalid arguments")
 	// ErrBusy means the node refused the call because too many calls were
-	// already waiting for the same part of its table. The call changed nothing.
+	// already waiting for the same part of its table, or because the table
+	// is full (ErrFull). The call changed nothing.
 	ErrBusy = errors.New("locker: too many waiting calls")
+	// ErrFull means the table holds as many grants as it may
+	// (Config.MaxGrants) and refused a new one. It wraps ErrBusy: to a
+	// client the node is busy. The call changed nothing.
+	ErrFull = fmt.Errorf("locker: table full (%w)", ErrBusy)
+	// ErrFenceExhausted means the node's fence counter has reached
+	// MaxFence: it grants no lock, since the fence of the grant could not
+	// exceed every fence before it. The call changed nothing. A node whose
+	// counter reached MaxFence must be started again with a counter below
+	// it (a new table starts it at the wall-clock time in nanoseconds).
+	ErrFenceExhausted = errors.New("locker: fence counter exhausted")
 	// ErrClosed means the locker was closed.
 	ErrClosed = errors.New("locker: closed")
 	// ErrOffline means the node could not be reached; the call was not sent,

@@ -11,7 +11,9 @@ import "context"
 //
 // Query is safe for concurrent use. It returns, for each resource of args in
 // order, the grants the node holds on it at the moment it looks: never an
-// expired grant, never a tombstone. Each resource is read atomically, but
+// expired grant, never a tombstone. It names each grant by the tag of its
+// UID (UIDTag), and tells the UID itself only of a grant whose lock made it
+// public (LockArgs.PublicUID): a UID is a capability. Each resource is read atomically, but
 // several resources are not read at one instant. A query does not refresh,
 // and grants nothing. It fails with ErrInvalidArgs for no resources, too
 // many, or an empty name, and, like the other calls, with ErrClosed, ErrBusy

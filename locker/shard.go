@@ -28,7 +28,21 @@ type shard struct {
 	// lru links this shard's grants from least to most recently refreshed,
 	// so that a sweep stops at the first grant still valid: expiry never scans
 	// the whole table.
-	lruHead, lruTail *grant
+	lru grantList
+
+	// tombs links this shard's tombstones from oldest to newest (they are
+	// never refreshed): the sweep stops at the first one still valid, and
+	// the cap of Config.MaxTombstones evicts the first.
+	tombs grantList
+
+	// Counts of what the shard holds, for the caps of Config.MaxGrants and
+	// MaxTombstones and for Stats. Plain integers under mu: counting adds
+	// no shared memory to the lock path.
+	holds     int    // resources held by this shard's grants, expired or not: a grant on k counts k
+	numGrants int    // this shard's grants, expired or not, but not its tombstones
+	numTombs  int    // this shard's tombstones
+	refused   uint64 // locks refused because holds was at the shard's cap
+	evicted   uint64 // tombstones evicted at the shard's cap
 
 	freeGrants    *grant      // recycled grants, linked by next
 	numFreeGrants int         // length of freeGrants
@@ -136,6 +150,9 @@ type grant struct {
 
 	write bool
 
+	// public is LockArgs.PublicUID: Query tells the UID.
+	public bool
+
 	// tombstone marks a UID released before it was granted here: an unlock
 	// that overtook its own lock request. The tombstone refuses that lock when
 	// it arrives and lives, like a grant, until it expires.
@@ -144,8 +161,9 @@ type grant struct {
 	// bufCap is the capacity of the byte buffer that holds uid, at its
 	// start, and the names of the resource entries the grant created; 0 if
 	// the grant may not keep the buffer once free (see copyargs.go). A free
-	// grant keeps the buffer, whole, as its uid.
-	bufCap uint16
+	// grant keeps the buffer, whole, as its uid. It is at most
+	// maxSpareBuffer.
+	bufCap uint8
 
 	fence   uint64
 	granted int64 // nanoseconds since the table's epoch
@@ -182,6 +200,17 @@ func (g *grant) held(dst []*resource) []*resource {
 		dst = append(dst, *g.more...)
 	}
 	return dst
+}
+
+// numHeld returns how many resources g holds (none for a tombstone).
+func (g *grant) numHeld() int {
+	switch {
+	case g.res == nil:
+		return 0
+	case g.more == nil:
+		return 1
+	}
+	return 1 + len(*g.more)
 }
 
 // holds reports whether g holds exactly names, in that order.
@@ -259,6 +288,14 @@ func (s *shard) putGrant(h uint64, g *grant) {
 // dropGrant removes g, whose UID hashes to h; s.mu must be held.
 func (s *shard) dropGrant(h uint64, g *grant) { s.grants.remove(h, g) }
 
+// dropTomb removes and recycles the tombstone g; s.mu must be held.
+func (s *shard) dropTomb(g *grant) {
+	s.dropGrant(g.hash, g)
+	s.tombs.unlink(g)
+	s.numTombs--
+	s.freeGrant(g)
+}
+
 // resource returns the entry of name, whose hash is h, or nil; s.mu must be
 // held.
 func (s *shard) resource(h uint64, name string) *resource { return s.resources.get(h, name) }
@@ -306,7 +343,7 @@ func (s *shard) freeGrant(g *grant) {
 	}
 	spare := g.spareBuffer()
 	*g = grant{}
-	g.uid, g.bufCap = spare, uint16(len(spare))
+	g.uid, g.bufCap = spare, uint8(len(spare))
 	g.next = s.freeGrants
 	s.freeGrants = g
 	s.numFreeGrants++
@@ -404,29 +441,35 @@ func (s *shard) sweepIntents(now int64, hash func(string) uint64) {
 	s.intents = kept
 }
 
-// pushBack appends g to the lru list as the most recently refreshed grant;
-// s.mu must be held.
-func (s *shard) pushBack(g *grant) {
-	g.prev, g.next = s.lruTail, nil
-	if s.lruTail != nil {
-		s.lruTail.next = g
-	} else {
-		s.lruHead = g
-	}
-	s.lruTail = g
+// grantList is a doubly linked list of grants, through their prev and next
+// fields: a shard's grants in order of refresh, or its tombstones in order
+// of burial. A grant is on at most one list.
+type grantList struct {
+	head, tail *grant
 }
 
-// unlink removes g from the lru list; s.mu must be held.
-func (s *shard) unlink(g *grant) {
+// pushBack appends g to l; the shard's mu must be held.
+func (l *grantList) pushBack(g *grant) {
+	g.prev, g.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = g
+	} else {
+		l.head = g
+	}
+	l.tail = g
+}
+
+// unlink removes g from l; the shard's mu must be held.
+func (l *grantList) unlink(g *grant) {
 	if g.prev != nil {
 		g.prev.next = g.next
 	} else {
-		s.lruHead = g.next
+		l.head = g.next
 	}
 	if g.next != nil {
 		g.next.prev = g.prev
 	} else {
-		s.lruTail = g.prev
+		l.tail = g.prev
 	}
 	g.prev, g.next = nil, nil
 }

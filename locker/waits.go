@@ -116,8 +116,13 @@ func (l *Local) Waits(ctx context.Context, args WaitsArgs) (WaitsReply, error) {
 		return WaitsReply{}, fmt.Errorf("locker: waits: %w", err)
 	}
 	if args.Withdraw != "" {
-		if len(args.Resources) > l.cfg.MaxResources {
-			return WaitsReply{}, fmt.Errorf("%w: waits: %d resources, more than the limit of %d", ErrInvalidArgs, len(args.Resources), l.cfg.MaxResources)
+		if err := l.checkLabel("waits", "holder", args.Withdraw); err != nil {
+			return WaitsReply{}, err
+		}
+		if len(args.Resources) > 0 {
+			if err := l.checkNames("waits", args.Resources); err != nil {
+				return WaitsReply{}, err
+			}
 		}
 		var rs []string // nil: whatever the holder waits for
 		if len(args.Resources) > 0 {
@@ -165,10 +170,11 @@ func (l *Local) Waits(ctx context.Context, args WaitsArgs) (WaitsReply, error) {
 						return
 					}
 					// The grant's buffer, which holds its UID and holder, may
-					// be reused once the grant is gone.
+					// be reused once the grant is gone. The UID itself, a
+					// capability, is told by its tag.
 					reply.Edges = append(reply.Edges, WaitEdge{
 						Waiter: w.holder, Resource: name, Holder: strings.Clone(g.holder()),
-						UID: strings.Clone(g.uid), Quorum: int(g.quorum),
+						Tag: UIDTag(g.uid), Quorum: int(g.quorum),
 					})
 				}
 				if r.writer != nil {

@@ -56,12 +56,20 @@ type LockArgs struct {
 	// and a refused reclaim declares none. The refresher of package
 	// refresher sends reclaims by itself; nothing else should.
 	Reclaim bool `msg:"rc,omitempty"`
+	// PublicUID, on a Lock or RLock, makes the UID of the grant public:
+	// Query reports it (Holder.UID) to anyone who may query the node, and
+	// so lets them refresh and release the grant. Without it a node
+	// reports only the UID's tag (UIDTag), since a UID is a capability.
+	// Package dsync's Cond sets it on the registration of a waiter, which
+	// a signaller in another process must be able to release. Nodes that
+	// predate the field ignore it.
+	PublicUID bool `msg:"pu,omitempty"`
 }
 
 // IsZero reports whether a is the zero LockArgs (an encoder may leave it
 // out).
 func (a *LockArgs) IsZero() bool {
-	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim
+	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim && !a.PublicUID
 }
 
 // Reason says why a node refused a lock.
@@ -189,9 +197,26 @@ type Entry struct {
 	Holder string `msg:"hn,omitempty"`
 }
 
-// EntryList is a listing of entries.
+// ListArgs asks a node for one page of its listing; see Lister. The zero
+// ListArgs asks for the first page, of MaxListPage entries.
+type ListArgs struct {
+	// AfterResource and AfterUID are the cursor: the page holds the
+	// entries after the entry of that resource and UID, in the listing's
+	// order (by resource, then UID), whether or not that entry is still
+	// there. Both empty for the first page; EntryList.Next sets them.
+	AfterResource string `msg:"ar,omitempty"`
+	AfterUID      string `msg:"au,omitempty"`
+	// Max is the most entries the page holds: MaxListPage if zero or
+	// more. A negative Max is refused with ErrInvalidArgs.
+	Max int `msg:"m,omitempty"`
+}
+
+// EntryList is one page of a listing.
 type EntryList struct {
 	Entries []Entry `msg:"e"`
+	// More reports that the listing has entries after the last of
+	// Entries: ask for them with Next.
+	More bool `msg:"m,omitempty"`
 }
 
 // QueryArgs asks a node who holds some resources; see Querier. Names may
@@ -202,7 +227,13 @@ type QueryArgs struct {
 
 // Holder is one grant of a resource, in a QueryReply.
 type Holder struct {
-	UID   string `msg:"u"`
+	// Tag names the grant's UID (UIDTag): the same on every node, so that
+	// callers can tell which grants of different nodes are one
+	// acquisition, but not the UID itself, which is a capability.
+	Tag string `msg:"t"`
+	// UID is the grant's UID if its lock made it public
+	// (LockArgs.PublicUID), and otherwise empty.
+	UID   string `msg:"u,omitempty"`
 	Write bool   `msg:"w"`
 	// HeldFor is how long ago the node granted the lock, in nanoseconds on
 	// the node's own clock.
@@ -246,12 +277,12 @@ type WaitsArgs struct {
 
 // WaitEdge is one wait-for edge seen by one node: holder Waiter was refused
 // Resource, and recorded as waiting for it, because of a live grant of it to
-// Holder, whose UID and quorum are given.
+// Holder, whose tag (UIDTag of its UID) and quorum are given.
 type WaitEdge struct {
 	Waiter   string `msg:"a"`
 	Resource string `msg:"r"`
 	Holder   string `msg:"h"`
-	UID      string `msg:"u"`
+	Tag      string `msg:"t"`
 	// Quorum is the quorum the holder's client asked for (LockArgs.Quorum):
 	// a grant is real only if that many nodes hold it.
 	Quorum int `msg:"q"`

@@ -411,6 +411,8 @@ func (z *EntryList) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -442,6 +444,13 @@ func (z *EntryList) DecodeMsg(dc *msgp.Reader) (err error) {
 					return
 				}
 			}
+		case "m":
+			z.More, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "More")
+				return
+			}
+			zb0001Mask |= 0x1
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -450,31 +459,64 @@ func (z *EntryList) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.More = false
+	}
+
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *EntryList) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 1
-	// write "e"
-	err = en.Append(0x81, 0xa1, 0x65)
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.More == false {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteArrayHeader(uint32(len(z.Entries)))
-	if err != nil {
-		err = msgp.WrapError(err, "Entries")
-		return
-	}
-	if uint32(len(z.Entries)) > z5817a858limitArrays {
-		err = msgp.ErrLimitExceeded
-		return
-	}
-	for za0001 := range z.Entries {
-		err = z.Entries[za0001].EncodeMsg(en)
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "e"
+		err = en.Append(0xa1, 0x65)
 		if err != nil {
-			err = msgp.WrapError(err, "Entries", za0001)
 			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Entries)))
+		if err != nil {
+			err = msgp.WrapError(err, "Entries")
+			return
+		}
+		if uint32(len(z.Entries)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Entries {
+			err = z.Entries[za0001].EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Entries", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "m"
+			err = en.Append(0xa1, 0x6d)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.More)
+			if err != nil {
+				err = msgp.WrapError(err, "More")
+				return
+			}
 		}
 	}
 	return
@@ -483,18 +525,36 @@ func (z *EntryList) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *EntryList) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 1
-	// string "e"
-	o = append(o, 0x81, 0xa1, 0x65)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Entries)))
-	if uint32(len(z.Entries)) > z5817a858limitArrays {
-		return nil, msgp.ErrLimitExceeded
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.More == false {
+		zb0001Len--
+		zb0001Mask |= 0x2
 	}
-	for za0001 := range z.Entries {
-		o, err = z.Entries[za0001].MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "Entries", za0001)
-			return
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "e"
+		o = append(o, 0xa1, 0x65)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Entries)))
+		if uint32(len(z.Entries)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Entries {
+			o, err = z.Entries[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Entries", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "m"
+			o = append(o, 0xa1, 0x6d)
+			o = msgp.AppendBool(o, z.More)
 		}
 	}
 	return
@@ -514,6 +574,8 @@ func (z *EntryList) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -545,6 +607,13 @@ func (z *EntryList) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "m":
+			z.More, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "More")
+				return
+			}
+			zb0001Mask |= 0x1
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -553,6 +622,11 @@ func (z *EntryList) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.More = false
+	}
+
 	o = bts
 	return
 }
@@ -563,6 +637,7 @@ func (z *EntryList) Msgsize() (s int) {
 	for za0001 := range z.Entries {
 		s += z.Entries[za0001].Msgsize()
 	}
+	s += 2 + msgp.BoolSize
 	return
 }
 
@@ -802,6 +877,8 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -810,12 +887,19 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 			return
 		}
 		switch msgp.UnsafeString(field) {
+		case "t":
+			z.Tag, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Tag")
+				return
+			}
 		case "u":
 			z.UID, err = dc.ReadString()
 			if err != nil {
 				err = msgp.WrapError(err, "UID")
 				return
 			}
+			zb0001Mask |= 0x1
 		case "w":
 			z.Write, err = dc.ReadBool()
 			if err != nil {
@@ -836,58 +920,109 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.UID = ""
+	}
+
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
-func (z Holder) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 3
-	// write "u"
-	err = en.Append(0x83, 0xa1, 0x75)
+func (z *Holder) EncodeMsg(en *msgp.Writer) (err error) {
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.UID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteString(z.UID)
-	if err != nil {
-		err = msgp.WrapError(err, "UID")
-		return
-	}
-	// write "w"
-	err = en.Append(0xa1, 0x77)
-	if err != nil {
-		return
-	}
-	err = en.WriteBool(z.Write)
-	if err != nil {
-		err = msgp.WrapError(err, "Write")
-		return
-	}
-	// write "h"
-	err = en.Append(0xa1, 0x68)
-	if err != nil {
-		return
-	}
-	err = en.WriteInt64(z.HeldFor)
-	if err != nil {
-		err = msgp.WrapError(err, "HeldFor")
-		return
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "t"
+		err = en.Append(0xa1, 0x74)
+		if err != nil {
+			return
+		}
+		err = en.WriteString(z.Tag)
+		if err != nil {
+			err = msgp.WrapError(err, "Tag")
+			return
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "u"
+			err = en.Append(0xa1, 0x75)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.UID)
+			if err != nil {
+				err = msgp.WrapError(err, "UID")
+				return
+			}
+		}
+		// write "w"
+		err = en.Append(0xa1, 0x77)
+		if err != nil {
+			return
+		}
+		err = en.WriteBool(z.Write)
+		if err != nil {
+			err = msgp.WrapError(err, "Write")
+			return
+		}
+		// write "h"
+		err = en.Append(0xa1, 0x68)
+		if err != nil {
+			return
+		}
+		err = en.WriteInt64(z.HeldFor)
+		if err != nil {
+			err = msgp.WrapError(err, "HeldFor")
+			return
+		}
 	}
 	return
 }
 
 // MarshalMsg implements msgp.Marshaler
-func (z Holder) MarshalMsg(b []byte) (o []byte, err error) {
+func (z *Holder) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 3
-	// string "u"
-	o = append(o, 0x83, 0xa1, 0x75)
-	o = msgp.AppendString(o, z.UID)
-	// string "w"
-	o = append(o, 0xa1, 0x77)
-	o = msgp.AppendBool(o, z.Write)
-	// string "h"
-	o = append(o, 0xa1, 0x68)
-	o = msgp.AppendInt64(o, z.HeldFor)
+	// check for omitted fields
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
+	_ = zb0001Mask
+	if z.UID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "t"
+		o = append(o, 0xa1, 0x74)
+		o = msgp.AppendString(o, z.Tag)
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "u"
+			o = append(o, 0xa1, 0x75)
+			o = msgp.AppendString(o, z.UID)
+		}
+		// string "w"
+		o = append(o, 0xa1, 0x77)
+		o = msgp.AppendBool(o, z.Write)
+		// string "h"
+		o = append(o, 0xa1, 0x68)
+		o = msgp.AppendInt64(o, z.HeldFor)
+	}
 	return
 }
 
@@ -905,6 +1040,8 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -913,12 +1050,19 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			return
 		}
 		switch msgp.UnsafeString(field) {
+		case "t":
+			z.Tag, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Tag")
+				return
+			}
 		case "u":
 			z.UID, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "UID")
 				return
 			}
+			zb0001Mask |= 0x1
 		case "w":
 			z.Write, bts, err = msgp.ReadBoolBytes(bts)
 			if err != nil {
@@ -939,13 +1083,18 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.UID = ""
+	}
+
 	o = bts
 	return
 }
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
-func (z Holder) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+func (z *Holder) Msgsize() (s int) {
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Tag) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
 	return
 }
 
@@ -988,49 +1137,10 @@ func (z *Holders) DecodeMsg(dc *msgp.Reader) (err error) {
 				z.Holders = make([]Holder, zb0002)
 			}
 			for za0001 := range z.Holders {
-				var zb0003 uint32
-				zb0003, err = dc.ReadMapHeader()
+				err = z.Holders[za0001].DecodeMsg(dc)
 				if err != nil {
 					err = msgp.WrapError(err, "Holders", za0001)
 					return
-				}
-				if zb0003 > z5817a858limitMaps {
-					err = msgp.ErrLimitExceeded
-					return
-				}
-				for zb0003 > 0 {
-					zb0003--
-					field, err = dc.ReadMapKeyPtr()
-					if err != nil {
-						err = msgp.WrapError(err, "Holders", za0001)
-						return
-					}
-					switch msgp.UnsafeString(field) {
-					case "u":
-						z.Holders[za0001].UID, err = dc.ReadString()
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "UID")
-							return
-						}
-					case "w":
-						z.Holders[za0001].Write, err = dc.ReadBool()
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "Write")
-							return
-						}
-					case "h":
-						z.Holders[za0001].HeldFor, err = dc.ReadInt64()
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
-							return
-						}
-					default:
-						err = dc.Skip()
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001)
-							return
-						}
-					}
 				}
 			}
 		default:
@@ -1062,35 +1172,9 @@ func (z *Holders) EncodeMsg(en *msgp.Writer) (err error) {
 		return
 	}
 	for za0001 := range z.Holders {
-		// map header, size 3
-		// write "u"
-		err = en.Append(0x83, 0xa1, 0x75)
+		err = z.Holders[za0001].EncodeMsg(en)
 		if err != nil {
-			return
-		}
-		err = en.WriteString(z.Holders[za0001].UID)
-		if err != nil {
-			err = msgp.WrapError(err, "Holders", za0001, "UID")
-			return
-		}
-		// write "w"
-		err = en.Append(0xa1, 0x77)
-		if err != nil {
-			return
-		}
-		err = en.WriteBool(z.Holders[za0001].Write)
-		if err != nil {
-			err = msgp.WrapError(err, "Holders", za0001, "Write")
-			return
-		}
-		// write "h"
-		err = en.Append(0xa1, 0x68)
-		if err != nil {
-			return
-		}
-		err = en.WriteInt64(z.Holders[za0001].HeldFor)
-		if err != nil {
-			err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
+			err = msgp.WrapError(err, "Holders", za0001)
 			return
 		}
 	}
@@ -1108,16 +1192,11 @@ func (z *Holders) MarshalMsg(b []byte) (o []byte, err error) {
 		return nil, msgp.ErrLimitExceeded
 	}
 	for za0001 := range z.Holders {
-		// map header, size 3
-		// string "u"
-		o = append(o, 0x83, 0xa1, 0x75)
-		o = msgp.AppendString(o, z.Holders[za0001].UID)
-		// string "w"
-		o = append(o, 0xa1, 0x77)
-		o = msgp.AppendBool(o, z.Holders[za0001].Write)
-		// string "h"
-		o = append(o, 0xa1, 0x68)
-		o = msgp.AppendInt64(o, z.Holders[za0001].HeldFor)
+		o, err = z.Holders[za0001].MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Holders", za0001)
+			return
+		}
 	}
 	return
 }
@@ -1161,49 +1240,10 @@ func (z *Holders) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				z.Holders = make([]Holder, zb0002)
 			}
 			for za0001 := range z.Holders {
-				var zb0003 uint32
-				zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
+				bts, err = z.Holders[za0001].UnmarshalMsg(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "Holders", za0001)
 					return
-				}
-				if zb0003 > z5817a858limitMaps {
-					err = msgp.ErrLimitExceeded
-					return
-				}
-				for zb0003 > 0 {
-					zb0003--
-					field, bts, err = msgp.ReadMapKeyZC(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "Holders", za0001)
-						return
-					}
-					switch msgp.UnsafeString(field) {
-					case "u":
-						z.Holders[za0001].UID, bts, err = msgp.ReadStringBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "UID")
-							return
-						}
-					case "w":
-						z.Holders[za0001].Write, bts, err = msgp.ReadBoolBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "Write")
-							return
-						}
-					case "h":
-						z.Holders[za0001].HeldFor, bts, err = msgp.ReadInt64Bytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001, "HeldFor")
-							return
-						}
-					default:
-						bts, err = msgp.Skip(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "Holders", za0001)
-							return
-						}
-					}
 				}
 			}
 		default:
@@ -1222,8 +1262,260 @@ func (z *Holders) UnmarshalMsg(bts []byte) (o []byte, err error) {
 func (z *Holders) Msgsize() (s int) {
 	s = 1 + 2 + msgp.ArrayHeaderSize
 	for za0001 := range z.Holders {
-		s += 1 + 2 + msgp.StringPrefixSize + len(z.Holders[za0001].UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+		s += z.Holders[za0001].Msgsize()
 	}
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *ListArgs) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "ar":
+			z.AfterResource, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "AfterResource")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "au":
+			z.AfterUID, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "AfterUID")
+				return
+			}
+			zb0001Mask |= 0x2
+		case "m":
+			z.Max, err = dc.ReadInt()
+			if err != nil {
+				err = msgp.WrapError(err, "Max")
+				return
+			}
+			zb0001Mask |= 0x4
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x7 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.AfterResource = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.AfterUID = ""
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Max = 0
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z ListArgs) EncodeMsg(en *msgp.Writer) (err error) {
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.AfterResource == "" {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.AfterUID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Max == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
+	if err != nil {
+		return
+	}
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// write "ar"
+			err = en.Append(0xa2, 0x61, 0x72)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.AfterResource)
+			if err != nil {
+				err = msgp.WrapError(err, "AfterResource")
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "au"
+			err = en.Append(0xa2, 0x61, 0x75)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.AfterUID)
+			if err != nil {
+				err = msgp.WrapError(err, "AfterUID")
+				return
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "m"
+			err = en.Append(0xa1, 0x6d)
+			if err != nil {
+				return
+			}
+			err = en.WriteInt(z.Max)
+			if err != nil {
+				err = msgp.WrapError(err, "Max")
+				return
+			}
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z ListArgs) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.AfterResource == "" {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.AfterUID == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Max == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// string "ar"
+			o = append(o, 0xa2, 0x61, 0x72)
+			o = msgp.AppendString(o, z.AfterResource)
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "au"
+			o = append(o, 0xa2, 0x61, 0x75)
+			o = msgp.AppendString(o, z.AfterUID)
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "m"
+			o = append(o, 0xa1, 0x6d)
+			o = msgp.AppendInt(o, z.Max)
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *ListArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "ar":
+			z.AfterResource, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "AfterResource")
+				return
+			}
+			zb0001Mask |= 0x1
+		case "au":
+			z.AfterUID, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "AfterUID")
+				return
+			}
+			zb0001Mask |= 0x2
+		case "m":
+			z.Max, bts, err = msgp.ReadIntBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Max")
+				return
+			}
+			zb0001Mask |= 0x4
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x7 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.AfterResource = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.AfterUID = ""
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Max = 0
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z ListArgs) Msgsize() (s int) {
+	s = 1 + 3 + msgp.StringPrefixSize + len(z.AfterResource) + 3 + msgp.StringPrefixSize + len(z.AfterUID) + 2 + msgp.IntSize
 	return
 }
 
@@ -1241,7 +1533,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 7 bits */
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1323,6 +1615,13 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x40
+		case "pu":
+			z.PublicUID, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "PublicUID")
+				return
+			}
+			zb0001Mask |= 0x80
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1332,7 +1631,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7f {
+	if zb0001Mask != 0xff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1354,6 +1653,9 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x40) == 0 {
 			z.Reclaim = false
 		}
+		if (zb0001Mask & 0x80) == 0 {
+			z.PublicUID = false
+		}
 	}
 	return
 }
@@ -1361,8 +1663,8 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(8)
-	var zb0001Mask uint8 /* 8 bits */
+	zb0001Len := uint32(9)
+	var zb0001Mask uint16 /* 9 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1391,6 +1693,10 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Reclaim == false {
 		zb0001Len--
 		zb0001Mask |= 0x80
+	}
+	if z.PublicUID == false {
+		zb0001Len--
+		zb0001Mask |= 0x100
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1505,6 +1811,18 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// write "pu"
+			err = en.Append(0xa2, 0x70, 0x75)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.PublicUID)
+			if err != nil {
+				err = msgp.WrapError(err, "PublicUID")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1513,8 +1831,8 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(8)
-	var zb0001Mask uint8 /* 8 bits */
+	zb0001Len := uint32(9)
+	var zb0001Mask uint16 /* 9 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1543,6 +1861,10 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Reclaim == false {
 		zb0001Len--
 		zb0001Mask |= 0x80
+	}
+	if z.PublicUID == false {
+		zb0001Len--
+		zb0001Mask |= 0x100
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1593,6 +1915,11 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa2, 0x72, 0x63)
 			o = msgp.AppendBool(o, z.Reclaim)
 		}
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// string "pu"
+			o = append(o, 0xa2, 0x70, 0x75)
+			o = msgp.AppendBool(o, z.PublicUID)
+		}
 	}
 	return
 }
@@ -1611,7 +1938,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 7 bits */
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1693,6 +2020,13 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x40
+		case "pu":
+			z.PublicUID, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "PublicUID")
+				return
+			}
+			zb0001Mask |= 0x80
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1702,7 +2036,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7f {
+	if zb0001Mask != 0xff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1724,6 +2058,9 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x40) == 0 {
 			z.Reclaim = false
 		}
+		if (zb0001Mask & 0x80) == 0 {
+			z.PublicUID = false
+		}
 	}
 	o = bts
 	return
@@ -1735,7 +2072,7 @@ func (z *LockArgs) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
-	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize
+	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize + 3 + msgp.BoolSize
 	return
 }
 
@@ -1978,49 +2315,10 @@ func (z *QueryReply) DecodeMsg(dc *msgp.Reader) (err error) {
 							z.Resources[za0001].Holders = make([]Holder, zb0004)
 						}
 						for za0002 := range z.Resources[za0001].Holders {
-							var zb0005 uint32
-							zb0005, err = dc.ReadMapHeader()
+							err = z.Resources[za0001].Holders[za0002].DecodeMsg(dc)
 							if err != nil {
 								err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
 								return
-							}
-							if zb0005 > z5817a858limitMaps {
-								err = msgp.ErrLimitExceeded
-								return
-							}
-							for zb0005 > 0 {
-								zb0005--
-								field, err = dc.ReadMapKeyPtr()
-								if err != nil {
-									err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
-									return
-								}
-								switch msgp.UnsafeString(field) {
-								case "u":
-									z.Resources[za0001].Holders[za0002].UID, err = dc.ReadString()
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
-										return
-									}
-								case "w":
-									z.Resources[za0001].Holders[za0002].Write, err = dc.ReadBool()
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
-										return
-									}
-								case "h":
-									z.Resources[za0001].Holders[za0002].HeldFor, err = dc.ReadInt64()
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
-										return
-									}
-								default:
-									err = dc.Skip()
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
-										return
-									}
-								}
 							}
 						}
 					default:
@@ -2077,35 +2375,9 @@ func (z *QueryReply) EncodeMsg(en *msgp.Writer) (err error) {
 			return
 		}
 		for za0002 := range z.Resources[za0001].Holders {
-			// map header, size 3
-			// write "u"
-			err = en.Append(0x83, 0xa1, 0x75)
+			err = z.Resources[za0001].Holders[za0002].EncodeMsg(en)
 			if err != nil {
-				return
-			}
-			err = en.WriteString(z.Resources[za0001].Holders[za0002].UID)
-			if err != nil {
-				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
-				return
-			}
-			// write "w"
-			err = en.Append(0xa1, 0x77)
-			if err != nil {
-				return
-			}
-			err = en.WriteBool(z.Resources[za0001].Holders[za0002].Write)
-			if err != nil {
-				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
-				return
-			}
-			// write "h"
-			err = en.Append(0xa1, 0x68)
-			if err != nil {
-				return
-			}
-			err = en.WriteInt64(z.Resources[za0001].Holders[za0002].HeldFor)
-			if err != nil {
-				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
+				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
 				return
 			}
 		}
@@ -2132,16 +2404,11 @@ func (z *QueryReply) MarshalMsg(b []byte) (o []byte, err error) {
 			return nil, msgp.ErrLimitExceeded
 		}
 		for za0002 := range z.Resources[za0001].Holders {
-			// map header, size 3
-			// string "u"
-			o = append(o, 0x83, 0xa1, 0x75)
-			o = msgp.AppendString(o, z.Resources[za0001].Holders[za0002].UID)
-			// string "w"
-			o = append(o, 0xa1, 0x77)
-			o = msgp.AppendBool(o, z.Resources[za0001].Holders[za0002].Write)
-			// string "h"
-			o = append(o, 0xa1, 0x68)
-			o = msgp.AppendInt64(o, z.Resources[za0001].Holders[za0002].HeldFor)
+			o, err = z.Resources[za0001].Holders[za0002].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
+				return
+			}
 		}
 	}
 	return
@@ -2221,49 +2488,10 @@ func (z *QueryReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 							z.Resources[za0001].Holders = make([]Holder, zb0004)
 						}
 						for za0002 := range z.Resources[za0001].Holders {
-							var zb0005 uint32
-							zb0005, bts, err = msgp.ReadMapHeaderBytes(bts)
+							bts, err = z.Resources[za0001].Holders[za0002].UnmarshalMsg(bts)
 							if err != nil {
 								err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
 								return
-							}
-							if zb0005 > z5817a858limitMaps {
-								err = msgp.ErrLimitExceeded
-								return
-							}
-							for zb0005 > 0 {
-								zb0005--
-								field, bts, err = msgp.ReadMapKeyZC(bts)
-								if err != nil {
-									err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
-									return
-								}
-								switch msgp.UnsafeString(field) {
-								case "u":
-									z.Resources[za0001].Holders[za0002].UID, bts, err = msgp.ReadStringBytes(bts)
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "UID")
-										return
-									}
-								case "w":
-									z.Resources[za0001].Holders[za0002].Write, bts, err = msgp.ReadBoolBytes(bts)
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "Write")
-										return
-									}
-								case "h":
-									z.Resources[za0001].Holders[za0002].HeldFor, bts, err = msgp.ReadInt64Bytes(bts)
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002, "HeldFor")
-										return
-									}
-								default:
-									bts, err = msgp.Skip(bts)
-									if err != nil {
-										err = msgp.WrapError(err, "Resources", za0001, "Holders", za0002)
-										return
-									}
-								}
 							}
 						}
 					default:
@@ -2293,7 +2521,7 @@ func (z *QueryReply) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += 1 + 2 + msgp.ArrayHeaderSize
 		for za0002 := range z.Resources[za0001].Holders {
-			s += 1 + 2 + msgp.StringPrefixSize + len(z.Resources[za0001].Holders[za0002].UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+			s += z.Resources[za0001].Holders[za0002].Msgsize()
 		}
 	}
 	return
@@ -3249,10 +3477,10 @@ func (z *WaitEdge) DecodeMsg(dc *msgp.Reader) (err error) {
 				err = msgp.WrapError(err, "Holder")
 				return
 			}
-		case "u":
-			z.UID, err = dc.ReadString()
+		case "t":
+			z.Tag, err = dc.ReadString()
 			if err != nil {
-				err = msgp.WrapError(err, "UID")
+				err = msgp.WrapError(err, "Tag")
 				return
 			}
 		case "q":
@@ -3305,14 +3533,14 @@ func (z *WaitEdge) EncodeMsg(en *msgp.Writer) (err error) {
 		err = msgp.WrapError(err, "Holder")
 		return
 	}
-	// write "u"
-	err = en.Append(0xa1, 0x75)
+	// write "t"
+	err = en.Append(0xa1, 0x74)
 	if err != nil {
 		return
 	}
-	err = en.WriteString(z.UID)
+	err = en.WriteString(z.Tag)
 	if err != nil {
-		err = msgp.WrapError(err, "UID")
+		err = msgp.WrapError(err, "Tag")
 		return
 	}
 	// write "q"
@@ -3341,9 +3569,9 @@ func (z *WaitEdge) MarshalMsg(b []byte) (o []byte, err error) {
 	// string "h"
 	o = append(o, 0xa1, 0x68)
 	o = msgp.AppendString(o, z.Holder)
-	// string "u"
-	o = append(o, 0xa1, 0x75)
-	o = msgp.AppendString(o, z.UID)
+	// string "t"
+	o = append(o, 0xa1, 0x74)
+	o = msgp.AppendString(o, z.Tag)
 	// string "q"
 	o = append(o, 0xa1, 0x71)
 	o = msgp.AppendInt(o, z.Quorum)
@@ -3390,10 +3618,10 @@ func (z *WaitEdge) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Holder")
 				return
 			}
-		case "u":
-			z.UID, bts, err = msgp.ReadStringBytes(bts)
+		case "t":
+			z.Tag, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
-				err = msgp.WrapError(err, "UID")
+				err = msgp.WrapError(err, "Tag")
 				return
 			}
 		case "q":
@@ -3416,7 +3644,7 @@ func (z *WaitEdge) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *WaitEdge) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.Waiter) + 2 + msgp.StringPrefixSize + len(z.Resource) + 2 + msgp.StringPrefixSize + len(z.Holder) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.IntSize
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Waiter) + 2 + msgp.StringPrefixSize + len(z.Resource) + 2 + msgp.StringPrefixSize + len(z.Holder) + 2 + msgp.StringPrefixSize + len(z.Tag) + 2 + msgp.IntSize
 	return
 }
 

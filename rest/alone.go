@@ -37,7 +37,7 @@ func (c *Client) callAlone(ctx context.Context, op, path string, args msgp.Marsh
 		defer putExchange(ex)
 		var err error
 		if ex.buf, err = args.MarshalMsg(ex.buf[:0]); err == nil {
-			err = c.roundTrip(ex, fasthttp.MethodPost, path, 0, deadline)
+			err = c.roundTrip(ex, fasthttp.MethodPost, path, deadline)
 		}
 		if err == nil {
 			left, derr := reply.UnmarshalMsg(ex.body)

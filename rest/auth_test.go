@@ -222,11 +222,13 @@ func TestAuthRoles(t *testing.T) {
 	status, e, _ := send(t, f.endpoint, f.signed("POST", PathLock, f.now(), lockBody(t, "u1", "a")))
 	require.Equal(t, http.StatusOK, status, "%v", e)
 
-	status, e, _ = send(t, f.endpoint, f.signed("GET", PathLocks, f.now(), nil))
+	list, err := (&locker.ListArgs{}).MarshalMsg(nil)
+	require.NoError(t, err)
+	status, e, _ = send(t, f.endpoint, f.signed("POST", PathLocks, f.now(), list))
 	assert.Equal(t, http.StatusForbidden, status)
 	assert.Equal(t, CodeForbidden, e.Code)
 	assert.Contains(t, e.Message, "needs the admin role")
-	status, _, _ = send(t, f.endpoint, f.signedAdmin("GET", PathLocks, f.now(), nil))
+	status, _, _ = send(t, f.endpoint, f.signedAdmin("POST", PathLocks, f.now(), list))
 	assert.Equal(t, http.StatusOK, status)
 
 	byResource, err := (&locker.LockArgs{Resources: []string{"a"}}).MarshalMsg(nil)
@@ -254,7 +256,7 @@ func TestAuthRoles(t *testing.T) {
 	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	srv, endpoint := startServer(t, tbl, ServerConfig{Secret: f.secret, Clock: f.clk})
-	status, e, _ = send(t, endpoint, sign(f.admin, roleAdmin, srv.node, srv.incarnation, "GET", PathLocks, f.now(), nil))
+	status, e, _ = send(t, endpoint, sign(f.admin, roleAdmin, srv.node, srv.incarnation, "POST", PathLocks, f.now(), list))
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Contains(t, e.Message, "no admin secret")
 }
@@ -366,9 +368,9 @@ func TestClientAuthErrors(t *testing.T) {
 	}
 	// An admin client lists; a lock client may not.
 	admin := newClient(t, f.endpoint, ClientConfig{AdminSecret: f.admin, Clock: f.clk})
-	_, err = admin.List(ctx, 0)
+	_, err = admin.List(ctx, locker.ListArgs{})
 	assert.NoError(t, err)
-	_, err = good.List(ctx, 0)
+	_, err = good.List(ctx, locker.ListArgs{})
 	require.ErrorIs(t, err, locker.ErrUnauthorized)
 	assert.Contains(t, err.Error(), "needs the admin role")
 }

@@ -110,7 +110,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		decode func(*scratch) error
 	}{
 		{"Generated", func(sc *scratch) error { _, err := sc.batch.UnmarshalMsg(body); return err }},
-		{"ZeroCopy", func(sc *scratch) error { _, err := decodeBatchZC(&sc.batch, body); return err }},
+		{"ZeroCopy", func(sc *scratch) error { _, err := decodeBatchZC(&sc.batch, body, unboundedBudget()); return err }},
 	} {
 		b.Run(d.name, func(b *testing.B) {
 			sc := new(scratch)

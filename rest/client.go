@@ -226,7 +226,8 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 }
 
 // maxAnswerBytes bounds the body of a node's answer that a client reads: a
-// listing of a whole table is the largest.
+// page of a listing is the largest, about 30 MB with locker.MaxListPage
+// entries whose names, UIDs and labels are at the table's default limits.
 const maxAnswerBytes = 64 << 20
 
 // tlsConfig returns the TLS configuration for endpoint u: nil for http, and
@@ -296,18 +297,6 @@ func (c *Client) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.R
 	return r, err
 }
 
-// List asks the node for its holders. See locker.Lister.
-func (c *Client) List(ctx context.Context, max int) ([]locker.Entry, error) {
-	cl := newCall(verbList)
-	cl.max = max
-	if err := c.do(ctx, cl); err != nil {
-		return nil, err
-	}
-	e, err := cl.entries, cl.err
-	putCall(cl)
-	return e, err
-}
-
 func (c *Client) lockCall(ctx context.Context, v Verb, args locker.LockArgs) (locker.Reply, error) {
 	cl := newCall(v)
 	cl.lock = args
@@ -320,9 +309,6 @@ func (c *Client) lockCall(ctx context.Context, v Verb, args locker.LockArgs) (lo
 	putCall(cl)
 	return r, err
 }
-
-// verbList is the client's internal verb for a listing; it is never batched.
-const verbList Verb = 255
 
 // opName names a verb in errors.
 func opName(v Verb) string {
@@ -339,8 +325,6 @@ func opName(v Verb) string {
 		return "refresh"
 	case VerbForceUnlock:
 		return "force-unlock"
-	case verbList:
-		return "list"
 	}
 	return "verb " + strconv.Itoa(int(v))
 }
@@ -361,7 +345,7 @@ func pathOf(v Verb) string {
 	case VerbForceUnlock:
 		return PathForceUnlock
 	}
-	return PathLocks
+	panic("rest: internal error: no path for verb " + strconv.Itoa(int(v)))
 }
 
 // States of a call.
@@ -409,9 +393,7 @@ type call struct {
 	// submitted call.
 	lock    locker.LockArgs
 	refresh locker.RefreshArgs
-	max     int
 	rreply  locker.RefreshReply
-	entries []locker.Entry
 	state   atomic.Int32
 	done    chan struct{} // capacity 1; receives once the call is answered
 
@@ -472,7 +454,7 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(cl.deadline) {
 		cl.deadline = d
 	}
-	if ctx.Done() == nil && (c.cfg.DisableBatching || cl.verb == verbList) {
+	if ctx.Done() == nil && c.cfg.DisableBatching {
 		// Nothing can interrupt the caller: send from its own goroutine.
 		c.sendOne(cl)
 		return nil
@@ -604,7 +586,7 @@ func ctxError(ctx context.Context) error {
 
 // submit hands cl to a sender: the coalescer, or a goroutine of its own.
 func (c *Client) submit(cl *call) {
-	if c.cfg.DisableBatching || cl.verb == verbList {
+	if c.cfg.DisableBatching {
 		go func() {
 			c.sendOne(cl)
 			c.answer(cl)
@@ -656,18 +638,14 @@ func (c *Client) sendOne(cl *call) {
 	ex := getExchange()
 	defer putExchange(ex)
 	var err error
-	method := fasthttp.MethodPost
 	switch cl.verb {
 	case VerbRefresh:
 		ex.buf, err = cl.refresh.MarshalMsg(ex.buf[:0])
-	case verbList:
-		method = fasthttp.MethodGet
-		ex.buf = ex.buf[:0]
 	default:
 		ex.buf, err = cl.lockArgs().MarshalMsg(ex.buf[:0])
 	}
 	if err == nil {
-		err = c.roundTrip(ex, method, pathOf(cl.verb), cl.max, cl.deadline)
+		err = c.roundTrip(ex, fasthttp.MethodPost, pathOf(cl.verb), cl.deadline)
 	}
 	if err == nil {
 		err = cl.decodeAnswer(ex.body)
@@ -708,9 +686,9 @@ func putExchange(ex *exchange) {
 // start (it restarted, or its address now leads to another node), the
 // client asks the hello again and sends the request once more, signed anew:
 // the node refused it unread.
-func (c *Client) roundTrip(ex *exchange, method, path string, maxEntries int, deadline time.Time) error {
+func (c *Client) roundTrip(ex *exchange, method, path string, deadline time.Time) error {
 	for try := 0; ; try++ {
-		err := c.roundTripOnce(ex, method, path, maxEntries, deadline)
+		err := c.roundTripOnce(ex, method, path, deadline)
 		var id *identityError
 		if try == 0 && errors.As(err, &id) {
 			c.forget(id.was)
@@ -729,19 +707,13 @@ type identityError struct {
 func (e *identityError) Error() string { return e.err.Error() }
 func (e *identityError) Unwrap() error { return e.err }
 
-func (c *Client) roundTripOnce(ex *exchange, method, path string, maxEntries int, deadline time.Time) error {
+func (c *Client) roundTripOnce(ex *exchange, method, path string, deadline time.Time) error {
 	ex.target = append(ex.target[:0], path...)
 	ex.target = append(ex.target, '?')
 	ex.target = append(ex.target, QueryTimeout...)
 	ex.target = append(ex.target, '=')
 	ms := (time.Until(deadline) + time.Millisecond - 1) / time.Millisecond
 	ex.target = strconv.AppendInt(ex.target, int64(max(ms, 1)), 10)
-	if path == PathLocks {
-		ex.target = append(ex.target, '&')
-		ex.target = append(ex.target, QueryMax...)
-		ex.target = append(ex.target, '=')
-		ex.target = strconv.AppendInt(ex.target, int64(maxEntries), 10)
-	}
 	ex.auth = ex.auth[:0]
 	var id *identity
 	if c.key != nil {
@@ -820,10 +792,6 @@ func (cl *call) decodeAnswer(body []byte) error {
 	switch cl.verb {
 	case VerbRefresh:
 		left, err = cl.rreply.UnmarshalMsg(body)
-	case verbList:
-		var list locker.EntryList
-		left, err = list.UnmarshalMsg(body)
-		cl.entries = list.Entries
 	default:
 		left, err = cl.reply.UnmarshalMsg(body)
 	}

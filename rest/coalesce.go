@@ -269,7 +269,7 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 	var err error
 	ex.buf, err = appendBatch(ex.buf[:0], live)
 	if err == nil {
-		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, 0, monoTime(deadline))
+		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, monoTime(deadline))
 	}
 	if err == nil {
 		err = checkBatchReply(len(live), &ex.reply, ex.body)

@@ -193,7 +193,7 @@ func TestBatchingCoalescesAndAnswersEachCaller(t *testing.T) {
 			}
 		}
 	}
-	entries, err := f.g.List(ctx, 0)
+	entries, err := listAll(ctx, f.g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestBatchingCancelledCallers(t *testing.T) {
 	if f.batches.Load() != 1 {
 		t.Fatalf("%d batches, want 1", f.batches.Load())
 	}
-	entries, err := f.g.List(context.Background(), 0)
+	entries, err := listAll(context.Background(), f.g)
 	if err != nil {
 		t.Fatal(err)
 	}

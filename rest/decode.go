@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"fmt"
 	"unsafe"
 
 	"github.com/tinylib/msgp/msgp"
@@ -17,9 +18,12 @@ import (
 // msgpack str), so that decoding allocates nothing once the scratch's slices
 // have grown. The server uses them only for a table that copies what it keeps
 // (locker.ArgCopier), and only while the body is alive: until the handler
-// returns, after which fasthttp reuses it.
+// returns, after which fasthttp reuses it; for another table, the server
+// copies the strings it passes on.
 //
-// Each accepts exactly the inputs its generated twin accepts, and decodes
+// Each takes a decodeBudget that bounds what it allocates (see budget.go):
+// with the budget of unbounded, it accepts exactly the inputs its generated
+// twin accepts, and decodes
 // them into equal values with the same bytes left over; it rejects the same
 // inputs, though not always with the same error. Like its twin, it reuses
 // the slices it finds in the value it decodes into, resizes them to the
@@ -28,7 +32,10 @@ import (
 // absent fields as they were, skips unknown keys and lets a repeated key
 // overwrite. One difference: where the twin sets an omitted slice to nil,
 // these keep its memory, emptied, for the next request. FuzzDecodeZeroCopy
-// holds them to that.
+// holds them to that. With a server's budget it refuses, before allocating
+// for them, batches and requests that carry more than the budget allows,
+// and reads a lock's resources over the table's limit without keeping
+// them, noting the operation in the budget (decodeBudget.over).
 
 // The size limits of the generated decoders (the //msgp:limit directives of
 // rest/wire.go and locker/wire.go). TestDecodeZeroCopyLimits checks that
@@ -40,8 +47,8 @@ const (
 )
 
 // decodeBatchZC decodes a BatchArgs from b into z as z.UnmarshalMsg does,
-// with strings that alias b. See above.
-func decodeBatchZC(z *BatchArgs, b []byte) ([]byte, error) {
+// with strings that alias b, within lim. See above.
+func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 	n, b, err := readMapHeader(b)
 	if err != nil {
 		return nil, msgp.WrapError(err)
@@ -68,13 +75,17 @@ func decodeBatchZC(z *BatchArgs, b []byte) ([]byte, error) {
 			if err != nil {
 				return nil, msgp.WrapError(err, "Ops")
 			}
+			if m > lim.ops {
+				return nil, fmt.Errorf("%w: batch of %d operations, more than the limit of %d", errTooManyOps, m, lim.ops)
+			}
 			if cap(z.Ops) >= int(m) {
 				z.Ops = z.Ops[:m]
 			} else {
 				z.Ops = make([]BatchOp, m)
 			}
 			for i := range z.Ops {
-				b, err = decodeOpZC(&z.Ops[i], b)
+				lim.op = i
+				b, err = decodeOpZC(&z.Ops[i], b, lim)
 				if err != nil {
 					return nil, msgp.WrapError(err, "Ops", i)
 				}
@@ -102,8 +113,8 @@ func decodeBatchZC(z *BatchArgs, b []byte) ([]byte, error) {
 }
 
 // decodeOpZC decodes a BatchOp from b into z as z.UnmarshalMsg does, with
-// strings that alias b.
-func decodeOpZC(z *BatchOp, b []byte) ([]byte, error) {
+// strings that alias b, within lim.
+func decodeOpZC(z *BatchOp, b []byte, lim *decodeBudget) ([]byte, error) {
 	n, b, err := readMapHeader(b)
 	if err != nil {
 		return nil, err
@@ -133,13 +144,13 @@ func decodeOpZC(z *BatchOp, b []byte) ([]byte, error) {
 			z.Verb = Verb(v)
 		case "l":
 			seenLock = true
-			b, err = decodeLockZC(&z.Lock, b)
+			b, err = decodeLockZC(&z.Lock, b, lim)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Lock")
 			}
 		case "r":
 			seenRefresh = true
-			b, err = decodeRefreshZC(&z.Refresh, b)
+			b, err = decodeRefreshZC(&z.Refresh, b, lim)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Refresh")
 			}
@@ -154,12 +165,14 @@ func decodeOpZC(z *BatchOp, b []byte) ([]byte, error) {
 }
 
 // decodeLockZC decodes a locker.LockArgs from b into z as z.UnmarshalMsg
-// does, with strings that alias b.
-func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
+// does, with strings that alias b, within lim: resources over lim.resources
+// are read but not kept, and the operation noted in lim.over.
+func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 	n, b, err := readMapHeader(b)
 	if err != nil {
 		return nil, err
 	}
+	lim.forget() // what an earlier value of the operation's LockArgs left
 	// The omitempty fields: those not on the wire are cleared.
 	const (
 		seenResources = 1 << iota
@@ -169,6 +182,7 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 		seenNoIntent
 		seenHolder
 		seenReclaim
+		seenPublicUID
 	)
 	var seen uint8
 	defer func() {
@@ -193,6 +207,9 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 		if seen&seenReclaim == 0 {
 			z.Reclaim = false
 		}
+		if seen&seenPublicUID == 0 {
+			z.PublicUID = false
+		}
 	}()
 	for ; n > 0; n-- {
 		var key []byte
@@ -208,7 +225,8 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 			}
 		case "r":
 			seen |= seenResources
-			z.Resources, b, err = readStringsZC(z.Resources, b)
+			lim.forget() // a key given twice: the last counts
+			z.Resources, b, err = readNamesZC(z.Resources, b, lim, lim.resources)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Resources")
 			}
@@ -248,6 +266,12 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 			if err != nil {
 				return nil, msgp.WrapError(err, "Reclaim")
 			}
+		case "pu":
+			seen |= seenPublicUID
+			z.PublicUID, b, err = msgp.ReadBoolBytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "PublicUID")
+			}
 		default:
 			b, err = msgp.Skip(b)
 			if err != nil {
@@ -259,8 +283,8 @@ func decodeLockZC(z *locker.LockArgs, b []byte) ([]byte, error) {
 }
 
 // decodeRefreshZC decodes a locker.RefreshArgs from b into z as
-// z.UnmarshalMsg does, with strings that alias b.
-func decodeRefreshZC(z *locker.RefreshArgs, b []byte) ([]byte, error) {
+// z.UnmarshalMsg does, with strings that alias b, within lim.
+func decodeRefreshZC(z *locker.RefreshArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 	n, b, err := readMapHeader(b)
 	if err != nil {
 		return nil, err
@@ -273,7 +297,7 @@ func decodeRefreshZC(z *locker.RefreshArgs, b []byte) ([]byte, error) {
 		}
 		switch string(key) {
 		case "u":
-			z.UIDs, b, err = readStringsZC(z.UIDs, b)
+			z.UIDs, b, err = readNamesZC(z.UIDs, b, lim, lockerArrayLimit)
 			if err != nil {
 				return nil, msgp.WrapError(err, "UIDs")
 			}
@@ -281,6 +305,86 @@ func decodeRefreshZC(z *locker.RefreshArgs, b []byte) ([]byte, error) {
 			b, err = msgp.Skip(b)
 			if err != nil {
 				return nil, err
+			}
+		}
+	}
+	return b, nil
+}
+
+// decodeQueryZC decodes a locker.QueryArgs from b into z as z.UnmarshalMsg
+// does, with strings that alias b, within lim: resources over
+// lim.resources are read but not kept, and noted in lim.over.
+func decodeQueryZC(z *locker.QueryArgs, b []byte, lim *decodeBudget) ([]byte, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil {
+		return nil, msgp.WrapError(err)
+	}
+	for ; n > 0; n-- {
+		var key []byte
+		key, b, err = readKeyZC(b)
+		if err != nil {
+			return nil, msgp.WrapError(err)
+		}
+		switch string(key) {
+		case "r":
+			lim.forget() // a key given twice: the last counts
+			z.Resources, b, err = readNamesZC(z.Resources, b, lim, lim.resources)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Resources")
+			}
+		default:
+			b, err = msgp.Skip(b)
+			if err != nil {
+				return nil, msgp.WrapError(err)
+			}
+		}
+	}
+	return b, nil
+}
+
+// decodeWaitsZC decodes a locker.WaitsArgs from b into z as z.UnmarshalMsg
+// does, with strings that alias b, within lim: resources over
+// lim.resources are read but not kept, and noted in lim.over. Like the
+// other decoders here, it keeps the memory of an omitted Resources,
+// emptied, where its twin sets it to nil.
+func decodeWaitsZC(z *locker.WaitsArgs, b []byte, lim *decodeBudget) ([]byte, error) {
+	n, b, err := readMapHeader(b)
+	if err != nil {
+		return nil, msgp.WrapError(err)
+	}
+	var seenWithdraw, seenResources bool // the omitempty fields
+	defer func() {
+		if !seenWithdraw {
+			z.Withdraw = ""
+		}
+		if !seenResources {
+			z.Resources = z.Resources[:0]
+		}
+	}()
+	for ; n > 0; n-- {
+		var key []byte
+		key, b, err = readKeyZC(b)
+		if err != nil {
+			return nil, msgp.WrapError(err)
+		}
+		switch string(key) {
+		case "w":
+			seenWithdraw = true
+			z.Withdraw, b, err = readStringZC(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Withdraw")
+			}
+		case "r":
+			seenResources = true
+			lim.forget()
+			z.Resources, b, err = readNamesZC(z.Resources, b, lim, lim.resources)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Resources")
+			}
+		default:
+			b, err = msgp.Skip(b)
+			if err != nil {
+				return nil, msgp.WrapError(err)
 			}
 		}
 	}
@@ -328,11 +432,26 @@ func readArrayHeader(b []byte, limit uint32) (uint32, []byte, error) {
 	return n, b, nil
 }
 
-// readStringsZC reads an array of strings that alias b into dst, reusing
-// dst's memory if it has room, and returns dst resized to the array.
-func readStringsZC(dst []string, b []byte) ([]string, []byte, error) {
+// readNamesZC reads an array of strings that alias b into dst, reusing
+// dst's memory if it has room, and returns dst resized to the array. An
+// array of more than bound strings is read but not kept: dst is returned
+// empty, and the operation noted in lim.over. The strings kept are taken
+// from lim's names.
+func readNamesZC(dst []string, b []byte, lim *decodeBudget, bound uint32) ([]string, []byte, error) {
 	n, b, err := readArrayHeader(b, lockerArrayLimit)
 	if err != nil {
+		return dst, nil, err
+	}
+	if n > bound {
+		for i := range n {
+			if _, b, err = readStringZC(b); err != nil {
+				return dst, nil, msgp.WrapError(err, i)
+			}
+		}
+		lim.over = append(lim.over, overNames{op: lim.op, n: n})
+		return dst[:0], b, nil
+	}
+	if err := lim.take(n); err != nil {
 		return dst, nil, err
 	}
 	if cap(dst) >= int(n) {

@@ -23,7 +23,7 @@ func decodeSeeds(t testing.TB) [][]byte {
 		}
 		return b
 	}
-	lock := locker.LockArgs{UID: "4b0e6bda-8f4e-4c2b-9d4f-0a3e5f6b7c8d", Resources: []string{"bucket/a", "bucket/b"}, Owner: "node-1:4242", Source: "main.go:12", Quorum: 3, NoIntent: true, Holder: "node-1:4242/worker-7", Reclaim: true}
+	lock := locker.LockArgs{UID: "4b0e6bda-8f4e-4c2b-9d4f-0a3e5f6b7c8d", Resources: []string{"bucket/a", "bucket/b"}, Owner: "node-1:4242", Source: "main.go:12", Quorum: 3, NoIntent: true, Holder: "node-1:4242/worker-7", Reclaim: true, PublicUID: true}
 	refresh := locker.RefreshArgs{UIDs: []string{"u1", "", "u3"}}
 	batch := BatchArgs{Ops: []BatchOp{
 		{Verb: VerbLock, Lock: lock},
@@ -37,6 +37,7 @@ func decodeSeeds(t testing.TB) [][]byte {
 	hoisted := BatchArgs{Ops: append([]BatchOp(nil), batch.Ops...), Owner: "node-1:4242", Source: "main.go:12"}
 	seeds := [][]byte{
 		enc(&lock), enc(&refresh), enc(&batch), enc(&hoisted),
+		enc(&locker.QueryArgs{Resources: []string{"bucket/a", "b"}}), enc(&locker.WaitsArgs{Withdraw: "h", Resources: []string{"a"}}), enc(&locker.WaitsArgs{}),
 		enc(&BatchArgs{}), enc(&BatchArgs{Ops: []BatchOp{{}}}),
 		enc(&locker.LockArgs{}), enc(&locker.RefreshArgs{}),
 		{0x80}, {0xc0}, {}, {0x81, 0xa1, 'o', 0xc0}, // {}, nil, nothing, {"o": nil}
@@ -141,11 +142,20 @@ func FuzzDecodeZeroCopy(f *testing.F) {
 	prev := decodeSeeds(f)[2] // a batch of every verb
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var wb, gb BatchArgs
-		compareDecoders(t, "fresh batch", body, &wb, &gb, wb.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gb, b) })
+		compareDecoders(t, "fresh batch", body, &wb, &gb, wb.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gb, b, unboundedBudget()) })
 		var wl, gl locker.LockArgs
-		compareDecoders(t, "fresh lock", body, &wl, &gl, wl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gl, b) })
+		compareDecoders(t, "fresh lock", body, &wl, &gl, wl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gl, b, unboundedBudget()) })
 		var wr, gr locker.RefreshArgs
-		compareDecoders(t, "fresh refresh", body, &wr, &gr, wr.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gr, b) })
+		compareDecoders(t, "fresh refresh", body, &wr, &gr, wr.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gr, b, unboundedBudget()) })
+		var wq, gq locker.QueryArgs
+		compareDecoders(t, "fresh query", body, &wq, &gq, wq.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeQueryZC(&gq, b, unboundedBudget()) })
+		var ww, gw locker.WaitsArgs
+		compareDecoders(t, "fresh waits", body, &ww, &gw, ww.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeWaitsZC(&gw, b, unboundedBudget()) })
+		// And full of a previous request's.
+		wq2, gq2 := locker.QueryArgs{Resources: []string{"old"}}, locker.QueryArgs{Resources: []string{"old"}}
+		compareValues(t, "dirty query", body, &wq2, &gq2, wq2.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeQueryZC(&gq2, b, unboundedBudget()) })
+		ww2, gw2 := locker.WaitsArgs{Withdraw: "w", Resources: []string{"old"}}, locker.WaitsArgs{Withdraw: "w", Resources: []string{"old"}}
+		compareValues(t, "dirty waits", body, &ww2, &gw2, ww2.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeWaitsZC(&gw2, b, unboundedBudget()) })
 
 		// Scratches that decoded prev, each with its own decoder, and were
 		// reset.
@@ -153,7 +163,7 @@ func FuzzDecodeZeroCopy(f *testing.F) {
 		if _, err := ws.batch.UnmarshalMsg(prev); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := decodeBatchZC(&gs.batch, prev); err != nil {
+		if _, err := decodeBatchZC(&gs.batch, prev, unboundedBudget()); err != nil {
 			t.Fatal(err)
 		}
 		ws.op, gs.op = ws.batch.Ops[0], gs.batch.Ops[0]
@@ -164,9 +174,9 @@ func FuzzDecodeZeroCopy(f *testing.F) {
 		if !sameValue(reflect.ValueOf(ws), reflect.ValueOf(gs)) {
 			t.Fatalf("reset scratches differ:\n%+v\n%+v", ws, gs)
 		}
-		compareDecoders(t, "used batch", body, &ws.batch, &gs.batch, ws.batch.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gs.batch, b) })
-		compareDecoders(t, "used lock", body, &ws.op.Lock, &gs.op.Lock, ws.op.Lock.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gs.op.Lock, b) })
-		compareDecoders(t, "used refresh", body, &ws.op.Refresh, &gs.op.Refresh, ws.op.Refresh.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gs.op.Refresh, b) })
+		compareDecoders(t, "used batch", body, &ws.batch, &gs.batch, ws.batch.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gs.batch, b, unboundedBudget()) })
+		compareDecoders(t, "used lock", body, &ws.op.Lock, &gs.op.Lock, ws.op.Lock.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gs.op.Lock, b, unboundedBudget()) })
+		compareDecoders(t, "used refresh", body, &ws.op.Refresh, &gs.op.Refresh, ws.op.Refresh.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gs.op.Refresh, b, unboundedBudget()) })
 
 		// Values still full of the previous request, not reset: the fields
 		// the body leaves out must end the same way (cleared or kept).
@@ -174,14 +184,14 @@ func FuzzDecodeZeroCopy(f *testing.F) {
 		if _, err := wd.UnmarshalMsg(prev); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := decodeBatchZC(&gd, prev); err != nil {
+		if _, err := decodeBatchZC(&gd, prev, unboundedBudget()); err != nil {
 			t.Fatal(err)
 		}
-		compareValues(t, "dirty batch", body, &wd, &gd, wd.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gd, b) })
+		compareValues(t, "dirty batch", body, &wd, &gd, wd.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gd, b, unboundedBudget()) })
 		wdl, gdl := ws.op.Lock, gs.op.Lock
-		wdl.UID, wdl.Owner, wdl.Source, wdl.Quorum, wdl.NoIntent, wdl.Holder, wdl.Reclaim = "u", "o", "s", 3, true, "h", true
-		gdl.UID, gdl.Owner, gdl.Source, gdl.Quorum, gdl.NoIntent, gdl.Holder, gdl.Reclaim = "u", "o", "s", 3, true, "h", true
-		compareValues(t, "dirty lock", body, &wdl, &gdl, wdl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gdl, b) })
+		wdl.UID, wdl.Owner, wdl.Source, wdl.Quorum, wdl.NoIntent, wdl.Holder, wdl.Reclaim, wdl.PublicUID = "u", "o", "s", 3, true, "h", true, true
+		gdl.UID, gdl.Owner, gdl.Source, gdl.Quorum, gdl.NoIntent, gdl.Holder, gdl.Reclaim, gdl.PublicUID = "u", "o", "s", 3, true, "h", true, true
+		compareValues(t, "dirty lock", body, &wdl, &gdl, wdl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gdl, b, unboundedBudget()) })
 	})
 }
 
@@ -304,11 +314,15 @@ func TestDecodeZeroCopySeeds(t *testing.T) {
 		for n := range len(s) + 1 {
 			t.Run("", func(t *testing.T) {
 				var wb, gb BatchArgs
-				compareDecoders(t, "batch", s[:n], &wb, &gb, wb.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gb, b) })
+				compareDecoders(t, "batch", s[:n], &wb, &gb, wb.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gb, b, unboundedBudget()) })
 				var wl, gl locker.LockArgs
-				compareDecoders(t, "lock", s[:n], &wl, &gl, wl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gl, b) })
+				compareDecoders(t, "lock", s[:n], &wl, &gl, wl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gl, b, unboundedBudget()) })
 				var wr, gr locker.RefreshArgs
-				compareDecoders(t, "refresh", s[:n], &wr, &gr, wr.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gr, b) })
+				compareDecoders(t, "refresh", s[:n], &wr, &gr, wr.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gr, b, unboundedBudget()) })
+				var wq, gq locker.QueryArgs
+				compareDecoders(t, "query", s[:n], &wq, &gq, wq.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeQueryZC(&gq, b, unboundedBudget()) })
+				var ww, gw locker.WaitsArgs
+				compareDecoders(t, "waits", s[:n], &ww, &gw, ww.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeWaitsZC(&gw, b, unboundedBudget()) })
 			})
 		}
 	}
@@ -356,9 +370,9 @@ func TestDecodeZeroCopyLimits(t *testing.T) {
 			name    string
 			gen, zc func([]byte) ([]byte, error)
 		}{
-			{"batch", wb.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gb, b) }},
-			{"refresh", wr.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gr, b) }},
-			{"lock", wl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gl, b) }},
+			{"batch", wb.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gb, b, unboundedBudget()) }},
+			{"refresh", wr.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gr, b, unboundedBudget()) }},
+			{"lock", wl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gl, b, unboundedBudget()) }},
 		} {
 			_, werr := d.gen(c.body)
 			_, gerr := d.zc(c.body)
@@ -369,11 +383,11 @@ func TestDecodeZeroCopyLimits(t *testing.T) {
 		var err error
 		switch c.name[:3] {
 		case "uid":
-			_, err = decodeRefreshZC(&gr, c.body)
+			_, err = decodeRefreshZC(&gr, c.body, unboundedBudget())
 		case "ops":
-			_, err = decodeBatchZC(&gb, c.body)
+			_, err = decodeBatchZC(&gb, c.body, unboundedBudget())
 		default:
-			_, err = decodeLockZC(&gl, c.body)
+			_, err = decodeLockZC(&gl, c.body, unboundedBudget())
 		}
 		if (err == nil) != c.ok {
 			t.Errorf("%s: err %v, want ok=%v", c.name, err, c.ok)
@@ -389,7 +403,7 @@ func TestDecodeZeroCopyDoesNotTrustLengths(t *testing.T) {
 	b = msgp.AppendArrayHeader(b, lockerArrayLimit)
 	var r locker.RefreshArgs
 	if n := testing.AllocsPerRun(10, func() {
-		if _, err := decodeRefreshZC(&r, b); err == nil {
+		if _, err := decodeRefreshZC(&r, b, unboundedBudget()); err == nil {
 			t.Fatal("accepted an array longer than the body")
 		}
 	}); n != 0 {
@@ -401,12 +415,12 @@ func TestDecodeZeroCopyDoesNotTrustLengths(t *testing.T) {
 func TestDecodeZeroCopyDoesNotAllocate(t *testing.T) {
 	body := decodeSeeds(t)[2]
 	sc := new(scratch)
-	if _, err := decodeBatchZC(&sc.batch, body); err != nil {
+	if _, err := decodeBatchZC(&sc.batch, body, unboundedBudget()); err != nil {
 		t.Fatal(err)
 	}
 	sc.reset()
 	if n := testing.AllocsPerRun(100, func() {
-		if _, err := decodeBatchZC(&sc.batch, body); err != nil {
+		if _, err := decodeBatchZC(&sc.batch, body, unboundedBudget()); err != nil {
 			t.Fatal(err)
 		}
 		sc.reset()
@@ -425,7 +439,7 @@ func TestScratchResetEmptiesTheBatch(t *testing.T) {
 	}
 	for _, decode := range []func(*BatchArgs, []byte) ([]byte, error){
 		func(z *BatchArgs, b []byte) ([]byte, error) { return z.UnmarshalMsg(b) },
-		decodeBatchZC,
+		func(z *BatchArgs, b []byte) ([]byte, error) { return decodeBatchZC(z, b, unboundedBudget()) },
 	} {
 		sc := new(scratch)
 		if _, err := decode(&sc.batch, body); err != nil || len(sc.batch.Ops) != 2 {
@@ -436,4 +450,11 @@ func TestScratchResetEmptiesTheBatch(t *testing.T) {
 			t.Fatalf("an empty map after a batch of 2 decoded to %d ops, %v", len(sc.batch.Ops), err)
 		}
 	}
+}
+
+// unboundedBudget returns a budget as wide as the generated decoders'
+// limits: the zero-copy decoders then accept what they accept.
+func unboundedBudget() *decodeBudget {
+	b := unbounded()
+	return &b
 }

@@ -56,7 +56,7 @@
 //	POST /dsync/v2/query         QueryArgs   -> QueryReply (501 if the table cannot answer; never batched)
 //	POST /dsync/v2/fence         FenceArgs   -> FenceReply (501 if the table has no fence counter; never batched)
 //	POST /dsync/v2/waits         WaitsArgs   -> WaitsReply (501 if the table records no waits; never batched)
-//	GET  /dsync/v2/locks?max=N   (no body)   -> EntryList (all entries if N <= 0 or absent)
+//	POST /dsync/v2/locks         ListArgs    -> EntryList (one page; 501 if the table cannot list; never batched)
 //	GET  /dsync/v2/health        (no body)   -> 200 with an empty body while the table is open
 //	GET  /dsync/v2/hello?n=NONCE (no body, no credentials) -> HelloReply
 //
@@ -138,13 +138,15 @@
 //	404 CodeNotFound     unknown path
 //	405 CodeMethod       wrong method (the Allow header names the right one)
 //	408 CodeCanceled     the node gave up: the request's t passed, or the node is closing
-//	413 CodeTooLarge     body over the node's limit, or a batch with too many operations
+//	413 CodeTooLarge     body over the node's limit, or a batch with too many operations,
+//	                     or a request with too many names (see Limits below)
 //	500 CodeInternal     any other failure of the table
 //	400 CodeVersion      the path names another protocol version
 //	401 CodeIdentity     the request was signed for another node, or another start of this one
 //	403 CodeForbidden    the lock role asked for what only the admin role may do
 //	501 CodeUnsupported  the table cannot list
 //	503 CodeBusy         too many calls wait for the same part of the table (locker.ErrBusy),
+//	                     the table holds as many grants as it may (locker.ErrFull),
 //	                     or the node's replay cache is full; nothing was done
 //	503 CodeClosed       the node's table is closed
 //
@@ -184,13 +186,38 @@
 // conflict, records that the holder waits for the resources (see
 // locker.WaitReporter). POST /dsync/v2/waits with {} answers
 // {"e": [WaitEdge...], "t": truncated}, each edge {"a": waiter, "r":
-// resource, "h": holder, "u": holder's grant uid, "q": its quorum}; with
+// resource, "h": holder, "t": the tag of the holder's grant's UID, "q": its
+// quorum}; with
 // {"w": holder, "r": [resources...]} it forgets that holder's wait (for
 // exactly those resources, or any if "r" is absent) and answers {"e": []}.
 //
+// Listings come a page at a time: ListArgs {"ar": resource, "au": uid,
+// "m": max} asks for the entries after the entry of that resource and UID,
+// ordered by resource then UID ({} for the first page), at most max of them
+// (at most locker.MaxListPage, 10,000, which is also what 0 asks for), and
+// EntryList {"e": [Entry...], "m": more} answers them, "m" true if more
+// follow: the next page starts after the last entry. A page that cannot be
+// encoded is answered 500, never with an empty 200.
+//
+// UIDs are capabilities: whoever knows one can refresh and release its
+// grant. So only a listing (an admin's view) carries them. A query answers
+// {"r": [{"h": [Holder...]}...]}, each holder {"t": tag, "w": write, "h":
+// held for, in nanoseconds}, and a wait-for edge names its grant by "t" as
+// well: the tag of a UID is the first 12 bytes of its SHA-256, in 24
+// lowercase hex digits (locker.UIDTag), the same on every node. A holder
+// carries its "u" too only if its lock said "pu": true (a public UID:
+// package dsync's condition variables, whose waiters any signaller must be
+// able to release).
+//
 // Limits: a body over ServerConfig.MaxBodyBytes (8 MiB by default, enough for
-// a refresh of 100,000 UIDs) is refused with 413; a lock naming more
-// resources than the table allows (1000 by default) with 400.
+// a refresh of 100,000 UIDs) is refused with 413, as is a batch of more
+// operations than ServerConfig.MaxBatchOps, or a request of more names in
+// all (resource names and UIDs) than ServerConfig.MaxRequestNames (200,000
+// by default); a lock naming more resources than the table allows (1000 by
+// default) with 400, or, in a batch, that operation alone with
+// CodeInvalidArgs. The node refuses them before it allocates for them. The
+// table refuses names, UIDs and labels over its lengths (see
+// locker.Config), and a lock past its caps on grants with 503 CodeBusy.
 //
 // A Server decodes the requests for a table that copies what it keeps
 // (locker.ArgCopier, such as locker.Local) in place, without allocating

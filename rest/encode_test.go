@@ -134,6 +134,11 @@ func TestAppendBatchMatchesGenerated(t *testing.T) {
 			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Holder = owner + "/w1" })),
 			submitted(VerbRLock, with(lock("u2"), func(a *locker.LockArgs) { a.Holder = owner + "/w2" })),
 		}},
+		{"PublicUID and Reclaim", []queuedCall{
+			submitted(VerbRLock, with(lock("u1"), func(a *locker.LockArgs) { a.PublicUID = true })),
+			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Reclaim, a.PublicUID = true, true })),
+			submitted(VerbLock, locker.LockArgs{PublicUID: true}), // only that: the op keeps its "l"
+		}},
 		{"NoIntent", []queuedCall{submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.NoIntent = true })), submitted(VerbLock, lock("u2"))}},
 		{"quorum", []queuedCall{
 			submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.Quorum = 0 })),
@@ -213,7 +218,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 	}{
 		{reflect.TypeFor[BatchArgs](), 3},
 		{reflect.TypeFor[BatchOp](), 3},
-		{reflect.TypeFor[locker.LockArgs](), 8},
+		{reflect.TypeFor[locker.LockArgs](), 9},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
 	} {
 		if n := tc.typ.NumField(); n != tc.fields {

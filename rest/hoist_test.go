@@ -155,7 +155,7 @@ func TestBatchCarriesEachLocksOrigin(t *testing.T) {
 	if b := f.batches.Load(); b != 2 {
 		t.Fatalf("%d batches, want 2", b)
 	}
-	entries, err := f.g.List(ctx, 0)
+	entries, err := listAll(ctx, f.g)
 	if err != nil {
 		t.Fatal(err)
 	}

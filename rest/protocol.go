@@ -25,7 +25,7 @@ const (
 	PathRefresh     = PathPrefix + "refresh"      // POST RefreshArgs -> RefreshReply
 	PathForceUnlock = PathPrefix + "force-unlock" // POST LockArgs -> Reply
 	PathBatch       = PathPrefix + "batch"        // POST BatchArgs -> BatchReply
-	PathLocks       = PathPrefix + "locks"        // GET ?max=N -> locker.EntryList
+	PathLocks       = PathPrefix + "locks"        // POST locker.ListArgs -> locker.EntryList (one page)
 	PathHealth      = PathPrefix + "health"       // GET -> empty body
 	PathHello       = PathPrefix + "hello"        // GET ?n=nonce, no credentials -> HelloReply
 )
@@ -42,8 +42,6 @@ const (
 	// the request (and grants nothing) once that much time has passed on its
 	// own clock.
 	QueryTimeout = "t"
-	// QueryMax is the query parameter of PathLocks that bounds the listing.
-	QueryMax = "max"
 	// ContentType is the media type of every request and response body.
 	ContentType = "application/msgpack"
 )
@@ -166,6 +164,8 @@ func codeOf(err error) Code {
 		return CodeOK
 	case errors.Is(err, locker.ErrInvalidArgs):
 		return CodeInvalidArgs
+	case errors.Is(err, errTooManyNames), errors.Is(err, errTooManyOps):
+		return CodeTooLarge
 	case errors.Is(err, locker.ErrBusy):
 		return CodeBusy
 	case errors.Is(err, locker.ErrClosed), errors.Is(err, locker.ErrOffline):

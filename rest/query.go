@@ -33,8 +33,11 @@ func (s *Server) serveQuery(ctx context.Context, body []byte) ([]byte, bool, err
 		return nil, false, nil
 	}
 	var args locker.QueryArgs
-	if err := decodeArgs(body, &args); err != nil {
+	if err := s.decodeAlone("query", body, func(b []byte, lim *decodeBudget) ([]byte, error) { return decodeQueryZC(&args, b, lim) }); err != nil {
 		return nil, true, err
+	}
+	if !s.inPlace {
+		ownNames(args.Resources)
 	}
 	reply, err := q.Query(ctx, args)
 	if err != nil {

@@ -30,9 +30,10 @@ func ExampleClient_Query() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// The node names the grant by its UID's tag: a UID is a capability.
 	for _, h := range r.Resources[0].Holders {
-		fmt.Println(h.UID, "write:", h.Write)
+		fmt.Println(h.Tag == locker.UIDTag("reader-1"), h.UID == "", "write:", h.Write)
 	}
 	// Output:
-	// reader-1 write: false
+	// true true write: false
 }

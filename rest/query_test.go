@@ -181,9 +181,9 @@ func serveSignedFuzz(t *testing.T, srv *Server, st *fuzzStamper, path string, bo
 // equal value.
 func FuzzQueryReplyDecode(f *testing.F) {
 	r, _ := (&locker.QueryReply{Resources: []locker.Holders{
-		{Holders: []locker.Holder{{UID: "u1", Write: true, HeldFor: 5}}},
+		{Holders: []locker.Holder{{Tag: locker.UIDTag("u1"), Write: true, HeldFor: 5}}},
 		{},
-		{Holders: []locker.Holder{{UID: "r1"}, {UID: "r2", HeldFor: 1 << 40}}},
+		{Holders: []locker.Holder{{Tag: locker.UIDTag("r1")}, {Tag: locker.UIDTag("r2"), UID: "r2", HeldFor: 1 << 40}}},
 	}}).MarshalMsg(nil)
 	f.Add(r)
 	f.Add([]byte{0x81, 0xa1, 'r', 0x91, 0x81, 0xa1, 'h', 0xdc, 0xff, 0xff})

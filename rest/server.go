@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,13 @@ type ServerConfig struct {
 	// MaxBatchOps bounds the operations of one batch; more are refused with
 	// 413. It may not exceed MaxBatchLimit. If zero, DefaultMaxBatchOps.
 	MaxBatchOps int
+	// MaxRequestNames bounds the names (resource names and UIDs) one
+	// request may carry in all; a request with more is refused with 413
+	// before they are decoded. A lock naming more resources than the
+	// table allows (locker.Limits.MaxResources) is refused alone, with 400,
+	// and its names are not decoded. See decodeBudget. If zero,
+	// DefaultMaxRequestNames.
+	MaxRequestNames int
 	// ReadTimeout bounds the time to read one request, once its first byte
 	// has arrived, so that a slow or stuck sender cannot hold a connection
 	// forever. If zero, DefaultReadTimeout.
@@ -138,6 +146,8 @@ func (c ServerConfig) validate() error {
 		return fmt.Errorf("rest: ServerConfig.MaxBodyBytes %d is negative", c.MaxBodyBytes)
 	case c.MaxBatchOps < 0 || c.MaxBatchOps > MaxBatchLimit:
 		return fmt.Errorf("rest: ServerConfig.MaxBatchOps %d is not within 0..%d", c.MaxBatchOps, MaxBatchLimit)
+	case c.MaxRequestNames < 0:
+		return fmt.Errorf("rest: ServerConfig.MaxRequestNames %d is negative", c.MaxRequestNames)
 	case c.ReadTimeout < 0:
 		return fmt.Errorf("rest: ServerConfig.ReadTimeout %v is negative", c.ReadTimeout)
 	case c.ShutdownTimeout < 0:
@@ -160,6 +170,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.MaxBatchOps == 0 {
 		c.MaxBatchOps = DefaultMaxBatchOps
+	}
+	if c.MaxRequestNames == 0 {
+		c.MaxRequestNames = DefaultMaxRequestNames
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
@@ -194,9 +207,9 @@ type Server struct {
 	srv         *fasthttp.Server
 
 	// inPlace is whether l copies every argument string it keeps
-	// (locker.ArgCopier): then requests are decoded in place, with strings
-	// that alias the request body (decode.go), valid until the handler
-	// returns.
+	// (locker.ArgCopier): then l gets the strings as decoded, in place,
+	// aliasing the request body (decode.go), valid until the handler
+	// returns; otherwise it gets copies.
 	inPlace bool
 
 	// burster is l if it can take a batch's calls as a burst
@@ -404,11 +417,12 @@ var verbOf = [...]Verb{
 
 // scratch holds a request's reusable buffers.
 type scratch struct {
-	op    BatchOp
-	batch BatchArgs
-	reply BatchReply
-	out   []byte
-	burst locker.Burst
+	op     BatchOp
+	batch  BatchArgs
+	reply  BatchReply
+	out    []byte
+	burst  locker.Burst
+	budget decodeBudget
 }
 
 // burster is a table that can take many calls in a row on one reading of
@@ -428,7 +442,7 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 		s.fail(rc, CodeNotFound, "no such path: "+strconv.Quote(string(rc.Path())))
 		return
 	}
-	wantGet := ep == epLocks || ep == epHealth
+	wantGet := ep == epHealth
 	if wantGet && !rc.IsGet() || !wantGet && !rc.IsPost() {
 		allow := fasthttp.MethodPost
 		if wantGet {
@@ -471,21 +485,26 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	}
 	op := &sc.op
 	op.Verb = verbOf[ep]
+	// Decoded in place within the budget (budget.go), whatever the table;
+	// for a table that may keep its arguments' strings, copied.
 	var left []byte
 	var err error
-	switch {
-	case op.Verb == VerbRefresh && s.inPlace:
-		left, err = decodeRefreshZC(&op.Refresh, body)
-	case op.Verb == VerbRefresh:
-		left, err = op.Refresh.UnmarshalMsg(body)
-	case s.inPlace:
-		left, err = decodeLockZC(&op.Lock, body)
-	default:
-		left, err = op.Lock.UnmarshalMsg(body)
+	lim := s.budget(&sc.budget)
+	if op.Verb == VerbRefresh {
+		left, err = decodeRefreshZC(&op.Refresh, body, lim)
+	} else {
+		left, err = decodeLockZC(&op.Lock, body, lim)
 	}
-	if msg := decodeProblem(left, err); msg != "" {
-		s.fail(rc, CodeMalformed, "rest: "+string(rc.Path())+": "+msg)
+	if !s.decoded(rc, string(rc.Path()), left, err) {
 		return
+	}
+	if n, over, _ := overAt(lim.over, 0); over && usesLock(op.Verb) {
+		s.fail(rc, CodeInvalidArgs, tooManyResources(op.Verb, n, lim.resources))
+		return
+	}
+	if !s.inPlace {
+		ownLock(&op.Lock)
+		ownNames(op.Refresh.UIDs)
 	}
 	res := &sc.reply
 	res.Results = append(res.Results[:0], BatchResult{})
@@ -496,9 +515,13 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 		return
 	}
 	if op.Verb == VerbRefresh {
-		sc.out, _ = r.Refresh.MarshalMsg(sc.out[:0])
+		sc.out, err = r.Refresh.MarshalMsg(sc.out[:0])
 	} else {
-		sc.out, _ = r.Reply.MarshalMsg(sc.out[:0])
+		sc.out, err = r.Reply.MarshalMsg(sc.out[:0])
+	}
+	if err != nil {
+		s.fail(rc, CodeInternal, "rest: "+string(rc.Path())+": the answer cannot be encoded: "+err.Error())
+		return
 	}
 	s.reply(rc, sc.out)
 }
@@ -529,21 +552,21 @@ func (s *Server) requestContext(rc *fasthttp.RequestCtx) (context.Context, *dead
 }
 
 func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch, body []byte, admin bool) {
-	var left []byte
-	var err error
-	if s.inPlace {
-		left, err = decodeBatchZC(&sc.batch, body)
-	} else {
-		left, err = sc.batch.UnmarshalMsg(body)
-	}
-	if msg := decodeProblem(left, err); msg != "" {
-		s.fail(rc, CodeMalformed, "rest: batch: "+msg)
+	// Decoded in place within the budget (budget.go), which bounds the
+	// operations (MaxBatchOps) and names; for a table that may keep its
+	// arguments' strings, copied.
+	lim := s.budget(&sc.budget)
+	left, err := decodeBatchZC(&sc.batch, body, lim)
+	if !s.decoded(rc, "batch", left, err) {
 		return
 	}
 	ops := sc.batch.Ops
-	if len(ops) > s.cfg.MaxBatchOps {
-		s.fail(rc, CodeTooLarge, fmt.Sprintf("rest: batch of %d operations, more than the limit of %d", len(ops), s.cfg.MaxBatchOps))
-		return
+	if !s.inPlace {
+		sc.batch.Owner, sc.batch.Source = strings.Clone(sc.batch.Owner), strings.Clone(sc.batch.Source)
+		for i := range ops {
+			ownLock(&ops[i].Lock)
+			ownNames(ops[i].Refresh.UIDs)
+		}
 	}
 	sc.batch.inherit()
 	if s.burster != nil && len(ops) > 1 {
@@ -553,12 +576,25 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		defer sc.burst.End()
 	}
 	res := sc.reply.Results[:0]
+	over := lim.over
 	for i := range ops {
 		res = append(res, BatchResult{})
+		var n uint32
+		var found bool
+		if n, found, over = overAt(over, i); found && usesLock(ops[i].Verb) {
+			// Its resources were too many to decode: refused as the table
+			// would refuse them.
+			res[i].Code, res[i].Message = CodeInvalidArgs, tooManyResources(ops[i].Verb, n, lim.resources)
+			continue
+		}
 		s.run(ctx, &ops[i], &res[i], admin)
 	}
 	sc.reply.Results = res
-	sc.out, _ = appendBatchReply(sc.out[:0], &sc.reply)
+	sc.out, err = appendBatchReply(sc.out[:0], &sc.reply)
+	if err != nil {
+		s.fail(rc, CodeInternal, "rest: batch: the answer cannot be encoded: "+err.Error())
+		return
+	}
 	s.reply(rc, sc.out)
 }
 
@@ -628,33 +664,6 @@ func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin boo
 	if err != nil {
 		r.Code, r.Message = codeOf(err), err.Error()
 	}
-}
-
-func (s *Server) list(rc *fasthttp.RequestCtx) {
-	lister, ok := s.l.(locker.Lister)
-	if !ok {
-		s.fail(rc, CodeUnsupported, "rest: the node's table cannot list its locks")
-		return
-	}
-	max := 0
-	if v := rc.QueryArgs().Peek(QueryMax); len(v) > 0 {
-		n, err := strconv.Atoi(string(v))
-		if err != nil {
-			s.fail(rc, CodeMalformed, "rest: locks: bad max "+strconv.Quote(string(v)))
-			return
-		}
-		max = n
-	}
-	ctx, dc := s.requestContext(rc)
-	defer dc.finish()
-	entries, err := lister.List(ctx, max)
-	if err != nil {
-		s.fail(rc, codeOf(err), err.Error())
-		return
-	}
-	list := locker.EntryList{Entries: entries}
-	out, _ := list.MarshalMsg(nil)
-	s.reply(rc, out)
 }
 
 func (s *Server) reply(rc *fasthttp.RequestCtx, body []byte) {

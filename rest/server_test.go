@@ -64,7 +64,12 @@ func TestBadRequests(t *testing.T) {
 			b, _ := (&BatchArgs{Ops: []BatchOp{{Verb: 99}}}).MarshalMsg(nil)
 			return b
 		}(), 200, CodeOK, ""},
-		{"bad max", "GET", PathLocks + "?max=x", nil, 400, CodeMalformed, "bad max"},
+		{"GET on locks", "GET", PathLocks, nil, 405, CodeMethod, "use POST"},
+		{"locks with a bad body", "POST", PathLocks, []byte{0xc1}, 400, CodeMalformed, "locks"},
+		{"locks with a negative page", "POST", PathLocks, func() []byte {
+			b, _ := (&locker.ListArgs{Max: -1}).MarshalMsg(nil)
+			return b
+		}(), 400, CodeInvalidArgs, "negative page size"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -343,18 +348,22 @@ func TestListOverHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all, err := c.List(ctx, 0)
+	all, err := listAll(ctx, c)
 	if err != nil || len(all) != 3 || all[0].UID != "u1" {
 		t.Fatalf("List = %+v, %v", all, err)
 	}
-	two, err := c.List(ctx, 2)
-	if err != nil || len(two) != 2 {
+	two, err := c.List(ctx, locker.ListArgs{Max: 2})
+	if err != nil || len(two.Entries) != 2 || !two.More {
 		t.Fatalf("List(2) = %+v, %v", two, err)
+	}
+	last, err := c.List(ctx, two.Next(2))
+	if err != nil || len(last.Entries) != 1 || last.More || last.Entries[0].UID != "u3" {
+		t.Fatalf("the page after %+v = %+v, %v", two, last, err)
 	}
 	// A table that cannot list answers 501.
 	_, endpoint2 := startServer(t, struct{ locker.NetLocker }{tbl}, ServerConfig{Secret: newSecret(t), AdminSecret: admin})
 	c2 := newClient(t, endpoint2, ClientConfig{AdminSecret: admin})
-	if _, err := c2.List(ctx, 0); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "501") {
+	if _, err := listAll(ctx, c2); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "501") {
 		t.Fatalf("List on a table without Lister = %v", err)
 	}
 }
@@ -397,7 +406,7 @@ func TestShortCallerDeadlineKeepsNodeOnline(t *testing.T) {
 	defer putExchange(ex)
 	ex.buf = lockBody(t, "u1", "a")
 	// The node holds the request past the caller's last few milliseconds.
-	err := c.roundTrip(ex, "POST", PathLock, 0, time.Now().Add(20*time.Millisecond))
+	err := c.roundTrip(ex, "POST", PathLock, time.Now().Add(20*time.Millisecond))
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, locker.ErrOffline) {
 		t.Fatalf("round trip past a short deadline = %v, want DeadlineExceeded and not ErrOffline", err)
 	}
@@ -492,7 +501,7 @@ func TestServerInPlaceDecodingKeepsNamesIntact(t *testing.T) {
 				}
 			}
 			slices.Sort(want)
-			entries, err := tbl.List(context.Background(), 0)
+			entries, err := listAll(context.Background(), tbl)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -60,7 +60,7 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 	for _, a := range all {
 		a.Resources[0] = "reused" // answered: the caller may reuse args (-race checks nobody reads them now)
 	}
-	entries, err := f.g.List(ctx, 0)
+	entries, err := listAll(ctx, f.g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSubmitTimesOutInTheQueue(t *testing.T) {
 	if got := f.c.Stats(); got.NotSent != 1 || got.Batches != 1 || got.Ops != 3 {
 		t.Fatalf("Stats() = %+v; want NotSent 1, and one batch of the 2 live calls after the held one", got)
 	}
-	entries, err := f.g.List(ctx, 0)
+	entries, err := listAll(ctx, f.g)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"strings"
 
 	"github.com/dsync-go/dsync/locker"
 )
@@ -33,8 +34,12 @@ func (s *Server) serveWaits(ctx context.Context, body []byte) ([]byte, bool, err
 		return nil, false, nil
 	}
 	var args locker.WaitsArgs
-	if err := decodeArgs(body, &args); err != nil {
+	if err := s.decodeAlone("waits", body, func(b []byte, lim *decodeBudget) ([]byte, error) { return decodeWaitsZC(&args, b, lim) }); err != nil {
 		return nil, true, err
+	}
+	if !s.inPlace {
+		args.Withdraw = strings.Clone(args.Withdraw)
+		ownNames(args.Resources)
 	}
 	reply, err := w.Waits(ctx, args)
 	if err != nil {

@@ -177,10 +177,10 @@ func TestStopNode(t *testing.T) {
 		n.ContinueNode(0)
 		assert.NoError(t, <-waits, "the waiting request was refused: a's grant should have expired on the node's clock")
 		if st := n.Table(0).Stats(); assert.Equal(t, 1, st.Grants) {
-			entries, err := n.Table(0).List(ctx, 10)
+			page, err := n.Table(0).List(ctx, locker.ListArgs{Max: 10})
 			require.NoError(t, err)
-			require.Len(t, entries, 1)
-			assert.Equal(t, "c", entries[0].UID, "the request of the caller that gave up was taken")
+			require.Len(t, page.Entries, 1)
+			assert.Equal(t, "c", page.Entries[0].UID, "the request of the caller that gave up was taken")
 		}
 
 		n.StopNode(0)

@@ -521,8 +521,8 @@ func (l *Link) ForceUnlock(ctx context.Context, args locker.LockArgs) (locker.Re
 }
 
 // List implements locker.Lister through the same faulty link.
-func (l *Link) List(ctx context.Context, max int) ([]locker.Entry, error) {
-	return call(ctx, l, "list", func(t *locker.Local) ([]locker.Entry, error) { return t.List(ctx, max) })
+func (l *Link) List(ctx context.Context, args locker.ListArgs) (locker.EntryList, error) {
+	return call(ctx, l, "list", func(t *locker.Local) (locker.EntryList, error) { return t.List(ctx, args) })
 }
 
 // RaiseFence implements locker.Fencer through the same faulty link, so that

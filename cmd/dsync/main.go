@@ -39,10 +39,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"os/exec"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,7 +98,7 @@ func main() {
 const usage = `usage: dsync [-nodes URL,...] [-secret S] [-admin-secret S | -insecure] <command>
 
 commands:
-  locks [-max N]                       list the holders of every node's locks
+  locks [-max N] [-page N]             list the holders of every node's locks
   force-unlock RESOURCE | -uid UID     remove every holder of RESOURCE, or one grant
   run [-read] [-timeout D] RESOURCE -- COMMAND [ARG...]
                                        run COMMAND while holding a lock on RESOURCE
@@ -180,61 +180,81 @@ func dial(list string, cc rest.ClientConfig) ([]locker.NetLocker, error) {
 	return out, nil
 }
 
-// holder is one grant as the nodes list it, with the nodes that hold it.
-type holder struct {
-	locker.Entry
-	nodes int
-}
-
-// locks lists every node's holders, merged by resource and UID.
+// locks lists every node's holders, merged by resource and UID. It walks
+// the nodes' listings a page at a time, side by side (each is ordered by
+// resource, then UID), and prints a holder as soon as every node has told
+// whether it holds it: it keeps one page per node, never a whole listing.
 func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("locks", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	max := fs.Int("max", 0, "list at most this many entries per node (0: all)")
+	most := fs.Int("max", 0, "list at most this many holders (0: all)")
+	page := fs.Int("page", 1000, fmt.Sprintf("ask each node for this many entries at a time (at most %d)", locker.MaxListPage))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("locks: unexpected arguments %q", fs.Args())
 	}
-	type key struct{ resource, uid string }
-	merged := map[key]*holder{}
+	if *most < 0 || *page < 1 || *page > locker.MaxListPage {
+		return fmt.Errorf("locks: -max must be at least 0, and -page from 1 to %d", locker.MaxListPage)
+	}
+	// One cursor per node over its listing; head is its next entry, or nil
+	// once it has no more (or failed).
+	type cursor struct {
+		node fmt.Stringer
+		next func() (locker.Entry, error, bool)
+		head *locker.Entry
+	}
 	failed := 0
-	for _, l := range lockers {
+	advance := func(c *cursor) {
+		e, err, ok := c.next()
+		switch {
+		case !ok:
+			c.head = nil
+		case err != nil:
+			fmt.Fprintf(stderr, "dsync: %s: %v\n", c.node, err)
+			failed++
+			c.head = nil
+		default:
+			c.head = &e
+		}
+	}
+	cursors := make([]*cursor, len(lockers))
+	for i, l := range lockers {
 		lister, ok := l.(locker.Lister)
 		if !ok {
 			return fmt.Errorf("locks: %s cannot list", l)
 		}
-		entries, err := lister.List(ctx, *max)
-		if err != nil {
-			fmt.Fprintf(stderr, "dsync: %s: %v\n", l, err)
-			failed++
-			continue
-		}
-		for _, e := range entries {
-			k := key{e.Resource, e.UID}
-			h := merged[k]
-			if h == nil {
-				h = &holder{Entry: e}
-				merged[k] = h
-			}
-			h.nodes++
-			h.HeldFor = max64(h.HeldFor, e.HeldFor)
-		}
+		next, stop := iter.Pull2(locker.Entries(ctx, lister, *page))
+		defer stop()
+		cursors[i] = &cursor{node: l, next: next}
 	}
-	list := make([]*holder, 0, len(merged))
-	for _, h := range merged {
-		list = append(list, h)
+	for _, c := range cursors {
+		advance(c)
 	}
-	slices.SortFunc(list, func(a, b *holder) int {
-		if c := strings.Compare(a.Resource, b.Resource); c != 0 {
-			return c
-		}
-		return strings.Compare(a.UID, b.UID)
-	})
+
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tHOLDER\tUID")
-	for _, h := range list {
+	for rows := 0; *most == 0 || rows < *most; rows++ {
+		// The least next entry of any node, and every node's entry of the
+		// same grant.
+		var first *locker.Entry
+		for _, c := range cursors {
+			if c.head != nil && (first == nil || compareEntries(c.head, first) < 0) {
+				first = c.head
+			}
+		}
+		if first == nil {
+			break
+		}
+		h, nodes := *first, 0
+		for _, c := range cursors {
+			if c.head != nil && compareEntries(c.head, &h) == 0 {
+				nodes++
+				h.HeldFor = max(h.HeldFor, c.head.HeldFor)
+				advance(c)
+			}
+		}
 		mode := "read"
 		if h.Write {
 			mode = "write"
@@ -243,8 +263,11 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 		if holder == "" {
 			holder = "-" // the lock named none (dsync.WithHolder)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), mode, h.nodes, len(lockers),
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), mode, nodes, len(lockers),
 			time.Duration(h.HeldFor).Round(time.Millisecond), printable(h.Owner), printable(h.Source), printable(holder), printable(h.UID))
+		if rows%1000 == 999 {
+			tw.Flush() // columns line up within each thousand rows
+		}
 	}
 	tw.Flush()
 	if failed > 0 {
@@ -253,7 +276,14 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 	return nil
 }
 
-func max64(a, b int64) int64 { return max(a, b) }
+// compareEntries orders entries as the nodes list them: by resource, then
+// UID.
+func compareEntries(a, b *locker.Entry) int {
+	if c := strings.Compare(a.Resource, b.Resource); c != 0 {
+		return c
+	}
+	return strings.Compare(a.UID, b.UID)
+}
 
 // printable returns s as it may be shown on a terminal: "-" if it is
 // empty; as it is if it is made of printable characters but for no leading

@@ -215,3 +215,42 @@ func TestPrintable(t *testing.T) {
 		assert.Equal(t, want, printable(in), "printable(%q)", in)
 	}
 }
+
+// locks merges the nodes' listings page by page: each holder once, with
+// the number of nodes that hold it, in order, however small the pages.
+func TestLocksMergesPages(t *testing.T) {
+	c, getenv := testNodes(t)
+	ctx := context.Background()
+	held := map[int][][2]string{ // node: resource, uid
+		0: {{"a", "u1"}, {"b", "u2"}, {"d", "u4"}},
+		1: {{"a", "u1"}, {"c", "u3"}},
+		2: {{"b", "u2"}, {"d", "u4"}},
+	}
+	for i, n := range c.Nodes() {
+		for _, h := range held[i] {
+			r, err := n.Table().Lock(ctx, locker.LockArgs{UID: h[1], Resources: []string{h[0]}, Owner: "o", Source: "s"})
+			require.NoError(t, err)
+			require.True(t, r.OK)
+		}
+	}
+	rows := func(args ...string) []string {
+		t.Helper()
+		out, _, err := runCmd(t, getenv, append([]string{"locks"}, args...)...)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.True(t, strings.HasPrefix(lines[0], "RESOURCE"), "header %q", lines[0])
+		var got []string
+		for _, l := range lines[1:] {
+			f := strings.Fields(l)
+			got = append(got, f[0]+" "+f[2]+" "+f[len(f)-1])
+		}
+		return got
+	}
+	want := []string{"a 2/3 u1", "b 2/3 u2", "c 1/3 u3", "d 2/3 u4"}
+	for _, page := range []string{"1", "2", "1000"} {
+		assert.Equal(t, want, rows("-page", page), "pages of %s", page)
+	}
+	assert.Equal(t, want[:2], rows("-page", "1", "-max", "2"))
+	_, _, err := runCmd(t, getenv, "locks", "-page", "0")
+	assert.Error(t, err)
+}

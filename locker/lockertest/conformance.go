@@ -499,9 +499,10 @@ var cases = []testCase{
 		h.mustGrant(false, "r", "a")
 		h.clk.Advance(time.Second)
 		h.refresh("r")
-		entries, err := lister.List(h.ctx, 0)
+		page, err := lister.List(h.ctx, locker.ListArgs{})
 		h.expect(err == nil, "list: %v", err)
-		h.expect(len(entries) == 3, "list returned %d entries, want 3: %+v", len(entries), entries)
+		entries := page.Entries
+		h.expect(len(entries) == 3 && !page.More, "list returned %d entries (more: %v), want 3: %+v", len(entries), page.More, entries)
 		want := []struct {
 			res, uid string
 			write    bool
@@ -513,8 +514,20 @@ var cases = []testCase{
 		}
 		h.expect(entries[0].SinceRefresh == 0 && entries[1].SinceRefresh == int64(time.Second), "ages = %d, %d", entries[0].SinceRefresh, entries[1].SinceRefresh)
 		h.expect(entries[1].HeldFor == int64(time.Second), "held for %d", entries[1].HeldFor)
-		some, err := lister.List(h.ctx, 2)
-		h.expect(err == nil && len(some) == 2, "list(max 2) = %d entries, %v", len(some), err)
+		// Pages: the first two entries, then the rest after the cursor.
+		some, err := lister.List(h.ctx, locker.ListArgs{Max: 2})
+		h.expect(err == nil && len(some.Entries) == 2 && some.More, "list(max 2) = %d entries (more: %v), %v", len(some.Entries), some.More, err)
+		rest, err := lister.List(h.ctx, some.Next(2))
+		h.expect(err == nil && len(rest.Entries) == 1 && !rest.More && rest.Entries[0].Resource == "c",
+			"the page after %q = %+v, %v; want the entry of c alone", some.Entries[1].Resource, rest, err)
+		var walked []string
+		for e, err := range locker.Entries(h.ctx, lister, 1) {
+			h.expect(err == nil, "walking pages of 1: %v", err)
+			walked = append(walked, e.Resource+" "+e.UID)
+		}
+		h.expect(strings.Join(walked, ",") == "a r,b w,c w", "walking pages of 1: %q", walked)
+		_, err = lister.List(h.ctx, locker.ListArgs{Max: -1})
+		h.expect(errors.Is(err, locker.ErrInvalidArgs), "list(max -1): %v, want ErrInvalidArgs", err)
 	}},
 	{name: "ConcurrentMutualExclusion", run: func(h *harness) {
 		const workers, rounds = 8, 50

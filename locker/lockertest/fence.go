@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 )
@@ -57,4 +60,17 @@ func RunFence(t *testing.T, f Factory) {
 	if g := lock("b"); g <= floor {
 		t.Fatalf("a grant after raising to %d has fence %d, not above it", floor, g)
 	}
+
+	// The counter stops at locker.MaxFence rather than wrap around: a floor
+	// above it is refused, and once it is reached no lock is granted.
+	_, err := fc.RaiseFence(ctx, locker.FenceArgs{Floor: locker.MaxFence + 1})
+	require.ErrorIs(t, err, locker.ErrInvalidArgs, "a floor above MaxFence")
+	require.Equal(t, uint64(locker.MaxFence-1), raise(locker.MaxFence-1))
+	assert.Equal(t, uint64(locker.MaxFence), lock("last"), "the last fence a node issues")
+	r, err := l.Lock(ctx, locker.LockArgs{UID: "past", Resources: []string{"fenced-past"}, Quorum: 1})
+	require.Error(t, err, "a lock with the counter at MaxFence")
+	assert.False(t, r.OK)
+	assert.Equal(t, uint64(locker.MaxFence), raise(0), "the counter after a refused lock")
+	_, err = fc.RaiseFence(ctx, locker.FenceArgs{Floor: ^uint64(0)})
+	assert.ErrorIs(t, err, locker.ErrInvalidArgs, "the floor 2^64-1")
 }

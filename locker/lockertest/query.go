@@ -36,7 +36,7 @@ func RunQuery(t *testing.T, f Factory) {
 		out := make([][]locker.Holder, len(names))
 		for i, hs := range r.Resources {
 			out[i] = slices.SortedFunc(slices.Values(hs.Holders), func(a, b locker.Holder) int {
-				return strings.Compare(a.UID, b.UID)
+				return strings.Compare(a.Tag, b.Tag)
 			})
 		}
 		return out
@@ -50,16 +50,31 @@ func RunQuery(t *testing.T, f Factory) {
 	clk.Advance(5 * time.Second)
 	h.mustGrant(false, "r2", "b")
 	got := query("a", "b", "free", "a") // in order; names may repeat
+	// Grants are named by their UIDs' tags, never by the UIDs, which are
+	// capabilities.
+	tag := locker.UIDTag
+	readers := []locker.Holder{{Tag: tag("r1"), HeldFor: int64(5 * time.Second)}, {Tag: tag("r2")}}
+	if readers[0].Tag > readers[1].Tag {
+		readers[0], readers[1] = readers[1], readers[0]
+	}
 	want := [][]locker.Holder{
-		{{UID: "w1", Write: true, HeldFor: int64(5 * time.Second)}},
-		{{UID: "r1", HeldFor: int64(5 * time.Second)}, {UID: "r2"}},
+		{{Tag: tag("w1"), Write: true, HeldFor: int64(5 * time.Second)}},
+		readers,
 		nil,
-		{{UID: "w1", Write: true, HeldFor: int64(5 * time.Second)}},
+		{{Tag: tag("w1"), Write: true, HeldFor: int64(5 * time.Second)}},
 	}
 	for i := range want {
 		if !slices.Equal(got[i], want[i]) {
 			t.Fatalf("query answer %d: %+v, want %+v", i, got[i], want[i])
 		}
+	}
+	// A lock that makes its UID public has it told, with its tag.
+	pub := locker.LockArgs{UID: "p1", Resources: []string{"pub"}, Quorum: 1, PublicUID: true}
+	if r, err := l.RLock(ctx, pub); err != nil || !r.OK {
+		t.Fatalf("RLock with a public UID: %+v, %v", r, err)
+	}
+	if got := query("pub"); !slices.Equal(got[0], []locker.Holder{{Tag: tag("p1"), UID: "p1"}}) {
+		t.Fatalf("a grant with a public UID: %+v", got[0])
 	}
 
 	// A query changes nothing: it refreshes nothing, so w1 expires on time,

@@ -26,8 +26,10 @@ func RunWaits(t *testing.T, f Factory) {
 		t.Skip("locker does not implement WaitReporter")
 	}
 	ctx := context.Background()
+	uidOf := make(map[string]string) // the UIDs the edges' tags stand for
 	lock := func(write bool, uid, holder string, noIntent bool, resources ...string) locker.Reply {
 		t.Helper()
+		uidOf[locker.UIDTag(uid)] = uid
 		a := locker.LockArgs{UID: uid, Resources: resources, Owner: "o", Quorum: 2, Holder: holder, NoIntent: noIntent}
 		var r locker.Reply
 		var err error
@@ -53,7 +55,9 @@ func RunWaits(t *testing.T, f Factory) {
 			t.Fatalf("lock(write=%v, %s by %q %v) granted, want refused", write, uid, holder, resources)
 		}
 	}
-	// edges returns the node's edges as "waiter resource holder uid/quorum", sorted.
+	// edges returns the node's edges as "waiter resource holder uid/quorum",
+	// sorted, with the UID that the edge's tag stands for: a node names a
+	// holder's grant only by its tag.
 	edges := func() []string {
 		t.Helper()
 		r, err := wr.Waits(ctx, locker.WaitsArgs{})
@@ -65,7 +69,11 @@ func RunWaits(t *testing.T, f Factory) {
 		}
 		var out []string
 		for _, e := range r.Edges {
-			out = append(out, e.Waiter+" "+e.Resource+" "+e.Holder+" "+e.UID+"/"+strconv.Itoa(e.Quorum))
+			uid, ok := uidOf[e.Tag]
+			if !ok {
+				t.Fatalf("edge %+v: the tag is none of the UIDs locked", e)
+			}
+			out = append(out, e.Waiter+" "+e.Resource+" "+e.Holder+" "+uid+"/"+strconv.Itoa(e.Quorum))
 		}
 		slices.Sort(out)
 		return out
