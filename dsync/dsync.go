@@ -2,16 +2,16 @@ package dsync
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -32,9 +32,6 @@ type Dsync struct {
 	lockers   []locker.NetLocker
 	allNodes  []bool // true for every locker; read-only, for calls to all of them
 	refresher *refresher.Refresher
-
-	uidPrefix string        // random per Dsync, so UIDs differ across processes
-	uidSeq    atomic.Uint64 // makes UIDs unique within the Dsync
 
 	randMu sync.Mutex // guards cfg.Rand
 
@@ -88,10 +85,9 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 	}
 	ls := append([]locker.NetLocker(nil), lockers...)
 	ds := &Dsync{
-		cfg:       cfg,
-		lockers:   ls,
-		allNodes:  slices.Repeat([]bool{true}, len(ls)),
-		uidPrefix: newUIDPrefix(),
+		cfg:      cfg,
+		lockers:  ls,
+		allNodes: slices.Repeat([]bool{true}, len(ls)),
 	}
 	ds.validity = validityWatch{ds: ds, nodes: make([]atomic.Int64, len(ls))}
 	ref, err := refresher.New(ls, refresher.Config{
@@ -190,20 +186,28 @@ func (ds *Dsync) quorum(write bool) int {
 	return ds.ReadQuorum()
 }
 
-// newUIDPrefix returns 96 random bits from a version 4 UUID, in 16
-// characters: UIDs travel with every call, and are hashed and compared on
-// the nodes, so they are kept short. Two Dsyncs draw the same prefix with
-// probability 2^-96.
-func newUIDPrefix() string {
-	id := uuid.New()
-	return base64.RawURLEncoding.EncodeToString(id[:12]) + "."
-}
+// uidSources are cryptographically strong generators of UIDs, each seeded
+// from crypto/rand, pooled so that an acquisition draws its UID without a
+// system call or a shared lock.
+var uidSources = sync.Pool{New: func() any {
+	var seed [32]byte
+	crand.Read(seed[:])
+	return rand.NewChaCha8(seed)
+}}
 
-// newUID returns a UID no other acquisition uses: a random prefix per Dsync
-// and a counter. Every attempt gets a new one, so that a release of a failed
-// attempt can never be confused with a later grant.
+// newUID returns a UID no other acquisition uses: 128 random bits from a
+// cryptographically strong source, in 22 characters. A UID is a capability:
+// whoever knows it may refresh and release the lock (the nodes never show it
+// but to the admin role), so it is drawn whole for every acquisition, never
+// derived from another. Every attempt gets a new one, so that a release of a
+// failed attempt can never be confused with a later grant.
 func (ds *Dsync) newUID() string {
-	return ds.uidPrefix + strconv.FormatUint(ds.uidSeq.Add(1), 36)
+	src := uidSources.Get().(*rand.ChaCha8)
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], src.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], src.Uint64())
+	uidSources.Put(src)
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // hold registers background work that Close must wait for, unless Close
