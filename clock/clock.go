@@ -13,6 +13,7 @@ package clock
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -50,6 +51,44 @@ type realClock struct{}
 func (realClock) Now() time.Time                  { return time.Now() }
 func (realClock) Since(t time.Time) time.Duration { return time.Since(t) }
 func (realClock) NewTimer(d time.Duration) Timer  { return realTimer{time.NewTimer(d)} }
+
+// AfterFunc calls fn on a goroutine of its own after d, as time.AfterFunc
+// does, and returns its Stop.
+func (realClock) AfterFunc(d time.Duration, fn func()) (stop func() bool) {
+	return time.AfterFunc(d, fn).Stop
+}
+
+// AfterFunc calls fn, on a goroutine of its own, once d has passed on c, and
+// returns a function that cancels the call if it has not happened and
+// reports whether it did cancel it. It uses c's own AfterFunc if c has one
+// (every clock of this package does), else a timer of c and a goroutine.
+func AfterFunc(c Clock, d time.Duration, fn func()) (stop func() bool) {
+	if af, ok := c.(interface {
+		AfterFunc(time.Duration, func()) func() bool
+	}); ok {
+		return af.AfterFunc(d, fn)
+	}
+	return afterFunc(c.NewTimer(d), fn)
+}
+
+// afterFunc calls fn when t fires, on a goroutine that waits for it, unless
+// the returned stop is called first.
+func afterFunc(t Timer, fn func()) (stop func() bool) {
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-t.C():
+			fn()
+		case <-stopped:
+		}
+	}()
+	var once sync.Once
+	return func() bool {
+		ok := t.Stop()
+		once.Do(func() { close(stopped) })
+		return ok
+	}
+}
 
 type realTimer struct{ t *time.Timer }
 

@@ -227,3 +227,11 @@ func (t *fakeTimer) drain() {
 	default:
 	}
 }
+
+// AfterFunc calls fn, on a goroutine of its own, when the fake time reaches
+// now+d (at once if d <= 0), and returns a function that cancels the call
+// if it has not happened and reports whether it did cancel it. A pending
+// call counts as a timer (Pending, NextDue, BlockUntil).
+func (f *Fake) AfterFunc(d time.Duration, fn func()) (stop func() bool) {
+	return f.afterFunc(d, func(time.Time) { go fn() }).Stop
+}

@@ -256,3 +256,10 @@ func (s *Scaled) schedule(d time.Duration, fn func(time.Time)) func() bool {
 		return bt.Stop()
 	}
 }
+
+// AfterFunc calls fn, on a goroutine of its own, when the clock's time
+// reaches now+d (while it is paused, at the resume), and returns a function
+// that cancels the call if it has not happened and reports whether it did.
+func (s *Scaled) AfterFunc(d time.Duration, fn func()) (stop func() bool) {
+	return afterFunc(s.NewTimer(d), fn)
+}

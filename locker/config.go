@@ -8,6 +8,9 @@ import (
 
 // Defaults for the zero values of Config.
 const (
+	// DefaultMaxQueued is how many lock requests may wait on a table at
+	// once: about 30 MB of waiters.
+	DefaultMaxQueued = 100_000
 	// DefaultValidity is how long a grant lives on a node without a refresh.
 	DefaultValidity = time.Minute
 	// DefaultMaxResources is how many resources one request may name.
@@ -185,7 +188,17 @@ type Config struct {
 	// If negative, no wait is recorded: the node reports no edges.
 	WaitExpiry time.Duration
 
-	// Clock is the source of time. If nil, the real clock (time.Now).
+	// MaxQueued bounds the lock requests waiting on the table at once
+	// (LockArgs.Wait; see queue.go). Past it a request that must wait is
+	// refused, as one without Wait is, and its client backs off. A waiter
+	// costs about 300 bytes and the strings of its request. If zero,
+	// DefaultMaxQueued.
+	MaxQueued int
+
+	// Clock is the source of time. If nil, the real clock (time.Now). A
+	// clock that also has a method AfterFunc(d time.Duration, f func()) (stop
+	// func() bool), as those of package clock do, also times the waits of
+	// queued requests; otherwise the real clock's timers do.
 	Clock Clock
 }
 
@@ -194,6 +207,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Validity < 0:
 		return fmt.Errorf("locker: Config.Validity %v is negative", c.Validity)
+	case c.MaxQueued < 0:
+		return fmt.Errorf("locker: Config.MaxQueued %d is negative", c.MaxQueued)
 	case c.MaxResources < 0:
 		return fmt.Errorf("locker: Config.MaxResources %d is negative", c.MaxResources)
 	case c.MaxNameLen < 0:
@@ -254,6 +269,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WaitExpiry == 0 {
 		c.WaitExpiry = DefaultWaitExpiry
+	}
+	if c.MaxQueued == 0 {
+		c.MaxQueued = DefaultMaxQueued
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ type Local struct {
 	tombCap    int // the most tombstones one shard may keep: Config.MaxTombstones over the shards
 
 	fence  atomic.Uint64 // last fence issued
+	queued atomic.Int64  // waiters queued (see queue.go)
 	closed atomic.Bool
 
 	closeOnce sync.Once
@@ -146,6 +148,7 @@ func (l *Local) Close() error {
 	l.closeOnce.Do(func() {
 		l.closed.Store(true)
 		close(l.stop)
+		l.closeWaiters()
 		if l.boot != nil {
 			// Every lock call checks closed under its shards' locks before
 			// it grants: once each shard has been taken here, none grants.
@@ -266,9 +269,29 @@ func (l *Local) check(op string, args *LockArgs) error {
 // Submit makes op at once, on the caller's goroutine, and hands the answer
 // to sink before it returns. The table never makes a call wait longer than
 // its shard lock, so timeout has nothing to bound. See Submitter.
-func (l *Local) Submit(ctx context.Context, op Op, args *LockArgs, _ time.Duration, sink Sink, tag int) {
+//
+// A lock with args.Wait waits on the table (see queue.go) for at most the
+// smaller of args.Wait and timeout: Submit returns at once, and the answer
+// comes when the request is granted or refused; a sink that is a QueueSink
+// hears first that it is queued.
+func (l *Local) Submit(ctx context.Context, op Op, args *LockArgs, timeout time.Duration, sink Sink, tag int) {
 	if err := ctx.Err(); err != nil {
 		sink.Done(tag, Reply{}, fmt.Errorf("locker: %s: %w (%w)", op, err, ErrNotSent))
+		return
+	}
+	if (op == OpLock || op == OpRLock) && args.Wait > 0 {
+		a := *args
+		if timeout > 0 {
+			a.Wait = min(a.Wait, timeout)
+		}
+		var queued func(Reply)
+		if qs, ok := sink.(QueueSink); ok {
+			queued = func(r Reply) { qs.Queued(tag, r.Ahead) }
+		}
+		r, err := l.acquire(ctx, &a, op == OpLock, &waitMode{notify: func(r Reply, err error) { sink.Done(tag, r, err) }, queued: queued})
+		if err != nil || r.Reason != ReasonQueued {
+			sink.Done(tag, r, err)
+		}
 		return
 	}
 	r, err := op.Call(ctx, l, *args)
@@ -276,21 +299,59 @@ func (l *Local) Submit(ctx context.Context, op Op, args *LockArgs, _ time.Durati
 }
 
 // Lock grants a write lock on all of args.Resources to args.UID, or on none.
-// See NetLocker.
+// With args.Wait, a request that must wait is queued, and Lock returns when
+// it is granted or refused, or ctx ends (see queue.go). See NetLocker.
 func (l *Local) Lock(ctx context.Context, args LockArgs) (Reply, error) {
-	return l.acquire(ctx, &args, true)
+	return l.lockBlocking(ctx, &args, true)
 }
 
 // RLock grants a read lock on all of args.Resources to args.UID, or on none.
-// See NetLocker.
+// See Lock and NetLocker.
 func (l *Local) RLock(ctx context.Context, args LockArgs) (Reply, error) {
-	return l.acquire(ctx, &args, false)
+	return l.lockBlocking(ctx, &args, false)
 }
 
-func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply, error) {
+// lockBlocking is Lock or RLock: it waits for a queued request's outcome,
+// or for ctx to end (the request is then withdrawn, and a grant that came
+// at that moment released).
+func (l *Local) lockBlocking(ctx context.Context, args *LockArgs, write bool) (Reply, error) {
+	if args.Wait <= 0 {
+		return l.acquire(ctx, args, write, nil)
+	}
+	type outcome struct {
+		r   Reply
+		err error
+	}
+	done := make(chan outcome, 1)
+	r, err := l.acquire(ctx, args, write, &waitMode{notify: func(r Reply, err error) { done <- outcome{r, err} }})
+	if err != nil || r.Reason != ReasonQueued {
+		return r, err
+	}
+	select {
+	case o := <-done:
+		return o.r, o.err
+	case <-ctx.Done():
+		uh := l.hash(args.UID)
+		if !l.withdraw(uh, args.UID) {
+			if o := <-done; o.err == nil && o.r.OK { // granted as ctx ended
+				l.remove(uh, args.UID, nil, false, func(g *grant) bool { return g.write == write })
+			}
+		}
+		return Reply{}, fmt.Errorf("locker: %s: %w", map[bool]string{true: "lock", false: "rlock"}[write], ctx.Err())
+	}
+}
+
+// acquire grants a lock, or refuses it, or, if wm asks it to and the
+// request must wait, queues it (see queue.go). A hand-off (wm.self) is a
+// queued waiter trying again.
+func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *waitMode) (Reply, error) {
 	op := "rlock"
 	if write {
 		op = "lock"
+	}
+	var self *waiter
+	if wm != nil {
+		self = wm.self
 	}
 	if err := l.check(op, args); err != nil {
 		return Reply{}, err
@@ -327,6 +388,21 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 			l.unlockShards(idx)
 			return Reply{}, ErrClosed
 		}
+		if self != nil && self.done {
+			l.unlockShards(idx) // granted, refused or withdrawn meanwhile
+			return Reply{Reason: ReasonReleased}, nil
+		}
+		if self == nil && us.waiting != nil {
+			if w := us.queuedOf(uh, args.UID); w != nil {
+				// A repeated request of a queued waiter (its client retried
+				// after a lost reply): still queued.
+				l.unlockShards(idx)
+				if w.write != write {
+					return Reply{Reason: ReasonUIDInUse}, nil
+				}
+				return Reply{Reason: ReasonQueued}, nil
+			}
+		}
 		if g := us.grant(uh, args.UID); g != nil {
 			reply := Reply{Reason: ReasonUIDInUse}
 			if g.tombstone {
@@ -344,7 +420,8 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		}
 
 		var stale []grantRef // holders in the way that have expired
-		conflict, waiting := false, false
+		conflict, waiting, queued := false, false, false
+		var ahead uint64 // the lowest ticket in the way (Reply.Ahead)
 		var rbuf [8]*resource
 		held := rbuf[:0]                         // the entries of args.Resources; nil where there is none yet
 		need := len(args.UID) + len(args.Holder) // bytes of the strings a grant would copy
@@ -356,14 +433,20 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 				continue
 			}
 			if r.writer != nil {
-				stale, conflict = l.classify(r.writer, now, stale, conflict)
+				stale, conflict, ahead = l.classify(r.writer, now, stale, conflict, ahead)
 			}
 			if write {
 				for _, g := range r.readerGrants() {
-					stale, conflict = l.classify(g, now, stale, conflict)
+					stale, conflict, ahead = l.classify(g, now, stale, conflict, ahead)
 				}
 			} else if now < r.intentUntil() {
 				waiting = true
+			}
+			if r.queue != nil && !args.Reclaim {
+				// No taking a resource before an older waiter in the way.
+				in, a := r.queue.inTheWay(self, args.Ticket, args.UID, write)
+				queued = queued || in
+				ahead = lowestTicket(ahead, a)
 			}
 		}
 		if len(stale) > 0 && attempt == 0 {
@@ -376,15 +459,34 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		if args.Reclaim {
 			waiting = false // a reclaimed grant was held before the intent: it is not a new reader
 		}
-		if conflict || len(stale) > 0 {
-			if write && l.intentTTL > 0 && !args.NoIntent && !args.Reclaim {
+		if conflict || len(stale) > 0 || queued || waiting {
+			if self != nil {
+				l.unlockShards(idx) // a hand-off that must wait still: it stays queued
+				return Reply{Reason: ReasonConflict, Ahead: ahead}, nil
+			}
+			if wm != nil && wm.notify != nil && args.Wait > 0 && !args.Reclaim && l.queued.Load() < int64(l.cfg.MaxQueued) {
+				w := l.enqueue(args, write, uh, rh, held, now, wm.notify)
+				reply := Reply{Reason: ReasonQueued, Ahead: ahead}
+				if wm.queued != nil {
+					wm.queued(reply)
+				}
+				l.unlockShards(idx)
+				l.armTimer(w, now)
+				if args.Holder != "" && !args.NoIntent {
+					l.recordWait(args, write, now) // see WaitReporter
+				}
+				return reply, nil
+			}
+		}
+		if conflict || len(stale) > 0 || queued {
+			if write && l.intentTTL > 0 && !args.NoIntent && !args.Reclaim && conflict {
 				l.declareIntent(args.Resources, rh, uh, now)
 			}
 			l.unlockShards(idx)
 			if args.Holder != "" && !args.NoIntent && !args.Reclaim {
 				l.recordWait(args, write, now) // see WaitReporter
 			}
-			return Reply{Reason: ReasonConflict}, nil
+			return Reply{Reason: ReasonConflict, Ahead: ahead}, nil
 		}
 		if waiting {
 			l.unlockShards(idx)
@@ -428,6 +530,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		g.origin = us.intern(args.Owner, args.Source)
 		g.write, g.quorum = write, int16(min(max(args.Quorum, 0), math.MaxInt16))
 		g.public = args.PublicUID
+		g.ticket = args.Ticket
 		g.fence = fence
 		g.granted = now
 		g.refreshed.Store(now)
@@ -453,6 +556,9 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool) (Reply,
 		us.holds += len(held)
 		us.numGrants++
 		reply := Reply{OK: true, Fence: g.fence, Validity: l.cfg.Validity} // g may be recycled once unlocked
+		if self != nil {
+			l.dequeueLocked(self) // its other queues lose a waiter, but nothing was freed
+		}
 		l.unlockShards(idx)
 		if args.Holder != "" {
 			l.endWait(args.Holder, nil) // a sequential holder granted is no longer waiting
@@ -532,12 +638,13 @@ func (s *shard) find(h uint64, uid string, want *grant) *grant {
 }
 
 // classify notes holder g of a resource in the way of a new lock: as stale if
-// it has expired, else as a conflict. The resource's shard must be locked.
-func (l *Local) classify(g *grant, now int64, stale []grantRef, conflict bool) ([]grantRef, bool) {
+// it has expired, else as a conflict, whose ticket may be the lowest in the
+// way. The resource's shard must be locked.
+func (l *Local) classify(g *grant, now int64, stale []grantRef, conflict bool, ahead uint64) ([]grantRef, bool, uint64) {
 	if l.expired(g, now) {
-		return append(stale, refOf(g)), conflict
+		return append(stale, refOf(g)), conflict, ahead
 	}
-	return stale, true
+	return stale, true, lowestTicket(ahead, g.ticket)
 }
 
 // Unlock releases the write lock of args.UID. See NetLocker.
@@ -564,6 +671,17 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 		return Reply{}, ErrClosed
 	}
 	uh := l.hash(args.UID)
+	if l.queued.Load() > 0 && l.withdraw(uh, args.UID) {
+		// A waiter whose client gave up: it leaves the queues (and is told
+		// so), and a tombstone refuses its request if it comes again.
+		s := &l.shards[l.shardOf(uh)]
+		s.mu.Lock()
+		if s.grant(uh, args.UID) == nil {
+			l.bury(s, uh, args.UID)
+		}
+		s.mu.Unlock()
+		return Reply{Grace: l.graceLeft(l.now())}, nil
+	}
 	ok := l.remove(uh, args.UID, nil, true, func(g *grant) bool { return g.write == write })
 	if ok {
 		return Reply{OK: true}, nil
@@ -634,7 +752,11 @@ func (l *Local) remove(uh uint64, uid string, want *grant, bury bool, keep func(
 		l.unlockShards(idx)
 		return false
 	}
+	var serve []resourceKey // freed resources that requests wait for
 	for _, r := range held {
+		if r.queue != nil {
+			serve = append(serve, resourceKey{r.hash, strings.Clone(r.name)})
+		}
 		l.shards[l.shardOf(r.hash)].release(r, g, l.now)
 	}
 	us.dropGrant(uh, g)
@@ -643,6 +765,9 @@ func (l *Local) remove(uh uint64, uid string, want *grant, bury bool, keep func(
 	us.numGrants--
 	us.freeGrant(g)
 	l.unlockShards(idx)
+	if serve != nil {
+		l.serve(serve) // hand the resources to their next waiters
+	}
 	return true
 }
 
@@ -817,6 +942,7 @@ type Stats struct {
 	Tombstones int    // UIDs released before their lock arrived, kept for one validity or until evicted
 	Refused    uint64 // locks refused with ErrFull since the table started (Config.MaxGrants)
 	Evicted    uint64 // tombstones evicted since the table started (Config.MaxTombstones)
+	Queued     int    // lock requests waiting on the table (LockArgs.Wait)
 }
 
 // Stats returns the table's current counts. It locks each shard in turn,
@@ -835,5 +961,6 @@ func (l *Local) Stats() Stats {
 		st.Evicted += s.evicted
 		s.mu.Unlock()
 	}
+	st.Queued = int(l.queued.Load())
 	return st
 }

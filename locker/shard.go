@@ -58,6 +58,10 @@ type shard struct {
 	// deletes them once the intent has lapsed.
 	intents []*resource
 
+	// waiting finds the queued waiters by the hash of their UIDs (see
+	// queue.go); nil while none has been queued here.
+	waiting map[uint64][]*waiter
+
 	_ [64]byte // keeps neighbouring shards' hot fields on separate cache lines
 }
 
@@ -68,6 +72,7 @@ type resource struct {
 	hash    uint64 // of name
 	writer  *grant
 	readers *readerList // nil until the resource first has readers
+	queue   *waitQueue  // the requests waiting for it, oldest first; nil if none (see queue.go)
 }
 
 func (r *resource) indexKey() (uint64, string) { return r.hash, r.name }
@@ -109,7 +114,9 @@ func (r *resource) addReader(g *grant) {
 	r.readers.grants = append(r.readers.grants, g)
 }
 
-func (r *resource) empty() bool { return r.writer == nil && len(r.readerGrants()) == 0 }
+func (r *resource) empty() bool {
+	return r.writer == nil && len(r.readerGrants()) == 0 && r.queue == nil
+}
 
 // origin is who asked for a grant: the client process and its call site.
 // The holder a request names across processes (LockArgs.Holder) is kept by
@@ -166,7 +173,8 @@ type grant struct {
 	bufCap uint8
 
 	fence   uint64
-	granted int64 // nanoseconds since the table's epoch
+	ticket  uint64 // LockArgs.Ticket: for requests in its way to compare (Reply.Ahead)
+	granted int64  // nanoseconds since the table's epoch
 
 	// refreshed is when the grant was last granted or refreshed, in
 	// nanoseconds since the table's epoch. It is atomic so that a lock call

@@ -63,6 +63,16 @@ type Sink interface {
 	Done(tag int, r Reply, err error)
 }
 
+// QueueSink is a Sink that also hears when a submitted lock with
+// LockArgs.Wait is queued on the node (see Reply.Ahead), before its answer:
+// package dsync uses it so that two acquisitions that split the nodes
+// between them do not wait for each other. Queued is called at most once
+// per call, before Done, and must not block nor call the locker.
+type QueueSink interface {
+	Sink
+	Queued(tag int, ahead uint64)
+}
+
 // Submitter is implemented by lockers that can start a call without a
 // goroutine of the caller's waiting for it. It is an optional capability,
 // found by type assertion: package dsync uses it, when a locker has it, to

@@ -64,12 +64,28 @@ type LockArgs struct {
 	// a signaller in another process must be able to release. Nodes that
 	// predate the field ignore it.
 	PublicUID bool `msg:"pu,omitempty"`
+	// Wait, on a Lock or RLock, asks the node to queue the request, for at
+	// most Wait on the node's clock, if it cannot be granted at once because
+	// another holder, or an older waiter, is in the way: the node answers it
+	// queued (ReasonQueued), hands it the lock as soon as it is its turn,
+	// and tells the caller then (see Waiter). Zero: refuse at once, as
+	// always. A node that queues nothing (see Config.MaxQueued) refuses.
+	Wait time.Duration `msg:"wt,omitempty"`
+	// Ticket orders the waiters of a resource, on every node alike: the
+	// lower first (an older acquisition), ties broken by UID. The quorum
+	// client gives one ticket to all the attempts of one acquisition: the
+	// time its first attempt started, on its clock. A request without one
+	// (0) comes after every waiter in its way. A grant keeps its ticket,
+	// so that a request in its way can tell whether it is older (see
+	// Reply.Ahead).
+	Ticket uint64 `msg:"tk,omitempty"`
 }
 
 // IsZero reports whether a is the zero LockArgs (an encoder may leave it
 // out).
 func (a *LockArgs) IsZero() bool {
-	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim && !a.PublicUID
+	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim &&
+		!a.PublicUID && a.Wait == 0 && a.Ticket == 0
 }
 
 // Reason says why a node refused a lock.
@@ -83,6 +99,7 @@ const (
 	ReasonUIDInUse                    // the UID already names a different grant
 	ReasonReleased                    // the UID was released before this lock arrived
 	ReasonWriterWaiting               // a read refused because a writer waits for the resource
+	ReasonQueued                      // the request waits on the node (LockArgs.Wait): its answer comes when it is granted or its wait ends
 )
 
 // String returns the reason in words.
@@ -100,6 +117,8 @@ func (r Reason) String() string {
 		return "uid already released"
 	case ReasonWriterWaiting:
 		return "a writer is waiting"
+	case ReasonQueued:
+		return "queued"
 	}
 	return "unknown reason"
 }
@@ -126,6 +145,14 @@ type Reply struct {
 	// granted nothing but reclaims since it started, so a grant it lost in
 	// the restart cannot have gone to another holder). Zero otherwise.
 	Grace time.Duration `msg:"g,omitempty"`
+	// Ahead is, on a lock queued or refused because others are in its way,
+	// the lowest ticket (LockArgs.Ticket) among them: the holders in its
+	// way and the waiters queued before it. A quorum client whose ticket is
+	// higher, and that cannot yet complete its quorum, gives back what it
+	// holds, so that two acquisitions that split the nodes between them do
+	// not wait for each other for ever. Zero if nobody in the way has a
+	// ticket.
+	Ahead uint64 `msg:"ah,omitempty"`
 }
 
 // IsZero reports whether r is the zero Reply (an encoder may leave it out).

@@ -1533,7 +1533,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 8 bits */
+	var zb0001Mask uint16 /* 10 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1622,6 +1622,20 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x80
+		case "wt":
+			z.Wait, err = dc.ReadDuration()
+			if err != nil {
+				err = msgp.WrapError(err, "Wait")
+				return
+			}
+			zb0001Mask |= 0x100
+		case "tk":
+			z.Ticket, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Ticket")
+				return
+			}
+			zb0001Mask |= 0x200
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1631,7 +1645,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0xff {
+	if zb0001Mask != 0x3ff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1656,6 +1670,12 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x80) == 0 {
 			z.PublicUID = false
 		}
+		if (zb0001Mask & 0x100) == 0 {
+			z.Wait = 0
+		}
+		if (zb0001Mask & 0x200) == 0 {
+			z.Ticket = 0
+		}
 	}
 	return
 }
@@ -1663,8 +1683,8 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(9)
-	var zb0001Mask uint16 /* 9 bits */
+	zb0001Len := uint32(11)
+	var zb0001Mask uint16 /* 11 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1697,6 +1717,14 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.PublicUID == false {
 		zb0001Len--
 		zb0001Mask |= 0x100
+	}
+	if z.Wait == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x200
+	}
+	if z.Ticket == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x400
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1823,6 +1851,30 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
+			// write "wt"
+			err = en.Append(0xa2, 0x77, 0x74)
+			if err != nil {
+				return
+			}
+			err = en.WriteDuration(z.Wait)
+			if err != nil {
+				err = msgp.WrapError(err, "Wait")
+				return
+			}
+		}
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
+			// write "tk"
+			err = en.Append(0xa2, 0x74, 0x6b)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Ticket)
+			if err != nil {
+				err = msgp.WrapError(err, "Ticket")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1831,8 +1883,8 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(9)
-	var zb0001Mask uint16 /* 9 bits */
+	zb0001Len := uint32(11)
+	var zb0001Mask uint16 /* 11 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1865,6 +1917,14 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.PublicUID == false {
 		zb0001Len--
 		zb0001Mask |= 0x100
+	}
+	if z.Wait == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x200
+	}
+	if z.Ticket == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x400
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1920,6 +1980,16 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa2, 0x70, 0x75)
 			o = msgp.AppendBool(o, z.PublicUID)
 		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
+			// string "wt"
+			o = append(o, 0xa2, 0x77, 0x74)
+			o = msgp.AppendDuration(o, z.Wait)
+		}
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
+			// string "tk"
+			o = append(o, 0xa2, 0x74, 0x6b)
+			o = msgp.AppendUint64(o, z.Ticket)
+		}
 	}
 	return
 }
@@ -1938,7 +2008,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 8 bits */
+	var zb0001Mask uint16 /* 10 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -2027,6 +2097,20 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x80
+		case "wt":
+			z.Wait, bts, err = msgp.ReadDurationBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Wait")
+				return
+			}
+			zb0001Mask |= 0x100
+		case "tk":
+			z.Ticket, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Ticket")
+				return
+			}
+			zb0001Mask |= 0x200
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -2036,7 +2120,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0xff {
+	if zb0001Mask != 0x3ff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -2061,6 +2145,12 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x80) == 0 {
 			z.PublicUID = false
 		}
+		if (zb0001Mask & 0x100) == 0 {
+			z.Wait = 0
+		}
+		if (zb0001Mask & 0x200) == 0 {
+			z.Ticket = 0
+		}
 	}
 	o = bts
 	return
@@ -2072,7 +2162,7 @@ func (z *LockArgs) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
-	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize + 3 + msgp.BoolSize
+	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize + 3 + msgp.BoolSize + 3 + msgp.DurationSize + 3 + msgp.Uint64Size
 	return
 }
 
@@ -3101,7 +3191,7 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 5 bits */
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -3150,6 +3240,13 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x10
+		case "ah":
+			z.Ahead, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Ahead")
+				return
+			}
+			zb0001Mask |= 0x20
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -3159,7 +3256,7 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x1f {
+	if zb0001Mask != 0x3f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.OK = false
 		}
@@ -3175,6 +3272,9 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x10) == 0 {
 			z.Grace = 0
 		}
+		if (zb0001Mask & 0x20) == 0 {
+			z.Ahead = 0
+		}
 	}
 	return
 }
@@ -3182,8 +3282,8 @@ func (z *Reply) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *Reply) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(5)
-	var zb0001Mask uint8 /* 5 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.OK == false {
 		zb0001Len--
@@ -3204,6 +3304,10 @@ func (z *Reply) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Grace == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x10
+	}
+	if z.Ahead == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -3273,6 +3377,18 @@ func (z *Reply) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// write "ah"
+			err = en.Append(0xa2, 0x61, 0x68)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Ahead)
+			if err != nil {
+				err = msgp.WrapError(err, "Ahead")
+				return
+			}
+		}
 	}
 	return
 }
@@ -3281,8 +3397,8 @@ func (z *Reply) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *Reply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(5)
-	var zb0001Mask uint8 /* 5 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.OK == false {
 		zb0001Len--
@@ -3303,6 +3419,10 @@ func (z *Reply) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Grace == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x10
+	}
+	if z.Ahead == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -3334,6 +3454,11 @@ func (z *Reply) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa1, 0x67)
 			o = msgp.AppendDuration(o, z.Grace)
 		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "ah"
+			o = append(o, 0xa2, 0x61, 0x68)
+			o = msgp.AppendUint64(o, z.Ahead)
+		}
 	}
 	return
 }
@@ -3352,7 +3477,7 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 5 bits */
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -3401,6 +3526,13 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x10
+		case "ah":
+			z.Ahead, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Ahead")
+				return
+			}
+			zb0001Mask |= 0x20
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -3410,7 +3542,7 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x1f {
+	if zb0001Mask != 0x3f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.OK = false
 		}
@@ -3426,6 +3558,9 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x10) == 0 {
 			z.Grace = 0
 		}
+		if (zb0001Mask & 0x20) == 0 {
+			z.Ahead = 0
+		}
 	}
 	o = bts
 	return
@@ -3433,7 +3568,7 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Reply) Msgsize() (s int) {
-	s = 1 + 2 + msgp.BoolSize + 2 + msgp.Uint8Size + 2 + msgp.Uint64Size + 2 + msgp.DurationSize + 2 + msgp.DurationSize
+	s = 1 + 2 + msgp.BoolSize + 2 + msgp.Uint8Size + 2 + msgp.Uint64Size + 2 + msgp.DurationSize + 2 + msgp.DurationSize + 3 + msgp.Uint64Size
 	return
 }
 
