@@ -183,8 +183,10 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 		seenHolder
 		seenReclaim
 		seenPublicUID
+		seenWait
+		seenTicket
 	)
-	var seen uint8
+	var seen uint16
 	defer func() {
 		if seen&seenResources == 0 {
 			z.Resources = z.Resources[:0]
@@ -209,6 +211,12 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 		}
 		if seen&seenPublicUID == 0 {
 			z.PublicUID = false
+		}
+		if seen&seenWait == 0 {
+			z.Wait = 0
+		}
+		if seen&seenTicket == 0 {
+			z.Ticket = 0
 		}
 	}()
 	for ; n > 0; n-- {
@@ -265,6 +273,18 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 			z.Reclaim, b, err = msgp.ReadBoolBytes(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Reclaim")
+			}
+		case "wt":
+			seen |= seenWait
+			z.Wait, b, err = msgp.ReadDurationBytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Wait")
+			}
+		case "tk":
+			seen |= seenTicket
+			z.Ticket, b, err = msgp.ReadUint64Bytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Ticket")
 			}
 		case "pu":
 			seen |= seenPublicUID

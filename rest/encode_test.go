@@ -218,7 +218,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 	}{
 		{reflect.TypeFor[BatchArgs](), 3},
 		{reflect.TypeFor[BatchOp](), 3},
-		{reflect.TypeFor[locker.LockArgs](), 9},
+		{reflect.TypeFor[locker.LockArgs](), 11},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
 	} {
 		if n := tc.typ.NumField(); n != tc.fields {
@@ -299,6 +299,8 @@ func fillRandom(t testing.TB, rng *rand.Rand, p *batchProfile, v reflect.Value) 
 			f.Set(reflect.ValueOf(s))
 		case f.CanInt():
 			f.SetInt([]int64{0, 1, 3, -1, -33, 127, 128, 255, 256, 1 << 16, -1 << 20, 1 << 40}[rng.IntN(12)])
+		case f.CanUint():
+			f.SetUint([]uint64{0, 1, 127, 128, 255, 1 << 16, 1 << 40, 1<<64 - 1}[rng.IntN(8)])
 		case f.Kind() == reflect.Bool:
 			f.SetBool(rng.IntN(2) == 0)
 		default:
