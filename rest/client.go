@@ -73,6 +73,14 @@ type ClientConfig struct {
 	// above the node's ServerConfig.MaxBatchOps, nor above MaxBatchLimit.
 	// If zero, DefaultMaxBatch.
 	MaxBatch int
+	// TLS configures the connections to an https endpoint: the roots that
+	// verify the node's certificate and, for mutual TLS, the certificate the
+	// client presents (see tls.go: ClientTLS builds one whose material
+	// reloads). The node's name to verify is the endpoint's host unless
+	// TLS.ServerName is set. If nil, an https endpoint is verified against
+	// the system's roots, with no client certificate. It must be nil for an
+	// http endpoint. The client does not modify it.
+	TLS *tls.Config
 	// Clock is the source of time for request timestamps and the health
 	// probe interval. HTTP deadlines are always on the real clock. If nil,
 	// clock.Real().
@@ -195,6 +203,9 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 		return nil, fmt.Errorf("rest: NewClient: endpoint %q is not of the form http://host:port", endpoint)
 	}
+	if cfg.TLS != nil && u.Scheme != "https" {
+		return nil, fmt.Errorf("rest: NewClient: endpoint %q is plain http, but ClientConfig.TLS is set: use https://", endpoint)
+	}
 	addr := u.Host
 	if u.Port() == "" {
 		if u.Scheme == "https" {
@@ -207,7 +218,7 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 		endpoint:   u.Scheme + "://" + u.Host,
 		addr:       addr,
 		cfg:        cfg,
-		tr:         newTransport(addr, tlsConfig(u), cfg.MaxConns, maxAnswerBytes),
+		tr:         newTransport(addr, tlsConfig(u, cfg.TLS), cfg.MaxConns, maxAnswerBytes),
 		stamp:      stamper{clk: cfg.Clock},
 		wentOff:    make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -230,12 +241,13 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 const maxAnswerBytes = 64 << 20
 
 // tlsConfig returns the TLS configuration for endpoint u: nil for http, and
-// for https the defaults, checking the node's certificate for u's host.
-func tlsConfig(u *url.URL) *tls.Config {
+// for https cfg (the defaults if nil), checking the node's certificate for
+// u's host unless cfg names another.
+func tlsConfig(u *url.URL, cfg *tls.Config) *tls.Config {
 	if u.Scheme != "https" {
 		return nil
 	}
-	return &tls.Config{ServerName: u.Hostname()}
+	return clientTLSFor(cfg, u.Hostname())
 }
 
 // String returns the node's endpoint.
