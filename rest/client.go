@@ -858,6 +858,7 @@ func decodeError(status int, body []byte) (Code, error) {
 // markOffline reports the node offline and wakes the prober.
 func (c *Client) markOffline() {
 	if c.online.CompareAndSwap(true, false) {
+		c.stats.offline.Add(1)
 		select {
 		case c.wentOff <- struct{}{}:
 		default:
