@@ -287,6 +287,9 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
+// NodeID returns the node's ID, which its hello names.
+func (s *Server) NodeID() string { return s.node }
+
 // Every answer names the protocol version (HeaderProtocol); these are its
 // header's name and value, ready for fasthttp.
 var (

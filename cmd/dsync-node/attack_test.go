@@ -92,7 +92,9 @@ func (l *lockedBuffer) Len() int {
 func startNode(t *testing.T, args ...string) *nodeProc {
 	t.Helper()
 	bin, _ := binaries(t)
-	cmd := exec.Command(bin, args...)
+	// An operations port of its own (a node restarted on a fixed port
+	// would otherwise take that port + 1, which may be another's).
+	cmd := exec.Command(bin, append([]string{"-ops-listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "DSYNC_SECRET="+attackSecret, "DSYNC_ADMIN_SECRET="+attackAdmin)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)

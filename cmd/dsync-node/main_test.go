@@ -28,7 +28,7 @@ func startRun(t *testing.T, args []string, env map[string]string) (endpoint stri
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, args, func(k string) string { return env[k] }, pw, io.Discard)
+		err := run(ctx, args, func(k string) string { return env[k] }, pw, io.Discard, nil)
 		pw.CloseWithError(io.EOF)
 		done <- err
 	}()
@@ -48,7 +48,7 @@ func startRun(t *testing.T, args []string, env map[string]string) (endpoint stri
 }
 
 func TestRunServesAndStops(t *testing.T) {
-	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0", "-state-dir", "none"}, map[string]string{"DSYNC_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cr"})
+	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0", "-state-dir", "none", "-drain-timeout", "0"}, map[string]string{"DSYNC_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cr"})
 	c, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: "s3cret-s3cret-s3cret-s3cret-s3cr"})
 	require.NoError(t, err)
 	defer c.Close()
@@ -63,7 +63,7 @@ func TestRunServesAndStops(t *testing.T) {
 // granting only reclaims; one stopped holding nothing grants at once.
 func TestRunGraceFollowsTheBootRecord(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	args := []string{"-listen", "127.0.0.1:0", "-insecure", "-state-dir", dir}
+	args := []string{"-listen", "127.0.0.1:0", "-insecure", "-state-dir", dir, "-drain-timeout", "0"}
 	lock := func(endpoint string, a locker.LockArgs) locker.Reply {
 		t.Helper()
 		c, err := rest.NewClient(endpoint, rest.ClientConfig{Insecure: true})
@@ -122,7 +122,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"-insecure", "extra"}, nil, "unexpected arguments"},
 		{[]string{"-nope"}, nil, "not defined"},
 	} {
-		err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+		err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
 		}
@@ -165,5 +165,47 @@ func TestBinarySIGTERM(t *testing.T) {
 	}
 	if len(lines) == 0 || !strings.Contains(strings.Join(lines, "\n"), "stopped") {
 		t.Fatalf("output after SIGTERM = %q", lines)
+	}
+}
+
+func TestRunHelpAndVersion(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &out, io.Discard, nil)
+	assert.ErrorIs(t, err, errHelpShown, "-h is no error: exit 0")
+	for _, want := range []string{"-tls-cert file", "env DSYNC_TLS_CERT", "env DSYNC_SECRET", "-drain-timeout", "Exit status:", "128+N", "Example:"} {
+		assert.Contains(t, out.String(), want)
+	}
+	out.Reset()
+	err = run(context.Background(), []string{"-version"}, func(string) string { return "" }, &out, io.Discard, nil)
+	assert.ErrorIs(t, err, errHelpShown)
+	assert.True(t, strings.HasPrefix(out.String(), "dsync-node "), out.String())
+	assert.Contains(t, out.String(), "go1.")
+
+	err = run(context.Background(), []string{"-validity", "soon"}, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	assert.ErrorAs(t, err, new(usageError), "a bad value is a usage error: exit 2")
+	err = run(context.Background(), []string{"-insecure"}, func(k string) string { return map[string]string{"DSYNC_VALIDITY": "soon"}[k] }, io.Discard, io.Discard, nil)
+	assert.ErrorContains(t, err, "$DSYNC_VALIDITY")
+	assert.ErrorAs(t, err, new(usageError))
+}
+
+// opsOf returns the operations port's URL from the node's first line.
+func opsOf(t *testing.T, line string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(line, "; ops ")
+	require.True(t, ok, "no ops address in %q", line)
+	return strings.TrimSuffix(after, ")")
+}
+
+func TestOpsDerivedAddress(t *testing.T) {
+	for _, tc := range []struct{ listen, given, want string }{
+		{"127.0.0.1:9000", "", "127.0.0.1:9001"},
+		{":9000", "", ":9001"},
+		{"127.0.0.1:0", "", "127.0.0.1:0"},
+		{"127.0.0.1:9000", "none", ""},
+		{"127.0.0.1:9000", "0.0.0.0:7000", "0.0.0.0:7000"},
+	} {
+		got, err := opsAddress(tc.listen, tc.given)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%s %s", tc.listen, tc.given)
 	}
 }

@@ -1,0 +1,78 @@
+// Package envflag lets every flag of a command be set from the
+// environment, as operators of MinIO, etcd and Consul expect: a flag
+// -tls-cert of a command whose prefix is DSYNC_ reads DSYNC_TLS_CERT when
+// it is not given on the command line. The command line wins; an empty
+// variable counts as unset.
+package envflag
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Name returns the environment variable of the flag name: prefix, then
+// name in upper case with '-' as '_'.
+func Name(prefix, name string) string {
+	return prefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// Apply sets every flag of fs that the command line did not set from its
+// environment variable, if that is not empty, and returns the names of
+// the flags so set. fs must have been parsed. An invalid value is an error
+// that names the variable.
+func Apply(fs *flag.FlagSet, prefix string, getenv func(string) string) (map[string]bool, error) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fromEnv := map[string]bool{}
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		env := Name(prefix, f.Name)
+		v := getenv(env)
+		if v == "" {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("$%s=%q: %w", env, v, serr)
+			return
+		}
+		fromEnv[f.Name] = true
+	})
+	return fromEnv, err
+}
+
+// PrintDefaults writes fs's flags to w as flag.PrintDefaults does, with
+// each flag's environment variable after its description. Secrets' values
+// are never shown: no flag's default here is one.
+func PrintDefaults(w io.Writer, fs *flag.FlagSet, prefix string) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  -" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintln(w, line)
+		usage = strings.ReplaceAll(usage, "\n", "\n    \t")
+		fmt.Fprintf(w, "    \t%s\n", usage)
+		def := f.DefValue
+		extra := "env " + Name(prefix, f.Name)
+		if def != "" && def != "false" && def != "0" && def != "0s" {
+			extra = "default " + quoteIfString(f, def) + "; " + extra
+		}
+		fmt.Fprintf(w, "    \t(%s)\n", extra)
+	})
+}
+
+func quoteIfString(f *flag.Flag, def string) string {
+	if _, ok := f.Value.(interface{ IsBoolFlag() bool }); ok {
+		return def
+	}
+	if strings.ContainsAny(def, " \t") || def == "" {
+		return fmt.Sprintf("%q", def)
+	}
+	return def
+}
