@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"runtime"
 	"slices"
@@ -214,4 +215,61 @@ func TestPrintable(t *testing.T) {
 	} {
 		assert.Equal(t, want, printable(in), "printable(%q)", in)
 	}
+}
+
+// TestHelpNeedsNoNodes: -h, for dsync and for each command, prints the
+// usage on standard output and is no error (exit 0), without nodes.
+func TestHelpNeedsNoNodes(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	out, _, err := runCmd(t, noEnv, "-h")
+	assert.ErrorIs(t, err, errHelpShown)
+	for _, want := range []string{"env DSYNC_NODES", "env DSYNC_TLS_CA", "env DSYNC_SECRET", "Exit status:", "128+N", "Examples:"} {
+		assert.Contains(t, out, want)
+	}
+	out, _, err = runCmd(t, noEnv, "run", "-h")
+	assert.ErrorIs(t, err, errHelpShown)
+	assert.Contains(t, out, "-timeout")
+	assert.Contains(t, out, "Exit status:")
+	for _, cmd := range []string{"locks", "force-unlock"} {
+		out, _, err = runCmd(t, noEnv, cmd, "-h")
+		assert.ErrorIs(t, err, flag.ErrHelp, cmd)
+		assert.Contains(t, out, "-", cmd)
+	}
+}
+
+// TestExitStatuses: a usage error, a lock not taken, and a command killed
+// by a signal exit with statuses of their own.
+func TestExitStatuses(t *testing.T) {
+	c, getenv := testNodes(t)
+	code := func(err error) int {
+		var ee *exitError
+		require.ErrorAs(t, err, &ee)
+		return ee.code
+	}
+	_, _, err := runCmd(t, getenv, "run", "bucket/object")
+	assert.Equal(t, exitUsage, code(err), "usage error")
+	_, _, err = runCmd(t, func(string) string { return "" }, "locks")
+	assert.Equal(t, exitUsage, code(err), "no nodes")
+	_, _, err = runCmd(t, getenv, "-tls-cert", "x.pem", "locks")
+	assert.Equal(t, exitUsage, code(err), "-tls-cert without -tls-key")
+
+	_, _, err = runCmd(t, getenv, "run", "bucket/object", "--", "sh", "-c", "kill -KILL $$")
+	assert.Equal(t, exitSignal+9, code(err), "killed by SIGKILL")
+
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ds, err := dsync.New(ls, dsync.Config{})
+	require.NoError(t, err)
+	defer ds.Close()
+	m := dsync.NewDRWMutex(ds, "held")
+	_, err = m.GetLock(context.Background(), dsync.Options{})
+	require.NoError(t, err)
+	defer m.Unlock(context.Background())
+	_, _, err = runCmd(t, getenv, "run", "-timeout", "200ms", "held", "--", "true")
+	assert.Equal(t, exitNotTaken, code(err), "lock not taken")
 }
