@@ -122,7 +122,7 @@ func startNode(t *testing.T, args ...string) *nodeProc {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
-	require.True(t, sc.Scan(), "no output from dsync-node: %s", p.output.b.String())
+	require.True(t, sc.Scan(), "no output from dsync-node: %s", p.output.String())
 	_, after, ok := strings.Cut(sc.Text(), "listening on ")
 	require.True(t, ok, "first line %q", sc.Text())
 	p.line = sc.Text()
