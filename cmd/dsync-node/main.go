@@ -134,8 +134,8 @@ Signals: SIGTERM and SIGINT drain and stop; a second one stops at once;
 SIGHUP reloads the TLS files (also reloaded when they change on disk).
 
 Example:
-  export DSYNC_SECRET=$(cat /etc/dsync/secret)   # 32 bytes or more, the same on every node and client
-  dsync-node -listen 10.0.0.1:9000 -ops-listen 10.0.0.1:9001 \
+  # the secret: 32 bytes or more, the same on every node and client
+  dsync-node -listen 10.0.0.1:9000 -ops-listen 10.0.0.1:9001 -secret-file /etc/dsync/secret \
     -tls-cert /etc/dsync/node.pem -tls-key /etc/dsync/node-key.pem \
     -tls-client-ca /etc/dsync/ca.pem -state-dir /var/lib/dsync-node
 `
@@ -144,6 +144,7 @@ Example:
 type options struct {
 	listen, opsListen                string
 	secret, adminSecret, nodeID      string
+	secretFile, adminSecretFile      string
 	validity, drainTimeout, tlsWatch time.Duration
 	quiet                            quietFlag
 	stateDir                         string
@@ -161,6 +162,8 @@ func parse(args []string, getenv func(string) string, stdout io.Writer) (*option
 	fs.StringVar(&o.opsListen, "ops-listen", "", "`address` of the operations port: /healthz, /readyz, /metrics (default: the -listen host, its port + 1; port 0 if -listen's is 0; \"none\": no operations port)")
 	fs.StringVar(&o.secret, "secret", "", "shared `secret` that authenticates the lock role, at least 32 bytes")
 	fs.StringVar(&o.adminSecret, "admin-secret", "", "`secret` of the admin role, which may list locks and force-unlock resources (none: nobody may)")
+	fs.StringVar(&o.secretFile, "secret-file", "", "`file` holding the lock role's secret, instead of -secret (one trailing newline is ignored)")
+	fs.StringVar(&o.adminSecretFile, "admin-secret-file", "", "`file` holding the admin role's secret, instead of -admin-secret")
 	fs.StringVar(&o.nodeID, "node-id", "", "the node's `ID` in every request's MAC, unique in the cluster (default: the boot record's)")
 	fs.DurationVar(&o.validity, "validity", locker.DefaultValidity, "how long a grant lives without a refresh")
 	fs.Var(&o.quiet, "quiet", "the restart grace period (a `duration`), in which the node grants only reclaims of locks held before it restarted (default: one validity after a restart that may have lost grants, none on a first start or after a clean stop; 0 turns it off, which is unsafe if the node restarts while clients hold locks)")
@@ -190,6 +193,21 @@ func parse(args []string, getenv func(string) string, stdout io.Writer) (*option
 	}
 	if o.fromEnv, err = envflag.Apply(fs, envPrefix, getenv); err != nil {
 		return nil, usageError{err}
+	}
+	for _, f := range []struct {
+		name, file string
+		dst        *string
+	}{{"secret", o.secretFile, &o.secret}, {"admin-secret", o.adminSecretFile, &o.adminSecret}} {
+		if f.file == "" {
+			continue
+		}
+		if *f.dst != "" {
+			return nil, usagef("-%s and -%s-file both set; choose one", f.name, f.name)
+		}
+		if *f.dst, err = envflag.ReadSecret(f.file); err != nil {
+			return nil, usagef("-%s-file: %w", f.name, err)
+		}
+		o.fromEnv[f.name] = o.fromEnv[f.name+"-file"]
 	}
 	if o.insecure && o.fromEnv["admin-secret"] {
 		o.adminSecret = "" // an insecure node has no roles: the environment's secret is not for it

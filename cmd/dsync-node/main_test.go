@@ -209,3 +209,21 @@ func TestOpsDerivedAddress(t *testing.T) {
 		assert.Equal(t, tc.want, got, "%s %s", tc.listen, tc.given)
 	}
 }
+
+// TestRunSecretFile: the secret may come from a file named by a variable,
+// as Docker and Kubernetes mount secrets.
+func TestRunSecretFile(t *testing.T) {
+	const secret = "file-secret-0123456789abcdef0123456789"
+	file := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(file, []byte(secret+"\n"), 0o600))
+	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-state-dir", "none"}, map[string]string{"DSYNC_SECRET_FILE": file})
+	defer stop()
+	c, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: secret})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Unlock(context.Background(), locker.LockArgs{UID: "nothing"})
+	assert.NoError(t, err, "the node's secret is the file's")
+
+	err = run(context.Background(), []string{"-secret", secret, "-secret-file", file}, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	assert.ErrorContains(t, err, "choose one")
+}

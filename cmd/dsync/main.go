@@ -160,6 +160,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	secret := fs.String("secret", "", "lock `secret` of the nodes, for run")
 	adminSecret := fs.String("admin-secret", "", "admin `secret` of the nodes, for locks and force-unlock")
 	insecure := fs.Bool("insecure", false, "talk to nodes without authentication")
+	secretFile := fs.String("secret-file", "", "`file` holding the lock secret, instead of -secret")
+	adminSecretFile := fs.String("admin-secret-file", "", "`file` holding the admin secret, instead of -admin-secret")
 	tlsCA := fs.String("tls-ca", "", "PEM `file` of the CAs that sign the nodes' certificates (default: the system's roots)")
 	tlsCert := fs.String("tls-cert", "", "PEM client certificate `file`, for nodes that require one (mutual TLS)")
 	tlsKey := fs.String("tls-key", "", "PEM private key `file` of -tls-cert")
@@ -174,6 +176,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fromEnv, err := envflag.Apply(fs, envPrefix, getenv)
 	if err != nil {
 		return &exitError{exitUsage, err}
+	}
+	for _, f := range []struct {
+		name, file string
+		dst        *string
+	}{{"secret", *secretFile, secret}, {"admin-secret", *adminSecretFile, adminSecret}} {
+		if f.file == "" {
+			continue
+		}
+		if *f.dst != "" {
+			return &exitError{exitUsage, fmt.Errorf("-%s and -%s-file both set; choose one", f.name, f.name)}
+		}
+		if *f.dst, err = envflag.ReadSecret(f.file); err != nil {
+			return &exitError{exitUsage, fmt.Errorf("-%s-file: %w", f.name, err)}
+		}
+		fromEnv[f.name] = fromEnv[f.name+"-file"]
 	}
 	if *insecure {
 		// The environment's secrets are not for nodes without

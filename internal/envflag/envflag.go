@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -75,4 +76,17 @@ func quoteIfString(f *flag.Flag, def string) string {
 		return fmt.Sprintf("%q", def)
 	}
 	return def
+}
+
+// ReadSecret returns the secret in file (a -secret-file flag): its content
+// without one trailing newline. A secret in a file stays out of the
+// process list and the environment, where Docker and Kubernetes secrets
+// are mounted as files.
+func ReadSecret(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(s, "\r"), nil
 }
