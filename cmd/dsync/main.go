@@ -6,6 +6,7 @@
 //	export DSYNC_ADMIN_SECRET=...  # the admin role: for locks and force-unlock
 //	export DSYNC_TLS_CA=/etc/dsync/ca.pem
 //	dsync locks                                  # every holder, with the nodes that hold it
+//	dsync top                                    # the oldest and the most contended locks, live
 //	dsync force-unlock bucket/object             # remove every holder of a resource
 //	dsync force-unlock -uid UID                  # remove one grant
 //	dsync run -timeout 30s bucket/object -- cmd args...
@@ -120,8 +121,11 @@ func main() {
 const usage = `usage: dsync [flags] <command>
 
 commands:
-  locks [-max N]                       list the holders of every node's locks
-  force-unlock RESOURCE | -uid UID     remove every holder of RESOURCE, or one grant
+  locks [-max N] [-json]               list the holders of every node's locks
+  top [-n N] [-interval D] [-once] [-json]
+                                       the oldest and the most contended locks, refreshed live
+  force-unlock [-json] RESOURCE | -uid UID
+                                       remove every holder of RESOURCE, or one grant
   run [-read] [-timeout D] RESOURCE -- COMMAND [ARG...]
                                        run COMMAND while holding a lock on RESOURCE
   COMMAND -h                           a command's own flags
@@ -217,10 +221,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return forceUnlock(ctx, nil, cmdArgs, stdout, stdout)
 		case "run":
 			return runUnder(ctx, nil, cmdArgs, stdin, stdout, stdout)
+		case "top":
+			return top(ctx, nil, cmdArgs, stdout, stdout)
 		}
 	}
 	switch cmd {
-	case "locks", "force-unlock", "run":
+	case "locks", "force-unlock", "run", "top":
 	default:
 		printUsage(stderr)
 		return &exitError{exitUsage, fmt.Errorf("unknown command %q", cmd)}
@@ -229,7 +235,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return &exitError{exitUsage, errors.New("no nodes: set -nodes or DSYNC_NODES")}
 	}
 	cc := rest.ClientConfig{Secret: *secret, Insecure: *insecure}
-	if cmd == "locks" || cmd == "force-unlock" {
+	if cmd == "locks" || cmd == "force-unlock" || cmd == "top" {
 		cc = rest.ClientConfig{AdminSecret: *adminSecret, Insecure: *insecure}
 		if *adminSecret == "" && !*insecure {
 			return &exitError{exitUsage, fmt.Errorf("%s needs the admin role: set -admin-secret or DSYNC_ADMIN_SECRET (the nodes' admin secret), or -insecure", cmd)}
@@ -252,6 +258,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return locks(ctx, lockers, cmdArgs, stdout, stderr)
 	case "force-unlock":
 		return forceUnlock(ctx, lockers, cmdArgs, stdout, stderr)
+	case "top":
+		return top(ctx, lockers, cmdArgs, stdout, stderr)
 	default:
 		return runUnder(ctx, lockers, cmdArgs, stdin, stdout, stderr)
 	}
@@ -329,21 +337,59 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 	fs := flag.NewFlagSet("locks", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	max := fs.Int("max", 0, "list at most this many entries per node (0: all)")
+	asJSON := fs.Bool("json", false, "print a JSON array, one object per holder, instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("locks: unexpected arguments %q", fs.Args())
 	}
+	list, failed, err := gather(ctx, lockers, *max, stderr)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(list, func(a, b *holder) int {
+		if c := strings.Compare(a.Resource, b.Resource); c != 0 {
+			return c
+		}
+		return strings.Compare(a.UID, b.UID)
+	})
+	if *asJSON {
+		if err := writeJSON(stdout, holdersJSON(list, len(lockers))); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tHOLDER\tUID")
+		for _, h := range list {
+			holder := h.Holder
+			if holder == "" {
+				holder = "-" // the lock named none (dsync.WithHolder)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), h.mode(), h.nodes, len(lockers),
+				time.Duration(h.HeldFor).Round(time.Millisecond), printable(h.Owner), printable(h.Source), printable(holder), printable(h.UID))
+		}
+		tw.Flush()
+	}
+	if failed > 0 {
+		return &exitError{exitFailed, fmt.Errorf("locks: %d of %d nodes did not answer; the list is incomplete", failed, len(lockers))}
+	}
+	return nil
+}
+
+// gather lists every node's holders (at most max entries per node, all if
+// max <= 0), merged by resource and UID, in no order. It reports the nodes
+// that did not answer on stderr, and counts them.
+func gather(ctx context.Context, lockers []locker.NetLocker, max int, stderr io.Writer) ([]*holder, int, error) {
 	type key struct{ resource, uid string }
 	merged := map[key]*holder{}
 	failed := 0
 	for _, l := range lockers {
 		lister, ok := l.(locker.Lister)
 		if !ok {
-			return fmt.Errorf("locks: %s cannot list", l)
+			return nil, 0, fmt.Errorf("locks: %s cannot list", l)
 		}
-		entries, err := lister.List(ctx, *max)
+		entries, err := lister.List(ctx, max)
 		if err != nil {
 			fmt.Fprintf(stderr, "dsync: %s: %v\n", l, err)
 			failed++
@@ -364,31 +410,15 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 	for _, h := range merged {
 		list = append(list, h)
 	}
-	slices.SortFunc(list, func(a, b *holder) int {
-		if c := strings.Compare(a.Resource, b.Resource); c != 0 {
-			return c
-		}
-		return strings.Compare(a.UID, b.UID)
-	})
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tHOLDER\tUID")
-	for _, h := range list {
-		mode := "read"
-		if h.Write {
-			mode = "write"
-		}
-		holder := h.Holder
-		if holder == "" {
-			holder = "-" // the lock named none (dsync.WithHolder)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), mode, h.nodes, len(lockers),
-			time.Duration(h.HeldFor).Round(time.Millisecond), printable(h.Owner), printable(h.Source), printable(holder), printable(h.UID))
+	return list, failed, nil
+}
+
+// mode names the holder's lock mode.
+func (h *holder) mode() string {
+	if h.Write {
+		return "write"
 	}
-	tw.Flush()
-	if failed > 0 {
-		return &exitError{exitFailed, fmt.Errorf("locks: %d of %d nodes did not answer; the list is incomplete", failed, len(lockers))}
-	}
-	return nil
+	return "read"
 }
 
 func max64(a, b int64) int64 { return max(a, b) }
@@ -432,6 +462,7 @@ func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string,
 	fs := flag.NewFlagSet("force-unlock", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	uid := fs.String("uid", "", "remove the grant of this UID instead of every holder of a resource")
+	asJSON := fs.Bool("json", false, "print the outcome as a JSON object")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -455,7 +486,13 @@ func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string,
 			removed++
 		}
 	}
-	fmt.Fprintf(stdout, "removed on %d of %d nodes\n", removed, len(lockers))
+	if *asJSON {
+		if err := writeJSON(stdout, map[string]int{"removed": removed, "failed": failed, "nodes": len(lockers)}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "removed on %d of %d nodes\n", removed, len(lockers))
+	}
 	if failed > 0 {
 		return &exitError{exitFailed, fmt.Errorf("force-unlock: %d of %d nodes did not answer; what they hold expires after its validity", failed, len(lockers))}
 	}

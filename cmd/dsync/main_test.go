@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -272,4 +274,79 @@ func TestExitStatuses(t *testing.T) {
 	defer m.Unlock(context.Background())
 	_, _, err = runCmd(t, getenv, "run", "-timeout", "200ms", "held", "--", "true")
 	assert.Equal(t, exitNotTaken, code(err), "lock not taken")
+}
+
+// TestJSONListings: locks and force-unlock print JSON with -json (and
+// --json), with names as the nodes hold them.
+func TestJSONListings(t *testing.T) {
+	c, getenv := testNodes(t)
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for _, l := range ls {
+		r, err := l.Lock(context.Background(), locker.LockArgs{UID: "u1", Resources: []string{"a\x1b[2Kb"}, Owner: "o", Holder: "o/h1"})
+		require.NoError(t, err)
+		require.True(t, r.OK)
+	}
+	out, _, err := runCmd(t, getenv, "locks", "--json")
+	require.NoError(t, err)
+	var got []holderJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	require.Len(t, got, 1)
+	assert.Equal(t, holderJSON{Resource: "a\x1b[2Kb", Mode: "write", Nodes: 3, Of: 3, HeldForSeconds: got[0].HeldForSeconds, Owner: "o", Holder: "o/h1", UID: "u1", Fence: got[0].Fence}, got[0])
+	assert.NotContains(t, out, "\x1b", "JSON escapes control characters")
+
+	out, _, err = runCmd(t, getenv, "force-unlock", "-json", "-uid", "u1")
+	require.NoError(t, err)
+	var fu map[string]int
+	require.NoError(t, json.Unmarshal([]byte(out), &fu), out)
+	assert.Equal(t, map[string]int{"removed": 3, "failed": 0, "nodes": 3}, fu)
+}
+
+// TestTop: one frame of top shows the oldest holders and the resources
+// with waiters, as tables or JSON.
+func TestTop(t *testing.T) {
+	c, getenv := testNodes(t)
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ctx := context.Background()
+	for _, l := range ls {
+		for i, res := range []string{"old", "young"} {
+			r, err := l.Lock(ctx, locker.LockArgs{UID: "u-" + res, Resources: []string{res}, Owner: "p", Holder: "p/holder-" + strconv.Itoa(i)})
+			require.NoError(t, err)
+			require.True(t, r.OK)
+		}
+		for _, w := range []string{"p/w1", "p/w2"} { // two holders wait for old
+			r, err := l.Lock(ctx, locker.LockArgs{UID: "u-" + w, Resources: []string{"old"}, Owner: "p", Holder: w})
+			require.NoError(t, err)
+			require.False(t, r.OK)
+		}
+	}
+	out, _, err := runCmd(t, getenv, "top", "-once", "-json")
+	require.NoError(t, err)
+	var f frame
+	require.NoError(t, json.Unmarshal([]byte(out), &f), out)
+	assert.Equal(t, 3, f.Answered)
+	assert.Equal(t, 2, f.Held)
+	require.Len(t, f.Oldest, 2)
+	assert.Equal(t, "old", f.Oldest[0].Resource, "the oldest first")
+	require.Len(t, f.Contended, 1)
+	assert.Equal(t, "old", f.Contended[0].Resource)
+	assert.Equal(t, 2, f.Contended[0].Waiters)
+
+	out, _, err = runCmd(t, getenv, "top", "-once", "-n", "1")
+	require.NoError(t, err)
+	assert.Contains(t, out, "OLDEST")
+	assert.Contains(t, out, "MOST CONTENDED")
+	assert.Contains(t, out, "waiting 2")
+	assert.NotContains(t, out, "young", "-n 1 keeps one row")
 }
