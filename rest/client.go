@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -81,6 +82,10 @@ type ClientConfig struct {
 	// the system's roots, with no client certificate. It must be nil for an
 	// http endpoint. The client does not modify it.
 	TLS *tls.Config
+	// Logger receives a line when the client finds the node offline (Warn,
+	// with the error that said so) and when the node answers again (Info):
+	// once per change, never per call. If nil, slog.Default().
+	Logger *slog.Logger
 	// Clock is the source of time for request timestamps and the health
 	// probe interval. HTTP deadlines are always on the real clock. If nil,
 	// clock.Real().
@@ -139,6 +144,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 		c.MaxBatch = DefaultMaxBatch
 	}
 	c.Clock = clock.OrReal(c.Clock)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
 }
 
@@ -780,7 +788,7 @@ func (c *Client) roundTripOnce(ex *exchange, method, path string, maxEntries int
 	code, err := decodeError(a.status, ex.body)
 	switch code {
 	case CodeClosed:
-		c.markOffline()
+		c.markOffline(err)
 	case CodeIdentity:
 		return &identityError{was: id, err: err}
 	}
@@ -799,7 +807,7 @@ func (c *Client) transportError(err error, budget time.Duration) error {
 		// The caller's deadline was too close to judge the node by.
 		return fmt.Errorf("no answer within the caller's remaining %v: %w", budget.Round(time.Microsecond), context.DeadlineExceeded)
 	}
-	c.markOffline()
+	c.markOffline(err)
 	return fmt.Errorf("%w: %v", locker.ErrOffline, err)
 }
 
@@ -855,10 +863,12 @@ func decodeError(status int, body []byte) (Code, error) {
 	return e.Code, fmt.Errorf("%w: node answered %d: %s", e.Code.sentinel(), status, e.Message)
 }
 
-// markOffline reports the node offline and wakes the prober.
-func (c *Client) markOffline() {
+// markOffline reports the node offline, for the reason why, and wakes the
+// prober.
+func (c *Client) markOffline(why error) {
 	if c.online.CompareAndSwap(true, false) {
 		c.stats.offline.Add(1)
+		c.cfg.Logger.Warn("dsync node offline: calls fail at once until it answers a probe", slog.String("node", c.endpoint), slog.Any("err", why))
 		select {
 		case c.wentOff <- struct{}{}:
 		default:
@@ -883,6 +893,7 @@ func (c *Client) probeLoop() {
 			ok := c.probe()
 			if ok {
 				c.online.Store(true)
+				c.cfg.Logger.Info("dsync node online again", slog.String("node", c.endpoint))
 			}
 			if c.cfg.probed != nil {
 				c.cfg.probed(ok)

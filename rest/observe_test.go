@@ -2,8 +2,12 @@ package rest
 
 import (
 	"context"
+	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -130,4 +134,54 @@ func TestObserverAuthFailure(t *testing.T) {
 	assert.Contains(t, line, "401")
 	// The observer is told before the answer is written.
 	assert.Equal(t, []Code{CodeUnauthorized}, rec.codes()[EndpointLock])
+}
+
+// TestClientLogsOfflineOnce: a client logs a node going offline once, with
+// the error, and its coming back once.
+func TestClientLogsOfflineOnce(t *testing.T) {
+	var buf lockedWriter
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	table := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
+	defer table.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	endpoint := "http://" + ln.Addr().String()
+	ln.Close() // nobody listens: the node is down
+	probed := make(chan bool, 16)
+	c, err := NewClient(endpoint, ClientConfig{Insecure: true, Logger: log, HealthInterval: time.Millisecond, probed: func(ok bool) { probed <- ok }})
+	require.NoError(t, err)
+	defer c.Close()
+	for range 3 {
+		c.Unlock(context.Background(), locker.LockArgs{UID: "u"})
+	}
+	<-probed // the prober runs: the node went offline
+	ln2, err := net.Listen("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	serveOn(t, ln2, table, ServerConfig{Insecure: true, Logger: discardLogger()})
+	for !<-probed {
+	}
+	out := buf.String()
+	assert.Equal(t, 1, strings.Count(out, "dsync node offline"), out)
+	assert.Contains(t, out, "node="+endpoint)
+	assert.Contains(t, out, "err=")
+	assert.Equal(t, 1, strings.Count(out, "dsync node online again"), out)
+	assert.Equal(t, int64(1), c.Stats().WentOffline)
+}
+
+// lockedWriter is a bytes.Buffer safe for concurrent writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
