@@ -8,4 +8,11 @@
 set -eu
 out=${1:-bin}
 mkdir -p "$out"
-CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/" ./cmd/dsync-node ./cmd/dsync
+# Stamp the VCS revision where git can read the repository (a clone, or a
+# Docker context with .git); not elsewhere (a tarball, a git worktree whose
+# repository is out of reach), where stamping would fail the build.
+vcs=false
+if git status --porcelain >/dev/null 2>&1; then
+  vcs=auto
+fi
+CGO_ENABLED=0 go build -buildvcs=$vcs -trimpath -ldflags='-s -w' -o "$out/" ./cmd/dsync-node ./cmd/dsync
