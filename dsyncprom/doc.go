@@ -11,8 +11,11 @@
 //	prometheus.MustRegister(m)
 //	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: secret, Observer: m})
 //
+//	reqs := dsyncprom.NewClientRequests(nil) // before the clients, which take it
+//	client, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: secret, Observer: reqs})
+//	...
 //	c := dsyncprom.NewClientMetrics(dsyncprom.ClientConfig{Dsync: ds, Clients: clients})
-//	prometheus.MustRegister(c)
+//	prometheus.MustRegister(reqs, c)
 //
 // # Names
 //
@@ -60,8 +63,12 @@
 //	dsync_client_refresh_rounds_total                   refresh rounds ended
 //	dsync_client_reclaims_total{outcome}                reclaims sent after node restarts: sent, granted
 //
+// Client requests (ClientRequests, a rest.ClientObserver):
+//
+//	dsync_client_request_duration_seconds{node}         histogram: from sending a request to reading its answer
+//	dsync_client_request_errors_total{node}             requests that failed or were not answered 200
+//
 // Acquisitions by outcome, their latency, locks lost by cause and the
-// latency of refresh rounds and of each node's calls need hooks inside
-// package dsync and rest.Client; they will join ClientMetrics under
-// dsync_client_ names when those exist.
+// latency of refresh rounds need hooks inside package dsync; they will
+// join under dsync_client_ names when those exist.
 package dsyncprom

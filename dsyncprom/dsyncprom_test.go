@@ -83,7 +83,9 @@ func TestNodeAndClientMetrics(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	c, err := rest.NewClient("http://"+ln.Addr().String(), rest.ClientConfig{Secret: secret})
+	reqs := dsyncprom.NewClientRequests(nil)
+	require.NoError(t, reg.Register(reqs))
+	c, err := rest.NewClient("http://"+ln.Addr().String(), rest.ClientConfig{Secret: secret, Observer: reqs})
 	require.NoError(t, err)
 	defer c.Close()
 	ds, err := dsync.New([]locker.NetLocker{c}, dsync.Config{})
@@ -119,6 +121,8 @@ func TestNodeAndClientMetrics(t *testing.T) {
 	assert.Positive(t, value(fams, "dsync_client_lock_operations_total", "node", node))
 	assert.Equal(t, 1.0, value(fams, "dsync_client_lock_refusals_total", "node", node))
 	assert.Positive(t, value(fams, "dsync_client_node_validity_seconds", "node", node))
+	assert.Positive(t, value(fams, "dsync_client_request_duration_seconds", "node", node), "requests timed")
+	assert.Equal(t, 0.0, value(fams, "dsync_client_request_errors_total", "node", node), "no errors")
 
 	// An unauthenticated request is counted as an auth failure.
 	resp, err := http.Post("http://"+ln.Addr().String()+rest.PathLock, rest.ContentType, strings.NewReader("x"))

@@ -82,6 +82,11 @@ type ClientConfig struct {
 	// the system's roots, with no client certificate. It must be nil for an
 	// http endpoint. The client does not modify it.
 	TLS *tls.Config
+	// Observer, if not nil, is told of every request the client sends to
+	// the node with operations (a batch is one request), with how long the
+	// node took to answer. Package dsyncprom's ClientRequests is one. If
+	// nil, nothing is measured.
+	Observer ClientObserver
 	// Logger receives a line when the client finds the node offline (Warn,
 	// with the error that said so) and when the node answers again (Info):
 	// once per change, never per call. If nil, slog.Default().
@@ -148,6 +153,16 @@ func (c ClientConfig) withDefaults() ClientConfig {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// ClientObserver is told of a Client's requests (ClientConfig.Observer):
+// RoundTrip once per HTTP request that carried operations, after its
+// answer, with the node's endpoint, the time from sending the request to
+// reading the answer whole (or to the failure), and whether the node
+// answered 200. It is called concurrently, from the goroutines that read
+// answers, and must be fast.
+type ClientObserver interface {
+	RoundTrip(node string, d time.Duration, ok bool)
 }
 
 // Client is a node's lock table seen over HTTP. It implements
@@ -774,7 +789,14 @@ func (c *Client) roundTripOnce(ex *exchange, method, path string, maxEntries int
 	}
 	ex.wire = appendRequest(ex.wire[:0], method, ex.target, c.addr, ex.auth, ex.buf)
 	budget := time.Until(deadline)
+	var start int64
+	if c.cfg.Observer != nil {
+		start = monoNanos()
+	}
 	a, err := c.tr.do(ex.wire, &ex.body, deadline, budget)
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.RoundTrip(c.endpoint, time.Duration(monoNanos()-start), err == nil && a.status == fasthttp.StatusOK)
+	}
 	if err != nil {
 		return c.transportError(err, budget)
 	}
