@@ -29,5 +29,8 @@ ENV DSYNC_LISTEN=0.0.0.0:9000 \
     DSYNC_OPS_LISTEN=0.0.0.0:9001 \
     DSYNC_STATE_DIR=/var/lib/dsync-node
 EXPOSE 9000 9001
+# 200 while the node serves (in its restart grace too); 503 once it drains.
+HEALTHCHECK --interval=10s --timeout=6s --start-period=5s \
+  CMD ["/usr/local/bin/dsync-node", "-check", "http://127.0.0.1:9001/readyz"]
 VOLUME ["/var/lib/dsync-node"]
 ENTRYPOINT ["/usr/local/bin/dsync-node"]

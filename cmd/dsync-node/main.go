@@ -45,7 +45,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +55,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dsync-go/dsync/dsyncprom"
+	"github.com/dsync-go/dsync/internal/buildinfo"
 	"github.com/dsync-go/dsync/internal/envflag"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
@@ -125,8 +125,8 @@ Flags:
 
 const usageTail = `
 Exit status:
-  0      stopped by SIGTERM or SIGINT (after draining), or -h, -version
-  1      failed to start or while running (listen, state directory, TLS files)
+  0      stopped by SIGTERM or SIGINT (after draining), or -h, -version; -check: healthy
+  1      failed to start or while running (listen, state directory, TLS files); -check: not healthy
   2      usage error: a bad flag, value or variable
   128+N  a second signal N arrived while draining: stopped at once
 
@@ -140,6 +140,10 @@ Example:
     -tls-client-ca /etc/dsync/ca.pem -state-dir /var/lib/dsync-node
 `
 
+// noEnv are the flags that no environment variable sets: they make
+// dsync-node do something else than serve.
+var noEnv = []string{"version", "check"}
+
 // options are the parsed flags.
 type options struct {
 	listen, opsListen                string
@@ -151,6 +155,7 @@ type options struct {
 	insecure, pprof, version         bool
 	tlsCert, tlsKey, tlsClientCA     string
 	logFormat, logLevel              string
+	check                            string
 	fromEnv                          map[string]bool
 }
 
@@ -178,10 +183,11 @@ func parse(args []string, getenv func(string) string, stdout io.Writer) (*option
 	fs.StringVar(&o.logLevel, "log-level", "info", "least `level` logged: debug, info, warn or error")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve the Go profiler on the operations port, under /debug/pprof/")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.check, "check", "", "ask `URL` (an operations port's /healthz or /readyz) and exit 0 if it answers 200, 1 if not: a health check for images without a shell")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usageHead)
-		envflag.PrintDefaults(stdout, fs, envPrefix)
+		envflag.PrintDefaults(stdout, fs, envPrefix, noEnv...)
 		fmt.Fprint(stdout, usageTail)
 		return nil, errHelpShown
 	}
@@ -191,7 +197,7 @@ func parse(args []string, getenv func(string) string, stdout io.Writer) (*option
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected arguments %q", fs.Args())
 	}
-	if o.fromEnv, err = envflag.Apply(fs, envPrefix, getenv); err != nil {
+	if o.fromEnv, err = envflag.Apply(fs, envPrefix, getenv, noEnv...); err != nil {
 		return nil, usageError{err}
 	}
 	for _, f := range []struct {
@@ -223,8 +229,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if o.version {
-		fmt.Fprintln(stdout, versionLine("dsync-node"))
+		fmt.Fprintln(stdout, buildinfo.Line("dsync-node"))
 		return errHelpShown
+	}
+	if o.check != "" {
+		return check(o.check)
 	}
 	log, err := newLogger(stderr, o.logFormat, o.logLevel)
 	if err != nil {
@@ -363,7 +372,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		scheme, ln.Addr(), mode, o.validity, boot.Grace, boot.Reason, cfg.StateDir, opsDesc)
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("scheme", scheme), slog.String("ops", opsDesc),
 		slog.String("node", srv.NodeID()), slog.Duration("validity", o.validity), slog.Duration("grace", boot.Grace),
-		slog.String("reason", boot.Reason), slog.String("state_dir", cfg.StateDir), slog.String("version", versionLine("dsync-node")))
+		slog.String("reason", boot.Reason), slog.String("state_dir", cfg.StateDir), slog.String("version", buildinfo.Line("dsync-node")))
 
 	select {
 	case err := <-served:
@@ -394,6 +403,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "dsync-node stopped in %v\n", time.Since(start).Round(time.Millisecond))
 	log.Info("stopped", slog.Duration("took", time.Since(start).Round(time.Millisecond)))
 	return err
+}
+
+// check asks url once and returns nil if it answers 200.
+func check(url string) error {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 // opsAddress returns the operations port's address: given, or derived
@@ -504,33 +527,6 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usagef("-log-format %q: want text or json", format)
-}
-
-// versionLine returns the program's name, its module version and the VCS
-// revision it was built from, as the Go toolchain recorded them.
-func versionLine(name string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return name + " (no build information)"
-	}
-	s := name + " " + bi.Main.Version
-	var rev, when, modified string
-	for _, kv := range bi.Settings {
-		switch kv.Key {
-		case "vcs.revision":
-			rev = kv.Value
-		case "vcs.time":
-			when = kv.Value
-		case "vcs.modified":
-			if kv.Value == "true" {
-				modified = ", modified"
-			}
-		}
-	}
-	if rev != "" {
-		s += fmt.Sprintf(" (revision %s, %s%s)", rev, when, modified)
-	}
-	return s + " " + bi.GoVersion
 }
 
 // defaultStateDir returns the state directory of a node that listens on

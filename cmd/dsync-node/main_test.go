@@ -24,6 +24,19 @@ import (
 // and returns the endpoint it prints.
 func startRun(t *testing.T, args []string, env map[string]string) (endpoint string, stop func() error) {
 	t.Helper()
+	line, stop := startRunLine(t, args, env)
+	_, after, ok := strings.Cut(line, "listening on ")
+	if !ok {
+		t.Fatalf("first line %q does not say where it listens", line)
+	}
+	endpoint, _, _ = strings.Cut(after, " ")
+	return endpoint, stop
+}
+
+// startRunLine runs the node's main logic until the returned cancel is
+// called, and returns the first line it prints.
+func startRunLine(t *testing.T, args []string, env map[string]string) (line string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -37,14 +50,9 @@ func startRun(t *testing.T, args []string, env map[string]string) (endpoint stri
 		cancel()
 		t.Fatalf("no output; run returned %v", <-done)
 	}
-	line := sc.Text()
+	line = sc.Text()
 	go io.Copy(io.Discard, pr)
-	_, after, ok := strings.Cut(line, "listening on ")
-	if !ok {
-		t.Fatalf("first line %q does not say where it listens", line)
-	}
-	endpoint, _, _ = strings.Cut(after, " ")
-	return endpoint, func() error { cancel(); return <-done }
+	return line, func() error { cancel(); return <-done }
 }
 
 func TestRunServesAndStops(t *testing.T) {
@@ -226,4 +234,23 @@ func TestRunSecretFile(t *testing.T) {
 
 	err = run(context.Background(), []string{"-secret", secret, "-secret-file", file}, func(string) string { return "" }, io.Discard, io.Discard, nil)
 	assert.ErrorContains(t, err, "choose one")
+}
+
+// TestVersionAndCheckIgnoreTheEnvironment: a DSYNC_VERSION or DSYNC_CHECK
+// left in an environment does not turn a node into something else.
+func TestVersionAndCheckIgnoreTheEnvironment(t *testing.T) {
+	env := map[string]string{"DSYNC_VERSION": "1.2.3", "DSYNC_CHECK": "http://127.0.0.1:1/healthz"}
+	o, err := parse([]string{"-insecure"}, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, o.version)
+	assert.Empty(t, o.check)
+}
+
+// TestCheck: -check exits 0 for a 200 answer, with an error otherwise.
+func TestCheck(t *testing.T) {
+	endpoint, stop := startRunLine(t, []string{"-listen", "127.0.0.1:0", "-insecure", "-state-dir", "none", "-drain-timeout", "0"}, nil)
+	defer stop()
+	ops := opsOf(t, endpoint)
+	assert.NoError(t, run(context.Background(), []string{"-check", ops + "/healthz"}, func(string) string { return "" }, io.Discard, io.Discard, nil))
+	assert.ErrorContains(t, run(context.Background(), []string{"-check", ops + "/nothing"}, func(string) string { return "" }, io.Discard, io.Discard, nil), "404")
 }

@@ -66,6 +66,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/internal/buildinfo"
 	"github.com/dsync-go/dsync/internal/envflag"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
@@ -157,7 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.SetOutput(io.Discard)
 	printUsage := func(w io.Writer) {
 		fmt.Fprint(w, usage)
-		envflag.PrintDefaults(w, fs, envPrefix)
+		envflag.PrintDefaults(w, fs, envPrefix, "version")
 		fmt.Fprint(w, usageTail)
 	}
 	nodes := fs.String("nodes", "", "comma-separated node `URLs`")
@@ -169,6 +170,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	tlsCA := fs.String("tls-ca", "", "PEM `file` of the CAs that sign the nodes' certificates (default: the system's roots)")
 	tlsCert := fs.String("tls-cert", "", "PEM client certificate `file`, for nodes that require one (mutual TLS)")
 	tlsKey := fs.String("tls-key", "", "PEM private key `file` of -tls-cert")
+	version := fs.Bool("version", false, "print the version and exit")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		printUsage(stdout)
@@ -177,7 +179,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
-	fromEnv, err := envflag.Apply(fs, envPrefix, getenv)
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.Line("dsync"))
+		return errHelpShown
+	}
+	fromEnv, err := envflag.Apply(fs, envPrefix, getenv, "version")
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}

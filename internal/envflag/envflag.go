@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -21,15 +22,17 @@ func Name(prefix, name string) string {
 
 // Apply sets every flag of fs that the command line did not set from its
 // environment variable, if that is not empty, and returns the names of
-// the flags so set. fs must have been parsed. An invalid value is an error
-// that names the variable.
-func Apply(fs *flag.FlagSet, prefix string, getenv func(string) string) (map[string]bool, error) {
+// the flags so set. Flags named in skip have no variable: those that make
+// a command do something else than its work (-version, -check), which a
+// variable left in an environment must not turn on. fs must have been
+// parsed. An invalid value is an error that names the variable.
+func Apply(fs *flag.FlagSet, prefix string, getenv func(string) string, skip ...string) (map[string]bool, error) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	fromEnv := map[string]bool{}
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
+		if err != nil || given[f.Name] || slices.Contains(skip, f.Name) {
 			return
 		}
 		env := Name(prefix, f.Name)
@@ -47,9 +50,10 @@ func Apply(fs *flag.FlagSet, prefix string, getenv func(string) string) (map[str
 }
 
 // PrintDefaults writes fs's flags to w as flag.PrintDefaults does, with
-// each flag's environment variable after its description. Secrets' values
-// are never shown: no flag's default here is one.
-func PrintDefaults(w io.Writer, fs *flag.FlagSet, prefix string) {
+// each flag's environment variable after its description (none for the
+// flags in skip, as for Apply). Secrets' values are never shown: no flag's
+// default here is one.
+func PrintDefaults(w io.Writer, fs *flag.FlagSet, prefix string, skip ...string) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
 		line := "  -" + f.Name
@@ -60,11 +64,16 @@ func PrintDefaults(w io.Writer, fs *flag.FlagSet, prefix string) {
 		usage = strings.ReplaceAll(usage, "\n", "\n    \t")
 		fmt.Fprintf(w, "    \t%s\n", usage)
 		def := f.DefValue
-		extra := "env " + Name(prefix, f.Name)
+		var extra []string
 		if def != "" && def != "false" && def != "0" && def != "0s" {
-			extra = "default " + quoteIfString(f, def) + "; " + extra
+			extra = append(extra, "default "+quoteIfString(f, def))
 		}
-		fmt.Fprintf(w, "    \t(%s)\n", extra)
+		if !slices.Contains(skip, f.Name) {
+			extra = append(extra, "env "+Name(prefix, f.Name))
+		}
+		if len(extra) > 0 {
+			fmt.Fprintf(w, "    \t(%s)\n", strings.Join(extra, "; "))
+		}
 	})
 }
 
