@@ -21,6 +21,9 @@
 //	/metrics        Prometheus metrics (package dsyncprom, Go and process)
 //	/debug/pprof/   the Go profiler, with -pprof only
 //
+// "dsync-node -check URL" asks one of them and exits 0 if it answers 200,
+// 1 if not: a health check for an image without a shell.
+//
 // On SIGTERM or SIGINT it drains: it refuses new locks (clients take it for
 // a restarting node) and serves unlocks and refreshes until no grant is left
 // or -drain-timeout passes, then stops and exits 0; its boot record says
