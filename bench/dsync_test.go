@@ -41,9 +41,9 @@ func newDsync(b *testing.B, nodes int, transport string) *dsync.Dsync {
 // with the acquire's p50 and p99 reported as metrics. Targets (HTTP, 4
 // nodes): p50 acquire at most 60 µs, p99 at most 300 µs. The http-insecure
 // runs leave authentication out, to show its share (see
-// BenchmarkLatencyFloor).
+// BenchmarkLatencyFloor); the https runs add mutual TLS (with the HMAC).
 func BenchmarkDsyncLockUnlock(b *testing.B) {
-	for _, transport := range []string{loadgen.TransportLocal, loadgen.TransportHTTP, httpInsecure} {
+	for _, transport := range []string{loadgen.TransportLocal, loadgen.TransportHTTP, httpInsecure, loadgen.TransportHTTPS} {
 		for _, nodes := range []int{1, 4} {
 			b.Run(transport+"/nodes="+strconv.Itoa(nodes), func(b *testing.B) {
 				ds := newDsync(b, nodes, transport)
@@ -76,9 +76,10 @@ func BenchmarkDsyncLockUnlock(b *testing.B) {
 
 // BenchmarkDsyncParallel is 256 lockers on distinct resources taking and
 // releasing write locks on 4 nodes: the throughput target (HTTP, with
-// authentication and refresh on: at least 100,000 pairs/s).
+// authentication and refresh on: at least 100,000 pairs/s), and what
+// mutual TLS costs (https).
 func BenchmarkDsyncParallel(b *testing.B) {
-	for _, transport := range []string{loadgen.TransportLocal, loadgen.TransportHTTP} {
+	for _, transport := range []string{loadgen.TransportLocal, loadgen.TransportHTTP, loadgen.TransportHTTPS} {
 		b.Run(transport+"/nodes=4", func(b *testing.B) {
 			ds := newDsync(b, 4, transport)
 			ctx := context.Background()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -73,6 +74,23 @@ type ClientConfig struct {
 	// above the node's ServerConfig.MaxBatchOps, nor above MaxBatchLimit.
 	// If zero, DefaultMaxBatch.
 	MaxBatch int
+	// TLS configures the connections to an https endpoint: the roots that
+	// verify the node's certificate and, for mutual TLS, the certificate the
+	// client presents (see tls.go: ClientTLS builds one whose material
+	// reloads). The node's name to verify is the endpoint's host unless
+	// TLS.ServerName is set. If nil, an https endpoint is verified against
+	// the system's roots, with no client certificate. It must be nil for an
+	// http endpoint. The client does not modify it.
+	TLS *tls.Config
+	// Observer, if not nil, is told of every request the client sends to
+	// the node with operations (a batch is one request), with how long the
+	// node took to answer. Package dsyncprom's ClientRequests is one. If
+	// nil, nothing is measured.
+	Observer ClientObserver
+	// Logger receives a line when the client finds the node offline (Warn,
+	// with the error that said so) and when the node answers again (Info):
+	// once per change, never per call. If nil, slog.Default().
+	Logger *slog.Logger
 	// Clock is the source of time for request timestamps and the health
 	// probe interval. HTTP deadlines are always on the real clock. If nil,
 	// clock.Real().
@@ -131,7 +149,20 @@ func (c ClientConfig) withDefaults() ClientConfig {
 		c.MaxBatch = DefaultMaxBatch
 	}
 	c.Clock = clock.OrReal(c.Clock)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
+}
+
+// ClientObserver is told of a Client's requests (ClientConfig.Observer):
+// RoundTrip once per HTTP request that carried operations, after its
+// answer, with the node's endpoint, the time from sending the request to
+// reading the answer whole (or to the failure), and whether the node
+// answered 200. It is called concurrently, from the goroutines that read
+// answers, and must be fast.
+type ClientObserver interface {
+	RoundTrip(node string, d time.Duration, ok bool)
 }
 
 // Client is a node's lock table seen over HTTP. It implements
@@ -195,6 +226,9 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 		return nil, fmt.Errorf("rest: NewClient: endpoint %q is not of the form http://host:port", endpoint)
 	}
+	if cfg.TLS != nil && u.Scheme != "https" {
+		return nil, fmt.Errorf("rest: NewClient: endpoint %q is plain http, but ClientConfig.TLS is set: use https://", endpoint)
+	}
 	addr := u.Host
 	if u.Port() == "" {
 		if u.Scheme == "https" {
@@ -207,7 +241,7 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 		endpoint:   u.Scheme + "://" + u.Host,
 		addr:       addr,
 		cfg:        cfg,
-		tr:         newTransport(addr, tlsConfig(u), cfg.MaxConns, maxAnswerBytes),
+		tr:         newTransport(addr, tlsConfig(u, cfg.TLS), cfg.MaxConns, maxAnswerBytes),
 		stamp:      stamper{clk: cfg.Clock},
 		wentOff:    make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -231,12 +265,13 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 const maxAnswerBytes = 64 << 20
 
 // tlsConfig returns the TLS configuration for endpoint u: nil for http, and
-// for https the defaults, checking the node's certificate for u's host.
-func tlsConfig(u *url.URL) *tls.Config {
+// for https cfg (the defaults if nil), checking the node's certificate for
+// u's host unless cfg names another.
+func tlsConfig(u *url.URL, cfg *tls.Config) *tls.Config {
 	if u.Scheme != "https" {
 		return nil
 	}
-	return &tls.Config{ServerName: u.Hostname()}
+	return clientTLSFor(cfg, u.Hostname())
 }
 
 // String returns the node's endpoint.
@@ -726,7 +761,14 @@ func (c *Client) roundTripOnce(ex *exchange, method, path string, deadline time.
 	}
 	ex.wire = appendRequest(ex.wire[:0], method, ex.target, c.addr, ex.auth, ex.buf)
 	budget := time.Until(deadline)
+	var start int64
+	if c.cfg.Observer != nil {
+		start = monoNanos()
+	}
 	a, err := c.tr.do(ex.wire, &ex.body, deadline, budget)
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.RoundTrip(c.endpoint, time.Duration(monoNanos()-start), err == nil && a.status == fasthttp.StatusOK)
+	}
 	if err != nil {
 		return c.transportError(err, budget)
 	}
@@ -740,7 +782,7 @@ func (c *Client) roundTripOnce(ex *exchange, method, path string, deadline time.
 	code, err := decodeError(a.status, ex.body)
 	switch code {
 	case CodeClosed:
-		c.markOffline()
+		c.markOffline(err)
 	case CodeIdentity:
 		return &identityError{was: id, err: err}
 	}
@@ -759,7 +801,7 @@ func (c *Client) transportError(err error, budget time.Duration) error {
 		// The caller's deadline was too close to judge the node by.
 		return fmt.Errorf("no answer within the caller's remaining %v: %w", budget.Round(time.Microsecond), context.DeadlineExceeded)
 	}
-	c.markOffline()
+	c.markOffline(err)
 	return fmt.Errorf("%w: %v", locker.ErrOffline, err)
 }
 
@@ -811,9 +853,12 @@ func decodeError(status int, body []byte) (Code, error) {
 	return e.Code, fmt.Errorf("%w: node answered %d: %s", e.Code.sentinel(), status, e.Message)
 }
 
-// markOffline reports the node offline and wakes the prober.
-func (c *Client) markOffline() {
+// markOffline reports the node offline, for the reason why, and wakes the
+// prober.
+func (c *Client) markOffline(why error) {
 	if c.online.CompareAndSwap(true, false) {
+		c.stats.offline.Add(1)
+		c.cfg.Logger.Warn("dsync node offline: calls fail at once until it answers a probe", slog.String("node", c.endpoint), slog.Any("err", why))
 		select {
 		case c.wentOff <- struct{}{}:
 		default:
@@ -838,6 +883,7 @@ func (c *Client) probeLoop() {
 			ok := c.probe()
 			if ok {
 				c.online.Store(true)
+				c.cfg.Logger.Info("dsync node online again", slog.String("node", c.endpoint))
 			}
 			if c.cfg.probed != nil {
 				c.cfg.probed(ok)

@@ -287,7 +287,7 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 		if results[i].Code == CodeClosed {
 			// Before any caller hears that the node is closed, so that no
 			// caller can see the node still online after that answer.
-			c.markOffline()
+			c.markOffline(fmt.Errorf("%w: %s", ErrRemote, results[i].Message))
 			break
 		}
 	}

@@ -223,6 +223,23 @@
 // (locker.ArgCopier, such as locker.Local) in place, without allocating
 // their strings; see NewServer.
 //
+// # TLS, observers and draining
+//
+// ServerConfig.TLS makes a node serve TLS, and ClientConfig.TLS configures
+// a client's connections to an https endpoint; ServerTLS and ClientTLS
+// build configurations from PEM files whose material reloads (tls.go),
+// with client certificates required for mutual TLS. The protocol above is
+// the same inside TLS, HMAC included.
+//
+// ServerConfig.Observer is told of every request answered and of the
+// outcomes of its operations, counted per request (observe.go); package
+// dsyncprom turns them into Prometheus metrics.
+//
+// Server.Drain, before a node stops, refuses every lock and rlock as a
+// node in its grace period does (reason 2, quiet, with "g" the time left
+// until the drain's deadline) and serves everything else until the table
+// holds no grant (drain.go).
+//
 // # Client behaviour
 //
 // Client bounds every request by the caller's context and by

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,6 +116,16 @@ type ServerConfig struct {
 	// Clock is the source of time for the replay window and the request
 	// timeouts. If nil, clock.Real().
 	Clock clock.Clock
+	// TLS, if not nil, makes Serve speak TLS on every listener with this
+	// configuration (see tls.go: ServerTLS builds one whose certificates
+	// reload, and that may require client certificates). The server does
+	// not modify it. If nil, plain HTTP.
+	TLS *tls.Config
+	// Observer, if not nil, is told what the server did: once per request
+	// answered, and once per request's operations (see observe.go). Package
+	// dsyncprom implements it with Prometheus metrics. If nil, nothing is
+	// observed and nothing is measured.
+	Observer Observer
 	// OnRequest, if set, is called once for every HTTP request the server
 	// receives, with the request's path, before anything else is done with
 	// it. Tests and benchmarks use it to count requests. It must be safe for
@@ -224,8 +235,11 @@ type Server struct {
 	once   sync.Once
 	err    error // of Close
 
-	lnMu      sync.Mutex     // orders Serve's start against Close
-	listeners []net.Listener // given to Serve; Close closes them
+	// draining is set by Drain: lock and rlock operations are refused.
+	draining   atomic.Bool
+	drainUntil atomic.Int64   // Drain's deadline, in monoNanos; 0 if none
+	lnMu       sync.Mutex     // orders Serve's start against Close
+	listeners  []net.Listener // given to Serve; Close closes them
 }
 
 // NewServer returns a server for the table l. The server does not own l:
@@ -280,8 +294,14 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 		Logger:                       newRateLog(cfg.Logger, cfg.Clock),
 	}
 	s.srv.Handler = s.withVersion(s.withAlone(s.handle)) // alone.go
+	if cfg.Observer != nil {
+		s.srv.Handler = s.observed(s.srv.Handler) // observe.go
+	}
 	return s, nil
 }
+
+// NodeID returns the node's ID, which its hello names.
+func (s *Server) NodeID() string { return s.node }
 
 // Every answer names the protocol version (HeaderProtocol); these are its
 // header's name and value, ready for fasthttp.
@@ -334,6 +354,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.lnMu.Unlock()
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	err := s.srv.Serve(ln)
 	if s.closed.Load() {
 		return nil
@@ -510,6 +533,9 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	res.Results = append(res.Results[:0], BatchResult{})
 	r := &res.Results[0]
 	s.run(ctx, op, r, admin)
+	if s.cfg.Observer != nil {
+		s.tally([]BatchOp{*op}, res.Results)
+	}
 	if r.Code != CodeOK {
 		s.fail(rc, r.Code, r.Message)
 		return
@@ -590,6 +616,9 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		s.run(ctx, &ops[i], &res[i], admin)
 	}
 	sc.reply.Results = res
+	if s.cfg.Observer != nil {
+		s.tally(ops, res)
+	}
 	sc.out, err = appendBatchReply(sc.out[:0], &sc.reply)
 	if err != nil {
 		s.fail(rc, CodeInternal, "rest: batch: the answer cannot be encoded: "+err.Error())
@@ -644,6 +673,10 @@ func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin boo
 		r.Code, r.Message = CodeForbidden, "rest: force-unlock of a resource's holders needs the admin role (ServerConfig.AdminSecret); the lock role may force-unlock a UID"
 		return
 	}
+	if (op.Verb == VerbLock || op.Verb == VerbRLock) && s.draining.Load() {
+		r.Reply = locker.Reply{Reason: locker.ReasonQuiet, Grace: s.drainGrace()} // drain.go
+		return
+	}
 	switch op.Verb {
 	case VerbLock:
 		r.Reply, err = s.l.Lock(ctx, op.Lock)
@@ -684,6 +717,9 @@ func (s *Server) fail(rc *fasthttp.RequestCtx, code Code, msg string) {
 // handleReadError answers requests that fasthttp could not read: among
 // them, those the gate refused that came with a body.
 func (s *Server) handleReadError(rc *fasthttp.RequestCtx, err error) {
+	if s.cfg.Observer != nil {
+		defer s.observeAnswer(rc, 0)
+	}
 	rc.Response.Header.SetCanonical(headerProtocolKey, headerProtocolValue)
 	if code, msg, no := refused(rc); no {
 		s.fail(rc, code, msg)

@@ -25,12 +25,15 @@ type ClientStats struct {
 	// node offline, the client closed, the queue full, or the call's time
 	// spent waiting in the queue.
 	NotSent int64
+	// WentOffline counts the times the client found the node offline (see
+	// IsOnline).
+	WentOffline int64
 }
 
 // clientStats is where a Client counts ClientStats. A batch is counted with
 // one atomic addition per field, not one per operation.
 type clientStats struct {
-	requests, batches, ops, locks, refreshes, refused, failed, notSent atomic.Int64
+	requests, batches, ops, locks, refreshes, refused, failed, notSent, offline atomic.Int64
 }
 
 // Stats returns what c has sent so far. The fields are read one at a time,
@@ -38,14 +41,15 @@ type clientStats struct {
 func (c *Client) Stats() ClientStats {
 	s := &c.stats
 	return ClientStats{
-		Requests:  s.requests.Load(),
-		Batches:   s.batches.Load(),
-		Ops:       s.ops.Load(),
-		Locks:     s.locks.Load(),
-		Refreshes: s.refreshes.Load(),
-		Refused:   s.refused.Load(),
-		Failed:    s.failed.Load(),
-		NotSent:   s.notSent.Load(),
+		Requests:    s.requests.Load(),
+		Batches:     s.batches.Load(),
+		Ops:         s.ops.Load(),
+		Locks:       s.locks.Load(),
+		Refreshes:   s.refreshes.Load(),
+		Refused:     s.refused.Load(),
+		Failed:      s.failed.Load(),
+		NotSent:     s.notSent.Load(),
+		WentOffline: s.offline.Load(),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 const (
 	TransportLocal = "local" // the node tables called in-process, no encoding
 	TransportHTTP  = "http"  // package rest over loopback TCP
+	TransportHTTPS = "https" // package rest over loopback TCP with mutual TLS
 )
 
 // ClusterConfig says which nodes to start. The zero value of each field
@@ -23,7 +24,8 @@ const (
 type ClusterConfig struct {
 	// Nodes is how many lock servers to start. If zero, 4.
 	Nodes int
-	// Transport is TransportLocal or TransportHTTP. If empty, TransportLocal.
+	// Transport is TransportLocal, TransportHTTP or TransportHTTPS. If
+	// empty, TransportLocal.
 	Transport string
 	// Secret authenticates HTTP requests. If empty and Insecure is false, a
 	// fixed benchmark secret is used.
@@ -38,6 +40,10 @@ type ClusterConfig struct {
 	MaxInFlight, MaxBatch int
 	// DisableBatching sends every HTTP call in its own request.
 	DisableBatching bool
+	// Metrics gives every HTTP node the Prometheus metrics of package
+	// dsyncprom (rest.ServerConfig.Observer), each in a registry of its
+	// own, so that their cost shows.
+	Metrics bool
 }
 
 // Cluster is a set of lock servers running in this process, and one client
@@ -48,6 +54,7 @@ type Cluster struct {
 	lockers []locker.NetLocker
 	clients []*rest.Client // the HTTP clients, which count their calls themselves
 	closers []func() error
+	tls     *clusterTLS // TransportHTTPS: the certificates, made by the first node
 
 	wireBytes atomic.Int64 // bytes through the servers' listeners
 	calls     callCounts   // calls sent to the in-process nodes
@@ -82,7 +89,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		case TransportLocal:
 			// The table has no counters of calls: count them on the way.
 			c.lockers = append(c.lockers, &countingSubmitter{&countingLocker{NetLocker: t, n: &c.calls}, t})
-		case TransportHTTP:
+		case TransportHTTP, TransportHTTPS:
 			// The client counts its own traffic, once per request: a wrapper
 			// counting every call would add its own cost to each.
 			cl, err := c.serveHTTP(t)
@@ -94,7 +101,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 			c.lockers = append(c.lockers, cl)
 		default:
 			c.Close()
-			return nil, fmt.Errorf("loadgen: unknown transport %q (want %s or %s)", cfg.Transport, TransportLocal, TransportHTTP)
+			return nil, fmt.Errorf("loadgen: unknown transport %q (want %s, %s or %s)", cfg.Transport, TransportLocal, TransportHTTP, TransportHTTPS)
 		}
 	}
 	return c, nil

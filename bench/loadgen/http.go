@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dsync-go/dsync/dsyncprom"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
 )
@@ -19,7 +22,30 @@ func (c *Cluster) serveHTTP(t *locker.Local) (*rest.Client, error) {
 	if secret == "" && !c.cfg.Insecure {
 		secret = benchSecret
 	}
-	srv, err := rest.NewServer(t, rest.ServerConfig{Secret: secret, Insecure: c.cfg.Insecure})
+	scfg := rest.ServerConfig{Secret: secret, Insecure: c.cfg.Insecure}
+	ccfg := rest.ClientConfig{
+		Secret: secret, Insecure: c.cfg.Insecure,
+		MaxInFlight: c.cfg.MaxInFlight, MaxBatch: c.cfg.MaxBatch, DisableBatching: c.cfg.DisableBatching,
+	}
+	if c.cfg.Metrics {
+		m := dsyncprom.NewNodeMetrics(dsyncprom.NodeConfig{Table: t})
+		if err := prometheus.NewRegistry().Register(m); err != nil {
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
+		scfg.Observer = m
+	}
+	scheme := "http://"
+	if c.cfg.Transport == TransportHTTPS {
+		if c.tls == nil {
+			var err error
+			if c.tls, err = newClusterTLS(); err != nil {
+				return nil, err
+			}
+			c.closers = append(c.closers, c.tls.remove)
+		}
+		scfg.TLS, ccfg.TLS, scheme = c.tls.server, c.tls.client, "https://"
+	}
+	srv, err := rest.NewServer(t, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
@@ -37,10 +63,7 @@ func (c *Cluster) serveHTTP(t *locker.Local) (*rest.Client, error) {
 		<-served
 		return err
 	})
-	cl, err := rest.NewClient("http://"+ln.Addr().String(), rest.ClientConfig{
-		Secret: secret, Insecure: c.cfg.Insecure,
-		MaxInFlight: c.cfg.MaxInFlight, MaxBatch: c.cfg.MaxBatch, DisableBatching: c.cfg.DisableBatching,
-	})
+	cl, err := rest.NewClient(scheme+ln.Addr().String(), ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}

@@ -47,6 +47,11 @@ func binaries(t *testing.T) (node, cli string) {
 		t.Skip("builds binaries and runs node processes")
 	}
 	buildOnce.Do(func() {
+		if dir := os.Getenv("DSYNC_TEST_BIN_DIR"); dir != "" {
+			// Binaries built as the Dockerfile builds them (deploy/build.sh; CI).
+			binDir = dir
+			return
+		}
 		binDir, buildErr = os.MkdirTemp("", "dsync-attack-")
 		if buildErr != nil {
 			return
@@ -67,7 +72,15 @@ func binaries(t *testing.T) (node, cli string) {
 type nodeProc struct {
 	cmd      *exec.Cmd
 	endpoint string
+	line     string        // its first line
 	output   *lockedBuffer // its standard output and error, after the first line
+	copied   chan struct{} // closed once its standard output is read to the end
+}
+
+// wait waits for the process to exit, and returns what cmd.Wait says.
+func (p *nodeProc) wait() error {
+	<-p.copied
+	return p.cmd.Wait()
 }
 
 type lockedBuffer struct {
@@ -81,6 +94,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func (l *lockedBuffer) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -92,20 +111,26 @@ func (l *lockedBuffer) Len() int {
 func startNode(t *testing.T, args ...string) *nodeProc {
 	t.Helper()
 	bin, _ := binaries(t)
-	cmd := exec.Command(bin, args...)
+	// An operations port of its own (a node restarted on a fixed port
+	// would otherwise take that port + 1, which may be another's).
+	cmd := exec.Command(bin, append([]string{"-ops-listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "DSYNC_SECRET="+attackSecret, "DSYNC_ADMIN_SECRET="+attackAdmin)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	p := &nodeProc{cmd: cmd, output: &lockedBuffer{}}
+	p := &nodeProc{cmd: cmd, output: &lockedBuffer{}, copied: make(chan struct{})}
 	cmd.Stderr = p.output
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
-	require.True(t, sc.Scan(), "no output from dsync-node: %s", p.output.b.String())
+	require.True(t, sc.Scan(), "no output from dsync-node: %s", p.output.String())
 	_, after, ok := strings.Cut(sc.Text(), "listening on ")
 	require.True(t, ok, "first line %q", sc.Text())
+	p.line = sc.Text()
 	p.endpoint, _, _ = strings.Cut(after, " ")
-	go io.Copy(p.output, stdout)
+	go func() {
+		io.Copy(p.output, stdout)
+		close(p.copied)
+	}()
 	return p
 }
 
@@ -125,7 +150,9 @@ func (p *nodeProc) rss(t *testing.T) int64 {
 	return 0
 }
 
-func (p *nodeProc) addr() string { return strings.TrimPrefix(p.endpoint, "http://") }
+func (p *nodeProc) addr() string {
+	return strings.TrimPrefix(strings.TrimPrefix(p.endpoint, "http://"), "https://")
+}
 
 func client(t *testing.T, endpoint string, cc rest.ClientConfig) *rest.Client {
 	t.Helper()

@@ -24,11 +24,24 @@ import (
 // and returns the endpoint it prints.
 func startRun(t *testing.T, args []string, env map[string]string) (endpoint string, stop func() error) {
 	t.Helper()
+	line, stop := startRunLine(t, args, env)
+	_, after, ok := strings.Cut(line, "listening on ")
+	if !ok {
+		t.Fatalf("first line %q does not say where it listens", line)
+	}
+	endpoint, _, _ = strings.Cut(after, " ")
+	return endpoint, stop
+}
+
+// startRunLine runs the node's main logic until the returned cancel is
+// called, and returns the first line it prints.
+func startRunLine(t *testing.T, args []string, env map[string]string) (line string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, args, func(k string) string { return env[k] }, pw, io.Discard)
+		err := run(ctx, args, func(k string) string { return env[k] }, pw, io.Discard, nil)
 		pw.CloseWithError(io.EOF)
 		done <- err
 	}()
@@ -37,18 +50,13 @@ func startRun(t *testing.T, args []string, env map[string]string) (endpoint stri
 		cancel()
 		t.Fatalf("no output; run returned %v", <-done)
 	}
-	line := sc.Text()
+	line = sc.Text()
 	go io.Copy(io.Discard, pr)
-	_, after, ok := strings.Cut(line, "listening on ")
-	if !ok {
-		t.Fatalf("first line %q does not say where it listens", line)
-	}
-	endpoint, _, _ = strings.Cut(after, " ")
-	return endpoint, func() error { cancel(); return <-done }
+	return line, func() error { cancel(); return <-done }
 }
 
 func TestRunServesAndStops(t *testing.T) {
-	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0", "-state-dir", "none"}, map[string]string{"DSYNC_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cr"})
+	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-quiet", "0", "-state-dir", "none", "-drain-timeout", "0"}, map[string]string{"DSYNC_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cr"})
 	c, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: "s3cret-s3cret-s3cret-s3cret-s3cr"})
 	require.NoError(t, err)
 	defer c.Close()
@@ -63,7 +71,7 @@ func TestRunServesAndStops(t *testing.T) {
 // granting only reclaims; one stopped holding nothing grants at once.
 func TestRunGraceFollowsTheBootRecord(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	args := []string{"-listen", "127.0.0.1:0", "-insecure", "-state-dir", dir}
+	args := []string{"-listen", "127.0.0.1:0", "-insecure", "-state-dir", dir, "-drain-timeout", "0"}
 	lock := func(endpoint string, a locker.LockArgs) locker.Reply {
 		t.Helper()
 		c, err := rest.NewClient(endpoint, rest.ClientConfig{Insecure: true})
@@ -122,7 +130,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"-insecure", "extra"}, nil, "unexpected arguments"},
 		{[]string{"-nope"}, nil, "not defined"},
 	} {
-		err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+		err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
 		}
@@ -166,4 +174,83 @@ func TestBinarySIGTERM(t *testing.T) {
 	if len(lines) == 0 || !strings.Contains(strings.Join(lines, "\n"), "stopped") {
 		t.Fatalf("output after SIGTERM = %q", lines)
 	}
+}
+
+func TestRunHelpAndVersion(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &out, io.Discard, nil)
+	assert.ErrorIs(t, err, errHelpShown, "-h is no error: exit 0")
+	for _, want := range []string{"-tls-cert file", "env DSYNC_TLS_CERT", "env DSYNC_SECRET", "-drain-timeout", "Exit status:", "128+N", "Example:"} {
+		assert.Contains(t, out.String(), want)
+	}
+	out.Reset()
+	err = run(context.Background(), []string{"-version"}, func(string) string { return "" }, &out, io.Discard, nil)
+	assert.ErrorIs(t, err, errHelpShown)
+	assert.True(t, strings.HasPrefix(out.String(), "dsync-node "), out.String())
+	assert.Contains(t, out.String(), "go1.")
+
+	err = run(context.Background(), []string{"-validity", "soon"}, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	assert.ErrorAs(t, err, new(usageError), "a bad value is a usage error: exit 2")
+	err = run(context.Background(), []string{"-insecure"}, func(k string) string { return map[string]string{"DSYNC_VALIDITY": "soon"}[k] }, io.Discard, io.Discard, nil)
+	assert.ErrorContains(t, err, "$DSYNC_VALIDITY")
+	assert.ErrorAs(t, err, new(usageError))
+}
+
+// opsOf returns the operations port's URL from the node's first line.
+func opsOf(t *testing.T, line string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(line, "; ops ")
+	require.True(t, ok, "no ops address in %q", line)
+	return strings.TrimSuffix(after, ")")
+}
+
+func TestOpsDerivedAddress(t *testing.T) {
+	for _, tc := range []struct{ listen, given, want string }{
+		{"127.0.0.1:9000", "", "127.0.0.1:9001"},
+		{":9000", "", ":9001"},
+		{"127.0.0.1:0", "", "127.0.0.1:0"},
+		{"127.0.0.1:9000", "none", ""},
+		{"127.0.0.1:9000", "0.0.0.0:7000", "0.0.0.0:7000"},
+	} {
+		got, err := opsAddress(tc.listen, tc.given)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%s %s", tc.listen, tc.given)
+	}
+}
+
+// TestRunSecretFile: the secret may come from a file named by a variable,
+// as Docker and Kubernetes mount secrets.
+func TestRunSecretFile(t *testing.T) {
+	const secret = "file-secret-0123456789abcdef0123456789"
+	file := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(file, []byte(secret+"\n"), 0o600))
+	endpoint, stop := startRun(t, []string{"-listen", "127.0.0.1:0", "-state-dir", "none"}, map[string]string{"DSYNC_SECRET_FILE": file})
+	defer stop()
+	c, err := rest.NewClient(endpoint, rest.ClientConfig{Secret: secret})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Unlock(context.Background(), locker.LockArgs{UID: "nothing"})
+	assert.NoError(t, err, "the node's secret is the file's")
+
+	err = run(context.Background(), []string{"-secret", secret, "-secret-file", file}, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	assert.ErrorContains(t, err, "choose one")
+}
+
+// TestVersionAndCheckIgnoreTheEnvironment: a DSYNC_VERSION or DSYNC_CHECK
+// left in an environment does not turn a node into something else.
+func TestVersionAndCheckIgnoreTheEnvironment(t *testing.T) {
+	env := map[string]string{"DSYNC_VERSION": "1.2.3", "DSYNC_CHECK": "http://127.0.0.1:1/healthz"}
+	o, err := parse([]string{"-insecure"}, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, o.version)
+	assert.Empty(t, o.check)
+}
+
+// TestCheck: -check exits 0 for a 200 answer, with an error otherwise.
+func TestCheck(t *testing.T) {
+	endpoint, stop := startRunLine(t, []string{"-listen", "127.0.0.1:0", "-insecure", "-state-dir", "none", "-drain-timeout", "0"}, nil)
+	defer stop()
+	ops := opsOf(t, endpoint)
+	assert.NoError(t, run(context.Background(), []string{"-check", ops + "/healthz"}, func(string) string { return "" }, io.Discard, io.Discard, nil))
+	assert.ErrorContains(t, run(context.Background(), []string{"-check", ops + "/nothing"}, func(string) string { return "" }, io.Discard, io.Discard, nil), "404")
 }

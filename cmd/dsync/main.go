@@ -1,20 +1,29 @@
 // Command dsync talks to a set of lock nodes: it lists what they hold,
 // force-releases locks, and runs a command while holding a lock.
 //
-//	export DSYNC_NODES=http://10.0.0.1:9000,http://10.0.0.2:9000,http://10.0.0.3:9000
+//	export DSYNC_NODES=https://10.0.0.1:9000,https://10.0.0.2:9000,https://10.0.0.3:9000
 //	export DSYNC_SECRET=...        # the lock role: for run
 //	export DSYNC_ADMIN_SECRET=...  # the admin role: for locks and force-unlock
+//	export DSYNC_TLS_CA=/etc/dsync/ca.pem
 //	dsync locks                                  # every holder, with the nodes that hold it
+//	dsync top                                    # the oldest and the most contended locks, live
 //	dsync force-unlock bucket/object             # remove every holder of a resource
 //	dsync force-unlock -uid UID                  # remove one grant
 //	dsync run -timeout 30s bucket/object -- cmd args...
 //
-// Flags before the subcommand:
+// Flags before the subcommand, each also read from the environment
+// variable named (the command line wins):
 //
-//	-nodes         comma-separated node URLs (default: $DSYNC_NODES)
-//	-secret        lock secret of the nodes (default: $DSYNC_SECRET)
-//	-admin-secret  admin secret of the nodes (default: $DSYNC_ADMIN_SECRET)
-//	-insecure      talk to nodes that run without authentication
+//	-nodes         comma-separated node URLs (DSYNC_NODES)
+//	-secret        lock secret of the nodes (DSYNC_SECRET)
+//	-admin-secret  admin secret of the nodes (DSYNC_ADMIN_SECRET)
+//	-insecure      talk to nodes that run without authentication (DSYNC_INSECURE)
+//	-tls-ca        PEM file of the CAs that sign the nodes' certificates (DSYNC_TLS_CA; default: the system's)
+//	-tls-cert      PEM client certificate, for nodes that require one (DSYNC_TLS_CERT)
+//	-tls-key       its PEM private key (DSYNC_TLS_KEY)
+//
+// "dsync -h" and "dsync COMMAND -h" print the usage and exit 0, without
+// nodes.
 //
 // Names that the nodes return (resources, owners, sources) are printed
 // quoted, Go-style, when they hold anything but printable characters: a
@@ -25,8 +34,12 @@
 // command with DSYNC_RESOURCE and DSYNC_FENCE in its environment, and
 // releases the lock when it exits. If the lock is lost while the command
 // runs, the command gets SIGTERM (SIGKILL 10 s later) and dsync exits with
-// status 4. Exit status: the command's own; 2 for a usage or node error; 3
-// if the lock could not be taken; 4 if it was lost.
+// status 4. Exit status: the command's own if it exited; 1 if nodes failed
+// (locks, force-unlock: some did not answer); 2 for a usage error; 3 if the
+// lock could not be taken; 4 if it was lost; 128+N if the command was
+// killed by signal N (as a shell reports it). A command's own status of 1
+// to 4 reads as dsync's: dsync's own failures also print a line on
+// standard error.
 //
 // DSYNC_FENCE is the largest sequence number of the granting nodes: it
 // orders the grants of one node, but is not a fencing token that is safe
@@ -35,6 +48,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,16 +67,26 @@ import (
 	"unicode/utf8"
 
 	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/internal/buildinfo"
+	"github.com/dsync-go/dsync/internal/envflag"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
 )
 
 // Exit statuses besides the command's own.
 const (
+	exitFailed   = 1 // nodes failed (did not answer, refused)
 	exitUsage    = 2
 	exitNotTaken = 3
 	exitLost     = 4
+	exitSignal   = 128 // plus the number of the signal that killed the command
 )
+
+// envPrefix starts the environment variable of every global flag.
+const envPrefix = "DSYNC_"
+
+// errHelpShown is run's result after -h: exit 0.
+var errHelpShown = errors.New("help shown")
 
 // exitError is an error that carries the status dsync exits with.
 type exitError struct {
@@ -81,7 +106,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
-	if err == nil {
+	if err == nil || errors.Is(err, errHelpShown) || errors.Is(err, flag.ErrHelp) {
 		return
 	}
 	code := exitUsage
@@ -95,67 +120,195 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: dsync [-nodes URL,...] [-secret S] [-admin-secret S | -insecure] <command>
+const usage = `usage: dsync [flags] <command>
 
 commands:
-  locks [-max N] [-page N]             list the holders of every node's locks
-  force-unlock RESOURCE | -uid UID     remove every holder of RESOURCE, or one grant
+  locks [-max N] [-json]               list the holders of every node's locks
+  top [-n N] [-interval D] [-once] [-json]
+                                       the oldest and the most contended locks, refreshed live
+  force-unlock [-json] RESOURCE | -uid UID
+                                       remove every holder of RESOURCE, or one grant
   run [-read] [-timeout D] RESOURCE -- COMMAND [ARG...]
                                        run COMMAND while holding a lock on RESOURCE
+  COMMAND -h                           a command's own flags
+
+Flags, each also read from the environment variable shown (the command
+line wins):
+`
+
+const usageTail = `
+Exit status:
+  0      done (run: the command exited 0)
+  1      nodes failed: some did not answer (locks, force-unlock), or refused
+  2      usage error: a bad flag, value, variable or argument
+  3      run: the lock could not be taken
+  4      run: the lock was lost while the command ran (it got SIGTERM)
+  128+N  run: the command was killed by signal N
+  other  run: the command's own exit status
+
+Examples:
+  export DSYNC_NODES=https://node1:9000,https://node2:9000,https://node3:9000
+  export DSYNC_TLS_CA=/etc/dsync/ca.pem DSYNC_SECRET=$(cat /etc/dsync/secret)
+  dsync run -timeout 1m backups/nightly -- /usr/local/bin/backup.sh
+  DSYNC_ADMIN_SECRET=$(cat /etc/dsync/admin-secret) dsync locks
 `
 
 // run parses args and does what they say.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dsync", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	nodes := fs.String("nodes", getenv("DSYNC_NODES"), "comma-separated node URLs")
-	secret := fs.String("secret", "", "lock secret of the nodes, for run (default $DSYNC_SECRET)")
-	adminSecret := fs.String("admin-secret", "", "admin secret of the nodes, for locks and force-unlock (default $DSYNC_ADMIN_SECRET)")
+	fs.SetOutput(io.Discard)
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		envflag.PrintDefaults(w, fs, envPrefix, "version")
+		fmt.Fprint(w, usageTail)
+	}
+	nodes := fs.String("nodes", "", "comma-separated node `URLs`")
+	secret := fs.String("secret", "", "lock `secret` of the nodes, for run")
+	adminSecret := fs.String("admin-secret", "", "admin `secret` of the nodes, for locks and force-unlock")
 	insecure := fs.Bool("insecure", false, "talk to nodes without authentication")
-	if err := fs.Parse(args); err != nil {
-		return err
+	secretFile := fs.String("secret-file", "", "`file` holding the lock secret, instead of -secret")
+	adminSecretFile := fs.String("admin-secret-file", "", "`file` holding the admin secret, instead of -admin-secret")
+	tlsCA := fs.String("tls-ca", "", "PEM `file` of the CAs that sign the nodes' certificates (default: the system's roots)")
+	tlsCert := fs.String("tls-cert", "", "PEM client certificate `file`, for nodes that require one (mutual TLS)")
+	tlsKey := fs.String("tls-key", "", "PEM private key `file` of -tls-cert")
+	version := fs.Bool("version", false, "print the version and exit")
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(stdout)
+		return errHelpShown
 	}
-	if *secret == "" && !*insecure {
-		*secret = getenv("DSYNC_SECRET")
+	if err != nil {
+		return &exitError{exitUsage, err}
 	}
-	if *adminSecret == "" && !*insecure {
-		*adminSecret = getenv("DSYNC_ADMIN_SECRET")
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.Line("dsync"))
+		return errHelpShown
+	}
+	fromEnv, err := envflag.Apply(fs, envPrefix, getenv, "version")
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	for _, f := range []struct {
+		name, file string
+		dst        *string
+	}{{"secret", *secretFile, secret}, {"admin-secret", *adminSecretFile, adminSecret}} {
+		if f.file == "" {
+			continue
+		}
+		if *f.dst != "" {
+			return &exitError{exitUsage, fmt.Errorf("-%s and -%s-file both set; choose one", f.name, f.name)}
+		}
+		if *f.dst, err = envflag.ReadSecret(f.file); err != nil {
+			return &exitError{exitUsage, fmt.Errorf("-%s-file: %w", f.name, err)}
+		}
+		fromEnv[f.name] = fromEnv[f.name+"-file"]
+	}
+	if *insecure {
+		// The environment's secrets are not for nodes without
+		// authentication.
+		if fromEnv["secret"] {
+			*secret = ""
+		}
+		if fromEnv["admin-secret"] {
+			*adminSecret = ""
+		}
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
-		return errors.New("no command")
+		printUsage(stderr)
+		return &exitError{exitUsage, errors.New("no command")}
+	}
+	cmd, cmdArgs := fs.Arg(0), fs.Args()[1:]
+	if wantsHelp(cmdArgs) {
+		// A command's -h needs no nodes: its flags are parsed before any
+		// is dialed, and its usage goes to standard output.
+		switch cmd {
+		case "locks":
+			return locks(ctx, nil, cmdArgs, stdout, stdout)
+		case "force-unlock":
+			return forceUnlock(ctx, nil, cmdArgs, stdout, stdout)
+		case "run":
+			return runUnder(ctx, nil, cmdArgs, stdin, stdout, stdout)
+		case "top":
+			return top(ctx, nil, cmdArgs, stdout, stdout)
+		}
+	}
+	switch cmd {
+	case "locks", "force-unlock", "run", "top":
+	default:
+		printUsage(stderr)
+		return &exitError{exitUsage, fmt.Errorf("unknown command %q", cmd)}
 	}
 	if strings.TrimSpace(*nodes) == "" {
-		return errors.New("no nodes: set -nodes or DSYNC_NODES")
+		return &exitError{exitUsage, errors.New("no nodes: set -nodes or DSYNC_NODES")}
 	}
 	cc := rest.ClientConfig{Secret: *secret, Insecure: *insecure}
-	if fs.Arg(0) == "locks" || fs.Arg(0) == "force-unlock" {
+	if cmd == "locks" || cmd == "force-unlock" || cmd == "top" {
 		cc = rest.ClientConfig{AdminSecret: *adminSecret, Insecure: *insecure}
 		if *adminSecret == "" && !*insecure {
-			return fmt.Errorf("%s needs the admin role: set -admin-secret or DSYNC_ADMIN_SECRET (the nodes' admin secret), or -insecure", fs.Arg(0))
+			return &exitError{exitUsage, fmt.Errorf("%s needs the admin role: set -admin-secret or DSYNC_ADMIN_SECRET (the nodes' admin secret), or -insecure", cmd)}
 		}
+	}
+	if cc.TLS, err = clientTLS(*tlsCA, *tlsCert, *tlsKey); err != nil {
+		return &exitError{exitUsage, err}
 	}
 	lockers, err := dial(*nodes, cc)
 	if err != nil {
-		return err
+		return &exitError{exitUsage, err}
 	}
 	defer func() {
 		for _, l := range lockers {
 			l.Close()
 		}
 	}()
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "locks":
-		return locks(ctx, lockers, rest, stdout, stderr)
+		return locks(ctx, lockers, cmdArgs, stdout, stderr)
 	case "force-unlock":
-		return forceUnlock(ctx, lockers, rest, stdout, stderr)
-	case "run":
-		return runUnder(ctx, lockers, rest, stdin, stdout, stderr)
+		return forceUnlock(ctx, lockers, cmdArgs, stdout, stderr)
+	case "top":
+		return top(ctx, lockers, cmdArgs, stdout, stderr)
+	default:
+		return runUnder(ctx, lockers, cmdArgs, stdin, stdout, stderr)
 	}
-	fs.Usage()
-	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// wantsHelp reports whether a command's arguments ask for its usage: -h,
+// -help or --help among its flags (before "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// clientTLS returns the TLS configuration of the flags: nil if none is
+// set (an https node is then verified against the system's roots).
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("-tls-cert and -tls-key go together")
+	}
+	if caFile == "" && certFile == "" {
+		return nil, nil
+	}
+	var roots *rest.CAPool
+	var cert *rest.Certificates
+	var err error
+	if caFile != "" {
+		if roots, err = rest.LoadCAPool(caFile); err != nil {
+			return nil, err
+		}
+	}
+	if certFile != "" {
+		if cert, err = rest.LoadCertificates(certFile, keyFile); err != nil {
+			return nil, err
+		}
+	}
+	return rest.ClientTLS(roots, cert), nil
 }
 
 // dial makes a client configured by cc for every node of list.
@@ -180,15 +333,21 @@ func dial(list string, cc rest.ClientConfig) ([]locker.NetLocker, error) {
 	return out, nil
 }
 
-// locks lists every node's holders, merged by resource and UID. It walks
-// the nodes' listings a page at a time, side by side (each is ordered by
-// resource, then UID), and prints a holder as soon as every node has told
-// whether it holds it: it keeps one page per node, never a whole listing.
+// holder is one grant as the nodes list it, with the nodes that hold it.
+type holder struct {
+	locker.Entry
+	nodes int
+}
+
+// locks lists every node's holders, merged by resource and UID (in that
+// order), and prints a holder as soon as every node has told whether it
+// holds it: it keeps one page per node, never a whole listing.
 func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("locks", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	most := fs.Int("max", 0, "list at most this many holders (0: all)")
 	page := fs.Int("page", 1000, fmt.Sprintf("ask each node for this many entries at a time (at most %d)", locker.MaxListPage))
+	asJSON := fs.Bool("json", false, "print a JSON array, one object per holder, instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -198,6 +357,51 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 	if *most < 0 || *page < 1 || *page > locker.MaxListPage {
 		return fmt.Errorf("locks: -max must be at least 0, and -page from 1 to %d", locker.MaxListPage)
 	}
+	var failed int
+	var err error
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		fmt.Fprint(stdout, "[")
+		n := 0
+		failed, err = walkHolders(ctx, lockers, *page, *most, stderr, func(h *holder) {
+			if n > 0 {
+				fmt.Fprint(stdout, ",")
+			}
+			n++
+			enc.Encode(holdersJSON([]*holder{h}, len(lockers))[0])
+		})
+		fmt.Fprintln(stdout, "]")
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tHOLDER\tUID")
+		rows := 0
+		failed, err = walkHolders(ctx, lockers, *page, *most, stderr, func(h *holder) {
+			holder := h.Holder
+			if holder == "" {
+				holder = "-" // the lock named none (dsync.WithHolder)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), h.mode(), h.nodes, len(lockers),
+				time.Duration(h.HeldFor).Round(time.Millisecond), printable(h.Owner), printable(h.Source), printable(holder), printable(h.UID))
+			if rows++; rows%1000 == 0 {
+				tw.Flush() // columns line up within each thousand rows
+			}
+		})
+		tw.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return &exitError{exitFailed, fmt.Errorf("locks: %d of %d nodes did not answer; the list is incomplete", failed, len(lockers))}
+	}
+	return nil
+}
+
+// walkHolders walks every node's listing a page at a time (page entries),
+// merges the nodes' entries of one grant, and calls fn with each holder, in
+// order of resource then UID, at most most of them (all if most is 0). It
+// reports the nodes that did not answer on stderr, and counts them.
+func walkHolders(ctx context.Context, lockers []locker.NetLocker, page, most int, stderr io.Writer, fn func(*holder)) (int, error) {
 	// One cursor per node over its listing; head is its next entry, or nil
 	// once it has no more (or failed).
 	type cursor struct {
@@ -223,19 +427,16 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 	for i, l := range lockers {
 		lister, ok := l.(locker.Lister)
 		if !ok {
-			return fmt.Errorf("locks: %s cannot list", l)
+			return 0, fmt.Errorf("locks: %s cannot list", l)
 		}
-		next, stop := iter.Pull2(locker.Entries(ctx, lister, *page))
+		next, stop := iter.Pull2(locker.Entries(ctx, lister, page))
 		defer stop()
 		cursors[i] = &cursor{node: l, next: next}
 	}
 	for _, c := range cursors {
 		advance(c)
 	}
-
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tHOLDER\tUID")
-	for rows := 0; *most == 0 || rows < *most; rows++ {
+	for n := 0; most == 0 || n < most; n++ {
 		// The least next entry of any node, and every node's entry of the
 		// same grant.
 		var first *locker.Entry
@@ -247,33 +448,17 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdou
 		if first == nil {
 			break
 		}
-		h, nodes := *first, 0
+		h := &holder{Entry: *first}
 		for _, c := range cursors {
-			if c.head != nil && compareEntries(c.head, &h) == 0 {
-				nodes++
+			if c.head != nil && compareEntries(c.head, &h.Entry) == 0 {
+				h.nodes++
 				h.HeldFor = max(h.HeldFor, c.head.HeldFor)
 				advance(c)
 			}
 		}
-		mode := "read"
-		if h.Write {
-			mode = "write"
-		}
-		holder := h.Holder
-		if holder == "" {
-			holder = "-" // the lock named none (dsync.WithHolder)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), mode, nodes, len(lockers),
-			time.Duration(h.HeldFor).Round(time.Millisecond), printable(h.Owner), printable(h.Source), printable(holder), printable(h.UID))
-		if rows%1000 == 999 {
-			tw.Flush() // columns line up within each thousand rows
-		}
+		fn(h)
 	}
-	tw.Flush()
-	if failed > 0 {
-		return fmt.Errorf("locks: %d of %d nodes did not answer; the list is incomplete", failed, len(lockers))
-	}
-	return nil
+	return failed, nil
 }
 
 // compareEntries orders entries as the nodes list them: by resource, then
@@ -283,6 +468,38 @@ func compareEntries(a, b *locker.Entry) int {
 		return c
 	}
 	return strings.Compare(a.UID, b.UID)
+}
+
+// gather lists every node's holders, merged by resource and UID, in that
+// order, at most max of them (all if max <= 0). It reports the nodes that
+// did not answer on stderr, and counts them.
+func gather(ctx context.Context, lockers []locker.NetLocker, max int, stderr io.Writer) ([]*holder, int, error) {
+	var list []*holder
+	failed, err := walkHolders(ctx, lockers, 1000, max, stderr, func(h *holder) { list = append(list, h) })
+	return list, failed, err
+}
+
+// mode names the holder's lock mode.
+func (h *holder) mode() string {
+	if h.Write {
+		return "write"
+	}
+	return "read"
+}
+
+func max64(a, b int64) int64 { return max(a, b) }
+
+// exitSignalOf returns the signal that killed the process of ee, if one
+// did.
+func exitSignalOf(ee *exec.ExitError) (syscall.Signal, bool) {
+	if ee == nil {
+		return 0, false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return 0, false
+	}
+	return ws.Signal(), true
 }
 
 // printable returns s as it may be shown on a terminal: "-" if it is
@@ -311,6 +528,7 @@ func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string,
 	fs := flag.NewFlagSet("force-unlock", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	uid := fs.String("uid", "", "remove the grant of this UID instead of every holder of a resource")
+	asJSON := fs.Bool("json", false, "print the outcome as a JSON object")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -334,9 +552,15 @@ func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string,
 			removed++
 		}
 	}
-	fmt.Fprintf(stdout, "removed on %d of %d nodes\n", removed, len(lockers))
+	if *asJSON {
+		if err := writeJSON(stdout, map[string]int{"removed": removed, "failed": failed, "nodes": len(lockers)}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "removed on %d of %d nodes\n", removed, len(lockers))
+	}
 	if failed > 0 {
-		return fmt.Errorf("force-unlock: %d of %d nodes did not answer; what they hold expires after its validity", failed, len(lockers))
+		return &exitError{exitFailed, fmt.Errorf("force-unlock: %d of %d nodes did not answer; what they hold expires after its validity", failed, len(lockers))}
 	}
 	return nil
 }
@@ -345,20 +569,29 @@ func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string,
 func runUnder(ctx context.Context, lockers []locker.NetLocker, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: dsync run [-read] [-timeout D] [-refresh D] RESOURCE -- COMMAND [ARG...]\n\n"+
+			"Runs COMMAND while holding a lock on RESOURCE; COMMAND gets SIGTERM if the lock is lost.\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), usageTail)
+	}
 	read := fs.Bool("read", false, "take a read lock instead of the write lock")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the lock (0: until interrupted)")
 	refresh := fs.Duration("refresh", 0, "how often to refresh the lock (0: dsync's default)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return &exitError{exitUsage, err}
 	}
 	rest := fs.Args()
 	if len(rest) < 3 || rest[1] != "--" || rest[0] == "" {
-		return errors.New("run: want RESOURCE -- COMMAND [ARG...]")
+		return &exitError{exitUsage, errors.New("run: want RESOURCE -- COMMAND [ARG...]")}
 	}
 	resource, command := rest[0], rest[2:]
 	ds, err := dsync.New(lockers, dsync.Config{RefreshInterval: *refresh})
 	if err != nil {
-		return err
+		return &exitError{exitUsage, err}
 	}
 	defer ds.Close()
 	m := dsync.NewDRWMutex(ds, resource)
@@ -386,7 +619,10 @@ func runUnder(ctx context.Context, lockers []locker.NetLocker, args []string, st
 		if errors.As(runErr, &ee) && ee.ExitCode() > 0 {
 			return &exitError{ee.ExitCode(), nil} // the command spoke for itself
 		}
-		return fmt.Errorf("run: %w", runErr)
+		if ws, ok := exitSignalOf(ee); ok {
+			return &exitError{exitSignal + int(ws), fmt.Errorf("run: the command was killed by signal %d (%v)", int(ws), ws)}
+		}
+		return &exitError{exitFailed, fmt.Errorf("run: %w", runErr)}
 	case unlockErr != nil:
 		fmt.Fprintf(stderr, "dsync: %v\n", unlockErr)
 	}

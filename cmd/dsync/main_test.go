@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +256,136 @@ func TestLocksMergesPages(t *testing.T) {
 	assert.Equal(t, want[:2], rows("-page", "1", "-max", "2"))
 	_, _, err := runCmd(t, getenv, "locks", "-page", "0")
 	assert.Error(t, err)
+}
+
+// TestHelpNeedsNoNodes: -h, for dsync and for each command, prints the
+// usage on standard output and is no error (exit 0), without nodes.
+func TestHelpNeedsNoNodes(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	out, _, err := runCmd(t, noEnv, "-h")
+	assert.ErrorIs(t, err, errHelpShown)
+	for _, want := range []string{"env DSYNC_NODES", "env DSYNC_TLS_CA", "env DSYNC_SECRET", "Exit status:", "128+N", "Examples:"} {
+		assert.Contains(t, out, want)
+	}
+	out, _, err = runCmd(t, noEnv, "run", "-h")
+	assert.ErrorIs(t, err, errHelpShown)
+	assert.Contains(t, out, "-timeout")
+	assert.Contains(t, out, "Exit status:")
+	for _, cmd := range []string{"locks", "force-unlock"} {
+		out, _, err = runCmd(t, noEnv, cmd, "-h")
+		assert.ErrorIs(t, err, flag.ErrHelp, cmd)
+		assert.Contains(t, out, "-", cmd)
+	}
+}
+
+// TestExitStatuses: a usage error, a lock not taken, and a command killed
+// by a signal exit with statuses of their own.
+func TestExitStatuses(t *testing.T) {
+	c, getenv := testNodes(t)
+	code := func(err error) int {
+		var ee *exitError
+		require.ErrorAs(t, err, &ee)
+		return ee.code
+	}
+	_, _, err := runCmd(t, getenv, "run", "bucket/object")
+	assert.Equal(t, exitUsage, code(err), "usage error")
+	_, _, err = runCmd(t, func(string) string { return "" }, "locks")
+	assert.Equal(t, exitUsage, code(err), "no nodes")
+	_, _, err = runCmd(t, getenv, "-tls-cert", "x.pem", "locks")
+	assert.Equal(t, exitUsage, code(err), "-tls-cert without -tls-key")
+
+	_, _, err = runCmd(t, getenv, "run", "bucket/object", "--", "sh", "-c", "kill -KILL $$")
+	assert.Equal(t, exitSignal+9, code(err), "killed by SIGKILL")
+
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ds, err := dsync.New(ls, dsync.Config{})
+	require.NoError(t, err)
+	defer ds.Close()
+	m := dsync.NewDRWMutex(ds, "held")
+	_, err = m.GetLock(context.Background(), dsync.Options{})
+	require.NoError(t, err)
+	defer m.Unlock(context.Background())
+	_, _, err = runCmd(t, getenv, "run", "-timeout", "200ms", "held", "--", "true")
+	assert.Equal(t, exitNotTaken, code(err), "lock not taken")
+}
+
+// TestJSONListings: locks and force-unlock print JSON with -json (and
+// --json), with names as the nodes hold them.
+func TestJSONListings(t *testing.T) {
+	c, getenv := testNodes(t)
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for _, l := range ls {
+		r, err := l.Lock(context.Background(), locker.LockArgs{UID: "u1", Resources: []string{"a\x1b[2Kb"}, Owner: "o", Holder: "o/h1"})
+		require.NoError(t, err)
+		require.True(t, r.OK)
+	}
+	out, _, err := runCmd(t, getenv, "locks", "--json")
+	require.NoError(t, err)
+	var got []holderJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	require.Len(t, got, 1)
+	assert.Equal(t, holderJSON{Resource: "a\x1b[2Kb", Mode: "write", Nodes: 3, Of: 3, HeldForSeconds: got[0].HeldForSeconds, Owner: "o", Holder: "o/h1", UID: "u1", Fence: got[0].Fence}, got[0])
+	assert.NotContains(t, out, "\x1b", "JSON escapes control characters")
+
+	out, _, err = runCmd(t, getenv, "force-unlock", "-json", "-uid", "u1")
+	require.NoError(t, err)
+	var fu map[string]int
+	require.NoError(t, json.Unmarshal([]byte(out), &fu), out)
+	assert.Equal(t, map[string]int{"removed": 3, "failed": 0, "nodes": 3}, fu)
+}
+
+// TestTop: one frame of top shows the oldest holders and the resources
+// with waiters, as tables or JSON.
+func TestTop(t *testing.T) {
+	c, getenv := testNodes(t)
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ctx := context.Background()
+	for _, l := range ls {
+		for i, res := range []string{"old", "young"} {
+			r, err := l.Lock(ctx, locker.LockArgs{UID: "u-" + res, Resources: []string{res}, Owner: "p", Holder: "p/holder-" + strconv.Itoa(i)})
+			require.NoError(t, err)
+			require.True(t, r.OK)
+		}
+		for _, w := range []string{"p/w1", "p/w2"} { // two holders wait for old
+			r, err := l.Lock(ctx, locker.LockArgs{UID: "u-" + w, Resources: []string{"old"}, Owner: "p", Holder: w})
+			require.NoError(t, err)
+			require.False(t, r.OK)
+		}
+	}
+	out, _, err := runCmd(t, getenv, "top", "-once", "-json")
+	require.NoError(t, err)
+	var f frame
+	require.NoError(t, json.Unmarshal([]byte(out), &f), out)
+	assert.Equal(t, 3, f.Answered)
+	assert.Equal(t, 2, f.Held)
+	require.Len(t, f.Oldest, 2)
+	assert.Equal(t, "old", f.Oldest[0].Resource, "the oldest first")
+	require.Len(t, f.Contended, 1)
+	assert.Equal(t, "old", f.Contended[0].Resource)
+	assert.Equal(t, 2, f.Contended[0].Waiters)
+
+	out, _, err = runCmd(t, getenv, "top", "-once", "-n", "1")
+	require.NoError(t, err)
+	assert.Contains(t, out, "OLDEST")
+	assert.Contains(t, out, "MOST CONTENDED")
+	assert.Contains(t, out, "waiting 2")
+	assert.NotContains(t, out, "young", "-n 1 keeps one row")
 }

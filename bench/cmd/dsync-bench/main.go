@@ -35,7 +35,7 @@ func main() {
 		duration    = flag.Duration("duration", 10*time.Second, "how long each run lasts")
 		timeout     = flag.Duration("timeout", 5*time.Second, "bound on one acquire")
 		hold        = flag.Int("hold", 0, "locks acquired before each run and held through it (refresh traffic)")
-		transport   = flag.String("transport", loadgen.TransportLocal, "comma-separated transports, one run each: local (tables called in-process), http (package rest over loopback)")
+		transport   = flag.String("transport", loadgen.TransportLocal, "comma-separated transports, one run each: local (tables called in-process), http (package rest over loopback), https (the same with mutual TLS)")
 		secret      = flag.String("secret", "", "shared secret for http (default: a fixed benchmark secret)")
 		insecure    = flag.Bool("insecure", false, "http without authentication")
 		refresh     = flag.Duration("refresh", 0, "refresh interval (0 = dsync's default, 10s)")
@@ -51,6 +51,7 @@ func main() {
 		maxInFlight = flag.Int("max-inflight", 0, "http: requests in flight per node before calls are batched (0 = rest's default)")
 		maxBatch    = flag.Int("max-batch", 0, "http: operations per batch request (0 = rest's default)")
 		noBatch     = flag.Bool("no-batch", false, "http: send every call in its own request")
+		metrics     = flag.Bool("metrics", false, "http: give every node Prometheus metrics (package dsyncprom), to measure their cost")
 		rounds      = flag.Int("rounds", 1, "run the whole list of runs this many times, interleaved, and print each configuration's medians (for machines whose speed drifts)")
 	)
 	flag.StringVar(svgFile, "chart", "", "same as -svg")
@@ -108,7 +109,7 @@ runs:
 				for _, n := range counts {
 					r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
 						Nodes: n, Transport: tr, Secret: *secret, Insecure: *insecure, Validity: *validity,
-						MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch,
+						MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch, Metrics: *metrics,
 					}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
 					if err != nil {
 						fail(err)
@@ -202,8 +203,8 @@ func parseTransports(s string) ([]string, error) {
 	var out []string
 	for _, t := range strings.Split(s, ",") {
 		t = strings.TrimSpace(t)
-		if t != loadgen.TransportLocal && t != loadgen.TransportHTTP {
-			return nil, fmt.Errorf("-transport: %q is neither %s nor %s", t, loadgen.TransportLocal, loadgen.TransportHTTP)
+		if t != loadgen.TransportLocal && t != loadgen.TransportHTTP && t != loadgen.TransportHTTPS {
+			return nil, fmt.Errorf("-transport: %q is none of %s, %s, %s", t, loadgen.TransportLocal, loadgen.TransportHTTP, loadgen.TransportHTTPS)
 		}
 		out = append(out, t)
 	}
