@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/locker/lockertest"
 )
 
 // queueTable is a table whose waiters' outcomes a test reads in order.
@@ -262,4 +263,12 @@ func (s *recordingSink) events() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.evs...)
+}
+
+func TestQueueConformance(t *testing.T) {
+	lockertest.RunQueue(t, func(t *testing.T, cfg locker.Config) locker.NetLocker {
+		l := locker.New(cfg)
+		t.Cleanup(func() { l.Close() })
+		return l
+	})
 }

@@ -77,7 +77,8 @@ func (s *Server) withAlone(next fasthttp.RequestHandler) fasthttp.RequestHandler
 	}{
 		PathQuery: {"query", s.serveQuery},
 		PathFence: {"fence", s.serveFence},
-		PathWaits: {"waits", s.serveWaits},
+		PathWaits:  {"waits", s.serveWaits},
+		PathEvents: {"events", s.serveEvents},
 	}
 	return func(rc *fasthttp.RequestCtx) {
 		p, found := handlers[string(rc.Path())]

@@ -200,6 +200,7 @@ type Client struct {
 	closeOnce  sync.Once
 
 	co    coalescer
+	waits waits // calls queued on the node, waiting for their events (wait.go)
 	stats clientStats
 }
 
@@ -254,6 +255,7 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 		c.key, c.role = newAuthKey(cfg.Secret), roleLock
 	}
 	c.co.init(c)
+	c.waits.init(c)
 	c.online.Store(true)
 	go c.probeLoop()
 	return c, nil
@@ -282,9 +284,13 @@ func (c *Client) IsOnline() bool { return c.online.Load() && !c.closed.Load() }
 
 // Close stops the health probe and closes idle connections. Calls after
 // Close fail with an error wrapping locker.ErrClosed; calls in flight finish.
-// It always returns nil.
+// Calls queued on the node (LockArgs.Wait) are withdrawn first, within
+// ClientConfig.CallTimeout, and end with ErrClosed. It always returns nil.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		// First, while calls can still be sent: the node withdraws the
+		// requests that wait for this client.
+		c.waits.withdrawAll(fmt.Errorf("rest: lock %s: %w", c.endpoint, locker.ErrClosed), c.cfg.CallTimeout)
 		c.closed.Store(true)
 		close(c.stop)
 		<-c.proberDone
@@ -333,6 +339,9 @@ func (c *Client) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.R
 }
 
 func (c *Client) lockCall(ctx context.Context, v Verb, args locker.LockArgs) (locker.Reply, error) {
+	if args.Wait > 0 && (v == VerbLock || v == VerbRLock) {
+		return c.lockWaiting(ctx, v, args)
+	}
 	cl := newCall(v)
 	cl.lock = args
 	cl.names = append(cl.names[:0], args.Resources...)
@@ -546,6 +555,13 @@ func (c *Client) whyUnsendable(ctx context.Context, v Verb) error {
 // to sink like any other answer. The call reads *args when it is encoded,
 // which is before sink hears of it: the caller must leave *args unchanged
 // until then. See locker.Submitter.
+//
+// A lock or rlock with args.Wait may wait on the node (see wait.go): it goes
+// in a batch that names the client's session, timeout bounds that request,
+// and if the node queues it, a sink that is a locker.QueueSink hears so,
+// then sink gets the outcome when the node's news of it comes; or, if none
+// came a second after args.Wait, an error wrapping context.DeadlineExceeded
+// (the node may have granted it: release its UID).
 func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
 	v, ok := verbOfOp(op)
 	if !ok {
@@ -556,10 +572,11 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs
 		sink.Done(tag, locker.Reply{}, err)
 		return
 	}
+	waiting := args.Wait > 0 && (v == VerbLock || v == VerbRLock)
 	if timeout <= 0 || timeout > c.cfg.CallTimeout {
-		timeout = c.cfg.CallTimeout
+		timeout = c.cfg.CallTimeout // a waiting call's request; its wait is args.Wait
 	}
-	if c.cfg.DisableBatching {
+	if c.cfg.DisableBatching && !waiting { // a call that waits names the session: a batch
 		cl := newCall(v)
 		cl.args, cl.sink, cl.tag = args, sink, tag
 		cl.deadline = monoNow().Add(timeout)

@@ -84,6 +84,13 @@ func (q *queuedCall) refreshUIDs() []string {
 	return q.cl.refresh.UIDs
 }
 
+// waits reports whether q is a submitted lock that may wait on the node
+// (LockArgs.Wait): it must go in a batch that names the client's session.
+// The blocking methods wait through Submit (see lockWaiting).
+func (q *queuedCall) waits() bool {
+	return q.cl == nil && q.args.Wait > 0 && (q.verb == VerbLock || q.verb == VerbRLock)
+}
+
 // queued returns cl, a call of the blocking methods whose deadline is set,
 // as it waits in the queue.
 func (cl *call) queued() queuedCall {
@@ -252,10 +259,17 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 			live = append(live, *q)
 		}
 	}
+	session := ""
+	for i := range live {
+		if live[i].waits() {
+			session = c.waits.session // only a batch names it
+			break
+		}
+	}
 	switch {
 	case len(live) == 0:
 		return
-	case len(live) == 1 && !c.cfg.batchAlone:
+	case len(live) == 1 && !c.cfg.batchAlone && session == "":
 		c.sendQueued(&live[0])
 		return
 	}
@@ -267,7 +281,7 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 		deadline = max(deadline, live[1+i].deadline)
 	}
 	var err error
-	ex.buf, err = appendBatch(ex.buf[:0], live)
+	ex.buf, err = appendBatch(ex.buf[:0], live, session)
 	if err == nil {
 		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, monoTime(deadline))
 	}
@@ -299,6 +313,14 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 			err = fmt.Errorf("rest: %s %s: %w: %s", opName(q.verb), c.endpoint, r.Code.sentinel(), r.Message)
 		}
 		if q.cl == nil {
+			if err == nil && r.Reply.Reason == locker.ReasonQueued && q.waits() {
+				// Its outcome comes as an event (wait.go).
+				if qs, ok := q.sink.(locker.QueueSink); ok {
+					qs.Queued(q.tag, r.Reply.Ahead)
+				}
+				c.waits.add(q.args.UID, q.verb == VerbRLock, q.sink, q.tag, q.args.Wait)
+				continue
+			}
 			q.sink.Done(q.tag, r.Reply, err)
 			continue
 		}

@@ -53,13 +53,16 @@ func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 	if err != nil {
 		return nil, msgp.WrapError(err)
 	}
-	var seenOwner, seenSource bool // the omitempty fields
+	var seenOwner, seenSource, seenSession bool // the omitempty fields
 	defer func() {
 		if !seenOwner {
 			z.Owner = ""
 		}
 		if !seenSource {
 			z.Source = ""
+		}
+		if !seenSession {
+			z.Session = ""
 		}
 	}()
 	for ; n > 0; n-- {
@@ -101,6 +104,12 @@ func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 			z.Source, b, err = readStringZC(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Source")
+			}
+		case "ss":
+			seenSession = true
+			z.Session, b, err = readStringZC(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Session")
 			}
 		default:
 			b, err = msgp.Skip(b)

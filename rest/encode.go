@@ -27,12 +27,14 @@ import (
 // Like MarshalMsg it fails, with an error wrapping msgp.ErrLimitExceeded,
 // if the batch or one of its arrays is longer than the generated decoders
 // accept.
-func appendBatch(dst []byte, calls []queuedCall) ([]byte, error) {
+//
+// session is the batch's Session: "" unless an operation waits.
+func appendBatch(dst []byte, calls []queuedCall, session string) ([]byte, error) {
 	owner, source, size := batchOrigin(calls)
-	dst = msgp.Require(dst, size)
+	dst = msgp.Require(dst, size+len(session)+4)
 
-	// BatchArgs: "o" always, then "bo" and "bs" unless empty.
-	dst = append(dst, 0x80|(1+oneIf(owner != "")+oneIf(source != "")), 0xa1, 'o')
+	// BatchArgs: "o" always, then "bo", "bs" and "ss" unless empty.
+	dst = append(dst, 0x80|(1+oneIf(owner != "")+oneIf(source != "")+oneIf(session != "")), 0xa1, 'o')
 	dst = msgp.AppendArrayHeader(dst, uint32(len(calls)))
 	if uint32(len(calls)) > batchArrayLimit {
 		return nil, msgp.ErrLimitExceeded
@@ -50,6 +52,10 @@ func appendBatch(dst []byte, calls []queuedCall) ([]byte, error) {
 	if source != "" {
 		dst = append(dst, 0xa2, 'b', 's')
 		dst = appendString(dst, source)
+	}
+	if session != "" {
+		dst = append(dst, 0xa2, 's', 's')
+		dst = appendString(dst, session)
 	}
 	return dst, nil
 }

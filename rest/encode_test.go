@@ -17,8 +17,8 @@ import (
 // referenceBatch encodes calls as the client did before appendBatch: each
 // call's arguments copied into a BatchOp, hoist, then the generated
 // MarshalMsg. It is appendBatch's specification.
-func referenceBatch(calls []queuedCall) ([]byte, error) {
-	var a BatchArgs
+func referenceBatch(calls []queuedCall, session string) ([]byte, error) {
+	a := BatchArgs{Session: session}
 	for i := range calls {
 		a.Ops = append(a.Ops, batchOp(&calls[i]))
 	}
@@ -33,13 +33,14 @@ func batchOp(q *queuedCall) BatchOp {
 
 // checkAppendBatch fails t unless appendBatch writes for calls, after a
 // prefix it must keep, the bytes referenceBatch writes, or fails as it
-// does. It also checks that appendBatch changed no call.
-func checkAppendBatch(t *testing.T, name string, calls []queuedCall) {
+// does. It also checks that appendBatch changed no call. session is the
+// batch's.
+func checkAppendBatch(t *testing.T, name string, calls []queuedCall, session string) {
 	t.Helper()
 	before := snapshotCalls(calls)
-	want, wantErr := referenceBatch(calls)
+	want, wantErr := referenceBatch(calls, session)
 	prefix := []byte("prefix")
-	got, err := appendBatch(prefix[:len(prefix):len(prefix)], calls)
+	got, err := appendBatch(prefix[:len(prefix):len(prefix)], calls, session)
 	if (err != nil) != (wantErr != nil) || err != nil && err.Error() != wantErr.Error() {
 		t.Fatalf("%s: appendBatch error %v; the generated encoder's %v", name, err, wantErr)
 	}
@@ -173,7 +174,7 @@ func TestAppendBatchMatchesGenerated(t *testing.T) {
 		{"odd: a lock call that also carries UIDs", []queuedCall{(&call{verb: VerbLock, lock: lock("u1"), refresh: locker.RefreshArgs{UIDs: []string{"r"}}}).queued()}},
 		{"odd: unknown verbs", []queuedCall{blocking(VerbNone, lock("u1")), blocking(200, lock("u2"))}},
 	} {
-		checkAppendBatch(t, tc.name, tc.calls)
+		checkAppendBatch(t, tc.name, tc.calls, "")
 	}
 }
 
@@ -201,8 +202,8 @@ func TestAppendBatchLimits(t *testing.T) {
 		{"ops at limit", ops(batchArrayLimit), true},
 		{"ops past limit", ops(batchArrayLimit + 1), false},
 	} {
-		checkAppendBatch(t, tc.name, tc.calls)
-		if _, err := appendBatch(nil, tc.calls); (err == nil) != tc.ok || err != nil && !errors.Is(err, msgp.ErrLimitExceeded) {
+		checkAppendBatch(t, tc.name, tc.calls, "")
+		if _, err := appendBatch(nil, tc.calls, ""); (err == nil) != tc.ok || err != nil && !errors.Is(err, msgp.ErrLimitExceeded) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
@@ -216,7 +217,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 		typ    reflect.Type
 		fields int
 	}{
-		{reflect.TypeFor[BatchArgs](), 3},
+		{reflect.TypeFor[BatchArgs](), 4},
 		{reflect.TypeFor[BatchOp](), 3},
 		{reflect.TypeFor[locker.LockArgs](), 11},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
@@ -348,7 +349,11 @@ func TestAppendBatchRandom(t *testing.T) {
 	for seed := range uint64(3000) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		calls := randomBatch(t, rng)
-		checkAppendBatch(t, fmt.Sprint("seed ", seed), calls)
+		session := ""
+		if rng.IntN(3) == 0 {
+			session = randomString(rng)
+		}
+		checkAppendBatch(t, fmt.Sprint("seed ", seed), calls, session)
 		if o, s, _ := batchOrigin(calls); o != "" || s != "" {
 			hoisted++
 		}
@@ -384,6 +389,6 @@ func FuzzAppendBatch(f *testing.F) {
 				calls[i] = (&call{verb: op.Verb, lock: op.Lock, refresh: op.Refresh}).queued()
 			}
 		}
-		checkAppendBatch(t, "fuzzed", calls)
+		checkAppendBatch(t, "fuzzed", calls, a.Session)
 	})
 }

@@ -114,7 +114,7 @@ func (s *Server) known(path []byte) bool {
 		return true
 	}
 	switch string(path) {
-	case PathQuery, PathFence, PathWaits:
+	case PathQuery, PathFence, PathWaits, PathEvents:
 		return true
 	}
 	return false

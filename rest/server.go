@@ -227,6 +227,11 @@ type Server struct {
 	// (locker.Burst), else nil.
 	burster burster
 
+	// waiter is l if it can queue lock requests (locker.Waiter), else nil;
+	// sessions are the clients' whose requests wait (events.go).
+	waiter   locker.Waiter
+	sessions sessions
+
 	// base is the parent of every request's context; Close cancels it so
 	// that calls still waiting in the table give up.
 	base   context.Context
@@ -263,6 +268,7 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 		s.inPlace = true
 	}
 	s.burster, _ = l.(burster)
+	s.waiter, _ = l.(locker.Waiter)
 	s.node = cfg.NodeID
 	if b, ok := l.(interface{ Boot() locker.BootInfo }); s.node == "" && ok {
 		s.node = b.Boot().ID
@@ -275,6 +281,9 @@ func NewServer(l locker.NetLocker, cfg ServerConfig) (*Server, error) {
 		s.verify = newVerifier(cfg.Secret, cfg.AdminSecret, s.node, s.incarnation, cfg.Clock, cfg.ReplayWindow, cfg.ReplayCacheSize)
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
+	if s.waiter != nil {
+		go s.janitor() // ends with s.base
+	}
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handle,
 		ErrorHandler:                 s.handleReadError,
@@ -532,7 +541,7 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	res := &sc.reply
 	res.Results = append(res.Results[:0], BatchResult{})
 	r := &res.Results[0]
-	s.run(ctx, op, r, admin)
+	s.run(ctx, op, r, admin, "")
 	if s.cfg.Observer != nil {
 		s.tally([]BatchOp{*op}, res.Results)
 	}
@@ -613,7 +622,7 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 			res[i].Code, res[i].Message = CodeInvalidArgs, tooManyResources(ops[i].Verb, n, lim.resources)
 			continue
 		}
-		s.run(ctx, &ops[i], &res[i], admin)
+		s.run(ctx, &ops[i], &res[i], admin, sc.batch.Session)
 	}
 	sc.reply.Results = res
 	if s.cfg.Observer != nil {
@@ -648,7 +657,7 @@ func (sc *scratch) reset() {
 	// Emptied, so that a body without "o" is an empty batch, not the last
 	// one's length of blank operations; the decoders reuse the elements.
 	sc.batch.Ops = ops[:0]
-	sc.batch.Owner, sc.batch.Source = "", ""
+	sc.batch.Owner, sc.batch.Source, sc.batch.Session = "", "", ""
 	if cap(ops) > 4096 {
 		sc.batch.Ops, sc.reply.Results = nil, nil
 	}
@@ -667,7 +676,10 @@ func keepSmall(s []string) []string {
 // admin says whether the request is signed for the admin role, which alone
 // may force-unlock every holder of a resource (the lock role may
 // force-unlock a UID, which only its holder knows).
-func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin bool) {
+//
+// session is the batch's (BatchArgs.Session): a lock operation that asks to
+// wait waits only in a session (events.go).
+func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin bool, session string) {
 	var err error
 	if op.Verb == VerbForceUnlock && op.Lock.UID == "" && !admin {
 		r.Code, r.Message = CodeForbidden, "rest: force-unlock of a resource's holders needs the admin role (ServerConfig.AdminSecret); the lock role may force-unlock a UID"
@@ -679,9 +691,9 @@ func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin boo
 	}
 	switch op.Verb {
 	case VerbLock:
-		r.Reply, err = s.l.Lock(ctx, op.Lock)
+		r.Reply, err = s.lockWait(ctx, true, op.Lock, session)
 	case VerbRLock:
-		r.Reply, err = s.l.RLock(ctx, op.Lock)
+		r.Reply, err = s.lockWait(ctx, false, op.Lock, session)
 	case VerbUnlock:
 		r.Reply, err = s.l.Unlock(ctx, op.Lock)
 	case VerbRUnlock:

@@ -164,3 +164,10 @@ func TestQueuedCallFitsACacheLine(t *testing.T) {
 		t.Errorf("a queued call takes %d bytes, more than a cache line", size)
 	}
 }
+
+// TestQueueConformance: waiting on the node through the client, which
+// gets its news by polling the node's events (wait.go, events.go).
+func TestQueueConformance(t *testing.T) {
+	t.Run("Batched", func(t *testing.T) { lockertest.RunQueue(t, conformanceFactory(ClientConfig{})) })
+	t.Run("Unbatched", func(t *testing.T) { lockertest.RunQueue(t, conformanceFactory(ClientConfig{DisableBatching: true})) })
+}

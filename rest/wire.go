@@ -2,7 +2,11 @@ package rest
 
 //go:generate go tool msgp -file wire.go -o wire_gen.go
 
-import "github.com/dsync-go/dsync/locker"
+import (
+	"time"
+
+	"github.com/dsync-go/dsync/locker"
+)
 
 // The types in this file travel only over the HTTP transport; the lock
 // arguments and replies themselves are the locker package's wire types. They
@@ -84,6 +88,12 @@ type BatchArgs struct {
 	// appendBatch (encode.go), and inherit (hoist.go).
 	Owner  string `msg:"bo,omitempty"`
 	Source string `msg:"bs,omitempty"`
+	// Session, if set, names the client's session for the lock and rlock
+	// operations of the batch that ask to wait (LockArgs.Wait): a queued
+	// one's outcome comes later as an event of that session (see PathEvents
+	// and events.go). Without it, operations do not wait. A client draws its
+	// session at random, and keeps it while it lives.
+	Session string `msg:"ss,omitempty"`
 }
 
 // BatchResult is the outcome of one operation of a batch: Code is CodeOK and
@@ -117,4 +127,37 @@ type HelloReply struct {
 	// a node without an admin secret.
 	MAC      []byte `msg:"m,omitempty"`
 	AdminMAC []byte `msg:"a,omitempty"`
+}
+
+// EventsArgs asks for the events of a session (POST PathEvents): the
+// outcomes of its queued lock requests.
+type EventsArgs struct {
+	// Session is the session of the client (BatchArgs.Session).
+	Session string `msg:"s"`
+	// Ack is the highest sequence number the client has received: the node
+	// forgets the events up to it, and answers the others again.
+	Ack uint64 `msg:"a,omitempty"`
+	// Wait is how long the node may hold the request while it has no event
+	// to give (a long poll), at most MaxEventsWait.
+	Wait time.Duration `msg:"w,omitempty"`
+}
+
+// Event is the outcome of one queued lock request of a session.
+type Event struct {
+	// Seq numbers the session's events, from 1.
+	Seq uint64 `msg:"q"`
+	// UID is the request's.
+	UID string `msg:"u"`
+	// Reply is its outcome: a grant, or a refusal (its wait passed, or its
+	// UID was released), if Code is CodeOK; else Code and Message say why it
+	// failed (the node is closing, say).
+	Reply   locker.Reply `msg:"p,omitzero"`
+	Code    Code         `msg:"c,omitempty"`
+	Message string       `msg:"m,omitempty"`
+}
+
+// EventsReply answers EventsArgs: the events after Ack, oldest first, at
+// most MaxEventsPerReply; empty if none came within Wait.
+type EventsReply struct {
+	Events []Event `msg:"e"`
 }

@@ -1,0 +1,231 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// Waiting on the node, over HTTP.
+//
+// A lock operation that asks to wait (LockArgs.Wait), in a batch that names
+// the client's session (BatchArgs.Session), is queued by the node's table
+// when it cannot be granted at once (locker.Waiter), and answered
+// ReasonQueued in the batch; its outcome comes later, as an event of the
+// session. The client asks for its session's events with a long poll:
+//
+//	POST /dsync/v2/events  EventsArgs {"s": session, "a": ack, "w": wait}  -> EventsReply {"e": [Event...]}
+//
+// which the node holds until it has an event after ack, or wait has passed
+// (at most MaxEventsWait). The node keeps an event until the client
+// acknowledges it (a later poll's ack), so an answer lost on its way is
+// given again. Why a long poll and not a pushed answer on the connection of
+// the request: HTTP/1.1 answers one request at a time, in order, and a
+// client batches its calls; one poll per client and node carries every
+// waiter's news, on a connection of its own, through the same
+// authentication, proxies and load balancers as every other request.
+//
+// A session that stops polling (its client crashed, or is cut off) is
+// forgotten after SessionTTL: its queued requests are withdrawn, so that a
+// dead client's waiters do not hold a queue. (One granted just before is
+// held by nobody, and expires after its validity, like any grant whose
+// holder died.)
+
+// Bounds of the events endpoint.
+const (
+	// MaxEventsWait bounds EventsArgs.Wait.
+	MaxEventsWait = 5 * time.Second
+	// MaxEventsPerReply bounds the events of one answer.
+	MaxEventsPerReply = 1024
+	// SessionTTL is how long a session with queued requests is kept after
+	// its last poll or batch: then its requests are withdrawn.
+	SessionTTL = 3 * MaxEventsWait
+	// MaxSessions bounds the sessions a node keeps: past it, a lock that
+	// asks to wait in a new session is answered at once, as if it had not
+	// asked (a refusal, after which its client backs off), and a poll of a
+	// new session fails with CodeBusy.
+	MaxSessions = 1 << 16
+	// maxSessionLen bounds a session's name.
+	maxSessionLen = 64
+)
+
+// PathEvents serves the events of a session (see events.go).
+const PathEvents = PathPrefix + "events"
+
+// session is one client's queued requests and their outcomes, on a node.
+type session struct {
+	mu       sync.Mutex // guards the fields below
+	events   []Event    // not yet acknowledged, oldest first
+	next     uint64     // the next event's Seq
+	queued   map[string]bool
+	lastSeen time.Time     // on the real monotonic clock
+	polling  int           // polls waiting now
+	wake     chan struct{} // closed, and replaced, when an event comes
+}
+
+// sessions are a server's sessions. It is safe for concurrent use.
+type sessions struct {
+	mu sync.Mutex
+	m  map[string]*session
+}
+
+// get returns the session of name, made if needed, and notes that its
+// client was seen; nil if it is new and there are MaxSessions already.
+func (ss *sessions) get(name string) *session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.m == nil {
+		ss.m = make(map[string]*session)
+	}
+	s := ss.m[name]
+	if s == nil {
+		if len(ss.m) >= MaxSessions {
+			return nil
+		}
+		s = &session{queued: make(map[string]bool), wake: make(chan struct{}), next: 1}
+		ss.m[strings.Clone(name)] = s // name may alias a request's body
+	}
+	s.mu.Lock()
+	s.lastSeen = time.Now()
+	s.mu.Unlock()
+	return s
+}
+
+// queue notes that the request of uid waits for session s; it returns the
+// function that records its outcome as an event.
+func (s *session) queue(uid string) func(locker.Reply, error) {
+	uid = strings.Clone(uid) // it may alias a request's body
+	s.mu.Lock()
+	s.queued[uid] = true
+	s.mu.Unlock()
+	return func(r locker.Reply, err error) {
+		e := Event{UID: uid, Reply: r}
+		if err != nil {
+			e.Reply, e.Code, e.Message = locker.Reply{}, codeOf(err), err.Error()
+		}
+		s.mu.Lock()
+		delete(s.queued, uid)
+		e.Seq = s.next
+		s.next++
+		s.events = append(s.events, e)
+		close(s.wake)
+		s.wake = make(chan struct{})
+		s.mu.Unlock()
+	}
+}
+
+// poll forgets the events up to ack and returns those after it, waiting
+// for one until ctx ends if there are none.
+func (s *session) poll(ctx context.Context, ack uint64) []Event {
+	s.mu.Lock()
+	i := 0
+	for i < len(s.events) && s.events[i].Seq <= ack {
+		i++
+	}
+	s.events = s.events[i:]
+	if len(s.events) == 0 {
+		wake := s.wake
+		s.polling++
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		s.polling--
+	}
+	out := append([]Event(nil), s.events[:min(len(s.events), MaxEventsPerReply)]...)
+	s.lastSeen = time.Now()
+	s.mu.Unlock()
+	return out
+}
+
+// expired removes the sessions not seen for SessionTTL and not polling,
+// and returns the UIDs of their queued requests, for the caller to
+// withdraw.
+func (ss *sessions) expired(now time.Time) []string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var uids []string
+	for name, s := range ss.m {
+		s.mu.Lock()
+		if s.polling == 0 && now.Sub(s.lastSeen) > SessionTTL {
+			for uid := range s.queued {
+				uids = append(uids, uid)
+			}
+			delete(ss.m, name)
+		}
+		s.mu.Unlock()
+	}
+	return uids
+}
+
+// lockWait runs a lock operation that may wait: through the table's
+// queue if the batch names a session and the table has one (locker.Waiter),
+// else without waiting.
+func (s *Server) lockWait(ctx context.Context, write bool, args locker.LockArgs, session string) (locker.Reply, error) {
+	if args.Wait > 0 && session != "" && s.waiter != nil {
+		if sess := s.sessions.get(session); sess != nil {
+			return s.waiter.LockWait(ctx, write, args, nil, sess.queue(args.UID))
+		}
+	}
+	args.Wait = 0
+	if write {
+		return s.l.Lock(ctx, args)
+	}
+	return s.l.RLock(ctx, args)
+}
+
+// serveEvents answers a poll of PathEvents (an alone handler: see
+// alone.go); ctx is the request's.
+func (s *Server) serveEvents(ctx context.Context, body []byte) ([]byte, bool, error) {
+	if s.waiter == nil {
+		return nil, false, nil // nothing waits on this node
+	}
+	var args EventsArgs
+	if err := decodeArgs(body, &args); err != nil {
+		return nil, true, err
+	}
+	if args.Session == "" || len(args.Session) > maxSessionLen {
+		return nil, true, errMalformed(fmt.Sprintf("a session of 1 to %d bytes is needed", maxSessionLen))
+	}
+	wait := min(max(args.Wait, 0), MaxEventsWait)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	sess := s.sessions.get(args.Session)
+	if sess == nil {
+		return nil, true, fmt.Errorf("%w: %d sessions wait on this node", locker.ErrBusy, MaxSessions)
+	}
+	reply := EventsReply{Events: sess.poll(wctx, args.Ack)}
+	out, err := reply.MarshalMsg(nil)
+	return out, true, err
+}
+
+// janitor withdraws, every second until the server closes, the queued
+// requests of sessions whose clients have stopped polling.
+func (s *Server) janitor() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case now := <-t.C:
+			s.expireSessions(now)
+		}
+	}
+}
+
+// expireSessions forgets the sessions not seen for SessionTTL before now,
+// and withdraws their queued requests.
+func (s *Server) expireSessions(now time.Time) {
+	for _, uid := range s.sessions.expired(now) {
+		// An Unlock of a queued UID withdraws it (the table does not care
+		// which mode it asked for: none is held).
+		s.l.Unlock(s.base, locker.LockArgs{UID: uid})
+	}
+}

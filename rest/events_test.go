@@ -1,0 +1,122 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// waitingNode is a table served over HTTP, with its server.
+func waitingNode(t *testing.T) (*locker.Local, *Server, string) {
+	tbl := locker.New(locker.Config{SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
+	t.Cleanup(func() { tbl.Close() })
+	srv, endpoint := startServer(t, tbl, ServerConfig{Insecure: true})
+	return tbl, srv, endpoint
+}
+
+// TestEventsGivenAgainUntilAcknowledged: an answer to a poll may be lost;
+// the node gives its events again until a later poll acknowledges them.
+func TestEventsGivenAgainUntilAcknowledged(t *testing.T) {
+	var ss sessions
+	s := ss.get("c1")
+	s.queue("u1")(locker.Reply{OK: true}, nil)
+	s.queue("u2")(locker.Reply{}, fmt.Errorf("x: %w", locker.ErrClosed))
+	ctx := context.Background()
+	first := s.poll(ctx, 0)
+	require.Len(t, first, 2)
+	assert.Equal(t, Event{Seq: 1, UID: "u1", Reply: locker.Reply{OK: true}}, first[0])
+	assert.Equal(t, CodeClosed, first[1].Code)
+	assert.Equal(t, first, s.poll(ctx, 0), "not acknowledged: given again")
+	assert.Equal(t, first[1:], s.poll(ctx, 1))
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.Empty(t, s.poll(done, 2), "all acknowledged: nothing, once the wait ends")
+}
+
+// TestEventsDeadSessionWithdrawn: the waiters of a client that stops
+// polling are withdrawn after SessionTTL, so a dead client holds no queue.
+func TestEventsDeadSessionWithdrawn(t *testing.T) {
+	tbl, srv, _ := waitingNode(t)
+	ctx := context.Background()
+	_, err := tbl.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"a"}, Ticket: 1})
+	require.NoError(t, err)
+	r, err := srv.lockWait(ctx, true, locker.LockArgs{UID: "dead", Resources: []string{"a"}, Ticket: 2, Wait: time.Hour}, "gone")
+	require.NoError(t, err)
+	require.Equal(t, locker.ReasonQueued, r.Reason)
+	require.Equal(t, 1, tbl.Stats().Queued)
+
+	srv.expireSessions(time.Now()) // seen just now: kept
+	assert.Equal(t, 1, tbl.Stats().Queued)
+	srv.expireSessions(time.Now().Add(SessionTTL + time.Second))
+	assert.Zero(t, tbl.Stats().Queued)
+	_, err = tbl.Unlock(ctx, locker.LockArgs{UID: "h"})
+	require.NoError(t, err)
+	r, err = tbl.Lock(ctx, locker.LockArgs{UID: "next", Resources: []string{"a"}})
+	require.NoError(t, err)
+	assert.True(t, r.OK, "the dead waiter was not handed the lock")
+}
+
+// TestEventsSessionsBounded: past MaxSessions, a lock that asks to wait in
+// a new session is answered at once, and a poll of one is refused busy.
+func TestEventsSessionsBounded(t *testing.T) {
+	tbl, srv, endpoint := waitingNode(t)
+	for i := range MaxSessions {
+		require.NotNil(t, srv.sessions.get(fmt.Sprint("s", i)))
+	}
+	ctx := context.Background()
+	_, err := tbl.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"a"}})
+	require.NoError(t, err)
+	r, err := srv.lockWait(ctx, true, locker.LockArgs{UID: "w", Resources: []string{"a"}, Wait: time.Hour}, "one-too-many")
+	require.NoError(t, err)
+	assert.Equal(t, locker.ReasonConflict, r.Reason, "refused at once, not queued")
+	assert.Zero(t, tbl.Stats().Queued)
+
+	c := newClient(t, endpoint, ClientConfig{Insecure: true})
+	_, err = c.pollEvents(0, 0)
+	assert.ErrorIs(t, err, locker.ErrBusy)
+}
+
+// TestLockWaitingGivesUp: a blocking Lock that waits on the node and whose
+// ctx ends withdraws its request: the node is left with no waiter, and the
+// lock is not handed to it.
+func TestLockWaitingGivesUp(t *testing.T) {
+	tbl, _, endpoint := waitingNode(t)
+	c := newClient(t, endpoint, ClientConfig{Insecure: true})
+	ctx := context.Background()
+	_, err := c.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"a"}, Ticket: 1})
+	require.NoError(t, err)
+
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Lock(cctx, locker.LockArgs{UID: "w", Resources: []string{"a"}, Ticket: 2, Wait: time.Hour})
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return tbl.Stats().Queued == 1 }, time.Minute, time.Millisecond, "queued")
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+	require.Eventually(t, func() bool { return tbl.Stats().Queued == 0 }, time.Minute, time.Millisecond, "withdrawn")
+	_, err = c.Unlock(ctx, locker.LockArgs{UID: "h"})
+	require.NoError(t, err)
+	r, err := c.Lock(ctx, locker.LockArgs{UID: "next", Resources: []string{"a"}})
+	require.NoError(t, err)
+	assert.True(t, r.OK)
+
+	// And one that waits to the end is granted at the release.
+	got := make(chan locker.Reply, 1)
+	go func() {
+		r, err := c.Lock(ctx, locker.LockArgs{UID: "w2", Resources: []string{"a"}, Ticket: 3, Wait: time.Hour})
+		assert.NoError(t, err)
+		got <- r
+	}()
+	require.Eventually(t, func() bool { return tbl.Stats().Queued == 1 }, time.Minute, time.Millisecond)
+	_, err = c.Unlock(ctx, locker.LockArgs{UID: "next"})
+	require.NoError(t, err)
+	assert.True(t, (<-got).OK)
+}

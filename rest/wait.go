@@ -1,0 +1,275 @@
+package rest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/dsync-go/dsync/locker"
+)
+
+// The client's side of waiting on the node (see events.go): a submitted
+// lock that asks to wait (LockArgs.Wait) goes in a batch that names the
+// client's session; if the node queues it, the batch answers ReasonQueued,
+// the sink hears of it (locker.QueueSink), and the call waits, registered
+// here, for its event, which one poller per client brings with a long poll
+// of PathEvents. The sink gets the outcome when the event comes, or a
+// timeout error (context.DeadlineExceeded) if none came by the end of the
+// request's wait: the node may then have granted it, and the caller must
+// release the UID, as after any call whose outcome is unknown.
+
+// eventSlack is how long after a request's wait ends on the node its client
+// still waits for the event that says so.
+const eventSlack = time.Second
+
+// pollWait is how long one poll of the client asks the node to hold it.
+const pollWait = 2 * time.Second
+
+// pendingWait is a queued call waiting for its event.
+type pendingWait struct {
+	sink     locker.Sink
+	tag      int
+	read     bool      // an rlock: a grant is released with RUnlock
+	deadline time.Time // on the monotonic clock (monoNow)
+}
+
+// waits are the queued calls of one Client, and its poller.
+type waits struct {
+	c       *Client
+	session string
+
+	mu      sync.Mutex // guards the fields below
+	pending map[string]pendingWait
+	early   map[string]earlyEvent // events whose batch answer had not come yet
+	ack     uint64                // the highest event received
+	polling bool                  // the poller runs
+}
+
+// earlyEvent is an event that came before the batch answer that queued
+// its request.
+type earlyEvent struct {
+	e    Event
+	came time.Time
+}
+
+func (w *waits) init(c *Client) {
+	var b [16]byte
+	rand.Read(b[:])
+	w.c, w.session = c, hex.EncodeToString(b[:])
+	w.pending = make(map[string]pendingWait)
+	w.early = make(map[string]earlyEvent)
+}
+
+// add registers a call queued on the node for uid (an rlock if read), which
+// waits at most wait there, and starts the poller if needed. If its event
+// came already, the sink gets it at once.
+func (w *waits) add(uid string, read bool, sink locker.Sink, tag int, wait time.Duration) {
+	w.mu.Lock()
+	if ee, ok := w.early[uid]; ok {
+		delete(w.early, uid)
+		w.mu.Unlock()
+		deliver(sink, tag, ee.e)
+		return
+	}
+	w.pending[uid] = pendingWait{sink: sink, tag: tag, read: read, deadline: monoNow().Add(wait + eventSlack)}
+	start := !w.polling
+	w.polling = true
+	w.mu.Unlock()
+	if start {
+		go w.poll()
+	}
+}
+
+// deliver gives sink the outcome of e.
+func deliver(sink locker.Sink, tag int, e Event) {
+	if e.Code != CodeOK {
+		sink.Done(tag, locker.Reply{}, fmt.Errorf("%w: %s", e.Code.sentinel(), e.Message))
+		return
+	}
+	sink.Done(tag, e.Reply, nil)
+}
+
+// poll asks the node for the session's events while calls wait, and
+// delivers them; it ends the calls whose wait has passed without one.
+func (w *waits) poll() {
+	c := w.c
+	for {
+		w.mu.Lock()
+		if len(w.pending) == 0 {
+			w.polling = false
+			w.mu.Unlock()
+			return
+		}
+		now := monoNow()
+		var expired []pendingWait
+		earliest := now.Add(pollWait)
+		for uid, p := range w.pending {
+			if !p.deadline.After(now) {
+				expired = append(expired, p)
+				delete(w.pending, uid)
+			} else if p.deadline.Before(earliest) {
+				earliest = p.deadline
+			}
+		}
+		for uid, ee := range w.early {
+			if now.Sub(ee.came) > time.Minute {
+				delete(w.early, uid) // its batch answer never came
+			}
+		}
+		ack := w.ack
+		w.mu.Unlock()
+		for _, p := range expired {
+			p.sink.Done(p.tag, locker.Reply{}, fmt.Errorf("rest: lock %s: no news of a queued request by the end of its wait: %w", c.endpoint, context.DeadlineExceeded))
+		}
+		if c.closed.Load() {
+			w.failAll(fmt.Errorf("rest: lock %s: %w", c.endpoint, locker.ErrClosed))
+			continue
+		}
+		events, err := c.pollEvents(ack, max(earliest.Sub(now), 0))
+		if err != nil {
+			// Nothing came: the calls end at their deadlines, unless a
+			// later poll brings their events.
+			select {
+			case <-c.stop:
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		w.mu.Lock()
+		var got []struct {
+			p pendingWait
+			e Event
+		}
+		for _, e := range events {
+			if e.Seq <= w.ack {
+				continue // given again: the answer that carried it was lost
+			}
+			w.ack = e.Seq
+			if p, ok := w.pending[e.UID]; ok {
+				delete(w.pending, e.UID)
+				got = append(got, struct {
+					p pendingWait
+					e Event
+				}{p, e})
+			} else {
+				w.early[e.UID] = earlyEvent{e, now}
+			}
+		}
+		w.mu.Unlock()
+		for _, g := range got {
+			deliver(g.p.sink, g.p.tag, g.e)
+		}
+	}
+}
+
+// failAll ends every waiting call with err.
+func (w *waits) failAll(err error) {
+	for _, p := range w.takeAll() {
+		p.sink.Done(p.tag, locker.Reply{}, err)
+	}
+}
+
+// takeAll removes and returns every waiting call.
+func (w *waits) takeAll() map[string]pendingWait {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pending := w.pending
+	w.pending = make(map[string]pendingWait)
+	return pending
+}
+
+// withdrawAll ends every waiting call with err after asking the node,
+// within timeout, to withdraw its request (or release its grant, had one
+// just come): Close does, so that a closed client leaves no waiter on the
+// node to be granted a lock nobody will use.
+func (w *waits) withdrawAll(err error, timeout time.Duration) {
+	pending := w.takeAll()
+	if len(pending) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for uid, p := range pending {
+		wg.Go(func() {
+			release := w.c.Unlock
+			if p.read {
+				release = w.c.RUnlock
+			}
+			release(ctx, locker.LockArgs{UID: uid})
+		})
+	}
+	wg.Wait()
+	for _, p := range pending {
+		p.sink.Done(p.tag, locker.Reply{}, err)
+	}
+}
+
+// pollEvents asks the node for the session's events after ack, letting it
+// hold the request for up to wait.
+func (c *Client) pollEvents(ack uint64, wait time.Duration) ([]Event, error) {
+	ex := getExchange()
+	defer putExchange(ex)
+	args := EventsArgs{Session: c.waits.session, Ack: ack, Wait: wait}
+	var err error
+	if ex.buf, err = args.MarshalMsg(ex.buf[:0]); err != nil {
+		return nil, err
+	}
+	if err := c.roundTrip(ex, fasthttp.MethodPost, PathEvents, monoNow().Add(wait+c.cfg.CallTimeout)); err != nil {
+		return nil, err
+	}
+	var r EventsReply
+	if left, err := r.UnmarshalMsg(ex.body); decodeProblem(left, err) != "" {
+		return nil, fmt.Errorf("%w: events: %s", ErrProtocol, decodeProblem(left, err))
+	}
+	return r.Events, nil
+}
+
+// outcomeSink is the sink of a blocking call that waits.
+type outcomeSink chan struct {
+	r   locker.Reply
+	err error
+}
+
+func (s outcomeSink) Done(_ int, r locker.Reply, err error) {
+	s <- struct {
+		r   locker.Reply
+		err error
+	}{r, err}
+}
+
+// lockWaiting is Lock or RLock (v) of args that asks to wait: it submits
+// the call and waits for its outcome, or for ctx to end, when it withdraws
+// the request (an unlock of its UID, which also releases a grant that came
+// at that moment).
+func (c *Client) lockWaiting(ctx context.Context, v Verb, args locker.LockArgs) (locker.Reply, error) {
+	op := locker.OpLock
+	if v == VerbRLock {
+		op = locker.OpRLock
+	}
+	sink := make(outcomeSink, 1)
+	c.Submit(ctx, op, &args, args.Wait+c.cfg.CallTimeout, sink, 0)
+	select {
+	case o := <-sink:
+		return o.r, o.err
+	case <-ctx.Done():
+		go func() {
+			// Withdrawn at once: the node then answers the waiter. A grant
+			// that came meanwhile is released by the same unlock.
+			release := c.Unlock
+			if v == VerbRLock {
+				release = c.RUnlock
+			}
+			rctx, cancel := context.WithTimeout(context.Background(), c.cfg.CallTimeout)
+			defer cancel()
+			release(rctx, locker.LockArgs{UID: args.UID})
+			<-sink // args are the submitter's until the answer
+		}()
+		return locker.Reply{}, fmt.Errorf("rest: %s %s: %w", opName(v), c.endpoint, ctxError(ctx))
+	}
+}
