@@ -75,8 +75,8 @@ func (s *Server) withAlone(next fasthttp.RequestHandler) fasthttp.RequestHandler
 		name string
 		h    aloneHandler
 	}{
-		PathQuery: {"query", s.serveQuery},
-		PathFence: {"fence", s.serveFence},
+		PathQuery:  {"query", s.serveQuery},
+		PathFence:  {"fence", s.serveFence},
 		PathWaits:  {"waits", s.serveWaits},
 		PathEvents: {"events", s.serveEvents},
 	}
