@@ -284,11 +284,14 @@ func (l *Local) Submit(ctx context.Context, op Op, args *LockArgs, timeout time.
 		if timeout > 0 {
 			a.Wait = min(a.Wait, timeout)
 		}
-		var queued func(Reply)
+		hooks := WaitHooks{Done: func(r Reply, err error) { sink.Done(tag, r, err) }}
 		if qs, ok := sink.(QueueSink); ok {
-			queued = func(r Reply) { qs.Queued(tag, r.Ahead) }
+			hooks.Queued = func(r Reply) { qs.Queued(tag, r.Ahead) }
 		}
-		r, err := l.acquire(ctx, &a, op == OpLock, &waitMode{notify: func(r Reply, err error) { sink.Done(tag, r, err) }, queued: queued})
+		if ws, ok := sink.(WoundSink); ok {
+			hooks.Wounded = func(ahead uint64) { ws.Wounded(tag, ahead) }
+		}
+		r, err := l.acquire(ctx, &a, op == OpLock, &waitMode{hooks: hooks})
 		if err != nil || r.Reason != ReasonQueued {
 			sink.Done(tag, r, err)
 		}
@@ -323,7 +326,7 @@ func (l *Local) lockBlocking(ctx context.Context, args *LockArgs, write bool) (R
 		err error
 	}
 	done := make(chan outcome, 1)
-	r, err := l.acquire(ctx, args, write, &waitMode{notify: func(r Reply, err error) { done <- outcome{r, err} }})
+	r, err := l.acquire(ctx, args, write, &waitMode{hooks: WaitHooks{Done: func(r Reply, err error) { done <- outcome{r, err} }}})
 	if err != nil || r.Reason != ReasonQueued {
 		return r, err
 	}
@@ -464,14 +467,16 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 				l.unlockShards(idx) // a hand-off that must wait still: it stays queued
 				return Reply{Reason: ReasonConflict, Ahead: ahead}, nil
 			}
-			if wm != nil && wm.notify != nil && args.Wait > 0 && !args.Reclaim && l.queued.Load() < int64(l.cfg.MaxQueued) {
-				w := l.enqueue(args, write, uh, rh, held, now, wm.notify)
+			if wm != nil && wm.hooks.Done != nil && args.Wait > 0 && !args.Reclaim && l.queued.Load() < int64(l.cfg.MaxQueued) {
+				w := l.enqueue(args, write, uh, rh, held, now, wm.hooks)
 				reply := Reply{Reason: ReasonQueued, Ahead: ahead}
-				if wm.queued != nil {
-					wm.queued(reply)
+				if wm.hooks.Queued != nil {
+					wm.hooks.Queued(reply)
 				}
+				wounded := l.youngerHolders(args.Ticket, write, held, now)
 				l.unlockShards(idx)
 				l.armTimer(w, now)
+				l.wound(wounded, args.Ticket)
 				if args.Holder != "" && !args.NoIntent {
 					l.recordWait(args, write, now) // see WaitReporter
 				}
@@ -555,6 +560,15 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 		us.lru.pushBack(g)
 		us.holds += len(held)
 		us.numGrants++
+		if wm != nil {
+			hook := wm.hooks.Wounded
+			if self != nil {
+				hook = self.hooks.Wounded
+			}
+			if hook != nil && args.Ticket != 0 {
+				us.addWound(g, hook)
+			}
+		}
 		reply := Reply{OK: true, Fence: g.fence, Validity: l.cfg.Validity} // g may be recycled once unlocked
 		if self != nil {
 			l.dequeueLocked(self) // its other queues lose a waiter, but nothing was freed

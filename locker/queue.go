@@ -15,7 +15,7 @@ import (
 // another holder, or an older waiter, is in its way, is queued on each of its
 // resources instead of refused: the table answers it ReasonQueued (with the
 // lowest ticket in its way, Reply.Ahead) and, when it is its turn, grants it
-// and calls the function the request came with (notify) with the grant. So a
+// and calls the function the request came with (WaitHooks.Done) with the grant. So a
 // contended lock passes from its holder to the next waiter within the
 // release, with no polling and no sleep, in the order of the waiters'
 // tickets.
@@ -34,7 +34,7 @@ import (
 // (the request is refused, ReasonConflict), a release of its UID (Unlock or
 // RUnlock: a client that gives up withdraws its waiters; ReasonReleased),
 // and Close (ErrClosed). A waiter is never granted after any of these, and
-// notify is called exactly once.
+// Done is called exactly once.
 //
 // A waiter that its client abandoned (the client crashed, or was cut off)
 // leaves the queues when its Wait passes, or when the server that queued it
@@ -52,7 +52,7 @@ type waiter struct {
 	uh       uint64   // hash of args.UID
 	rh       []uint64 // hashes of args.Resources
 	deadline int64    // table time when its wait ends
-	notify   func(Reply, error)
+	hooks    WaitHooks
 	done     bool // granted, refused or withdrawn: in no queue
 
 	timerMu sync.Mutex // guards timer
@@ -135,42 +135,57 @@ type waitMode struct {
 	// then leaves it queued if it still must wait, and dequeues it if it is
 	// granted.
 	self *waiter
-	// notify, if not nil and LockArgs.Wait is positive, makes acquire queue
-	// a request that must wait, and is called once with its outcome.
-	notify func(Reply, error)
-	// queued, if not nil, is called with the ReasonQueued reply, under the
-	// table's locks, before anything can answer the waiter: it must not
-	// block nor call the table.
-	queued func(Reply)
+	// hooks, if hooks.Done is set and LockArgs.Wait is positive, make
+	// acquire queue a request that must wait (see WaitHooks).
+	hooks WaitHooks
+}
+
+// WaitHooks are what a lock request that may wait on the table
+// (Local.LockWait) is told besides its reply. They must not block nor call
+// the table.
+type WaitHooks struct {
+	// Done is called once, on another goroutine, with the outcome of a
+	// request that was queued: its grant, a refusal (its wait passed, or its
+	// UID was released: ReasonConflict, ReasonReleased), or ErrClosed.
+	Done func(Reply, error)
+	// Queued, if set, is called with the ReasonQueued reply of a request
+	// that is queued, under the table's locks, before Done can be.
+	Queued func(Reply)
+	// Wounded, if set, is called at most once, after the request was
+	// granted (at once or from the queue), if a request with an older ticket
+	// (a lower LockArgs.Ticket) is then queued behind its grant, with that
+	// request's ticket (see wound.go); never after the grant is released.
+	// It is called on the goroutine of the request that wounds, with no lock
+	// of the table held. A request without a ticket is never wounded. An acquisition that holds too few nodes for its quorum
+	// yields to the older one (package dsync); one that holds its quorum
+	// lets it wait.
+	Wounded func(ahead uint64)
 }
 
 // LockWait is Lock (write) or RLock that waits on the table: if the lock
 // cannot be granted at once and args.Wait is positive, the request is queued
 // (see the top of queue.go) and LockWait returns a reply with ReasonQueued;
-// notify is then called once, later, on another goroutine, with the
-// request's outcome: the grant, a refusal (its wait passed, or its UID was
-// released), or ErrClosed. queued, if not nil, is called with the queued
-// reply before notify can be: it must not block nor call the table. In every
-// other case LockWait returns what Lock would, and never calls notify or
-// queued.
-func (l *Local) LockWait(ctx context.Context, write bool, args LockArgs, queued func(Reply), notify func(Reply, error)) (Reply, error) {
-	return l.acquire(ctx, &args, write, &waitMode{notify: notify, queued: queued})
+// its outcome comes later, through hooks.Done, which must be set. In every
+// other case LockWait returns what Lock would, and calls no hook, except
+// Wounded after a grant (see WaitHooks).
+func (l *Local) LockWait(ctx context.Context, write bool, args LockArgs, hooks WaitHooks) (Reply, error) {
+	return l.acquire(ctx, &args, write, &waitMode{hooks: hooks})
 }
 
 // Waiter is implemented by lockers that can queue a lock request on the
 // node (LockArgs.Wait); see Local.LockWait. Package rest serves it to its
 // clients.
 type Waiter interface {
-	LockWait(ctx context.Context, write bool, args LockArgs, queued func(Reply), notify func(Reply, error)) (Reply, error)
+	LockWait(ctx context.Context, write bool, args LockArgs, hooks WaitHooks) (Reply, error)
 }
 
 var _ Waiter = (*Local)(nil)
 
 // enqueue queues the request of args (write or read, uid hash uh, resource
-// hashes rh, entries held: nil where none) with notify; the shards of idx,
+// hashes rh, entries held: nil where none) with hooks; the shards of idx,
 // its UID's and its resources', are locked. It returns the waiter.
-func (l *Local) enqueue(args *LockArgs, write bool, uh uint64, rh []uint64, held []*resource, now int64, notify func(Reply, error)) *waiter {
-	w := &waiter{args: ownArgs(args), write: write, uh: uh, rh: slices.Clone(rh), notify: notify}
+func (l *Local) enqueue(args *LockArgs, write bool, uh uint64, rh []uint64, held []*resource, now int64, hooks WaitHooks) *waiter {
+	w := &waiter{args: ownArgs(args), write: write, uh: uh, rh: slices.Clone(rh), hooks: hooks}
 	w.deadline = now + int64(args.Wait)
 	for i, r := range held {
 		if r == nil {
@@ -253,7 +268,7 @@ func (l *Local) lockWaiter(w *waiter, buf []uint16) []uint16 {
 }
 
 // finish ends the wait of w, if it is still queued, with reply (or err):
-// it takes w out of the queues, stops its timer, calls its notify, and
+// it takes w out of the queues, stops its timer, calls its hooks.Done, and
 // serves the queues it leaves. It reports whether w was still queued.
 func (l *Local) finish(w *waiter, reply Reply, err error) bool {
 	var ibuf [8]uint16
@@ -265,7 +280,7 @@ func (l *Local) finish(w *waiter, reply Reply, err error) bool {
 	serve := l.dequeueLocked(w)
 	l.unlockShards(idx)
 	w.stopTimer()
-	w.notify(reply, err)
+	w.hooks.Done(reply, err)
 	l.serve(serve)
 	return true
 }
@@ -360,7 +375,7 @@ func (l *Local) handOff(w *waiter) bool {
 		return false
 	}
 	w.stopTimer()
-	w.notify(reply, nil)
+	w.hooks.Done(reply, nil)
 	return true
 }
 

@@ -34,8 +34,8 @@ func newQueueTable(t *testing.T) *queueTable {
 // immediate reply.
 func (q *queueTable) lock(write bool, uid string, ticket uint64, wait time.Duration, resources ...string) locker.Reply {
 	q.t.Helper()
-	r, err := q.l.LockWait(context.Background(), write, locker.LockArgs{UID: uid, Resources: resources, Ticket: ticket, Wait: wait}, nil,
-		func(r locker.Reply, err error) {
+	r, err := q.l.LockWait(context.Background(), write, locker.LockArgs{UID: uid, Resources: resources, Ticket: ticket, Wait: wait},
+		locker.WaitHooks{Done: func(r locker.Reply, err error) {
 			out := uid + ":granted"
 			switch {
 			case err != nil:
@@ -44,7 +44,7 @@ func (q *queueTable) lock(write bool, uid string, ticket uint64, wait time.Durat
 				out = uid + ":" + r.Reason.String()
 			}
 			q.ch <- out
-		})
+		}, Wounded: func(ahead uint64) { q.ch <- fmt.Sprintf("%s:wounded by %d", uid, ahead) }})
 	require.NoError(q.t, err)
 	return r
 }
@@ -270,5 +270,44 @@ func TestQueueConformance(t *testing.T) {
 		l := locker.New(cfg)
 		t.Cleanup(func() { l.Close() })
 		return l
+	})
+}
+
+// TestQueueWounds: a waiter queued behind a younger holder's grant wounds
+// it, once; an older holder, a holder without a hook and a released grant
+// are not wounded.
+func TestQueueWounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueueTable(t)
+		// y (ticket 20) holds a; o (ticket 10) is queued behind it.
+		require.True(t, q.lock(true, "y", 20, wait, "a").OK)
+		q.none()
+		assert.Equal(t, locker.ReasonQueued, q.lock(true, "o", 10, wait, "a").Reason)
+		assert.Equal(t, "y:wounded by 10", q.next())
+		// An even older waiter does not wound y again.
+		assert.Equal(t, locker.ReasonQueued, q.lock(true, "oo", 5, wait, "a").Reason)
+		q.none()
+		// A younger waiter does not wound its older holder.
+		require.True(t, q.lock(true, "old", 1, wait, "b").OK)
+		assert.Equal(t, locker.ReasonQueued, q.lock(true, "young", 2, wait, "b").Reason)
+		q.none()
+		// A grant without a ticket has no hook.
+		r, err := q.l.Lock(context.Background(), locker.LockArgs{UID: "plain", Resources: []string{"c"}, Ticket: 50})
+		require.NoError(t, err)
+		require.True(t, r.OK)
+		assert.Equal(t, locker.ReasonQueued, q.lock(true, "w", 3, wait, "c").Reason)
+		q.none()
+		// A hand-off registers the hook too: oo gets a at y's release.
+		q.unlock(true, "y")
+		assert.Equal(t, "oo:granted", q.next())
+		assert.Equal(t, locker.ReasonQueued, q.lock(false, "r", 4, wait, "a").Reason)
+		assert.Equal(t, "oo:wounded by 4", q.next())
+		// A released grant's hook is gone.
+		require.True(t, q.lock(true, "z", 30, wait, "d").OK)
+		q.unlock(true, "z")
+		require.True(t, q.lock(true, "z2", 31, wait, "d").OK)
+		assert.Equal(t, locker.ReasonQueued, q.lock(true, "w2", 6, wait, "d").Reason)
+		assert.Equal(t, "z2:wounded by 6", q.next())
+		q.none()
 	})
 }

@@ -44,6 +44,10 @@ type shard struct {
 	refused   uint64 // locks refused because holds was at the shard's cap
 	evicted   uint64 // tombstones evicted at the shard's cap
 
+	// wounds are the Wounded hooks of this shard's grants that have one,
+	// by UID hash (see wound.go); nil if none ever had.
+	wounds map[uint64][]woundHook
+
 	freeGrants    *grant      // recycled grants, linked by next
 	numFreeGrants int         // length of freeGrants
 	freeResources []*resource // recycled resources
@@ -342,6 +346,9 @@ func (s *shard) newGrant() *grant {
 // released from its resources, whose shards must still be locked; s.mu must
 // be held. g keeps its byte buffer if no live entry uses it.
 func (s *shard) freeGrant(g *grant) {
+	if len(s.wounds) > 0 {
+		s.takeWound(g.hash, g.uid)
+	}
 	if g.origin != nil {
 		s.unintern(g.origin)
 	}

@@ -73,6 +73,17 @@ type QueueSink interface {
 	Queued(tag int, ahead uint64)
 }
 
+// WoundSink is a Sink that also hears when the grant of a submitted lock
+// with LockArgs.Wait and a Ticket is wounded: a request with an older
+// ticket was queued behind it on the node (see WaitHooks.Wounded). Wounded
+// is called at most once per call, maybe after Done (the grant came
+// first), and never after the UID was released through the same locker; it
+// must not block nor call the locker.
+type WoundSink interface {
+	Sink
+	Wounded(tag int, ahead uint64)
+}
+
 // Submitter is implemented by lockers that can start a call without a
 // goroutine of the caller's waiting for it. It is an optional capability,
 // found by type assertion: package dsync uses it, when a locker has it, to

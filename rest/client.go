@@ -339,8 +339,11 @@ func (c *Client) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.R
 }
 
 func (c *Client) lockCall(ctx context.Context, v Verb, args locker.LockArgs) (locker.Reply, error) {
-	if args.Wait > 0 && (v == VerbLock || v == VerbRLock) {
+	switch {
+	case args.Wait > 0 && (v == VerbLock || v == VerbRLock):
 		return c.lockWaiting(ctx, v, args)
+	case v == VerbUnlock || v == VerbRUnlock || v == VerbForceUnlock:
+		c.waits.unsubscribe(args.UID)
 	}
 	cl := newCall(v)
 	cl.lock = args
@@ -575,6 +578,14 @@ func (c *Client) Submit(ctx context.Context, op locker.Op, args *locker.LockArgs
 	waiting := args.Wait > 0 && (v == VerbLock || v == VerbRLock)
 	if timeout <= 0 || timeout > c.cfg.CallTimeout {
 		timeout = c.cfg.CallTimeout // a waiting call's request; its wait is args.Wait
+	}
+	switch {
+	case waiting:
+		if ws, ok := sink.(locker.WoundSink); ok && args.Ticket != 0 {
+			c.waits.subscribe(args.UID, ws, tag, args.Wait)
+		}
+	case v == VerbUnlock || v == VerbRUnlock || v == VerbForceUnlock:
+		c.waits.unsubscribe(args.UID)
 	}
 	if c.cfg.DisableBatching && !waiting { // a call that waits names the session: a batch
 		cl := newCall(v)

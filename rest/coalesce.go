@@ -321,6 +321,9 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 				c.waits.add(q.args.UID, q.verb == VerbRLock, q.sink, q.tag, q.args.Wait)
 				continue
 			}
+			if q.waits() && (err != nil || !r.Reply.OK) {
+				c.waits.unsubscribe(q.args.UID) // no grant to wound
+			}
 			q.sink.Done(q.tag, r.Reply, err)
 			continue
 		}

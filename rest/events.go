@@ -95,27 +95,40 @@ func (ss *sessions) get(name string) *session {
 	return s
 }
 
-// queue notes that the request of uid waits for session s; it returns the
-// function that records its outcome as an event.
-func (s *session) queue(uid string) func(locker.Reply, error) {
+// hooks returns the hooks of a request of uid that may wait for session
+// s: they record its queueing, and its outcome and wound as events.
+func (s *session) hooks(uid string) locker.WaitHooks {
 	uid = strings.Clone(uid) // it may alias a request's body
-	s.mu.Lock()
-	s.queued[uid] = true
-	s.mu.Unlock()
-	return func(r locker.Reply, err error) {
-		e := Event{UID: uid, Reply: r}
-		if err != nil {
-			e.Reply, e.Code, e.Message = locker.Reply{}, codeOf(err), err.Error()
-		}
-		s.mu.Lock()
-		delete(s.queued, uid)
-		e.Seq = s.next
-		s.next++
-		s.events = append(s.events, e)
-		close(s.wake)
-		s.wake = make(chan struct{})
-		s.mu.Unlock()
+	return locker.WaitHooks{
+		Queued: func(locker.Reply) {
+			s.mu.Lock()
+			s.queued[uid] = true
+			s.mu.Unlock()
+		},
+		Done: func(r locker.Reply, err error) {
+			e := Event{UID: uid, Reply: r}
+			if err != nil {
+				e.Reply, e.Code, e.Message = locker.Reply{}, codeOf(err), err.Error()
+			}
+			s.add(e, true)
+		},
+		Wounded: func(ahead uint64) { s.add(Event{UID: uid, Wound: ahead}, false) },
 	}
+}
+
+// add records e as the session's next event; outcome says it ends the
+// wait of its UID.
+func (s *session) add(e Event, outcome bool) {
+	s.mu.Lock()
+	if outcome {
+		delete(s.queued, e.UID)
+	}
+	e.Seq = s.next
+	s.next++
+	s.events = append(s.events, e)
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
 }
 
 // poll forgets the events up to ack and returns those after it, waiting
@@ -170,7 +183,7 @@ func (ss *sessions) expired(now time.Time) []string {
 func (s *Server) lockWait(ctx context.Context, write bool, args locker.LockArgs, session string) (locker.Reply, error) {
 	if args.Wait > 0 && session != "" && s.waiter != nil {
 		if sess := s.sessions.get(session); sess != nil {
-			return s.waiter.LockWait(ctx, write, args, nil, sess.queue(args.UID))
+			return s.waiter.LockWait(ctx, write, args, sess.hooks(args.UID))
 		}
 	}
 	args.Wait = 0

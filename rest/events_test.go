@@ -25,8 +25,8 @@ func waitingNode(t *testing.T) (*locker.Local, *Server, string) {
 func TestEventsGivenAgainUntilAcknowledged(t *testing.T) {
 	var ss sessions
 	s := ss.get("c1")
-	s.queue("u1")(locker.Reply{OK: true}, nil)
-	s.queue("u2")(locker.Reply{}, fmt.Errorf("x: %w", locker.ErrClosed))
+	s.hooks("u1").Done(locker.Reply{OK: true}, nil)
+	s.hooks("u2").Done(locker.Reply{}, fmt.Errorf("x: %w", locker.ErrClosed))
 	ctx := context.Background()
 	first := s.poll(ctx, 0)
 	require.Len(t, first, 2)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -38,13 +39,23 @@ type pendingWait struct {
 	deadline time.Time // on the monotonic clock (monoNow)
 }
 
+// woundSub is a call that waits whose sink hears of wounds
+// (locker.WoundSink), until deadline.
+type woundSub struct {
+	sink     locker.WoundSink
+	tag      int
+	deadline time.Time // on the monotonic clock (monoNow)
+}
+
 // waits are the queued calls of one Client, and its poller.
 type waits struct {
 	c       *Client
 	session string
+	nsubs   atomic.Int32 // len(subs), read without mu by releases
 
 	mu      sync.Mutex // guards the fields below
 	pending map[string]pendingWait
+	subs    map[string]woundSub   // by UID
 	early   map[string]earlyEvent // events whose batch answer had not come yet
 	ack     uint64                // the highest event received
 	polling bool                  // the poller runs
@@ -62,7 +73,38 @@ func (w *waits) init(c *Client) {
 	rand.Read(b[:])
 	w.c, w.session = c, hex.EncodeToString(b[:])
 	w.pending = make(map[string]pendingWait)
+	w.subs = make(map[string]woundSub)
 	w.early = make(map[string]earlyEvent)
+}
+
+// subscribe sends the wounds of uid's grant to sink, with tag, for as long
+// as its call may wait (wait), and starts the poller if needed.
+func (w *waits) subscribe(uid string, sink locker.WoundSink, tag int, wait time.Duration) {
+	w.mu.Lock()
+	w.subs[uid] = woundSub{sink: sink, tag: tag, deadline: monoNow().Add(wait + eventSlack)}
+	w.nsubs.Store(int32(len(w.subs)))
+	w.startLocked()
+}
+
+// unsubscribe forgets the wounds of uid: it was released, or not granted.
+func (w *waits) unsubscribe(uid string) {
+	if w.nsubs.Load() == 0 {
+		return
+	}
+	w.mu.Lock()
+	delete(w.subs, uid)
+	w.nsubs.Store(int32(len(w.subs)))
+	w.mu.Unlock()
+}
+
+// startLocked starts the poller if it is not running, and unlocks w.mu.
+func (w *waits) startLocked() {
+	start := !w.polling
+	w.polling = true
+	w.mu.Unlock()
+	if start {
+		go w.poll()
+	}
 }
 
 // add registers a call queued on the node for uid (an rlock if read), which
@@ -73,23 +115,22 @@ func (w *waits) add(uid string, read bool, sink locker.Sink, tag int, wait time.
 	if ee, ok := w.early[uid]; ok {
 		delete(w.early, uid)
 		w.mu.Unlock()
-		deliver(sink, tag, ee.e)
+		w.deliver(sink, tag, ee.e)
 		return
 	}
 	w.pending[uid] = pendingWait{sink: sink, tag: tag, read: read, deadline: monoNow().Add(wait + eventSlack)}
-	start := !w.polling
-	w.polling = true
-	w.mu.Unlock()
-	if start {
-		go w.poll()
-	}
+	w.startLocked()
 }
 
 // deliver gives sink the outcome of e.
-func deliver(sink locker.Sink, tag int, e Event) {
+func (w *waits) deliver(sink locker.Sink, tag int, e Event) {
 	if e.Code != CodeOK {
+		w.unsubscribe(e.UID)
 		sink.Done(tag, locker.Reply{}, fmt.Errorf("%w: %s", e.Code.sentinel(), e.Message))
 		return
+	}
+	if !e.Reply.OK {
+		w.unsubscribe(e.UID) // no grant to wound
 	}
 	sink.Done(tag, e.Reply, nil)
 }
@@ -100,12 +141,18 @@ func (w *waits) poll() {
 	c := w.c
 	for {
 		w.mu.Lock()
-		if len(w.pending) == 0 {
+		now := monoNow()
+		for uid, sub := range w.subs {
+			if !sub.deadline.After(now) {
+				delete(w.subs, uid) // its call has decided by now
+			}
+		}
+		w.nsubs.Store(int32(len(w.subs)))
+		if len(w.pending) == 0 && len(w.subs) == 0 {
 			w.polling = false
 			w.mu.Unlock()
 			return
 		}
-		now := monoNow()
 		var expired []pendingWait
 		earliest := now.Add(pollWait)
 		for uid, p := range w.pending {
@@ -145,11 +192,20 @@ func (w *waits) poll() {
 			p pendingWait
 			e Event
 		}
+		var wounded []woundSub
+		var aheads []uint64
 		for _, e := range events {
 			if e.Seq <= w.ack {
 				continue // given again: the answer that carried it was lost
 			}
 			w.ack = e.Seq
+			if e.Wound != 0 {
+				if sub, ok := w.subs[e.UID]; ok {
+					delete(w.subs, e.UID)
+					wounded, aheads = append(wounded, sub), append(aheads, e.Wound)
+				}
+				continue
+			}
 			if p, ok := w.pending[e.UID]; ok {
 				delete(w.pending, e.UID)
 				got = append(got, struct {
@@ -160,9 +216,13 @@ func (w *waits) poll() {
 				w.early[e.UID] = earlyEvent{e, now}
 			}
 		}
+		w.nsubs.Store(int32(len(w.subs)))
 		w.mu.Unlock()
+		for i, sub := range wounded {
+			sub.sink.Wounded(sub.tag, aheads[i])
+		}
 		for _, g := range got {
-			deliver(g.p.sink, g.p.tag, g.e)
+			w.deliver(g.p.sink, g.p.tag, g.e)
 		}
 	}
 }
@@ -174,12 +234,14 @@ func (w *waits) failAll(err error) {
 	}
 }
 
-// takeAll removes and returns every waiting call.
+// takeAll removes and returns every waiting call, and forgets the wounds.
 func (w *waits) takeAll() map[string]pendingWait {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	pending := w.pending
 	w.pending = make(map[string]pendingWait)
+	clear(w.subs)
+	w.nsubs.Store(0)
 	return pending
 }
 

@@ -154,6 +154,11 @@ type Event struct {
 	Reply   locker.Reply `msg:"p,omitzero"`
 	Code    Code         `msg:"c,omitempty"`
 	Message string       `msg:"m,omitempty"`
+	// Wound, if not zero, makes the event a wound rather than an outcome:
+	// the grant of UID, a request of the session that asked to wait, has
+	// an older request (of this ticket) queued behind it
+	// (locker.WaitHooks.Wounded).
+	Wound uint64 `msg:"w,omitempty"`
 }
 
 // EventsReply answers EventsArgs: the events after Ack, oldest first, at

@@ -1289,7 +1289,7 @@ func (z *Event) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 3 bits */
+	var zb0001Mask uint8 /* 4 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1336,6 +1336,13 @@ func (z *Event) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x4
+		case "w":
+			z.Wound, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Wound")
+				return
+			}
+			zb0001Mask |= 0x8
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1345,7 +1352,7 @@ func (z *Event) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7 {
+	if zb0001Mask != 0xf {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Reply = locker.Reply{}
 		}
@@ -1355,6 +1362,9 @@ func (z *Event) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x4) == 0 {
 			z.Message = ""
 		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Wound = 0
+		}
 	}
 	return
 }
@@ -1362,8 +1372,8 @@ func (z *Event) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *Event) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(5)
-	var zb0001Mask uint8 /* 5 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.Reply.IsZero() {
 		zb0001Len--
@@ -1376,6 +1386,10 @@ func (z *Event) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Message == "" {
 		zb0001Len--
 		zb0001Mask |= 0x10
+	}
+	if z.Wound == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1441,6 +1455,18 @@ func (z *Event) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// write "w"
+			err = en.Append(0xa1, 0x77)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Wound)
+			if err != nil {
+				err = msgp.WrapError(err, "Wound")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1449,8 +1475,8 @@ func (z *Event) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *Event) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(5)
-	var zb0001Mask uint8 /* 5 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.Reply.IsZero() {
 		zb0001Len--
@@ -1463,6 +1489,10 @@ func (z *Event) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Message == "" {
 		zb0001Len--
 		zb0001Mask |= 0x10
+	}
+	if z.Wound == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1494,6 +1524,11 @@ func (z *Event) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa1, 0x6d)
 			o = msgp.AppendString(o, z.Message)
 		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "w"
+			o = append(o, 0xa1, 0x77)
+			o = msgp.AppendUint64(o, z.Wound)
+		}
 	}
 	return
 }
@@ -1512,7 +1547,7 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 3 bits */
+	var zb0001Mask uint8 /* 4 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1559,6 +1594,13 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x4
+		case "w":
+			z.Wound, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Wound")
+				return
+			}
+			zb0001Mask |= 0x8
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1568,7 +1610,7 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7 {
+	if zb0001Mask != 0xf {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Reply = locker.Reply{}
 		}
@@ -1578,6 +1620,9 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x4) == 0 {
 			z.Message = ""
 		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Wound = 0
+		}
 	}
 	o = bts
 	return
@@ -1585,7 +1630,7 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Event) Msgsize() (s int) {
-	s = 1 + 2 + msgp.Uint64Size + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + z.Reply.Msgsize() + 2 + msgp.Uint8Size + 2 + msgp.StringPrefixSize + len(z.Message)
+	s = 1 + 2 + msgp.Uint64Size + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + z.Reply.Msgsize() + 2 + msgp.Uint8Size + 2 + msgp.StringPrefixSize + len(z.Message) + 2 + msgp.Uint64Size
 	return
 }
 

@@ -18,7 +18,8 @@ import (
 // wait (locker.LockArgs.Wait), through locker.Submitter with a
 // locker.QueueSink: it skips if they are not Submitters. A request that
 // cannot be granted is answered Queued (with the lowest ticket in its way),
-// then Done once, with the grant when its turn comes, in ticket order;
+// then Done once, with the grant when its turn comes, in ticket order; a
+// grant is wounded once when an older request queues behind it;
 // readers at the head are granted together; a release of its UID withdraws
 // it; its wait passing on the node's clock refuses it; and Close ends it
 // with ErrClosed. Answers are waited for, never slept for.
@@ -60,6 +61,10 @@ type queueSink struct {
 
 func (s queueSink) Queued(_ int, ahead uint64) {
 	s.q.log <- fmt.Sprintf("%s queued ahead %d", s.uid, ahead)
+}
+
+func (s queueSink) Wounded(_ int, ahead uint64) {
+	s.q.log <- fmt.Sprintf("%s wounded by %d", s.uid, ahead)
 }
 
 func (s queueSink) Done(_ int, r locker.Reply, err error) {
@@ -249,6 +254,25 @@ var queueCases = []struct {
 		q.unlockStep(true, "h")
 		q.expect("release h")
 		q.expect("long granted")
+	}},
+	{"WoundsAYoungerHolder", func(q *queueHarness) {
+		// y asked to wait and was granted at once; o, older, queues
+		// behind it and wounds it, once. A younger waiter wounds nobody.
+		q.submit(true, "y", 20, queueWait, "a")
+		q.expect("y granted")
+		q.submit(true, "young", 30, queueWait, "a")
+		q.expect("young queued ahead 20")
+		q.submit(true, "o", 10, queueWait, "a")
+		q.expectSet("o queued ahead 20", "y wounded by 10") // two messages: either may come first
+		q.submit(true, "oo", 5, queueWait, "a")
+		q.expect("oo queued ahead 20") // o is behind it, not in its way
+		// y yields; the oldest waiter gets a, and is wounded by nobody.
+		q.unlockStep(true, "y")
+		q.expect("release y")
+		q.expect("oo granted")
+		q.unlockStep(true, "oo")
+		q.expect("release oo")
+		q.expect("o granted")
 	}},
 	{"CloseEndsWaiters", func(q *queueHarness) {
 		q.lock(true, "h", 1, "a")
