@@ -81,8 +81,11 @@ func TestDsyncHTTPRun(t *testing.T) {
 	if r.WireBytesPerLock < 6*36 {
 		t.Errorf("%v bytes on the wire per lock", r.WireBytesPerLock)
 	}
-	if r.NodeCallsPerLock < 3 {
-		t.Errorf("%v node calls per lock, want at least one per node", r.NodeCallsPerLock)
+	// Every lock is sent to the 3 nodes, but only the quorum's answers (2)
+	// are certain to be counted when it returns: the third may still be on
+	// its way when the run ends, or be withdrawn before it is sent.
+	if r.NodeCallsPerLock < 2 || r.NodeCallsPerLock > 3.5 {
+		t.Errorf("%v node calls per lock, want between a quorum (2) and about one per node (3)", r.NodeCallsPerLock)
 	}
 }
 
