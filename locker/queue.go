@@ -55,8 +55,9 @@ type waiter struct {
 	hooks    WaitHooks
 	done     bool // granted, refused or withdrawn: in no queue
 
-	timerMu sync.Mutex // guards timer
+	timerMu sync.Mutex // guards timer and stopped
 	timer   func() bool
+	stopped bool // stopTimer was called: a timer armed later is stopped at once
 }
 
 // waitQueue is the queue of one resource: its waiters, oldest first.
@@ -186,7 +187,9 @@ var _ Waiter = (*Local)(nil)
 // its UID's and its resources', are locked. It returns the waiter.
 func (l *Local) enqueue(args *LockArgs, write bool, uh uint64, rh []uint64, held []*resource, now int64, hooks WaitHooks) *waiter {
 	w := &waiter{args: ownArgs(args), write: write, uh: uh, rh: slices.Clone(rh), hooks: hooks}
-	w.deadline = now + int64(args.Wait)
+	// At most one validity: a waiter whose client died leaves the queues
+	// within it, whatever Wait it asked for.
+	w.deadline = now + int64(min(args.Wait, l.cfg.Validity))
 	for i, r := range held {
 		if r == nil {
 			r = l.shards[l.shardOf(rh[i])].newResource(rh[i], w.args.Resources[i])
@@ -271,11 +274,29 @@ func (l *Local) lockWaiter(w *waiter, buf []uint16) []uint16 {
 // it takes w out of the queues, stops its timer, calls its hooks.Done, and
 // serves the queues it leaves. It reports whether w was still queued.
 func (l *Local) finish(w *waiter, reply Reply, err error) bool {
+	return l.finishWait(w, reply, err, false)
+}
+
+// expire ends the wait of w, if it is still queued, at its deadline: it is
+// refused as a request that never waited would have been, and a writer
+// still kept out by readers declares its intent (Config.WriterIntent) as
+// such a request does, so that every refused write attempt of a client
+// holds readers back alike, and its withdrawal (an Unlock of its UID)
+// undoes it alike.
+func (l *Local) expire(w *waiter) bool {
+	return l.finishWait(w, Reply{Reason: ReasonConflict}, nil, true)
+}
+
+// finishWait is finish, which declares w's writer intent first if expired.
+func (l *Local) finishWait(w *waiter, reply Reply, err error, expired bool) bool {
 	var ibuf [8]uint16
 	idx := l.lockWaiter(w, ibuf[:0])
 	if w.done {
 		l.unlockShards(idx)
 		return false
+	}
+	if expired && w.write && l.intentTTL > 0 && !w.args.NoIntent {
+		l.declareIntent(w.args.Resources, w.rh, w.uh, l.now())
 	}
 	serve := l.dequeueLocked(w)
 	l.unlockShards(idx)
@@ -289,7 +310,7 @@ func (l *Local) finish(w *waiter, reply Reply, err error) bool {
 func (w *waiter) stopTimer() {
 	w.timerMu.Lock()
 	stop := w.timer
-	w.timer = nil
+	w.timer, w.stopped = nil, true
 	w.timerMu.Unlock()
 	if stop != nil {
 		stop()
@@ -300,7 +321,7 @@ func (w *waiter) stopTimer() {
 // run a function after a duration (AfterFunc), else on the real clock.
 func (l *Local) armTimer(w *waiter, now int64) {
 	d := time.Duration(w.deadline - now)
-	expire := func() { l.finish(w, Reply{Reason: ReasonConflict}, nil) }
+	expire := func() { l.expire(w) }
 	var stop func() bool
 	if af, ok := l.clock.(interface {
 		AfterFunc(time.Duration, func()) func() bool
@@ -310,7 +331,7 @@ func (l *Local) armTimer(w *waiter, now int64) {
 		stop = time.AfterFunc(d, expire).Stop
 	}
 	w.timerMu.Lock()
-	if w.done {
+	if w.stopped { // its wait ended before the timer was kept
 		w.timerMu.Unlock()
 		stop()
 		return

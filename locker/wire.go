@@ -65,11 +65,15 @@ type LockArgs struct {
 	// predate the field ignore it.
 	PublicUID bool `msg:"pu,omitempty"`
 	// Wait, on a Lock or RLock, asks the node to queue the request, for at
-	// most Wait on the node's clock, if it cannot be granted at once because
+	// most Wait on the node's clock (and never more than its validity,
+	// Config.Validity), if it cannot be granted at once because
 	// another holder, or an older waiter, is in the way: the node answers it
 	// queued (ReasonQueued), hands it the lock as soon as it is its turn,
 	// and tells the caller then (see Waiter). Zero: refuse at once, as
 	// always. A node that queues nothing (see Config.MaxQueued) refuses.
+	// A wait that ends unanswered is a refusal (ReasonConflict) like one
+	// made at once: a writer that readers kept out declares its intent then
+	// (Config.WriterIntent), and an Unlock of its UID withdraws it.
 	Wait time.Duration `msg:"wt,omitempty"`
 	// Ticket orders the waiters of a resource, on every node alike: the
 	// lower first (an older acquisition), ties broken by UID. The quorum

@@ -21,7 +21,8 @@ import (
 // then Done once, with the grant when its turn comes, in ticket order; a
 // grant is wounded once when an older request queues behind it;
 // readers at the head are granted together; a release of its UID withdraws
-// it; its wait passing on the node's clock refuses it; and Close ends it
+// it; its wait passing on the node's clock refuses it (a writer kept out by
+// readers then declares its intent); and Close ends it
 // with ErrClosed. Answers are waited for, never slept for.
 func RunQueue(t *testing.T, f Factory) {
 	t.Helper()
@@ -254,6 +255,22 @@ var queueCases = []struct {
 		q.unlockStep(true, "h")
 		q.expect("release h")
 		q.expect("long granted")
+	}},
+	{"WriterOutOfTimeDeclaresIntent", func(q *queueHarness) {
+		// A writer whose wait ends while readers hold the resource is
+		// refused as one refused at once is: it holds new readers back
+		// (writer intent) until an Unlock of its UID withdraws it.
+		q.lock(false, "r", 1, "a")
+		q.submit(true, "w", 2, 5*time.Second, "a")
+		q.expect("w queued ahead 1")
+		q.clk.Advance(6 * time.Second)
+		q.expect("w refused " + locker.ReasonConflict.String())
+		assert.Equal(q.t, locker.ReasonWriterWaiting, q.try(false, "r2", 3, "a").Reason)
+		// The withdrawal names the resources (see locker.NetLocker.Unlock).
+		r, err := q.l.Unlock(context.Background(), locker.LockArgs{UID: "w", Resources: []string{"a"}})
+		require.NoError(q.t, err)
+		assert.False(q.t, r.OK)
+		assert.True(q.t, q.try(false, "r3", 4, "a").OK, "a reader once the writer withdrew")
 	}},
 	{"WoundsAYoungerHolder", func(q *queueHarness) {
 		// y asked to wait and was granted at once; o, older, queues
