@@ -19,6 +19,7 @@ const (
 	DefaultUnlockRetryFor     = 30 * time.Second
 	DefaultRetryMin           = 250 * time.Millisecond
 	DefaultRetryMax           = 5 * time.Second
+	DefaultMaxWait            = 2 * time.Second
 )
 
 // Config configures a Dsync. The zero value of every field is a documented
@@ -60,6 +61,17 @@ type Config struct {
 	// the nodes. If zero, DefaultRetryMin and DefaultRetryMax.
 	RetryMin, RetryMax time.Duration
 
+	// MaxWait bounds how long one attempt of a contended acquisition waits
+	// in the nodes' queues (locker.LockArgs.Wait) before it asks again. An
+	// acquisition that finds its lock held waits in the queues for as long
+	// as its timeout allows, one MaxWait at a time, and is handed the lock
+	// when its turn comes (see waiting.go); it is also capped at a third of
+	// the nodes' validity. If zero, DefaultMaxWait. If negative,
+	// acquisitions do not wait on the nodes: they back off between
+	// attempts (RetryMin, RetryMax), as they do anyway against nodes that
+	// cannot queue.
+	MaxWait time.Duration
+
 	// Owner names this process on the nodes, for listings and force-unlock.
 	// If empty, "hostname:pid".
 	Owner string
@@ -96,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = max(DefaultRetryMax, c.RetryMin)
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
 	}
 	if c.Owner == "" {
 		host, _ := os.Hostname()

@@ -125,7 +125,7 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 }
 
 func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, error) {
-	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.clk().Now(), m.ds.cfg.CallTimeout, nil)
+	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.clk().Now(), m.ds.cfg.CallTimeout, nil, 0)
 	switch {
 	case err == nil:
 		return true, lockCtx, nil
@@ -143,12 +143,19 @@ func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, 
 // than as a context: an attempt's calls are bounded by what is left of it,
 // and so is the wait before the next attempt, so that an acquisition that
 // succeeds at once costs no timer.
+//
+// The first attempt asks each node once. If others hold the lock, the
+// next ones wait on the nodes (waiting.go), one after the other with no
+// pause, until the lock is handed over; an attempt that yields to an older
+// acquisition is followed at once by the next. Only attempts that nodes
+// failed, or could not queue, are followed by a back-off.
 func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (context.Context, error) {
 	source := opts.Source
 	if source == "" {
 		source = caller(3)
 	}
-	clk := m.ds.clk()
+	ds := m.ds
+	clk := ds.clk()
 	now := clk.Now()
 	timeout, adaptive := opts.bound()
 	var deadline time.Time
@@ -164,25 +171,35 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		return min(limit, deadline.Sub(now))
 	}
 	var last error
-	waiting := m.ds.waitFor(ctx, m.names, write) // deadlock detection: nil unless ctx names a holder
+	waiting := ds.waitFor(ctx, m.names, write) // deadlock detection: nil unless ctx names a holder
 	defer waiting.done()
 	var intent intentWithdrawal // the last refused write attempt's, withdrawn if this gives up (intent.go)
 	giveUp := func(err error) error {
 		if write {
-			m.ds.withdrawIntent(m.names, &intent)
+			ds.withdrawIntent(m.names, &intent)
 		}
 		run.done(ctx, err)
 		return err
 	}
-	for retry := 0; ; retry++ {
-		if retry > 0 {
+	ticket := ds.ticket(now) // every attempt's: the acquisition's place in the nodes' queues
+	wait := false            // the next attempt waits on the nodes
+	backoffs := 0            // back-offs so far
+	for first := true; ; first = false {
+		if !first {
 			now = clk.Now()
 		}
-		callTimeout := left(now, m.ds.cfg.CallTimeout)
+		callTimeout := left(now, ds.cfg.CallTimeout)
 		if callTimeout <= 0 {
 			return nil, giveUp(m.gaveUp(ctx, last))
 		}
-		lockCtx, err := m.attemptOnce(ctx, write, source, now, callTimeout, &intent)
+		var lockCtx context.Context
+		var err error
+		queued := false
+		if wait {
+			lockCtx, queued, err = m.attemptWaiting(ctx, write, source, now, ticket, ds.maxWait(left(now, ds.cfg.MaxWait)), callTimeout, &intent)
+		} else {
+			lockCtx, err = m.attemptOnce(ctx, write, source, now, callTimeout, &intent, ticket)
+		}
 		if err == nil {
 			run.done(ctx, nil)
 			return lockCtx, nil
@@ -190,8 +207,11 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		if ctx.Err() != nil {
 			return nil, giveUp(m.gaveUp(ctx, last))
 		}
+		if errors.Is(err, errYielded) {
+			continue // at once, with the same ticket: the older one goes first
+		}
 		now = clk.Now()
-		cutShort := left(now, m.ds.cfg.CallTimeout) <= 0
+		cutShort := left(now, ds.cfg.CallTimeout) <= 0
 		if !errors.Is(err, ErrLocked) && !errors.Is(err, ErrNoQuorum) {
 			if cutShort {
 				return nil, giveUp(m.gaveUp(ctx, last))
@@ -206,25 +226,33 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		}
 		if errors.Is(err, ErrLocked) {
 			// Held by others: look for a deadlock across processes too.
-			if err := waiting.checkNodes(ctx, left(now, m.ds.cfg.CallTimeout)); err != nil {
+			if err := waiting.checkNodes(ctx, left(now, ds.cfg.CallTimeout)); err != nil {
 				return nil, giveUp(fmt.Errorf("dsync: lock %v: %w", m.names, err))
 			}
+			if ds.cfg.MaxWait > 0 && (!wait || queued) {
+				// Wait on the nodes, at once: the first time the lock is
+				// found held, and again after a wait the nodes kept.
+				wait = true
+				continue
+			}
 		}
-		wait := m.ds.backoff(retry)
+		// Nodes failed, or cannot queue: back off.
+		pause := ds.backoff(backoffs)
+		backoffs++
 		if restarting := (*RestartingError)(nil); errors.As(err, &restarting) && restarting.graceOnly {
 			// Every node that did not grant is in its grace period, which
 			// ends when it said: asking before then is no use. (With nodes
 			// that failed, one may come back sooner: back off as usual.)
-			wait = max(wait, restarting.RetryAfter+m.ds.backoff(0)/4)
+			pause = max(pause, restarting.RetryAfter+ds.backoff(0)/4)
 		}
-		if w := left(now, wait); w < wait {
+		if w := left(now, pause); w < pause {
 			// The timeout passes first: wait for it, then give up.
 			if w > 0 {
 				clock.Sleep(ctx, clk, w)
 			}
 			return nil, giveUp(m.gaveUp(ctx, last))
 		}
-		if !clock.Sleep(ctx, clk, wait) {
+		if !clock.Sleep(ctx, clk, pause) {
 			return nil, giveUp(m.gaveUp(ctx, last))
 		}
 	}
@@ -250,27 +278,14 @@ func (m *DRWMutex) gaveUp(ctx context.Context, last error) error {
 // says the caller will not retry (TryLock): nodes then declare no writer
 // intent. Otherwise a failed write attempt is noted in intent, for the
 // caller to withdraw if it gives up (intent.go).
-func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, now time.Time, timeout time.Duration, intent *intentWithdrawal) (context.Context, error) {
+func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, now time.Time, timeout time.Duration, intent *intentWithdrawal, ticket uint64) (context.Context, error) {
 	once := intent == nil
-	if m.err != nil {
-		return nil, m.err
+	args, holder, named, err := m.lockArgs(ctx, write, source, once)
+	if err != nil {
+		return nil, err
 	}
+	args.Ticket = ticket
 	ds := m.ds
-	if ds.closed.Load() {
-		return nil, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("dsync: lock %v: %w", m.names, context.Cause(ctx))
-	}
-	args := locker.LockArgs{
-		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
-		NoIntent:  once, // a writer that will not retry must not hold readers back (nor be recorded as waiting)
-		PublicUID: m.publicUID,
-	}
-	holder, named := holderFrom(ctx) // deadlock detection: see WithHolder
-	if named {
-		args.Holder = ds.holderName(holder)
-	}
 	a, ok := ds.tryAcquire(ctx, write, args, now, timeout)
 	if !ok && write && !once && a.state != nil {
 		intent.note(args.UID, a.state)
@@ -284,6 +299,40 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 		}
 		return nil, a.err(m.names, args.Quorum, len(ds.lockers))
 	}
+	return m.register(ctx, write, args, a, holder, named), nil
+}
+
+// lockArgs returns the arguments of a new attempt, with a new UID, and the
+// holder that ctx names for deadlock detection (see WithHolder), if it
+// names one; once says the caller will not retry (TryLock). It fails if the
+// mutex is invalid, the Dsync is closed, or ctx has ended.
+func (m *DRWMutex) lockArgs(ctx context.Context, write bool, source string, once bool) (args locker.LockArgs, holder string, named bool, err error) {
+	if m.err != nil {
+		return args, "", false, m.err
+	}
+	ds := m.ds
+	if ds.closed.Load() {
+		return args, "", false, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return args, "", false, fmt.Errorf("dsync: lock %v: %w", m.names, context.Cause(ctx))
+	}
+	args = locker.LockArgs{
+		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
+		NoIntent:  once, // a writer that will not retry must not hold readers back (nor be recorded as waiting)
+		PublicUID: m.publicUID,
+	}
+	holder, named = holderFrom(ctx) // deadlock detection: see WithHolder
+	if named {
+		args.Holder = ds.holderName(holder)
+	}
+	return args, holder, named, nil
+}
+
+// register records the hold that attempt a won with args, registers it
+// with the refresher, and returns its context, derived from ctx.
+func (m *DRWMutex) register(ctx context.Context, write bool, args locker.LockArgs, a attempt, holder string, named bool) context.Context {
+	ds := m.ds
 	h := &hold{uid: args.UID, write: write, fence: a.fence}
 	h.ctx, h.cancel = context.WithCancelCause(ctx)
 	m.mu.Lock()
@@ -307,7 +356,7 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 	if ds.closed.Load() && ds.refresher.Remove(args.UID) {
 		m.lost(h, fmt.Errorf("%w (lock %s)", refresher.ErrStopped, args.UID))
 	}
-	return h.ctx, nil
+	return h.ctx
 }
 
 // lost is called by the refresher when h is lost: it cancels the holder's

@@ -50,6 +50,8 @@ type Dsync struct {
 
 	validity validityWatch // what each node says its validity is (validity.go)
 
+	lastTicket atomic.Uint64 // the last acquisition's ticket (waiting.go)
+
 	rounds, reclaims, reclaimed atomic.Uint64 // of the refresher, for Stats
 }
 

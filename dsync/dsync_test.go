@@ -153,6 +153,7 @@ type cluster struct {
 	clk   clock.Clock
 	nodes []*node
 	ds    *dsync.Dsync
+	ls    []locker.NetLocker // the nodes as c.ds sees them
 }
 
 const validity = time.Minute
@@ -205,16 +206,22 @@ func newCluster(t *testing.T, n int, clk clock.Clock) *cluster {
 			ls = append(ls, nd)
 		}
 	}
-	ds, err := dsync.New(ls, dsync.Config{
+	c.ls = ls
+	c.ds = c.client()
+	return c
+}
+
+// client makes another client of c's nodes, configured as c.ds is, and
+// closed at the end of the test.
+func (c *cluster) client() *dsync.Dsync {
+	c.t.Helper()
+	ds, err := dsync.New(c.ls, dsync.Config{
 		Validity: validity, Clock: c.clk,
 		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
-	c.ds = ds
-	return c
+	require.NoError(c.t, err)
+	c.t.Cleanup(func() { ds.Close() })
+	return ds
 }
 
 // grants counts the grants held on every node.

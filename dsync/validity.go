@@ -51,3 +51,15 @@ func (w *validityWatch) observe(node int, v time.Duration) {
 func (w *validityWatch) validity(node int) time.Duration {
 	return time.Duration(w.nodes[node].Load())
 }
+
+// shortest returns the shortest validity any node has reported, or zero if
+// none has.
+func (w *validityWatch) shortest() time.Duration {
+	var v int64
+	for i := range w.nodes {
+		if x := w.nodes[i].Load(); x > 0 && (v == 0 || x < v) {
+			v = x
+		}
+	}
+	return time.Duration(v)
+}

@@ -65,6 +65,10 @@ type Config struct {
 	// RetryMin and RetryMax bound the clients' acquire back-off. If zero,
 	// 20ms and 500ms.
 	RetryMin, RetryMax time.Duration
+	// MaxWait is the clients' dsync.Config.MaxWait: how long one attempt
+	// waits in the nodes' queues. If zero, the library's default; negative,
+	// the clients do not wait on the nodes, and back off between attempts.
+	MaxWait time.Duration
 
 	// Delay and Jitter are every message's one-way delay: Delay plus a
 	// uniform part in [0, Jitter). If zero, 1ms and 2ms.
@@ -393,7 +397,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			clientClocks = append(clientClocks, clock.NewScaled(c.fake, r))
 		}
 		c.Net = NewNetwork(NetworkConfig{
-			Nodes: cfg.Nodes, Clients: cfg.Clients, Clock: c.fake, NodeClocks: nodeClocks, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: cfg.Seed,
+			Nodes: cfg.Nodes, Clients: cfg.Clients, Clock: c.fake, NodeClocks: nodeClocks, ClientClocks: clientClocks, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: cfg.Seed,
 			// The sweep runs on the wall clock; expired grants are treated as
 			// absent without it.
 			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, WaitExpiry: cfg.WaitExpiry, SweepInterval: -1},
@@ -463,7 +467,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		ds, err := dsync.New(c.Net.Lockers(i), dsync.Config{
 			RefreshInterval: cfg.RefreshInterval, Validity: cfg.Validity,
 			CallTimeout: cfg.CallTimeout, RefreshCallTimeout: cfg.CallTimeout,
-			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
+			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxWait: cfg.MaxWait,
 			Owner: fmt.Sprintf("c%d", i), Clock: own,
 			Rand: rand.New(rand.NewPCG(cfg.Seed, 1000+uint64(i))),
 		})

@@ -41,6 +41,10 @@ type NetworkConfig struct {
 	// cluster derives one per node from its virtual clock (clock.Scaled),
 	// at the node's clock rate.
 	NodeClocks []*clock.Scaled
+	// ClientClocks, if client c's entry is not nil, is the clock of client
+	// c: the timeouts of the calls submitted on its links (Link.Submit) run
+	// on it, as they would on its Dsync's. If nil, on Clock.
+	ClientClocks []*clock.Scaled
 	// Delay is the one-way delay of every message before faults; Jitter adds
 	// a uniformly random delay in [0, Jitter). If zero, messages are delivered
 	// at once.

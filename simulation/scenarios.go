@@ -71,7 +71,7 @@ func (c *Cluster) useAndRelease(h *Hold, d time.Duration) <-chan struct{} {
 func Scenarios(b Budget) []Scenario {
 	return []Scenario{
 		noQuorum(), nodesDownWhileHeld(), staleLockOfCrashedClient(), twoReadersCrash(),
-		writerUnderReaders(), writerUnderReadersNoIntent(), minorityPartition(), pausedPastExpiry(),
+		writerUnderReaders(), writerUnderReadersNoIntent(), writerUnderReadersQueued(), minorityPartition(), pausedPastExpiry(),
 		pausedPastExpiryFenced(), stoppedPastExpiry(), stoppedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(),
 		restartAllWhileHeld(), rollingRestart(), driftWithinMargin(), driftPastMargin(), nodeStops(), Random(b), RandomClocks(b),
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
@@ -225,15 +225,29 @@ func writerUnderReaders() Scenario {
 	return s
 }
 
+func writerUnderReadersQueued() Scenario {
+	s := writerUnderReadersNoIntent()
+	s.Name = "writer-under-readers-queued"
+	s.Faults = "as writer-under-readers, with WriterIntent off on the nodes: only their queues hold the readers back"
+	s.Expect = Safe
+	s.Explain = "the writer waits in the nodes' queues, ahead of every reader that starts after it (LockArgs.Ticket): no younger reader takes the lock before it, so it gets in once the current readers leave"
+	s.Setup = func(cfg *Config) {
+		atLeast(&cfg.Clients, 5)
+		cfg.WriterIntent = -1
+	}
+	return s
+}
+
 func writerUnderReadersNoIntent() Scenario {
 	return Scenario{
 		Name:    "writer-under-readers-no-intent",
-		Faults:  "as writer-under-readers, with WriterIntent off on the nodes",
+		Faults:  "as writer-under-readers, with WriterIntent off on the nodes and clients that do not wait on them (MaxWait < 0)",
 		Expect:  KnownStarvation,
-		Explain: "safety holds, but nothing bounds the writer's wait: without writer intent, overlapping readers may keep it out for as long as they come",
+		Explain: "safety holds, but nothing bounds the writer's wait: without writer intent or the nodes' queues, overlapping readers may keep it out for as long as they come",
 		Setup: func(cfg *Config) {
 			atLeast(&cfg.Clients, 5)
 			cfg.WriterIntent = -1
+			cfg.MaxWait = -1
 		},
 		Drive: func(c *Cluster) (time.Duration, error) {
 			stop := make(chan struct{})
