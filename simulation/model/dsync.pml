@@ -32,11 +32,14 @@
 #define NN 3            /* nodes, 2..4 */
 #endif
 #define NC 2            /* clients */
+#if NN < 2 || NN > 4
+#error "NN must be 2, 3 or 4"
+#endif
 #ifndef NA
 #define NA 2            /* attempts (UIDs) per client */
 #endif
 #ifndef VAL
-#define VAL 2           /* validity V of every node, in ticks */
+#define VAL 3           /* validity V of every node, in ticks */
 #endif
 #ifndef MARGIN
 #define MARGIN 1        /* the client gives up MARGIN ticks before s + V */
@@ -65,6 +68,9 @@
 #define RQ ((NN+1)/2)   /* read quorum */
 #ifndef RECLAIM_GUARD
 #define RECLAIM_GUARD 1 /* 0: reclaim on every node that answers not-held in grace, as v2 says (unsafe) */
+#endif
+#ifndef RECLAIM_EPOCH
+#define RECLAIM_EPOCH 1 /* 0: a node grants a reclaim sent before its last restart, as v2 allows (unsafe) */
 #endif
 #ifndef FENCE
 #define FENCE 0         /* 1: write holders take fencing tokens */
@@ -111,6 +117,7 @@
 #define RECLAIM   2
 #define REFRESH   3
 #define UNLOCK    4
+#define RECLAIM_OLD 5   /* a reclaim that names an earlier incarnation of the node (RECLAIM_EPOCH) */
 /* answers (NONE: no answer in flight) */
 #define GRANTED   1
 #define CONFLICT  2
@@ -148,11 +155,9 @@ byte rounds[NC];        /* refresh rounds in this hold */
 #endif
 
 #if FENCE
-byte fc[NN];            /* fence counters: +1 per grant; kept across restarts */
-byte fst[NC];           /* token: 0 none, 1 reading a write quorum, 2 raising one, 3 raised */
-byte fmask[NC];         /* nodes read or raised in this step */
-byte ftok[NC];          /* largest counter read, then the token */
-bool fenced[NC];        /* this hold has asked for its token */
+byte fc[NN];            /* fence counters, kept across restarts; moved by token raises only (README.md) */
+byte fst[NC];           /* token: 0 none yet in this hold, 1 read (ftok is T), 2 raised, 3 taken */
+byte ftok[NC];          /* the token T being made */
 byte lastTok;           /* the last token found valid */
 #endif
 
@@ -175,7 +180,7 @@ hidden byte cid[NC];
 /* real time, for the printfs of a replayed trail only: not part of the state */
 hidden int rtime;
 /* temporaries of the d_steps: not part of the state */
-hidden byte dk, dg, di, dc, da, tj, tn, sj, rx, ti, tc;
+hidden byte dk, dg, di, dc, da, tj, tn, sj, rx, ti, tc, sp, sq, si, sv;
 hidden byte dhit;
 /* properties, named so that a failed assertion says which */
 hidden byte mutex, told, reclaim_in_time, token_increases;
@@ -226,6 +231,8 @@ inline deliver(c, j) {
 		:: rem[dg] == 0 && grace[j] == 0 -> rx = NOTHELD;
 			printf("node %d: Refresh(client %d uid %d): not held\n", NID(j), CID(c), UID(c))
 		fi
+	:: dk == RECLAIM_OLD -> rx = QUIET;
+		printf("node %d: Reclaim(client %d uid %d): refused, it names an earlier incarnation\n", NID(j), CID(c), UID(c))
 	:: dk == LOCK && grace[j] > 0 -> rx = QUIET;
 		printf("node %d: Lock(client %d uid %d): refused, quiet (grace)\n", NID(j), CID(c), UID(c))
 	:: dk == RECLAIM || (dk == LOCK && grace[j] == 0) ->
@@ -243,14 +250,17 @@ inline deliver(c, j) {
 		od;
 		if
 		:: dhit -> rx = CONFLICT;
-			printf("node %d: Lock(client %d uid %d): refused, conflict\n", NID(j), CID(c), UID(c))
+			if
+			:: dk == RECLAIM -> printf("node %d: Reclaim(client %d uid %d): refused, conflict\n", NID(j), CID(c), UID(c))
+			:: else -> printf("node %d: Lock(client %d uid %d): refused, conflict\n", NID(j), CID(c), UID(c))
+			fi
 		:: else ->
 			rem[dg] = VAL;
 			rx = GRANTED;
-			printf("node %d: Lock(client %d uid %d, reclaim %d): granted\n", NID(j), CID(c), UID(c), dk == RECLAIM);
-#if FENCE
-			fc[j]++;
-#endif
+			if
+			:: dk == RECLAIM -> printf("node %d: Reclaim(client %d uid %d): granted\n", NID(j), CID(c), UID(c))
+			:: else -> printf("node %d: Lock(client %d uid %d): granted\n", NID(j), CID(c), UID(c))
+			fi;
 			check_told(c)
 		fi
 	fi
@@ -267,14 +277,32 @@ inline crash(j) {
 	:: tc < NC*NA -> rem[G(j, tc / NA, tc % NA)] = 0; tc++
 	:: else -> break
 	od;
-	grace[j] = GRACE
+	grace[j] = GRACE;
+#if RECLAIM_EPOCH
+	/* A reclaim carries the incarnation (epoch) that the node's not-held
+	 * answer named; the answer and the reclaim are one step here, so a
+	 * reclaim in flight now names the incarnation that just ended. */
+	tc = 0;
+	do
+	:: tc < NC ->
+		if
+		:: req[S(tc, j)] == RECLAIM -> req[S(tc, j)] = RECLAIM_OLD
+		:: else
+		fi;
+		tc++
+	:: else -> break
+	od;
+#endif
+	skip
 }
 
 /* ---------------------------------------------------------------- client */
 
 inline send(c, j, kind) {
 	if
-	:: req[S(c, j)] != NONE -> deliver(c, j)
+	:: req[S(c, j)] != NONE ->
+		printf("node %d: (gets client %d's previous request first; the client ignores the answer)\n", NID(j), CID(c));
+		deliver(c, j)
 	:: else
 	fi;
 	req[S(c, j)] = kind
@@ -296,6 +324,13 @@ inline stop(c) {
 #if RECLAIM_GUARD
 	quorum[c] = 0;
 #endif
+#if FENCE
+	if
+	:: fst[c] == 3 -> fst[c] = 0   /* the token taken in this hold; a call in flight goes on */
+	:: else
+	fi;
+#endif
+	skip
 }
 
 inline give_up(c) {
@@ -331,7 +366,7 @@ inline acquired(c) {
 	rounds[c] = 0;
 #endif
 #if FENCE
-	fenced[c] = 0;
+	fst[c] = 0;
 #endif
 }
 
@@ -456,7 +491,10 @@ inline tick() {
 	skip
 }
 
-#if LIVE
+#ifndef LIVE_SYNC
+#define LIVE_SYNC 1     /* LIVE: messages arrive within a tick; 0: any delay (progress fails) */
+#endif
+#if LIVE && LIVE_SYNC
 /* LIVE: a tick waits until no message is in flight (every message arrives
  * within a tick), so that a fault-free attempt can succeed. */
 #define L4(a, i) (a[i] + a[i+1] + a[i+2] + a[i+3])
@@ -475,29 +513,50 @@ inline tick() {
 
 #if FENCE
 
-/* Client c's token call reaches node j (a call and its answer in one step). */
-inline fence_read(c, j) {
-	if
-	:: fc[j] > ftok[c] -> ftok[c] = fc[j]
-	:: else
-	fi;
-	fmask[c] = fmask[c] | (1 << (j));
-	if
-	:: COUNT(fmask[c]) >= WQ -> ftok[c]++; fst[c] = 2; fmask[c] = 0
-	:: else
-	fi
+/* A token call reads the counters of a write quorum m (bit j: node j) and
+ * takes T, one more than the largest; then it raises the counters of a write
+ * quorum m to at least T. Each is one step here: counters only grow, and a
+ * valid token's calls all fall within its holder's belief, so spreading a
+ * call's node visits over time changes no valid token's order (README.md). */
+inline say_nodes(m) {
+	si = 0;
+	do
+	:: si < NN -> if :: BIT(m, si) -> printf(" %d", NID(si)) :: else fi; si++
+	:: else -> break
+	od
 }
 
-inline fence_raise(c, j) {
-	if
-	:: fc[j] < ftok[c] -> fc[j] = ftok[c]
-	:: else
-	fi;
-	fmask[c] = fmask[c] | (1 << (j));
-	if
-	:: COUNT(fmask[c]) >= WQ -> fst[c] = 3; fmask[c] = 0
-	:: else
-	fi
+inline fence_read(c, m) {
+	ftok[c] = 0; si = 0;
+	do
+	:: si < NN ->
+		if
+		:: BIT(m, si) && fc[si] > ftok[c] -> ftok[c] = fc[si]
+		:: else
+		fi;
+		si++
+	:: else -> break
+	od;
+	ftok[c]++;
+	fst[c] = 1;
+	printf("client %d: reads the fence counters of nodes", CID(c)); say_nodes(m);
+	printf(": token %d\n", ftok[c])
+}
+
+inline fence_raise(c, m) {
+	si = 0;
+	do
+	:: si < NN ->
+		if
+		:: BIT(m, si) && fc[si] < ftok[c] -> fc[si] = ftok[c]
+		:: else
+		fi;
+		si++
+	:: else -> break
+	od;
+	fst[c] = 2;
+	printf("client %d: raises the fence counters of nodes", CID(c)); say_nodes(m);
+	printf(" to %d\n", ftok[c])
 }
 
 /* The last step: the token is valid only if the holder's deadline has not
@@ -505,12 +564,43 @@ inline fence_raise(c, j) {
 inline fence_check(c) {
 	if
 	:: phase[c] == HOLD || !FENCE_CHECK ->
+		printf("client %d: token %d is valid (last valid token %d)\n", CID(c), ftok[c], lastTok);
 		token_increases = (ftok[c] > lastTok);
 		assert(token_increases);
 		lastTok = ftok[c]
-	:: else
+	:: else ->
+		printf("client %d: token %d refused: its deadline has passed\n", CID(c), ftok[c])
 	fi;
-	fst[c] = 0; ftok[c] = 0
+	if
+	:: phase[c] == HOLD -> fst[c] = 3
+	:: else -> fst[c] = 0
+	fi;
+	ftok[c] = 0
+}
+
+/* Counters and tokens are only compared and incremented, so states equal up
+ * to adding a constant to all of them are one: subtract the smallest. */
+hidden byte fmin;
+inline fence_shift() {
+	fmin = lastTok; si = 0;
+	do
+	:: si < NN -> if :: fc[si] < fmin -> fmin = fc[si] :: else fi; si++
+	:: else -> break
+	od;
+	if :: (fst[0] == 1 || fst[0] == 2) && ftok[0] < fmin -> fmin = ftok[0] :: else fi;
+	if :: (fst[1] == 1 || fst[1] == 2) && ftok[1] < fmin -> fmin = ftok[1] :: else fi;
+	if
+	:: fmin > 0 ->
+		lastTok = lastTok - fmin;
+		si = 0;
+		do
+		:: si < NN -> fc[si] = fc[si] - fmin; si++
+		:: else -> break
+		od;
+		if :: fst[0] == 1 || fst[0] == 2 -> ftok[0] = ftok[0] - fmin :: else fi;
+		if :: fst[1] == 1 || fst[1] == 2 -> ftok[1] = ftok[1] - fmin :: else fi
+	:: else
+	fi
 }
 #endif
 
@@ -524,7 +614,6 @@ inline fence_check(c) {
  * it so that their trails read plainly. */
 #if SYMM
 hidden int key[NN];
-hidden byte sp, sq, si, sv;
 
 inline node_key(j) {
 	key[j] = grace[j];
@@ -533,13 +622,13 @@ inline node_key(j) {
 	:: si < NC*NA -> key[j] = key[j]*(VAL+1) + rem[(j)*NC*NA + si]; si++
 	:: else -> break
 	od;
-	key[j] = (key[j]*5 + req[S(0, j)])*5 + req[S(1, j)];
+	key[j] = (key[j]*6 + req[S(0, j)])*6 + req[S(1, j)];
 	key[j] = key[j]*4 + BIT(ok[0], j)*2 + BIT(ok[1], j);
 #if RECLAIM_GUARD
 	key[j] = key[j]*4 + BIT(quorum[0], j)*2 + BIT(quorum[1], j);
 #endif
 #if FENCE
-	key[j] = (key[j]*64 + fc[j])*4 + BIT(fmask[0], j)*2 + BIT(fmask[1], j);
+	key[j] = key[j]*16 + fc[j];
 #endif
 }
 
@@ -568,8 +657,6 @@ inline swap_nodes(x, y) {
 #endif
 #if FENCE
 	sv = fc[x]; fc[x] = fc[y]; fc[y] = sv;
-	swap_bit(fmask[0], x, y);
-	swap_bit(fmask[1], x, y);
 #endif
 	key[x] = key[x] ^ key[y]; key[y] = key[x] ^ key[y]; key[x] = key[x] ^ key[y]
 }
@@ -599,7 +686,7 @@ inline client_key(c, k) {
 	:: si < NN -> sv = sv + req[S(c, si)]; si++
 	:: else -> break
 	od;
-	k = k*(NN*4+1) + sv
+	k = k*(NN*5+1) + sv
 }
 
 #define SWAPB(a, b) sv = a; a = b; b = sv
@@ -611,7 +698,7 @@ inline swap_clients() {
 	SWAPB(quorum[0], quorum[1]);
 #endif
 #if FENCE
-	SWAPB(fst[0], fst[1]); SWAPB(fmask[0], fmask[1]); SWAPB(ftok[0], ftok[1]); SWAPB(fenced[0], fenced[1]);
+	SWAPB(fst[0], fst[1]); SWAPB(ftok[0], ftok[1]);
 #endif
 	si = 0;
 	do
@@ -626,7 +713,7 @@ inline swap_clients() {
 }
 #endif
 
-inline canon() {
+inline sym_canon() {
 #if CSYMM
 	client_key(0, ck0);
 	client_key(1, ck1);
@@ -658,9 +745,18 @@ inline canon() {
 	od;
 	skip    /* a d_step must not end with a jump out of a loop */
 }
-#else
-#define canon() skip
 #endif
+
+/* Every step ends here. */
+inline canon() {
+#if FENCE
+	fence_shift();
+#endif
+#if SYMM
+	sym_canon();
+#endif
+	skip
+}
 
 /* ------------------------------------------------------------- processes */
 
@@ -672,7 +768,11 @@ inline canon() {
 #define ROUND_OK(c) (phase[c] == HOLD)
 #endif
 #if FENCE
-#define FENCE_IDLE(c) && fst[c] == 0
+/* the two steps on the write quorum m, if m is one */
+#define FENCE_ON(m) \
+	:: d_step { phase[c] == HOLD && MODE(c) && fst[c] == 0 && COUNT(m) == WQ && (m) < (1 << NN) -> fence_read(c, m); canon() } \
+	:: d_step { fst[c] == 1 && COUNT(m) == WQ && (m) < (1 << NN) -> fence_raise(c, m); canon() }
+#define FENCE_IDLE(c) && fst[c] != 1 && fst[c] != 2
 #else
 #define FENCE_IDLE(c)
 #endif
@@ -690,8 +790,11 @@ proctype Client(byte c) {
 	/* release */
 	:: d_step { phase[c] == HOLD -> printf("client %d: releases\n", CID(c)); stop(c); canon() }
 #if FENCE
-	:: d_step { phase[c] == HOLD && MODE(c) && fst[c] == 0 && !fenced[c] -> fst[c] = 1; fmask[c] = 0; ftok[c] = 0; fenced[c] = 1; canon() }
-	:: d_step { fst[c] == 3 -> fence_check(c); canon() }
+	/* a write holder's token: read, raise (also once its belief has ended:
+	 * a paused holder does not know), check */
+	FENCE_ON(3) FENCE_ON(5) FENCE_ON(6) FENCE_ON(7) FENCE_ON(9) FENCE_ON(10) FENCE_ON(11)
+	FENCE_ON(12) FENCE_ON(13) FENCE_ON(14) FENCE_ON(15)
+	:: d_step { fst[c] == 2 -> fence_check(c); canon() }
 #endif
 	od
 }
@@ -713,12 +816,6 @@ proctype Node(byte j) {
 	:: d_step { losses < LOSSES && req[S(1, j)] != NONE -> losses++; deliver(1, j);
 		printf("node %d: its answer to client %d is lost\n", NID(j), CID(1)); canon() }
 	:: d_step { crashes < CRASHES -> crash(j); canon() }
-#if FENCE
-	:: d_step { fst[0] == 1 && !BIT(fmask[0], j) -> fence_read(0, j); canon() }
-	:: d_step { fst[1] == 1 && !BIT(fmask[1], j) -> fence_read(1, j); canon() }
-	:: d_step { fst[0] == 2 && !BIT(fmask[0], j) -> fence_raise(0, j); canon() }
-	:: d_step { fst[1] == 2 && !BIT(fmask[1], j) -> fence_raise(1, j); canon() }
-#endif
 	od
 }
 
