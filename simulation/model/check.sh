@@ -109,7 +109,9 @@ run_one() {
 			if [ "$errors" = 0 ] && [ -z "$depth_note" ]; then
 				echo "ok $figures" >result
 			else
-				echo "bad errors: ${errors:-?}$depth_note; $figures; $(grep -m1 -E 'violated|acceptance|error' pan.out)" >result
+				local hint=
+				[ -n "$(ls ./*.trail 2>/dev/null)" ] && hint="; replay: cd $dir && spin -T -t $defs dsync.pml"
+				echo "bad errors: ${errors:-?}$depth_note; $figures; $(grep -m1 -E 'violated|acceptance|error' pan.out)$hint" >result
 			fi
 			;;
 		fail:*)
