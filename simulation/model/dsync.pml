@@ -5,6 +5,11 @@
  * is modelled, what is abstracted and why, and how to run it; check.sh runs
  * every configuration. Every constant below can be set with spin -DNAME=value.
  *
+ * Two rules are added to v2, because without either Spin finds a double
+ * grant: a client reclaims only on nodes of the quorum that set its current
+ * deadline (RECLAIM_GUARD), and a node refuses a reclaim that names an
+ * earlier incarnation of it (RECLAIM_EPOCH).
+ *
  * Time. There are no absolute clocks: every timer is a countdown, so the
  * state space is finite without a horizon and runs may go on for ever. The
  * Clock process makes real time pass one tick at a time; a tick is one tick
