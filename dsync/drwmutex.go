@@ -182,8 +182,10 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 		return err
 	}
 	ticket := ds.ticket(now) // every attempt's: the acquisition's place in the nodes' queues
-	wait := false            // the next attempt waits on the nodes
-	backoffs := 0            // back-offs so far
+	// The next attempt waits on the nodes: the first does if the lock was
+	// found held lately, unless a deadlock check must come first.
+	wait := ds.cfg.MaxWait > 0 && waiting == nil && ds.contended.recent(m.names, now)
+	backoffs := 0 // back-offs so far
 	for first := true; ; first = false {
 		if !first {
 			now = clk.Now()
@@ -228,6 +230,9 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 			// Held by others: look for a deadlock across processes too.
 			if err := waiting.checkNodes(ctx, left(now, ds.cfg.CallTimeout)); err != nil {
 				return nil, giveUp(fmt.Errorf("dsync: lock %v: %w", m.names, err))
+			}
+			if ds.cfg.MaxWait > 0 && !wait {
+				ds.contended.note(m.names, now)
 			}
 			if ds.cfg.MaxWait > 0 && (!wait || queued) {
 				// Wait on the nodes, at once: the first time the lock is

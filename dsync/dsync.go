@@ -51,6 +51,7 @@ type Dsync struct {
 	validity validityWatch // what each node says its validity is (validity.go)
 
 	lastTicket atomic.Uint64 // the last acquisition's ticket (waiting.go)
+	contended  contended     // resources found held lately (waiting.go)
 
 	rounds, reclaims, reclaimed atomic.Uint64 // of the refresher, for Stats
 }

@@ -2,7 +2,9 @@ package dsync_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -300,5 +302,108 @@ func TestWaitingDisabled(t *testing.T) {
 		require.NoError(t, holder.Unlock(ctx))
 		require.NoError(t, <-done)
 		assert.Positive(t, time.Since(start), "it found the lock free only after a back-off")
+	})
+}
+
+// TestWaitingIsFair: lockers that each take one lock again and again, all
+// the time, are served in turn: once every one has asked, between two grants
+// of one locker every other locker is granted exactly once (it asked before
+// the first released, so its ticket is older than the next request of the
+// first), and the lock passes from holder to holder without a pause.
+func TestWaitingIsFair(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lockers, rounds, hold = 8, 25, time.Millisecond
+		c := newWaitingCluster(t, 4, nil)
+		ctx := context.Background()
+		var mu sync.Mutex
+		var grants []int // lockers in the order they were granted
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range lockers {
+			ds := c.client(t, fmt.Sprintf("l%d", i), dsync.Config{})
+			wg.Go(func() {
+				m := dsync.NewDRWMutex(ds, "obj")
+				for range rounds {
+					_, err := m.GetLock(ctx, dsync.Options{Timeout: time.Minute})
+					if !assert.NoError(t, err) {
+						return
+					}
+					mu.Lock()
+					grants = append(grants, i)
+					mu.Unlock()
+					time.Sleep(hold) // the critical section, in virtual time
+					if !assert.NoError(t, m.Unlock(ctx)) {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		require.Len(t, grants, lockers*rounds)
+		counts := make([]int, lockers)
+		last := make([]int, lockers)
+		for k, i := range grants {
+			if counts[i] > 0 && k >= lockers {
+				assert.Equal(t, lockers-1, k-last[i]-1, "grants of others between two grants of l%d (grant %d)", i, k)
+			}
+			counts[i]++
+			last[i] = k
+		}
+		assert.Equal(t, lockers*rounds*hold, elapsed, "the lock passed from holder to holder with no pause")
+	})
+}
+
+// countingSubmitter counts the lock requests of owner that did not ask to
+// wait.
+type countingSubmitter struct {
+	*locker.Local
+	owner string
+	plain *atomic.Int32
+}
+
+func (c *countingSubmitter) Submit(ctx context.Context, op locker.Op, a *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
+	if a.Owner == c.owner && a.Wait == 0 && (op == locker.OpLock || op == locker.OpRLock) {
+		c.plain.Add(1)
+	}
+	c.Local.Submit(ctx, op, a, timeout, sink, tag)
+}
+
+// TestWaitingRemembersContention: the first attempt of an acquisition asks
+// without waiting, as TryLock does, unless the resource was found held
+// lately: then it waits on the nodes at once, which spares a refused call to
+// every node per acquisition of a hot lock.
+func TestWaitingRemembersContention(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var plain atomic.Int32
+		c := newWaitingCluster(t, 4, func(_ int, l *locker.Local) locker.NetLocker {
+			return &countingSubmitter{Local: l, owner: "b", plain: &plain}
+		})
+		ctx := context.Background()
+		a := dsync.NewDRWMutex(c.client(t, "a", dsync.Config{}), "obj")
+		b := c.client(t, "b", dsync.Config{})
+		handOver := func() {
+			_, err := a.GetLock(ctx, dsync.Options{})
+			require.NoError(t, err)
+			done := make(chan error)
+			m := dsync.NewDRWMutex(b, "obj")
+			go func() {
+				_, err := m.GetLock(ctx, dsync.Options{Timeout: time.Minute})
+				done <- err
+			}()
+			synctest.Wait() // b waits on the nodes
+			require.NoError(t, a.Unlock(ctx))
+			require.NoError(t, <-done)
+			require.NoError(t, m.Unlock(ctx))
+		}
+		handOver()
+		assert.Equal(t, int32(4), plain.Load(), "the first acquisition asks every node without waiting first")
+		time.Sleep(500 * time.Millisecond)
+		handOver()
+		assert.Equal(t, int32(4), plain.Load(), "the second, within a second, waits at once")
+		time.Sleep(2 * time.Second)
+		_, err := dsync.NewDRWMutex(b, "obj").GetLock(ctx, dsync.Options{})
+		require.NoError(t, err)
+		assert.Equal(t, int32(8), plain.Load(), "a free lock, long after: asked without waiting")
 	})
 }
