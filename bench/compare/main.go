@@ -33,13 +33,14 @@ func main() {
 		contention  = flag.Float64("contention", 0, "fraction of operations on the hot set")
 		hot         = flag.Int("hot", 16, "size of the hot set")
 		timeout     = flag.Duration("timeout", 5*time.Second, "bound on one acquire")
+		section     = flag.Duration("section", 0, "how long each lock is held before it is released (0: at once)")
 		csvFile     = flag.String("csv", "", "also write the results as CSV to this file")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	w := loadgen.Workload{Concurrency: *concurrency, Duration: *duration, Contention: *contention, Hot: *hot, Timeout: *timeout}
+	w := loadgen.Workload{Concurrency: *concurrency, Duration: *duration, Contention: *contention, Hot: *hot, Timeout: *timeout, Section: *section}
 	var results []*loadgen.Result
 	for _, name := range strings.Split(*targets, ",") {
 		r, err := runOne(ctx, name, w, *nodes, *transport, *secret, *insecure, *refresh, split(*redisAddrs), split(*etcdAddrs))

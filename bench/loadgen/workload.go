@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
@@ -75,6 +76,9 @@ type Workload struct {
 	// Hold is how many locks, on resources of their own, are acquired before
 	// the run and held until it ends, so that refresh traffic can be measured.
 	Hold int
+	// Section is how long a worker holds each lock before it releases it
+	// (its critical section, slept). If zero, it releases at once.
+	Section time.Duration
 	// Seed seeds the workers' choices of resource and mode.
 	Seed uint64
 }
@@ -110,6 +114,8 @@ func (w Workload) Validate() error {
 		return fmt.Errorf("loadgen: Hot %d is negative", w.Hot)
 	case w.Hold < 0:
 		return fmt.Errorf("loadgen: Hold %d is negative", w.Hold)
+	case w.Section < 0:
+		return fmt.Errorf("loadgen: Section %v is negative", w.Section)
 	}
 	return nil
 }
@@ -128,6 +134,11 @@ type Result struct {
 
 	LocksPerSec float64
 	Latency     Histogram // acquire latency of the completed pairs
+	// Unfairness is how far the worker furthest from the mean count of
+	// pairs per worker is from it, as a fraction of the mean: 0.25 means
+	// every worker completed within ±25% of the mean. It is -1 with no
+	// pairs.
+	Unfairness float64
 
 	CPUPerLock    time.Duration // user+sys CPU of this process per pair
 	CPUCores      float64       // user+sys CPU of this process per second of the run
@@ -232,6 +243,7 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 
 	r := &Result{Target: t.Name(), Workload: w, Elapsed: elapsed, WireBytesPerLock: -1, RefreshPerNodePerInterval: -1, NodeCallsPerLock: -1, OpsPerRequest: -1}
 	r.CPUCores = cpu.Seconds() / elapsed.Seconds()
+	r.Unfairness = unfairness(workers)
 	for i := range workers {
 		wk := &workers[i]
 		r.Pairs += wk.pairs.Load()
@@ -267,6 +279,23 @@ func Run(ctx context.Context, t Target, w Workload, progress io.Writer) (*Result
 		}
 	}
 	return r, nil
+}
+
+// unfairness returns Result.Unfairness of workers.
+func unfairness(workers []worker) float64 {
+	var total uint64
+	for i := range workers {
+		total += workers[i].pairs.Load()
+	}
+	if total == 0 {
+		return -1
+	}
+	mean := float64(total) / float64(len(workers))
+	worst := 0.0
+	for i := range workers {
+		worst = max(worst, math.Abs(float64(workers[i].pairs.Load())-mean)/mean)
+	}
+	return worst
 }
 
 // hold acquires w.Hold locks before the run. It returns the sessions that
@@ -310,6 +339,9 @@ func runWorker(ctx context.Context, wk *worker, s Session, id int, w Workload, h
 			continue
 		}
 		wk.hist.Record(time.Since(t0))
+		if w.Section > 0 {
+			time.Sleep(w.Section)
+		}
 		if err := s.Unlock(ctx); err != nil {
 			wk.unlkErr.Add(1)
 			if wk.firstE == nil {

@@ -35,6 +35,7 @@ func main() {
 		duration    = flag.Duration("duration", 10*time.Second, "how long each run lasts")
 		timeout     = flag.Duration("timeout", 5*time.Second, "bound on one acquire")
 		hold        = flag.Int("hold", 0, "locks acquired before each run and held through it (refresh traffic)")
+		section     = flag.Duration("section", 0, "how long each lock is held before it is released (0: at once)")
 		transport   = flag.String("transport", loadgen.TransportLocal, "comma-separated transports, one run each: local (tables called in-process), http (package rest over loopback), https (the same with mutual TLS)")
 		secret      = flag.String("secret", "", "shared secret for http (default: a fixed benchmark secret)")
 		insecure    = flag.Bool("insecure", false, "http without authentication")
@@ -52,6 +53,7 @@ func main() {
 		maxBatch    = flag.Int("max-batch", 0, "http: operations per batch request (0 = rest's default)")
 		noBatch     = flag.Bool("no-batch", false, "http: send every call in its own request")
 		metrics     = flag.Bool("metrics", false, "http: give every node Prometheus metrics (package dsyncprom), to measure their cost")
+		suite       = flag.String("suite", "", "contention: run the contended-lock suite (idle, hot-1, distinct, hot-16, fair; see suite.go) on the first of -nodes and -transport, and print its targets")
 		rounds      = flag.Int("rounds", 1, "run the whole list of runs this many times, interleaved, and print each configuration's medians (for machines whose speed drifts)")
 	)
 	flag.StringVar(svgFile, "chart", "", "same as -svg")
@@ -74,7 +76,7 @@ func main() {
 
 	w := loadgen.Workload{
 		Concurrency: *concurrency, Duration: *duration, Hot: *hot,
-		Read: *read, Timeout: *timeout, Hold: *hold,
+		Read: *read, Timeout: *timeout, Hold: *hold, Section: *section,
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -100,6 +102,29 @@ func main() {
 	if *rounds < 1 {
 		fail(fmt.Errorf("-rounds %d: want at least 1", *rounds))
 	}
+	cc := func(n int, tr string) loadgen.ClusterConfig {
+		return loadgen.ClusterConfig{
+			Nodes: n, Transport: tr, Secret: *secret, Insecure: *insecure, Validity: *validity,
+			MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch, Metrics: *metrics,
+		}
+	}
+	dc := loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}
+	switch *suite {
+	case "":
+	case "contention":
+		results, err := runSuite(ctx, w, counts[0], cc(counts[0], transports[0]), dc, progress)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println()
+		loadgen.WriteTable(os.Stdout, results)
+		fmt.Println()
+		writeSuiteTargets(os.Stdout, results)
+		writeFile(*csvFile, func(f io.Writer) error { return loadgen.WriteCSV(f, results) })
+		return
+	default:
+		fail(fmt.Errorf("-suite %q: the only suite is contention", *suite))
+	}
 	var results []*loadgen.Result
 runs:
 	for range *rounds {
@@ -107,10 +132,7 @@ runs:
 			for _, c := range contentions {
 				w.Contention = c
 				for _, n := range counts {
-					r, err := runOne(ctx, n, w, loadgen.ClusterConfig{
-						Nodes: n, Transport: tr, Secret: *secret, Insecure: *insecure, Validity: *validity,
-						MaxInFlight: *maxInFlight, MaxBatch: *maxBatch, DisableBatching: *noBatch, Metrics: *metrics,
-					}, loadgen.DsyncConfig{RefreshInterval: *refresh, RetryMin: *retryMin, RetryMax: *retryMax}, progress)
+					r, err := runOne(ctx, n, w, cc(n, tr), dc, progress)
 					if err != nil {
 						fail(err)
 					}
