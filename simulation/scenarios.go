@@ -74,6 +74,7 @@ func Scenarios(b Budget) []Scenario {
 		writerUnderReaders(), writerUnderReadersNoIntent(), writerUnderReadersQueued(), minorityPartition(), pausedPastExpiry(),
 		pausedPastExpiryFenced(), stoppedPastExpiry(), stoppedPastExpiryFenced(), doubleGrantAfterRestart(), doubleGrantQuietPeriod(),
 		restartAllWhileHeld(), rollingRestart(), driftWithinMargin(), driftPastMargin(), nodeStops(), Random(b), RandomClocks(b),
+		Contention(b),
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
 		leaseVerifyPastDeadline(),
 		hierarchyScenario(), HierarchyRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),

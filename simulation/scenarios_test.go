@@ -505,3 +505,29 @@ func TestCondCheckerCatchesMissingSignals(t *testing.T) {
 		t.Errorf("a producer that never signals: %+v; want lost wakeups, and the run failed", r.Cond)
 	}
 }
+
+// TestContention runs the contention scenario over a tenth of TestRandom's
+// seeds: many clients waiting in the nodes' queues on two resources, under
+// the random faults and stops, must keep mutual exclusion and be served
+// within the liveness bound once faults stop. It also checks that the
+// workload contended: acquisitions were queued on the nodes. A failing seed
+// replays with
+//
+//	go test ./simulation -run 'TestContention/seed=N$'
+func TestContention(t *testing.T) {
+	s := Contention(Budget{})
+	for seed := range uint64(max(randomSeeds()/10, 3)) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := runScenario(t, s, Config{Seed: seed})
+			if u := r.Unexpected(); len(u) > 0 {
+				t.Log(r.Summary())
+				for _, n := range r.Notes {
+					t.Log(n)
+				}
+				for _, x := range u {
+					t.Error(x)
+				}
+			}
+		})
+	}
+}
