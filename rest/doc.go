@@ -53,6 +53,7 @@
 //	POST /dsync/v2/force-unlock  LockArgs    -> Reply
 //	POST /dsync/v2/refresh       RefreshArgs -> RefreshReply
 //	POST /dsync/v2/batch         BatchArgs   -> BatchReply
+//	POST /dsync/v2/events        EventsArgs  -> EventsReply (a long poll; 501 if the table cannot queue; never batched)
 //	POST /dsync/v2/query         QueryArgs   -> QueryReply (501 if the table cannot answer; never batched)
 //	POST /dsync/v2/fence         FenceArgs   -> FenceReply (501 if the table has no fence counter; never batched)
 //	POST /dsync/v2/waits         WaitsArgs   -> WaitsReply (501 if the table records no waits; never batched)
@@ -179,6 +180,24 @@
 // per locker.BurstCalls lock operations, and a lock operation may be
 // granted up to that many operations after t has passed (the client
 // releases what it no longer waits for).
+//
+// Waiting on the node: a lock or rlock whose LockArgs asks to wait ("wt",
+// nanoseconds; "tk", the acquisition's ticket), in a batch that names the
+// client's session ("ss": 1 to 64 bytes the client draws at random), is
+// queued by a table that can (locker.Waiter) when it cannot be granted at
+// once, and answered with Reply {"w": 6} (ReasonQueued); its outcome comes
+// later as an event of the session. POST /dsync/v2/events with EventsArgs
+// {"s": session, "a": ack, "w": wait} answers EventsReply {"e": [Event...]},
+// each Event {"q": seq, "u": uid, "p": Reply, "c": code, "m": message,
+// "w": wound}, with the session's events after ack, holding the request
+// until there is one or wait (at most MaxEventsWait, 5 s) has passed. An
+// event is given again until a poll acknowledges it (its "a" at least the
+// event's "q"). An event with "w" set is a wound (the request's grant
+// stands in the way of an older waiter, whose ticket "w" is), not an
+// outcome. A session that no request names for SessionTTL (15 s) is
+// forgotten and its queued requests withdrawn. Without "ss", or on a node
+// whose table cannot queue, "wt" is ignored and the lock is answered at
+// once. How clients use this: docs/waiting.md.
 //
 // Deadlock detection across processes uses two fields: a lock or rlock
 // whose LockArgs names a holder ("h", the client's owner, a slash and its

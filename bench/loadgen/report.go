@@ -12,7 +12,7 @@ import (
 // WriteTable writes results as an aligned text table, one row per run.
 func WriteTable(w io.Writer, results []*Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tnodes\tconc\tcontention\tread\tlocks/s\tp50\tp99\tp99.9\tmax\tfair ±%\tCPU/lock\tcores\tallocs/lock\twire B/lock\trefresh/node/iv\tcalls/lock\trefused\terrors\tops/req\t")
+	fmt.Fprintln(tw, "target\tnodes\tconc\tcontention\tread\tlocks/s\tp50\tp99\tp99.9\tmax\tfair±%\tCPU/lock\tcores\tallocs/lock\twire B/lock\trefresh/node/iv\tcalls/lock\trefused\terrors\tops/req\t")
 	for _, r := range results {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.2f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%d\t%d\t%s\t\n",
 			r.Target, r.Nodes, r.Workload.Concurrency, r.Workload.Contention, r.Workload.Read,

@@ -15,8 +15,11 @@ nodes=$1 rounds=$2
 shift 2
 for _ in $(seq "$rounds"); do
 	for b in "$@"; do
-		line=$("$b" -nodes "$nodes" -transport http -concurrency 256 -duration 5s -quiet | tail -1)
-		echo "$b $(echo "$line" | awk '{print $6, $10}')"
+		# The columns are found by their names: builds of different
+		# versions print different tables.
+		"$b" -nodes "$nodes" -transport http -concurrency 256 -duration 5s -quiet | tail -2 |
+			awk -v b="$b" 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
+				{print b, $col["locks/s"], $col["CPU/lock"]}'
 	done
 done | awk '{print; sub(/µs/, "", $3); s[$1] += $2; c[$1] += $3; n[$1]++}
 	END {for (k in s) printf "%s: mean %.0f pairs/s, %.2f µs of CPU per pair\n", k, s[k]/n[k], c[k]/n[k]}'
