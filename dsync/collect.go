@@ -2,7 +2,9 @@ package dsync
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/dsync-go/dsync/locker"
 )
@@ -44,6 +46,15 @@ type collector struct {
 	// every one is in: see Dsync.retryFailed.
 	late   *Dsync
 	lateOp locker.Op
+
+	// rtt, if set before the calls start, bounds each lock call by its
+	// node's RTO and learns from the answers (rtt.go): it measures them if
+	// sent is set (the calls' sending time on clk), and notes the timeouts
+	// of the nodes in cut (bit i: node i's call was bounded by its RTO).
+	rtt  *rtts
+	clk  interface{ Now() time.Time }
+	sent time.Time
+	cut  uint64
 }
 
 // stackNodes is how many answers the waiters of a collector gather in a
@@ -102,12 +113,16 @@ func (c *collector) unref() {
 	c.args = locker.LockArgs{}
 	c.granted, c.against, c.waiting, c.wake = 0, 0, false, nil
 	c.confirm, c.late, c.lateOp = false, nil, 0
+	c.rtt, c.clk, c.sent, c.cut = nil, nil, time.Time{}, 0
 	collectors.Put(c)
 }
 
 // Done implements locker.Sink.
 func (c *collector) Done(node int, r locker.Reply, err error) {
 	res := nodeResult{node, r, err}
+	if c.rtt != nil {
+		c.learn(node, err)
+	}
 	c.mu.Lock()
 	c.results = append(c.results, res)
 	if err == nil && (r.OK || c.confirm && heldAtRelease(r)) { // granted (res.state()), or confirmed
@@ -127,6 +142,19 @@ func (c *collector) Done(node int, r locker.Reply, err error) {
 		}
 	}
 	c.unref()
+}
+
+// learn tells c.rtt how node's call went: its round trip, if c measures,
+// or that its RTO cut it short.
+func (c *collector) learn(node int, err error) {
+	switch {
+	case err == nil || !isTimeout(err) && !errors.Is(err, locker.ErrNotSent):
+		if !c.sent.IsZero() {
+			c.rtt.observe(node, c.clk.Now().Sub(c.sent))
+		}
+	case isTimeout(err) && node < 64 && c.cut&(1<<node) != 0:
+		c.rtt.timedOut(node)
+	}
 }
 
 // ready reports whether the waiter can decide. c.mu must be held.

@@ -15,6 +15,7 @@ import (
 const (
 	DefaultRefreshInterval    = refresher.DefaultInterval // 10s
 	DefaultCallTimeout        = time.Second
+	DefaultMinCallTimeout     = 100 * time.Millisecond
 	DefaultRefreshCallTimeout = refresher.DefaultCallTimeout // 5s
 	DefaultUnlockRetryFor     = 30 * time.Second
 	DefaultRetryMin           = 250 * time.Millisecond
@@ -45,6 +46,15 @@ type Config struct {
 	// long Unlock waits for the nodes before leaving the rest to background
 	// retries. If zero, DefaultCallTimeout.
 	CallTimeout time.Duration
+
+	// MinCallTimeout is the least a lock call to one node is given. Each
+	// node's lock calls are bounded by its retransmission timeout, computed
+	// from measured round trips as TCP does and kept between MinCallTimeout
+	// and CallTimeout (see rtt.go), so that a node that stops answering
+	// does not hold up a failing attempt for CallTimeout. If zero,
+	// DefaultMinCallTimeout. If negative, or not less than CallTimeout,
+	// every call gets CallTimeout.
+	MinCallTimeout time.Duration
 
 	// RefreshCallTimeout bounds one node's refresh call. If zero, the
 	// smaller of DefaultRefreshCallTimeout and RefreshInterval.
@@ -96,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CallTimeout == 0 {
 		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.MinCallTimeout == 0 {
+		c.MinCallTimeout = DefaultMinCallTimeout
 	}
 	if c.RefreshCallTimeout == 0 {
 		c.RefreshCallTimeout = min(DefaultRefreshCallTimeout, c.RefreshInterval)

@@ -52,6 +52,7 @@ type Dsync struct {
 
 	lastTicket atomic.Uint64 // the last acquisition's ticket (waiting.go)
 	contended  contended     // resources found held lately (waiting.go)
+	rtt        *rtts         // each node's round trips and call timeout (rtt.go)
 
 	rounds, reclaims, reclaimed atomic.Uint64 // of the refresher, for Stats
 }
@@ -93,6 +94,7 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 		allNodes: slices.Repeat([]bool{true}, len(ls)),
 	}
 	ds.validity = validityWatch{ds: ds, nodes: make([]atomic.Int64, len(ls))}
+	ds.rtt = newRTTs(len(ls), ds.cfg.MinCallTimeout, ds.cfg.CallTimeout)
 	ref, err := refresher.New(ls, refresher.Config{
 		Interval:    cfg.RefreshInterval,
 		CallTimeout: cfg.RefreshCallTimeout,

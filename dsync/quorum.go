@@ -82,19 +82,38 @@ func (ds *Dsync) start(ctx context.Context, op locker.Op, args locker.LockArgs, 
 	// answer is in: a submitter reads it until it answers (locker.Submitter).
 	out.args = args
 	shared := &out.args
+	if out.rtt != nil {
+		// Which calls their node's RTO bounds, before any can answer
+		// (the answers read out.cut).
+		for i := range min(len(ds.lockers), 64) {
+			if _, cut := out.rtt.timeout(i, timeout); cut && nodes[i] {
+				out.cut |= 1 << i
+			}
+		}
+	}
 	sent := 0
 	for i, l := range ds.lockers {
 		if !nodes[i] {
 			continue
 		}
 		sent++
+		t := timeout
+		if out.cut&(1<<i) != 0 {
+			t, _ = out.rtt.timeout(i, timeout)
+		}
 		if s := ds.submitters[i]; s != nil {
-			s.Submit(ctx, op, shared, timeout, out, i)
+			s.Submit(ctx, op, shared, t, out, i)
 			continue
 		}
 		sc := sc // captured by value: capturing the variable, assigned above, would put it on the heap on every call
 		ds.workers.run(func() {
-			r, err := op.Call(sc.ctx, l, args)
+			cctx := sc.ctx
+			if t < timeout { // bounded by the node's RTO (rtt.go)
+				var cancel context.CancelFunc
+				cctx, cancel = clock.WithTimeout(sc.ctx, ds.clk(), t)
+				defer cancel()
+			}
+			r, err := op.Call(cctx, l, args)
 			out.Done(i, r, err)
 			sc.done()
 		})
@@ -164,6 +183,12 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 	n, q := len(ds.lockers), args.Quorum
 	a.sent = now
 	c := newCollector(n, q)
+	if ds.rtt.on() {
+		c.rtt = ds.rtt // each call bounded by its node's RTO (rtt.go)
+		if ds.rtt.sample(now) {
+			c.clk, c.sent = ds.clk(), now
+		}
+	}
 	ds.start(ctx, acquireOp(write), args, timeout, ds.allNodes, c)
 	var buf [stackNodes]nodeResult
 	results, in := c.wait(ctx, buf[:0])
