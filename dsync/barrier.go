@@ -98,10 +98,10 @@ type arrivalLock struct {
 
 // take read-locks a.name. The lock's context outlives ctx, which bounds only
 // the waiting, so that it ends only when the lock is lost or released.
-func (a *arrivalLock) take(ctx context.Context, ds *Dsync, source string) error {
+func (a *arrivalLock) take(ctx context.Context, ds *Dsync, opts Options) error {
 	life, stop, cancel := waitWithin(context.Background(), ctx, ctx)
 	m := NewDRWMutex(ds, a.name)
-	lockCtx, err := m.GetRLock(life, Options{Source: source})
+	lockCtx, err := m.GetRLock(life, opts)
 	if !stop() && err == nil {
 		_ = m.RUnlock(context.WithoutCancel(ctx)) // ctx ended as the lock was granted
 		err = context.Cause(life)
@@ -120,13 +120,13 @@ func (a *arrivalLock) take(ctx context.Context, ds *Dsync, source string) error 
 // party called Wait for that generation, so taking it again is safe; not
 // taking it would leave them waiting for ever (found by the simulation's
 // barrier-arrival-lost scenario). It does nothing for an arrival not taken.
-func (a *arrivalLock) keep(ctx context.Context, ds *Dsync, source string) error {
+func (a *arrivalLock) keep(ctx context.Context, ds *Dsync, opts Options) error {
 	if a.m != nil && a.ctx.Err() != nil {
 		_ = a.m.RUnlock(context.WithoutCancel(ctx)) // says it was lost; the refresher force-released it
 		a.m = nil
 	}
 	if a.m == nil && a.name != "" {
-		return a.take(ctx, ds, source)
+		return a.take(ctx, ds, opts)
 	}
 	return nil
 }
@@ -173,6 +173,21 @@ func (b *Barrier) arrivalNames(g uint64) []string {
 // wraps the last query's trouble, if any (ErrNoQuorum when too few nodes
 // answered to see every arrival).
 func (b *Barrier) Wait(ctx context.Context) error {
+	return b.wait(ctx, Options{Source: caller(2)})
+}
+
+// WaitWith is Wait with opts for the locks the party takes: its member
+// slot and its arrival. opts.Timeout or opts.Adaptive bound each of those
+// acquisitions (opts.Adaptive learns from them), not the wait for the other
+// parties, which ctx bounds.
+func (b *Barrier) WaitWith(ctx context.Context, opts Options) error {
+	if opts.Source == "" {
+		opts.Source = caller(2)
+	}
+	return b.wait(ctx, opts)
+}
+
+func (b *Barrier) wait(ctx context.Context, opts Options) error {
 	if b.err != nil {
 		return b.err
 	}
@@ -182,7 +197,7 @@ func (b *Barrier) Wait(ctx context.Context) error {
 		return ErrBarrierClosed
 	}
 	if b.member == nil {
-		if err := b.join(ctx, caller(2)); err != nil {
+		if err := b.join(ctx, opts); err != nil {
 			return fmt.Errorf("dsync: barrier %q: joining: %w", b.name, err)
 		}
 	}
@@ -191,19 +206,18 @@ func (b *Barrier) Wait(ctx context.Context) error {
 	}
 	gen := b.gen.Load()
 	names := b.arrivalNames(gen)
-	source := caller(2)
 	if b.arrival.name == "" {
 		b.arrival.name = names[b.member.Slot()]
 	}
-	if err := b.arrival.keep(ctx, b.ds, source); err != nil {
+	if err := b.arrival.keep(ctx, b.ds, opts); err != nil {
 		return fmt.Errorf("dsync: barrier %q: arriving: %w", b.name, err)
 	}
 	var last error
 	for round := 0; ; round++ {
-		if err := b.arrival.keep(ctx, b.ds, source); err != nil {
+		if err := b.arrival.keep(ctx, b.ds, opts); err != nil {
 			return fmt.Errorf("dsync: barrier %q generation %d: arriving again after a loss: %w", b.name, gen, err)
 		}
-		if err := b.prev.keep(ctx, b.ds, source); err != nil {
+		if err := b.prev.keep(ctx, b.ds, opts); err != nil {
 			return fmt.Errorf("dsync: barrier %q generation %d: arriving again at %d after a loss: %w", b.name, gen, gen-1, err)
 		}
 		all, err := b.allArrived(ctx, names)
@@ -235,9 +249,9 @@ func (b *Barrier) Wait(ctx context.Context) error {
 
 // join takes a member slot. The permit's context must outlive this Wait's
 // ctx, which only bounds the waiting, so that it reports nothing but a loss.
-func (b *Barrier) join(ctx context.Context, source string) error {
+func (b *Barrier) join(ctx context.Context, opts Options) error {
 	parent, stop, cancel := waitWithin(context.Background(), ctx, ctx)
-	p, err := b.members.Acquire(parent, Options{Source: source})
+	p, err := b.members.Acquire(parent, opts)
 	if !stop() && err == nil {
 		_ = p.Release(context.WithoutCancel(ctx)) // ctx ended as the slot was granted
 		err = context.Cause(parent)

@@ -91,6 +91,21 @@ func NewCond(ds *Dsync, name string) *Cond {
 //		lockCtx, err = c.Wait(ctx, m)
 //	}
 func (c *Cond) Wait(ctx context.Context, l *Mutex) (context.Context, error) {
+	return c.wait(ctx, l, Options{Source: caller(2)})
+}
+
+// WaitWith is Wait with opts for its two acquisitions: the registration of
+// the waiter and the taking of l again once woken. opts.Timeout or
+// opts.Adaptive bound each of them (opts.Adaptive learns from them), not
+// the wait for a signal, which ctx bounds.
+func (c *Cond) WaitWith(ctx context.Context, l *Mutex, opts Options) (context.Context, error) {
+	if opts.Source == "" {
+		opts.Source = caller(2)
+	}
+	return c.wait(ctx, l, opts)
+}
+
+func (c *Cond) wait(ctx context.Context, l *Mutex, opts Options) (context.Context, error) {
 	l.rw.mu.Lock()
 	held := l.rw.write != nil
 	l.rw.mu.Unlock()
@@ -106,7 +121,7 @@ func (c *Cond) Wait(ctx context.Context, l *Mutex) (context.Context, error) {
 	}
 	reg := NewDRWMutex(c.ds, c.waiters)
 	reg.publicUID = true // for signallers to find and release: see Design
-	regCtx, err := reg.GetRLock(ctx, Options{Source: caller(2)})
+	regCtx, err := reg.GetRLock(ctx, opts)
 	if err != nil {
 		_ = l.Unlock(context.WithoutCancel(ctx))
 		return fail(err)
@@ -130,7 +145,7 @@ func (c *Cond) Wait(ctx context.Context, l *Mutex) (context.Context, error) {
 	if ctx.Err() != nil {
 		return fail(context.Cause(ctx))
 	}
-	lockCtx, err := l.Lock(ctx)
+	lockCtx, err := l.rw.GetLock(ctx, opts)
 	if err != nil {
 		return fail(err)
 	}

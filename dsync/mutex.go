@@ -52,6 +52,17 @@ func (m *Mutex) LockTimeout(ctx context.Context, timeout time.Duration) (context
 	return m.rw.GetLock(ctx, Options{Timeout: timeout, Source: caller(2)})
 }
 
+// LockWith is Lock with opts: opts.Timeout bounds the wait as in
+// LockTimeout, or opts.Adaptive gives the timeout and learns from the
+// outcome (see AdaptiveTimeout); opts.Source names the call site (the
+// caller's if empty).
+func (m *Mutex) LockWith(ctx context.Context, opts Options) (context.Context, error) {
+	if opts.Source == "" {
+		opts.Source = caller(2)
+	}
+	return m.rw.GetLock(ctx, opts)
+}
+
 // TryLock makes one attempt at the mutex. It reports false with a nil error
 // when another client holds it, and false with an error wrapping ErrNoQuorum
 // when too many nodes failed to answer.
