@@ -94,6 +94,11 @@ type Config struct {
 	// replay; it is used under a lock. If nil, math/rand/v2's global source.
 	Rand *rand.Rand
 
+	// Observer, if set, hears of every acquisition, lost lock and refresh
+	// round, for metrics (see Observer; package dsyncprom has one for
+	// Prometheus). If nil, nothing is told.
+	Observer Observer
+
 	// Logger receives what an operator must hear of: nodes that disagree
 	// on their validity, locks lost. Nothing is logged on the path of an
 	// acquisition that goes well. If nil, slog.Default().

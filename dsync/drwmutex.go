@@ -125,7 +125,15 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 }
 
 func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, error) {
-	lockCtx, err := m.attemptOnce(ctx, write, caller(3), m.ds.clk().Now(), m.ds.cfg.CallTimeout, nil, 0)
+	now := m.ds.clk().Now()
+	lockCtx, err := m.attemptOnce(ctx, write, caller(3), now, m.ds.cfg.CallTimeout, nil, 0)
+	if m.ds.cfg.Observer != nil {
+		o := outcomeOf(ctx, err)
+		if errors.Is(err, ErrLocked) && ctx.Err() == nil {
+			o = OutcomeRefused
+		}
+		m.ds.observeAcquired(kindOf(write), o, now)
+	}
 	switch {
 	case err == nil:
 		return true, lockCtx, nil
@@ -149,7 +157,7 @@ func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, 
 // pause, until the lock is handed over; an attempt that yields to an older
 // acquisition is followed at once by the next. Only attempts that nodes
 // failed, or could not queue, are followed by a back-off.
-func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (context.Context, error) {
+func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (_ context.Context, err error) {
 	source := opts.Source
 	if source == "" {
 		source = caller(3)
@@ -157,6 +165,10 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (conte
 	ds := m.ds
 	clk := ds.clk()
 	now := clk.Now()
+	if ds.cfg.Observer != nil {
+		start := now
+		defer func() { ds.observeAcquired(kindOf(write), outcomeOf(ctx, err), start) }()
+	}
 	timeout, adaptive := opts.bound()
 	var deadline time.Time
 	if timeout > 0 {
@@ -368,6 +380,7 @@ func (m *DRWMutex) register(ctx context.Context, write bool, args locker.LockArg
 // context and force-releases what is left of the lock on the nodes.
 func (m *DRWMutex) lost(h *hold, err error) {
 	ds := m.ds
+	ds.observeLost(lossCauseOf(err))
 	// The release is started before the holder hears of the loss, so that
 	// a Close the holder calls next finds it started and waits for it.
 	if !ds.closed.Load() { // if closed: the grants expire on the nodes
@@ -458,6 +471,7 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	case held >= q:
 		return nil
 	case notHeld > n-q:
+		ds.observeLost(LossAtRelease)
 		return fmt.Errorf("dsync: unlock %v: %w: %d of %d nodes no longer held it at release (at most %d may not, for a quorum of %d): another holder may have had it meanwhile",
 			m.names, ErrLockLost, notHeld, n, n-q, q)
 	}

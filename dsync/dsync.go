@@ -59,6 +59,9 @@ type Dsync struct {
 
 // countRound counts a refresh round for Stats.
 func (ds *Dsync) countRound(st refresher.RoundStats) {
+	if o := ds.cfg.Observer; o != nil {
+		o.RefreshRound(st.Took, st.Locks)
+	}
 	ds.rounds.Add(1)
 	ds.reclaims.Add(uint64(st.Reclaims))
 	ds.reclaimed.Add(uint64(st.Reclaimed))

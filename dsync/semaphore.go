@@ -94,8 +94,15 @@ func (s *Semaphore) Acquire(ctx context.Context, opts Options) (*Permit, error) 
 		deadline = start.Add(timeout)
 	}
 	run := adaptiveRun{a: adaptive, clk: clk, start: start} // reports the outcome to opts.Adaptive, if set
+	t0 := start
+	if s.ds.cfg.Observer != nil && t0.IsZero() {
+		t0 = clk.Now()
+	}
 	p, err := s.acquire(ctx, source, deadline)
 	run.done(ctx, err)
+	if s.ds.cfg.Observer != nil {
+		s.ds.observeAcquired(KindPermit, outcomeOf(ctx, err), t0)
+	}
 	return p, err
 }
 

@@ -68,7 +68,14 @@
 //	dsync_client_request_duration_seconds{node}         histogram: from sending a request to reading its answer
 //	dsync_client_request_errors_total{node}             requests that failed or were not answered 200
 //
-// Acquisitions by outcome, their latency, locks lost by cause and the
-// latency of refresh rounds need hooks inside package dsync; they will
-// join under dsync_client_ names when those exist.
+// Client events (ClientEvents, a dsync.Observer):
+//
+//	dsync_client_acquire_duration_seconds{kind,outcome}  histogram: acquisitions, from start to end; kind write, read, permit;
+//	                                                     outcome acquired, refused, timeout, cancelled, no_quorum, deadlock, error
+//	dsync_client_locks_lost_total{cause}                 held locks lost: not_held, expired, stopped, at_release
+//	dsync_client_refresh_round_duration_seconds          histogram: refresh rounds, from sending to applying the answers
+//
+//	events := dsyncprom.NewClientEvents(nil)
+//	ds, err := dsync.New(lockers, dsync.Config{Observer: events})
+//	prometheus.MustRegister(events)
 package dsyncprom

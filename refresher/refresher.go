@@ -111,6 +111,9 @@ type RoundStats struct {
 	Refreshed int // locks a quorum of nodes refreshed
 	Reclaims  int // reclaims sent to nodes in their restart grace period
 	Reclaimed int // reclaims granted
+	// Took is how long the round took on the refresher's clock, from
+	// sending its requests to applying their answers.
+	Took time.Duration
 }
 
 // Validate reports the first field of c that cannot work.
@@ -381,6 +384,7 @@ func (r *Refresher) loop() {
 		case res := <-results:
 			results = nil
 			st := r.apply(res)
+			st.Took = clk.Since(res.sent)
 			r.expire(clk.Now())
 			armDeadline()
 			// Reported once the loop has settled (deadline re-armed), so
