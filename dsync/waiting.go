@@ -192,7 +192,7 @@ func (w *waitingAttempt) wait(ctx context.Context) (waitOutcome, []nodeResult) {
 // success the calls still out run on: a node that grants later holds the
 // lock too, and is refreshed and released with it. Otherwise everything
 // the attempt may hold or have queued is released or withdrawn before it
-// returns (in the background if ctx ended). queued reports whether any node
+// returns, also if ctx ended (in the background only for nodes that fail). queued reports whether any node
 // queued the request: if none did, the nodes cannot queue, and the caller
 // backs off as between attempts that do not wait.
 func (ds *Dsync) tryAcquireWaiting(ctx context.Context, write bool, args locker.LockArgs, now time.Time, timeout time.Duration) (a attempt, outcome waitOutcome, queued bool) {
@@ -238,12 +238,14 @@ func (ds *Dsync) tryAcquireWaiting(ctx context.Context, write bool, args locker.
 	}
 	if outcome == waitGaveUp {
 		a.gaveUp = context.Cause(ctx)
-		ds.goBackground(func(bg context.Context) { ds.releaseOn(bg, releaseOp(write), rel, nodes) })
-		return a, outcome, queued
 	}
+	// Withdrawn before the caller hears of the outcome, even if its ctx has
+	// ended, so that a waiter it gave up on is not handed the lock after it
+	// returned: each node's answer is waited for, at most CallTimeout, and
+	// nodes that failed are retried in the background.
 	later := make([]bool, n)
 	anyLater := false
-	for _, r := range ds.callEach(ctx, releaseOp(write), rel, nodes) {
+	for _, r := range ds.callEach(context.WithoutCancel(ctx), releaseOp(write), rel, nodes) {
 		if r.err != nil {
 			later[r.node], anyLater = true, true
 		}
