@@ -50,9 +50,10 @@ type Dsync struct {
 
 	validity validityWatch // what each node says its validity is (validity.go)
 
-	lastTicket atomic.Uint64 // the last acquisition's ticket (waiting.go)
-	contended  contended     // resources found held lately (waiting.go)
-	rtt        *rtts         // each node's round trips and call timeout (rtt.go)
+	lastTicket  atomic.Uint64 // the last acquisition's ticket (waiting.go)
+	ticketNonce uint64        // the low bits of every ticket (waiting.go)
+	contended   contended     // resources found held lately (waiting.go)
+	rtt         *rtts         // each node's round trips and call timeout (rtt.go)
 
 	rounds, reclaims, reclaimed atomic.Uint64 // of the refresher, for Stats
 }
@@ -98,6 +99,7 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 	}
 	ds.validity = validityWatch{ds: ds, nodes: make([]atomic.Int64, len(ls))}
 	ds.rtt = newRTTs(len(ls), ds.cfg.MinCallTimeout, ds.cfg.CallTimeout)
+	ds.ticketNonce = uint64(ds.jitter(0, 1<<ticketNonceBits))
 	ref, err := refresher.New(ls, refresher.Config{
 		Interval:    cfg.RefreshInterval,
 		CallTimeout: cfg.RefreshCallTimeout,
