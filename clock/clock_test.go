@@ -2,9 +2,10 @@ package clock_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 )
@@ -16,51 +17,40 @@ func TestFakeTimersFireInOrderAtTheirTime(t *testing.T) {
 	late := f.NewTimer(3 * time.Second)
 	early := f.NewTimer(time.Second)
 	never := f.NewTimer(time.Hour)
-	if f.Pending() != 3 {
-		t.Fatalf("pending %d", f.Pending())
-	}
-	if due, ok := f.NextDue(); !ok || !due.Equal(t0.Add(time.Second)) {
-		t.Fatalf("NextDue = %v %v", due, ok)
-	}
+	require.Equal(t, 3, f.Pending(), "pending")
+	due, ok := f.NextDue()
+	require.True(t, ok, "NextDue = %v %v", due, ok)
+	require.True(t, due.Equal(t0.Add(time.Second)), "NextDue = %v %v", due, ok)
 	f.Advance(2 * time.Second)
 	select {
 	case at := <-early.C():
-		if !at.Equal(t0.Add(time.Second)) {
-			t.Fatalf("early fired with %v", at)
-		}
+		require.True(t, at.Equal(t0.Add(time.Second)), "early fired with %v", at)
 	default:
-		t.Fatal("early timer did not fire")
+		require.Fail(t, "early timer did not fire")
 	}
 	select {
 	case <-late.C():
-		t.Fatal("late timer fired early")
+		require.Fail(t, "late timer fired early")
 	default:
 	}
 	f.Advance(time.Second)
-	if at := <-late.C(); !at.Equal(t0.Add(3 * time.Second)) {
-		t.Fatalf("late fired with %v", at)
-	}
-	if !f.Now().Equal(t0.Add(3*time.Second)) || f.Since(t0) != 3*time.Second {
-		t.Fatalf("now %v", f.Now())
-	}
-	if !never.Stop() || never.Stop() {
-		t.Fatal("Stop did not report the pending timer once")
-	}
-	if f.Pending() != 0 {
-		t.Fatalf("pending %d after all fired or stopped", f.Pending())
-	}
+	at := <-late.C()
+	require.True(t, at.Equal(t0.Add(3*time.Second)), "late fired with %v", at)
+	require.True(t, f.Now().Equal(t0.Add(3*time.Second)), "now %v", f.Now())
+	require.Equal(t, 3*time.Second, f.Since(t0), "now %v", f.Now())
+	require.True(t, never.Stop(), "Stop did not report the pending timer once")
+	require.False(t, never.Stop(), "Stop did not report the pending timer once")
+	require.Zero(t, f.Pending(), "pending after all fired or stopped")
 }
 
 func TestFakeResetAndZeroDuration(t *testing.T) {
 	f := clock.NewFake(t0)
 	tm := f.NewTimer(time.Second)
-	if !tm.Reset(5 * time.Second) {
-		t.Fatal("Reset of a pending timer reported false")
-	}
+	require.True(t, tm.Reset(5*time.Second), "Reset of a pending timer reported false")
 	f.Advance(4 * time.Second)
 	select {
 	case <-tm.C():
-		t.Fatal("fired at its old time")
+		require.Fail(t, "fired at its old time")
 	default:
 	}
 	f.Advance(time.Second)
@@ -69,30 +59,22 @@ func TestFakeResetAndZeroDuration(t *testing.T) {
 	select {
 	case <-now.C():
 	default:
-		t.Fatal("zero-duration timer did not fire at once")
+		require.Fail(t, "zero-duration timer did not fire at once")
 	}
 	f.Set(t0) // never backwards
-	if !f.Now().Equal(t0.Add(5 * time.Second)) {
-		t.Fatalf("Set moved the clock back to %v", f.Now())
-	}
+	require.True(t, f.Now().Equal(t0.Add(5*time.Second)), "Set moved the clock back to %v", f.Now())
 }
 
 func TestBlockUntilWaitsForSleepers(t *testing.T) {
 	f := clock.NewFake(t0)
 	woke := make(chan bool)
 	go func() { woke <- clock.Sleep(context.Background(), f, time.Minute) }()
-	if !f.BlockUntil(nil, 1) {
-		t.Fatal("BlockUntil gave up")
-	}
+	require.True(t, f.BlockUntil(nil, 1), "BlockUntil gave up")
 	f.Advance(time.Minute)
-	if !<-woke {
-		t.Fatal("Sleep reported it was interrupted")
-	}
+	require.True(t, <-woke, "Sleep reported it was interrupted")
 	done := make(chan struct{})
 	close(done)
-	if f.BlockUntil(done, 5) {
-		t.Fatal("BlockUntil reported 5 timers")
-	}
+	require.False(t, f.BlockUntil(done, 5), "BlockUntil reported 5 timers")
 }
 
 func TestSleepStopsWithContext(t *testing.T) {
@@ -102,15 +84,9 @@ func TestSleepStopsWithContext(t *testing.T) {
 	go func() { woke <- clock.Sleep(ctx, f, time.Minute) }()
 	f.BlockUntil(nil, 1)
 	cancel()
-	if <-woke {
-		t.Fatal("Sleep reported the full duration")
-	}
-	if f.Pending() != 0 {
-		t.Fatal("Sleep left its timer pending")
-	}
-	if !clock.Sleep(ctx, f, 0) {
-		t.Fatal("Sleep(0) reported an interruption")
-	}
+	require.False(t, <-woke, "Sleep reported the full duration")
+	require.Zero(t, f.Pending(), "Sleep left its timer pending")
+	require.True(t, clock.Sleep(ctx, f, 0), "Sleep(0) reported an interruption")
 }
 
 func TestWithTimeoutOnFakeClock(t *testing.T) {
@@ -118,19 +94,14 @@ func TestWithTimeoutOnFakeClock(t *testing.T) {
 	ctx, cancel := clock.WithTimeout(context.Background(), f, time.Second)
 	defer cancel()
 	f.Advance(999 * time.Millisecond)
-	if ctx.Err() != nil {
-		t.Fatal("done before its timeout")
-	}
+	require.NoError(t, ctx.Err(), "done before its timeout")
 	f.Advance(time.Millisecond)
 	<-ctx.Done()
-	if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-		t.Fatalf("cause %v", context.Cause(ctx))
-	}
+	require.ErrorIs(t, context.Cause(ctx), context.DeadlineExceeded, "cause")
 	ctx2, cancel2 := clock.WithTimeout(context.Background(), f, time.Second)
 	cancel2()
-	if f.Pending() != 0 || !errors.Is(ctx2.Err(), context.Canceled) {
-		t.Fatalf("cancel left %d timers, err %v", f.Pending(), ctx2.Err())
-	}
+	require.Zero(t, f.Pending(), "cancel left timers, err %v", ctx2.Err())
+	require.ErrorIs(t, ctx2.Err(), context.Canceled, "cancel left %d timers", f.Pending())
 }
 
 func TestRealClock(t *testing.T) {
@@ -138,13 +109,9 @@ func TestRealClock(t *testing.T) {
 	start := c.Now()
 	tm := c.NewTimer(time.Millisecond)
 	<-tm.C()
-	if c.Since(start) < time.Millisecond {
-		t.Fatal("real timer fired early")
-	}
+	require.GreaterOrEqual(t, c.Since(start), time.Millisecond, "real timer fired early")
 	ctx, cancel := clock.WithTimeout(context.Background(), c, time.Millisecond)
 	defer cancel()
 	<-ctx.Done()
-	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Fatalf("real WithTimeout: %v", ctx.Err())
-	}
+	require.ErrorIs(t, ctx.Err(), context.DeadlineExceeded, "real WithTimeout")
 }

@@ -205,7 +205,7 @@ func TestScaledDrivesWithTimeoutAndSleep(t *testing.T) {
 	f.Advance(time.Hour)
 	select {
 	case <-woke:
-		t.Fatal("a sleeper woke while its clock was paused")
+		require.Fail(t, "a sleeper woke while its clock was paused")
 	default:
 	}
 	s.Resume()

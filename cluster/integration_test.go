@@ -6,13 +6,14 @@ package cluster_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/cluster"
@@ -24,9 +25,7 @@ import (
 func start(t *testing.T, cfg cluster.Config) *cluster.Cluster {
 	t.Helper()
 	c, err := cluster.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -36,16 +35,12 @@ func start(t *testing.T, cfg cluster.Config) *cluster.Cluster {
 func process(t *testing.T, c *cluster.Cluster, cfg dsync.Config) *dsync.Dsync {
 	t.Helper()
 	ls, err := c.Lockers()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if cfg.RetryMin == 0 {
 		cfg.RetryMin, cfg.RetryMax = time.Millisecond, 8*time.Millisecond
 	}
 	ds, err := dsync.New(ls, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		ds.Close()
 		for _, l := range ls {
@@ -106,9 +101,7 @@ func TestReadWriteExclusionAndNoLostUpdates(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			if v := violation.Load(); v != nil {
-				t.Fatal(v)
-			}
+			require.Nil(t, violation.Load())
 			want := 0
 			for w := range workers {
 				for i := range rounds {
@@ -117,9 +110,7 @@ func TestReadWriteExclusionAndNoLostUpdates(t *testing.T) {
 					}
 				}
 			}
-			if register != want {
-				t.Fatalf("register = %d after %d locked increments: updates lost", register, want)
-			}
+			require.Equal(t, want, register, "register after %d locked increments: updates lost", want)
 		})
 	}
 }
@@ -136,25 +127,19 @@ func TestSurvivesNMinusWStoppedAndFailsCleanlyBeyond(t *testing.T) {
 			}
 			m := dsync.NewDRWMutex(ds, "obj")
 			for range 3 {
-				if _, err := m.GetLock(ctx, dsync.Options{Timeout: 30 * time.Second}); err != nil {
-					t.Fatalf("%d of %d stopped: %v", down, n, err)
-				}
-				if err := m.Unlock(ctx); err != nil {
-					t.Fatalf("unlock with %d of %d stopped: %v", down, n, err)
-				}
+				_, err := m.GetLock(ctx, dsync.Options{Timeout: 30 * time.Second})
+				require.NoError(t, err, "%d of %d stopped", down, n)
+				require.NoError(t, m.Unlock(ctx), "unlock with %d of %d stopped", down, n)
 			}
 			c.Stop(down)
 			_, err := m.GetLock(ctx, dsync.Options{Timeout: 300 * time.Millisecond})
-			if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrNoQuorum) || !errors.Is(err, locker.ErrOffline) {
-				t.Fatalf("%d of %d stopped: %v, want ErrTimeout wrapping ErrNoQuorum and ErrOffline", down+1, n, err)
-			}
+			require.ErrorIs(t, err, dsync.ErrTimeout, "%d of %d stopped, want ErrTimeout wrapping ErrNoQuorum and ErrOffline", down+1, n)
+			require.ErrorIs(t, err, dsync.ErrNoQuorum, "%d of %d stopped, want ErrTimeout wrapping ErrNoQuorum and ErrOffline", down+1, n)
+			require.ErrorIs(t, err, locker.ErrOffline, "%d of %d stopped, want ErrTimeout wrapping ErrNoQuorum and ErrOffline", down+1, n)
 			// The node comes back: locks work again.
-			if err := c.Restart(down); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := m.GetLock(ctx, dsync.Options{Timeout: 30 * time.Second}); err != nil {
-				t.Fatalf("after restart: %v", err)
-			}
+			require.NoError(t, c.Restart(down))
+			_, err = m.GetLock(ctx, dsync.Options{Timeout: 30 * time.Second})
+			require.NoError(t, err, "after restart")
 			m.Unlock(ctx)
 		})
 	}
@@ -167,24 +152,23 @@ func TestCrashedClientLockIsGrantedAfterExpiry(t *testing.T) {
 	ctx := context.Background()
 
 	crashed := process(t, c, dsync.Config{Validity: validity})
-	if _, err := dsync.NewDRWMutex(crashed, "obj").GetLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := dsync.NewDRWMutex(crashed, "obj").GetLock(ctx, dsync.Options{})
+	require.NoError(t, err)
 	crashed.Close() // the process dies: no unlock, no more refreshes
 
 	other := process(t, c, dsync.Config{Validity: validity})
 	m := dsync.NewDRWMutex(other, "obj")
-	if ok, _, err := m.TryLock(ctx); ok || err != nil {
-		t.Fatalf("stale lock not honoured before expiry: %v %v", ok, err)
-	}
+	ok, _, err := m.TryLock(ctx)
+	require.NoError(t, err, "stale lock not honoured before expiry")
+	require.False(t, ok, "stale lock not honoured before expiry")
 	nodeClock.Advance(validity - time.Second)
-	if ok, _, err := m.TryLock(ctx); ok || err != nil {
-		t.Fatalf("granted a second before expiry: %v %v", ok, err)
-	}
+	ok, _, err = m.TryLock(ctx)
+	require.NoError(t, err, "granted a second before expiry")
+	require.False(t, ok, "granted a second before expiry")
 	nodeClock.Advance(time.Second)
-	if ok, _, err := m.TryLock(ctx); !ok || err != nil {
-		t.Fatalf("not granted after expiry: %v %v", ok, err)
-	}
+	ok, _, err = m.TryLock(ctx)
+	require.NoError(t, err, "not granted after expiry")
+	require.True(t, ok, "not granted after expiry")
 	m.Unlock(ctx)
 }
 
@@ -196,9 +180,7 @@ func TestForceReleaseOnQuorumCancelsHolder(t *testing.T) {
 	ds := process(t, c, dsync.Config{RefreshInterval: 20 * time.Millisecond})
 	m := dsync.NewDRWMutex(ds, "obj")
 	lockCtx, err := m.GetLock(ctx, dsync.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// GetLock returned once a quorum granted; let the other two grants land
 	// too, so that the force-release below is not undone by a late grant.
 	for _, n := range c.Nodes() {
@@ -207,22 +189,15 @@ func TestForceReleaseOnQuorumCancelsHolder(t *testing.T) {
 		}
 	}
 	ls, err := c.AdminLockers() // force-unlock of a resource's holders is the admin's
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, l := range ls[:3] { // a quorum of 5
-		if _, err := l.ForceUnlock(ctx, locker.LockArgs{Resources: []string{"obj"}}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := l.ForceUnlock(ctx, locker.LockArgs{Resources: []string{"obj"}})
+		require.NoError(t, err)
 		l.Close()
 	}
 	<-lockCtx.Done()
-	if cause := context.Cause(lockCtx); !errors.Is(cause, dsync.ErrLockLost) {
-		t.Fatalf("cause %v, want ErrLockLost", cause)
-	}
-	if err := m.Unlock(ctx); !errors.Is(err, dsync.ErrLockLost) {
-		t.Fatalf("unlock of lost lock: %v", err)
-	}
+	require.ErrorIs(t, context.Cause(lockCtx), dsync.ErrLockLost, "cause")
+	require.ErrorIs(t, m.Unlock(ctx), dsync.ErrLockLost, "unlock of lost lock")
 }
 
 func TestWrongSecretIsRefusedAndChangesNothing(t *testing.T) {
@@ -230,24 +205,19 @@ func TestWrongSecretIsRefusedAndChangesNothing(t *testing.T) {
 	var ls []locker.NetLocker
 	for _, ep := range c.Endpoints() {
 		l, err := rest.NewClient(ep, rest.ClientConfig{Secret: "wrong-wrong-wrong-wrong-wrong-wro"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer l.Close()
 		ls = append(ls, l)
 	}
 	ds, err := dsync.New(ls, dsync.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ds.Close()
 	ok, _, err := dsync.NewDRWMutex(ds, "obj").TryLock(context.Background())
-	if ok || !errors.Is(err, locker.ErrUnauthorized) || !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("wrong secret: ok=%v err=%v, want ErrNoQuorum wrapping ErrUnauthorized", ok, err)
-	}
+	require.False(t, ok, "wrong secret: ok=%v err=%v, want ErrNoQuorum wrapping ErrUnauthorized", ok, err)
+	require.ErrorIs(t, err, locker.ErrUnauthorized, "wrong secret, want ErrNoQuorum wrapping ErrUnauthorized")
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "wrong secret, want ErrNoQuorum wrapping ErrUnauthorized")
 	for i, n := range c.Nodes() {
-		if st := n.Table().Stats(); st.Grants != 0 {
-			t.Fatalf("node %d changed by unauthenticated requests: %+v", i, st)
-		}
+		st := n.Table().Stats()
+		require.Zero(t, st.Grants, "node %d changed by unauthenticated requests: %+v", i, st)
 	}
 }

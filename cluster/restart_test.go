@@ -131,7 +131,7 @@ func lostAt(t *testing.T, ctx context.Context, clk clock.Clock) func() time.Time
 		select {
 		case <-ended:
 		case <-time.After(10 * time.Second):
-			t.Fatal("the holder's lock context never ended")
+			require.Fail(t, "the holder's lock context never ended")
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -2,13 +2,14 @@ package dsync_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/dsync"
@@ -43,9 +44,7 @@ func successes(took ...time.Duration) []outcome {
 func newAdaptive(t *testing.T, cfg dsync.AdaptiveConfig) *dsync.AdaptiveTimeout {
 	t.Helper()
 	a, err := dsync.NewAdaptiveTimeout(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return a
 }
 
@@ -109,20 +108,16 @@ func TestAdaptiveRules(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAdaptive(t, tc.cfg)
-			if got := a.Timeout(); got != tc.cfg.Initial {
-				t.Fatalf("initial timeout %v, want %v", got, tc.cfg.Initial)
-			}
+			require.Equal(t, tc.cfg.Initial, a.Timeout(), "initial timeout")
 			for i, w := range tc.windows {
 				before := a.Timeout()
 				for j, o := range w {
-					if j > 0 && a.Timeout() != before {
-						t.Fatalf("window %d: timeout changed to %v after %d of %d outcomes", i, a.Timeout(), j, len(w))
+					if j > 0 {
+						require.Equal(t, before, a.Timeout(), "window %d: timeout changed after %d of %d outcomes", i, j, len(w))
 					}
 					a.Observe(o.took, o.timedOut)
 				}
-				if got := a.Timeout(); got != tc.want[i] {
-					t.Fatalf("after window %d: timeout %v, want %v (all: %v)", i, got, tc.want[i], tc.want)
-				}
+				require.Equal(t, tc.want[i], a.Timeout(), "after window %d: timeout (all: %v)", i, tc.want)
 			}
 		})
 	}
@@ -189,15 +184,11 @@ func TestAdaptiveConcurrentObserve(t *testing.T) {
 			close(start)
 			wg.Wait()
 			close(stop)
-			if err := <-readErr; err != nil {
-				t.Fatal(err)
-			}
-			if got := a.Timeout(); got != want.Timeout() {
-				t.Fatalf("after %d concurrent outcomes: %v, want %v as when observed one by one", goroutines*each, got, want.Timeout())
-			}
-			if want.Timeout() == tc.cfg.Initial || want.Timeout() == tc.cfg.Min || want.Timeout() == tc.cfg.Max {
-				t.Fatalf("the reference ended at a bound (%v): it cannot tell a miscount", want.Timeout())
-			}
+			require.NoError(t, <-readErr)
+			require.Equal(t, want.Timeout(), a.Timeout(), "after %d concurrent outcomes, want as when observed one by one", goroutines*each)
+			require.NotEqual(t, tc.cfg.Initial, want.Timeout(), "the reference ended at a bound: it cannot tell a miscount")
+			require.NotEqual(t, tc.cfg.Min, want.Timeout(), "the reference ended at a bound: it cannot tell a miscount")
+			require.NotEqual(t, tc.cfg.Max, want.Timeout(), "the reference ended at a bound: it cannot tell a miscount")
 		})
 	}
 }
@@ -216,16 +207,11 @@ func TestAdaptiveConfig(t *testing.T) {
 		{dsync.AdaptiveConfig{Initial: 2 * s, Min: 2 * s, Max: 2 * s, Window: 1}, dsync.AdaptiveConfig{Initial: 2 * s, Min: 2 * s, Max: 2 * s, Window: 1}},
 	} {
 		a, err := dsync.NewAdaptiveTimeout(tc.cfg)
-		if err != nil {
-			t.Errorf("%+v: %v", tc.cfg, err)
+		if !assert.NoError(t, err, "%+v", tc.cfg) {
 			continue
 		}
-		if got := a.Config(); got != tc.want {
-			t.Errorf("%+v: config %+v, want %+v", tc.cfg, got, tc.want)
-		}
-		if a.Timeout() != tc.want.Initial {
-			t.Errorf("%+v: timeout %v, want %v", tc.cfg, a.Timeout(), tc.want.Initial)
-		}
+		assert.Equal(t, tc.want, a.Config(), "%+v: config", tc.cfg)
+		assert.Equal(t, tc.want.Initial, a.Timeout(), "%+v: timeout", tc.cfg)
 	}
 	for _, tc := range []struct {
 		cfg  dsync.AdaptiveConfig
@@ -239,13 +225,12 @@ func TestAdaptiveConfig(t *testing.T) {
 		{dsync.AdaptiveConfig{Initial: s, Min: 2 * s}, "AdaptiveConfig.Initial 1s is outside [Min 2s, Max 5m0s]"},
 		{dsync.AdaptiveConfig{Initial: time.Hour, Max: time.Minute}, "AdaptiveConfig.Initial 1h0m0s is outside [Min 1s, Max 1m0s]"},
 	} {
-		a, err := dsync.NewAdaptiveTimeout(tc.cfg)
-		switch {
-		case err == nil:
-			t.Errorf("%+v: accepted, timeout %v", tc.cfg, a.Timeout())
-		case !errors.Is(err, locker.ErrInvalidArgs) || !strings.Contains(err.Error(), "dsync: "+tc.want):
-			t.Errorf("%+v: error %q, want one wrapping locker.ErrInvalidArgs that says %q", tc.cfg, err, tc.want)
+		_, err := dsync.NewAdaptiveTimeout(tc.cfg)
+		if !assert.Error(t, err, "%+v: accepted", tc.cfg) {
+			continue
 		}
+		assert.ErrorIs(t, err, locker.ErrInvalidArgs, "%+v: want an error wrapping locker.ErrInvalidArgs that says %q", tc.cfg, tc.want)
+		assert.ErrorContains(t, err, "dsync: "+tc.want, "%+v: want an error wrapping locker.ErrInvalidArgs that says %q", tc.cfg, tc.want)
 	}
 }
 
@@ -327,9 +312,7 @@ func newAdaptiveCluster(t *testing.T) *adaptiveCluster {
 		// passes (waiting on the tables is tested in waiting_test.go).
 		MaxWait: -1,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { ds.Close() })
 	c.ds = ds
 	return c
@@ -342,15 +325,15 @@ func (c *adaptiveCluster) hold(t *testing.T, resource string) (release func()) {
 	ctx := context.Background()
 	args := locker.LockArgs{UID: "other-holder", Resources: []string{resource}, Owner: "other", Source: "test", Quorum: 2}
 	for _, n := range c.nodes {
-		if r, err := n.Local.Lock(ctx, args); err != nil || !r.OK {
-			t.Fatalf("holding %q: %+v %v", resource, r, err)
-		}
+		r, err := n.Local.Lock(ctx, args)
+		require.NoError(t, err, "holding %q: %+v", resource, r)
+		require.True(t, r.OK, "holding %q: %+v", resource, r)
 	}
 	return func() {
 		for _, n := range c.nodes {
-			if r, err := n.Local.Unlock(ctx, args); err != nil || !r.OK {
-				t.Errorf("releasing %q: %+v %v", resource, r, err)
-			}
+			r, err := n.Local.Unlock(ctx, args)
+			assert.NoError(t, err, "releasing %q: %+v", resource, r)
+			assert.True(t, r.OK, "releasing %q: %+v", resource, r)
 		}
 	}
 }
@@ -427,19 +410,17 @@ func TestAdaptiveGrowsUnderContention(t *testing.T) {
 			for i, want := range []time.Duration{2 * time.Second, 2500 * time.Millisecond, 2500 * time.Millisecond, 3 * time.Second} {
 				limit, t0 := a.Timeout(), c.clk.Now()
 				err := drive(c.clk, c.start(context.Background(), acq, dsync.Options{Adaptive: a}), nil)
-				if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
-					t.Fatalf("acquisition %d: %v, want ErrTimeout wrapping ErrLocked", i, err)
-				}
+				require.ErrorIs(t, err, dsync.ErrTimeout, "acquisition %d: want ErrTimeout wrapping ErrLocked", i)
+				require.ErrorIs(t, err, dsync.ErrLocked, "acquisition %d: want ErrTimeout wrapping ErrLocked", i)
 				// Held.Lock's timeout is a context on the fake clock, which
 				// another goroutine cancels: the acquisition may sleep past
 				// it before it notices. The others give up at their deadline.
 				took := c.clk.Since(t0)
-				if took < limit || (acq.name != "Hierarchy.Lock" && took >= limit+time.Second) {
-					t.Fatalf("acquisition %d gave up after %v, want the adaptive timeout %v (plus at most a back-off)", i, took, limit)
+				require.GreaterOrEqual(t, took, limit, "acquisition %d gave up after %v, want the adaptive timeout %v (plus at most a back-off)", i, took, limit)
+				if acq.name != "Hierarchy.Lock" {
+					require.Less(t, took, limit+time.Second, "acquisition %d gave up after %v, want the adaptive timeout %v (plus at most a back-off)", i, took, limit)
 				}
-				if got := a.Timeout(); got != want {
-					t.Fatalf("after %d timed-out acquisitions: timeout %v, want %v", i+1, got, want)
-				}
+				require.Equal(t, want, a.Timeout(), "after %d timed-out acquisitions: timeout", i+1)
 			}
 		})
 	}
@@ -462,19 +443,14 @@ func TestAdaptiveObservesTheTimeTaken(t *testing.T) {
 					released = true
 				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			took := c.clk.Since(t0)
 			// Released at the first wake from 17 s on, under a second past
 			// it; an attempt already under way is refused and sleeps once
 			// more, under a second.
-			if took < 17*time.Second || took >= 19*time.Second {
-				t.Fatalf("the acquisition took %v, want 17 to 19 s", took)
-			}
-			if got := a.Timeout(); got != 2*took {
-				t.Fatalf("timeout %v after a success in %v, want %v", got, took, 2*took)
-			}
+			require.GreaterOrEqual(t, took, 17*time.Second, "the acquisition took %v, want 17 to 19 s", took)
+			require.Less(t, took, 19*time.Second, "the acquisition took %v, want 17 to 19 s", took)
+			require.Equal(t, 2*took, a.Timeout(), "timeout after a success in %v", took)
 		})
 	}
 }
@@ -489,16 +465,12 @@ func TestAdaptiveTimeoutWins(t *testing.T) {
 			release := c.hold(t, acq.resource)
 			t0 := c.clk.Now()
 			err := drive(c.clk, c.start(context.Background(), acq, dsync.Options{Timeout: 1500 * time.Millisecond, Adaptive: a}), nil)
-			if took := c.clk.Since(t0); !errors.Is(err, dsync.ErrTimeout) || took >= 20*time.Second {
-				t.Fatalf("after %v: %v, want ErrTimeout after Options.Timeout, 1.5 s", took, err)
-			}
+			took := c.clk.Since(t0)
+			require.ErrorIs(t, err, dsync.ErrTimeout, "after %v, want ErrTimeout after Options.Timeout, 1.5 s", took)
+			require.Less(t, took, 20*time.Second, "after %v: %v, want ErrTimeout after Options.Timeout, 1.5 s", took, err)
 			release()
-			if err := drive(c.clk, c.start(context.Background(), acq, dsync.Options{Timeout: 2 * time.Second, Adaptive: a}), nil); err != nil {
-				t.Fatal(err)
-			}
-			if got := a.Timeout(); got != 40*time.Second {
-				t.Fatalf("timeout %v: the AdaptiveTimeout was told", got)
-			}
+			require.NoError(t, drive(c.clk, c.start(context.Background(), acq, dsync.Options{Timeout: 2 * time.Second, Adaptive: a}), nil))
+			require.Equal(t, 40*time.Second, a.Timeout(), "the AdaptiveTimeout was told")
 		})
 	}
 }
@@ -543,9 +515,8 @@ func TestAdaptiveIgnoresOtherFailures(t *testing.T) {
 			c.nodes[0].down.Store(true)
 			c.nodes[1].down.Store(true)
 			err := drive(c.clk, c.start(context.Background(), acquirers[0], opts), nil)
-			if !errors.Is(err, dsync.ErrTimeout) || errors.Is(err, dsync.ErrLocked) {
-				t.Errorf("%v, want ErrTimeout without ErrLocked", err)
-			}
+			assert.ErrorIs(t, err, dsync.ErrTimeout, "want ErrTimeout without ErrLocked")
+			assert.NotErrorIs(t, err, dsync.ErrLocked, "want ErrTimeout without ErrLocked")
 			return err
 		},
 		want: dsync.ErrNoQuorum,
@@ -570,12 +541,10 @@ func TestAdaptiveIgnoresOtherFailures(t *testing.T) {
 			ctx := context.Background()
 			ctxA, ctxB := dsync.WithHolder(ctx, "A"), dsync.WithHolder(ctx, "B")
 			ma, mb := dsync.NewDRWMutex(c.ds, "a"), dsync.NewDRWMutex(c.ds, "b")
-			if _, err := ma.GetLock(ctxA, dsync.Options{}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := mb.GetLock(ctxB, dsync.Options{}); err != nil {
-				t.Fatal(err)
-			}
+			_, err := ma.GetLock(ctxA, dsync.Options{})
+			require.NoError(t, err)
+			_, err = mb.GetLock(ctxB, dsync.Options{})
+			require.NoError(t, err)
 			aDone := make(chan error, 1)
 			go func() { // A waits for b, held by B
 				m := dsync.NewDRWMutex(c.ds, "b")
@@ -591,11 +560,9 @@ func TestAdaptiveIgnoresOtherFailures(t *testing.T) {
 				_, err := dsync.NewDRWMutex(c.ds, "a").GetLock(ctxB, opts)
 				bDone <- err
 			}()
-			err := drive(c.clk, bDone, nil)
+			err = drive(c.clk, bDone, nil)
 			mb.Unlock(ctx) // the victim lets go
-			if errA := drive(c.clk, aDone, nil); errA != nil {
-				t.Errorf("A: %v", errA)
-			}
+			assert.NoError(t, drive(c.clk, aDone, nil), "A")
 			ma.Unlock(ctx)
 			return err
 		},
@@ -604,12 +571,8 @@ func TestAdaptiveIgnoresOtherFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newAdaptiveCluster(t)
 			a := newAdaptive(t, dsync.AdaptiveConfig{Initial: initial, Min: time.Second, Max: time.Minute, Window: 1})
-			if err := tc.run(t, c, dsync.Options{Adaptive: a}); !errors.Is(err, tc.want) {
-				t.Fatalf("%v, want %v", err, tc.want)
-			}
-			if got := a.Timeout(); got != initial {
-				t.Fatalf("timeout %v: the failure was observed", got)
-			}
+			require.ErrorIs(t, tc.run(t, c, dsync.Options{Adaptive: a}), tc.want)
+			require.Equal(t, initial, a.Timeout(), "the failure was observed")
 		})
 	}
 }
@@ -619,14 +582,11 @@ func TestAdaptiveIgnoresOtherFailures(t *testing.T) {
 func TestAdaptiveAllocatesNothing(t *testing.T) {
 	a := newAdaptive(t, dsync.AdaptiveConfig{Window: 2})
 	var sink time.Duration
-	if n := testing.AllocsPerRun(100, func() {
+	n := testing.AllocsPerRun(100, func() {
 		sink += a.Timeout()
 		a.Observe(time.Millisecond, false)
 		a.Observe(time.Hour, true)
-	}); n != 0 {
-		t.Fatalf("%v allocations per Timeout and two Observes", n)
-	}
-	if sink == 0 {
-		t.Fatal("no timeout read")
-	}
+	})
+	require.Zero(t, n, "allocations per Timeout and two Observes")
+	require.NotZero(t, sink, "no timeout read")
 }

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBackoffGrowsWithJitterWithinBounds(t *testing.T) {
@@ -13,24 +15,20 @@ func TestBackoffGrowsWithJitterWithinBounds(t *testing.T) {
 		seen := map[time.Duration]bool{}
 		for range 50 {
 			d := ds.backoff(attempt)
-			if d < capped/2 || d >= capped {
-				t.Fatalf("attempt %d: wait %v outside [%v, %v)", attempt, d, capped/2, capped)
-			}
+			require.GreaterOrEqual(t, d, capped/2, "attempt %d: wait %v outside [%v, %v)", attempt, d, capped/2, capped)
+			require.Less(t, d, capped, "attempt %d: wait %v outside [%v, %v)", attempt, d, capped/2, capped)
 			seen[d] = true
 		}
-		if len(seen) < 40 {
-			t.Fatalf("attempt %d: only %d distinct waits in 50: not jittered", attempt, len(seen))
-		}
+		require.GreaterOrEqual(t, len(seen), 40, "attempt %d: only %d distinct waits in 50: not jittered", attempt, len(seen))
 	}
-	if d := ds.backoff(1 << 30); d < 2500*time.Millisecond || d >= 5*time.Second {
-		t.Fatalf("huge attempt: %v", d)
-	}
+	d := ds.backoff(1 << 30)
+	require.GreaterOrEqual(t, d, 2500*time.Millisecond, "huge attempt: %v", d)
+	require.Less(t, d, 5*time.Second, "huge attempt: %v", d)
 	// A seeded source replays the same waits.
 	a := &Dsync{cfg: Config{RetryMin: time.Second, RetryMax: time.Minute, Rand: rand.New(rand.NewPCG(7, 7))}}
 	b := &Dsync{cfg: Config{RetryMin: time.Second, RetryMax: time.Minute, Rand: rand.New(rand.NewPCG(7, 7))}}
 	for i := range 20 {
-		if x, y := a.backoff(i), b.backoff(i); x != y {
-			t.Fatalf("seeded waits differ at %d: %v %v", i, x, y)
-		}
+		x, y := a.backoff(i), b.backoff(i)
+		require.Equal(t, x, y, "seeded waits differ at %d", i)
 	}
 }

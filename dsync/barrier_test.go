@@ -2,7 +2,6 @@ package dsync_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"strings"
@@ -11,6 +10,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/locker"
@@ -80,7 +82,7 @@ func TestBarrierNobodyPassesEarly(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		require.NoError(t, err)
 	}
 }
 
@@ -90,46 +92,29 @@ func TestBarrierCancelledPartyStaysArrived(t *testing.T) {
 	a, b := dsync.NewBarrier(c.ds, "b", 2), dsync.NewBarrier(c.ds, "b", 2)
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if err := a.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("alone at the barrier: %v, want DeadlineExceeded", err)
-	}
-	if a.Generation() != 0 {
-		t.Fatal("a cancelled Wait moved the generation")
-	}
+	require.ErrorIs(t, a.Wait(short), context.DeadlineExceeded, "alone at the barrier")
+	require.Zero(t, a.Generation(), "a cancelled Wait moved the generation")
 	// b arrives: a counts as arrived, so b passes on its own...
-	if err := b.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Wait(ctx))
 	// ...and a's next Wait resumes generation 0 and passes.
-	if err := a.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if a.Generation() != 1 || b.Generation() != 1 {
-		t.Fatalf("generations %d and %d, want 1", a.Generation(), b.Generation())
-	}
+	require.NoError(t, a.Wait(ctx))
+	require.Equal(t, uint64(1), a.Generation(), "generations %d and %d, want 1", a.Generation(), b.Generation())
+	require.Equal(t, uint64(1), b.Generation(), "generations %d and %d, want 1", a.Generation(), b.Generation())
 	// Generation 1: b waits for a.
 	done := make(chan error)
 	go func() { done <- b.Wait(ctx) }()
-	if err := a.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, a.Wait(ctx))
+	require.NoError(t, <-done)
 	a.Close(ctx)
 	b.Close(ctx)
-	if err := a.Wait(ctx); !errors.Is(err, dsync.ErrBarrierClosed) {
-		t.Fatalf("Wait after Close: %v", err)
-	}
+	require.ErrorIs(t, a.Wait(ctx), dsync.ErrBarrierClosed, "Wait after Close")
 	// Close gave back the member slots and left only the last arrivals, to
 	// lapse on the nodes. (Releases return at a quorum: closing the Dsync
 	// waits for node 0's answers.)
 	c.ds.Close()
 	entries, _ := listAll(ctx, c.nodes[0])
 	for _, e := range entries {
-		if e.Resource != "b/gen/1/0" && e.Resource != "b/gen/1/1" {
-			t.Fatalf("left after Close: %+v", entries)
-		}
+		require.Contains(t, []string{"b/gen/1/0", "b/gen/1/1"}, e.Resource, "left after Close: %+v", entries)
 	}
 }
 
@@ -137,14 +122,12 @@ func TestBarrierExtraPartyWaitsForASlot(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
 	a := dsync.NewBarrier(c.ds, "b", 1)
-	if err := a.Wait(ctx); err != nil { // one party: passes alone
-		t.Fatal(err)
-	}
+	require.NoError(t, a.Wait(ctx)) // one party: passes alone
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if err := dsync.NewBarrier(c.ds, "b", 1).Wait(short); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dsync.ErrLocked) {
-		t.Fatalf("a second party of a one-party barrier: %v", err)
-	}
+	err := dsync.NewBarrier(c.ds, "b", 1).Wait(short)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a second party of a one-party barrier")
+	require.ErrorIs(t, err, dsync.ErrLocked, "a second party of a one-party barrier")
 }
 
 func TestBarrierNodesDown(t *testing.T) {
@@ -153,34 +136,26 @@ func TestBarrierNodesDown(t *testing.T) {
 	a, b := dsync.NewBarrier(c.ds, "b", 2), dsync.NewBarrier(c.ds, "b", 2)
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if err := a.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatal(err)
-	}
+	require.ErrorIs(t, a.Wait(short), context.DeadlineExceeded)
 	// Two of three nodes go down: b cannot join...
 	c.nodes[1].down.Store(true)
 	c.nodes[2].down.Store(true)
 	short2, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel2()
-	if err := b.Wait(short2); !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("joining with 2 of 3 down: %v, want ErrNoQuorum", err)
-	}
+	require.ErrorIs(t, b.Wait(short2), dsync.ErrNoQuorum, "joining with 2 of 3 down")
 	// ...and a, looking for b's arrival with one node answering, cannot
 	// tell whether it missed it.
 	short3, cancel3 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel3()
-	if err := a.Wait(short3); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("waiting with 2 of 3 down: %v, want DeadlineExceeded wrapping ErrNoQuorum", err)
-	}
+	err := a.Wait(short3)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "waiting with 2 of 3 down, want DeadlineExceeded wrapping ErrNoQuorum")
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "waiting with 2 of 3 down, want DeadlineExceeded wrapping ErrNoQuorum")
 	// One node back: b joins and both pass.
 	c.nodes[1].down.Store(false)
 	done := make(chan error)
 	go func() { done <- a.Wait(ctx) }()
-	if err := b.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Wait(ctx))
+	require.NoError(t, <-done)
 }
 
 func TestBarrierMembershipLost(t *testing.T) {
@@ -194,18 +169,14 @@ func TestBarrierMembershipLost(t *testing.T) {
 		defer cancel()
 		a.Wait(short) // joins and arrives
 		c.ds.Close()  // every lock of the process is lost
-		if err := a.Wait(ctx); !errors.Is(err, dsync.ErrLockLost) {
-			t.Fatalf("Wait after losing the membership: %v, want ErrLockLost", err)
-		}
+		require.ErrorIs(t, a.Wait(ctx), dsync.ErrLockLost, "Wait after losing the membership")
 	})
 }
 
 func TestBarrierInvalid(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	for _, b := range []*dsync.Barrier{dsync.NewBarrier(c.ds, "", 2), dsync.NewBarrier(c.ds, "b", 0)} {
-		if err := b.Wait(context.Background()); !errors.Is(err, locker.ErrInvalidArgs) {
-			t.Errorf("Wait: %v, want ErrInvalidArgs", err)
-		}
+		assert.ErrorIs(t, b.Wait(context.Background()), locker.ErrInvalidArgs, "Wait")
 	}
 }
 
@@ -236,9 +207,7 @@ func TestBarrierArrivalLostIsTakenAgain(t *testing.T) {
 		Validity: time.Second, RefreshInterval: 20 * time.Millisecond,
 		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ds.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a failure must not hang
 	defer cancel()
@@ -258,7 +227,7 @@ func TestBarrierArrivalLostIsTakenAgain(t *testing.T) {
 	nothing := func(int) {}
 	done := make(chan error, 1)
 	go func() { done <- run(p1, 0, nothing) }()
-	if err := run(p0, 0, func(g int) {
+	require.NoError(t, run(p0, 0, func(g int) {
 		if g != 1 {
 			return
 		}
@@ -283,10 +252,6 @@ func TestBarrierArrivalLostIsTakenAgain(t *testing.T) {
 				n.ForceUnlock(context.Background(), locker.LockArgs{Resources: []string{"b/gen/1/0", "b/gen/1/1"}})
 			}
 		}()
-	}); err != nil {
-		t.Fatalf("p0: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("p1: %v", err)
-	}
+	}), "p0")
+	require.NoError(t, <-done, "p1")
 }

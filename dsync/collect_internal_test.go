@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/locker"
 )
 
@@ -35,14 +37,18 @@ func TestCollectorDecidesAndGathersAll(t *testing.T) {
 			}()
 		}
 		got, in := c.wait(context.Background(), nil)
+		// Between wait and waitAll the checks are ifs that fail with
+		// require.Failf: a require call each (t.Helper, runtime.Callers)
+		// would widen the window in which the late answers arrive, so that
+		// waitAll would seldom have to wait for them.
 		if !in {
-			t.Fatalf("round %d: wait without a deadline gave up", round)
+			require.Failf(t, "wait gave up", "round %d: wait without a deadline gave up", round)
 		}
 		granted, against := 0, 0
 		seen := map[int]bool{}
 		for _, r := range got {
 			if seen[r.node] {
-				t.Fatalf("round %d: node %d answered twice", round, r.node)
+				require.Failf(t, "an answer counted twice", "round %d: node %d answered twice", round, r.node)
 			}
 			seen[r.node] = true
 			if r.state() == stateGranted {
@@ -54,28 +60,24 @@ func TestCollectorDecidesAndGathersAll(t *testing.T) {
 		switch grant {
 		case 0:
 			if granted < q {
-				t.Fatalf("round %d: decided with %d grants of %d, want a quorum of %d", round, granted, len(got), q)
+				require.Failf(t, "decided without a quorum of grants", "round %d: decided with %d grants of %d, want a quorum of %d", round, granted, len(got), q)
 			}
 		case 1:
 			if against <= n-q {
-				t.Fatalf("round %d: decided with %d against, want more than %d", round, against, n-q)
+				require.Failf(t, "decided without enough against", "round %d: decided with %d against, want more than %d", round, against, n-q)
 			}
 		case 2: // 8 grants of 16: a quorum of 9 fails once 8 are against
 			if against <= n-q && len(got) < n {
-				t.Fatalf("round %d: decided with %d grants, %d against", round, granted, against)
+				require.Failf(t, "decided too early", "round %d: decided with %d grants, %d against", round, granted, against)
 			}
 		}
 		all := c.waitAll()
-		if len(all) != n {
-			t.Fatalf("round %d: waitAll returned %d answers, want %d", round, len(all), n)
-		}
+		require.Len(t, all, n, "round %d: waitAll", round)
 		clear(seen)
 		for _, r := range all {
 			seen[r.node] = true
 		}
-		if len(seen) != n {
-			t.Fatalf("round %d: waitAll saw %d distinct nodes", round, len(seen))
-		}
+		require.Len(t, seen, n, "round %d: waitAll saw distinct nodes", round)
 		c.done()
 		wg.Wait()
 	}
@@ -89,15 +91,13 @@ func TestCollectorWaitEndsWithCtx(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	got, in := c.wait(ctx, nil)
-	if in || len(got) != 1 || got[0].node != 0 {
-		t.Fatalf("wait after cancel: %+v, %v; want the one answer and false", got, in)
-	}
+	require.False(t, in, "wait after cancel: %+v, %v; want the one answer and false", got, in)
+	require.Len(t, got, 1, "wait after cancel: %+v, %v; want the one answer and false", got, in)
+	require.Equal(t, 0, got[0].node, "wait after cancel: %+v, %v; want the one answer and false", got, in)
 	go func() {
 		c.Done(2, locker.Reply{}, nil)
 		c.Done(1, locker.Reply{OK: true}, nil)
 	}()
-	if all := c.waitAll(); len(all) != 3 {
-		t.Fatalf("waitAll: %+v, want 3 answers", all)
-	}
+	require.Len(t, c.waitAll(), 3, "waitAll")
 	c.done()
 }

@@ -62,9 +62,7 @@ func ExampleCond() {
 // registered returns how many waiters node 0 holds for cond "c".
 func (c *cluster) registered() int {
 	r, err := c.nodes[0].Query(context.Background(), locker.QueryArgs{Resources: []string{"c/waiters"}})
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	require.NoError(c.t, err)
 	return len(r.Resources[0].Holders)
 }
 
@@ -74,7 +72,7 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
+			require.Failf(t, "timed out", "timed out waiting until %s", what)
 		}
 		runtime.Gosched()
 	}
@@ -103,29 +101,15 @@ func TestCondSignalWakesOneBroadcastAll(t *testing.T) {
 		}()
 	}
 	waitUntil(t, "3 waiters registered", func() bool { return c.registered() == 3 })
-	if err := cond.Signal(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-woken; err != nil {
-		t.Fatal(err)
-	}
-	if n := c.registered(); n != 2 {
-		t.Fatalf("after one Signal, %d waiters registered, want 2", n)
-	}
-	if err := cond.Broadcast(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cond.Signal(ctx))
+	require.NoError(t, <-woken)
+	require.Equal(t, 2, c.registered(), "after one Signal: waiters registered")
+	require.NoError(t, cond.Broadcast(ctx))
 	for range 2 {
-		if err := <-woken; err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, <-woken)
 	}
-	if n := c.registered(); n != 0 {
-		t.Fatalf("%d registrations left", n)
-	}
-	if err := cond.Signal(ctx); err != nil { // nobody waits: nothing to do
-		t.Fatal(err)
-	}
+	require.Zero(t, c.registered(), "registrations left")
+	require.NoError(t, cond.Signal(ctx)) // nobody waits: nothing to do
 }
 
 func TestCondNoLostWakeup(t *testing.T) {
@@ -134,9 +118,8 @@ func TestCondNoLostWakeup(t *testing.T) {
 	cond := dsync.NewCond(c.ds, "c")
 	for range 20 {
 		waiter := dsync.NewMutex(c.ds, "m")
-		if _, err := waiter.Lock(ctx); err != nil {
-			t.Fatal(err)
-		}
+		_, err := waiter.Lock(ctx)
+		require.NoError(t, err)
 		woken := make(chan error, 1)
 		go func() {
 			_, err := cond.Wait(ctx, waiter)
@@ -148,16 +131,11 @@ func TestCondNoLostWakeup(t *testing.T) {
 		// The signaller takes the mutex, which the waiter gives up only
 		// once registered, and signals at once.
 		signaller := dsync.NewMutex(c.ds, "m")
-		if _, err := signaller.Lock(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := cond.Signal(ctx); err != nil {
-			t.Fatal(err)
-		}
+		_, err = signaller.Lock(ctx)
+		require.NoError(t, err)
+		require.NoError(t, cond.Signal(ctx))
 		signaller.Unlock(ctx)
-		if err := <-woken; err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, <-woken)
 	}
 }
 
@@ -166,21 +144,16 @@ func TestCondWaitCancelled(t *testing.T) {
 	ctx := context.Background()
 	cond := dsync.NewCond(c.ds, "c")
 	m := dsync.NewMutex(c.ds, "m")
-	if _, err := m.Lock(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, err := m.Lock(ctx)
+	require.NoError(t, err)
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := cond.Wait(short, m); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait without a signal: %v", err)
-	}
+	_, err = cond.Wait(short, m)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Wait without a signal")
 	// Neither the mutex nor the registration is left behind.
-	if ok, _, _ := dsync.NewMutex(c.ds, "m").TryLock(ctx); !ok {
-		t.Fatal("mutex still held after a failed Wait")
-	}
-	if n := c.registered(); n != 0 {
-		t.Fatalf("%d registrations left after a cancelled Wait", n)
-	}
+	ok, _, _ := dsync.NewMutex(c.ds, "m").TryLock(ctx)
+	require.True(t, ok, "mutex still held after a failed Wait")
+	require.Zero(t, c.registered(), "registrations left after a cancelled Wait")
 	mustPanic(t, "Wait without the mutex", func() { cond.Wait(ctx, dsync.NewMutex(c.ds, "other")) })
 }
 
@@ -190,17 +163,11 @@ func TestCondNodesDown(t *testing.T) {
 	cond := dsync.NewCond(c.ds, "c")
 	c.nodes[1].down.Store(true)
 	c.nodes[2].down.Store(true)
-	if err := cond.Broadcast(ctx); !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("Broadcast with 2 of 3 down: %v, want ErrNoQuorum", err)
-	}
+	require.ErrorIs(t, cond.Broadcast(ctx), dsync.ErrNoQuorum, "Broadcast with 2 of 3 down")
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if err := cond.Signal(short); !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("Signal with 2 of 3 down: %v, want ErrNoQuorum", err)
-	}
-	if err := dsync.NewCond(c.ds, "").Signal(ctx); !errors.Is(err, locker.ErrInvalidArgs) {
-		t.Fatalf("empty name: %v", err)
-	}
+	require.ErrorIs(t, cond.Signal(short), dsync.ErrNoQuorum, "Signal with 2 of 3 down")
+	require.ErrorIs(t, dsync.NewCond(c.ds, "").Signal(ctx), locker.ErrInvalidArgs, "empty name")
 }
 
 // withoutQuery hides the table's Querier.
@@ -210,23 +177,16 @@ func TestBarrierAndCondNeedQueries(t *testing.T) {
 	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	ds, err := dsync.New([]locker.NetLocker{withoutQuery{tbl}}, dsync.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ds.Close()
 	ctx := context.Background()
-	if err := dsync.NewBarrier(ds, "b", 2).Wait(ctx); !errors.Is(err, dsync.ErrQueryUnsupported) {
-		t.Errorf("Barrier.Wait: %v, want ErrQueryUnsupported", err)
-	}
+	assert.ErrorIs(t, dsync.NewBarrier(ds, "b", 2).Wait(ctx), dsync.ErrQueryUnsupported, "Barrier.Wait")
 	c := dsync.NewCond(ds, "c")
-	if err := c.Signal(ctx); !errors.Is(err, dsync.ErrQueryUnsupported) {
-		t.Errorf("Cond.Signal: %v, want ErrQueryUnsupported", err)
-	}
+	assert.ErrorIs(t, c.Signal(ctx), dsync.ErrQueryUnsupported, "Cond.Signal")
 	m := dsync.NewMutex(ds, "m")
 	m.Lock(ctx)
-	if _, err := c.Wait(ctx, m); !errors.Is(err, dsync.ErrQueryUnsupported) {
-		t.Errorf("Cond.Wait: %v, want ErrQueryUnsupported", err)
-	}
+	_, err = c.Wait(ctx, m)
+	assert.ErrorIs(t, err, dsync.ErrQueryUnsupported, "Cond.Wait")
 }
 
 // A waiter's registration makes its UID public, so that a signaller can

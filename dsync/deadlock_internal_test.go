@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/locker"
 )
 
@@ -24,32 +26,26 @@ func graphSize(ds *Dsync) (holds, waits int) {
 func TestWaitGraphForgets(t *testing.T) {
 	ls := []locker.NetLocker{locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})}
 	ds, err := New(ls, Config{RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := WithHolder(context.Background(), "A")
 	m := NewDRWMutex(ds, "x", "y")
-	if _, err := m.GetLock(ctx, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if h, w := graphSize(ds); h != 2 || w != 0 {
-		t.Fatalf("holding x,y: %d resources held, %d holders waiting", h, w)
-	}
+	_, err = m.GetLock(ctx, Options{})
+	require.NoError(t, err)
+	h, w := graphSize(ds)
+	require.Equal(t, 2, h, "holding x,y: %d resources held, %d holders waiting", h, w)
+	require.Zero(t, w, "holding x,y: %d resources held, %d holders waiting", h, w)
 	// A wait that gives up leaves the graph.
 	other := WithHolder(context.Background(), "B")
-	if _, err := NewDRWMutex(ds, "x").GetLock(other, Options{Timeout: 10 * time.Millisecond}); err == nil {
-		t.Fatal("granted while held")
-	}
-	if _, w := graphSize(ds); w != 0 {
-		t.Fatalf("%d waits left after a timeout", w)
-	}
+	_, err = NewDRWMutex(ds, "x").GetLock(other, Options{Timeout: 10 * time.Millisecond})
+	require.Error(t, err, "granted while held")
+	_, w = graphSize(ds)
+	require.Zero(t, w, "waits left after a timeout")
 	m.Unlock(ctx)
 	waitEmpty(t, ds)
 
 	// A lost hold leaves the graph: Close loses every lock.
-	if _, err := NewDRWMutex(ds, "x").GetLock(ctx, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = NewDRWMutex(ds, "x").GetLock(ctx, Options{})
+	require.NoError(t, err)
 	ds.Close()
 	waitEmpty(t, ds)
 }
@@ -71,7 +67,7 @@ func waitEmpty(t *testing.T, ds *Dsync) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("graph not emptied: %d holds, %d waits", h, w)
+			require.Failf(t, "graph not emptied", "%d holds, %d waits", h, w)
 		}
 		runtime.Gosched()
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/locker"
 )
 
@@ -41,21 +43,16 @@ func TestNodeCycle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := nodeCycle(tc.holder, tc.reports)
 			if tc.want == "" {
-				if got != "" {
-					t.Fatalf("cycle %q, want none", got)
-				}
+				require.Empty(t, got, "cycle, want none")
 				return
 			}
 			holders := strings.Fields(tc.want)
 			for i, h := range holders {
 				next := holders[(i+1)%len(holders)]
-				if !strings.Contains(got, `"`+h+`" waits for`) || !strings.Contains(got, `held by "`+next+`"`) {
-					t.Fatalf("cycle %q, want %s", got, tc.want)
-				}
+				require.Contains(t, got, `"`+h+`" waits for`, "cycle %q, want %s", got, tc.want)
+				require.Contains(t, got, `held by "`+next+`"`, "cycle %q, want %s", got, tc.want)
 			}
-			if n := strings.Count(got, "waits for"); n != len(holders) {
-				t.Fatalf("cycle %q has %d edges, want %d", got, n, len(holders))
-			}
+			require.Equal(t, len(holders), strings.Count(got, "waits for"), "cycle %q: edges", got)
 		})
 	}
 }

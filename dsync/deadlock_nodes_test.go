@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/locker"
 )
@@ -54,9 +57,7 @@ func processes(t *testing.T, k, n int) ([]*dsync.Dsync, []*atomic.Int32, []*lock
 			Owner:    fmt.Sprint("p", p+1),
 			RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { ds.Close() })
 		dss = append(dss, ds)
 		reads = append(reads, r)
@@ -69,21 +70,16 @@ func processes(t *testing.T, k, n int) ([]*dsync.Dsync, []*atomic.Int32, []*lock
 func checkOneVictim(t *testing.T, errs []error, victim int, edges [][3]string) {
 	t.Helper()
 	for i, err := range errs {
-		switch {
-		case i == victim && !errors.Is(err, dsync.ErrDeadlock):
-			t.Fatalf("holder %d, the largest in the cycle: %v, want ErrDeadlock", i, err)
-		case i != victim && err != nil:
-			t.Fatalf("holder %d: %v, want its lock once the victim released", i, err)
+		if i == victim {
+			require.ErrorIs(t, err, dsync.ErrDeadlock, "holder %d, the largest in the cycle", i)
+		} else {
+			require.NoError(t, err, "holder %d: want its lock once the victim released", i)
 		}
 	}
 	msg := errs[victim].Error()
-	if strings.Count(msg, "waits for") != len(edges) {
-		t.Fatalf("cycle of %d named as %q", len(edges), msg)
-	}
+	require.Equal(t, len(edges), strings.Count(msg, "waits for"), "cycle of %d named as %q", len(edges), msg)
 	for _, e := range edges {
-		if !strings.Contains(msg, fmt.Sprintf("%q waits for %q held by %q", e[0], e[1], e[2])) {
-			t.Fatalf("error %q does not name %q waiting for %q held by %q", msg, e[0], e[1], e[2])
-		}
+		require.Contains(t, msg, fmt.Sprintf("%q waits for %q held by %q", e[0], e[1], e[2]), "error does not name %q waiting for %q held by %q", e[0], e[1], e[2])
 	}
 }
 
@@ -112,12 +108,10 @@ func TestDeadlockAcrossProcesses(t *testing.T) {
 		ds.Close() // waits for the withdrawals
 	}
 	for i, tbl := range tables {
-		if st := tbl.Stats(); st.Grants != 0 {
-			t.Errorf("node %d: %d grants left", i, st.Grants)
-		}
-		if r, err := tbl.Waits(context.Background(), locker.WaitsArgs{}); err != nil || len(r.Edges) != 0 {
-			t.Errorf("node %d: edges left %+v (%v)", i, r.Edges, err)
-		}
+		assert.Zero(t, tbl.Stats().Grants, "node %d: grants left", i)
+		r, err := tbl.Waits(context.Background(), locker.WaitsArgs{})
+		assert.NoError(t, err, "node %d: edges left %+v", i, r.Edges)
+		assert.Empty(t, r.Edges, "node %d: edges left", i)
 	}
 }
 
@@ -138,9 +132,8 @@ func TestDeadlockAcrossProcessesChain(t *testing.T) {
 	ctx := context.Background()
 	opts := dsync.Options{Timeout: 30 * time.Second}
 	c := dsync.NewDRWMutex(dss[2], "c")
-	if _, err := c.GetLock(dsync.WithHolder(ctx, "C"), opts); err != nil {
-		t.Fatal(err)
-	}
+	_, err := c.GetLock(dsync.WithHolder(ctx, "C"), opts)
+	require.NoError(t, err)
 	results := make(chan error, 2)
 	chain := func(ds *dsync.Dsync, holder, own, next string) {
 		hctx := dsync.WithHolder(ctx, holder)
@@ -168,19 +161,17 @@ func TestDeadlockAcrossProcessesChain(t *testing.T) {
 	for reads[0].Load() < r0+6 || reads[1].Load() < r1+6 {
 		select {
 		case err := <-results:
-			t.Fatalf("a waiter of a chain stopped waiting: %v", err)
+			require.Failf(t, "a waiter of a chain stopped waiting", "with %v", err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the waiters read the nodes' edges %d and %d times in 30 s", reads[0].Load()-r0, reads[1].Load()-r1)
+			require.Failf(t, "the waiters did not read the edges", "the waiters read the nodes' edges %d and %d times in 30 s", reads[0].Load()-r0, reads[1].Load()-r1)
 		}
 		runtime.Gosched()
 	}
 	c.Unlock(ctx)
 	for range 2 {
-		if err := <-results; err != nil {
-			t.Fatalf("a chain is not a deadlock: %v", err)
-		}
+		require.NoError(t, <-results, "a chain is not a deadlock")
 	}
 }
 
@@ -191,9 +182,7 @@ func waitEdges(t *testing.T, tbl *locker.Local, want ...string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r, err := tbl.Waits(context.Background(), locker.WaitsArgs{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var got []string
 		for _, e := range r.Edges {
 			got = append(got, e.Waiter+" "+e.Resource+" "+e.Holder)
@@ -202,7 +191,7 @@ func waitEdges(t *testing.T, tbl *locker.Local, want ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("edges %q, want %q", got, want)
+			require.Failf(t, "the edges never were as wanted", "edges %q, want %q", got, want)
 		}
 		runtime.Gosched()
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/dsync"
 )
 
@@ -118,23 +120,17 @@ func TestDeadlockTwoHoldersCrossing(t *testing.T) {
 			case errors.Is(err, dsync.ErrDeadlock) && victim < 0:
 				victim = i
 			default:
-				t.Fatalf("holder %d: %v", i, err)
+				require.Failf(t, "not the one deadlock victim", "holder %d: %v", i, err)
 			}
 		}
-		if victim < 0 {
-			t.Fatal("no acquisition reported the deadlock")
-		}
+		require.GreaterOrEqual(t, victim, 0, "no acquisition reported the deadlock")
 		msg := errs[victim].Error()
 		for _, want := range [][3]string{{"A", "b", "B"}, {"B", "a", "A"}} {
-			if !namesEdge(msg, want[0], want[1], want[2]) {
-				t.Fatalf("error %q does not name %q waiting for %q held by %q", msg, want[0], want[1], want[2])
-			}
+			require.True(t, namesEdge(msg, want[0], want[1], want[2]), "error %q does not name %q waiting for %q held by %q", msg, want[0], want[1], want[2])
 		}
 	}
 	c.ds.Close()
-	if g := c.grants(); g != 0 {
-		t.Fatalf("%d grants left", g)
-	}
+	require.Zero(t, c.grants(), "grants left")
 }
 
 func TestDeadlockThreeHolders(t *testing.T) {
@@ -144,16 +140,12 @@ func TestDeadlockThreeHolders(t *testing.T) {
 	for _, err := range errs {
 		if errors.Is(err, dsync.ErrDeadlock) {
 			n++
-			if strings.Count(err.Error(), "waits for") != 3 {
-				t.Fatalf("cycle of three named as %q", err)
-			}
-		} else if err != nil {
-			t.Fatal(err)
+			require.Equal(t, 3, strings.Count(err.Error(), "waits for"), "cycle of three named as %q", err)
+		} else {
+			require.NoError(t, err)
 		}
 	}
-	if n != 1 {
-		t.Fatalf("%d acquisitions failed with ErrDeadlock, want exactly 1: %v", n, errs)
-	}
+	require.Equal(t, 1, n, "acquisitions failed with ErrDeadlock, want exactly 1: %v", errs)
 }
 
 func TestDeadlockWithoutHolderIsOnlyATimeout(t *testing.T) {
@@ -163,41 +155,34 @@ func TestDeadlockWithoutHolderIsOnlyATimeout(t *testing.T) {
 	a.GetLock(ctx, dsync.Options{})
 	b.GetLock(ctx, dsync.Options{})
 	_, err := dsync.NewDRWMutex(c.ds, "b").GetLock(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
-	if !errors.Is(err, dsync.ErrTimeout) || errors.Is(err, dsync.ErrDeadlock) {
-		t.Fatalf("without holders: %v, want a plain ErrTimeout", err)
-	}
+	require.ErrorIs(t, err, dsync.ErrTimeout, "without holders, want a plain ErrTimeout")
+	require.NotErrorIs(t, err, dsync.ErrDeadlock, "without holders, want a plain ErrTimeout")
 	// One side names a holder, the other does not: the graph sees no cycle.
 	_, err = dsync.NewDRWMutex(c.ds, "a").GetLock(dsync.WithHolder(ctx, "B"), dsync.Options{Timeout: 20 * time.Millisecond})
-	if !errors.Is(err, dsync.ErrTimeout) {
-		t.Fatalf("half-named: %v, want ErrTimeout", err)
-	}
+	require.ErrorIs(t, err, dsync.ErrTimeout, "half-named")
 }
 
 func TestDeadlockSelf(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := dsync.WithHolder(context.Background(), "A")
 	r := dsync.NewDRWMutex(c.ds, "x")
-	if _, err := r.GetRLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := r.GetRLock(ctx, dsync.Options{})
+	require.NoError(t, err)
 	// Another read lock by the same holder shares: no deadlock.
 	r2 := dsync.NewDRWMutex(c.ds, "x")
-	if _, err := r2.GetRLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
-		t.Fatalf("second read lock: %v", err)
-	}
+	_, err = r2.GetRLock(ctx, dsync.Options{Timeout: time.Minute})
+	require.NoError(t, err, "second read lock")
 	r2.RUnlock(ctx)
 	// Upgrading to a write lock while holding the read lock would wait for
 	// itself.
-	_, err := dsync.NewDRWMutex(c.ds, "x").GetLock(ctx, dsync.Options{Timeout: time.Minute})
-	if !errors.Is(err, dsync.ErrDeadlock) || !namesEdge(err.Error(), "A", "x", "A") {
-		t.Fatalf("upgrade: %v, want ErrDeadlock naming A", err)
-	}
+	_, err = dsync.NewDRWMutex(c.ds, "x").GetLock(ctx, dsync.Options{Timeout: time.Minute})
+	require.ErrorIs(t, err, dsync.ErrDeadlock, "upgrade: want ErrDeadlock naming A")
+	require.True(t, namesEdge(err.Error(), "A", "x", "A"), "upgrade: %v, want ErrDeadlock naming A", err)
 	r.RUnlock(ctx)
 	// Released: the holder may take the write lock now.
 	w := dsync.NewDRWMutex(c.ds, "x")
-	if _, err := w.GetLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
-		t.Fatalf("after release: %v", err)
-	}
+	_, err = w.GetLock(ctx, dsync.Options{Timeout: time.Minute})
+	require.NoError(t, err, "after release")
 	w.Unlock(ctx)
 }
 
@@ -205,17 +190,15 @@ func TestDeadlockSeesTryLockHolds(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := dsync.WithHolder(context.Background(), "A")
 	m := dsync.NewDRWMutex(c.ds, "x")
-	if ok, _, err := m.TryLock(ctx); !ok || err != nil {
-		t.Fatal(ok, err)
-	}
-	if _, err := dsync.NewDRWMutex(c.ds, "x").GetLock(ctx, dsync.Options{Timeout: time.Minute}); !errors.Is(err, dsync.ErrDeadlock) {
-		t.Fatalf("after TryLock: %v", err)
-	}
+	ok, _, err := m.TryLock(ctx)
+	require.NoError(t, err, "TryLock")
+	require.True(t, ok, "TryLock")
+	_, err = dsync.NewDRWMutex(c.ds, "x").GetLock(ctx, dsync.Options{Timeout: time.Minute})
+	require.ErrorIs(t, err, dsync.ErrDeadlock, "after TryLock")
 	m.Unlock(ctx)
 	again := dsync.NewDRWMutex(c.ds, "x")
-	if _, err := again.GetLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
-		t.Fatalf("after Unlock the hold is forgotten: %v", err)
-	}
+	_, err = again.GetLock(ctx, dsync.Options{Timeout: time.Minute})
+	require.NoError(t, err, "after Unlock the hold is forgotten")
 	again.Unlock(ctx)
 }
 
@@ -227,18 +210,14 @@ func TestDeadlockReleasedHoldIsNotAWait(t *testing.T) {
 		// A releases x and asks for it again at once, while B holds it: A
 		// waits for B, not for its own released hold.
 		m := dsync.NewDRWMutex(c.ds, "x")
-		if _, err := m.GetLock(a, dsync.Options{}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := m.GetLock(a, dsync.Options{})
+		require.NoError(t, err)
 		m.Unlock(a)
 		mb := dsync.NewDRWMutex(c.ds, "x")
-		if _, err := mb.GetLock(b, dsync.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		_, err := dsync.NewDRWMutex(c.ds, "x").GetLock(a, dsync.Options{Timeout: time.Millisecond})
-		if !errors.Is(err, dsync.ErrTimeout) {
-			t.Fatalf("A asking again: %v, want ErrTimeout", err)
-		}
+		_, err = mb.GetLock(b, dsync.Options{})
+		require.NoError(t, err)
+		_, err = dsync.NewDRWMutex(c.ds, "x").GetLock(a, dsync.Options{Timeout: time.Millisecond})
+		require.ErrorIs(t, err, dsync.ErrTimeout, "A asking again")
 		mb.Unlock(b)
 	}
 }

@@ -1,9 +1,6 @@
 package dsync_test
 
 import (
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +12,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/dsync"
@@ -241,12 +241,10 @@ func TestQuorumTable(t *testing.T) {
 			ls[i] = locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		}
 		ds, err := dsync.New(ls, dsync.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ds.ReadQuorum() != rw[0] || ds.WriteQuorum() != rw[1] || ds.Lockers() != n {
-			t.Errorf("n=%d: read %d write %d, want %v", n, ds.ReadQuorum(), ds.WriteQuorum(), rw)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, rw[0], ds.ReadQuorum(), "n=%d: read quorum", n)
+		assert.Equal(t, rw[1], ds.WriteQuorum(), "n=%d: write quorum", n)
+		assert.Equal(t, n, ds.Lockers(), "n=%d: lockers", n)
 		ds.Close()
 	}
 }
@@ -265,11 +263,12 @@ func TestNewRejects(t *testing.T) {
 		"refresh too slow":  {[]locker.NetLocker{a}, dsync.Config{RefreshInterval: time.Minute, Validity: time.Minute}},
 		"retry max too low": {[]locker.NetLocker{a}, dsync.Config{RetryMin: time.Second, RetryMax: time.Millisecond}},
 	} {
-		if ds, err := dsync.New(tc.ls, tc.cfg); err == nil {
+		ds, err := dsync.New(tc.ls, tc.cfg)
+		if err == nil {
 			ds.Close()
-			t.Errorf("%s: New succeeded", name)
-		} else if !strings.HasPrefix(err.Error(), "dsync: ") {
-			t.Errorf("%s: error %q does not start with the package name", name, err)
+		}
+		if assert.Error(t, err, "%s: New succeeded", name) {
+			assert.True(t, strings.HasPrefix(err.Error(), "dsync: "), "%s: error %q does not start with the package name", name, err)
 		}
 	}
 }
@@ -281,41 +280,35 @@ func TestExclusion(t *testing.T) {
 			t.Run(fmt.Sprint("n=", n), func(t *testing.T) {
 				c := newCluster(t, n, nil)
 				w := dsync.NewDRWMutex(c.ds, "obj")
-				if ok, _, err := w.TryLock(ctx); !ok || err != nil {
-					t.Fatalf("first TryLock: %v %v", ok, err)
-				}
+				ok, _, err := w.TryLock(ctx)
+				require.NoError(t, err, "first TryLock")
+				require.True(t, ok, "first TryLock")
 				other := dsync.NewDRWMutex(c.ds, "obj")
-				if ok, _, err := other.TryLock(ctx); ok || err != nil {
-					t.Fatalf("second writer: ok=%v err=%v, want refused", ok, err)
-				}
-				if ok, _, err := other.TryRLock(ctx); ok || err != nil {
-					t.Fatalf("reader while written: ok=%v err=%v, want refused", ok, err)
-				}
-				if err := w.Unlock(ctx); err != nil {
-					t.Fatal(err)
-				}
+				ok, _, err = other.TryLock(ctx)
+				require.NoError(t, err, "second writer, want refused")
+				require.False(t, ok, "second writer, want refused")
+				ok, _, err = other.TryRLock(ctx)
+				require.NoError(t, err, "reader while written, want refused")
+				require.False(t, ok, "reader while written, want refused")
+				require.NoError(t, w.Unlock(ctx))
 				r1, r2 := dsync.NewDRWMutex(c.ds, "obj"), dsync.NewDRWMutex(c.ds, "obj")
 				for _, r := range []*dsync.DRWMutex{r1, r2} {
-					if ok, _, err := r.TryRLock(ctx); !ok || err != nil {
-						t.Fatalf("reader: %v %v", ok, err)
-					}
+					ok, _, err := r.TryRLock(ctx)
+					require.NoError(t, err, "reader")
+					require.True(t, ok, "reader")
 				}
-				if ok, _, _ := other.TryLock(ctx); ok {
-					t.Fatal("writer granted while read-locked")
-				}
+				ok, _, _ = other.TryLock(ctx)
+				require.False(t, ok, "writer granted while read-locked")
 				r1.RUnlock(ctx)
 				r2.RUnlock(ctx)
 				// Each RUnlock returned once a read quorum released, so a
 				// TryLock could still meet a reader on a node whose answer
 				// is on its way: a writer that waits gets the lock.
-				if _, err := other.GetLock(ctx, dsync.Options{Timeout: 10 * time.Second}); err != nil {
-					t.Fatalf("writer after readers left: %v", err)
-				}
+				_, err = other.GetLock(ctx, dsync.Options{Timeout: 10 * time.Second})
+				require.NoError(t, err, "writer after readers left")
 				other.Unlock(ctx)
 				c.ds.Close() // waits for background releases
-				if g := c.grants(); g != 0 {
-					t.Fatalf("%d grants left on the nodes", g)
-				}
+				require.Zero(t, c.grants(), "grants left on the nodes")
 			})
 		}
 	})
@@ -356,11 +349,9 @@ func TestNoLostUpdates(t *testing.T) {
 		wg.Wait()
 		close(errs)
 		for err := range errs {
-			t.Fatal(err)
+			require.NoError(t, err)
 		}
-		if counter != workers*rounds {
-			t.Fatalf("counter = %d, want %d: updates lost", counter, workers*rounds)
-		}
+		require.Equal(t, workers*rounds, counter, "counter: updates lost")
 	})
 }
 
@@ -375,26 +366,19 @@ func TestToleratesNMinusQuorumDown(t *testing.T) {
 					c.nodes[i].down.Store(true)
 				}
 				m := dsync.NewDRWMutex(c.ds, "obj")
-				if _, err := m.GetLock(ctx, dsync.Options{Timeout: time.Minute}); err != nil {
-					t.Fatalf("with %d of %d down: %v", w, n, err)
-				}
-				if err := m.Unlock(ctx); err != nil {
-					t.Fatalf("unlock with %d down: %v", w, err)
-				}
+				_, err := m.GetLock(ctx, dsync.Options{Timeout: time.Minute})
+				require.NoError(t, err, "with %d of %d down", w, n)
+				require.NoError(t, m.Unlock(ctx), "unlock with %d down", w)
 				// One more down: no write quorum.
 				c.nodes[w].down.Store(true)
 				ok, _, err := m.TryLock(ctx)
-				if ok || !errors.Is(err, dsync.ErrNoQuorum) {
-					t.Fatalf("with %d down: ok=%v err=%v, want ErrNoQuorum", w+1, ok, err)
-				}
+				require.False(t, ok, "with %d down: ok=%v err=%v, want ErrNoQuorum", w+1, ok, err)
+				require.ErrorIs(t, err, dsync.ErrNoQuorum, "with %d down", w+1)
 				_, err = m.GetLock(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
-				if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrNoQuorum) {
-					t.Fatalf("GetLock with %d down: %v, want ErrTimeout wrapping ErrNoQuorum", w+1, err)
-				}
+				require.ErrorIs(t, err, dsync.ErrTimeout, "GetLock with %d down, want ErrTimeout wrapping ErrNoQuorum", w+1)
+				require.ErrorIs(t, err, dsync.ErrNoQuorum, "GetLock with %d down, want ErrTimeout wrapping ErrNoQuorum", w+1)
 				c.ds.Close()
-				if g := c.grants(); g != 0 {
-					t.Fatalf("failed attempts left %d grants", g)
-				}
+				require.Zero(t, c.grants(), "failed attempts left grants")
 			})
 		}
 	})
@@ -405,14 +389,13 @@ func TestTimeoutAndCancellationAreDistinct(t *testing.T) {
 		c := newCluster(t, 3, nil)
 		ctx := context.Background()
 		holder := dsync.NewDRWMutex(c.ds, "obj")
-		if _, err := holder.GetLock(ctx, dsync.Options{}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := holder.GetLock(ctx, dsync.Options{})
+		require.NoError(t, err)
 		m := dsync.NewDRWMutex(c.ds, "obj")
-		_, err := m.GetLock(ctx, dsync.Options{Timeout: 10 * time.Millisecond})
-		if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) || errors.Is(err, context.Canceled) {
-			t.Fatalf("timeout: %v", err)
-		}
+		_, err = m.GetLock(ctx, dsync.Options{Timeout: 10 * time.Millisecond})
+		require.ErrorIs(t, err, dsync.ErrTimeout, "timeout")
+		require.ErrorIs(t, err, dsync.ErrLocked, "timeout")
+		require.NotErrorIs(t, err, context.Canceled, "timeout")
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error)
 		go func() {
@@ -421,15 +404,13 @@ func TestTimeoutAndCancellationAreDistinct(t *testing.T) {
 		}()
 		cancel()
 		err = <-done
-		if !errors.Is(err, context.Canceled) || errors.Is(err, dsync.ErrTimeout) {
-			t.Fatalf("cancelled: %v", err)
-		}
+		require.ErrorIs(t, err, context.Canceled, "cancelled")
+		require.NotErrorIs(t, err, dsync.ErrTimeout, "cancelled")
 		dctx, dcancel := context.WithTimeout(ctx, 10*time.Millisecond)
 		defer dcancel()
 		_, err = m.GetLock(dctx, dsync.Options{})
-		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, dsync.ErrTimeout) {
-			t.Fatalf("deadline: %v", err)
-		}
+		require.ErrorIs(t, err, context.DeadlineExceeded, "deadline")
+		require.NotErrorIs(t, err, dsync.ErrTimeout, "deadline")
 		holder.Unlock(ctx)
 	})
 }
@@ -439,22 +420,18 @@ func TestInvalidNamesFailAtOnce(t *testing.T) {
 		c := newCluster(t, 3, nil)
 		for _, names := range [][]string{nil, {""}, {"a", ""}} {
 			m := dsync.NewDRWMutex(c.ds, names...)
-			if _, err := m.GetLock(context.Background(), dsync.Options{}); !errors.Is(err, locker.ErrInvalidArgs) {
-				t.Errorf("names %q: %v, want ErrInvalidArgs", names, err)
-			}
+			_, err := m.GetLock(context.Background(), dsync.Options{})
+			assert.ErrorIs(t, err, locker.ErrInvalidArgs, "names %q", names)
 		}
 		// Too many resources: the nodes refuse, and the client does not retry.
 		many := make([]string, locker.DefaultMaxResources+1)
 		for i := range many {
 			many[i] = fmt.Sprint("r", i)
 		}
-		if _, err := dsync.NewDRWMutex(c.ds, many...).GetLock(context.Background(), dsync.Options{}); !errors.Is(err, locker.ErrInvalidArgs) {
-			t.Errorf("too many names: %v, want ErrInvalidArgs", err)
-		}
+		_, err := dsync.NewDRWMutex(c.ds, many...).GetLock(context.Background(), dsync.Options{})
+		assert.ErrorIs(t, err, locker.ErrInvalidArgs, "too many names")
 		m := dsync.NewDRWMutex(c.ds, "b", "a", "b")
-		if got := m.Names(); len(got) != 2 || got[0] != "a" || got[1] != "b" {
-			t.Errorf("Names() = %q", got)
-		}
+		assert.Equal(t, []string{"a", "b"}, m.Names(), "Names()")
 	})
 }
 
@@ -469,9 +446,8 @@ func TestMisusePanics(t *testing.T) {
 			func() {
 				defer func() {
 					r := recover()
-					if s, _ := r.(string); !strings.HasPrefix(s, "dsync: ") {
-						t.Errorf("%s of unlocked mutex: recovered %v, want a panic starting with \"dsync: \"", name, r)
-					}
+					s, _ := r.(string)
+					assert.True(t, strings.HasPrefix(s, "dsync: "), "%s of unlocked mutex: recovered %v, want a panic starting with \"dsync: \"", name, r)
 				}()
 				f()
 			}()
@@ -486,9 +462,9 @@ func TestLateGrantIsReleased(t *testing.T) {
 		// Node 0 holds back lock requests; nodes 1 and 2 are locked by another
 		// holder, so the attempt fails while node 0's request is in flight.
 		for _, n := range c.nodes[1:] {
-			if r, err := n.Local.Lock(ctx, locker.LockArgs{UID: "holder", Resources: []string{"obj"}}); err != nil || !r.OK {
-				t.Fatal(r, err)
-			}
+			r, err := n.Local.Lock(ctx, locker.LockArgs{UID: "holder", Resources: []string{"obj"}})
+			require.NoError(t, err)
+			require.True(t, r.OK, "%+v", r)
 		}
 		gate := make(chan struct{})
 		c.nodes[0].mu.Lock()
@@ -498,15 +474,12 @@ func TestLateGrantIsReleased(t *testing.T) {
 
 		m := dsync.NewDRWMutex(c.ds, "obj")
 		ok, _, err := m.TryLock(ctx)
-		if ok || err != nil {
-			t.Fatalf("TryLock: ok=%v err=%v, want refused", ok, err)
-		}
+		require.NoError(t, err, "TryLock, want refused")
+		require.False(t, ok, "TryLock, want refused")
 		close(gate) // node 0 now grants the abandoned request...
 		<-c.nodes[0].unlocks
 		// ...and the client released it.
-		if st := c.nodes[0].Stats(); st.Grants != 0 {
-			t.Fatalf("node 0 still holds %d grants", st.Grants)
-		}
+		require.Zero(t, c.nodes[0].Stats().Grants, "node 0 still holds grants")
 	})
 }
 
@@ -520,9 +493,7 @@ func TestLostLockCancelsContext(t *testing.T) {
 		ctx := context.Background()
 		m := dsync.NewDRWMutex(c.ds, "obj")
 		lockCtx, err := m.GetLock(ctx, dsync.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, n := range c.nodes { // every node has answered, not just a quorum
 			<-n.locked
 		}
@@ -533,16 +504,10 @@ func TestLostLockCancelsContext(t *testing.T) {
 		clk.BlockUntil(nil, 2) // the refresher's tick and deadline timers
 		clk.Advance(dsync.DefaultRefreshInterval)
 		<-lockCtx.Done()
-		if cause := context.Cause(lockCtx); !errors.Is(cause, dsync.ErrLockLost) {
-			t.Fatalf("cause %v, want ErrLockLost", cause)
-		}
+		require.ErrorIs(t, context.Cause(lockCtx), dsync.ErrLockLost, "cause")
 		c.ds.Close() // waits for the background force-release
-		if g := c.grants(); g != 0 {
-			t.Fatalf("remains of the lost lock: %d grants", g)
-		}
-		if err := m.Unlock(ctx); !errors.Is(err, dsync.ErrLockLost) {
-			t.Fatalf("Unlock of lost lock: %v, want ErrLockLost", err)
-		}
+		require.Zero(t, c.grants(), "remains of the lost lock: grants")
+		require.ErrorIs(t, m.Unlock(ctx), dsync.ErrLockLost, "Unlock of lost lock")
 	})
 }
 
@@ -553,9 +518,7 @@ func TestUnrefreshedLockIsGivenUpBeforeNodesExpireIt(t *testing.T) {
 		ctx := context.Background()
 		m := dsync.NewDRWMutex(c.ds, "obj")
 		lockCtx, err := m.GetLock(ctx, dsync.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// The holder is cut off from two nodes: refreshes miss the quorum, but
 		// nobody denies the lock.
 		// Cut the holder off from every node but one that granted.
@@ -572,13 +535,10 @@ func TestUnrefreshedLockIsGivenUpBeforeNodesExpireIt(t *testing.T) {
 		// Jump to the holder's deadline: validity less its 2% margin.
 		clk.Set(start.Add(validity - validity/50))
 		<-lockCtx.Done()
-		if cause := context.Cause(lockCtx); !errors.Is(cause, dsync.ErrLockLost) {
-			t.Fatalf("cause %v", cause)
-		}
+		require.ErrorIs(t, context.Cause(lockCtx), dsync.ErrLockLost, "cause")
 		// The holder gave up before the nodes' validity ran out.
-		if held := clk.Since(start); held >= validity {
-			t.Fatalf("lock given up after %v, not before the validity %v", held, validity)
-		}
+		held := clk.Since(start)
+		require.Less(t, held, validity, "lock given up after %v, not before the validity %v", held, validity)
 	})
 }
 
@@ -587,15 +547,12 @@ func TestUnlockDoesNotBlockWhenNodesAreDown(t *testing.T) {
 		c := newCluster(t, 3, nil)
 		ctx := context.Background()
 		m := dsync.NewDRWMutex(c.ds, "obj")
-		if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := m.GetLock(ctx, dsync.Options{})
+		require.NoError(t, err)
 		c.nodes[0].down.Store(true)
 		c.nodes[1].down.Store(true)
-		err := m.Unlock(ctx)
-		if !errors.Is(err, dsync.ErrUnlockPending) {
-			t.Fatalf("Unlock with 2 of 3 down: %v, want ErrUnlockPending", err)
-		}
+		err = m.Unlock(ctx)
+		require.ErrorIs(t, err, dsync.ErrUnlockPending, "Unlock with 2 of 3 down")
 		// The nodes come back and the background retries finish the release.
 		c.nodes[0].mu.Lock()
 		c.nodes[0].unlocks = make(chan string, 100)
@@ -603,9 +560,8 @@ func TestUnlockDoesNotBlockWhenNodesAreDown(t *testing.T) {
 		c.nodes[0].down.Store(false)
 		c.nodes[1].down.Store(false)
 		<-c.nodes[0].unlocks
-		if st := c.nodes[0].Stats(); st.Grants != 0 {
-			t.Fatalf("node 0 still holds the lock: %+v", st)
-		}
+		st := c.nodes[0].Stats()
+		require.Zero(t, st.Grants, "node 0 still holds the lock: %+v", st)
 	})
 }
 
@@ -624,9 +580,8 @@ func heldInBubble(t *testing.T) (*cluster, *dsync.DRWMutex) {
 	t.Helper()
 	c := newCluster(t, 3, nil)
 	m := dsync.NewDRWMutex(c.ds, "obj")
-	if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := m.GetLock(context.Background(), dsync.Options{})
+	require.NoError(t, err)
 	synctest.Wait() // every node has answered the lock
 	return c, m
 }
@@ -642,15 +597,10 @@ func TestUnlockReturnsAtQuorumAndCloseWaitsForTheRest(t *testing.T) {
 			ctx := context.Background()
 			gate := c.nodes[2].gateUnlocks()
 			start := time.Now()
-			if err := m.Unlock(ctx); err != nil {
-				t.Fatalf("Unlock with one node slow: %v", err)
-			}
-			if waited := time.Since(start); waited != 0 {
-				t.Fatalf("Unlock waited %v for the slow node", waited)
-			}
-			if g := c.nodes[2].Stats().Grants; g != 1 {
-				t.Fatalf("the slow node holds %d grants before it answered, want 1", g)
-			}
+			require.NoError(t, m.Unlock(ctx), "Unlock with one node slow")
+			waited := time.Since(start)
+			require.Zero(t, waited, "Unlock waited %v for the slow node", waited)
+			require.Equal(t, 1, c.nodes[2].Stats().Grants, "the slow node holds grants before it answered")
 			closed := make(chan struct{})
 			go func() {
 				c.ds.Close()
@@ -659,14 +609,12 @@ func TestUnlockReturnsAtQuorumAndCloseWaitsForTheRest(t *testing.T) {
 			synctest.Wait()
 			select {
 			case <-closed:
-				t.Fatal("Close returned before the slow node answered the release")
+				require.Fail(t, "Close returned before the slow node answered the release")
 			default:
 			}
 			close(gate)
 			<-closed
-			if g := c.grants(); g != 0 {
-				t.Fatalf("%d grants left after Close", g)
-			}
+			require.Zero(t, c.grants(), "grants left after Close")
 		})
 	})
 }
@@ -680,15 +628,11 @@ func TestLateReleaseFailureIsRetried(t *testing.T) {
 			ctx := context.Background()
 			slow := c.nodes[2]
 			gate := slow.gateUnlocks()
-			if err := m.Unlock(ctx); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, m.Unlock(ctx))
 			slow.down.Store(true)
 			close(gate)
 			synctest.Wait() // the release failed; retries wait out their back-off
-			if g := slow.Stats().Grants; g != 1 {
-				t.Fatalf("the down node holds %d grants, want 1", g)
-			}
+			require.Equal(t, 1, slow.Stats().Grants, "the down node holds grants")
 			slow.mu.Lock()
 			slow.unlocks = make(chan string, 1)
 			slow.mu.Unlock()
@@ -696,14 +640,10 @@ func TestLateReleaseFailureIsRetried(t *testing.T) {
 			select {
 			case <-slow.unlocks: // a retry got through
 			case <-time.After(time.Minute): // on the bubble's clock: at once if nothing else is to happen
-				t.Fatal("the failed release was not retried")
+				require.Fail(t, "the failed release was not retried")
 			}
-			if r := slow.releases.Load(); r < 2 {
-				t.Fatalf("%d release calls on the slow node, want the failed one and a retry", r)
-			}
-			if g := slow.Stats().Grants; g != 0 {
-				t.Fatalf("the node holds %d grants after the retry", g)
-			}
+			require.GreaterOrEqual(t, slow.releases.Load(), int32(2), "release calls on the slow node, want the failed one and a retry")
+			require.Zero(t, slow.Stats().Grants, "the node holds grants after the retry")
 		})
 	})
 }
@@ -713,20 +653,14 @@ func TestLockContextEndsWithUnlockAndCaller(t *testing.T) {
 		c := newCluster(t, 3, nil)
 		m := dsync.NewDRWMutex(c.ds, "obj")
 		lockCtx, err := m.GetLock(context.Background(), dsync.Options{Timeout: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if lockCtx.Err() != nil {
-			t.Fatal("lock context done while held")
-		}
+		require.NoError(t, err)
+		require.NoError(t, lockCtx.Err(), "lock context done while held")
 		m.Unlock(context.Background())
 		<-lockCtx.Done()
 
 		parent, cancel := context.WithCancel(context.Background())
 		rctx, err := m.GetRLock(parent, dsync.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		cancel()
 		<-rctx.Done()
 		m.RUnlock(context.Background())
@@ -740,22 +674,21 @@ func TestReadQuorumAndMultiResource(t *testing.T) {
 		c.nodes[0].down.Store(true)
 		c.nodes[1].down.Store(true)
 		r := dsync.NewDRWMutex(c.ds, "a", "b")
-		if ok, _, err := r.TryRLock(ctx); !ok || err != nil {
-			t.Fatalf("read with 2 of 4 up: %v %v", ok, err)
-		}
-		if ok, _, err := dsync.NewDRWMutex(c.ds, "z").TryLock(ctx); ok || !errors.Is(err, dsync.ErrNoQuorum) {
-			t.Fatalf("write with 2 of 4 up: %v %v", ok, err)
-		}
+		ok, _, err := r.TryRLock(ctx)
+		require.NoError(t, err, "read with 2 of 4 up")
+		require.True(t, ok, "read with 2 of 4 up")
+		ok, _, err = dsync.NewDRWMutex(c.ds, "z").TryLock(ctx)
+		require.False(t, ok, "write with 2 of 4 up: %v %v", ok, err)
+		require.ErrorIs(t, err, dsync.ErrNoQuorum, "write with 2 of 4 up")
 		c.nodes[0].down.Store(false)
 		c.nodes[1].down.Store(false)
 		w := dsync.NewDRWMutex(c.ds, "b", "c")
-		if ok, _, _ := w.TryLock(ctx); ok {
-			t.Fatal("write on b granted while b is read-locked")
-		}
+		ok, _, _ = w.TryLock(ctx)
+		require.False(t, ok, "write on b granted while b is read-locked")
 		wc := dsync.NewDRWMutex(c.ds, "c")
-		if ok, _, err := wc.TryLock(ctx); !ok || err != nil {
-			t.Fatalf("c was left locked by the failed multi-resource attempt: %v %v", ok, err)
-		}
+		ok, _, err = wc.TryLock(ctx)
+		require.NoError(t, err, "c was left locked by the failed multi-resource attempt")
+		require.True(t, ok, "c was left locked by the failed multi-resource attempt")
 	})
 }
 
@@ -764,20 +697,19 @@ func TestSourceIsTheCallersLine(t *testing.T) {
 		c := newCluster(t, 1, nil)
 		m := dsync.NewDRWMutex(c.ds, "obj")
 		for range 2 { // the second time from the cache
-			if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil { // the line recorded
-				t.Fatal(err)
-			}
+			_, err := m.GetLock(context.Background(), dsync.Options{}) // the line recorded
+			require.NoError(t, err)
 			entries, err := listAll(context.Background(), c.nodes[0])
-			if err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Source, "dsync/dsync_test.go:") {
-				t.Fatalf("entries %+v, %v", entries, err)
-			}
+			require.NoError(t, err, "entries %+v", entries)
+			require.Len(t, entries, 1, "entries %+v", entries)
+			require.True(t, strings.HasPrefix(entries[0].Source, "dsync/dsync_test.go:"), "entries %+v", entries)
 			m.Unlock(context.Background())
 		}
 		ok, _, _ := m.TryLock(context.Background())
 		entries, _ := listAll(context.Background(), c.nodes[0])
-		if !ok || len(entries) != 1 || !strings.Contains(entries[0].Source, "dsync_test.go:") {
-			t.Fatalf("TryLock source: %+v", entries)
-		}
+		require.True(t, ok, "TryLock source: %+v", entries)
+		require.Len(t, entries, 1, "TryLock source: %+v", entries)
+		require.Contains(t, entries[0].Source, "dsync_test.go:", "TryLock source: %+v", entries)
 	})
 }
 
@@ -786,16 +718,12 @@ func TestCloseCancelsHeldLocks(t *testing.T) {
 		c := newCluster(t, 3, nil)
 		m := dsync.NewDRWMutex(c.ds, "obj")
 		lockCtx, err := m.GetLock(context.Background(), dsync.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c.ds.Close()
-		if lockCtx.Err() == nil || !errors.Is(context.Cause(lockCtx), dsync.ErrLockLost) {
-			t.Fatalf("after Close: %v", context.Cause(lockCtx))
-		}
-		if _, err := m.GetLock(context.Background(), dsync.Options{}); !errors.Is(err, dsync.ErrClosed) {
-			t.Fatalf("GetLock after Close: %v", err)
-		}
+		require.Error(t, lockCtx.Err(), "after Close: %v", context.Cause(lockCtx))
+		require.ErrorIs(t, context.Cause(lockCtx), dsync.ErrLockLost, "after Close")
+		_, err = m.GetLock(context.Background(), dsync.Options{})
+		require.ErrorIs(t, err, dsync.ErrClosed, "GetLock after Close")
 	})
 }
 
@@ -849,12 +777,9 @@ func TestCallsNeverSentAreNotReleased(t *testing.T) {
 					n.notSent.Store(notSent)
 				}
 				ok, _, err := dsync.NewDRWMutex(c.ds, "obj").TryLock(context.Background())
-				if ok || !errors.Is(err, dsync.ErrNoQuorum) {
-					t.Fatalf("TryLock: %v %v", ok, err)
-				}
-				if g := c.nodes[0].Stats().Grants; g != 0 {
-					t.Fatalf("node 0 kept the failed attempt's grant")
-				}
+				require.False(t, ok, "TryLock: %v %v", ok, err)
+				require.ErrorIs(t, err, dsync.ErrNoQuorum, "TryLock")
+				require.Zero(t, c.nodes[0].Stats().Grants, "node 0 kept the failed attempt's grant")
 				if !notSent {
 					// The outcome on the failed nodes is unknown: they are
 					// released in the background, retried until they answer.
@@ -865,9 +790,7 @@ func TestCallsNeverSentAreNotReleased(t *testing.T) {
 				}
 				c.ds.Close() // waits for any background release
 				for i, n := range c.nodes[1:] {
-					if r := n.releases.Load(); r != 0 {
-						t.Fatalf("node %d: %d releases of a call never sent", i+1, r)
-					}
+					require.Zero(t, n.releases.Load(), "node %d: releases of a call never sent", i+1)
 				}
 			})
 		}
@@ -913,17 +836,17 @@ func TestTryLockLeavesNoWriterIntent(t *testing.T) {
 		c := newCluster(t, 3, nil)
 		ctx := context.Background()
 		r1 := dsync.NewDRWMutex(c.ds, "obj")
-		if ok, _, err := r1.TryRLock(ctx); !ok || err != nil {
-			t.Fatalf("first reader: %v %v", ok, err)
-		}
+		ok, _, err := r1.TryRLock(ctx)
+		require.NoError(t, err, "first reader")
+		require.True(t, ok, "first reader")
 		w := dsync.NewDRWMutex(c.ds, "obj")
-		if ok, _, err := w.TryLock(ctx); ok || err != nil {
-			t.Fatalf("TryLock under a reader: %v %v, want refused", ok, err)
-		}
+		ok, _, err = w.TryLock(ctx)
+		require.NoError(t, err, "TryLock under a reader, want refused")
+		require.False(t, ok, "TryLock under a reader, want refused")
 		r2 := dsync.NewDRWMutex(c.ds, "obj")
-		if ok, _, err := r2.TryRLock(ctx); !ok || err != nil {
-			t.Fatalf("reader after a refused TryLock: %v %v, want granted", ok, err)
-		}
+		ok, _, err = r2.TryRLock(ctx)
+		require.NoError(t, err, "reader after a refused TryLock, want granted")
+		require.True(t, ok, "reader after a refused TryLock, want granted")
 		// A writer that retries does hold new readers back, while it
 		// retries. (Once it gives up it withdraws that: intent_test.go.)
 		refused := make(chan struct{}, 64)
@@ -949,14 +872,11 @@ func TestTryLockLeavesNoWriterIntent(t *testing.T) {
 			<-refused // the writer's first attempt, refused by every node
 		}
 		r3 := dsync.NewDRWMutex(c.ds, "obj")
-		ok, _, err := r3.TryRLock(ctx)
+		ok, _, err = r3.TryRLock(ctx)
 		cancel()
-		if werr := <-done; !errors.Is(werr, context.Canceled) {
-			t.Fatalf("writer under two readers: %v, want context.Canceled", werr)
-		}
-		if ok || err != nil {
-			t.Fatalf("reader while a writer retries: %v %v, want refused (writer waiting)", ok, err)
-		}
+		require.ErrorIs(t, <-done, context.Canceled, "writer under two readers")
+		require.NoError(t, err, "reader while a writer retries, want refused (writer waiting)")
+		require.False(t, ok, "reader while a writer retries, want refused (writer waiting)")
 	})
 }
 
@@ -993,9 +913,7 @@ func TestAttemptCutShortByCtxReleasesLateGrants(t *testing.T) {
 			}
 		}
 		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Fatalf("TryLock with its ctx cancelled: %v, want context.Canceled", err)
-		}
+		require.ErrorIs(t, <-done, context.Canceled, "TryLock with its ctx cancelled")
 		close(gate) // the nodes now grant what was asked of them...
 		for _, n := range c.nodes {
 			if n.Stats().Grants == 0 {
@@ -1004,8 +922,6 @@ func TestAttemptCutShortByCtxReleasesLateGrants(t *testing.T) {
 			<-n.unlocks // ...and the client releases each grant
 		}
 		c.ds.Close() // waits for the background releases
-		if g := c.grants(); g != 0 {
-			t.Fatalf("%d grants left behind by the cut-short attempt", g)
-		}
+		require.Zero(t, c.grants(), "grants left behind by the cut-short attempt")
 	})
 }

@@ -2,7 +2,6 @@ package dsync_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -19,9 +18,7 @@ import (
 func TestFencingTokensGrowWithEachHolder(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	other, err := dsync.New(netLockers(c), dsync.Config{Validity: validity})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer other.Close()
 	ctx := context.Background()
 	var last uint64
@@ -31,20 +28,14 @@ func TestFencingTokensGrowWithEachHolder(t *testing.T) {
 			ds = other
 		}
 		m := dsync.NewDRWMutex(ds, []string{"obj", "other"}[i%3/2])
-		if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := m.GetLock(ctx, dsync.Options{})
+		require.NoError(t, err)
 		token, err := m.FencingToken(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if token <= last || token <= m.Fence() {
-			t.Fatalf("holder %d: token %d, not above the last %d and the grant fence %d", i, token, last, m.Fence())
-		}
+		require.NoError(t, err)
+		require.Greater(t, token, last, "holder %d: token %d, not above the last %d and the grant fence %d", i, token, last, m.Fence())
+		require.Greater(t, token, m.Fence(), "holder %d: token %d, not above the last %d and the grant fence %d", i, token, last, m.Fence())
 		last = token
-		if err := m.Unlock(ctx); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, m.Unlock(ctx))
 	}
 }
 
@@ -55,13 +46,10 @@ func TestStalledHolderGetsNoToken(t *testing.T) {
 	c := newCluster(t, 3, clk)
 	ctx := context.Background()
 	a := dsync.NewDRWMutex(c.ds, "obj")
-	if _, err := a.GetLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := a.GetLock(ctx, dsync.Options{})
+	require.NoError(t, err)
 	before, err := a.FencingToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// A stalls: no refresh of it reaches a node, and its validity passes
 	// on every clock.
 	for _, n := range c.nodes {
@@ -71,40 +59,30 @@ func TestStalledHolderGetsNoToken(t *testing.T) {
 	for _, n := range c.nodes {
 		n.down.Store(false)
 	}
-	if _, err := a.FencingToken(ctx); !errors.Is(err, dsync.ErrLockLost) {
-		t.Fatalf("stalled holder's token: %v, want ErrLockLost", err)
-	}
+	_, err = a.FencingToken(ctx)
+	require.ErrorIs(t, err, dsync.ErrLockLost, "stalled holder's token")
 
 	other, err := dsync.New(netLockers(c), dsync.Config{Validity: validity, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer other.Close()
 	b := dsync.NewDRWMutex(other, "obj")
-	if _, err := b.GetLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = b.GetLock(ctx, dsync.Options{})
+	require.NoError(t, err)
 	after, err := b.FencingToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after <= before {
-		t.Fatalf("the next holder's token %d is not above the stalled holder's %d", after, before)
-	}
+	require.NoError(t, err)
+	require.Greater(t, after, before, "the next holder's token is not above the stalled holder's")
 }
 
 func TestFencingTokenFailures(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
 	m := dsync.NewDRWMutex(c.ds, "obj")
-	if _, err := m.GetLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := m.GetLock(ctx, dsync.Options{})
+	require.NoError(t, err)
 	c.nodes[0].down.Store(true)
 	c.nodes[1].down.Store(true)
-	if _, err := m.FencingToken(ctx); !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("1 of 3 nodes up: %v, want ErrNoQuorum", err)
-	}
+	_, err = m.FencingToken(ctx)
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "1 of 3 nodes up")
 	c.nodes[0].down.Store(false)
 	c.nodes[1].down.Store(false)
 	m.Unlock(ctx)
@@ -114,23 +92,18 @@ func TestFencingTokenFailures(t *testing.T) {
 		plain[i] = netOnly{n}
 	}
 	ds, err := dsync.New(plain, dsync.Config{Validity: validity})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ds.Close()
 	p := dsync.NewDRWMutex(ds, "obj")
-	if _, err := p.GetLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.FencingToken(ctx); !errors.Is(err, dsync.ErrFenceUnsupported) {
-		t.Fatalf("lockers without Fencer: %v, want ErrFenceUnsupported", err)
-	}
+	_, err = p.GetLock(ctx, dsync.Options{})
+	require.NoError(t, err)
+	_, err = p.FencingToken(ctx)
+	require.ErrorIs(t, err, dsync.ErrFenceUnsupported, "lockers without Fencer")
 	p.Unlock(ctx)
 
 	defer func() {
-		if r := recover(); r == nil {
-			t.Fatal("FencingToken without the write lock did not panic")
-		}
+		r := recover()
+		require.NotNil(t, r, "FencingToken without the write lock did not panic")
 	}()
 	p.FencingToken(ctx)
 }

@@ -59,13 +59,15 @@ func ExampleHierarchy() {
 
 func TestNewHierarchyRejects(t *testing.T) {
 	for _, levels := range [][]string{nil, {""}, {"a", ""}, {"a", "b", "a"}} {
-		if _, err := dsync.NewHierarchy(levels...); err == nil || !strings.HasPrefix(err.Error(), "dsync: ") {
-			t.Errorf("levels %q: %v", levels, err)
+		_, err := dsync.NewHierarchy(levels...)
+		if assert.Error(t, err, "levels %q", levels) {
+			assert.True(t, strings.HasPrefix(err.Error(), "dsync: "), "levels %q: %v", levels, err)
 		}
 	}
 	h, _ := dsync.NewHierarchy("a", "b")
-	if l := h.Levels(); len(l) != 2 || l[0] != "a" {
-		t.Errorf("Levels() = %q", l)
+	l := h.Levels()
+	if assert.Len(t, l, 2, "Levels() = %q", l) {
+		assert.Equal(t, "a", l[0], "Levels() = %q", l)
 	}
 }
 
@@ -75,9 +77,7 @@ func TestHierarchyOrder(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
 	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{}, dsync.LevelLock{Level: "bucket", Name: "b1", Read: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for name, locks := range map[string][]dsync.LevelLock{
 		"outer level":           {{Level: "global"}},
 		"same level":            {{Level: "bucket", Name: "b2"}},
@@ -85,32 +85,23 @@ func TestHierarchyOrder(t *testing.T) {
 		"one good, one outer":   {{Level: "object", Name: "o"}, {Level: "global"}},
 		"mixed modes one level": {{Level: "object", Name: "o1"}, {Level: "object", Name: "o2", Read: true}},
 	} {
-		if err := held.Lock(ctx, dsync.Options{}, locks...); !errors.Is(err, dsync.ErrHierarchy) {
-			t.Errorf("%s: %v, want ErrHierarchy", name, err)
-		}
+		assert.ErrorIs(t, held.Lock(ctx, dsync.Options{}, locks...), dsync.ErrHierarchy, "%s", name)
 	}
-	if h := c.held(); h != "b1" {
-		t.Fatalf("held after refused calls: %s, want only b1", h)
-	}
+	require.Equal(t, "b1", c.held(), "held after refused calls, want only b1")
 	// Several resources of one level are one all-or-nothing lock.
-	if err := held.Lock(ctx, dsync.Options{}, dsync.LevelLock{Level: "object", Name: "o2"}, dsync.LevelLock{Level: "object", Name: "o1"}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, held.Lock(ctx, dsync.Options{}, dsync.LevelLock{Level: "object", Name: "o2"}, dsync.LevelLock{Level: "object", Name: "o1"}))
 	var entries []locker.Entry
 	waitUntil(t, "node 0 holds three grants", func() bool {
 		entries, _ = listAll(ctx, c.nodes[0])
 		return len(entries) == 3
 	})
-	if entries[1].Resource != "o1" || entries[1].UID != entries[2].UID || entries[0].Write || !entries[1].Write {
-		t.Fatalf("node 0 holds %+v", entries)
-	}
-	if err := held.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.Equal(t, "o1", entries[1].Resource, "node 0 holds %+v", entries)
+	require.Equal(t, entries[1].UID, entries[2].UID, "node 0 holds %+v", entries)
+	require.False(t, entries[0].Write, "node 0 holds %+v", entries)
+	require.True(t, entries[1].Write, "node 0 holds %+v", entries)
+	require.NoError(t, held.Release(ctx))
 	c.ds.Close() // Release returns at a quorum; Close waits for the other nodes' answers
-	if g := c.grants(); g != 0 {
-		t.Fatalf("%d grants left after Release", g)
-	}
+	require.Zero(t, c.grants(), "grants left after Release")
 	mustPanic(t, "second Release", func() { held.Release(ctx) })
 	mustPanic(t, "Lock after Release", func() { held.Lock(ctx, dsync.Options{}, dsync.LevelLock{Level: "object", Name: "o3"}) })
 }
@@ -171,46 +162,35 @@ func TestHierarchyAllOrNothing(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
 	other := dsync.NewDRWMutex(c.ds, "b/o")
-	if _, err := other.GetLock(ctx, dsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := other.GetLock(ctx, dsync.Options{})
+	require.NoError(t, err)
 	locks := []dsync.LevelLock{{Level: "global", Read: true}, {Level: "bucket", Name: "b"}, {Level: "object", Name: "b/o"}}
 
-	_, err := threeLevels.Lock(ctx, c.ds, dsync.Options{Timeout: 20 * time.Millisecond}, locks...)
-	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
-		t.Fatalf("object held by another: %v, want ErrTimeout wrapping ErrLocked", err)
-	}
+	_, err = threeLevels.Lock(ctx, c.ds, dsync.Options{Timeout: 20 * time.Millisecond}, locks...)
+	require.ErrorIs(t, err, dsync.ErrTimeout, "object held by another, want ErrTimeout wrapping ErrLocked")
+	require.ErrorIs(t, err, dsync.ErrLocked, "object held by another, want ErrTimeout wrapping ErrLocked")
 	// Its releases return at a quorum: the last node may answer later.
 	waitUntil(t, "the failed call's grants are released", func() bool { return c.held() == "b/o" })
 
 	cctx, cancel := context.WithCancel(ctx)
 	go cancel()
 	_, err = threeLevels.Lock(cctx, c.ds, dsync.Options{}, locks...)
-	if !errors.Is(err, context.Canceled) || errors.Is(err, dsync.ErrTimeout) {
-		t.Fatalf("cancelled: %v", err)
-	}
+	require.ErrorIs(t, err, context.Canceled, "cancelled")
+	require.NotErrorIs(t, err, dsync.ErrTimeout, "cancelled")
 	// An attempt cut short by ctx is released in the background.
 	waitUntil(t, "the cancelled call's grants are released", func() bool { return c.held() == "b/o" })
 
 	// An extension that fails releases what it took, and keeps what was
 	// held before.
 	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{}, locks[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := held.Lock(ctx, dsync.Options{Timeout: 20 * time.Millisecond}, locks[1:]...); !errors.Is(err, dsync.ErrTimeout) {
-		t.Fatalf("extension: %v", err)
-	}
+	require.NoError(t, err)
+	require.ErrorIs(t, held.Lock(ctx, dsync.Options{Timeout: 20 * time.Millisecond}, locks[1:]...), dsync.ErrTimeout, "extension")
 	// The release returns at a quorum: the last node may answer later.
 	waitUntil(t, "the failed extension's grants are released", func() bool { return c.held() == "b/o,global" })
-	if err := held.Context().Err(); err != nil {
-		t.Fatalf("the held levels' context ended with the failed extension: %v", err)
-	}
+	require.NoError(t, held.Context().Err(), "the held levels' context ended with the failed extension")
 	// The failed call did not move the Held down the hierarchy.
 	other.Unlock(ctx)
-	if err := held.Lock(ctx, dsync.Options{}, locks[1:]...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, held.Lock(ctx, dsync.Options{}, locks[1:]...))
 	held.Release(ctx)
 }
 
@@ -219,9 +199,8 @@ func TestHierarchyNoQuorum(t *testing.T) {
 	c.nodes[0].down.Store(true)
 	c.nodes[1].down.Store(true)
 	_, err := threeLevels.Lock(context.Background(), c.ds, dsync.Options{Timeout: 20 * time.Millisecond}, dsync.LevelLock{Level: "global"})
-	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("2 of 3 down: %v", err)
-	}
+	require.ErrorIs(t, err, dsync.ErrTimeout, "2 of 3 down")
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "2 of 3 down")
 }
 
 func TestHierarchyLostLevelCancelsHeld(t *testing.T) {
@@ -233,9 +212,7 @@ func TestHierarchyLostLevelCancelsHeld(t *testing.T) {
 	ctx := context.Background()
 	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{},
 		dsync.LevelLock{Level: "bucket", Name: "b"}, dsync.LevelLock{Level: "object", Name: "b/o"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, n := range c.nodes {
 		<-n.locked
 		<-n.locked
@@ -244,27 +221,21 @@ func TestHierarchyLostLevelCancelsHeld(t *testing.T) {
 	refreshRound(clk)
 	<-held.Context().Done()
 	cause := context.Cause(held.Context())
-	if !errors.Is(cause, dsync.ErrLockLost) || !strings.Contains(cause.Error(), `level "bucket"`) {
-		t.Fatalf("cause %v, want ErrLockLost naming the bucket level", cause)
-	}
-	if err := held.Release(ctx); !errors.Is(err, dsync.ErrLockLost) {
-		t.Fatalf("Release after a loss: %v, want it to report ErrLockLost", err)
-	}
+	require.ErrorIs(t, cause, dsync.ErrLockLost, "cause, want ErrLockLost naming the bucket level")
+	require.ErrorContains(t, cause, `level "bucket"`, "cause, want ErrLockLost naming the bucket level")
+	require.ErrorIs(t, held.Release(ctx), dsync.ErrLockLost, "Release after a loss: want it to report ErrLockLost")
 }
 
 func TestHierarchyExtensionCarriesHolder(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := dsync.WithHolder(context.Background(), "A")
 	held, err := threeLevels.Lock(ctx, c.ds, dsync.Options{}, dsync.LevelLock{Level: "bucket", Name: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer held.Release(ctx)
 	// The same holder asking for its own bucket through a plain mutex
 	// would wait for itself.
-	if _, err := dsync.NewDRWMutex(c.ds, "b").GetLock(ctx, dsync.Options{Timeout: time.Minute}); !errors.Is(err, dsync.ErrDeadlock) {
-		t.Fatalf("%v, want ErrDeadlock", err)
-	}
+	_, err = dsync.NewDRWMutex(c.ds, "b").GetLock(ctx, dsync.Options{Timeout: time.Minute})
+	require.ErrorIs(t, err, dsync.ErrDeadlock)
 }
 
 func ExampleHeld_Lock() {

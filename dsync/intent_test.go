@@ -2,7 +2,6 @@ package dsync_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -30,9 +29,7 @@ func TestWriterThatGivesUpWithdrawsItsIntent(t *testing.T) {
 	giveUps := map[string]func(t *testing.T, c *cluster, w *dsync.DRWMutex){
 		"timeout": func(t *testing.T, c *cluster, w *dsync.DRWMutex) {
 			_, err := w.GetLock(context.Background(), dsync.Options{Timeout: 20 * time.Millisecond})
-			if !errors.Is(err, dsync.ErrTimeout) {
-				t.Fatalf("writer under a reader: %v, want ErrTimeout", err)
-			}
+			require.ErrorIs(t, err, dsync.ErrTimeout, "writer under a reader")
 		},
 		"cancel": func(t *testing.T, c *cluster, w *dsync.DRWMutex) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -45,9 +42,7 @@ func TestWriterThatGivesUpWithdrawsItsIntent(t *testing.T) {
 				<-n.locked // refused at least once: the intent is declared
 			}
 			cancel()
-			if err := <-done; !errors.Is(err, context.Canceled) {
-				t.Fatalf("writer under a reader: %v, want context.Canceled", err)
-			}
+			require.ErrorIs(t, <-done, context.Canceled, "writer under a reader")
 		},
 	}
 	for name, giveUp := range giveUps {
@@ -57,9 +52,8 @@ func TestWriterThatGivesUpWithdrawsItsIntent(t *testing.T) {
 				ctx := context.Background()
 				watchCalls(c)
 				reader := dsync.NewDRWMutex(c.ds, "obj")
-				if _, err := reader.GetRLock(ctx, dsync.Options{}); err != nil {
-					t.Fatal(err)
-				}
+				_, err := reader.GetRLock(ctx, dsync.Options{})
+				require.NoError(t, err)
 				for _, n := range c.nodes {
 					<-n.locked // the reader's grant, on every node
 				}

@@ -2,13 +2,15 @@ package dsync_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/dsync"
@@ -55,41 +57,30 @@ func TestLeaseMaxHold(t *testing.T) {
 	ctx := context.Background()
 	start := clk.Now()
 	lease, err := dsync.AcquireLease(ctx, c.ds, "task", dsync.LeaseOptions{MaxHold: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d, ok := lease.Deadline(); !ok || !d.Equal(start.Add(30*time.Second)) {
-		t.Fatalf("Deadline() = %v %v", d, ok)
-	}
+	require.NoError(t, err)
+	d, ok := lease.Deadline()
+	require.True(t, ok, "Deadline() = %v %v", d, ok)
+	require.True(t, d.Equal(start.Add(30*time.Second)), "Deadline() = %v %v", d, ok)
 	for _, n := range c.nodes {
 		n.mu.Lock()
 		n.unlocks = make(chan string, 10)
 		n.mu.Unlock()
 	}
 	clk.Set(start.Add(30*time.Second - time.Nanosecond))
-	if !lease.Valid() || lease.Context().Err() != nil {
-		t.Fatal("lease not valid before its maximum hold")
-	}
+	require.True(t, lease.Valid(), "lease not valid before its maximum hold")
+	require.NoError(t, lease.Context().Err(), "lease not valid before its maximum hold")
 	clk.Set(start.Add(30 * time.Second))
-	if lease.Valid() {
-		t.Fatal("lease valid at its maximum hold")
-	}
+	require.False(t, lease.Valid(), "lease valid at its maximum hold")
 	<-lease.Context().Done()
-	if cause := context.Cause(lease.Context()); !errors.Is(cause, dsync.ErrLeaseExpired) || errors.Is(cause, dsync.ErrLockLost) {
-		t.Fatalf("cause %v, want ErrLeaseExpired", cause)
-	}
+	cause := context.Cause(lease.Context())
+	require.ErrorIs(t, cause, dsync.ErrLeaseExpired, "cause")
+	require.NotErrorIs(t, cause, dsync.ErrLockLost, "cause, want ErrLeaseExpired")
 	for _, n := range c.nodes {
 		<-n.unlocks // the lease released its lock by itself
 	}
-	if g := c.grants(); g != 0 {
-		t.Fatalf("%d grants after the lease expired", g)
-	}
-	if err := lease.Verify(ctx); !errors.Is(err, dsync.ErrLeaseExpired) {
-		t.Fatalf("Verify after expiry: %v", err)
-	}
-	if err := lease.Release(ctx); !errors.Is(err, dsync.ErrLeaseExpired) {
-		t.Fatalf("Release after expiry: %v, want ErrLeaseExpired", err)
-	}
+	require.Zero(t, c.grants(), "grants after the lease expired")
+	require.ErrorIs(t, lease.Verify(ctx), dsync.ErrLeaseExpired, "Verify after expiry")
+	require.ErrorIs(t, lease.Release(ctx), dsync.ErrLeaseExpired, "Release after expiry")
 	mustPanic(t, "second Release", func() { lease.Release(ctx) })
 }
 
@@ -107,19 +98,15 @@ func TestLeaseMaxRenewals(t *testing.T) {
 		{dsync.LeaseOptions{Read: true}, 0},
 	} {
 		lease, err := dsync.AcquireLease(ctx, c.ds, "task", tc.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		d, ok := lease.Deadline()
-		if ok != (tc.want > 0) || (ok && d.Sub(clk.Now()) != tc.want) {
-			t.Errorf("%+v: deadline in %v (%v), want %v", tc.opts, d.Sub(clk.Now()), ok, tc.want)
+		assert.Equal(t, tc.want > 0, ok, "%+v: deadline %v (%v), want in %v", tc.opts, d, ok, tc.want)
+		if ok {
+			assert.Equal(t, tc.want, d.Sub(clk.Now()), "%+v: deadline in", tc.opts)
 		}
-		if err := lease.Release(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if lease.Valid() || !errors.Is(context.Cause(lease.Context()), context.Canceled) {
-			t.Fatalf("after Release: valid %v, cause %v", lease.Valid(), context.Cause(lease.Context()))
-		}
+		require.NoError(t, lease.Release(ctx))
+		require.False(t, lease.Valid(), "after Release: valid")
+		require.ErrorIs(t, context.Cause(lease.Context()), context.Canceled, "after Release: cause")
 	}
 }
 
@@ -128,22 +115,14 @@ func TestLeaseReleasedBeforeMaxHoldStaysReleased(t *testing.T) {
 	c := newCluster(t, 3, clk)
 	ctx := context.Background()
 	lease, err := dsync.AcquireLease(ctx, c.ds, "task", dsync.LeaseOptions{MaxHold: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lease.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, lease.Release(ctx))
 	// Someone else takes the lock; the old lease's bound must not touch it.
 	m := dsync.NewDRWMutex(c.ds, "task")
 	lockCtx, err := m.GetLock(ctx, dsync.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	clk.Advance(5 * time.Second) // the old lease's bound; before any refresh is due
-	if lockCtx.Err() != nil {
-		t.Fatalf("new holder's lock ended: %v", context.Cause(lockCtx))
-	}
+	require.NoError(t, lockCtx.Err(), "new holder's lock ended: %v", context.Cause(lockCtx))
 	m.Unlock(ctx)
 }
 
@@ -155,82 +134,58 @@ func TestLeaseLostAndVerify(t *testing.T) {
 	}
 	ctx := context.Background()
 	lease, err := dsync.AcquireLease(ctx, c.ds, "task", dsync.LeaseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, n := range c.nodes {
 		<-n.locked
 	}
-	if err := lease.Verify(ctx); err != nil {
-		t.Fatalf("Verify of a held lease: %v", err)
-	}
+	require.NoError(t, lease.Verify(ctx), "Verify of a held lease")
 	// Two of three nodes down: no quorum to confirm, but no denial either.
 	c.nodes[0].down.Store(true)
 	c.nodes[1].down.Store(true)
-	if err := lease.Verify(ctx); !errors.Is(err, dsync.ErrNoQuorum) || errors.Is(err, dsync.ErrLockLost) {
-		t.Fatalf("Verify with 2 of 3 down: %v, want ErrNoQuorum", err)
-	}
+	err = lease.Verify(ctx)
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "Verify with 2 of 3 down")
+	require.NotErrorIs(t, err, dsync.ErrLockLost, "Verify with 2 of 3 down, want ErrNoQuorum")
 	c.nodes[0].down.Store(false)
 	c.nodes[1].down.Store(false)
 	// An operator force-releases it on two nodes: Verify sees it at once,
 	// before the refresher does.
 	c.forceRelease("task")
-	if err := lease.Verify(ctx); !errors.Is(err, dsync.ErrLockLost) {
-		t.Fatalf("Verify after force-unlock: %v, want ErrLockLost", err)
-	}
-	if !lease.Valid() {
-		t.Fatal("Valid before the refresher noticed: it asks no node")
-	}
+	require.ErrorIs(t, lease.Verify(ctx), dsync.ErrLockLost, "Verify after force-unlock")
+	require.True(t, lease.Valid(), "Valid before the refresher noticed: it asks no node")
 	refreshRound(clk)
 	<-lease.Context().Done()
-	if cause := context.Cause(lease.Context()); !errors.Is(cause, dsync.ErrLockLost) {
-		t.Fatalf("cause %v, want ErrLockLost", cause)
-	}
-	if lease.Valid() {
-		t.Fatal("Valid after a loss")
-	}
-	if err := lease.Release(ctx); !errors.Is(err, dsync.ErrLockLost) {
-		t.Fatalf("Release after a loss: %v", err)
-	}
+	require.ErrorIs(t, context.Cause(lease.Context()), dsync.ErrLockLost, "cause")
+	require.False(t, lease.Valid(), "Valid after a loss")
+	require.ErrorIs(t, lease.Release(ctx), dsync.ErrLockLost, "Release after a loss")
 }
 
 func TestLeaseAcquireFailures(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
 	for _, opts := range []dsync.LeaseOptions{{MaxHold: -1}, {MaxRenewals: -1}} {
-		if _, err := dsync.AcquireLease(ctx, c.ds, "task", opts); !errors.Is(err, locker.ErrInvalidArgs) {
-			t.Errorf("%+v: %v", opts, err)
-		}
+		_, err := dsync.AcquireLease(ctx, c.ds, "task", opts)
+		assert.ErrorIs(t, err, locker.ErrInvalidArgs, "%+v", opts)
 	}
-	if _, err := dsync.AcquireLease(ctx, c.ds, "", dsync.LeaseOptions{}); !errors.Is(err, locker.ErrInvalidArgs) {
-		t.Errorf("empty name: %v", err)
-	}
+	_, err := dsync.AcquireLease(ctx, c.ds, "", dsync.LeaseOptions{})
+	assert.ErrorIs(t, err, locker.ErrInvalidArgs, "empty name")
 	held, err := dsync.AcquireLease(ctx, c.ds, "task", dsync.LeaseOptions{Read: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, err = dsync.AcquireLease(ctx, c.ds, "task", dsync.LeaseOptions{Options: dsync.Options{Timeout: 20 * time.Millisecond}})
-	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
-		t.Fatalf("write lease under a read lease: %v", err)
-	}
+	require.ErrorIs(t, err, dsync.ErrTimeout, "write lease under a read lease")
+	require.ErrorIs(t, err, dsync.ErrLocked, "write lease under a read lease")
 	held.Release(ctx)
 	c.ds.Close()
-	if _, err := dsync.AcquireLease(ctx, c.ds, "task", dsync.LeaseOptions{}); !errors.Is(err, dsync.ErrClosed) {
-		t.Fatalf("after Close: %v", err)
-	}
+	_, err = dsync.AcquireLease(ctx, c.ds, "task", dsync.LeaseOptions{})
+	require.ErrorIs(t, err, dsync.ErrClosed, "after Close")
 }
 
 func TestLeaseCloseEndsWatcher(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	c := newCluster(t, 3, clk)
 	lease, err := dsync.AcquireLease(context.Background(), c.ds, "task", dsync.LeaseOptions{MaxHold: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c.ds.Close() // returns once the watcher has stopped
-	if !errors.Is(context.Cause(lease.Context()), dsync.ErrLockLost) {
-		t.Fatalf("after Close: %v", context.Cause(lease.Context()))
-	}
+	require.ErrorIs(t, context.Cause(lease.Context()), dsync.ErrLockLost, "after Close")
 	// The watcher stopped its timer (an acquisition's call timer may still
 	// be pending a moment, until its last node call returns).
 	waitUntil(t, "no timer pending after Close", func() bool { return clk.Pending() == 0 })
@@ -284,25 +239,17 @@ func TestLeaseVerifyAnsweredPastDeadline(t *testing.T) {
 		ls = append(ls, lateRefresh{Local: tbl, late: la})
 	}
 	ds, err := dsync.New(ls, dsync.Config{Validity: validity, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ds.Close()
 	ctx := context.Background()
 	// A maximum hold shorter than the refresh interval: no refresh round
 	// calls the nodes while the test moves the clock.
 	lease, err := dsync.AcquireLease(ctx, ds, "task", dsync.LeaseOptions{MaxHold: dsync.DefaultRefreshInterval / 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	deadline, _ := lease.Deadline()
 	clk.Set(deadline.Add(-time.Millisecond))
-	if !lease.Valid() {
-		t.Fatal("lease not valid a millisecond before its deadline")
-	}
+	require.True(t, lease.Valid(), "lease not valid a millisecond before its deadline")
 	la.to = deadline
 	la.armed.Store(true)
-	if err := lease.Verify(ctx); !errors.Is(err, dsync.ErrLeaseExpired) {
-		t.Fatalf("Verify confirmed after the deadline: %v, want ErrLeaseExpired", err)
-	}
+	require.ErrorIs(t, lease.Verify(ctx), dsync.ErrLeaseExpired, "Verify confirmed after the deadline")
 }

@@ -2,13 +2,15 @@ package dsync_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/dsync"
@@ -70,47 +72,30 @@ func TestMutexLockTimeout(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
 	a, b := dsync.NewMutex(c.ds, "obj"), dsync.NewMutex(c.ds, "obj")
-	if _, err := a.Lock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.LockTimeout(ctx, 20*time.Millisecond); !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
-		t.Fatalf("LockTimeout of a held mutex: %v, want ErrTimeout wrapping ErrLocked", err)
-	}
-	if err := a.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, err := a.Lock(ctx)
+	require.NoError(t, err)
+	_, err = b.LockTimeout(ctx, 20*time.Millisecond)
+	require.ErrorIs(t, err, dsync.ErrTimeout, "LockTimeout of a held mutex, want ErrTimeout wrapping ErrLocked")
+	require.ErrorIs(t, err, dsync.ErrLocked, "LockTimeout of a held mutex, want ErrTimeout wrapping ErrLocked")
+	require.NoError(t, a.Unlock(ctx))
 	// The trap LockTimeout avoids: a lock context under a ctx whose cancel
 	// runs when the caller returns ends with it, though the mutex is held.
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	trapped, err := b.Lock(wctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cancel()
-	if trapped.Err() == nil {
-		t.Fatal("Lock's context outlived its ctx")
-	}
-	if err := b.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.Error(t, trapped.Err(), "Lock's context outlived its ctx")
+	require.NoError(t, b.Unlock(ctx))
 	// On a fake clock, move past the timeout while the mutex is held.
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	f := newCluster(t, 3, clk)
 	m := dsync.NewMutex(f.ds, "obj")
 	lockCtx, err := m.LockTimeout(ctx, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	clk.Advance(2 * time.Second) // less than a refresh interval
-	if err := lockCtx.Err(); err != nil {
-		t.Fatalf("LockTimeout's context ended past the timeout while held: %v", context.Cause(lockCtx))
-	}
-	if err := m.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if lockCtx.Err() == nil {
-		t.Fatal("LockTimeout's context outlived Unlock")
-	}
+	require.NoError(t, lockCtx.Err(), "LockTimeout's context ended past the timeout while held: %v", context.Cause(lockCtx))
+	require.NoError(t, m.Unlock(ctx))
+	require.Error(t, lockCtx.Err(), "LockTimeout's context outlived Unlock")
 }
 
 func ExampleMutex_Locker() {
@@ -141,34 +126,27 @@ func TestMutexExcludes(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
 	a, b := dsync.NewMutex(c.ds, "obj"), dsync.NewMutex(c.ds, "obj")
-	if a.Name() != "obj" {
-		t.Fatalf("Name() = %q", a.Name())
-	}
-	if _, err := a.Lock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _, err := b.TryLock(ctx); ok || err != nil {
-		t.Fatalf("TryLock of held mutex: ok=%v err=%v", ok, err)
-	}
+	require.Equal(t, "obj", a.Name(), "Name()")
+	_, err := a.Lock(ctx)
+	require.NoError(t, err)
+	ok, _, err := b.TryLock(ctx)
+	require.NoError(t, err, "TryLock of held mutex")
+	require.False(t, ok, "TryLock of held mutex")
 	// A Lock that waits is released by its ctx. (Long enough for an
 	// attempt to finish on a loaded machine: the error wraps its ErrLocked.)
 	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := b.Lock(wctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dsync.ErrLocked) {
-		t.Fatalf("Lock of held mutex: %v, want DeadlineExceeded wrapping ErrLocked", err)
-	}
-	if err := a.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _, err := b.TryLock(ctx); !ok || err != nil {
-		t.Fatalf("TryLock after Unlock: ok=%v err=%v", ok, err)
-	}
+	_, err = b.Lock(wctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Lock of held mutex, want DeadlineExceeded wrapping ErrLocked")
+	require.ErrorIs(t, err, dsync.ErrLocked, "Lock of held mutex, want DeadlineExceeded wrapping ErrLocked")
+	require.NoError(t, a.Unlock(ctx))
+	ok, _, err = b.TryLock(ctx)
+	require.NoError(t, err, "TryLock after Unlock")
+	require.True(t, ok, "TryLock after Unlock")
 	b.Unlock(ctx)
 	c.ds.Close() // Unlock returns at a quorum; Close waits for the other nodes' answers
 	entries, _ := listAll(ctx, c.nodes[0])
-	if len(entries) != 0 {
-		t.Fatalf("left on node 0: %+v", entries)
-	}
+	require.Empty(t, entries, "left on node 0")
 }
 
 func TestMutexLockRecordsCallerLine(t *testing.T) {
@@ -181,9 +159,8 @@ func TestMutexLockRecordsCallerLine(t *testing.T) {
 	} {
 		lock()
 		entries, _ := listAll(ctx, c.nodes[0])
-		if len(entries) != 1 || !strings.Contains(entries[0].Source, "mutex_test.go:") {
-			t.Fatalf("entries %+v: source is not the caller's line", entries)
-		}
+		require.Len(t, entries, 1, "entries %+v: source is not the caller's line", entries)
+		require.Contains(t, entries[0].Source, "mutex_test.go:", "entries %+v: source is not the caller's line", entries)
 		m.Unlock(ctx)
 	}
 }
@@ -193,21 +170,20 @@ func TestMutexNoQuorum(t *testing.T) {
 	c.nodes[0].down.Store(true)
 	c.nodes[1].down.Store(true)
 	m := dsync.NewMutex(c.ds, "obj")
-	if ok, _, err := m.TryLock(context.Background()); ok || !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("TryLock with 2 of 3 down: ok=%v err=%v", ok, err)
-	}
+	ok, _, err := m.TryLock(context.Background())
+	require.False(t, ok, "TryLock with 2 of 3 down: ok=%v err=%v", ok, err)
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "TryLock with 2 of 3 down")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := m.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("Lock with 2 of 3 down: %v", err)
-	}
+	_, err = m.Lock(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Lock with 2 of 3 down")
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "Lock with 2 of 3 down")
 }
 
 func TestMutexInvalidName(t *testing.T) {
 	c := newCluster(t, 1, nil)
-	if _, err := dsync.NewMutex(c.ds, "").Lock(context.Background()); !errors.Is(err, locker.ErrInvalidArgs) {
-		t.Fatalf("Lock of empty name: %v", err)
-	}
+	_, err := dsync.NewMutex(c.ds, "").Lock(context.Background())
+	require.ErrorIs(t, err, locker.ErrInvalidArgs, "Lock of empty name")
 	mustPanic(t, "Locker().Lock of empty name", func() { dsync.NewMutex(c.ds, "").Locker().Lock() })
 }
 
@@ -218,22 +194,18 @@ func TestLockerAdapters(t *testing.T) {
 	r1, r2 := m.RLocker(), dsync.NewDRWMutex(c.ds, "obj").RLocker()
 	r1.Lock()
 	r2.Lock() // readers share
-	if ok, _, _ := dsync.NewDRWMutex(c.ds, "obj").TryLock(ctx); ok {
-		t.Fatal("writer granted under two RLocker holders")
-	}
+	ok, _, _ := dsync.NewDRWMutex(c.ds, "obj").TryLock(ctx)
+	require.False(t, ok, "writer granted under two RLocker holders")
 	r1.Unlock()
 	r2.Unlock()
 
 	w := m.Locker()
 	w.Lock()
-	if ok, _, _ := dsync.NewDRWMutex(c.ds, "obj").TryRLock(ctx); ok {
-		t.Fatal("reader granted under Locker holder")
-	}
+	ok, _, _ = dsync.NewDRWMutex(c.ds, "obj").TryRLock(ctx)
+	require.False(t, ok, "reader granted under Locker holder")
 	w.Unlock()
 	c.ds.Close() // Unlock returns at a quorum; Close waits for the other nodes' answers
-	if g := c.grants(); g != 0 {
-		t.Fatalf("%d grants left after Unlock", g)
-	}
+	require.Zero(t, c.grants(), "grants left after Unlock")
 
 	// Misuse panics, as with sync.Mutex.
 	mustPanic(t, "Unlock of unlocked Locker", func() { m.Locker().Unlock() })
@@ -258,9 +230,7 @@ func mustPanic(t *testing.T, what string, f func()) {
 	defer func() {
 		t.Helper()
 		r := recover()
-		if s := fmt.Sprint(r); r == nil || !strings.HasPrefix(s, "dsync: ") {
-			t.Errorf("%s: recovered %v, want a panic starting with \"dsync: \"", what, r)
-		}
+		assert.True(t, r != nil && strings.HasPrefix(fmt.Sprint(r), "dsync: "), "%s: recovered %v, want a panic starting with \"dsync: \"", what, r)
 	}()
 	f()
 }

@@ -2,7 +2,6 @@ package dsync_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"runtime"
@@ -10,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/dsync"
@@ -107,52 +109,41 @@ func TestSemaphoreBoundsHolders(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		require.NoError(t, err)
 	}
 	c.ds.Close()
-	if g := c.grants(); g != 0 {
-		t.Fatalf("%d grants left", g)
-	}
+	require.Zero(t, c.grants(), "grants left")
 }
 
 func TestSemaphoreTakesEveryPermitThenRefuses(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
 	sem := dsync.NewSemaphore(c.ds, "pool", 4)
-	if sem.Size() != 4 {
-		t.Fatalf("Size() = %d", sem.Size())
-	}
+	require.Equal(t, 4, sem.Size(), "Size()")
 	seen := map[int]bool{}
 	for range 4 {
 		p, ok, err := sem.TryAcquire(ctx)
-		if !ok || err != nil {
-			t.Fatalf("TryAcquire with free permits: ok=%v err=%v", ok, err)
-		}
+		require.NoError(t, err, "TryAcquire with free permits")
+		require.True(t, ok, "TryAcquire with free permits")
 		seen[p.Slot()] = true
 	}
-	if len(seen) != 4 {
-		t.Fatalf("slots taken: %v", seen)
-	}
-	if _, ok, err := sem.TryAcquire(ctx); ok || err != nil {
-		t.Fatalf("TryAcquire with none free: ok=%v err=%v", ok, err)
-	}
-	_, err := sem.Acquire(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
-	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrLocked) {
-		t.Fatalf("Acquire with none free: %v, want ErrTimeout wrapping ErrLocked", err)
-	}
+	require.Len(t, seen, 4, "slots taken: %v", seen)
+	_, ok, err := sem.TryAcquire(ctx)
+	require.NoError(t, err, "TryAcquire with none free")
+	require.False(t, ok, "TryAcquire with none free")
+	_, err = sem.Acquire(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
+	require.ErrorIs(t, err, dsync.ErrTimeout, "Acquire with none free, want ErrTimeout wrapping ErrLocked")
+	require.ErrorIs(t, err, dsync.ErrLocked, "Acquire with none free, want ErrTimeout wrapping ErrLocked")
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := sem.Acquire(cctx, dsync.Options{}); !errors.Is(err, context.Canceled) || errors.Is(err, dsync.ErrTimeout) {
-		t.Fatalf("Acquire with cancelled ctx: %v", err)
-	}
-	if _, _, err := sem.TryAcquire(cctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("TryAcquire with cancelled ctx: %v", err)
-	}
+	_, err = sem.Acquire(cctx, dsync.Options{})
+	require.ErrorIs(t, err, context.Canceled, "Acquire with cancelled ctx")
+	require.NotErrorIs(t, err, dsync.ErrTimeout, "Acquire with cancelled ctx")
+	_, _, err = sem.TryAcquire(cctx)
+	require.ErrorIs(t, err, context.Canceled, "TryAcquire with cancelled ctx")
 	// The permits are the locks name/permit/i: 4 resources, each granted
 	// on every node, and nothing else.
-	if h := c.held(); h != "pool/permit/0,pool/permit/1,pool/permit/2,pool/permit/3" {
-		t.Fatalf("held: %s", h)
-	}
+	require.Equal(t, "pool/permit/0,pool/permit/1,pool/permit/2,pool/permit/3", c.held(), "held")
 }
 
 func TestSemaphoreWaiterGetsReleasedPermit(t *testing.T) {
@@ -160,24 +151,18 @@ func TestSemaphoreWaiterGetsReleasedPermit(t *testing.T) {
 	ctx := context.Background()
 	sem := dsync.NewSemaphore(c.ds, "pool", 1)
 	p, err := sem.Acquire(ctx, dsync.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got := make(chan *dsync.Permit)
 	go func() {
 		q, err := sem.Acquire(ctx, dsync.Options{Timeout: time.Minute})
-		if err != nil {
-			t.Error(err)
-		}
+		assert.NoError(t, err)
 		got <- q
 	}()
 	p.Release(ctx)
-	if q := <-got; q == nil || q.Context().Err() != nil {
-		t.Fatal("waiter did not get the released permit")
-	}
-	if p.Context().Err() == nil {
-		t.Fatal("released permit's context still live")
-	}
+	q := <-got
+	require.NotNil(t, q, "waiter did not get the released permit")
+	require.NoError(t, q.Context().Err(), "waiter did not get the released permit")
+	require.Error(t, p.Context().Err(), "released permit's context still live")
 	mustPanic(t, "double Release", func() { p.Release(ctx) })
 }
 
@@ -187,26 +172,21 @@ func TestSemaphoreNoQuorum(t *testing.T) {
 	c.nodes[1].down.Store(true)
 	c.nodes[2].down.Store(true)
 	sem := dsync.NewSemaphore(c.ds, "pool", 5)
-	if _, ok, err := sem.TryAcquire(ctx); ok || !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("TryAcquire with 2 of 3 down: ok=%v err=%v", ok, err)
-	}
+	_, ok, err := sem.TryAcquire(ctx)
+	require.False(t, ok, "TryAcquire with 2 of 3 down: ok=%v err=%v", ok, err)
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "TryAcquire with 2 of 3 down")
 	// The round stopped at the first permit: the others meet the same nodes.
 	c.nodes[0].mu.Lock()
 	seen := c.nodes[0].lockSeen
 	c.nodes[0].mu.Unlock()
-	if seen != 1 {
-		t.Fatalf("node 0 saw %d lock calls in one round, want 1", seen)
-	}
-	_, err := sem.Acquire(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
-	if !errors.Is(err, dsync.ErrTimeout) || !errors.Is(err, dsync.ErrNoQuorum) {
-		t.Fatalf("Acquire with 2 of 3 down: %v", err)
-	}
+	require.Equal(t, 1, seen, "node 0 saw lock calls in one round")
+	_, err = sem.Acquire(ctx, dsync.Options{Timeout: 20 * time.Millisecond})
+	require.ErrorIs(t, err, dsync.ErrTimeout, "Acquire with 2 of 3 down")
+	require.ErrorIs(t, err, dsync.ErrNoQuorum, "Acquire with 2 of 3 down")
 	// One node back: quorum again.
 	c.nodes[1].down.Store(false)
 	p, err := sem.Acquire(ctx, dsync.Options{Timeout: time.Minute})
-	if err != nil {
-		t.Fatalf("Acquire with 2 of 3 up: %v", err)
-	}
+	require.NoError(t, err, "Acquire with 2 of 3 up")
 	p.Release(ctx)
 }
 
@@ -219,25 +199,18 @@ func TestSemaphoreLostPermit(t *testing.T) {
 	ctx := context.Background()
 	sem := dsync.NewSemaphore(c.ds, "pool", 1)
 	p, ok, err := sem.TryAcquire(ctx)
-	if !ok || err != nil {
-		t.Fatal(ok, err)
-	}
+	require.NoError(t, err)
+	require.True(t, ok)
 	for _, n := range c.nodes {
 		<-n.locked
 	}
 	c.forceRelease("pool/permit/0") // as an operator would
 	refreshRound(clk)
 	<-p.Context().Done()
-	if cause := context.Cause(p.Context()); !errors.Is(cause, dsync.ErrLockLost) {
-		t.Fatalf("cause %v, want ErrLockLost", cause)
-	}
-	if err := p.Release(ctx); !errors.Is(err, dsync.ErrLockLost) {
-		t.Fatalf("Release of a lost permit: %v", err)
-	}
+	require.ErrorIs(t, context.Cause(p.Context()), dsync.ErrLockLost, "cause")
+	require.ErrorIs(t, p.Release(ctx), dsync.ErrLockLost, "Release of a lost permit")
 	c.ds.Close()
-	if g := c.grants(); g != 0 {
-		t.Fatalf("remains of the lost permit: %d grants", g)
-	}
+	require.Zero(t, c.grants(), "remains of the lost permit: grants")
 }
 
 func TestSemaphoreInvalid(t *testing.T) {
@@ -247,15 +220,12 @@ func TestSemaphoreInvalid(t *testing.T) {
 		dsync.NewSemaphore(c.ds, "pool", 0),
 		dsync.NewSemaphore(c.ds, "pool", -3),
 	} {
-		if _, err := sem.Acquire(context.Background(), dsync.Options{}); !errors.Is(err, locker.ErrInvalidArgs) {
-			t.Errorf("Acquire: %v, want ErrInvalidArgs", err)
-		}
-		if _, _, err := sem.TryAcquire(context.Background()); !errors.Is(err, locker.ErrInvalidArgs) {
-			t.Errorf("TryAcquire: %v, want ErrInvalidArgs", err)
-		}
+		_, err := sem.Acquire(context.Background(), dsync.Options{})
+		assert.ErrorIs(t, err, locker.ErrInvalidArgs, "Acquire")
+		_, _, err = sem.TryAcquire(context.Background())
+		assert.ErrorIs(t, err, locker.ErrInvalidArgs, "TryAcquire")
 	}
 	c.ds.Close()
-	if _, err := dsync.NewSemaphore(c.ds, "pool", 2).Acquire(context.Background(), dsync.Options{}); !errors.Is(err, dsync.ErrClosed) {
-		t.Errorf("Acquire after Close: %v", err)
-	}
+	_, err := dsync.NewSemaphore(c.ds, "pool", 2).Acquire(context.Background(), dsync.Options{})
+	assert.ErrorIs(t, err, dsync.ErrClosed, "Acquire after Close")
 }

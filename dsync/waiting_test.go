@@ -140,7 +140,7 @@ func TestWaitingReadersTogether(t *testing.T) {
 		require.Len(t, readers, 3, "the readers together")
 		select {
 		case <-writerDone:
-			t.Fatal("the writer was granted while readers held the lock")
+			require.Fail(t, "the writer was granted while readers held the lock")
 		default:
 		}
 		for range 3 {

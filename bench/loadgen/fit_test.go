@@ -1,10 +1,12 @@
 package loadgen
 
 import (
-	"math"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestNodeFits checks the line through the medians: exact points give the
@@ -27,27 +29,24 @@ func TestNodeFits(t *testing.T) {
 		run("dsync/one", 4, 10*us), run("dsync/one", 4, 12*us),
 	}
 	fits := NodeFits(results)
-	if len(fits) != 2 {
-		t.Fatalf("%d fits, want 2: %+v", len(fits), fits)
-	}
+	require.Len(t, fits, 2, "fits")
 	f := fits[0]
-	if f.Target != "dsync/http" || f.PerPair != 6*us || f.PerNode != 2*us || f.MaxResidual != 0 ||
-		!slices.Equal(f.Nodes, []int{4, 8, 16}) || f.FirstNodes != 4 || f.LastNodes != 16 {
-		t.Errorf("http fit %+v, want 6µs + 2µs·n over 4,8,16 with no residual", f)
-	}
-	if got, want := f.Ratio(), 14.0/38; math.Abs(got-want) > 1e-9 {
-		t.Errorf("ratio %v, want %v", got, want)
-	}
+	const httpFit = "http fit %+v, want 6µs + 2µs·n over 4,8,16 with no residual"
+	assert.Equal(t, "dsync/http", f.Target, httpFit, f)
+	assert.Equal(t, 6*us, f.PerPair, httpFit, f)
+	assert.Equal(t, 2*us, f.PerNode, httpFit, f)
+	assert.Zero(t, f.MaxResidual, httpFit, f)
+	assert.True(t, slices.Equal(f.Nodes, []int{4, 8, 16}), httpFit, f)
+	assert.Equal(t, 4, f.FirstNodes, httpFit, f)
+	assert.Equal(t, 16, f.LastNodes, httpFit, f)
+	assert.InDelta(t, 14.0/38, f.Ratio(), 1e-9, "ratio")
 	// Slope (3·(40+160+480) − 28·60)/(3·336 − 784) = 360/224; intercept
 	// (60 − slope·28)/3.
 	g := fits[1]
 	slope := 360.0 / 224
 	wantNode := time.Duration(slope * float64(us))
 	wantPair := time.Duration((60 - slope*28) / 3 * float64(us))
-	if (g.PerNode-wantNode).Abs() > time.Nanosecond || (g.PerPair-wantPair).Abs() > time.Nanosecond {
-		t.Errorf("local fit %v + %v·n, want %v + %v·n", g.PerPair, g.PerNode, wantPair, wantNode)
-	}
-	if g.MaxResidual < time.Microsecond {
-		t.Errorf("local fit residual %v: the points are not on a line", g.MaxResidual)
-	}
+	assert.LessOrEqual(t, (g.PerNode - wantNode).Abs(), time.Nanosecond, "local fit %v + %v·n, want %v + %v·n", g.PerPair, g.PerNode, wantPair, wantNode)
+	assert.LessOrEqual(t, (g.PerPair - wantPair).Abs(), time.Nanosecond, "local fit %v + %v·n, want %v + %v·n", g.PerPair, g.PerNode, wantPair, wantNode)
+	assert.GreaterOrEqual(t, g.MaxResidual, time.Microsecond, "local fit residual: the points are not on a line")
 }

@@ -1,9 +1,11 @@
 package loadgen
 
 import (
-	"math"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMediansGroupInterleavedRounds(t *testing.T) {
@@ -19,9 +21,7 @@ func TestMediansGroupInterleavedRounds(t *testing.T) {
 		run(4, 0, 90_000, 21*time.Microsecond), run(16, 0, 40_000, 48*time.Microsecond),
 	}
 	got := Medians(results)
-	if len(got) != 3 {
-		t.Fatalf("%d groups, want 3: %+v", len(got), got)
-	}
+	require.Len(t, got, 3, "groups")
 	want := []Median{
 		{Target: "dsync/http", Nodes: 4, Concurrency: 256, Runs: 3, LocksPerSec: 100_000, CPUPerLock: 18 * time.Microsecond,
 			LocksPerSecMin: 90_000, LocksPerSecMax: 120_000, OfFirst: 1},
@@ -32,12 +32,8 @@ func TestMediansGroupInterleavedRounds(t *testing.T) {
 	}
 	for i, w := range want {
 		g := got[i]
-		if math.Abs(g.OfFirst-w.OfFirst) > 1e-9 {
-			t.Errorf("group %d: OfFirst %v, want %v", i, g.OfFirst, w.OfFirst)
-		}
+		assert.InDelta(t, w.OfFirst, g.OfFirst, 1e-9, "group %d: OfFirst", i)
 		g.OfFirst = w.OfFirst
-		if g != w {
-			t.Errorf("group %d:\n got %+v\nwant %+v", i, g, w)
-		}
+		assert.Equal(t, w, g, "group %d", i)
 	}
 }

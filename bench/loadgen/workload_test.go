@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // mapTarget is an in-process lock service with try-lock semantics: a lock
@@ -51,39 +54,29 @@ func TestRunCountsPairsAndErrors(t *testing.T) {
 	w := Workload{Concurrency: 4, Duration: 50 * time.Millisecond, Contention: 0.5, Hot: 1, Hold: 3}
 	var progress bytes.Buffer
 	r, err := Run(context.Background(), target, w, &progress)
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	assert.NotZero(t, r.Pairs, "pairs %d, latencies %d", r.Pairs, r.Latency.Count())
+	assert.Equal(t, r.Pairs, r.Latency.Count(), "pairs %d, latencies %d", r.Pairs, r.Latency.Count())
+	assert.Positive(t, r.LocksPerSec, "locks/s %v over %v", r.LocksPerSec, r.Elapsed)
+	assert.Positive(t, r.Elapsed, "locks/s %v over %v", r.LocksPerSec, r.Elapsed)
+	if r.LockErrors > 0 {
+		assert.Contains(t, r.FirstError, "held", "%d lock errors", r.LockErrors)
 	}
-	if r.Pairs == 0 || r.Latency.Count() != r.Pairs {
-		t.Errorf("pairs %d, latencies %d", r.Pairs, r.Latency.Count())
-	}
-	if r.LocksPerSec <= 0 || r.Elapsed <= 0 {
-		t.Errorf("locks/s %v over %v", r.LocksPerSec, r.Elapsed)
-	}
-	if r.LockErrors > 0 && !strings.Contains(r.FirstError, "held") {
-		t.Errorf("%d lock errors, first %q", r.LockErrors, r.FirstError)
-	}
-	if r.WireBytesPerLock != -1 || r.RefreshPerNodePerInterval != -1 {
-		t.Errorf("a target without counters reported wire %v refresh %v", r.WireBytesPerLock, r.RefreshPerNodePerInterval)
-	}
-	if len(target.held) != 0 {
-		t.Errorf("left held after the run: %v", target.held)
-	}
+	assert.Equal(t, -1.0, r.WireBytesPerLock, "a target without counters reported wire bytes")
+	assert.Equal(t, -1.0, r.RefreshPerNodePerInterval, "a target without counters reported refreshes")
+	assert.Empty(t, target.held, "left held after the run")
 	var out bytes.Buffer
-	if err := WriteTable(&out, []*Result{r}); err != nil || !strings.Contains(out.String(), "map") {
-		t.Errorf("table: %v\n%s", err, out.String())
-	}
+	assert.NoError(t, WriteTable(&out, []*Result{r}), "table")
+	assert.Contains(t, out.String(), "map", "table")
 	out.Reset()
-	if err := WriteCSV(&out, []*Result{r}); err != nil || strings.Count(out.String(), "\n") != 2 {
-		t.Errorf("csv: %v\n%s", err, out.String())
-	}
+	assert.NoError(t, WriteCSV(&out, []*Result{r}), "csv")
+	assert.Equal(t, 2, strings.Count(out.String(), "\n"), "csv:\n%s", out.String())
 }
 
 func TestRunRejectsBadWorkload(t *testing.T) {
 	for _, w := range []Workload{{Contention: 2}, {Read: -1}, {Concurrency: -1}} {
-		if _, err := Run(context.Background(), &mapTarget{held: map[string]bool{}}, w, nil); err == nil {
-			t.Errorf("Run(%+v) accepted", w)
-		}
+		_, err := Run(context.Background(), &mapTarget{held: map[string]bool{}}, w, nil)
+		assert.Error(t, err, "Run(%+v) accepted", w)
 	}
 }
 
@@ -101,12 +94,10 @@ func TestChartsAreSVG(t *testing.T) {
 		"latency":    func(b *bytes.Buffer) error { return WriteLatencyChart(b, results) },
 	} {
 		var b bytes.Buffer
-		if err := write(&b); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, write(&b))
 		s := b.String()
-		if !strings.HasPrefix(s, "<svg") || !strings.HasSuffix(s, "</svg>\n") || strings.Contains(s, "NaN") {
-			t.Errorf("%s chart is not a sane SVG:\n%s", name, s)
-		}
+		assert.True(t, strings.HasPrefix(s, "<svg"), "%s chart is not a sane SVG:\n%s", name, s)
+		assert.True(t, strings.HasSuffix(s, "</svg>\n"), "%s chart is not a sane SVG:\n%s", name, s)
+		assert.NotContains(t, s, "NaN", "%s chart is not a sane SVG", name)
 	}
 }

@@ -146,7 +146,7 @@ func (p *nodeProc) rss(t *testing.T) int64 {
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmRSS")
+	require.Fail(t, "no VmRSS")
 	return 0
 }
 

@@ -1,11 +1,6 @@
 package main
 
 import (
-	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"bufio"
 	"context"
 	"io"
@@ -15,6 +10,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
@@ -26,9 +25,7 @@ func startRun(t *testing.T, args []string, env map[string]string) (endpoint stri
 	t.Helper()
 	line, stop := startRunLine(t, args, env)
 	_, after, ok := strings.Cut(line, "listening on ")
-	if !ok {
-		t.Fatalf("first line %q does not say where it listens", line)
-	}
+	require.True(t, ok, "first line %q does not say where it listens", line)
 	endpoint, _, _ = strings.Cut(after, " ")
 	return endpoint, stop
 }
@@ -48,7 +45,7 @@ func startRunLine(t *testing.T, args []string, env map[string]string) (line stri
 	sc := bufio.NewScanner(pr)
 	if !sc.Scan() {
 		cancel()
-		t.Fatalf("no output; run returned %v", <-done)
+		require.Failf(t, "no output", "run returned %v", <-done)
 	}
 	line = sc.Text()
 	go io.Copy(io.Discard, pr)
@@ -131,9 +128,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"-nope"}, nil, "not defined"},
 	} {
 		err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard, nil)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
-		}
+		assert.ErrorContains(t, err, tc.want, "run(%q)", tc.args)
 	}
 }
 
@@ -144,36 +139,26 @@ func TestBinarySIGTERM(t *testing.T) {
 		t.Skip("builds a binary")
 	}
 	bin := filepath.Join(t.TempDir(), "dsync-node")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build:\n%s", out)
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-insecure", "-state-dir", t.TempDir())
 	cmd.Env = append(os.Environ(), "DSYNC_SECRET=")
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	sc := bufio.NewScanner(stdout)
 	if !sc.Scan() || !strings.Contains(sc.Text(), "listening on http://127.0.0.1:") {
-		cmd.Process.Kill()
-		t.Fatalf("first line %q", sc.Text())
+		cmd.Process.Kill() // before failing: the binary would outlive the test
+		require.Failf(t, "the binary did not say it listens", "first line %q", sc.Text())
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	var lines []string
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v (output %q)", err, lines)
-	}
-	if len(lines) == 0 || !strings.Contains(strings.Join(lines, "\n"), "stopped") {
-		t.Fatalf("output after SIGTERM = %q", lines)
-	}
+	require.NoError(t, cmd.Wait(), "exit after SIGTERM (output %q)", lines)
+	require.NotEmpty(t, lines, "output after SIGTERM")
+	require.Contains(t, strings.Join(lines, "\n"), "stopped", "output after SIGTERM = %q", lines)
 }
 
 func TestRunHelpAndVersion(t *testing.T) {

@@ -131,7 +131,7 @@ func waitReady(t *testing.T, ops, q string, limit int) readiness {
 		}
 		time.Sleep(50 * time.Millisecond) // a bounded poll of a readiness endpoint
 	}
-	t.Fatalf("%s/readyz%s never 200", ops, q)
+	require.Failf(t, "never ready", "%s/readyz%s never 200", ops, q)
 	return readiness{}
 }
 
