@@ -201,8 +201,12 @@ func validNodeID(id string) bool {
 
 // parseAuth parses an Authorization header value: the fields it signs, and
 // its MAC. It accepts exactly the format appendAuth produces, with lower- or
-// uppercase hex. The strings of s alias v.
-func parseAuth(v []byte) (s signed, sum [macSize]byte, err error) {
+// uppercase hex. s.node is known, or a copy of v's.
+//
+// known is the node ID the caller expects: a header that names it shares
+// the caller's string instead of a copy (a request's header is parsed
+// twice, and this is the path of every request).
+func parseAuth(v []byte, known string) (s signed, sum [macSize]byte, err error) {
 	if len(v) == 0 {
 		return s, sum, errAuthMissing
 	}
@@ -233,7 +237,11 @@ func parseAuth(v []byte) (s signed, sum [macSize]byte, err error) {
 	if !validNodeID(string(fields[1])) {
 		return s, sum, errAuthMalformed
 	}
-	s.node = string(fields[1])
+	if string(fields[1]) == known {
+		s.node = known
+	} else {
+		s.node = string(fields[1])
+	}
 	inc, ok := parseDecimal(fields[2], 20)
 	if !ok {
 		return s, sum, errAuthMalformed
@@ -344,7 +352,7 @@ func newVerifier(secret, adminSecret, node string, incarnation uint64, clk clock
 // MAC. It does not look at the body, nor at replays. It returns the signed
 // fields, or an *authError.
 func (v *verifier) checkHeader(method, target, auth []byte) (signed, error) {
-	s, got, err := parseAuth(auth)
+	s, got, err := parseAuth(auth, v.node)
 	if err != nil {
 		return s, refuse(CodeUnauthorized, err)
 	}
@@ -372,7 +380,7 @@ func (v *verifier) checkHeader(method, target, auth []byte) (signed, error) {
 // (auth is that header's value again) and remembers its MAC, so that a
 // second call with the same request fails as a replay.
 func (v *verifier) checkBody(auth, body []byte) error {
-	s, sum, err := parseAuth(auth)
+	s, sum, err := parseAuth(auth, v.node)
 	if err != nil {
 		return refuse(CodeUnauthorized, err)
 	}

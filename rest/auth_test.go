@@ -286,7 +286,7 @@ func TestParseAuth(t *testing.T) {
 	k := newAuthKey(strings.Repeat("k", 32))
 	s := signed{role: roleLock, node: "node-1", incarnation: 99, ts: 1234}
 	good := k.appendAuth(nil, []byte("POST"), []byte(PathLock), &s, []byte("body"))
-	got, sum, err := parseAuth(good)
+	got, sum, err := parseAuth(good, "")
 	require.NoError(t, err)
 	assert.Equal(t, s, got)
 	assert.Equal(t, k.mac([]byte("POST"), []byte(PathLock), &s), sum)
@@ -309,7 +309,7 @@ func TestParseAuth(t *testing.T) {
 		authScheme + "lock:n:1:1234:" + hex + ":" + hex + ":",
 		strings.ToLower(authScheme) + "lock:n:1:1234:" + hex + ":" + hex,
 	} {
-		_, _, err := parseAuth([]byte(bad))
+		_, _, err := parseAuth([]byte(bad), "")
 		assert.Error(t, err, "parseAuth(%q)", bad)
 	}
 }

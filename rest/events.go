@@ -132,22 +132,26 @@ func (s *session) add(e Event, outcome bool) {
 }
 
 // poll forgets the events up to ack and returns those after it, waiting
-// for one until ctx ends if there are none.
-func (s *session) poll(ctx context.Context, ack uint64) []Event {
+// for one for at most wait, or until stop is closed, if there are none.
+// Only a poll that waits costs a timer.
+func (s *session) poll(stop <-chan struct{}, wait time.Duration, ack uint64) []Event {
 	s.mu.Lock()
 	i := 0
 	for i < len(s.events) && s.events[i].Seq <= ack {
 		i++
 	}
 	s.events = s.events[i:]
-	if len(s.events) == 0 {
+	if len(s.events) == 0 && wait > 0 {
 		wake := s.wake
 		s.polling++
 		s.mu.Unlock()
+		t := time.NewTimer(wait)
 		select {
 		case <-wake:
-		case <-ctx.Done():
+		case <-t.C:
+		case <-stop:
 		}
+		t.Stop()
 		s.mu.Lock()
 		s.polling--
 	}
@@ -207,13 +211,17 @@ func (s *Server) serveEvents(ctx context.Context, body []byte) ([]byte, bool, er
 		return nil, true, errMalformed(fmt.Sprintf("a session of 1 to %d bytes is needed", maxSessionLen))
 	}
 	wait := min(max(args.Wait, 0), MaxEventsWait)
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
+	if d, ok := ctx.Deadline(); ok { // the request's own bound, on the server's clock
+		wait = min(wait, d.Sub(s.cfg.Clock.Now()))
+	}
 	sess := s.sessions.get(args.Session)
 	if sess == nil {
 		return nil, true, fmt.Errorf("%w: %d sessions wait on this node", locker.ErrBusy, MaxSessions)
 	}
-	reply := EventsReply{Events: sess.poll(wctx, args.Ack)}
+	// Not ctx.Done(): the request's context would make a channel and a
+	// goroutine for every poll. The poll ends at its wait or when the
+	// server closes.
+	reply := EventsReply{Events: sess.poll(s.base.Done(), wait, args.Ack)}
 	out, err := reply.MarshalMsg(nil)
 	return out, true, err
 }

@@ -27,16 +27,16 @@ func TestEventsGivenAgainUntilAcknowledged(t *testing.T) {
 	s := ss.get("c1")
 	s.hooks("u1").Done(locker.Reply{OK: true}, nil)
 	s.hooks("u2").Done(locker.Reply{}, fmt.Errorf("x: %w", locker.ErrClosed))
-	ctx := context.Background()
-	first := s.poll(ctx, 0)
+	first := s.poll(nil, time.Hour, 0)
 	require.Len(t, first, 2)
 	assert.Equal(t, Event{Seq: 1, UID: "u1", Reply: locker.Reply{OK: true}}, first[0])
 	assert.Equal(t, CodeClosed, first[1].Code)
-	assert.Equal(t, first, s.poll(ctx, 0), "not acknowledged: given again")
-	assert.Equal(t, first[1:], s.poll(ctx, 1))
-	done, cancel := context.WithCancel(ctx)
-	cancel()
-	assert.Empty(t, s.poll(done, 2), "all acknowledged: nothing, once the wait ends")
+	assert.Equal(t, first, s.poll(nil, time.Hour, 0), "not acknowledged: given again")
+	assert.Equal(t, first[1:], s.poll(nil, time.Hour, 1))
+	stop := make(chan struct{})
+	close(stop)
+	assert.Empty(t, s.poll(stop, time.Hour, 2), "all acknowledged: nothing, once the server stops")
+	assert.Empty(t, s.poll(nil, 0, 2), "all acknowledged: nothing at once without a wait")
 }
 
 // TestEventsDeadSessionWithdrawn: the waiters of a client that stops

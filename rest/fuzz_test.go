@@ -102,7 +102,7 @@ func FuzzParseAuth(f *testing.F) {
 	f.Add("")
 	f.Add(authScheme)
 	f.Fuzz(func(t *testing.T, v string) {
-		s, sum, err := parseAuth([]byte(v))
+		s, sum, err := parseAuth([]byte(v), "")
 		if err != nil {
 			return
 		}
