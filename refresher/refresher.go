@@ -398,7 +398,8 @@ type nodeAnswer struct {
 	ok       bool // the request succeeded, with a status per UID and a validity
 	status   []locker.RefreshStatus
 	validity time.Duration
-	grace    bool // the node is in its restart grace period
+	grace    bool   // the node is in its restart grace period
+	incarn   uint64 // in grace: the node's incarnation, which its reclaims name
 }
 
 // roundResult is what one refresh round learned.
@@ -445,7 +446,7 @@ func (r *Refresher) round(ctx context.Context, out chan<- roundResult) {
 			if r.cfg.OnValidity != nil {
 				r.cfg.OnValidity(k, reply.Validity)
 			}
-			res.answers[k] = nodeAnswer{ok: true, status: reply.Status, validity: reply.Validity, grace: reply.Grace > 0}
+			res.answers[k] = nodeAnswer{ok: true, status: reply.Status, validity: reply.Validity, grace: reply.Grace > 0, incarn: reply.Incarnation}
 		}()
 	}
 	wg.Wait()
@@ -499,6 +500,7 @@ func (r *Refresher) reclaim(ctx context.Context, res *roundResult) {
 				defer func() { <-sem; wg.Done() }()
 				args := e.Args
 				args.Reclaim = true
+				args.Incarnation = res.answers[k].incarn
 				cctx, cancel := clock.WithTimeout(ctx, r.cfg.Clock, r.cfg.CallTimeout)
 				defer cancel()
 				var reply locker.Reply
@@ -517,7 +519,9 @@ func (r *Refresher) reclaim(ctx context.Context, res *roundResult) {
 				switch {
 				case granted:
 					res.reclaimed[j.lock] = append(res.reclaimed[j.lock], k)
-				case err == nil && !reply.OK:
+				case err == nil && !reply.OK && reply.Reason != locker.ReasonStaleReclaim:
+					// (A stale reclaim says the node restarted again since
+					// it answered: the next round learns what it holds.)
 					res.refused[j.lock] = append(res.refused[j.lock], k)
 				}
 				mu.Unlock()

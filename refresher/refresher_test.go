@@ -340,7 +340,7 @@ func TestReclaimRefusedIsALoss(t *testing.T) {
 	f.holdReclaimable("a", 2, validity, 0, 1, 2)
 	for i := range 2 {
 		f.restart(i, 0)
-		r, err := f.tables[i].Lock(context.Background(), locker.LockArgs{UID: "intruder", Resources: []string{"a"}, Reclaim: true})
+		r, err := f.tables[i].Lock(context.Background(), locker.LockArgs{UID: "intruder", Resources: []string{"a"}, Reclaim: true, Incarnation: f.tables[i].Boot().Incarnation})
 		require.NoError(t, err)
 		require.True(t, r.OK)
 	}
