@@ -345,9 +345,10 @@ func (m *DRWMutex) register(ctx context.Context, write bool, args locker.LockArg
 	if named {
 		ds.trackHold(holder, m.names, write, h.ctx) // deadlock detection
 	}
+	v := a.validity(args.Quorum)
 	ds.refresher.Add(refresher.Lock{
-		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent, Validity: a.validity(args.Quorum),
-		Write: write, Args: args, // for reclaims on nodes that restart
+		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent, Validity: v,
+		Write: write, Args: args, Held: a.held(v), // for reclaims on nodes that restart
 		OnLost: func(err error) { m.lost(h, err) },
 	})
 	// Close sets closed before it reports the registered locks lost: a lock

@@ -122,6 +122,7 @@ type attempt struct {
 	conflicts                int             // refusals because another client holds the lock or waits to write
 	graces                   []time.Duration // per refusal because the node is in its restart grace: what is left of it
 	validities               []time.Duration // per grant: the node's validity
+	byNode                   []time.Duration // per node: the validity of its grant, zero if none (made at the first grant)
 	fence                    uint64          // max fence among grants
 	sent                     time.Time       // when the requests went out
 	reasons                  []string        // why nodes refused, for errors
@@ -143,6 +144,18 @@ var errNoValidity = errors.New("granted without a validity (locker.Reply.Validit
 func (a *attempt) validity(q int) time.Duration {
 	slices.Sort(a.validities)
 	return a.validities[len(a.validities)-q]
+}
+
+// held returns, per node, whether it granted with a validity of at least
+// v, the validity of the lock won (refresher.Lock.Held): each of those
+// holds the lock until its first deadline at least, and only they may be
+// sent a reclaim before a refresh round counts the nodes again.
+func (a *attempt) held(v time.Duration) []bool {
+	held := make([]bool, len(a.state))
+	for i, gv := range a.byNode {
+		held[i] = a.state[i] == stateGranted && gv >= v
+	}
+	return held
 }
 
 // tryAcquire asks every node at once, at now on the Dsync's clock, to grant
@@ -248,6 +261,10 @@ func (a *attempt) tally(ds *Dsync, results []nodeResult) {
 			a.granted++
 			a.fence = max(a.fence, res.reply.Fence)
 			a.validities = append(a.validities, res.reply.Validity)
+			if a.byNode == nil {
+				a.byNode = make([]time.Duration, len(a.state))
+			}
+			a.byNode[res.node] = res.reply.Validity
 		case stateRefused:
 			a.refused++
 			switch r := res.reply.Reason; r {
