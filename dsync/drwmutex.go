@@ -351,6 +351,7 @@ func (m *DRWMutex) register(ctx context.Context, write bool, args locker.LockArg
 		Write: write, Args: args, Held: a.held(v), // for reclaims on nodes that restart
 		OnLost: func(err error) { m.lost(h, err) },
 	})
+	a.doneHeld(ds) // the nodes that grant from now on are marked too
 	// Close sets closed before it reports the registered locks lost: a lock
 	// registered after that report is caught here, so none is left
 	// unrefreshed with a live context.

@@ -130,6 +130,13 @@ type attempt struct {
 	invalid                  error           // a node said the request itself is invalid
 	gaveUp                   error           // ctx ended before the outcome was known
 	state                    []nodeState     // per node
+
+	// A won attempt's collector (or waiting attempt), and how many of its
+	// answers were tallied: the waiter's hold on the answers, which
+	// register gives up (doneHeld).
+	c       *collector
+	w       *waitingAttempt
+	tallied int
 }
 
 // errNoValidity is the error of a grant that does not say how long it is
@@ -158,6 +165,29 @@ func (a *attempt) held(v time.Duration) []bool {
 	return held
 }
 
+// doneHeld gives up the hold of a won attempt on its answers, once its
+// lock is registered with ds's refresher: the grants that come after the
+// decision mark their nodes as holding the lock (refresher.MarkHeld). It
+// must be called once for each won attempt.
+func (a *attempt) doneHeld(ds *Dsync) {
+	switch {
+	case a.c != nil:
+		a.c.doneHeld(ds, a.tallied)
+	case a.w != nil:
+		a.w.doneHeld(ds, a.tallied)
+	}
+	a.c, a.w = nil, nil
+}
+
+// markHeld tells the refresher that r, an answer to the acquisition of
+// uid that came after its decision, is a grant, if it is one that says its
+// validity.
+func (ds *Dsync) markHeld(uid string, r nodeResult) {
+	if r.state() == stateGranted && r.reply.Validity > 0 {
+		ds.refresher.MarkHeld(uid, r.node, r.reply.Validity)
+	}
+}
+
 // tryAcquire asks every node at once, at now on the Dsync's clock, to grant
 // args to args.UID, each call bounded by timeout, and decides as soon as the outcome is known: a quorum
 // granted, or more than n−quorum nodes refused or failed. If ctx ends first,
@@ -165,7 +195,9 @@ func (a *attempt) held(v time.Duration) []bool {
 //
 // On success, calls still in flight run to their end (bounded by timeout):
 // a node that grants late holds the lock too, and is refreshed and released
-// with it, which makes the lock survive more node failures. On failure, the
+// with it, which makes the lock survive more node failures; the caller must
+// call a.doneHeld once it has registered the lock, which tells the
+// refresher of the late grants. On failure, the
 // grants already answered are released before tryAcquire returns, so that
 // the caller's next attempt does not meet its own leftovers; nodes that
 // failed or had not answered are released in the background once their
@@ -189,7 +221,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 		ds.releaseAbandoned(c, write, &args)
 		return a, false
 	case a.granted >= q:
-		c.done()
+		a.c, a.tallied = c, len(results) // register gives it up
 		return a, true
 	}
 	// Failed. Wait for the answers still out (bounded by the timeout) so

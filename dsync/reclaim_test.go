@@ -125,3 +125,33 @@ func TestReclaimFromAnEarlierRestartIsRefused(t *testing.T) {
 		require.NoError(t, lockCtx.Err(), "the holder still holds on nodes 0 and 1: %v", context.Cause(lockCtx))
 	})
 }
+
+// TestReclaimOnANodeThatGrantedLate: GetLock returns once a quorum has
+// granted; a node that grants after that holds the lock too, and counts
+// for the acquisition's deadline: if it restarts before the first refresh
+// round, the holder reclaims there.
+func TestReclaimOnANodeThatGrantedLate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		v := reclaimValidity
+		c := newSwapCluster(t, dsync.Config{}, v, v, v)
+		gate := make(chan struct{})
+		c.nodes[2].mu.Lock()
+		c.nodes[2].intercept = func(locker.LockArgs) bool { <-gate; return false }
+		c.nodes[2].mu.Unlock()
+		lockCtx, err := dsync.NewDRWMutex(c.ds, "obj").GetLock(ctx, dsync.Options{})
+		require.NoError(t, err, "nodes 0 and 1 grant")
+		close(gate)
+		c.settle(t, 1) // node 2's grant is in
+
+		c.restartInGrace(2)
+		time.Sleep(10 * time.Second)
+		synctest.Wait() // a refresh round, and its reclaim
+		st := c.ds.Stats()
+		assert.EqualValues(t, 1, st.Reclaims)
+		assert.EqualValues(t, 1, st.Reclaimed)
+		tbl, _ := c.nodes[2].table()
+		assert.Equal(t, 1, tbl.Stats().Grants)
+		require.NoError(t, lockCtx.Err())
+	})
+}

@@ -47,7 +47,7 @@
 // protocol in simulation/model finds a double grant without either.
 //
 // A lock is reclaimed only on a node that counted for its current
-// deadline: one that granted the acquisition (Lock.Held), or refreshed or
+// deadline: one that granted the acquisition (Lock.Held, MarkHeld), or refreshed or
 // reclaimed the lock in the refresh round that set the deadline, with a
 // validity at least the one the deadline was counted with. Such a node's
 // grant was live until the deadline at least, so its "not held" before the
@@ -190,8 +190,8 @@ type Lock struct {
 	// counted for it, only those may be sent a reclaim (see the package
 	// documentation). A nil Held, or one shorter than the lockers, marks
 	// none beyond its length: a node not marked is not reclaimed until a
-	// round has counted it, which is safe, and costs only the reclaim. Add
-	// copies it.
+	// round has counted it (or MarkHeld marks it), which is safe, and costs
+	// only the reclaim. Add copies it.
 	Held []bool
 	// OnLost is called once, on the refresher's goroutine, if the lock is
 	// lost; the lock is no longer registered by then. It must not block.
@@ -219,9 +219,11 @@ type entry struct {
 	Lock
 	deadline time.Time // when the holder must give the lock up
 	// held marks, by node, the nodes that counted for deadline: those
-	// that may be sent a reclaim. Written by Add and apply, read by
-	// reclaim, each under Refresher.mu.
-	held []bool
+	// that may be sent a reclaim. fromAdd says that deadline is still the
+	// one Add set, from the acquisition (see MarkHeld). Written by Add,
+	// MarkHeld and apply, read by reclaim, each under Refresher.mu.
+	held    []bool
+	fromAdd bool
 }
 
 // New returns a Refresher for locks held on lockers and starts its
@@ -274,7 +276,7 @@ func (r *Refresher) Add(l Lock) {
 	held := make([]bool, len(r.lockers))
 	copy(held, l.Held)
 	l.Held = nil // not the caller's: e.held
-	e := &entry{Lock: l, deadline: deadline(l.Acquired, v), held: held}
+	e := &entry{Lock: l, deadline: deadline(l.Acquired, v), held: held, fromAdd: true}
 	r.mu.Lock()
 	r.locks[l.UID] = e
 	nudge := r.earliest.IsZero() || e.deadline.Before(r.earliest)
@@ -288,6 +290,23 @@ func (r *Refresher) Add(l Lock) {
 	r.mu.Unlock()
 	if nudge {
 		r.nudge()
+	}
+}
+
+// MarkHeld marks node (an index in the lockers given to New) as holding
+// the lock of uid since its acquisition, with a grant of the given
+// validity, as Lock.Held does: for a node whose grant came after Add (it
+// answered after the acquisition's quorum was in). The node counts, and
+// may be reclaimed on, only if validity is at least the lock's and no
+// refresh round has set another deadline since Add: its grant then lives
+// until the deadline Add set at least. Otherwise, or if uid is not
+// registered, MarkHeld does nothing.
+func (r *Refresher) MarkHeld(uid string, node int, validity time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.locks[uid]
+	if ok && e.fromAdd && 0 <= node && node < len(e.held) && validity >= e.Validity {
+		e.held[node] = true
 	}
 }
 
@@ -644,6 +663,7 @@ func (r *Refresher) apply(res roundResult) RoundStats {
 			v := r.validity(sorted[len(sorted)-e.Quorum])
 			e.Validity = v
 			e.deadline = deadline(res.sent, v)
+			e.fromAdd = false
 			// The nodes that hold it that long count for the new deadline:
 			// until the next one, reclaims go to them alone.
 			clear(e.held)

@@ -545,3 +545,35 @@ func TestStaleReclaimIsNoDenial(t *testing.T) {
 	assert.Equal(t, 1, st.Refreshed)
 	assert.Equal(t, 1, f.tables[0].Stats().Grants)
 }
+
+// TestMarkHeld: a node that granted the acquisition after Add (after its
+// quorum was in) counts for the acquisition's deadline once marked, if its
+// validity is long enough; once a round has set another deadline, a mark
+// is too late.
+func TestMarkHeld(t *testing.T) {
+	f := newFixture(t, 4)
+	args := locker.LockArgs{UID: "a", Resources: []string{"a"}, Owner: "o", Quorum: 2}
+	for _, tbl := range f.tables {
+		r, err := tbl.Lock(context.Background(), args)
+		require.NoError(t, err)
+		require.True(t, r.OK)
+	}
+	held := []bool{true, true, false, false} // nodes 2 and 3 granted late
+	f.holdArgs(refresher.Lock{UID: "a", Quorum: 2, Acquired: f.clk.Now(), Validity: validity, Write: true, Args: args, Held: held})
+	held[3] = true // Add copied it
+	f.r.MarkHeld("a", 2, validity)
+	f.r.MarkHeld("a", 3, validity/2) // too short to last until the deadline
+	f.r.MarkHeld("a", 7, validity)   // no such node
+	f.r.MarkHeld("b", 3, validity)   // no such lock
+	f.restart(2, 0)
+	f.restart(3, 0)
+	st := f.tick()
+	assert.Equal(t, 1, st.Reclaims, "node 2 alone")
+	assert.Equal(t, int64(1), f.nodes[2].reclaims.Load())
+	assert.Equal(t, 1, st.Reclaimed)
+	// That round set the deadline: a late mark no longer counts.
+	f.r.MarkHeld("a", 3, validity)
+	st = f.tick()
+	assert.Zero(t, st.Reclaims)
+	assert.Zero(t, f.nodes[3].reclaims.Load())
+}
