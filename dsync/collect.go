@@ -46,6 +46,9 @@ type collector struct {
 	// every one is in: see Dsync.retryFailed.
 	late   *Dsync
 	lateOp locker.Op
+	// held, if set by doneHeld, is told of the grants of a won
+	// acquisition that come after its decision.
+	held *Dsync
 
 	// rtt, if set before the calls start, bounds each lock call by its
 	// node's RTO and learns from the answers (rtt.go): it measures them if
@@ -96,6 +99,26 @@ func (c *collector) doneRetrying(ds *Dsync, op locker.Op) {
 	c.unref()
 }
 
+// doneHeld is done for the collector of an acquisition that won, once it
+// is registered with ds's refresher: the answers the waiter did not tally
+// (those after the first tallied), now and as they come, mark the nodes
+// that granted as holding the lock (refresher.MarkHeld), so that a node
+// that granted after the quorum was in may be reclaimed on if it restarts.
+// The waiter must not touch c afterwards.
+func (c *collector) doneHeld(ds *Dsync, tallied int) {
+	c.mu.Lock()
+	var now []nodeResult
+	if tallied < len(c.results) {
+		now = append(now, c.results[tallied:]...)
+	}
+	uid := c.args.UID
+	c.held = ds
+	c.unref()
+	for _, r := range now {
+		ds.markHeld(uid, r)
+	}
+}
+
 // unref drops a reference and unlocks c.mu, recycling c at the last one.
 func (c *collector) unref() {
 	c.refs--
@@ -112,7 +135,7 @@ func (c *collector) unref() {
 	c.results = c.results[:0]
 	c.args = locker.LockArgs{}
 	c.granted, c.against, c.waiting, c.wake = 0, 0, false, nil
-	c.confirm, c.late, c.lateOp = false, nil, 0
+	c.confirm, c.late, c.lateOp, c.held = false, nil, 0, nil
 	c.rtt, c.clk, c.sent, c.cut = nil, nil, time.Time{}, 0
 	collectors.Put(c)
 }
@@ -141,7 +164,11 @@ func (c *collector) Done(node int, r locker.Reply, err error) {
 		default:
 		}
 	}
+	held, uid := c.held, c.args.UID
 	c.unref()
+	if held != nil {
+		held.markHeld(uid, res)
+	}
 }
 
 // learn tells c.rtt how node's call went: its round trip, if c measures,

@@ -58,7 +58,12 @@
 // validity (locker.Config.QuietPeriod) in which it refuses new locks
 // (ErrRestarting, with how long to wait) and grants reclaims: the refresher
 // finds the lock missing there and re-asserts it, with nothing asked of the
-// caller, so a restart of any number of nodes loses no held lock.
+// caller, so a restart of any number of nodes loses no held lock. It
+// reclaims only on nodes that held the lock until its current deadline (they
+// granted the acquisition, or refreshed it in the round that set the
+// deadline), and each reclaim names the restarted node's incarnation, so
+// that no reclaim grants a lock that the node may have given to another:
+// see package refresher.
 //
 // Unlock asks every node to release the lock and returns once a quorum has
 // confirmed the release, or can no longer, at most Config.CallTimeout later:

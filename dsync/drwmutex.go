@@ -362,11 +362,13 @@ func (m *DRWMutex) register(ctx context.Context, write bool, args locker.LockArg
 	if named {
 		ds.trackHold(holder, m.names, write, h.ctx) // deadlock detection
 	}
+	v := a.validity(args.Quorum)
 	ds.refresher.Add(refresher.Lock{
-		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent, Validity: a.validity(args.Quorum),
-		Write: write, Args: args, // for reclaims on nodes that restart
+		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent, Validity: v,
+		Write: write, Args: args, Held: a.held(v), // for reclaims on nodes that restart
 		OnLost: func(err error) { m.lost(h, err) },
 	})
+	a.doneHeld(ds) // the nodes that grant from now on are marked too
 	// Close sets closed before it reports the registered locks lost: a lock
 	// registered after that report is caught here, so none is left
 	// unrefreshed with a live context.

@@ -141,6 +141,7 @@ type attempt struct {
 	conflicts                int             // refusals because another client holds the lock or waits to write
 	graces                   []time.Duration // per refusal because the node is in its restart grace: what is left of it
 	validities               []time.Duration // per grant: the node's validity
+	byNode                   []time.Duration // per node: the validity of its grant, zero if none (made at the first grant)
 	fence                    uint64          // max fence among grants
 	sent                     time.Time       // when the requests went out
 	reasons                  []string        // why nodes refused, for errors
@@ -148,6 +149,13 @@ type attempt struct {
 	invalid                  error           // a node said the request itself is invalid
 	gaveUp                   error           // ctx ended before the outcome was known
 	state                    []nodeState     // per node
+
+	// A won attempt's collector (or waiting attempt), and how many of its
+	// answers were tallied: the waiter's hold on the answers, which
+	// register gives up (doneHeld).
+	c       *collector
+	w       *waitingAttempt
+	tallied int
 }
 
 // errNoValidity is the error of a grant that does not say how long it is
@@ -164,6 +172,41 @@ func (a *attempt) validity(q int) time.Duration {
 	return a.validities[len(a.validities)-q]
 }
 
+// held returns, per node, whether it granted with a validity of at least
+// v, the validity of the lock won (refresher.Lock.Held): each of those
+// holds the lock until its first deadline at least, and only they may be
+// sent a reclaim before a refresh round counts the nodes again.
+func (a *attempt) held(v time.Duration) []bool {
+	held := make([]bool, len(a.state))
+	for i, gv := range a.byNode {
+		held[i] = a.state[i] == stateGranted && gv >= v
+	}
+	return held
+}
+
+// doneHeld gives up the hold of a won attempt on its answers, once its
+// lock is registered with ds's refresher: the grants that come after the
+// decision mark their nodes as holding the lock (refresher.MarkHeld). It
+// must be called once for each won attempt.
+func (a *attempt) doneHeld(ds *Dsync) {
+	switch {
+	case a.c != nil:
+		a.c.doneHeld(ds, a.tallied)
+	case a.w != nil:
+		a.w.doneHeld(ds, a.tallied)
+	}
+	a.c, a.w = nil, nil
+}
+
+// markHeld tells the refresher that r, an answer to the acquisition of
+// uid that came after its decision, is a grant, if it is one that says its
+// validity.
+func (ds *Dsync) markHeld(uid string, r nodeResult) {
+	if r.state() == stateGranted && r.reply.Validity > 0 {
+		ds.refresher.MarkHeld(uid, r.node, r.reply.Validity)
+	}
+}
+
 // tryAcquire asks every node at once, at now on the Dsync's clock, to grant
 // args to args.UID, each call bounded by timeout, and decides as soon as the outcome is known: a quorum
 // granted, or more than n−quorum nodes refused or failed. If ctx ends first,
@@ -171,7 +214,9 @@ func (a *attempt) validity(q int) time.Duration {
 //
 // On success, calls still in flight run to their end (bounded by timeout):
 // a node that grants late holds the lock too, and is refreshed and released
-// with it, which makes the lock survive more node failures. On failure, the
+// with it, which makes the lock survive more node failures; the caller must
+// call a.doneHeld once it has registered the lock, which tells the
+// refresher of the late grants. On failure, the
 // grants already answered are released before tryAcquire returns, so that
 // the caller's next attempt does not meet its own leftovers; nodes that
 // failed or had not answered are released in the background once their
@@ -201,7 +246,7 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 		ds.releaseAbandoned(c, write, &args)
 		return a, false
 	case a.granted >= q:
-		c.done()
+		a.c, a.tallied = c, len(results) // register gives it up
 		return a, true
 	}
 	// Failed. Wait for the answers still out (bounded by the timeout) so
@@ -273,6 +318,10 @@ func (a *attempt) tally(ds *Dsync, results []nodeResult) {
 			a.granted++
 			a.fence = max(a.fence, res.reply.Fence)
 			a.validities = append(a.validities, res.reply.Validity)
+			if a.byNode == nil {
+				a.byNode = make([]time.Duration, len(a.state))
+			}
+			a.byNode[res.node] = res.reply.Validity
 		case stateRefused:
 			a.refused++
 			switch r := res.reply.Reason; r {

@@ -24,6 +24,18 @@ type swapNode struct {
 	mu  sync.Mutex
 	tbl *locker.Local
 	cut atomic.Bool
+	// intercept, if set, sees every Lock and RLock first: if it returns
+	// true, the call fails with ErrOffline and does not reach the table
+	// (a request held up in the network). Guarded by mu.
+	intercept func(locker.LockArgs) bool
+}
+
+// intercepted reports whether intercept takes a.
+func (n *swapNode) intercepted(a locker.LockArgs) bool {
+	n.mu.Lock()
+	f := n.intercept
+	n.mu.Unlock()
+	return f != nil && f(a)
 }
 
 func (n *swapNode) table() (*locker.Local, error) {
@@ -50,6 +62,9 @@ func (n *swapNode) Lock(ctx context.Context, a locker.LockArgs) (locker.Reply, e
 	if err != nil {
 		return locker.Reply{}, err
 	}
+	if n.intercepted(a) {
+		return locker.Reply{}, locker.ErrOffline
+	}
 	return t.Lock(ctx, a)
 }
 
@@ -57,6 +72,9 @@ func (n *swapNode) RLock(ctx context.Context, a locker.LockArgs) (locker.Reply, 
 	t, err := n.table()
 	if err != nil {
 		return locker.Reply{}, err
+	}
+	if n.intercepted(a) {
+		return locker.Reply{}, locker.ErrOffline
 	}
 	return t.RLock(ctx, a)
 }

@@ -110,6 +110,7 @@ type waitingAttempt struct {
 	args locker.LockArgs // the calls' arguments, read by submitters until they answer
 
 	mu       sync.Mutex // guards the fields below
+	held     *Dsync     // set by doneHeld: told of the grants that come after the decision
 	results  []nodeResult
 	granted  int
 	against  int
@@ -125,7 +126,6 @@ type waitingAttempt struct {
 func (w *waitingAttempt) Done(node int, r locker.Reply, err error) {
 	res := nodeResult{node, r, err}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.results = append(w.results, res)
 	w.answered++
 	if err == nil && r.OK && r.Validity > 0 {
@@ -134,6 +134,22 @@ func (w *waitingAttempt) Done(node int, r locker.Reply, err error) {
 		w.against++ // a grant without a validity is counted failed by tally, and released
 	}
 	w.wakeLocked()
+	held := w.held
+	w.mu.Unlock()
+	if held != nil {
+		held.markHeld(w.args.UID, res)
+	}
+}
+
+// doneHeld is collector.doneHeld for an attempt that waited and won.
+func (w *waitingAttempt) doneHeld(ds *Dsync, tallied int) {
+	w.mu.Lock()
+	now := append([]nodeResult(nil), w.results[tallied:]...)
+	w.held = ds
+	w.mu.Unlock()
+	for _, r := range now {
+		ds.markHeld(w.args.UID, r)
+	}
 }
 
 // Queued implements locker.QueueSink.
@@ -207,7 +223,8 @@ func (w *waitingAttempt) wait(ctx context.Context) (waitOutcome, []nodeResult) {
 // args.UID or queue it for args.Wait, each call bounded by args.Wait plus
 // timeout, and waits for the outcome (see the top of waiting.go). On
 // success the calls still out run on: a node that grants later holds the
-// lock too, and is refreshed and released with it. Otherwise everything
+// lock too, and is refreshed and released with it (the caller must call
+// a.doneHeld once it has registered the lock). Otherwise everything
 // the attempt may hold or have queued is released or withdrawn before it
 // returns, also if ctx ended (in the background only for nodes that fail). queued reports whether any node
 // queued the request: if none did, the nodes cannot queue, and the caller
@@ -237,6 +254,7 @@ func (ds *Dsync) tryAcquireWaiting(ctx context.Context, write bool, args locker.
 	queued = w.queued > 0
 	w.mu.Unlock()
 	if outcome == waitGranted {
+		a.w, a.tallied = w, len(results) // register gives it up
 		return a, outcome, queued
 	}
 	// Release what may be held, and withdraw what may be queued: every

@@ -34,7 +34,7 @@
 //	dsync_node_auth_failures_total{code}                requests refused for their credentials: unauthorized, identity, forbidden
 //	dsync_node_grants_total{mode}                       lock (write) and rlock (read) operations granted
 //	dsync_node_reclaims_total                           reclaims granted (also in grants_total)
-//	dsync_node_refusals_total{reason}                   lock and rlock operations refused: conflict, quiet, uid_in_use, released, writer_waiting, other
+//	dsync_node_refusals_total{reason}                   lock and rlock operations refused: conflict, quiet, uid_in_use, released, writer_waiting, stale_reclaim, other
 //	dsync_node_drain_refusals_total                     refusals while draining (also in refusals_total, reason quiet)
 //	dsync_node_releases_total{outcome}                  unlock and runlock operations: released, not_held
 //	dsync_node_force_unlocks_total                      force-unlocks that removed something

@@ -105,7 +105,7 @@ func NewNodeMetrics(cfg NodeConfig) *NodeMetrics {
 	grants := counterVec("dsync_node_grants_total", "Lock (write) and rlock (read) operations granted, by mode.", "mode")
 	m.grants = [2]prometheus.Counter{grants.WithLabelValues("read"), grants.WithLabelValues("write")}
 	m.reclaims = counter("dsync_node_reclaims_total", "Reclaims granted (of grants held before the node restarted); also counted in dsync_node_grants_total.")
-	refusals := counterVec("dsync_node_refusals_total", "Lock and rlock operations refused, by reason: conflict, quiet (restart grace period or draining), uid_in_use, released, writer_waiting, other.", "reason")
+	refusals := counterVec("dsync_node_refusals_total", "Lock and rlock operations refused, by reason: conflict, quiet (restart grace period or draining), uid_in_use, released, writer_waiting, stale_reclaim (a reclaim that names an earlier start of the node), other.", "reason")
 	for r := range rest.MaxReason + 1 {
 		m.refusals[r] = refusals.WithLabelValues(reasonName(locker.Reason(r))) // ReasonNone and unknown reasons: other
 	}
@@ -267,6 +267,8 @@ func reasonName(r locker.Reason) string {
 		return "released"
 	case locker.ReasonWriterWaiting:
 		return "writer_waiting"
+	case locker.ReasonStaleReclaim:
+		return "stale_reclaim"
 	}
 	return "other"
 }

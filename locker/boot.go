@@ -2,6 +2,7 @@ package locker
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -169,11 +170,28 @@ func newNodeID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// newIncarnation returns 64 random bits, never all zero.
+func newIncarnation() uint64 {
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		if v := binary.LittleEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
+}
+
 // BootInfo describes how a table started.
 type BootInfo struct {
 	// ID identifies the node: kept in the boot record when the table has a
 	// StateDir, else drawn anew by every New or Open.
 	ID string
+	// Incarnation identifies this run of the table: drawn at random, never
+	// zero, by every New or Open, whatever the boot record says. Refresh
+	// answers given in the grace period name it
+	// (RefreshReply.Incarnation), and the table grants only reclaims that
+	// name it (LockArgs.Incarnation).
+	Incarnation uint64
 	// FirstStart reports that no boot record was found (or there is no
 	// StateDir).
 	FirstStart bool

@@ -80,6 +80,8 @@ func TestBootStopWithLiveGrantsWaits(t *testing.T) {
 	l := open(t, dir, time.Minute, clk)
 	require.True(t, lockA(t, l, "u").OK)
 	require.NoError(t, l.Close())
+	before := l.Boot().Incarnation
+	require.NotZero(t, before)
 
 	l = open(t, dir, time.Minute, clk)
 	defer l.Close()
@@ -88,8 +90,19 @@ func TestBootStopWithLiveGrantsWaits(t *testing.T) {
 	assert.False(t, r.OK)
 	assert.Equal(t, locker.ReasonQuiet, r.Reason)
 	assert.Equal(t, time.Minute, r.Grace)
-	// The holder of u reclaims it.
-	r, err := l.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}, Reclaim: true})
+	// The holder of u finds it not held, in grace, and reclaims it, naming
+	// the incarnation the answer named.
+	st, err := l.Refresh(context.Background(), locker.RefreshArgs{UIDs: []string{"u"}})
+	require.NoError(t, err)
+	assert.Equal(t, []locker.RefreshStatus{locker.RefreshNotHeld}, st.Status)
+	assert.Equal(t, l.Boot().Incarnation, st.Incarnation)
+	assert.NotEqual(t, before, st.Incarnation, "every start has an incarnation of its own, StateDir or not")
+	reclaim := locker.LockArgs{UID: "u", Resources: []string{"a"}, Reclaim: true, Incarnation: before}
+	r, err = l.Lock(context.Background(), reclaim)
+	require.NoError(t, err)
+	assert.Equal(t, locker.ReasonStaleReclaim, r.Reason, "a reclaim naming the previous start")
+	reclaim.Incarnation = st.Incarnation
+	r, err = l.Lock(context.Background(), reclaim)
 	require.NoError(t, err)
 	assert.True(t, r.OK)
 }

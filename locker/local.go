@@ -24,17 +24,18 @@ import (
 // on some resources does not queue every caller behind one lock; how many
 // callers may wait for one shard is bounded by Config.MaxWaiters.
 type Local struct {
-	cfg        Config
-	name       string
-	clock      Clock
-	epoch      time.Time                     // the table's zero of time; grant times are offsets from it
-	since      func(time.Time) time.Duration // the clock's Since, or Now().Sub
-	seed       maphash.Seed
-	quietUntil int64 // end of the quiet period, in nanoseconds since epoch
-	intentTTL  int64 // Config.WriterIntent in nanoseconds; <= 0 when off
-	maxWaiters int32
-	holdCap    int // the most resources the grants of one shard may hold: Config.MaxGrants over the shards
-	tombCap    int // the most tombstones one shard may keep: Config.MaxTombstones over the shards
+	cfg         Config
+	name        string
+	clock       Clock
+	epoch       time.Time                     // the table's zero of time; grant times are offsets from it
+	since       func(time.Time) time.Duration // the clock's Since, or Now().Sub
+	seed        maphash.Seed
+	quietUntil  int64  // end of the quiet period, in nanoseconds since epoch
+	incarnation uint64 // this run of the table (BootInfo.Incarnation): a reclaim must name it
+	intentTTL   int64  // Config.WriterIntent in nanoseconds; <= 0 when off
+	maxWaiters  int32
+	holdCap     int // the most resources the grants of one shard may hold: Config.MaxGrants over the shards
+	tombCap     int // the most tombstones one shard may keep: Config.MaxTombstones over the shards
 
 	fence  atomic.Uint64 // last fence issued
 	queued atomic.Int64  // waiters queued (see queue.go)
@@ -101,6 +102,7 @@ func newLocal(cfg Config, b *boot) *Local {
 		l.since = c.Since
 	}
 	l.boot = b
+	l.incarnation = newIncarnation()
 	if b != nil {
 		l.quietUntil = int64(b.grace)
 		l.bootInfo = BootInfo{ID: b.rec.ID, FirstStart: b.first, Boots: b.rec.Boots, Grace: b.grace, Reason: b.reason}
@@ -111,6 +113,7 @@ func newLocal(cfg Config, b *boot) *Local {
 			l.bootInfo.Reason = "grace period turned off (Config.QuietPeriod negative)"
 		}
 	}
+	l.bootInfo.Incarnation = l.incarnation
 	l.intentTTL = int64(cfg.WriterIntent)
 	// Fences start at the wall-clock time in nanoseconds, so that a node that
 	// restarts normally issues fences above those of its previous run.
@@ -361,6 +364,12 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 	}
 	if l.closed.Load() {
 		return Reply{}, ErrClosed
+	}
+	if args.Reclaim && args.Incarnation != l.incarnation {
+		// Asked for by an answer of another run of the table (or sent
+		// without one): the grant it re-asserts may have been given to
+		// another since, by a run whose grants this grace does not protect.
+		return Reply{Reason: ReasonStaleReclaim}, nil
 	}
 	now, checkCtx := l.timeIn(ctx)
 	if now < l.quietUntil && !args.Reclaim {
@@ -862,7 +871,11 @@ func (l *Local) Refresh(ctx context.Context, args RefreshArgs) (RefreshReply, er
 		s.mu.Unlock()
 	}
 	l.removeExpired(stale)
-	return RefreshReply{Status: status, Validity: l.cfg.Validity, Grace: l.graceLeft(now)}, nil
+	reply := RefreshReply{Status: status, Validity: l.cfg.Validity, Grace: l.graceLeft(now)}
+	if reply.Grace > 0 {
+		reply.Incarnation = l.incarnation // for the reclaims this answer asks for
+	}
+	return reply, nil
 }
 
 // ForceUnlock removes the grant of args.UID if it is set, else every holder of

@@ -49,13 +49,37 @@ type LockArgs struct {
 	// Reclaim, on a Lock or RLock, re-asserts a grant that the client held
 	// before the node restarted (see Config.QuietPeriod): the same UID,
 	// resources, mode, owner, source and holder as the acquisition that won
-	// it. A node grants a reclaim during its restart grace period, when it
-	// refuses every other new lock, unless it conflicts with a grant it
-	// holds (one reclaimed already); after the grace period a reclaim is
-	// an ordinary lock request. Writer intent does not hold a reclaim back,
-	// and a refused reclaim declares none. The refresher of package
-	// refresher sends reclaims by itself; nothing else should.
+	// it, and the node's incarnation (Incarnation). A node refuses a
+	// reclaim that names another incarnation than its own
+	// (ReasonStaleReclaim), during its grace period or after it. Otherwise
+	// it grants a reclaim during its restart grace period, when it refuses
+	// every other new lock, unless it conflicts with a grant it holds (one
+	// reclaimed already); after the grace period a reclaim is an ordinary
+	// lock request. Writer intent does not hold a reclaim back, and a
+	// refused reclaim declares none.
+	//
+	// A client may reclaim a UID only on a node whose refresh answer, in
+	// its grace period, said it does not hold it, and only if that node
+	// counted for the lock's current deadline: it granted the acquisition,
+	// or refreshed or reclaimed the lock in the refresh round that set the
+	// deadline, so that its grant lived until the deadline at least and
+	// only a restart can have taken it. A node that never held the lock
+	// may have granted it to another before it restarted: reclaiming there
+	// would grant it twice. The refresher of package refresher sends
+	// reclaims by itself, by these rules; nothing else should.
 	Reclaim bool `msg:"rc,omitempty"`
+	// Incarnation, on a reclaim, names the run of the node's table whose
+	// refresh answer asked for it: RefreshReply.Incarnation of the answer
+	// that said, in the node's grace period, that it does not hold the
+	// UID. A node refuses a reclaim that names another incarnation than
+	// its own (ReasonStaleReclaim), zero included: a reclaim asked for
+	// before the node restarted once more may arrive in the grace period
+	// of its next run, which protects only grants of the run just before,
+	// and the run in between may have granted the resource to another.
+	// Nodes that predate the field ignore it; clients that predate it send
+	// none, and their reclaims are refused. Ignored without Reclaim. Zero
+	// is left off the wire.
+	Incarnation uint64 `msg:"in,omitempty"`
 	// PublicUID, on a Lock or RLock, makes the UID of the grant public:
 	// Query reports it (Holder.UID) to anyone who may query the node, and
 	// so lets them refresh and release the grant. Without it a node
@@ -89,7 +113,7 @@ type LockArgs struct {
 // out).
 func (a *LockArgs) IsZero() bool {
 	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim &&
-		!a.PublicUID && a.Wait == 0 && a.Ticket == 0
+		a.Incarnation == 0 && !a.PublicUID && a.Wait == 0 && a.Ticket == 0
 }
 
 // Reason says why a node refused a lock.
@@ -104,6 +128,7 @@ const (
 	ReasonReleased                    // the UID was released before this lock arrived
 	ReasonWriterWaiting               // a read refused because a writer waits for the resource
 	ReasonQueued                      // the request waits on the node (LockArgs.Wait): its answer comes when it is granted or its wait ends
+	ReasonStaleReclaim                // a reclaim that names another incarnation of the node (LockArgs.Incarnation): the node restarted since it asked for it
 )
 
 // String returns the reason in words.
@@ -123,6 +148,8 @@ func (r Reason) String() string {
 		return "a writer is waiting"
 	case ReasonQueued:
 		return "queued"
+	case ReasonStaleReclaim:
+		return "reclaim names another incarnation of the node"
 	}
 	return "unknown reason"
 }
@@ -203,10 +230,19 @@ type RefreshReply struct {
 	// grace may have been lost in the restart, and its holder may reclaim
 	// it (LockArgs.Reclaim).
 	Grace time.Duration `msg:"g,omitempty"`
+	// Incarnation is, while the node is in its restart grace period (Grace
+	// is set), the identity of this run of its table
+	// (BootInfo.Incarnation): a number drawn at random, never zero, when
+	// the table is made. A reclaim that this answer asks for must name it
+	// (LockArgs.Incarnation). Zero outside the grace period, and then left
+	// off the wire.
+	Incarnation uint64 `msg:"i,omitempty"`
 }
 
 // IsZero reports whether r holds no status (an encoder may leave it out).
-func (r RefreshReply) IsZero() bool { return len(r.Status) == 0 && r.Validity == 0 && r.Grace == 0 }
+func (r RefreshReply) IsZero() bool {
+	return len(r.Status) == 0 && r.Validity == 0 && r.Grace == 0 && r.Incarnation == 0
+}
 
 // Entry describes one holder of one resource, for listings. Ages are measured
 // on the node's own clock and sent as durations, never as timestamps, so that

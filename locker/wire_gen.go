@@ -1533,7 +1533,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint16 /* 10 bits */
+	var zb0001Mask uint16 /* 11 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1615,27 +1615,34 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x40
+		case "in":
+			z.Incarnation, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+			zb0001Mask |= 0x80
 		case "pu":
 			z.PublicUID, err = dc.ReadBool()
 			if err != nil {
 				err = msgp.WrapError(err, "PublicUID")
 				return
 			}
-			zb0001Mask |= 0x80
+			zb0001Mask |= 0x100
 		case "wt":
 			z.Wait, err = dc.ReadDuration()
 			if err != nil {
 				err = msgp.WrapError(err, "Wait")
 				return
 			}
-			zb0001Mask |= 0x100
+			zb0001Mask |= 0x200
 		case "tk":
 			z.Ticket, err = dc.ReadUint64()
 			if err != nil {
 				err = msgp.WrapError(err, "Ticket")
 				return
 			}
-			zb0001Mask |= 0x200
+			zb0001Mask |= 0x400
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1645,7 +1652,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3ff {
+	if zb0001Mask != 0x7ff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1668,12 +1675,15 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 			z.Reclaim = false
 		}
 		if (zb0001Mask & 0x80) == 0 {
-			z.PublicUID = false
+			z.Incarnation = 0
 		}
 		if (zb0001Mask & 0x100) == 0 {
-			z.Wait = 0
+			z.PublicUID = false
 		}
 		if (zb0001Mask & 0x200) == 0 {
+			z.Wait = 0
+		}
+		if (zb0001Mask & 0x400) == 0 {
 			z.Ticket = 0
 		}
 	}
@@ -1683,8 +1693,8 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(11)
-	var zb0001Mask uint16 /* 11 bits */
+	zb0001Len := uint32(12)
+	var zb0001Mask uint16 /* 12 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1714,17 +1724,21 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 		zb0001Len--
 		zb0001Mask |= 0x80
 	}
-	if z.PublicUID == false {
+	if z.Incarnation == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x100
 	}
-	if z.Wait == 0 {
+	if z.PublicUID == false {
 		zb0001Len--
 		zb0001Mask |= 0x200
 	}
-	if z.Ticket == 0 {
+	if z.Wait == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x400
+	}
+	if z.Ticket == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x800
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1840,6 +1854,18 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 			}
 		}
 		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// write "in"
+			err = en.Append(0xa2, 0x69, 0x6e)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Incarnation)
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
 			// write "pu"
 			err = en.Append(0xa2, 0x70, 0x75)
 			if err != nil {
@@ -1851,7 +1877,7 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
-		if (zb0001Mask & 0x200) == 0 { // if not omitted
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
 			// write "wt"
 			err = en.Append(0xa2, 0x77, 0x74)
 			if err != nil {
@@ -1863,7 +1889,7 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
-		if (zb0001Mask & 0x400) == 0 { // if not omitted
+		if (zb0001Mask & 0x800) == 0 { // if not omitted
 			// write "tk"
 			err = en.Append(0xa2, 0x74, 0x6b)
 			if err != nil {
@@ -1883,8 +1909,8 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(11)
-	var zb0001Mask uint16 /* 11 bits */
+	zb0001Len := uint32(12)
+	var zb0001Mask uint16 /* 12 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1914,17 +1940,21 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x80
 	}
-	if z.PublicUID == false {
+	if z.Incarnation == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x100
 	}
-	if z.Wait == 0 {
+	if z.PublicUID == false {
 		zb0001Len--
 		zb0001Mask |= 0x200
 	}
-	if z.Ticket == 0 {
+	if z.Wait == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x400
+	}
+	if z.Ticket == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x800
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1976,16 +2006,21 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = msgp.AppendBool(o, z.Reclaim)
 		}
 		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// string "in"
+			o = append(o, 0xa2, 0x69, 0x6e)
+			o = msgp.AppendUint64(o, z.Incarnation)
+		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
 			// string "pu"
 			o = append(o, 0xa2, 0x70, 0x75)
 			o = msgp.AppendBool(o, z.PublicUID)
 		}
-		if (zb0001Mask & 0x200) == 0 { // if not omitted
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
 			// string "wt"
 			o = append(o, 0xa2, 0x77, 0x74)
 			o = msgp.AppendDuration(o, z.Wait)
 		}
-		if (zb0001Mask & 0x400) == 0 { // if not omitted
+		if (zb0001Mask & 0x800) == 0 { // if not omitted
 			// string "tk"
 			o = append(o, 0xa2, 0x74, 0x6b)
 			o = msgp.AppendUint64(o, z.Ticket)
@@ -2008,7 +2043,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint16 /* 10 bits */
+	var zb0001Mask uint16 /* 11 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -2090,27 +2125,34 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x40
+		case "in":
+			z.Incarnation, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+			zb0001Mask |= 0x80
 		case "pu":
 			z.PublicUID, bts, err = msgp.ReadBoolBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "PublicUID")
 				return
 			}
-			zb0001Mask |= 0x80
+			zb0001Mask |= 0x100
 		case "wt":
 			z.Wait, bts, err = msgp.ReadDurationBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Wait")
 				return
 			}
-			zb0001Mask |= 0x100
+			zb0001Mask |= 0x200
 		case "tk":
 			z.Ticket, bts, err = msgp.ReadUint64Bytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Ticket")
 				return
 			}
-			zb0001Mask |= 0x200
+			zb0001Mask |= 0x400
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -2120,7 +2162,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3ff {
+	if zb0001Mask != 0x7ff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -2143,12 +2185,15 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			z.Reclaim = false
 		}
 		if (zb0001Mask & 0x80) == 0 {
-			z.PublicUID = false
+			z.Incarnation = 0
 		}
 		if (zb0001Mask & 0x100) == 0 {
-			z.Wait = 0
+			z.PublicUID = false
 		}
 		if (zb0001Mask & 0x200) == 0 {
+			z.Wait = 0
+		}
+		if (zb0001Mask & 0x400) == 0 {
 			z.Ticket = 0
 		}
 	}
@@ -2162,7 +2207,7 @@ func (z *LockArgs) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
-	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize + 3 + msgp.BoolSize + 3 + msgp.DurationSize + 3 + msgp.Uint64Size
+	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize + 3 + msgp.Uint64Size + 3 + msgp.BoolSize + 3 + msgp.DurationSize + 3 + msgp.Uint64Size
 	return
 }
 
@@ -2848,7 +2893,7 @@ func (z *RefreshReply) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 2 bits */
+	var zb0001Mask uint8 /* 3 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -2899,6 +2944,13 @@ func (z *RefreshReply) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x2
+		case "i":
+			z.Incarnation, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+			zb0001Mask |= 0x4
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -2908,12 +2960,15 @@ func (z *RefreshReply) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3 {
+	if zb0001Mask != 0x7 {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Validity = 0
 		}
 		if (zb0001Mask & 0x2) == 0 {
 			z.Grace = 0
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Incarnation = 0
 		}
 	}
 	return
@@ -2922,8 +2977,8 @@ func (z *RefreshReply) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *RefreshReply) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(3)
-	var zb0001Mask uint8 /* 3 bits */
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
 	_ = zb0001Mask
 	if z.Validity == 0 {
 		zb0001Len--
@@ -2932,6 +2987,10 @@ func (z *RefreshReply) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Grace == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x4
+	}
+	if z.Incarnation == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x8
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -2986,6 +3045,18 @@ func (z *RefreshReply) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// write "i"
+			err = en.Append(0xa1, 0x69)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Incarnation)
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+		}
 	}
 	return
 }
@@ -2994,8 +3065,8 @@ func (z *RefreshReply) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *RefreshReply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(3)
-	var zb0001Mask uint8 /* 3 bits */
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
 	_ = zb0001Mask
 	if z.Validity == 0 {
 		zb0001Len--
@@ -3004,6 +3075,10 @@ func (z *RefreshReply) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Grace == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x4
+	}
+	if z.Incarnation == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x8
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -3029,6 +3104,11 @@ func (z *RefreshReply) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa1, 0x67)
 			o = msgp.AppendDuration(o, z.Grace)
 		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "i"
+			o = append(o, 0xa1, 0x69)
+			o = msgp.AppendUint64(o, z.Incarnation)
+		}
 	}
 	return
 }
@@ -3047,7 +3127,7 @@ func (z *RefreshReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 2 bits */
+	var zb0001Mask uint8 /* 3 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -3098,6 +3178,13 @@ func (z *RefreshReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x2
+		case "i":
+			z.Incarnation, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+			zb0001Mask |= 0x4
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -3107,12 +3194,15 @@ func (z *RefreshReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3 {
+	if zb0001Mask != 0x7 {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Validity = 0
 		}
 		if (zb0001Mask & 0x2) == 0 {
 			z.Grace = 0
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Incarnation = 0
 		}
 	}
 	o = bts
@@ -3121,7 +3211,7 @@ func (z *RefreshReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *RefreshReply) Msgsize() (s int) {
-	s = 1 + 2 + msgp.ArrayHeaderSize + (len(z.Status) * (msgp.Uint8Size)) + 2 + msgp.DurationSize + 2 + msgp.DurationSize
+	s = 1 + 2 + msgp.ArrayHeaderSize + (len(z.Status) * (msgp.Uint8Size)) + 2 + msgp.DurationSize + 2 + msgp.DurationSize + 2 + msgp.Uint64Size
 	return
 }
 

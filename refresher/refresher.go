@@ -37,10 +37,32 @@
 // (locker.Config.QuietPeriod) in which it grants only reclaims. A refresh
 // answer that does not hold a lock and says the node is in its grace is not
 // a loss: the refresher sends that node a reclaim of the lock
-// (locker.LockArgs.Reclaim, the acquisition's own arguments), and a granted
-// reclaim counts as a refresh by that node in the round. So a lock outlives
-// the restart of any number of its nodes, all of them at once included, with
-// nothing asked of its holder.
+// (locker.LockArgs.Reclaim, the acquisition's own arguments, naming the
+// incarnation the answer named), and a granted reclaim counts as a refresh
+// by that node in the round. So a lock outlives the restart of any number
+// of its nodes, all of them at once included, with nothing asked of its
+// holder.
+//
+// Two rules keep a reclaim from granting a lock twice; the model of the
+// protocol in simulation/model finds a double grant without either.
+//
+// A lock is reclaimed only on a node that counted for its current
+// deadline: one that granted the acquisition (Lock.Held, MarkHeld), or refreshed or
+// reclaimed the lock in the refresh round that set the deadline, with a
+// validity at least the one the deadline was counted with. Such a node's
+// grant was live until the deadline at least, so its "not held" before the
+// deadline means that a restart took a live grant, which its grace period
+// protects. A node that never held the lock, or whose grant may have
+// expired before the deadline, may have granted the lock to another and
+// then restarted: its grace protects that other grant, and a reclaim there
+// would grant the lock twice.
+//
+// A reclaim names the incarnation of the node that asked for it
+// (locker.RefreshReply.Incarnation), and the node refuses it if it has
+// restarted since (locker.ReasonStaleReclaim): a reclaim delayed past a
+// second restart would otherwise be granted in a grace that protects
+// grants the run in between may have given to another. Such a refusal is
+// neither a refresh nor a denial; the next round asks again.
 package refresher
 
 import (
@@ -164,6 +186,16 @@ type Lock struct {
 	// lock is not reclaimed.
 	Write bool
 	Args  locker.LockArgs
+	// Held marks, by node index (in the lockers given to New), the nodes
+	// that granted the acquisition with a validity of at least Validity:
+	// each holds the lock until its first deadline at least. Until a
+	// refresh round sets a new deadline, and with it the nodes that
+	// counted for it, only those may be sent a reclaim (see the package
+	// documentation). A nil Held, or one shorter than the lockers, marks
+	// none beyond its length: a node not marked is not reclaimed until a
+	// round has counted it (or MarkHeld marks it), which is safe, and costs
+	// only the reclaim. Add copies it.
+	Held []bool
 	// OnLost is called once, on the refresher's goroutine, if the lock is
 	// lost; the lock is no longer registered by then. It must not block.
 	OnLost func(err error)
@@ -189,6 +221,12 @@ type Refresher struct {
 type entry struct {
 	Lock
 	deadline time.Time // when the holder must give the lock up
+	// held marks, by node, the nodes that counted for deadline: those
+	// that may be sent a reclaim. fromAdd says that deadline is still the
+	// one Add set, from the acquisition (see MarkHeld). Written by Add,
+	// MarkHeld and apply, read by reclaim, each under Refresher.mu.
+	held    []bool
+	fromAdd bool
 }
 
 // New returns a Refresher for locks held on lockers and starts its
@@ -238,7 +276,10 @@ func deadline(sent time.Time, v time.Duration) time.Time {
 func (r *Refresher) Add(l Lock) {
 	v := r.validity(l.Validity)
 	l.Validity = v
-	e := &entry{Lock: l, deadline: deadline(l.Acquired, v)}
+	held := make([]bool, len(r.lockers))
+	copy(held, l.Held)
+	l.Held = nil // not the caller's: e.held
+	e := &entry{Lock: l, deadline: deadline(l.Acquired, v), held: held, fromAdd: true}
 	r.mu.Lock()
 	r.locks[l.UID] = e
 	nudge := r.earliest.IsZero() || e.deadline.Before(r.earliest)
@@ -252,6 +293,23 @@ func (r *Refresher) Add(l Lock) {
 	r.mu.Unlock()
 	if nudge {
 		r.nudge()
+	}
+}
+
+// MarkHeld marks node (an index in the lockers given to New) as holding
+// the lock of uid since its acquisition, with a grant of the given
+// validity, as Lock.Held does: for a node whose grant came after Add (it
+// answered after the acquisition's quorum was in). The node counts, and
+// may be reclaimed on, only if validity is at least the lock's and no
+// refresh round has set another deadline since Add: its grant then lives
+// until the deadline Add set at least. Otherwise, or if uid is not
+// registered, MarkHeld does nothing.
+func (r *Refresher) MarkHeld(uid string, node int, validity time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.locks[uid]
+	if ok && e.fromAdd && 0 <= node && node < len(e.held) && validity >= e.Validity {
+		e.held[node] = true
 	}
 }
 
@@ -402,7 +460,8 @@ type nodeAnswer struct {
 	ok       bool // the request succeeded, with a status per UID and a validity
 	status   []locker.RefreshStatus
 	validity time.Duration
-	grace    bool // the node is in its restart grace period
+	grace    bool   // the node is in its restart grace period
+	incarn   uint64 // in grace: the node's incarnation, which its reclaims name
 }
 
 // roundResult is what one refresh round learned.
@@ -449,7 +508,7 @@ func (r *Refresher) round(ctx context.Context, out chan<- roundResult) {
 			if r.cfg.OnValidity != nil {
 				r.cfg.OnValidity(k, reply.Validity)
 			}
-			res.answers[k] = nodeAnswer{ok: true, status: reply.Status, validity: reply.Validity, grace: reply.Grace > 0}
+			res.answers[k] = nodeAnswer{ok: true, status: reply.Status, validity: reply.Validity, grace: reply.Grace > 0, incarn: reply.Incarnation}
 		}()
 	}
 	wg.Wait()
@@ -461,10 +520,11 @@ func (r *Refresher) round(ctx context.Context, out chan<- roundResult) {
 const maxReclaimsInFlight = 32
 
 // reclaim sends, to every node that answered res's refresh in its grace
-// period, a reclaim of each lock it did not hold, and records the outcomes.
-// A lock released since the round began is not reclaimed; if its release
-// races the reclaim, the node's tombstone refuses the reclaim or the
-// release removes it.
+// period, a reclaim of each lock it did not hold and that counted it for
+// its current deadline (entry.held), and records the outcomes. A lock
+// released since the round began is not reclaimed; if its release races
+// the reclaim, the node's tombstone refuses the reclaim or the release
+// removes it.
 func (r *Refresher) reclaim(ctx context.Context, res *roundResult) {
 	type job struct{ lock, node int }
 	var jobs [][]job // per node
@@ -494,8 +554,12 @@ func (r *Refresher) reclaim(ctx context.Context, res *roundResult) {
 		sem := make(chan struct{}, maxReclaimsInFlight)
 		for _, j := range js {
 			e := res.locks[j.lock]
-			if !r.live(e, r.cfg.Clock.Now()) {
-				continue // released, or past its deadline: nothing to reclaim
+			if !r.mayReclaim(e, k, r.cfg.Clock.Now()) {
+				// Released, or past its deadline: nothing to reclaim. Or
+				// the node did not count for the deadline: it may never
+				// have held the lock, or have let it expire, and granted
+				// it to another before it restarted.
+				continue
 			}
 			sem <- struct{}{}
 			wg.Add(1)
@@ -503,6 +567,7 @@ func (r *Refresher) reclaim(ctx context.Context, res *roundResult) {
 				defer func() { <-sem; wg.Done() }()
 				args := e.Args
 				args.Reclaim = true
+				args.Incarnation = res.answers[k].incarn
 				cctx, cancel := clock.WithTimeout(ctx, r.cfg.Clock, r.cfg.CallTimeout)
 				defer cancel()
 				var reply locker.Reply
@@ -521,7 +586,9 @@ func (r *Refresher) reclaim(ctx context.Context, res *roundResult) {
 				switch {
 				case granted:
 					res.reclaimed[j.lock] = append(res.reclaimed[j.lock], k)
-				case err == nil && !reply.OK:
+				case err == nil && !reply.OK && reply.Reason != locker.ReasonStaleReclaim:
+					// (A stale reclaim says the node restarted again since
+					// it answered: the next round learns what it holds.)
 					res.refused[j.lock] = append(res.refused[j.lock], k)
 				}
 				mu.Unlock()
@@ -531,12 +598,13 @@ func (r *Refresher) reclaim(ctx context.Context, res *roundResult) {
 	wg.Wait()
 }
 
-// live reports whether e is still the registered lock of its UID, and
-// before its deadline at now: whether its holder may still rely on it.
-func (r *Refresher) live(e *entry, now time.Time) bool {
+// mayReclaim reports whether e may be reclaimed on node k at now: e is
+// still the registered lock of its UID, before its deadline (its holder
+// may still rely on it), and node k counted for that deadline.
+func (r *Refresher) mayReclaim(e *entry, k int, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.locks[e.UID] == e && now.Before(e.deadline)
+	return r.locks[e.UID] == e && now.Before(e.deadline) && e.held[k]
 }
 
 // apply updates deadlines from a round, reports the locks it found lost,
@@ -554,18 +622,21 @@ func (r *Refresher) apply(res roundResult) RoundStats {
 		}
 	}
 	validities := make([]time.Duration, 0, n) // of the nodes that hold one lock, reused
+	holding := make([]int, 0, n)              // those nodes, reused
+	sorted := make([]time.Duration, 0, n)     // validities, sorted, reused
 	r.mu.Lock()
 	r.shortest = 0
 	for i, e := range res.locks {
-		validities = validities[:0]
+		validities, holding = validities[:0], holding[:0]
 		notHeld := 0
-		for _, a := range res.answers {
+		for k, a := range res.answers {
 			if !a.ok {
 				continue
 			}
 			switch a.status[i] {
 			case locker.RefreshRefreshed:
 				validities = append(validities, a.validity)
+				holding = append(holding, k)
 			case locker.RefreshNotHeld:
 				if !a.grace { // in grace: to be reclaimed, not a loss
 					notHeld++
@@ -575,6 +646,7 @@ func (r *Refresher) apply(res roundResult) RoundStats {
 		if res.reclaimed != nil {
 			for _, k := range res.reclaimed[i] {
 				validities = append(validities, res.answers[k].validity)
+				holding = append(holding, k)
 			}
 			st.Reclaimed += len(res.reclaimed[i])
 			notHeld += len(res.refused[i])
@@ -590,10 +662,18 @@ func (r *Refresher) apply(res roundResult) RoundStats {
 			// The nodes refreshed no earlier than the request was sent. The
 			// lock is held on at least Quorum of them for the Quorum-th
 			// longest of their validities.
-			slices.Sort(validities)
-			v := r.validity(validities[len(validities)-e.Quorum])
+			sorted = append(sorted[:0], validities...)
+			slices.Sort(sorted)
+			v := r.validity(sorted[len(sorted)-e.Quorum])
 			e.Validity = v
 			e.deadline = deadline(res.sent, v)
+			e.fromAdd = false
+			// The nodes that hold it that long count for the new deadline:
+			// until the next one, reclaims go to them alone.
+			clear(e.held)
+			for j, k := range holding {
+				e.held[k] = validities[j] >= v
+			}
 			st.Refreshed++
 		}
 	}

@@ -22,12 +22,17 @@ const (
 	validity = 60 * time.Second
 )
 
-// countingLocker counts Refresh calls and can be made to fail them.
+// countingLocker counts Refresh calls and reclaims, and can be made to
+// fail refreshes.
 type countingLocker struct {
 	locker.NetLocker
 	refreshes atomic.Int64
 	uids      atomic.Int64
+	reclaims  atomic.Int64
 	down      atomic.Bool
+	// afterRefresh, if set, is called after each refresh answer, on the
+	// refresher's goroutine, before the answer is returned.
+	afterRefresh func()
 }
 
 func (c *countingLocker) Refresh(ctx context.Context, a locker.RefreshArgs) (locker.RefreshReply, error) {
@@ -36,7 +41,18 @@ func (c *countingLocker) Refresh(ctx context.Context, a locker.RefreshArgs) (loc
 	if c.down.Load() {
 		return locker.RefreshReply{}, locker.ErrOffline
 	}
-	return c.NetLocker.Refresh(ctx, a)
+	r, err := c.NetLocker.Refresh(ctx, a)
+	if c.afterRefresh != nil {
+		c.afterRefresh()
+	}
+	return r, err
+}
+
+func (c *countingLocker) Lock(ctx context.Context, a locker.LockArgs) (locker.Reply, error) {
+	if a.Reclaim {
+		c.reclaims.Add(1)
+	}
+	return c.NetLocker.Lock(ctx, a)
 }
 
 type fixture struct {
@@ -264,29 +280,42 @@ func TestDeadlineFollowsRefreshes(t *testing.T) {
 }
 
 // holdReclaimable grants a write lock on uid's resource on the given nodes
-// and registers it with its arguments, so that it can be reclaimed.
+// and registers it with its arguments, and those nodes as its holders, so
+// that it can be reclaimed there.
 func (f *fixture) holdReclaimable(uid string, quorum int, v time.Duration, on ...int) {
 	f.t.Helper()
 	args := locker.LockArgs{UID: uid, Resources: []string{uid}, Owner: "o", Quorum: quorum}
+	held := make([]bool, len(f.tables))
 	for _, i := range on {
 		r, err := f.tables[i].Lock(context.Background(), args)
 		require.NoError(f.t, err)
 		require.True(f.t, r.OK)
+		held[i] = true
 	}
-	f.r.Add(refresher.Lock{UID: uid, Quorum: quorum, Acquired: f.clk.Now(), Validity: v, Write: true, Args: args,
-		OnLost: func(err error) {
-			f.lostMu.Lock()
-			f.lostErr[uid] = err
-			f.lostMu.Unlock()
-			f.lost <- uid
-		}})
+	f.holdArgs(refresher.Lock{UID: uid, Quorum: quorum, Acquired: f.clk.Now(), Validity: v, Write: true, Args: args, Held: held})
+}
+
+// holdArgs registers l, its loss reported to the fixture.
+func (f *fixture) holdArgs(l refresher.Lock) {
+	l.OnLost = func(err error) {
+		f.lostMu.Lock()
+		f.lostErr[l.UID] = err
+		f.lostMu.Unlock()
+		f.lost <- l.UID
+	}
+	f.r.Add(l)
 }
 
 // restart gives node i a fresh table configured as the fixture's, with the
 // given grace period.
 func (f *fixture) restart(i int, grace time.Duration) {
 	f.t.Helper()
-	tbl := locker.New(locker.Config{QuietPeriod: grace, Validity: validity, Clock: f.clk, SweepInterval: -1})
+	f.restartWith(i, locker.Config{QuietPeriod: grace, Validity: validity, Clock: f.clk, SweepInterval: -1})
+}
+
+// restartWith gives node i a fresh table configured by cfg.
+func (f *fixture) restartWith(i int, cfg locker.Config) {
+	tbl := locker.New(cfg)
 	f.t.Cleanup(func() { tbl.Close() })
 	f.tables[i].Close()
 	f.tables[i] = tbl
@@ -340,7 +369,7 @@ func TestReclaimRefusedIsALoss(t *testing.T) {
 	f.holdReclaimable("a", 2, validity, 0, 1, 2)
 	for i := range 2 {
 		f.restart(i, 0)
-		r, err := f.tables[i].Lock(context.Background(), locker.LockArgs{UID: "intruder", Resources: []string{"a"}, Reclaim: true})
+		r, err := f.tables[i].Lock(context.Background(), locker.LockArgs{UID: "intruder", Resources: []string{"a"}, Reclaim: true, Incarnation: f.tables[i].Boot().Incarnation})
 		require.NoError(t, err)
 		require.True(t, r.OK)
 	}
@@ -391,4 +420,160 @@ func TestValidityFromTheNodes(t *testing.T) {
 		d, _ = capped.Deadline("a")
 		assert.Equal(t, start.Add(3*time.Second-60*time.Millisecond), d, "Config.Validity caps")
 	})
+}
+
+// TestReclaimOnlyWhereItCounted: a node that never held the lock (it
+// granted the resource to another client, then restarted) answers "not
+// held" in its grace as one that lost the lock does, but is not sent a
+// reclaim: its grace protects the other client's grant. A node that
+// granted the lock is. (The model's first trail: simulation/model,
+// RECLAIM_GUARD.)
+func TestReclaimOnlyWhereItCounted(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 3)
+	r, err := f.tables[0].Lock(ctx, locker.LockArgs{UID: "other", Resources: []string{"a"}})
+	require.NoError(t, err)
+	require.True(t, r.OK)
+	f.holdReclaimable("a", 2, validity, 1, 2)
+	f.restart(0, 0)
+	f.restart(1, 0)
+	st := f.tick()
+	assert.Equal(t, 1, st.Reclaims, "only node 1, which granted the lock, is sent a reclaim")
+	assert.Zero(t, f.nodes[0].reclaims.Load(), "node 0 never held the lock")
+	assert.Equal(t, 1, st.Reclaimed)
+	assert.Equal(t, 1, st.Refreshed, "node 1's reclaim and node 2's refresh make a quorum")
+	assert.Zero(t, st.Lost)
+	assert.Zero(t, f.tables[0].Stats().Grants)
+	// Node 0's grace keeps the resource for the client it granted it to.
+	r, err = f.tables[0].Lock(ctx, locker.LockArgs{UID: "other", Resources: []string{"a"}, Reclaim: true, Incarnation: f.tables[0].Boot().Incarnation})
+	require.NoError(t, err)
+	assert.True(t, r.OK, "the other client's reclaim: %+v", r)
+	// Node 0 counts for no later deadline either.
+	st = f.tick()
+	assert.Zero(t, st.Reclaims)
+	assert.Equal(t, 1, st.Refreshed)
+}
+
+// TestReclaimFollowsTheRoundThatSetTheDeadline: once a refresh round moves
+// the deadline, the nodes that counted in it are the ones reclaimed on. A
+// node that granted the acquisition but missed the round may have let the
+// grant expire before the new deadline.
+func TestReclaimFollowsTheRoundThatSetTheDeadline(t *testing.T) {
+	f := newFixture(t, 3)
+	f.holdReclaimable("a", 2, validity, 0, 1, 2)
+	f.nodes[0].down.Store(true)
+	st := f.tick()
+	require.Equal(t, 1, st.Refreshed, "nodes 1 and 2")
+	f.nodes[0].down.Store(false)
+	f.restart(0, 0)
+	st = f.tick()
+	assert.Zero(t, st.Reclaims, "node 0 did not count for the deadline")
+	assert.Zero(t, f.nodes[0].reclaims.Load())
+	assert.Equal(t, 1, st.Refreshed)
+	// Node 1 counted in that round: it is reclaimed on when it restarts.
+	f.restart(1, 0)
+	st = f.tick()
+	assert.Equal(t, 1, st.Reclaims)
+	assert.Equal(t, int64(1), f.nodes[1].reclaims.Load())
+	assert.Equal(t, 1, st.Reclaimed)
+	assert.Equal(t, 1, st.Refreshed)
+}
+
+// TestReclaimWithoutHeld: a lock registered without Lock.Held is reclaimed
+// nowhere until a round has counted its nodes.
+func TestReclaimWithoutHeld(t *testing.T) {
+	f := newFixture(t, 3)
+	args := locker.LockArgs{UID: "a", Resources: []string{"a"}, Quorum: 2}
+	for _, tbl := range f.tables {
+		r, err := tbl.Lock(context.Background(), args)
+		require.NoError(t, err)
+		require.True(t, r.OK)
+	}
+	f.holdArgs(refresher.Lock{UID: "a", Quorum: 2, Acquired: f.clk.Now(), Validity: validity, Write: true, Args: args})
+	f.restart(2, 0)
+	st := f.tick()
+	assert.Zero(t, st.Reclaims, "nil Held marks no node")
+	assert.Equal(t, 1, st.Refreshed, "nodes 0 and 1")
+	f.restart(0, 0)
+	st = f.tick()
+	assert.Equal(t, 1, st.Reclaims, "node 0 counted in the last round; node 2 did not")
+	assert.Equal(t, int64(1), f.nodes[0].reclaims.Load())
+	assert.Zero(t, f.nodes[2].reclaims.Load())
+	assert.Equal(t, 1, st.Refreshed)
+}
+
+// TestReclaimNotWhereTheValidityIsShorter: a node that refreshed with a
+// shorter validity than the deadline was counted with may let the grant
+// expire before the deadline: it did not count for it.
+func TestReclaimNotWhereTheValidityIsShorter(t *testing.T) {
+	f := newFixture(t, 3)
+	short := locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: validity / 2, Clock: f.clk, SweepInterval: -1}
+	f.restartWith(2, short)
+	f.holdReclaimable("a", 2, validity, 0, 1, 2) // as if node 2 had granted with the longer validity
+	st := f.tick()
+	require.Equal(t, 1, st.Refreshed)
+	d, _ := f.r.Deadline("a")
+	assert.Equal(t, f.clk.Now().Add(validity-validity/50), d, "the second longest validity: nodes 0 and 1")
+	short.QuietPeriod = 0
+	f.restartWith(2, short)
+	st = f.tick()
+	assert.Zero(t, st.Reclaims, "node 2 holds the lock for less than the deadline")
+	f.restart(1, 0)
+	st = f.tick()
+	assert.Equal(t, 1, st.Reclaims, "node 1 counted")
+	assert.Equal(t, int64(1), f.nodes[1].reclaims.Load())
+}
+
+// TestStaleReclaimIsNoDenial: a node that restarts again between its
+// refresh answer and the reclaim that answer asked for refuses the reclaim
+// (it names the earlier incarnation); the refusal is no denial, and the
+// next round reclaims on the node's new run.
+func TestStaleReclaimIsNoDenial(t *testing.T) {
+	f := newFixture(t, 3)
+	f.holdReclaimable("a", 3, validity, 0, 1, 2) // a quorum of 3: a single denial is a loss
+	f.restart(0, 0)
+	var again sync.Once
+	f.nodes[0].afterRefresh = func() { again.Do(func() { f.restart(0, 0) }) }
+	st := f.tick()
+	assert.Equal(t, 1, st.Reclaims)
+	assert.Zero(t, st.Reclaimed)
+	assert.Zero(t, st.Lost)
+	assert.Zero(t, st.Refreshed, "nodes 1 and 2 are not a quorum of 3")
+	st = f.tick()
+	assert.Equal(t, 1, st.Reclaims)
+	assert.Equal(t, 1, st.Reclaimed, "the reclaim names the new incarnation")
+	assert.Equal(t, 1, st.Refreshed)
+	assert.Equal(t, 1, f.tables[0].Stats().Grants)
+}
+
+// TestMarkHeld: a node that granted the acquisition after Add (after its
+// quorum was in) counts for the acquisition's deadline once marked, if its
+// validity is long enough; once a round has set another deadline, a mark
+// is too late.
+func TestMarkHeld(t *testing.T) {
+	f := newFixture(t, 4)
+	args := locker.LockArgs{UID: "a", Resources: []string{"a"}, Owner: "o", Quorum: 2}
+	for _, tbl := range f.tables {
+		r, err := tbl.Lock(context.Background(), args)
+		require.NoError(t, err)
+		require.True(t, r.OK)
+	}
+	held := []bool{true, true, false, false} // nodes 2 and 3 granted late
+	f.holdArgs(refresher.Lock{UID: "a", Quorum: 2, Acquired: f.clk.Now(), Validity: validity, Write: true, Args: args, Held: held})
+	held[3] = true // Add copied it
+	f.r.MarkHeld("a", 2, validity)
+	f.r.MarkHeld("a", 3, validity/2) // too short to last until the deadline
+	f.r.MarkHeld("a", 7, validity)   // no such node
+	f.r.MarkHeld("b", 3, validity)   // no such lock
+	f.restart(2, 0)
+	f.restart(3, 0)
+	st := f.tick()
+	assert.Equal(t, 1, st.Reclaims, "node 2 alone")
+	assert.Equal(t, int64(1), f.nodes[2].reclaims.Load())
+	assert.Equal(t, 1, st.Reclaimed)
+	// That round set the deadline: a late mark no longer counts.
+	f.r.MarkHeld("a", 3, validity)
+	st = f.tick()
+	assert.Zero(t, st.Reclaims)
+	assert.Zero(t, f.nodes[3].reclaims.Load())
 }

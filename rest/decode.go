@@ -191,6 +191,7 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 		seenNoIntent
 		seenHolder
 		seenReclaim
+		seenIncarnation
 		seenPublicUID
 		seenWait
 		seenTicket
@@ -217,6 +218,9 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 		}
 		if seen&seenReclaim == 0 {
 			z.Reclaim = false
+		}
+		if seen&seenIncarnation == 0 {
+			z.Incarnation = 0
 		}
 		if seen&seenPublicUID == 0 {
 			z.PublicUID = false
@@ -282,6 +286,12 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 			z.Reclaim, b, err = msgp.ReadBoolBytes(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Reclaim")
+			}
+		case "in":
+			seen |= seenIncarnation
+			z.Incarnation, b, err = msgp.ReadUint64Bytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Incarnation")
 			}
 		case "wt":
 			seen |= seenWait

@@ -23,7 +23,7 @@ func decodeSeeds(t testing.TB) [][]byte {
 		}
 		return b
 	}
-	lock := locker.LockArgs{UID: "4b0e6bda-8f4e-4c2b-9d4f-0a3e5f6b7c8d", Resources: []string{"bucket/a", "bucket/b"}, Owner: "node-1:4242", Source: "main.go:12", Quorum: 3, NoIntent: true, Holder: "node-1:4242/worker-7", Reclaim: true, PublicUID: true}
+	lock := locker.LockArgs{UID: "4b0e6bda-8f4e-4c2b-9d4f-0a3e5f6b7c8d", Resources: []string{"bucket/a", "bucket/b"}, Owner: "node-1:4242", Source: "main.go:12", Quorum: 3, NoIntent: true, Holder: "node-1:4242/worker-7", Reclaim: true, Incarnation: 0x9e3779b97f4a7c15, PublicUID: true}
 	refresh := locker.RefreshArgs{UIDs: []string{"u1", "", "u3"}}
 	batch := BatchArgs{Ops: []BatchOp{
 		{Verb: VerbLock, Lock: lock},
@@ -189,8 +189,8 @@ func FuzzDecodeZeroCopy(f *testing.F) {
 		}
 		compareValues(t, "dirty batch", body, &wd, &gd, wd.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gd, b, unboundedBudget()) })
 		wdl, gdl := ws.op.Lock, gs.op.Lock
-		wdl.UID, wdl.Owner, wdl.Source, wdl.Quorum, wdl.NoIntent, wdl.Holder, wdl.Reclaim, wdl.PublicUID = "u", "o", "s", 3, true, "h", true, true
-		gdl.UID, gdl.Owner, gdl.Source, gdl.Quorum, gdl.NoIntent, gdl.Holder, gdl.Reclaim, gdl.PublicUID = "u", "o", "s", 3, true, "h", true, true
+		wdl.UID, wdl.Owner, wdl.Source, wdl.Quorum, wdl.NoIntent, wdl.Holder, wdl.Reclaim, wdl.Incarnation, wdl.PublicUID = "u", "o", "s", 3, true, "h", true, 5, true
+		gdl.UID, gdl.Owner, gdl.Source, gdl.Quorum, gdl.NoIntent, gdl.Holder, gdl.Reclaim, gdl.Incarnation, gdl.PublicUID = "u", "o", "s", 3, true, "h", true, 5, true
 		compareValues(t, "dirty lock", body, &wdl, &gdl, wdl.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gdl, b, unboundedBudget()) })
 	})
 }

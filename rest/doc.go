@@ -124,11 +124,15 @@
 // fence "f", the node's validity "v" in nanoseconds: how long it keeps the
 // grant without a refresh, counted from when it received the request. A
 // RefreshReply carries it as "v" too, and, while the node is in its restart
-// grace period (locker.Config.QuietPeriod), the grace left as "g". During
-// the grace a lock is refused with reason 2 (quiet) and "g", unless its
-// LockArgs say "rc": true, a reclaim of a grant held before the restart,
-// which is granted unless it conflicts with a grant the node holds. An
-// unlock of a UID the node does not hold also says "g" during the grace.
+// grace period (locker.Config.QuietPeriod), the grace left as "g" and the
+// node's incarnation as "i" (a random nonzero number per start of its
+// table). During the grace a lock is refused with reason 2 (quiet) and "g",
+// unless its LockArgs say "rc": true, a reclaim of a grant held before the
+// restart, which is granted unless it conflicts with a grant the node
+// holds. A reclaim must name the incarnation as "in": one that names
+// another (or none) is refused with reason 7 (stale reclaim), in the grace
+// or after it. An unlock of a UID the node does not hold also says "g"
+// during the grace.
 //
 // Answers: 200 carries the reply named above. Every other status carries an
 // ErrorReply {"c": code, "m": message}:

@@ -138,6 +138,9 @@ func TestAppendBatchMatchesGenerated(t *testing.T) {
 		{"PublicUID and Reclaim", []queuedCall{
 			submitted(VerbRLock, with(lock("u1"), func(a *locker.LockArgs) { a.PublicUID = true })),
 			submitted(VerbLock, with(lock("u2"), func(a *locker.LockArgs) { a.Reclaim, a.PublicUID = true, true })),
+			submitted(VerbLock, with(lock("u3"), func(a *locker.LockArgs) { a.Reclaim, a.Incarnation = true, 0x9e3779b97f4a7c15 })),
+			submitted(VerbRLock, with(lock("u4"), func(a *locker.LockArgs) { a.Reclaim, a.Incarnation = true, 7 })),
+			submitted(VerbLock, locker.LockArgs{Incarnation: 1}),  // only that: the op keeps its "l"
 			submitted(VerbLock, locker.LockArgs{PublicUID: true}), // only that: the op keeps its "l"
 		}},
 		{"NoIntent", []queuedCall{submitted(VerbLock, with(lock("u1"), func(a *locker.LockArgs) { a.NoIntent = true })), submitted(VerbLock, lock("u2"))}},
@@ -219,7 +222,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 	}{
 		{reflect.TypeFor[BatchArgs](), 4},
 		{reflect.TypeFor[BatchOp](), 3},
-		{reflect.TypeFor[locker.LockArgs](), 11},
+		{reflect.TypeFor[locker.LockArgs](), 12},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
 	} {
 		if n := tc.typ.NumField(); n != tc.fields {

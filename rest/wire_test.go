@@ -54,14 +54,14 @@ func TestWireDecodesMissingFieldsAsZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := BatchOp{Lock: locker.LockArgs{UID: "u1", Resources: []string{"r"}, Owner: "o", Source: "s", Quorum: 3, NoIntent: true, Holder: "h", Reclaim: true, PublicUID: true},
+	op := BatchOp{Lock: locker.LockArgs{UID: "u1", Resources: []string{"r"}, Owner: "o", Source: "s", Quorum: 3, NoIntent: true, Holder: "h", Reclaim: true, Incarnation: 5, PublicUID: true},
 		Refresh: locker.RefreshArgs{UIDs: []string{"x"}}}
 	if _, err := op.UnmarshalMsg(body); err != nil {
 		t.Fatal(err)
 	}
 	want := locker.LockArgs{UID: "u2"}
 	if op.Verb != VerbUnlock || op.Lock.UID != want.UID || len(op.Lock.Resources) != 0 || op.Lock.Owner != "" ||
-		op.Lock.Source != "" || op.Lock.Quorum != 0 || op.Lock.NoIntent || op.Lock.Holder != "" || op.Lock.Reclaim || op.Lock.PublicUID || !op.Refresh.IsZero() {
+		op.Lock.Source != "" || op.Lock.Quorum != 0 || op.Lock.NoIntent || op.Lock.Holder != "" || op.Lock.Reclaim || op.Lock.Incarnation != 0 || op.Lock.PublicUID || !op.Refresh.IsZero() {
 		t.Fatalf("decoded %+v over a stale op; want only the verb and UID", op)
 	}
 }

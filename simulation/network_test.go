@@ -151,7 +151,7 @@ func TestNetworkFaults(t *testing.T) {
 			t.Errorf("restarted node: err = %v, want a refusal for its grace period", err)
 		}
 		reclaim := lockArgs("a", "x") // the holder of "a" on the lost table reclaims it
-		reclaim.Reclaim = true
+		reclaim.Reclaim, reclaim.Incarnation = true, n.Table(0).Boot().Incarnation
 		reclaimed := make(chan error, 1)
 		go func() {
 			r, err := n.Link(0, 0).Lock(ctx, reclaim)

@@ -88,11 +88,15 @@ func TestRunGraceFollowsTheBootRecord(t *testing.T) {
 	r := lock(endpoint, locker.LockArgs{UID: "v", Resources: []string{"b"}})
 	assert.Equal(t, locker.ReasonQuiet, r.Reason, "stopped while holding u: a grace period")
 	assert.Equal(t, locker.DefaultValidity, r.Grace.Round(time.Minute))
-	reclaim := held
-	reclaim.Reclaim = true
-	assert.True(t, lock(endpoint, reclaim).OK, "the holder of u reclaims it")
 	c, err := rest.NewClient(endpoint, rest.ClientConfig{Insecure: true})
 	require.NoError(t, err)
+	st, err := c.Refresh(context.Background(), locker.RefreshArgs{UIDs: []string{"u"}})
+	require.NoError(t, err)
+	require.Equal(t, []locker.RefreshStatus{locker.RefreshNotHeld}, st.Status)
+	require.NotZero(t, st.Incarnation, "a refresh in the grace names the node's incarnation")
+	reclaim := held
+	reclaim.Reclaim, reclaim.Incarnation = true, st.Incarnation
+	assert.True(t, lock(endpoint, reclaim).OK, "the holder of u reclaims it")
 	_, err = c.Unlock(context.Background(), locker.LockArgs{UID: "u"})
 	require.NoError(t, err)
 	c.Close()

@@ -38,7 +38,7 @@ func Run(t *testing.T, f Factory) {
 			if tc.config != nil {
 				tc.config(&cfg)
 			}
-			h := &harness{t: t, l: f(t, cfg), clk: clk, ctx: context.Background()}
+			h := &harness{t: t, l: f(t, cfg), clk: clk, ctx: context.Background(), f: f, cfg: cfg}
 			tc.run(h)
 		})
 	}
@@ -56,6 +56,37 @@ type harness struct {
 	l   locker.NetLocker
 	clk *clock.Fake
 	ctx context.Context
+
+	f      Factory       // made l; restart makes another (nil outside Run)
+	cfg    locker.Config // what l was made with
+	incarn uint64        // l's incarnation, once a refresh in its grace period has named it
+}
+
+// restart replaces the locker with a new one made as the first was: a
+// node that restarted with an empty table, a new incarnation and, if the
+// case's config has one, a grace period that starts now.
+func (h *harness) restart() {
+	h.t.Helper()
+	if h.f == nil {
+		h.t.Fatal("restart outside Run")
+	}
+	h.l = h.f(h.t, h.cfg)
+	h.incarn = 0
+}
+
+// incarnation returns the locker's incarnation, learned as a client learns
+// it: from a refresh answered in the grace period (the first time; the
+// locker must then be in its grace).
+func (h *harness) incarnation() uint64 {
+	h.t.Helper()
+	if h.incarn == 0 {
+		r, err := h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: []string{"incarnation-probe"}})
+		if err != nil || r.Grace <= 0 || r.Incarnation == 0 {
+			h.t.Fatalf("refresh in grace = %+v, %v; want the grace left and a nonzero incarnation", r, err)
+		}
+		h.incarn = r.Incarnation
+	}
+	return h.incarn
 }
 
 func args(uid string, resources ...string) locker.LockArgs {
@@ -144,11 +175,20 @@ func (h *harness) refresh(uids ...string) []locker.RefreshStatus {
 	return r.Status
 }
 
-// reclaim sends a reclaim of a lock on resources by uid.
+// reclaim sends a reclaim of a lock on resources by uid, naming the
+// locker's incarnation (see incarnation).
 func (h *harness) reclaim(write bool, uid string, resources ...string) locker.Reply {
+	h.t.Helper()
+	return h.reclaimNaming(h.incarnation(), write, uid, resources...)
+}
+
+// reclaimNaming sends a reclaim of a lock on resources by uid that names
+// incarnation.
+func (h *harness) reclaimNaming(incarnation uint64, write bool, uid string, resources ...string) locker.Reply {
 	h.t.Helper()
 	a := args(uid, resources...)
 	a.Reclaim = true
+	a.Incarnation = incarnation
 	return h.lock(write, a)
 }
 
@@ -480,15 +520,69 @@ var cases = []testCase{
 		h.expect(h.unlock(true, "w"), "release of the reclaimed write failed")
 		h.mustGrant(true, "new", "a")
 	}},
-	{name: "ReclaimAfterGrace", run: func(h *harness) {
-		// After the grace (here: none), a reclaim is an ordinary lock
-		// request, except that writer intent does not hold it back.
+	{name: "ReclaimAfterGrace", config: func(c *locker.Config) { c.QuietPeriod = time.Second }, run: func(h *harness) {
+		// After the grace, a reclaim that names the node's incarnation (asked
+		// for in the grace, arriving late) is an ordinary lock request,
+		// except that writer intent does not hold it back.
+		h.incarnation()
+		h.clk.Advance(time.Second)
 		h.mustGrant(false, "r", "a")
 		h.mustRefuse(true, "w", locker.ReasonConflict, "a") // declares intent
 		h.mustRefuse(false, "r2", locker.ReasonWriterWaiting, "a")
 		h.expect(h.reclaim(false, "r3", "a").OK, "read reclaim held back by writer intent")
 		r := h.reclaim(true, "w2", "a")
 		h.expect(!r.OK && r.Reason == locker.ReasonConflict, "write reclaim over readers = %+v, want ReasonConflict", r)
+		// One that names another incarnation is refused, after the grace
+		// as in it.
+		r = h.reclaimNaming(h.incarnation()+1, false, "r4", "b")
+		h.expect(!r.OK && r.Reason == locker.ReasonStaleReclaim, "reclaim of another incarnation after the grace = %+v, want ReasonStaleReclaim", r)
+		st, err := h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: []string{"r4"}})
+		h.expect(err == nil && st.Grace == 0 && st.Incarnation == 0, "refresh after the grace = %+v, %v; want neither grace nor incarnation", st, err)
+	}},
+	{name: "ReclaimNamesIncarnation", config: func(c *locker.Config) { c.QuietPeriod = Validity }, run: func(h *harness) {
+		// A refresh in the grace names the incarnation, the same in every
+		// answer of this run of the table.
+		in := h.incarnation()
+		st, err := h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: []string{"w"}})
+		h.expect(err == nil && len(st.Status) == 1 && st.Status[0] == locker.RefreshNotHeld && st.Incarnation == in,
+			"refresh in grace = %+v, %v; want not held, incarnation %d", st, err, in)
+		// A reclaim that names no incarnation (a client that predates
+		// them), or another, is refused and grants nothing.
+		for _, other := range []uint64{0, in + 1, in - 1, ^in} {
+			r := h.reclaimNaming(other, true, "w", "a")
+			h.expect(!r.OK && r.Reason == locker.ReasonStaleReclaim && r.Fence == 0,
+				"reclaim naming incarnation %d (the node's is %d) = %+v, want ReasonStaleReclaim", other, in, r)
+			r = h.reclaimNaming(other, false, "r", "b")
+			h.expect(!r.OK && r.Reason == locker.ReasonStaleReclaim, "read reclaim naming incarnation %d = %+v, want ReasonStaleReclaim", other, r)
+		}
+		h.expect(h.refresh("w", "r")[0] == locker.RefreshNotHeld, "a refused reclaim left a grant")
+		// One that names it is granted; repeated with a wrong one, refused.
+		r := h.reclaimNaming(in, true, "w", "a")
+		h.expect(r.OK && r.Validity == Validity, "reclaim naming the incarnation = %+v, want granted", r)
+		r = h.reclaimNaming(0, true, "w", "a")
+		h.expect(!r.OK && r.Reason == locker.ReasonStaleReclaim, "repeated reclaim naming no incarnation = %+v, want ReasonStaleReclaim", r)
+		h.expect(h.refresh("w")[0] == locker.RefreshRefreshed, "the reclaimed grant is not held")
+	}},
+	{name: "ReclaimOfAnEarlierIncarnation", config: func(c *locker.Config) { c.QuietPeriod = Validity }, run: func(h *harness) {
+		// The model's trail (simulation/model, RECLAIM_EPOCH): a node in
+		// its grace answers that it does not hold w's lock; w's reclaim is
+		// delayed; the node's grace ends, it grants the resource to
+		// another, and restarts again, losing that grant. The old reclaim,
+		// arriving in the new grace, must be refused: the new grace
+		// protects the other holder's grant, not w's.
+		first := h.incarnation()
+		h.clk.Advance(Validity) // the first grace ends
+		h.mustGrant(true, "other", "a")
+		h.restart()
+		second := h.incarnation()
+		h.expect(second != first, "a restarted table kept its incarnation %d", first)
+		r := h.reclaimNaming(first, true, "w", "a")
+		h.expect(!r.OK && r.Reason == locker.ReasonStaleReclaim, "reclaim naming the earlier incarnation = %+v, want ReasonStaleReclaim", r)
+		// The other holder, whose grant the restart took, reclaims it.
+		r = h.reclaimNaming(second, true, "other", "a")
+		h.expect(r.OK, "reclaim naming the current incarnation = %+v, want granted", r)
+		r = h.reclaimNaming(second, true, "w", "a")
+		h.expect(!r.OK && r.Reason == locker.ReasonConflict, "w's reclaim after the other's = %+v, want ReasonConflict", r)
 	}},
 	{name: "List", run: func(h *harness) {
 		lister, ok := h.l.(locker.Lister)
