@@ -141,6 +141,13 @@ func (n *node) RaiseFence(ctx context.Context, a locker.FenceArgs) (locker.Fence
 	return n.Local.RaiseFence(ctx, a)
 }
 
+func (n *node) Version(ctx context.Context, a locker.VersionArgs) (locker.VersionReply, error) {
+	if err := n.fail(); err != nil {
+		return locker.VersionReply{}, err
+	}
+	return n.Local.Version(ctx, a)
+}
+
 func (n *node) ForceUnlock(ctx context.Context, a locker.LockArgs) (locker.Reply, error) {
 	if err := n.fail(); err != nil {
 		return locker.Reply{}, err

@@ -58,6 +58,10 @@ var (
 	// locker.Fencer, which DRWMutex.FencingToken needs (the in-memory table
 	// and the HTTP client of package rest both do).
 	ErrFenceUnsupported = errors.New("dsync: a locker has no fence counter (locker.Fencer)")
+	// ErrVersionUnsupported means a locker of the Dsync does not implement
+	// locker.Versioner, which DRWMutex.ReadVersion and Validate need (the
+	// in-memory table and the HTTP client of package rest both do).
+	ErrVersionUnsupported = errors.New("dsync: a locker cannot tell the versions of resources (locker.Versioner)")
 	// ErrQueryUnsupported means a locker of the Dsync does not implement
 	// locker.Querier, which Barrier and Cond need to see who holds what (the
 	// in-memory table and the HTTP client of package rest both do).

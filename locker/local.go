@@ -13,7 +13,8 @@ import (
 )
 
 // Local is one node's lock table in memory. It implements NetLocker, and
-// the optional Lister, Querier, Fencer, WaitReporter and Submitter. All
+// the optional Lister, Querier, Fencer, Versioner, WaitReporter and
+// Submitter. All
 // methods are safe for concurrent use.
 //
 // Local copies every string it keeps past a call (it is an ArgCopier):
@@ -37,9 +38,10 @@ type Local struct {
 	holdCap     int // the most resources the grants of one shard may hold: Config.MaxGrants over the shards
 	tombCap     int // the most tombstones one shard may keep: Config.MaxTombstones over the shards
 
-	fence  atomic.Uint64 // last fence issued
-	queued atomic.Int64  // waiters queued (see queue.go)
-	closed atomic.Bool
+	fence       atomic.Uint64 // last fence issued
+	incarnation uint64        // this life of the table, for Versioner
+	queued      atomic.Int64  // waiters queued (see queue.go)
+	closed      atomic.Bool
 
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close to end the sweep loop
@@ -88,12 +90,13 @@ func New(cfg Config) *Local {
 func newLocal(cfg Config, b *boot) *Local {
 	cfg = cfg.withDefaults()
 	l := &Local{
-		cfg:        cfg,
-		clock:      cfg.Clock,
-		seed:       maphash.MakeSeed(),
-		maxWaiters: int32(min(cfg.MaxWaiters, 1<<30)),
-		stop:       make(chan struct{}),
-		swept:      make(chan struct{}),
+		cfg:         cfg,
+		clock:       cfg.Clock,
+		seed:        maphash.MakeSeed(),
+		maxWaiters:  int32(min(cfg.MaxWaiters, 1<<30)),
+		stop:        make(chan struct{}),
+		swept:       make(chan struct{}),
+		incarnation: newIncarnation(),
 	}
 	l.name = fmt.Sprintf("local-%d", tableSeq.Add(1))
 	l.epoch = l.clock.Now()

@@ -62,6 +62,10 @@ type shard struct {
 	// deletes them once the intent has lapsed.
 	intents []*resource
 
+	// writes remembers the fences of the write grants released from this
+	// shard's resources (see version.go).
+	writes writeMemory
+
 	// waiting finds the queued waiters by the hash of their UIDs (see
 	// queue.go); nil while none has been queued here.
 	waiting map[uint64][]*waiter
@@ -387,6 +391,7 @@ func (s *shard) newResource(h uint64, name string) *resource {
 func (s *shard) release(r *resource, g *grant, now func() int64) {
 	if r.writer == g {
 		r.writer = nil
+		s.writes.remember(r.hash, g.fence)
 	} else if rs := r.readerGrants(); len(rs) > 0 {
 		if i := slices.Index(rs, g); i >= 0 {
 			last := len(rs) - 1

@@ -362,3 +362,34 @@ type WaitsReply struct {
 	// left the rest out.
 	Truncated bool `msg:"t,omitempty"`
 }
+
+// VersionArgs asks a node what it knows of the write grants of Resources;
+// see Versioner.
+type VersionArgs struct {
+	Resources []string `msg:"r"`
+}
+
+// VersionReply answers VersionArgs; see Versioner. Writes and WriteHeld have
+// one element per resource of the request, in its order.
+type VersionReply struct {
+	// Incarnation identifies this life of the node's table: drawn, nonzero,
+	// when the table is made, so that a node that restarted, and forgot what
+	// it knew, answers with another one.
+	Incarnation uint64 `msg:"i"`
+	// Counter is the node's fence counter, read before any resource: every
+	// grant the node makes after the read has a fence above it.
+	Counter uint64 `msg:"c"`
+	// Writes[i] is at least the fence of the last write grant the node made
+	// on Resources[i] in this incarnation, 0 if it is sure it made none. It
+	// may be more (the node keeps a bounded memory of resources nobody
+	// holds): never less.
+	Writes []uint64 `msg:"w"`
+	// WriteHeld[i] reports that an unexpired write grant holds
+	// Resources[i] now.
+	WriteHeld []bool `msg:"h"`
+	// Grace is, while the node is in its restart grace period, how much of
+	// it is left; zero otherwise. During it the node may have forgotten a
+	// write grant that a client still holds: its answer vouches for
+	// nothing.
+	Grace time.Duration `msg:"g,omitempty"`
+}

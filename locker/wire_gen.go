@@ -3663,6 +3663,533 @@ func (z *Reply) Msgsize() (s int) {
 }
 
 // DecodeMsg implements msgp.Decodable
+func (z *VersionArgs) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "r":
+			var zb0002 uint32
+			zb0002, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Resources) >= int(zb0002) {
+				z.Resources = (z.Resources)[:zb0002]
+			} else {
+				z.Resources = make([]string, zb0002)
+			}
+			for za0001 := range z.Resources {
+				z.Resources[za0001], err = dc.ReadString()
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+			}
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *VersionArgs) EncodeMsg(en *msgp.Writer) (err error) {
+	// map header, size 1
+	// write "r"
+	err = en.Append(0x81, 0xa1, 0x72)
+	if err != nil {
+		return
+	}
+	err = en.WriteArrayHeader(uint32(len(z.Resources)))
+	if err != nil {
+		err = msgp.WrapError(err, "Resources")
+		return
+	}
+	if uint32(len(z.Resources)) > z5817a858limitArrays {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for za0001 := range z.Resources {
+		err = en.WriteString(z.Resources[za0001])
+		if err != nil {
+			err = msgp.WrapError(err, "Resources", za0001)
+			return
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *VersionArgs) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 1
+	// string "r"
+	o = append(o, 0x81, 0xa1, 0x72)
+	o = msgp.AppendArrayHeader(o, uint32(len(z.Resources)))
+	if uint32(len(z.Resources)) > z5817a858limitArrays {
+		return nil, msgp.ErrLimitExceeded
+	}
+	for za0001 := range z.Resources {
+		o = msgp.AppendString(o, z.Resources[za0001])
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *VersionArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "r":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Resources")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Resources) >= int(zb0002) {
+				z.Resources = (z.Resources)[:zb0002]
+			} else {
+				z.Resources = make([]string, zb0002)
+			}
+			for za0001 := range z.Resources {
+				z.Resources[za0001], bts, err = msgp.ReadStringBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Resources", za0001)
+					return
+				}
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *VersionArgs) Msgsize() (s int) {
+	s = 1 + 2 + msgp.ArrayHeaderSize
+	for za0001 := range z.Resources {
+		s += msgp.StringPrefixSize + len(z.Resources[za0001])
+	}
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *VersionReply) DecodeMsg(dc *msgp.Reader) (err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, err = dc.ReadMapHeader()
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, err = dc.ReadMapKeyPtr()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "i":
+			z.Incarnation, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+		case "c":
+			z.Counter, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Counter")
+				return
+			}
+		case "w":
+			var zb0002 uint32
+			zb0002, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "Writes")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Writes) >= int(zb0002) {
+				z.Writes = (z.Writes)[:zb0002]
+			} else {
+				z.Writes = make([]uint64, zb0002)
+			}
+			for za0001 := range z.Writes {
+				z.Writes[za0001], err = dc.ReadUint64()
+				if err != nil {
+					err = msgp.WrapError(err, "Writes", za0001)
+					return
+				}
+			}
+		case "h":
+			var zb0003 uint32
+			zb0003, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "WriteHeld")
+				return
+			}
+			if zb0003 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.WriteHeld) >= int(zb0003) {
+				z.WriteHeld = (z.WriteHeld)[:zb0003]
+			} else {
+				z.WriteHeld = make([]bool, zb0003)
+			}
+			for za0002 := range z.WriteHeld {
+				z.WriteHeld[za0002], err = dc.ReadBool()
+				if err != nil {
+					err = msgp.WrapError(err, "WriteHeld", za0002)
+					return
+				}
+			}
+		case "g":
+			z.Grace, err = dc.ReadDuration()
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
+			zb0001Mask |= 0x1
+		default:
+			err = dc.Skip()
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.Grace = 0
+	}
+
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z *VersionReply) EncodeMsg(en *msgp.Writer) (err error) {
+	// check for omitted fields
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
+	_ = zb0001Mask
+	if z.Grace == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
+	if err != nil {
+		return
+	}
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "i"
+		err = en.Append(0xa1, 0x69)
+		if err != nil {
+			return
+		}
+		err = en.WriteUint64(z.Incarnation)
+		if err != nil {
+			err = msgp.WrapError(err, "Incarnation")
+			return
+		}
+		// write "c"
+		err = en.Append(0xa1, 0x63)
+		if err != nil {
+			return
+		}
+		err = en.WriteUint64(z.Counter)
+		if err != nil {
+			err = msgp.WrapError(err, "Counter")
+			return
+		}
+		// write "w"
+		err = en.Append(0xa1, 0x77)
+		if err != nil {
+			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Writes)))
+		if err != nil {
+			err = msgp.WrapError(err, "Writes")
+			return
+		}
+		if uint32(len(z.Writes)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Writes {
+			err = en.WriteUint64(z.Writes[za0001])
+			if err != nil {
+				err = msgp.WrapError(err, "Writes", za0001)
+				return
+			}
+		}
+		// write "h"
+		err = en.Append(0xa1, 0x68)
+		if err != nil {
+			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.WriteHeld)))
+		if err != nil {
+			err = msgp.WrapError(err, "WriteHeld")
+			return
+		}
+		if uint32(len(z.WriteHeld)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0002 := range z.WriteHeld {
+			err = en.WriteBool(z.WriteHeld[za0002])
+			if err != nil {
+				err = msgp.WrapError(err, "WriteHeld", za0002)
+				return
+			}
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// write "g"
+			err = en.Append(0xa1, 0x67)
+			if err != nil {
+				return
+			}
+			err = en.WriteDuration(z.Grace)
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
+		}
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *VersionReply) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
+	_ = zb0001Mask
+	if z.Grace == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "i"
+		o = append(o, 0xa1, 0x69)
+		o = msgp.AppendUint64(o, z.Incarnation)
+		// string "c"
+		o = append(o, 0xa1, 0x63)
+		o = msgp.AppendUint64(o, z.Counter)
+		// string "w"
+		o = append(o, 0xa1, 0x77)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Writes)))
+		if uint32(len(z.Writes)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Writes {
+			o = msgp.AppendUint64(o, z.Writes[za0001])
+		}
+		// string "h"
+		o = append(o, 0xa1, 0x68)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.WriteHeld)))
+		if uint32(len(z.WriteHeld)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0002 := range z.WriteHeld {
+			o = msgp.AppendBool(o, z.WriteHeld[za0002])
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "g"
+			o = append(o, 0xa1, 0x67)
+			o = msgp.AppendDuration(o, z.Grace)
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *VersionReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	if zb0001 > z5817a858limitMaps {
+		err = msgp.ErrLimitExceeded
+		return
+	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "i":
+			z.Incarnation, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Incarnation")
+				return
+			}
+		case "c":
+			z.Counter, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Counter")
+				return
+			}
+		case "w":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Writes")
+				return
+			}
+			if zb0002 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Writes) >= int(zb0002) {
+				z.Writes = (z.Writes)[:zb0002]
+			} else {
+				z.Writes = make([]uint64, zb0002)
+			}
+			for za0001 := range z.Writes {
+				z.Writes[za0001], bts, err = msgp.ReadUint64Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Writes", za0001)
+					return
+				}
+			}
+		case "h":
+			var zb0003 uint32
+			zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "WriteHeld")
+				return
+			}
+			if zb0003 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.WriteHeld) >= int(zb0003) {
+				z.WriteHeld = (z.WriteHeld)[:zb0003]
+			} else {
+				z.WriteHeld = make([]bool, zb0003)
+			}
+			for za0002 := range z.WriteHeld {
+				z.WriteHeld[za0002], bts, err = msgp.ReadBoolBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "WriteHeld", za0002)
+					return
+				}
+			}
+		case "g":
+			z.Grace, bts, err = msgp.ReadDurationBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Grace")
+				return
+			}
+			zb0001Mask |= 0x1
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.Grace = 0
+	}
+
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *VersionReply) Msgsize() (s int) {
+	s = 1 + 2 + msgp.Uint64Size + 2 + msgp.Uint64Size + 2 + msgp.ArrayHeaderSize + (len(z.Writes) * (msgp.Uint64Size)) + 2 + msgp.ArrayHeaderSize + (len(z.WriteHeld) * (msgp.BoolSize)) + 2 + msgp.DurationSize
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
 func (z *WaitEdge) DecodeMsg(dc *msgp.Reader) (err error) {
 	var field []byte
 	_ = field

@@ -11,7 +11,7 @@ import (
 )
 
 // Calls for the table's optional capabilities (locker.Querier,
-// locker.Fencer, locker.WaitReporter) are rare and never batched: each goes alone, on a path of
+// locker.Fencer, locker.Versioner, locker.WaitReporter) are rare and never batched: each goes alone, on a path of
 // its own, through callAlone and serveAlone.
 
 // callAlone sends args on path in a request of its own and decodes the
@@ -75,10 +75,11 @@ func (s *Server) withAlone(next fasthttp.RequestHandler) fasthttp.RequestHandler
 		name string
 		h    aloneHandler
 	}{
-		PathQuery:  {"query", s.serveQuery},
-		PathFence:  {"fence", s.serveFence},
-		PathWaits:  {"waits", s.serveWaits},
-		PathEvents: {"events", s.serveEvents},
+		PathQuery:   {"query", s.serveQuery},
+		PathFence:   {"fence", s.serveFence},
+		PathWaits:   {"waits", s.serveWaits},
+		PathEvents:  {"events", s.serveEvents},
+		PathVersion: {"version", s.serveVersion},
 	}
 	return func(rc *fasthttp.RequestCtx) {
 		p, found := handlers[string(rc.Path())]

@@ -56,6 +56,7 @@
 //	POST /dsync/v2/events        EventsArgs  -> EventsReply (a long poll; 501 if the table cannot queue; never batched)
 //	POST /dsync/v2/query         QueryArgs   -> QueryReply (501 if the table cannot answer; never batched)
 //	POST /dsync/v2/fence         FenceArgs   -> FenceReply (501 if the table has no fence counter; never batched)
+//	POST /dsync/v2/version       VersionArgs -> VersionReply (501 if the table cannot answer; never batched)
 //	POST /dsync/v2/waits         WaitsArgs   -> WaitsReply (501 if the table records no waits; never batched)
 //	POST /dsync/v2/locks         ListArgs    -> EntryList (one page; 501 if the table cannot list; never batched)
 //	GET  /dsync/v2/health        (no body)   -> 200 with an empty body while the table is open

@@ -44,6 +44,8 @@ func FuzzHandler(f *testing.F) {
 	f.Add("POST", PathForceUnlock, seeds[0], true, "")
 	list, _ := (&locker.ListArgs{AfterResource: "a", AfterUID: "u", Max: 2}).MarshalMsg(nil)
 	f.Add("POST", PathLocks, list, true, "")
+	version, _ := (&locker.VersionArgs{Resources: []string{"a", "b"}}).MarshalMsg(nil)
+	f.Add("POST", PathVersion, version, true, "")
 	f.Add("GET", PathHealth, []byte(nil), false, authScheme+"lock:n:1:1:"+string(bytes.Repeat([]byte("0"), 64))+":"+string(bytes.Repeat([]byte("0"), 64)))
 	f.Add("GET", PathHello+"?n="+string(bytes.Repeat([]byte("a"), 32)), []byte(nil), false, "")
 	f.Add("DELETE", "/x", []byte{0xc1}, true, "")

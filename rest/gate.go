@@ -114,7 +114,7 @@ func (s *Server) known(path []byte) bool {
 		return true
 	}
 	switch string(path) {
-	case PathQuery, PathFence, PathWaits, PathEvents:
+	case PathQuery, PathFence, PathWaits, PathEvents, PathVersion:
 		return true
 	}
 	return false

@@ -59,12 +59,13 @@ const (
 	EndpointQuery       = "query"
 	EndpointFence       = "fence"
 	EndpointWaits       = "waits"
+	EndpointVersion     = "version"
 	EndpointOther       = "other"
 )
 
 // Endpoints lists every value of RequestInfo.Endpoint.
 var Endpoints = []string{EndpointLock, EndpointRLock, EndpointUnlock, EndpointRUnlock, EndpointRefresh, EndpointForceUnlock,
-	EndpointBatch, EndpointLocks, EndpointHealth, EndpointHello, EndpointQuery, EndpointFence, EndpointWaits, EndpointOther}
+	EndpointBatch, EndpointLocks, EndpointHealth, EndpointHello, EndpointQuery, EndpointFence, EndpointWaits, EndpointVersion, EndpointOther}
 
 // MaxReason bounds the reasons an OpTally counts apart: a refusal for a
 // reason at or above it is counted in RefusedOther.
@@ -208,6 +209,8 @@ func endpointName(path []byte) string {
 		return EndpointFence
 	case PathWaits:
 		return EndpointWaits
+	case PathVersion:
+		return EndpointVersion
 	}
 	return EndpointOther
 }

@@ -46,7 +46,7 @@ func TestFenceFailures(t *testing.T) {
 	}
 }
 
-// noQuery hides the table's optional capabilities (Querier, Fencer,
+// noQuery hides the table's optional capabilities (Querier, Fencer, Versioner,
 // WaitReporter), as a node of an older version would.
 type noQuery struct{ locker.NetLocker }
 

@@ -44,6 +44,14 @@ type Section struct {
 
 	Token   uint64 // the fencing token a write section carried; 0 without one
 	Refused bool   // a fenced register refused the write: a larger token had been seen on the resource
+	// Optimistic marks an optimistic read (EnterOptimistic): made without a
+	// lock, it read the register at Enter and again (Again) at Exit, then
+	// validated its version; Validated reports that the validation answered
+	// true.
+	Optimistic bool
+	Again      int
+	Validated  bool
+
 	// HeldAtRefusal reports, for a refused write, that the writer's lock
 	// context was still live when the register refused it: the token order
 	// disagreed with the lock order, which CheckRegister counts as a
@@ -121,6 +129,35 @@ func (r *Register) Exit(id int, write bool) {
 	}
 }
 
+// EnterOptimistic starts an optimistic read of client on resource, made
+// without a lock after a version was read: it reads the current value and
+// returns a handle for ReadAgain and Validated.
+func (r *Register) EnterOptimistic(client int, resource string) int {
+	id := r.enter(client, resource, false, 0, nil)
+	r.mu.Lock()
+	r.sections[id].Optimistic = true
+	r.mu.Unlock()
+	return id
+}
+
+// ReadAgain ends the optimistic read id: it reads the value again, before
+// the version is validated.
+func (r *Register) ReadAgain(id int) {
+	seq := r.h.Seq()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.sections[id]
+	s.Exit, s.Again = seq, r.values[s.Resource]
+}
+
+// Validated records the outcome of the validation of the optimistic read
+// id.
+func (r *Register) Validated(id int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sections[id].Validated = ok
+}
+
 // Values returns the current value of every register written.
 func (r *Register) Values() map[string]int {
 	r.mu.Lock()
@@ -151,12 +188,21 @@ type RegisterReport struct {
 	// (Section.HeldAtRefusal): a token smaller than an earlier holder's, or
 	// two holders at once. A violation.
 	RefusedHeld int
-	Examples    []string // a few overlaps and wrongful refusals, described for a report
+	// Optimistic counts optimistic reads, Validated those whose validation
+	// answered true.
+	Optimistic, Validated int
+	// StaleReads counts validated optimistic reads during which a write was
+	// accepted on their resource: their two reads differ, or a write section
+	// ended between them. A violation.
+	StaleReads int
+	Examples   []string // a few overlaps, wrongful refusals and stale reads, described for a report
 }
 
 // Violations is the number of overlaps plus lost updates plus refusals of
-// writers that still held their lock.
-func (r RegisterReport) Violations() int { return r.LostUpdates + r.Overlaps + r.RefusedHeld }
+// writers that still held their lock plus validated stale reads.
+func (r RegisterReport) Violations() int {
+	return r.LostUpdates + r.Overlaps + r.RefusedHeld + r.StaleReads
+}
 
 // CheckRegister checks the sections of a register workload and the final
 // values: every completed increment must be reflected in the final value of
@@ -172,6 +218,10 @@ func (r RegisterReport) Violations() int { return r.LostUpdates + r.Overlaps + r
 // in Refused. A refusal is a violation only if the refused writer still held
 // its lock (RefusedHeld): then the tokens did not follow the order of the
 // lock's holders.
+//
+// An optimistic read that validated must have seen no change: its two
+// reads agree, and no write the register accepted on its resource came
+// between them (StaleReads).
 func CheckRegister(sections []Section, final map[string]int) RegisterReport {
 	var rep RegisterReport
 	byRes := map[string][]Section{}
@@ -203,6 +253,27 @@ func CheckRegister(sections []Section, final map[string]int) RegisterReport {
 		}
 		rep.Writes += writes
 		rep.LostUpdates += max(writes-final[res], 0)
+		for _, o := range ss {
+			if !o.Optimistic {
+				continue
+			}
+			rep.Optimistic++
+			if !o.Validated {
+				continue
+			}
+			rep.Validated++
+			stale := o.Again != o.Read
+			for _, w := range ss {
+				stale = stale || (w.Wrote && w.Exit > o.Enter && w.Exit < o.Exit)
+			}
+			if stale {
+				rep.StaleReads++
+				if len(rep.Examples) < 3 {
+					rep.Examples = append(rep.Examples, fmt.Sprintf("%s: c%d's optimistic read in [%d,%s] validated, reading %d then %d",
+						res, o.Client, o.Enter, seqString(o.Exit), o.Read, o.Again))
+				}
+			}
+		}
 
 		slices.SortFunc(ss, func(a, b Section) int { return cmpInt64(a.Enter, b.Enter) })
 		for i, a := range ss {

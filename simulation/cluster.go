@@ -96,6 +96,11 @@ type Config struct {
 	// ReadFraction is the share of read locks in the workload, in [0, 1].
 	// If zero, 0.3; negative means none.
 	ReadFraction float64
+	// Optimistic is the share of the workload's reads made without a lock
+	// (optimistic.go): a version read, two reads of the register a hold
+	// time apart, and a validation, whose outcome the register records for
+	// CheckRegister. In [0, 1]; zero, the default, makes none.
+	Optimistic float64
 	// Hold is how long a client keeps a lock: a uniform time in [Hold/2,
 	// Hold]. If zero, 50ms.
 	Hold time.Duration

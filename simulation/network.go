@@ -541,6 +541,12 @@ func (l *Link) Query(ctx context.Context, args locker.QueryArgs) (locker.QueryRe
 	return call(ctx, l, "query", func(t *locker.Local) (locker.QueryReply, error) { return t.Query(ctx, args) })
 }
 
+// Version implements locker.Versioner through the same faulty link, so
+// that dsync's optimistic reads meet the faults its lock calls meet.
+func (l *Link) Version(ctx context.Context, args locker.VersionArgs) (locker.VersionReply, error) {
+	return call(ctx, l, "version", func(t *locker.Local) (locker.VersionReply, error) { return t.Version(ctx, args) })
+}
+
 // Waits implements locker.WaitReporter through the same faulty link, so
 // that dsync's deadlock detection across processes meets the faults its lock
 // calls meet: a read of the edges, or a withdrawal of a wait, may be lost,

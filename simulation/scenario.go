@@ -162,8 +162,8 @@ func (r *Result) Unexpected() []string {
 			out = append(out, "lock history not linearizable")
 		}
 		if r.Register.Violations() > 0 {
-			out = append(out, fmt.Sprintf("register: %d lost updates, %d overlaps, %d refused writes of holders that still held %v",
-				r.Register.LostUpdates, r.Register.Overlaps, r.Register.RefusedHeld, r.Register.Examples))
+			out = append(out, fmt.Sprintf("register: %d lost updates, %d overlaps, %d refused writes of holders that still held, %d stale validated optimistic reads %v",
+				r.Register.LostUpdates, r.Register.Overlaps, r.Register.RefusedHeld, r.Register.StaleReads, r.Register.Examples))
 		}
 		if r.Semaphore.Violations() > 0 {
 			out = append(out, fmt.Sprintf("semaphore of %d permits: %d holdings beyond the permits, %d pairs sharing a permit %v",

@@ -95,6 +95,12 @@ func (cl *Client) Workload(stop <-chan struct{}) {
 		res := resourceName(cl.rng.IntN(cfg.Resources))
 		write := cfg.ReadFraction < 0 || cl.rng.Float64() >= cfg.ReadFraction
 		hold := cfg.Hold/2 + time.Duration(cl.rng.Int64N(int64(cfg.Hold/2)+1))
+		// (The draw is made only when optimistic reads are on, so that the
+		// seeds of other runs replay as they did.)
+		if !write && cfg.Optimistic > 0 && cl.rng.Float64() < cfg.Optimistic {
+			cl.optimisticRead(res, hold)
+			continue
+		}
 		h, err := cl.Acquire(res, write)
 		if err != nil {
 			continue

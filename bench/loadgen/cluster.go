@@ -213,6 +213,12 @@ func (l *countingLocker) count(r locker.Reply, err error) (locker.Reply, error) 
 	return r, err
 }
 
+// Version passes optimistic reads' version queries to the table
+// (locker.Versioner), uncounted: they are neither locks nor refreshes.
+func (l *countingLocker) Version(ctx context.Context, args locker.VersionArgs) (locker.VersionReply, error) {
+	return l.NetLocker.(locker.Versioner).Version(ctx, args)
+}
+
 // countingSubmitter is a countingLocker over a locker.Submitter that counts
 // submitted lock calls too.
 type countingSubmitter struct {

@@ -1,0 +1,111 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsync-go/dsync/cluster"
+	"github.com/dsync-go/dsync/dsync"
+)
+
+// Optimistic reads over HTTP nodes: a version validates when nobody wrote,
+// not when a writer came or holds the lock, or a node restarted.
+func TestOptimisticOverHTTP(t *testing.T) {
+	c := start(t, cluster.Config{Nodes: 3})
+	reader := dsync.NewDRWMutex(process(t, c, dsync.Config{}), "bucket/object")
+	writer := dsync.NewDRWMutex(process(t, c, dsync.Config{}), "bucket/object")
+	ctx := context.Background()
+	validate := func(between func()) bool {
+		t.Helper()
+		v, err := reader.ReadVersion(ctx)
+		require.NoError(t, err, "ReadVersion")
+		between()
+		ok, err := reader.Validate(ctx, v)
+		require.NoError(t, err, "Validate")
+		return ok
+	}
+
+	assert.True(t, validate(func() {}), "nobody came")
+	assert.False(t, validate(func() {
+		_, err := writer.GetLock(ctx, dsync.Options{})
+		require.NoError(t, err)
+		require.NoError(t, writer.Unlock(ctx))
+	}), "a writer came and went")
+	_, err := writer.GetLock(ctx, dsync.Options{})
+	require.NoError(t, err)
+	assert.False(t, validate(func() {}), "a writer holds the lock")
+	require.NoError(t, writer.Unlock(ctx))
+
+	// A node that restarts (here after a clean stop: no grace period)
+	// forgets what it saw.
+	assert.False(t, validate(func() {
+		require.NoError(t, c.Stop(0))
+		require.NoError(t, c.Restart(0))
+	}), "a node restarted in between")
+	assert.True(t, validate(func() {}), "after the restart")
+
+	// With a node stopped, the two others decide; with two, nobody can.
+	require.NoError(t, c.Stop(1))
+	assert.True(t, validate(func() {}), "one node of three stopped")
+	v, err := reader.ReadVersion(ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.Stop(2))
+	_, err = reader.Validate(ctx, v)
+	assert.ErrorIs(t, err, dsync.ErrNoQuorum, "two nodes of three stopped")
+}
+
+// Writers update two halves of a value under the write lock, one after the
+// other; readers read it optimistically, and fail a read that sees the
+// halves differ. ReadOptimistic returns such a failure only from a read it
+// validated (or made under the read lock): never, if validation is right.
+func TestOptimisticReadsAreConsistentOverHTTP(t *testing.T) {
+	c := start(t, cluster.Config{Nodes: 3})
+	var lo, hi atomic.Int64 // the two halves: equal outside the write lock
+	errTorn := errors.New("a torn read")
+	const writers, readers, rounds = 2, 3, 15
+	var wg sync.WaitGroup
+	for range writers {
+		m := dsync.NewDRWMutex(process(t, c, dsync.Config{}), "pair")
+		wg.Go(func() {
+			for range rounds {
+				if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil {
+					t.Error(err)
+					return
+				}
+				lo.Add(1)
+				runtime.Gosched() // give a reader the chance of a torn read
+				hi.Add(1)
+				if err := m.Unlock(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for range readers {
+		m := dsync.NewDRWMutex(process(t, c, dsync.Config{}), "pair")
+		wg.Go(func() {
+			for range rounds {
+				err := m.ReadOptimistic(context.Background(), 3, dsync.Options{}, func(context.Context) error {
+					a := lo.Load()
+					runtime.Gosched()
+					if b := hi.Load(); a != b {
+						return fmt.Errorf("%w: %d and %d", errTorn, a, b)
+					}
+					return nil
+				})
+				assert.NoError(t, err, "a validated read")
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(writers*rounds), lo.Load())
+}
