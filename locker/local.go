@@ -32,16 +32,15 @@ type Local struct {
 	since       func(time.Time) time.Duration // the clock's Since, or Now().Sub
 	seed        maphash.Seed
 	quietUntil  int64  // end of the quiet period, in nanoseconds since epoch
-	incarnation uint64 // this run of the table (BootInfo.Incarnation): a reclaim must name it
+	incarnation uint64 // this run of the table (BootInfo.Incarnation): a reclaim must name it; VersionReply names it
 	intentTTL   int64  // Config.WriterIntent in nanoseconds; <= 0 when off
 	maxWaiters  int32
 	holdCap     int // the most resources the grants of one shard may hold: Config.MaxGrants over the shards
 	tombCap     int // the most tombstones one shard may keep: Config.MaxTombstones over the shards
 
-	fence       atomic.Uint64 // last fence issued
-	incarnation uint64        // this life of the table, for Versioner
-	queued      atomic.Int64  // waiters queued (see queue.go)
-	closed      atomic.Bool
+	fence  atomic.Uint64 // last fence issued
+	queued atomic.Int64  // waiters queued (see queue.go)
+	closed atomic.Bool
 
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close to end the sweep loop
@@ -90,13 +89,12 @@ func New(cfg Config) *Local {
 func newLocal(cfg Config, b *boot) *Local {
 	cfg = cfg.withDefaults()
 	l := &Local{
-		cfg:         cfg,
-		clock:       cfg.Clock,
-		seed:        maphash.MakeSeed(),
-		maxWaiters:  int32(min(cfg.MaxWaiters, 1<<30)),
-		stop:        make(chan struct{}),
-		swept:       make(chan struct{}),
-		incarnation: newIncarnation(),
+		cfg:        cfg,
+		clock:      cfg.Clock,
+		seed:       maphash.MakeSeed(),
+		maxWaiters: int32(min(cfg.MaxWaiters, 1<<30)),
+		stop:       make(chan struct{}),
+		swept:      make(chan struct{}),
 	}
 	l.name = fmt.Sprintf("local-%d", tableSeq.Add(1))
 	l.epoch = l.clock.Now()

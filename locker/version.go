@@ -2,8 +2,6 @@ package locker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 )
 
@@ -70,17 +68,6 @@ func (l *Local) Version(ctx context.Context, args VersionArgs) (VersionReply, er
 		s.mu.Unlock()
 	}
 	return reply, nil
-}
-
-// newIncarnation draws a random nonzero number for VersionReply.Incarnation.
-func newIncarnation() uint64 {
-	var b [8]byte
-	for {
-		rand.Read(b[:])
-		if v := binary.LittleEndian.Uint64(b[:]); v != 0 {
-			return v
-		}
-	}
 }
 
 // writeSlots is how many write grants released each shard remembers
