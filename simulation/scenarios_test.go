@@ -123,6 +123,23 @@ func randomSeeds() int {
 	return 500
 }
 
+// reportUnexpected fails t with each unexpected outcome of r, after the
+// run's summary and notes.
+func reportUnexpected(t *testing.T, r *Result) {
+	t.Helper()
+	u := r.Unexpected()
+	if len(u) == 0 {
+		return
+	}
+	t.Log(r.Summary())
+	for _, n := range r.Notes {
+		t.Log(n)
+	}
+	for _, x := range u {
+		t.Error(x)
+	}
+}
+
 // TestRandom runs the random scenario over many seeds: seeded fault
 // schedules within the default budget must never break safety or liveness.
 // A failing seed replays with
@@ -132,16 +149,7 @@ func TestRandom(t *testing.T) {
 	s := Random(Budget{})
 	for seed := range uint64(randomSeeds()) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			r := runScenario(t, s, Config{Seed: seed})
-			if u := r.Unexpected(); len(u) > 0 {
-				t.Log(r.Summary())
-				for _, n := range r.Notes {
-					t.Log(n)
-				}
-				for _, x := range u {
-					t.Error(x)
-				}
-			}
+			reportUnexpected(t, runScenario(t, s, Config{Seed: seed}))
 		})
 	}
 }
@@ -518,16 +526,7 @@ func TestContention(t *testing.T) {
 	s := Contention(Budget{})
 	for seed := range uint64(max(randomSeeds()/10, 3)) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			r := runScenario(t, s, Config{Seed: seed})
-			if u := r.Unexpected(); len(u) > 0 {
-				t.Log(r.Summary())
-				for _, n := range r.Notes {
-					t.Log(n)
-				}
-				for _, x := range u {
-					t.Error(x)
-				}
-			}
+			reportUnexpected(t, runScenario(t, s, Config{Seed: seed}))
 		})
 	}
 }
