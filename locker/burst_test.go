@@ -2,11 +2,13 @@ package locker_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -27,24 +29,21 @@ func lockArgs(i int) locker.LockArgs {
 func mustGrant(t *testing.T, ctx context.Context, l *locker.Local, args locker.LockArgs) {
 	t.Helper()
 	r, err := l.Lock(ctx, args)
-	if err != nil || !r.OK {
-		t.Fatalf("Lock(%s) = %+v, %v; want granted", args.UID, r, err)
-	}
+	require.NoError(t, err, "Lock(%s) = %+v; want granted", args.UID, r)
+	require.True(t, r.OK, "Lock(%s) = %+v; want granted", args.UID, r)
 }
 
 // heldFor returns how long ago, by the table's clock, l granted uid.
 func heldFor(t *testing.T, l *locker.Local, uid string) time.Duration {
 	t.Helper()
 	entries, err := listAll(context.Background(), l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, e := range entries {
 		if e.UID == uid {
 			return time.Duration(e.HeldFor)
 		}
 	}
-	t.Fatalf("%s is not held", uid)
+	require.Failf(t, "not held", "%s is not held", uid)
 	return 0
 }
 
@@ -59,17 +58,13 @@ func TestBurstReadsTheClockOncePerBurstCalls(t *testing.T) {
 	}
 	// One reading at the start, then one at the first call of each later
 	// run of BurstCalls.
-	if got, want := clk.Reads()-before, int64(calls/locker.BurstCalls); got != want {
-		t.Fatalf("%d lock calls in a burst read the clock %d times, want %d", calls, got, want)
-	}
+	require.Equal(t, int64(calls/locker.BurstCalls), clk.Reads()-before, "clock reads of %d lock calls in a burst", calls)
 
 	before = clk.Reads()
 	for i := range locker.BurstCalls {
 		mustGrant(t, context.Background(), l, lockArgs(calls+i))
 	}
-	if got := clk.Reads() - before; got != locker.BurstCalls {
-		t.Fatalf("%d lock calls outside a burst read the clock %d times, want one each", locker.BurstCalls, got)
-	}
+	require.Equal(t, int64(locker.BurstCalls), clk.Reads()-before, "clock reads of %d lock calls outside a burst: want one each", locker.BurstCalls)
 }
 
 func TestBurstStampsGrantsWithItsReading(t *testing.T) {
@@ -83,15 +78,9 @@ func TestBurstStampsGrantsWithItsReading(t *testing.T) {
 	clk.Advance(time.Second)
 	// The first BurstCalls grants carry the burst's starting reading, two
 	// seconds ago; the next call read the clock again, a second ago.
-	if got := heldFor(t, l, "u0"); got != 2*time.Second {
-		t.Fatalf("first call of the burst held for %v, want 2s", got)
-	}
-	if got := heldFor(t, l, fmt.Sprintf("u%d", locker.BurstCalls-1)); got != 2*time.Second {
-		t.Fatalf("call %d of the burst held for %v, want 2s", locker.BurstCalls, got)
-	}
-	if got := heldFor(t, l, fmt.Sprintf("u%d", locker.BurstCalls)); got != time.Second {
-		t.Fatalf("call %d of the burst held for %v, want 1s (a fresh reading)", locker.BurstCalls+1, got)
-	}
+	require.Equal(t, 2*time.Second, heldFor(t, l, "u0"), "first call of the burst held for")
+	require.Equal(t, 2*time.Second, heldFor(t, l, fmt.Sprintf("u%d", locker.BurstCalls-1)), "call %d of the burst held for", locker.BurstCalls)
+	require.Equal(t, time.Second, heldFor(t, l, fmt.Sprintf("u%d", locker.BurstCalls)), "call %d of the burst held for (want a fresh reading)", locker.BurstCalls+1)
 }
 
 // cancellableBurst returns a table, its clock, and a burst of it under a
@@ -107,9 +96,8 @@ func TestBurstChecksItsContext(t *testing.T) {
 	t.Run("FirstCall", func(t *testing.T) {
 		l, _, ctx, cancel := cancellableBurst(t)
 		cancel()
-		if _, err := l.Lock(ctx, lockArgs(0)); !errors.Is(err, context.Canceled) {
-			t.Fatalf("first call of a cancelled burst = %v, want Canceled", err)
-		}
+		_, err := l.Lock(ctx, lockArgs(0))
+		require.ErrorIs(t, err, context.Canceled, "first call of a cancelled burst")
 	})
 	t.Run("NextReading", func(t *testing.T) {
 		l, _, ctx, cancel := cancellableBurst(t)
@@ -120,9 +108,8 @@ func TestBurstChecksItsContext(t *testing.T) {
 		for i := 1; i < locker.BurstCalls; i++ {
 			mustGrant(t, ctx, l, lockArgs(i))
 		}
-		if _, err := l.Lock(ctx, lockArgs(locker.BurstCalls)); !errors.Is(err, context.Canceled) {
-			t.Fatalf("call renewing the reading after cancel = %v, want Canceled", err)
-		}
+		_, err := l.Lock(ctx, lockArgs(locker.BurstCalls))
+		require.ErrorIs(t, err, context.Canceled, "call renewing the reading after cancel")
 	})
 	t.Run("AfterDone", func(t *testing.T) {
 		l, clk, ctx, cancel := cancellableBurst(t)
@@ -131,12 +118,9 @@ func TestBurstChecksItsContext(t *testing.T) {
 		// and looks at the context again.
 		<-func() <-chan struct{} { cancel(); return ctx.Done() }()
 		reads := clk.Reads()
-		if _, err := l.Lock(ctx, lockArgs(1)); !errors.Is(err, context.Canceled) {
-			t.Fatalf("call after Done = %v, want Canceled", err)
-		}
-		if clk.Reads() == reads {
-			t.Fatal("call after Done did not read the clock")
-		}
+		_, err := l.Lock(ctx, lockArgs(1))
+		require.ErrorIs(t, err, context.Canceled, "call after Done")
+		require.NotEqual(t, reads, clk.Reads(), "call after Done did not read the clock")
 	})
 }
 
@@ -149,9 +133,7 @@ func TestBurstOfAnotherTableIsIgnored(t *testing.T) {
 	for i := range 4 {
 		mustGrant(t, ctx, l2, lockArgs(i))
 	}
-	if got := clk2.Reads() - before; got != 4 {
-		t.Fatalf("4 calls to a table with another table's burst read its clock %d times, want 4", got)
-	}
+	require.Equal(t, int64(4), clk2.Reads()-before, "clock reads of 4 calls to a table with another table's burst")
 }
 
 func TestBurstEndAndRestart(t *testing.T) {
@@ -163,9 +145,7 @@ func TestBurstEndAndRestart(t *testing.T) {
 	clk.Advance(time.Second)
 	ctx = l.StartBurst(context.Background(), &b)
 	mustGrant(t, ctx, l, lockArgs(1))
-	if got := heldFor(t, l, "u1"); got != 0 {
-		t.Fatalf("first grant of a restarted burst held for %v, want 0 (a fresh reading)", got)
-	}
+	require.Equal(t, time.Duration(0), heldFor(t, l, "u1"), "first grant of a restarted burst held for (want a fresh reading)")
 }
 
 // TestBurstConcurrentCalls fans a burst's calls out, as a table wrapper may:
@@ -193,9 +173,7 @@ func TestBurstConcurrentCalls(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		assert.NoError(t, err)
 	}
-	if st := l.Stats(); st.Grants != 8*2*locker.BurstCalls {
-		t.Fatalf("%d grants, want %d", st.Grants, 8*2*locker.BurstCalls)
-	}
+	require.Equal(t, 8*2*locker.BurstCalls, l.Stats().Grants, "grants")
 }

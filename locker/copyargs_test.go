@@ -8,6 +8,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 )
@@ -41,9 +44,7 @@ func listing(t *testing.T, l *locker.Local) []string {
 func list(t *testing.T, l *locker.Local) []locker.Entry {
 	t.Helper()
 	entries, err := listAll(context.Background(), l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return entries
 }
 
@@ -61,9 +62,7 @@ func format(entries []locker.Entry) []string {
 
 func sameList(t *testing.T, got []string, want ...string) {
 	t.Helper()
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("listing:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	require.Equal(t, strings.Join(want, "\n"), strings.Join(got, "\n"), "listing")
 }
 
 func TestLocalCopiesArgs(t *testing.T) {
@@ -71,36 +70,32 @@ func TestLocalCopiesArgs(t *testing.T) {
 		t.Run(fmt.Sprint("shards=", shards), func(t *testing.T) {
 			l := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, Shards: shards})
 			defer l.Close()
-			if !l.CopiesArgs() {
-				t.Fatal("Local does not declare that it copies its arguments")
-			}
+			require.True(t, l.CopiesArgs(), "Local does not declare that it copies its arguments")
 			ctx := context.Background()
 			s, overwrite := borrowed("uid-1", "res-a", "res-b", "host:1", "main.go:7", "uid-2", "res-c")
-			if r, err := l.Lock(ctx, locker.LockArgs{UID: s[0], Resources: []string{s[1], s[2]}, Owner: s[3], Source: s[4]}); err != nil || !r.OK {
-				t.Fatalf("lock: %v %v", r, err)
-			}
+			r, err := l.Lock(ctx, locker.LockArgs{UID: s[0], Resources: []string{s[1], s[2]}, Owner: s[3], Source: s[4]})
+			require.NoError(t, err, "lock")
+			require.True(t, r.OK, "lock: %v", r)
 			// A read lock on an entry that is new and one that it creates.
-			if r, err := l.RLock(ctx, locker.LockArgs{UID: s[5], Resources: []string{s[6]}, Owner: s[3], Source: s[4]}); err != nil || !r.OK {
-				t.Fatalf("rlock: %v %v", r, err)
-			}
+			r, err = l.RLock(ctx, locker.LockArgs{UID: s[5], Resources: []string{s[6]}, Owner: s[3], Source: s[4]})
+			require.NoError(t, err, "rlock")
+			require.True(t, r.OK, "rlock: %v", r)
 			overwrite()
 			sameList(t, listing(t, l),
 				"res-a uid-1 host:1 main.go:7 w",
 				"res-b uid-1 host:1 main.go:7 w",
 				"res-c uid-2 host:1 main.go:7 r")
 			// The table finds its entries by their original names.
-			if r, err := l.Lock(ctx, locker.LockArgs{UID: "uid-3", Resources: []string{"res-b"}}); err != nil || r.Reason != locker.ReasonConflict {
-				t.Fatalf("lock of a held resource: %v %v, want a conflict", r, err)
-			}
-			if r, err := l.Unlock(ctx, locker.LockArgs{UID: strings.Clone("uid-1")}); err != nil || !r.OK {
-				t.Fatalf("unlock with a fresh copy of the UID: %v %v", r, err)
-			}
-			if r, err := l.RUnlock(ctx, locker.LockArgs{UID: strings.Clone("uid-2")}); err != nil || !r.OK {
-				t.Fatalf("runlock with a fresh copy of the UID: %v %v", r, err)
-			}
-			if st := l.Stats(); st != (locker.Stats{}) {
-				t.Fatalf("table not empty: %+v", st)
-			}
+			r, err = l.Lock(ctx, locker.LockArgs{UID: "uid-3", Resources: []string{"res-b"}})
+			require.NoError(t, err, "lock of a held resource")
+			require.Equal(t, locker.ReasonConflict, r.Reason, "lock of a held resource: %v, want a conflict", r)
+			r, err = l.Unlock(ctx, locker.LockArgs{UID: strings.Clone("uid-1")})
+			require.NoError(t, err, "unlock with a fresh copy of the UID")
+			require.True(t, r.OK, "unlock with a fresh copy of the UID: %v", r)
+			r, err = l.RUnlock(ctx, locker.LockArgs{UID: strings.Clone("uid-2")})
+			require.NoError(t, err, "runlock with a fresh copy of the UID")
+			require.True(t, r.OK, "runlock with a fresh copy of the UID: %v", r)
+			require.Equal(t, locker.Stats{}, l.Stats(), "table not empty")
 		})
 	}
 }
@@ -110,14 +105,14 @@ func TestLocalCopiesTombstoneUID(t *testing.T) {
 	defer l.Close()
 	ctx := context.Background()
 	s, overwrite := borrowed("late-uid")
-	if r, err := l.Unlock(ctx, locker.LockArgs{UID: s[0]}); err != nil || r.OK {
-		t.Fatalf("unlock before lock: %v %v", r, err)
-	}
+	r, err := l.Unlock(ctx, locker.LockArgs{UID: s[0]})
+	require.NoError(t, err, "unlock before lock")
+	require.False(t, r.OK, "unlock before lock: %v", r)
 	overwrite()
-	r, err := l.Lock(ctx, locker.LockArgs{UID: "late-uid", Resources: []string{"a"}})
-	if err != nil || r.OK || r.Reason != locker.ReasonReleased {
-		t.Fatalf("late lock: %v %v, want refused with %v", r, err, locker.ReasonReleased)
-	}
+	r, err = l.Lock(ctx, locker.LockArgs{UID: "late-uid", Resources: []string{"a"}})
+	require.NoError(t, err, "late lock")
+	require.False(t, r.OK, "late lock: %v, want refused", r)
+	require.Equal(t, locker.ReasonReleased, r.Reason, "late lock: %v", r)
 }
 
 // A grant that is gone lends its strings' memory to the next grant of its
@@ -135,9 +130,9 @@ func TestLocalReusesNoStringInUse(t *testing.T) {
 			f = l.RLock
 		}
 		// Public, so that Query tells the UID (a copy).
-		if r, err := f(ctx, locker.LockArgs{UID: uid, Resources: res, Owner: "o", Source: "s", PublicUID: true}); err != nil || !r.OK {
-			t.Fatalf("lock %s %v: %v %v", uid, res, r, err)
-		}
+		r, err := f(ctx, locker.LockArgs{UID: uid, Resources: res, Owner: "o", Source: "s", PublicUID: true})
+		require.NoError(t, err, "lock %s %v", uid, res)
+		require.True(t, r.OK, "lock %s %v: %v", uid, res, r)
 	}
 	unlock := func(rlock bool, uid string) {
 		t.Helper()
@@ -145,9 +140,9 @@ func TestLocalReusesNoStringInUse(t *testing.T) {
 		if rlock {
 			f = l.RUnlock
 		}
-		if r, err := f(ctx, locker.LockArgs{UID: uid}); err != nil || !r.OK {
-			t.Fatalf("unlock %s: %v %v", uid, r, err)
-		}
+		r, err := f(ctx, locker.LockArgs{UID: uid})
+		require.NoError(t, err, "unlock %s", uid)
+		require.True(t, r.OK, "unlock %s: %v", uid, r)
 	}
 
 	// uid-a creates "shared"; uid-b holds it too. When uid-a leaves, the
@@ -182,15 +177,13 @@ func TestLocalReusesNoStringInUse(t *testing.T) {
 	lock(false, "uid-new2", "other")
 	sameList(t, listing(t, l), "expiring uid-new o s w", "other uid-new2 o s w")
 	q, err := l.Query(ctx, locker.QueryArgs{Resources: []string{"expiring"}})
-	if err != nil || len(q.Resources) != 1 || len(q.Resources[0].Holders) != 1 {
-		t.Fatalf("query: %+v %v", q, err)
-	}
+	require.NoError(t, err, "query")
+	require.Len(t, q.Resources, 1, "query: %+v", q)
+	require.Len(t, q.Resources[0].Holders, 1, "query: %+v", q)
 	held := q.Resources[0].Holders[0].UID
 	unlock(false, "uid-new")
 	lock(false, "uid-xyz", "expiring")
-	if held != "uid-new" {
-		t.Fatalf("a UID that Query returned changed to %q", held)
-	}
+	require.Equal(t, "uid-new", held, "a UID that Query returned changed")
 }
 
 // Repeated lock and unlock of free resources, and the lookups that find
@@ -219,8 +212,6 @@ func TestLocalLookupsDoNotAllocate(t *testing.T) {
 	}
 	for _, c := range cases {
 		c.f() // warm up: free lists, origins
-		if n := testing.AllocsPerRun(100, c.f); n != 0 {
-			t.Errorf("%s: %v allocations per run, want 0", c.name, n)
-		}
+		assert.Zero(t, testing.AllocsPerRun(100, c.f), "%s: allocations per run", c.name)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestIndexAgainstMap drives an index and a map with the same random adds
@@ -16,6 +18,9 @@ func TestIndexAgainstMap(t *testing.T) {
 		var x index[*grant]
 		model := map[string]*grant{}
 		var names []string
+		// 60,000 steps, each checked, some against every entry: the checks
+		// stay plain ifs, failing with require.Failf, so as not to pay for
+		// testify's reflection on every step.
 		for step := range 3000 {
 			if len(model) > 0 && rng.IntN(100) < 45 {
 				name := names[rng.IntN(len(names))]
@@ -33,39 +38,39 @@ func TestIndexAgainstMap(t *testing.T) {
 				names = append(names, name)
 			}
 			if x.len() != len(model) {
-				t.Fatalf("seed %d step %d: len %d, want %d", seed, step, x.len(), len(model))
+				require.Failf(t, "index", "seed %d step %d: len %d, want %d", seed, step, x.len(), len(model))
 			}
 			if step%50 == 0 || len(model) < 10 {
 				for name, g := range model {
 					if got := x.get(g.hash, name); got != g {
-						t.Fatalf("seed %d step %d: get(%s) = %v, want it", seed, step, name, got)
+						require.Failf(t, "index", "seed %d step %d: get(%s) = %v, want it", seed, step, name, got)
 					}
 				}
 				seen := 0
 				x.each(func(g *grant) {
 					if model[g.uid] != g {
-						t.Fatalf("seed %d step %d: each yields %s, not held", seed, step, g.uid)
+						require.Failf(t, "index", "seed %d step %d: each yields %s, not held", seed, step, g.uid)
 					}
 					seen++
 				})
 				if seen != len(model) {
-					t.Fatalf("seed %d step %d: each yields %d, want %d", seed, step, seen, len(model))
+					require.Failf(t, "index", "seed %d step %d: each yields %d, want %d", seed, step, seen, len(model))
 				}
 			}
 			if got := x.get(0x2a, "absent"); got != nil {
-				t.Fatalf("found an entry never added")
+				require.Failf(t, "index", "found an entry never added")
 			}
 			if step%100 == 99 {
 				x.shrink()
 				if len(x.slots) > minIndexSize && x.used*8 < len(x.slots) || x.used == 0 && x.slots != nil {
-					t.Fatalf("seed %d step %d: %d entries in %d slots not shrunk", seed, step, x.used, len(x.slots))
+					require.Failf(t, "index", "seed %d step %d: %d entries in %d slots not shrunk", seed, step, x.used, len(x.slots))
 				}
 			}
 			if x.used > 0 && len(x.slots) < minIndexSize {
-				t.Fatalf("seed %d step %d: %d entries in %d slots", seed, step, x.used, len(x.slots))
+				require.Failf(t, "index", "seed %d step %d: %d entries in %d slots", seed, step, x.used, len(x.slots))
 			}
 			if x.used*4 > len(x.slots)*3 {
-				t.Fatalf("seed %d step %d: %d entries in %d slots, over 3/4 full", seed, step, x.used, len(x.slots))
+				require.Failf(t, "index", "seed %d step %d: %d entries in %d slots, over 3/4 full", seed, step, x.used, len(x.slots))
 			}
 		}
 	}

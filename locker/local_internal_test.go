@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestBusyRefusesPastMaxWaiters(t *testing.T) {
@@ -37,20 +40,14 @@ func TestBusyRefusesPastMaxWaiters(t *testing.T) {
 		runtime.Gosched()
 	}
 	_, err := l.Lock(ctx, LockArgs{UID: u2, Resources: []string{"a"}})
-	if !errors.Is(err, ErrBusy) {
-		t.Fatalf("second waiter: err %v, want ErrBusy", err)
-	}
+	require.ErrorIs(t, err, ErrBusy, "second waiter")
 	// Unlocks are never refused: ErrBusy must not apply to them.
 	sa.mu.Unlock()
-	if err := <-first; err != nil {
-		t.Fatalf("first waiter: %v", err)
-	}
-	if r, err := l.Unlock(ctx, LockArgs{UID: "u1"}); err != nil || !r.OK {
-		t.Fatalf("unlock: %v %v", r, err)
-	}
-	if st := l.Stats(); st != (Stats{}) {
-		t.Fatalf("busy call left state behind: %+v", st)
-	}
+	require.NoError(t, <-first, "first waiter")
+	r, err := l.Unlock(ctx, LockArgs{UID: "u1"})
+	require.NoError(t, err, "unlock")
+	require.True(t, r.OK, "unlock: %v", r)
+	require.Equal(t, Stats{}, l.Stats(), "busy call left state behind")
 }
 
 // Names whose hashes collide are told apart by name. Real collisions of
@@ -65,37 +62,27 @@ func TestShardHashCollisions(t *testing.T) {
 		s.putGrant(h, g)
 	}
 	for _, g := range []*grant{a, b, c} {
-		if s.grant(h, g.uid) != g {
-			t.Fatalf("grant(%s) not found", g.uid)
-		}
+		require.Same(t, g, s.grant(h, g.uid), "grant(%s) not found", g.uid)
 	}
-	if s.grant(h, "d") != nil {
-		t.Fatal("found a grant never added")
-	}
+	require.Nil(t, s.grant(h, "d"), "found a grant never added")
 	s.dropGrant(h, b) // middle of the probe run
-	if s.grant(h, "b") != nil || s.grant(h, "a") != a || s.grant(h, "c") != c {
-		t.Fatal("dropping the middle of the run broke it")
-	}
+	require.Nil(t, s.grant(h, "b"), "dropping the middle of the run broke it")
+	require.Same(t, a, s.grant(h, "a"), "dropping the middle of the run broke it")
+	require.Same(t, c, s.grant(h, "c"), "dropping the middle of the run broke it")
 	s.dropGrant(h, a) // its start
 	s.dropGrant(h, c)
-	if s.grants.len() != 0 {
-		t.Fatalf("grants index keeps %d entries", s.grants.len())
-	}
+	require.Zero(t, s.grants.len(), "entries the grants index keeps")
 
 	x, y := &grant{uid: "x"}, &grant{uid: "y"}
 	s.newResource(h, "r1").writer = x
 	s.newResource(h, "r2").addReader(y)
-	if s.resource(h, "r1").writer != x || len(s.resource(h, "r2").readerGrants()) != 1 {
-		t.Fatal("colliding resources mixed up")
-	}
+	require.Same(t, x, s.resource(h, "r1").writer, "colliding resources mixed up")
+	require.Len(t, s.resource(h, "r2").readerGrants(), 1, "colliding resources mixed up")
 	s.release(s.resource(h, "r1"), x, func() int64 { return 0 })
-	if s.resource(h, "r1") != nil || s.resource(h, "r2") == nil {
-		t.Fatal("releasing one colliding resource disturbed the other")
-	}
+	require.Nil(t, s.resource(h, "r1"), "releasing one colliding resource disturbed the other")
+	require.NotNil(t, s.resource(h, "r2"), "releasing one colliding resource disturbed the other")
 	s.release(s.resource(h, "r2"), y, func() int64 { return 0 })
-	if s.resources.len() != 0 {
-		t.Fatalf("resources index keeps %d entries", s.resources.len())
-	}
+	require.Zero(t, s.resources.len(), "entries the resources index keeps")
 }
 
 func TestOriginsAreInternedAndForgotten(t *testing.T) {
@@ -104,31 +91,27 @@ func TestOriginsAreInternedAndForgotten(t *testing.T) {
 	ctx := context.Background()
 	for i := range 100 {
 		a := LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}, Owner: "host:1", Source: fmt.Sprint("f.go:", i%3)}
-		if r, err := l.Lock(ctx, a); err != nil || !r.OK {
-			t.Fatal(r, err)
-		}
+		r, err := l.Lock(ctx, a)
+		require.NoError(t, err)
+		require.True(t, r.OK, "%v", r)
 	}
 	distinct := 0
 	for i := range l.shards {
 		distinct += len(l.shards[i].origins)
 	}
-	if distinct > 3*len(l.shards) || distinct < 3 {
-		t.Fatalf("%d interned origins for 3 distinct ones", distinct)
-	}
+	require.LessOrEqual(t, distinct, 3*len(l.shards), "interned origins for 3 distinct ones")
+	require.GreaterOrEqual(t, distinct, 3, "interned origins for 3 distinct ones")
 	entries, _ := listAll(ctx, l)
 	for _, e := range entries {
-		if e.Owner != "host:1" || e.Source == "" {
-			t.Fatalf("entry %+v lost its origin", e)
-		}
+		require.Equal(t, "host:1", e.Owner, "entry %+v lost its origin", e)
+		require.NotEmpty(t, e.Source, "entry %+v lost its origin", e)
 	}
 	for i := range 100 {
 		l.Unlock(ctx, LockArgs{UID: fmt.Sprint("u", i)})
 	}
 	l.Expire() // the sweep forgets unused origins
 	for i := range l.shards {
-		if n := len(l.shards[i].origins); n != 0 {
-			t.Fatalf("shard %d keeps %d origins after every grant left", i, n)
-		}
+		require.Empty(t, l.shards[i].origins, "shard %d keeps origins after every grant left", i)
 	}
 }
 
@@ -136,15 +119,11 @@ func TestDefaultShards(t *testing.T) {
 	for _, c := range []struct{ procs, want int }{
 		{1, 8}, {2, 8}, {3, 16}, {4, 16}, {16, 64}, {64, 256}, {1000, 256},
 	} {
-		if got := defaultShards(c.procs); got != c.want {
-			t.Errorf("defaultShards(%d) = %d, want %d", c.procs, got, c.want)
-		}
+		assert.Equal(t, c.want, defaultShards(c.procs), "defaultShards(%d)", c.procs)
 	}
 	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1})
 	defer l.Close()
-	if want := defaultShards(runtime.GOMAXPROCS(0)); len(l.shards) != want {
-		t.Errorf("New(Config{}) has %d shards, want %d", len(l.shards), want)
-	}
+	assert.Len(t, l.shards, defaultShards(runtime.GOMAXPROCS(0)), "shards of New(Config{})")
 }
 
 // TestSweepGivesBackIndexSlots checks that the slots a surge of locks took
@@ -158,43 +137,36 @@ func TestSweepGivesBackIndexSlots(t *testing.T) {
 	s := &l.shards[0]
 	for i := range 1000 {
 		a := LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}}
-		if r, err := l.Lock(ctx, a); err != nil || !r.OK {
-			t.Fatal(r, err)
-		}
+		r, err := l.Lock(ctx, a)
+		require.NoError(t, err)
+		require.True(t, r.OK, "%v", r)
 	}
 	peak := len(s.grants.slots)
 	for i := range 999 {
-		if r, err := l.Unlock(ctx, LockArgs{UID: fmt.Sprint("u", i)}); err != nil || !r.OK {
-			t.Fatal(r, err)
-		}
+		r, err := l.Unlock(ctx, LockArgs{UID: fmt.Sprint("u", i)})
+		require.NoError(t, err)
+		require.True(t, r.OK, "%v", r)
 	}
 	// Unlocked grants leave no tombstone; the resources' index is as big.
-	if len(s.grants.slots) != peak || len(s.resources.slots) < peak {
-		t.Fatalf("unlocks resized the indexes: %d and %d slots, peak %d", len(s.grants.slots), len(s.resources.slots), peak)
-	}
+	require.Len(t, s.grants.slots, peak, "unlocks resized the grants index")
+	require.GreaterOrEqual(t, len(s.resources.slots), peak, "unlocks resized the resources index")
 	l.Expire()
-	if g, r := len(s.grants.slots), len(s.resources.slots); g != minIndexSize || r != minIndexSize {
-		t.Fatalf("after the sweep, %d and %d slots for one lock; want %d", g, r, minIndexSize)
-	}
-	if r, err := l.Unlock(ctx, LockArgs{UID: "u999"}); err != nil || !r.OK {
-		t.Fatal(r, err)
-	}
+	require.Len(t, s.grants.slots, minIndexSize, "grants index slots for one lock after the sweep")
+	require.Len(t, s.resources.slots, minIndexSize, "resources index slots for one lock after the sweep")
+	r, err := l.Unlock(ctx, LockArgs{UID: "u999"})
+	require.NoError(t, err)
+	require.True(t, r.OK, "%v", r)
 	l.Expire()
-	if s.grants.slots != nil || s.resources.slots != nil {
-		t.Fatalf("an empty table keeps %d and %d slots", len(s.grants.slots), len(s.resources.slots))
-	}
+	require.Nil(t, s.grants.slots, "an empty table keeps %d grants slots", len(s.grants.slots))
+	require.Nil(t, s.resources.slots, "an empty table keeps %d resources slots", len(s.resources.slots))
 }
 
 // A grant is kept to 96 bytes and a resource entry to 48, size classes of
 // the allocator (see their doc comments): a node holding a million locks
 // holds a million of each.
 func TestEntrySizes(t *testing.T) {
-	if n := unsafe.Sizeof(grant{}); n > 104 {
-		t.Errorf("a grant takes %d bytes, more than 104", n)
-	}
-	if n := unsafe.Sizeof(resource{}); n > 48 {
-		t.Errorf("a resource entry takes %d bytes, more than 48", n)
-	}
+	assert.LessOrEqual(t, unsafe.Sizeof(grant{}), uintptr(104), "bytes a grant takes")
+	assert.LessOrEqual(t, unsafe.Sizeof(resource{}), uintptr(48), "bytes a resource entry takes")
 }
 
 // A grant keeps the holder its request named in its own buffer, after its
@@ -216,31 +188,27 @@ func TestHolderKeptWithGrant(t *testing.T) {
 				h.holder = fmt.Sprintf("host:1/%s", strings.Repeat("h", (i+round)%40))
 			}
 			a := LockArgs{UID: uid, Resources: []string{h.resource, h.resource + "/more"}, Owner: "host:1", Source: "f.go:1", Holder: h.holder}
-			if r, err := l.Lock(ctx, a); err != nil || !r.OK {
-				t.Fatal(r, err)
-			}
+			r, err := l.Lock(ctx, a)
+			require.NoError(t, err)
+			require.True(t, r.OK, "%v", r)
 			model[uid] = h
 		}
 		entries, err := listAll(ctx, l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(entries) != 2*len(model) {
-			t.Fatalf("round %d: %d entries for %d grants on two resources", round, len(entries), len(model))
-		}
+		require.NoError(t, err)
+		require.Len(t, entries, 2*len(model), "round %d: entries for %d grants on two resources", round, len(model))
 		for _, e := range entries {
 			h := model[e.UID]
-			if e.Holder != h.holder || (e.Resource != h.resource && e.Resource != h.resource+"/more") || e.Owner != "host:1" {
-				t.Fatalf("round %d: entry %+v, want holder %q on %q", round, e, h.holder, h.resource)
-			}
+			require.Equal(t, h.holder, e.Holder, "round %d: entry %+v, want holder %q on %q", round, e, h.holder, h.resource)
+			require.True(t, e.Resource == h.resource || e.Resource == h.resource+"/more", "round %d: entry %+v, want holder %q on %q", round, e, h.holder, h.resource)
+			require.Equal(t, "host:1", e.Owner, "round %d: entry %+v, want holder %q on %q", round, e, h.holder, h.resource)
 		}
 		// Release two thirds, so that their buffers go to the next round's
 		// grants.
 		for uid := range model {
 			if len(uid)%3 != 0 {
-				if r, err := l.Unlock(ctx, LockArgs{UID: uid}); err != nil || !r.OK {
-					t.Fatal(r, err)
-				}
+				r, err := l.Unlock(ctx, LockArgs{UID: uid})
+				require.NoError(t, err)
+				require.True(t, r.OK, "%v", r)
 				delete(model, uid)
 			}
 		}
@@ -249,9 +217,7 @@ func TestHolderKeptWithGrant(t *testing.T) {
 	for i := range l.shards {
 		distinct += len(l.shards[i].origins)
 	}
-	if distinct > len(l.shards) {
-		t.Fatalf("%d interned origins for one owner and call site", distinct)
-	}
+	require.LessOrEqual(t, distinct, len(l.shards), "interned origins for one owner and call site")
 }
 
 func TestHolderLimit(t *testing.T) {
@@ -260,17 +226,17 @@ func TestHolderLimit(t *testing.T) {
 	l := New(Config{QuietPeriod: NoQuietPeriod, SweepInterval: -1, MaxLabelLen: MaxHolderLen})
 	defer l.Close()
 	a := LockArgs{UID: "u", Resources: []string{"r"}, Holder: strings.Repeat("h", MaxHolderLen+1)}
-	if _, err := l.Lock(context.Background(), a); !errors.Is(err, ErrInvalidArgs) || !strings.Contains(err.Error(), "holder of 65536 bytes") {
-		t.Fatalf("Lock with a holder over the limit = %v, want ErrInvalidArgs naming its length", err)
-	}
+	_, err := l.Lock(context.Background(), a)
+	require.ErrorIs(t, err, ErrInvalidArgs, "Lock with a holder over the limit")
+	require.ErrorContains(t, err, "holder of 65536 bytes", "Lock with a holder over the limit: want its length named")
 	a.Holder = a.Holder[1:]
-	if r, err := l.Lock(context.Background(), a); err != nil || !r.OK {
-		t.Fatalf("Lock with a holder at the limit = %+v, %v", r, err)
-	}
+	r, err := l.Lock(context.Background(), a)
+	require.NoError(t, err, "Lock with a holder at the limit")
+	require.True(t, r.OK, "Lock with a holder at the limit = %+v", r)
 	entries, _ := listAll(context.Background(), l)
-	if len(entries) != 1 || entries[0].Holder != a.Holder {
-		t.Fatalf("the holder at the limit is not kept whole")
-	}
+	require.Len(t, entries, 1, "the holder at the limit is not kept whole")
+	// Not require.Equal: its message would print both 64 KiB holders.
+	require.True(t, entries[0].Holder == a.Holder, "the holder at the limit is not kept whole")
 }
 
 // listAll returns the whole listing of l, walking its pages.

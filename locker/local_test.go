@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/locker/lockertest"
@@ -33,17 +36,11 @@ func TestConfigValidate(t *testing.T) {
 		{Validity: -1}, {MaxResources: -1}, {MaxWaiters: -1},
 		{Shards: -1}, {Shards: 3}, {Shards: 2 * locker.MaxShards},
 	} {
-		if err := c.Validate(); err == nil {
-			t.Errorf("Validate(%+v) = nil, want an error", c)
-		}
+		assert.Error(t, c.Validate(), "Validate(%+v)", c)
 	}
-	if err := (locker.Config{}).Validate(); err != nil {
-		t.Errorf("zero Config: %v", err)
-	}
+	assert.NoError(t, (locker.Config{}).Validate(), "zero Config")
 	defer func() {
-		if r := recover(); r == nil {
-			t.Error("New with a negative Validity did not panic")
-		}
+		assert.NotNil(t, recover(), "New with a negative Validity did not panic")
 	}()
 	locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: -time.Second})
 }
@@ -54,38 +51,31 @@ func TestExpireReclaimsOnlyExpired(t *testing.T) {
 	defer l.Close()
 	ctx := context.Background()
 	for i := range 100 {
-		if r, err := l.Lock(ctx, locker.LockArgs{UID: fmt.Sprint("old", i), Resources: []string{fmt.Sprint("r", i)}}); err != nil || !r.OK {
-			t.Fatalf("lock %d: %v %v", i, r, err)
-		}
+		r, err := l.Lock(ctx, locker.LockArgs{UID: fmt.Sprint("old", i), Resources: []string{fmt.Sprint("r", i)}})
+		require.NoError(t, err, "lock %d", i)
+		require.True(t, r.OK, "lock %d: %v", i, r)
 	}
 	clk.Advance(5 * time.Second)
 	for i := range 50 {
-		if r, err := l.RLock(ctx, locker.LockArgs{UID: fmt.Sprint("new", i), Resources: []string{fmt.Sprint("s", i), fmt.Sprint("t", i)}}); err != nil || !r.OK {
-			t.Fatalf("rlock %d: %v %v", i, r, err)
-		}
+		r, err := l.RLock(ctx, locker.LockArgs{UID: fmt.Sprint("new", i), Resources: []string{fmt.Sprint("s", i), fmt.Sprint("t", i)}})
+		require.NoError(t, err, "rlock %d", i)
+		require.True(t, r.OK, "rlock %d: %v", i, r)
 	}
 	// Keep half of the old ones alive.
 	var keep []string
 	for i := range 50 {
 		keep = append(keep, fmt.Sprint("old", i))
 	}
-	if _, err := l.Refresh(ctx, locker.RefreshArgs{UIDs: keep}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := l.Refresh(ctx, locker.RefreshArgs{UIDs: keep})
+	require.NoError(t, err)
 	clk.Advance(5 * time.Second)
-	if n := l.Expire(); n != 50 {
-		t.Fatalf("Expire removed %d grants, want 50", n)
-	}
-	if st := l.Stats(); st.Grants != 100 || st.Resources != 150 {
-		t.Fatalf("after expiry: %+v, want 100 grants on 150 resources", st)
-	}
+	require.Equal(t, 50, l.Expire(), "grants Expire removed")
+	st := l.Stats()
+	require.Equal(t, 100, st.Grants, "after expiry: %+v, want 100 grants on 150 resources", st)
+	require.Equal(t, 150, st.Resources, "after expiry: %+v, want 100 grants on 150 resources", st)
 	clk.Advance(5 * time.Second)
-	if n := l.Expire(); n != 100 {
-		t.Fatalf("second Expire removed %d grants, want 100", n)
-	}
-	if st := l.Stats(); st != (locker.Stats{}) {
-		t.Fatalf("table not empty: %+v", st)
-	}
+	require.Equal(t, 100, l.Expire(), "grants the second Expire removed")
+	require.Equal(t, locker.Stats{}, l.Stats(), "table not empty")
 }
 
 func TestIntentEntriesAreSwept(t *testing.T) {
@@ -96,29 +86,26 @@ func TestIntentEntriesAreSwept(t *testing.T) {
 	for i := range 50 {
 		name := fmt.Sprint("r", i)
 		l.RLock(ctx, locker.LockArgs{UID: "reader" + name, Resources: []string{name}})
-		if r, _ := l.Lock(ctx, locker.LockArgs{UID: "writer" + name, Resources: []string{name}}); r.OK {
-			t.Fatal("writer granted over a reader")
-		}
+		r, _ := l.Lock(ctx, locker.LockArgs{UID: "writer" + name, Resources: []string{name}})
+		require.False(t, r.OK, "writer granted over a reader")
 		l.RUnlock(ctx, locker.LockArgs{UID: "reader" + name})
 	}
 	// The writers never come back: their intents keep 50 empty entries.
-	if st := l.Stats(); st.Resources != 50 || st.Grants != 0 {
-		t.Fatalf("before the intents lapse: %+v", st)
-	}
+	st := l.Stats()
+	require.Equal(t, 50, st.Resources, "before the intents lapse: %+v", st)
+	require.Equal(t, 0, st.Grants, "before the intents lapse: %+v", st)
 	l.Expire()
-	if st := l.Stats(); st.Resources != 50 {
-		t.Fatalf("fresh intents swept: %+v", st)
-	}
+	st = l.Stats()
+	require.Equal(t, 50, st.Resources, "fresh intents swept: %+v", st)
 	clk.Advance(locker.DefaultWriterIntent)
 	l.Expire()
-	if st := l.Stats(); st.Resources != 0 {
-		t.Fatalf("lapsed intents kept: %+v", st)
-	}
+	st = l.Stats()
+	require.Equal(t, 0, st.Resources, "lapsed intents kept: %+v", st)
 	// The recycled entries work.
 	for i := range 50 {
 		name := fmt.Sprint("r", i)
-		if r, err := l.RLock(ctx, locker.LockArgs{UID: "again" + name, Resources: []string{name}}); err != nil || !r.OK {
-			t.Fatalf("rlock %s after sweep: %v %v", name, r, err)
-		}
+		r, err := l.RLock(ctx, locker.LockArgs{UID: "again" + name, Resources: []string{name}})
+		require.NoError(t, err, "rlock %s after sweep", name)
+		require.True(t, r.OK, "rlock %s after sweep: %v", name, r)
 	}
 }

@@ -57,7 +57,7 @@ func (q *queueTable) next() string {
 	case s := <-q.ch:
 		return s
 	default:
-		q.t.Fatal("no waiter was answered")
+		require.Fail(q.t, "no waiter was answered")
 		return ""
 	}
 }
@@ -67,7 +67,7 @@ func (q *queueTable) none() {
 	synctest.Wait()
 	select {
 	case s := <-q.ch:
-		q.t.Fatalf("a waiter was answered: %s", s)
+		require.Failf(q.t, "a waiter was answered", "%s", s)
 	default:
 	}
 }

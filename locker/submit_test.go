@@ -2,8 +2,9 @@ package locker_test
 
 import (
 	"context"
-	"errors"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/locker/lockertest"
@@ -22,12 +23,9 @@ func TestLocalSubmitAnswersBeforeReturning(t *testing.T) {
 	defer l.Close()
 	sink := make(lockertest.Sink, 2)
 	l.Submit(context.Background(), locker.OpLock, &locker.LockArgs{UID: "a", Resources: []string{"r"}}, 0, sink, 1)
-	if len(sink) != 1 {
-		t.Fatal("no answer when Submit returned")
-	}
+	require.Len(t, sink, 1, "no answer when Submit returned")
 	l.Submit(context.Background(), locker.Op(0), &locker.LockArgs{UID: "a", Resources: []string{"r"}}, 0, sink, 2)
 	<-sink
-	if a := <-sink; !errors.Is(a.Err, locker.ErrInvalidArgs) {
-		t.Fatalf("unknown op: %+v, want ErrInvalidArgs", a)
-	}
+	a := <-sink
+	require.ErrorIs(t, a.Err, locker.ErrInvalidArgs, "unknown op: %+v", a)
 }

@@ -2,7 +2,6 @@ package refresher_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -10,11 +9,12 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/refresher"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -85,9 +85,7 @@ func newFixture(t *testing.T, n int) *fixture {
 		Interval: interval, Validity: validity, Clock: f.clk,
 		OnRound: func(s refresher.RoundStats) { f.rounds <- s },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { r.Close() })
 	f.r = r
 	return f
@@ -97,9 +95,9 @@ func newFixture(t *testing.T, n int) *fixture {
 func (f *fixture) hold(uid string, quorum int, on ...int) {
 	f.t.Helper()
 	for _, i := range on {
-		if r, err := f.tables[i].Lock(context.Background(), locker.LockArgs{UID: uid, Resources: []string{uid}}); err != nil || !r.OK {
-			f.t.Fatalf("lock %s on node %d: %v %v", uid, i, r, err)
-		}
+		r, err := f.tables[i].Lock(context.Background(), locker.LockArgs{UID: uid, Resources: []string{uid}})
+		require.NoError(f.t, err, "lock %s on node %d", uid, i)
+		require.True(f.t, r.OK, "lock %s on node %d: %v", uid, i, r)
 	}
 	f.r.Add(refresher.Lock{UID: uid, Quorum: quorum, Acquired: f.clk.Now(), OnLost: func(err error) {
 		f.lostMu.Lock()
@@ -132,19 +130,16 @@ func TestOneRequestPerNodePerInterval(t *testing.T) {
 	}
 	for round := 1; round <= 3; round++ {
 		st := f.tick()
-		if st.Locks != locks || st.Refreshed != locks || st.Requests != 4 || st.Lost != 0 {
-			t.Fatalf("round %d: %+v", round, st)
-		}
+		require.Equal(t, locks, st.Locks, "round %d: %+v", round, st)
+		require.Equal(t, locks, st.Refreshed, "round %d: %+v", round, st)
+		require.Equal(t, 4, st.Requests, "round %d: %+v", round, st)
+		require.Zero(t, st.Lost, "round %d: %+v", round, st)
 		for i, n := range f.nodes {
-			if got := n.refreshes.Load(); got != int64(round) {
-				t.Fatalf("node %d got %d refresh requests after %d rounds", i, got, round)
-			}
+			require.Equal(t, int64(round), n.refreshes.Load(), "node %d: refresh requests after %d rounds", i, round)
 		}
 	}
 	// Refreshed locks outlive the validity on the nodes.
-	if st := f.tables[0].Stats(); st.Grants != locks {
-		t.Fatalf("node 0 holds %d grants", st.Grants)
-	}
+	require.Equal(t, locks, f.tables[0].Stats().Grants, "grants node 0 holds")
 }
 
 func TestLostWhenMoreThanNMinusQuorumDeny(t *testing.T) {
@@ -153,23 +148,17 @@ func TestLostWhenMoreThanNMinusQuorumDeny(t *testing.T) {
 	f.hold("b", 2, 0, 1, 2)
 	// One node forgets "a": n−q = 1 denial is tolerated.
 	f.tables[0].ForceUnlock(context.Background(), locker.LockArgs{UID: "a"})
-	if st := f.tick(); st.Lost != 0 {
-		t.Fatalf("lost after one denial: %+v", st)
-	}
+	st := f.tick()
+	require.Zero(t, st.Lost, "lost after one denial: %+v", st)
 	// A second node forgets "a": lost.
 	f.tables[1].ForceUnlock(context.Background(), locker.LockArgs{UID: "a"})
-	if st := f.tick(); st.Lost != 1 {
-		t.Fatalf("round after two denials: %+v", st)
-	}
-	if uid := <-f.lost; uid != "a" {
-		t.Fatalf("lost %q, want a", uid)
-	}
-	if err := f.lostReason("a"); !errors.Is(err, refresher.ErrNotHeld) || !errors.Is(err, refresher.ErrLost) {
-		t.Fatalf("reason %v, want ErrNotHeld", err)
-	}
-	if f.r.Len() != 1 {
-		t.Fatalf("%d locks registered, want 1", f.r.Len())
-	}
+	st = f.tick()
+	require.Equal(t, 1, st.Lost, "round after two denials: %+v", st)
+	require.Equal(t, "a", <-f.lost, "lost")
+	err := f.lostReason("a")
+	require.ErrorIs(t, err, refresher.ErrNotHeld, "reason")
+	require.ErrorIs(t, err, refresher.ErrLost, "reason")
+	require.Equal(t, 1, f.r.Len(), "locks registered")
 }
 
 func TestUnreachableNodesAreNotDenials(t *testing.T) {
@@ -180,28 +169,24 @@ func TestUnreachableNodesAreNotDenials(t *testing.T) {
 	// Refreshes miss the quorum but nobody denies: the lock stands until
 	// its deadline, validity less the margin after it was acquired.
 	for range 5 { // 50s of 60s
-		if st := f.tick(); st.Lost != 0 || st.Failed != 2 || st.Refreshed != 0 {
-			t.Fatalf("round: %+v", st)
-		}
+		st := f.tick()
+		require.Zero(t, st.Lost, "round: %+v", st)
+		require.Equal(t, 2, st.Failed, "round: %+v", st)
+		require.Zero(t, st.Refreshed, "round: %+v", st)
 	}
 	select {
 	case uid := <-f.lost:
-		t.Fatalf("%s lost before its deadline", uid)
+		require.Failf(t, "lost before its deadline", "%s lost before its deadline", uid)
 	default:
 	}
 	// The deadline (58.8s) passes before the next tick and before the nodes'
 	// validity (60s).
 	f.clk.Advance(validity - validity/50 - 5*interval)
-	if uid := <-f.lost; uid != "a" {
-		t.Fatalf("lost %q", uid)
-	}
-	if err := f.lostReason("a"); !errors.Is(err, refresher.ErrExpired) {
-		t.Fatalf("reason %v, want ErrExpired", err)
-	}
+	require.Equal(t, "a", <-f.lost, "lost")
+	require.ErrorIs(t, f.lostReason("a"), refresher.ErrExpired, "reason")
 	// The holder gave up before the nodes expired the grant.
-	if st := f.tables[2].Stats(); st.Grants != 1 {
-		t.Fatalf("node 2 no longer holds the grant: %+v", st)
-	}
+	st := f.tables[2].Stats()
+	require.Equal(t, 1, st.Grants, "node 2 no longer holds the grant: %+v", st)
 }
 
 func TestQuorumRefreshMovesDeadline(t *testing.T) {
@@ -209,27 +194,22 @@ func TestQuorumRefreshMovesDeadline(t *testing.T) {
 	f.hold("a", 2, 0, 1, 2)
 	f.nodes[0].down.Store(true)
 	for range 20 { // 200s: far past the validity, refreshed by 2 of 3
-		if st := f.tick(); st.Refreshed != 1 || st.Lost != 0 {
-			t.Fatalf("round: %+v", st)
-		}
+		st := f.tick()
+		require.Equal(t, 1, st.Refreshed, "round: %+v", st)
+		require.Zero(t, st.Lost, "round: %+v", st)
 	}
-	if f.r.Len() != 1 {
-		t.Fatal("lock dropped although a quorum refreshed it")
-	}
+	require.Equal(t, 1, f.r.Len(), "lock dropped although a quorum refreshed it")
 }
 
 func TestRemoveStopsRefreshing(t *testing.T) {
 	f := newFixture(t, 1)
 	f.hold("a", 1, 0)
-	if !f.r.Remove("a") || f.r.Remove("a") {
-		t.Fatal("Remove did not report registration correctly")
-	}
-	if st := f.tick(); st.Locks != 0 || st.Requests != 0 {
-		t.Fatalf("round after remove: %+v", st)
-	}
-	if n := f.nodes[0].refreshes.Load(); n != 0 {
-		t.Fatalf("%d refresh requests for no locks", n)
-	}
+	require.True(t, f.r.Remove("a"), "Remove did not report registration correctly")
+	require.False(t, f.r.Remove("a"), "Remove did not report registration correctly")
+	st := f.tick()
+	require.Zero(t, st.Locks, "round after remove: %+v", st)
+	require.Zero(t, st.Requests, "round after remove: %+v", st)
+	require.Zero(t, f.nodes[0].refreshes.Load(), "refresh requests for no locks")
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -239,25 +219,21 @@ func TestConfigValidate(t *testing.T) {
 		{Validity: time.Second},
 	}
 	for _, c := range bad {
-		if _, err := refresher.New([]locker.NetLocker{locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})}, c); err == nil {
-			t.Errorf("New(%+v) accepted an invalid config", c)
-		}
+		_, err := refresher.New([]locker.NetLocker{locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})}, c)
+		assert.Error(t, err, "New(%+v) accepted an invalid config", c)
 	}
-	if _, err := refresher.New(nil, refresher.Config{}); err == nil {
-		t.Error("New without lockers accepted")
-	}
+	_, err := refresher.New(nil, refresher.Config{})
+	assert.Error(t, err, "New without lockers accepted")
 }
 
 func TestCloseReportsHeldLocksLost(t *testing.T) {
 	f := newFixture(t, 1)
 	f.hold("a", 1, 0)
 	f.r.Close()
-	if uid := <-f.lost; uid != "a" {
-		t.Fatalf("lost %q", uid)
-	}
-	if err := f.lostReason("a"); !errors.Is(err, refresher.ErrStopped) || !errors.Is(err, refresher.ErrLost) {
-		t.Fatalf("reason %v", err)
-	}
+	require.Equal(t, "a", <-f.lost, "lost")
+	err := f.lostReason("a")
+	require.ErrorIs(t, err, refresher.ErrStopped, "reason")
+	require.ErrorIs(t, err, refresher.ErrLost, "reason")
 	f.r.Close() // idempotent
 }
 
@@ -266,17 +242,16 @@ func TestDeadlineFollowsRefreshes(t *testing.T) {
 	start := f.clk.Now()
 	f.hold("a", 2, 0, 1, 2)
 	want := start.Add(validity - validity/50)
-	if d, ok := f.r.Deadline("a"); !ok || !d.Equal(want) {
-		t.Fatalf("Deadline after Add: %v %v, want %v", d, ok, want)
-	}
+	d, ok := f.r.Deadline("a")
+	require.True(t, ok, "Deadline after Add")
+	require.True(t, d.Equal(want), "Deadline after Add: %v, want %v", d, want)
 	f.tick() // a round that reaches every node moves it on
-	if d, ok := f.r.Deadline("a"); !ok || !d.Equal(want.Add(interval)) {
-		t.Fatalf("Deadline after a round: %v %v, want %v", d, ok, want.Add(interval))
-	}
+	d, ok = f.r.Deadline("a")
+	require.True(t, ok, "Deadline after a round")
+	require.True(t, d.Equal(want.Add(interval)), "Deadline after a round: %v, want %v", d, want.Add(interval))
 	f.r.Remove("a")
-	if _, ok := f.r.Deadline("a"); ok {
-		t.Fatal("Deadline of a removed lock")
-	}
+	_, ok = f.r.Deadline("a")
+	require.False(t, ok, "Deadline of a removed lock")
 }
 
 // holdReclaimable grants a write lock on uid's resource on the given nodes

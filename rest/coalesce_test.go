@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/locker"
 )
 
@@ -161,9 +164,7 @@ func TestBatchingCoalescesAndAnswersEachCaller(t *testing.T) {
 	f.waitQueued(n)
 	close(gate)
 	wg.Wait()
-	if err := <-slot; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-slot)
 
 	if s, b := f.singles.Load(), f.batches.Load(); s != 2 || b != 1 {
 		t.Fatalf("%d operations went as %d single requests and %d batches; want the queued %d in one batch", n+2, s, b, n)
@@ -194,9 +195,7 @@ func TestBatchingCoalescesAndAnswersEachCaller(t *testing.T) {
 		}
 	}
 	entries, err := listAll(ctx, f.g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if want := 3*n/5 + 2; len(entries) != want {
 		t.Fatalf("table holds %d entries, want %d", len(entries), want)
 	}
@@ -210,9 +209,8 @@ func TestBatchingCoalescesAndAnswersEachCaller(t *testing.T) {
 		t.Fatalf("Stats() = %+v, want %+v", got, want)
 	}
 	f.c.Close()
-	if _, err := f.c.Lock(ctx, locker.LockArgs{UID: "late", Resources: []string{"r"}}); !errors.Is(err, locker.ErrClosed) {
-		t.Fatalf("Lock after Close: %v", err)
-	}
+	_, err = f.c.Lock(ctx, locker.LockArgs{UID: "late", Resources: []string{"r"}})
+	require.ErrorIs(t, err, locker.ErrClosed, "Lock after Close")
 	if got := f.c.Stats(); got.NotSent != 1 || got.Requests != want.Requests {
 		t.Fatalf("after a call on the closed client, Stats() = %+v; want NotSent 1 and no request", got)
 	}
@@ -245,28 +243,20 @@ func TestBatchingCancelledCallers(t *testing.T) {
 
 	// A caller cancelled while queued returns at once and is never sent.
 	cancelQueued()
-	if err := <-queued; !errors.Is(err, context.Canceled) {
-		t.Fatalf("caller cancelled in the queue = %v, want context.Canceled", err)
-	}
+	require.ErrorIs(t, <-queued, context.Canceled, "caller cancelled in the queue = want context.Canceled")
 
 	// The slot frees; the next request carries the two live calls.
 	close(gate0)
-	if err := <-slot; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-slot)
 	if uid := <-f.g.entered; uid != "gate-inflight" {
 		t.Fatalf("entered %q", uid)
 	}
 	// A caller cancelled while its batch waits in the node returns at once.
 	cancelInflight()
-	if err := <-inflight; !errors.Is(err, context.Canceled) {
-		t.Fatalf("caller cancelled in flight = %v, want context.Canceled", err)
-	}
+	require.ErrorIs(t, <-inflight, context.Canceled, "caller cancelled in flight = want context.Canceled")
 	// The node then grants it; the client releases the grant itself.
 	close(inflightGate)
-	if err := <-stay; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-stay)
 	if uid := <-f.g.unlocked; uid != "gate-inflight" {
 		t.Fatalf("client unlocked %q, want the abandoned grant gate-inflight", uid)
 	}
@@ -274,9 +264,7 @@ func TestBatchingCancelledCallers(t *testing.T) {
 		t.Fatalf("%d batches, want 1", f.batches.Load())
 	}
 	entries, err := listAll(context.Background(), f.g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var held []string
 	for _, e := range entries {
 		held = append(held, e.UID)
@@ -319,13 +307,9 @@ func TestBatchResultClosedMarksOffline(t *testing.T) {
 	}
 	f.waitQueued(2)
 	close(gate)
-	if err := <-slot; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-slot)
 	for range 2 {
-		if err := <-errs; !errors.Is(err, locker.ErrOffline) {
-			t.Fatalf("lock in a batch answered closed = %v, want ErrOffline", err)
-		}
+		require.ErrorIs(t, <-errs, locker.ErrOffline, "lock in a batch answered closed = want ErrOffline")
 	}
 	if batches.Load() != 1 {
 		t.Fatalf("%d batches, want 1", batches.Load())
@@ -357,13 +341,9 @@ func TestBatchingQueueIsBounded(t *testing.T) {
 		t.Fatalf("lock beyond the queue bound = %v, want ErrBusy at once", err)
 	}
 	close(gate)
-	if err := <-slot; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-slot)
 	for range limit {
-		if err := <-errs; err != nil {
-			t.Fatalf("queued lock: %v", err)
-		}
+		require.NoError(t, <-errs, "queued lock")
 	}
 	if !c.IsOnline() {
 		t.Fatal("a full queue marked the node offline")
@@ -385,9 +365,8 @@ func TestBatchBytesBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.c.Unlock(ctx, locker.LockArgs{UID: fmt.Sprint("b", i), Owner: big}); err != nil {
-				t.Errorf("unlock b%d: %v", i, err)
-			}
+			_, err := f.c.Unlock(ctx, locker.LockArgs{UID: fmt.Sprint("b", i), Owner: big})
+			assert.NoError(t, err, "unlock b%d", i)
 		}()
 	}
 	f.waitQueued(3)
@@ -398,9 +377,7 @@ func TestBatchBytesBound(t *testing.T) {
 	f.waitQueued(6)
 	singles := f.singles.Load()
 	close(gate)
-	if err := <-slot; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-slot)
 	wg.Wait()
 	for range 3 {
 		if a := <-sink; a.Err != nil {

@@ -2,9 +2,10 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 )
@@ -13,20 +14,14 @@ func TestDeadlineContext(t *testing.T) {
 	t.Run("ErrWithoutDone", func(t *testing.T) {
 		clk := clock.NewFake(epoch)
 		ctx := newDeadlineContext(context.Background(), clk, time.Second)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("Err before the deadline = %v", err)
-		}
-		if clk.Pending() != 0 {
-			t.Fatal("Err started a timer")
-		}
+		require.NoError(t, ctx.Err(), "Err before the deadline")
+		require.Zero(t, clk.Pending(), "Err started a timer")
 		clk.Advance(time.Second)
-		if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Err at the deadline = %v", err)
-		}
+		require.ErrorIs(t, ctx.Err(), context.DeadlineExceeded, "Err at the deadline")
 		select {
 		case <-ctx.Done():
 		default:
-			t.Fatal("Done after the deadline is not closed")
+			require.Fail(t, "Done after the deadline is not closed")
 		}
 	})
 	t.Run("DoneAtDeadline", func(t *testing.T) {
@@ -36,9 +31,7 @@ func TestDeadlineContext(t *testing.T) {
 		clk.BlockUntil(nil, 1)
 		clk.Advance(time.Second)
 		<-done
-		if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Err = %v", err)
-		}
+		require.ErrorIs(t, ctx.Err(), context.DeadlineExceeded, "Err")
 	})
 	t.Run("ParentEnds", func(t *testing.T) {
 		clk := clock.NewFake(epoch)
@@ -47,9 +40,7 @@ func TestDeadlineContext(t *testing.T) {
 		done := ctx.Done()
 		cancel()
 		<-done
-		if err := ctx.Err(); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Err after the parent ended = %v", err)
-		}
+		require.ErrorIs(t, ctx.Err(), context.Canceled, "Err after the parent ended")
 	})
 	t.Run("FinishStopsWatching", func(t *testing.T) {
 		clk := clock.NewFake(epoch)
@@ -58,11 +49,9 @@ func TestDeadlineContext(t *testing.T) {
 		clk.BlockUntil(nil, 1)
 		ctx.finish()
 		ctx.finish() // idempotent
-		if ctx.Err() != nil {
-			t.Fatal("finish ended the context")
-		}
-		if d, ok := ctx.Deadline(); !ok || !d.Equal(epoch.Add(time.Hour)) {
-			t.Fatalf("Deadline = %v, %v", d, ok)
-		}
+		require.NoError(t, ctx.Err(), "finish ended the context")
+		d, ok := ctx.Deadline()
+		require.True(t, ok, "Deadline = %v, %v", d, ok)
+		require.True(t, d.Equal(epoch.Add(time.Hour)), "Deadline = %v, %v", d, ok)
 	})
 }

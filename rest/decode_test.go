@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/stretchr/testify/require"
 	"github.com/tinylib/msgp/msgp"
 
 	"github.com/dsync-go/dsync/locker"
@@ -18,9 +19,7 @@ import (
 func decodeSeeds(t testing.TB) [][]byte {
 	enc := func(m msgp.Marshaler) []byte {
 		b, err := m.MarshalMsg(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return b
 	}
 	lock := locker.LockArgs{UID: "4b0e6bda-8f4e-4c2b-9d4f-0a3e5f6b7c8d", Resources: []string{"bucket/a", "bucket/b"}, Owner: "node-1:4242", Source: "main.go:12", Quorum: 3, NoIntent: true, Holder: "node-1:4242/worker-7", Reclaim: true, Incarnation: 0x9e3779b97f4a7c15, PublicUID: true}
@@ -434,9 +433,7 @@ func TestDecodeZeroCopyDoesNotAllocate(t *testing.T) {
 // it decoded.
 func TestScratchResetEmptiesTheBatch(t *testing.T) {
 	body, err := (&BatchArgs{Ops: []BatchOp{{Verb: VerbUnlock, Lock: locker.LockArgs{UID: "a"}}, {Verb: VerbUnlock, Lock: locker.LockArgs{UID: "b"}}}}).MarshalMsg(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, decode := range []func(*BatchArgs, []byte) ([]byte, error){
 		func(z *BatchArgs, b []byte) ([]byte, error) { return z.UnmarshalMsg(b) },
 		func(z *BatchArgs, b []byte) ([]byte, error) { return decodeBatchZC(z, b, unboundedBudget()) },

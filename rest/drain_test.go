@@ -38,7 +38,7 @@ func TestDrainServesHoldersThenEnds(t *testing.T) {
 	for !srv.Draining() { // Drain sets it before it returns or waits
 		select {
 		case err := <-drained:
-			t.Fatalf("Drain returned %v with a grant held", err)
+			require.Failf(t, "Drain returned with a grant held", "Drain returned %v", err)
 		default:
 		}
 	}
@@ -58,7 +58,7 @@ func TestDrainServesHoldersThenEnds(t *testing.T) {
 	assert.Equal(t, []locker.RefreshStatus{locker.RefreshRefreshed}, rr.Status, "the holder's refresh is served")
 	select {
 	case err := <-drained:
-		t.Fatalf("Drain returned %v while a grant is held", err)
+		require.Failf(t, "Drain returned while a grant is held", "Drain returned %v", err)
 	default:
 	}
 	r, err = c.Unlock(ctx, held)

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
@@ -26,20 +29,14 @@ func TestDsyncOverHTTP(t *testing.T) {
 		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		srv, err := rest.NewServer(tbl, rest.ServerConfig{Secret: secret})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		go srv.Serve(ln)
 		t.Cleanup(func() { srv.Close() })
 		servers = append(servers, srv)
 		c, err := rest.NewClient("http://"+ln.Addr().String(), rest.ClientConfig{Secret: secret})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { c.Close() })
 		lockers = append(lockers, c)
 	}
@@ -47,9 +44,7 @@ func TestDsyncOverHTTP(t *testing.T) {
 	// (dsync cannot tell a call that was never sent from one whose outcome
 	// is unknown); keep those retries gentle and short.
 	ds, err := dsync.New(lockers, dsync.Config{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, UnlockRetryFor: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ds.Close()
 
 	run := func(t *testing.T) {
@@ -91,7 +86,7 @@ func TestDsyncOverHTTP(t *testing.T) {
 		wg.Wait()
 		close(errs)
 		for err := range errs {
-			t.Error(err)
+			assert.NoError(t, err)
 		}
 	}
 	t.Run("AllNodes", run)
@@ -110,13 +105,9 @@ func TestDeadlockAcrossProcessesOverHTTP(t *testing.T) {
 		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		t.Cleanup(func() { tbl.Close() })
 		srv, err := rest.NewServer(tbl, rest.ServerConfig{Secret: secret})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		go srv.Serve(ln)
 		t.Cleanup(func() { srv.Close() })
 		endpoints = append(endpoints, "http://"+ln.Addr().String())
@@ -126,16 +117,12 @@ func TestDeadlockAcrossProcessesOverHTTP(t *testing.T) {
 		var lockers []locker.NetLocker
 		for _, ep := range endpoints {
 			c, err := rest.NewClient(ep, rest.ClientConfig{Secret: secret})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			t.Cleanup(func() { c.Close() })
 			lockers = append(lockers, c)
 		}
 		ds, err := dsync.New(lockers, dsync.Config{Owner: owner, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { ds.Close() })
 		procs = append(procs, ds)
 	}
@@ -175,11 +162,11 @@ func TestDeadlockAcrossProcessesOverHTTP(t *testing.T) {
 			r := <-results
 			switch {
 			case r.holder == "B" && !errors.Is(r.err, dsync.ErrDeadlock):
-				t.Fatalf("round %d: B: %v, want ErrDeadlock", round, r.err)
+				require.Failf(t, "B: want ErrDeadlock", "round %d: B: %v", round, r.err)
 			case r.holder == "B" && !strings.Contains(r.err.Error(), `"p2/B" waits for "a" held by "p1/A"`):
-				t.Fatalf("round %d: B's error does not name the cycle: %v", round, r.err)
+				require.Failf(t, "B's error does not name the cycle", "round %d: %v", round, r.err)
 			case r.holder == "A" && r.err != nil:
-				t.Fatalf("round %d: A: %v, want b once B released", round, r.err)
+				require.Failf(t, "A: want b once B released", "round %d: A: %v", round, r.err)
 			}
 		}
 	}

@@ -2,13 +2,14 @@ package rest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/tinylib/msgp/msgp"
 
 	"github.com/dsync-go/dsync/locker"
@@ -41,15 +42,14 @@ func checkAppendBatch(t *testing.T, name string, calls []queuedCall, session str
 	want, wantErr := referenceBatch(calls, session)
 	prefix := []byte("prefix")
 	got, err := appendBatch(prefix[:len(prefix):len(prefix)], calls, session)
-	if (err != nil) != (wantErr != nil) || err != nil && err.Error() != wantErr.Error() {
-		t.Fatalf("%s: appendBatch error %v; the generated encoder's %v", name, err, wantErr)
+	require.Equal(t, wantErr != nil, err != nil, "%s: appendBatch error %v; the generated encoder's %v", name, err, wantErr)
+	if err != nil {
+		require.EqualError(t, err, wantErr.Error(), "%s: appendBatch error; the generated encoder's", name)
 	}
 	if err == nil && !bytes.Equal(got, append(prefix, want...)) {
-		t.Fatalf("%s: appendBatch wrote\n%x\nthe generated encoder, after hoist,\n%x\n(batch %s)", name, got[len(prefix):], want, describeCalls(calls))
+		require.Failf(t, "appendBatch wrote other bytes", "%s: appendBatch wrote\n%x\nthe generated encoder, after hoist,\n%x\n(batch %s)", name, got[len(prefix):], want, describeCalls(calls))
 	}
-	if !reflect.DeepEqual(snapshotCalls(calls), before) {
-		t.Fatalf("%s: appendBatch changed the calls it encoded", name)
-	}
+	require.Equal(t, before, snapshotCalls(calls), "%s: appendBatch changed the calls it encoded", name)
 }
 
 // snapshotCalls copies what appendBatch reads of calls.
@@ -206,8 +206,10 @@ func TestAppendBatchLimits(t *testing.T) {
 		{"ops past limit", ops(batchArrayLimit + 1), false},
 	} {
 		checkAppendBatch(t, tc.name, tc.calls, "")
-		if _, err := appendBatch(nil, tc.calls, ""); (err == nil) != tc.ok || err != nil && !errors.Is(err, msgp.ErrLimitExceeded) {
-			t.Errorf("%s: %v", tc.name, err)
+		_, err := appendBatch(nil, tc.calls, "")
+		assert.Equal(t, tc.ok, err == nil, "%s: %v", tc.name, err)
+		if err != nil {
+			assert.ErrorIs(t, err, msgp.ErrLimitExceeded, tc.name)
 		}
 	}
 }
@@ -225,9 +227,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 		{reflect.TypeFor[locker.LockArgs](), 12},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
 	} {
-		if n := tc.typ.NumField(); n != tc.fields {
-			t.Errorf("%v has %d fields, appendBatch writes %d: teach appendBatch (encode.go) the change, check it with TestAppendBatchRandom, then update this count", tc.typ, n, tc.fields)
-		}
+		assert.Equal(t, tc.fields, tc.typ.NumField(), "fields of %v, which appendBatch writes: teach appendBatch (encode.go) the change, check it with TestAppendBatchRandom, then update this count", tc.typ)
 	}
 }
 
@@ -308,7 +308,7 @@ func fillRandom(t testing.TB, rng *rand.Rand, p *batchProfile, v reflect.Value) 
 		case f.Kind() == reflect.Bool:
 			f.SetBool(rng.IntN(2) == 0)
 		default:
-			t.Fatalf("fillRandom does not know %s, of type %v: teach it and appendBatch", name, f.Type())
+			require.Failf(t, "fillRandom does not know a field", "fillRandom does not know %s, of type %v: teach it and appendBatch", name, f.Type())
 		}
 	}
 }
@@ -362,9 +362,8 @@ func TestAppendBatchRandom(t *testing.T) {
 		}
 	}
 	// The generator must exercise both outcomes of hoisting.
-	if hoisted < 500 || hoisted > 2500 {
-		t.Fatalf("%d of 3000 random batches hoist an owner or a source", hoisted)
-	}
+	require.GreaterOrEqual(t, hoisted, 500, "of 3000 random batches, those that hoist an owner or a source")
+	require.LessOrEqual(t, hoisted, 2500, "of 3000 random batches, those that hoist an owner or a source")
 }
 
 // FuzzAppendBatch holds appendBatch to the generated encoder on the

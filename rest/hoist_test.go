@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/locker"
 )
 
@@ -95,9 +97,7 @@ func TestHoistThenInheritGivesBackEveryOrigin(t *testing.T) {
 			}
 		}
 		body, err := a.MarshalMsg(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var got BatchArgs
 		if _, err := got.UnmarshalMsg(body); err != nil {
 			t.Fatal(err)
@@ -145,9 +145,7 @@ func TestBatchCarriesEachLocksOrigin(t *testing.T) {
 		f.waitQueued(n)
 		close(gate)
 		wg.Wait()
-		if err := <-slot; err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, <-slot)
 		if r, err := f.c.Unlock(ctx, locker.LockArgs{UID: "gate0"}); err != nil || !r.OK {
 			t.Fatalf("unlock gate0: %+v, %v", r, err)
 		}
@@ -156,9 +154,7 @@ func TestBatchCarriesEachLocksOrigin(t *testing.T) {
 		t.Fatalf("%d batches, want 2", b)
 	}
 	entries, err := listAll(ctx, f.g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(entries) != len(want) {
 		t.Fatalf("%d entries, want %d", len(entries), len(want))
 	}

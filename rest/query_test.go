@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"reflect"
 	"sync/atomic"
@@ -34,16 +33,14 @@ func TestFenceFailures(t *testing.T) {
 	_, endpoint := startServer(t, tbl, ServerConfig{Secret: secret})
 	ctx := context.Background()
 	wrong := newClient(t, endpoint, ClientConfig{Secret: newSecret(t)})
-	if _, err := wrong.RaiseFence(ctx, locker.FenceArgs{Floor: 1 << 62}); !errors.Is(err, locker.ErrUnauthorized) {
-		t.Errorf("wrong secret: %v, want ErrUnauthorized", err)
-	}
+	_, err := wrong.RaiseFence(ctx, locker.FenceArgs{Floor: 1 << 62})
+	assert.ErrorIs(t, err, locker.ErrUnauthorized, "wrong secret: want ErrUnauthorized")
 	if r, _ := tbl.RaiseFence(ctx, locker.FenceArgs{}); r.Fence >= 1<<62 {
 		t.Errorf("an unauthenticated request raised the counter to %d", r.Fence)
 	}
 	_, old := startServer(t, noQuery{tbl}, ServerConfig{Secret: secret})
-	if _, err := newClient(t, old, ClientConfig{Secret: secret}).RaiseFence(ctx, locker.FenceArgs{}); !errors.Is(err, ErrProtocol) {
-		t.Errorf("node without Fencer: %v, want ErrProtocol", err)
-	}
+	_, err = newClient(t, old, ClientConfig{Secret: secret}).RaiseFence(ctx, locker.FenceArgs{})
+	assert.ErrorIs(t, err, ErrProtocol, "node without Fencer: want ErrProtocol")
 }
 
 // noQuery hides the table's optional capabilities (Querier, Fencer, Versioner,
@@ -70,29 +67,24 @@ func TestQueryFailures(t *testing.T) {
 	if queries.Load() != 1 {
 		t.Fatalf("OnRequest saw %d queries, want 1", queries.Load())
 	}
-	if _, err := c.Query(ctx, locker.QueryArgs{}); !errors.Is(err, locker.ErrInvalidArgs) {
-		t.Errorf("empty query: %v, want ErrInvalidArgs", err)
-	}
+	_, err := c.Query(ctx, locker.QueryArgs{})
+	assert.ErrorIs(t, err, locker.ErrInvalidArgs, "empty query: want ErrInvalidArgs")
 
 	wrong := newClient(t, endpoint, ClientConfig{Secret: newSecret(t)})
-	if _, err := wrong.Query(ctx, args); !errors.Is(err, locker.ErrUnauthorized) {
-		t.Errorf("wrong secret: %v, want ErrUnauthorized", err)
-	}
+	_, err = wrong.Query(ctx, args)
+	assert.ErrorIs(t, err, locker.ErrUnauthorized, "wrong secret: want ErrUnauthorized")
 
 	_, old := startServer(t, noQuery{tbl}, ServerConfig{Secret: secret})
-	if _, err := newClient(t, old, ClientConfig{Secret: secret}).Query(ctx, args); !errors.Is(err, ErrProtocol) {
-		t.Errorf("node without Querier: %v, want ErrProtocol", err)
-	}
+	_, err = newClient(t, old, ClientConfig{Secret: secret}).Query(ctx, args)
+	assert.ErrorIs(t, err, ErrProtocol, "node without Querier: want ErrProtocol")
 
 	expectPostOnly(t, endpoint, secret, PathQuery)
 
 	down := newClient(t, "http://127.0.0.1:1", ClientConfig{Secret: secret, CallTimeout: time.Second})
-	if _, err := down.Query(ctx, args); !errors.Is(err, locker.ErrOffline) {
-		t.Errorf("no server: %v, want ErrOffline", err)
-	}
-	if _, err := down.Query(ctx, args); !errors.Is(err, locker.ErrNotSent) {
-		t.Errorf("node known offline: %v, want ErrNotSent", err)
-	}
+	_, err = down.Query(ctx, args)
+	assert.ErrorIs(t, err, locker.ErrOffline, "no server: want ErrOffline")
+	_, err = down.Query(ctx, args)
+	assert.ErrorIs(t, err, locker.ErrNotSent, "node known offline: want ErrNotSent")
 }
 
 // FuzzAloneHandlers sends the query and fence paths (the calls that go
@@ -193,9 +185,7 @@ func FuzzQueryReplyDecode(f *testing.F) {
 			return
 		}
 		again, err := got.MarshalMsg(nil)
-		if err != nil {
-			t.Fatalf("re-encoding %+v: %v", got, err)
-		}
+		require.NoError(t, err, "re-encoding %+v", got)
 		var back locker.QueryReply
 		if _, err := back.UnmarshalMsg(again); err != nil || !reflect.DeepEqual(normal(back), normal(got)) {
 			t.Fatalf("round trip of %+v gave %+v (%v)", got, back, err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/clock"
 )
 
@@ -33,9 +35,7 @@ const testG = int64(time.Second)
 // on an epoch boundary.
 func newTestCache(t *testing.T, capacity int) (*replayCache, *nodeTime) {
 	c := newReplayCache(testWindow, capacity)
-	if c.g != testG {
-		t.Fatalf("epoch width %d, want %d", c.g, testG)
-	}
+	require.Equal(t, testG, c.g, "epoch width")
 	return c, &nodeTime{wall: epoch.UnixNano(), mono: time.Hour}
 }
 
@@ -61,30 +61,26 @@ func TestReplayCacheRefusesReplays(t *testing.T) {
 	ks := keys(1, n)
 	r := rand.New(rand.NewPCG(2, 2))
 	ts := make([]int64, n)
+	// The 20,000-step loops here check with plain ifs, failing with
+	// require.Failf: require's Helper calls on every step would slow them.
 	for i, k := range ks {
 		ts[i] = now.wall + r.Int64N(2*int64(testWindow)+1) - int64(testWindow)
 		if err := c.insertAt(ts[i], k, now); err != nil {
-			t.Fatalf("insert %d: %v", i, err)
+			require.Failf(t, "insert", "insert %d: %v", i, err)
 		}
 		now.advance(time.Microsecond)
 	}
-	if c.len() != n {
-		t.Fatalf("len %d, want %d", c.len(), n)
-	}
+	require.Equal(t, n, c.len(), "len")
 	// Every replay is refused, in another order, while time passes.
 	for _, i := range r.Perm(n) {
 		if err := c.insertAt(ts[i], ks[i], now); !errors.Is(err, errAuthReplay) {
-			t.Fatalf("replay of %d (ts %+d ns from its insertion) = %v, want errAuthReplay", i, ts[i]-now.wall, err)
+			require.Failf(t, "replay not refused", "replay of %d (ts %+d ns from its insertion) = %v, want errAuthReplay", i, ts[i]-now.wall, err)
 		}
 		now.advance(time.Microsecond)
 	}
-	if c.len() != n {
-		t.Fatalf("len %d after replays, want %d", c.len(), n)
-	}
+	require.Equal(t, n, c.len(), "len after replays")
 	// The same key with a timestamp in another slot is another request.
-	if err := c.insertAt(ts[0]+5*testG, ks[0], now); err != nil {
-		t.Fatalf("same key, other slot: %v", err)
-	}
+	require.NoError(t, c.insertAt(ts[0]+5*testG, ks[0], now), "same key, other slot")
 }
 
 // TestReplayCacheRetention walks the clocks to just before, then just after,
@@ -96,17 +92,11 @@ func TestReplayCacheRetention(t *testing.T) {
 		// only 2w after its insertion.
 		c, now := newTestCache(t, 100)
 		ts := now.wall
-		if err := c.insertAt(ts, 7, now); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.insertAt(ts, 7, now))
 		now.advance(2 * testWindow)
-		if err := c.insertAt(ts, 7, now); !errors.Is(err, errAuthReplay) {
-			t.Fatalf("2w after insertion: %v, want errAuthReplay", err)
-		}
+		require.ErrorIs(t, c.insertAt(ts, 7, now), errAuthReplay, "2w after insertion: want errAuthReplay")
 		now.advance(1)
-		if err := c.insertAt(ts, 7, now); err != nil {
-			t.Fatalf("2w + 1ns after insertion: %v, want the key forgotten", err)
-		}
+		require.NoError(t, c.insertAt(ts, 7, now), "2w + 1ns after insertion: want the key forgotten")
 	})
 	t.Run("wall rule binds", func(t *testing.T) {
 		// A request stamped at the future edge of the window: rule (b) lets
@@ -114,38 +104,24 @@ func TestReplayCacheRetention(t *testing.T) {
 		// e is older than now - w - g: (e+2)g <= now - w.
 		c, now := newTestCache(t, 100)
 		ts := now.wall + w
-		if err := c.insertAt(ts, 7, now); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.insertAt(ts, 7, now))
 		e := ts / testG
 		edge := (e+2)*testG + w // the first wall time at which (a) holds
 		now.advance(time.Duration(edge - 1 - now.wall))
-		if err := c.insertAt(ts, 7, now); !errors.Is(err, errAuthReplay) {
-			t.Fatalf("1ns before rule (a) holds: %v, want errAuthReplay", err)
-		}
+		require.ErrorIs(t, c.insertAt(ts, 7, now), errAuthReplay, "1ns before rule (a) holds: want errAuthReplay")
 		now.advance(1)
-		if err := c.insertAt(ts, 7, now); err != nil {
-			t.Fatalf("when rule (a) holds: %v, want the key forgotten", err)
-		}
+		require.NoError(t, c.insertAt(ts, 7, now), "when rule (a) holds: want the key forgotten")
 	})
 	t.Run("later insertions extend the slot", func(t *testing.T) {
 		c, now := newTestCache(t, 100)
 		ts := now.wall
-		if err := c.insertAt(ts, 7, now); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.insertAt(ts, 7, now))
 		now.advance(testWindow)
-		if err := c.insertAt(ts+1, 8, now); err != nil { // same epoch, inserted w later
-			t.Fatal(err)
-		}
+		require.NoError(t, c.insertAt(ts+1, 8, now)) // same epoch, inserted w later
 		now.advance(2 * testWindow)
-		if err := c.insertAt(ts, 7, now); !errors.Is(err, errAuthReplay) {
-			t.Fatalf("2w after the slot's last insertion: %v, want errAuthReplay", err)
-		}
+		require.ErrorIs(t, c.insertAt(ts, 7, now), errAuthReplay, "2w after the slot's last insertion: want errAuthReplay")
 		now.advance(1)
-		if err := c.insertAt(ts, 7, now); err != nil {
-			t.Fatalf("after both rules: %v, want the key forgotten", err)
-		}
+		require.NoError(t, c.insertAt(ts, 7, now), "after both rules: want the key forgotten")
 	})
 }
 
@@ -156,30 +132,20 @@ func TestReplayCacheRetention(t *testing.T) {
 func TestReplayCacheWallStepBack(t *testing.T) {
 	c, now := newTestCache(t, 100)
 	ts := now.wall
-	if err := c.insertAt(ts, 7, now); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.insertAt(ts, 7, now))
 	// 1.5w later rule (a) holds; another request drives the reclaimer.
 	now.advance(3 * testWindow / 2)
-	if err := c.insertAt(now.wall, 8, now); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.insertAt(now.wall, 8, now))
 	// The wall clock steps back 1.5w: ts is inside the window again.
 	now.stepWall(-3 * testWindow / 2)
-	if err := c.insertAt(ts, 7, now); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("replay after the wall clock stepped back: %v, want errAuthReplay", err)
-	}
+	require.ErrorIs(t, c.insertAt(ts, 7, now), errAuthReplay, "replay after the wall clock stepped back: want errAuthReplay")
 	// Past 2w after its insertion it stays while ts may pass the window
 	// check on the stepped-back wall clock.
 	now.advance(testWindow/2 + 1)
-	if err := c.insertAt(ts, 7, now); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("replay 2w + 1ns after insertion, ts in the window: %v, want errAuthReplay", err)
-	}
+	require.ErrorIs(t, c.insertAt(ts, 7, now), errAuthReplay, "replay 2w + 1ns after insertion, ts in the window: want errAuthReplay")
 	edge := (ts/testG+2)*testG + int64(testWindow) // rule (a) holds from here
 	now.advance(time.Duration(edge - now.wall))
-	if err := c.insertAt(ts, 7, now); err != nil {
-		t.Fatalf("after both rules: %v, want the key forgotten", err)
-	}
+	require.NoError(t, c.insertAt(ts, 7, now), "after both rules: want the key forgotten")
 }
 
 // TestReplayCacheSlotShared: after a large clock step, two epochs meet in one
@@ -188,38 +154,25 @@ func TestReplayCacheWallStepBack(t *testing.T) {
 func TestReplayCacheSlotShared(t *testing.T) {
 	c, now := newTestCache(t, 100)
 	ts := now.wall
-	if err := c.insertAt(ts, 7, now); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.insertAt(ts, 7, now))
 	span := time.Duration(replaySlots * testG)
 	now.advance(time.Second)
 	now.stepWall(span) // epoch e+replaySlots now falls in the same slot as e
 	ts2 := ts + int64(span)
-	if err := c.insertAt(ts2, 8, now); err != nil {
-		t.Fatalf("insert into a slot that holds another live epoch: %v", err)
-	}
-	if c.len() != 2 {
-		t.Fatalf("len %d, want 2", c.len())
-	}
+	require.NoError(t, c.insertAt(ts2, 8, now), "insert into a slot that holds another live epoch")
+	require.Equal(t, 2, c.len(), "len")
 	now.stepWall(-span) // and back: ts may pass the window check again
-	if err := c.insertAt(ts, 7, now); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("replay of the older epoch's key: %v, want errAuthReplay", err)
-	}
-	if err := c.insertAt(ts2, 8, now); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("replay of the newer epoch's key: %v, want errAuthReplay", err)
-	}
+	require.ErrorIs(t, c.insertAt(ts, 7, now), errAuthReplay, "replay of the older epoch's key: want errAuthReplay")
+	require.ErrorIs(t, c.insertAt(ts2, 8, now), errAuthReplay, "replay of the newer epoch's key: want errAuthReplay")
 	// The slot goes only when rule (a) holds for the newer epoch.
 	now.advance(3 * testWindow)
 	now.stepWall(span)
 	edge := (ts2/testG+2)*testG + int64(testWindow)
 	now.stepWall(time.Duration(edge - 1 - now.wall))
-	if err := c.insertAt(ts, 7, now); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("1ns before rule (a) holds for the newer epoch: %v, want errAuthReplay", err)
-	}
+	require.ErrorIs(t, c.insertAt(ts, 7, now), errAuthReplay, "1ns before rule (a) holds for the newer epoch: want errAuthReplay")
 	now.stepWall(1)
-	if err := c.insertAt(ts, 7, now); err != nil || c.len() != 1 {
-		t.Fatalf("after both rules: %v, len %d; want nil, 1", err, c.len())
-	}
+	require.NoError(t, c.insertAt(ts, 7, now), "after both rules")
+	require.Equal(t, 1, c.len(), "len after both rules")
 }
 
 // TestReplayCacheMemoryFollowsRate: under steady traffic the cache holds
@@ -232,30 +185,26 @@ func TestReplayCacheMemoryFollowsRate(t *testing.T) {
 	most := 0
 	for i, k := range ks { // 100 s, six times 2w
 		ts := now.wall - int64(time.Duration(i%50)*time.Millisecond) // up to 50 ms in flight
+		// 100,000 steps: a plain if, not require's Helper calls on each.
 		if err := c.insertAt(ts, k, now); err != nil {
-			t.Fatalf("insert %d: %v", i, err)
+			require.Failf(t, "insert", "insert %d: %v", i, err)
 		}
 		most = max(most, c.len())
 		now.advance(step)
 	}
 	lo, hi := rate*int(2*testWindow/time.Second), rate*int((2*testWindow+2*time.Second)/time.Second)
-	if most < lo || most > hi {
-		t.Fatalf("at most %d keys held at %d/s, want within [%d, %d] (rate × 2w, + 2g)", most, rate, lo, hi)
-	}
+	require.GreaterOrEqual(t, most, lo, "at most %d keys held at %d/s, want within [%d, %d] (rate × 2w, + 2g)", most, rate, lo, hi)
+	require.LessOrEqual(t, most, hi, "at most %d keys held at %d/s, want within [%d, %d] (rate × 2w, + 2g)", most, rate, lo, hi)
 	now.advance(2*testWindow + time.Duration(2*testG))
 	c.reclaimOld(now.wall, now.mono)
-	if c.len() != 0 {
-		t.Fatalf("%d keys held 2w + 2g after the traffic stopped, want 0", c.len())
-	}
+	require.Zero(t, c.len(), "keys held 2w + 2g after the traffic stopped")
 	tables := len(c.spares)
 	for i := range c.slots {
 		if c.slots[i].keys != nil {
 			tables++
 		}
 	}
-	if tables > replaySpares {
-		t.Fatalf("%d tables kept with no keys, want at most %d", tables, replaySpares)
-	}
+	require.LessOrEqual(t, tables, replaySpares, "tables kept with no keys")
 }
 
 func TestReplayCacheCapacity(t *testing.T) {
@@ -263,25 +212,16 @@ func TestReplayCacheCapacity(t *testing.T) {
 	c, now := newTestCache(t, capacity)
 	ks := keys(4, capacity+1)
 	for i, k := range ks[:capacity] {
-		if err := c.insertAt(now.wall+int64(i), k, now); err != nil {
-			t.Fatalf("insert %d: %v", i, err)
-		}
+		require.NoError(t, c.insertAt(now.wall+int64(i), k, now), "insert %d", i)
 	}
-	if err := c.insertAt(now.wall, ks[capacity], now); !errors.Is(err, errReplayFull) {
-		t.Fatalf("insert into a full cache: %v, want errReplayFull", err)
-	}
-	if err := c.insertAt(now.wall+3, ks[3], now); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("replay into a full cache: %v, want errAuthReplay", err)
-	}
+	require.ErrorIs(t, c.insertAt(now.wall, ks[capacity], now), errReplayFull, "insert into a full cache: want errReplayFull")
+	require.ErrorIs(t, c.insertAt(now.wall+3, ks[3], now), errAuthReplay, "replay into a full cache: want errAuthReplay")
 	// Still full just before the keys may go, free just after.
 	now.advance(2 * testWindow)
-	if err := c.insertAt(now.wall, ks[capacity], now); !errors.Is(err, errReplayFull) {
-		t.Fatalf("insert 2w later: %v, want errReplayFull", err)
-	}
+	require.ErrorIs(t, c.insertAt(now.wall, ks[capacity], now), errReplayFull, "insert 2w later: want errReplayFull")
 	now.advance(1)
-	if err := c.insertAt(now.wall, ks[capacity], now); err != nil || c.len() != 1 {
-		t.Fatalf("insert after the keys may go: %v, len %d; want nil, 1", err, c.len())
-	}
+	require.NoError(t, c.insertAt(now.wall, ks[capacity], now), "insert after the keys may go")
+	require.Equal(t, 1, c.len(), "len after the keys may go")
 }
 
 // TestReplayCacheFullSweep: slots filled after a backward wall-clock step lie
@@ -293,15 +233,12 @@ func TestReplayCacheFullSweep(t *testing.T) {
 	c.reclaimOld(now.wall, now.mono) // the cursor starts at the true time
 	now.stepWall(-10 * testWindow)
 	for i, k := range ks[:capacity] {
-		if err := c.insertAt(now.wall+int64(i), k, now); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.insertAt(now.wall+int64(i), k, now))
 	}
 	now.stepWall(10 * testWindow) // back to the truth: the cursor is past those slots
 	now.advance(3 * testWindow)
-	if err := c.insertAt(now.wall, ks[capacity], now); err != nil || c.len() != 1 {
-		t.Fatalf("insert into a cache full of keys that may go: %v, len %d; want nil, 1", err, c.len())
-	}
+	require.NoError(t, c.insertAt(now.wall, ks[capacity], now), "insert into a cache full of keys that may go")
+	require.Equal(t, 1, c.len(), "len after an insert into a cache full of keys that may go")
 }
 
 // TestReplayCacheFullKeepsWindow: when the cache is full, the sweep does not
@@ -313,19 +250,14 @@ func TestReplayCacheFullKeepsWindow(t *testing.T) {
 	ks := keys(6, capacity+1)
 	ts := now.wall + int64(testWindow) // the future edge of the window
 	for i, k := range ks[:capacity] {
-		if err := c.insertAt(ts+int64(i), k, now); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.insertAt(ts+int64(i), k, now))
 	}
 	edge := (ts/testG+2)*testG + int64(testWindow)  // rule (a) holds from here
 	now.advance(time.Duration(edge - 1 - now.wall)) // rule (b) holds
-	if err := c.insertAt(now.wall, ks[capacity], now); !errors.Is(err, errReplayFull) {
-		t.Fatalf("insert 1ns before rule (a) lets the full slot go: %v, want errReplayFull", err)
-	}
+	require.ErrorIs(t, c.insertAt(now.wall, ks[capacity], now), errReplayFull, "insert 1ns before rule (a) lets the full slot go: want errReplayFull")
 	now.advance(1)
-	if err := c.insertAt(now.wall, ks[capacity], now); err != nil || c.len() != 1 {
-		t.Fatalf("insert when both rules hold: %v, len %d; want nil, 1", err, c.len())
-	}
+	require.NoError(t, c.insertAt(now.wall, ks[capacity], now), "insert when both rules hold")
+	require.Equal(t, 1, c.len(), "len after an insert when both rules hold")
 }
 
 // TestVerifierReplayCache runs the cache behind the verifier with a fake
@@ -348,34 +280,18 @@ func TestVerifierReplayCache(t *testing.T) {
 	}
 	a := req(clk.Now(), "a")
 	reads := clk.Reads()
-	if err := verify(a, "a"); err != nil {
-		t.Fatal(err)
-	}
-	if n := clk.Reads() - reads; n != 2 {
-		t.Fatalf("a request read the clock %d times, want 2: one for the window, one for the replay cache", n)
-	}
+	require.NoError(t, verify(a, "a"))
+	require.Equal(t, int64(2), clk.Reads()-reads, "clock reads of a request: want one for the window, one for the replay cache")
 	for i, body := range []string{"b", "c"} {
-		if err := verify(req(clk.Now().Add(time.Duration(i+1)), body), body); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, verify(req(clk.Now().Add(time.Duration(i+1)), body), body))
 	}
-	if err := verify(a, "a"); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("replay: %v, want errAuthReplay", err)
-	}
-	if err := verify(req(clk.Now().Add(4), "d"), "d"); !errors.Is(err, errReplayFull) {
-		t.Fatalf("fourth request with capacity 3: %v, want errReplayFull", err)
-	}
+	require.ErrorIs(t, verify(a, "a"), errAuthReplay, "replay: want errAuthReplay")
+	require.ErrorIs(t, verify(req(clk.Now().Add(4), "d"), "d"), errReplayFull, "fourth request with capacity 3: want errReplayFull")
 	clk.Advance(w)
-	if err := verify(a, "a"); !errors.Is(err, errAuthReplay) {
-		t.Fatalf("replay w later, at the window's edge: %v, want errAuthReplay", err)
-	}
+	require.ErrorIs(t, verify(a, "a"), errAuthReplay, "replay w later, at the window's edge: want errAuthReplay")
 	clk.Advance(w + 1)
-	if err := verify(req(clk.Now(), "d"), "d"); err != nil {
-		t.Fatalf("request after the cache emptied: %v", err)
-	}
-	if v.seen.len() != 1 {
-		t.Fatalf("cache holds %d keys, want 1", v.seen.len())
-	}
+	require.NoError(t, verify(req(clk.Now(), "d"), "d"), "request after the cache emptied")
+	require.Equal(t, 1, v.seen.len(), "keys the cache holds")
 }
 
 // generationCache is the replay cache this package had before replayCache:

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/locker/lockertest"
 )
@@ -34,9 +37,7 @@ func newSecret(t testing.TB) string {
 func startServer(t testing.TB, l locker.NetLocker, cfg ServerConfig) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return serveOn(t, ln, l, cfg), "http://" + ln.Addr().String()
 }
 
@@ -44,18 +45,12 @@ func startServer(t testing.TB, l locker.NetLocker, cfg ServerConfig) (*Server, s
 func serveOn(t testing.TB, ln net.Listener, l locker.NetLocker, cfg ServerConfig) *Server {
 	t.Helper()
 	srv, err := NewServer(l, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("server Close: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("Serve returned %v after Close, want nil", err)
-		}
+		assert.NoError(t, srv.Close(), "server Close")
+		assert.NoError(t, <-served, "Serve returned  after Close, want nil")
 	})
 	return srv
 }
@@ -63,9 +58,7 @@ func serveOn(t testing.TB, ln net.Listener, l locker.NetLocker, cfg ServerConfig
 func newClient(t testing.TB, endpoint string, cfg ClientConfig) *Client {
 	t.Helper()
 	c, err := NewClient(endpoint, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -116,14 +109,11 @@ func TestConfigValidation(t *testing.T) {
 		t.Error("NewClient with an empty secret succeeded")
 	}
 	for _, bad := range []string{"127.0.0.1:1", "ftp://h:1", "http://h:1/x", "http://h:1?q=1", "http://u:p@h:1", "::"} {
-		if _, err := NewClient(bad, ClientConfig{Insecure: true}); err == nil {
-			t.Errorf("NewClient(%q) succeeded", bad)
-		}
+		_, err := NewClient(bad, ClientConfig{Insecure: true})
+		assert.Error(t, err, "NewClient(%q) succeeded", bad)
 	}
 	c, err := NewClient("http://127.0.0.1:1/", ClientConfig{Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if c.String() != "http://127.0.0.1:1" {
 		t.Errorf("String() = %q", c.String())
 	}

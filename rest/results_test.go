@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/locker"
 )
@@ -54,16 +55,11 @@ func TestResultFastPaths(t *testing.T) {
 	}
 	for _, z := range replies {
 		want, err := z.MarshalMsg(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got, err := appendBatchReply([]byte{0xff}, &z)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got[1:], want) || got[0] != 0xff {
-			t.Fatalf("appendBatchReply(%+v)\n= % x\nwant % x (MarshalMsg)", z, got, want)
-		}
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(got[1:], want), "appendBatchReply(%+v)\n= % x\nwant % x (MarshalMsg)", z, got, want)
+		require.Equal(t, byte(0xff), got[0], "appendBatchReply(%+v) overwrote the buffer's byte", z)
 		for _, extra := range [][]byte{nil, {0xc0}} {
 			in := append(append([]byte(nil), want...), extra...)
 			checkDecodeBatchReply(t, in)
@@ -82,18 +78,13 @@ func checkDecodeBatchReply(t *testing.T, b []byte) {
 	got.Results = append([]BatchResult(nil), prev.Results...)
 	wantLeft, wantErr := want.UnmarshalMsg(b)
 	gotLeft, gotErr := decodeBatchReply(&got, b)
-	if (wantErr == nil) != (gotErr == nil) {
-		t.Fatalf("on % x: decodeBatchReply error %v, UnmarshalMsg error %v", b, gotErr, wantErr)
-	}
+	require.Equal(t, wantErr == nil, gotErr == nil, "on % x: decodeBatchReply error %v, UnmarshalMsg error %v", b, gotErr, wantErr)
 	if wantErr != nil {
 		return
 	}
-	if !bytes.Equal(gotLeft, wantLeft) {
-		t.Fatalf("on % x: decodeBatchReply left % x, UnmarshalMsg % x", b, gotLeft, wantLeft)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("on % x: decodeBatchReply = %+v, UnmarshalMsg = %+v", b, got, want)
-	}
+	// bytes.Equal, not require.Equal, which tells nil from empty.
+	require.True(t, bytes.Equal(gotLeft, wantLeft), "on % x: decodeBatchReply left % x, UnmarshalMsg % x", b, gotLeft, wantLeft)
+	require.Equal(t, want, got, "on % x: decodeBatchReply", b)
 }
 
 func TestDecodeBatchReplyNearMisses(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
 	"github.com/dsync-go/dsync/clock"
@@ -29,9 +30,7 @@ func TestBadRequests(t *testing.T) {
 			b.Ops = append(b.Ops, BatchOp{Verb: VerbLock, Lock: locker.LockArgs{UID: string(rune('a' + i)), Resources: []string{"r"}}})
 		}
 		out, err := b.MarshalMsg(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return out
 	}
 	cases := []struct {
@@ -93,32 +92,20 @@ func TestServerCloseAndServeAgain(t *testing.T) {
 	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	srv, err := NewServer(tbl, ServerConfig{Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	c := newClient(t, "http://"+ln.Addr().String(), ClientConfig{Insecure: true})
 	if _, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := <-served; err != nil {
-		t.Fatalf("Serve after Close = %v, want nil", err)
-	}
+	require.NoError(t, srv.Close(), "Close")
+	require.NoError(t, <-served, "Serve after Close = want nil")
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(ln2); err != nil {
-		t.Fatalf("Serve on a closed server = %v, want nil", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, srv.Serve(ln2), "Serve on a closed server = want nil")
 	if tbl.IsOnline() != true {
 		t.Fatal("server Close closed the table")
 	}
@@ -172,9 +159,7 @@ func TestCancelWhileNodeHoldsRequest(t *testing.T) {
 			}()
 			<-bl.entered // the node holds the request
 			cancel()
-			if err := <-done; !errors.Is(err, context.Canceled) {
-				t.Fatalf("cancelled Lock returned %v, want context.Canceled", err)
-			}
+			require.ErrorIs(t, <-done, context.Canceled, "cancelled Lock returned want context.Canceled")
 			if !c.IsOnline() {
 				t.Fatal("a cancelled call marked the node offline")
 			}
@@ -209,9 +194,7 @@ func TestDeadlineWhileNodeHoldsRequest(t *testing.T) {
 			}()
 			<-bl.entered
 			clk.Advance(time.Second) // the caller's deadline passes
-			if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Lock past its deadline = %v, want DeadlineExceeded", err)
-			}
+			require.ErrorIs(t, <-done, context.DeadlineExceeded, "Lock past its deadline = want DeadlineExceeded")
 		})
 	}
 }
@@ -245,9 +228,7 @@ func TestServerCloseCancelsWaitingCalls(t *testing.T) {
 	bl := newBlockingLocker(locker.Config{SweepInterval: -1, QuietPeriod: locker.NoQuietPeriod})
 	defer bl.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := serveOn(t, ln, bl, ServerConfig{Insecure: true})
 	c := newClient(t, "http://"+ln.Addr().String(), ClientConfig{Insecure: true, DisableBatching: true})
 	done := make(chan error, 1)
@@ -256,9 +237,7 @@ func TestServerCloseCancelsWaitingCalls(t *testing.T) {
 		done <- err
 	}()
 	<-bl.entered
-	if err := srv.Close(); err != nil {
-		t.Fatalf("Close with a request in flight: %v", err)
-	}
+	require.NoError(t, srv.Close(), "Close with a request in flight")
 	if err := <-done; err == nil {
 		t.Fatal("Lock in flight during Close succeeded")
 	}
@@ -271,9 +250,7 @@ func TestOfflineOnline(t *testing.T) {
 	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := ln.Addr().String()
 	srv1 := serveOn(t, ln, tbl, ServerConfig{Insecure: true})
 
@@ -290,16 +267,16 @@ func TestOfflineOnline(t *testing.T) {
 	}
 
 	srv1.Close()
-	if _, err := c.Unlock(ctx, args); !errors.Is(err, locker.ErrOffline) || errors.Is(err, locker.ErrNotSent) {
-		t.Fatalf("unlock on a stopped node = %v, want ErrOffline, not ErrNotSent (it was sent)", err)
-	}
+	_, err = c.Unlock(ctx, args)
+	require.ErrorIs(t, err, locker.ErrOffline, "unlock on a stopped node")
+	require.NotErrorIs(t, err, locker.ErrNotSent, "unlock on a stopped node: not ErrNotSent (it was sent)")
 	if c.IsOnline() {
 		t.Fatal("node still online after a transport failure")
 	}
 	// Calls now fail at once, without a request.
-	if _, err := c.Lock(ctx, args); !errors.Is(err, locker.ErrOffline) || !errors.Is(err, locker.ErrNotSent) {
-		t.Fatalf("lock while offline = %v, want ErrOffline and ErrNotSent (failed fast)", err)
-	}
+	_, err = c.Lock(ctx, args)
+	require.ErrorIs(t, err, locker.ErrOffline, "lock while offline")
+	require.ErrorIs(t, err, locker.ErrNotSent, "lock while offline: want ErrNotSent too (failed fast)")
 	// A probe while the node is still down fails.
 	clk.BlockUntil(nil, 1)
 	clk.Advance(time.Second)
@@ -308,9 +285,7 @@ func TestOfflineOnline(t *testing.T) {
 	}
 
 	ln2, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen again on %s: %v", addr, err)
-	}
+	require.NoError(t, err, "listen again on %s", addr)
 	serveOn(t, ln2, tbl, ServerConfig{Insecure: true})
 	clk.BlockUntil(nil, 1)
 	clk.Advance(time.Second)
@@ -328,9 +303,8 @@ func TestOfflineOnline(t *testing.T) {
 		t.Fatalf("%d timers pending while online", n)
 	}
 	c.Close()
-	if _, err := c.Lock(ctx, args); !errors.Is(err, locker.ErrClosed) {
-		t.Fatalf("lock after Close = %v, want ErrClosed", err)
-	}
+	_, err = c.Lock(ctx, args)
+	require.ErrorIs(t, err, locker.ErrClosed, "lock after Close = want ErrClosed")
 	if c.IsOnline() {
 		t.Fatal("closed client reports online")
 	}
@@ -363,9 +337,9 @@ func TestListOverHTTP(t *testing.T) {
 	// A table that cannot list answers 501.
 	_, endpoint2 := startServer(t, struct{ locker.NetLocker }{tbl}, ServerConfig{Secret: newSecret(t), AdminSecret: admin})
 	c2 := newClient(t, endpoint2, ClientConfig{AdminSecret: admin})
-	if _, err := listAll(ctx, c2); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "501") {
-		t.Fatalf("List on a table without Lister = %v", err)
-	}
+	_, err = listAll(ctx, c2)
+	require.ErrorIs(t, err, ErrProtocol, "List on a table without Lister")
+	require.ErrorContains(t, err, "501", "List on a table without Lister")
 }
 
 func TestManyCallersFewConnections(t *testing.T) {
@@ -385,9 +359,7 @@ func TestManyCallersFewConnections(t *testing.T) {
 		}()
 	}
 	for range 16 {
-		if err := <-errs; err != nil {
-			t.Fatalf("lock through one connection: %v", err)
-		}
+		require.NoError(t, <-errs, "lock through one connection")
 	}
 	if !c.IsOnline() {
 		t.Fatal("waiting for a connection marked the node offline")
@@ -490,9 +462,7 @@ func TestServerInPlaceDecodingKeepsNamesIntact(t *testing.T) {
 				go func() { errs <- inPlaceWorker(endpoint, w, rounds, models[w]) }()
 			}
 			for range workers {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, <-errs)
 			}
 			var want []string
 			for _, m := range models {
@@ -502,9 +472,7 @@ func TestServerInPlaceDecodingKeepsNamesIntact(t *testing.T) {
 			}
 			slices.Sort(want)
 			entries, err := listAll(context.Background(), tbl)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			var got []string
 			for _, e := range entries {
 				rw := "r"
@@ -647,22 +615,16 @@ func inPlaceWorker(endpoint string, w, rounds int, model map[string]string) erro
 func TestCloseWhileServeStarts(t *testing.T) {
 	for i := range 500 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 		srv, err := NewServer(tbl, ServerConfig{Insecure: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()
 		if i%2 == 0 {
 			runtime.Gosched() // vary where Close lands in Serve's start
 		}
-		if err := srv.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, srv.Close())
 		select {
 		case err := <-served:
 			if err != nil {
@@ -693,9 +655,7 @@ func TestBatchRunsAsBurst(t *testing.T) {
 			UID: fmt.Sprintf("u%d", i), Resources: []string{fmt.Sprintf("r%d", i)}, Quorum: 1}})
 	}
 	body, err := batch.MarshalMsg(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name  string
 		wrap  func(*locker.Local) locker.NetLocker
@@ -709,9 +669,7 @@ func TestBatchRunsAsBurst(t *testing.T) {
 			tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1, Clock: clk})
 			defer tbl.Close()
 			srv, err := NewServer(tc.wrap(tbl), ServerConfig{Insecure: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer srv.Close()
 			var req fasthttp.Request
 			req.Header.SetMethod("POST")

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/locker/lockertest"
 )
@@ -40,9 +42,7 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 		t.Fatalf("%d answers before the node was asked", len(sink))
 	}
 	close(gate)
-	if err := <-slot; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-slot)
 	seen := make(map[int]bool)
 	for range n {
 		a := <-sink
@@ -61,9 +61,7 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 		a.Resources[0] = "reused" // answered: the caller may reuse args (-race checks nobody reads them now)
 	}
 	entries, err := listAll(ctx, f.g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, e := range entries {
 		if e.Resource == "reused" {
 			t.Fatalf("the node locked the caller's reused argument: %+v", e)
@@ -128,9 +126,7 @@ func TestSubmitTimesOutInTheQueue(t *testing.T) {
 	}
 	f.waitQueued(3)
 	close(gate)
-	if err := <-slot; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-slot)
 	for range 3 {
 		a := <-sink
 		if a.Tag == 1 {
@@ -147,9 +143,7 @@ func TestSubmitTimesOutInTheQueue(t *testing.T) {
 		t.Fatalf("Stats() = %+v; want NotSent 1, and one batch of the 2 live calls after the held one", got)
 	}
 	entries, err := listAll(ctx, f.g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, e := range entries {
 		if e.UID == "s1" {
 			t.Fatalf("the node holds the call that timed out in the queue: %+v", e)

@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsync-go/dsync/locker"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsync-go/dsync/locker"
 )
 
 func readString(s string, maxBody int) (status int, closing bool, body []byte, err error) {
@@ -100,9 +101,8 @@ func TestReadResponseKeepsTheNext(t *testing.T) {
 			t.Fatalf("readResponse = %d %q %v, want %d %q", a.status, body, err, want.status, want.body)
 		}
 	}
-	if _, err := readResponse(br, &body, 1<<10); !errors.Is(err, io.EOF) {
-		t.Fatalf("after the last answer: %v, want EOF", err)
-	}
+	_, err := readResponse(br, &body, 1<<10)
+	require.ErrorIs(t, err, io.EOF, "after the last answer: want EOF")
 }
 
 func TestAppendRequest(t *testing.T) {
@@ -168,9 +168,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 
 func startCountedServer(t *testing.T) (*countingListener, string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cl := &countingListener{Listener: ln}
 	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	t.Cleanup(func() { tbl.Close() })
@@ -218,9 +216,7 @@ func TestTransportReusesConnections(t *testing.T) {
 func rawNode(t *testing.T, serve func(nc net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -297,14 +293,11 @@ func TestTransportWaitsForAConnection(t *testing.T) {
 	tr := newTransport(strings.TrimPrefix(endpoint, "http://"), nil, 1, 1<<10)
 	defer tr.close()
 	held, err := tr.get(time.Now().Add(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var body []byte
 	req := appendRequest(nil, "GET", []byte(PathHealth), "x", nil, nil)
-	if _, err := tr.do(req, &body, time.Now().Add(time.Millisecond), time.Millisecond); !errors.Is(err, errNoFreeConns) {
-		t.Fatalf("with the only connection held: %v, want errNoFreeConns", err)
-	}
+	_, err = tr.do(req, &body, time.Now().Add(time.Millisecond), time.Millisecond)
+	require.ErrorIs(t, err, errNoFreeConns, "with the only connection held: want errNoFreeConns")
 	got := make(chan *tconn, 1)
 	getLater := func() {
 		go func() {

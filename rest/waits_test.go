@@ -2,9 +2,11 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -26,18 +28,15 @@ func TestWaitsFailures(t *testing.T) {
 	ctx := context.Background()
 
 	wrong := newClient(t, endpoint, ClientConfig{Secret: newSecret(t)})
-	if _, err := wrong.Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, locker.ErrUnauthorized) {
-		t.Errorf("wrong secret: %v, want ErrUnauthorized", err)
-	}
+	_, err := wrong.Waits(ctx, locker.WaitsArgs{})
+	assert.ErrorIs(t, err, locker.ErrUnauthorized, "wrong secret: want ErrUnauthorized")
 	_, old := startServer(t, noQuery{tbl}, ServerConfig{Secret: secret})
-	if _, err := newClient(t, old, ClientConfig{Secret: secret}).Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, ErrProtocol) {
-		t.Errorf("node without WaitReporter: %v, want ErrProtocol", err)
-	}
+	_, err = newClient(t, old, ClientConfig{Secret: secret}).Waits(ctx, locker.WaitsArgs{})
+	assert.ErrorIs(t, err, ErrProtocol, "node without WaitReporter: want ErrProtocol")
 	expectPostOnly(t, endpoint, secret, PathWaits)
 	down := newClient(t, "http://127.0.0.1:1", ClientConfig{Secret: secret, CallTimeout: time.Second})
-	if _, err := down.Waits(ctx, locker.WaitsArgs{}); !errors.Is(err, locker.ErrOffline) {
-		t.Errorf("no server: %v, want ErrOffline", err)
-	}
+	_, err = down.Waits(ctx, locker.WaitsArgs{})
+	assert.ErrorIs(t, err, locker.ErrOffline, "no server: want ErrOffline")
 }
 
 // FuzzWaitsHandler sends the waits path arbitrary, correctly signed bodies
@@ -61,9 +60,7 @@ func FuzzWaitsHandler(f *testing.F) {
 	tbl.Lock(bg, locker.LockArgs{UID: "ua", Resources: []string{"a"}, Holder: "o/A", Quorum: 1})
 	tbl.Lock(bg, locker.LockArgs{UID: "ub", Resources: []string{"b"}, Holder: "o/B", Quorum: 1})
 	srv, err := NewServer(tbl, ServerConfig{Secret: fuzzSecret, Clock: clk})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	stamper := &fuzzStamper{clk: clk, stamp: epoch.UnixNano()}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// Keep a cycle recorded, whatever the last body withdrew.

@@ -1,8 +1,10 @@
 package rest
 
 import (
-	"bytes"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/locker"
 )
@@ -24,9 +26,8 @@ func TestWireLeavesOutZeroFields(t *testing.T) {
 		{"not unlocked", &BatchResult{}, "\x80"},
 	} {
 		got, err := c.m.MarshalMsg(nil)
-		if err != nil || !bytes.Equal(got, []byte(c.want)) {
-			t.Errorf("%s: encoded %q, %v; want %q", c.name, got, err, c.want)
-		}
+		assert.NoError(t, err, "%s: encoded %q", c.name, got)
+		assert.Equal(t, c.want, string(got), "%s: encoded", c.name)
 	}
 }
 
@@ -35,33 +36,37 @@ func TestWireLeavesOutZeroFields(t *testing.T) {
 // message leaves out, so no answer inherits part of an earlier one.
 func TestWireDecodesMissingFieldsAsZero(t *testing.T) {
 	body, err := (&BatchReply{Results: []BatchResult{{Reply: locker.Reply{OK: true}}}}).MarshalMsg(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := BatchReply{Results: []BatchResult{{
 		Code: CodeBusy, Message: "stale", Reply: locker.Reply{Reason: locker.ReasonQuiet, Fence: 9},
 		Refresh: locker.RefreshReply{Status: []locker.RefreshStatus{locker.RefreshRefreshed}},
 	}}}
-	if _, err := r.UnmarshalMsg(body); err != nil {
-		t.Fatal(err)
-	}
+	_, err = r.UnmarshalMsg(body)
+	require.NoError(t, err)
 	got := r.Results[0]
-	if got.Code != CodeOK || got.Message != "" || got.Reply != (locker.Reply{OK: true}) || len(got.Refresh.Status) != 0 {
-		t.Fatalf("decoded %+v over a stale result; want only OK set", got)
-	}
+	require.Equal(t, CodeOK, got.Code, "decoded %+v over a stale result; want only OK set", got)
+	require.Empty(t, got.Message, "decoded %+v over a stale result; want only OK set", got)
+	require.Equal(t, locker.Reply{OK: true}, got.Reply, "decoded %+v over a stale result; want only OK set", got)
+	require.Empty(t, got.Refresh.Status, "decoded %+v over a stale result; want only OK set", got)
 
 	body, err = (&BatchOp{Verb: VerbUnlock, Lock: locker.LockArgs{UID: "u2"}}).MarshalMsg(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	op := BatchOp{Lock: locker.LockArgs{UID: "u1", Resources: []string{"r"}, Owner: "o", Source: "s", Quorum: 3, NoIntent: true, Holder: "h", Reclaim: true, Incarnation: 5, PublicUID: true},
 		Refresh: locker.RefreshArgs{UIDs: []string{"x"}}}
-	if _, err := op.UnmarshalMsg(body); err != nil {
-		t.Fatal(err)
-	}
+	_, err = op.UnmarshalMsg(body)
+	require.NoError(t, err)
 	want := locker.LockArgs{UID: "u2"}
-	if op.Verb != VerbUnlock || op.Lock.UID != want.UID || len(op.Lock.Resources) != 0 || op.Lock.Owner != "" ||
-		op.Lock.Source != "" || op.Lock.Quorum != 0 || op.Lock.NoIntent || op.Lock.Holder != "" || op.Lock.Reclaim || op.Lock.Incarnation != 0 || op.Lock.PublicUID || !op.Refresh.IsZero() {
-		t.Fatalf("decoded %+v over a stale op; want only the verb and UID", op)
-	}
+	msg := "decoded over a stale op; want only the verb and UID"
+	require.Equal(t, VerbUnlock, op.Verb, msg)
+	require.Equal(t, want.UID, op.Lock.UID, msg)
+	require.Empty(t, op.Lock.Resources, msg)
+	require.Empty(t, op.Lock.Owner, msg)
+	require.Empty(t, op.Lock.Source, msg)
+	require.Zero(t, op.Lock.Quorum, msg)
+	require.False(t, op.Lock.NoIntent, msg)
+	require.Empty(t, op.Lock.Holder, msg)
+	require.False(t, op.Lock.Reclaim, msg)
+	require.Zero(t, op.Lock.Incarnation, msg)
+	require.False(t, op.Lock.PublicUID, msg)
+	require.True(t, op.Refresh.IsZero(), msg)
 }

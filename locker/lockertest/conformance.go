@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 )
@@ -67,9 +69,7 @@ type harness struct {
 // case's config has one, a grace period that starts now.
 func (h *harness) restart() {
 	h.t.Helper()
-	if h.f == nil {
-		h.t.Fatal("restart outside Run")
-	}
+	require.NotNil(h.t, h.f, "restart outside Run")
 	h.l = h.f(h.t, h.cfg)
 	h.incarn = 0
 }
@@ -81,9 +81,9 @@ func (h *harness) incarnation() uint64 {
 	h.t.Helper()
 	if h.incarn == 0 {
 		r, err := h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: []string{"incarnation-probe"}})
-		if err != nil || r.Grace <= 0 || r.Incarnation == 0 {
-			h.t.Fatalf("refresh in grace = %+v, %v; want the grace left and a nonzero incarnation", r, err)
-		}
+		require.NoError(h.t, err, "refresh in grace")
+		require.Positive(h.t, r.Grace, "refresh in grace = %+v; want the grace left", r)
+		require.NotZero(h.t, r.Incarnation, "refresh in grace = %+v; want a nonzero incarnation", r)
 		h.incarn = r.Incarnation
 	}
 	return h.incarn
@@ -102,36 +102,24 @@ func (h *harness) lock(write bool, a locker.LockArgs) locker.Reply {
 	} else {
 		r, err = h.l.RLock(h.ctx, a)
 	}
-	if err != nil {
-		h.t.Fatalf("lock(write=%v, %s %v): unexpected error %v", write, a.UID, a.Resources, err)
-	}
+	require.NoError(h.t, err, "lock(write=%v, %s %v)", write, a.UID, a.Resources)
 	return r
 }
 
 func (h *harness) mustGrant(write bool, uid string, resources ...string) locker.Reply {
 	h.t.Helper()
 	r := h.lock(write, args(uid, resources...))
-	if !r.OK {
-		h.t.Fatalf("lock(write=%v, %s %v) refused (%v), want granted", write, uid, resources, r.Reason)
-	}
-	if r.Fence == 0 {
-		h.t.Fatalf("lock(write=%v, %s %v) granted with zero fence", write, uid, resources)
-	}
-	if r.Validity != Validity {
-		h.t.Fatalf("lock(write=%v, %s %v) granted with validity %v, want the table's %v", write, uid, resources, r.Validity, Validity)
-	}
+	require.True(h.t, r.OK, "lock(write=%v, %s %v) refused (%v), want granted", write, uid, resources, r.Reason)
+	require.NotZero(h.t, r.Fence, "lock(write=%v, %s %v) granted with zero fence", write, uid, resources)
+	require.Equal(h.t, Validity, r.Validity, "lock(write=%v, %s %v) granted with another validity than the table's", write, uid, resources)
 	return r
 }
 
 func (h *harness) mustRefuse(write bool, uid string, want locker.Reason, resources ...string) {
 	h.t.Helper()
 	r := h.lock(write, args(uid, resources...))
-	if r.OK {
-		h.t.Fatalf("lock(write=%v, %s %v) granted, want refused", write, uid, resources)
-	}
-	if r.Reason != want {
-		h.t.Fatalf("lock(write=%v, %s %v) refused with %v, want %v", write, uid, resources, r.Reason, want)
-	}
+	require.False(h.t, r.OK, "lock(write=%v, %s %v) granted, want refused", write, uid, resources)
+	require.Equal(h.t, want, r.Reason, "lock(write=%v, %s %v) refused with another reason", write, uid, resources)
 }
 
 // withdraw sends a writer's give-up: an Unlock of uid that names the
@@ -139,9 +127,7 @@ func (h *harness) mustRefuse(write bool, uid string, want locker.Reason, resourc
 func (h *harness) withdraw(uid string, resources ...string) bool {
 	h.t.Helper()
 	r, err := h.l.Unlock(h.ctx, args(uid, resources...))
-	if err != nil {
-		h.t.Fatalf("withdraw(%s %v): unexpected error %v", uid, resources, err)
-	}
+	require.NoError(h.t, err, "withdraw(%s %v)", uid, resources)
 	return r.OK
 }
 
@@ -154,24 +140,16 @@ func (h *harness) unlock(write bool, uid string) bool {
 	} else {
 		r, err = h.l.RUnlock(h.ctx, args(uid))
 	}
-	if err != nil {
-		h.t.Fatalf("unlock(write=%v, %s): unexpected error %v", write, uid, err)
-	}
+	require.NoError(h.t, err, "unlock(write=%v, %s)", write, uid)
 	return r.OK
 }
 
 func (h *harness) refresh(uids ...string) []locker.RefreshStatus {
 	h.t.Helper()
 	r, err := h.l.Refresh(h.ctx, locker.RefreshArgs{UIDs: uids})
-	if err != nil {
-		h.t.Fatalf("refresh(%v): unexpected error %v", uids, err)
-	}
-	if len(r.Status) != len(uids) {
-		h.t.Fatalf("refresh(%v) returned %d statuses", uids, len(r.Status))
-	}
-	if r.Validity != Validity {
-		h.t.Fatalf("refresh(%v) answered validity %v, want the table's %v", uids, r.Validity, Validity)
-	}
+	require.NoError(h.t, err, "refresh(%v)", uids)
+	require.Len(h.t, r.Status, len(uids), "refresh(%v) statuses", uids)
+	require.Equal(h.t, Validity, r.Validity, "refresh(%v) answered another validity than the table's", uids)
 	return r.Status
 }
 
@@ -194,9 +172,7 @@ func (h *harness) reclaimNaming(incarnation uint64, write bool, uid string, reso
 
 func (h *harness) expect(cond bool, format string, a ...any) {
 	h.t.Helper()
-	if !cond {
-		h.t.Fatalf(format, a...)
-	}
+	require.Truef(h.t, cond, format, a...)
 }
 
 var cases = []testCase{
@@ -249,9 +225,9 @@ var cases = []testCase{
 		h.mustGrant(false, "r1", "a")
 		a := args("w", "a")
 		a.NoIntent = true // the writer will not retry
-		if r := h.lock(true, a); r.OK || r.Reason != locker.ReasonConflict {
-			h.t.Fatalf("write with NoIntent under a reader: %+v, want refused as held", r)
-		}
+		r := h.lock(true, a)
+		require.False(h.t, r.OK, "write with NoIntent under a reader: %+v, want refused as held", r)
+		require.Equal(h.t, locker.ReasonConflict, r.Reason, "write with NoIntent under a reader: %+v, want refused as held", r)
 		h.mustGrant(false, "r2", "a") // no intent: readers still welcome
 		h.mustRefuse(true, "w2", locker.ReasonConflict, "a")
 		h.mustRefuse(false, "r3", locker.ReasonWriterWaiting, "a") // a writer that retries still counts
@@ -662,7 +638,7 @@ var cases = []testCase{
 		wg.Wait()
 		close(errs)
 		for err := range errs {
-			h.t.Fatal(err)
+			require.NoError(h.t, err)
 		}
 		h.expect(worst == 1, "%d holders at once", worst)
 	}},

@@ -26,40 +26,25 @@ func RunFence(t *testing.T, f Factory) {
 	raise := func(floor uint64) uint64 {
 		t.Helper()
 		r, err := fc.RaiseFence(ctx, locker.FenceArgs{Floor: floor})
-		if err != nil {
-			t.Fatalf("RaiseFence(%d): %v", floor, err)
-		}
+		require.NoError(t, err, "RaiseFence(%d)", floor)
 		return r.Fence
 	}
 	lock := func(uid string) uint64 {
 		t.Helper()
 		r, err := l.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{"fenced-" + uid}, Quorum: 1})
-		if err != nil || !r.OK {
-			t.Fatalf("Lock(%s): %+v, %v", uid, r, err)
-		}
+		require.NoError(t, err, "Lock(%s)", uid)
+		require.True(t, r.OK, "Lock(%s): %+v", uid, r)
 		return r.Fence
 	}
 
 	read := raise(0)
-	if read == 0 {
-		t.Fatal("the counter reads 0: a fresh table must start it above the values of a previous run")
-	}
-	if again := raise(0); again != read {
-		t.Fatalf("reading the counter changed it: %d, then %d", read, again)
-	}
-	if g := lock("a"); g <= read {
-		t.Fatalf("a grant's fence %d is not above the counter read before it (%d)", g, read)
-	}
+	require.NotZero(t, read, "the counter reads 0: a fresh table must start it above the values of a previous run")
+	require.Equal(t, read, raise(0), "reading the counter changed it")
+	require.Greater(t, lock("a"), read, "a grant's fence is not above the counter read before it")
 	floor := read + 1_000_000
-	if got := raise(floor); got != floor {
-		t.Fatalf("RaiseFence(%d) = %d, want the floor", floor, got)
-	}
-	if got := raise(floor - 10); got != floor {
-		t.Fatalf("a lower floor lowered the counter: %d, want %d", got, floor)
-	}
-	if g := lock("b"); g <= floor {
-		t.Fatalf("a grant after raising to %d has fence %d, not above it", floor, g)
-	}
+	require.Equal(t, floor, raise(floor), "RaiseFence(%d), want the floor", floor)
+	require.Equal(t, floor, raise(floor-10), "a lower floor lowered the counter")
+	require.Greater(t, lock("b"), floor, "a grant after raising to %d has a fence not above it", floor)
 
 	// The counter stops at locker.MaxFence rather than wrap around: a floor
 	// above it is refused, and once it is reached no lock is granted.

@@ -2,11 +2,13 @@ package lockertest
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -27,12 +29,8 @@ func RunQuery(t *testing.T, f Factory) {
 	query := func(names ...string) [][]locker.Holder {
 		t.Helper()
 		r, err := q.Query(ctx, locker.QueryArgs{Resources: names})
-		if err != nil {
-			t.Fatalf("Query(%q): %v", names, err)
-		}
-		if len(r.Resources) != len(names) {
-			t.Fatalf("Query(%q): %d answers", names, len(r.Resources))
-		}
+		require.NoError(t, err, "Query(%q)", names)
+		require.Len(t, r.Resources, len(names), "Query(%q): answers", names)
 		out := make([][]locker.Holder, len(names))
 		for i, hs := range r.Resources {
 			out[i] = slices.SortedFunc(slices.Values(hs.Holders), func(a, b locker.Holder) int {
@@ -42,9 +40,7 @@ func RunQuery(t *testing.T, f Factory) {
 		return out
 	}
 
-	if got := query("free"); len(got[0]) != 0 {
-		t.Fatalf("free resource: %+v", got)
-	}
+	require.Empty(t, query("free")[0], "free resource")
 	h.mustGrant(true, "w1", "a")
 	h.mustGrant(false, "r1", "b")
 	clk.Advance(5 * time.Second)
@@ -64,52 +60,42 @@ func RunQuery(t *testing.T, f Factory) {
 		{{Tag: tag("w1"), Write: true, HeldFor: int64(5 * time.Second)}},
 	}
 	for i := range want {
-		if !slices.Equal(got[i], want[i]) {
-			t.Fatalf("query answer %d: %+v, want %+v", i, got[i], want[i])
-		}
+		// slices.Equal, not require.Equal: a nil and an empty answer are
+		// both right.
+		require.True(t, slices.Equal(got[i], want[i]), "query answer %d: %+v, want %+v", i, got[i], want[i])
 	}
 	// A lock that makes its UID public has it told, with its tag.
 	pub := locker.LockArgs{UID: "p1", Resources: []string{"pub"}, Quorum: 1, PublicUID: true}
-	if r, err := l.RLock(ctx, pub); err != nil || !r.OK {
-		t.Fatalf("RLock with a public UID: %+v, %v", r, err)
-	}
-	if got := query("pub"); !slices.Equal(got[0], []locker.Holder{{Tag: tag("p1"), UID: "p1"}}) {
-		t.Fatalf("a grant with a public UID: %+v", got[0])
-	}
+	r, err := l.RLock(ctx, pub)
+	require.NoError(t, err, "RLock with a public UID")
+	require.True(t, r.OK, "RLock with a public UID: %+v", r)
+	require.Equal(t, []locker.Holder{{Tag: tag("p1"), UID: "p1"}}, query("pub")[0], "a grant with a public UID")
 
 	// A query changes nothing: it refreshes nothing, so w1 expires on time,
 	// and it grants nothing, so a free resource stays free.
 	clk.Advance(Validity - 5*time.Second - time.Nanosecond)
 	query("a", "free")
 	clk.Advance(time.Nanosecond)
-	if got := query("a"); len(got[0]) != 0 {
-		t.Fatalf("expired grant reported: %+v", got[0])
-	}
+	require.Empty(t, query("a")[0], "expired grant reported")
 	h.mustGrant(true, "w2", "free")
 	h.unlock(true, "w2")
-	if got := query("free"); len(got[0]) != 0 {
-		t.Fatalf("released grant reported: %+v", got[0])
-	}
+	require.Empty(t, query("free")[0], "released grant reported")
 
 	for _, bad := range [][]string{nil, {"a", ""}} {
-		if _, err := q.Query(ctx, locker.QueryArgs{Resources: bad}); !errors.Is(err, locker.ErrInvalidArgs) {
-			t.Errorf("Query(%q): %v, want ErrInvalidArgs", bad, err)
-		}
+		_, err := q.Query(ctx, locker.QueryArgs{Resources: bad})
+		assert.ErrorIs(t, err, locker.ErrInvalidArgs, "Query(%q)", bad)
 	}
 	many := make([]string, locker.DefaultMaxResources+1)
 	for i := range many {
 		many[i] = "r"
 	}
-	if _, err := q.Query(ctx, locker.QueryArgs{Resources: many}); !errors.Is(err, locker.ErrInvalidArgs) {
-		t.Errorf("Query of %d names: %v, want ErrInvalidArgs", len(many), err)
-	}
+	_, err = q.Query(ctx, locker.QueryArgs{Resources: many})
+	assert.ErrorIs(t, err, locker.ErrInvalidArgs, "Query of %d names", len(many))
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := q.Query(cctx, locker.QueryArgs{Resources: []string{"a"}}); err == nil {
-		t.Error("Query with a cancelled ctx succeeded")
-	}
+	_, err = q.Query(cctx, locker.QueryArgs{Resources: []string{"a"}})
+	assert.Error(t, err, "Query with a cancelled ctx succeeded")
 	l.Close()
-	if _, err := q.Query(ctx, locker.QueryArgs{Resources: []string{"a"}}); err == nil {
-		t.Error("Query after Close succeeded")
-	}
+	_, err = q.Query(ctx, locker.QueryArgs{Resources: []string{"a"}})
+	assert.Error(t, err, "Query after Close succeeded")
 }

@@ -99,7 +99,7 @@ func (q *queueHarness) expect(want string) {
 	case got := <-q.log:
 		require.Equal(q.t, want, got)
 	case <-time.After(time.Minute):
-		q.t.Fatalf("no news for a minute; want %q", want)
+		require.Failf(q.t, "no news for a minute", "want %q", want)
 	}
 }
 
@@ -113,7 +113,7 @@ func (q *queueHarness) expectSet(want ...string) {
 		case s := <-q.log:
 			got = append(got, s)
 		case <-time.After(time.Minute):
-			q.t.Fatalf("no news for a minute; have %q, want %q", got, want)
+			require.Failf(q.t, "no news for a minute", "have %q, want %q", got, want)
 		}
 	}
 	require.ElementsMatch(q.t, want, got)

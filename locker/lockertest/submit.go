@@ -2,9 +2,10 @@ package lockertest
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -43,12 +44,10 @@ func RunSubmit(t *testing.T, f Factory) {
 		t.Helper()
 		s.Submit(ctx, op, &a, time.Minute, sink, tag)
 		got := <-sink
-		if got.Tag != tag {
-			t.Fatalf("%v %s: answer tagged %d, want %d", op, a.UID, got.Tag, tag)
-		}
+		require.Equal(t, tag, got.Tag, "%v %s: answer's tag", op, a.UID)
 		select {
 		case extra := <-sink:
-			t.Fatalf("%v %s: a second answer %+v", op, a.UID, extra)
+			require.Failf(t, "a second answer", "%v %s: a second answer %+v", op, a.UID, extra)
 		default:
 		}
 		// The submitter has let go of the arguments: the caller may reuse
@@ -79,24 +78,22 @@ func RunSubmit(t *testing.T, f Factory) {
 	}
 	for i, st := range steps {
 		got := submit(ctx, st.op, args(st.uid), i)
-		if got.Err != nil || got.Reply.OK != st.ok || got.Reply.Reason != st.reason {
-			t.Fatalf("step %d, %v %s: %+v; want ok=%v reason=%v", i, st.op, st.uid, got, st.ok, st.reason)
-		}
+		require.NoError(t, got.Err, "step %d, %v %s: %+v", i, st.op, st.uid, got)
+		require.Equal(t, st.ok, got.Reply.OK, "step %d, %v %s: %+v; want ok=%v reason=%v", i, st.op, st.uid, got, st.ok, st.reason)
+		require.Equal(t, st.reason, got.Reply.Reason, "step %d, %v %s: %+v; want ok=%v reason=%v", i, st.op, st.uid, got, st.ok, st.reason)
 	}
-	if got := submit(ctx, locker.OpLock, locker.LockArgs{UID: "", Resources: []string{"x"}}, 100); !errors.Is(got.Err, locker.ErrInvalidArgs) {
-		t.Fatalf("lock without a UID: %+v, want ErrInvalidArgs", got)
-	}
+	got := submit(ctx, locker.OpLock, locker.LockArgs{UID: "", Resources: []string{"x"}}, 100)
+	require.ErrorIs(t, got.Err, locker.ErrInvalidArgs, "lock without a UID: %+v", got)
 	ended, cancel := context.WithCancel(ctx)
 	cancel()
-	if got := submit(ended, locker.OpLock, args("d"), 101); !errors.Is(got.Err, context.Canceled) || !errors.Is(got.Err, locker.ErrNotSent) {
-		t.Fatalf("ended ctx: %+v, want Canceled and ErrNotSent", got)
-	}
+	got = submit(ended, locker.OpLock, args("d"), 101)
+	require.ErrorIs(t, got.Err, context.Canceled, "ended ctx: %+v", got)
+	require.ErrorIs(t, got.Err, locker.ErrNotSent, "ended ctx: %+v", got)
 	// The lock granted above under "submitted" was released; a new one on
 	// the same name must be granted, and the reused name never locked.
-	if got := submit(ctx, locker.OpLock, args("e"), 102); !got.Reply.OK {
-		t.Fatalf("lock after the others: %+v", got)
-	}
-	if r, err := l.Lock(ctx, locker.LockArgs{UID: "f", Resources: []string{"reused-by-the-caller"}, Quorum: 1}); err != nil || !r.OK {
-		t.Fatalf("the node locked the caller's reused argument: %+v, %v", r, err)
-	}
+	got = submit(ctx, locker.OpLock, args("e"), 102)
+	require.True(t, got.Reply.OK, "lock after the others: %+v", got)
+	r, err := l.Lock(ctx, locker.LockArgs{UID: "f", Resources: []string{"reused-by-the-caller"}, Quorum: 1})
+	require.NoError(t, err, "the node locked the caller's reused argument")
+	require.True(t, r.OK, "the node locked the caller's reused argument: %+v", r)
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
 )
@@ -38,22 +41,18 @@ func RunWaits(t *testing.T, f Factory) {
 		} else {
 			r, err = l.RLock(ctx, a)
 		}
-		if err != nil {
-			t.Fatalf("lock(write=%v, %s by %q %v): %v", write, uid, holder, resources, err)
-		}
+		require.NoError(t, err, "lock(write=%v, %s by %q %v)", write, uid, holder, resources)
 		return r
 	}
 	grant := func(write bool, uid, holder string, resources ...string) {
 		t.Helper()
-		if r := lock(write, uid, holder, false, resources...); !r.OK {
-			t.Fatalf("lock(write=%v, %s by %q %v) refused (%v)", write, uid, holder, resources, r.Reason)
-		}
+		r := lock(write, uid, holder, false, resources...)
+		require.True(t, r.OK, "lock(write=%v, %s by %q %v) refused (%v)", write, uid, holder, resources, r.Reason)
 	}
 	refuse := func(write bool, uid, holder string, resources ...string) {
 		t.Helper()
-		if r := lock(write, uid, holder, false, resources...); r.OK {
-			t.Fatalf("lock(write=%v, %s by %q %v) granted, want refused", write, uid, holder, resources)
-		}
+		r := lock(write, uid, holder, false, resources...)
+		require.False(t, r.OK, "lock(write=%v, %s by %q %v) granted, want refused", write, uid, holder, resources)
 	}
 	// edges returns the node's edges as "waiter resource holder uid/quorum",
 	// sorted, with the UID that the edge's tag stands for: a node names a
@@ -61,18 +60,12 @@ func RunWaits(t *testing.T, f Factory) {
 	edges := func() []string {
 		t.Helper()
 		r, err := wr.Waits(ctx, locker.WaitsArgs{})
-		if err != nil {
-			t.Fatalf("Waits: %v", err)
-		}
-		if r.Truncated {
-			t.Fatalf("Waits truncated %d edges", len(r.Edges))
-		}
+		require.NoError(t, err, "Waits")
+		require.False(t, r.Truncated, "Waits truncated %d edges", len(r.Edges))
 		var out []string
 		for _, e := range r.Edges {
 			uid, ok := uidOf[e.Tag]
-			if !ok {
-				t.Fatalf("edge %+v: the tag is none of the UIDs locked", e)
-			}
+			require.True(t, ok, "edge %+v: the tag is none of the UIDs locked", e)
 			out = append(out, e.Waiter+" "+e.Resource+" "+e.Holder+" "+uid+"/"+strconv.Itoa(e.Quorum))
 		}
 		slices.Sort(out)
@@ -80,15 +73,15 @@ func RunWaits(t *testing.T, f Factory) {
 	}
 	want := func(step string, w ...string) {
 		t.Helper()
-		if got := edges(); !slices.Equal(got, w) {
-			t.Fatalf("%s: edges\n%s\nwant\n%s", step, strings.Join(got, "\n"), strings.Join(w, "\n"))
-		}
+		// Both are nil when empty (edges appends to a nil slice, and w is
+		// nil without arguments): Equal is no stricter than slices.Equal.
+		require.Equal(t, w, edges(), "%s: edges", step)
 	}
 	withdraw := func(holder string, resources ...string) {
 		t.Helper()
-		if r, err := wr.Waits(ctx, locker.WaitsArgs{Withdraw: holder, Resources: resources}); err != nil || len(r.Edges) != 0 {
-			t.Fatalf("withdraw %q %v: %+v, %v", holder, resources, r, err)
-		}
+		r, err := wr.Waits(ctx, locker.WaitsArgs{Withdraw: holder, Resources: resources})
+		require.NoError(t, err, "withdraw %q %v", holder, resources)
+		require.Empty(t, r.Edges, "withdraw %q %v: %+v", holder, resources, r)
 	}
 
 	want("empty table")
@@ -104,9 +97,7 @@ func RunWaits(t *testing.T, f Factory) {
 	// A grant to a holder ends its wait; releasing a grant ends its edges.
 	grant(true, "ua3", "A", "d")
 	want("A granted d", "B a A ua/2")
-	if !unlockOK(t, l, true, "ua") {
-		t.Fatal("unlock ua reported false")
-	}
+	require.True(t, unlockOK(t, l, true, "ua"), "unlock ua reported false")
 	want("A released a")
 	grant(true, "ua", "A", "a")
 	want("A holds a again: B's wait is still recorded", "B a A ua/2")
@@ -129,9 +120,7 @@ func RunWaits(t *testing.T, f Factory) {
 	grant(false, "r3", "", "x")
 	grant(false, "r4", "R4", "x") // readers share: no wait
 	refuse(true, "w1", "", "x")
-	if r := lock(true, "w2", "W2", true, "x"); r.OK {
-		t.Fatal("TryLock-style write granted over readers")
-	}
+	require.False(t, lock(true, "w2", "W2", true, "x").OK, "TryLock-style write granted over readers")
 	want("readers, and waits that record nothing")
 	refuse(true, "w3", "W3", "x")
 	want("W3 waits for the readers with holders", "W3 x R1 r1/2", "W3 x R2 r2/2", "W3 x R4 r4/2")
@@ -154,14 +143,12 @@ func RunWaits(t *testing.T, f Factory) {
 	refuse(false, "r5c", "R5", "y")
 	want("just before w4 expires", "R5 y W4 w4/2")
 	clk.Advance(time.Nanosecond)
-	if got := edges(); slices.ContainsFunc(got, func(e string) bool { return strings.Contains(e, " w4/") }) {
-		t.Fatalf("an expired grant gives an edge: %q", got)
-	}
+	got := edges()
+	require.False(t, slices.ContainsFunc(got, func(e string) bool { return strings.Contains(e, " w4/") }), "an expired grant gives an edge: %q", got)
 
 	l.Close()
-	if _, err := wr.Waits(ctx, locker.WaitsArgs{}); err == nil {
-		t.Error("Waits after Close succeeded")
-	}
+	_, err := wr.Waits(ctx, locker.WaitsArgs{})
+	assert.Error(t, err, "Waits after Close succeeded")
 }
 
 func unlockOK(t *testing.T, l locker.NetLocker, write bool, uid string) bool {
@@ -173,8 +160,6 @@ func unlockOK(t *testing.T, l locker.NetLocker, write bool, uid string) bool {
 	} else {
 		r, err = l.RUnlock(context.Background(), locker.LockArgs{UID: uid})
 	}
-	if err != nil {
-		t.Fatalf("unlock %s: %v", uid, err)
-	}
+	require.NoError(t, err, "unlock %s", uid)
 	return r.OK
 }
