@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +66,16 @@ type session struct {
 	lastSeen time.Time     // on the real monotonic clock
 	polling  int           // polls waiting now
 	wake     chan struct{} // closed, and replaced, when an event comes
+	epoch    uint64        // this life of the session (EventsReply.Epoch); set when made
+}
+
+// newEpoch draws a session's epoch: random, never zero.
+func newEpoch() uint64 {
+	for {
+		if v := rand.Uint64(); v != 0 {
+			return v
+		}
+	}
 }
 
 // sessions are a server's sessions. It is safe for concurrent use.
@@ -86,7 +97,7 @@ func (ss *sessions) get(name string) *session {
 		if len(ss.m) >= MaxSessions {
 			return nil
 		}
-		s = &session{queued: make(map[string]bool), wake: make(chan struct{}), next: 1}
+		s = &session{queued: make(map[string]bool), wake: make(chan struct{}), next: 1, epoch: newEpoch()}
 		ss.m[strings.Clone(name)] = s // name may alias a request's body
 	}
 	s.mu.Lock()
@@ -133,9 +144,13 @@ func (s *session) add(e Event, outcome bool) {
 
 // poll forgets the events up to ack and returns those after it, waiting
 // for one for at most wait, or until stop is closed, if there are none.
-// Only a poll that waits costs a timer.
-func (s *session) poll(stop <-chan struct{}, wait time.Duration, ack uint64) []Event {
+// An ack counted in another epoch than s's is ignored (see
+// EventsArgs.Epoch). Only a poll that waits costs a timer.
+func (s *session) poll(stop <-chan struct{}, wait time.Duration, ack, epoch uint64) []Event {
 	s.mu.Lock()
+	if epoch != s.epoch {
+		ack = 0
+	}
 	i := 0
 	for i < len(s.events) && s.events[i].Seq <= ack {
 		i++
@@ -221,7 +236,7 @@ func (s *Server) serveEvents(ctx context.Context, body []byte) ([]byte, bool, er
 	// Not ctx.Done(): the request's context would make a channel and a
 	// goroutine for every poll. The poll ends at its wait or when the
 	// server closes.
-	reply := EventsReply{Events: sess.poll(s.base.Done(), wait, args.Ack)}
+	reply := EventsReply{Events: sess.poll(s.base.Done(), wait, args.Ack, args.Epoch), Epoch: sess.epoch}
 	out, err := reply.MarshalMsg(nil)
 	return out, true, err
 }

@@ -27,16 +27,19 @@ func TestEventsGivenAgainUntilAcknowledged(t *testing.T) {
 	s := ss.get("c1")
 	s.hooks("u1").Done(locker.Reply{OK: true}, nil)
 	s.hooks("u2").Done(locker.Reply{}, fmt.Errorf("x: %w", locker.ErrClosed))
-	first := s.poll(nil, time.Hour, 0)
+	ep := s.epoch
+	require.NotZero(t, ep)
+	first := s.poll(nil, time.Hour, 0, ep)
 	require.Len(t, first, 2)
 	assert.Equal(t, Event{Seq: 1, UID: "u1", Reply: locker.Reply{OK: true}}, first[0])
 	assert.Equal(t, CodeClosed, first[1].Code)
-	assert.Equal(t, first, s.poll(nil, time.Hour, 0), "not acknowledged: given again")
-	assert.Equal(t, first[1:], s.poll(nil, time.Hour, 1))
+	assert.Equal(t, first, s.poll(nil, time.Hour, 0, ep), "not acknowledged: given again")
+	assert.Equal(t, first[1:], s.poll(nil, time.Hour, 1, ep), "an ack of this epoch forgets")
+	assert.Equal(t, first[1:], s.poll(nil, time.Hour, 5, ep+1), "an ack of another epoch is ignored")
 	stop := make(chan struct{})
 	close(stop)
-	assert.Empty(t, s.poll(stop, time.Hour, 2), "all acknowledged: nothing, once the server stops")
-	assert.Empty(t, s.poll(nil, 0, 2), "all acknowledged: nothing at once without a wait")
+	assert.Empty(t, s.poll(stop, time.Hour, 2, ep), "all acknowledged: nothing, once the server stops")
+	assert.Empty(t, s.poll(nil, 0, 2, ep), "all acknowledged: nothing at once without a wait")
 }
 
 // TestEventsDeadSessionWithdrawn: the waiters of a client that stops
@@ -78,8 +81,47 @@ func TestEventsSessionsBounded(t *testing.T) {
 	assert.Zero(t, tbl.Stats().Queued)
 
 	c := newClient(t, endpoint, ClientConfig{Insecure: true})
-	_, err = c.pollEvents(0, 0)
+	_, _, err = c.pollEvents(0, 0, 0)
 	assert.ErrorIs(t, err, locker.ErrBusy)
+}
+
+// TestEventsOfASessionTheNodeForgot: a node that forgets a client's
+// session (it restarted, or the session outlived SessionTTL unpolled) makes
+// a new one when the client names it again, whose events count from 1
+// again. The client sees the session's epoch change and takes them, instead
+// of skipping them as events it has had (and waiting out every wait).
+func TestEventsOfASessionTheNodeForgot(t *testing.T) {
+	tbl, srv, endpoint := waitingNode(t)
+	c := newClient(t, endpoint, ClientConfig{Insecure: true})
+	ctx := context.Background()
+	handOver := func(uid string, ticket uint64) {
+		t.Helper()
+		_, err := c.Lock(ctx, locker.LockArgs{UID: "h" + uid, Resources: []string{"a"}, Ticket: ticket})
+		require.NoError(t, err)
+		got := make(chan locker.Reply, 1)
+		go func() {
+			r, err := c.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{"a"}, Ticket: ticket + 1, Wait: time.Minute})
+			assert.NoError(t, err, uid)
+			got <- r
+		}()
+		require.Eventually(t, func() bool { return tbl.Stats().Queued == 1 }, time.Minute, time.Millisecond, "%s queued", uid)
+		_, err = c.Unlock(ctx, locker.LockArgs{UID: "h" + uid})
+		require.NoError(t, err)
+		select {
+		case r := <-got:
+			assert.True(t, r.OK, "%s handed the lock", uid)
+		case <-time.After(30 * time.Second):
+			require.Failf(t, "no news", "%s was handed the lock, but its client did not hear of it", uid)
+		}
+		_, err = c.Unlock(ctx, locker.LockArgs{UID: uid})
+		require.NoError(t, err)
+	}
+	handOver("w1", 10)
+	handOver("w2", 20) // the client has had the session's events 1 and 2
+	srv.sessions.mu.Lock()
+	delete(srv.sessions.m, c.waits.session)
+	srv.sessions.mu.Unlock()
+	handOver("w3", 30) // event 1 of a new session
 }
 
 // TestLockWaitingGivesUp: a blocking Lock that waits on the node and whose

@@ -57,7 +57,8 @@ type waits struct {
 	pending map[string]pendingWait
 	subs    map[string]woundSub   // by UID
 	early   map[string]earlyEvent // events whose batch answer had not come yet
-	ack     uint64                // the highest event received
+	ack     uint64                // the highest event received, in epoch
+	epoch   uint64                // the session's epoch on the node, as last seen (EventsReply.Epoch)
 	polling bool                  // the poller runs
 }
 
@@ -168,7 +169,7 @@ func (w *waits) poll() {
 				delete(w.early, uid) // its batch answer never came
 			}
 		}
-		ack := w.ack
+		ack, epoch := w.ack, w.epoch
 		w.mu.Unlock()
 		for _, p := range expired {
 			p.sink.Done(p.tag, locker.Reply{}, fmt.Errorf("rest: lock %s: no news of a queued request by the end of its wait: %w", c.endpoint, context.DeadlineExceeded))
@@ -177,7 +178,7 @@ func (w *waits) poll() {
 			w.failAll(fmt.Errorf("rest: lock %s: %w", c.endpoint, locker.ErrClosed))
 			continue
 		}
-		events, err := c.pollEvents(ack, max(earliest.Sub(now), 0))
+		events, gotEpoch, err := c.pollEvents(ack, epoch, max(earliest.Sub(now), 0))
 		if err != nil {
 			// Nothing came: the calls end at their deadlines, unless a
 			// later poll brings their events.
@@ -188,6 +189,11 @@ func (w *waits) poll() {
 			continue
 		}
 		w.mu.Lock()
+		if gotEpoch != w.epoch {
+			// A new session on the node (it restarted, or forgot ours):
+			// its events count from 1 again.
+			w.epoch, w.ack = gotEpoch, 0
+		}
 		var got []struct {
 			p pendingWait
 			e Event
@@ -272,24 +278,25 @@ func (w *waits) withdrawAll(err error, timeout time.Duration) {
 	}
 }
 
-// pollEvents asks the node for the session's events after ack, letting it
-// hold the request for up to wait.
-func (c *Client) pollEvents(ack uint64, wait time.Duration) ([]Event, error) {
+// pollEvents asks the node for the session's events after ack (counted in
+// epoch), letting it hold the request for up to wait, and returns them with
+// the session's epoch.
+func (c *Client) pollEvents(ack, epoch uint64, wait time.Duration) ([]Event, uint64, error) {
 	ex := getExchange()
 	defer putExchange(ex)
-	args := EventsArgs{Session: c.waits.session, Ack: ack, Wait: wait}
+	args := EventsArgs{Session: c.waits.session, Ack: ack, Wait: wait, Epoch: epoch}
 	var err error
 	if ex.buf, err = args.MarshalMsg(ex.buf[:0]); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := c.roundTrip(ex, fasthttp.MethodPost, PathEvents, monoNow().Add(wait+c.cfg.CallTimeout)); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var r EventsReply
 	if left, err := r.UnmarshalMsg(ex.body); decodeProblem(left, err) != "" {
-		return nil, fmt.Errorf("%w: events: %s", ErrProtocol, decodeProblem(left, err))
+		return nil, 0, fmt.Errorf("%w: events: %s", ErrProtocol, decodeProblem(left, err))
 	}
-	return r.Events, nil
+	return r.Events, r.Epoch, nil
 }
 
 // outcomeSink is the sink of a blocking call that waits.

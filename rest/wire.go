@@ -140,6 +140,11 @@ type EventsArgs struct {
 	// Wait is how long the node may hold the request while it has no event
 	// to give (a long poll), at most MaxEventsWait.
 	Wait time.Duration `msg:"w,omitempty"`
+	// Epoch is the epoch of the session that Ack counts in (the last
+	// EventsReply.Epoch the client saw). If it is not the session's, Ack
+	// is ignored: the session is a new one (the node restarted, or forgot
+	// the session after SessionTTL), whose events count from 1 again.
+	Epoch uint64 `msg:"ep,omitempty"`
 }
 
 // Event is the outcome of one queued lock request of a session.
@@ -165,4 +170,8 @@ type Event struct {
 // most MaxEventsPerReply; empty if none came within Wait.
 type EventsReply struct {
 	Events []Event `msg:"e"`
+	// Epoch names this life of the session on the node: a random number
+	// drawn when the node made it. A client that sees it change starts
+	// counting the session's events (Event.Seq) again from zero.
+	Epoch uint64 `msg:"ep,omitempty"`
 }

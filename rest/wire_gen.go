@@ -1648,7 +1648,7 @@ func (z *EventsArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 2 bits */
+	var zb0001Mask uint8 /* 3 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1678,6 +1678,13 @@ func (z *EventsArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x2
+		case "ep":
+			z.Epoch, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+			zb0001Mask |= 0x4
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1687,22 +1694,25 @@ func (z *EventsArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3 {
+	if zb0001Mask != 0x7 {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Ack = 0
 		}
 		if (zb0001Mask & 0x2) == 0 {
 			z.Wait = 0
 		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Epoch = 0
+		}
 	}
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
-func (z EventsArgs) EncodeMsg(en *msgp.Writer) (err error) {
+func (z *EventsArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(3)
-	var zb0001Mask uint8 /* 3 bits */
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
 	_ = zb0001Mask
 	if z.Ack == 0 {
 		zb0001Len--
@@ -1711,6 +1721,10 @@ func (z EventsArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Wait == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x4
+	}
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x8
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1754,16 +1768,28 @@ func (z EventsArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// write "ep"
+			err = en.Append(0xa2, 0x65, 0x70)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Epoch)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+		}
 	}
 	return
 }
 
 // MarshalMsg implements msgp.Marshaler
-func (z EventsArgs) MarshalMsg(b []byte) (o []byte, err error) {
+func (z *EventsArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(3)
-	var zb0001Mask uint8 /* 3 bits */
+	zb0001Len := uint32(4)
+	var zb0001Mask uint8 /* 4 bits */
 	_ = zb0001Mask
 	if z.Ack == 0 {
 		zb0001Len--
@@ -1772,6 +1798,10 @@ func (z EventsArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Wait == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x4
+	}
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x8
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1791,6 +1821,11 @@ func (z EventsArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa1, 0x77)
 			o = msgp.AppendDuration(o, z.Wait)
 		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "ep"
+			o = append(o, 0xa2, 0x65, 0x70)
+			o = msgp.AppendUint64(o, z.Epoch)
+		}
 	}
 	return
 }
@@ -1809,7 +1844,7 @@ func (z *EventsArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 2 bits */
+	var zb0001Mask uint8 /* 3 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1839,6 +1874,13 @@ func (z *EventsArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x2
+		case "ep":
+			z.Epoch, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+			zb0001Mask |= 0x4
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1848,12 +1890,15 @@ func (z *EventsArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3 {
+	if zb0001Mask != 0x7 {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Ack = 0
 		}
 		if (zb0001Mask & 0x2) == 0 {
 			z.Wait = 0
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Epoch = 0
 		}
 	}
 	o = bts
@@ -1861,8 +1906,8 @@ func (z *EventsArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 }
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
-func (z EventsArgs) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.Session) + 2 + msgp.Uint64Size + 2 + msgp.DurationSize
+func (z *EventsArgs) Msgsize() (s int) {
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Session) + 2 + msgp.Uint64Size + 2 + msgp.DurationSize + 3 + msgp.Uint64Size
 	return
 }
 
@@ -1880,6 +1925,8 @@ func (z *EventsReply) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -1911,6 +1958,13 @@ func (z *EventsReply) DecodeMsg(dc *msgp.Reader) (err error) {
 					return
 				}
 			}
+		case "ep":
+			z.Epoch, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+			zb0001Mask |= 0x1
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1919,31 +1973,64 @@ func (z *EventsReply) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.Epoch = 0
+	}
+
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *EventsReply) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 1
-	// write "e"
-	err = en.Append(0x81, 0xa1, 0x65)
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteArrayHeader(uint32(len(z.Events)))
-	if err != nil {
-		err = msgp.WrapError(err, "Events")
-		return
-	}
-	if uint32(len(z.Events)) > z5817a858limitArrays {
-		err = msgp.ErrLimitExceeded
-		return
-	}
-	for za0001 := range z.Events {
-		err = z.Events[za0001].EncodeMsg(en)
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "e"
+		err = en.Append(0xa1, 0x65)
 		if err != nil {
-			err = msgp.WrapError(err, "Events", za0001)
 			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Events)))
+		if err != nil {
+			err = msgp.WrapError(err, "Events")
+			return
+		}
+		if uint32(len(z.Events)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Events {
+			err = z.Events[za0001].EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Events", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "ep"
+			err = en.Append(0xa2, 0x65, 0x70)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Epoch)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
 		}
 	}
 	return
@@ -1952,18 +2039,36 @@ func (z *EventsReply) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *EventsReply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 1
-	// string "e"
-	o = append(o, 0x81, 0xa1, 0x65)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Events)))
-	if uint32(len(z.Events)) > z5817a858limitArrays {
-		return nil, msgp.ErrLimitExceeded
+	// check for omitted fields
+	zb0001Len := uint32(2)
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x2
 	}
-	for za0001 := range z.Events {
-		o, err = z.Events[za0001].MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "Events", za0001)
-			return
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "e"
+		o = append(o, 0xa1, 0x65)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Events)))
+		if uint32(len(z.Events)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Events {
+			o, err = z.Events[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Events", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "ep"
+			o = append(o, 0xa2, 0x65, 0x70)
+			o = msgp.AppendUint64(o, z.Epoch)
 		}
 	}
 	return
@@ -1983,6 +2088,8 @@ func (z *EventsReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 1 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -2014,6 +2121,13 @@ func (z *EventsReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "ep":
+			z.Epoch, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+			zb0001Mask |= 0x1
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -2022,6 +2136,11 @@ func (z *EventsReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if (zb0001Mask & 0x1) == 0 {
+		z.Epoch = 0
+	}
+
 	o = bts
 	return
 }
@@ -2032,6 +2151,7 @@ func (z *EventsReply) Msgsize() (s int) {
 	for za0001 := range z.Events {
 		s += z.Events[za0001].Msgsize()
 	}
+	s += 3 + msgp.Uint64Size
 	return
 }
 
