@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -38,6 +39,15 @@ type HTTPConfig struct {
 	// Dial, if set, is how proxies connect to a node (the netns tier dials
 	// from the clients' namespace). If nil, net.DialTimeout.
 	Dial func(addr string, timeout time.Duration) (net.Conn, error)
+	// Secret, if set, turns authentication on: every node serves with it as
+	// its lock secret (rest.ServerConfig.Secret) and every rest client signs
+	// with it, so each client asks each node's hello and signs for that node
+	// and that start of it, as in production. At least rest.MinSecretLen
+	// bytes. If empty, nodes and clients run Insecure.
+	Secret string
+	// Logger receives what the nodes' HTTP servers log
+	// (rest.ServerConfig.Logger). If nil, slog.Default().
+	Logger *slog.Logger
 }
 
 // HTTPNetwork runs every node as a real rest.Server over a real
@@ -94,7 +104,9 @@ func NewHTTPNetwork(cfg HTTPConfig) (*HTTPNetwork, error) {
 				return nil, err
 			}
 			prow = append(prow, p)
-			rc, err := rest.NewClient("http://"+p.addr(), rest.ClientConfig{Insecure: true, CallTimeout: cfg.CallTimeout})
+			rc, err := rest.NewClient("http://"+p.addr(), rest.ClientConfig{
+				Secret: cfg.Secret, Insecure: cfg.Secret == "", CallTimeout: cfg.CallTimeout,
+			})
 			if err != nil {
 				h.Close()
 				h.CloseClients()
@@ -116,8 +128,8 @@ func (h *HTTPNetwork) nodeAddr(k int) string {
 	return h.nodes[k].addr
 }
 
-// startNode starts node k with a fresh table on a new listener.
-// startNode starts node k with a table configured by cfg.
+// startNode starts node k with a table configured by cfg, on a new
+// listener.
 func (h *HTTPNetwork) startNode(k int, cfg locker.Config) error {
 	var ln net.Listener
 	var err error
@@ -130,7 +142,9 @@ func (h *HTTPNetwork) startNode(k int, cfg locker.Config) error {
 		return fmt.Errorf("simulation: node %d: %w", k, err)
 	}
 	table := locker.New(cfg)
-	srv, err := rest.NewServer(table, rest.ServerConfig{Insecure: true, ShutdownTimeout: time.Second})
+	srv, err := rest.NewServer(table, rest.ServerConfig{
+		Secret: h.cfg.Secret, Insecure: h.cfg.Secret == "", ShutdownTimeout: time.Second, Logger: h.cfg.Logger,
+	})
 	if err != nil {
 		ln.Close()
 		table.Close()
