@@ -89,10 +89,6 @@ type SoakConfig struct {
 	// settled samples.
 	FaultGap time.Duration
 
-	// Window is how often the history of each resource is checked and
-	// dropped (see Soak): the soak's own memory is bounded by what one
-	// window records. If zero, 10s.
-	Window time.Duration
 	// CheckTimeout bounds porcupine's work on one window of one resource;
 	// a window it cannot decide within it counts as undecided, a failure.
 	// If zero, 10s.
@@ -143,7 +139,6 @@ func (c SoakConfig) withDefaults() SoakConfig {
 	if len(c.Faults) == 0 {
 		c.Faults = SoakFaultKinds
 	}
-	def(&c.Window, 10*time.Second)
 	def(&c.CheckTimeout, 10*time.Second)
 	if c.Secret == "" {
 		c.Secret = soakSecret
@@ -164,8 +159,8 @@ func (c SoakConfig) validate() error {
 			c.Clients, c.Workers, MaxClients)
 	case c.ReadFraction > 1:
 		return fmt.Errorf("simulation: ReadFraction %v above 1", c.ReadFraction)
-	case c.Outage < 0 || c.Settle < 0 || c.Window < 0:
-		return errors.New("simulation: negative Outage, Settle or Window")
+	case c.Outage < 0 || c.Settle < 0:
+		return errors.New("simulation: negative Outage or Settle")
 	case c.FaultGap < c.minFaultGap():
 		return fmt.Errorf("simulation: FaultGap %v below Validity + LongHold + 2s = %v: a long hold could meet two faults", c.FaultGap, c.minFaultGap())
 	}
@@ -201,8 +196,8 @@ func (c SoakConfig) minFaultGap() time.Duration {
 // The checks are those of the simulation (CheckLocks, porcupine against
 // the read/write lock model; CheckRegister, lost updates and overlapping
 // writers), made per resource in windows so that the soak's own memory
-// does not grow with its length: every Window, each resource in turn is
-// drained (its gate, a sync.RWMutex that every operation on it holds for
+// does not grow with its length: before each sample (SoakPhase.SampleEvery)
+// each resource in turn is drained (its gate, a sync.RWMutex that every operation on it holds for
 // reading, is taken for writing, which waits for the operations under way
 // and keeps new ones out), its history and register are swapped for fresh
 // ones, and the old ones are checked and dropped. Nothing is held on a
@@ -327,8 +322,9 @@ type SoakPhase struct {
 	Rate float64
 	// Faults runs the fault schedule (soakfaults.go) during the phase.
 	Faults bool
-	// SampleEvery is how often the process and the workload are sampled.
-	// If zero, 10s.
+	// SampleEvery is how often the process and the workload are sampled,
+	// every resource's window checked and dropped just before. If zero,
+	// 10s.
 	SampleEvery time.Duration
 	// OnSample, if set, is called with each sample as it is taken, on the
 	// sampler's goroutine.
@@ -358,7 +354,7 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 	defer stopLife()
 
 	var permits chan struct{}
-	var bg sync.WaitGroup // pacer, faults, rotation, sampler
+	var bg sync.WaitGroup // pacer, faults, sampler
 	if p.Rate > 0 {
 		permits = make(chan struct{}, max(1, int(p.Rate/20)))
 		bg.Go(func() { pace(phase, p.Rate, permits) })
@@ -366,24 +362,31 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 	if p.Faults {
 		bg.Go(func() { s.injectFaults(phase) })
 	}
-	bg.Go(func() { s.rotateEvery(phase) })
 	res := &SoakResult{Phase: p}
 	bg.Go(func() {
 		t := time.NewTicker(p.SampleEvery)
 		defer t.Stop()
 		last := start
+		workers, long := s.res[:s.cfg.Resources], s.res[s.cfg.Resources:]
 		for {
 			select {
 			case <-phase.Done():
 				return
-			case now := <-t.C:
-				smp := s.sample(now.Sub(start), now.Sub(last))
-				last = now
-				res.Samples = append(res.Samples, smp)
-				if p.OnSample != nil {
-					p.OnSample(smp)
-				}
+			case <-t.C:
 			}
+			// The windows are checked and dropped before the sample, so
+			// that the soak's own records are at their least, and no check
+			// is under way, when it measures the process; the long
+			// holders' after it, as their rotation waits for a hold to end.
+			s.rotateAll(workers)
+			now := time.Now()
+			smp := s.sample(now.Sub(start), now.Sub(last))
+			last = now
+			res.Samples = append(res.Samples, smp)
+			if p.OnSample != nil {
+				p.OnSample(smp)
+			}
+			s.rotateAll(long)
 		}
 	})
 
@@ -394,9 +397,7 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 	workers.Wait()
 	res.Elapsed = time.Since(start)
 	bg.Wait()
-	for _, r := range s.res { // the last window of each resource
-		s.rotate(r)
-	}
+	s.rotateAll(s.res)                                         // the last window of each resource
 	res.Ops, res.LongHolds = s.ops.Swap(0), s.longHolds.Load() // Ops: since the last sample
 	res.Errors = s.errs.take()
 	for _, smp := range res.Samples {

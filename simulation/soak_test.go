@@ -28,7 +28,7 @@ func TestSoakShort(t *testing.T) {
 			s, err := NewSoak(SoakConfig{
 				Clients: 3, Workers: 2, Resources: 4, LongHold: 500 * time.Millisecond,
 				Faults: []string{kind}, Outage: 500 * time.Millisecond, Settle: 300 * time.Millisecond,
-				Window: 500 * time.Millisecond, Seed: 7,
+				Seed: 7,
 			})
 			require.NoError(t, err)
 			defer s.Close()
@@ -42,7 +42,7 @@ func TestSoakShort(t *testing.T) {
 			assert.Positive(t, res.Ops, "worker cycles")
 			assert.Positive(t, res.LongHolds)
 			assert.Positive(t, res.Check.Register.Writes)
-			assert.Greater(t, res.Check.Windows, 4*2, "every resource's windows, rotated every 500ms")
+			assert.Greater(t, res.Check.Windows, 4*2, "every resource's windows, checked before every sample (500ms)")
 			assert.Equal(t, map[string]int{kind: 1}, res.Faults)
 			assert.Len(t, res.Samples, seen)
 			assert.NotEmpty(t, res.Samples)

@@ -1,11 +1,9 @@
 package simulation
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/dsync-go/dsync/clock"
 )
@@ -71,23 +69,10 @@ func enterAny(res []*soakResource, i int) *soakResource {
 	return res[i]
 }
 
-// rotateEvery rotates every resource's window every Window until ctx
-// ends, one resource after another.
-func (s *Soak) rotateEvery(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Window)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, r := range s.res {
-				if ctx.Err() != nil {
-					return // Run rotates them all once the workers stop
-				}
-				s.rotate(r)
-			}
-		}
+// rotateAll rotates each of res, one after another.
+func (s *Soak) rotateAll(res []*soakResource) {
+	for _, r := range res {
+		s.rotate(r)
 	}
 }
 

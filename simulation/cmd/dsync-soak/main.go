@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "how long the soak runs at its rate, under faults")
 	fs.Float64Var(&o.rate, "rate", 0, "acquisitions per second, in all (0: half of the peak measured first)")
 	fs.DurationVar(&o.peakFor, "peak-for", 20*time.Second, "how long the peak throughput is measured, without faults (not with -rate)")
-	fs.DurationVar(&o.interval, "interval", 10*time.Second, "how often the process and the workload are sampled")
+	fs.DurationVar(&o.interval, "interval", 10*time.Second, "how often the process and the workload are sampled, each resource's history checked and dropped just before")
 	fs.DurationVar(&o.warmup, "warmup", 0, "samples before this are not checked for flatness (0: 10% of -duration, at most 2m)")
 	fs.Float64Var(&o.tolerance, "tolerance", 0.10, "how far RSS, goroutines and file descriptors may stray from their median after the warm-up (0.10: ±10%)")
 	fs.StringVar(&o.csvFile, "csv", "", "write the samples as CSV to this file")
@@ -97,7 +97,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.Settle, "settle", 0, "samples within this of a fault's end are not settled, and not checked for flatness (0: 10s)")
 	faultKinds := fs.String("faults", strings.Join(simulation.SoakFaultKinds, ","), "kinds of fault the schedule cycles through, in order")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", 0, "bound on one call to one node (0: 500ms)")
-	fs.DurationVar(&c.Window, "window", 0, "how often each resource's history is checked and dropped (0: 10s)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the workload's choices and the fault schedule")
 	if err := fs.Parse(args); err != nil {
 		return 2
