@@ -76,11 +76,12 @@ type SoakConfig struct {
 	Outage time.Duration
 	// Settle is how long after the end of a fault (the heal, or the end of
 	// a restarted node's grace period) a sample still counts as taken
-	// during it (SoakSample.Settled is false): until the clients have found
-	// the healed node again (their probe runs every second), the work the
-	// fault left behind (background releases, stalled connections) is done,
-	// and the nodes' HTTP servers have let the workers of the burst that
-	// follows a heal go (after 10 s idle). If zero, 10s.
+	// during it (SoakSample.Settled is false): as long as the work a fault
+	// leaves behind may last. The longest is a release that failed during
+	// the fault, which dsync retries in the background for
+	// Config.UnlockRetryFor (30s by default); the rest clients probe a node
+	// they found offline every second, and the nodes' HTTP servers let the
+	// workers of a burst go after 10 s idle. If zero, 30s.
 	Settle time.Duration
 	// FaultGap is the quiet time from the end of a fault to the start of
 	// the next one. It must be at least Validity + LongHold + 2s, so that
@@ -134,7 +135,7 @@ func (c SoakConfig) withDefaults() SoakConfig {
 	def(&c.RetryMax, 100*time.Millisecond)
 	def(&c.LockTimeout, 4*c.Validity)
 	def(&c.Outage, 3*time.Second)
-	def(&c.Settle, 10*time.Second)
+	def(&c.Settle, 30*time.Second)
 	def(&c.FaultGap, max(c.minFaultGap(), c.Settle+10*time.Second))
 	if len(c.Faults) == 0 {
 		c.Faults = SoakFaultKinds

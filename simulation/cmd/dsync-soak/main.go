@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.Validity, "validity", 0, "grant validity; refresh every quarter of it; a restarted node's grace (0: 2s)")
 	fs.DurationVar(&c.Outage, "outage", 0, "how long each fault lasts (0: 3s)")
 	fs.DurationVar(&c.FaultGap, "fault-gap", 0, "quiet time between faults, at least validity + long hold + 2s (0: that, or settle + 10s if longer)")
-	fs.DurationVar(&c.Settle, "settle", 0, "samples within this of a fault's end are not settled, and not checked for flatness (0: 10s)")
+	fs.DurationVar(&c.Settle, "settle", 0, "samples within this of a fault's end are not settled, and not checked for flatness (0: 30s)")
 	faultKinds := fs.String("faults", strings.Join(simulation.SoakFaultKinds, ","), "kinds of fault the schedule cycles through, in order")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", 0, "bound on one call to one node (0: 500ms)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the workload's choices and the fault schedule")
