@@ -19,9 +19,9 @@ import (
 
 // SoakConfig configures a Soak: the HTTP tier's cluster, the register
 // workload and the fault schedule. The zero value of each field is a
-// documented default; the defaults are those of the real-clock tier
-// (Validity 2s), so that faults, grace periods and expiries come around
-// every few seconds.
+// documented default; the durations are short, as in the real-clock tier
+// (Validity 2s), so that refreshes, grace periods and expiries come
+// around every few seconds.
 type SoakConfig struct {
 	// Nodes is how many nodes there are. If zero, 3.
 	Nodes int
@@ -198,7 +198,8 @@ func (c SoakConfig) minFaultGap() time.Duration {
 // the read/write lock model; CheckRegister, lost updates and overlapping
 // writers), made per resource in windows so that the soak's own memory
 // does not grow with its length: before each sample (SoakPhase.SampleEvery)
-// each resource in turn is drained (its gate, a sync.RWMutex that every operation on it holds for
+// each of the workers' resources in turn (the long holders' on their own,
+// as often) is drained (its gate, a sync.RWMutex that every operation on it holds for
 // reading, is taken for writing, which waits for the operations under way
 // and keeps new ones out), its history and register are swapped for fresh
 // ones, and the old ones are checked and dropped. Nothing is held on a
@@ -355,7 +356,7 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 	defer stopLife()
 
 	var permits chan struct{}
-	var bg sync.WaitGroup // pacer, faults, sampler
+	var bg sync.WaitGroup // pacer, faults, sampler, long holders' windows
 	if p.Rate > 0 {
 		permits = make(chan struct{}, max(1, int(p.Rate/20)))
 		bg.Go(func() { pace(phase, p.Rate, permits) })
@@ -364,11 +365,11 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 		bg.Go(func() { s.injectFaults(phase) })
 	}
 	res := &SoakResult{Phase: p}
+	shared, long := s.res[:s.cfg.Resources], s.res[s.cfg.Resources:]
 	bg.Go(func() {
 		t := time.NewTicker(p.SampleEvery)
 		defer t.Stop()
 		last := start
-		workers, long := s.res[:s.cfg.Resources], s.res[s.cfg.Resources:]
 		for {
 			select {
 			case <-phase.Done():
@@ -377,9 +378,8 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 			}
 			// The windows are checked and dropped before the sample, so
 			// that the soak's own records are at their least, and no check
-			// is under way, when it measures the process; the long
-			// holders' after it, as their rotation waits for a hold to end.
-			s.rotateAll(workers)
+			// is under way, when it measures the process.
+			s.rotateAll(shared)
 			now := time.Now()
 			smp := s.sample(now.Sub(start), now.Sub(last))
 			last = now
@@ -387,7 +387,21 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 			if p.OnSample != nil {
 				p.OnSample(smp)
 			}
-			s.rotateAll(long)
+		}
+	})
+	// The long holders' windows, a hold every LongHold each, are checked on
+	// their own: a rotation waits for a hold to end, which would hold the
+	// samples back.
+	bg.Go(func() {
+		t := time.NewTicker(p.SampleEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-phase.Done():
+				return
+			case <-t.C:
+				s.rotateAll(long)
+			}
 		}
 	})
 

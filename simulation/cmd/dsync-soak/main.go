@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		how := fmt.Sprintf("over the whole %v", peak.Elapsed.Round(time.Millisecond))
 		if len(rates) > 0 {
 			p = medianOf(rates)
-			how = fmt.Sprintf("median of %d one-second rates, %.0f to %.0f; %.0f over the whole %v",
+			how = fmt.Sprintf("median of %d rates over a second each, %.0f to %.0f; %.0f over the whole %v",
 				len(rates), slices.Min(rates), slices.Max(rates), peak.Throughput(), peak.Elapsed.Round(time.Millisecond))
 		}
 		fmt.Fprintf(stdout, "peak: %.0f acquisitions/s (%s); %d windows checked, %d violations\n",
