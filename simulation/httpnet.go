@@ -1,12 +1,15 @@
 package simulation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -245,6 +248,44 @@ func (h *HTTPNetwork) RestartNode(k int) {
 	if err := h.startNode(k, h.cfg.Node); err != nil {
 		panic(fmt.Sprintf("simulation: restart node %d: %v", k, err))
 	}
+}
+
+// describe says, for a report, what each node's table holds of resource
+// (the first 8 characters of each UID, w or r) and whether client c's rest
+// client finds the node online: "n0 online {3f2a9c1b w}, n1 offline {},
+// n2 down".
+func (h *HTTPNetwork) describe(resource string, c int) string {
+	h.mu.Lock()
+	nodes := slices.Clone(h.nodes)
+	var clients []*rest.Client
+	if c < len(h.clients) {
+		clients = h.clients[c]
+	}
+	h.mu.Unlock()
+	parts := make([]string, len(nodes))
+	for k, nd := range nodes {
+		state := "offline"
+		if k < len(clients) && clients[k].IsOnline() {
+			state = "online"
+		}
+		if nd.table == nil {
+			parts[k] = fmt.Sprintf("n%d down", k)
+			continue
+		}
+		var held []string
+		entries, _ := nd.table.List(context.Background(), 0)
+		for _, e := range entries {
+			if e.Resource == resource {
+				mode := "r"
+				if e.Write {
+					mode = "w"
+				}
+				held = append(held, fmt.Sprintf("%.8s %s", e.UID, mode))
+			}
+		}
+		parts[k] = fmt.Sprintf("n%d %s {%s}", k, state, strings.Join(held, ", "))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // NodeUp reports whether node k runs.

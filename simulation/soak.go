@@ -19,9 +19,8 @@ import (
 
 // SoakConfig configures a Soak: the HTTP tier's cluster, the register
 // workload and the fault schedule. The zero value of each field is a
-// documented default; the durations are short, as in the real-clock tier
-// (Validity 2s), so that refreshes, grace periods and expiries come
-// around every few seconds.
+// documented default; the durations are short (Validity 5s), so that
+// refreshes, grace periods and expiries come around every few seconds.
 type SoakConfig struct {
 	// Nodes is how many nodes there are. If zero, 3.
 	Nodes int
@@ -53,7 +52,12 @@ type SoakConfig struct {
 	// Validity is the nodes' grant validity and the clients'
 	// Config.Validity; the clients refresh every Validity/4, and a node
 	// that restarts is in its grace period (the library's default,
-	// locker.Config.QuietPeriod zero) for one Validity. If zero, 2s.
+	// locker.Config.QuietPeriod zero) for one Validity. If zero, 5s, not
+	// the real-clock tier's 2s: a rest client that waits past CallTimeout
+	// for one answer finds the node offline until its next probe, a
+	// second later, and on a loaded machine a healthy node's answer can
+	// take that long; at 2s (refreshes every 500ms) such a second on top
+	// of one real fault cost a long holder its lock once in 30 minutes.
 	Validity time.Duration
 	// CallTimeout bounds one call to one node (rest and dsync). If zero,
 	// 500ms, not the real-clock tier's 250ms: a rest.Client reports a node
@@ -128,7 +132,7 @@ func (c SoakConfig) withDefaults() SoakConfig {
 		c.ReadFraction = 0.3
 	}
 	def(&c.Hold, time.Millisecond)
-	def(&c.Validity, 2*time.Second)
+	def(&c.Validity, 5*time.Second)
 	def(&c.LongHold, c.Validity)
 	def(&c.CallTimeout, 500*time.Millisecond)
 	def(&c.RetryMin, 10*time.Millisecond)
@@ -230,16 +234,22 @@ type Soak struct {
 	checkMu sync.Mutex // guards check
 	check   SoakCheck
 
-	faultMu    sync.Mutex // guards faultNow, faultEnded and faults
+	faultMu    sync.Mutex // guards faultNow, lastFault, faultEnded and faults
 	faultNow   string     // the fault under way, "" if none
-	faultEnded time.Time  // when the last fault ended (a heal, or a grace period's end)
+	lastFault  string     // the last fault that ended
+	faultEnded time.Time  // when it ended (a heal, or a grace period's end)
 	faults     map[string]int
+
+	started time.Time  // when the Run under way started; set before any worker starts
+	lossMu  sync.Mutex // guards losses
+	losses  []string   // the Run's lost locks, described (at most maxLosses)
 }
 
 // soakWorker is one goroutine of the workload: a client of the lock
 // model.
 type soakWorker struct {
 	id      int // the lock model's client
+	client  int // its client process
 	ds      *dsync.Dsync
 	rng     *rand.Rand
 	mutexes map[string]*dsync.DRWMutex // its own: a DRWMutex's RUnlock releases its most recent read lock, whoever took it
@@ -280,7 +290,7 @@ func NewSoak(cfg SoakConfig) (*Soak, error) {
 		s.clients = append(s.clients, ds)
 		for w := range cfg.Workers {
 			id := c*cfg.Workers + w
-			s.workers = append(s.workers, &soakWorker{id: id, ds: ds,
+			s.workers = append(s.workers, &soakWorker{id: id, client: c, ds: ds,
 				rng: rand.New(rand.NewPCG(cfg.Seed, 2000+uint64(id))), mutexes: map[string]*dsync.DRWMutex{}})
 		}
 	}
@@ -289,7 +299,7 @@ func NewSoak(cfg SoakConfig) (*Soak, error) {
 			r := &soakResource{name: fmt.Sprintf("long/c%d", c), seg: newSoakSegment()}
 			s.res = append(s.res, r)
 			id := cfg.Clients*cfg.Workers + c
-			s.workers = append(s.workers, &soakWorker{id: id, ds: ds, long: r,
+			s.workers = append(s.workers, &soakWorker{id: id, client: c, ds: ds, long: r,
 				rng: rand.New(rand.NewPCG(cfg.Seed, 2000+uint64(id))), mutexes: map[string]*dsync.DRWMutex{}})
 		}
 	}
@@ -350,6 +360,7 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 	s.reset()
 	before := s.clientStats()
 	start := time.Now()
+	s.started = start
 	phase, cancel := context.WithTimeout(ctx, p.Duration)
 	defer cancel()
 	phase, stopLife := mergeDone(phase, s.life)
@@ -425,6 +436,9 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 	s.faultMu.Lock()
 	res.Faults = s.faults
 	s.faultMu.Unlock()
+	s.lossMu.Lock()
+	res.Losses = s.losses
+	s.lossMu.Unlock()
 	after := s.clientStats()
 	res.Reclaims, res.Reclaimed, res.RefreshRounds = after.Reclaims-before.Reclaims, after.Reclaimed-before.Reclaimed,
 		after.RefreshRounds-before.RefreshRounds
@@ -444,7 +458,10 @@ func (s *Soak) reset() {
 	s.checkMu.Unlock()
 	s.faultMu.Lock()
 	s.faults = map[string]int{}
-	s.faultNow, s.faultEnded = "", time.Time{}
+	s.faultNow, s.lastFault, s.faultEnded = "", "", time.Time{}
+	s.lossMu.Lock()
+	s.losses = nil
+	s.lossMu.Unlock()
 	s.faultMu.Unlock()
 }
 
@@ -570,12 +587,13 @@ func (s *Soak) cycle(w *soakWorker, r *soakResource, write bool, hold time.Durat
 	told := make(chan struct{})
 	stopTold := context.AfterFunc(lockCtx, func() {
 		defer close(told)
-		if errors.Is(context.Cause(lockCtx), dsync.ErrLockLost) {
+		if cause := context.Cause(lockCtx); errors.Is(cause, dsync.ErrLockLost) {
 			seg.hist.Point(w.id, r.name, OpLost, write)
 			s.errs.lost.Add(1)
 			if w.long != nil {
 				s.errs.longLost.Add(1)
 			}
+			s.recordLoss(w, r.name, start.Add(took), cause)
 		}
 	})
 	sec := seg.reg.Enter(w.id, r.name, write)
@@ -599,6 +617,38 @@ func (s *Soak) cycle(w *soakWorker, r *soakResource, write bool, hold time.Durat
 		s.errs.release(err)
 	}
 	return nil
+}
+
+// maxLosses bounds the lost locks a Run describes.
+const maxLosses = 20
+
+// recordLoss describes a lock of w on name, granted at granted, that its
+// holder was told is lost with cause: when, what fault was under way or
+// had ended last, and what each node holds of name and whether w's client
+// finds it online.
+func (s *Soak) recordLoss(w *soakWorker, name string, granted time.Time, cause error) {
+	now := time.Now()
+	s.faultMu.Lock()
+	fault := "during " + s.faultNow
+	if s.faultNow == "" {
+		fault = "no fault under way"
+		if s.lastFault != "" {
+			fault += fmt.Sprintf(", %s ended %v before", s.lastFault, now.Sub(s.faultEnded).Round(time.Millisecond))
+		}
+	}
+	s.faultMu.Unlock()
+	kind := "worker"
+	if w.long != nil {
+		kind = "long holder"
+	}
+	d := fmt.Sprintf("%s, c%d's %s (model client %d), lost at %v, %v after its grant, %s: %v; nodes: %s",
+		name, w.client, kind, w.id, now.Sub(s.started).Round(time.Millisecond), now.Sub(granted).Round(time.Millisecond),
+		fault, cause, s.net.describe(name, w.client))
+	s.lossMu.Lock()
+	defer s.lossMu.Unlock()
+	if len(s.losses) < maxLosses {
+		s.losses = append(s.losses, d)
+	}
 }
 
 // mutex returns w's DRWMutex on name.

@@ -25,7 +25,7 @@ func TestSoakShort(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			s, err := NewSoak(SoakConfig{
-				Clients: 3, Workers: 2, Resources: 4, LongHold: 500 * time.Millisecond,
+				Clients: 3, Workers: 2, Resources: 4, Validity: 2 * time.Second, LongHold: 500 * time.Millisecond,
 				Faults: []string{kind}, Outage: 500 * time.Millisecond, Settle: 300 * time.Millisecond,
 				Seed: 7,
 			})

@@ -128,7 +128,7 @@ func (s *Soak) setFault(kind, now string) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	if now == "" && s.faultNow != "" {
-		s.faultEnded = time.Now()
+		s.lastFault, s.faultEnded = s.faultNow, time.Now()
 	}
 	s.faultNow = now
 	if kind != "" {

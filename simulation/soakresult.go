@@ -167,6 +167,9 @@ type SoakResult struct {
 	Check          SoakCheck
 	// Faults counts the faults injected, by kind (soakfaults.go).
 	Faults map[string]int
+	// Losses describes the locks lost during the Run (the first 20): when,
+	// after what fault, and what the nodes held then (HTTPNetwork.describe).
+	Losses []string
 	// Reclaims and Reclaimed are the clients' reclaims on restarted nodes
 	// during the Run (dsync.Stats), sent and granted; RefreshRounds, their
 	// refresh rounds.
@@ -198,6 +201,11 @@ func (r *SoakResult) Failures() []string {
 	}
 	if n := r.Errors.LongLost; n > 0 {
 		out = append(out, fmt.Sprintf("%d long holds lost", n))
+		for _, l := range r.Losses {
+			if strings.Contains(l, "long holder") {
+				out = append(out, l)
+			}
+		}
 	}
 	return out
 }

@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&c.ReadFraction, "read", 0, "share of read locks (0: 0.3; negative: none)")
 	fs.DurationVar(&c.Hold, "hold", 0, "a worker's section lasts up to this (0: 1ms; negative: no wait)")
 	fs.DurationVar(&c.LongHold, "long-hold", 0, "each client's long holder keeps its lock this long (0: the validity; negative: no long holders)")
-	fs.DurationVar(&c.Validity, "validity", 0, "grant validity; refresh every quarter of it; a restarted node's grace (0: 2s)")
+	fs.DurationVar(&c.Validity, "validity", 0, "grant validity; refresh every quarter of it; a restarted node's grace (0: 5s)")
 	fs.DurationVar(&c.Outage, "outage", 0, "how long each fault lasts (0: 3s)")
 	fs.DurationVar(&c.FaultGap, "fault-gap", 0, "quiet time between faults, at least validity + long hold + 2s (0: that, or settle + 10s if longer)")
 	fs.DurationVar(&c.Settle, "settle", 0, "samples within this of a fault's end are not settled, and not checked for flatness (0: 30s)")
@@ -218,6 +218,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "; reclaims %d sent, %d granted; %d refresh rounds\n", res.Reclaims, res.Reclaimed, res.RefreshRounds)
 	fmt.Fprintf(stdout, "errors: %s\n", res.Errors)
+	if len(res.Losses) > 0 {
+		fmt.Fprintf(stdout, "locks lost (the first %d):\n", len(res.Losses))
+		for _, l := range res.Losses {
+			fmt.Fprintf(stdout, "  %s\n", l)
+		}
+	}
 	ch := res.Check
 	fmt.Fprintf(stdout, "checked %d windows (%d lock operations): %d not linearizable, %d undecided; %d writes, %d lost updates, %d overlapping writers\n",
 		ch.Windows, ch.Ops, ch.NotLinearizable, ch.Undecided, ch.Register.Writes, ch.Register.LostUpdates, ch.Register.Overlaps)
