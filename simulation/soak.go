@@ -53,11 +53,13 @@ type SoakConfig struct {
 	// Config.Validity; the clients refresh every Validity/4, and a node
 	// that restarts is in its grace period (the library's default,
 	// locker.Config.QuietPeriod zero) for one Validity. If zero, 5s, not
-	// the real-clock tier's 2s: a rest client that waits past CallTimeout
-	// for one answer finds the node offline until its next probe, a
-	// second later, and on a loaded machine a healthy node's answer can
-	// take that long; at 2s (refreshes every 500ms) such a second on top
-	// of one real fault cost a long holder its lock once in 30 minutes.
+	// the real-clock tier's 2s, at which a long holder lost its lock once
+	// in 30 minutes, during a partition of one node from its client, on a
+	// loaded machine. Our reading, not shown: a rest client that waits
+	// past CallTimeout for one answer finds the node offline until its
+	// next probe, a second later, and a loaded machine can make a healthy
+	// node's answer that late; at 2s (refreshes every 500ms) such a second
+	// on top of one real fault leaves too little of a lock's life.
 	Validity time.Duration
 	// CallTimeout bounds one call to one node (rest and dsync). If zero,
 	// 500ms, not the real-clock tier's 250ms: a rest.Client reports a node
