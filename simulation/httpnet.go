@@ -273,19 +273,40 @@ func (h *HTTPNetwork) describe(resource string, c int) string {
 			continue
 		}
 		var held []string
-		entries, _ := nd.table.List(context.Background(), 0)
-		for _, e := range entries {
-			if e.Resource == resource {
-				mode := "r"
-				if e.Write {
-					mode = "w"
-				}
-				held = append(held, fmt.Sprintf("%.8s %s", e.UID, mode))
+		for _, e := range entriesOf(nd.table, resource) {
+			mode := "r"
+			if e.Write {
+				mode = "w"
 			}
+			held = append(held, fmt.Sprintf("%.8s %s", e.UID, mode))
 		}
 		parts[k] = fmt.Sprintf("n%d %s {%s}", k, state, strings.Join(held, ", "))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// entriesOf returns the entries table holds of resource, read from the
+// listing from resource's place in it on, a page at a time.
+func entriesOf(table *locker.Local, resource string) []locker.Entry {
+	const pageSize = 64
+	var held []locker.Entry
+	args := locker.ListArgs{AfterResource: resource, Max: pageSize}
+	for {
+		page, err := table.List(context.Background(), args)
+		if err != nil {
+			return held
+		}
+		for _, e := range page.Entries {
+			if e.Resource != resource {
+				return held
+			}
+			held = append(held, e)
+		}
+		if !page.More || len(page.Entries) == 0 {
+			return held
+		}
+		args = page.Next(pageSize)
+	}
 }
 
 // NodeUp reports whether node k runs.
