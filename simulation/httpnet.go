@@ -49,7 +49,9 @@ type HTTPConfig struct {
 	// bytes. If empty, nodes and clients run Insecure.
 	Secret string
 	// Logger receives what the nodes' HTTP servers log
-	// (rest.ServerConfig.Logger). If nil, slog.Default().
+	// (rest.ServerConfig.Logger) and what the rest clients log of nodes
+	// going offline and answering again (rest.ClientConfig.Logger). If
+	// nil, slog.Default().
 	Logger *slog.Logger
 }
 
@@ -108,7 +110,7 @@ func NewHTTPNetwork(cfg HTTPConfig) (*HTTPNetwork, error) {
 			}
 			prow = append(prow, p)
 			rc, err := rest.NewClient("http://"+p.addr(), rest.ClientConfig{
-				Secret: cfg.Secret, Insecure: cfg.Secret == "", CallTimeout: cfg.CallTimeout,
+				Secret: cfg.Secret, Insecure: cfg.Secret == "", CallTimeout: cfg.CallTimeout, Logger: cfg.Logger,
 			})
 			if err != nil {
 				h.Close()

@@ -107,8 +107,8 @@ type SoakConfig struct {
 	// Seed draws the workers' choices, the clients' back-off, the proxies'
 	// draws and the fault schedule's nodes and clients.
 	Seed uint64
-	// Logger receives what the nodes' HTTP servers and the clients' dsync
-	// instances log. If nil, nothing is logged.
+	// Logger receives what the nodes' HTTP servers, the clients' rest
+	// clients and their dsync instances log. If nil, nothing is logged.
 	Logger *slog.Logger
 }
 
