@@ -253,9 +253,9 @@ func (h *HTTPNetwork) RestartNode(k int) {
 }
 
 // describe says, for a report, what each node's table holds of resource
-// (the first 8 characters of each UID, w or r) and whether client c's rest
-// client finds the node online: "n0 online {3f2a9c1b w}, n1 offline {},
-// n2 down".
+// (the first 8 digits of each grant's tag, locker.UIDTag, not of its UID:
+// a UID is a capability; w or r) and whether client c's rest client finds
+// the node online: "n0 online {3f2a9c1b w}, n1 offline {}, n2 down".
 func (h *HTTPNetwork) describe(resource string, c int) string {
 	h.mu.Lock()
 	nodes := slices.Clone(h.nodes)
@@ -280,7 +280,7 @@ func (h *HTTPNetwork) describe(resource string, c int) string {
 			if e.Write {
 				mode = "w"
 			}
-			held = append(held, fmt.Sprintf("%.8s %s", e.UID, mode))
+			held = append(held, fmt.Sprintf("%.8s %s", locker.UIDTag(e.UID), mode))
 		}
 		parts[k] = fmt.Sprintf("n%d %s {%s}", k, state, strings.Join(held, ", "))
 	}
