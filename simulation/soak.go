@@ -393,6 +393,13 @@ func (s *Soak) Run(ctx context.Context, p SoakPhase) (*SoakResult, error) {
 			// that the soak's own records are at their least, and no check
 			// is under way, when it measures the process.
 			s.rotateAll(shared)
+			if phase.Err() != nil {
+				// The phase ended while a rotation waited for operations
+				// under way (up to LockTimeout each): the workers are
+				// leaving, and a sample now would measure a process
+				// without its workload. Run counts what is left.
+				return
+			}
 			now := time.Now()
 			smp := s.sample(now.Sub(start), now.Sub(last))
 			last = now
