@@ -152,3 +152,61 @@ func abs(v float64) float64 {
 	}
 	return v
 }
+
+// RateCheck is what CheckRate found of the workload's throughput over the
+// samples of a soak taken after its warm-up.
+type RateCheck struct {
+	Rate    float64 // the rate the phase was paced at (SoakPhase.Rate)
+	Samples int     // samples after the warm-up
+	// Median and Min are those samples' throughput (SoakSample.Throughput).
+	Median, Min float64
+	// Held reports whether Median is at least (1 − tolerance) × Rate: the
+	// workload ran at the rate it was given. Skipped says why it could
+	// not be checked, which fails.
+	Held    bool
+	Skipped string
+}
+
+// Failed reports whether r fails the check.
+func (r RateCheck) Failed() bool { return !r.Held }
+
+func (r RateCheck) String() string {
+	if r.Skipped != "" {
+		return fmt.Sprintf("throughput: not checked (%s)", r.Skipped)
+	}
+	verdict := "held"
+	if !r.Held {
+		verdict = "NOT HELD"
+	}
+	return fmt.Sprintf("throughput: median %.0f/s (%.0f%% of the rate of %.0f/s), least %.0f/s, over %d samples: %s",
+		r.Median, 100*r.Median/r.Rate, r.Rate, r.Min, r.Samples, verdict)
+}
+
+// CheckRate checks that the workload kept the rate it was paced at: the
+// median throughput of the samples taken at or after warmup is at least
+// (1 − tolerance) × rate. Given settled samples (SettledSamples), it tells
+// whether the soak ran at the rate it claims outside faults; a pacer only
+// drops permits when every worker is busy, so a median below the rate
+// means acquisitions took longer than the workers could absorb. A rate of
+// zero (no pacing) or no sample after the warm-up is not checked, and
+// fails.
+func CheckRate(samples []SoakSample, warmup time.Duration, rate, tolerance float64) RateCheck {
+	r := RateCheck{Rate: rate}
+	var vs []float64
+	for _, s := range samples {
+		if s.At >= warmup {
+			vs = append(vs, s.Throughput)
+		}
+	}
+	r.Samples = len(vs)
+	switch {
+	case rate <= 0:
+		r.Skipped = "the phase was not paced"
+	case len(vs) == 0:
+		r.Skipped = fmt.Sprintf("no sample after the warm-up of %v", warmup)
+	default:
+		r.Median, r.Min = median(vs), slices.Min(vs)
+		r.Held = r.Median >= (1-tolerance)*rate
+	}
+	return r
+}

@@ -88,3 +88,48 @@ func TestReadProcStat(t *testing.T) {
 		assert.Positive(t, st.FDs, "stdin, stdout and stderr at least")
 	}
 }
+
+// TestCheckRate checks the throughput check: a median within the tolerance
+// below the rate holds, one further below does not, the warm-up is left
+// out, and a phase without pacing or samples is not checked.
+func TestCheckRate(t *testing.T) {
+	at := func(tput ...float64) []SoakSample {
+		var out []SoakSample
+		for i, v := range tput {
+			out = append(out, SoakSample{At: time.Duration(i+1) * 10 * time.Second, Throughput: v})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		samples []SoakSample
+		rate    float64
+		held    bool
+		median  float64
+		skipped string
+	}{
+		{"at the rate", at(0, 300, 298, 301, 295), 300, true, 299, ""},
+		{"a fault's dip does not move the median", at(0, 300, 40, 299, 300, 298), 300, true, 299, ""},
+		{"within the tolerance", at(0, 275, 272, 280), 300, true, 275, ""},
+		{"below it", at(0, 250, 240, 300), 300, false, 250, ""},
+		{"not paced", at(0, 300), 0, false, 0, "not paced"},
+		{"only the warm-up", at(300), 300, false, 0, "no sample after the warm-up"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := CheckRate(tc.samples, 20*time.Second, tc.rate, 0.10) // the first sample is the warm-up's
+			assert.Equal(t, tc.held, r.Held)
+			assert.Equal(t, !tc.held, r.Failed())
+			assert.InDelta(t, tc.median, r.Median, 1e-9)
+			if tc.skipped != "" {
+				assert.Contains(t, r.Skipped, tc.skipped)
+				assert.Contains(t, r.String(), "not checked")
+				return
+			}
+			assert.Empty(t, r.Skipped)
+			assert.Equal(t, len(tc.samples)-1, r.Samples)
+			if !tc.held {
+				assert.Contains(t, r.String(), "NOT HELD")
+			}
+		})
+	}
+}

@@ -16,9 +16,11 @@
 //     workload's throughput, acquire latency and errors by kind;
 //  3. checks every window of every resource's history with porcupine and
 //     the register's checker (no two holders at once, no lost update, no
-//     overlapping writers), that no long holder lost its lock, and that
-//     RSS, goroutines and file descriptors stay within -tolerance of their
-//     median after the warm-up.
+//     overlapping writers), that no long holder lost its lock, that RSS,
+//     goroutines and file descriptors stay within -tolerance of their
+//     median after the warm-up, and that the workload held its rate there
+//     (the median throughput of those samples no more than -tolerance
+//     below it: a soak that ran far slower than it claims says little).
 //
 // It prints a row per sample as it goes and a summary at the end, writes
 // the samples as CSV with -csv, and exits with status 1 if a check fails.
@@ -78,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.peakFor, "peak-for", 20*time.Second, "how long the peak throughput is measured, without faults (not with -rate)")
 	fs.DurationVar(&o.interval, "interval", 10*time.Second, "how often the process and the workload are sampled, each resource's history checked and dropped just before")
 	fs.DurationVar(&o.warmup, "warmup", 0, "samples before this are not checked for flatness (0: 10% of -duration, at most 2m)")
-	fs.Float64Var(&o.tolerance, "tolerance", 0.10, "how far RSS, goroutines and file descriptors may stray from their median after the warm-up (0.10: ±10%)")
+	fs.Float64Var(&o.tolerance, "tolerance", 0.10, "how far RSS, goroutines and file descriptors may stray from their median after the warm-up, and the settled samples' median throughput fall below the rate (0.10: ±10%)")
 	fs.StringVar(&o.csvFile, "csv", "", "write the samples as CSV to this file")
 	fs.BoolVar(&o.noFaults, "no-faults", false, "run without the fault schedule")
 	fs.BoolVar(&o.verbose, "v", false, "log what the nodes and the clients log, to stderr")
@@ -230,13 +232,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	failures = append(failures, res.Failures()...)
 	settled := simulation.SettledSamples(res.Samples)
 	flat := simulation.CheckFlat(settled, o.warmup, o.tolerance)
-	fmt.Fprintf(stdout, "flatness of the settled samples after the warm-up (±%.0f%% of the median; %d of %d samples settled):\n",
-		100*o.tolerance, len(settled), len(res.Samples))
+	fmt.Fprintf(stdout, "the settled samples after the warm-up (flat: within ±%.0f%% of the median; throughput: at most %.0f%% below the rate; %d of %d samples settled):\n",
+		100*o.tolerance, 100*o.tolerance, len(settled), len(res.Samples))
 	for _, f := range flat {
 		fmt.Fprintf(stdout, "  %s\n", f)
 		if f.Failed() {
 			failures = append(failures, f.String())
 		}
+	}
+	rateCheck := simulation.CheckRate(settled, o.warmup, rate, o.tolerance)
+	fmt.Fprintf(stdout, "  %s\n", rateCheck)
+	if rateCheck.Failed() {
+		failures = append(failures, rateCheck.String())
 	}
 	fmt.Fprintln(stdout, "every sample after the warm-up, faults included (reported, not checked):")
 	for _, f := range simulation.CheckFlat(res.Samples, o.warmup, o.tolerance) {
