@@ -73,6 +73,11 @@ type SoakConfig struct {
 	// LockTimeout is every acquisition's Options.Timeout. If zero,
 	// 4×Validity.
 	LockTimeout time.Duration
+	// MaxWait is the clients' dsync.Config.MaxWait: how long one attempt
+	// of a contended acquisition waits in the nodes' queues. If zero,
+	// dsync's default; negative, acquisitions do not wait on the nodes
+	// and back off between attempts instead.
+	MaxWait time.Duration
 
 	// Faults are the kinds of fault the schedule cycles through, in order
 	// (SoakFaultKinds names them). If empty, all of them.
@@ -281,7 +286,7 @@ func NewSoak(cfg SoakConfig) (*Soak, error) {
 		ds, err := dsync.New(net.Lockers(c), dsync.Config{
 			RefreshInterval: cfg.Validity / 4, Validity: cfg.Validity,
 			CallTimeout: cfg.CallTimeout, RefreshCallTimeout: cfg.CallTimeout,
-			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
+			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxWait: cfg.MaxWait,
 			Owner: fmt.Sprintf("c%d", c), Logger: cfg.Logger,
 			Rand: rand.New(rand.NewPCG(cfg.Seed, 1000+uint64(c))),
 		})
