@@ -60,7 +60,16 @@
 //     its liveness probe.
 //   - scenario.go, scenarios.go: Scenario, Result, the expectations and the
 //     named scenarios; RandomFaults draws a schedule within a Budget.
+//   - soak.go, soakfaults.go, soakwindows.go, soakresult.go: Soak, the HTTP
+//     tier (authenticated) under the register workload for as long as
+//     asked, at a paced rate, with a fault schedule within n−W (node kills
+//     into their grace period, partitions, lost replies), its history
+//     checked in windows per resource so that its own memory stays flat;
+//     procstat.go and flatness.go: what it samples of the process (RSS,
+//     goroutines, file descriptors) and CheckFlat.
 //   - cmd/dsync-sim: runs scenarios over many seeds and prints the table.
+//   - cmd/dsync-soak: measures the register workload's peak, soaks at half
+//     of it under faults, and checks the windows and the flatness.
 //
 // # Time, and what replays
 //

@@ -1,11 +1,15 @@
 package simulation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +42,17 @@ type HTTPConfig struct {
 	// Dial, if set, is how proxies connect to a node (the netns tier dials
 	// from the clients' namespace). If nil, net.DialTimeout.
 	Dial func(addr string, timeout time.Duration) (net.Conn, error)
+	// Secret, if set, turns authentication on: every node serves with it as
+	// its lock secret (rest.ServerConfig.Secret) and every rest client signs
+	// with it, so each client asks each node's hello and signs for that node
+	// and that start of it, as in production. At least rest.MinSecretLen
+	// bytes. If empty, nodes and clients run Insecure.
+	Secret string
+	// Logger receives what the nodes' HTTP servers log
+	// (rest.ServerConfig.Logger) and what the rest clients log of nodes
+	// going offline and answering again (rest.ClientConfig.Logger). If
+	// nil, slog.Default().
+	Logger *slog.Logger
 }
 
 // HTTPNetwork runs every node as a real rest.Server over a real
@@ -94,7 +109,9 @@ func NewHTTPNetwork(cfg HTTPConfig) (*HTTPNetwork, error) {
 				return nil, err
 			}
 			prow = append(prow, p)
-			rc, err := rest.NewClient("http://"+p.addr(), rest.ClientConfig{Insecure: true, CallTimeout: cfg.CallTimeout})
+			rc, err := rest.NewClient("http://"+p.addr(), rest.ClientConfig{
+				Secret: cfg.Secret, Insecure: cfg.Secret == "", CallTimeout: cfg.CallTimeout, Logger: cfg.Logger,
+			})
 			if err != nil {
 				h.Close()
 				h.CloseClients()
@@ -116,8 +133,8 @@ func (h *HTTPNetwork) nodeAddr(k int) string {
 	return h.nodes[k].addr
 }
 
-// startNode starts node k with a fresh table on a new listener.
-// startNode starts node k with a table configured by cfg.
+// startNode starts node k with a table configured by cfg, on a new
+// listener.
 func (h *HTTPNetwork) startNode(k int, cfg locker.Config) error {
 	var ln net.Listener
 	var err error
@@ -130,7 +147,9 @@ func (h *HTTPNetwork) startNode(k int, cfg locker.Config) error {
 		return fmt.Errorf("simulation: node %d: %w", k, err)
 	}
 	table := locker.New(cfg)
-	srv, err := rest.NewServer(table, rest.ServerConfig{Insecure: true, ShutdownTimeout: time.Second})
+	srv, err := rest.NewServer(table, rest.ServerConfig{
+		Secret: h.cfg.Secret, Insecure: h.cfg.Secret == "", ShutdownTimeout: time.Second, Logger: h.cfg.Logger,
+	})
 	if err != nil {
 		ln.Close()
 		table.Close()
@@ -230,6 +249,65 @@ func (h *HTTPNetwork) RestartNode(k int) {
 	}
 	if err := h.startNode(k, h.cfg.Node); err != nil {
 		panic(fmt.Sprintf("simulation: restart node %d: %v", k, err))
+	}
+}
+
+// describe says, for a report, what each node's table holds of resource
+// (the first 8 digits of each grant's tag, locker.UIDTag, not of its UID:
+// a UID is a capability; w or r) and whether client c's rest client finds
+// the node online: "n0 online {3f2a9c1b w}, n1 offline {}, n2 down".
+func (h *HTTPNetwork) describe(resource string, c int) string {
+	h.mu.Lock()
+	nodes := slices.Clone(h.nodes)
+	var clients []*rest.Client
+	if c < len(h.clients) {
+		clients = h.clients[c]
+	}
+	h.mu.Unlock()
+	parts := make([]string, len(nodes))
+	for k, nd := range nodes {
+		state := "offline"
+		if k < len(clients) && clients[k].IsOnline() {
+			state = "online"
+		}
+		if nd.table == nil {
+			parts[k] = fmt.Sprintf("n%d down", k)
+			continue
+		}
+		var held []string
+		for _, e := range entriesOf(nd.table, resource) {
+			mode := "r"
+			if e.Write {
+				mode = "w"
+			}
+			held = append(held, fmt.Sprintf("%.8s %s", locker.UIDTag(e.UID), mode))
+		}
+		parts[k] = fmt.Sprintf("n%d %s {%s}", k, state, strings.Join(held, ", "))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// entriesOf returns the entries table holds of resource, read from the
+// listing from resource's place in it on, a page at a time.
+func entriesOf(table *locker.Local, resource string) []locker.Entry {
+	const pageSize = 64
+	var held []locker.Entry
+	args := locker.ListArgs{AfterResource: resource, Max: pageSize}
+	for {
+		page, err := table.List(context.Background(), args)
+		if err != nil {
+			return held
+		}
+		for _, e := range page.Entries {
+			if e.Resource != resource {
+				return held
+			}
+			held = append(held, e)
+		}
+		if !page.More || len(page.Entries) == 0 {
+			return held
+		}
+		args = page.Next(pageSize)
 	}
 }
 

@@ -1,10 +1,15 @@
 package simulation
 
 import (
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/locker"
+	"github.com/dsync-go/dsync/rest"
 )
 
 // TestHTTPLockersFence checks that the HTTP tier hands dsync lockers that
@@ -125,4 +130,38 @@ func TestNetnsScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHTTPAuthenticated checks that with HTTPConfig.Secret every node
+// serves with authentication and every client signs for it, through the
+// proxies, across a restart of a node (a new start, which the clients learn
+// from its hello), and that a client with another secret is refused.
+func TestHTTPAuthenticated(t *testing.T) {
+	secret := strings.Repeat("s", rest.MinSecretLen)
+	h, err := NewHTTPNetwork(HTTPConfig{Nodes: 1, Clients: 1, Secret: secret})
+	require.NoError(t, err)
+	defer func() {
+		h.Close()
+		h.CloseClients()
+	}()
+	l := h.Lockers(0)[0]
+	args := locker.LockArgs{UID: "u1", Resources: []string{"r"}, Owner: "c0"}
+	r, err := l.Lock(t.Context(), args)
+	require.NoError(t, err)
+	assert.True(t, r.OK, "lock through the proxy, signed")
+
+	h.RestartNode(0)
+	args.UID = "u2"
+	r, err = l.Lock(t.Context(), args)
+	require.NoError(t, err, "the client asks the restarted node's hello and signs for its new start")
+	assert.Equal(t, locker.ReasonQuiet, r.Reason, "the restarted node is in its grace period and grants only reclaims")
+
+	h.mu.Lock()
+	addr := h.proxies[0][0].addr()
+	h.mu.Unlock()
+	other, err := rest.NewClient("http://"+addr, rest.ClientConfig{Secret: strings.Repeat("x", rest.MinSecretLen)})
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = other.Lock(t.Context(), args)
+	assert.ErrorIs(t, err, locker.ErrUnauthorized, "a client with another secret")
 }
