@@ -8,19 +8,32 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/cluster"
 	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/locker"
 )
 
 // Optimistic reads over HTTP nodes: a version validates when nobody wrote,
 // not when a writer came or holds the lock, or a node restarted.
 func TestOptimisticOverHTTP(t *testing.T) {
 	c := start(t, cluster.Config{Nodes: 3})
-	reader := dsync.NewDRWMutex(process(t, c, dsync.Config{}), "bucket/object")
+	// The reader's own HTTP clients, to see node 0 as the reader does.
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	rds, err := dsync.New(ls, dsync.Config{RetryMin: time.Millisecond, RetryMax: 8 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		rds.Close()
+		for _, l := range ls {
+			l.Close()
+		}
+	})
+	reader := dsync.NewDRWMutex(rds, "bucket/object")
 	writer := dsync.NewDRWMutex(process(t, c, dsync.Config{}), "bucket/object")
 	ctx := context.Background()
 	validate := func(between func()) bool {
@@ -39,7 +52,7 @@ func TestOptimisticOverHTTP(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, writer.Unlock(ctx))
 	}), "a writer came and went")
-	_, err := writer.GetLock(ctx, dsync.Options{})
+	_, err = writer.GetLock(ctx, dsync.Options{})
 	require.NoError(t, err)
 	assert.False(t, validate(func() {}), "a writer holds the lock")
 	require.NoError(t, writer.Unlock(ctx))
@@ -51,6 +64,13 @@ func TestOptimisticOverHTTP(t *testing.T) {
 		require.NoError(t, c.Restart(0))
 	}), "a node restarted in between")
 	assert.True(t, validate(func() {}), "after the restart")
+	// Node 0 must count again before another is stopped: the reader's
+	// client finds it online at its next probe, and it vouches once out of
+	// any grace period.
+	require.Eventually(t, func() bool {
+		r, err := ls[0].(locker.Versioner).Version(ctx, locker.VersionArgs{Resources: []string{"bucket/object"}})
+		return err == nil && r.Grace == 0
+	}, time.Minute, 10*time.Millisecond, "node 0 back for the reader")
 
 	// With a node stopped, the two others decide; with two, nobody can.
 	require.NoError(t, c.Stop(1))
