@@ -222,7 +222,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 	}{
 		{reflect.TypeFor[BatchArgs](), 4},
 		{reflect.TypeFor[BatchOp](), 3},
-		{reflect.TypeFor[locker.LockArgs](), 12},
+		{reflect.TypeFor[locker.LockArgs](), 13},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
 	} {
 		if n := tc.typ.NumField(); n != tc.fields {
