@@ -571,12 +571,14 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 			if mode == ModeX {
 				r.writer = g
 				if r.readers != nil {
-					r.readers.intent, r.readers.intentBy = 0, 0 // the writer it was kept for came
+					r.readers.intent, r.readers.intentBy, r.readers.intentMode = 0, 0, 0 // the writer it was kept for came
 				}
 			} else {
 				r.addReader(g)
-				if rl := r.readers; mode.exclusive() && rl.intent != 0 && rl.intentBy == uh {
-					rl.intent, rl.intentBy = 0, 0 // its own intent: it came
+				if rl := r.readers; mode.exclusive() && rl.intent != 0 && (rl.intentBy == uh || rl.intentMode == mode) {
+					// The writer it was kept for came (another attempt of
+					// it has another UID), or one like it.
+					rl.intent, rl.intentBy, rl.intentMode = 0, 0, 0
 				}
 			}
 		}
