@@ -97,7 +97,7 @@ type waitGraph struct {
 
 type graphHold struct {
 	holder string
-	write  bool
+	mode   Mode
 }
 
 // graphWait is one waiting acquisition. Its methods are safe on a nil
@@ -107,7 +107,7 @@ type graphWait struct {
 	holder     string // as given to WithHolder
 	global     string // its name across processes, ds.holderName(holder)
 	names      []string
-	write      bool
+	mode       Mode
 	registered bool // in the graph; guarded by graphs.mu
 	refused    bool // an attempt was refused: the nodes may record the wait (used by the acquiring goroutine only)
 }
@@ -135,14 +135,14 @@ func dropIfEmpty(ds *Dsync, g *waitGraph) {
 func (ds *Dsync) holderName(id string) string { return ds.cfg.Owner + "/" + id }
 
 // trackHold records a granted lock for the holder id until lockCtx ends.
-func (ds *Dsync) trackHold(id string, names []string, write bool, lockCtx context.Context) {
+func (ds *Dsync) trackHold(id string, names []string, mode Mode, lockCtx context.Context) {
 	graphs.mu.Lock()
 	g := graphOf(ds)
 	for _, r := range names {
 		if g.holds[r] == nil {
 			g.holds[r] = make(map[context.Context]graphHold)
 		}
-		g.holds[r][lockCtx] = graphHold{holder: id, write: write}
+		g.holds[r][lockCtx] = graphHold{holder: id, mode: mode}
 	}
 	graphs.mu.Unlock()
 	context.AfterFunc(lockCtx, func() {
@@ -164,12 +164,12 @@ func (ds *Dsync) trackHold(id string, names []string, write bool, lockCtx contex
 
 // waitFor returns the wait of an acquisition of names, or nil if ctx names no
 // holder. The wait enters the graph at its first check.
-func (ds *Dsync) waitFor(ctx context.Context, names []string, write bool) *graphWait {
+func (ds *Dsync) waitFor(ctx context.Context, names []string, mode Mode) *graphWait {
 	id, ok := holderFrom(ctx)
 	if !ok {
 		return nil
 	}
-	return &graphWait{ds: ds, holder: id, global: ds.holderName(id), names: names, write: write}
+	return &graphWait{ds: ds, holder: id, global: ds.holderName(id), names: names, mode: mode}
 }
 
 // check is called when the acquisition was refused and is about to wait. It
@@ -239,7 +239,7 @@ func (g *waitGraph) blockers(w *graphWait) []edge {
 		for lockCtx, h := range g.holds[r] {
 			// A released or lost hold leaves the graph from an AfterFunc,
 			// a moment later; its context is done at once.
-			if lockCtx.Err() == nil && (w.write || h.write) && !seen[h.holder] {
+			if lockCtx.Err() == nil && !compatible(w.mode, h.mode) && !seen[h.holder] {
 				seen[h.holder] = true
 				hs = append(hs, h.holder)
 			}

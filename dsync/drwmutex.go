@@ -63,13 +63,14 @@ type DRWMutex struct {
 
 	mu    sync.Mutex // guards write and reads
 	write *hold
-	reads []*hold
+	reads []*hold // the holds of every mode but X, in the order acquired
 }
 
-// hold is one acquisition: a write lock or one read lock.
+// hold is one acquisition: a write lock (X) or one lock of another mode.
 type hold struct {
 	uid    string
-	write  bool
+	write  bool // mode == X
+	mode   Mode
 	fence  uint64
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -102,12 +103,12 @@ func (m *DRWMutex) Names() []string { return slices.Clone(m.names) }
 // Unlock; so bound the wait with opts.Timeout (or opts.Adaptive), not with
 // a deadline on ctx, unless the work must stop then too.
 func (m *DRWMutex) GetLock(ctx context.Context, opts Options) (context.Context, error) {
-	return m.acquire(ctx, opts, true)
+	return m.acquire(ctx, opts, X)
 }
 
 // GetRLock acquires a read lock; see GetLock.
 func (m *DRWMutex) GetRLock(ctx context.Context, opts Options) (context.Context, error) {
-	return m.acquire(ctx, opts, false)
+	return m.acquire(ctx, opts, S)
 }
 
 // TryLock makes one attempt at the write lock. It reports false with a nil
@@ -116,17 +117,18 @@ func (m *DRWMutex) GetRLock(ctx context.Context, opts Options) (context.Context,
 // A refused TryLock does not hold new readers back (no writer intent, see
 // locker.Config.WriterIntent): it will not come back for the lock.
 func (m *DRWMutex) TryLock(ctx context.Context) (bool, context.Context, error) {
-	return m.try(ctx, true)
+	return m.try(ctx, X)
 }
 
 // TryRLock makes one attempt at a read lock; see TryLock.
 func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) {
-	return m.try(ctx, false)
+	return m.try(ctx, S)
 }
 
-func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, error) {
+func (m *DRWMutex) try(ctx context.Context, mode Mode) (bool, context.Context, error) {
+	write := mode == X
 	now := m.ds.clk().Now()
-	lockCtx, err := m.attemptOnce(ctx, write, caller(3), now, m.ds.cfg.CallTimeout, nil, 0)
+	lockCtx, err := m.attemptOnce(ctx, mode, caller(3), now, m.ds.cfg.CallTimeout, nil, 0)
 	if m.ds.cfg.Observer != nil {
 		o := outcomeOf(ctx, err)
 		if errors.Is(err, ErrLocked) && ctx.Err() == nil {
@@ -157,7 +159,11 @@ func (m *DRWMutex) try(ctx context.Context, write bool) (bool, context.Context, 
 // pause, until the lock is handed over; an attempt that yields to an older
 // acquisition is followed at once by the next. Only attempts that nodes
 // failed, or could not queue, are followed by a back-off.
-func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (_ context.Context, err error) {
+func (m *DRWMutex) acquire(ctx context.Context, opts Options, mode Mode) (_ context.Context, err error) {
+	if !mode.valid() {
+		return nil, fmt.Errorf("%w: dsync: lock %v: unknown mode %d", locker.ErrInvalidArgs, m.names, uint8(mode))
+	}
+	write := mode == X
 	source := opts.Source
 	if source == "" {
 		source = caller(3)
@@ -183,12 +189,12 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (_ con
 		return min(limit, deadline.Sub(now))
 	}
 	var last error
-	waiting := ds.waitFor(ctx, m.names, write) // deadlock detection: nil unless ctx names a holder
+	waiting := ds.waitFor(ctx, m.names, mode) // deadlock detection: nil unless ctx names a holder
 	defer waiting.done()
 	var intent intentWithdrawal // the last refused write attempt's, withdrawn if this gives up (intent.go)
 	giveUp := func(err error) error {
-		if write {
-			ds.withdrawIntent(m.names, &intent)
+		if mode.exclusive() {
+			ds.withdrawIntent(m.names, mode, &intent)
 		}
 		run.done(ctx, err)
 		return err
@@ -210,9 +216,9 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, write bool) (_ con
 		var err error
 		queued := false
 		if wait {
-			lockCtx, queued, err = m.attemptWaiting(ctx, write, source, now, ticket, ds.maxWait(left(now, ds.cfg.MaxWait)), callTimeout, &intent)
+			lockCtx, queued, err = m.attemptWaiting(ctx, mode, source, now, ticket, ds.maxWait(left(now, ds.cfg.MaxWait)), callTimeout, &intent)
 		} else {
-			lockCtx, err = m.attemptOnce(ctx, write, source, now, callTimeout, &intent, ticket)
+			lockCtx, err = m.attemptOnce(ctx, mode, source, now, callTimeout, &intent, ticket)
 		}
 		if err == nil {
 			run.done(ctx, nil)
@@ -295,16 +301,17 @@ func (m *DRWMutex) gaveUp(ctx context.Context, last error) error {
 // says the caller will not retry (TryLock): nodes then declare no writer
 // intent. Otherwise a failed write attempt is noted in intent, for the
 // caller to withdraw if it gives up (intent.go).
-func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, now time.Time, timeout time.Duration, intent *intentWithdrawal, ticket uint64) (context.Context, error) {
+func (m *DRWMutex) attemptOnce(ctx context.Context, mode Mode, source string, now time.Time, timeout time.Duration, intent *intentWithdrawal, ticket uint64) (context.Context, error) {
+	write := mode == X
 	once := intent == nil
-	args, holder, named, err := m.lockArgs(ctx, write, source, once)
+	args, holder, named, err := m.lockArgs(ctx, mode, source, once)
 	if err != nil {
 		return nil, err
 	}
 	args.Ticket = ticket
 	ds := m.ds
 	a, ok := ds.tryAcquire(ctx, write, args, now, timeout)
-	if !ok && write && !once && a.state != nil {
+	if !ok && mode.exclusive() && !once && a.state != nil {
 		intent.note(args.UID, a.state)
 	}
 	if !ok {
@@ -316,14 +323,14 @@ func (m *DRWMutex) attemptOnce(ctx context.Context, write bool, source string, n
 		}
 		return nil, a.err(m.names, args.Quorum, len(ds.lockers))
 	}
-	return m.register(ctx, write, args, a, holder, named), nil
+	return m.register(ctx, mode, args, a, holder, named), nil
 }
 
 // lockArgs returns the arguments of a new attempt, with a new UID, and the
 // holder that ctx names for deadlock detection (see WithHolder), if it
 // names one; once says the caller will not retry (TryLock). It fails if the
 // mutex is invalid, the Dsync is closed, or ctx has ended.
-func (m *DRWMutex) lockArgs(ctx context.Context, write bool, source string, once bool) (args locker.LockArgs, holder string, named bool, err error) {
+func (m *DRWMutex) lockArgs(ctx context.Context, mode Mode, source string, once bool) (args locker.LockArgs, holder string, named bool, err error) {
 	if m.err != nil {
 		return args, "", false, m.err
 	}
@@ -335,7 +342,7 @@ func (m *DRWMutex) lockArgs(ctx context.Context, write bool, source string, once
 		return args, "", false, fmt.Errorf("dsync: lock %v: %w", m.names, context.Cause(ctx))
 	}
 	args = locker.LockArgs{
-		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.quorum(write),
+		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.modeQuorum(mode), Mode: mode.wire(),
 		NoIntent:  once, // a writer that will not retry must not hold readers back (nor be recorded as waiting)
 		PublicUID: m.publicUID,
 	}
@@ -348,9 +355,10 @@ func (m *DRWMutex) lockArgs(ctx context.Context, write bool, source string, once
 
 // register records the hold that attempt a won with args, registers it
 // with the refresher, and returns its context, derived from ctx.
-func (m *DRWMutex) register(ctx context.Context, write bool, args locker.LockArgs, a attempt, holder string, named bool) context.Context {
+func (m *DRWMutex) register(ctx context.Context, mode Mode, args locker.LockArgs, a attempt, holder string, named bool) context.Context {
 	ds := m.ds
-	h := &hold{uid: args.UID, write: write, fence: a.fence}
+	write := mode == X
+	h := &hold{uid: args.UID, write: write, mode: mode, fence: a.fence}
 	h.ctx, h.cancel = context.WithCancelCause(ctx)
 	m.mu.Lock()
 	if write {
@@ -360,7 +368,7 @@ func (m *DRWMutex) register(ctx context.Context, write bool, args locker.LockArg
 	}
 	m.mu.Unlock()
 	if named {
-		ds.trackHold(holder, m.names, write, h.ctx) // deadlock detection
+		ds.trackHold(holder, m.names, mode, h.ctx) // deadlock detection
 	}
 	v := a.validity(args.Quorum)
 	ds.refresher.Add(refresher.Lock{
@@ -426,18 +434,30 @@ func (m *DRWMutex) Unlock(ctx context.Context) error {
 	return m.release(ctx, h)
 }
 
-// RUnlock releases the most recently acquired read lock; see Unlock. It is a
-// run-time error (a panic) to RUnlock a DRWMutex that holds no read lock.
+// RUnlock releases the most recently acquired read lock (S); see Unlock.
+// It is a run-time error (a panic) to RUnlock a DRWMutex that holds no read
+// lock.
 func (m *DRWMutex) RUnlock(ctx context.Context) error {
+	return m.releaseRead(ctx, S, "RUnlock")
+}
+
+// releaseRead releases the most recently acquired hold of mode, which is
+// not X; it panics, naming the method, if m holds none.
+func (m *DRWMutex) releaseRead(ctx context.Context, mode Mode, method string) error {
 	m.mu.Lock()
-	n := len(m.reads)
-	if n == 0 {
-		m.mu.Unlock()
-		panic("dsync: RUnlock of unlocked DRWMutex")
+	i := len(m.reads) - 1
+	for i >= 0 && m.reads[i].mode != mode {
+		i--
 	}
-	h := m.reads[n-1]
-	m.reads[n-1] = nil
-	m.reads = m.reads[:n-1]
+	if i < 0 {
+		m.mu.Unlock()
+		if mode == S {
+			panic("dsync: " + method + " of unlocked DRWMutex")
+		}
+		panic(fmt.Sprintf("dsync: %s of %v on a DRWMutex that does not hold it", method, mode))
+	}
+	h := m.reads[i]
+	m.reads = slices.Delete(m.reads, i, i+1)
 	m.mu.Unlock()
 	return m.release(ctx, h)
 }
@@ -452,7 +472,7 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	}
 	h.cancel(context.Canceled)
 	op := releaseOp(h.write)
-	n, q := len(ds.lockers), ds.quorum(h.write)
+	n, q := len(ds.lockers), ds.modeQuorum(h.mode)
 	c := newCollector(n, q)
 	c.confirm = true
 	ds.start(ctx, op, releaseArgs(h.uid), ds.cfg.CallTimeout, ds.allNodes, c)

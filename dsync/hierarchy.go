@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,18 @@ import (
 // Held follow it strictly: a Held takes its locks level by level, from outer
 // to inner, and refuses (ErrHierarchy) a lock at a level that is not below
 // every level it already holds.
+//
+// Intention locks (multi-granularity locking, see Mode). A name with a
+// slash at a level below the first names its container at the level above:
+// the name up to its last slash ("photos" for "photos/cat.jpg"). When a
+// call locks such names, and the Held neither holds nor is given in the
+// same call a lock at the level above, it takes there, first, the intention
+// lock of what it locks below (IX for X, IX or SIX; IS for S or IS) on
+// their containers, and so on up while the containers' names have slashes.
+// So writers of different objects of one bucket hold the bucket's lock in
+// IX together, while a lock of the whole bucket, S to list it or X to
+// delete it, waits for them, and they for it. A call that gives the outer
+// level's lock itself (LevelLock.Mode, Read) takes that instead.
 //
 // This prevents deadlock by construction, across processes as well as within
 // one: a holder waits only for a level below all those it holds, so no cycle
@@ -61,8 +74,32 @@ type LevelLock struct {
 	// locked through a DRWMutex is the same lock). If empty, the level's own
 	// name, for a level with one resource such as "global".
 	Name string
-	// Read asks for a read lock instead of a write lock.
+	// Read asks for a read lock (S) instead of a write lock (X).
 	Read bool
+	// Mode, if set, is the mode of the lock (see Mode), and wins over
+	// Read: an intention lock (IS, IX) on a container whose members the
+	// holder locks at a deeper level, or SIX. Zero means X, or S if Read.
+	Mode Mode
+}
+
+// mode returns the mode l asks for.
+func (l LevelLock) mode() Mode {
+	switch {
+	case l.Mode != 0:
+		return l.Mode
+	case l.Read:
+		return S
+	}
+	return X
+}
+
+// intention returns the intention lock that a lock of mode on a member
+// takes on its container: IS below an IS or S, IX below the others.
+func intention(mode Mode) Mode {
+	if mode == IS || mode == S {
+		return IS
+	}
+	return IX
 }
 
 // Held is the locks taken through a Hierarchy by one holder. Lock adds locks
@@ -85,7 +122,7 @@ type Held struct {
 type heldStep struct {
 	level string
 	m     *DRWMutex
-	write bool
+	mode  Mode
 	watch func() bool // stops the watch of the lock's context for a loss
 }
 
@@ -115,9 +152,10 @@ func (hd *Held) Context() context.Context { return hd.ctx }
 // every level of locks must be below every level already held, or Lock
 // fails with ErrHierarchy before it takes anything. The locks of one level
 // are taken together as one DRWMutex on all their names (all-or-nothing on
-// every node), so they must be all read or all write locks.
+// every node), so they must all be of one mode. Intention locks on the
+// containers of what is locked are taken first: see Hierarchy.
 //
-// Each level is acquired like GetLock (write) or GetRLock (read), retrying
+// Each level is acquired like GetMode of its mode, retrying
 // until it is granted; opts.Timeout (or opts.Adaptive's timeout) bounds the
 // whole call (ErrTimeout), as does ctx (ctx's error). opts.Adaptive is told
 // one outcome per call: the time the call took, or that it timed out. Lock
@@ -178,10 +216,11 @@ func (hd *Held) Lock(ctx context.Context, opts Options, locks ...LevelLock) erro
 // plan checks locks against the hierarchy and what is held, and groups them
 // into one step per level, outermost first.
 func (hd *Held) plan(locks []LevelLock) ([]heldStep, error) {
-	byLevel := make(map[int]*struct {
+	type group struct {
 		names []string
-		read  bool
-	})
+		mode  Mode
+	}
+	byLevel := make(map[int]*group)
 	for _, l := range locks {
 		i, ok := hd.h.index[l.Level]
 		if !ok {
@@ -194,17 +233,40 @@ func (hd *Held) plan(locks []LevelLock) ([]heldStep, error) {
 		if name == "" {
 			name = l.Level
 		}
+		if l.Mode != 0 && !l.Mode.valid() {
+			return nil, fmt.Errorf("%w: lock %q at level %q: unknown mode %d", ErrHierarchy, name, l.Level, uint8(l.Mode))
+		}
 		g := byLevel[i]
 		if g == nil {
-			g = &struct {
-				names []string
-				read  bool
-			}{read: l.Read}
+			g = &group{mode: l.mode()}
 			byLevel[i] = g
-		} else if g.read != l.Read {
-			return nil, fmt.Errorf("%w: read and write locks at level %q in one call", ErrHierarchy, l.Level)
+		} else if g.mode != l.mode() {
+			return nil, fmt.Errorf("%w: locks of modes %v and %v at level %q in one call", ErrHierarchy, g.mode, l.mode(), l.Level)
 		}
 		g.names = append(g.names, name)
+	}
+	// The intention locks, from the innermost level up: a level given no
+	// lock of its own, and still free to take, gets the intentions of the
+	// level below on the containers of its names.
+	for i := len(hd.h.levels) - 1; i > hd.deepest+1; i-- {
+		g := byLevel[i]
+		if g == nil || byLevel[i-1] != nil {
+			continue
+		}
+		var up *group
+		for _, name := range g.names {
+			j := strings.LastIndexByte(name, '/')
+			if j <= 0 {
+				continue
+			}
+			if up == nil {
+				up = &group{mode: intention(g.mode)}
+			}
+			up.names = append(up.names, name[:j])
+		}
+		if up != nil {
+			byLevel[i-1] = up
+		}
 	}
 	plan := make([]heldStep, 0, len(byLevel))
 	for _, i := range slices.Sorted(func(yield func(int) bool) {
@@ -215,7 +277,7 @@ func (hd *Held) plan(locks []LevelLock) ([]heldStep, error) {
 		}
 	}) {
 		g := byLevel[i]
-		plan = append(plan, heldStep{level: hd.h.levels[i], m: NewDRWMutex(hd.ds, g.names...), write: !g.read})
+		plan = append(plan, heldStep{level: hd.h.levels[i], m: NewDRWMutex(hd.ds, g.names...), mode: g.mode})
 	}
 	return plan, nil
 }
@@ -227,11 +289,7 @@ func (hd *Held) take(ctx, wait context.Context, opts Options, st heldStep) error
 	lockParent, stopWaiting, cancel := waitWithin(hd.ctx, ctx, wait)
 	var err error
 	var lockCtx context.Context
-	if st.write {
-		lockCtx, err = st.m.GetLock(lockParent, opts)
-	} else {
-		lockCtx, err = st.m.GetRLock(lockParent, opts)
-	}
+	lockCtx, err = st.m.GetMode(lockParent, st.mode, opts)
 	if !stopWaiting() && err == nil {
 		// The call's ctx ended as the lock was granted: the lock's context
 		// is cancelled already and could not report a loss. Give it back.
@@ -281,10 +339,7 @@ func (hd *Held) unlock(ctx context.Context, st heldStep) error {
 	if st.watch != nil {
 		st.watch()
 	}
-	if st.write {
-		return st.m.Unlock(ctx)
-	}
-	return st.m.RUnlock(ctx)
+	return st.m.ReleaseMode(ctx, st.mode)
 }
 
 // Release gives back every lock of the Held, innermost level first, and

@@ -42,20 +42,22 @@ func (w *intentWithdrawal) note(uid string, state []nodeState) {
 // withdrawIntent withdraws, in the background, the intent that w's attempt
 // declared on names. It does nothing if no node refused that attempt, or
 // once ds is closed.
-func (ds *Dsync) withdrawIntent(names []string, w *intentWithdrawal) {
+func (ds *Dsync) withdrawIntent(names []string, mode Mode, w *intentWithdrawal) {
 	if w.nodes == nil {
 		return
 	}
-	args := withdrawalArgs(w.uid, names)
+	args := withdrawalArgs(w.uid, names, mode.wire())
+	op := releaseOp(mode == X)
 	nodes := w.nodes
 	ds.goBackground(func(bg context.Context) {
 		// One round, made even if Close has begun (Close waits for it).
-		ds.callEach(context.WithoutCancel(bg), locker.OpUnlock, args, nodes)
+		ds.callEach(context.WithoutCancel(bg), op, args, nodes)
 	})
 }
 
-// withdrawalArgs are the arguments of an Unlock that withdraws the intent of
-// the refused write lock uid on names.
-func withdrawalArgs(uid string, names []string) locker.LockArgs {
-	return locker.LockArgs{UID: uid, Resources: names}
+// withdrawalArgs are the arguments of an Unlock (or, for an IX or SIX, an
+// RUnlock naming the mode) that withdraws the intent of the refused lock uid
+// on names.
+func withdrawalArgs(uid string, names []string, mode locker.Mode) locker.LockArgs {
+	return locker.LockArgs{UID: uid, Resources: names, Mode: mode}
 }

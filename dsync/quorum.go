@@ -270,9 +270,9 @@ func (ds *Dsync) tryAcquire(ctx context.Context, write bool, args locker.LockArg
 // Unlock, naming the resources, does both.
 func (ds *Dsync) releaseAbandoned(c *collector, write bool, args *locker.LockArgs) {
 	rel := releaseArgs(args.UID)
-	withdraw := write && !args.NoIntent
+	withdraw := (write || args.Mode == locker.ModeIX || args.Mode == locker.ModeSIX) && !args.NoIntent
 	if withdraw {
-		rel = withdrawalArgs(args.UID, args.Resources)
+		rel = withdrawalArgs(args.UID, args.Resources, args.Mode)
 	}
 	started := ds.goBackground(func(bg context.Context) {
 		defer c.done()

@@ -184,7 +184,7 @@ func (s *Semaphore) round(ctx context.Context, source string, left func(time.Dur
 		}
 		slot := (start + k) % n
 		m := NewDRWMutex(s.ds, s.slots[slot])
-		lockCtx, err := m.attemptOnce(ctx, true, source, s.ds.clk().Now(), timeout, nil, 0)
+		lockCtx, err := m.attemptOnce(ctx, X, source, s.ds.clk().Now(), timeout, nil, 0)
 		if err == nil {
 			return &Permit{slot: slot, m: m, ctx: lockCtx}, nil
 		}

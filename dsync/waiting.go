@@ -299,8 +299,9 @@ var errYielded = errors.New("dsync: yielded to an older acquisition")
 // for at most wait, with the acquisition's ticket; each call is bounded by
 // wait plus timeout. Besides attemptOnce's errors it returns errYielded;
 // queued reports whether any node queued the request.
-func (m *DRWMutex) attemptWaiting(ctx context.Context, write bool, source string, now time.Time, ticket uint64, wait, timeout time.Duration, intent *intentWithdrawal) (context.Context, bool, error) {
-	args, holder, named, err := m.lockArgs(ctx, write, source, false)
+func (m *DRWMutex) attemptWaiting(ctx context.Context, mode Mode, source string, now time.Time, ticket uint64, wait, timeout time.Duration, intent *intentWithdrawal) (context.Context, bool, error) {
+	write := mode == X
+	args, holder, named, err := m.lockArgs(ctx, mode, source, false)
 	if err != nil {
 		return nil, false, err
 	}
@@ -308,13 +309,13 @@ func (m *DRWMutex) attemptWaiting(ctx context.Context, write bool, source string
 	a, outcome, queued := m.ds.tryAcquireWaiting(ctx, write, args, now, timeout)
 	switch outcome {
 	case waitGranted:
-		return m.register(ctx, write, args, a, holder, named), queued, nil
+		return m.register(ctx, mode, args, a, holder, named), queued, nil
 	case waitYielded:
 		return nil, queued, errYielded
 	case waitGaveUp:
 		return nil, queued, fmt.Errorf("dsync: lock %v: %w", m.names, a.gaveUp)
 	}
-	if write && a.state != nil {
+	if mode.exclusive() && a.state != nil {
 		// Refused, at once or at the end of their wait, the nodes declared
 		// the writer's intent (see locker.LockArgs.Wait).
 		intent.note(args.UID, a.state)

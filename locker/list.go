@@ -54,7 +54,7 @@ func (l *Local) List(ctx context.Context, args ListArgs) (EntryList, error) {
 		name, uid := cloneTwo(name, g.uid)
 		e := Entry{
 			Resource: name, UID: uid, Owner: g.origin.owner, Source: g.origin.source, Holder: strings.Clone(g.holder()),
-			Write: g.write, Quorum: int(g.quorum), Fence: g.fence,
+			Write: g.mode == ModeX, Mode: g.mode, Quorum: int(g.quorum), Fence: g.fence,
 			HeldFor: now - g.granted, SinceRefresh: now - g.refreshed.Load(),
 		}
 		if full { // e takes the place of the largest, which is after the page now

@@ -341,7 +341,7 @@ func (l *Local) lockBlocking(ctx context.Context, args *LockArgs, write bool) (R
 		uh := l.hash(args.UID)
 		if !l.withdraw(uh, args.UID) {
 			if o := <-done; o.err == nil && o.r.OK { // granted as ctx ended
-				l.remove(uh, args.UID, nil, false, func(g *grant) bool { return g.write == write })
+				l.remove(uh, args.UID, nil, false, func(g *grant) bool { return (g.mode == ModeX) == write })
 			}
 		}
 		return Reply{}, fmt.Errorf("locker: %s: %w", map[bool]string{true: "lock", false: "rlock"}[write], ctx.Err())
@@ -361,6 +361,10 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 		self = wm.self
 	}
 	if err := l.check(op, args); err != nil {
+		return Reply{}, err
+	}
+	mode, err := lockMode(op, write, args.Mode)
+	if err != nil {
 		return Reply{}, err
 	}
 	if l.closed.Load() {
@@ -410,7 +414,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 				// A repeated request of a queued waiter (its client retried
 				// after a lost reply): still queued.
 				l.unlockShards(idx)
-				if w.write != write {
+				if w.mode != mode {
 					return Reply{Reason: ReasonUIDInUse}, nil
 				}
 				return Reply{Reason: ReasonQueued}, nil
@@ -420,7 +424,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 			reply := Reply{Reason: ReasonUIDInUse}
 			if g.tombstone {
 				reply.Reason = ReasonReleased
-			} else if g.write == write && g.holds(args.Resources) && !l.expired(g, now) {
+			} else if g.mode == mode && g.holds(args.Resources) && !l.expired(g, now) {
 				// A repeated request (a client retrying after a lost reply)
 				// gets the grant it already has.
 				reply = Reply{OK: true, Fence: g.fence, Validity: l.cfg.Validity}
@@ -448,16 +452,24 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 			if r.writer != nil {
 				stale, conflict, ahead = l.classify(r.writer, now, stale, conflict, ahead)
 			}
-			if write {
-				for _, g := range r.readerGrants() {
-					stale, conflict, ahead = l.classify(g, now, stale, conflict, ahead)
+			if rl := r.readers; rl != nil && len(rl.grants) > 0 && (mode.exclusive() || rl.strong > 0) {
+				// Every reader is compatible with S and IS but IX and SIX:
+				// a shared request looks at them one by one only if there
+				// are any.
+				for _, g := range rl.grants {
+					if !Compatible(mode, g.mode) {
+						stale, conflict, ahead = l.classify(g, now, stale, conflict, ahead)
+					}
 				}
-			} else if now < r.intentUntil() {
+			}
+			if !mode.exclusive() && now < r.intentUntil() && !Compatible(mode, r.readers.intentMode) {
+				// A writer's intent holds back the shared requests (S, IS)
+				// it conflicts with; writers (IX, SIX, X) compete as ever.
 				waiting = true
 			}
 			if r.queue != nil && !args.Reclaim {
 				// No taking a resource before an older waiter in the way.
-				in, a := r.queue.inTheWay(self, args.Ticket, args.UID, write)
+				in, a := r.queue.inTheWay(self, args.Ticket, args.UID, mode)
 				queued = queued || in
 				ahead = lowestTicket(ahead, a)
 			}
@@ -478,28 +490,28 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 				return Reply{Reason: ReasonConflict, Ahead: ahead}, nil
 			}
 			if wm != nil && wm.hooks.Done != nil && args.Wait > 0 && !args.Reclaim && l.queued.Load() < int64(l.cfg.MaxQueued) {
-				w := l.enqueue(args, write, uh, rh, held, now, wm.hooks)
+				w := l.enqueue(args, write, mode, uh, rh, held, now, wm.hooks)
 				reply := Reply{Reason: ReasonQueued, Ahead: ahead}
 				if wm.hooks.Queued != nil {
 					wm.hooks.Queued(reply)
 				}
-				wounded := l.youngerHolders(args.Ticket, write, held, now)
+				wounded := l.youngerHolders(args.Ticket, mode, held, now)
 				l.unlockShards(idx)
 				l.armTimer(w, now)
 				l.wound(wounded, args.Ticket)
 				if args.Holder != "" && !args.NoIntent {
-					l.recordWait(args, write, now) // see WaitReporter
+					l.recordWait(args, mode, now) // see WaitReporter
 				}
 				return reply, nil
 			}
 		}
 		if conflict || len(stale) > 0 || queued {
-			if write && l.intentTTL > 0 && !args.NoIntent && !args.Reclaim && conflict {
-				l.declareIntent(args.Resources, rh, uh, now)
+			if mode.exclusive() && l.intentTTL > 0 && !args.NoIntent && !args.Reclaim && conflict {
+				l.declareIntent(args.Resources, rh, uh, mode, now)
 			}
 			l.unlockShards(idx)
 			if args.Holder != "" && !args.NoIntent && !args.Reclaim {
-				l.recordWait(args, write, now) // see WaitReporter
+				l.recordWait(args, mode, now) // see WaitReporter
 			}
 			return Reply{Reason: ReasonConflict, Ahead: ahead}, nil
 		}
@@ -543,7 +555,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 		_, buf = keep(buf, args.Holder) // right after the uid: see grant.holder
 		g.holderLen = uint16(len(args.Holder))
 		g.origin = us.intern(args.Owner, args.Source)
-		g.write, g.quorum = write, int16(min(max(args.Quorum, 0), math.MaxInt16))
+		g.mode, g.quorum = mode, int16(min(max(args.Quorum, 0), math.MaxInt16))
 		g.public = args.PublicUID
 		g.ticket = args.Ticket
 		g.fence = fence
@@ -556,13 +568,18 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 				r = l.shards[l.shardOf(rh[i])].newResource(rh[i], name)
 				held[i] = r
 			}
-			if write {
+			if mode == ModeX {
 				r.writer = g
 				if r.readers != nil {
-					r.readers.intent, r.readers.intentBy = 0, 0 // the writer it was kept for came
+					r.readers.intent, r.readers.intentBy, r.readers.intentMode = 0, 0, 0 // the writer it was kept for came
 				}
 			} else {
 				r.addReader(g)
+				if rl := r.readers; mode.exclusive() && rl.intent != 0 && (rl.intentBy == uh || rl.intentMode == mode) {
+					// The writer it was kept for came (another attempt of
+					// it has another UID), or one like it.
+					rl.intent, rl.intentBy, rl.intentMode = 0, 0, 0
+				}
 			}
 		}
 		g.setHeld(held)
@@ -592,13 +609,14 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 }
 
 // declareIntent records, on every resource that readers hold, that a
-// writer, whose UID hashes to uh, was refused at now and holds new readers
-// back for the intent's duration; the resources' shards must be locked.
-func (l *Local) declareIntent(resources []string, rh []uint64, uh uint64, now int64) {
+// writer, a request of mode (ModeIX, ModeSIX or ModeX) whose UID hashes to
+// uh, was refused at now and holds new readers that conflict with it back
+// for the intent's duration; the resources' shards must be locked.
+func (l *Local) declareIntent(resources []string, rh []uint64, uh uint64, mode Mode, now int64) {
 	for i, name := range resources {
 		r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
 		if r != nil && r.writer == nil && len(r.readerGrants()) > 0 {
-			r.readers.intent, r.readers.intentBy = now+l.intentTTL, uh
+			r.readers.intent, r.readers.intentBy, r.readers.intentMode = now+l.intentTTL, uh, mode
 		}
 	}
 }
@@ -676,7 +694,8 @@ func (l *Local) Unlock(ctx context.Context, args LockArgs) (Reply, error) {
 	return l.unlock("unlock", &args, true)
 }
 
-// RUnlock releases the read lock of args.UID. See NetLocker.
+// RUnlock releases the read lock of args.UID, or its lock of another mode
+// than ModeX (see LockArgs.Mode). See NetLocker.
 func (l *Local) RUnlock(ctx context.Context, args LockArgs) (Reply, error) {
 	return l.unlock("runlock", &args, false)
 }
@@ -685,7 +704,7 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 	if err := l.checkUID(op, args.UID); err != nil {
 		return Reply{}, err
 	}
-	withdraw := write && len(args.Resources) > 0
+	withdraw := len(args.Resources) > 0 && (write || args.Mode.exclusive())
 	if withdraw {
 		if err := l.check(op, args); err != nil {
 			return Reply{}, err
@@ -706,7 +725,7 @@ func (l *Local) unlock(op string, args *LockArgs, write bool) (Reply, error) {
 		s.mu.Unlock()
 		return Reply{Grace: l.graceLeft(l.now())}, nil
 	}
-	ok := l.remove(uh, args.UID, nil, true, func(g *grant) bool { return g.write == write })
+	ok := l.remove(uh, args.UID, nil, true, func(g *grant) bool { return (g.mode == ModeX) == write })
 	if ok {
 		return Reply{OK: true}, nil
 	}

@@ -27,7 +27,8 @@ import (
 // not queued (a TryLock, or a waiter's own retry) is checked against the
 // queue too: it may not take a resource before an older waiter that
 // conflicts with it, even if the resource is free; it may before a younger
-// one. Readers at the head of a queue are granted together, up to the first
+// one. Waiters at the head of a queue whose modes are compatible (readers,
+// intention locks) are granted together, up to the first that is not./
 // writer.
 //
 // What ends a wait, besides its grant: its Wait passing on the node's clock
@@ -48,7 +49,8 @@ import (
 // one of them locked.
 type waiter struct {
 	args     LockArgs // the table's own copy of the request's arguments
-	write    bool
+	write    bool     // asked for by Lock (ModeX), not RLock
+	mode     Mode
 	uh       uint64   // hash of args.UID
 	rh       []uint64 // hashes of args.Resources
 	deadline int64    // table time when its wait ends
@@ -102,15 +104,15 @@ func (q *waitQueue) remove(w *waiter) bool {
 }
 
 // inTheWay reports whether a waiter of q other than self, older than a
-// request with ticket t and uid u, conflicts with it (a write lock
-// conflicts with everything), and returns the lowest ticket among those.
-func (q *waitQueue) inTheWay(self *waiter, t uint64, u string, write bool) (bool, uint64) {
+// request with ticket t and uid u and of mode, conflicts with it (see
+// Compatible), and returns the lowest ticket among those.
+func (q *waitQueue) inTheWay(self *waiter, t uint64, u string, mode Mode) (bool, uint64) {
 	in, ahead := false, uint64(0)
 	for _, x := range q.ws {
 		if !older(x.args.Ticket, x.args.UID, t, u) {
 			break
 		}
-		if x == self || !(write || x.write) {
+		if x == self || Compatible(mode, x.mode) {
 			continue
 		}
 		in = true
@@ -185,8 +187,8 @@ var _ Waiter = (*Local)(nil)
 // enqueue queues the request of args (write or read, uid hash uh, resource
 // hashes rh, entries held: nil where none) with hooks; the shards of idx,
 // its UID's and its resources', are locked. It returns the waiter.
-func (l *Local) enqueue(args *LockArgs, write bool, uh uint64, rh []uint64, held []*resource, now int64, hooks WaitHooks) *waiter {
-	w := &waiter{args: ownArgs(args), write: write, uh: uh, rh: slices.Clone(rh), hooks: hooks}
+func (l *Local) enqueue(args *LockArgs, write bool, mode Mode, uh uint64, rh []uint64, held []*resource, now int64, hooks WaitHooks) *waiter {
+	w := &waiter{args: ownArgs(args), write: write, mode: mode, uh: uh, rh: slices.Clone(rh), hooks: hooks}
 	// At most one validity: a waiter whose client died leaves the queues
 	// within it, whatever Wait it asked for.
 	w.deadline = now + int64(min(args.Wait, l.cfg.Validity))
@@ -295,8 +297,8 @@ func (l *Local) finishWait(w *waiter, reply Reply, err error, expired bool) bool
 		l.unlockShards(idx)
 		return false
 	}
-	if expired && w.write && l.intentTTL > 0 && !w.args.NoIntent {
-		l.declareIntent(w.args.Resources, w.rh, w.uh, l.now())
+	if expired && w.mode.exclusive() && l.intentTTL > 0 && !w.args.NoIntent {
+		l.declareIntent(w.args.Resources, w.rh, w.uh, w.mode, l.now())
 	}
 	serve := l.dequeueLocked(w)
 	l.unlockShards(idx)
@@ -360,11 +362,15 @@ func (l *Local) serveOne(k resourceKey) {
 			s.mu.Unlock()
 			return
 		}
-		// The head, and the readers right behind a reader head.
+		// The head, and the waiters right behind it whose modes are
+		// compatible with it and each other (readers behind a reader).
 		var cands []*waiter
-		for i, w := range r.queue.ws {
-			if i > 0 && (w.write || cands[0].write) {
-				break
+	next:
+		for _, w := range r.queue.ws {
+			for _, c := range cands {
+				if !Compatible(w.mode, c.mode) {
+					break next
+				}
 			}
 			cands = append(cands, w)
 		}
@@ -382,7 +388,7 @@ func (l *Local) serveOne(k resourceKey) {
 		}
 		// Every candidate was granted: the next in the queue may be too
 		// (readers after readers, up to a writer, which the loop stops at).
-		if cands[0].write {
+		if cands[0].mode == ModeX {
 			return
 		}
 	}

@@ -96,6 +96,14 @@ type readerList struct {
 	// resource withdraws it (the writer gave up).
 	intentBy uint64
 	listed   bool // the resource is on its shard's intents list
+	// intentMode is the mode of the refused request that declared the
+	// intent (ModeIX, ModeSIX or ModeX): it holds back the requests it
+	// conflicts with.
+	intentMode Mode
+	// strong counts the grants of ModeIX and ModeSIX among grants: only
+	// they may be in the way of a request for S or IS, which need not look
+	// at the others.
+	strong int32
 }
 
 // intentUntil returns until when a waiting writer holds new readers back,
@@ -120,6 +128,9 @@ func (r *resource) addReader(g *grant) {
 		r.readers = new(readerList)
 	}
 	r.readers.grants = append(r.readers.grants, g)
+	if g.mode.strong() {
+		r.readers.strong++
+	}
 }
 
 func (r *resource) empty() bool {
@@ -163,7 +174,9 @@ type grant struct {
 	// follow the uid's in the grant's buffer (see holder); 0 for none.
 	holderLen uint16
 
-	write bool
+	// mode is the grant's Mode: ModeX for a write lock, which holds
+	// resource.writer, any other for one on the reader list.
+	mode Mode
 
 	// public is LockArgs.PublicUID: Query tells the UID.
 	public bool
@@ -398,6 +411,9 @@ func (s *shard) release(r *resource, g *grant, now func() int64) {
 			rs[i] = rs[last]
 			rs[last] = nil
 			r.readers.grants = rs[:last]
+			if g.mode.strong() {
+				r.readers.strong--
+			}
 		}
 	}
 	if !r.empty() {
@@ -423,7 +439,7 @@ func (s *shard) drop(h uint64, r *resource) {
 		if r.readers.listed {
 			return // the intents list still refers to it; the sweep recycles it
 		}
-		r.readers.intent, r.readers.intentBy = 0, 0
+		r.readers.intent, r.readers.intentBy, r.readers.intentMode = 0, 0, 0
 	}
 	s.recycle(r)
 }

@@ -26,7 +26,7 @@ import (
 // Waits, with WaitsArgs.Withdraw empty, returns one WaitEdge for every
 // recorded wait that has not expired, every resource of it, and every live
 // grant of that resource to a named holder whose mode conflicts with the
-// wait's (a write conflicts with everything, reads with writes), at most
+// wait's (see Compatible: a write conflicts with everything), at most
 // MaxWaitEdges of them. Each resource is read atomically, but the edges are
 // not read at one instant. A grant without a holder is not reported: no
 // cycle can be followed through it. Waits behind a writer's intent
@@ -55,13 +55,13 @@ type waitTable struct {
 // wait is one holder's recorded wait. Its strings are the table's own.
 type wait struct {
 	resources []string
-	write     bool
+	mode      Mode
 	until     int64 // nanoseconds since the table's epoch
 }
 
 // recordWait notes that args.Holder waits for args.Resources, refused at
 // now; the strings of args are copied.
-func (l *Local) recordWait(args *LockArgs, write bool, now int64) {
+func (l *Local) recordWait(args *LockArgs, mode Mode, now int64) {
 	if l.cfg.WaitExpiry <= 0 {
 		return
 	}
@@ -69,7 +69,7 @@ func (l *Local) recordWait(args *LockArgs, write bool, now int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.waits[args.Holder]
-	if w != nil && w.write == write && slices.Equal(w.resources, args.Resources) {
+	if w != nil && w.mode == mode && slices.Equal(w.resources, args.Resources) {
 		w.until = now + int64(l.cfg.WaitExpiry)
 		return
 	}
@@ -80,7 +80,7 @@ func (l *Local) recordWait(args *LockArgs, write bool, now int64) {
 	for i, r := range args.Resources {
 		rs[i] = strings.Clone(r)
 	}
-	t.waits[strings.Clone(args.Holder)] = &wait{resources: rs, write: write, until: now + int64(l.cfg.WaitExpiry)}
+	t.waits[strings.Clone(args.Holder)] = &wait{resources: rs, mode: mode, until: now + int64(l.cfg.WaitExpiry)}
 }
 
 // endWait forgets holder's wait: for resources, or whatever it waits for if
@@ -162,7 +162,7 @@ func (l *Local) Waits(ctx context.Context, args WaitsArgs) (WaitsReply, error) {
 			}
 			if r := s.resource(h, name); r != nil {
 				add := func(g *grant) {
-					if g.tombstone || g.holderLen == 0 || l.expired(g, now) || !(w.write || g.write) {
+					if g.tombstone || g.holderLen == 0 || l.expired(g, now) || Compatible(w.mode, g.mode) {
 						return
 					}
 					if len(reply.Edges) == MaxWaitEdges {

@@ -107,14 +107,44 @@ type LockArgs struct {
 	// so that a request in its way can tell whether it is older (see
 	// Reply.Ahead).
 	Ticket uint64 `msg:"tk,omitempty"`
+	// Mode, on an RLock, asks for an intention lock or a shared lock of
+	// multi-granularity locking (see Mode): ModeIS, ModeIX, ModeS or
+	// ModeSIX, released by RUnlock; on a Lock, only ModeX. Zero means the
+	// op's own mode: ModeX for Lock, ModeS for RLock; and is left off the
+	// wire. Another mode is refused with ErrInvalidArgs. Nodes that predate
+	// the field ignore it, and so treat every RLock as ModeS.
+	Mode Mode `msg:"md,omitempty"`
 }
 
 // IsZero reports whether a is the zero LockArgs (an encoder may leave it
 // out).
 func (a *LockArgs) IsZero() bool {
 	return a.UID == "" && len(a.Resources) == 0 && a.Owner == "" && a.Source == "" && a.Quorum == 0 && !a.NoIntent && a.Holder == "" && !a.Reclaim &&
-		a.Incarnation == 0 && !a.PublicUID && a.Wait == 0 && a.Ticket == 0
+		a.Incarnation == 0 && !a.PublicUID && a.Wait == 0 && a.Ticket == 0 && a.Mode == 0
 }
+
+// Mode is a lock mode of multi-granularity locking (Gray et al., 1976):
+// intention locks on a container (ModeIS, ModeIX) announce shared or
+// exclusive locks on what it contains. ModeS is the read lock of RLock and
+// ModeX the write lock of Lock. Two grants of one resource may coexist if
+// their modes are compatible (Compatible):
+//
+//	      IS   IX   S    SIX  X
+//	IS    yes  yes  yes  yes  no
+//	IX    yes  yes  no   no   no
+//	S     yes  no   yes  no   no
+//	SIX   yes  no   no   no   no
+//	X     no   no   no   no   no
+type Mode uint8
+
+// The modes. The zero Mode, in LockArgs, means the op's own mode.
+const (
+	ModeIS  Mode = iota + 1 // intention shared: S locks below
+	ModeIX                  // intention exclusive: X (or S) locks below
+	ModeS                   // shared: the read lock
+	ModeSIX                 // shared, with X locks below
+	ModeX                   // exclusive: the write lock
+)
 
 // Reason says why a node refused a lock.
 type Reason uint8
@@ -262,6 +292,10 @@ type Entry struct {
 	// Holder is the holder the lock request named (LockArgs.Holder), if
 	// any: who, across processes, holds it for deadlock detection.
 	Holder string `msg:"hn,omitempty"`
+	// Mode is the grant's mode (see Mode): ModeX for a write lock (Write
+	// is set), ModeS for a classic read lock, or an intention mode. Nodes
+	// that predate the field leave it zero.
+	Mode Mode `msg:"md,omitempty"`
 }
 
 // ListArgs asks a node for one page of its listing; see Lister. The zero

@@ -26,7 +26,7 @@ func (z *Entry) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 1 bits */
+	var zb0001Mask uint8 /* 2 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -97,6 +97,17 @@ func (z *Entry) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x1
+		case "md":
+			{
+				var zb0002 uint8
+				zb0002, err = dc.ReadUint8()
+				if err != nil {
+					err = msgp.WrapError(err, "Mode")
+					return
+				}
+				z.Mode = Mode(zb0002)
+			}
+			zb0001Mask |= 0x2
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -106,22 +117,30 @@ func (z *Entry) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if (zb0001Mask & 0x1) == 0 {
-		z.Holder = ""
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Holder = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Mode = 0
+		}
 	}
-
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *Entry) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(10)
-	var zb0001Mask uint16 /* 10 bits */
+	zb0001Len := uint32(11)
+	var zb0001Mask uint16 /* 11 bits */
 	_ = zb0001Mask
 	if z.Holder == "" {
 		zb0001Len--
 		zb0001Mask |= 0x200
+	}
+	if z.Mode == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x400
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -233,6 +252,18 @@ func (z *Entry) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
+			// write "md"
+			err = en.Append(0xa2, 0x6d, 0x64)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint8(uint8(z.Mode))
+			if err != nil {
+				err = msgp.WrapError(err, "Mode")
+				return
+			}
+		}
 	}
 	return
 }
@@ -241,12 +272,16 @@ func (z *Entry) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *Entry) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(10)
-	var zb0001Mask uint16 /* 10 bits */
+	zb0001Len := uint32(11)
+	var zb0001Mask uint16 /* 11 bits */
 	_ = zb0001Mask
 	if z.Holder == "" {
 		zb0001Len--
 		zb0001Mask |= 0x200
+	}
+	if z.Mode == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x400
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -285,6 +320,11 @@ func (z *Entry) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa2, 0x68, 0x6e)
 			o = msgp.AppendString(o, z.Holder)
 		}
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
+			// string "md"
+			o = append(o, 0xa2, 0x6d, 0x64)
+			o = msgp.AppendUint8(o, uint8(z.Mode))
+		}
 	}
 	return
 }
@@ -303,7 +343,7 @@ func (z *Entry) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 1 bits */
+	var zb0001Mask uint8 /* 2 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -374,6 +414,17 @@ func (z *Entry) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x1
+		case "md":
+			{
+				var zb0002 uint8
+				zb0002, bts, err = msgp.ReadUint8Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Mode")
+					return
+				}
+				z.Mode = Mode(zb0002)
+			}
+			zb0001Mask |= 0x2
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -383,17 +434,21 @@ func (z *Entry) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if (zb0001Mask & 0x1) == 0 {
-		z.Holder = ""
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Holder = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Mode = 0
+		}
 	}
-
 	o = bts
 	return
 }
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Entry) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.Resource) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.BoolSize + 2 + msgp.IntSize + 2 + msgp.Uint64Size + 2 + msgp.Int64Size + 2 + msgp.Int64Size + 3 + msgp.StringPrefixSize + len(z.Holder)
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Resource) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.BoolSize + 2 + msgp.IntSize + 2 + msgp.Uint64Size + 2 + msgp.Int64Size + 2 + msgp.Int64Size + 3 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.Uint8Size
 	return
 }
 
@@ -1533,7 +1588,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint16 /* 11 bits */
+	var zb0001Mask uint16 /* 12 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1643,6 +1698,17 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x400
+		case "md":
+			{
+				var zb0003 uint8
+				zb0003, err = dc.ReadUint8()
+				if err != nil {
+					err = msgp.WrapError(err, "Mode")
+					return
+				}
+				z.Mode = Mode(zb0003)
+			}
+			zb0001Mask |= 0x800
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -1652,7 +1718,7 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7ff {
+	if zb0001Mask != 0xfff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -1686,6 +1752,9 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x400) == 0 {
 			z.Ticket = 0
 		}
+		if (zb0001Mask & 0x800) == 0 {
+			z.Mode = 0
+		}
 	}
 	return
 }
@@ -1693,8 +1762,8 @@ func (z *LockArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(12)
-	var zb0001Mask uint16 /* 12 bits */
+	zb0001Len := uint32(13)
+	var zb0001Mask uint16 /* 13 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1739,6 +1808,10 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Ticket == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x800
+	}
+	if z.Mode == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x1000
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1901,6 +1974,18 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x1000) == 0 { // if not omitted
+			// write "md"
+			err = en.Append(0xa2, 0x6d, 0x64)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint8(uint8(z.Mode))
+			if err != nil {
+				err = msgp.WrapError(err, "Mode")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1909,8 +1994,8 @@ func (z *LockArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(12)
-	var zb0001Mask uint16 /* 12 bits */
+	zb0001Len := uint32(13)
+	var zb0001Mask uint16 /* 13 bits */
 	_ = zb0001Mask
 	if z.Resources == nil {
 		zb0001Len--
@@ -1955,6 +2040,10 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Ticket == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x800
+	}
+	if z.Mode == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x1000
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -2025,6 +2114,11 @@ func (z *LockArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa2, 0x74, 0x6b)
 			o = msgp.AppendUint64(o, z.Ticket)
 		}
+		if (zb0001Mask & 0x1000) == 0 { // if not omitted
+			// string "md"
+			o = append(o, 0xa2, 0x6d, 0x64)
+			o = msgp.AppendUint8(o, uint8(z.Mode))
+		}
 	}
 	return
 }
@@ -2043,7 +2137,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint16 /* 11 bits */
+	var zb0001Mask uint16 /* 12 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -2153,6 +2247,17 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x400
+		case "md":
+			{
+				var zb0003 uint8
+				zb0003, bts, err = msgp.ReadUint8Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Mode")
+					return
+				}
+				z.Mode = Mode(zb0003)
+			}
+			zb0001Mask |= 0x800
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -2162,7 +2267,7 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7ff {
+	if zb0001Mask != 0xfff {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Resources = nil
 		}
@@ -2196,6 +2301,9 @@ func (z *LockArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x400) == 0 {
 			z.Ticket = 0
 		}
+		if (zb0001Mask & 0x800) == 0 {
+			z.Mode = 0
+		}
 	}
 	o = bts
 	return
@@ -2207,7 +2315,59 @@ func (z *LockArgs) Msgsize() (s int) {
 	for za0001 := range z.Resources {
 		s += msgp.StringPrefixSize + len(z.Resources[za0001])
 	}
-	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize + 3 + msgp.Uint64Size + 3 + msgp.BoolSize + 3 + msgp.DurationSize + 3 + msgp.Uint64Size
+	s += 2 + msgp.StringPrefixSize + len(z.Owner) + 2 + msgp.StringPrefixSize + len(z.Source) + 2 + msgp.IntSize + 3 + msgp.BoolSize + 2 + msgp.StringPrefixSize + len(z.Holder) + 3 + msgp.BoolSize + 3 + msgp.Uint64Size + 3 + msgp.BoolSize + 3 + msgp.DurationSize + 3 + msgp.Uint64Size + 3 + msgp.Uint8Size
+	return
+}
+
+// DecodeMsg implements msgp.Decodable
+func (z *Mode) DecodeMsg(dc *msgp.Reader) (err error) {
+	{
+		var zb0001 uint8
+		zb0001, err = dc.ReadUint8()
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		(*z) = Mode(zb0001)
+	}
+	return
+}
+
+// EncodeMsg implements msgp.Encodable
+func (z Mode) EncodeMsg(en *msgp.Writer) (err error) {
+	err = en.WriteUint8(uint8(z))
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z Mode) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	o = msgp.AppendUint8(o, uint8(z))
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *Mode) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	{
+		var zb0001 uint8
+		zb0001, bts, err = msgp.ReadUint8Bytes(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		(*z) = Mode(zb0001)
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z Mode) Msgsize() (s int) {
+	s = msgp.Uint8Size
 	return
 }
 

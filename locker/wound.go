@@ -65,9 +65,9 @@ func (s *shard) takeWound(h uint64, uid string) func(uint64) {
 }
 
 // youngerHolders returns the live grants on held (the entries of a request
-// with ticket, write or read, that was just queued; nil where none) that
-// are in its way and younger than it; the shards of held are locked.
-func (l *Local) youngerHolders(ticket uint64, write bool, held []*resource, now int64) []woundRef {
+// with ticket, of mode, that was just queued; nil where none) that are in
+// its way and younger than it; the shards of held are locked.
+func (l *Local) youngerHolders(ticket uint64, mode Mode, held []*resource, now int64) []woundRef {
 	if ticket == 0 {
 		return nil
 	}
@@ -86,8 +86,8 @@ func (l *Local) youngerHolders(ticket uint64, write bool, held []*resource, now 
 		if r.writer != nil {
 			add(r.writer)
 		}
-		if write {
-			for _, g := range r.readerGrants() {
+		for _, g := range r.readerGrants() {
+			if !Compatible(mode, g.mode) {
 				add(g)
 			}
 		}

@@ -195,6 +195,7 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 		seenPublicUID
 		seenWait
 		seenTicket
+		seenMode
 	)
 	var seen uint16
 	defer func() {
@@ -230,6 +231,9 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 		}
 		if seen&seenTicket == 0 {
 			z.Ticket = 0
+		}
+		if seen&seenMode == 0 {
+			z.Mode = 0
 		}
 	}()
 	for ; n > 0; n-- {
@@ -305,6 +309,14 @@ func decodeLockZC(z *locker.LockArgs, b []byte, lim *decodeBudget) ([]byte, erro
 			if err != nil {
 				return nil, msgp.WrapError(err, "Ticket")
 			}
+		case "md":
+			seen |= seenMode
+			var m uint8
+			m, b, err = msgp.ReadUint8Bytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Mode")
+			}
+			z.Mode = locker.Mode(m)
 		case "pu":
 			seen |= seenPublicUID
 			z.PublicUID, b, err = msgp.ReadBoolBytes(b)

@@ -115,7 +115,7 @@ func appendOp(dst []byte, q *queuedCall, owner, source string) ([]byte, error) {
 	}
 	// "l" and "r" are omitzero: left out when IsZero.
 	hasLock := a.UID != "" || len(a.Resources) != 0 || opOwner != "" || opSource != "" ||
-		a.Quorum != 0 || a.NoIntent || a.Holder != "" || a.Reclaim || a.Incarnation != 0 || a.PublicUID || a.Wait != 0 || a.Ticket != 0
+		a.Quorum != 0 || a.NoIntent || a.Holder != "" || a.Reclaim || a.Incarnation != 0 || a.PublicUID || a.Wait != 0 || a.Ticket != 0 || a.Mode != 0
 	uids := q.refreshUIDs()
 	hasRefresh := len(uids) != 0
 
@@ -149,7 +149,7 @@ func appendLockArgs(dst []byte, a *locker.LockArgs, owner, source string) ([]byt
 	// when nil, as the generated code does: an empty slice is sent.
 	n := 1 + oneIf(a.Resources != nil) + oneIf(owner != "") + oneIf(source != "") +
 		oneIf(a.Quorum != 0) + oneIf(a.NoIntent) + oneIf(a.Holder != "") + oneIf(a.Reclaim) + oneIf(a.Incarnation != 0) +
-		oneIf(a.PublicUID) + oneIf(a.Wait != 0) + oneIf(a.Ticket != 0)
+		oneIf(a.PublicUID) + oneIf(a.Wait != 0) + oneIf(a.Ticket != 0) + oneIf(a.Mode != 0)
 	dst = append(dst, 0x80|n, 0xa1, 'u')
 	dst = appendString(dst, a.UID)
 	if a.Resources != nil {
@@ -205,6 +205,10 @@ func appendLockArgs(dst []byte, a *locker.LockArgs, owner, source string) ([]byt
 	if a.Ticket != 0 {
 		dst = append(dst, 0xa2, 't', 'k')
 		dst = msgp.AppendUint64(dst, a.Ticket)
+	}
+	if a.Mode != 0 {
+		dst = append(dst, 0xa2, 'm', 'd')
+		dst = msgp.AppendUint8(dst, uint8(a.Mode))
 	}
 	return dst, nil
 }

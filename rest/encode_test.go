@@ -224,7 +224,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 	}{
 		{reflect.TypeFor[BatchArgs](), 4},
 		{reflect.TypeFor[BatchOp](), 3},
-		{reflect.TypeFor[locker.LockArgs](), 12},
+		{reflect.TypeFor[locker.LockArgs](), 13},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
 	} {
 		assert.Equal(t, tc.fields, tc.typ.NumField(), "fields of %v, which appendBatch writes: teach appendBatch (encode.go) the change, check it with TestAppendBatchRandom, then update this count", tc.typ)

@@ -479,12 +479,16 @@ func gather(ctx context.Context, lockers []locker.NetLocker, max int, stderr io.
 	return list, failed, err
 }
 
-// mode names the holder's lock mode.
+// mode names the holder's lock mode: write (X), read (S), or the
+// intention mode of multi-granularity locking (IS, IX, SIX).
 func (h *holder) mode() string {
-	if h.Write {
+	switch {
+	case h.Write:
 		return "write"
+	case h.Mode == 0 || h.Mode == locker.ModeS:
+		return "read"
 	}
-	return "read"
+	return h.Mode.String()
 }
 
 func max64(a, b int64) int64 { return max(a, b) }
