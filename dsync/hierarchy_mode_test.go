@@ -173,10 +173,14 @@ func TestHierarchyIntentionReleasedInnermostFirst(t *testing.T) {
 		// Each level's release returns at a quorum, before the next is
 		// sent: a node left behind may see them the other way round, but a
 		// majority sees them in the order sent.
+		// A release may also overtake its own lock request on the node left
+		// behind (recorded as "": the node keeps a tombstone that refuses
+		// the request): such a node saw no order to check.
 		inOrder := 0
 		for i, r := range recs {
-			assert.ElementsMatch(t, []string{"photos/cat.jpg", "photos"}, r.order, "node %d", i)
-			if slices.Equal([]string{"photos/cat.jpg", "photos"}, r.order) {
+			seen := slices.DeleteFunc(slices.Clone(r.order), func(s string) bool { return s == "" })
+			assert.Subset(t, []string{"photos/cat.jpg", "photos"}, seen, "node %d", i)
+			if slices.Equal([]string{"photos/cat.jpg", "photos"}, seen) {
 				inOrder++
 			}
 		}
