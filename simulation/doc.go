@@ -66,10 +66,11 @@
 //     into their grace period, partitions, lost replies), its history
 //     checked in windows per resource so that its own memory stays flat;
 //     procstat.go and flatness.go: what it samples of the process (RSS,
-//     goroutines, file descriptors) and CheckFlat.
+//     goroutines, file descriptors), CheckFlat and CheckRate.
 //   - cmd/dsync-sim: runs scenarios over many seeds and prints the table.
 //   - cmd/dsync-soak: measures the register workload's peak, soaks at half
-//     of it under faults, and checks the windows and the flatness.
+//     of it under faults, and checks the windows, the flatness and that
+//     it held its rate.
 //
 // # Time, and what replays
 //

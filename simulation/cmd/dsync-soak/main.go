@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.Settle, "settle", 0, "samples within this of a fault's end are not settled, and not checked for flatness (0: 30s)")
 	faultKinds := fs.String("faults", strings.Join(simulation.SoakFaultKinds, ","), "kinds of fault the schedule cycles through, in order")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", 0, "bound on one call to one node (0: 500ms)")
-	fs.DurationVar(&c.MaxWait, "max-wait", 0, "how long one attempt of a contended acquisition waits in the nodes' queues (0: dsync's default; negative: back off between attempts instead)")
+	fs.DurationVar(&c.MaxWait, "max-wait", 0, "how long one attempt of a contended acquisition waits in the nodes' queues (0: dsync's default; negative, e.g. -1s: back off between attempts instead)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the workload's choices and the fault schedule")
 	if err := fs.Parse(args); err != nil {
 		return 2
