@@ -197,7 +197,10 @@
 // "w": wound}, with the session's events after ack, holding the request
 // until there is one or wait (at most MaxEventsWait, 5 s) has passed. An
 // event is given again until a poll acknowledges it (its "a" at least the
-// event's "q"). An event with "w" set is a wound (the request's grant
+// event's "q"). EventsReply's "ep" names the session's epoch, drawn when
+// the node made the session; a poll's "a" counts in the epoch it names
+// ("ep"), and is ignored in another: a node that restarted, or forgot the
+// session, numbers a new session's events from 1 again. An event with "w" set is a wound (the request's grant
 // stands in the way of an older waiter, whose ticket "w" is), not an
 // outcome. A session that no request names for SessionTTL (15 s) is
 // forgotten and its queued requests withdrawn. Without "ss", or on a node
