@@ -55,15 +55,7 @@ func TestRandomOptimistic(t *testing.T) {
 			r := runScenario(t, s, Config{Seed: seed, Optimistic: 0.5, ReadFraction: 0.5})
 			optimistic += r.Register.Optimistic
 			validated += r.Register.Validated
-			if u := r.Unexpected(); len(u) > 0 {
-				t.Log(r.Summary())
-				for _, n := range r.Notes {
-					t.Log(n)
-				}
-				for _, x := range u {
-					t.Error(x)
-				}
-			}
+			reportUnexpected(t, r)
 		})
 	}
 	t.Logf("%d optimistic reads, %d validated", optimistic, validated)

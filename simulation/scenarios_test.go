@@ -170,15 +170,7 @@ func TestRandomFenced(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			r := runScenario(t, s, Config{Seed: seed, Fenced: true})
 			refused += r.Register.Refused
-			if u := r.Unexpected(); len(u) > 0 {
-				t.Log(r.Summary())
-				for _, n := range r.Notes {
-					t.Log(n)
-				}
-				for _, x := range u {
-					t.Error(x)
-				}
-			}
+			reportUnexpected(t, r)
 		})
 	}
 	if refused > 0 {
@@ -204,15 +196,7 @@ func TestSemaphoreRandom(t *testing.T) {
 			if r.Semaphore.Permits != 2 || r.Semaphore.Holdings == 0 {
 				t.Errorf("semaphore report %+v: want holdings of 2 permits", r.Semaphore)
 			}
-			if u := r.Unexpected(); len(u) > 0 {
-				t.Log(r.Summary())
-				for _, n := range r.Notes {
-					t.Log(n)
-				}
-				for _, x := range u {
-					t.Error(x)
-				}
-			}
+			reportUnexpected(t, r)
 		})
 	}
 }
@@ -330,15 +314,7 @@ func runSeeds(t *testing.T, s Scenario, seeds int, check func(t *testing.T, r *R
 			if check != nil {
 				check(t, r)
 			}
-			if u := r.Unexpected(); len(u) > 0 {
-				t.Log(r.Summary())
-				for _, n := range r.Notes {
-					t.Log(n)
-				}
-				for _, x := range u {
-					t.Error(x)
-				}
-			}
+			reportUnexpected(t, r)
 		})
 	}
 }
