@@ -462,9 +462,10 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 					}
 				}
 			}
-			if !mode.exclusive() && now < r.intentUntil() && !Compatible(mode, r.readers.intentMode) {
-				// A writer's intent holds back the shared requests (S, IS)
-				// it conflicts with; writers (IX, SIX, X) compete as ever.
+			if r.heldBackByIntent(mode, args.Ticket, now) {
+				// A writer's intent holds back the younger shared requests
+				// (S, IS) it conflicts with; writers (IX, SIX, X) compete
+				// as ever.
 				waiting = true
 			}
 			if r.queue != nil && !args.Reclaim {
@@ -507,7 +508,7 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 		}
 		if conflict || len(stale) > 0 || queued {
 			if mode.exclusive() && l.intentTTL > 0 && !args.NoIntent && !args.Reclaim && conflict {
-				l.declareIntent(args.Resources, rh, uh, mode, now)
+				l.declareIntent(args.Resources, rh, uh, mode, args.Ticket, now)
 			}
 			l.unlockShards(idx)
 			if args.Holder != "" && !args.NoIntent && !args.Reclaim {
@@ -571,14 +572,14 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 			if mode == ModeX {
 				r.writer = g
 				if r.readers != nil {
-					r.readers.intent, r.readers.intentBy, r.readers.intentMode = 0, 0, 0 // the writer it was kept for came
+					r.readers.clearIntent() // the writer it was kept for came
 				}
 			} else {
 				r.addReader(g)
 				if rl := r.readers; mode.exclusive() && rl.intent != 0 && (rl.intentBy == uh || rl.intentMode == mode) {
 					// The writer it was kept for came (another attempt of
 					// it has another UID), or one like it.
-					rl.intent, rl.intentBy, rl.intentMode = 0, 0, 0
+					rl.clearIntent()
 				}
 			}
 		}
@@ -612,11 +613,12 @@ func (l *Local) acquire(ctx context.Context, args *LockArgs, write bool, wm *wai
 // writer, a request of mode (ModeIX, ModeSIX or ModeX) whose UID hashes to
 // uh, was refused at now and holds new readers that conflict with it back
 // for the intent's duration; the resources' shards must be locked.
-func (l *Local) declareIntent(resources []string, rh []uint64, uh uint64, mode Mode, now int64) {
+func (l *Local) declareIntent(resources []string, rh []uint64, uh uint64, mode Mode, ticket uint64, now int64) {
 	for i, name := range resources {
 		r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
 		if r != nil && r.writer == nil && len(r.readerGrants()) > 0 {
-			r.readers.intent, r.readers.intentBy, r.readers.intentMode = now+l.intentTTL, uh, mode
+			rl := r.readers
+			rl.intent, rl.intentBy, rl.intentMode, rl.intentTicket = now+l.intentTTL, uh, mode, ticket
 		}
 	}
 }
@@ -634,7 +636,7 @@ func (l *Local) withdrawIntent(args *LockArgs, uh uint64) {
 	for i, name := range args.Resources {
 		r := l.shards[l.shardOf(rh[i])].resource(rh[i], name)
 		if r != nil && r.readers != nil && r.readers.intent != 0 && r.readers.intentBy == uh {
-			r.readers.intent, r.readers.intentBy = 0, 0
+			r.readers.clearIntent()
 			if r.empty() { // kept only for the intent
 				l.shards[l.shardOf(rh[i])].drop(rh[i], r)
 			}

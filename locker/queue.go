@@ -298,7 +298,7 @@ func (l *Local) finishWait(w *waiter, reply Reply, err error, expired bool) bool
 		return false
 	}
 	if expired && w.mode.exclusive() && l.intentTTL > 0 && !w.args.NoIntent {
-		l.declareIntent(w.args.Resources, w.rh, w.uh, w.mode, l.now())
+		l.declareIntent(w.args.Resources, w.rh, w.uh, w.mode, w.args.Ticket, l.now())
 	}
 	serve := l.dequeueLocked(w)
 	l.unlockShards(idx)

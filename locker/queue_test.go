@@ -136,6 +136,38 @@ func TestQueueReadersTogether(t *testing.T) {
 	})
 }
 
+// TestQueueIntentYieldsToOlderReaders: a writer's intent holds back the
+// readers younger than the writer only. A reader older than the writer
+// waits at the head of the queue, before the writer; if the intent held it
+// back too, nobody would be served until the reader's wait ran out (the
+// soak saw every worker stall for a third of the validity, over and over).
+func TestQueueIntentYieldsToOlderReaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueueTable(t)
+		require.True(t, q.lock(false, "r0", 1, wait, "a").OK)
+		// The writer, ticket 20, is refused once without waiting: its
+		// intent holds readers back.
+		assert.Equal(t, locker.ReasonConflict, q.lock(true, "w-try", 20, 0, "a").Reason)
+		assert.Equal(t, locker.ReasonWriterWaiting, q.lock(false, "young-try", 30, 0, "a").Reason,
+			"a reader younger than the writer is held back")
+		// An older reader is granted at once: it was there first.
+		assert.True(t, q.lock(false, "old", 10, 0, "a").OK, "a reader older than the writer is not held back")
+		q.unlock(false, "old")
+		// The same with requests that may wait: the older reader is not
+		// queued behind the intent, the writer waits for both readers, and
+		// the younger reader behind the writer.
+		assert.True(t, q.lock(false, "r", 10, wait, "a").OK)
+		assert.Equal(t, locker.ReasonQueued, q.lock(true, "w", 20, wait, "a").Reason)
+		assert.Equal(t, locker.ReasonQueued, q.lock(false, "young", 30, wait, "a").Reason)
+		q.unlock(false, "r0")
+		q.none()
+		q.unlock(false, "r")
+		assert.Equal(t, "w:granted", q.next())
+		q.unlock(true, "w")
+		assert.Equal(t, "young:granted", q.next())
+	})
+}
+
 func TestQueueNoJumpingAhead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newQueueTable(t)

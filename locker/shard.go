@@ -100,6 +100,12 @@ type readerList struct {
 	// intent (ModeIX, ModeSIX or ModeX): it holds back the requests it
 	// conflicts with.
 	intentMode Mode
+	// intentTicket is the ticket (LockArgs.Ticket) of the acquisition whose
+	// refused request declared or renewed the intent, 0 if it had none. A
+	// shared request with an older ticket is not held back (see
+	// heldBackByIntent): the queues serve it first anyway, and holding it
+	// back would keep it, at the head of a queue, from ever being served.
+	intentTicket uint64
 	// strong counts the grants of ModeIX and ModeSIX among grants: only
 	// they may be in the way of a request for S or IS, which need not look
 	// at the others.
@@ -113,6 +119,26 @@ func (r *resource) intentUntil() int64 {
 		return 0
 	}
 	return r.readers.intent
+}
+
+// clearIntent ends the intent, if there is one.
+func (rl *readerList) clearIntent() {
+	rl.intent, rl.intentBy, rl.intentMode, rl.intentTicket = 0, 0, 0, 0
+}
+
+// heldBackByIntent reports whether a request of mode with ticket is held
+// back at now by a writer's intent on r: a shared request (S, IS) that
+// conflicts with the intent's mode, unless its ticket is older than the
+// intent's. An older ticket passes because the queues order by ticket: the
+// writer, when it waits here, waits behind it, and a request held back
+// while older than every writer in its way would be served by nobody, at
+// the head of its queue, until its wait ran out.
+func (r *resource) heldBackByIntent(mode Mode, ticket uint64, now int64) bool {
+	rl := r.readers
+	if mode.exclusive() || rl == nil || now >= rl.intent || Compatible(mode, rl.intentMode) {
+		return false
+	}
+	return ticket == 0 || rl.intentTicket == 0 || ticket >= rl.intentTicket
 }
 
 // readerGrants returns the read holders.
@@ -439,7 +465,7 @@ func (s *shard) drop(h uint64, r *resource) {
 		if r.readers.listed {
 			return // the intents list still refers to it; the sweep recycles it
 		}
-		r.readers.intent, r.readers.intentBy, r.readers.intentMode = 0, 0, 0
+		r.readers.clearIntent()
 	}
 	s.recycle(r)
 }
