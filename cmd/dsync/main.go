@@ -22,8 +22,11 @@
 //	-tls-cert      PEM client certificate, for nodes that require one (DSYNC_TLS_CERT)
 //	-tls-key       its PEM private key (DSYNC_TLS_KEY)
 //
-// "dsync -h" and "dsync COMMAND -h" print the usage and exit 0, without
-// nodes.
+// A command's own flags read DSYNC_<COMMAND>_<FLAG> likewise
+// (DSYNC_RUN_TIMEOUT, DSYNC_LOCKS_JSON), except force-unlock's -uid.
+//
+// "dsync -h" and "dsync COMMAND -h" print the usage, with every flag's
+// variable, and exit 0, without nodes.
 //
 // Names that the nodes return (resources, owners, sources) are printed
 // quoted, Go-style, when they hold anything but printable characters: a
@@ -130,7 +133,8 @@ commands:
                                        remove every holder of RESOURCE, or one grant
   run [-read] [-timeout D] RESOURCE -- COMMAND [ARG...]
                                        run COMMAND while holding a lock on RESOURCE
-  COMMAND -h                           a command's own flags
+  COMMAND -h                           a command's own flags, each also read from
+                                       DSYNC_<COMMAND>_<FLAG> (DSYNC_RUN_TIMEOUT)
 
 Flags, each also read from the environment variable shown (the command
 line wins):
@@ -223,13 +227,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		// is dialed, and its usage goes to standard output.
 		switch cmd {
 		case "locks":
-			return locks(ctx, nil, cmdArgs, stdout, stdout)
+			return locks(ctx, nil, cmdArgs, getenv, stdout, stdout)
 		case "force-unlock":
-			return forceUnlock(ctx, nil, cmdArgs, stdout, stdout)
+			return forceUnlock(ctx, nil, cmdArgs, getenv, stdout, stdout)
 		case "run":
-			return runUnder(ctx, nil, cmdArgs, stdin, stdout, stdout)
+			return runUnder(ctx, nil, cmdArgs, getenv, stdin, stdout, stdout)
 		case "top":
-			return top(ctx, nil, cmdArgs, stdout, stdout)
+			return top(ctx, nil, cmdArgs, getenv, stdout, stdout)
 		}
 	}
 	switch cmd {
@@ -262,14 +266,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}()
 	switch cmd {
 	case "locks":
-		return locks(ctx, lockers, cmdArgs, stdout, stderr)
+		return locks(ctx, lockers, cmdArgs, getenv, stdout, stderr)
 	case "force-unlock":
-		return forceUnlock(ctx, lockers, cmdArgs, stdout, stderr)
+		return forceUnlock(ctx, lockers, cmdArgs, getenv, stdout, stderr)
 	case "top":
-		return top(ctx, lockers, cmdArgs, stdout, stderr)
+		return top(ctx, lockers, cmdArgs, getenv, stdout, stderr)
 	default:
-		return runUnder(ctx, lockers, cmdArgs, stdin, stdout, stderr)
+		return runUnder(ctx, lockers, cmdArgs, getenv, stdin, stdout, stderr)
 	}
+}
+
+// parseCommand parses the flags of the command fs (named as the command
+// is), then sets those the command line left out from their environment
+// variables: DSYNC_, the command's name and the flag's, in upper case with
+// '-' as '_' (DSYNC_RUN_TIMEOUT, DSYNC_LOCKS_MAX). Flags named in skip have
+// none. -h prints synopsis, every flag with its variable, and the exit
+// statuses, and returns errHelpShown; a bad flag or variable is a usage
+// error.
+func parseCommand(fs *flag.FlagSet, args []string, getenv func(string) string, synopsis string, skip ...string) error {
+	prefix := envflag.Name(envPrefix, fs.Name()) + "_"
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), synopsis+"\nFlags, each also read from the environment variable shown (the command\nline wins):\n")
+		envflag.PrintDefaults(fs.Output(), fs, prefix, skip...)
+		fmt.Fprint(fs.Output(), usageTail)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return &exitError{exitUsage, err}
+	}
+	if _, err := envflag.Apply(fs, prefix, getenv, skip...); err != nil {
+		return &exitError{exitUsage, err}
+	}
+	return nil
 }
 
 // wantsHelp reports whether a command's arguments ask for its usage: -h,
@@ -342,13 +372,13 @@ type holder struct {
 // locks lists every node's holders, merged by resource and UID (in that
 // order), and prints a holder as soon as every node has told whether it
 // holds it: it keeps one page per node, never a whole listing.
-func locks(ctx context.Context, lockers []locker.NetLocker, args []string, stdout, stderr io.Writer) error {
+func locks(ctx context.Context, lockers []locker.NetLocker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("locks", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	most := fs.Int("max", 0, "list at most this many holders (0: all)")
 	page := fs.Int("page", 1000, fmt.Sprintf("ask each node for this many entries at a time (at most %d)", locker.MaxListPage))
 	asJSON := fs.Bool("json", false, "print a JSON array, one object per holder, instead of a table")
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args, getenv, "usage: dsync locks [-max N] [-page N] [-json]\n\nLists the holders of every node's locks, merged by resource and UID (needs the admin role).\n"); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -528,12 +558,14 @@ func printable(s string) string {
 
 // forceUnlock removes every holder of a resource, or one grant, on every
 // node.
-func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string, stdout, stderr io.Writer) error {
+func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("force-unlock", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	uid := fs.String("uid", "", "remove the grant of this UID instead of every holder of a resource")
 	asJSON := fs.Bool("json", false, "print the outcome as a JSON object")
-	if err := fs.Parse(args); err != nil {
+	// -uid has no variable: one left in an environment would remove a
+	// grant instead of the resource the command line names.
+	if err := parseCommand(fs, args, getenv, "usage: dsync force-unlock [-json] RESOURCE | -uid UID\n\nRemoves every holder of RESOURCE, or the one grant of UID, on every node (needs the admin role).\n", "uid"); err != nil {
 		return err
 	}
 	var a locker.LockArgs
@@ -570,23 +602,15 @@ func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string,
 }
 
 // runUnder runs a command while holding a lock.
-func runUnder(ctx context.Context, lockers []locker.NetLocker, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func runUnder(ctx context.Context, lockers []locker.NetLocker, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: dsync run [-read] [-timeout D] [-refresh D] RESOURCE -- COMMAND [ARG...]\n\n"+
-			"Runs COMMAND while holding a lock on RESOURCE; COMMAND gets SIGTERM if the lock is lost.\n\nFlags:\n")
-		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), usageTail)
-	}
 	read := fs.Bool("read", false, "take a read lock instead of the write lock")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the lock (0: until interrupted)")
 	refresh := fs.Duration("refresh", 0, "how often to refresh the lock (0: dsync's default)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelpShown
-		}
-		return &exitError{exitUsage, err}
+	if err := parseCommand(fs, args, getenv, "usage: dsync run [-read] [-timeout D] [-refresh D] RESOURCE -- COMMAND [ARG...]\n\n"+
+		"Runs COMMAND while holding a lock on RESOURCE; COMMAND gets SIGTERM if the lock is lost.\n"); err != nil {
+		return err
 	}
 	rest := fs.Args()
 	if len(rest) < 3 || rest[1] != "--" || rest[0] == "" {

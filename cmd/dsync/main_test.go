@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"runtime"
 	"slices"
@@ -271,11 +270,48 @@ func TestHelpNeedsNoNodes(t *testing.T) {
 	assert.ErrorIs(t, err, errHelpShown)
 	assert.Contains(t, out, "-timeout")
 	assert.Contains(t, out, "Exit status:")
-	for _, cmd := range []string{"locks", "force-unlock"} {
+	for cmd, want := range map[string]string{"run": "env DSYNC_RUN_TIMEOUT", "locks": "env DSYNC_LOCKS_MAX",
+		"force-unlock": "env DSYNC_FORCE_UNLOCK_JSON", "top": "env DSYNC_TOP_INTERVAL"} {
 		out, _, err = runCmd(t, noEnv, cmd, "-h")
-		assert.ErrorIs(t, err, flag.ErrHelp, cmd)
-		assert.Contains(t, out, "-", cmd)
+		assert.ErrorIs(t, err, errHelpShown, cmd)
+		assert.Contains(t, out, "usage: dsync "+cmd, cmd)
+		assert.Contains(t, out, want, "every flag of a command names its variable")
+		assert.Contains(t, out, "Exit status:", cmd)
 	}
+	out, _, _ = runCmd(t, noEnv, "force-unlock", "-h")
+	assert.NotContains(t, out, "DSYNC_FORCE_UNLOCK_UID", "-uid has no variable")
+}
+
+// TestCommandFlagsFromEnvironment: a command's flags read DSYNC_<COMMAND>_<FLAG>
+// when the command line leaves them out; the command line wins, and a bad
+// value is a usage error that names the variable.
+func TestCommandFlagsFromEnvironment(t *testing.T) {
+	_, nodes := testNodes(t)
+	with := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return nodes(k)
+		}
+	}
+	out, _, err := runCmd(t, with("DSYNC_LOCKS_JSON", "true"), "locks")
+	require.NoError(t, err)
+	assert.Equal(t, "[]", strings.TrimSpace(out), "DSYNC_LOCKS_JSON=true: JSON")
+	out, _, err = runCmd(t, with("DSYNC_LOCKS_JSON", "true"), "locks", "-json=false")
+	require.NoError(t, err)
+	assert.NotContains(t, out, "[]", "the command line wins")
+
+	_, _, err = runCmd(t, with("DSYNC_RUN_TIMEOUT", "soon"), "run", "r", "--", "true")
+	var ee *exitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitUsage, ee.code)
+	assert.ErrorContains(t, err, "DSYNC_RUN_TIMEOUT")
+
+	_, _, err = runCmd(t, with("DSYNC_FORCE_UNLOCK_UID", "someone"), "force-unlock", "r")
+	assert.NoError(t, err, "DSYNC_FORCE_UNLOCK_UID is not read: the resource named is unlocked")
 }
 
 // TestExitStatuses: a usage error, a lock not taken, and a command killed

@@ -21,14 +21,14 @@ import (
 // Waiters are the holders that the nodes record as waiting for a resource:
 // acquisitions that named a holder (dsync.WithHolder) and were refused;
 // anonymous acquisitions wait unseen.
-func top(ctx context.Context, lockers []locker.NetLocker, args []string, stdout, stderr io.Writer) error {
+func top(ctx context.Context, lockers []locker.NetLocker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("top", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("n", 10, "rows in each table")
 	interval := fs.Duration("interval", 2*time.Second, "time between refreshes")
 	once := fs.Bool("once", false, "print one frame and exit")
 	asJSON := fs.Bool("json", false, "print each frame as one line of JSON instead of tables")
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args, getenv, "usage: dsync top [-n N] [-interval D] [-once] [-json]\n\nShows the oldest and the most contended locks, refreshed every interval (needs the admin role).\n"); err != nil {
 		return err
 	}
 	switch {
