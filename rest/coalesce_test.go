@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -102,9 +101,7 @@ func (f *batchFixture) holdSlot(t *testing.T) (gate chan struct{}, result <-chan
 		}
 		done <- err
 	}()
-	if uid := <-f.g.entered; uid != "gate0" {
-		t.Fatalf("entered %q", uid)
-	}
+	require.Equal(t, "gate0", <-f.g.entered, "entered")
 	return gate, done
 }
 
@@ -120,12 +117,10 @@ func (f *batchFixture) waitQueued(n int) {
 func TestBatchingCoalescesAndAnswersEachCaller(t *testing.T) {
 	f := newBatchFixture(t)
 	ctx := context.Background()
-	if _, err := f.c.Lock(ctx, locker.LockArgs{UID: "held", Resources: []string{"taken"}}); err != nil {
-		t.Fatal(err)
-	}
-	if f.singles.Load() != 1 || f.batches.Load() != 0 {
-		t.Fatalf("an idle client's call went as %d singles, %d batches; want it alone, at once", f.singles.Load(), f.batches.Load())
-	}
+	_, err := f.c.Lock(ctx, locker.LockArgs{UID: "held", Resources: []string{"taken"}})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, f.singles.Load(), "an idle client's call went as %d singles, %d batches; want it alone, at once", f.singles.Load(), f.batches.Load())
+	require.Zero(t, f.batches.Load(), "an idle client's call went as %d singles, %d batches; want it alone, at once", f.singles.Load(), f.batches.Load())
 	gate, slot := f.holdSlot(t)
 
 	// Many callers with different operations queue behind the held slot.
@@ -166,54 +161,48 @@ func TestBatchingCoalescesAndAnswersEachCaller(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, <-slot)
 
-	if s, b := f.singles.Load(), f.batches.Load(); s != 2 || b != 1 {
-		t.Fatalf("%d operations went as %d single requests and %d batches; want the queued %d in one batch", n+2, s, b, n)
-	}
+	s, b := f.singles.Load(), f.batches.Load()
+	require.EqualValues(t, 2, s, "%d operations went as %d single requests and %d batches; want the queued %d in one batch", n+2, s, b, n)
+	require.EqualValues(t, 1, b, "%d operations went as %d single requests and %d batches; want the queued %d in one batch", n+2, s, b, n)
 	fences := map[uint64]bool{}
 	for i, o := range out {
 		switch i % 5 {
 		case 0, 1, 2:
-			if o.err != nil || !o.reply.OK || o.reply.Fence == 0 || fences[o.reply.Fence] {
-				t.Fatalf("caller %d: %+v, %v; want its own grant", i, o.reply, o.err)
-			}
+			require.NoError(t, o.err, "caller %d: %+v; want its own grant", i, o.reply)
+			require.True(t, o.reply.OK, "caller %d: %+v; want its own grant", i, o.reply)
+			require.NotZero(t, o.reply.Fence, "caller %d: %+v; want its own grant", i, o.reply)
+			require.False(t, fences[o.reply.Fence], "caller %d: %+v; want its own grant (fence already given)", i, o.reply)
 			fences[o.reply.Fence] = true
 		case 3:
-			if o.err != nil || o.reply.OK || o.reply.Reason != locker.ReasonConflict {
-				t.Fatalf("caller %d: %+v, %v; want refused as held by another", i, o.reply, o.err)
-			}
+			require.NoError(t, o.err, "caller %d: %+v; want refused as held by another", i, o.reply)
+			require.False(t, o.reply.OK, "caller %d: %+v; want refused as held by another", i, o.reply)
+			require.Equal(t, locker.ReasonConflict, o.reply.Reason, "caller %d: %+v; want refused as held by another", i, o.reply)
 		case 4:
 			if i%10 == 4 {
-				if !errors.Is(o.err, locker.ErrInvalidArgs) {
-					t.Fatalf("caller %d: %v, want ErrInvalidArgs", i, o.err)
-				}
+				require.ErrorIs(t, o.err, locker.ErrInvalidArgs, "caller %d", i)
 				continue
 			}
 			want := []locker.RefreshStatus{locker.RefreshRefreshed, locker.RefreshNotHeld}
-			if o.err != nil || len(o.refresh.Status) != 2 || o.refresh.Status[0] != want[0] || o.refresh.Status[1] != want[1] {
-				t.Fatalf("caller %d: refresh %+v, %v", i, o.refresh, o.err)
-			}
+			require.NoError(t, o.err, "caller %d: refresh %+v", i, o.refresh)
+			require.Equal(t, want, o.refresh.Status, "caller %d: refresh %+v", i, o.refresh)
 		}
 	}
 	entries, err := listAll(ctx, f.g)
 	require.NoError(t, err)
-	if want := 3*n/5 + 2; len(entries) != want {
-		t.Fatalf("table holds %d entries, want %d", len(entries), want)
-	}
+	require.Len(t, entries, 3*n/5+2, "table holds entries")
 
 	// The client counted each request once and each operation by outcome.
 	want := ClientStats{
 		Requests: 3, Batches: 1, Ops: n + 2,
 		Locks: 4*n/5 + n/10 + 2, Refreshes: n / 10, Refused: n / 5, Failed: n / 10,
 	}
-	if got := f.c.Stats(); got != want {
-		t.Fatalf("Stats() = %+v, want %+v", got, want)
-	}
+	require.Equal(t, want, f.c.Stats(), "Stats()")
 	f.c.Close()
 	_, err = f.c.Lock(ctx, locker.LockArgs{UID: "late", Resources: []string{"r"}})
 	require.ErrorIs(t, err, locker.ErrClosed, "Lock after Close")
-	if got := f.c.Stats(); got.NotSent != 1 || got.Requests != want.Requests {
-		t.Fatalf("after a call on the closed client, Stats() = %+v; want NotSent 1 and no request", got)
-	}
+	got := f.c.Stats()
+	require.EqualValues(t, 1, got.NotSent, "after a call on the closed client, Stats() = %+v; want NotSent 1 and no request", got)
+	require.Equal(t, want.Requests, got.Requests, "after a call on the closed client, Stats() = %+v; want NotSent 1 and no request", got)
 }
 
 func TestBatchingCancelledCallers(t *testing.T) {
@@ -248,30 +237,22 @@ func TestBatchingCancelledCallers(t *testing.T) {
 	// The slot frees; the next request carries the two live calls.
 	close(gate0)
 	require.NoError(t, <-slot)
-	if uid := <-f.g.entered; uid != "gate-inflight" {
-		t.Fatalf("entered %q", uid)
-	}
+	require.Equal(t, "gate-inflight", <-f.g.entered, "entered")
 	// A caller cancelled while its batch waits in the node returns at once.
 	cancelInflight()
 	require.ErrorIs(t, <-inflight, context.Canceled, "caller cancelled in flight = want context.Canceled")
 	// The node then grants it; the client releases the grant itself.
 	close(inflightGate)
 	require.NoError(t, <-stay)
-	if uid := <-f.g.unlocked; uid != "gate-inflight" {
-		t.Fatalf("client unlocked %q, want the abandoned grant gate-inflight", uid)
-	}
-	if f.batches.Load() != 1 {
-		t.Fatalf("%d batches, want 1", f.batches.Load())
-	}
+	require.Equal(t, "gate-inflight", <-f.g.unlocked, "client unlocked, want the abandoned grant gate-inflight")
+	require.EqualValues(t, 1, f.batches.Load(), "batches")
 	entries, err := listAll(context.Background(), f.g)
 	require.NoError(t, err)
 	var held []string
 	for _, e := range entries {
 		held = append(held, e.UID)
 	}
-	if strings.Join(held, ",") != "gate0,stay" {
-		t.Fatalf("table holds %v; want only gate0 and stay (nothing of the cancelled callers)", held)
-	}
+	require.Equal(t, "gate0,stay", strings.Join(held, ","), "table holds %v; want only gate0 and stay (nothing of the cancelled callers)", held)
 }
 
 // closingLocker answers every Lock but gate0's with ErrClosed, as a table
@@ -311,12 +292,8 @@ func TestBatchResultClosedMarksOffline(t *testing.T) {
 	for range 2 {
 		require.ErrorIs(t, <-errs, locker.ErrOffline, "lock in a batch answered closed = want ErrOffline")
 	}
-	if batches.Load() != 1 {
-		t.Fatalf("%d batches, want 1", batches.Load())
-	}
-	if c.IsOnline() {
-		t.Fatal("a batch result saying the table is closed left the node online")
-	}
+	require.EqualValues(t, 1, batches.Load(), "batches")
+	require.False(t, c.IsOnline(), "a batch result saying the table is closed left the node online")
 }
 
 func TestBatchingQueueIsBounded(t *testing.T) {
@@ -337,17 +314,13 @@ func TestBatchingQueueIsBounded(t *testing.T) {
 	}
 	f.waitQueued(limit)
 	_, err := c.Lock(context.Background(), locker.LockArgs{UID: "one-too-many", Resources: []string{"x"}})
-	if !errors.Is(err, locker.ErrBusy) {
-		t.Fatalf("lock beyond the queue bound = %v, want ErrBusy at once", err)
-	}
+	require.ErrorIs(t, err, locker.ErrBusy, "lock beyond the queue bound, want ErrBusy at once")
 	close(gate)
 	require.NoError(t, <-slot)
 	for range limit {
 		require.NoError(t, <-errs, "queued lock")
 	}
-	if !c.IsOnline() {
-		t.Fatal("a full queue marked the node offline")
-	}
+	require.True(t, c.IsOnline(), "a full queue marked the node offline")
 }
 
 // TestBatchBytesBound checks that a batch carries at most maxBatchBytes of
@@ -380,12 +353,11 @@ func TestBatchBytesBound(t *testing.T) {
 	require.NoError(t, <-slot)
 	wg.Wait()
 	for range 3 {
-		if a := <-sink; a.Err != nil {
-			t.Fatalf("submitted unlock %d: %v", a.Tag, a.Err)
-		}
+		a := <-sink
+		require.NoError(t, a.Err, "submitted unlock %d", a.Tag)
 	}
 	// The queue [b b b s s s] goes as [b b], [b s], [s s].
-	if b, s := f.batches.Load(), f.singles.Load()-singles; b != 3 || s != 0 {
-		t.Fatalf("%d batches and %d single requests, want 3 batches of 2", b, s)
-	}
+	b, s := f.batches.Load(), f.singles.Load()-singles
+	require.EqualValues(t, 3, b, "%d batches and %d single requests, want 3 batches of 2", b, s)
+	require.Zero(t, s, "%d batches and %d single requests, want 3 batches of 2", b, s)
 }

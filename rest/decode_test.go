@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tinylib/msgp/msgp"
 
@@ -159,20 +160,16 @@ func FuzzDecodeZeroCopy(f *testing.F) {
 		// Scratches that decoded prev, each with its own decoder, and were
 		// reset.
 		ws, gs := new(scratch), new(scratch)
-		if _, err := ws.batch.UnmarshalMsg(prev); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := decodeBatchZC(&gs.batch, prev, unboundedBudget()); err != nil {
-			t.Fatal(err)
-		}
+		_, err := ws.batch.UnmarshalMsg(prev)
+		require.NoError(t, err)
+		_, err = decodeBatchZC(&gs.batch, prev, unboundedBudget())
+		require.NoError(t, err)
 		ws.op, gs.op = ws.batch.Ops[0], gs.batch.Ops[0]
 		ws.op.Lock.Resources = append([]string(nil), ws.op.Lock.Resources...)
 		gs.op.Lock.Resources = append([]string(nil), gs.op.Lock.Resources...)
 		ws.reset()
 		gs.reset()
-		if !sameValue(reflect.ValueOf(ws), reflect.ValueOf(gs)) {
-			t.Fatalf("reset scratches differ:\n%+v\n%+v", ws, gs)
-		}
+		require.True(t, sameValue(reflect.ValueOf(ws), reflect.ValueOf(gs)), "reset scratches differ:\n%+v\n%+v", ws, gs)
 		compareDecoders(t, "used batch", body, &ws.batch, &gs.batch, ws.batch.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gs.batch, b, unboundedBudget()) })
 		compareDecoders(t, "used lock", body, &ws.op.Lock, &gs.op.Lock, ws.op.Lock.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeLockZC(&gs.op.Lock, b, unboundedBudget()) })
 		compareDecoders(t, "used refresh", body, &ws.op.Refresh, &gs.op.Refresh, ws.op.Refresh.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeRefreshZC(&gs.op.Refresh, b, unboundedBudget()) })
@@ -180,12 +177,10 @@ func FuzzDecodeZeroCopy(f *testing.F) {
 		// Values still full of the previous request, not reset: the fields
 		// the body leaves out must end the same way (cleared or kept).
 		var wd, gd BatchArgs
-		if _, err := wd.UnmarshalMsg(prev); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := decodeBatchZC(&gd, prev, unboundedBudget()); err != nil {
-			t.Fatal(err)
-		}
+		_, err = wd.UnmarshalMsg(prev)
+		require.NoError(t, err)
+		_, err = decodeBatchZC(&gd, prev, unboundedBudget())
+		require.NoError(t, err)
 		compareValues(t, "dirty batch", body, &wd, &gd, wd.UnmarshalMsg, func(b []byte) ([]byte, error) { return decodeBatchZC(&gd, b, unboundedBudget()) })
 		wdl, gdl := ws.op.Lock, gs.op.Lock
 		wdl.UID, wdl.Owner, wdl.Source, wdl.Quorum, wdl.NoIntent, wdl.Holder, wdl.Reclaim, wdl.Incarnation, wdl.PublicUID = "u", "o", "s", 3, true, "h", true, 5, true
@@ -203,9 +198,7 @@ func compareDecoders(t *testing.T, what string, body []byte, want, got any, gen,
 		return
 	}
 	forStrings(reflect.ValueOf(got), func(s string) {
-		if s != "" && !inside(s, body) {
-			t.Fatalf("%s: decoded string %q does not alias the body %x", what, s, body)
-		}
+		require.True(t, s == "" || inside(s, body), "%s: decoded string %q does not alias the body %x", what, s, body)
 	})
 }
 
@@ -217,18 +210,12 @@ func compareValues(t *testing.T, what string, body []byte, want, got any, gen, z
 	t.Helper()
 	wleft, werr := gen(body)
 	gleft, gerr := zc(body)
-	if (werr == nil) != (gerr == nil) {
-		t.Fatalf("%s: generated decoder: %v; zero-copy decoder: %v; body %x", what, werr, gerr, body)
-	}
+	require.Equal(t, werr == nil, gerr == nil, "%s: both decoders accept or both refuse: generated decoder: %v; zero-copy decoder: %v; body %x", what, werr, gerr, body)
 	if werr != nil {
 		return false
 	}
-	if len(wleft) != len(gleft) {
-		t.Fatalf("%s: generated decoder leaves %d bytes, zero-copy decoder %d; body %x", what, len(wleft), len(gleft), body)
-	}
-	if !sameValue(reflect.ValueOf(want), reflect.ValueOf(got)) {
-		t.Fatalf("%s: generated decoder: %+v; zero-copy decoder: %+v; body %x", what, want, got, body)
-	}
+	require.Equal(t, len(wleft), len(gleft), "%s: generated decoder leaves %d bytes, zero-copy decoder %d; body %x", what, len(wleft), len(gleft), body)
+	require.True(t, sameValue(reflect.ValueOf(want), reflect.ValueOf(got)), "%s: generated decoder: %+v; zero-copy decoder: %+v; body %x", what, want, got, body)
 	return true
 }
 
@@ -375,9 +362,7 @@ func TestDecodeZeroCopyLimits(t *testing.T) {
 		} {
 			_, werr := d.gen(c.body)
 			_, gerr := d.zc(c.body)
-			if (werr == nil) != (gerr == nil) {
-				t.Errorf("%s as %s: generated decoder: %v; zero-copy decoder: %v", c.name, d.name, werr, gerr)
-			}
+			assert.Equal(t, werr == nil, gerr == nil, "%s as %s: both decoders accept or both refuse: generated decoder: %v; zero-copy decoder: %v", c.name, d.name, werr, gerr)
 		}
 		var err error
 		switch c.name[:3] {
@@ -388,9 +373,7 @@ func TestDecodeZeroCopyLimits(t *testing.T) {
 		default:
 			_, err = decodeLockZC(&gl, c.body, unboundedBudget())
 		}
-		if (err == nil) != c.ok {
-			t.Errorf("%s: err %v, want ok=%v", c.name, err, c.ok)
-		}
+		assert.Equal(t, c.ok, err == nil, "%s: err %v, want ok=%v", c.name, err, c.ok)
 	}
 }
 
@@ -401,31 +384,32 @@ func TestDecodeZeroCopyDoesNotTrustLengths(t *testing.T) {
 	b = msgp.AppendString(b, "u")
 	b = msgp.AppendArrayHeader(b, lockerArrayLimit)
 	var r locker.RefreshArgs
-	if n := testing.AllocsPerRun(10, func() {
+	n := testing.AllocsPerRun(10, func() {
+		// A plain if around require.Fail, not require.Error: the check
+		// must not allocate in the function AllocsPerRun measures.
 		if _, err := decodeRefreshZC(&r, b, unboundedBudget()); err == nil {
-			t.Fatal("accepted an array longer than the body")
+			require.Fail(t, "accepted an array longer than the body")
 		}
-	}); n != 0 {
-		t.Fatalf("%v allocations for a lying array header, want 0", n)
-	}
+	})
+	require.Zero(t, n, "allocations for a lying array header, want 0")
 }
 
 // Decoding a batch into a warm scratch allocates nothing.
 func TestDecodeZeroCopyDoesNotAllocate(t *testing.T) {
 	body := decodeSeeds(t)[2]
 	sc := new(scratch)
-	if _, err := decodeBatchZC(&sc.batch, body, unboundedBudget()); err != nil {
-		t.Fatal(err)
-	}
+	_, err := decodeBatchZC(&sc.batch, body, unboundedBudget())
+	require.NoError(t, err)
 	sc.reset()
-	if n := testing.AllocsPerRun(100, func() {
+	n := testing.AllocsPerRun(100, func() {
+		// A plain if around require.Fail, not require.NoError: the check
+		// must not allocate in the function AllocsPerRun measures.
 		if _, err := decodeBatchZC(&sc.batch, body, unboundedBudget()); err != nil {
-			t.Fatal(err)
+			require.Fail(t, err.Error())
 		}
 		sc.reset()
-	}); n != 0 {
-		t.Fatalf("%v allocations per decode, want 0", n)
-	}
+	})
+	require.Zero(t, n, "allocations per decode, want 0")
 }
 
 // TestScratchResetEmptiesTheBatch checks that a pooled scratch does not lend
@@ -439,13 +423,13 @@ func TestScratchResetEmptiesTheBatch(t *testing.T) {
 		func(z *BatchArgs, b []byte) ([]byte, error) { return decodeBatchZC(z, b, unboundedBudget()) },
 	} {
 		sc := new(scratch)
-		if _, err := decode(&sc.batch, body); err != nil || len(sc.batch.Ops) != 2 {
-			t.Fatalf("decoded %d ops, %v", len(sc.batch.Ops), err)
-		}
+		_, err := decode(&sc.batch, body)
+		require.NoError(t, err, "decoded %d ops", len(sc.batch.Ops))
+		require.Len(t, sc.batch.Ops, 2, "decoded ops")
 		sc.reset()
-		if _, err := decode(&sc.batch, []byte{0x80}); err != nil || len(sc.batch.Ops) != 0 {
-			t.Fatalf("an empty map after a batch of 2 decoded to %d ops, %v", len(sc.batch.Ops), err)
-		}
+		_, err = decode(&sc.batch, []byte{0x80})
+		require.NoError(t, err, "an empty map after a batch of 2 decoded to %d ops", len(sc.batch.Ops))
+		require.Empty(t, sc.batch.Ops, "an empty map after a batch of 2 decoded to ops")
 	}
 }
 

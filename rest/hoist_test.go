@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/locker"
@@ -92,21 +92,19 @@ func TestHoistThenInheritGivesBackEveryOrigin(t *testing.T) {
 		want := BatchArgs{Ops: append([]BatchOp(nil), a.Ops...)}
 		a.hoist()
 		for _, op := range a.Ops {
-			if namesOrigin(op.Verb) && (a.Owner != "" && op.Lock.Owner == a.Owner || a.Source != "" && op.Lock.Source == a.Source) {
-				t.Fatalf("seed %d: %+v still repeats the batch's %q, %q", seed, op, a.Owner, a.Source)
+			if namesOrigin(op.Verb) {
+				require.False(t, a.Owner != "" && op.Lock.Owner == a.Owner || a.Source != "" && op.Lock.Source == a.Source,
+					"seed %d: %+v still repeats the batch's %q, %q", seed, op, a.Owner, a.Source)
 			}
 		}
 		body, err := a.MarshalMsg(nil)
 		require.NoError(t, err)
 		var got BatchArgs
-		if _, err := got.UnmarshalMsg(body); err != nil {
-			t.Fatal(err)
-		}
+		_, err = got.UnmarshalMsg(body)
+		require.NoError(t, err)
 		got.inherit()
 		got.Owner, got.Source = "", ""
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("seed %d: after hoist, encode, decode, inherit:\n got %+v\nwant %+v", seed, got, want)
-		}
+		require.Equal(t, want, got, "seed %d: after hoist, encode, decode, inherit", seed)
 	}
 }
 
@@ -137,30 +135,26 @@ func TestBatchCarriesEachLocksOrigin(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if r, err := f.c.Lock(ctx, a); err != nil || !r.OK {
-					t.Errorf("lock %s: %+v, %v", a.UID, r, err)
-				}
+				r, err := f.c.Lock(ctx, a)
+				assert.NoError(t, err, "lock %s: %+v", a.UID, r)
+				assert.True(t, r.OK, "lock %s: %+v", a.UID, r)
 			}()
 		}
 		f.waitQueued(n)
 		close(gate)
 		wg.Wait()
 		require.NoError(t, <-slot)
-		if r, err := f.c.Unlock(ctx, locker.LockArgs{UID: "gate0"}); err != nil || !r.OK {
-			t.Fatalf("unlock gate0: %+v, %v", r, err)
-		}
+		r, err := f.c.Unlock(ctx, locker.LockArgs{UID: "gate0"})
+		require.NoError(t, err, "unlock gate0: %+v", r)
+		require.True(t, r.OK, "unlock gate0: %+v", r)
 	}
-	if b := f.batches.Load(); b != 2 {
-		t.Fatalf("%d batches, want 2", b)
-	}
+	require.EqualValues(t, 2, f.batches.Load(), "batches")
 	entries, err := listAll(ctx, f.g)
 	require.NoError(t, err)
-	if len(entries) != len(want) {
-		t.Fatalf("%d entries, want %d", len(entries), len(want))
-	}
+	require.Len(t, entries, len(want), "entries")
 	for _, e := range entries {
-		if w := want[e.UID]; e.Owner != w[0] || e.Source != w[1] {
-			t.Errorf("%s: owner %q, source %q; want %q, %q", e.UID, e.Owner, e.Source, w[0], w[1])
-		}
+		w := want[e.UID]
+		assert.Equal(t, w[0], e.Owner, "%s: owner %q, source %q; want %q, %q", e.UID, e.Owner, e.Source, w[0], w[1])
+		assert.Equal(t, w[1], e.Source, "%s: owner %q, source %q; want %q, %q", e.UID, e.Owner, e.Source, w[0], w[1])
 	}
 }

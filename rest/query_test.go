@@ -3,7 +3,6 @@ package rest
 import (
 	"context"
 	"net/http"
-	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,9 +34,8 @@ func TestFenceFailures(t *testing.T) {
 	wrong := newClient(t, endpoint, ClientConfig{Secret: newSecret(t)})
 	_, err := wrong.RaiseFence(ctx, locker.FenceArgs{Floor: 1 << 62})
 	assert.ErrorIs(t, err, locker.ErrUnauthorized, "wrong secret: want ErrUnauthorized")
-	if r, _ := tbl.RaiseFence(ctx, locker.FenceArgs{}); r.Fence >= 1<<62 {
-		t.Errorf("an unauthenticated request raised the counter to %d", r.Fence)
-	}
+	r, _ := tbl.RaiseFence(ctx, locker.FenceArgs{})
+	assert.Less(t, r.Fence, uint64(1<<62), "an unauthenticated request raised the counter to %d", r.Fence)
 	_, old := startServer(t, noQuery{tbl}, ServerConfig{Secret: secret})
 	_, err = newClient(t, old, ClientConfig{Secret: secret}).RaiseFence(ctx, locker.FenceArgs{})
 	assert.ErrorIs(t, err, ErrProtocol, "node without Fencer: want ErrProtocol")
@@ -61,13 +59,10 @@ func TestQueryFailures(t *testing.T) {
 	args := locker.QueryArgs{Resources: []string{"a"}}
 
 	c := newClient(t, endpoint, ClientConfig{Secret: secret})
-	if _, err := c.Query(ctx, args); err != nil {
-		t.Fatal(err)
-	}
-	if queries.Load() != 1 {
-		t.Fatalf("OnRequest saw %d queries, want 1", queries.Load())
-	}
-	_, err := c.Query(ctx, locker.QueryArgs{})
+	_, err := c.Query(ctx, args)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, queries.Load(), "OnRequest saw queries, want 1")
+	_, err = c.Query(ctx, locker.QueryArgs{})
 	assert.ErrorIs(t, err, locker.ErrInvalidArgs, "empty query: want ErrInvalidArgs")
 
 	wrong := newClient(t, endpoint, ClientConfig{Secret: newSecret(t)})
@@ -108,9 +103,7 @@ func FuzzAloneHandlers(f *testing.F) {
 	defer tbl.Close()
 	tbl.RLock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
 	srv, err := NewServer(tbl, ServerConfig{Secret: fuzzSecret, Clock: clk})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	stamper := &fuzzStamper{clk: clk, stamp: epoch.UnixNano()}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		path, reply := PathQuery, msgp.Unmarshaler(new(locker.QueryReply))
@@ -154,18 +147,18 @@ func serveSignedFuzz(t *testing.T, srv *Server, st *fuzzStamper, path string, bo
 	srv.srv.Handler(&rc)
 	status := rc.Response.StatusCode()
 	if status == http.StatusOK {
-		if left, err := reply.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
-			t.Fatalf("%s: 200 with an undecodable reply %q", path, rc.Response.Body())
-		}
+		left, err := reply.UnmarshalMsg(rc.Response.Body())
+		require.NoError(t, err, "%s: 200 with an undecodable reply %q", path, rc.Response.Body())
+		require.Empty(t, left, "%s: 200 with an undecodable reply %q", path, rc.Response.Body())
 		return
 	}
 	var e ErrorReply
-	if left, err := e.UnmarshalMsg(rc.Response.Body()); err != nil || len(left) > 0 {
-		t.Fatalf("%s: status %d with an undecodable body %q", path, status, rc.Response.Body())
-	}
-	if e.Code == CodeOK || e.Code.status() != status || e.Message == "" {
-		t.Fatalf("%s: status %d with error reply %+v", path, status, e)
-	}
+	left, err := e.UnmarshalMsg(rc.Response.Body())
+	require.NoError(t, err, "%s: status %d with an undecodable body %q", path, status, rc.Response.Body())
+	require.Empty(t, left, "%s: status %d with an undecodable body %q", path, status, rc.Response.Body())
+	require.NotEqual(t, CodeOK, e.Code, "%s: status %d with error reply %+v", path, status, e)
+	require.Equal(t, status, e.Code.status(), "%s: status %d with error reply %+v", path, status, e)
+	require.NotEmpty(t, e.Message, "%s: status %d with error reply %+v", path, status, e)
 }
 
 // FuzzQueryReplyDecode feeds the client's decoder of query answers arbitrary
@@ -187,9 +180,9 @@ func FuzzQueryReplyDecode(f *testing.F) {
 		again, err := got.MarshalMsg(nil)
 		require.NoError(t, err, "re-encoding %+v", got)
 		var back locker.QueryReply
-		if _, err := back.UnmarshalMsg(again); err != nil || !reflect.DeepEqual(normal(back), normal(got)) {
-			t.Fatalf("round trip of %+v gave %+v (%v)", got, back, err)
-		}
+		_, err = back.UnmarshalMsg(again)
+		require.NoError(t, err, "round trip of %+v gave %+v", got, back)
+		require.Equal(t, normal(got), normal(back), "round trip of %+v gave %+v", got, back)
 	})
 }
 

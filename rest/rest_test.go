@@ -26,9 +26,8 @@ func bufioReader(conn net.Conn) *bufio.Reader { return bufio.NewReader(conn) }
 // newSecret returns a random secret of 32 hex digits.
 func newSecret(t testing.TB) string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
+	_, err := rand.Read(b[:])
+	require.NoError(t, err)
 	return hex.EncodeToString(b[:])
 }
 
@@ -90,32 +89,24 @@ func TestConformance(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, SweepInterval: -1})
 	defer tbl.Close()
-	if _, err := NewServer(tbl, ServerConfig{}); err == nil {
-		t.Error("NewServer with an empty secret succeeded")
-	}
-	if _, err := NewServer(tbl, ServerConfig{Secret: newSecret(t), Insecure: true}); err == nil {
-		t.Error("NewServer with a secret and Insecure succeeded")
-	}
-	if _, err := NewServer(nil, ServerConfig{Insecure: true}); err == nil {
-		t.Error("NewServer with a nil locker succeeded")
-	}
-	if _, err := NewServer(tbl, ServerConfig{Insecure: true, MaxBatchOps: MaxBatchLimit + 1}); err == nil {
-		t.Error("NewServer with MaxBatchOps over MaxBatchLimit succeeded")
-	}
-	if _, err := NewClient("http://127.0.0.1:1", ClientConfig{Insecure: true, MaxBatch: MaxBatchLimit + 1}); err == nil {
-		t.Error("NewClient with MaxBatch over MaxBatchLimit succeeded")
-	}
-	if _, err := NewClient("http://127.0.0.1:1", ClientConfig{}); err == nil {
-		t.Error("NewClient with an empty secret succeeded")
-	}
+	_, err := NewServer(tbl, ServerConfig{})
+	assert.Error(t, err, "NewServer with an empty secret succeeded")
+	_, err = NewServer(tbl, ServerConfig{Secret: newSecret(t), Insecure: true})
+	assert.Error(t, err, "NewServer with a secret and Insecure succeeded")
+	_, err = NewServer(nil, ServerConfig{Insecure: true})
+	assert.Error(t, err, "NewServer with a nil locker succeeded")
+	_, err = NewServer(tbl, ServerConfig{Insecure: true, MaxBatchOps: MaxBatchLimit + 1})
+	assert.Error(t, err, "NewServer with MaxBatchOps over MaxBatchLimit succeeded")
+	_, err = NewClient("http://127.0.0.1:1", ClientConfig{Insecure: true, MaxBatch: MaxBatchLimit + 1})
+	assert.Error(t, err, "NewClient with MaxBatch over MaxBatchLimit succeeded")
+	_, err = NewClient("http://127.0.0.1:1", ClientConfig{})
+	assert.Error(t, err, "NewClient with an empty secret succeeded")
 	for _, bad := range []string{"127.0.0.1:1", "ftp://h:1", "http://h:1/x", "http://h:1?q=1", "http://u:p@h:1", "::"} {
 		_, err := NewClient(bad, ClientConfig{Insecure: true})
 		assert.Error(t, err, "NewClient(%q) succeeded", bad)
 	}
 	c, err := NewClient("http://127.0.0.1:1/", ClientConfig{Insecure: true})
 	require.NoError(t, err)
-	if c.String() != "http://127.0.0.1:1" {
-		t.Errorf("String() = %q", c.String())
-	}
+	assert.Equal(t, "http://127.0.0.1:1", c.String(), "String()")
 	c.Close()
 }

@@ -73,14 +73,15 @@ func TestBadRequests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			status, e, body := send(t, f.endpoint, f.signedAdmin(tc.method, tc.target, f.now(), tc.body))
-			if status != tc.status || e.Code != tc.code || !strings.Contains(e.Message, tc.want) {
-				t.Fatalf("got %d %v %q; want %d %v containing %q", status, e.Code, e.Message, tc.status, tc.code, tc.want)
-			}
+			require.Equal(t, tc.status, status, "got %d %v %q; want %d %v containing %q", status, e.Code, e.Message, tc.status, tc.code, tc.want)
+			require.Equal(t, tc.code, e.Code, "got %d %v %q; want %d %v containing %q", status, e.Code, e.Message, tc.status, tc.code, tc.want)
+			require.Contains(t, e.Message, tc.want, "got %d %v %q; want %d %v containing %q", status, e.Code, e.Message, tc.status, tc.code, tc.want)
 			if tc.name == "batch bad verb" {
 				var r BatchReply
-				if _, err := r.UnmarshalMsg(body); err != nil || len(r.Results) != 1 || r.Results[0].Code != CodeMalformed {
-					t.Fatalf("batch with a bad verb answered %+v, %v", r, err)
-				}
+				_, err := r.UnmarshalMsg(body)
+				require.NoError(t, err, "batch with a bad verb answered %+v", r)
+				require.Len(t, r.Results, 1, "batch with a bad verb answered %+v", r)
+				require.Equal(t, CodeMalformed, r.Results[0].Code, "batch with a bad verb answered %+v", r)
 			}
 			f.expectEmpty(t, tc.name)
 			f.expectHealthy(t)
@@ -98,17 +99,14 @@ func TestServerCloseAndServeAgain(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	c := newClient(t, "http://"+ln.Addr().String(), ClientConfig{Insecure: true})
-	if _, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
+	require.NoError(t, err)
 	require.NoError(t, srv.Close(), "Close")
 	require.NoError(t, <-served, "Serve after Close = want nil")
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	require.NoError(t, srv.Serve(ln2), "Serve on a closed server = want nil")
-	if tbl.IsOnline() != true {
-		t.Fatal("server Close closed the table")
-	}
+	require.True(t, tbl.IsOnline(), "server Close closed the table")
 }
 
 // blockingLocker is a table whose Lock and RLock wait, after they are
@@ -160,18 +158,12 @@ func TestCancelWhileNodeHoldsRequest(t *testing.T) {
 			<-bl.entered // the node holds the request
 			cancel()
 			require.ErrorIs(t, <-done, context.Canceled, "cancelled Lock returned want context.Canceled")
-			if !c.IsOnline() {
-				t.Fatal("a cancelled call marked the node offline")
-			}
+			require.True(t, c.IsOnline(), "a cancelled call marked the node offline")
 			// The node now grants the lock nobody waits for; the client
 			// releases it.
 			close(bl.release)
-			if uid := <-bl.unlocked; uid != "u1" {
-				t.Fatalf("unlocked %q, want u1", uid)
-			}
-			if st := bl.Stats(); st.Grants != 0 {
-				t.Fatalf("table holds %d grants after the abandoned grant was released", st.Grants)
-			}
+			require.Equal(t, "u1", <-bl.unlocked, "unlocked")
+			require.Zero(t, bl.Stats().Grants, "table holds grants after the abandoned grant was released")
 		})
 	}
 }
@@ -216,12 +208,9 @@ func TestNodeGivesUpAfterClientTimeout(t *testing.T) {
 	clk.BlockUntil(nil, 1)
 	clk.Advance(time.Minute)
 	err := <-done
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "408") {
-		t.Fatalf("Lock after the node's timeout = %v, want a 408 wrapping DeadlineExceeded", err)
-	}
-	if st := bl.Stats(); st.Grants != 0 {
-		t.Fatalf("the node granted a lock after its client's timeout: %d grants", st.Grants)
-	}
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Lock after the node's timeout, want a 408 wrapping DeadlineExceeded")
+	require.ErrorContains(t, err, "408", "Lock after the node's timeout, want a 408 wrapping DeadlineExceeded")
+	require.Zero(t, bl.Stats().Grants, "the node granted a lock after its client's timeout")
 }
 
 func TestServerCloseCancelsWaitingCalls(t *testing.T) {
@@ -238,12 +227,8 @@ func TestServerCloseCancelsWaitingCalls(t *testing.T) {
 	}()
 	<-bl.entered
 	require.NoError(t, srv.Close(), "Close with a request in flight")
-	if err := <-done; err == nil {
-		t.Fatal("Lock in flight during Close succeeded")
-	}
-	if st := bl.Stats(); st.Grants != 0 {
-		t.Fatalf("%d grants after Close", st.Grants)
-	}
+	require.Error(t, <-done, "Lock in flight during Close succeeded")
+	require.Zero(t, bl.Stats().Grants, "grants after Close")
 }
 
 func TestOfflineOnline(t *testing.T) {
@@ -262,17 +247,15 @@ func TestOfflineOnline(t *testing.T) {
 	})
 	ctx := context.Background()
 	args := locker.LockArgs{UID: "u", Resources: []string{"a"}}
-	if _, err := c.Lock(ctx, args); err != nil || !c.IsOnline() {
-		t.Fatalf("lock = %v, online %v", err, c.IsOnline())
-	}
+	_, err = c.Lock(ctx, args)
+	require.NoError(t, err, "lock")
+	require.True(t, c.IsOnline(), "online after a lock")
 
 	srv1.Close()
 	_, err = c.Unlock(ctx, args)
 	require.ErrorIs(t, err, locker.ErrOffline, "unlock on a stopped node")
 	require.NotErrorIs(t, err, locker.ErrNotSent, "unlock on a stopped node: not ErrNotSent (it was sent)")
-	if c.IsOnline() {
-		t.Fatal("node still online after a transport failure")
-	}
+	require.False(t, c.IsOnline(), "node still online after a transport failure")
 	// Calls now fail at once, without a request.
 	_, err = c.Lock(ctx, args)
 	require.ErrorIs(t, err, locker.ErrOffline, "lock while offline")
@@ -280,34 +263,24 @@ func TestOfflineOnline(t *testing.T) {
 	// A probe while the node is still down fails.
 	clk.BlockUntil(nil, 1)
 	clk.Advance(time.Second)
-	if ok := <-probes; ok {
-		t.Fatal("probe of a stopped node succeeded")
-	}
+	require.False(t, <-probes, "probe of a stopped node succeeded")
 
 	ln2, err := net.Listen("tcp", addr)
 	require.NoError(t, err, "listen again on %s", addr)
 	serveOn(t, ln2, tbl, ServerConfig{Insecure: true})
 	clk.BlockUntil(nil, 1)
 	clk.Advance(time.Second)
-	if ok := <-probes; !ok {
-		t.Fatal("probe of the restarted node failed")
-	}
-	if !c.IsOnline() {
-		t.Fatal("node not online after a good probe")
-	}
-	if r, err := c.Unlock(ctx, args); err != nil || !r.OK {
-		t.Fatalf("unlock after the node came back = %v, %v", r, err)
-	}
+	require.True(t, <-probes, "probe of the restarted node failed")
+	require.True(t, c.IsOnline(), "node not online after a good probe")
+	r, err := c.Unlock(ctx, args)
+	require.NoError(t, err, "unlock after the node came back = %v", r)
+	require.True(t, r.OK, "unlock after the node came back = %v", r)
 	// The prober sleeps again only when the node goes offline.
-	if n := clk.Pending(); n != 0 {
-		t.Fatalf("%d timers pending while online", n)
-	}
+	require.Zero(t, clk.Pending(), "timers pending while online")
 	c.Close()
 	_, err = c.Lock(ctx, args)
 	require.ErrorIs(t, err, locker.ErrClosed, "lock after Close = want ErrClosed")
-	if c.IsOnline() {
-		t.Fatal("closed client reports online")
-	}
+	require.False(t, c.IsOnline(), "closed client reports online")
 }
 
 func TestListOverHTTP(t *testing.T) {
@@ -318,22 +291,22 @@ func TestListOverHTTP(t *testing.T) {
 	c := newClient(t, endpoint, ClientConfig{AdminSecret: admin})
 	ctx := context.Background()
 	for _, uid := range []string{"u1", "u2", "u3"} {
-		if _, err := c.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{"r-" + uid}}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := c.Lock(ctx, locker.LockArgs{UID: uid, Resources: []string{"r-" + uid}})
+		require.NoError(t, err)
 	}
 	all, err := listAll(ctx, c)
-	if err != nil || len(all) != 3 || all[0].UID != "u1" {
-		t.Fatalf("List = %+v, %v", all, err)
-	}
+	require.NoError(t, err, "List = %+v", all)
+	require.Len(t, all, 3, "List = %+v", all)
+	require.Equal(t, "u1", all[0].UID, "List = %+v", all)
 	two, err := c.List(ctx, locker.ListArgs{Max: 2})
-	if err != nil || len(two.Entries) != 2 || !two.More {
-		t.Fatalf("List(2) = %+v, %v", two, err)
-	}
+	require.NoError(t, err, "List(2) = %+v", two)
+	require.Len(t, two.Entries, 2, "List(2) = %+v", two)
+	require.True(t, two.More, "List(2) = %+v", two)
 	last, err := c.List(ctx, two.Next(2))
-	if err != nil || len(last.Entries) != 1 || last.More || last.Entries[0].UID != "u3" {
-		t.Fatalf("the page after %+v = %+v, %v", two, last, err)
-	}
+	require.NoError(t, err, "the page after %+v = %+v", two, last)
+	require.Len(t, last.Entries, 1, "the page after %+v = %+v", two, last)
+	require.False(t, last.More, "the page after %+v = %+v", two, last)
+	require.Equal(t, "u3", last.Entries[0].UID, "the page after %+v = %+v", two, last)
 	// A table that cannot list answers 501.
 	_, endpoint2 := startServer(t, struct{ locker.NetLocker }{tbl}, ServerConfig{Secret: newSecret(t), AdminSecret: admin})
 	c2 := newClient(t, endpoint2, ClientConfig{AdminSecret: admin})
@@ -361,9 +334,7 @@ func TestManyCallersFewConnections(t *testing.T) {
 	for range 16 {
 		require.NoError(t, <-errs, "lock through one connection")
 	}
-	if !c.IsOnline() {
-		t.Fatal("waiting for a connection marked the node offline")
-	}
+	require.True(t, c.IsOnline(), "waiting for a connection marked the node offline")
 }
 
 var _ = http.StatusOK
@@ -379,12 +350,9 @@ func TestShortCallerDeadlineKeepsNodeOnline(t *testing.T) {
 	ex.buf = lockBody(t, "u1", "a")
 	// The node holds the request past the caller's last few milliseconds.
 	err := c.roundTrip(ex, "POST", PathLock, time.Now().Add(20*time.Millisecond))
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, locker.ErrOffline) {
-		t.Fatalf("round trip past a short deadline = %v, want DeadlineExceeded and not ErrOffline", err)
-	}
-	if !c.IsOnline() {
-		t.Fatal("a caller's short deadline marked a healthy node offline")
-	}
+	require.ErrorIs(t, err, context.DeadlineExceeded, "round trip past a short deadline, want DeadlineExceeded and not ErrOffline")
+	require.NotErrorIs(t, err, locker.ErrOffline, "round trip past a short deadline, want DeadlineExceeded and not ErrOffline")
+	require.True(t, c.IsOnline(), "a caller's short deadline marked a healthy node offline")
 }
 
 // failingLocker fails every Lock with err.
@@ -418,15 +386,12 @@ func TestTableErrorsMapBack(t *testing.T) {
 				_, endpoint := startServer(t, failingLocker{tbl, tc.err}, ServerConfig{Insecure: true})
 				c := newClient(t, endpoint, ClientConfig{Insecure: true, DisableBatching: !batching})
 				_, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"a"}})
-				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.err.Error()) {
-					t.Fatalf("Lock = %v; want an error wrapping %v that carries the node's message", err, tc.want)
+				require.ErrorIs(t, err, tc.want, "Lock: want an error wrapping %v that carries the node's message", tc.want)
+				require.ErrorContains(t, err, tc.err.Error(), "Lock: want an error wrapping %v that carries the node's message", tc.want)
+				if !batching {
+					require.ErrorContains(t, err, tc.status, "Lock: want status %s in the message", tc.status)
 				}
-				if !batching && !strings.Contains(err.Error(), tc.status) {
-					t.Fatalf("Lock = %v; want status %s in the message", err, tc.status)
-				}
-				if c.IsOnline() == tc.offline {
-					t.Fatalf("after %v the node is online=%v", tc.err, c.IsOnline())
-				}
+				require.Equal(t, !tc.offline, c.IsOnline(), "after %v the node's online state", tc.err)
 			})
 		}
 	}
@@ -451,9 +416,7 @@ func TestServerInPlaceDecodingKeepsNamesIntact(t *testing.T) {
 				l = noCopier{tbl}
 			}
 			srv, endpoint := startServer(t, l, ServerConfig{Insecure: true})
-			if srv.inPlace != inPlace {
-				t.Fatalf("server decodes in place: %v, want %v", srv.inPlace, inPlace)
-			}
+			require.Equal(t, inPlace, srv.inPlace, "server decodes in place")
 			const workers, rounds = 4, 60
 			models := make([]map[string]string, workers) // "resource uid" -> "owner source w|r"
 			errs := make(chan error, workers)
@@ -482,9 +445,7 @@ func TestServerInPlaceDecodingKeepsNamesIntact(t *testing.T) {
 				got = append(got, strings.Join([]string{e.Resource, e.UID, e.Owner, e.Source, rw}, " "))
 			}
 			slices.Sort(got)
-			if !slices.Equal(got, want) {
-				t.Fatalf("the table holds %d entries, want %d:\n%s\nwant:\n%s", len(got), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
+			require.Equal(t, want, got, "the table holds %d entries, want %d:\n%s\nwant:\n%s", len(got), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
 		})
 	}
 }
@@ -627,16 +588,15 @@ func TestCloseWhileServeStarts(t *testing.T) {
 		require.NoError(t, srv.Close())
 		select {
 		case err := <-served:
-			if err != nil {
-				t.Fatalf("round %d: Serve returned %v after Close, want nil", i, err)
-			}
+			require.NoError(t, err, "round %d: Serve returned after Close, want nil", i)
 		case <-time.After(10 * time.Second):
-			t.Fatalf("round %d: Serve still running 10 s after Close", i)
+			require.Failf(t, "Serve still running", "round %d: Serve still running 10 s after Close", i)
 		}
-		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
 			c.Close()
-			t.Fatalf("round %d: the listener still accepts after Close", i)
 		}
+		require.Error(t, err, "round %d: the listener still accepts after Close", i)
 		tbl.Close()
 	}
 }
@@ -680,24 +640,17 @@ func TestBatchRunsAsBurst(t *testing.T) {
 			before := clk.Reads()
 			srv.handle(&rc)
 			reads := clk.Reads() - before
-			if rc.Response.StatusCode() != http.StatusOK {
-				t.Fatalf("status %d: %q", rc.Response.StatusCode(), rc.Response.Body())
-			}
+			require.Equal(t, http.StatusOK, rc.Response.StatusCode(), "status: %q", rc.Response.Body())
 			var reply BatchReply
-			if _, err := reply.UnmarshalMsg(rc.Response.Body()); err != nil {
-				t.Fatal(err)
-			}
+			_, err = reply.UnmarshalMsg(rc.Response.Body())
+			require.NoError(t, err)
 			for i, r := range reply.Results {
-				if r.Code != CodeOK || !r.Reply.OK {
-					t.Fatalf("operation %d: %+v", i, r)
-				}
+				require.Equal(t, CodeOK, r.Code, "operation %d: %+v", i, r)
+				require.True(t, r.Reply.OK, "operation %d: %+v", i, r)
 			}
-			if len(reply.Results) != ops || tbl.Stats().Grants != ops {
-				t.Fatalf("%d results, %d grants; want %d", len(reply.Results), tbl.Stats().Grants, ops)
-			}
-			if reads != tc.reads {
-				t.Fatalf("a batch of %d locks read the table's clock %d times, want %d", ops, reads, tc.reads)
-			}
+			require.Len(t, reply.Results, ops, "%d results, %d grants; want %d", len(reply.Results), tbl.Stats().Grants, ops)
+			require.Equal(t, ops, tbl.Stats().Grants, "%d results, %d grants; want %d", len(reply.Results), tbl.Stats().Grants, ops)
+			require.Equal(t, tc.reads, reads, "a batch of %d locks read the table's clock, want %d", ops, tc.reads)
 		})
 	}
 }

@@ -2,12 +2,12 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/locker"
@@ -38,34 +38,28 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 		f.c.Submit(ctx, ops[i%2], all[i], 0, sink, i)
 	}
 	f.waitQueued(n)
-	if len(sink) != 0 {
-		t.Fatalf("%d answers before the node was asked", len(sink))
-	}
+	require.Empty(t, sink, "answers before the node was asked")
 	close(gate)
 	require.NoError(t, <-slot)
 	seen := make(map[int]bool)
 	for range n {
 		a := <-sink
-		if seen[a.Tag] || a.Tag < 0 || a.Tag >= n {
-			t.Fatalf("tag %d answered twice or unknown", a.Tag)
-		}
+		require.False(t, seen[a.Tag], "tag %d answered twice", a.Tag)
+		require.GreaterOrEqual(t, a.Tag, 0, "tag %d unknown", a.Tag)
+		require.Less(t, a.Tag, n, "tag %d unknown", a.Tag)
 		seen[a.Tag] = true
-		if a.Err != nil || !a.Reply.OK || a.Reply.Fence == 0 {
-			t.Fatalf("call %d: %+v, %v; want granted", a.Tag, a.Reply, a.Err)
-		}
+		require.NoError(t, a.Err, "call %d: %+v; want granted", a.Tag, a.Reply)
+		require.True(t, a.Reply.OK, "call %d: %+v; want granted", a.Tag, a.Reply)
+		require.NotZero(t, a.Reply.Fence, "call %d: %+v; want granted", a.Tag, a.Reply)
 	}
-	if b := f.batches.Load(); b != 1 {
-		t.Fatalf("%d batches, want the %d queued calls in one", b, n)
-	}
+	require.EqualValues(t, 1, f.batches.Load(), "batches, want the %d queued calls in one", n)
 	for _, a := range all {
 		a.Resources[0] = "reused" // answered: the caller may reuse args (-race checks nobody reads them now)
 	}
 	entries, err := listAll(ctx, f.g)
 	require.NoError(t, err)
 	for _, e := range entries {
-		if e.Resource == "reused" {
-			t.Fatalf("the node locked the caller's reused argument: %+v", e)
-		}
+		require.NotEqual(t, "reused", e.Resource, "the node locked the caller's reused argument: %+v", e)
 	}
 
 	// Releases go the same way.
@@ -77,9 +71,9 @@ func TestSubmitBatchesAndAnswersEachCallOnce(t *testing.T) {
 		f.c.Submit(ctx, op, &locker.LockArgs{UID: fmt.Sprint("s", i)}, 0, sink, i)
 	}
 	for range n {
-		if a := <-sink; a.Err != nil || !a.Reply.OK {
-			t.Fatalf("release %d: %+v, %v", a.Tag, a.Reply, a.Err)
-		}
+		a := <-sink
+		require.NoError(t, a.Err, "release %d: %+v", a.Tag, a.Reply)
+		require.True(t, a.Reply.OK, "release %d: %+v", a.Tag, a.Reply)
 	}
 }
 
@@ -91,23 +85,23 @@ func TestSubmitThatCannotBeSent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	f.c.Submit(ctx, locker.OpLock, args, 0, sink, 7)
-	if a := <-sink; a.Tag != 7 || !errors.Is(a.Err, context.Canceled) || !errors.Is(a.Err, locker.ErrNotSent) {
-		t.Fatalf("ended ctx: %+v; want Canceled and ErrNotSent", a)
-	}
+	a := <-sink
+	require.Equal(t, 7, a.Tag, "ended ctx: %+v; want Canceled and ErrNotSent", a)
+	require.ErrorIs(t, a.Err, context.Canceled, "ended ctx: %+v; want Canceled and ErrNotSent", a)
+	require.ErrorIs(t, a.Err, locker.ErrNotSent, "ended ctx: %+v; want Canceled and ErrNotSent", a)
 
 	f.c.Submit(context.Background(), locker.Op(0), args, 0, sink, 8)
-	if a := <-sink; a.Tag != 8 || !errors.Is(a.Err, locker.ErrInvalidArgs) {
-		t.Fatalf("unknown op: %+v; want ErrInvalidArgs", a)
-	}
+	a = <-sink
+	require.Equal(t, 8, a.Tag, "unknown op: %+v; want ErrInvalidArgs", a)
+	require.ErrorIs(t, a.Err, locker.ErrInvalidArgs, "unknown op: %+v; want ErrInvalidArgs", a)
 
 	f.c.Close()
 	f.c.Submit(context.Background(), locker.OpLock, args, 0, sink, 9)
-	if a := <-sink; a.Tag != 9 || !errors.Is(a.Err, locker.ErrClosed) || !errors.Is(a.Err, locker.ErrNotSent) {
-		t.Fatalf("closed client: %+v; want ErrClosed and ErrNotSent", a)
-	}
-	if st := f.g.Stats(); st.Grants != 0 {
-		t.Fatalf("the node holds %d grants from calls that were never sent", st.Grants)
-	}
+	a = <-sink
+	require.Equal(t, 9, a.Tag, "closed client: %+v; want ErrClosed and ErrNotSent", a)
+	require.ErrorIs(t, a.Err, locker.ErrClosed, "closed client: %+v; want ErrClosed and ErrNotSent", a)
+	require.ErrorIs(t, a.Err, locker.ErrNotSent, "closed client: %+v; want ErrClosed and ErrNotSent", a)
+	require.Zero(t, f.g.Stats().Grants, "the node holds grants from calls that were never sent")
 }
 
 // TestSubmitTimesOutInTheQueue checks that a submitted call whose timeout
@@ -130,33 +124,29 @@ func TestSubmitTimesOutInTheQueue(t *testing.T) {
 	for range 3 {
 		a := <-sink
 		if a.Tag == 1 {
-			if !errors.Is(a.Err, context.DeadlineExceeded) || a.Reply.OK {
-				t.Fatalf("call timed out in the queue: %+v; want DeadlineExceeded", a)
-			}
+			require.ErrorIs(t, a.Err, context.DeadlineExceeded, "call timed out in the queue: %+v; want DeadlineExceeded", a)
+			require.False(t, a.Reply.OK, "call timed out in the queue: %+v; want DeadlineExceeded", a)
 			continue
 		}
-		if a.Err != nil || !a.Reply.OK {
-			t.Fatalf("call %d: %+v, %v; want granted", a.Tag, a.Reply, a.Err)
-		}
+		require.NoError(t, a.Err, "call %d: %+v; want granted", a.Tag, a.Reply)
+		require.True(t, a.Reply.OK, "call %d: %+v; want granted", a.Tag, a.Reply)
 	}
-	if got := f.c.Stats(); got.NotSent != 1 || got.Batches != 1 || got.Ops != 3 {
-		t.Fatalf("Stats() = %+v; want NotSent 1, and one batch of the 2 live calls after the held one", got)
-	}
+	got := f.c.Stats()
+	require.EqualValues(t, 1, got.NotSent, "Stats() = %+v; want NotSent 1, and one batch of the 2 live calls after the held one", got)
+	require.EqualValues(t, 1, got.Batches, "Stats() = %+v; want NotSent 1, and one batch of the 2 live calls after the held one", got)
+	require.EqualValues(t, 3, got.Ops, "Stats() = %+v; want NotSent 1, and one batch of the 2 live calls after the held one", got)
 	entries, err := listAll(ctx, f.g)
 	require.NoError(t, err)
 	for _, e := range entries {
-		if e.UID == "s1" {
-			t.Fatalf("the node holds the call that timed out in the queue: %+v", e)
-		}
+		require.NotEqual(t, "s1", e.UID, "the node holds the call that timed out in the queue: %+v", e)
 	}
 }
 
 // TestQueuedCallFitsACacheLine keeps a queued call within one cache line
 // (see coalescer): what a submitter writes, and the sender reads, per call.
 func TestQueuedCallFitsACacheLine(t *testing.T) {
-	if size := unsafe.Sizeof(queuedCall{}); size > 64 {
-		t.Errorf("a queued call takes %d bytes, more than a cache line", size)
-	}
+	size := unsafe.Sizeof(queuedCall{})
+	assert.LessOrEqual(t, size, uintptr(64), "a queued call takes %d bytes, more than a cache line", size)
 }
 
 // TestQueueConformance: waiting on the node through the client, which

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -74,14 +73,14 @@ func TestReadResponse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			status, closing, body, err := readString(tc.in, 8)
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("readResponse = %d, %v; want an error with %q", status, err, tc.err)
-				}
+				require.ErrorContains(t, err, tc.err, "readResponse = %d; want an error with %q", status, tc.err)
 				return
 			}
-			if err != nil || status != tc.status || closing != tc.closing || string(body) != tc.body {
-				t.Fatalf("readResponse = %d, closing %v, %q, %v; want %d, %v, %q", status, closing, body, err, tc.status, tc.closing, tc.body)
-			}
+			msg := fmt.Sprintf("readResponse = %d, closing %v, %q, %v; want %d, %v, %q", status, closing, body, err, tc.status, tc.closing, tc.body)
+			require.NoError(t, err, msg)
+			require.Equal(t, tc.status, status, msg)
+			require.Equal(t, tc.closing, closing, msg)
+			require.Equal(t, tc.body, string(body), msg)
 		})
 	}
 }
@@ -97,9 +96,9 @@ func TestReadResponseKeepsTheNext(t *testing.T) {
 		body   string
 	}{{200, "abc"}, {404, "z"}} {
 		a, err := readResponse(br, &body, 1<<10)
-		if status := a.status; err != nil || status != want.status || string(body) != want.body {
-			t.Fatalf("readResponse = %d %q %v, want %d %q", a.status, body, err, want.status, want.body)
-		}
+		require.NoError(t, err, "readResponse = %d %q, want %d %q", a.status, body, want.status, want.body)
+		require.Equal(t, want.status, a.status, "readResponse = %d %q, want %d %q", a.status, body, want.status, want.body)
+		require.Equal(t, want.body, string(body), "readResponse = %d %q, want %d %q", a.status, body, want.status, want.body)
 	}
 	_, err := readResponse(br, &body, 1<<10)
 	require.ErrorIs(t, err, io.EOF, "after the last answer: want EOF")
@@ -108,14 +107,10 @@ func TestReadResponseKeepsTheNext(t *testing.T) {
 func TestAppendRequest(t *testing.T) {
 	got := string(appendRequest(nil, "POST", []byte("/dsync/v1/lock?t=5"), "127.0.0.1:9000", []byte("A b"), []byte("xyz")))
 	want := "POST /dsync/v1/lock?t=5 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nAuthorization: A b\r\nContent-Type: application/msgpack\r\nContent-Length: 3\r\n\r\nxyz"
-	if got != want {
-		t.Fatalf("POST:\n%q\nwant\n%q", got, want)
-	}
+	require.Equal(t, want, got, "POST:\n%q\nwant\n%q", got, want)
 	got = string(appendRequest(nil, "GET", []byte("/dsync/v1/health"), "h:1", nil, nil))
 	want = "GET /dsync/v1/health HTTP/1.1\r\nHost: h:1\r\n\r\n"
-	if got != want {
-		t.Fatalf("GET:\n%q\nwant\n%q", got, want)
-	}
+	require.Equal(t, want, got, "GET:\n%q\nwant\n%q", got, want)
 }
 
 // deadlineConn records the deadlines set on it.
@@ -142,13 +137,9 @@ func TestSetDeadlineSlack(t *testing.T) {
 	tc.setDeadline(t0.Add(640*time.Microsecond), 640*time.Microsecond)
 	tc.setDeadline(t0.Add(651*time.Microsecond), 640*time.Microsecond)
 	want := []time.Time{t0, t0.Add(maxDeadlineSlack + 1), t0, t0.Add(640 * time.Microsecond), t0.Add(651 * time.Microsecond)}
-	if len(nc.set) != len(want) {
-		t.Fatalf("deadlines set: %v, want %v", nc.set, want)
-	}
+	require.Len(t, nc.set, len(want), "deadlines set: %v, want %v", nc.set, want)
 	for i := range want {
-		if !nc.set[i].Equal(want[i]) {
-			t.Fatalf("deadline %d = %v, want %v", i, nc.set[i], want[i])
-		}
+		require.True(t, nc.set[i].Equal(want[i]), "deadline %d = %v, want %v", i, nc.set[i], want[i])
 	}
 }
 
@@ -179,9 +170,8 @@ func startCountedServer(t *testing.T) (*countingListener, string) {
 func lockOnce(t *testing.T, c *Client, i int) {
 	t.Helper()
 	r, err := c.Lock(context.Background(), locker.LockArgs{UID: fmt.Sprint("u", i), Resources: []string{fmt.Sprint("r", i)}})
-	if err != nil || !r.OK {
-		t.Fatalf("lock %d: %+v %v", i, r, err)
-	}
+	require.NoError(t, err, "lock %d: %+v", i, r)
+	require.True(t, r.OK, "lock %d: %+v", i, r)
 }
 
 func TestTransportReusesConnections(t *testing.T) {
@@ -190,24 +180,19 @@ func TestTransportReusesConnections(t *testing.T) {
 	for i := range 5 {
 		lockOnce(t, c, i)
 	}
-	if n := ln.accepted.Load(); n != 1 {
-		t.Fatalf("5 calls one after another opened %d connections, want 1", n)
-	}
+	require.EqualValues(t, 1, ln.accepted.Load(), "5 calls one after another opened connections, want 1")
 	// A connection idle for longer than maxIdle is not reused.
 	c.tr.mu.Lock()
 	c.tr.maxIdle = -1
 	c.tr.mu.Unlock()
 	lockOnce(t, c, 5)
 	lockOnce(t, c, 6)
-	if n := ln.accepted.Load(); n != 3 {
-		t.Fatalf("with every idle connection too old: %d connections, want 3", n)
-	}
+	require.EqualValues(t, 3, ln.accepted.Load(), "with every idle connection too old: connections, want 3")
 	c.tr.mu.Lock()
 	open, idle := c.tr.open, len(c.tr.idle)
 	c.tr.mu.Unlock()
-	if open != 1 || idle != 1 {
-		t.Fatalf("open %d, idle %d; want the one connection just used", open, idle)
-	}
+	require.Equal(t, 1, open, "open %d, idle %d; want the one connection just used", open, idle)
+	require.Equal(t, 1, idle, "open %d, idle %d; want the one connection just used", open, idle)
 }
 
 // rawNode starts a loopback TCP server that runs serve on a goroutine of
@@ -235,9 +220,8 @@ func wantNoConns(t *testing.T, tr *transport, after string) {
 	t.Helper()
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	if tr.open != 0 || len(tr.idle) != 0 {
-		t.Fatalf("open %d, idle %d %s; want none", tr.open, len(tr.idle), after)
-	}
+	require.Zero(t, tr.open, "open %d, idle %d %s; want none", tr.open, len(tr.idle), after)
+	require.Empty(t, tr.idle, "open %d, idle %d %s; want none", tr.open, len(tr.idle), after)
 }
 
 // waitForWaiters returns once n requests wait for a connection of tr.
@@ -277,9 +261,9 @@ func TestTransportConnectionClose(t *testing.T) {
 	req := appendRequest(nil, "GET", []byte("/"), "x", nil, nil)
 	for i := range 2 {
 		a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute)
-		if status := a.status; err != nil || status != 200 || string(body) != fmt.Sprint(i) {
-			t.Fatalf("request %d: %d %q %v", i, a.status, body, err)
-		}
+		require.NoError(t, err, "request %d: %d %q", i, a.status, body)
+		require.Equal(t, 200, a.status, "request %d: %d %q", i, a.status, body)
+		require.Equal(t, fmt.Sprint(i), string(body), "request %d: %d %q", i, a.status, body)
 		<-served
 	}
 	wantNoConns(t, tr, "after two closing answers")
@@ -302,35 +286,29 @@ func TestTransportWaitsForAConnection(t *testing.T) {
 	getLater := func() {
 		go func() {
 			tc, err := tr.get(time.Now().Add(time.Minute))
-			if err != nil {
-				t.Error(err)
-			}
+			assert.NoError(t, err)
 			got <- tc
 		}()
 	}
 	getLater()
 	waitForWaiters(tr, 1)
 	tr.put(held)
-	if tc := <-got; tc != held {
-		t.Fatalf("the waiting request got %p, want the connection put back %p", tc, held)
-	}
+	tc := <-got
+	require.Same(t, held, tc, "the waiting request got %p, want the connection put back %p", tc, held)
 	// A connection closed while a request waits lets that request dial one.
 	getLater()
 	waitForWaiters(tr, 1)
 	tr.discard(held)
-	tc := <-got
-	if tc == nil || tc == held {
-		t.Fatalf("after a discard the waiting request got %p, want a new connection", tc)
-	}
+	tc = <-got
+	require.NotNil(t, tc, "after a discard the waiting request got %p, want a new connection", tc)
+	require.NotSame(t, held, tc, "after a discard the waiting request got %p, want a new connection", tc)
 	tr.put(tc)
-	if a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute); err != nil || a.status != 200 {
-		t.Fatalf("health through the new connection: %d %v", a.status, err)
-	}
+	a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute)
+	require.NoError(t, err, "health through the new connection: %d", a.status)
+	require.Equal(t, 200, a.status, "health through the new connection")
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	if tr.open != 1 {
-		t.Fatalf("open = %d, want 1", tr.open)
-	}
+	require.Equal(t, 1, tr.open, "open")
 }
 
 // After close, idle connections are closed and requests still work, each
@@ -342,17 +320,15 @@ func TestTransportClose(t *testing.T) {
 	req := appendRequest(nil, "GET", []byte(PathHealth), "x", nil, nil)
 	do := func() {
 		t.Helper()
-		if a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute); err != nil || a.status != 200 {
-			t.Fatalf("health: %d %v", a.status, err)
-		}
+		a, err := tr.do(req, &body, time.Now().Add(time.Minute), time.Minute)
+		require.NoError(t, err, "health: %d", a.status)
+		require.Equal(t, 200, a.status, "health")
 	}
 	do()
 	tr.close()
 	do()
 	do()
-	if n := ln.accepted.Load(); n != 3 {
-		t.Fatalf("%d connections, want one before close and one per request after", n)
-	}
+	require.EqualValues(t, 3, ln.accepted.Load(), "connections, want one before close and one per request after")
 	wantNoConns(t, tr, "after close")
 }
 
@@ -367,9 +343,7 @@ func TestTransportDeadlineOnSilentNode(t *testing.T) {
 	req := appendRequest(nil, "GET", []byte(PathHealth), "x", nil, nil)
 	for i := range 2 {
 		_, err := tr.do(req, &body, time.Now().Add(20*time.Millisecond), 20*time.Millisecond)
-		if !isTimeout(err) {
-			t.Fatalf("request %d to a silent node: %v, want a timeout", i, err)
-		}
+		require.True(t, isTimeout(err), "request %d to a silent node: %v, want a timeout", i, err)
 	}
 	wantNoConns(t, tr, "after timeouts")
 }
@@ -383,12 +357,9 @@ func TestClientMalformedAnswer(t *testing.T) {
 	})
 	c := newClient(t, "http://"+addr, ClientConfig{Insecure: true, DisableBatching: true})
 	_, err := c.Lock(context.Background(), locker.LockArgs{UID: "u", Resources: []string{"r"}})
-	if !errors.Is(err, locker.ErrOffline) || !strings.Contains(err.Error(), "Transfer-Encoding") {
-		t.Fatalf("lock from a node that answers chunked: %v", err)
-	}
-	if c.IsOnline() {
-		t.Fatal("node still online after a malformed answer")
-	}
+	require.ErrorIs(t, err, locker.ErrOffline, "lock from a node that answers chunked")
+	require.ErrorContains(t, err, "Transfer-Encoding", "lock from a node that answers chunked")
+	require.False(t, c.IsOnline(), "node still online after a malformed answer")
 }
 
 func FuzzReadResponse(f *testing.F) {
@@ -404,15 +375,10 @@ func FuzzReadResponse(f *testing.F) {
 			return
 		}
 		status := a.status
-		if status < 200 || status > 999 {
-			t.Fatalf("status %d accepted", status)
-		}
-		if len(body) > 32 {
-			t.Fatalf("body of %d bytes over the limit", len(body))
-		}
-		if !bytes.Contains(in, body) {
-			t.Fatalf("body %q not in the input", body)
-		}
+		require.GreaterOrEqual(t, status, 200, "status %d accepted", status)
+		require.LessOrEqual(t, status, 999, "status %d accepted", status)
+		require.LessOrEqual(t, len(body), 32, "body of %d bytes over the limit", len(body))
+		require.True(t, bytes.Contains(in, body), "body %q not in the input", body)
 	})
 }
 

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dsync-go/dsync/dsync"
 )
 
@@ -55,12 +58,16 @@ func TestCheckAdaptive(t *testing.T) {
 	}
 	faults := []Span{{at(-1), at(5)}}
 	want := AdaptiveWant{Grow: []int{0}, During: faults, Settle: true}
-	if r := CheckAdaptive(good, cfg, want); r.Violations() != 0 || r.Grown != 2 || r.Kept < 1 || r.Shrunk == 0 || r.Peak != 625*ms || r.Lowest != cfg.Min {
-		t.Fatalf("a history that follows the rules: %+v; want no violation, 2 windows grown, some kept and shrunk, 100ms..625ms", r)
-	}
-	if SettleWindows(cfg) != 9 { // 1000 750 562.5 421.875 316.40625 237.3046875 177.978515625 133.48388671875 100.112915039... 75.08
-		t.Errorf("SettleWindows(%+v) = %d; want 9", cfg, SettleWindows(cfg))
-	}
+	r := CheckAdaptive(good, cfg, want)
+	const rules = "a history that follows the rules: %+v; want no violation, 2 windows grown, some kept and shrunk, 100ms..625ms"
+	require.Zero(t, r.Violations(), rules, r)
+	require.Equal(t, 2, r.Grown, rules, r)
+	require.GreaterOrEqual(t, r.Kept, 1, rules, r)
+	require.NotZero(t, r.Shrunk, rules, r)
+	require.Equal(t, 625*ms, r.Peak, rules, r)
+	require.Equal(t, cfg.Min, r.Lowest, rules, r)
+	// 1000 750 562.5 421.875 316.40625 237.3046875 177.978515625 133.48388671875 100.112915039... 75.08
+	assert.Equal(t, 9, SettleWindows(cfg), "SettleWindows(%+v)", cfg)
 
 	edit := func(f func([]AdaptiveSample) []AdaptiveSample) []AdaptiveSample {
 		return f(append([]AdaptiveSample(nil), good...))
@@ -119,15 +126,13 @@ func TestCheckAdaptive(t *testing.T) {
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			r := CheckAdaptive(tc.samples, cfg, tc.want)
-			if !tc.check(r) || r.Violations() == 0 {
-				t.Errorf("%+v: want it reported", r)
-			}
+			assert.True(t, tc.check(r), "%+v: want it reported", r)
+			assert.NotZero(t, r.Violations(), "%+v: want it reported", r)
 		})
 	}
 	// A crashed client need not settle.
-	if r := CheckAdaptive(good[:20], cfg, AdaptiveWant{Settle: true, Crashed: []bool{true}}); r.Violations() != 0 {
-		t.Errorf("a crashed client that did not settle: %+v; want no violation", r)
-	}
+	r = CheckAdaptive(good[:20], cfg, AdaptiveWant{Settle: true, Crashed: []bool{true}})
+	assert.Zero(t, r.Violations(), "a crashed client that did not settle: %+v; want no violation", r)
 }
 
 // TestAdaptiveRandom runs the random scenario with adaptive timeouts
@@ -140,9 +145,8 @@ func TestAdaptiveRandom(t *testing.T) {
 	var runs, grown, timedOut, successes int
 	var peak time.Duration
 	runSeeds(t, AdaptiveRandom(Budget{}), max(randomSeeds()/20, 1), func(t *testing.T, r *Result) {
-		if r.Adaptive.Clients == 0 || r.Adaptive.Successes == 0 {
-			t.Errorf("adaptive report %+v: want outcomes", r.Adaptive)
-		}
+		assert.NotZero(t, r.Adaptive.Clients, "adaptive report %+v: want outcomes", r.Adaptive)
+		assert.NotZero(t, r.Adaptive.Successes, "adaptive report %+v: want outcomes", r.Adaptive)
 		runs++
 		grown += r.Adaptive.Grown
 		timedOut += r.Adaptive.TimedOut
@@ -168,9 +172,10 @@ func TestAdaptiveCheckerCatchesFixedTimeouts(t *testing.T) {
 	}
 	r := runScenario(t, fixed, Config{Seed: 1})
 	t.Log(r.Summary())
-	if a := r.Adaptive; a.WrongAdjustments == 0 || a.NotGrown == 0 || len(r.Unexpected()) == 0 {
-		t.Errorf("timeouts that do not adapt: %+v; want windows against the rules, no growth, and the run failed", a)
-	}
+	a := r.Adaptive
+	assert.NotZero(t, a.WrongAdjustments, "timeouts that do not adapt: %+v; want windows against the rules, no growth, and the run failed", a)
+	assert.NotZero(t, a.NotGrown, "timeouts that do not adapt: %+v; want windows against the rules, no growth, and the run failed", a)
+	assert.NotEmpty(t, r.Unexpected(), "timeouts that do not adapt: %+v; want windows against the rules, no growth, and the run failed", a)
 }
 
 // TestAdaptiveProbeCountsTheWholeWait proves that the liveness check holds
@@ -203,8 +208,7 @@ func TestAdaptiveProbeCountsTheWholeWait(t *testing.T) {
 		for _, n := range r.Notes {
 			t.Log(n)
 		}
-		if r.LivenessFailures != 3 || len(r.Unexpected()) == 0 {
-			t.Errorf("adaptive %+v: %d liveness failures; want 3 (one per client's probe), and the run failed", adaptive, r.LivenessFailures)
-		}
+		assert.Equal(t, 3, r.LivenessFailures, "adaptive %+v: liveness failures; want 3 (one per client's probe), and the run failed", adaptive)
+		assert.NotEmpty(t, r.Unexpected(), "adaptive %+v: %d liveness failures; want 3 (one per client's probe), and the run failed", adaptive, r.LivenessFailures)
 	}
 }

@@ -3,6 +3,9 @@ package simulation
 import (
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // op builds a recorded operation for checker tests.
@@ -70,9 +73,8 @@ func TestCheckLocks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := CheckLocks(tc.ops, 0); got.Ok != tc.ok {
-				t.Errorf("CheckLocks = %+v, want ok %v", got, tc.ok)
-			}
+			got := CheckLocks(tc.ops, 0)
+			assert.Equal(t, tc.ok, got.Ok, "CheckLocks = %+v, want ok %v", got, tc.ok)
 		})
 	}
 }
@@ -83,9 +85,8 @@ func TestCheckLocksPartitionsByResource(t *testing.T) {
 	a := op(0, OpAcquire, true, OK, 1, 2)
 	b := op(1, OpAcquire, true, OK, 3, 4)
 	b.Resource = "y"
-	if got := CheckLocks([]Op{a, b}, 0); !got.Ok {
-		t.Errorf("writers of different resources flagged: %+v", got)
-	}
+	got := CheckLocks([]Op{a, b}, 0)
+	assert.True(t, got.Ok, "writers of different resources flagged: %+v", got)
 }
 
 // TestCheckRegister proves the register checker on sections with a known
@@ -101,9 +102,8 @@ func TestCheckRegister(t *testing.T) {
 	r.Exit(a, false)
 	r.Exit(b, false)
 	rep := CheckRegister(r.Sections(), r.Values())
-	if rep.Violations() != 0 || rep.Writes != 2 {
-		t.Fatalf("clean run: %+v", rep)
-	}
+	require.Zero(t, rep.Violations(), "clean run: %+v", rep)
+	require.Equal(t, 2, rep.Writes, "clean run: %+v", rep)
 
 	// c0 and c1 both read 2, both write 3: one update is lost and the
 	// sections overlap.
@@ -112,9 +112,9 @@ func TestCheckRegister(t *testing.T) {
 	r.Exit(s1, true)
 	r.Exit(s0, true)
 	rep = CheckRegister(r.Sections(), r.Values())
-	if rep.LostUpdates != 1 || rep.Overlaps != 1 || len(rep.Examples) != 1 {
-		t.Fatalf("overlapping writers: %+v, want 1 lost update and 1 overlap", rep)
-	}
+	require.Equal(t, 1, rep.LostUpdates, "overlapping writers: %+v, want 1 lost update and 1 overlap", rep)
+	require.Equal(t, 1, rep.Overlaps, "overlapping writers: %+v, want 1 lost update and 1 overlap", rep)
+	require.Len(t, rep.Examples, 1, "overlapping writers: %+v, want 1 lost update and 1 overlap", rep)
 
 	// A reader inside a writer's section, or a writer that crashed inside
 	// (never wrote), is not a storage violation.
@@ -124,9 +124,8 @@ func TestCheckRegister(t *testing.T) {
 	r.Enter(2, "z", true)
 	r.Exit(r.Enter(3, "z", true), true)
 	rep = CheckRegister(r.Sections(), r.Values())
-	if rep.Overlaps != 1 || rep.LostUpdates != 1 {
-		t.Fatalf("reader inside writer and a crashed writer: %+v, want only the earlier overlap and lost update", rep)
-	}
+	require.Equal(t, 1, rep.Overlaps, "reader inside writer and a crashed writer: %+v, want only the earlier overlap and lost update", rep)
+	require.Equal(t, 1, rep.LostUpdates, "reader inside writer and a crashed writer: %+v, want only the earlier overlap and lost update", rep)
 }
 
 // TestCheckRegisterFenced proves the fenced register and what the checker
@@ -144,9 +143,11 @@ func TestCheckRegisterFenced(t *testing.T) {
 	r.Exit(r.EnterFenced(1, "x", 20, held), true)
 	r.Exit(s0, true)
 	rep := CheckRegister(r.Sections(), r.Values())
-	if rep.Violations() != 0 || rep.Writes != 1 || rep.Refused != 1 || r.Values()["x"] != 1 {
-		t.Fatalf("stale write after the newer one: %+v, value %d; want 1 write, 1 refused, no violation, value 1", rep, r.Values()["x"])
-	}
+	const stale = "stale write after the newer one: %+v, value %d; want 1 write, 1 refused, no violation, value 1"
+	require.Zero(t, rep.Violations(), stale, rep, r.Values()["x"])
+	require.Equal(t, 1, rep.Writes, stale, rep, r.Values()["x"])
+	require.Equal(t, 1, rep.Refused, stale, rep, r.Values()["x"])
+	require.Equal(t, 1, r.Values()["x"], stale, rep, r.Values()["x"])
 
 	// The stale write lands between c1's read and c1's write. The register
 	// saw c1's token on its read, so it refuses c0's write; a register that
@@ -158,9 +159,9 @@ func TestCheckRegisterFenced(t *testing.T) {
 	r.Exit(s0, true)
 	r.Exit(s1, true)
 	rep = CheckRegister(r.Sections(), r.Values())
-	if rep.Violations() != 0 || rep.Writes != 1 || rep.Refused != 1 {
-		t.Fatalf("stale write inside the newer section: %+v; want 1 write, 1 refused, no violation", rep)
-	}
+	require.Zero(t, rep.Violations(), "stale write inside the newer section: %+v; want 1 write, 1 refused, no violation", rep)
+	require.Equal(t, 1, rep.Writes, "stale write inside the newer section: %+v; want 1 write, 1 refused, no violation", rep)
+	require.Equal(t, 1, rep.Refused, "stale write inside the newer section: %+v; want 1 write, 1 refused, no violation", rep)
 
 	// Tokens that disagree with the lock order: c0 still holds its lock when
 	// its write is refused.
@@ -169,9 +170,9 @@ func TestCheckRegisterFenced(t *testing.T) {
 	r.Exit(r.EnterFenced(1, "x", 20, held), true)
 	r.Exit(s0, true)
 	rep = CheckRegister(r.Sections(), r.Values())
-	if rep.RefusedHeld != 1 || rep.Violations() != 1 || len(rep.Examples) != 1 {
-		t.Fatalf("refused writer that still held: %+v; want 1 violation (RefusedHeld)", rep)
-	}
+	require.Equal(t, 1, rep.RefusedHeld, "refused writer that still held: %+v; want 1 violation (RefusedHeld)", rep)
+	require.Equal(t, 1, rep.Violations(), "refused writer that still held: %+v; want 1 violation (RefusedHeld)", rep)
+	require.Len(t, rep.Examples, 1, "refused writer that still held: %+v; want 1 violation (RefusedHeld)", rep)
 
 	// Sequential holders with growing tokens, and one holder writing twice
 	// with its token, are all accepted; tokens are kept per resource.
@@ -181,9 +182,9 @@ func TestCheckRegisterFenced(t *testing.T) {
 	r.Exit(r.EnterFenced(1, "x", 20, held), true)
 	r.Exit(r.EnterFenced(2, "y", 15, held), true)
 	rep = CheckRegister(r.Sections(), r.Values())
-	if rep.Violations() != 0 || rep.Writes != 4 || rep.Refused != 0 {
-		t.Fatalf("sequential fenced writers: %+v; want 4 writes, none refused", rep)
-	}
+	require.Zero(t, rep.Violations(), "sequential fenced writers: %+v; want 4 writes, none refused", rep)
+	require.Equal(t, 4, rep.Writes, "sequential fenced writers: %+v; want 4 writes, none refused", rep)
+	require.Zero(t, rep.Refused, "sequential fenced writers: %+v; want 4 writes, none refused", rep)
 
 	// The same stale write with the check off: plain storage takes it.
 	r = NewFencedRegister(NewHistory(nil))
@@ -192,9 +193,9 @@ func TestCheckRegisterFenced(t *testing.T) {
 	r.Exit(r.EnterFenced(1, "x", 20, held), true)
 	r.Exit(s0, true)
 	rep = CheckRegister(r.Sections(), r.Values())
-	if rep.Refused != 0 || rep.LostUpdates != 1 || rep.Overlaps != 1 {
-		t.Fatalf("stale write, check off: %+v; want it accepted: 1 lost update, 1 overlap", rep)
-	}
+	require.Zero(t, rep.Refused, "stale write, check off: %+v; want it accepted: 1 lost update, 1 overlap", rep)
+	require.Equal(t, 1, rep.LostUpdates, "stale write, check off: %+v; want it accepted: 1 lost update, 1 overlap", rep)
+	require.Equal(t, 1, rep.Overlaps, "stale write, check off: %+v; want it accepted: 1 lost update, 1 overlap", rep)
 }
 
 // TestCheckSemaphore proves the semaphore checker: n+1 holders in use at
@@ -218,21 +219,19 @@ func TestCheckSemaphore(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := CheckSemaphore(tc.hs, 2)
-			if rep.Oversubscribed != tc.over || rep.SlotOverlaps != tc.overlaps || rep.MaxHolders != tc.most {
-				t.Errorf("CheckSemaphore = %+v; want %d beyond the permits, %d sharing a permit, at most %d",
-					rep, tc.over, tc.overlaps, tc.most)
-			}
-			if ok := tc.over == 0 && tc.overlaps == 0; (rep.Violations() == 0) != ok {
-				t.Errorf("Violations() = %d; want ok %v", rep.Violations(), ok)
-			}
+			const want = "CheckSemaphore = %+v; want %d beyond the permits, %d sharing a permit, at most %d"
+			assert.Equal(t, tc.over, rep.Oversubscribed, want, rep, tc.over, tc.overlaps, tc.most)
+			assert.Equal(t, tc.overlaps, rep.SlotOverlaps, want, rep, tc.over, tc.overlaps, tc.most)
+			assert.Equal(t, tc.most, rep.MaxHolders, want, rep, tc.over, tc.overlaps, tc.most)
+			ok := tc.over == 0 && tc.overlaps == 0
+			assert.Equal(t, ok, rep.Violations() == 0, "Violations() = %d; want ok %v", rep.Violations(), ok)
 		})
 	}
 	// The same n+1 holders fail a Safe run.
 	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true},
 		Semaphore: CheckSemaphore([]Holding{h(0, 0, 1, 10), h(1, 1, 2, 10), h(2, 0, 3, 10)}, 2)}
-	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
-		t.Errorf("a Safe run with 3 holders of 2 permits passed: %+v", r.Semaphore)
-	}
+	assert.NotEmpty(t, r.Unexpected(), "a Safe run with 3 holders of 2 permits passed: %+v", r.Semaphore)
+	assert.NotZero(t, r.Violations(), "a Safe run with 3 holders of 2 permits passed: %+v", r.Semaphore)
 }
 
 // TestCheckLeases proves the lease checker: a write at or after its lease's
@@ -260,15 +259,14 @@ func TestCheckLeases(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := CheckLeases(tc.uses)
-			if rep.PastDeadline != tc.past || rep.Violations() != tc.past || rep.Uses != len(tc.uses) {
-				t.Errorf("CheckLeases = %+v; want %d past the deadline", rep, tc.past)
-			}
+			assert.Equal(t, tc.past, rep.PastDeadline, "CheckLeases = %+v; want %d past the deadline", rep, tc.past)
+			assert.Equal(t, tc.past, rep.Violations(), "CheckLeases = %+v; want %d past the deadline", rep, tc.past)
+			assert.Equal(t, len(tc.uses), rep.Uses, "CheckLeases = %+v; want %d past the deadline", rep, tc.past)
 		})
 	}
 	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true}, Lease: CheckLeases([]LeaseUse{u(3*time.Second, 2*time.Second)})}
-	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
-		t.Errorf("a Safe run with a write past its lease's deadline passed: %+v", r.Lease)
-	}
+	assert.NotEmpty(t, r.Unexpected(), "a Safe run with a write past its lease's deadline passed: %+v", r.Lease)
+	assert.NotZero(t, r.Violations(), "a Safe run with a write past its lease's deadline passed: %+v", r.Lease)
 }
 
 // TestCheckLocksHierarchy feeds the lock checker histories of the hierarchy
@@ -305,9 +303,8 @@ func TestCheckLocksHierarchy(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := CheckLocks(tc.ops, 0); got.Ok != tc.ok {
-				t.Errorf("CheckLocks = %+v, want ok %v", got, tc.ok)
-			}
+			got := CheckLocks(tc.ops, 0)
+			assert.Equal(t, tc.ok, got.Ok, "CheckLocks = %+v, want ok %v", got, tc.ok)
 		})
 	}
 }
@@ -362,20 +359,21 @@ func TestCheckBarrier(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := CheckBarrier(tc.events, 2, 2, tc.crashed, t0, time.Minute)
-			if rep.EarlyPasses != tc.early || rep.OutOfOrder != tc.order || rep.Stuck != tc.stuck || rep.Out != tc.out ||
-				rep.Generations != tc.generations || rep.Passes != tc.pass {
-				t.Errorf("CheckBarrier = %+v; want %d early, %d out of order, %d stuck, %d out, %d generations, %d passes",
-					rep, tc.early, tc.order, tc.stuck, tc.out, tc.generations, tc.pass)
-			}
-			if ok := tc.early+tc.order+tc.stuck == 0; (rep.Violations() == 0) != ok {
-				t.Errorf("Violations() = %d; want ok %v", rep.Violations(), ok)
-			}
+			want := []any{"CheckBarrier = %+v; want %d early, %d out of order, %d stuck, %d out, %d generations, %d passes",
+				rep, tc.early, tc.order, tc.stuck, tc.out, tc.generations, tc.pass}
+			assert.Equal(t, tc.early, rep.EarlyPasses, want...)
+			assert.Equal(t, tc.order, rep.OutOfOrder, want...)
+			assert.Equal(t, tc.stuck, rep.Stuck, want...)
+			assert.Equal(t, tc.out, rep.Out, want...)
+			assert.Equal(t, tc.generations, rep.Generations, want...)
+			assert.Equal(t, tc.pass, rep.Passes, want...)
+			ok := tc.early+tc.order+tc.stuck == 0
+			assert.Equal(t, ok, rep.Violations() == 0, "Violations() = %d; want ok %v", rep.Violations(), ok)
 		})
 	}
 	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true}, Barrier: CheckBarrier(early, 2, 2, nil, t0, time.Minute)}
-	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
-		t.Errorf("a Safe run with an early pass passed: %+v", r.Barrier)
-	}
+	assert.NotEmpty(t, r.Unexpected(), "a Safe run with an early pass passed: %+v", r.Barrier)
+	assert.NotZero(t, r.Violations(), "a Safe run with an early pass passed: %+v", r.Barrier)
 }
 
 // TestCheckCond proves the cond checker on hand-made logs: a decrement below
@@ -416,17 +414,16 @@ func TestCheckCond(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := CheckCond(tc.changes, tc.final, tc.waits, tc.producerCrashed, t0.Add(tc.heal), bound)
-			if rep.FromEmpty != tc.fromEmpty || rep.LostUpdates != tc.lost || rep.LostWakeups != tc.lostWakeups {
-				t.Errorf("CheckCond = %+v; want %d from empty, %d lost updates, %d lost wakeups", rep, tc.fromEmpty, tc.lost, tc.lostWakeups)
-			}
-			if ok := tc.fromEmpty+tc.lost+tc.lostWakeups == 0; (rep.Violations() == 0) != ok {
-				t.Errorf("Violations() = %d; want ok %v", rep.Violations(), ok)
-			}
+			const want = "CheckCond = %+v; want %d from empty, %d lost updates, %d lost wakeups"
+			assert.Equal(t, tc.fromEmpty, rep.FromEmpty, want, rep, tc.fromEmpty, tc.lost, tc.lostWakeups)
+			assert.Equal(t, tc.lost, rep.LostUpdates, want, rep, tc.fromEmpty, tc.lost, tc.lostWakeups)
+			assert.Equal(t, tc.lostWakeups, rep.LostWakeups, want, rep, tc.fromEmpty, tc.lost, tc.lostWakeups)
+			ok := tc.fromEmpty+tc.lost+tc.lostWakeups == 0
+			assert.Equal(t, ok, rep.Violations() == 0, "Violations() = %d; want ok %v", rep.Violations(), ok)
 		})
 	}
 	r := &Result{Expect: Safe, Lock: LinearizabilityResult{Ok: true},
 		Cond: CheckCond([]CountChange{ch(1, 1, 1*s)}, 1, []WaitSpan{w(0, 60*s)}, false, t0, bound)}
-	if len(r.Unexpected()) == 0 || r.Violations() == 0 {
-		t.Errorf("a Safe run with a lost wakeup passed: %+v", r.Cond)
-	}
+	assert.NotEmpty(t, r.Unexpected(), "a Safe run with a lost wakeup passed: %+v", r.Cond)
+	assert.NotZero(t, r.Violations(), "a Safe run with a lost wakeup passed: %+v", r.Cond)
 }

@@ -170,7 +170,7 @@ func TestStopNode(t *testing.T) {
 		synctest.Wait()
 		select {
 		case err := <-waits:
-			t.Fatalf("a request to a stopped node returned %v", err)
+			require.Failf(t, "a request to a stopped node returned", "returned %v", err)
 		default:
 		}
 

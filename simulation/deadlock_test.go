@@ -2,10 +2,12 @@ package simulation
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -27,12 +29,11 @@ func TestLinkWaits(t *testing.T) {
 		n := NewNetwork(NetworkConfig{Clients: 2, Clock: clk, Node: locker.Config{SweepInterval: -1, WaitExpiry: time.Minute}})
 		defer n.Close()
 		ctx := context.Background()
-		if _, err := n.Link(0, 0).Lock(ctx, locker.LockArgs{UID: "u0", Resources: []string{"a"}, Owner: "c0", Quorum: 1, Holder: "c0/c0"}); err != nil {
-			t.Fatal(err)
-		}
-		if r, err := n.Link(1, 0).Lock(ctx, locker.LockArgs{UID: "u1", Resources: []string{"a"}, Owner: "c1", Quorum: 1, Holder: "c1/c1"}); err != nil || r.OK {
-			t.Fatalf("conflicting lock: %+v, %v; want refused", r, err)
-		}
+		_, err := n.Link(0, 0).Lock(ctx, locker.LockArgs{UID: "u0", Resources: []string{"a"}, Owner: "c0", Quorum: 1, Holder: "c0/c0"})
+		require.NoError(t, err)
+		lr, err := n.Link(1, 0).Lock(ctx, locker.LockArgs{UID: "u1", Resources: []string{"a"}, Owner: "c1", Quorum: 1, Holder: "c1/c1"})
+		require.NoError(t, err, "conflicting lock: %+v; want refused", lr)
+		require.False(t, lr.OK, "conflicting lock: %+v; want refused", lr)
 		n.Cut(1, 0, ToNode)
 		call := func(args locker.WaitsArgs) error {
 			tctx, cancel := clock.WithTimeout(ctx, clk, time.Second)
@@ -46,15 +47,13 @@ func TestLinkWaits(t *testing.T) {
 			clk.Advance(time.Second)
 			return <-done
 		}
-		if err := call(locker.WaitsArgs{}); !errors.Is(err, locker.ErrOffline) {
-			t.Errorf("waits over a cut link: %v, want ErrOffline", err)
-		}
-		if err := call(locker.WaitsArgs{Withdraw: "c1/c1", Resources: []string{"a"}}); !errors.Is(err, locker.ErrOffline) {
-			t.Errorf("withdrawal over a cut link: %v, want ErrOffline", err)
-		}
+		assert.ErrorIs(t, call(locker.WaitsArgs{}), locker.ErrOffline, "waits over a cut link, want ErrOffline")
+		assert.ErrorIs(t, call(locker.WaitsArgs{Withdraw: "c1/c1", Resources: []string{"a"}}), locker.ErrOffline, "withdrawal over a cut link, want ErrOffline")
 		r, err := n.Link(0, 0).Waits(ctx, locker.WaitsArgs{})
-		if err != nil || len(r.Edges) != 1 || r.Edges[0].Waiter != "c1/c1" || r.Edges[0].Holder != "c0/c0" {
-			t.Errorf("edges over a healthy link after a lost withdrawal: %+v, %v; want c1/c1 waiting for c0/c0", r.Edges, err)
+		const edges = "edges over a healthy link after a lost withdrawal: %+v; want c1/c1 waiting for c0/c0"
+		if assert.NoError(t, err, edges, r.Edges) && assert.Len(t, r.Edges, 1, edges, r.Edges) {
+			assert.Equal(t, "c1/c1", r.Edges[0].Waiter, edges, r.Edges)
+			assert.Equal(t, "c0/c0", r.Edges[0].Holder, edges, r.Edges)
 		}
 	})
 }
@@ -83,26 +82,29 @@ func TestCheckDeadlocks(t *testing.T) {
 		{Client: 0, Outcome: RoundFailed, Probe: true, Crashed: true},
 	}
 	rep := CheckDeadlocks(good, false)
-	if rep.Violations() != 0 || rep.Rounds != 8 || rep.Completed != 4 || rep.Deadlocks != 2 || rep.Timeouts != 1 || rep.Failed != 1 {
-		t.Errorf("justified victims: %+v; want no violation, 8 rounds: 4 done, 2 deadlocks, 1 timeout, 1 failed", rep)
-	}
-	if rep := CheckDeadlocks(good, true); rep.FalseVictims != 2 || rep.Violations() != 2 {
-		t.Errorf("the same rounds in a chain: %+v; want both ErrDeadlocks false victims", rep)
-	}
+	const justifiedWant = "justified victims: %+v; want no violation, 8 rounds: 4 done, 2 deadlocks, 1 timeout, 1 failed"
+	assert.Zero(t, rep.Violations(), justifiedWant, rep)
+	assert.Equal(t, 8, rep.Rounds, justifiedWant, rep)
+	assert.Equal(t, 4, rep.Completed, justifiedWant, rep)
+	assert.Equal(t, 2, rep.Deadlocks, justifiedWant, rep)
+	assert.Equal(t, 1, rep.Timeouts, justifiedWant, rep)
+	assert.Equal(t, 1, rep.Failed, justifiedWant, rep)
+	rep = CheckDeadlocks(good, true)
+	assert.Equal(t, 2, rep.FalseVictims, "the same rounds in a chain: %+v; want both ErrDeadlocks false victims", rep)
+	assert.Equal(t, 2, rep.Violations(), "the same rounds in a chain: %+v; want both ErrDeadlocks false victims", rep)
 	for _, msg := range []string{notLargest, notThrough, inProcess, "dsync: deadlock: across processes: garbled"} {
 		rep := CheckDeadlocks([]Round{{Client: 1, Outcome: RoundDeadlock, Err: msg}}, false)
-		if rep.WrongVictims != 1 || rep.Violations() != 1 {
-			t.Errorf("c1 victim of %s: %+v; want a wrong victim", msg, rep)
-		}
+		assert.Equal(t, 1, rep.WrongVictims, "c1 victim of %s: %+v; want a wrong victim", msg, rep)
+		assert.Equal(t, 1, rep.Violations(), "c1 victim of %s: %+v; want a wrong victim", msg, rep)
 	}
 	stuck := []Round{
 		{Client: 0, Outcome: RoundDone, Probe: true},
 		{Client: 1, Outcome: RoundDone, Probe: true},
 		{Client: 1, Outcome: RoundTimeout, Probe: true, Err: "dsync: timed out"},
 	}
-	if rep := CheckDeadlocks(stuck, false); rep.Unfinished != 1 || rep.Violations() != 1 {
-		t.Errorf("c1's last probe round timed out: %+v; want 1 unfinished", rep)
-	}
+	rep = CheckDeadlocks(stuck, false)
+	assert.Equal(t, 1, rep.Unfinished, "c1's last probe round timed out: %+v; want 1 unfinished", rep)
+	assert.Equal(t, 1, rep.Violations(), "c1's last probe round timed out: %+v; want 1 unfinished", rep)
 }
 
 // TestDeadlockRandom runs the random scenario over the deadlock workload:
@@ -115,9 +117,7 @@ func TestCheckDeadlocks(t *testing.T) {
 func TestDeadlockRandom(t *testing.T) {
 	var runs, rounds, deadlocks, timeouts int
 	runSeeds(t, DeadlockRandom(Budget{}), primitiveSeeds(), func(t *testing.T, r *Result) {
-		if r.Deadlock.Rounds == 0 {
-			t.Errorf("deadlock report %+v: want rounds", r.Deadlock)
-		}
+		assert.NotZero(t, r.Deadlock.Rounds, "deadlock report %+v: want rounds", r.Deadlock)
 		runs++
 		rounds += r.Deadlock.Rounds
 		deadlocks += r.Deadlock.Deadlocks
@@ -134,9 +134,9 @@ func TestDeadlockCheckersCatchUndetectedCycles(t *testing.T) {
 	s := deadlockScenario()
 	r := runScenario(t, s, Config{Seed: 1})
 	t.Log(r.Summary())
-	if u := r.Unexpected(); len(u) > 0 || r.Deadlock.Deadlocks == 0 {
-		t.Errorf("with detection: %v, %+v; want safe, with victims", u, r.Deadlock)
-	}
+	u := r.Unexpected()
+	assert.Empty(t, u, "with detection: %v, %+v; want safe, with victims", u, r.Deadlock)
+	assert.NotZero(t, r.Deadlock.Deadlocks, "with detection: %v, %+v; want safe, with victims", u, r.Deadlock)
 
 	anonymous := s
 	anonymous.Drive = func(c *Cluster) (time.Duration, error) {
@@ -151,10 +151,12 @@ func TestDeadlockCheckersCatchUndetectedCycles(t *testing.T) {
 	for name, broken := range map[string]Scenario{"no holder": anonymous, "nodes record no waits": noWaits} {
 		r := runScenario(t, broken, Config{Seed: 1, Ops: 5}) // each cycle waits out the timeout: a few rounds show it
 		t.Log(r.Summary())
-		if r.Deadlock.Deadlocks != 0 || r.Deadlock.Timeouts == 0 || r.LivenessFailures == 0 || len(r.Unexpected()) == 0 {
-			t.Errorf("%s: %+v, %d liveness failures; want no victim, timeouts, liveness failures, and the run failed",
-				name, r.Deadlock, r.LivenessFailures)
-		}
+		want := []any{"%s: %+v, %d liveness failures; want no victim, timeouts, liveness failures, and the run failed",
+			name, r.Deadlock, r.LivenessFailures}
+		assert.Zero(t, r.Deadlock.Deadlocks, want...)
+		assert.NotZero(t, r.Deadlock.Timeouts, want...)
+		assert.NotZero(t, r.LivenessFailures, want...)
+		assert.NotEmpty(t, r.Unexpected(), want...)
 	}
 }
 
@@ -170,7 +172,6 @@ func TestDeadlockChainCheckerCatchesCycles(t *testing.T) {
 	}
 	r := runScenario(t, unordered, Config{Seed: 1})
 	t.Log(r.Summary())
-	if r.Deadlock.FalseVictims == 0 || len(r.Unexpected()) == 0 {
-		t.Errorf("chain with cycles: %+v; want false victims, and the run failed", r.Deadlock)
-	}
+	assert.NotZero(t, r.Deadlock.FalseVictims, "chain with cycles: %+v; want false victims, and the run failed", r.Deadlock)
+	assert.NotEmpty(t, r.Unexpected(), "chain with cycles: %+v; want false victims, and the run failed", r.Deadlock)
 }

@@ -17,21 +17,17 @@ import (
 // over it as it does over the simulated Link.
 func TestHTTPLockersFence(t *testing.T) {
 	h, err := NewHTTPNetwork(HTTPConfig{Nodes: 2, Clients: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer func() {
 		h.Close()
 		h.CloseClients()
 	}()
 	for k, l := range h.Lockers(0) {
 		f, ok := l.(locker.Fencer)
-		if !ok {
-			t.Fatalf("locker %d (%T) is not a locker.Fencer", k, l)
-		}
-		if r, err := f.RaiseFence(t.Context(), locker.FenceArgs{}); err != nil || r.Fence == 0 {
-			t.Errorf("RaiseFence through the proxy of node %d: %+v, %v", k, r, err)
-		}
+		require.True(t, ok, "locker %d (%T) is not a locker.Fencer", k, l)
+		r, err := f.RaiseFence(t.Context(), locker.FenceArgs{})
+		assert.NoError(t, err, "RaiseFence through the proxy of node %d: %+v", k, r)
+		assert.NotZero(t, r.Fence, "RaiseFence through the proxy of node %d: %+v", k, r)
 	}
 }
 
@@ -78,9 +74,7 @@ func TestHTTPScenarios(t *testing.T) {
 			checkOverHTTP(t, s)
 		})
 	}
-	if len(slow) != len(togetherOverHTTP) {
-		t.Fatalf("togetherOverHTTP names %d scenarios, %d of which exist", len(togetherOverHTTP), len(slow))
-	}
+	require.Equal(t, len(togetherOverHTTP), len(slow), "togetherOverHTTP names %d scenarios, %d of which exist", len(togetherOverHTTP), len(slow))
 	t.Run("primitives-random", func(t *testing.T) {
 		t.Parallel()
 		var wg sync.WaitGroup
@@ -100,7 +94,7 @@ func checkOverHTTP(t *testing.T, s Scenario) {
 		t.Logf("%s: %s", s.Name, n)
 	}
 	for _, u := range r.Unexpected() {
-		t.Errorf("%s over HTTP (expected %v): %s", s.Name, s.Expect, u)
+		assert.Failf(t, "unexpected outcome", "%s over HTTP (expected %v): %s", s.Name, s.Expect, u)
 	}
 }
 
@@ -126,7 +120,7 @@ func TestNetnsScenarios(t *testing.T) {
 				t.Log(n)
 			}
 			for _, u := range r.Unexpected() {
-				t.Errorf("%s over netns (expected %v): %s", s.Name, s.Expect, u)
+				assert.Failf(t, "unexpected outcome", "%s over netns (expected %v): %s", s.Name, s.Expect, u)
 			}
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // crashedWriterIntent is random seed 118 reduced to its cause: a reader
@@ -59,7 +61,7 @@ func TestCrashedWriterIntent(t *testing.T) {
 		t.Log(n)
 	}
 	for _, u := range r.Unexpected() {
-		t.Error(u)
+		assert.Fail(t, u)
 	}
 }
 
@@ -72,10 +74,6 @@ func TestLivenessBoundCoversWriterIntent(t *testing.T) {
 	long.WriterIntent = 10 * time.Second
 	off := base
 	off.WriterIntent = -1
-	if got, want := LivenessBound(long)-LivenessBound(base), 8*time.Second; got != want {
-		t.Errorf("an intent of 10s instead of 1s, with a validity of 2s, adds %v to the bound, want %v", got, want)
-	}
-	if LivenessBound(off) != LivenessBound(base) {
-		t.Errorf("intent off: bound %v, want %v as with an intent shorter than the validity", LivenessBound(off), LivenessBound(base))
-	}
+	assert.Equal(t, 8*time.Second, LivenessBound(long)-LivenessBound(base), "an intent of 10s instead of 1s, with a validity of 2s, adds to the bound")
+	assert.Equal(t, LivenessBound(base), LivenessBound(off), "intent off: bound, want as with an intent shorter than the validity")
 }

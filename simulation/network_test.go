@@ -3,10 +3,12 @@ package simulation
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
@@ -38,9 +40,7 @@ func TestLinkFence(t *testing.T) {
 		defer n.Close()
 		ctx := context.Background()
 		before, err := n.Link(0, 0).RaiseFence(ctx, locker.FenceArgs{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		n.Cut(0, 0, ToNode)
 		tctx, cancel := clock.WithTimeout(ctx, clk, time.Second)
 		defer cancel()
@@ -51,12 +51,9 @@ func TestLinkFence(t *testing.T) {
 		}()
 		synctest.Wait()
 		clk.Advance(time.Second)
-		if err := <-done; !errors.Is(err, locker.ErrOffline) {
-			t.Errorf("fence over a cut link: %v, want ErrOffline", err)
-		}
-		if r, _ := n.Table(0).RaiseFence(ctx, locker.FenceArgs{}); r.Fence != before.Fence {
-			t.Errorf("a lost fence request moved the counter from %d to %d", before.Fence, r.Fence)
-		}
+		assert.ErrorIs(t, <-done, locker.ErrOffline, "fence over a cut link, want ErrOffline")
+		r, _ := n.Table(0).RaiseFence(ctx, locker.FenceArgs{})
+		assert.Equal(t, before.Fence, r.Fence, "a lost fence request moved the counter")
 	})
 }
 
@@ -96,34 +93,24 @@ func TestNetworkFaults(t *testing.T) {
 				default:
 				}
 				next, ok := clk.NextDue()
-				if !ok {
-					t.Fatal("call is stuck with no timer pending")
-				}
+				require.True(t, ok, "call is stuck with no timer pending")
 				clk.Set(next)
 			}
-			t.Fatal("call did not finish")
+			require.Fail(t, "call did not finish")
 			return nil
 		}
 
 		start := clk.Now()
-		if err := settle(callAsync(ctx, 0, 0, "a")); err != nil {
-			t.Fatalf("healthy lock: %v", err)
-		}
-		if got := clk.Since(start); got != 20*time.Millisecond {
-			t.Errorf("round trip took %v of virtual time, want 20ms", got)
-		}
+		require.NoError(t, settle(callAsync(ctx, 0, 0, "a")), "healthy lock")
+		assert.Equal(t, 20*time.Millisecond, clk.Since(start), "round trip of virtual time")
 
 		// A cut request is lost: the caller times out and nothing is granted.
 		n.Cut(1, 1, ToNode)
 		tctx, cancel := clock.WithTimeout(ctx, clk, time.Second)
 		err := settle(callAsync(tctx, 1, 1, "b"))
 		cancel()
-		if !errors.Is(err, locker.ErrOffline) {
-			t.Errorf("cut request: err = %v, want ErrOffline", err)
-		}
-		if st := n.Table(1).Stats(); st.Grants != 0 {
-			t.Errorf("cut request left %d grants", st.Grants)
-		}
+		assert.ErrorIs(t, err, locker.ErrOffline, "cut request, want ErrOffline")
+		assert.Zero(t, n.Table(1).Stats().Grants, "cut request left grants")
 
 		// A cut reply: the caller times out but the node granted the lock.
 		n.Heal()
@@ -131,25 +118,17 @@ func TestNetworkFaults(t *testing.T) {
 		tctx, cancel = clock.WithTimeout(ctx, clk, time.Second)
 		err = settle(callAsync(tctx, 1, 1, "b"))
 		cancel()
-		if !errors.Is(err, locker.ErrOffline) {
-			t.Errorf("cut reply: err = %v, want ErrOffline", err)
-		}
-		if st := n.Table(1).Stats(); st.Grants != 1 {
-			t.Errorf("cut reply: node holds %d grants, want 1", st.Grants)
-		}
+		assert.ErrorIs(t, err, locker.ErrOffline, "cut reply, want ErrOffline")
+		assert.Equal(t, 1, n.Table(1).Stats().Grants, "cut reply: node holds grants")
 
 		// A crashed node refuses connections; after restart its table is
 		// empty, and in its grace period: it refuses new locks, and grants
 		// a reclaim of the lock the lost table held.
 		n.Heal()
 		n.CrashNode(0)
-		if err := settle(callAsync(ctx, 0, 0, "c")); !errors.Is(err, locker.ErrOffline) {
-			t.Errorf("crashed node: err = %v, want ErrOffline", err)
-		}
+		assert.ErrorIs(t, settle(callAsync(ctx, 0, 0, "c")), locker.ErrOffline, "crashed node, want ErrOffline")
 		n.RestartNode(0)
-		if err := settle(callAsync(ctx, 1, 0, "d")); err == nil || !strings.Contains(err.Error(), locker.ReasonQuiet.String()) {
-			t.Errorf("restarted node: err = %v, want a refusal for its grace period", err)
-		}
+		assert.ErrorContains(t, settle(callAsync(ctx, 1, 0, "d")), locker.ReasonQuiet.String(), "restarted node, want a refusal for its grace period")
 		reclaim := lockArgs("a", "x") // the holder of "a" on the lost table reclaims it
 		reclaim.Reclaim, reclaim.Incarnation = true, n.Table(0).Boot().Incarnation
 		reclaimed := make(chan error, 1)
@@ -160,9 +139,7 @@ func TestNetworkFaults(t *testing.T) {
 			}
 			reclaimed <- err
 		}()
-		if err := settle(reclaimed); err != nil {
-			t.Errorf("restarted node: reclaim: %v; want granted", err)
-		}
+		assert.NoError(t, settle(reclaimed), "restarted node: reclaim; want granted")
 
 		// A paused client's request waits for the resume.
 		n.PauseClient(0)
@@ -172,18 +149,14 @@ func TestNetworkFaults(t *testing.T) {
 		synctest.Wait()
 		select {
 		case err := <-ch:
-			t.Fatalf("paused client's call returned %v", err)
+			require.Failf(t, "paused client's call returned", "returned %v", err)
 		default:
 		}
 		n.ResumeClient(0)
-		if err := settle(ch); err == nil || err.Error() != "refused: held by another" {
-			t.Errorf("resumed call: %v, want refused (b holds x on n1)", err)
-		}
+		assert.EqualError(t, settle(ch), "refused: held by another", "resumed call, want refused (b holds x on n1)")
 
 		// A crashed client fails at once.
 		n.CrashClient(1)
-		if err := settle(callAsync(ctx, 1, 1, "f")); !errors.Is(err, locker.ErrClosed) {
-			t.Errorf("crashed client: err = %v, want ErrClosed", err)
-		}
+		assert.ErrorIs(t, settle(callAsync(ctx, 1, 1, "f")), locker.ErrClosed, "crashed client, want ErrClosed")
 	})
 }

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // runScenario runs s with seed in a synctest bubble, where Quiesce is exact
@@ -19,9 +22,8 @@ import (
 // the caller to check that its checker caught them.
 func runCareless(t *testing.T, s Scenario, careful string) *Result {
 	t.Helper()
-	if u := runScenario(t, s, Config{Seed: 1}).Unexpected(); len(u) > 0 {
-		t.Errorf("%s: %v", careful, u)
-	}
+	u := runScenario(t, s, Config{Seed: 1}).Unexpected()
+	assert.Empty(t, u, "%s: %v", careful, u)
 	careless := s
 	careless.Drive = func(c *Cluster) (time.Duration, error) {
 		c.careless = true
@@ -59,12 +61,12 @@ func TestScenarios(t *testing.T) {
 				t.Log(n)
 			}
 			for _, u := range r.Unexpected() {
-				t.Errorf("%s (expected %v): %s", s.Name, s.Expect, u)
+				assert.Failf(t, "unexpected outcome", "%s (expected %v): %s", s.Name, s.Expect, u)
 			}
 			// Starvation is possible, not certain; with this seed it
 			// happens, and the liveness check must see it.
-			if s.Expect == KnownStarvation && r.LivenessFailures == 0 {
-				t.Errorf("%s seed 1: the writer was not starved, or the liveness check missed it", s.Name)
+			if s.Expect == KnownStarvation {
+				assert.NotZero(t, r.LivenessFailures, "%s seed 1: the writer was not starved, or the liveness check missed it", s.Name)
 			}
 		})
 	}
@@ -83,17 +85,20 @@ func TestPausedPastExpiryFenced(t *testing.T) {
 
 	r := runScenario(t, plain, Config{Seed: 1})
 	t.Log(r.Summary())
-	if reg := r.Register; reg.LostUpdates != 1 || reg.Overlaps != 1 || reg.Refused != 0 {
-		t.Errorf("without tokens: %+v; want the stale write accepted (1 lost update, 1 overlap)", reg)
-	}
+	reg := r.Register
+	const accepted = "%s: %+v; want the stale write accepted (1 lost update, 1 overlap)"
+	assert.Equal(t, 1, reg.LostUpdates, accepted, "without tokens", reg)
+	assert.Equal(t, 1, reg.Overlaps, accepted, "without tokens", reg)
+	assert.Zero(t, reg.Refused, accepted, "without tokens", reg)
 
 	r = runScenario(t, fenced, Config{Seed: 1})
 	t.Log(r.Summary())
-	if reg := r.Register; reg.Writes != 1 || reg.Refused != 1 || reg.Violations() != 0 {
-		t.Errorf("with tokens: %+v; want 1 accepted write, 1 refused, no violation", reg)
-	}
+	reg = r.Register
+	assert.Equal(t, 1, reg.Writes, "with tokens: %+v; want 1 accepted write, 1 refused, no violation", reg)
+	assert.Equal(t, 1, reg.Refused, "with tokens: %+v; want 1 accepted write, 1 refused, no violation", reg)
+	assert.Zero(t, reg.Violations(), "with tokens: %+v; want 1 accepted write, 1 refused, no violation", reg)
 	for _, u := range r.Unexpected() {
-		t.Errorf("with tokens: %s", u)
+		assert.Failf(t, "unexpected outcome", "with tokens: %s", u)
 	}
 
 	unchecked := fenced
@@ -103,12 +108,11 @@ func TestPausedPastExpiryFenced(t *testing.T) {
 	}
 	r = runScenario(t, unchecked, Config{Seed: 1})
 	t.Log(r.Summary())
-	if reg := r.Register; reg.LostUpdates != 1 || reg.Overlaps != 1 || reg.Refused != 0 {
-		t.Errorf("with tokens, check off: %+v; want the stale write accepted (1 lost update, 1 overlap)", reg)
-	}
-	if len(r.Unexpected()) == 0 {
-		t.Errorf("with tokens, check off: the fenced scenario passed; its expectation must fail without the check")
-	}
+	reg = r.Register
+	assert.Equal(t, 1, reg.LostUpdates, accepted, "with tokens, check off", reg)
+	assert.Equal(t, 1, reg.Overlaps, accepted, "with tokens, check off", reg)
+	assert.Zero(t, reg.Refused, accepted, "with tokens, check off", reg)
+	assert.NotEmpty(t, r.Unexpected(), "with tokens, check off: the fenced scenario passed; its expectation must fail without the check")
 }
 
 // randomSeeds is how many seeds TestRandom runs: hundreds normally, fewer
@@ -136,7 +140,7 @@ func reportUnexpected(t *testing.T, r *Result) {
 		t.Log(n)
 	}
 	for _, x := range u {
-		t.Error(x)
+		assert.Fail(t, x)
 	}
 }
 
@@ -193,9 +197,8 @@ func TestSemaphoreRandom(t *testing.T) {
 	for seed := range uint64(seeds) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			r := runScenario(t, s, Config{Seed: seed})
-			if r.Semaphore.Permits != 2 || r.Semaphore.Holdings == 0 {
-				t.Errorf("semaphore report %+v: want holdings of 2 permits", r.Semaphore)
-			}
+			assert.Equal(t, 2, r.Semaphore.Permits, "semaphore report %+v: want holdings of 2 permits", r.Semaphore)
+			assert.NotZero(t, r.Semaphore.Holdings, "semaphore report %+v: want holdings of 2 permits", r.Semaphore)
 			reportUnexpected(t, r)
 		})
 	}
@@ -222,9 +225,7 @@ func TestReplay(t *testing.T) {
 		t.Skip("no -sim.scenario given")
 	}
 	s, ok := ScenarioByName(*replayScenario, Budget{Faults: *replayFaults})
-	if !ok {
-		t.Fatalf("no scenario %q", *replayScenario)
-	}
+	require.True(t, ok, "no scenario %q", *replayScenario)
 	cfg := Config{Seed: *replaySeed, Nodes: *replayNodes, Clients: *replayClients, Ops: *replayOps, ClockDrift: *replayDrift}
 	if strings.Contains(s.Name, "random") {
 		b := Budget{Faults: *replayFaults}
@@ -258,7 +259,7 @@ func TestReplay(t *testing.T) {
 		t.Log(n)
 	}
 	for _, u := range r.Unexpected() {
-		t.Errorf("unexpected: %s", u)
+		assert.Failf(t, "unexpected outcome", "unexpected: %s", u)
 	}
 }
 
@@ -285,12 +286,10 @@ func TestSemaphoreCheckerCatchesOversubscription(t *testing.T) {
 	}
 	r := runScenario(t, s, Config{Seed: 1, Permits: 3})
 	t.Log(r.Summary())
-	if u := r.Unexpected(); len(u) > 0 || r.Semaphore.MaxHolders != 3 {
-		t.Errorf("with 3 permits checked as 3: %v, %+v; want safe, 3 in use at some instant", u, r.Semaphore)
-	}
-	if as2.Oversubscribed == 0 {
-		t.Errorf("3 permits checked as 2: %+v; want holdings beyond the permits", as2)
-	}
+	u := r.Unexpected()
+	assert.Empty(t, u, "with 3 permits checked as 3: %v, %+v; want safe, 3 in use at some instant", u, r.Semaphore)
+	assert.Equal(t, 3, r.Semaphore.MaxHolders, "with 3 permits checked as 3: %v, %+v; want safe, 3 in use at some instant", u, r.Semaphore)
+	assert.NotZero(t, as2.Oversubscribed, "3 permits checked as 2: %+v; want holdings beyond the permits", as2)
 }
 
 // primitiveSeeds is how many seeds the random scenarios over the other
@@ -328,9 +327,8 @@ func runSeeds(t *testing.T, s Scenario, seeds int, check func(t *testing.T, r *R
 func TestLeaseRandom(t *testing.T) {
 	var runs, leases, expired, lost, writes int
 	runSeeds(t, LeaseRandom(Budget{}), primitiveSeeds(), func(t *testing.T, r *Result) {
-		if r.Lease.Leases == 0 || r.Lease.Uses == 0 {
-			t.Errorf("lease report %+v: want leases and writes", r.Lease)
-		}
+		assert.NotZero(t, r.Lease.Leases, "lease report %+v: want leases and writes", r.Lease)
+		assert.NotZero(t, r.Lease.Uses, "lease report %+v: want leases and writes", r.Lease)
 		runs++
 		leases += r.Lease.Leases
 		expired += r.Lease.Expired
@@ -357,9 +355,9 @@ func TestHierarchyRandom(t *testing.T) {
 func TestLeaseCheckerCatchesCarelessHolders(t *testing.T) {
 	s := leaseScenario()
 	r := runScenario(t, s, Config{Seed: 1})
-	if u := r.Unexpected(); len(u) > 0 || r.Lease.Expired == 0 {
-		t.Errorf("careful holders: %v, %+v; want safe, with leases that expired", u, r.Lease)
-	}
+	u := r.Unexpected()
+	assert.Empty(t, u, "careful holders: %v, %+v; want safe, with leases that expired", u, r.Lease)
+	assert.NotZero(t, r.Lease.Expired, "careful holders: %v, %+v; want safe, with leases that expired", u, r.Lease)
 	careless := s
 	careless.Drive = func(c *Cluster) (time.Duration, error) {
 		c.careless = true
@@ -367,10 +365,10 @@ func TestLeaseCheckerCatchesCarelessHolders(t *testing.T) {
 	}
 	r = runScenario(t, careless, Config{Seed: 1})
 	t.Log(r.Summary())
-	if r.Lease.PastDeadline == 0 || r.Register.Overlaps == 0 || len(r.Unexpected()) == 0 {
-		t.Errorf("careless holders: %+v, register %+v; want writes past the deadline and overlaps, and the run failed",
-			r.Lease, r.Register)
-	}
+	const carelessWant = "careless holders: %+v, register %+v; want writes past the deadline and overlaps, and the run failed"
+	assert.NotZero(t, r.Lease.PastDeadline, carelessWant, r.Lease, r.Register)
+	assert.NotZero(t, r.Register.Overlaps, carelessWant, r.Lease, r.Register)
+	assert.NotEmpty(t, r.Unexpected(), carelessWant, r.Lease, r.Register)
 }
 
 // TestHierarchyCheckerCatchesWritesUnderReadLocks proves the register checker
@@ -380,9 +378,8 @@ func TestLeaseCheckerCatchesCarelessHolders(t *testing.T) {
 func TestHierarchyCheckerCatchesWritesUnderReadLocks(t *testing.T) {
 	s := hierarchyScenario()
 	r := runCareless(t, s, "careful holders")
-	if r.Register.Overlaps == 0 || len(r.Unexpected()) == 0 {
-		t.Errorf("writes under read locks: register %+v; want overlaps, and the run failed", r.Register)
-	}
+	assert.NotZero(t, r.Register.Overlaps, "writes under read locks: register %+v; want overlaps, and the run failed", r.Register)
+	assert.NotEmpty(t, r.Unexpected(), "writes under read locks: register %+v; want overlaps, and the run failed", r.Register)
 }
 
 // TestBarrierRandom runs the random scenarios over the barrier workload
@@ -402,9 +399,7 @@ func TestBarrierRandom(t *testing.T) {
 func testBarrierRandom(t *testing.T, s Scenario) {
 	var runs, out, complete, failed int
 	runSeeds(t, s, primitiveSeeds(), func(t *testing.T, r *Result) {
-		if r.Barrier.Parties != 3 {
-			t.Errorf("barrier report %+v: want 3 parties", r.Barrier)
-		}
+		assert.Equal(t, 3, r.Barrier.Parties, "barrier report %+v: want 3 parties", r.Barrier)
 		runs++
 		if r.Barrier.Out > 0 {
 			out++
@@ -430,9 +425,8 @@ func TestBarrierCheckerCatchesTooFewParties(t *testing.T) {
 	}
 	r := runScenario(t, wrong, Config{Seed: 1})
 	t.Log(r.Summary())
-	if r.Barrier.EarlyPasses == 0 || len(r.Unexpected()) == 0 {
-		t.Errorf("barrier of 2 parties checked as 3: %+v; want early passes, and the run failed", r.Barrier)
-	}
+	assert.NotZero(t, r.Barrier.EarlyPasses, "barrier of 2 parties checked as 3: %+v; want early passes, and the run failed", r.Barrier)
+	assert.NotEmpty(t, r.Unexpected(), "barrier of 2 parties checked as 3: %+v; want early passes, and the run failed", r.Barrier)
 }
 
 // TestCondRandom runs the random scenario over the cond workload: the
@@ -445,9 +439,7 @@ func TestBarrierCheckerCatchesTooFewParties(t *testing.T) {
 func TestCondRandom(t *testing.T) {
 	var runs, unchecked, waits, produced, consumed int
 	runSeeds(t, CondRandom(Budget{}), primitiveSeeds(), func(t *testing.T, r *Result) {
-		if r.Cond.Consumers != 2 {
-			t.Errorf("cond report %+v: want 2 consumers", r.Cond)
-		}
+		assert.Equal(t, 2, r.Cond.Consumers, "cond report %+v: want 2 consumers", r.Cond)
 		runs++
 		if r.Cond.WakeupsUnchecked {
 			unchecked++
@@ -468,9 +460,8 @@ func TestCondRandom(t *testing.T) {
 func TestCondCheckerCatchesConsumersThatDoNotRecheck(t *testing.T) {
 	s := condScenario()
 	r := runCareless(t, s, "careful consumers")
-	if r.Cond.FromEmpty == 0 || len(r.Unexpected()) == 0 {
-		t.Errorf("consumers that do not re-check: %+v; want items taken from empty, and the run failed", r.Cond)
-	}
+	assert.NotZero(t, r.Cond.FromEmpty, "consumers that do not re-check: %+v; want items taken from empty, and the run failed", r.Cond)
+	assert.NotEmpty(t, r.Unexpected(), "consumers that do not re-check: %+v; want items taken from empty, and the run failed", r.Cond)
 }
 
 // TestCondCheckerCatchesMissingSignals proves the lost-wakeup check on a real
@@ -485,9 +476,8 @@ func TestCondCheckerCatchesMissingSignals(t *testing.T) {
 	}
 	r := runScenario(t, silent, Config{Seed: 1})
 	t.Log(r.Summary())
-	if r.Cond.LostWakeups == 0 || len(r.Unexpected()) == 0 {
-		t.Errorf("a producer that never signals: %+v; want lost wakeups, and the run failed", r.Cond)
-	}
+	assert.NotZero(t, r.Cond.LostWakeups, "a producer that never signals: %+v; want lost wakeups, and the run failed", r.Cond)
+	assert.NotEmpty(t, r.Unexpected(), "a producer that never signals: %+v; want lost wakeups, and the run failed", r.Cond)
 }
 
 // TestContention runs the contention scenario over a tenth of TestRandom's
