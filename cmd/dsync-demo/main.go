@@ -4,6 +4,11 @@
 // of the shared value was lost.
 //
 //	go run ./cmd/dsync-demo -nodes 5 -clients 4 -rounds 5
+//
+// Every flag also reads an environment variable, DSYNC_DEMO_ and the
+// flag's name (DSYNC_DEMO_NODES); the command line wins. Exit status: 0 if
+// every client took its turns and no update was lost, 1 if not (or the
+// cluster could not start), 2 for a usage error.
 package main
 
 import (
@@ -19,6 +24,8 @@ import (
 
 	"github.com/dsync-go/dsync/cluster"
 	"github.com/dsync-go/dsync/dsync"
+	"github.com/dsync-go/dsync/internal/buildinfo"
+	"github.com/dsync-go/dsync/internal/envflag"
 )
 
 type config struct {
@@ -26,23 +33,98 @@ type config struct {
 	hold                          time.Duration
 }
 
+// Exit statuses.
+const (
+	exitFailed = 1 // the demo failed: mutual exclusion violated, or the cluster did not start
+	exitUsage  = 2 // a bad flag, value or variable
+)
+
+// envPrefix starts the environment variable of every flag.
+const envPrefix = "DSYNC_DEMO_"
+
+const usageHead = `usage: dsync-demo [flags]
+
+Starts lock nodes on loopback and lets client processes contend for one
+lock: they take turns, some nodes crash halfway without anyone noticing,
+and the shared value shows no lost update.
+
+Flags, each also read from the environment variable shown (the command
+line wins):
+`
+
+const usageTail = `
+Exit status:
+  0  every client took its turns and no update was lost
+  1  the demo failed: mutual exclusion violated, or the cluster did not start
+  2  usage error: a bad flag, value or variable
+
+Example:
+  dsync-demo -nodes 5 -clients 4 -rounds 5 -crash 2
+`
+
 func main() {
+	os.Exit(command(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// command runs the demo as main does, with args, the environment of getenv
+// and the outputs given, and returns the exit status.
+func command(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var cfg config
-	flag.IntVar(&cfg.nodes, "nodes", 5, "lock nodes to start on loopback")
-	flag.IntVar(&cfg.clients, "clients", 4, "client processes contending for the lock")
-	flag.IntVar(&cfg.rounds, "rounds", 5, "times each client takes the lock")
-	flag.IntVar(&cfg.crash, "crash", -1, "nodes to crash halfway (default: as many as a write quorum tolerates, n-W)")
-	flag.DurationVar(&cfg.hold, "hold", 20*time.Millisecond, "how long a client works under the lock")
-	flag.Parse()
-	if err := run(context.Background(), cfg, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "dsync-demo:", err)
-		os.Exit(1)
+	fs := flag.NewFlagSet("dsync-demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		envflag.PrintDefaults(fs.Output(), fs, envPrefix, "version")
+		fmt.Fprint(fs.Output(), usageTail)
 	}
+	fs.IntVar(&cfg.nodes, "nodes", 5, "lock nodes to start on loopback")
+	fs.IntVar(&cfg.clients, "clients", 4, "client processes contending for the lock")
+	fs.IntVar(&cfg.rounds, "rounds", 5, "times each client takes the lock")
+	fs.IntVar(&cfg.crash, "crash", -1, "nodes to crash halfway (-1: as many as a write quorum tolerates, n-W)")
+	fs.DurationVar(&cfg.hold, "hold", 20*time.Millisecond, "how long a client works under the lock")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		return exitUsage
+	}
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.Line("dsync-demo"))
+		return 0
+	}
+	if _, err := envflag.Apply(fs, envPrefix, getenv, "version"); err != nil {
+		fmt.Fprintln(stderr, "dsync-demo:", err)
+		return exitUsage
+	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintln(stderr, "dsync-demo:", err)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "dsync-demo: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	if err := run(ctx, cfg, stdout); err != nil {
+		fmt.Fprintln(stderr, "dsync-demo:", err)
+		return exitFailed
+	}
+	return 0
+}
+
+// validate checks the flags' values.
+func (cfg config) validate() error {
+	if cfg.nodes < 1 || cfg.clients < 1 || cfg.rounds < 1 || cfg.crash < -1 || cfg.crash >= cfg.nodes || cfg.hold < 0 {
+		return errors.New("-nodes, -clients and -rounds must be at least 1, -crash from -1 to -nodes minus 1, -hold not negative")
+	}
+	return nil
 }
 
 func run(ctx context.Context, cfg config, out io.Writer) error {
-	if cfg.nodes < 1 || cfg.clients < 1 || cfg.rounds < 1 {
-		return errors.New("-nodes, -clients and -rounds must be at least 1")
+	if err := cfg.validate(); err != nil {
+		return err
 	}
 	c, err := cluster.Start(cluster.Config{Nodes: cfg.nodes})
 	if err != nil {
