@@ -96,15 +96,13 @@ func TestOptimisticReadsAreConsistentOverHTTP(t *testing.T) {
 		m := dsync.NewDRWMutex(process(t, c, dsync.Config{}), "pair")
 		wg.Go(func() {
 			for range rounds {
-				if _, err := m.GetLock(context.Background(), dsync.Options{}); err != nil {
-					t.Error(err)
+				if _, err := m.GetLock(context.Background(), dsync.Options{}); !assert.NoError(t, err) {
 					return
 				}
 				lo.Add(1)
 				runtime.Gosched() // give a reader the chance of a torn read
 				hi.Add(1)
-				if err := m.Unlock(context.Background()); err != nil {
-					t.Error(err)
+				if err := m.Unlock(context.Background()); !assert.NoError(t, err) {
 					return
 				}
 			}

@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,9 +24,7 @@ import (
 func testNodes(t *testing.T) (*cluster.Cluster, func(string) string) {
 	t.Helper()
 	c, err := cluster.Start(cluster.Config{Nodes: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	env := map[string]string{"DSYNC_NODES": strings.Join(c.Endpoints(), ","), "DSYNC_SECRET": c.Secret(), "DSYNC_ADMIN_SECRET": c.AdminSecret()}
 	return c, func(k string) string { return env[k] }
@@ -44,23 +40,18 @@ func runCmd(t *testing.T, getenv func(string) string, args ...string) (string, s
 func TestLocksAndForceUnlock(t *testing.T) {
 	c, getenv := testNodes(t)
 	ls, err := c.Lockers()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer func() {
 		for _, l := range ls {
 			l.Close()
 		}
 	}()
 	ds, err := dsync.New(ls, dsync.Config{Owner: "test-process"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ds.Close()
 	m := dsync.NewDRWMutex(ds, "bucket/object")
-	if _, err := m.GetLock(dsync.WithHolder(context.Background(), "worker-7"), dsync.Options{Source: "held-by-test"}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = m.GetLock(dsync.WithHolder(context.Background(), "worker-7"), dsync.Options{Source: "held-by-test"})
+	require.NoError(t, err)
 	// GetLock returns once a quorum granted; wait for the third grant, so
 	// that it cannot land after the force-unlock below.
 	for deadline := time.Now().Add(30 * time.Second); ; runtime.Gosched() {
@@ -71,32 +62,26 @@ func TestLocksAndForceUnlock(t *testing.T) {
 		if held == 3 {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the lock reached %d of 3 nodes", held)
-		}
+		require.False(t, time.Now().After(deadline), "the lock reached %d of 3 nodes", held)
 	}
 
 	out, _, err := runCmd(t, getenv, "locks")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "RESOURCE") {
-		t.Fatalf("locks printed:\n%s", out)
-	}
+	require.Len(t, lines, 2, "locks printed:\n%s", out)
+	require.True(t, strings.HasPrefix(lines[0], "RESOURCE"), "locks printed:\n%s", out)
 	f := strings.Fields(lines[1])
-	if f[0] != "bucket/object" || f[1] != "write" || f[2] != "3/3" || !strings.Contains(lines[1], "held-by-test") ||
-		!slices.Contains(f, "test-process/worker-7") {
-		t.Fatalf("locks row %q; want bucket/object, write, held on 3/3 nodes, its source and its holder", lines[1])
-	}
+	require.GreaterOrEqual(t, len(f), 3, "locks row %q", lines[1])
+	const want = "want bucket/object, write, held on 3/3 nodes, its source and its holder"
+	assert.Equal(t, []string{"bucket/object", "write", "3/3"}, f[:3], "locks row %q; %s", lines[1], want)
+	assert.Contains(t, lines[1], "held-by-test", want)
+	assert.Contains(t, f, "test-process/worker-7", want)
 
-	if out, _, err = runCmd(t, getenv, "force-unlock", "bucket/object"); err != nil || !strings.Contains(out, "removed on 3 of 3 nodes") {
-		t.Fatalf("force-unlock: %q, %v", out, err)
-	}
+	out, _, err = runCmd(t, getenv, "force-unlock", "bucket/object")
+	require.NoError(t, err, "force-unlock")
+	assert.Contains(t, out, "removed on 3 of 3 nodes")
 	for _, n := range c.Nodes() {
-		if g := n.Table().Stats().Grants; g != 0 {
-			t.Fatalf("node %s holds %d grants after force-unlock", n.Addr, g)
-		}
+		assert.Zero(t, n.Table().Stats().Grants, "node %s holds grants after force-unlock", n.Addr)
 	}
 }
 
@@ -104,23 +89,17 @@ func TestRunHoldsTheLockWhileTheCommandRuns(t *testing.T) {
 	c, getenv := testNodes(t)
 	out, _, err := runCmd(t, getenv, "run", "-timeout", "10s", "bucket/object", "--",
 		"sh", "-c", `echo "$DSYNC_RESOURCE fence=$DSYNC_FENCE"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(out, "bucket/object fence=") || strings.HasSuffix(strings.TrimSpace(out), "fence=0") {
-		t.Fatalf("command printed %q", out)
-	}
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(out, "bucket/object fence="), "command printed %q", out)
+	assert.False(t, strings.HasSuffix(strings.TrimSpace(out), "fence=0"), "command printed %q", out)
 	for _, n := range c.Nodes() {
-		if g := n.Table().Stats().Grants; g != 0 {
-			t.Fatalf("node %s holds %d grants after run", n.Addr, g)
-		}
+		assert.Zero(t, n.Table().Stats().Grants, "node %s holds grants after run", n.Addr)
 	}
 	// The command's own status comes back.
 	_, _, err = runCmd(t, getenv, "run", "bucket/object", "--", "sh", "-c", "exit 7")
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 7 {
-		t.Fatalf("exit 7: %v", err)
-	}
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 7, ee.code)
 }
 
 func TestRunStopsTheCommandWhenTheLockIsLost(t *testing.T) {
@@ -134,9 +113,8 @@ func TestRunStopsTheCommandWhenTheLockIsLost(t *testing.T) {
 		done <- err
 	}()
 	sc := bufio.NewScanner(pr)
-	if !sc.Scan() || sc.Text() != "started" {
-		t.Fatalf("command did not start: %q", sc.Text())
-	}
+	require.True(t, sc.Scan(), "command did not start")
+	require.Equal(t, "started", sc.Text(), "command did not start")
 	go io.Copy(io.Discard, pr)
 	// An operator removes the lock from every node while the command runs.
 	for _, n := range c.Nodes() {
@@ -145,11 +123,11 @@ func TestRunStopsTheCommandWhenTheLockIsLost(t *testing.T) {
 	select {
 	case err := <-done:
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != exitLost || !errors.Is(err, dsync.ErrLockLost) {
-			t.Fatalf("run: %v, want exit %d wrapping ErrLockLost", err, exitLost)
-		}
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, exitLost, ee.code)
+		assert.ErrorIs(t, err, dsync.ErrLockLost)
 	case <-time.After(30 * time.Second): // a bound on a hang, not a synchronisation
-		t.Fatal("the command was not stopped after its lock was lost")
+		require.Fail(t, "the command was not stopped after its lock was lost")
 	}
 }
 
@@ -164,14 +142,12 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "bucket/object", "sh"},
 		{"locks", "extra"},
 	} {
-		if _, _, err := runCmd(t, getenv, args...); err == nil {
-			t.Errorf("%q: no error", args)
-		}
+		_, _, err := runCmd(t, getenv, args...)
+		assert.Error(t, err, "%q", args)
 	}
 	noNodes := func(string) string { return "" }
-	if _, _, err := runCmd(t, noNodes, "locks"); err == nil || !strings.Contains(err.Error(), "no nodes") {
-		t.Errorf("without nodes: %v", err)
-	}
+	_, _, err := runCmd(t, noNodes, "locks")
+	assert.ErrorContains(t, err, "no nodes")
 }
 
 // TestLocksEscapesNames: a resource named with terminal escape codes, or
