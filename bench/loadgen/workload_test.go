@@ -80,24 +80,21 @@ func TestRunRejectsBadWorkload(t *testing.T) {
 	}
 }
 
-func TestChartsAreSVG(t *testing.T) {
+func TestCDFCSV(t *testing.T) {
 	var results []*Result
-	for _, n := range []int{1, 4, 16} {
+	for _, n := range []int{1, 4} {
 		r := &Result{Target: "x", Nodes: n, LocksPerSec: float64(1000 * n)}
 		for i := 1; i < 100; i++ {
 			r.Latency.Record(time.Duration(i*n) * time.Microsecond)
 		}
 		results = append(results, r)
 	}
-	for name, write := range map[string]func(*bytes.Buffer) error{
-		"throughput": func(b *bytes.Buffer) error { return WriteThroughputChart(b, results) },
-		"latency":    func(b *bytes.Buffer) error { return WriteLatencyChart(b, results) },
-	} {
-		var b bytes.Buffer
-		require.NoError(t, write(&b))
-		s := b.String()
-		assert.True(t, strings.HasPrefix(s, "<svg"), "%s chart is not a sane SVG:\n%s", name, s)
-		assert.True(t, strings.HasSuffix(s, "</svg>\n"), "%s chart is not a sane SVG:\n%s", name, s)
-		assert.NotContains(t, s, "NaN", "%s chart is not a sane SVG", name)
-	}
+	var b bytes.Buffer
+	require.NoError(t, WriteCDFCSV(&b, results))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	assert.Equal(t, "target,nodes,concurrency,contention,latency_us,fraction", lines[0])
+	require.Greater(t, len(lines), 10)
+	assert.True(t, strings.HasPrefix(lines[1], "x,1,0,0,"), "first point %q", lines[1])
+	assert.True(t, strings.HasSuffix(lines[len(lines)-1], ",1"), "last point %q is not the whole distribution", lines[len(lines)-1])
+	assert.NotContains(t, b.String(), "NaN")
 }

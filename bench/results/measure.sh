@@ -41,7 +41,7 @@ done | grep '^Benchmark' | tee "$out/latency-floor.txt"
 
 # Throughput against nodes, distinct resources and half the operations on 16 hot resources.
 /tmp/dsync-bench -nodes 1,3,4,5,8,16 -contention 0,0.5 -transport http -concurrency 256 -duration 10s -quiet \
-	-csv "$out/nodes-http.csv" -svg "$out/throughput-http.svg" | tee "$out/nodes-http.txt"
+	-csv "$out/nodes-http.csv" | tee "$out/nodes-http.txt"
 # 4 and 16 nodes in nine interleaved rounds, summarised by medians: the ratio the target is about,
 # measured so that the VM's drift falls on both alike. Single runs spread by ±15% here; nine rounds
 # put the medians' ratio within about two points.
@@ -51,7 +51,7 @@ done | grep '^Benchmark' | tee "$out/latency-floor.txt"
 /tmp/dsync-bench -nodes 4,8,16 -transport local,http -concurrency 256 -duration 6s -rounds 5 -quiet | tee "$out/fit-nodes.txt"
 # Latency distribution at 4 nodes, both contention levels.
 /tmp/dsync-bench -nodes 4 -contention 0,0.5 -transport http -concurrency 256 -duration 10s -quiet \
-	-cdf "$out/latency-http.svg" | tee "$out/latency-http.txt"
+	-cdf "$out/latency-http-cdf.csv" | tee "$out/latency-http.txt"
 # The same client over in-process nodes (no HTTP): what the transport costs.
 /tmp/dsync-bench -nodes 1,4,16 -transport local -concurrency 256 -duration 10s -quiet \
 	-csv "$out/nodes-local.csv" | tee "$out/nodes-local.txt"
@@ -71,7 +71,14 @@ if [ "${SKIP_COMPARE:-}" != 1 ]; then
 	bench/compare/run.sh -duration 10s -contention 0.5 -csv "$out/compare-c50.csv" | tee "$out/compare-c50.txt"
 fi
 
-for f in "$out"/*.svg; do
-	if command -v rsvg-convert >/dev/null; then rsvg-convert "$f" -o "${f%.svg}.png"; fi
-done
+# The charts, from the CSV above, with gonum.org/v1/plot (bench/plot, a module of its own).
+(
+	cd bench/plot
+	go run . -kind throughput -in "$out/nodes-http.csv" -out "$out/throughput-http.png" \
+		-title "Throughput against nodes (HTTP, 256 lockers, 10 s each; $commit)"
+	go run . -kind latency -in "$out/nodes-http.csv" -out "$out/latency-nodes-http.png" -height 12 \
+		-title "Acquire latency against nodes (HTTP, 256 lockers; $commit)"
+	go run . -kind cdf -in "$out/latency-http-cdf.csv" -out "$out/latency-http.png" \
+		-title "Acquire latency, 4 HTTP nodes, 256 lockers ($commit)"
+)
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt"

@@ -6,7 +6,10 @@
 // per node per interval.
 //
 //	go run ./bench/cmd/dsync-bench -nodes 1,3,4,5,8,16 -transport http -duration 10s \
-//	    -csv bench/results/nodes.csv -svg bench/results/throughput.svg -cdf bench/results/latency.svg
+//	    -csv bench/results/nodes.csv -cdf bench/results/latency-cdf.csv
+//
+// The charts are drawn from those CSV files by bench/plot, a module of its own
+// (gonum.org/v1/plot): cd bench/plot && go run . -kind throughput -in ../results/nodes.csv -out ../results/throughput.png
 package main
 
 import (
@@ -44,8 +47,7 @@ func main() {
 		retryMin    = flag.Duration("retry-min", 0, "acquire back-off lower bound (0 = dsync's default)")
 		retryMax    = flag.Duration("retry-max", 0, "acquire back-off upper bound (0 = dsync's default)")
 		csvFile     = flag.String("csv", "", "write the results as CSV to this file")
-		svgFile     = flag.String("svg", "", "write a chart of throughput against nodes (SVG) to this file")
-		cdfFile     = flag.String("cdf", "", "write a chart of the acquire latency distribution (SVG) to this file")
+		cdfFile     = flag.String("cdf", "", "write the acquire latency distribution of every run as CSV to this file (bench/plot -kind cdf draws it)")
 		quiet       = flag.Bool("quiet", false, "no progress lines")
 		cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 		memProfile  = flag.String("memprofile", "", "write a profile of the runs' allocations to this file (go tool pprof -sample_index=alloc_objects)")
@@ -56,7 +58,6 @@ func main() {
 		suite       = flag.String("suite", "", "contention: run the contended-lock suite (idle, hot-1, distinct, hot-16, fair; see suite.go) on the first of -nodes and -transport, and print its targets")
 		rounds      = flag.Int("rounds", 1, "run the whole list of runs this many times, interleaved, and print each configuration's medians (for machines whose speed drifts)")
 	)
-	flag.StringVar(svgFile, "chart", "", "same as -svg")
 	flag.Parse()
 
 	counts, err := parseCounts(*nodes)
@@ -155,8 +156,7 @@ runs:
 		}
 	}
 	writeFile(*csvFile, func(f io.Writer) error { return loadgen.WriteCSV(f, results) })
-	writeFile(*svgFile, func(f io.Writer) error { return loadgen.WriteThroughputChart(f, results) })
-	writeFile(*cdfFile, func(f io.Writer) error { return loadgen.WriteLatencyChart(f, results) })
+	writeFile(*cdfFile, func(f io.Writer) error { return loadgen.WriteCDFCSV(f, results) })
 }
 
 func runOne(ctx context.Context, n int, w loadgen.Workload, cc loadgen.ClusterConfig, dc loadgen.DsyncConfig, progress io.Writer) (*loadgen.Result, error) {
