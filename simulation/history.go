@@ -69,8 +69,8 @@ type Op struct {
 	// Mode is the lock's mode of multi-granularity locking (locker.ModeIS
 	// to locker.ModeX); zero for the classic locks, whose mode Write tells
 	// (X or S). See OpMode.
-	Mode    locker.Mode
-	Outcome Outcome
+	Mode     locker.Mode
+	Outcome  Outcome
 	Call     int64
 	Return   int64 // Infinity while pending
 	CallAt   time.Time
