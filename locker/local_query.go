@@ -33,7 +33,7 @@ func (l *Local) Query(ctx context.Context, args QueryArgs) (QueryReply, error) {
 			var hs []Holder
 			add := func(g *grant) {
 				if !g.tombstone && !l.expired(g, now) {
-					h := Holder{Tag: UIDTag(g.uid), Write: g.mode == ModeX, HeldFor: now - g.granted}
+					h := Holder{Tag: UIDTag(g.uid), Write: g.mode == ModeX, Mode: g.mode, HeldFor: now - g.granted}
 					if g.public {
 						h.UID = strings.Clone(g.uid)
 					}

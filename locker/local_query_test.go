@@ -24,21 +24,25 @@ func ExampleLocal_Query() {
 	tbl.RLock(ctx, locker.LockArgs{UID: "reader-1", Resources: []string{"bucket/object"}})
 	tbl.RLock(ctx, locker.LockArgs{UID: "reader-2", Resources: []string{"bucket/object"}, PublicUID: true})
 
-	r, err := tbl.Query(ctx, locker.QueryArgs{Resources: []string{"bucket/object", "bucket/other"}})
+	// An intention lock: a writer of another object of the bucket.
+	tbl.RLock(ctx, locker.LockArgs{UID: "writer-1", Resources: []string{"bucket"}, Mode: locker.ModeIX})
+
+	r, err := tbl.Query(ctx, locker.QueryArgs{Resources: []string{"bucket/object", "bucket/other", "bucket"}})
 	if err != nil {
 		panic(err)
 	}
 	// A grant is named by its UID's tag; its UID, a capability, is told
-	// only if its lock made it public.
+	// only if its lock made it public. Each has its mode.
 	for _, hs := range r.Resources {
 		for _, h := range hs.Holders {
-			fmt.Printf("tag %s uid %q write: %v\n", h.Tag, h.UID, h.Write)
+			fmt.Printf("tag %s uid %q mode %v write: %v\n", h.Tag, h.UID, h.Mode, h.Write)
 		}
 	}
 	fmt.Println("holders of bucket/other:", len(r.Resources[1].Holders))
 	// Output:
-	// tag 638272d2c60a282ab8a04228 uid "" write: false
-	// tag 5196ef6dcc26a9d3e9ee3619 uid "reader-2" write: false
+	// tag 638272d2c60a282ab8a04228 uid "" mode S write: false
+	// tag 5196ef6dcc26a9d3e9ee3619 uid "reader-2" mode S write: false
+	// tag 0beb760a1e27209b1db14021 uid "" mode IX write: false
 	// holders of bucket/other: 0
 }
 

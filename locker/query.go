@@ -11,7 +11,8 @@ import "context"
 //
 // Query is safe for concurrent use. It returns, for each resource of args in
 // order, the grants the node holds on it at the moment it looks: never an
-// expired grant, never a tombstone. It names each grant by the tag of its
+// expired grant, never a tombstone, each with its mode (Holder.Mode, and
+// Holder.Write for X, as nodes that predate modes tell it). It names each grant by the tag of its
 // UID (UIDTag), and tells the UID itself only of a grant whose lock made it
 // public (LockArgs.PublicUID): a UID is a capability. Each resource is read atomically, but
 // several resources are not read at one instant. A query does not refresh,

@@ -334,11 +334,30 @@ type Holder struct {
 	Tag string `msg:"t"`
 	// UID is the grant's UID if its lock made it public
 	// (LockArgs.PublicUID), and otherwise empty.
-	UID   string `msg:"u,omitempty"`
-	Write bool   `msg:"w"`
+	UID string `msg:"u,omitempty"`
+	// Write reports a write lock (Mode is ModeX). It is kept beside Mode
+	// for callers and nodes that predate modes.
+	Write bool `msg:"w"`
 	// HeldFor is how long ago the node granted the lock, in nanoseconds on
 	// the node's own clock.
 	HeldFor int64 `msg:"h"`
+	// Mode is the grant's mode (see Mode): ModeX for a write lock (Write
+	// is set), ModeS for a classic read lock, or an intention mode (IS,
+	// IX, SIX). Nodes that predate the field leave it zero: then Write
+	// tells X from S. Use HolderMode to read it either way.
+	Mode Mode `msg:"md,omitempty"`
+}
+
+// HolderMode returns h's mode: h.Mode if set, and otherwise, for a node
+// that predates modes, ModeX for a write lock and ModeS for a read lock.
+func HolderMode(h Holder) Mode {
+	switch {
+	case h.Mode != 0:
+		return h.Mode
+	case h.Write:
+		return ModeX
+	}
+	return ModeS
 }
 
 // Holders is who holds one resource: its write holder, or its read holders,

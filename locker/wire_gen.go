@@ -932,7 +932,7 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 1 bits */
+	var zb0001Mask uint8 /* 2 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -967,6 +967,17 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 				err = msgp.WrapError(err, "HeldFor")
 				return
 			}
+		case "md":
+			{
+				var zb0002 uint8
+				zb0002, err = dc.ReadUint8()
+				if err != nil {
+					err = msgp.WrapError(err, "Mode")
+					return
+				}
+				z.Mode = Mode(zb0002)
+			}
+			zb0001Mask |= 0x2
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -976,22 +987,30 @@ func (z *Holder) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if (zb0001Mask & 0x1) == 0 {
-		z.UID = ""
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.UID = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Mode = 0
+		}
 	}
-
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *Holder) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(4)
-	var zb0001Mask uint8 /* 4 bits */
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	if z.UID == "" {
 		zb0001Len--
 		zb0001Mask |= 0x2
+	}
+	if z.Mode == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -1043,6 +1062,18 @@ func (z *Holder) EncodeMsg(en *msgp.Writer) (err error) {
 			err = msgp.WrapError(err, "HeldFor")
 			return
 		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// write "md"
+			err = en.Append(0xa2, 0x6d, 0x64)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint8(uint8(z.Mode))
+			if err != nil {
+				err = msgp.WrapError(err, "Mode")
+				return
+			}
+		}
 	}
 	return
 }
@@ -1051,12 +1082,16 @@ func (z *Holder) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *Holder) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(4)
-	var zb0001Mask uint8 /* 4 bits */
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	if z.UID == "" {
 		zb0001Len--
 		zb0001Mask |= 0x2
+	}
+	if z.Mode == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -1077,6 +1112,11 @@ func (z *Holder) MarshalMsg(b []byte) (o []byte, err error) {
 		// string "h"
 		o = append(o, 0xa1, 0x68)
 		o = msgp.AppendInt64(o, z.HeldFor)
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "md"
+			o = append(o, 0xa2, 0x6d, 0x64)
+			o = msgp.AppendUint8(o, uint8(z.Mode))
+		}
 	}
 	return
 }
@@ -1095,7 +1135,7 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 1 bits */
+	var zb0001Mask uint8 /* 2 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -1130,6 +1170,17 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "HeldFor")
 				return
 			}
+		case "md":
+			{
+				var zb0002 uint8
+				zb0002, bts, err = msgp.ReadUint8Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Mode")
+					return
+				}
+				z.Mode = Mode(zb0002)
+			}
+			zb0001Mask |= 0x2
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1139,17 +1190,21 @@ func (z *Holder) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if (zb0001Mask & 0x1) == 0 {
-		z.UID = ""
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.UID = ""
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Mode = 0
+		}
 	}
-
 	o = bts
 	return
 }
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Holder) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.Tag) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Tag) + 2 + msgp.StringPrefixSize + len(z.UID) + 2 + msgp.BoolSize + 2 + msgp.Int64Size + 3 + msgp.Uint8Size
 	return
 }
 

@@ -229,7 +229,9 @@
 // UIDs are capabilities: whoever knows one can refresh and release its
 // grant. So only a listing (an admin's view) carries them. A query answers
 // {"r": [{"h": [Holder...]}...]}, each holder {"t": tag, "w": write, "h":
-// held for, in nanoseconds}, and a wait-for edge names its grant by "t" as
+// held for, in nanoseconds, "md": mode} ("md" is locker.Mode, 1 to 5 for IS,
+// IX, S, SIX, X, left out by nodes that predate modes; "w" is true exactly
+// for X, so that older clients still tell writers from readers), and a wait-for edge names its grant by "t" as
 // well: the tag of a UID is the first 12 bytes of its SHA-256, in 24
 // lowercase hex digits (locker.UIDTag), the same on every node. A holder
 // carries its "u" too only if its lock said "pu": true (a public UID:

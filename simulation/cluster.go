@@ -136,6 +136,12 @@ type Config struct {
 	// (the zero value, PrimitiveLock, or the semaphore with Permits), leases,
 	// a lock hierarchy, a barrier or a condition variable. See Primitive.
 	Primitive Primitive
+	// Modes makes the hierarchy workload (PrimitiveHierarchy) draw the
+	// modes of multi-granularity locking: "global" and buckets in any of
+	// IS, IX, S, SIX and X; objects in S or X, under a bucket lock that
+	// allows it, or (half the time) with the bucket left to the intention
+	// lock the Hierarchy takes itself. See hierarchy.go.
+	Modes bool
 
 	// Seed makes the run: the fault schedule, every client's workload, the
 	// network's drops and jitter and the clients' back-off all derive from it.
@@ -328,6 +334,11 @@ type Cluster struct {
 	// orders: tests set it to show that CheckDeadlocks then finds the
 	// ErrDeadlocks it must not allow in a chain.
 	unorderedChain bool
+	// weakIntentions makes the hierarchy workload's clients take IS where
+	// the Hierarchy would take IX on a container (and record IX): tests
+	// set it to show that the lock checker catches writers of objects
+	// beside holders of the whole bucket.
+	weakIntentions bool
 
 	// adaptiveCfg is Config.Adaptive with defaults applied; adaptiveWant
 	// is what the scenario requires of the adaptive timeouts, set by its

@@ -19,8 +19,10 @@
 //     of a client (StopClient, which stops its clock's timers too), and the
 //     driver that advances virtual time.
 //   - history.go, model.go: the lock history and its porcupine model (a
-//     read/write lock partitioned by resource; acquisitions that never
-//     returned have an unknown outcome).
+//     multi-granularity lock partitioned by resource: IS, IX, S, SIX and X,
+//     checked against Gray's matrix, the classic read and write locks being
+//     its S and X; acquisitions that never returned have an unknown
+//     outcome).
 //   - checker.go: Register, the protected resource of the read-modify-write
 //     workload, and CheckRegister, which counts lost updates and overlapping
 //     writers. A fenced register (Config.Fenced) refuses writes whose
@@ -34,8 +36,11 @@
 //     Valid, or Verify then Valid) and CheckLeases, which flags writes at or
 //     after a lease's deadline.
 //   - hierarchy.go: the hierarchy workload (global/bucket/object levels taken
-//     through one dsync.Hierarchy); each level enters the lock history as the
-//     lock it is.
+//     through one dsync.Hierarchy; with Config.Modes in all five modes of
+//     multi-granularity locking); each level enters the lock history as the
+//     lock it is, in its mode, with the intention locks (IS, IX) the
+//     Hierarchy takes on the buckets of the objects it locks, and a bucket's
+//     S, SIX or X covers its objects' registers.
 //   - barrier.go: the barrier workload (every client a party of one
 //     dsync.Barrier) and CheckBarrier: no pass of generation g before every
 //     party called Wait for g, generations in order, liveness when no party

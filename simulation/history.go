@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
+	"github.com/dsync-go/dsync/locker"
 )
 
 // OpKind is what a recorded lock operation did.
@@ -65,6 +66,10 @@ type Op struct {
 	Resource string
 	Kind     OpKind
 	Write    bool
+	// Mode is the lock's mode of multi-granularity locking (locker.ModeIS
+	// to locker.ModeX); zero for the classic locks, whose mode Write tells
+	// (X or S). See OpMode.
+	Mode     locker.Mode
 	Outcome  Outcome
 	Call     int64
 	Return   int64 // Infinity while pending
@@ -77,11 +82,36 @@ type Op struct {
 	CondWait bool
 }
 
-func (o Op) String() string {
-	mode := "r"
-	if o.Write {
-		mode = "w"
+// OpMode returns the mode of o's lock: o.Mode if set, and otherwise X for
+// a write lock and S for a read lock.
+func OpMode(o Op) locker.Mode { return lockMode(o.Mode, o.Write) }
+
+// lockMode returns mode if set, and otherwise X for a write lock and S for
+// a read lock.
+func lockMode(mode locker.Mode, write bool) locker.Mode {
+	switch {
+	case mode != 0:
+		return mode
+	case write:
+		return locker.ModeX
 	}
+	return locker.ModeS
+}
+
+// modeLetter names a mode in histories: w and r for the classic locks,
+// the mode's name for the intention modes.
+func modeLetter(mode locker.Mode, write bool) string {
+	switch lockMode(mode, write) {
+	case locker.ModeX:
+		return "w"
+	case locker.ModeS:
+		return "r"
+	}
+	return mode.String()
+}
+
+func (o Op) String() string {
+	mode := modeLetter(o.Mode, o.Write)
 	ret := "…"
 	if o.Return != Infinity {
 		ret = fmt.Sprint(o.Return)
@@ -117,12 +147,28 @@ func (h *History) Seq() int64 {
 
 // Invoke records the call of an operation and returns its id for Finish.
 func (h *History) Invoke(client int, resource string, kind OpKind, write bool) int {
+	return h.invoke(client, resource, kind, write, 0)
+}
+
+// InvokeMode records the call of an operation on a lock of mode (see
+// Op.Mode), and returns its id for Finish.
+func (h *History) InvokeMode(client int, resource string, kind OpKind, mode locker.Mode) int {
+	return h.invoke(client, resource, kind, mode == locker.ModeX, mode)
+}
+
+func (h *History) invoke(client int, resource string, kind OpKind, write bool, mode locker.Mode) int {
 	now := h.clk.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.ops = append(h.ops, Op{Client: client, Resource: resource, Kind: kind, Write: write,
+	h.ops = append(h.ops, Op{Client: client, Resource: resource, Kind: kind, Write: write, Mode: mode,
 		Call: h.next(), Return: Infinity, CallAt: now})
 	return len(h.ops) - 1
+}
+
+// PointMode records, as Point does, an operation at one instant on a lock
+// of mode.
+func (h *History) PointMode(client int, resource string, kind OpKind, mode locker.Mode) {
+	h.Finish(h.InvokeMode(client, resource, kind, mode), OK, nil)
 }
 
 // markCondWait marks operation id as the acquisition inside a Cond.Wait.

@@ -4,20 +4,23 @@ import (
 	"fmt"
 	"math/bits"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/dsync-go/dsync/locker"
 )
 
 // MaxClients is how many clients the lock model can tell apart: a
 // resource's readers are a bit set in one uint64.
 const MaxClients = 64
 
-// lockState is the model's state of one resource: its writer (-1 if none)
-// and the set of its readers.
+// lockState is the model's state of one resource: for each mode
+// (locker.ModeIS to locker.ModeX), the set of clients that hold it in
+// that mode. An array, so that states compare with ==.
 type lockState struct {
-	writer  int
-	readers uint64
+	holders [locker.ModeX + 1]uint64
 }
 
 // lockInput is what porcupine sees of an Op.
@@ -25,20 +28,39 @@ type lockInput struct {
 	resource string
 	client   int
 	kind     OpKind
-	write    bool
+	mode     locker.Mode // never zero: OpMode
 }
 
-// LockModel is the sequential specification of a read/write lock checked by
-// porcupine, partitioned by resource: a write acquire succeeds only when the
-// resource has no holder, a read acquire only when it has no writer. A failed
-// acquire changes nothing. An acquire whose outcome is unknown may or may not
-// have taken effect. A release (or a lost notification) ends the client's hold;
-// releasing what the model does not hold is allowed and changes nothing.
+// grantable reports whether s lets a lock of mode be granted: every mode
+// held is compatible with it (locker.Compatible, Gray's matrix), whoever
+// holds it, the asking client included, as the nodes check it.
+func (s lockState) grantable(mode locker.Mode) bool {
+	for m, holders := range s.holders {
+		if holders != 0 && !locker.Compatible(mode, locker.Mode(m)) {
+			return false
+		}
+	}
+	return true
+}
+
+// LockModel is the sequential specification of a multi-granularity lock
+// checked by porcupine, partitioned by resource: a resource is held in
+// modes (IS, IX, S, SIX, X) by sets of clients, and an acquire of a mode
+// succeeds only when every mode held is compatible with it (Gray's matrix,
+// locker.Compatible). The classic locks are its S and X: a write acquire
+// succeeds only when the resource has no holder, a read acquire only when
+// it has no writer (nor IX or SIX holder). A failed acquire changes
+// nothing. An acquire whose outcome is unknown may or may not have taken
+// effect. A release (or a lost notification) ends the client's hold of
+// that mode; releasing what the model does not hold is allowed and changes
+// nothing.
 //
 // The model checks what clients believe: a client holds a lock from some
 // instant during its successful acquire call until some instant during its
 // release call, or until it is told the lock was lost, or until it crashes. A
-// history is linearizable if and only if no two beliefs conflict.
+// history is linearizable if and only if no two beliefs conflict: no two
+// clients believe at once that they hold one resource in incompatible
+// modes.
 var LockModel = porcupine.NondeterministicModel{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		byRes := map[string][]porcupine.Operation{}
@@ -57,26 +79,17 @@ var LockModel = porcupine.NondeterministicModel{
 		}
 		return out
 	},
-	Init: func() []any { return []any{lockState{writer: -1}} },
+	Init: func() []any { return []any{lockState{}} },
 	Step: func(state, input, output any) []any {
 		s, in, out := state.(lockState), input.(lockInput), output.(Outcome)
 		bit := uint64(1) << in.client
 		switch in.kind {
 		case OpRelease, OpLost:
-			if in.write && s.writer == in.client {
-				s.writer = -1
-			} else if !in.write {
-				s.readers &^= bit
-			}
+			s.holders[in.mode] &^= bit
 			return []any{s}
 		}
-		acquired, legal := s, false
-		if in.write && s.writer < 0 && s.readers == 0 {
-			acquired.writer, legal = in.client, true
-		} else if !in.write && s.writer < 0 {
-			acquired.readers |= bit
-			legal = true
-		}
+		acquired, legal := s, s.grantable(in.mode)
+		acquired.holders[in.mode] |= bit
 		switch out {
 		case OK:
 			if legal {
@@ -93,15 +106,20 @@ var LockModel = porcupine.NondeterministicModel{
 	},
 	DescribeOperation: func(input, output any) string {
 		in := input.(lockInput)
-		mode := "r"
-		if in.write {
-			mode = "w"
-		}
-		return fmt.Sprintf("c%d %s(%s,%s) = %v", in.client, in.kind, mode, in.resource, output)
+		return fmt.Sprintf("c%d %s(%s,%s) = %v", in.client, in.kind, modeLetter(in.mode, false), in.resource, output)
 	},
 	DescribeState: func(state any) string {
 		s := state.(lockState)
-		return fmt.Sprintf("writer=%d readers=%d", s.writer, bits.OnesCount64(s.readers))
+		var parts []string
+		for m, holders := range s.holders {
+			if holders != 0 {
+				parts = append(parts, fmt.Sprintf("%v=%d", locker.Mode(m), bits.OnesCount64(holders)))
+			}
+		}
+		if len(parts) == 0 {
+			return "free"
+		}
+		return strings.Join(parts, " ")
 	},
 }
 
@@ -126,7 +144,7 @@ func CheckLocks(ops []Op, timeout time.Duration) LinearizabilityResult {
 		}
 		hist = append(hist, porcupine.Operation{
 			ClientId: op.Client,
-			Input:    lockInput{resource: op.Resource, client: op.Client, kind: op.Kind, write: op.Write},
+			Input:    lockInput{resource: op.Resource, client: op.Client, kind: op.Kind, mode: OpMode(op)},
 			Output:   op.Outcome,
 			Call:     op.Call,
 			Return:   op.Return,

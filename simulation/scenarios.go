@@ -77,7 +77,7 @@ func Scenarios(b Budget) []Scenario {
 		Contention(b),
 		semaphoreScenario(), SemaphoreRandom(b), leaseScenario(), LeaseRandom(b),
 		leaseVerifyPastDeadline(),
-		hierarchyScenario(), HierarchyRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),
+		hierarchyScenario(), HierarchyRandom(b), modesScenario(), ModesRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),
 		BarrierRandomLive(b), barrierArrivalLost(),
 		condScenario(), CondRandom(b), adaptiveScenario(), AdaptiveRandom(b),
 	}
@@ -946,6 +946,34 @@ func HierarchyRandom(b Budget) Scenario {
 	return randomOver(b, "hierarchy-random", "as random, over the hierarchy workload",
 		"each level survives what its lock survives; a loss of any level cancels the Held, whose holder then stops writing every level",
 		hierarchySetup)
+}
+
+// modesSetup makes cfg a hierarchy workload that draws the modes of
+// multi-granularity locking (Config.Modes).
+func modesSetup(cfg *Config) {
+	cfg.Primitive = PrimitiveHierarchy
+	cfg.Modes = true
+}
+
+func modesScenario() Scenario {
+	return Scenario{
+		Name: "mgl",
+		Faults: "none: 3 clients take global, bucket and object locks in the modes of multi-granularity locking " +
+			"(IS, IX, S, SIX, X) through one dsync.Hierarchy, which takes the bucket's intention lock itself when it is left out",
+		Expect: Safe,
+		Explain: "every lock, intention locks included, is checked against Gray's matrix on its resource (porcupine); " +
+			"a bucket's S, SIX or X covers its objects' registers, which writers of objects under IX must not overlap",
+		Setup: modesSetup,
+		Drive: noFaults,
+	}
+}
+
+// ModesRandom returns the random scenario over the hierarchy workload with
+// the modes of multi-granularity locking.
+func ModesRandom(b Budget) Scenario {
+	return randomOver(b, "mgl-random", "as random, over the hierarchy workload in the modes of multi-granularity locking",
+		"each lock survives what its lock survives, in its mode: IS and S on a read quorum meet every IX, SIX and X on a write quorum",
+		modesSetup)
 }
 
 // barrierSetup makes cfg a barrier workload.

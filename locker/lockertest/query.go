@@ -49,15 +49,15 @@ func RunQuery(t *testing.T, f Factory) {
 	// Grants are named by their UIDs' tags, never by the UIDs, which are
 	// capabilities.
 	tag := locker.UIDTag
-	readers := []locker.Holder{{Tag: tag("r1"), HeldFor: int64(5 * time.Second)}, {Tag: tag("r2")}}
+	readers := []locker.Holder{{Tag: tag("r1"), HeldFor: int64(5 * time.Second), Mode: locker.ModeS}, {Tag: tag("r2"), Mode: locker.ModeS}}
 	if readers[0].Tag > readers[1].Tag {
 		readers[0], readers[1] = readers[1], readers[0]
 	}
 	want := [][]locker.Holder{
-		{{Tag: tag("w1"), Write: true, HeldFor: int64(5 * time.Second)}},
+		{{Tag: tag("w1"), Write: true, HeldFor: int64(5 * time.Second), Mode: locker.ModeX}},
 		readers,
 		nil,
-		{{Tag: tag("w1"), Write: true, HeldFor: int64(5 * time.Second)}},
+		{{Tag: tag("w1"), Write: true, HeldFor: int64(5 * time.Second), Mode: locker.ModeX}},
 	}
 	for i := range want {
 		// slices.Equal, not require.Equal: a nil and an empty answer are
@@ -69,7 +69,35 @@ func RunQuery(t *testing.T, f Factory) {
 	r, err := l.RLock(ctx, pub)
 	require.NoError(t, err, "RLock with a public UID")
 	require.True(t, r.OK, "RLock with a public UID: %+v", r)
-	require.Equal(t, []locker.Holder{{Tag: tag("p1"), UID: "p1"}}, query("pub")[0], "a grant with a public UID")
+	require.Equal(t, []locker.Holder{{Tag: tag("p1"), UID: "p1", Mode: locker.ModeS}}, query("pub")[0], "a grant with a public UID")
+
+	// Each holder carries its grant's mode: the intention modes of
+	// multi-granularity locking (taken by RLock) as well as S and X.
+	// IS, IX and IS again share "bucket"; SIX shares "six" with IS.
+	for _, g := range []struct {
+		uid, name string
+		mode      locker.Mode
+	}{{"is1", "bucket", locker.ModeIS}, {"ix1", "bucket", locker.ModeIX}, {"ix2", "bucket", locker.ModeIX}, {"six1", "six", locker.ModeSIX}, {"is2", "six", locker.ModeIS}} {
+		a := args(g.uid, g.name)
+		a.Mode = g.mode
+		r := h.lock(false, a)
+		require.True(t, r.OK, "RLock of %s in %v: %+v", g.name, g.mode, r)
+	}
+	byTag := func(hs []locker.Holder) map[string]locker.Mode {
+		m := make(map[string]locker.Mode, len(hs))
+		for _, x := range hs {
+			assert.Equal(t, x.Mode == locker.ModeX, x.Write, "holder %+v: Write says X", x)
+			assert.Equal(t, x.Mode, locker.HolderMode(x), "holder %+v", x)
+			m[x.Tag] = x.Mode
+		}
+		return m
+	}
+	modes := query("bucket", "six")
+	assert.Equal(t, map[string]locker.Mode{tag("is1"): locker.ModeIS, tag("ix1"): locker.ModeIX, tag("ix2"): locker.ModeIX}, byTag(modes[0]), "holders of bucket")
+	assert.Equal(t, map[string]locker.Mode{tag("six1"): locker.ModeSIX, tag("is2"): locker.ModeIS}, byTag(modes[1]), "holders of six")
+	for _, uid := range []string{"is1", "ix1", "ix2", "six1", "is2"} {
+		require.True(t, h.unlock(false, uid), "RUnlock %s", uid)
+	}
 
 	// A query changes nothing: it refreshes nothing, so w1 expires on time,
 	// and it grants nothing, so a free resource stays free.
