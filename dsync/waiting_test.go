@@ -125,9 +125,11 @@ func TestWaitingReadersTogether(t *testing.T) {
 			synctest.Wait()
 			time.Sleep(time.Millisecond)
 		}
-		writerDone := make(chan struct{})
+		writerDone := make(chan struct{}) // the writer was granted
+		writerOut := make(chan struct{})  // and released: the test may end
 		wds := c.client(t, "writer", dsync.Config{})
 		go func() {
+			defer close(writerOut)
 			m := dsync.NewDRWMutex(wds, "obj")
 			_, err := m.GetLock(ctx, dsync.Options{Timeout: time.Minute})
 			assert.NoError(t, err)
@@ -147,6 +149,7 @@ func TestWaitingReadersTogether(t *testing.T) {
 			assert.NoError(t, (<-readers).RUnlock(ctx))
 		}
 		<-writerDone
+		<-writerOut
 	})
 }
 
