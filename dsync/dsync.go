@@ -33,7 +33,7 @@ type Dsync struct {
 	allNodes  []bool // true for every locker; read-only, for calls to all of them
 	refresher *refresher.Refresher
 
-	randMu sync.Mutex // guards cfg.Rand
+	randMu sync.Mutex // guards cfg.Rand, of this Dsync and of its sets
 
 	submitters  []locker.Submitter // per locker: the locker if it is one, else nil
 	syncLockers int                // lockers that are not Submitters
