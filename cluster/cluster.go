@@ -174,13 +174,19 @@ func (c *Cluster) Layout() layout.Layout {
 // LockerSets returns a new HTTP client for every node, signing for the
 // lock role, in the nodes' lock sets (see Config.SetSize), for
 // dsync.NewSets, once it has checked with layout.Check that the nodes have
-// the cluster's layout. Close them when done.
+// the cluster's layout; with SetSize, the clients check it again at every
+// restart of a node (rest.ClientConfig.Layout). Close them when done.
 func (c *Cluster) LockerSets(ctx context.Context) ([][]locker.NetLocker, error) {
-	ls, err := c.Lockers()
+	l := c.Layout()
+	cc := c.cfg.Client
+	cc.Secret = c.cfg.Secret
+	if c.layout.Sets != nil {
+		cc.Layout = l.Fingerprint() // and refuse, from then on, a node restarted with another
+	}
+	ls, err := c.lockers(cc)
 	if err != nil {
 		return nil, err
 	}
-	l := c.Layout()
 	if err := layout.Check(ctx, l, ls); err != nil {
 		for _, lk := range ls {
 			lk.Close()

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -164,6 +165,9 @@ func (c *Client) hello(deadline time.Time) (*identity, error) {
 				locker.ErrUnauthorized, c.role)
 		}
 	}
+	if c.cfg.Layout != "" && r.Layout != c.cfg.Layout {
+		return nil, &layoutError{endpoint: c.endpoint, node: r.Layout, client: c.cfg.Layout}
+	}
 	return &identity{node: r.Node, incarnation: r.Incarnation, layout: r.Layout}, nil
 }
 
@@ -182,8 +186,25 @@ func (c *Client) Layout(ctx context.Context) (string, error) {
 		deadline = d
 	}
 	id, err := c.identity(deadline)
+	if le := (*layoutError)(nil); errors.As(err, &le) {
+		return le.node, nil // the question is what it is
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", c, err)
 	}
 	return id.layout, nil
 }
+
+// layoutError is a hello that told another layout than the client's
+// (ClientConfig.Layout). It wraps ErrLayout.
+type layoutError struct{ endpoint, node, client string }
+
+func (e *layoutError) Error() string {
+	node := e.node
+	if node == "" {
+		node = "none"
+	}
+	return fmt.Sprintf("%v: %s has layout %s, the client %s", ErrLayout, e.endpoint, node, e.client)
+}
+
+func (e *layoutError) Unwrap() error { return ErrLayout }

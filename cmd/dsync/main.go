@@ -260,6 +260,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
+	if cmd == "run" && len(lay.Sets) > 1 {
+		cc.Layout = lay.Fingerprint() // the clients refuse a node that restarts with another
+	}
 	lockers, err := dial(lay.Nodes(), cc)
 	if err != nil {
 		return &exitError{exitUsage, err}
