@@ -24,7 +24,7 @@ func (ds *Dsync) jitter(lo, hi int64) int64 {
 	if ds.cfg.Rand == nil {
 		return lo + rand.Int64N(hi-lo)
 	}
-	mu := &ds.root.randMu // the sets of a Dsync made by NewSets share its Rand
+	mu := &ds.top().randMu // the sets of a Dsync made by NewSets share its Rand
 	mu.Lock()
 	defer mu.Unlock()
 	return lo + ds.cfg.Rand.Int64N(hi-lo)

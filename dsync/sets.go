@@ -138,6 +138,15 @@ func (ds *Dsync) Sets() int {
 	return len(ds.sets)
 }
 
+// top returns the Dsync the application made: ds.root, or ds itself if it
+// has no root (a Dsync built by hand in a test).
+func (ds *Dsync) top() *Dsync {
+	if ds.root == nil {
+		return ds
+	}
+	return ds.root
+}
+
 // setFor returns the Dsync that locks name: ds, unless ds was made by
 // NewSets, then the set of name.
 func (ds *Dsync) setFor(name string) *Dsync {
