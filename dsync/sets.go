@@ -63,8 +63,9 @@ type setNode struct{ set, index int }
 //
 // The sets, their order and their members are the layout: every client of
 // a resource must use the same one, or two clients may lock it on
-// different sets and both get it. Package cluster and the commands check it
-// against the nodes' (see locker.Layout).
+// different sets and both get it. Package layout reads a layout from
+// configuration and checks it against the nodes' (layout.Check); package
+// cluster and the commands use it.
 //
 // The caller keeps ownership of the lockers: Close does not close them.
 func NewSets(sets [][]locker.NetLocker, cfg Config) (*Dsync, error) {
