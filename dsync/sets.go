@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,10 +39,20 @@ import (
 // and tools can compute it (FNV-1a: offset basis 14695981039346656037,
 // prime 1099511628211, one XOR then multiply per byte).
 func SetIndex(name string, n int) int {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return int(h.Sum64() % uint64(n))
+	h := uint64(fnvOffset64)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= fnvPrime64
+	}
+	return int(h % uint64(n))
 }
+
+// The constants of 64-bit FNV-1a (hash/fnv's, inlined: SetIndex runs on
+// every NewDRWMutex of a Dsync of sets, and allocates nothing).
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
 
 // setNode names one set a node serves, and the node's index in it.
 type setNode struct{ set, index int }
@@ -200,19 +210,33 @@ func (ds *Dsync) setDisagreements() uint64 {
 // through ds, made by NewSets: a DRWMutex of the one set they fall into,
 // or one whose parts are those of each set, in ascending order of sets.
 func newSetsMutex(ds *Dsync, names []string) *DRWMutex {
-	bySet := make(map[int][]string)
-	for _, n := range names {
-		s := SetIndex(n, len(ds.sets))
-		bySet[s] = append(bySet[s], n)
+	n := len(ds.sets)
+	first := SetIndex(names[0], n)
+	var idx []int // the set of each name, once one differs from the first
+	for i := 1; i < len(names); i++ {
+		if s := SetIndex(names[i], n); s != first || idx != nil {
+			if idx == nil {
+				idx = make([]int, len(names))
+				for j := range i {
+					idx[j] = first
+				}
+			}
+			idx[i] = s
+		}
 	}
-	if len(bySet) == 1 {
-		return &DRWMutex{ds: ds.sets[SetIndex(names[0], len(ds.sets))], names: names}
+	if idx == nil {
+		return &DRWMutex{ds: ds.sets[first], names: names}
 	}
 	m := &DRWMutex{ds: ds, names: names}
-	for s, set := range ds.sets { // ascending: the order every lock takes them in
-		if ns := bySet[s]; ns != nil {
-			m.parts = append(m.parts, &DRWMutex{ds: set, names: ns})
+	order := slices.Compact(slices.Sorted(slices.Values(idx))) // ascending: the order every lock takes them in
+	for _, s := range order {
+		part := &DRWMutex{ds: ds.sets[s]}
+		for i, name := range names {
+			if idx[i] == s {
+				part.names = append(part.names, name) // sorted, as names are
+			}
 		}
+		m.parts = append(m.parts, part)
 	}
 	return m
 }
@@ -325,13 +349,24 @@ func (m *DRWMutex) takeHold(lockCtx context.Context) *hold {
 // releaseHolds releases holds, those of m.parts in order, at once, and
 // returns their errors joined.
 func (m *DRWMutex) releaseHolds(ctx context.Context, holds []*hold) error {
+	switch len(holds) {
+	case 0:
+		return nil
+	case 1:
+		return m.parts[0].release(ctx, holds[0])
+	}
 	errs := make([]error, len(holds))
 	var wg sync.WaitGroup
-	for i, h := range holds {
+	last := len(holds) - 1
+	for i, h := range holds[:last] {
 		wg.Go(func() { errs[i] = m.parts[i].release(ctx, h) })
 	}
+	errs[last] = m.parts[last].release(ctx, holds[last]) // on the caller's goroutine
 	wg.Wait()
-	return errors.Join(errs...)
+	if slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		return errors.Join(errs...)
+	}
+	return nil
 }
 
 // releaseParts releases h, a hold of m's parts; see Unlock.
