@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -62,4 +63,50 @@ func TestClientRefusesANodeOfAnotherLayout(t *testing.T) {
 	r, err := c.Lock(ctx, locker.LockArgs{UID: "u", Resources: []string{"r"}, Owner: "o", Source: "s", Quorum: 1})
 	require.NoError(t, err)
 	assert.True(t, r.OK)
+}
+
+// Growing a deployment restarts its nodes with a new layout: a client of
+// the old one, still running, sends nothing to a node once it has
+// restarted with the new one (it asks the hello again after the node's
+// restart, and refuses it), so it cannot lock a resource on the set the
+// old layout gives it while clients of the new layout lock it on another.
+func TestClientRefusesANodeRestartedWithAnotherLayout(t *testing.T) {
+	ctx := context.Background()
+	secret := newSecret(t)
+	const old, grown = "v1-00000000000000000000000000000001", "v1-00000000000000000000000000000002"
+	tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
+	t.Cleanup(func() { tbl.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	srv, err := NewServer(tbl, ServerConfig{Secret: secret, Layout: old})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	c := newClient(t, "http://"+addr, ClientConfig{Secret: secret, Layout: old})
+	r, err := c.Lock(ctx, locker.LockArgs{UID: "u1", Resources: []string{"r1"}, Owner: "o", Source: "s", Quorum: 1})
+	require.NoError(t, err)
+	require.True(t, r.OK)
+
+	// The node restarts (a new start: a new incarnation) with the grown
+	// layout, on the same address.
+	require.NoError(t, srv.Close())
+	require.NoError(t, <-served)
+	ln, err = net.Listen("tcp", addr)
+	require.NoError(t, err)
+	serveOn(t, ln, tbl, ServerConfig{Secret: secret, Layout: grown})
+
+	_, err = c.Lock(ctx, locker.LockArgs{UID: "u2", Resources: []string{"r2"}, Owner: "o", Source: "s", Quorum: 1})
+	require.ErrorIs(t, err, ErrLayout, "a client of the old layout, after the node's restart")
+	_, err = c.Refresh(ctx, locker.RefreshArgs{UIDs: []string{"u1"}})
+	require.ErrorIs(t, err, ErrLayout, "its refreshes too: its locks there lapse")
+	got, err := c.Layout(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, grown, got)
+
+	fresh := newClient(t, "http://"+addr, ClientConfig{Secret: secret, Layout: grown})
+	r, err = fresh.Lock(ctx, locker.LockArgs{UID: "u3", Resources: []string{"r3"}, Owner: "o", Source: "s", Quorum: 1})
+	require.NoError(t, err)
+	assert.True(t, r.OK, "a client of the grown layout")
 }
