@@ -5,6 +5,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/dsync-go/dsync/layout"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
 )
@@ -39,13 +41,21 @@ type Config struct {
 	// period. If empty, a temporary directory that Close removes. A
 	// Table.StateDir is ignored.
 	StateDir string
+	// SetSize, if set, makes the nodes lock sets of SetSize nodes each, in
+	// order (Nodes must be a multiple of it): every node is told the
+	// fingerprint of that layout of their endpoints
+	// (rest.ServerConfig.Layout), and LockerSets gives clients in those
+	// sets, for dsync.NewSets. If zero, the nodes are one set and are told
+	// no layout.
+	SetSize int
 }
 
 // Cluster is a set of running nodes. Its methods are safe for concurrent
 // use.
 type Cluster struct {
 	cfg     Config
-	tempDir bool // cfg.StateDir was made by Start, for Close to remove
+	tempDir bool          // cfg.StateDir was made by Start, for Close to remove
+	layout  layout.Layout // of the endpoints, in sets of cfg.SetSize; nil Sets if SetSize is 0
 
 	mu    sync.Mutex // guards nodes
 	nodes []*Node
@@ -85,9 +95,40 @@ func Start(cfg Config) (*Cluster, error) {
 		}
 		c.cfg.StateDir, c.tempDir = dir, true
 	}
-	for i := range cfg.Nodes {
-		n, err := c.startNode("127.0.0.1:0", filepath.Join(c.cfg.StateDir, fmt.Sprint("node-", i)))
+	// Listen first: the layout is of the nodes' endpoints.
+	lns := make([]net.Listener, cfg.Nodes)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			for _, ln := range lns[:i] {
+				ln.Close()
+			}
+			c.Close()
+			return nil, fmt.Errorf("cluster: listen: %w", err)
+		}
+		lns[i] = ln
+	}
+	if cfg.SetSize != 0 {
+		eps := make([]string, len(lns))
+		for i, ln := range lns {
+			eps[i] = "http://" + ln.Addr().String()
+		}
+		l, err := layout.Parse(eps, cfg.SetSize)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			c.Close()
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		c.layout = l
+	}
+	for i, ln := range lns {
+		n, err := c.startNode(ln, filepath.Join(c.cfg.StateDir, fmt.Sprint("node-", i)))
+		if err != nil {
+			for _, ln := range lns[i+1:] {
+				ln.Close()
+			}
 			c.Close()
 			return nil, err
 		}
@@ -96,11 +137,8 @@ func Start(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) startNode(addr, dir string) (*Node, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: listen: %w", err)
-	}
+// startNode serves a new node on ln, with its state in dir.
+func (c *Cluster) startNode(ln net.Listener, dir string) (*Node, error) {
 	tc := c.cfg.Table
 	tc.StateDir = dir
 	table, err := locker.Open(tc)
@@ -108,7 +146,11 @@ func (c *Cluster) startNode(addr, dir string) (*Node, error) {
 		ln.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: c.cfg.Secret, AdminSecret: c.cfg.AdminSecret})
+	scfg := rest.ServerConfig{Secret: c.cfg.Secret, AdminSecret: c.cfg.AdminSecret}
+	if c.layout.Sets != nil {
+		scfg.Layout = c.layout.Fingerprint()
+	}
+	srv, err := rest.NewServer(table, scfg)
 	if err != nil {
 		ln.Close()
 		table.Close()
@@ -117,6 +159,46 @@ func (c *Cluster) startNode(addr, dir string) (*Node, error) {
 	n := &Node{Addr: ln.Addr().String(), dir: dir, table: table, srv: srv, done: make(chan error, 1)}
 	go func() { n.done <- srv.Serve(ln) }()
 	return n, nil
+}
+
+// Layout returns the nodes' layout of lock sets: one set of every node
+// unless Config.SetSize is set.
+func (c *Cluster) Layout() layout.Layout {
+	if c.layout.Sets != nil {
+		return c.layout
+	}
+	l, _ := layout.Parse(c.Endpoints(), 0)
+	return l
+}
+
+// LockerSets returns a new HTTP client for every node, signing for the
+// lock role, in the nodes' lock sets (see Config.SetSize), for
+// dsync.NewSets, once it has checked with layout.Check that the nodes have
+// the cluster's layout; with SetSize, the clients check it again at every
+// restart of a node (rest.ClientConfig.Layout). Close them when done.
+func (c *Cluster) LockerSets(ctx context.Context) ([][]locker.NetLocker, error) {
+	l := c.Layout()
+	cc := c.cfg.Client
+	cc.Secret = c.cfg.Secret
+	if c.layout.Sets != nil {
+		cc.Layout = l.Fingerprint() // and refuse, from then on, a node restarted with another
+	}
+	ls, err := c.lockers(cc)
+	if err != nil {
+		return nil, err
+	}
+	if err := layout.Check(ctx, l, ls); err != nil {
+		for _, lk := range ls {
+			lk.Close()
+		}
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	size := l.SetSize()
+	sets := make([][]locker.NetLocker, 0, len(l.Sets))
+	for i := 0; i < len(ls); i += size {
+		sets = append(sets, ls[i:i+size:i+size])
+	}
+	return sets, nil
 }
 
 // Nodes returns the running nodes, in order.
@@ -207,7 +289,11 @@ func (c *Cluster) Restart(i int) error {
 	if old.srv != nil {
 		return fmt.Errorf("cluster: node %d is running", i)
 	}
-	n, err := c.startNode(old.Addr, old.dir)
+	ln, err := net.Listen("tcp", old.Addr)
+	if err != nil {
+		return fmt.Errorf("cluster: listen: %w", err)
+	}
+	n, err := c.startNode(ln, old.dir)
 	if err != nil {
 		return err
 	}

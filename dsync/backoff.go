@@ -24,7 +24,8 @@ func (ds *Dsync) jitter(lo, hi int64) int64 {
 	if ds.cfg.Rand == nil {
 		return lo + rand.Int64N(hi-lo)
 	}
-	ds.randMu.Lock()
-	defer ds.randMu.Unlock()
+	mu := &ds.top().randMu // the sets of a Dsync made by NewSets share its Rand
+	mu.Lock()
+	defer mu.Unlock()
 	return lo + ds.cfg.Rand.Int64N(hi-lo)
 }

@@ -137,6 +137,7 @@ func (a *arrivalLock) keep(ctx context.Context, ds *Dsync, opts Options) error {
 // returns. A party beyond parties waits, in its first Wait, for a member slot
 // to be given back.
 func NewBarrier(ds *Dsync, name string, parties int) *Barrier {
+	ds = ds.setFor(name) // with lock sets, every resource of the barrier on the set of name
 	b := &Barrier{ds: ds, name: name, parties: parties}
 	switch {
 	case name == "":

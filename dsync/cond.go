@@ -67,6 +67,7 @@ type Cond struct {
 // name, or a locker of ds that is not a locker.Querier
 // (ErrQueryUnsupported), is an error that every call returns.
 func NewCond(ds *Dsync, name string) *Cond {
+	ds = ds.setFor(name) // with lock sets, waiters and signal on the set of name
 	c := &Cond{ds: ds, waiters: name + "/waiters", signal: name + "/signal"}
 	if name == "" {
 		c.err = fmt.Errorf("%w: dsync: condition variable with an empty name", locker.ErrInvalidArgs)

@@ -112,12 +112,13 @@ type graphWait struct {
 	refused    bool // an attempt was refused: the nodes may record the wait (used by the acquiring goroutine only)
 }
 
-// graph returns ds's graph, creating it; graphs.mu must be held.
+// graphOf returns the graph of ds (of its root: the sets of a Dsync made by
+// NewSets share one), creating it; graphs.mu must be held.
 func graphOf(ds *Dsync) *waitGraph {
-	g := graphs.m[ds]
+	g := graphs.m[ds.top()]
 	if g == nil {
 		g = &waitGraph{holds: make(map[string]map[context.Context]graphHold), waits: make(map[string][]*graphWait)}
-		graphs.m[ds] = g
+		graphs.m[ds.top()] = g
 	}
 	return g
 }
@@ -126,7 +127,7 @@ func graphOf(ds *Dsync) *waitGraph {
 // held.
 func dropIfEmpty(ds *Dsync, g *waitGraph) {
 	if len(g.holds) == 0 && len(g.waits) == 0 {
-		delete(graphs.m, ds)
+		delete(graphs.m, ds.top())
 	}
 }
 
@@ -148,7 +149,7 @@ func (ds *Dsync) trackHold(id string, names []string, mode Mode, lockCtx context
 	context.AfterFunc(lockCtx, func() {
 		graphs.mu.Lock()
 		defer graphs.mu.Unlock()
-		g := graphs.m[ds]
+		g := graphs.m[ds.top()]
 		if g == nil {
 			return
 		}
@@ -205,7 +206,7 @@ func (w *graphWait) done() {
 	}
 	graphs.mu.Lock()
 	defer graphs.mu.Unlock()
-	if g := graphs.m[w.ds]; g != nil {
+	if g := graphs.m[w.ds.top()]; g != nil {
 		w.leave(g)
 	}
 }

@@ -39,6 +39,20 @@
 // Config.RetryMin), so contending clients spread out instead of storming the
 // nodes.
 //
+// # Lock sets
+//
+// Every lock of a Dsync made by New goes to all n nodes, so the cost of a
+// lock grows with n. NewSets takes the nodes as sets of equal size (MinIO's
+// erasure sets, usually 4 to 16 nodes) and locks each resource on one set,
+// SetIndex(name, sets), with that set's quorum: a cluster of 64 nodes in 16
+// sets of 4 costs each lock what 4 nodes cost. The table above then holds
+// per set: with sets of 4, one node of every set may be down at once for
+// writes, but two of one set stop the writes of that set's resources (and
+// of locks across it), whatever the other sets' health. A lock on resources
+// of several sets takes them set by set in ascending order, all or nothing,
+// which cannot deadlock (see NewSets). A node may serve several sets; the
+// refresher still sends it one request per interval.
+//
 // # Holding a lock
 //
 // A held lock is refreshed on every node every Config.RefreshInterval (more

@@ -61,6 +61,11 @@ type DRWMutex struct {
 	// which another process must find, and release, to signal the waiter.
 	publicUID bool
 
+	// parts, on a DRWMutex of a Dsync made by NewSets whose names fall
+	// into several sets, are the DRWMutexes of each set, in ascending
+	// order of sets; ds is then the Dsync of the sets (sets.go).
+	parts []*DRWMutex
+
 	mu    sync.Mutex // guards write and reads
 	write *hold
 	reads []*hold // the holds of every mode but X, in the order acquired
@@ -74,13 +79,19 @@ type hold struct {
 	fence  uint64
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	parts  []*hold // of a DRWMutex with parts: the hold of each part, which owns it; uid is empty
 }
 
 // NewDRWMutex returns a lock on names through ds. Names are sorted and
 // duplicates dropped. Empty names, or none at all, are an error that every
-// acquisition returns (wrapping locker.ErrInvalidArgs).
+// acquisition returns (wrapping locker.ErrInvalidArgs). On a Dsync made by
+// NewSets, each name is locked on its set; a lock on names of several sets
+// takes them set by set, all or nothing (see NewSets).
 func NewDRWMutex(ds *Dsync, names ...string) *DRWMutex {
 	sorted := slices.Compact(slices.Sorted(slices.Values(names)))
+	if ds.sets != nil && len(sorted) > 0 && sorted[0] != "" {
+		return newSetsMutex(ds, sorted)
+	}
 	m := &DRWMutex{ds: ds, names: sorted}
 	switch {
 	case len(sorted) == 0:
@@ -126,6 +137,9 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 }
 
 func (m *DRWMutex) try(ctx context.Context, mode Mode) (bool, context.Context, error) {
+	if m.parts != nil {
+		return m.acquireParts(ctx, Options{Source: caller(3)}, mode, true)
+	}
 	write := mode == X
 	now := m.ds.clk().Now()
 	lockCtx, err := m.attemptOnce(ctx, mode, caller(3), now, m.ds.cfg.CallTimeout, nil, 0)
@@ -167,6 +181,11 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, mode Mode) (_ cont
 	source := opts.Source
 	if source == "" {
 		source = caller(3)
+	}
+	if m.parts != nil {
+		opts.Source = source
+		_, lockCtx, err := m.acquireParts(ctx, opts, mode, false)
+		return lockCtx, err
 	}
 	ds := m.ds
 	clk := ds.clk()
@@ -373,8 +392,9 @@ func (m *DRWMutex) register(ctx context.Context, mode Mode, args locker.LockArgs
 	v := a.validity(args.Quorum)
 	ds.refresher.Add(refresher.Lock{
 		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent, Validity: v,
-		Write: write, Args: args, Held: a.held(v), // for reclaims on nodes that restart
+		Write: write, Args: args, Held: ds.refHeld(a.held(v)), // for reclaims on nodes that restart
 		OnLost: func(err error) { m.lost(h, err) },
+		Nodes:  ds.refNodes, // nil (every node) but on a set of NewSets
 	})
 	a.doneHeld(ds) // the nodes that grant from now on are marked too
 	// Close sets closed before it reports the registered locks lost: a lock
@@ -463,6 +483,9 @@ func (m *DRWMutex) releaseRead(ctx context.Context, mode Mode, method string) er
 }
 
 func (m *DRWMutex) release(ctx context.Context, h *hold) error {
+	if h.parts != nil {
+		return m.releaseParts(ctx, h)
+	}
 	ds := m.ds
 	if !ds.refresher.Remove(h.uid) {
 		// Reported lost: the refresher's OnLost is force-releasing it.

@@ -33,7 +33,7 @@ type Dsync struct {
 	allNodes  []bool // true for every locker; read-only, for calls to all of them
 	refresher *refresher.Refresher
 
-	randMu sync.Mutex // guards cfg.Rand
+	randMu sync.Mutex // guards cfg.Rand, of this Dsync and of its sets
 
 	submitters  []locker.Submitter // per locker: the locker if it is one, else nil
 	syncLockers int                // lockers that are not Submitters
@@ -56,6 +56,17 @@ type Dsync struct {
 	rtt         *rtts         // each node's round trips and call timeout (rtt.go)
 
 	rounds, reclaims, reclaimed atomic.Uint64 // of the refresher, for Stats
+
+	// Lock sets (sets.go). root is the Dsync the application made: ds
+	// itself, or the Dsync made by NewSets that this one is a set of; it
+	// keys the wait-for graph and draws the tickets, so that the sets of
+	// one client share both. sets is root's sets, nil on a Dsync made by
+	// New and on a set. refNodes maps a set's lockers to the indexes of
+	// its nodes in the shared refresher (nil: the same indexes).
+	root     *Dsync
+	sets     []*Dsync
+	refNodes []int
+	nodeSets [][]setNode // on root of sets: per node, the sets it serves
 }
 
 // countRound counts a refresh round for Stats.
@@ -73,34 +84,15 @@ func (ds *Dsync) countRound(st refresher.RoundStats) {
 // given twice, or cfg is invalid. The caller keeps ownership of the lockers:
 // Close does not close them.
 func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
-	if len(lockers) == 0 {
-		return nil, errors.New("dsync: no lockers")
-	}
-	seen := make(map[string]int, len(lockers))
-	for i, l := range lockers {
-		if l == nil {
-			return nil, fmt.Errorf("dsync: locker %d is nil", i)
-		}
-		name := l.String()
-		if j, dup := seen[name]; dup {
-			return nil, fmt.Errorf("dsync: lockers %d and %d are the same node %q", j, i, name)
-		}
-		seen[name] = i
+	if err := checkLockers(lockers); err != nil {
+		return nil, err
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ls := append([]locker.NetLocker(nil), lockers...)
-	ds := &Dsync{
-		cfg:      cfg,
-		lockers:  ls,
-		allNodes: slices.Repeat([]bool{true}, len(ls)),
-	}
-	ds.validity = validityWatch{ds: ds, nodes: make([]atomic.Int64, len(ls))}
-	ds.rtt = newRTTs(len(ls), ds.cfg.MinCallTimeout, ds.cfg.CallTimeout)
-	ds.ticketNonce = uint64(ds.jitter(0, 1<<ticketNonceBits))
-	ref, err := refresher.New(ls, refresher.Config{
+	ds := newDsync(lockers, cfg)
+	ref, err := refresher.New(ds.lockers, refresher.Config{
 		Interval:    cfg.RefreshInterval,
 		CallTimeout: cfg.RefreshCallTimeout,
 		Validity:    cfg.Validity,
@@ -112,6 +104,42 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 		return nil, fmt.Errorf("dsync: %w", err)
 	}
 	ds.refresher = ref
+	return ds, nil
+}
+
+// checkLockers returns an error if there are no lockers, one is nil, or
+// the same locker (or two with the same String) is given twice.
+func checkLockers(lockers []locker.NetLocker) error {
+	if len(lockers) == 0 {
+		return errors.New("dsync: no lockers")
+	}
+	seen := make(map[string]int, len(lockers))
+	for i, l := range lockers {
+		if l == nil {
+			return fmt.Errorf("dsync: locker %d is nil", i)
+		}
+		name := l.String()
+		if j, dup := seen[name]; dup {
+			return fmt.Errorf("dsync: lockers %d and %d are the same node %q", j, i, name)
+		}
+		seen[name] = i
+	}
+	return nil
+}
+
+// newDsync returns a Dsync over lockers, checked, with cfg, defaulted and
+// valid, and no refresher yet: the caller sets it.
+func newDsync(lockers []locker.NetLocker, cfg Config) *Dsync {
+	ls := append([]locker.NetLocker(nil), lockers...)
+	ds := &Dsync{
+		cfg:      cfg,
+		lockers:  ls,
+		allNodes: slices.Repeat([]bool{true}, len(ls)),
+	}
+	ds.root = ds
+	ds.validity = validityWatch{ds: ds, nodes: make([]atomic.Int64, len(ls))}
+	ds.rtt = newRTTs(len(ls), ds.cfg.MinCallTimeout, ds.cfg.CallTimeout)
+	ds.ticketNonce = uint64(ds.jitter(0, 1<<ticketNonceBits))
 	ds.submitters = make([]locker.Submitter, len(ls))
 	for i, l := range ls {
 		if s, ok := l.(locker.Submitter); ok {
@@ -121,7 +149,7 @@ func New(lockers []locker.NetLocker, cfg Config) (*Dsync, error) {
 		}
 	}
 	ds.bg, ds.bgCancel = context.WithCancel(context.Background())
-	return ds, nil
+	return ds
 }
 
 // Close stops refreshing held locks and cancels the retries of background
@@ -136,14 +164,26 @@ func (ds *Dsync) Close() error {
 	if ds.closed.Swap(true) {
 		return nil
 	}
+	for _, set := range ds.sets {
+		set.closed.Store(true)
+	}
 	ds.refresher.Close()
+	ds.stopBackground()
+	for _, set := range ds.sets {
+		set.stopBackground()
+	}
+	return nil
+}
+
+// stopBackground cancels the background work of ds and waits for it, and
+// stops its workers; ds is closed.
+func (ds *Dsync) stopBackground() {
 	ds.bgMu.Lock()
 	ds.bgDone = true
 	ds.bgMu.Unlock()
 	ds.bgCancel()
 	ds.bgWG.Wait()
 	ds.workers.close()
-	return nil
 }
 
 // Stats is what a Dsync has seen of its nodes.
@@ -166,7 +206,7 @@ type Stats struct {
 func (ds *Dsync) Stats() Stats {
 	st := Stats{
 		Validities:            make([]time.Duration, len(ds.lockers)),
-		ValidityDisagreements: ds.validity.disagreements.Load(),
+		ValidityDisagreements: ds.validity.disagreements.Load() + ds.setDisagreements(),
 		RefreshRounds:         ds.rounds.Load(),
 		Reclaims:              ds.reclaims.Load(),
 		Reclaimed:             ds.reclaimed.Load(),
@@ -177,17 +217,27 @@ func (ds *Dsync) Stats() Stats {
 	return st
 }
 
-// Lockers returns the number of lockers (nodes).
+// Lockers returns the number of lockers (nodes). On a Dsync made by
+// NewSets, it is the number of distinct nodes of all its sets.
 func (ds *Dsync) Lockers() int { return len(ds.lockers) }
 
 // WriteQuorum returns floor(n/2)+1, the number of nodes that must grant a
 // write lock. Any two write quorums, and any write and read quorum, share a
-// node, and that node refuses the second grant.
-func (ds *Dsync) WriteQuorum() int { return len(ds.lockers)/2 + 1 }
+// node, and that node refuses the second grant. On a Dsync made by
+// NewSets, n is the size of a set: quorums are per set.
+func (ds *Dsync) WriteQuorum() int { return ds.setSize()/2 + 1 }
 
 // ReadQuorum returns ceil(n/2), the number of nodes that must grant a read
-// lock.
-func (ds *Dsync) ReadQuorum() int { return (len(ds.lockers) + 1) / 2 }
+// lock; n as for WriteQuorum.
+func (ds *Dsync) ReadQuorum() int { return (ds.setSize() + 1) / 2 }
+
+// setSize returns the number of nodes a lock is acquired on.
+func (ds *Dsync) setSize() int {
+	if ds.sets != nil {
+		return len(ds.sets[0].lockers)
+	}
+	return len(ds.lockers)
+}
 
 func (ds *Dsync) quorum(write bool) int {
 	if write {

@@ -50,14 +50,19 @@ func (m *DRWMutex) FencingToken(ctx context.Context) (uint64, error) {
 	if h == nil {
 		panic("dsync: FencingToken of a DRWMutex that does not hold the write lock")
 	}
+	if m.parts != nil {
+		return m.fencingTokenParts(ctx, h)
+	}
+	return m.fencingToken(ctx, h)
+}
+
+// fencingToken returns a fencing token for h, m's write hold; see
+// FencingToken.
+func (m *DRWMutex) fencingToken(ctx context.Context, h *hold) (uint64, error) {
 	ds := m.ds
-	fencers := make([]locker.Fencer, len(ds.lockers))
-	for i, l := range ds.lockers {
-		f, ok := l.(locker.Fencer)
-		if !ok {
-			return 0, fmt.Errorf("dsync: fencing token %v: %w: %s", m.names, ErrFenceUnsupported, l)
-		}
-		fencers[i] = f
+	fencers, err := m.fencers()
+	if err != nil {
+		return 0, err
 	}
 	fail := func(err error) (uint64, error) { return 0, fmt.Errorf("dsync: fencing token %v: %w", m.names, err) }
 	if cause := context.Cause(h.ctx); h.ctx.Err() != nil {
@@ -81,11 +86,35 @@ func (m *DRWMutex) FencingToken(ctx context.Context) (uint64, error) {
 	if _, err := ds.raiseFences(ctx, fencers, token, w); err != nil {
 		return fail(err)
 	}
-	deadline, held := ds.refresher.Deadline(h.uid)
-	if !held || h.ctx.Err() != nil || !ds.clk().Now().Before(deadline) {
-		return fail(fmt.Errorf("%w: its validity ran out before the token was made", ErrLockLost))
+	if err := m.stillHeld(h); err != nil {
+		return fail(err)
 	}
 	return token, nil
+}
+
+// fencers returns m's lockers as locker.Fencers, or an error wrapping
+// ErrFenceUnsupported.
+func (m *DRWMutex) fencers() ([]locker.Fencer, error) {
+	ds := m.ds
+	fencers := make([]locker.Fencer, len(ds.lockers))
+	for i, l := range ds.lockers {
+		f, ok := l.(locker.Fencer)
+		if !ok {
+			return nil, fmt.Errorf("dsync: fencing token %v: %w: %s", m.names, ErrFenceUnsupported, l)
+		}
+		fencers[i] = f
+	}
+	return fencers, nil
+}
+
+// stillHeld returns an error wrapping ErrLockLost unless h, a hold of m,
+// is still within its validity on this process's clock.
+func (m *DRWMutex) stillHeld(h *hold) error {
+	deadline, held := m.ds.refresher.Deadline(h.uid)
+	if !held || h.ctx.Err() != nil || !m.ds.clk().Now().Before(deadline) {
+		return fmt.Errorf("%w: its validity ran out before the token was made", ErrLockLost)
+	}
+	return nil
 }
 
 // raiseFences raises the fence counter of every node to at least floor, in

@@ -79,6 +79,7 @@ func AcquireLease(ctx context.Context, ds *Dsync, name string, opts LeaseOptions
 	if opts.Source == "" {
 		opts.Source = caller(2)
 	}
+	ds = ds.setFor(name) // with lock sets, the set of name
 	l := &Lease{m: NewDRWMutex(ds, name), write: !opts.Read, ds: ds}
 	var lockCtx context.Context
 	var err error

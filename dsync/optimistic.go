@@ -68,6 +68,7 @@ type Version struct {
 	m     *DRWMutex
 	nodes []nodeVersion // one per locker of m's Dsync
 	dirty bool          // a node saw a writer holding a resource
+	parts []Version     // of a DRWMutex with parts (sets.go): each part's
 }
 
 // nodeVersion is what one node answered to ReadVersion.
@@ -90,6 +91,9 @@ type nodeVersion struct {
 func (m *DRWMutex) ReadVersion(ctx context.Context) (Version, error) {
 	if m.err != nil {
 		return Version{}, m.err
+	}
+	if m.parts != nil {
+		return m.readVersionParts(ctx)
 	}
 	answers, errs, err := m.versions(ctx)
 	if err != nil {
@@ -135,6 +139,9 @@ func (m *DRWMutex) ReadVersion(ctx context.Context) (Version, error) {
 func (m *DRWMutex) Validate(ctx context.Context, v Version) (bool, error) {
 	if v.m != m {
 		panic("dsync: Validate of a Version that this DRWMutex's ReadVersion did not return")
+	}
+	if m.parts != nil {
+		return m.validateParts(ctx, v)
 	}
 	if v.dirty {
 		return false, nil

@@ -203,7 +203,7 @@ func (a *attempt) doneHeld(ds *Dsync) {
 // validity.
 func (ds *Dsync) markHeld(uid string, r nodeResult) {
 	if r.state() == stateGranted && r.reply.Validity > 0 {
-		ds.refresher.MarkHeld(uid, r.node, r.reply.Validity)
+		ds.refresher.MarkHeld(uid, ds.refNode(r.node), r.reply.Validity)
 	}
 }
 

@@ -124,8 +124,13 @@ func (r *rtts) timedOut(i int) {
 
 // RTO returns node i's current call timeout: what its next lock call is
 // bounded by (CallTimeout before its first measure, or with adaptive
-// timeouts off).
+// timeouts off). On a Dsync made by NewSets, i indexes its distinct nodes
+// (see Lockers), and the node's timeout is that of the first set it serves.
 func (ds *Dsync) RTO(i int) time.Duration {
+	if ds.sets != nil {
+		sn := ds.nodeSets[i][0]
+		return ds.sets[sn.set].RTO(sn.index)
+	}
 	d, _ := ds.rtt.timeout(i, ds.cfg.CallTimeout)
 	return d
 }

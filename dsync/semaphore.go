@@ -55,6 +55,7 @@ type Permit struct {
 // empty name or n < 1 is an error that every acquisition returns (wrapping
 // locker.ErrInvalidArgs).
 func NewSemaphore(ds *Dsync, name string, n int) *Semaphore {
+	ds = ds.setFor(name) // with lock sets, every permit on the set of name
 	s := &Semaphore{ds: ds, name: name}
 	switch {
 	case name == "":

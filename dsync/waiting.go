@@ -64,6 +64,7 @@ const ticketNonceBits = 16
 // starting at the same instant of a synctest bubble: once in a few hundred
 // runs they waited out a MaxWait).
 func (ds *Dsync) ticket(now time.Time) uint64 {
+	ds = ds.top() // the sets of a Dsync made by NewSets share its tickets
 	t := uint64(max(now.UnixNano(), 1))>>ticketNonceBits<<ticketNonceBits | ds.ticketNonce
 	for {
 		last := ds.lastTicket.Load()

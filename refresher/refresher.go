@@ -127,7 +127,7 @@ type Config struct {
 // RoundStats summarises one refresh round.
 type RoundStats struct {
 	Locks     int // locks refreshed in the round
-	Requests  int // refresh requests sent: one per node
+	Requests  int // refresh requests sent: one per node that holds a registered lock
 	Failed    int // requests that failed as a whole
 	Lost      int // locks found lost (not held on enough nodes)
 	Refreshed int // locks a quorum of nodes refreshed
@@ -199,6 +199,14 @@ type Lock struct {
 	// OnLost is called once, on the refresher's goroutine, if the lock is
 	// lost; the lock is no longer registered by then. It must not block.
 	OnLost func(err error)
+	// Nodes, if set, lists the nodes (indexes in the lockers given to New,
+	// distinct) that the lock was acquired on: its quorum is of these, and
+	// only these are sent its UID and its reclaims. A client of several
+	// lock sets (dsync.NewSets) has one Refresher for every node it knows,
+	// and registers each lock with its set's nodes: a round still sends
+	// each node one request, carrying the UIDs of the locks of every set
+	// the node serves. If nil, every node. Add copies it.
+	Nodes []int
 }
 
 // Refresher refreshes registered locks on every node. It is safe for
@@ -279,6 +287,7 @@ func (r *Refresher) Add(l Lock) {
 	held := make([]bool, len(r.lockers))
 	copy(held, l.Held)
 	l.Held = nil // not the caller's: e.held
+	l.Nodes = slices.Clone(l.Nodes)
 	e := &entry{Lock: l, deadline: deadline(l.Acquired, v), held: held, fromAdd: true}
 	r.mu.Lock()
 	r.locks[l.UID] = e
@@ -455,10 +464,16 @@ func (r *Refresher) loop() {
 	}
 }
 
+// notAsked is the status, in a nodeAnswer, of a lock whose UID was not sent
+// to the node: the lock is not on it (Lock.Nodes). It is neither a refresh
+// nor a denial.
+const notAsked = locker.RefreshUnknown
+
 // nodeAnswer is one node's answer to a round's refresh request.
 type nodeAnswer struct {
-	ok       bool // the request succeeded, with a status per UID and a validity
-	status   []locker.RefreshStatus
+	ok       bool                   // the request succeeded, with a status per UID and a validity
+	asked    bool                   // the node was sent a request: it serves one of the locks at least
+	status   []locker.RefreshStatus // per lock of the round (notAsked for those not on the node)
 	validity time.Duration
 	grace    bool   // the node is in its restart grace period
 	incarn   uint64 // in grace: the node's incarnation, which its reclaims name
@@ -494,21 +509,61 @@ func (r *Refresher) round(ctx context.Context, out chan<- roundResult) {
 	for i, e := range locks {
 		uids[i] = e.UID
 	}
+	// perNode[k] lists the locks (indexes in locks) on node k, if some lock
+	// is not on every node; nil if every lock is (one client of one set).
+	var perNode [][]int
+	for _, e := range locks {
+		if e.Nodes != nil {
+			perNode = make([][]int, len(r.lockers))
+			break
+		}
+	}
+	if perNode != nil {
+		for i, e := range locks {
+			if e.Nodes == nil {
+				for k := range perNode {
+					perNode[k] = append(perNode[k], i)
+				}
+				continue
+			}
+			for _, k := range e.Nodes {
+				perNode[k] = append(perNode[k], i)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for k, l := range r.lockers {
+		args := locker.RefreshArgs{UIDs: uids}
+		if perNode != nil {
+			if len(perNode[k]) == 0 {
+				continue // no lock held on this node: nothing to ask
+			}
+			args.UIDs = make([]string, len(perNode[k]))
+			for j, i := range perNode[k] {
+				args.UIDs[j] = uids[i]
+			}
+		}
+		res.answers[k].asked = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			cctx, cancel := clock.WithTimeout(ctx, r.cfg.Clock, r.cfg.CallTimeout)
 			defer cancel()
-			reply, err := l.Refresh(cctx, locker.RefreshArgs{UIDs: uids})
-			if err != nil || len(reply.Status) != len(uids) || reply.Validity <= 0 {
+			reply, err := l.Refresh(cctx, args)
+			if err != nil || len(reply.Status) != len(args.UIDs) || reply.Validity <= 0 {
 				return // unknown: neither a refresh nor a denial
 			}
 			if r.cfg.OnValidity != nil {
 				r.cfg.OnValidity(k, reply.Validity)
 			}
-			res.answers[k] = nodeAnswer{ok: true, status: reply.Status, validity: reply.Validity, grace: reply.Grace > 0, incarn: reply.Incarnation}
+			status := reply.Status
+			if perNode != nil {
+				status = make([]locker.RefreshStatus, len(locks)) // notAsked but for the node's locks
+				for j, i := range perNode[k] {
+					status[i] = reply.Status[j]
+				}
+			}
+			res.answers[k] = nodeAnswer{ok: true, asked: true, status: status, validity: reply.Validity, grace: reply.Grace > 0, incarn: reply.Incarnation}
 		}()
 	}
 	wg.Wait()
@@ -613,12 +668,12 @@ func (r *Refresher) apply(res roundResult) RoundStats {
 	n := len(r.lockers)
 	var lost []*entry
 	st := RoundStats{Locks: len(res.locks), Reclaims: res.reclaims}
-	if len(res.locks) > 0 {
-		st.Requests = n
-	}
 	for _, a := range res.answers {
-		if !a.ok && len(res.locks) > 0 {
-			st.Failed++
+		if a.asked {
+			st.Requests++
+			if !a.ok {
+				st.Failed++
+			}
 		}
 	}
 	validities := make([]time.Duration, 0, n) // of the nodes that hold one lock, reused
@@ -655,7 +710,7 @@ func (r *Refresher) apply(res roundResult) RoundStats {
 			continue // released, or replaced, while the round ran
 		}
 		switch {
-		case notHeld > n-e.Quorum:
+		case notHeld > e.nodes(n)-e.Quorum:
 			delete(r.locks, e.UID)
 			lost = append(lost, e)
 		case len(validities) >= e.Quorum:
@@ -688,6 +743,14 @@ func (r *Refresher) apply(res roundResult) RoundStats {
 		e.OnLost(fmt.Errorf("%w (lock %s)", ErrNotHeld, e.UID))
 	}
 	return st
+}
+
+// nodes returns the number of nodes e is on, of n.
+func (e *entry) nodes(n int) int {
+	if e.Nodes != nil {
+		return len(e.Nodes)
+	}
+	return n
 }
 
 // expire reports every lock whose deadline has passed and recomputes the

@@ -42,6 +42,13 @@ const (
 // ClientConfig configures a Client. The zero value is not valid: set Secret,
 // or set Insecure.
 type ClientConfig struct {
+	// Layout, if set, is the fingerprint of the client's layout of lock
+	// sets (layout.Layout.Fingerprint): the client sends nothing to a node
+	// whose hello tells another (ServerConfig.Layout), or none, and fails
+	// every call with an error wrapping ErrLayout. It asks the hello again
+	// whenever the node restarts, so a node restarted with another layout
+	// is refused from then on. If empty, the client does not check.
+	Layout string
 	// Secret authenticates every request for the lock role (see auth.go);
 	// it must match the node's ServerConfig.Secret, and be at least
 	// MinSecretLen bytes.
@@ -779,11 +786,13 @@ func (c *Client) roundTripOnce(ex *exchange, method, path string, deadline time.
 	ex.target = strconv.AppendInt(ex.target, int64(max(ms, 1)), 10)
 	ex.auth = ex.auth[:0]
 	var id *identity
-	if c.key != nil {
+	if c.key != nil || c.cfg.Layout != "" { // (a client of a layout asks the hello, to check it, even unsigned)
 		var err error
 		if id, err = c.identity(deadline); err != nil {
 			return err
 		}
+	}
+	if c.key != nil {
 		s := signed{role: c.role, node: id.node, incarnation: id.incarnation, ts: c.stamp.next()}
 		ex.auth = c.key.appendAuth(ex.auth, methodBytes(method), ex.target, &s, ex.buf)
 	}

@@ -1,10 +1,12 @@
 package rest
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -34,8 +36,9 @@ const QueryNonce = "n"
 // helloPrefix starts what a hello's MACs cover.
 var helloPrefix = []byte("DSYNC2-HELLO\n")
 
-// helloMAC returns what a hello answer's MAC is, for key.
-func helloMAC(key *authKey, nonce []byte, node string, incarnation uint64) []byte {
+// helloMAC returns what a hello answer's MAC is, for key. A node without a
+// layout signs what nodes signed before layouts were (no line for it).
+func helloMAC(key *authKey, nonce []byte, node string, incarnation uint64, layout string) []byte {
 	m := key.pool.Get().(*macState)
 	h := m.h
 	h.Reset()
@@ -46,6 +49,11 @@ func helloMAC(key *authKey, nonce []byte, node string, incarnation uint64) []byt
 	h.Write(m.buf)
 	h.Write(newline)
 	h.Write(strconv.AppendUint(m.buf[:0], incarnation, 10))
+	if layout != "" {
+		h.Write(newline)
+		m.buf = append(m.buf[:0], layout...)
+		h.Write(m.buf)
+	}
 	sum := h.Sum(nil)
 	key.pool.Put(m)
 	return sum
@@ -74,11 +82,11 @@ func (s *Server) hello(rc *fasthttp.RequestCtx) {
 		s.fail(rc, CodeMalformed, "rest: hello: the nonce (query parameter n) must be 32 to 64 hex digits")
 		return
 	}
-	r := HelloReply{Node: s.node, Incarnation: s.incarnation}
+	r := HelloReply{Node: s.node, Incarnation: s.incarnation, Layout: s.cfg.Layout}
 	if s.verify != nil {
-		r.MAC = helloMAC(s.verify.keys[roleLock], nonce, s.node, s.incarnation)
+		r.MAC = helloMAC(s.verify.keys[roleLock], nonce, s.node, s.incarnation, r.Layout)
 		if k := s.verify.keys[roleAdmin]; k != nil {
-			r.AdminMAC = helloMAC(k, nonce, s.node, s.incarnation)
+			r.AdminMAC = helloMAC(k, nonce, s.node, s.incarnation, r.Layout)
 		}
 	}
 	out, _ := r.MarshalMsg(nil)
@@ -89,6 +97,7 @@ func (s *Server) hello(rc *fasthttp.RequestCtx) {
 type identity struct {
 	node        string
 	incarnation uint64
+	layout      string // the fingerprint of the node's layout, or empty (ServerConfig.Layout)
 }
 
 // identity returns the node's identity, asking its hello if the client has
@@ -151,10 +160,51 @@ func (c *Client) hello(deadline time.Time) (*identity, error) {
 		if c.role == roleAdmin {
 			mac = r.AdminMAC
 		}
-		if want := helloMAC(c.key, []byte(nonce), r.Node, r.Incarnation); !hmac.Equal(mac, want) {
+		if want := helloMAC(c.key, []byte(nonce), r.Node, r.Incarnation, r.Layout); !hmac.Equal(mac, want) {
 			return nil, fmt.Errorf("%w: the node's hello is not signed with this client's %s secret: a wrong secret, a node without an admin secret, or not this cluster's node",
 				locker.ErrUnauthorized, c.role)
 		}
 	}
-	return &identity{node: r.Node, incarnation: r.Incarnation}, nil
+	if c.cfg.Layout != "" && r.Layout != c.cfg.Layout {
+		return nil, &layoutError{endpoint: c.endpoint, node: r.Layout, client: c.cfg.Layout}
+	}
+	return &identity{node: r.Node, incarnation: r.Incarnation, layout: r.Layout}, nil
 }
+
+// Layout returns the fingerprint of the layout of lock sets the client's
+// node was given (ServerConfig.Layout), as its signed hello said, or "" if
+// it was given none: the client is a layout.Teller. It asks the hello if
+// the client has not yet (bounded by ctx's deadline and CallTimeout), and
+// otherwise answers from the last one, which the client asks again when
+// the node restarts.
+func (c *Client) Layout(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(c.cfg.CallTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	id, err := c.identity(deadline)
+	if le := (*layoutError)(nil); errors.As(err, &le) {
+		return le.node, nil // the question is what it is
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c, err)
+	}
+	return id.layout, nil
+}
+
+// layoutError is a hello that told another layout than the client's
+// (ClientConfig.Layout). It wraps ErrLayout.
+type layoutError struct{ endpoint, node, client string }
+
+func (e *layoutError) Error() string {
+	node := e.node
+	if node == "" {
+		node = "none"
+	}
+	return fmt.Sprintf("%v: %s has layout %s, the client %s", ErrLayout, e.endpoint, node, e.client)
+}
+
+func (e *layoutError) Unwrap() error { return ErrLayout }

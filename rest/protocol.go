@@ -61,6 +61,9 @@ var (
 	// version this client does not read. Errors that wrap it are
 	// *VersionError, which names both versions; they wrap ErrProtocol too.
 	ErrVersion = errors.New("rest: protocol version mismatch")
+	// ErrLayout means the node's hello told another layout of lock sets
+	// than the client's ClientConfig.Layout: the client sends it nothing.
+	ErrLayout = errors.New("rest: the node belongs to another layout")
 )
 
 // VersionError reports a client and a node of different protocol versions.

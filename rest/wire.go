@@ -122,11 +122,14 @@ type HelloReply struct {
 	// Incarnation is drawn anew at every start of the node.
 	Incarnation uint64 `msg:"i"`
 	// MAC is the HMAC-SHA256, keyed by the lock secret, of "DSYNC2-HELLO"
-	// "\n" nonce "\n" node "\n" incarnation (decimal); AdminMAC the same
-	// keyed by the admin secret. Empty on an insecure node, and AdminMAC on
-	// a node without an admin secret.
+	// "\n" nonce "\n" node "\n" incarnation (decimal), and, if Layout is
+	// set, "\n" Layout; AdminMAC the same keyed by the admin secret. Empty
+	// on an insecure node, and AdminMAC on a node without an admin secret.
 	MAC      []byte `msg:"m,omitempty"`
 	AdminMAC []byte `msg:"a,omitempty"`
+	// Layout is the fingerprint of the node's layout of lock sets
+	// (ServerConfig.Layout), or empty if it was given none.
+	Layout string `msg:"l,omitempty"`
 }
 
 // EventsArgs asks for the events of a session (POST PathEvents): the

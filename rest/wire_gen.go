@@ -2169,7 +2169,7 @@ func (z *HelloReply) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 2 bits */
+	var zb0001Mask uint8 /* 3 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -2211,6 +2211,13 @@ func (z *HelloReply) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x2
+		case "l":
+			z.Layout, err = dc.ReadString()
+			if err != nil {
+				err = msgp.WrapError(err, "Layout")
+				return
+			}
+			zb0001Mask |= 0x4
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -2220,12 +2227,15 @@ func (z *HelloReply) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3 {
+	if zb0001Mask != 0x7 {
 		if (zb0001Mask & 0x1) == 0 {
 			z.MAC = nil
 		}
 		if (zb0001Mask & 0x2) == 0 {
 			z.AdminMAC = nil
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Layout = ""
 		}
 	}
 	return
@@ -2234,8 +2244,8 @@ func (z *HelloReply) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *HelloReply) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(4)
-	var zb0001Mask uint8 /* 4 bits */
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	if z.MAC == nil {
 		zb0001Len--
@@ -2244,6 +2254,10 @@ func (z *HelloReply) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.AdminMAC == nil {
 		zb0001Len--
 		zb0001Mask |= 0x8
+	}
+	if z.Layout == "" {
+		zb0001Len--
+		zb0001Mask |= 0x10
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -2297,6 +2311,18 @@ func (z *HelloReply) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// write "l"
+			err = en.Append(0xa1, 0x6c)
+			if err != nil {
+				return
+			}
+			err = en.WriteString(z.Layout)
+			if err != nil {
+				err = msgp.WrapError(err, "Layout")
+				return
+			}
+		}
 	}
 	return
 }
@@ -2305,8 +2331,8 @@ func (z *HelloReply) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *HelloReply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(4)
-	var zb0001Mask uint8 /* 4 bits */
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	if z.MAC == nil {
 		zb0001Len--
@@ -2315,6 +2341,10 @@ func (z *HelloReply) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.AdminMAC == nil {
 		zb0001Len--
 		zb0001Mask |= 0x8
+	}
+	if z.Layout == "" {
+		zb0001Len--
+		zb0001Mask |= 0x10
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -2337,6 +2367,11 @@ func (z *HelloReply) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa1, 0x61)
 			o = msgp.AppendBytes(o, z.AdminMAC)
 		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "l"
+			o = append(o, 0xa1, 0x6c)
+			o = msgp.AppendString(o, z.Layout)
+		}
 	}
 	return
 }
@@ -2355,7 +2390,7 @@ func (z *HelloReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 2 bits */
+	var zb0001Mask uint8 /* 3 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -2423,6 +2458,13 @@ func (z *HelloReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 			copy(z.AdminMAC, bts[:zb0003])
 			bts = bts[zb0003:]
 			zb0001Mask |= 0x2
+		case "l":
+			z.Layout, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Layout")
+				return
+			}
+			zb0001Mask |= 0x4
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -2432,12 +2474,15 @@ func (z *HelloReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x3 {
+	if zb0001Mask != 0x7 {
 		if (zb0001Mask & 0x1) == 0 {
 			z.MAC = nil
 		}
 		if (zb0001Mask & 0x2) == 0 {
 			z.AdminMAC = nil
+		}
+		if (zb0001Mask & 0x4) == 0 {
+			z.Layout = ""
 		}
 	}
 	o = bts
@@ -2446,7 +2491,7 @@ func (z *HelloReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *HelloReply) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.Node) + 2 + msgp.Uint64Size + 2 + msgp.BytesPrefixSize + len(z.MAC) + 2 + msgp.BytesPrefixSize + len(z.AdminMAC)
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Node) + 2 + msgp.Uint64Size + 2 + msgp.BytesPrefixSize + len(z.MAC) + 2 + msgp.BytesPrefixSize + len(z.AdminMAC) + 2 + msgp.StringPrefixSize + len(z.Layout)
 	return
 }
 

@@ -142,6 +142,16 @@ type Config struct {
 	// allows it, or (half the time) with the bucket left to the intention
 	// lock the Hierarchy takes itself. See hierarchy.go.
 	Modes bool
+	// SetSize, if positive, makes the nodes lock sets of SetSize nodes each
+	// (nodes k*SetSize to (k+1)*SetSize−1 are set k; Nodes must be a
+	// multiple): every client is a dsync.NewSets client, each resource
+	// lives on its set with that set's quorum (sets.go). If zero, one set.
+	SetSize int
+	// CrossSet is the share of the register workload's operations that
+	// lock two resources of different sets at once (with SetSize), in
+	// [0, 1]: each is entered in the register, and recorded in the history,
+	// as a lock of each. Zero makes none.
+	CrossSet float64
 
 	// Seed makes the run: the fault schedule, every client's workload, the
 	// network's drops and jitter and the clients' back-off all derive from it.
@@ -217,6 +227,8 @@ func (c Config) validate() error {
 	case slices.ContainsFunc(c.NodeRates, func(r float64) bool { return !(r >= 0) }) ||
 		slices.ContainsFunc(c.ClientRates, func(r float64) bool { return !(r >= 0) }):
 		return fmt.Errorf("simulation: negative clock rate in NodeRates %v or ClientRates %v", c.NodeRates, c.ClientRates)
+	case c.SetSize < 0 || c.SetSize > 0 && c.Nodes%c.SetSize != 0:
+		return fmt.Errorf("simulation: %d nodes are not sets of %d", c.Nodes, c.SetSize)
 	case c.Transport != TransportSim && (c.ClockDrift > 0 || slices.ContainsFunc(append(slices.Clone(c.NodeRates), c.ClientRates...), func(r float64) bool { return r > 0 && r != 1 })):
 		return errors.New("simulation: clock rates other than 1 need the simulated transport: the real-clock tiers run every process on the machine's clock")
 	}
@@ -480,7 +492,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		if clientClocks != nil {
 			own, scaled = clientClocks[i], clientClocks[i]
 		}
-		ds, err := dsync.New(c.Net.Lockers(i), dsync.Config{
+		ds, err := newClientDsync(cfg, c.Net.Lockers(i), dsync.Config{
 			RefreshInterval: cfg.RefreshInterval, Validity: cfg.Validity,
 			CallTimeout: cfg.CallTimeout, RefreshCallTimeout: cfg.CallTimeout,
 			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxWait: cfg.MaxWait,

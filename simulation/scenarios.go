@@ -80,6 +80,7 @@ func Scenarios(b Budget) []Scenario {
 		hierarchyScenario(), HierarchyRandom(b), modesScenario(), ModesRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),
 		BarrierRandomLive(b), barrierArrivalLost(),
 		condScenario(), CondRandom(b), adaptiveScenario(), AdaptiveRandom(b),
+		setsScenario(),
 	}
 }
 

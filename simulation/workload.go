@@ -92,6 +92,10 @@ func (cl *Client) Workload(stop <-chan struct{}) {
 			cl.deadlockOp(false)
 			continue
 		}
+		if cfg.CrossSet > 0 && cl.rng.Float64() < cfg.CrossSet { // (drawn only then: other seeds replay as before)
+			cl.crossSetOp()
+			continue
+		}
 		res := resourceName(cl.rng.IntN(cfg.Resources))
 		write := cfg.ReadFraction < 0 || cl.rng.Float64() >= cfg.ReadFraction
 		hold := cfg.Hold/2 + time.Duration(cl.rng.Int64N(int64(cfg.Hold/2)+1))

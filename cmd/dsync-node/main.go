@@ -24,6 +24,13 @@
 // "dsync-node -check URL" asks one of them and exits 0 if it answers 200,
 // 1 if not: a health check for an image without a shell.
 //
+// Lock sets: with -nodes (every node's URL, MinIO's ellipses allowed:
+// http://node{1...16}:9000) and -set-size (4), the node knows the layout of
+// its cluster and tells its fingerprint to every client in its signed
+// hello; clients of another layout (another list, order or set size)
+// refuse it (see package layout). Every node and client is given the same
+// list and size (DSYNC_NODES and DSYNC_SET_SIZE serve both).
+//
 // On SIGTERM or SIGINT it drains: it refuses new locks (clients take it for
 // a restarting node) and serves unlocks and refreshes until no grant is left
 // or -drain-timeout passes, then stops and exits 0; its boot record says
@@ -60,6 +67,7 @@ import (
 	"github.com/dsync-go/dsync/dsyncprom"
 	"github.com/dsync-go/dsync/internal/buildinfo"
 	"github.com/dsync-go/dsync/internal/envflag"
+	"github.com/dsync-go/dsync/layout"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
 )
@@ -159,6 +167,8 @@ type options struct {
 	tlsCert, tlsKey, tlsClientCA     string
 	logFormat, logLevel              string
 	check                            string
+	nodes                            string
+	setSize                          int
 	fromEnv                          map[string]bool
 }
 
@@ -173,6 +183,8 @@ func parse(args []string, getenv func(string) string, stdout io.Writer) (*option
 	fs.StringVar(&o.secretFile, "secret-file", "", "`file` holding the lock role's secret, instead of -secret (one trailing newline is ignored)")
 	fs.StringVar(&o.adminSecretFile, "admin-secret-file", "", "`file` holding the admin role's secret, instead of -admin-secret")
 	fs.StringVar(&o.nodeID, "node-id", "", "the node's `ID` in every request's MAC, unique in the cluster (default: the boot record's)")
+	fs.StringVar(&o.nodes, "nodes", "", "every node's `URL` of the cluster, separated by commas or spaces, MinIO's ellipses allowed (http://node{1...16}:9000), the same list and -set-size on every node and client: the node tells its layout's fingerprint to clients, which refuse a node of another layout (default: none, and clients that check a layout refuse the node)")
+	fs.IntVar(&o.setSize, "set-size", 0, "nodes per lock set of the -nodes list (0: one set of all)")
 	fs.DurationVar(&o.validity, "validity", locker.DefaultValidity, "how long a grant lives without a refresh")
 	fs.Var(&o.quiet, "quiet", "the restart grace period (a `duration`), in which the node grants only reclaims of locks held before it restarted (default: one validity after a restart that may have lost grants, none on a first start or after a clean stop; 0 turns it off, which is unsafe if the node restarts while clients hold locks)")
 	fs.StringVar(&o.stateDir, "state-dir", "", "`directory` of the node's boot record, which tells a first start or a clean stop from a crash (default: a directory per listen address under the user's state directory; \"none\" keeps none, and the node then waits a grace period on every start)")
@@ -256,6 +268,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case o.tlsClientCA != "" && o.tlsCert == "":
 		return usagef("-tls-client-ca needs -tls-cert and -tls-key: client certificates are asked for over TLS")
 	}
+	var lay layout.Layout
+	if o.nodes != "" {
+		if lay, err = layout.Parse([]string{o.nodes}, o.setSize); err != nil {
+			return usagef("-nodes, -set-size: %w", err)
+		}
+	} else if o.setSize != 0 {
+		return usagef("-set-size without -nodes")
+	}
 	cfg := locker.Config{Validity: o.validity}
 	switch {
 	case !o.quiet.set:
@@ -319,6 +339,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var srv *rest.Server
 	metrics := dsyncprom.NewNodeMetrics(dsyncprom.NodeConfig{Table: table, Draining: func() bool { return srv.Draining() }})
 	scfg := rest.ServerConfig{Secret: o.secret, AdminSecret: o.adminSecret, NodeID: o.nodeID, Insecure: o.insecure, Logger: log, Observer: metrics}
+	if lay.Sets != nil {
+		scfg.Layout = lay.Fingerprint()
+	}
 	if tlsCfg != nil {
 		scfg.TLS = tlsCfg.server
 	}
@@ -371,11 +394,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mode = "INSECURE, no authentication"
 	}
 	boot := table.Boot()
+	if lay.Sets != nil {
+		mode += "; " + lay.String()
+	}
 	fmt.Fprintf(stdout, "dsync-node listening on %s://%s (%s; validity %v; grace period %v: %s; state directory %q; ops %s)\n",
 		scheme, ln.Addr(), mode, o.validity, boot.Grace, boot.Reason, cfg.StateDir, opsDesc)
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("scheme", scheme), slog.String("ops", opsDesc),
 		slog.String("node", srv.NodeID()), slog.Duration("validity", o.validity), slog.Duration("grace", boot.Grace),
-		slog.String("reason", boot.Reason), slog.String("state_dir", cfg.StateDir), slog.String("version", buildinfo.Line("dsync-node")))
+		slog.String("reason", boot.Reason), slog.String("state_dir", cfg.StateDir), slog.String("layout", scfg.Layout), slog.String("version", buildinfo.Line("dsync-node")))
 
 	select {
 	case err := <-served:

@@ -14,7 +14,10 @@
 // Flags before the subcommand, each also read from the environment
 // variable named (the command line wins):
 //
-//	-nodes         comma-separated node URLs (DSYNC_NODES)
+//	-nodes         node URLs, separated by commas or spaces; MinIO's ellipses allowed, as in
+//	               http://node{1...16}:9000 (DSYNC_NODES)
+//	-set-size      nodes per lock set of -nodes: the same list and size as the nodes' (DSYNC_SET_SIZE;
+//	               0: one set of all). run refuses nodes of another layout
 //	-secret        lock secret of the nodes (DSYNC_SECRET)
 //	-admin-secret  admin secret of the nodes (DSYNC_ADMIN_SECRET)
 //	-insecure      talk to nodes that run without authentication (DSYNC_INSECURE)
@@ -72,6 +75,7 @@ import (
 	"github.com/dsync-go/dsync/dsync"
 	"github.com/dsync-go/dsync/internal/buildinfo"
 	"github.com/dsync-go/dsync/internal/envflag"
+	"github.com/dsync-go/dsync/layout"
 	"github.com/dsync-go/dsync/locker"
 	"github.com/dsync-go/dsync/rest"
 )
@@ -166,7 +170,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		envflag.PrintDefaults(w, fs, envPrefix, "version")
 		fmt.Fprint(w, usageTail)
 	}
-	nodes := fs.String("nodes", "", "comma-separated node `URLs`")
+	nodes := fs.String("nodes", "", "node `URLs`, separated by commas or spaces (MinIO's ellipses allowed: http://node{1...16}:9000)")
+	setSize := fs.Int("set-size", 0, "nodes per lock set of -nodes, as the nodes were given (0: one set of all)")
 	secret := fs.String("secret", "", "lock `secret` of the nodes, for run")
 	adminSecret := fs.String("admin-secret", "", "admin `secret` of the nodes, for locks and force-unlock")
 	insecure := fs.Bool("insecure", false, "talk to nodes without authentication")
@@ -231,7 +236,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		case "force-unlock":
 			return forceUnlock(ctx, nil, cmdArgs, getenv, stdout, stdout)
 		case "run":
-			return runUnder(ctx, nil, cmdArgs, getenv, stdin, stdout, stdout)
+			return runUnder(ctx, layout.Layout{}, nil, cmdArgs, getenv, stdin, stdout, stdout)
 		case "top":
 			return top(ctx, nil, cmdArgs, getenv, stdout, stdout)
 		}
@@ -255,7 +260,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if cc.TLS, err = clientTLS(*tlsCA, *tlsCert, *tlsKey); err != nil {
 		return &exitError{exitUsage, err}
 	}
-	lockers, err := dial(*nodes, cc)
+	lay, err := layout.Parse([]string{*nodes}, *setSize)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	if cmd == "run" && len(lay.Sets) > 1 {
+		cc.Layout = lay.Fingerprint() // the clients refuse a node that restarts with another
+	}
+	lockers, err := dial(lay.Nodes(), cc)
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
@@ -272,7 +284,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "top":
 		return top(ctx, lockers, cmdArgs, getenv, stdout, stderr)
 	default:
-		return runUnder(ctx, lockers, cmdArgs, getenv, stdin, stdout, stderr)
+		return runUnder(ctx, lay, lockers, cmdArgs, getenv, stdin, stdout, stderr)
 	}
 }
 
@@ -342,16 +354,16 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 }
 
 // dial makes a client configured by cc for every node of list.
-func dial(list string, cc rest.ClientConfig) ([]locker.NetLocker, error) {
-	if strings.TrimSpace(list) == "" {
+func dial(list []string, cc rest.ClientConfig) ([]locker.NetLocker, error) {
+	if len(list) == 0 {
 		return nil, errors.New("no nodes: set -nodes or DSYNC_NODES")
 	}
 	if cc.Secret == "" && cc.AdminSecret == "" && !cc.Insecure {
 		return nil, errors.New("no secret: set -secret or DSYNC_SECRET, or -insecure")
 	}
 	var out []locker.NetLocker
-	for _, ep := range strings.Split(list, ",") {
-		c, err := rest.NewClient(strings.TrimSpace(ep), cc)
+	for _, ep := range list {
+		c, err := rest.NewClient(ep, cc)
 		if err != nil {
 			for _, l := range out {
 				l.Close()
@@ -601,8 +613,10 @@ func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string,
 	return nil
 }
 
-// runUnder runs a command while holding a lock.
-func runUnder(ctx context.Context, lockers []locker.NetLocker, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+// runUnder runs a command while holding a lock, through lockers, the
+// clients of lay's nodes in order, once it has checked that the nodes have
+// lay's layout.
+func runUnder(ctx context.Context, lay layout.Layout, lockers []locker.NetLocker, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	read := fs.Bool("read", false, "take a read lock instead of the write lock")
@@ -617,7 +631,23 @@ func runUnder(ctx context.Context, lockers []locker.NetLocker, args []string, ge
 		return &exitError{exitUsage, errors.New("run: want RESOURCE -- COMMAND [ARG...]")}
 	}
 	resource, command := rest[0], rest[2:]
-	ds, err := dsync.New(lockers, dsync.Config{RefreshInterval: *refresh})
+	if err := layout.Check(ctx, lay, lockers); err != nil {
+		if errors.Is(err, layout.ErrMismatch) {
+			return &exitError{exitUsage, fmt.Errorf("run: %w", err)}
+		}
+		return &exitError{exitFailed, fmt.Errorf("run: %w", err)}
+	}
+	byURL := make(map[string]locker.NetLocker, len(lockers))
+	for i, u := range lay.Nodes() {
+		byURL[u] = lockers[i]
+	}
+	sets := make([][]locker.NetLocker, len(lay.Sets))
+	for s, set := range lay.Sets {
+		for _, u := range set {
+			sets[s] = append(sets[s], byURL[u])
+		}
+	}
+	ds, err := dsync.NewSets(sets, dsync.Config{RefreshInterval: *refresh})
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}

@@ -10,6 +10,10 @@
 //
 // The charts are drawn from those CSV files by bench/plot, a module of its own
 // (gonum.org/v1/plot): cd bench/plot && go run . -kind throughput -in ../results/nodes.csv -out ../results/throughput.png
+//
+// With -set-size 0,4 every node count runs twice, side by side: every lock
+// on every node, and in lock sets of 4 (dsync.NewSets); -spread 2 makes
+// the sets' locks cover two resources in two sets.
 package main
 
 import (
@@ -56,6 +60,8 @@ func main() {
 		noBatch     = flag.Bool("no-batch", false, "http: send every call in its own request")
 		metrics     = flag.Bool("metrics", false, "http: give every node Prometheus metrics (package dsyncprom), to measure their cost")
 		suite       = flag.String("suite", "", "contention: run the contended-lock suite (idle, hot-1, distinct, hot-16, fair; see suite.go) on the first of -nodes and -transport, and print its targets")
+		setSize     = flag.String("set-size", "0", "comma-separated lock set sizes, one run each: 0 locks on every node (dsync.New), n in sets of n nodes (dsync.NewSets; -nodes must be multiples)")
+		spread      = flag.String("spread", "1", "with -set-size: comma-separated numbers of sets each lock covers, one run each: its resource and one in each of spread-1 other sets (a lock across sets)")
 		rounds      = flag.Int("rounds", 1, "run the whole list of runs this many times, interleaved, and print each configuration's medians (for machines whose speed drifts)")
 	)
 	flag.Parse()
@@ -71,6 +77,14 @@ func main() {
 	transports, err := parseTransports(*transport)
 	if err != nil {
 		fail(err)
+	}
+	setSizes, err := parseSetSizes(*setSize)
+	if err != nil {
+		fail(err)
+	}
+	spreads, err := parseCounts(*spread)
+	if err != nil {
+		fail(fmt.Errorf("-spread: %w", err))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -132,14 +146,26 @@ runs:
 		for _, tr := range transports {
 			for _, c := range contentions {
 				w.Contention = c
-				for _, n := range counts {
-					r, err := runOne(ctx, n, w, cc(n, tr), dc, progress)
-					if err != nil {
-						fail(err)
-					}
-					results = append(results, r)
-					if ctx.Err() != nil {
-						break runs
+				for _, size := range setSizes {
+					dc.SetSize = size
+					for _, sp := range spreads {
+						if size == 0 && sp > 1 {
+							continue // spreads are of sets
+						}
+						dc.Spread = sp
+						for _, n := range counts {
+							if size > 0 && (n%size != 0 || sp > n/size) {
+								continue // not a layout of n nodes
+							}
+							r, err := runOne(ctx, n, w, cc(n, tr), dc, progress)
+							if err != nil {
+								fail(err)
+							}
+							results = append(results, r)
+							if ctx.Err() != nil {
+								break runs
+							}
+						}
 					}
 				}
 			}
@@ -181,6 +207,18 @@ func parseCounts(s string) ([]int, error) {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 64 {
 			return nil, fmt.Errorf("-nodes: %q is not a number of nodes from 1 to 64", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseSetSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || n > 64 {
+			return nil, fmt.Errorf("-set-size: %q is not a set size from 0 to 64", f)
 		}
 		out = append(out, n)
 	}
