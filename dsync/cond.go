@@ -143,6 +143,13 @@ func (c *Cond) wait(ctx context.Context, l *Mutex, opts Options) (context.Contex
 		}
 	}
 	_ = reg.RUnlock(context.WithoutCancel(ctx)) // a signalled registration is gone already
+	// RUnlock returns once a quorum released; the other nodes may still
+	// list the registration, and a Signal that came now could spend itself
+	// on it, the longest waiting, instead of on a live waiter: a lost
+	// wakeup (TestCondNoLostWakeup hung so, once in a few hundred rounds).
+	// So every node is asked, and answers (or fails, bounded by
+	// CallTimeout), before this Wait is over.
+	c.ds.callEach(context.WithoutCancel(ctx), releaseOp(false), releaseArgs(uid), c.ds.allNodes)
 	if ctx.Err() != nil {
 		return fail(context.Cause(ctx))
 	}
