@@ -10,6 +10,8 @@ import (
 
 	"github.com/dsync-go/dsync/bench/loadgen"
 	"github.com/dsync-go/dsync/dsync"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkOptimisticRead compares, on a resource nobody writes, an
@@ -27,12 +29,10 @@ func BenchmarkOptimisticRead(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				v, err := m.ReadVersion(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if ok, err := m.Validate(ctx, v); err != nil || !ok {
-					b.Fatalf("Validate: %v, %v", ok, err)
-				}
+				require.NoError(b, err)
+				ok, err := m.Validate(ctx, v)
+				require.NoError(b, err, "Validate")
+				require.True(b, ok, "Validate of an uncontended resource")
 			}
 		})
 		b.Run(prefix+"/rlock", func(b *testing.B) {
@@ -40,12 +40,9 @@ func BenchmarkOptimisticRead(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := m.GetRLock(ctx, dsync.Options{Timeout: 5 * time.Second}); err != nil {
-					b.Fatal(err)
-				}
-				if err := m.RUnlock(ctx); err != nil {
-					b.Fatal(err)
-				}
+				_, err := m.GetRLock(ctx, dsync.Options{Timeout: 5 * time.Second})
+				require.NoError(b, err)
+				require.NoError(b, m.RUnlock(ctx))
 			}
 		})
 	}
@@ -84,15 +81,11 @@ func BenchmarkWritersWithReaders(b *testing.B) {
 // readWork, until the writes are done.
 func benchWritersWithReaders(b *testing.B, transport string, nodes, writers, readers int, readWork, pause time.Duration, style string) {
 	c, err := loadgen.StartCluster(loadgen.ClusterConfig{Nodes: nodes, Transport: transport})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.Cleanup(func() { c.Close() })
 	process := func(owner string) *dsync.Dsync {
 		ds, err := dsync.New(c.Lockers(), dsync.Config{Owner: owner})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		b.Cleanup(func() { ds.Close() })
 		return ds
 	}
@@ -128,8 +121,7 @@ func benchWritersWithReaders(b *testing.B, transport string, nodes, writers, rea
 							return nil
 						})
 					}
-					if err != nil {
-						b.Error("read:", err)
+					if !assert.NoError(b, err, "read") {
 						return
 					}
 					reads.Add(1)
@@ -147,12 +139,10 @@ func benchWritersWithReaders(b *testing.B, transport string, nodes, writers, rea
 		m := dsync.NewDRWMutex(wds, "bucket/object")
 		wwg.Go(func() {
 			for left.Add(-1) >= 0 {
-				if _, err := m.GetLock(ctx, opts); err != nil {
-					b.Error("write:", err)
+				if _, err := m.GetLock(ctx, opts); !assert.NoError(b, err, "write") {
 					return
 				}
-				if err := m.Unlock(ctx); err != nil {
-					b.Error("unlock:", err)
+				if !assert.NoError(b, m.Unlock(ctx), "unlock") {
 					return
 				}
 				if pause > 0 {

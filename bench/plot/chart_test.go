@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const nodesCSV = `target,nodes,concurrency,contention,hot,read,duration_s,pairs,locks_per_s,p50_us,p99_us,p999_us,max_us
@@ -35,32 +38,21 @@ func TestCharts(t *testing.T) {
 		{"cdf", cdfCSV},
 	} {
 		in := filepath.Join(dir, tc.kind+".csv")
-		if err := os.WriteFile(in, []byte(tc.csv), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(in, []byte(tc.csv), 0o644))
 		for _, ext := range []string{".png", ".svg"} {
 			out := filepath.Join(dir, tc.kind+ext)
-			if err := run(tc.kind, in, out, "", 16, 10); err != nil {
-				t.Fatalf("%s%s: %v", tc.kind, ext, err)
-			}
+			require.NoError(t, run(tc.kind, in, out, "", 16, 10), "%s%s", tc.kind, ext)
 			b, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			switch ext {
 			case ".png":
 				img, err := png.Decode(bytes.NewReader(b))
-				if err != nil {
-					t.Fatalf("%s: not a PNG: %v", out, err)
-				}
-				if w := img.Bounds().Dx(); w < 400 {
-					t.Errorf("%s: %d pixels wide", out, w)
-				}
+				require.NoError(t, err, "%s: not a PNG", out)
+				assert.GreaterOrEqual(t, img.Bounds().Dx(), 400, "%s: pixels wide", out)
 			case ".svg":
 				s := string(b)
-				if !strings.Contains(s, "<svg") || strings.Contains(s, "NaN") {
-					t.Errorf("%s is not a sane SVG", out)
-				}
+				assert.Contains(t, s, "<svg", "%s is not an SVG", out)
+				assert.NotContains(t, s, "NaN", "%s has NaN in it", out)
 			}
 		}
 	}
@@ -68,24 +60,17 @@ func TestCharts(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	rows, err := readRows(strings.NewReader(nodesCSV))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chart("pie", rows, ""); err == nil {
-		t.Error("an unknown kind drew a chart")
-	}
-	if _, err := chart("cdf", rows, ""); err == nil || !strings.Contains(err.Error(), "latency_us") {
-		t.Errorf("a CDF from a file without latency_us: %v", err)
-	}
-	if _, err := readRows(strings.NewReader("target,nodes\n")); err == nil {
-		t.Error("a file without data rows was read")
-	}
+	require.NoError(t, err)
+	_, err = chart("pie", rows, "")
+	assert.Error(t, err, "an unknown kind drew a chart")
+	_, err = chart("cdf", rows, "")
+	assert.ErrorContains(t, err, "latency_us", "a CDF from a file without latency_us")
+	_, err = readRows(strings.NewReader("target,nodes\n"))
+	assert.Error(t, err, "a file without data rows was read")
 }
 
 func TestGroup(t *testing.T) {
 	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 120069: "120,069", 1234567: "1,234,567"} {
-		if got := group(v); got != want {
-			t.Errorf("group(%v) = %q, want %q", v, got, want)
-		}
+		assert.Equal(t, want, group(v), "group(%v)", v)
 	}
 }

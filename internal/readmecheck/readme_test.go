@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // snippet is one ```go block of the README.
@@ -42,13 +45,9 @@ func readmeSnippets(t *testing.T, readme string) []snippet {
 		case cur != nil && strings.TrimSpace(line) == "```":
 			cur.src = b.String()
 			m := commandLine.FindStringSubmatch(cur.src)
-			if m == nil {
-				t.Fatalf("README.md:%d: a Go block must start with \"// Command NAME ...\" and be a whole program", cur.line)
-			}
+			require.NotNil(t, m, "README.md:%d: a Go block must start with \"// Command NAME ...\" and be a whole program", cur.line)
 			cur.name = m[1]
-			if !strings.Contains(cur.src, "\npackage main\n") {
-				t.Fatalf("README.md:%d: the Go block %q is not package main", cur.line, cur.name)
-			}
+			require.Contains(t, cur.src, "\npackage main\n", "README.md:%d: the Go block %q is not package main", cur.line, cur.name)
 			out = append(out, *cur)
 			cur = nil
 		case cur != nil:
@@ -56,9 +55,7 @@ func readmeSnippets(t *testing.T, readme string) []snippet {
 			b.WriteByte('\n')
 		}
 	}
-	if cur != nil {
-		t.Fatalf("README.md:%d: unterminated Go block", cur.line)
-	}
+	require.Nil(t, cur, "README.md: unterminated Go block")
 	return out
 }
 
@@ -81,34 +78,24 @@ func TestReadmeSnippets(t *testing.T) {
 		t.Skip("builds programs and starts processes")
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(readme), "replace github.com/dsync-go/dsync =>") {
-		t.Error("README.md does not show the replace directive that depends on an unpublished module")
-	}
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), "replace github.com/dsync-go/dsync =>",
+		"README.md does not show the replace directive that depends on an unpublished module")
 	snippets := readmeSnippets(t, string(readme))
-	if len(snippets) == 0 {
-		t.Fatal("README.md has no Go block")
-	}
+	require.NotEmpty(t, snippets, "README.md has no Go block")
 
 	mod := t.TempDir()
 	goMod := fmt.Sprintf("module example.com/readme\n\ngo 1.26\n\nrequire github.com/dsync-go/dsync v0.0.0\n\nreplace github.com/dsync-go/dsync => %s\n", root)
 	write(t, filepath.Join(mod, "go.mod"), goMod)
 	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	write(t, filepath.Join(mod, "go.sum"), string(sum))
 	seen := map[string]int{}
 	for _, s := range snippets {
-		if first, dup := seen[s.name]; dup {
-			t.Fatalf("README.md:%d and :%d both name a command %q", first, s.line, s.name)
-		}
+		first, dup := seen[s.name]
+		require.False(t, dup, "README.md:%d and :%d both name a command %q", first, s.line, s.name)
 		seen[s.name] = s.line
 		write(t, filepath.Join(mod, s.name, "main.go"), s.src)
 	}
@@ -121,18 +108,16 @@ func TestReadmeSnippets(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, goBin, args...)
 		cmd.Dir, cmd.Env = mod, env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s in the README's module: %v\n%s\n(the blocks start at README.md lines %v)", strings.Join(args, " "), err, out, seen)
-		}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "go %s in the README's module:\n%s\n(the blocks start at README.md lines %v)", strings.Join(args, " "), out, seen)
 	}
 	gocmd("mod", "tidy")
 	gocmd("vet", "./...")
 	bin := filepath.Join(mod, "bin")
 	gocmd("build", "-o", bin+string(filepath.Separator), "./...")
 
-	if seen["node"] == 0 || seen["client"] == 0 {
-		t.Fatalf("README.md must have a \"node\" and a \"client\" program (it has %v)", seen)
-	}
+	require.Contains(t, seen, "node", "README.md must have a \"node\" program")
+	require.Contains(t, seen, "client", "README.md must have a \"client\" program")
 	if runtime.GOOS == "windows" {
 		t.Skip("the try-it stops its nodes with an interrupt")
 	}
@@ -151,12 +136,8 @@ func tryIt(t *testing.T, bin string) {
 		cmd := exec.Command(filepath.Join(bin, "node"), "-listen", "127.0.0.1:0", "-state-dir", filepath.Join(state, fmt.Sprint(i)))
 		cmd.Env = env
 		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
 		exited := make(chan error, 1)
 		addr := make(chan string, 1)
 		var logged strings.Builder
@@ -174,21 +155,19 @@ func tryIt(t *testing.T, bin string) {
 			cmd.Process.Signal(os.Interrupt)
 			select {
 			case err := <-exited:
-				if err != nil {
-					t.Errorf("node %d after an interrupt: %v\n%s", i, err, logged.String())
-				}
+				assert.NoError(t, err, "node %d after an interrupt:\n%s", i, logged.String())
 			case <-time.After(30 * time.Second):
 				cmd.Process.Kill()
-				t.Errorf("node %d did not stop within 30 s of an interrupt", i)
+				assert.Fail(t, "a node did not stop within 30 s of an interrupt", "node %d", i)
 			}
 		})
 		select {
 		case a := <-addr:
 			endpoints = append(endpoints, "http://"+a)
 		case err := <-exited:
-			t.Fatalf("node %d exited: %v", i, err)
+			require.Fail(t, "a node exited", "node %d: %v", i, err)
 		case <-time.After(30 * time.Second):
-			t.Fatalf("node %d did not say where it serves within 30 s", i)
+			require.Fail(t, "a node did not say where it serves within 30 s", "node %d", i)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -196,21 +175,12 @@ func tryIt(t *testing.T, bin string) {
 	client := exec.CommandContext(ctx, filepath.Join(bin, "client"))
 	client.Env = append(env, "DSYNC_NODES="+strings.Join(endpoints, ","))
 	out, err := client.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the README's client against its three nodes: %v\n%s", err, out)
-	}
-	want := "holding bucket/object (write quorum 2 of 3)\nreleased\n"
-	if string(out) != want {
-		t.Errorf("the README's client printed\n%s\nwant\n%s", out, want)
-	}
+	require.NoError(t, err, "the README's client against its three nodes:\n%s", out)
+	assert.Equal(t, "holding bucket/object (write quorum 2 of 3)\nreleased\n", string(out), "the README's client's output")
 }
 
 func write(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
 }
