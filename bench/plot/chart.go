@@ -33,6 +33,16 @@ func (r row) num(col string) (float64, error) {
 	return v, nil
 }
 
+// point returns the numbers in columns x and y.
+func (r row) point(x, y string) (float64, float64, error) {
+	xv, err := r.num(x)
+	if err != nil {
+		return 0, 0, err
+	}
+	yv, err := r.num(y)
+	return xv, yv, err
+}
+
 // readRows reads a CSV with a header row.
 func readRows(r io.Reader) ([]row, error) {
 	recs, err := csv.NewReader(r).ReadAll()
@@ -169,11 +179,7 @@ func throughputChart(rows []row, title string) (*plot.Plot, error) {
 	var s seriesSet
 	var ticks nodeTicks
 	for _, r := range rows {
-		n, err := r.num("nodes")
-		if err != nil {
-			return nil, err
-		}
-		v, err := r.num("locks_per_s")
+		n, v, err := r.point("nodes", "locks_per_s")
 		if err != nil {
 			return nil, err
 		}
@@ -200,11 +206,7 @@ func latencyChart(rows []row, title string) (*plot.Plot, error) {
 	var ticks nodeTicks
 	for _, q := range []struct{ col, name string }{{"p50_us", "p50"}, {"p99_us", "p99"}, {"p999_us", "p99.9"}} {
 		for _, r := range rows {
-			n, err := r.num("nodes")
-			if err != nil {
-				return nil, err
-			}
-			v, err := r.num(q.col)
+			n, v, err := r.point("nodes", q.col)
 			if err != nil {
 				return nil, err
 			}
@@ -236,11 +238,7 @@ func cdfChart(rows []row, title string) (*plot.Plot, error) {
 	p.Y.Label.Text = "fraction of acquires"
 	var s seriesSet
 	for _, r := range rows {
-		x, err := r.num("latency_us")
-		if err != nil {
-			return nil, err
-		}
-		y, err := r.num("fraction")
+		x, y, err := r.point("latency_us", "fraction")
 		if err != nil {
 			return nil, err
 		}

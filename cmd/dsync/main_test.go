@@ -30,6 +30,19 @@ func testNodes(t *testing.T) (*cluster.Cluster, func(string) string) {
 	return c, func(k string) string { return env[k] }
 }
 
+// testLockers returns clients of c's nodes, closed when the test ends.
+func testLockers(t *testing.T, c *cluster.Cluster) []locker.NetLocker {
+	t.Helper()
+	ls, err := c.Lockers()
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	})
+	return ls
+}
+
 func runCmd(t *testing.T, getenv func(string) string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -39,13 +52,7 @@ func runCmd(t *testing.T, getenv func(string) string, args ...string) (string, s
 
 func TestLocksAndForceUnlock(t *testing.T) {
 	c, getenv := testNodes(t)
-	ls, err := c.Lockers()
-	require.NoError(t, err)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+	ls := testLockers(t, c)
 	ds, err := dsync.New(ls, dsync.Config{Owner: "test-process"})
 	require.NoError(t, err)
 	defer ds.Close()
@@ -155,13 +162,7 @@ func TestUsageErrors(t *testing.T) {
 // line on the operator's terminal.
 func TestLocksEscapesNames(t *testing.T) {
 	c, getenv := testNodes(t)
-	ls, err := c.Lockers()
-	require.NoError(t, err)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+	ls := testLockers(t, c)
 	evil := "x\x1b[2K\r\nfake/resource  write  3/3"
 	for _, l := range ls {
 		r, err := l.Lock(context.Background(), locker.LockArgs{UID: "u-evil", Resources: []string{evil, "plain/name"}, Owner: "o\x07"})
@@ -309,13 +310,7 @@ func TestExitStatuses(t *testing.T) {
 	_, _, err = runCmd(t, getenv, "run", "bucket/object", "--", "sh", "-c", "kill -KILL $$")
 	assert.Equal(t, exitSignal+9, code(err), "killed by SIGKILL")
 
-	ls, err := c.Lockers()
-	require.NoError(t, err)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+	ls := testLockers(t, c)
 	ds, err := dsync.New(ls, dsync.Config{})
 	require.NoError(t, err)
 	defer ds.Close()
@@ -331,13 +326,7 @@ func TestExitStatuses(t *testing.T) {
 // --json), with names as the nodes hold them.
 func TestJSONListings(t *testing.T) {
 	c, getenv := testNodes(t)
-	ls, err := c.Lockers()
-	require.NoError(t, err)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+	ls := testLockers(t, c)
 	for _, l := range ls {
 		r, err := l.Lock(context.Background(), locker.LockArgs{UID: "u1", Resources: []string{"a\x1b[2Kb"}, Owner: "o", Holder: "o/h1"})
 		require.NoError(t, err)
@@ -362,13 +351,7 @@ func TestJSONListings(t *testing.T) {
 // with waiters, as tables or JSON.
 func TestTop(t *testing.T) {
 	c, getenv := testNodes(t)
-	ls, err := c.Lockers()
-	require.NoError(t, err)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+	ls := testLockers(t, c)
 	ctx := context.Background()
 	for _, l := range ls {
 		for i, res := range []string{"old", "young"} {

@@ -36,13 +36,7 @@ func TestHolderModeNames(t *testing.T) {
 // and as JSON.
 func TestLocksShowsIntentionModes(t *testing.T) {
 	c, getenv := testNodes(t)
-	ls, err := c.Lockers()
-	require.NoError(t, err)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+	ls := testLockers(t, c)
 	ds, err := dsync.New(ls, dsync.Config{Owner: "test-process"})
 	require.NoError(t, err)
 	defer ds.Close()
