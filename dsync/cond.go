@@ -122,6 +122,12 @@ func (c *Cond) wait(ctx context.Context, l *Mutex, opts Options) (context.Contex
 	}
 	reg := NewDRWMutex(c.ds, c.waiters)
 	reg.publicUID = true // for signallers to find and release: see Design
+	// Its release waits for every node: once a quorum has released, the
+	// others could still list the registration when the next Signal came,
+	// and Signal wakes the longest waiting first: it would spend itself on
+	// the registration of a Wait that had returned, and a live waiter
+	// would not be woken (TestCondNoLostWakeup hung so).
+	reg.releaseAll = true
 	regCtx, err := reg.GetRLock(ctx, opts)
 	if err != nil {
 		_ = l.Unlock(context.WithoutCancel(ctx))
@@ -142,14 +148,7 @@ func (c *Cond) wait(ctx context.Context, l *Mutex, opts Options) (context.Contex
 			break
 		}
 	}
-	_ = reg.RUnlock(context.WithoutCancel(ctx)) // a signalled registration is gone already
-	// RUnlock returns once a quorum released; the other nodes may still
-	// list the registration, and a Signal that came now could spend itself
-	// on it, the longest waiting, instead of on a live waiter: a lost
-	// wakeup (TestCondNoLostWakeup hung so, once in a few hundred rounds).
-	// So every node is asked, and answers (or fails, bounded by
-	// CallTimeout), before this Wait is over.
-	c.ds.callEach(context.WithoutCancel(ctx), releaseOp(false), releaseArgs(uid), c.ds.allNodes)
+	_ = reg.RUnlock(context.WithoutCancel(ctx)) // every node's answer; a signalled registration is gone already
 	if ctx.Err() != nil {
 		return fail(context.Cause(ctx))
 	}

@@ -60,6 +60,10 @@ type DRWMutex struct {
 	// (locker.LockArgs.PublicUID): Cond sets it on a waiter's registration,
 	// which another process must find, and release, to signal the waiter.
 	publicUID bool
+	// releaseAll makes a release return once every node has answered (or
+	// failed, each within CallTimeout), not a quorum: Cond's registrations,
+	// which a Signal must not find on a node after their Wait returned.
+	releaseAll bool
 
 	// parts, on a DRWMutex of a Dsync made by NewSets whose names fall
 	// into several sets, are the DRWMutexes of each set, in ascending
@@ -496,6 +500,9 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	h.cancel(context.Canceled)
 	op := releaseOp(h.write)
 	n, q := len(ds.lockers), ds.modeQuorum(h.mode)
+	if m.releaseAll {
+		q = n
+	}
 	c := newCollector(n, q)
 	c.confirm = true
 	ds.start(ctx, op, releaseArgs(h.uid), ds.cfg.CallTimeout, ds.allNodes, c)
