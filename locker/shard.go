@@ -112,15 +112,6 @@ type readerList struct {
 	strong int32
 }
 
-// intentUntil returns until when a waiting writer holds new readers back,
-// or 0.
-func (r *resource) intentUntil() int64 {
-	if r.readers == nil {
-		return 0
-	}
-	return r.readers.intent
-}
-
 // clearIntent ends the intent, if there is one.
 func (rl *readerList) clearIntent() {
 	rl.intent, rl.intentBy, rl.intentMode, rl.intentTicket = 0, 0, 0, 0
