@@ -232,13 +232,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		// is dialed, and its usage goes to standard output.
 		switch cmd {
 		case "locks":
-			return locks(ctx, nil, cmdArgs, getenv, stdout, stdout)
+			return locks(ctx, nil, nil, cmdArgs, getenv, stdout, stdout)
 		case "force-unlock":
 			return forceUnlock(ctx, nil, cmdArgs, getenv, stdout, stdout)
 		case "run":
 			return runUnder(ctx, layout.Layout{}, nil, cmdArgs, getenv, stdin, stdout, stdout)
 		case "top":
-			return top(ctx, nil, cmdArgs, getenv, stdout, stdout)
+			return top(ctx, nil, nil, cmdArgs, getenv, stdout, stdout)
 		}
 	}
 	switch cmd {
@@ -278,11 +278,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}()
 	switch cmd {
 	case "locks":
-		return locks(ctx, lockers, cmdArgs, getenv, stdout, stderr)
+		return locks(ctx, lockers, setSizes(lay, len(lockers)), cmdArgs, getenv, stdout, stderr)
 	case "force-unlock":
 		return forceUnlock(ctx, lockers, cmdArgs, getenv, stdout, stderr)
 	case "top":
-		return top(ctx, lockers, cmdArgs, getenv, stdout, stderr)
+		return top(ctx, lockers, setSizes(lay, len(lockers)), cmdArgs, getenv, stdout, stderr)
 	default:
 		return runUnder(ctx, lay, lockers, cmdArgs, getenv, stdin, stdout, stderr)
 	}
@@ -378,13 +378,24 @@ func dial(list []string, cc rest.ClientConfig) ([]locker.NetLocker, error) {
 // holder is one grant as the nodes list it, with the nodes that hold it.
 type holder struct {
 	locker.Entry
-	nodes int
+	nodes int // the nodes that hold it
+	of    int // the nodes that lock its resource: its set's
+}
+
+// setSizes returns, for the nodes of lay dialed as n lockers, the number of
+// nodes that lock a resource: those of its set (dsync.SetIndex), or all n
+// if lay has one set or none.
+func setSizes(lay layout.Layout, n int) func(resource string) int {
+	if len(lay.Sets) <= 1 {
+		return func(string) int { return n }
+	}
+	return func(resource string) int { return len(lay.Sets[dsync.SetIndex(resource, len(lay.Sets))]) }
 }
 
 // locks lists every node's holders, merged by resource and UID (in that
 // order), and prints a holder as soon as every node has told whether it
 // holds it: it keeps one page per node, never a whole listing.
-func locks(ctx context.Context, lockers []locker.NetLocker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func locks(ctx context.Context, lockers []locker.NetLocker, of func(resource string) int, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("locks", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	most := fs.Int("max", 0, "list at most this many holders (0: all)")
@@ -405,24 +416,24 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, geten
 		enc := json.NewEncoder(stdout)
 		fmt.Fprint(stdout, "[")
 		n := 0
-		failed, err = walkHolders(ctx, lockers, *page, *most, stderr, func(h *holder) {
+		failed, err = walkHolders(ctx, lockers, of, *page, *most, stderr, func(h *holder) {
 			if n > 0 {
 				fmt.Fprint(stdout, ",")
 			}
 			n++
-			enc.Encode(holdersJSON([]*holder{h}, len(lockers))[0])
+			enc.Encode(holdersJSON([]*holder{h})[0])
 		})
 		fmt.Fprintln(stdout, "]")
 	} else {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "RESOURCE\tMODE\tNODES\tHELD\tOWNER\tSOURCE\tHOLDER\tUID")
 		rows := 0
-		failed, err = walkHolders(ctx, lockers, *page, *most, stderr, func(h *holder) {
+		failed, err = walkHolders(ctx, lockers, of, *page, *most, stderr, func(h *holder) {
 			holder := h.Holder
 			if holder == "" {
 				holder = "-" // the lock named none (dsync.WithHolder)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), h.mode(), h.nodes, len(lockers),
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%v\t%s\t%s\t%s\t%s\n", printable(h.Resource), h.mode(), h.nodes, h.of,
 				time.Duration(h.HeldFor).Round(time.Millisecond), printable(h.Owner), printable(h.Source), printable(holder), printable(h.UID))
 			if rows++; rows%1000 == 0 {
 				tw.Flush() // columns line up within each thousand rows
@@ -440,10 +451,11 @@ func locks(ctx context.Context, lockers []locker.NetLocker, args []string, geten
 }
 
 // walkHolders walks every node's listing a page at a time (page entries),
-// merges the nodes' entries of one grant, and calls fn with each holder, in
+// merges the nodes' entries of one grant, counts them against of(resource)
+// nodes, and calls fn with each holder, in
 // order of resource then UID, at most most of them (all if most is 0). It
 // reports the nodes that did not answer on stderr, and counts them.
-func walkHolders(ctx context.Context, lockers []locker.NetLocker, page, most int, stderr io.Writer, fn func(*holder)) (int, error) {
+func walkHolders(ctx context.Context, lockers []locker.NetLocker, of func(resource string) int, page, most int, stderr io.Writer, fn func(*holder)) (int, error) {
 	// One cursor per node over its listing; head is its next entry, or nil
 	// once it has no more (or failed).
 	type cursor struct {
@@ -490,7 +502,7 @@ func walkHolders(ctx context.Context, lockers []locker.NetLocker, page, most int
 		if first == nil {
 			break
 		}
-		h := &holder{Entry: *first}
+		h := &holder{Entry: *first, of: of(first.Resource)}
 		for _, c := range cursors {
 			if c.head != nil && compareEntries(c.head, &h.Entry) == 0 {
 				h.nodes++
@@ -515,9 +527,9 @@ func compareEntries(a, b *locker.Entry) int {
 // gather lists every node's holders, merged by resource and UID, in that
 // order, at most max of them (all if max <= 0). It reports the nodes that
 // did not answer on stderr, and counts them.
-func gather(ctx context.Context, lockers []locker.NetLocker, max int, stderr io.Writer) ([]*holder, int, error) {
+func gather(ctx context.Context, lockers []locker.NetLocker, of func(resource string) int, max int, stderr io.Writer) ([]*holder, int, error) {
 	var list []*holder
-	failed, err := walkHolders(ctx, lockers, 1000, max, stderr, func(h *holder) { list = append(list, h) })
+	failed, err := walkHolders(ctx, lockers, of, 1000, max, stderr, func(h *holder) { list = append(list, h) })
 	return list, failed, err
 }
 

@@ -21,7 +21,7 @@ import (
 // Waiters are the holders that the nodes record as waiting for a resource:
 // acquisitions that named a holder (dsync.WithHolder) and were refused;
 // anonymous acquisitions wait unseen.
-func top(ctx context.Context, lockers []locker.NetLocker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func top(ctx context.Context, lockers []locker.NetLocker, of func(resource string) int, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("top", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("n", 10, "rows in each table")
@@ -41,7 +41,7 @@ func top(ctx context.Context, lockers []locker.NetLocker, args []string, getenv 
 	}
 	live := !*once && !*asJSON && isTerminal(stdout)
 	for {
-		f, err := takeFrame(ctx, lockers, *n)
+		f, err := takeFrame(ctx, lockers, of, *n)
 		if err != nil {
 			return err
 		}
@@ -89,9 +89,9 @@ type contendedJSON struct {
 
 // takeFrame reads the nodes' holders and waits, and keeps the n oldest
 // holders and the n resources with the most waiters.
-func takeFrame(ctx context.Context, lockers []locker.NetLocker, n int) (*frame, error) {
+func takeFrame(ctx context.Context, lockers []locker.NetLocker, of func(resource string) int, n int) (*frame, error) {
 	f := &frame{Time: time.Now().UTC(), Nodes: len(lockers)}
-	list, failed, err := gather(ctx, lockers, 0, io.Discard)
+	list, failed, err := gather(ctx, lockers, of, 0, io.Discard)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func takeFrame(ctx context.Context, lockers []locker.NetLocker, n int) (*frame, 
 		}
 		return strings.Compare(a.Resource, b.Resource)
 	})
-	f.Oldest = holdersJSON(list[:min(n, len(list))], len(lockers))
+	f.Oldest = holdersJSON(list[:min(n, len(list))])
 
 	byResource := map[string][]*holder{}
 	for _, h := range list {
@@ -128,7 +128,7 @@ func takeFrame(ctx context.Context, lockers []locker.NetLocker, n int) (*frame, 
 	}
 	for res, ws := range waiters {
 		f.Waiting += len(ws)
-		f.Contended = append(f.Contended, contendedJSON{Resource: res, Waiters: len(ws), Holders: holdersJSON(byResource[res], len(lockers))})
+		f.Contended = append(f.Contended, contendedJSON{Resource: res, Waiters: len(ws), Holders: holdersJSON(byResource[res])})
 	}
 	slices.SortFunc(f.Contended, func(a, b contendedJSON) int {
 		if a.Waiters != b.Waiters {
@@ -187,11 +187,11 @@ type holderJSON struct {
 	Fence          uint64  `json:"fence"`
 }
 
-func holdersJSON(list []*holder, of int) []holderJSON {
+func holdersJSON(list []*holder) []holderJSON {
 	out := make([]holderJSON, 0, len(list))
 	for _, h := range list {
 		out = append(out, holderJSON{
-			Resource: h.Resource, Mode: h.mode(), Nodes: h.nodes, Of: of,
+			Resource: h.Resource, Mode: h.mode(), Nodes: h.nodes, Of: h.of,
 			HeldForSeconds: time.Duration(h.HeldFor).Seconds(),
 			Owner:          h.Owner, Source: h.Source, Holder: h.Holder, UID: h.UID, Quorum: h.Quorum, Fence: h.Fence,
 		})
