@@ -268,7 +268,7 @@ func (b *Barrier) join(ctx context.Context, opts Options) error {
 // allArrived asks the nodes who holds names and reports whether each has a
 // holder on some node. The error says why the answer may be incomplete.
 func (b *Barrier) allArrived(ctx context.Context, names []string) (bool, error) {
-	answers, answered, errs := b.ds.queryAll(ctx, names)
+	answers, _, errs := b.ds.queryAll(ctx, names)
 	for i := range names {
 		seen := false
 		for _, a := range answers {
@@ -278,9 +278,8 @@ func (b *Barrier) allArrived(ctx context.Context, names []string) (bool, error) 
 			}
 		}
 		if !seen {
-			if need := len(b.ds.lockers) - b.ds.ReadQuorum() + 1; answered < need {
-				return false, fmt.Errorf("%w: %d of %d nodes answered, %d needed to see every arrival: %w",
-					ErrNoQuorum, answered, len(b.ds.lockers), need, nodeErrors(errs))
+			if short, ok := b.ds.seesEveryRead(answers); !ok {
+				return false, fmt.Errorf("%w: %s to see every arrival: %w", ErrNoQuorum, short, nodeErrors(errs))
 			}
 			return false, nil
 		}

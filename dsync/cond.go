@@ -169,11 +169,9 @@ type waiter struct {
 // first. It fails with ErrNoQuorum if too few nodes answered to be sure to
 // see every registration.
 func (c *Cond) findWaiters(ctx context.Context) ([]waiter, error) {
-	answers, answered, errs := c.ds.queryAll(ctx, []string{c.waiters})
-	n := len(c.ds.lockers)
-	if need := n - c.ds.ReadQuorum() + 1; answered < need {
-		return nil, fmt.Errorf("%w: cond %q: %d of %d nodes answered, %d needed to see every waiter: %w",
-			ErrNoQuorum, c.waiters, answered, n, need, nodeErrors(errs))
+	answers, _, errs := c.ds.queryAll(ctx, []string{c.waiters})
+	if short, ok := c.ds.seesEveryRead(answers); !ok {
+		return nil, fmt.Errorf("%w: cond %q: %s to see every waiter: %w", ErrNoQuorum, c.waiters, short, nodeErrors(errs))
 	}
 	byUID := make(map[string]int64)
 	for _, a := range answers {

@@ -51,7 +51,10 @@
 // of locks across it), whatever the other sets' health. A lock on resources
 // of several sets takes them set by set in ascending order, all or nothing,
 // which cannot deadlock (see NewSets). A node may serve several sets; the
-// refresher still sends it one request per interval.
+// refresher still sends it one request per interval. A cluster changes
+// layout (grows) without stopping its clients by rolling them through
+// NewTransition, whose locks exclude those of the old layout and those of
+// the new.
 //
 // # Holding a lock
 //

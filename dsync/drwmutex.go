@@ -39,6 +39,11 @@ type Options struct {
 	// Source is recorded on the nodes to find who holds a lock. If empty,
 	// the caller's directory/file:line, like "gateway/put.go:42".
 	Source string
+
+	// ticket, if not zero, is the acquisition's place in the nodes'
+	// queues, drawn by a lock across sets for all its parts (see
+	// takeWithoutHoldAndWait); if zero, the acquisition draws its own.
+	ticket uint64
 }
 
 // DRWMutex is a distributed read-write lock on one or more resources, held by
@@ -141,12 +146,18 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 }
 
 func (m *DRWMutex) try(ctx context.Context, mode Mode) (bool, context.Context, error) {
+	return m.tryTicket(ctx, mode, 0, caller(3))
+}
+
+// tryTicket is try with the nodes' queues' order of ticket (none if 0),
+// recording source on the nodes.
+func (m *DRWMutex) tryTicket(ctx context.Context, mode Mode, ticket uint64, source string) (bool, context.Context, error) {
 	if m.parts != nil {
-		return m.acquireParts(ctx, Options{Source: caller(3)}, mode, true)
+		return m.acquireParts(ctx, Options{Source: source}, mode, true)
 	}
 	write := mode == X
 	now := m.ds.clk().Now()
-	lockCtx, err := m.attemptOnce(ctx, mode, caller(3), now, m.ds.cfg.CallTimeout, nil, 0)
+	lockCtx, err := m.attemptOnce(ctx, mode, source, now, m.ds.cfg.CallTimeout, nil, ticket)
 	if m.ds.cfg.Observer != nil {
 		o := outcomeOf(ctx, err)
 		if errors.Is(err, ErrLocked) && ctx.Err() == nil {
@@ -222,7 +233,10 @@ func (m *DRWMutex) acquire(ctx context.Context, opts Options, mode Mode) (_ cont
 		run.done(ctx, err)
 		return err
 	}
-	ticket := ds.ticket(now) // every attempt's: the acquisition's place in the nodes' queues
+	ticket := opts.ticket // every attempt's: the acquisition's place in the nodes' queues
+	if ticket == 0 {
+		ticket = ds.ticket(now)
+	}
 	// The next attempt waits on the nodes: the first does if the lock was
 	// found held lately, unless a deadlock check must come first.
 	wait := ds.cfg.MaxWait > 0 && waiting == nil && ds.contended.recent(m.names, now)

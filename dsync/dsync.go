@@ -67,6 +67,15 @@ type Dsync struct {
 	sets     []*Dsync
 	refNodes []int
 	nodeSets [][]setNode // on root of sets: per node, the sets it serves
+
+	// A layout transition (transition.go): place, on its root, maps a
+	// name to its set (nil: SetIndex over sets); groups, on a set of a
+	// transition, are the sets of the two layouts that it unites, whose
+	// quorums every lock on it must include, and writeQ and readQ its own
+	// quorums (0: a majority of its lockers).
+	place         func(name string) int
+	groups        []quorumGroup
+	writeQ, readQ int
 }
 
 // countRound counts a refresh round for Stats.
@@ -225,18 +234,35 @@ func (ds *Dsync) Lockers() int { return len(ds.lockers) }
 // write lock. Any two write quorums, and any write and read quorum, share a
 // node, and that node refuses the second grant. On a Dsync made by
 // NewSets, n is the size of a set: quorums are per set.
-func (ds *Dsync) WriteQuorum() int { return ds.setSize()/2 + 1 }
+//
+// On a set of a Dsync made by NewTransition, which unites a set of each
+// layout, it is larger: see NewTransition.
+func (ds *Dsync) WriteQuorum() int {
+	if set := ds.aSet(); set.writeQ > 0 {
+		return set.writeQ
+	}
+	return ds.setSize()/2 + 1
+}
 
 // ReadQuorum returns ceil(n/2), the number of nodes that must grant a read
 // lock; n as for WriteQuorum.
-func (ds *Dsync) ReadQuorum() int { return (ds.setSize() + 1) / 2 }
+func (ds *Dsync) ReadQuorum() int {
+	if set := ds.aSet(); set.readQ > 0 {
+		return set.readQ
+	}
+	return (ds.setSize() + 1) / 2
+}
 
 // setSize returns the number of nodes a lock is acquired on.
-func (ds *Dsync) setSize() int {
+func (ds *Dsync) setSize() int { return len(ds.aSet().lockers) }
+
+// aSet returns ds, or, on the root of sets, its first set: the one whose
+// quorums the root reports.
+func (ds *Dsync) aSet() *Dsync {
 	if ds.sets != nil {
-		return len(ds.sets[0].lockers)
+		return ds.sets[0]
 	}
-	return len(ds.lockers)
+	return ds
 }
 
 func (ds *Dsync) quorum(write bool) int {

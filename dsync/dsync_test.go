@@ -180,11 +180,27 @@ type netOnly struct{ locker.NetLocker }
 
 // Submit makes the node a locker.Submitter that answers from another
 // goroutine, through the same faults as its other methods. Once sent, a call
-// is bounded by timeout on the node's clock, not by ctx.
+// is bounded by timeout on the node's clock, not by ctx. A lock that waits
+// on a node that is up and not instrumented goes to the table's own Submit,
+// which tells the sink it is queued, and wounded, as a real node's
+// transport does (without that, split votes between waiters would wait out
+// their MaxWait instead of yielding to the older one).
 func (n *node) Submit(ctx context.Context, op locker.Op, a *locker.LockArgs, timeout time.Duration, sink locker.Sink, tag int) {
 	if err := ctx.Err(); err != nil {
 		sink.Done(tag, locker.Reply{}, fmt.Errorf("%w (%w)", err, locker.ErrNotSent))
 		return
+	}
+	if (op == locker.OpLock || op == locker.OpRLock) && a.Wait > 0 && !n.down.Load() {
+		n.mu.Lock()
+		plain := n.gate == nil && n.onLock == nil && n.locked == nil
+		if plain {
+			n.lockSeen++
+		}
+		n.mu.Unlock()
+		if plain {
+			n.Local.Submit(ctx, op, a, timeout, sink, tag)
+			return
+		}
 	}
 	go func() {
 		cctx, cancel := clock.WithTimeout(context.Background(), n.clk, timeout)

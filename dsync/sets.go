@@ -107,19 +107,29 @@ func NewSets(sets [][]locker.NetLocker, cfg Config) (*Dsync, error) {
 			members[s] = append(members[s], k)
 		}
 	}
+	return newSetsRoot(all, members, cfg)
+}
+
+// newSetsRoot returns the root of sets over the distinct nodes all, set s
+// being the nodes members[s] (indexes in all), with one refresher for all.
+func newSetsRoot(all []locker.NetLocker, members [][]int, cfg Config) (*Dsync, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	root := newDsync(all, cfg)
-	root.sets = make([]*Dsync, len(sets))
+	root.sets = make([]*Dsync, len(members))
 	root.nodeSets = make([][]setNode, len(all))
-	for s, set := range sets {
+	for s, ks := range members {
+		set := make([]locker.NetLocker, len(ks))
+		for i, k := range ks {
+			set[i] = all[k]
+		}
 		c := newDsync(set, cfg)
 		c.root = root
-		c.refNodes = members[s]
+		c.refNodes = ks
 		root.sets[s] = c
-		for i, k := range members[s] {
+		for i, k := range ks {
 			root.nodeSets[k] = append(root.nodeSets[k], setNode{s, i})
 		}
 	}
@@ -164,7 +174,16 @@ func (ds *Dsync) setFor(name string) *Dsync {
 	if ds.sets == nil {
 		return ds
 	}
-	return ds.sets[SetIndex(name, len(ds.sets))]
+	return ds.sets[ds.setIndex(name)]
+}
+
+// setIndex returns the set of name on the root of sets ds: SetIndex, or
+// the placement of a transition (transition.go).
+func (ds *Dsync) setIndex(name string) int {
+	if ds.place != nil {
+		return ds.place(name)
+	}
+	return SetIndex(name, len(ds.sets))
 }
 
 // refNode returns the refresher's index of ds's locker i.
@@ -210,11 +229,10 @@ func (ds *Dsync) setDisagreements() uint64 {
 // through ds, made by NewSets: a DRWMutex of the one set they fall into,
 // or one whose parts are those of each set, in ascending order of sets.
 func newSetsMutex(ds *Dsync, names []string) *DRWMutex {
-	n := len(ds.sets)
-	first := SetIndex(names[0], n)
+	first := ds.setIndex(names[0])
 	var idx []int // the set of each name, once one differs from the first
 	for i := 1; i < len(names); i++ {
-		if s := SetIndex(names[i], n); s != first || idx != nil {
+		if s := ds.setIndex(names[i]); s != first || idx != nil {
 			if idx == nil {
 				idx = make([]int, len(names))
 				for j := range i {
@@ -278,37 +296,51 @@ func (m *DRWMutex) acquireParts(ctx context.Context, opts Options, mode Mode, tr
 		run = adaptiveRun{a: adaptive, clk: clk, start: start}
 	}
 	partOpts := Options{Source: opts.Source}
-	holds := make([]*hold, 0, len(m.parts))
+	holds := make([]*hold, len(m.parts)) // of each part, once held
 	fail := func(err error) (bool, context.Context, error) {
 		m.releaseHolds(context.WithoutCancel(ctx), holds)
 		run.done(ctx, err)
 		return false, nil, err
 	}
-	for i, p := range m.parts {
-		var (
-			lockCtx context.Context
-			err     error
-		)
-		if try {
-			var ok bool
-			ok, lockCtx, err = p.try(ctx, mode)
-			if err == nil && !ok {
+	// take acquires part i, waiting on its nodes if need be.
+	take := func(i int) error {
+		if timeout > 0 {
+			partOpts.Timeout = timeout - clk.Since(start)
+			if partOpts.Timeout <= 0 {
+				return fmt.Errorf("dsync: lock %v: %w (set %d of %d taken)", m.names, ErrTimeout, i, len(m.parts))
+			}
+		}
+		lockCtx, err := m.parts[i].acquire(ctx, partOpts, mode)
+		if err != nil {
+			return fmt.Errorf("dsync: lock %v: %w", m.names, err)
+		}
+		holds[i] = m.parts[i].takeHold(lockCtx)
+		return nil
+	}
+	switch {
+	case try:
+		for i, p := range m.parts {
+			ok, lockCtx, err := p.tryTicket(ctx, mode, 0, opts.Source)
+			if err != nil {
+				return fail(fmt.Errorf("dsync: lock %v: %w", m.names, err))
+			}
+			if !ok {
 				m.releaseHolds(context.WithoutCancel(ctx), holds)
 				return false, nil, nil
 			}
-		} else {
-			if timeout > 0 {
-				partOpts.Timeout = timeout - clk.Since(start)
-				if partOpts.Timeout <= 0 {
-					return fail(fmt.Errorf("dsync: lock %v: %w (set %d of %d taken)", m.names, ErrTimeout, i, len(m.parts)))
-				}
+			holds[i] = p.takeHold(lockCtx)
+		}
+	case ds.place != nil:
+		partOpts.ticket = ds.ticket(start) // one place in the queues for every part, kept through restarts
+		if err := m.takeWithoutHoldAndWait(ctx, mode, partOpts, holds, take); err != nil {
+			return fail(err)
+		}
+	default:
+		for i := range m.parts {
+			if err := take(i); err != nil {
+				return fail(err)
 			}
-			lockCtx, err = p.acquire(ctx, partOpts, mode)
 		}
-		if err != nil {
-			return fail(fmt.Errorf("dsync: lock %v: %w", m.names, err))
-		}
-		holds = append(holds, p.takeHold(lockCtx))
 	}
 	h := &hold{write: mode == X, mode: mode, parts: holds}
 	h.ctx, h.cancel = context.WithCancelCause(ctx)
@@ -346,22 +378,26 @@ func (m *DRWMutex) takeHold(lockCtx context.Context) *hold {
 	panic("dsync: a part's hold is missing")
 }
 
-// releaseHolds releases holds, those of m.parts in order, at once, and
-// returns their errors joined.
+// releaseHolds releases holds, holds[i] of m.parts[i] (none if nil), at
+// once, and returns their errors joined.
 func (m *DRWMutex) releaseHolds(ctx context.Context, holds []*hold) error {
-	switch len(holds) {
-	case 0:
+	last := -1 // the last hold, released on the caller's goroutine
+	for i, h := range holds {
+		if h != nil {
+			last = i
+		}
+	}
+	if last < 0 {
 		return nil
-	case 1:
-		return m.parts[0].release(ctx, holds[0])
 	}
 	errs := make([]error, len(holds))
 	var wg sync.WaitGroup
-	last := len(holds) - 1
 	for i, h := range holds[:last] {
-		wg.Go(func() { errs[i] = m.parts[i].release(ctx, h) })
+		if h != nil {
+			wg.Go(func() { errs[i] = m.parts[i].release(ctx, h) })
+		}
 	}
-	errs[last] = m.parts[last].release(ctx, holds[last]) // on the caller's goroutine
+	errs[last] = m.parts[last].release(ctx, holds[last])
 	wg.Wait()
 	if slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
 		return errors.Join(errs...)
