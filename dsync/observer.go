@@ -158,3 +158,11 @@ func kindOf(write bool) AcquireKind {
 	}
 	return KindRead
 }
+
+// observe tells ds's Observer, if any, of the acquisition a as it ends with
+// err (acquire.go).
+func (a *acquisition) observe(err error) {
+	if a.ds.cfg.Observer != nil {
+		a.ds.observeAcquired(kindOf(a.mode == X), outcomeOf(a.ctx, err), a.start)
+	}
+}
