@@ -108,8 +108,9 @@
 //     a fencing token: DRWMutex.FencingToken returns one that is larger than
 //     every earlier holder's, without consensus (see its doc for why).
 //
-// The module's README ("Guarantees") states the same in full, with the
-// simulation's evidence for each.
+// The module's docs/guarantees.md states the same in full, with the faults
+// it does not survive; the README's "Guarantees" lists the simulation's
+// evidence for each.
 //
 // Locks are held in memory only. Every resource must always be locked through
 // the same set of nodes: two Dsyncs over different node sets do not exclude

@@ -20,8 +20,8 @@
 // the new one. The nodes of a layout refuse clients of another (Check), so
 // the two never run side by side; a deployment that grows stops its
 // clients (their locks expire, or are released), gives every node and
-// client the new list, and starts them again. See the README's section on
-// lock sets for what to do instead when locks must survive the change.
+// client the new list, and starts them again. The module's docs/sets.md
+// ("Growing") says how, and what is planned for growing under held locks.
 package layout
 
 import (
