@@ -216,19 +216,36 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 		return m.releaseParts(ctx, h)
 	}
 	ds := m.ds
+	var lost error
 	if !ds.refresher.Remove(h.uid) {
 		// Reported lost: the refresher's OnLost is force-releasing it.
 		if cause := context.Cause(h.ctx); errors.Is(cause, ErrLockLost) {
-			return fmt.Errorf("dsync: unlock %v: %w", m.names, cause)
+			lost = fmt.Errorf("dsync: unlock %v: %w", m.names, cause)
+			if !m.releaseAll {
+				return lost
+			}
+			// Released on every node all the same, and waited for: the
+			// force-release of OnLost runs in the background, and leaves
+			// no tombstone, so a grant still on its way to a node (a late
+			// answer to the acquisition) could outlive it there, for a
+			// Signal to spend itself on. The release below removes it, or
+			// leaves a tombstone that refuses it.
 		}
 	}
 	h.cancel(context.Canceled)
 	op := releaseOp(h.write)
 	n, q := len(ds.lockers), ds.modeQuorum(h.mode)
+	decide := q // the answers the collector waits for: a quorum's, or enough to tell it cannot be
 	if m.releaseAll {
-		q = n
+		// Every node's answer, whatever it says. (A collector of quorum n
+		// would decide at the first node that no longer held the lock, as
+		// every node of a signalled registration answers, and return while
+		// the releases of the others were still on their way: a Signal
+		// then found the registration still on a node, spent itself on it,
+		// and TestCondNoLostWakeup hung.)
+		q, decide = n, 0
 	}
-	c := newCollector(n, q)
+	c := newCollector(n, decide)
 	c.confirm = true
 	ds.start(ctx, op, releaseArgs(h.uid), ds.cfg.CallTimeout, ds.allNodes, c)
 	var buf [stackNodes]nodeResult
@@ -245,6 +262,8 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	}
 	ds.leaveRelease(c, op)
 	switch {
+	case lost != nil:
+		return lost
 	case held >= q:
 		return nil
 	case notHeld > n-q:
