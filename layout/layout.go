@@ -1,8 +1,8 @@
 // Package layout reads the layout of a cluster of lock nodes from
 // configuration: a list of node URLs, in MinIO's ellipsis form or not, cut
-// into lock sets of a given size (see dsync.NewSets). Every node and every
+// into lock sets of a given size (see [github.com/dsync-go/dsync/dsync.NewSets]). Every node and every
 // client of a cluster is given the same list and set size; each node keeps
-// the layout's Fingerprint and tells it to its clients (package rest sends
+// the layout's Fingerprint and tells it to its clients (package [github.com/dsync-go/dsync/rest] sends
 // it in its hello), and a client checks the nodes' fingerprints against
 // its own before it locks anything (Check). Two clients whose layouts
 // differ could lock one resource on two different sets, and both get it;
