@@ -174,7 +174,7 @@ func (a *acquisition) run() (context.Context, error) {
 		case stepDone:
 			a.adaptive.done(a.ctx, nil) // adaptive.go
 			return lockCtx, nil
-		case stepAskAgain:
+		case stepAskAgain: // at once, with the same ticket
 		case stepWaitOnNodes:
 			a.noteContended() // waiting.go
 			a.wait = true
