@@ -1,6 +1,7 @@
 // Package clock is the source of time for everything in this module that waits
-// or measures: the node table's expiry, the refresher's ticks, the client's
-// retry back-off and its validity deadline.
+// or measures: the node table's expiry ([github.com/dsync-go/dsync/locker]), the refresher's
+// ticks ([github.com/dsync-go/dsync/refresher]), the client's retry back-off and its validity
+// deadline ([github.com/dsync-go/dsync/dsync]).
 //
 // Production code uses Real. Tests and the simulation use a *Fake, whose time
 // moves only when the test calls Advance, so that a scenario that spans minutes

@@ -195,6 +195,26 @@ func (w *graphWait) check() error {
 	return nil
 }
 
+// checkDeadlock is the acquisition's deadlock check after a refused
+// attempt (acquire.go), before it asks again: it looks for a cycle through
+// its wait in the Dsync's graph (check), and, if the attempt was refused
+// because others hold the lock (locked), in the edges the nodes report
+// (checkNodes, deadlock_nodes.go). It returns an error wrapping ErrDeadlock
+// if the acquisition's holder is the victim of a cycle, and nil at once if
+// ctx names no holder.
+func (a *acquisition) checkDeadlock(locked bool) error {
+	if err := a.waiting.check(); err != nil {
+		return fmt.Errorf("dsync: lock %v: %w", a.m.names, err)
+	}
+	if locked {
+		// Held by others: look for a deadlock across processes too.
+		if err := a.waiting.checkNodes(a.ctx, a.left(a.ds.cfg.CallTimeout)); err != nil {
+			return fmt.Errorf("dsync: lock %v: %w", a.m.names, err)
+		}
+	}
+	return nil
+}
+
 // done takes the wait out of the graph, and out of the nodes' records if
 // they may have it: the acquisition ended.
 func (w *graphWait) done() {

@@ -1,8 +1,8 @@
 // Package dsync takes read and write locks on a set of nodes by quorum,
 // without consensus and without a leader.
 //
-// Every node embeds a lock table (package locker) and serves it, for example
-// over HTTP (package rest). A process creates one Dsync over the n nodes and
+// Every node embeds a lock table (package [locker]) and serves it, for
+// example over HTTP (package [github.com/dsync-go/dsync/rest]). A process creates one Dsync over the n nodes and
 // locks resources with a DRWMutex:
 //
 //	ds, err := dsync.New(lockers, dsync.Config{})
@@ -60,7 +60,7 @@
 //
 // A held lock is refreshed on every node every Config.RefreshInterval (more
 // often if the nodes' validity needs it), with one request per node for all
-// the locks of the process (package refresher). Every grant and refresh
+// the locks of the process (package [refresher]). Every grant and refresh
 // answer carries the node's validity, and the lock's deadline is the time
 // its last quorum was reached plus the smallest validity among a quorum of
 // its nodes, less a fiftieth for the rates of the clocks; Config.Validity
@@ -80,7 +80,7 @@
 // granted the acquisition, or refreshed it in the round that set the
 // deadline), and each reclaim names the restarted node's incarnation, so
 // that no reclaim grants a lock that the node may have given to another:
-// see package refresher.
+// see package [refresher].
 //
 // Unlock asks every node to release the lock and returns once a quorum has
 // confirmed the release, or can no longer, at most Config.CallTimeout later:
@@ -111,8 +111,9 @@
 //     a fencing token: DRWMutex.FencingToken returns one that is larger than
 //     every earlier holder's, without consensus (see its doc for why).
 //
-// The module's README ("Guarantees") states the same in full, with the
-// simulation's evidence for each.
+// The module's docs/guarantees.md states the same in full, with the faults
+// it does not survive; the README's "Guarantees" lists the simulation's
+// evidence for each.
 //
 // Locks are held in memory only. Every resource must always be locked through
 // the same set of nodes: two Dsyncs over different node sets do not exclude
@@ -150,7 +151,14 @@
 // # Speed
 //
 // An attempt submits its calls to the nodes without a goroutine per call
-// when a locker can take them so (locker.Submitter; the in-memory table and
-// the HTTP client of package rest both can), and the caller is woken once
-// per decision, not once per answer.
+// when a locker can take them so ([locker.Submitter]; the in-memory table
+// and the HTTP client of package [github.com/dsync-go/dsync/rest] both can),
+// and the caller is woken once per decision, not once per answer.
+//
+// # Metrics
+//
+// Config.Observer hears of every acquisition, lost lock and refresh round;
+// package [github.com/dsync-go/dsync/dsyncprom] implements it for
+// Prometheus. The path of one acquisition through this package's files is
+// told at the top of acquire.go.
 package dsync

@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/dsync-go/dsync/clock"
 	"github.com/dsync-go/dsync/locker"
-	"github.com/dsync-go/dsync/refresher"
 )
 
 // Options tune one acquisition.
@@ -145,285 +140,6 @@ func (m *DRWMutex) TryRLock(ctx context.Context) (bool, context.Context, error) 
 	return m.try(ctx, S)
 }
 
-func (m *DRWMutex) try(ctx context.Context, mode Mode) (bool, context.Context, error) {
-	return m.tryTicket(ctx, mode, 0, caller(3))
-}
-
-// tryTicket is try with the nodes' queues' order of ticket (none if 0),
-// recording source on the nodes.
-func (m *DRWMutex) tryTicket(ctx context.Context, mode Mode, ticket uint64, source string) (bool, context.Context, error) {
-	if m.parts != nil {
-		return m.acquireParts(ctx, Options{Source: source}, mode, true)
-	}
-	write := mode == X
-	now := m.ds.clk().Now()
-	lockCtx, err := m.attemptOnce(ctx, mode, source, now, m.ds.cfg.CallTimeout, nil, ticket)
-	if m.ds.cfg.Observer != nil {
-		o := outcomeOf(ctx, err)
-		if errors.Is(err, ErrLocked) && ctx.Err() == nil {
-			o = OutcomeRefused
-		}
-		m.ds.observeAcquired(kindOf(write), o, now)
-	}
-	switch {
-	case err == nil:
-		return true, lockCtx, nil
-	case ctx.Err() != nil:
-		return false, nil, fmt.Errorf("dsync: lock %v: %w", m.names, context.Cause(ctx))
-	case errors.Is(err, ErrLocked):
-		return false, nil, nil
-	}
-	return false, nil, err
-}
-
-// acquire retries attempts until one succeeds, ctx ends or the timeout
-// passes (opts.Timeout, or opts.Adaptive's, to which it reports the
-// outcome). The timeout is kept as a deadline on the Dsync's clock rather
-// than as a context: an attempt's calls are bounded by what is left of it,
-// and so is the wait before the next attempt, so that an acquisition that
-// succeeds at once costs no timer.
-//
-// The first attempt asks each node once. If others hold the lock, the
-// next ones wait on the nodes (waiting.go), one after the other with no
-// pause, until the lock is handed over; an attempt that yields to an older
-// acquisition is followed at once by the next. Only attempts that nodes
-// failed, or could not queue, are followed by a back-off.
-func (m *DRWMutex) acquire(ctx context.Context, opts Options, mode Mode) (_ context.Context, err error) {
-	if !mode.valid() {
-		return nil, fmt.Errorf("%w: dsync: lock %v: unknown mode %d", locker.ErrInvalidArgs, m.names, uint8(mode))
-	}
-	write := mode == X
-	source := opts.Source
-	if source == "" {
-		source = caller(3)
-	}
-	if m.parts != nil {
-		opts.Source = source
-		_, lockCtx, err := m.acquireParts(ctx, opts, mode, false)
-		return lockCtx, err
-	}
-	ds := m.ds
-	clk := ds.clk()
-	now := clk.Now()
-	if ds.cfg.Observer != nil {
-		start := now
-		defer func() { ds.observeAcquired(kindOf(write), outcomeOf(ctx, err), start) }()
-	}
-	timeout, adaptive := opts.bound()
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = now.Add(timeout)
-	}
-	run := adaptiveRun{a: adaptive, clk: clk, start: now} // reports the outcome to opts.Adaptive, if set
-	// left returns what is left of the timeout at now, capped at limit.
-	left := func(now time.Time, limit time.Duration) time.Duration {
-		if deadline.IsZero() {
-			return limit
-		}
-		return min(limit, deadline.Sub(now))
-	}
-	var last error
-	waiting := ds.waitFor(ctx, m.names, mode) // deadlock detection: nil unless ctx names a holder
-	defer waiting.done()
-	var intent intentWithdrawal // the last refused write attempt's, withdrawn if this gives up (intent.go)
-	giveUp := func(err error) error {
-		if mode.exclusive() {
-			ds.withdrawIntent(m.names, mode, &intent)
-		}
-		run.done(ctx, err)
-		return err
-	}
-	ticket := opts.ticket // every attempt's: the acquisition's place in the nodes' queues
-	if ticket == 0 {
-		ticket = ds.ticket(now)
-	}
-	// The next attempt waits on the nodes: the first does if the lock was
-	// found held lately, unless a deadlock check must come first.
-	wait := ds.cfg.MaxWait > 0 && waiting == nil && ds.contended.recent(m.names, now)
-	backoffs := 0 // back-offs so far
-	for first := true; ; first = false {
-		if !first {
-			now = clk.Now()
-		}
-		callTimeout := left(now, ds.cfg.CallTimeout)
-		if callTimeout <= 0 {
-			return nil, giveUp(m.gaveUp(ctx, last))
-		}
-		var lockCtx context.Context
-		var err error
-		queued := false
-		if wait {
-			lockCtx, queued, err = m.attemptWaiting(ctx, mode, source, now, ticket, ds.maxWait(left(now, ds.cfg.MaxWait)), callTimeout, &intent)
-		} else {
-			lockCtx, err = m.attemptOnce(ctx, mode, source, now, callTimeout, &intent, ticket)
-		}
-		if err == nil {
-			run.done(ctx, nil)
-			return lockCtx, nil
-		}
-		if ctx.Err() != nil {
-			return nil, giveUp(m.gaveUp(ctx, last))
-		}
-		if errors.Is(err, errYielded) {
-			continue // at once, with the same ticket: the older one goes first
-		}
-		now = clk.Now()
-		cutShort := left(now, ds.cfg.CallTimeout) <= 0
-		if !errors.Is(err, ErrLocked) && !errors.Is(err, ErrNoQuorum) {
-			if cutShort {
-				return nil, giveUp(m.gaveUp(ctx, last))
-			}
-			return nil, err // invalid request, or closed
-		}
-		if last == nil || !cutShort {
-			last = err // an attempt cut short by the timeout says less than the one before
-		}
-		if err := waiting.check(); err != nil {
-			return nil, giveUp(fmt.Errorf("dsync: lock %v: %w", m.names, err))
-		}
-		if errors.Is(err, ErrLocked) {
-			// Held by others: look for a deadlock across processes too.
-			if err := waiting.checkNodes(ctx, left(now, ds.cfg.CallTimeout)); err != nil {
-				return nil, giveUp(fmt.Errorf("dsync: lock %v: %w", m.names, err))
-			}
-			if ds.cfg.MaxWait > 0 && !wait {
-				ds.contended.note(m.names, now)
-			}
-			if ds.cfg.MaxWait > 0 && (!wait || queued) {
-				// Wait on the nodes, at once: the first time the lock is
-				// found held, and again after a wait the nodes kept.
-				wait = true
-				continue
-			}
-		}
-		// Nodes failed, or cannot queue: back off.
-		pause := ds.backoff(backoffs)
-		backoffs++
-		if restarting := (*RestartingError)(nil); errors.As(err, &restarting) && restarting.graceOnly {
-			// Every node that did not grant is in its grace period, which
-			// ends when it said: asking before then is no use. (With nodes
-			// that failed, one may come back sooner: back off as usual.)
-			pause = max(pause, restarting.RetryAfter+ds.backoff(0)/4)
-		}
-		if w := left(now, pause); w < pause {
-			// The timeout passes first: wait for it, then give up.
-			if w > 0 {
-				clock.Sleep(ctx, clk, w)
-			}
-			return nil, giveUp(m.gaveUp(ctx, last))
-		}
-		if !clock.Sleep(ctx, clk, pause) {
-			return nil, giveUp(m.gaveUp(ctx, last))
-		}
-	}
-}
-
-// gaveUp reports why acquisition stopped, the caller's ctx or
-// Options.Timeout, wrapping the last attempt's error if there was one.
-func (m *DRWMutex) gaveUp(ctx context.Context, last error) error {
-	var why error = ErrTimeout
-	if ctx.Err() != nil {
-		why = context.Cause(ctx)
-	}
-	if last == nil {
-		return fmt.Errorf("dsync: lock %v: %w", m.names, why)
-	}
-	return fmt.Errorf("dsync: lock %v: %w (last attempt: %w)", m.names, why, last)
-}
-
-// attemptOnce asks the nodes once, at now, each call bounded by timeout, and on
-// success records and registers the hold, whose context derives from ctx. A
-// failed attempt returns an error wrapping ErrLocked or ErrNoQuorum, the
-// nodes' ErrInvalidArgs, or ctx's cause if ctx ended first. A nil intent
-// says the caller will not retry (TryLock): nodes then declare no writer
-// intent. Otherwise a failed write attempt is noted in intent, for the
-// caller to withdraw if it gives up (intent.go).
-func (m *DRWMutex) attemptOnce(ctx context.Context, mode Mode, source string, now time.Time, timeout time.Duration, intent *intentWithdrawal, ticket uint64) (context.Context, error) {
-	write := mode == X
-	once := intent == nil
-	args, holder, named, err := m.lockArgs(ctx, mode, source, once)
-	if err != nil {
-		return nil, err
-	}
-	args.Ticket = ticket
-	ds := m.ds
-	a, ok := ds.tryAcquire(ctx, write, args, now, timeout)
-	if !ok && mode.exclusive() && !once && a.state != nil {
-		intent.note(args.UID, a.state)
-	}
-	if !ok {
-		if a.gaveUp != nil {
-			return nil, fmt.Errorf("dsync: lock %v: %w", m.names, a.gaveUp)
-		}
-		if a.invalid != nil {
-			return nil, a.invalid
-		}
-		return nil, a.err(m.names, args.Quorum, len(ds.lockers))
-	}
-	return m.register(ctx, mode, args, a, holder, named), nil
-}
-
-// lockArgs returns the arguments of a new attempt, with a new UID, and the
-// holder that ctx names for deadlock detection (see WithHolder), if it
-// names one; once says the caller will not retry (TryLock). It fails if the
-// mutex is invalid, the Dsync is closed, or ctx has ended.
-func (m *DRWMutex) lockArgs(ctx context.Context, mode Mode, source string, once bool) (args locker.LockArgs, holder string, named bool, err error) {
-	if m.err != nil {
-		return args, "", false, m.err
-	}
-	ds := m.ds
-	if ds.closed.Load() {
-		return args, "", false, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return args, "", false, fmt.Errorf("dsync: lock %v: %w", m.names, context.Cause(ctx))
-	}
-	args = locker.LockArgs{
-		UID: ds.newUID(), Resources: m.names, Owner: ds.cfg.Owner, Source: source, Quorum: ds.modeQuorum(mode), Mode: mode.wire(),
-		NoIntent:  once, // a writer that will not retry must not hold readers back (nor be recorded as waiting)
-		PublicUID: m.publicUID,
-	}
-	holder, named = holderFrom(ctx) // deadlock detection: see WithHolder
-	if named {
-		args.Holder = ds.holderName(holder)
-	}
-	return args, holder, named, nil
-}
-
-// register records the hold that attempt a won with args, registers it
-// with the refresher, and returns its context, derived from ctx.
-func (m *DRWMutex) register(ctx context.Context, mode Mode, args locker.LockArgs, a attempt, holder string, named bool) context.Context {
-	ds := m.ds
-	write := mode == X
-	h := &hold{uid: args.UID, write: write, mode: mode, fence: a.fence}
-	h.ctx, h.cancel = context.WithCancelCause(ctx)
-	m.mu.Lock()
-	if write {
-		m.write = h
-	} else {
-		m.reads = append(m.reads, h)
-	}
-	m.mu.Unlock()
-	if named {
-		ds.trackHold(holder, m.names, mode, h.ctx) // deadlock detection
-	}
-	v := a.validity(args.Quorum)
-	ds.refresher.Add(refresher.Lock{
-		UID: args.UID, Quorum: args.Quorum, Acquired: a.sent, Validity: v,
-		Write: write, Args: args, Held: ds.refHeld(a.held(v)), // for reclaims on nodes that restart
-		OnLost: func(err error) { m.lost(h, err) },
-		Nodes:  ds.refNodes, // nil (every node) but on a set of NewSets
-	})
-	a.doneHeld(ds) // the nodes that grant from now on are marked too
-	// Close sets closed before it reports the registered locks lost: a lock
-	// registered after that report is caught here, so none is left
-	// unrefreshed with a live context.
-	if ds.closed.Load() && ds.refresher.Remove(args.UID) {
-		m.lost(h, fmt.Errorf("%w (lock %s)", refresher.ErrStopped, args.UID))
-	}
-	return h.ctx
-}
-
 // lost is called by the refresher when h is lost: it cancels the holder's
 // context and force-releases what is left of the lock on the nodes.
 func (m *DRWMutex) lost(h *hold, err error) {
@@ -505,19 +221,36 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 		return m.releaseParts(ctx, h)
 	}
 	ds := m.ds
+	var lost error
 	if !ds.refresher.Remove(h.uid) {
 		// Reported lost: the refresher's OnLost is force-releasing it.
 		if cause := context.Cause(h.ctx); errors.Is(cause, ErrLockLost) {
-			return fmt.Errorf("dsync: unlock %v: %w", m.names, cause)
+			lost = fmt.Errorf("dsync: unlock %v: %w", m.names, cause)
+			if !m.releaseAll {
+				return lost
+			}
+			// Released on every node all the same, and waited for: the
+			// force-release of OnLost runs in the background, and leaves
+			// no tombstone, so a grant still on its way to a node (a late
+			// answer to the acquisition) could outlive it there, for a
+			// Signal to spend itself on. The release below removes it, or
+			// leaves a tombstone that refuses it.
 		}
 	}
 	h.cancel(context.Canceled)
 	op := releaseOp(h.write)
 	n, q := len(ds.lockers), ds.modeQuorum(h.mode)
+	decide := q // the answers the collector waits for: a quorum's, or enough to tell it cannot be
 	if m.releaseAll {
-		q = n
+		// Every node's answer, whatever it says. (A collector of quorum n
+		// would decide at the first node that no longer held the lock, as
+		// every node of a signalled registration answers, and return while
+		// the releases of the others were still on their way: a Signal
+		// then found the registration still on a node, spent itself on it,
+		// and TestCondNoLostWakeup hung.)
+		q, decide = n, 0
 	}
-	c := newCollector(n, q)
+	c := newCollector(n, decide)
 	c.confirm = true
 	ds.start(ctx, op, releaseArgs(h.uid), ds.cfg.CallTimeout, ds.allNodes, c)
 	var buf [stackNodes]nodeResult
@@ -534,6 +267,8 @@ func (m *DRWMutex) release(ctx context.Context, h *hold) error {
 	}
 	ds.leaveRelease(c, op)
 	switch {
+	case lost != nil:
+		return lost
 	case held >= q:
 		return nil
 	case notHeld > n-q:
@@ -570,36 +305,4 @@ func (m *DRWMutex) Fence() uint64 {
 		return 0
 	}
 	return m.write.fence
-}
-
-// sources caches the file:line of each call site by program counter:
-// resolving a frame costs far more than finding its counter, and a process
-// has few call sites.
-var sources sync.Map // uintptr -> string
-
-// shortFile returns the last directory and the name of a source file, like
-// "loader/object.go": enough to find the call site, short enough to send
-// with every lock call.
-func shortFile(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		if j := strings.LastIndexByte(path[:i], '/'); j >= 0 {
-			return path[j+1:]
-		}
-	}
-	return path
-}
-
-// caller returns the file:line skip frames up, for Options.Source.
-func caller(skip int) string {
-	var pc [1]uintptr
-	if runtime.Callers(skip+1, pc[:]) == 0 {
-		return "unknown"
-	}
-	if s, ok := sources.Load(pc[0]); ok {
-		return s.(string)
-	}
-	frame, _ := runtime.CallersFrames(pc[:]).Next()
-	s := shortFile(frame.File) + ":" + strconv.Itoa(frame.Line)
-	sources.Store(pc[0], s)
-	return s
 }

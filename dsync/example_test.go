@@ -43,6 +43,36 @@ func ExampleNewDRWMutex() {
 	// write quorum: 2 of 3
 }
 
+// TryLock makes one attempt and does not wait: a lock held by another
+// client is a false with a nil error, not a failure.
+func ExampleDRWMutex_TryLock() {
+	ds, err := dsync.New(threeNodes(), dsync.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ds.Close()
+	ctx := context.Background()
+
+	holder := dsync.NewDRWMutex(ds, "bucket/object")
+	if _, err := holder.GetLock(ctx, dsync.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	m := dsync.NewDRWMutex(ds, "bucket/object")
+	ok, _, err := m.TryLock(ctx)
+	fmt.Println("while held:", ok, err)
+
+	holder.Unlock(ctx)
+	ok, lockCtx, err := m.TryLock(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Unlock(ctx)
+	fmt.Println("once released:", ok, lockCtx.Err() == nil)
+	// Output:
+	// while held: false <nil>
+	// once released: true true
+}
+
 func ExampleDRWMutex_GetRLock() {
 	ds, _ := dsync.New(threeNodes(), dsync.Config{})
 	defer ds.Close()

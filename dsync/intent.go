@@ -61,3 +61,12 @@ func (ds *Dsync) withdrawIntent(names []string, mode Mode, w *intentWithdrawal) 
 func withdrawalArgs(uid string, names []string, mode locker.Mode) locker.LockArgs {
 	return locker.LockArgs{UID: uid, Resources: names, Mode: mode}
 }
+
+// withdrawIntent withdraws what the acquisition a declared, as it gives up
+// (acquire.go): the intent of its last refused attempt, if its mode is
+// exclusive (IX, SIX or X).
+func (a *acquisition) withdrawIntent() {
+	if a.mode.exclusive() {
+		a.ds.withdrawIntent(a.m.names, a.mode, &a.intent)
+	}
+}

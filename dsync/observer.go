@@ -40,6 +40,8 @@ const (
 	KindPermit                    // Semaphore.Acquire
 )
 
+// String returns the kind's name, as metrics label it: "write", "read"
+// or "permit".
 func (k AcquireKind) String() string {
 	switch k {
 	case KindWrite:
@@ -65,6 +67,8 @@ const (
 	OutcomeError                    // anything else: ErrClosed, invalid names, a node's ErrInvalidArgs
 )
 
+// String returns the outcome's name, as metrics label it: "acquired",
+// "refused", "timeout", "cancelled", "no_quorum", "deadlock" or "error".
 func (o Outcome) String() string {
 	switch o {
 	case OutcomeAcquired:
@@ -112,6 +116,8 @@ const (
 	LossAtRelease                  // found at Unlock: too few nodes still held it
 )
 
+// String returns the cause's name, as metrics label it: "not_held",
+// "expired", "stopped" or "at_release".
 func (c LossCause) String() string {
 	switch c {
 	case LossNotHeld:
@@ -152,9 +158,19 @@ func (ds *Dsync) observeLost(cause LossCause) {
 	}
 }
 
+// kindOf returns the kind of a lock acquisition: KindWrite if write,
+// otherwise KindRead.
 func kindOf(write bool) AcquireKind {
 	if write {
 		return KindWrite
 	}
 	return KindRead
+}
+
+// observe tells ds's Observer, if any, of the acquisition a as it ends with
+// err (acquire.go).
+func (a *acquisition) observe(err error) {
+	if a.ds.cfg.Observer != nil {
+		a.ds.observeAcquired(kindOf(a.mode == X), outcomeOf(a.ctx, err), a.start)
+	}
 }

@@ -418,6 +418,7 @@ type RestartingError struct {
 	errs      error  // the nodes' errors, if any
 }
 
+// Error describes the attempt, when to retry, and the nodes' errors.
 func (e *RestartingError) Error() string {
 	s := fmt.Sprintf("dsync: nodes restarting, retry after %v: %s", e.RetryAfter.Round(time.Millisecond), e.msg)
 	if e.errs != nil {
@@ -438,6 +439,7 @@ func (e *RestartingError) Unwrap() error { return e.errs }
 // nodeErrors is the errors of several nodes, on one line.
 type nodeErrors []error
 
+// Error joins the nodes' errors with semicolons.
 func (e nodeErrors) Error() string {
 	parts := make([]string, len(e))
 	for i, err := range e {
@@ -446,4 +448,5 @@ func (e nodeErrors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// Unwrap returns the nodes' errors, for errors.Is and errors.As.
 func (e nodeErrors) Unwrap() []error { return e }

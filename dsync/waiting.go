@@ -379,3 +379,20 @@ func (c *contended) note(names []string, now time.Time) {
 	}
 	c.n.Store(int32(len(c.m)))
 }
+
+// waitsAtFirst reports whether the first attempt of the acquisition a
+// waits on the nodes (acquire.go): if one of its resources was found held
+// lately (contended), unless a deadlock check must come first (a holder is
+// named, deadlock.go): the check follows a refused attempt.
+func (a *acquisition) waitsAtFirst() bool {
+	return a.ds.cfg.MaxWait > 0 && a.waiting == nil && a.ds.contended.recent(a.m.names, a.now)
+}
+
+// noteContended remembers a's resources as contended the first time an
+// attempt of the acquisition a finds them held (acquire.go), so that the
+// next acquisitions of them wait on the nodes at once.
+func (a *acquisition) noteContended() {
+	if !a.wait {
+		a.ds.contended.note(a.m.names, a.now)
+	}
+}

@@ -1,8 +1,8 @@
 // Package dsyncprom exports dsync's metrics to Prometheus: a node's
-// (NodeMetrics, which a rest.Server feeds through ServerConfig.Observer
-// and which reads the lock table at every scrape) and a client process's
-// (ClientMetrics, which reads rest.Client and dsync.Dsync statistics at
-// every scrape).
+// (NodeMetrics, which a [rest.Server] feeds through
+// [rest.ServerConfig].Observer and which reads the lock table at every
+// scrape) and a client process's (ClientMetrics, which reads [rest.Client]
+// and [dsync.Dsync] statistics at every scrape).
 //
 // It is a package of its own so that a program that embeds dsync without
 // it never compiles Prometheus: rest and dsync know nothing of it.

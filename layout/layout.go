@@ -1,8 +1,8 @@
 // Package layout reads the layout of a cluster of lock nodes from
 // configuration: a list of node URLs, in MinIO's ellipsis form or not, cut
-// into lock sets of a given size (see dsync.NewSets). Every node and every
+// into lock sets of a given size (see [github.com/dsync-go/dsync/dsync.NewSets]). Every node and every
 // client of a cluster is given the same list and set size; each node keeps
-// the layout's Fingerprint and tells it to its clients (package rest sends
+// the layout's Fingerprint and tells it to its clients (package [github.com/dsync-go/dsync/rest] sends
 // it in its hello), and a client checks the nodes' fingerprints against
 // its own before it locks anything (Check). Two clients whose layouts
 // differ could lock one resource on two different sets, and both get it;
@@ -20,8 +20,8 @@
 // the new one. The nodes of a layout refuse clients of another (Check), so
 // the two never run side by side; a deployment that grows stops its
 // clients (their locks expire, or are released), gives every node and
-// client the new list, and starts them again. See the README's section on
-// lock sets for what to do instead when locks must survive the change.
+// client the new list, and starts them again. The module's docs/sets.md
+// ("Growing") says how, and what is planned for growing under held locks.
 package layout
 
 import (

@@ -3,7 +3,7 @@
 //
 // A node holds, for each locked resource, either one writer or any number of
 // readers, each identified by the UID of the acquisition. The quorum client
-// (package dsync) sends the same request, with the same UID, to every node and
+// (package [github.com/dsync-go/dsync/dsync]) sends the same request, with the same UID, to every node and
 // counts the grants; this package knows nothing of quorums, networks or other
 // nodes, and imports nothing else of this module.
 //
@@ -73,6 +73,7 @@
 // # Wire types
 //
 // The request and reply types in wire.go are encoded with MessagePack by
-// generated code (wire_gen.go); package rest sends them over HTTP.
-// Subpackage lockertest is the conformance suite every NetLocker must pass.
+// generated code (wire_gen.go); package [github.com/dsync-go/dsync/rest] sends them over HTTP.
+// Subpackage [github.com/dsync-go/dsync/locker/lockertest] is the conformance suite every
+// NetLocker must pass.
 package locker

@@ -278,13 +278,13 @@ func (r RefreshReply) IsZero() bool {
 // on the node's own clock and sent as durations, never as timestamps, so that
 // nothing compares clocks of different machines.
 type Entry struct {
-	Resource string `msg:"r"`
-	UID      string `msg:"u"`
-	Owner    string `msg:"o"`
-	Source   string `msg:"s"`
-	Write    bool   `msg:"w"`
-	Quorum   int    `msg:"q"`
-	Fence    uint64 `msg:"f"`
+	Resource string `msg:"r"` // the resource held
+	UID      string `msg:"u"` // the grant's UID
+	Owner    string `msg:"o"` // LockArgs.Owner: the process that holds it
+	Source   string `msg:"s"` // LockArgs.Source: the call site that took it
+	Write    bool   `msg:"w"` // a write lock (Mode is ModeX)
+	Quorum   int    `msg:"q"` // LockArgs.Quorum: how many nodes the client needed
+	Fence    uint64 `msg:"f"` // the grant's fence (Reply.Fence)
 	// HeldFor is how long ago the node granted the lock, in nanoseconds.
 	HeldFor int64 `msg:"h"`
 	// SinceRefresh is how long ago the node last refreshed it, in nanoseconds.

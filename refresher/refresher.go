@@ -1,6 +1,7 @@
 // Package refresher keeps the locks a process holds alive on the nodes that
 // granted them, reclaims them on nodes that restarted, and tells each lock's
-// owner when it is lost.
+// owner when it is lost. Package [github.com/dsync-go/dsync/dsync] keeps its held
+// locks with one; the nodes are [locker.NetLocker]s.
 //
 // One Refresher serves every lock of a quorum client. Every round it sends
 // each node one Refresh request carrying the UIDs of all the locks it holds,

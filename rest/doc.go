@@ -1,7 +1,8 @@
 // Package rest carries a node's lock table over HTTP: Server serves any
-// locker.NetLocker (normally a *locker.Local), and Client is a
-// locker.NetLocker and locker.Lister that talks to one Server. The quorum
-// client in package dsync holds one Client per node and knows nothing of HTTP.
+// [locker.NetLocker] (normally a *[locker.Local]), and Client is a
+// [locker.NetLocker] and [locker.Lister] that talks to one Server. The quorum
+// client in package [github.com/dsync-go/dsync/dsync] holds one Client per node and knows
+// nothing of HTTP.
 //
 //	table, err := locker.Open(locker.Config{StateDir: "/var/lib/dsync-node"})
 //	srv, err := rest.NewServer(table, rest.ServerConfig{Secret: secret})

@@ -77,6 +77,7 @@ type VersionError struct {
 	Node int
 }
 
+// Error names the node, both versions, and which side to upgrade.
 func (e *VersionError) Error() string {
 	if e.Node == 0 {
 		return fmt.Sprintf("rest: %s answered without a %s header: it speaks protocol 1 or is not a dsync node; this client speaks protocol %d (upgrade the node)",

@@ -78,6 +78,7 @@ func (c *Certificates) changedOnDisk() bool {
 	return [2]fileStamp{stampOf(c.certFile), stampOf(c.keyFile)} != c.stamp
 }
 
+// String returns the certificate file's name, for logs.
 func (c *Certificates) String() string { return c.certFile }
 
 // CAPool is a bundle of CA certificates read from a PEM file: the roots a
@@ -122,18 +123,25 @@ func (p *CAPool) Reload() (changed bool, err error) {
 // Pool returns the pool loaded last.
 func (p *CAPool) Pool() *x509.CertPool { return p.pool.Load() }
 
+// changedOnDisk reports whether the file differs from what was read last.
 func (p *CAPool) changedOnDisk() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return stampOf(p.file) != p.stamp
 }
 
+// String returns the CA bundle's file name, for logs.
 func (p *CAPool) String() string { return p.file }
 
 // Reloadable is a Certificates or a CAPool: TLS material read from files.
 type Reloadable interface {
+	// Reload reads the files again and reports whether they changed since
+	// they were read last; on an error the material read before is kept.
 	Reload() (changed bool, err error)
+	// changedOnDisk reports whether the files differ, by size or
+	// modification time, from what was read last.
 	changedOnDisk() bool
+	// String names the file, for logs.
 	String() string
 }
 

@@ -48,8 +48,8 @@ const (
 
 // ErrorReply is the body of every response whose status is not 200.
 type ErrorReply struct {
-	Code    Code   `msg:"c"`
-	Message string `msg:"m"`
+	Code    Code   `msg:"c"` // what went wrong, for programs
+	Message string `msg:"m"` // what went wrong, in words, for people
 }
 
 // Verb names the operation of one entry of a batch.

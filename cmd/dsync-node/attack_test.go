@@ -2,7 +2,8 @@ package main
 
 // The attack suite: what an attacker on the storage network tried against
 // dsync-node, reproduced against a real node process, each with the outcome
-// the node must now give. See the README's "Security" section.
+// the node must now give. See the README's "Security" section, and the
+// module's docs/security.md for the table of attacks and outcomes.
 
 import (
 	"bufio"
