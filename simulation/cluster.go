@@ -159,8 +159,10 @@ type Config struct {
 
 	// Quiesce blocks until every goroutine of the run waits on the clock or
 	// on another goroutine, so that the driver may advance the virtual
-	// clock. Tests pass testing/synctest.Wait, which is exact; if nil, a
-	// heuristic that watches the run's activity is used (see Heuristic).
+	// clock. The simulated transport requires it: the run goes inside a
+	// testing/synctest bubble and passes synctest.Wait, which is exact
+	// (tests call synctest.Test; the dsync-sim command does too, with a
+	// *testing.T of its own). The real-clock transports ignore it.
 	Quiesce func()
 	// MaxVirtual bounds a run's virtual time. If zero, 1h.
 	MaxVirtual time.Duration
@@ -229,6 +231,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("simulation: negative clock rate in NodeRates %v or ClientRates %v", c.NodeRates, c.ClientRates)
 	case c.SetSize < 0 || c.SetSize > 0 && c.Nodes%c.SetSize != 0:
 		return fmt.Errorf("simulation: %d nodes are not sets of %d", c.Nodes, c.SetSize)
+	case c.Transport == TransportSim && c.Quiesce == nil:
+		return errors.New("simulation: Config.Quiesce is required on the simulated transport: run inside a testing/synctest bubble and pass synctest.Wait")
 	case c.Transport != TransportSim && (c.ClockDrift > 0 || slices.ContainsFunc(append(slices.Clone(c.NodeRates), c.ClientRates...), func(r float64) bool { return r > 0 && r != 1 })):
 		return errors.New("simulation: clock rates other than 1 need the simulated transport: the real-clock tiers run every process on the machine's clock")
 	}
@@ -431,9 +435,6 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, WaitExpiry: cfg.WaitExpiry, SweepInterval: -1},
 		})
 		c.quiesce = cfg.Quiesce
-		if c.quiesce == nil {
-			c.quiesce = Heuristic(c)
-		}
 	case TransportHTTP, TransportNetns:
 		c.Clock = clock.Real()
 		hc := HTTPConfig{

@@ -86,10 +86,11 @@
 // Config.ClockDrift each runs at its own rate, and a stopped process's clock
 // holds its timers until the process continues. The driver advances the
 // fake to the next pending timer only when every goroutine of the run
-// waits, so a run that spans minutes of lock validity takes milliseconds. Tests run each scenario
-// inside a testing/synctest bubble, where synctest.Wait tells exactly when
-// that is. The dsync-sim command cannot use a bubble and uses Heuristic
-// instead, which inspects the scheduler.
+// waits, so a run that spans minutes of lock validity takes milliseconds.
+// Every run goes inside a testing/synctest bubble, where synctest.Wait
+// tells exactly when that is (Config.Quiesce): tests call synctest.Test,
+// and so does the dsync-sim command, with a *testing.T it gets from the
+// testing package's runner.
 //
 // A run is a pure function of its seed in what the seed decides: the fault
 // schedule, every client's workload choices (resource, mode, hold and think

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
@@ -68,10 +67,6 @@ type NetworkConfig struct {
 type Network struct {
 	cfg NetworkConfig
 	clk clock.Clock
-
-	// activity counts the steps of calls, for the heuristic that decides
-	// when a run outside a synctest bubble is quiescent.
-	activity atomic.Int64
 
 	mu      sync.Mutex // guards everything below
 	links   [][]*Link  // [client][node]
@@ -580,8 +575,6 @@ func (l *Link) plan(d int) leg {
 func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local) (R, error)) (R, error) {
 	var zero R
 	n := l.net
-	n.activity.Add(1)
-	defer n.activity.Add(1)
 	fail := func(cause error) (R, error) {
 		n.mu.Lock()
 		l.online = false
@@ -609,7 +602,6 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	if err := l.sleep(ctx, req.delay); err != nil {
 		return fail(err)
 	}
-	n.activity.Add(1)
 	// The request is taken when the node is not stopped.
 	if err := l.waitNode(ctx); err != nil {
 		return fail(err)
@@ -633,7 +625,6 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	if serr := l.sleep(ctx, rep.delay); serr != nil {
 		return fail(serr)
 	}
-	n.activity.Add(1)
 	n.mu.Lock()
 	crashed := nd.epoch != epoch
 	n.mu.Unlock()

@@ -21,11 +21,12 @@
 //
 //	go run ./simulation/cmd/dsync-sim -scenarios double-grant-restart,paused-past-expiry -drift 0.009 -seeds 50
 //
-// Runs here are outside a testing/synctest bubble, so the simulation decides
-// when all goroutines wait by a heuristic (see simulation.Heuristic): a run is
-// a pure function of its seed as far as the fault schedule and the workload
-// go, but goroutine interleavings may differ between runs. The replay command
-// it prints runs the same seed under go test in a bubble.
+// In the simulated tier every run is a testing/synctest bubble of its own, as
+// under go test (see withTestingT), where the virtual clock moves exactly
+// when every goroutine of the run waits; -parallel runs (GOMAXPROCS by
+// default) go on at once, each in its bubble. A run is a function of its
+// seed: the replay command printed for a failing run, the same command for
+// that one seed, replays it.
 package main
 
 import (
@@ -33,8 +34,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"testing"
+	"testing/synctest"
 	"text/tabwriter"
 	"time"
 
@@ -42,7 +47,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, withTestingT))
 }
 
 type options struct {
@@ -57,7 +62,10 @@ type options struct {
 	drift                       float64
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run runs the command with args. withT calls its function with the
+// *testing.T that the runs' bubbles hang from (synctest.Test needs one):
+// main's starts the testing package's runner, tests pass their own.
+func run(args []string, stdout, stderr io.Writer, withT func(func(*testing.T)) bool) int {
 	var o options
 	fs := flag.NewFlagSet("dsync-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -69,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.seeds, "seeds", 20, "runs per scenario (seeds seed, seed+1, ...)")
 	fs.Uint64Var(&o.seed, "seed", 0, "first seed")
 	fs.DurationVar(&o.duration, "duration", 0, "stop starting new runs after this much wall-clock time (0: no limit)")
-	fs.IntVar(&o.parallel, "parallel", 1, "runs at once; more than 1 makes the quiescence heuristic, which watches the whole process, less exact")
+	fs.IntVar(&o.parallel, "parallel", 0, "runs at once, each in a bubble of its own (simulated tier); 0: GOMAXPROCS")
 	fs.BoolVar(&o.verbose, "v", false, "print every run")
 	fs.Float64Var(&o.drift, "drift", 0, "clock drift: every process's clock rate drawn within ±drift, in scenarios that do not set their own (simulated tier only)")
 	fs.StringVar(&o.transport, "transport", "sim", "sim (in-process network, virtual time), http (rest over loopback through fault-injecting proxies, real time) or netns (http with every node in its own network namespace; Linux, root)")
@@ -121,6 +129,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	if o.parallel <= 0 {
+		o.parallel = runtime.GOMAXPROCS(0)
+	}
+	code := 2
+	withT(func(t *testing.T) { code = runAll(t, list, o, transport, stdout, stderr) })
+	return code
+}
+
+// runAll runs every scenario of list and prints their tables; t is what the
+// runs' bubbles hang from.
+func runAll(t *testing.T, list []simulation.Scenario, o options, transport simulation.Transport, stdout, stderr io.Writer) int {
 	start := time.Now()
 	var failures []string
 	var refused []string   // per scenario: writes a fenced register refused
@@ -134,7 +153,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
 	for _, s := range list {
-		results := runSeeds(s, o, start, stderr)
+		results := runSeeds(t, s, o, start, stderr)
+		if o.verbose {
+			fmt.Fprintln(stderr)
+		}
 		var agg struct {
 			ops, acquired, violations, lost, overlaps, unexpected, refused int
 			permits, maxHolders                                            int
@@ -228,8 +250,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			if u := r.Unexpected(); len(u) > 0 {
 				agg.unexpected++
-				failures = append(failures, fmt.Sprintf("%s seed %d: %s\n  replay: %s\n  or:     %s",
-					s.Name, r.Seed, strings.Join(u, "; "), replayRun(o, s.Name, r.Seed), replayTest(o, s.Name, r.Seed)))
+				failure := fmt.Sprintf("%s seed %d: %s\n  replay: %s", s.Name, r.Seed, strings.Join(u, "; "), replayRun(o, s.Name, r.Seed))
+				if transport != simulation.TransportSim {
+					failure += "\n  or, on virtual time: " + replayTest(o, s.Name, r.Seed)
+				}
+				failures = append(failures, failure)
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%v\t%v\t%d\t\n", s.Name, s.Expect, len(results),
@@ -324,9 +349,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // runSeeds runs o.seeds seeds of s, o.parallel at a time, showing progress
-// on w.
-func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []*simulation.Result {
-	results := make([]*simulation.Result, 0, o.seeds)
+// on w, and returns their results in seed order. In the simulated tier each
+// run is a bubble of its own (synctest.Test), so that its virtual clock
+// advances exactly when every goroutine of the run waits, whatever else the
+// process is running.
+func runSeeds(t *testing.T, s simulation.Scenario, o options, start time.Time, w io.Writer) []*simulation.Result {
+	results := make([]*simulation.Result, o.seeds)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(o.parallel, 1))
@@ -341,10 +369,19 @@ func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := simulation.Run(s, simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops, ClockDrift: o.drift, Transport: transports[o.transport]})
+			cfg := simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops, ClockDrift: o.drift, Transport: transports[o.transport]}
+			var r *simulation.Result
+			if cfg.Transport == simulation.TransportSim {
+				synctest.Test(t, func(*testing.T) {
+					cfg.Quiesce = synctest.Wait
+					r = simulation.Run(s, cfg)
+				})
+			} else {
+				r = simulation.Run(s, cfg)
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			results = append(results, r)
+			results[i] = r
 			done++
 			if len(r.Unexpected()) > 0 {
 				bad++
@@ -353,7 +390,7 @@ func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []
 		}()
 	}
 	wg.Wait()
-	return results
+	return slices.DeleteFunc(results, func(r *simulation.Result) bool { return r == nil }) // those -duration left out
 }
 
 // transports are the values of -transport.
@@ -386,12 +423,8 @@ func replayRun(o options, scenario string, seed uint64) string {
 }
 
 func replayTest(o options, scenario string, seed uint64) string {
-	line := fmt.Sprintf("go test ./simulation -run TestReplay -v -args -sim.scenario=%s -sim.seed=%d%s",
+	return fmt.Sprintf("go test ./simulation -run TestReplay -v -args -sim.scenario=%s -sim.seed=%d%s",
 		scenario, seed, strings.ReplaceAll(flags(o), " -", " -sim."))
-	if o.transport != "sim" {
-		line += " (the same seed in the simulated tier)"
-	}
-	return line
 }
 
 func round(d time.Duration) time.Duration {
