@@ -35,6 +35,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -47,8 +48,18 @@ import (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, withTestingT))
 }
+
+// gcPercent is the command's GOGC unless the environment sets one. A run
+// allocates in bursts of short-lived objects (messages, timers, contexts,
+// goroutines) and keeps little: at Go's default of 100 the collector took a
+// third of the wall time of parallel runs (500 seeds of random: 6.6 s at
+// 100, 4.3 s at 400, on 2 cores), for 50 MB of memory more.
+const gcPercent = 400
 
 type options struct {
 	nodes, clients, ops, faults int
