@@ -110,6 +110,27 @@ func (f *Fake) Set(t time.Time) {
 	f.notify()
 }
 
+// FireNext fires the earliest pending timer alone, if it is due by limit:
+// the fake time moves to its due time (never backwards), it fires, and
+// FireNext reports true. Otherwise it does nothing and reports false. A
+// driver that lets everything the timer woke settle before the next call
+// fires the timers due at one instant one at a time, in arming order.
+func (f *Fake) FireNext(limit time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.timers) == 0 || f.timers[0].when.After(limit) {
+		return false
+	}
+	next := heap.Pop(&f.timers).(*fakeTimer)
+	if next.when.After(f.now) {
+		f.now = next.when
+	}
+	next.pending = false
+	next.fire(f.now)
+	f.notify()
+	return true
+}
+
 // Pending returns the number of timers that have not fired or been stopped.
 func (f *Fake) Pending() int {
 	f.mu.Lock()

@@ -534,22 +534,22 @@ func (c *Cluster) Go(f func()) {
 }
 
 // Step lets every goroutine run until all wait, then advances the virtual
-// clock to the earlier of the next timer and limit. It reports false if
-// nothing is pending before limit (the clock then stands at limit). On the
-// real clock it waits until limit.
+// clock to the earlier of the next timer and limit, and fires that one
+// timer: timers due at one instant fire one Step at a time, in the order
+// they were armed, each after what the one before woke has settled. It
+// reports false if nothing is pending before limit (the clock then stands
+// at limit). On the real clock it waits until limit.
 func (c *Cluster) Step(limit time.Time) bool {
 	if c.fake == nil {
 		clock.Sleep(context.Background(), c.Clock, time.Until(limit))
 		return false
 	}
 	c.quiesce()
-	next, ok := c.fake.NextDue()
-	if !ok || next.After(limit) {
+	if !c.fake.FireNext(limit) {
 		c.fake.Set(limit)
 		c.quiesce()
 		return false
 	}
-	c.fake.Set(next)
 	return true
 }
 
