@@ -37,3 +37,25 @@ func TestFakeFiresTimersOfOneInstantInArmingOrder(t *testing.T) {
 	assert.Equal(t, []string{"b", "d", "a", "f"}, fired)
 	assert.Zero(t, f.Pending())
 }
+
+// TestFakeFireNextFiresOneTimer checks FireNext: the earliest timer due by
+// the limit fires alone, the time moves to its due time, and nothing
+// happens past the limit.
+func TestFakeFireNextFiresOneTimer(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	f := NewFake(t0)
+	var fired []string
+	for _, name := range []string{"a", "b"} {
+		f.afterFunc(time.Second, func(time.Time) { fired = append(fired, name) })
+	}
+	f.afterFunc(5*time.Second, func(time.Time) { fired = append(fired, "late") })
+
+	require.True(t, f.FireNext(t0.Add(2*time.Second)))
+	assert.Equal(t, []string{"a"}, fired)
+	assert.Equal(t, t0.Add(time.Second), f.Now())
+	require.True(t, f.FireNext(t0.Add(2*time.Second)))
+	assert.Equal(t, []string{"a", "b"}, fired)
+	assert.False(t, f.FireNext(t0.Add(2*time.Second)), "the next timer is due after the limit")
+	assert.Equal(t, t0.Add(time.Second), f.Now(), "FireNext moved the time without firing")
+	assert.Equal(t, 1, f.Pending())
+}
