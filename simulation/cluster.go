@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -498,7 +499,8 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			CallTimeout: cfg.CallTimeout, RefreshCallTimeout: cfg.CallTimeout,
 			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxWait: cfg.MaxWait,
 			Owner: fmt.Sprintf("c%d", i), Clock: own,
-			Rand: rand.New(rand.NewPCG(cfg.Seed, 1000+uint64(i))),
+			Rand:      rand.New(rand.NewPCG(cfg.Seed, 1000+uint64(i))),
+			UIDSource: newUIDSource(cfg.Seed, i),
 		})
 		if err != nil {
 			c.Close()
@@ -516,6 +518,27 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		c.clients = append(c.clients, cl)
 	}
 	return c, nil
+}
+
+// uidSource is a client's dsync.Config.UIDSource: its UIDs drawn from the
+// seed, so that a replay names its locks as the run did.
+type uidSource struct {
+	mu  sync.Mutex // guards src
+	src *rand.ChaCha8
+}
+
+func newUIDSource(seed uint64, client int) *uidSource {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	binary.LittleEndian.PutUint64(key[8:], uint64(client))
+	copy(key[16:], "simulation uids")
+	return &uidSource{src: rand.NewChaCha8(key)}
+}
+
+func (u *uidSource) Read(p []byte) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.src.Read(p)
 }
 
 // Client returns client i.
