@@ -21,12 +21,15 @@
 //
 //	go run ./simulation/cmd/dsync-sim -scenarios double-grant-restart,paused-past-expiry -drift 0.009 -seeds 50
 //
-// In the simulated tier every run is a testing/synctest bubble of its own, as
-// under go test (see withTestingT), where the virtual clock moves exactly
-// when every goroutine of the run waits; -parallel runs (GOMAXPROCS by
-// default) go on at once, each in its bubble. A run is a function of its
-// seed: the replay command printed for a failing run, the same command for
-// that one seed, replays it.
+// In the simulated tier the runs go to -parallel worker processes
+// (GOMAXPROCS by default), copies of the command that each run their share
+// of the seeds one at a time on one P, every run in a testing/synctest
+// bubble of its own (see withTestingT), where the virtual clock moves
+// exactly when every goroutine of the run waits. A run of random,
+// random-clocks or lease-random is then a function of its seed, whichever
+// worker runs it: the replay command printed for a failing run, the same
+// command for that one seed, replays it (simulation/README.md says which
+// scenarios do not replay exactly yet).
 package main
 
 import (
@@ -39,8 +42,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
-	"testing/synctest"
 	"text/tabwriter"
 	"time"
 
@@ -51,7 +52,10 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, withTestingT))
+	if spec := os.Getenv(workerEnv); spec != "" {
+		os.Exit(worker(spec, os.Args[1:], os.Stdout, os.Stderr, withTestingT))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // gcPercent is the command's GOGC unless the environment sets one. A run
@@ -73,10 +77,35 @@ type options struct {
 	drift                       float64
 }
 
-// run runs the command with args. withT calls its function with the
-// *testing.T that the runs' bubbles hang from (synctest.Test needs one):
-// main's starts the testing package's runner, tests pass their own.
-func run(args []string, stdout, stderr io.Writer, withT func(func(*testing.T)) bool) int {
+// run runs the command with args: on virtual time in worker processes
+// (workers.go), on the real clock in this one.
+func run(args []string, stdout, stderr io.Writer) int {
+	o, list, transport, code := parse(args, stderr)
+	if list == nil {
+		return code
+	}
+	if transport == simulation.TransportNetns {
+		defer simulation.CleanupNetns() // whatever a failed run left behind
+	}
+	start := time.Now()
+	var results [][]*simulation.Result
+	if transport == simulation.TransportSim {
+		var err error
+		if results, err = runInWorkers(args, list, o, start, stderr); err != nil {
+			fmt.Fprintf(stderr, "\n%v\n", err)
+			return 1
+		}
+	} else {
+		for _, s := range list {
+			results = append(results, runSeeds(s, o, start, stderr))
+		}
+	}
+	return report(list, results, o, transport, start, stdout, stderr)
+}
+
+// parse parses the command's arguments and returns its options and the
+// scenarios to run, or a nil list and the exit code.
+func parse(args []string, stderr io.Writer) (options, []simulation.Scenario, simulation.Transport, int) {
 	var o options
 	fs := flag.NewFlagSet("dsync-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -88,28 +117,27 @@ func run(args []string, stdout, stderr io.Writer, withT func(func(*testing.T)) b
 	fs.IntVar(&o.seeds, "seeds", 20, "runs per scenario (seeds seed, seed+1, ...)")
 	fs.Uint64Var(&o.seed, "seed", 0, "first seed")
 	fs.DurationVar(&o.duration, "duration", 0, "stop starting new runs after this much wall-clock time (0: no limit)")
-	fs.IntVar(&o.parallel, "parallel", 0, "runs at once, each in a bubble of its own (simulated tier); 0: GOMAXPROCS")
+	fs.IntVar(&o.parallel, "parallel", 0, "runs at once: worker processes on virtual time, each running one run at a time on one P; goroutines on the real clock (0: GOMAXPROCS)")
 	fs.BoolVar(&o.verbose, "v", false, "print every run")
 	fs.Float64Var(&o.drift, "drift", 0, "clock drift: every process's clock rate drawn within ±drift, in scenarios that do not set their own (simulated tier only)")
 	fs.StringVar(&o.transport, "transport", "sim", "sim (in-process network, virtual time), http (rest over loopback through fault-injecting proxies, real time) or netns (http with every node in its own network namespace; Linux, root)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return o, nil, 0, 2
 	}
 	transport, ok := transports[o.transport]
 	if !ok {
 		fmt.Fprintf(stderr, "dsync-sim: no transport %q; have sim, http, netns\n", o.transport)
-		return 2
+		return o, nil, 0, 2
 	}
 	if transport == simulation.TransportNetns {
 		if err := simulation.NetnsAvailable(); err != nil {
 			fmt.Fprintf(stderr, "dsync-sim: netns transport: %v (it needs root and a working `ip netns`)\n", err)
-			return 2
+			return o, nil, 0, 2
 		}
-		defer simulation.CleanupNetns() // whatever a failed run left behind
 	}
 	if o.drift != 0 && transport != simulation.TransportSim {
 		fmt.Fprintf(stderr, "dsync-sim: -drift needs -transport sim: the real-clock tiers run every process on the machine's clock\n")
-		return 2
+		return o, nil, 0, 2
 	}
 	budget := simulation.Budget{Faults: o.faults}
 	var list []simulation.Scenario
@@ -130,11 +158,11 @@ func run(args []string, stdout, stderr io.Writer, withT func(func(*testing.T)) b
 					fmt.Fprintf(stderr, " %s", s.Name)
 				}
 				fmt.Fprintln(stderr)
-				return 2
+				return o, nil, 0, 2
 			}
 			if s.SimulatedOnly && transport != simulation.TransportSim {
 				fmt.Fprintf(stderr, "dsync-sim: %s needs -transport sim: its faults (clock rates, stops of a process) exist only there\n", s.Name)
-				return 2
+				return o, nil, 0, 2
 			}
 			list = append(list, s)
 		}
@@ -143,15 +171,12 @@ func run(args []string, stdout, stderr io.Writer, withT func(func(*testing.T)) b
 	if o.parallel <= 0 {
 		o.parallel = runtime.GOMAXPROCS(0)
 	}
-	code := 2
-	withT(func(t *testing.T) { code = runAll(t, list, o, transport, stdout, stderr) })
-	return code
+	return o, list, transport, 0
 }
 
-// runAll runs every scenario of list and prints their tables; t is what the
-// runs' bubbles hang from.
-func runAll(t *testing.T, list []simulation.Scenario, o options, transport simulation.Transport, stdout, stderr io.Writer) int {
-	start := time.Now()
+// report prints the table of the results of every scenario of list, and
+// returns the exit code.
+func report(list []simulation.Scenario, all [][]*simulation.Result, o options, transport simulation.Transport, start time.Time, stdout, stderr io.Writer) int {
 	var failures []string
 	var refused []string   // per scenario: writes a fenced register refused
 	var permits []string   // per semaphore scenario: most permits in use at once
@@ -163,8 +188,8 @@ func runAll(t *testing.T, list []simulation.Scenario, o options, transport simul
 	var clocks []string    // per scenario with clock rates other than 1 or stops: rates, stops
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\texpect\truns\tops\tacquired\tviolations\tlost upd\toverlaps\tp50 acq\tp99 acq\tmax wait after heal\tunexpected\t")
-	for _, s := range list {
-		results := runSeeds(t, s, o, start, stderr)
+	for si, s := range list {
+		results := all[si]
 		if o.verbose {
 			fmt.Fprintln(stderr)
 		}
@@ -359,12 +384,10 @@ func runAll(t *testing.T, list []simulation.Scenario, o options, transport simul
 	return 0
 }
 
-// runSeeds runs o.seeds seeds of s, o.parallel at a time, showing progress
-// on w, and returns their results in seed order. In the simulated tier each
-// run is a bubble of its own (synctest.Test), so that its virtual clock
-// advances exactly when every goroutine of the run waits, whatever else the
-// process is running.
-func runSeeds(t *testing.T, s simulation.Scenario, o options, start time.Time, w io.Writer) []*simulation.Result {
+// runSeeds runs o.seeds seeds of s on the real clock (http, netns),
+// o.parallel at a time, showing progress on w, and returns their results in
+// seed order.
+func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []*simulation.Result {
 	results := make([]*simulation.Result, o.seeds)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -380,19 +403,8 @@ func runSeeds(t *testing.T, s simulation.Scenario, o options, start time.Time, w
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cfg := simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops, ClockDrift: o.drift, Transport: transports[o.transport]}
-			var r *simulation.Result
-			if cfg.Transport == simulation.TransportSim {
-				synctest.Test(t, func(*testing.T) {
-					cfg.Quiesce = synctest.Wait
-					r = simulation.Run(s, cfg)
-				})
-			} else {
-				r = simulation.Run(s, cfg)
-			}
-			// What replays print, which the tables do not use: a nightly
-			// run keeps 100,000 results.
-			r.History, r.Cond.Changes, r.Cond.WaitSpans, r.Barrier.Events = nil, nil, nil, nil
+			r := simulation.Run(s, simulation.Config{Seed: seed, Nodes: o.nodes, Clients: o.clients, Ops: o.ops, ClockDrift: o.drift, Transport: transports[o.transport]})
+			trim(r)
 			mu.Lock()
 			defer mu.Unlock()
 			results[i] = r
@@ -404,7 +416,18 @@ func runSeeds(t *testing.T, s simulation.Scenario, o options, start time.Time, w
 		}()
 	}
 	wg.Wait()
-	return slices.DeleteFunc(results, func(r *simulation.Result) bool { return r == nil }) // those -duration left out
+	return dropMissing(results)
+}
+
+// trim drops from r what replays print and the tables do not use: a
+// nightly run keeps 100,000 results.
+func trim(r *simulation.Result) {
+	r.History, r.Cond.Changes, r.Cond.WaitSpans, r.Barrier.Events = nil, nil, nil, nil
+}
+
+// dropMissing returns results without the runs -duration left out.
+func dropMissing(results []*simulation.Result) []*simulation.Result {
+	return slices.DeleteFunc(results, func(r *simulation.Result) bool { return r == nil })
 }
 
 // transports are the values of -transport.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -9,15 +10,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// runCommand runs the command with args in t, as main runs it under its
-// own *testing.T, and returns its exit code, stdout and stderr.
+// TestMain makes the test binary a worker of the command when the command
+// under test starts it as one (os.Executable is the test binary).
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(workerEnv); spec != "" {
+		os.Exit(worker(spec, os.Args[1:], os.Stdout, os.Stderr, withTestingT))
+	}
+	os.Exit(m.Run())
+}
+
+// runCommand runs the command with args, as main does, and returns its
+// exit code, stdout and stderr.
 func runCommand(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr, func(f func(*testing.T)) bool {
-		f(t)
-		return !t.Failed()
-	})
+	code := run(args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -33,6 +40,28 @@ func runLines(stderr string) []string {
 		}
 	}
 	return out
+}
+
+// TestRunReplaysExactly runs the command twice over a few seeds of the
+// random scenarios, with every kind of fault, in 4 workers, and wants the
+// same per-run lines (-v) both times: each run is a function of its seed,
+// whichever worker runs it. (Not yet so of contention and deadlock-random:
+// a few of their seeds still vary, see simulation/README.md.)
+func TestRunReplaysExactly(t *testing.T) {
+	seeds := "6"
+	if testing.Short() {
+		seeds = "2"
+	}
+	args := []string{"-scenarios", "random,random-clocks,lease-random", "-seeds", seeds, "-parallel", "4", "-v"}
+	code, first, firstErr := runCommand(t, args...)
+	require.Equal(t, 0, code, "%s\n%s", first, firstErr)
+	lines := runLines(firstErr)
+	require.NotEmpty(t, lines, "no per-run lines in\n%s", firstErr)
+	assert.Contains(t, first, "random-clocks")
+
+	code, _, secondErr := runCommand(t, args...)
+	require.Equal(t, 0, code)
+	assert.Equal(t, lines, runLines(secondErr), "the same seeds ran differently")
 }
 
 // TestRunReportsKnownViolations runs the negative controls, whose
