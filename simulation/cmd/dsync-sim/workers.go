@@ -100,7 +100,8 @@ func runInWorkers(args []string, list []simulation.Scenario, o options, start ti
 	for i := range results {
 		results[i] = make([]*simulation.Result, o.seeds)
 	}
-	var mu sync.Mutex // guards results, done, bad and progress
+	progress = &lockedWriter{w: progress} // the workers' stderr goes there too
+	var mu sync.Mutex                     // guards results, done and bad
 	done, bad := make([]int, len(list)), make([]int, len(list))
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -151,6 +152,18 @@ func runInWorkers(args []string, list []simulation.Scenario, o options, start ti
 		results[i] = dropMissing(results[i])
 	}
 	return results, errors.Join(errs...)
+}
+
+// lockedWriter serializes the writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // worker runs the command as worker spec ("k/n") with args.
