@@ -1,7 +1,7 @@
 package clock
 
 import (
-	"sort"
+	"container/heap"
 	"sync"
 	"time"
 )
@@ -14,7 +14,8 @@ import (
 type Fake struct {
 	mu      sync.Mutex // guards the fields below
 	now     time.Time
-	timers  []*fakeTimer // pending timers, unordered
+	timers  timerHeap // pending timers, earliest first
+	armed   uint64    // timers armed so far: the order of timers due at one instant
 	changed chan struct{}
 	reads   int64 // calls of Now and Since
 }
@@ -61,7 +62,9 @@ func (f *Fake) arm(t *fakeTimer, d time.Duration) {
 		return
 	}
 	t.pending = true
-	f.timers = append(f.timers, t)
+	f.armed++
+	t.seq = f.armed
+	heap.Push(&f.timers, t)
 	f.notify()
 }
 
@@ -82,7 +85,8 @@ func (f *Fake) Advance(d time.Duration) {
 }
 
 // Set moves the fake time to t (never backwards) and fires the timers due by
-// then, in time order.
+// then, in time order; timers due at the same instant fire in the order they
+// were armed (NewTimer, Reset).
 func (f *Fake) Set(t time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -90,12 +94,10 @@ func (f *Fake) Set(t time.Time) {
 		// Fire the earliest due timer, then look again: firing may not add
 		// timers (timer channels are buffered and nothing runs under f.mu), but
 		// stepping one at a time keeps Now monotone across firings.
-		sort.Slice(f.timers, func(i, j int) bool { return f.timers[i].when.Before(f.timers[j].when) })
 		if len(f.timers) == 0 || f.timers[0].when.After(t) {
 			break
 		}
-		next := f.timers[0]
-		f.timers = f.timers[1:]
+		next := heap.Pop(&f.timers).(*fakeTimer)
 		if next.when.After(f.now) {
 			f.now = next.when
 		}
@@ -106,6 +108,27 @@ func (f *Fake) Set(t time.Time) {
 		f.now = t
 	}
 	f.notify()
+}
+
+// FireNext fires the earliest pending timer alone, if it is due by limit:
+// the fake time moves to its due time (never backwards), it fires, and
+// FireNext reports true. Otherwise it does nothing and reports false. A
+// driver that lets everything the timer woke settle before the next call
+// fires the timers due at one instant one at a time, in arming order.
+func (f *Fake) FireNext(limit time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.timers) == 0 || f.timers[0].when.After(limit) {
+		return false
+	}
+	next := heap.Pop(&f.timers).(*fakeTimer)
+	if next.when.After(f.now) {
+		f.now = next.when
+	}
+	next.pending = false
+	next.fire(f.now)
+	f.notify()
+	return true
 }
 
 // Pending returns the number of timers that have not fired or been stopped.
@@ -123,13 +146,7 @@ func (f *Fake) NextDue() (time.Time, bool) {
 	if len(f.timers) == 0 {
 		return time.Time{}, false
 	}
-	min := f.timers[0].when
-	for _, t := range f.timers[1:] {
-		if t.when.Before(min) {
-			min = t.when
-		}
-	}
-	return min, true
+	return f.timers[0].when, true
 }
 
 // BlockUntil waits until at least n timers are pending or done is closed,
@@ -157,7 +174,38 @@ type fakeTimer struct {
 	c       chan time.Time  // nil for a timer made by afterFunc
 	fn      func(time.Time) // called instead of a send on c, if not nil
 	when    time.Time
-	pending bool // guarded by f.mu
+	pending bool   // guarded by f.mu
+	seq     uint64 // f.armed when it was armed; guarded by f.mu
+	index   int    // its place in f.timers while pending; guarded by f.mu
+}
+
+// timerHeap is a container/heap of pending timers, ordered by due time, then
+// by arming order.
+type timerHeap []*fakeTimer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if !h[i].when.Equal(h[j].when) {
+		return h[i].when.Before(h[j].when)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*fakeTimer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.index = -1
+	return t
 }
 
 // afterFunc calls fn with the fake time when it reaches now+d (at once if
@@ -212,12 +260,7 @@ func (t *fakeTimer) remove() {
 		return
 	}
 	t.pending = false
-	for i, x := range t.f.timers {
-		if x == t {
-			t.f.timers = append(t.f.timers[:i], t.f.timers[i+1:]...)
-			break
-		}
-	}
+	heap.Remove(&t.f.timers, t.index)
 	t.f.notify()
 }
 

@@ -2,6 +2,7 @@ package dsync
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -93,6 +94,14 @@ type Config struct {
 	// Rand, if set, draws the retry jitter. The simulation seeds it for
 	// replay; it is used under a lock. If nil, math/rand/v2's global source.
 	Rand *rand.Rand
+
+	// UIDSource, if set, gives the 16 bytes of every acquisition's UID
+	// (Read of 16 bytes), instead of a cryptographically strong source; it
+	// must be safe for concurrent use. The simulation sets it, seeded, so
+	// that a seed replays with the same UIDs. A UID is a capability
+	// (whoever knows it may refresh and release the lock): anywhere else,
+	// leave it nil.
+	UIDSource io.Reader
 
 	// Observer, if set, hears of every acquisition, lost lock and refresh
 	// round, for metrics (see Observer; package dsyncprom has one for

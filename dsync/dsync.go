@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -288,8 +289,12 @@ var uidSources = sync.Pool{New: func() any {
 // derived from another. Every attempt gets a new one, so that a release of a
 // failed attempt can never be confused with a later grant.
 func (ds *Dsync) newUID() string {
-	src := uidSources.Get().(*rand.ChaCha8)
 	var b [16]byte
+	if r := ds.cfg.UIDSource; r != nil {
+		io.ReadFull(r, b[:])
+		return base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	src := uidSources.Get().(*rand.ChaCha8)
 	binary.LittleEndian.PutUint64(b[:8], src.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], src.Uint64())
 	uidSources.Put(src)

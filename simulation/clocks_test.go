@@ -67,6 +67,7 @@ func TestProcessClockRates(t *testing.T) {
 		{ClockDrift: 0.01, Transport: TransportHTTP},
 		{ClientRates: []float64{0.95}, Transport: TransportHTTP},
 	} {
+		bad.Quiesce = func() {} // not what makes it bad
 		_, err := NewCluster(bad)
 		assert.Error(t, err, "NewCluster(%+v)", bad)
 	}

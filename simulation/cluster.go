@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -159,8 +160,10 @@ type Config struct {
 
 	// Quiesce blocks until every goroutine of the run waits on the clock or
 	// on another goroutine, so that the driver may advance the virtual
-	// clock. Tests pass testing/synctest.Wait, which is exact; if nil, a
-	// heuristic that watches the run's activity is used (see Heuristic).
+	// clock. The simulated transport requires it: the run goes inside a
+	// testing/synctest bubble and passes synctest.Wait, which is exact
+	// (tests call synctest.Test; the dsync-sim command does too, with a
+	// *testing.T of its own). The real-clock transports ignore it.
 	Quiesce func()
 	// MaxVirtual bounds a run's virtual time. If zero, 1h.
 	MaxVirtual time.Duration
@@ -229,6 +232,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("simulation: negative clock rate in NodeRates %v or ClientRates %v", c.NodeRates, c.ClientRates)
 	case c.SetSize < 0 || c.SetSize > 0 && c.Nodes%c.SetSize != 0:
 		return fmt.Errorf("simulation: %d nodes are not sets of %d", c.Nodes, c.SetSize)
+	case c.Transport == TransportSim && c.Quiesce == nil:
+		return errors.New("simulation: Config.Quiesce is required on the simulated transport: run inside a testing/synctest bubble and pass synctest.Wait")
 	case c.Transport != TransportSim && (c.ClockDrift > 0 || slices.ContainsFunc(append(slices.Clone(c.NodeRates), c.ClientRates...), func(r float64) bool { return r > 0 && r != 1 })):
 		return errors.New("simulation: clock rates other than 1 need the simulated transport: the real-clock tiers run every process on the machine's clock")
 	}
@@ -431,9 +436,6 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, WaitExpiry: cfg.WaitExpiry, SweepInterval: -1},
 		})
 		c.quiesce = cfg.Quiesce
-		if c.quiesce == nil {
-			c.quiesce = Heuristic(c)
-		}
 	case TransportHTTP, TransportNetns:
 		c.Clock = clock.Real()
 		hc := HTTPConfig{
@@ -497,7 +499,8 @@ func NewCluster(cfg Config) (*Cluster, error) {
 			CallTimeout: cfg.CallTimeout, RefreshCallTimeout: cfg.CallTimeout,
 			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxWait: cfg.MaxWait,
 			Owner: fmt.Sprintf("c%d", i), Clock: own,
-			Rand: rand.New(rand.NewPCG(cfg.Seed, 1000+uint64(i))),
+			Rand:      rand.New(rand.NewPCG(cfg.Seed, 1000+uint64(i))),
+			UIDSource: newUIDSource(cfg.Seed, i),
 		})
 		if err != nil {
 			c.Close()
@@ -517,6 +520,27 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
+// uidSource is a client's dsync.Config.UIDSource: its UIDs drawn from the
+// seed, so that a replay names its locks as the run did.
+type uidSource struct {
+	mu  sync.Mutex // guards src
+	src *rand.ChaCha8
+}
+
+func newUIDSource(seed uint64, client int) *uidSource {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	binary.LittleEndian.PutUint64(key[8:], uint64(client))
+	copy(key[16:], "simulation uids")
+	return &uidSource{src: rand.NewChaCha8(key)}
+}
+
+func (u *uidSource) Read(p []byte) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.src.Read(p)
+}
+
 // Client returns client i.
 func (c *Cluster) Client(i int) *Client { return c.clients[i] }
 
@@ -533,22 +557,22 @@ func (c *Cluster) Go(f func()) {
 }
 
 // Step lets every goroutine run until all wait, then advances the virtual
-// clock to the earlier of the next timer and limit. It reports false if
-// nothing is pending before limit (the clock then stands at limit). On the
-// real clock it waits until limit.
+// clock to the earlier of the next timer and limit, and fires that one
+// timer: timers due at one instant fire one Step at a time, in the order
+// they were armed, each after what the one before woke has settled. It
+// reports false if nothing is pending before limit (the clock then stands
+// at limit). On the real clock it waits until limit.
 func (c *Cluster) Step(limit time.Time) bool {
 	if c.fake == nil {
 		clock.Sleep(context.Background(), c.Clock, time.Until(limit))
 		return false
 	}
 	c.quiesce()
-	next, ok := c.fake.NextDue()
-	if !ok || next.After(limit) {
+	if !c.fake.FireNext(limit) {
 		c.fake.Set(limit)
 		c.quiesce()
 		return false
 	}
-	c.fake.Set(next)
 	return true
 }
 

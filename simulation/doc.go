@@ -86,20 +86,26 @@
 // Config.ClockDrift each runs at its own rate, and a stopped process's clock
 // holds its timers until the process continues. The driver advances the
 // fake to the next pending timer only when every goroutine of the run
-// waits, so a run that spans minutes of lock validity takes milliseconds. Tests run each scenario
-// inside a testing/synctest bubble, where synctest.Wait tells exactly when
-// that is. The dsync-sim command cannot use a bubble and uses Heuristic
-// instead, which inspects the scheduler.
+// waits, so a run that spans minutes of lock validity takes milliseconds.
+// Every run goes inside a testing/synctest bubble, where synctest.Wait
+// tells exactly when that is (Config.Quiesce): tests call synctest.Test,
+// and so does the dsync-sim command, with a *testing.T it gets from the
+// testing package's runner.
 //
-// A run is a pure function of its seed in what the seed decides: the fault
-// schedule, every client's workload choices (resource, mode, hold and think
-// times), the drop and jitter draws of each link and each client's back-off
-// draws. It is not bit-for-bit replayable, even in a bubble, because
-// goroutines that are runnable at the same virtual instant (a client's lock
-// attempt and its refresher, say) may draw from a shared source, and reach a
-// node's table, in a different order from one run to the next. In practice a
-// failing seed replays the same way in a bubble almost always; the replay
-// command printed for it runs the bubble (TestReplay).
+// A run is a function of its seed: the fault schedule, every client's
+// workload choices (resource, mode, hold and think times), the drop and
+// jitter draws of each link, each client's back-off draws and its lock
+// UIDs (dsync.Config.UIDSource) derive from it, and the timers due at one
+// instant fire one at a time, in the order they were armed, each once what
+// the one before woke has settled (Cluster.Step). What is left is the Go
+// scheduler: on one P (GOMAXPROCS=1) the goroutines a timer woke take turns
+// in an order that depends on the run alone, and a run of the random
+// scenario replays bit for bit (TestReplayIsExact; the dsync-sim command
+// runs its runs so, in worker processes); on more Ps they race, and about
+// 40% of random seeds ran differently; the race detector shuffles the
+// scheduler on purpose, and so does Go's select among ready cases and map
+// iteration, which is why a few seeds of the scenarios with many clients or
+// queued waiters (contention, deadlock-random) still vary on one P.
 //
 // # Expectations
 //

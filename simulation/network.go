@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dsync-go/dsync/clock"
@@ -69,10 +68,6 @@ type Network struct {
 	cfg NetworkConfig
 	clk clock.Clock
 
-	// activity counts the steps of calls, for the heuristic that decides
-	// when a run outside a synctest bubble is quiescent.
-	activity atomic.Int64
-
 	mu      sync.Mutex // guards everything below
 	links   [][]*Link  // [client][node]
 	nodes   []*node
@@ -122,7 +117,8 @@ func NewNetwork(cfg NetworkConfig) *Network {
 		var row []*Link
 		for k := range cfg.Nodes {
 			l := &Link{net: n, client: c, node: k, online: true,
-				rng: rand.New(rand.NewPCG(cfg.Seed, uint64(c)<<32|uint64(k)))}
+				name: fmt.Sprintf("sim c%d->n%d", c, k),
+				rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(c)<<32|uint64(k)))}
 			l.legs[0] = legState{delay: cfg.Delay, jitter: cfg.Jitter}
 			l.legs[1] = l.legs[0]
 			row = append(row, l)
@@ -458,6 +454,7 @@ func (n *Network) CrashClient(c int) {
 type Link struct {
 	net          *Network
 	client, node int
+	name         string // String's
 
 	// guarded by net.mu:
 	legs   [2]legState // [0] toward the node, [1] toward the client
@@ -476,7 +473,7 @@ var (
 )
 
 // String names the link, e.g. "sim c0->n2".
-func (l *Link) String() string { return fmt.Sprintf("sim c%d->n%d", l.client, l.node) }
+func (l *Link) String() string { return l.name }
 
 // IsOnline reports whether the last call reached the node and came back.
 func (l *Link) IsOnline() bool {
@@ -580,16 +577,14 @@ func (l *Link) plan(d int) leg {
 func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local) (R, error)) (R, error) {
 	var zero R
 	n := l.net
-	n.activity.Add(1)
-	defer n.activity.Add(1)
 	fail := func(cause error) (R, error) {
 		n.mu.Lock()
 		l.online = false
 		n.mu.Unlock()
-		return zero, fmt.Errorf("%s: %s: %w", l, op, cause)
+		return zero, &callError{l, op, cause}
 	}
 	if err := ctx.Err(); err != nil {
-		return zero, fmt.Errorf("%s: %s: %w", l, op, err)
+		return zero, &callError{l, op, err}
 	}
 	// The request leaves when the client is not frozen.
 	if err := l.waitClient(); err != nil {
@@ -598,7 +593,7 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	n.mu.Lock()
 	if l.closed {
 		n.mu.Unlock()
-		return zero, fmt.Errorf("%s: %s: %w", l, op, locker.ErrClosed)
+		return zero, &callError{l, op, locker.ErrClosed}
 	}
 	req := l.plan(0)
 	n.mu.Unlock()
@@ -609,7 +604,6 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	if err := l.sleep(ctx, req.delay); err != nil {
 		return fail(err)
 	}
-	n.activity.Add(1)
 	// The request is taken when the node is not stopped.
 	if err := l.waitNode(ctx); err != nil {
 		return fail(err)
@@ -633,7 +627,6 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	if serr := l.sleep(ctx, rep.delay); serr != nil {
 		return fail(serr)
 	}
-	n.activity.Add(1)
 	n.mu.Lock()
 	crashed := nd.epoch != epoch
 	n.mu.Unlock()
@@ -651,10 +644,21 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 	l.online = true
 	n.mu.Unlock()
 	if err != nil {
-		return zero, fmt.Errorf("%s: %s: %w", l, op, err)
+		return zero, &callError{l, op, err}
 	}
 	return res, nil
 }
+
+// callError is the error of a call over a link, "sim c0->n2: lock: " and
+// its cause, put together only when it is read: most are never read.
+type callError struct {
+	link *Link
+	op   string
+	err  error
+}
+
+func (e *callError) Error() string { return e.link.name + ": " + e.op + ": " + e.err.Error() }
+func (e *callError) Unwrap() error { return e.err }
 
 // waitClient blocks while the client is paused or stopped and fails if it
 // crashed.

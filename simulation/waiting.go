@@ -122,8 +122,6 @@ func (l *Link) lockWaiting(ctx context.Context, write bool, a locker.LockArgs, s
 // then runs deliver, unless the message is lost or the client crashed.
 func (l *Link) news(deliver func()) {
 	n := l.net
-	n.activity.Add(1)
-	defer n.activity.Add(1)
 	n.mu.Lock()
 	lg := l.plan(1)
 	n.mu.Unlock()
