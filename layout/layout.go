@@ -205,7 +205,52 @@ type Teller interface {
 // only if Check returns nil: a client that locked with another layout than
 // the nodes' could be granted locks that others hold.
 func Check(ctx context.Context, l Layout, lockers []locker.NetLocker) error {
-	want := l.Fingerprint()
+	return check(ctx, l.Fingerprint(), l.String(), len(l.Sets) == 1, lockers)
+}
+
+// Transition returns the fingerprint of the change from the layout from to
+// the layout to (dsync.NewTransition): the two fingerprints joined by a
+// '.'. Nodes are given it (rest.ServerConfig.Layout, dsync-node
+// -next-nodes) for the time their clients move from one layout to the
+// other; see Compatible for which clients accept such nodes.
+func Transition(from, to Layout) string { return from.Fingerprint() + "." + to.Fingerprint() }
+
+// Compatible reports whether a client whose layout has the fingerprint
+// client may lock through a node whose layout has the fingerprint node, as
+// the steps of a layout change require (see dsync.NewTransition):
+//
+//   - the same layout: always;
+//   - a client of layout A, a node of the change from A to B: yes, the
+//     clients of A may still run while nodes and clients change;
+//   - a client of the change from A to B, a node of B: yes, the nodes may
+//     finish the change before the last clients do;
+//   - a client of B, a node of the change from A to B: no, clients of A may
+//     still lock through that node, and a client of B does not exclude
+//     them; nor a client of A and a node of B: every client of A must be
+//     gone once the nodes are given B.
+//
+// So clients of A and clients of B never lock through the same nodes,
+// whatever the order in which nodes and clients are restarted.
+func Compatible(client, node string) bool {
+	if client == node {
+		return true
+	}
+	if strings.Contains(client, ".") {
+		return strings.HasSuffix(client, "."+node) && !strings.Contains(node, ".")
+	}
+	return strings.HasPrefix(node, client+".")
+}
+
+// CheckTransition is Check for a client of the change from the layout from
+// to the layout to (dsync.NewTransition): lockers are the nodes of both,
+// and each must tell the change's fingerprint (Transition) or to's.
+func CheckTransition(ctx context.Context, from, to Layout, lockers []locker.NetLocker) error {
+	return check(ctx, Transition(from, to), fmt.Sprintf("changes from %s to %s", from, to), false, lockers)
+}
+
+// check is Check against the fingerprint want of a client described as
+// client; oneSet says nodes given no layout pass.
+func check(ctx context.Context, want, client string, oneSet bool, lockers []locker.NetLocker) error {
 	errs := make([]error, len(lockers))
 	done := make(chan struct{}, len(lockers))
 	for i, lk := range lockers {
@@ -220,11 +265,11 @@ func Check(ctx context.Context, l Layout, lockers []locker.NetLocker) error {
 			switch {
 			case err != nil:
 				errs[i] = fmt.Errorf("%w: %s: %w", ErrUnknown, lk, err)
-			case got == "" && len(l.Sets) == 1:
+			case got == "" && oneSet:
 			case got == "":
-				errs[i] = fmt.Errorf("%w: %s was given no layout (one set), the client %s", ErrMismatch, lk, l)
-			case got != want:
-				errs[i] = fmt.Errorf("%w: %s has layout %s, the client %s: give every node and client the same node list and set size", ErrMismatch, lk, got, l)
+				errs[i] = fmt.Errorf("%w: %s was given no layout (one set), the client %s", ErrMismatch, lk, client)
+			case !Compatible(want, got):
+				errs[i] = fmt.Errorf("%w: %s has layout %s, the client %s: give every node and client the same node list and set size (or follow the steps of a layout change)", ErrMismatch, lk, got, client)
 			}
 		}()
 	}

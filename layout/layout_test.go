@@ -149,3 +149,48 @@ func ExampleParse() {
 	// 3 http://node13:9000 ... http://node16:9000
 	// 4 sets of 4 nodes (layout v1-92d062081ee81b82a0edb2aa03b92241)
 }
+
+// Which clients lock through which nodes during a change from A to B: the
+// clients of A and those of B never share a node.
+func TestCompatible(t *testing.T) {
+	a, err := layout.Parse([]string{"http://n{1...4}"}, 2)
+	require.NoError(t, err)
+	b, err := layout.Parse([]string{"http://n{1...6}"}, 2)
+	require.NoError(t, err)
+	A, B, AB := a.Fingerprint(), b.Fingerprint(), layout.Transition(a, b)
+	assert.Equal(t, A+"."+B, AB)
+	for _, tc := range []struct {
+		client, node string
+		ok           bool
+	}{
+		{A, A, true}, {A, AB, true}, {A, B, false},
+		{AB, A, false}, {AB, AB, true}, {AB, B, true},
+		{B, A, false}, {B, AB, false}, {B, B, true},
+		{AB, layout.Transition(b, a), false},
+		{A, "", false}, {AB, "", false},
+	} {
+		assert.Equal(t, tc.ok, layout.Compatible(tc.client, tc.node), "client %s, node %s", tc.client, tc.node)
+	}
+	// Every step of the change: a client of A and one of B are never both
+	// accepted by one node.
+	for _, node := range []string{A, AB, B} {
+		assert.False(t, layout.Compatible(A, node) && layout.Compatible(B, node), "node %s takes clients of A and of B", node)
+	}
+}
+
+func TestCheckTransition(t *testing.T) {
+	ctx := context.Background()
+	a, err := layout.Parse([]string{"http://n{1...4}"}, 2)
+	require.NoError(t, err)
+	b, err := layout.Parse([]string{"http://n{1...6}"}, 2)
+	require.NoError(t, err)
+	mid := teller{name: "mid", layout: layout.Transition(a, b)}
+	done := teller{name: "done", layout: b.Fingerprint()}
+	require.NoError(t, layout.CheckTransition(ctx, a, b, []locker.NetLocker{mid, done}), "nodes in the change, or past it")
+	err = layout.CheckTransition(ctx, a, b, []locker.NetLocker{mid, teller{name: "old", layout: a.Fingerprint()}})
+	require.ErrorIs(t, err, layout.ErrMismatch, "a node not yet in the change")
+	assert.Contains(t, err.Error(), "old has layout "+a.Fingerprint())
+	require.ErrorIs(t, layout.CheckTransition(ctx, a, b, []locker.NetLocker{teller{name: "none"}}), layout.ErrMismatch, "a node given no layout")
+	require.NoError(t, layout.Check(ctx, a, []locker.NetLocker{mid}), "a client of the old layout, a node in the change")
+	require.ErrorIs(t, layout.Check(ctx, b, []locker.NetLocker{mid}), layout.ErrMismatch, "a client of the new layout, a node in the change")
+}

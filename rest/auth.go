@@ -185,10 +185,20 @@ func appendAuthValue(dst []byte, s *signed, sum [macSize]byte) []byte {
 // MaxNodeIDLen bounds a node's ID (ServerConfig.NodeID).
 const MaxNodeIDLen = 64
 
+// MaxLayoutLen bounds the fingerprint of a node's layout
+// (ServerConfig.Layout): room for a change's, two fingerprints joined.
+const MaxLayoutLen = 128
+
 // validNodeID reports whether id may name a node: 1 to MaxNodeIDLen bytes
 // of letters, digits, '.', '_' and '-'.
 func validNodeID(id string) bool {
-	if len(id) == 0 || len(id) > MaxNodeIDLen {
+	return len(id) <= MaxNodeIDLen && validLayout(id)
+}
+
+// validLayout reports whether s may be a layout's fingerprint: 1 to
+// MaxLayoutLen bytes of letters, digits, '.', '_' and '-'.
+func validLayout(id string) bool {
+	if len(id) == 0 || len(id) > MaxLayoutLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

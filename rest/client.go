@@ -43,9 +43,10 @@ const (
 // or set Insecure.
 type ClientConfig struct {
 	// Layout, if set, is the fingerprint of the client's layout of lock
-	// sets (layout.Layout.Fingerprint): the client sends nothing to a node
-	// whose hello tells another (ServerConfig.Layout), or none, and fails
-	// every call with an error wrapping ErrLayout. It asks the hello again
+	// sets (layout.Layout.Fingerprint; layout.Transition for a client of a
+	// change of layout): the client sends nothing to a node whose hello
+	// tells a layout it cannot share resources with (layout.Compatible),
+	// or none, and fails every call with an error wrapping ErrLayout. It asks the hello again
 	// whenever the node restarts, so a node restarted with another layout
 	// is refused from then on. If empty, the client does not check.
 	Layout string

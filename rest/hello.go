@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/dsync-go/dsync/layout"
 	"github.com/dsync-go/dsync/locker"
 )
 
@@ -165,7 +166,7 @@ func (c *Client) hello(deadline time.Time) (*identity, error) {
 				locker.ErrUnauthorized, c.role)
 		}
 	}
-	if c.cfg.Layout != "" && r.Layout != c.cfg.Layout {
+	if c.cfg.Layout != "" && !layout.Compatible(c.cfg.Layout, r.Layout) {
 		return nil, &layoutError{endpoint: c.endpoint, node: r.Layout, client: c.cfg.Layout}
 	}
 	return &identity{node: r.Node, incarnation: r.Incarnation, layout: r.Layout}, nil

@@ -110,3 +110,41 @@ func TestClientRefusesANodeRestartedWithAnotherLayout(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, r.OK, "a client of the grown layout")
 }
+
+// During a change of layout from A to B, nodes tell the change's
+// fingerprint (A.B), then B's: clients of A and of the change lock
+// through a node of the change, clients of the change and of B through a
+// node of B, and a client of B refuses a node still in the change.
+func TestClientsOfALayoutChange(t *testing.T) {
+	ctx := context.Background()
+	secret := newSecret(t)
+	const (
+		a = "v1-0123456789abcdef0123456789abcdef"
+		b = "v1-ffffffffffffffffffffffffffffffff"
+	)
+	for _, tc := range []struct {
+		node, client string
+		ok           bool
+	}{
+		{a + "." + b, a, true}, {a + "." + b, a + "." + b, true}, {a + "." + b, b, false},
+		{b, a + "." + b, true}, {b, a, false},
+	} {
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod})
+		t.Cleanup(func() { tbl.Close() })
+		_, ep := startServer(t, tbl, ServerConfig{Secret: secret, Layout: tc.node})
+		c := newClient(t, ep, ClientConfig{Secret: secret, Layout: tc.client})
+		r, err := c.Lock(ctx, locker.LockArgs{UID: "u", Resources: []string{"r"}, Owner: "o", Source: "s", Quorum: 1})
+		if tc.ok {
+			require.NoError(t, err, "client %s, node %s", tc.client, tc.node)
+			assert.True(t, r.OK)
+			continue
+		}
+		require.ErrorIs(t, err, ErrLayout, "client %s, node %s", tc.client, tc.node)
+		assert.Zero(t, tbl.Stats().Grants, "nothing reached the node")
+	}
+	long := ServerConfig{Secret: secret, Layout: a + "." + b + "." + b + "." + b}
+	tbl := locker.New(locker.Config{})
+	defer tbl.Close()
+	_, err := NewServer(tbl, long)
+	assert.ErrorContains(t, err, "is not 1 to 128", "a layout longer than MaxLayoutLen")
+}

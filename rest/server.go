@@ -70,9 +70,11 @@ type ServerConfig struct {
 	// node belongs to (layout.Layout.Fingerprint): the hello tells it to
 	// every client (HelloReply.Layout), which refuses the node if its own
 	// layout differs (layout.Check), so that no two clients lock one
-	// resource on different sets. 1 to MaxNodeIDLen letters, digits, '.',
-	// '_' or '-'. If empty, the node tells none, and a client that checks
-	// a layout refuses it.
+	// resource on different sets; during a change of layout, the change's
+	// (layout.Transition), which clients of the old layout and of the
+	// change accept (layout.Compatible). 1 to MaxLayoutLen letters,
+	// digits, '.', '_' or '-'. If empty, the node tells none, and a client
+	// that checks a layout refuses it.
 	Layout string
 	// MaxConns bounds the connections served at once; past it a new
 	// connection is answered 503 and closed at once. If zero,
@@ -155,8 +157,8 @@ func (c ServerConfig) validate() error {
 		return errors.New("rest: ServerConfig.AdminSecret is the lock Secret: the admin role needs a secret of its own")
 	case c.NodeID != "" && !validNodeID(c.NodeID):
 		return fmt.Errorf("rest: ServerConfig.NodeID %q is not 1 to %d letters, digits, '.', '_' or '-'", c.NodeID, MaxNodeIDLen)
-	case c.Layout != "" && !validNodeID(c.Layout):
-		return fmt.Errorf("rest: ServerConfig.Layout %q is not 1 to %d letters, digits, '.', '_' or '-'", c.Layout, MaxNodeIDLen)
+	case c.Layout != "" && !validLayout(c.Layout):
+		return fmt.Errorf("rest: ServerConfig.Layout %q is not 1 to %d letters, digits, '.', '_' or '-'", c.Layout, MaxLayoutLen)
 	case c.MaxConns < 0:
 		return fmt.Errorf("rest: ServerConfig.MaxConns %d is negative", c.MaxConns)
 	case c.ReplayWindow < 0:

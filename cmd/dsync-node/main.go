@@ -29,7 +29,11 @@
 // its cluster and tells its fingerprint to every client in its signed
 // hello; clients of another layout (another list, order or set size)
 // refuse it (see package layout). Every node and client is given the same
-// list and size (DSYNC_NODES and DSYNC_SET_SIZE serve both).
+// list and size (DSYNC_NODES and DSYNC_SET_SIZE serve both). To change the
+// layout without stopping the clients (docs/sets.md, Growing), every node
+// is restarted with -next-nodes and -next-set-size (the new layout) beside
+// the old, then the clients move to the change, then the nodes and the
+// clients to the new layout alone.
 //
 // On SIGTERM or SIGINT it drains: it refuses new locks (clients take it for
 // a restarting node) and serves unlocks and refreshes until no grant is left
@@ -169,6 +173,8 @@ type options struct {
 	check                            string
 	nodes                            string
 	setSize                          int
+	nextNodes                        string
+	nextSetSize                      int
 	fromEnv                          map[string]bool
 }
 
@@ -185,6 +191,8 @@ func parse(args []string, getenv func(string) string, stdout io.Writer) (*option
 	fs.StringVar(&o.nodeID, "node-id", "", "the node's `ID` in every request's MAC, unique in the cluster (default: the boot record's)")
 	fs.StringVar(&o.nodes, "nodes", "", "every node's `URL` of the cluster, separated by commas or spaces, MinIO's ellipses allowed (http://node{1...16}:9000), the same list and -set-size on every node and client: the node tells its layout's fingerprint to clients, which refuse a node of another layout (default: none, and clients that check a layout refuse the node)")
 	fs.IntVar(&o.setSize, "set-size", 0, "nodes per lock set of the -nodes list (0: one set of all)")
+	fs.StringVar(&o.nextNodes, "next-nodes", "", "during a change of layout: the new layout's node `URLs` (as -nodes); the node tells the change's fingerprint, which clients of the old layout and of the change accept (docs/sets.md, Growing)")
+	fs.IntVar(&o.nextSetSize, "next-set-size", 0, "nodes per lock set of the -next-nodes list (0: one set of all)")
 	fs.DurationVar(&o.validity, "validity", locker.DefaultValidity, "how long a grant lives without a refresh")
 	fs.Var(&o.quiet, "quiet", "the restart grace period (a `duration`), in which the node grants only reclaims of locks held before it restarted (default: one validity after a restart that may have lost grants, none on a first start or after a clean stop; 0 turns it off, which is unsafe if the node restarts while clients hold locks)")
 	fs.StringVar(&o.stateDir, "state-dir", "", "`directory` of the node's boot record, which tells a first start or a clean stop from a crash (default: a directory per listen address under the user's state directory; \"none\" keeps none, and the node then waits a grace period on every start)")
@@ -276,6 +284,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else if o.setSize != 0 {
 		return usagef("-set-size without -nodes")
 	}
+	var next layout.Layout
+	switch {
+	case o.nextNodes != "" && o.nodes == "":
+		return usagef("-next-nodes without -nodes: a change of layout goes from the layout of -nodes to that of -next-nodes")
+	case o.nextNodes != "":
+		if next, err = layout.Parse([]string{o.nextNodes}, o.nextSetSize); err != nil {
+			return usagef("-next-nodes, -next-set-size: %w", err)
+		}
+	case o.nextSetSize != 0:
+		return usagef("-next-set-size without -next-nodes")
+	}
 	cfg := locker.Config{Validity: o.validity}
 	switch {
 	case !o.quiet.set:
@@ -339,7 +358,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var srv *rest.Server
 	metrics := dsyncprom.NewNodeMetrics(dsyncprom.NodeConfig{Table: table, Draining: func() bool { return srv.Draining() }})
 	scfg := rest.ServerConfig{Secret: o.secret, AdminSecret: o.adminSecret, NodeID: o.nodeID, Insecure: o.insecure, Logger: log, Observer: metrics}
-	if lay.Sets != nil {
+	switch {
+	case next.Sets != nil:
+		scfg.Layout = layout.Transition(lay, next)
+	case lay.Sets != nil:
 		scfg.Layout = lay.Fingerprint()
 	}
 	if tlsCfg != nil {
@@ -394,7 +416,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mode = "INSECURE, no authentication"
 	}
 	boot := table.Boot()
-	if lay.Sets != nil {
+	switch {
+	case next.Sets != nil:
+		mode += fmt.Sprintf("; changing layout from %s to %s (layout %s)", lay, next, scfg.Layout)
+	case lay.Sets != nil:
 		mode += "; " + lay.String()
 	}
 	fmt.Fprintf(stdout, "dsync-node listening on %s://%s (%s; validity %v; grace period %v: %s; state directory %q; ops %s)\n",

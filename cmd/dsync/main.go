@@ -18,6 +18,9 @@
 //	               http://node{1...16}:9000 (DSYNC_NODES)
 //	-set-size      nodes per lock set of -nodes: the same list and size as the nodes' (DSYNC_SET_SIZE;
 //	               0: one set of all). run refuses nodes of another layout
+//	-next-nodes    during a change of layout, the new layout's node URLs (DSYNC_NEXT_NODES): run locks
+//	               as a client of the change (dsync.NewTransition), on the nodes of both layouts
+//	-next-set-size nodes per lock set of -next-nodes (DSYNC_NEXT_SET_SIZE)
 //	-secret        lock secret of the nodes (DSYNC_SECRET)
 //	-admin-secret  admin secret of the nodes (DSYNC_ADMIN_SECRET)
 //	-insecure      talk to nodes that run without authentication (DSYNC_INSECURE)
@@ -64,6 +67,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -172,6 +176,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	nodes := fs.String("nodes", "", "node `URLs`, separated by commas or spaces (MinIO's ellipses allowed: http://node{1...16}:9000)")
 	setSize := fs.Int("set-size", 0, "nodes per lock set of -nodes, as the nodes were given (0: one set of all)")
+	nextNodes := fs.String("next-nodes", "", "during a change of layout: the new layout's node `URLs`, as -nodes; run locks as a client of the change, on the nodes of both layouts")
+	nextSetSize := fs.Int("next-set-size", 0, "nodes per lock set of -next-nodes (0: one set of all)")
 	secret := fs.String("secret", "", "lock `secret` of the nodes, for run")
 	adminSecret := fs.String("admin-secret", "", "admin `secret` of the nodes, for locks and force-unlock")
 	insecure := fs.Bool("insecure", false, "talk to nodes without authentication")
@@ -236,7 +242,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		case "force-unlock":
 			return forceUnlock(ctx, nil, cmdArgs, getenv, stdout, stdout)
 		case "run":
-			return runUnder(ctx, layout.Layout{}, nil, cmdArgs, getenv, stdin, stdout, stdout)
+			return runUnder(ctx, nodeLayout{}, nil, cmdArgs, getenv, stdin, stdout, stdout)
 		case "top":
 			return top(ctx, nil, nil, cmdArgs, getenv, stdout, stdout)
 		}
@@ -260,14 +266,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if cc.TLS, err = clientTLS(*tlsCA, *tlsCert, *tlsKey); err != nil {
 		return &exitError{exitUsage, err}
 	}
-	lay, err := layout.Parse([]string{*nodes}, *setSize)
-	if err != nil {
+	var nl nodeLayout
+	if nl.from, err = layout.Parse([]string{*nodes}, *setSize); err != nil {
 		return &exitError{exitUsage, err}
 	}
-	if cmd == "run" && len(lay.Sets) > 1 {
-		cc.Layout = lay.Fingerprint() // the clients refuse a node that restarts with another
+	switch {
+	case *nextNodes != "":
+		next, err := layout.Parse([]string{*nextNodes}, *nextSetSize)
+		if err != nil {
+			return &exitError{exitUsage, fmt.Errorf("-next-nodes, -next-set-size: %w", err)}
+		}
+		nl.to = &next
+	case *nextSetSize != 0:
+		return &exitError{exitUsage, errors.New("-next-set-size without -next-nodes")}
 	}
-	lockers, err := dial(lay.Nodes(), cc)
+	if cmd == "run" {
+		cc.Layout = nl.fingerprint() // the clients refuse a node that restarts with another
+	}
+	lockers, err := dial(nl.nodes(), cc)
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
@@ -278,13 +294,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}()
 	switch cmd {
 	case "locks":
-		return locks(ctx, lockers, setSizes(lay, len(lockers)), cmdArgs, getenv, stdout, stderr)
+		return locks(ctx, lockers, nl.setSize, cmdArgs, getenv, stdout, stderr)
 	case "force-unlock":
 		return forceUnlock(ctx, lockers, cmdArgs, getenv, stdout, stderr)
 	case "top":
-		return top(ctx, lockers, setSizes(lay, len(lockers)), cmdArgs, getenv, stdout, stderr)
+		return top(ctx, lockers, nl.setSize, cmdArgs, getenv, stdout, stderr)
 	default:
-		return runUnder(ctx, lay, lockers, cmdArgs, getenv, stdin, stdout, stderr)
+		return runUnder(ctx, nl, lockers, cmdArgs, getenv, stdin, stdout, stderr)
 	}
 }
 
@@ -382,14 +398,86 @@ type holder struct {
 	of    int // the nodes that lock its resource: its set's
 }
 
-// setSizes returns, for the nodes of lay dialed as n lockers, the number of
-// nodes that lock a resource: those of its set (dsync.SetIndex), or all n
-// if lay has one set or none.
-func setSizes(lay layout.Layout, n int) func(resource string) int {
-	if len(lay.Sets) <= 1 {
-		return func(string) int { return n }
+// nodeLayout is the layout of the nodes: from, or, during a change of
+// layout, the change from from to *to.
+type nodeLayout struct {
+	from layout.Layout
+	to   *layout.Layout
+}
+
+// nodes returns the URLs of every node: from's, then to's that from has
+// not.
+func (nl nodeLayout) nodes() []string {
+	urls := nl.from.Nodes()
+	if nl.to != nil {
+		for _, u := range nl.to.Nodes() {
+			if !slices.Contains(urls, u) {
+				urls = append(urls, u)
+			}
+		}
 	}
-	return func(resource string) int { return len(lay.Sets[dsync.SetIndex(resource, len(lay.Sets))]) }
+	return urls
+}
+
+// fingerprint returns what a client of nl checks the nodes' layouts
+// against (rest.ClientConfig.Layout): none for one set of all (nodes
+// given no layout are one set), from's, or the change's.
+func (nl nodeLayout) fingerprint() string {
+	switch {
+	case nl.to != nil:
+		return layout.Transition(nl.from, *nl.to)
+	case len(nl.from.Sets) > 1:
+		return nl.from.Fingerprint()
+	}
+	return ""
+}
+
+// check asks every node for its layout (layout.Check, CheckTransition).
+func (nl nodeLayout) check(ctx context.Context, lockers []locker.NetLocker) error {
+	if nl.to != nil {
+		return layout.CheckTransition(ctx, nl.from, *nl.to, lockers)
+	}
+	return layout.Check(ctx, nl.from, lockers)
+}
+
+// sets returns the lockers of each set of l, lockers being those of
+// nl.nodes() in order.
+func (nl nodeLayout) sets(l layout.Layout, lockers []locker.NetLocker) [][]locker.NetLocker {
+	byURL := make(map[string]locker.NetLocker, len(lockers))
+	for i, u := range nl.nodes() {
+		byURL[u] = lockers[i]
+	}
+	sets := make([][]locker.NetLocker, len(l.Sets))
+	for s, set := range l.Sets {
+		for _, u := range set {
+			sets[s] = append(sets[s], byURL[u])
+		}
+	}
+	return sets
+}
+
+// client returns the quorum client of nl over lockers: of from's sets, or
+// of the change (dsync.NewTransition).
+func (nl nodeLayout) client(lockers []locker.NetLocker, cfg dsync.Config) (*dsync.Dsync, error) {
+	if nl.to != nil {
+		return dsync.NewTransition(nl.sets(nl.from, lockers), nl.sets(*nl.to, lockers), cfg)
+	}
+	return dsync.NewSets(nl.sets(nl.from, lockers), cfg)
+}
+
+// setSize returns the number of nodes that lock resource: those of its set
+// (dsync.SetIndex), during a change those of its set in either layout.
+func (nl nodeLayout) setSize(resource string) int {
+	in := func(l layout.Layout) []string { return l.Sets[dsync.SetIndex(resource, len(l.Sets))] }
+	urls := in(nl.from)
+	if nl.to != nil {
+		for _, u := range in(*nl.to) {
+			if !slices.Contains(urls, u) {
+				urls = append(urls, u)
+			}
+		}
+	}
+	return len(urls)
 }
 
 // locks lists every node's holders, merged by resource and UID (in that
@@ -626,9 +714,9 @@ func forceUnlock(ctx context.Context, lockers []locker.NetLocker, args []string,
 }
 
 // runUnder runs a command while holding a lock, through lockers, the
-// clients of lay's nodes in order, once it has checked that the nodes have
-// lay's layout.
-func runUnder(ctx context.Context, lay layout.Layout, lockers []locker.NetLocker, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+// clients of nl's nodes in order, once it has checked that the nodes have
+// nl's layout (or, during a change, one it can lock through).
+func runUnder(ctx context.Context, nl nodeLayout, lockers []locker.NetLocker, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	read := fs.Bool("read", false, "take a read lock instead of the write lock")
@@ -643,23 +731,13 @@ func runUnder(ctx context.Context, lay layout.Layout, lockers []locker.NetLocker
 		return &exitError{exitUsage, errors.New("run: want RESOURCE -- COMMAND [ARG...]")}
 	}
 	resource, command := rest[0], rest[2:]
-	if err := layout.Check(ctx, lay, lockers); err != nil {
+	if err := nl.check(ctx, lockers); err != nil {
 		if errors.Is(err, layout.ErrMismatch) {
 			return &exitError{exitUsage, fmt.Errorf("run: %w", err)}
 		}
 		return &exitError{exitFailed, fmt.Errorf("run: %w", err)}
 	}
-	byURL := make(map[string]locker.NetLocker, len(lockers))
-	for i, u := range lay.Nodes() {
-		byURL[u] = lockers[i]
-	}
-	sets := make([][]locker.NetLocker, len(lay.Sets))
-	for s, set := range lay.Sets {
-		for _, u := range set {
-			sets[s] = append(sets[s], byURL[u])
-		}
-	}
-	ds, err := dsync.NewSets(sets, dsync.Config{RefreshInterval: *refresh})
+	ds, err := nl.client(lockers, dsync.Config{RefreshInterval: *refresh})
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
