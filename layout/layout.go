@@ -17,11 +17,12 @@
 // A layout does not grow in place: SetIndex spreads names over the sets
 // there are, so another set count moves most resources to another set,
 // and a resource held under the old layout could be granted again under
-// the new one. The nodes of a layout refuse clients of another (Check), so
-// the two never run side by side; a deployment that grows stops its
-// clients (their locks expire, or are released), gives every node and
-// client the new list, and starts them again. The module's docs/sets.md
-// ("Growing") says how, and what is planned for growing under held locks.
+// the new one. A deployment grows through a change of layout instead
+// (dsync.NewTransition): its nodes tell the change's fingerprint
+// (Transition), and Compatible lets clients of the old layout and of the
+// change, then clients of the change and of the new layout, lock through
+// them, never clients of the old and of the new together. The module's
+// docs/sets.md ("Growing") gives the steps.
 package layout
 
 import (
