@@ -89,15 +89,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	start := time.Now()
 	var results [][]*simulation.Result
+	prog := newProgress(stderr)
 	if transport == simulation.TransportSim {
 		var err error
-		if results, err = runInWorkers(args, list, o, start, stderr); err != nil {
+		if results, err = runInWorkers(args, list, o, start, stderr, prog); err != nil {
 			fmt.Fprintf(stderr, "\n%v\n", err)
 			return 1
 		}
 	} else {
 		for _, s := range list {
-			results = append(results, runSeeds(s, o, start, stderr))
+			results = append(results, runSeeds(s, o, start, prog))
 		}
 	}
 	return report(list, results, o, transport, start, stdout, stderr)
@@ -387,7 +388,7 @@ func report(list []simulation.Scenario, all [][]*simulation.Result, o options, t
 // runSeeds runs o.seeds seeds of s on the real clock (http, netns),
 // o.parallel at a time, showing progress on w, and returns their results in
 // seed order.
-func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []*simulation.Result {
+func runSeeds(s simulation.Scenario, o options, start time.Time, prog *progress) []*simulation.Result {
 	results := make([]*simulation.Result, o.seeds)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -412,7 +413,7 @@ func runSeeds(s simulation.Scenario, o options, start time.Time, w io.Writer) []
 			if len(r.Unexpected()) > 0 {
 				bad++
 			}
-			fmt.Fprintf(w, "\r%-28s %4d/%-4d runs  %d unexpected  %v   ", s.Name, done, o.seeds, bad, time.Since(start).Round(time.Second))
+			prog.show(s.Name, done, o.seeds, bad, start)
 		}()
 	}
 	wg.Wait()

@@ -90,7 +90,7 @@ func runWorker(t *testing.T, k, n int, list []simulation.Scenario, o options, w 
 // runInWorkers runs the seeds of every scenario of list in o.parallel
 // worker processes started with args, and returns the results per
 // scenario in seed order, showing progress on progress.
-func runInWorkers(args []string, list []simulation.Scenario, o options, start time.Time, progress io.Writer) ([][]*simulation.Result, error) {
+func runInWorkers(args []string, list []simulation.Scenario, o options, start time.Time, stderr io.Writer, prog *progress) ([][]*simulation.Result, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("dsync-sim: cannot start workers: %w", err)
@@ -100,7 +100,8 @@ func runInWorkers(args []string, list []simulation.Scenario, o options, start ti
 	for i := range results {
 		results[i] = make([]*simulation.Result, o.seeds)
 	}
-	progress = &lockedWriter{w: progress} // the workers' stderr goes there too
+	progress := &lockedWriter{w: stderr} // the workers' stderr goes there too
+	prog.w = progress
 	var mu sync.Mutex                     // guards results, done and bad
 	done, bad := make([]int, len(list)), make([]int, len(list))
 	var wg sync.WaitGroup
@@ -139,7 +140,7 @@ func runInWorkers(args []string, list []simulation.Scenario, o options, start ti
 				if len(line.Result.Unexpected()) > 0 {
 					bad[s]++
 				}
-				fmt.Fprintf(progress, "\r%-28s %4d/%-4d runs  %d unexpected  %v   ", list[s].Name, done[s], o.seeds, bad[s], time.Since(start).Round(time.Second))
+				prog.show(list[s].Name, done[s], o.seeds, bad[s], start)
 				mu.Unlock()
 			}
 			if err := cmd.Wait(); err != nil && errs[k] == nil {
