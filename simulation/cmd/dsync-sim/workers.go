@@ -102,7 +102,7 @@ func runInWorkers(args []string, list []simulation.Scenario, o options, start ti
 	}
 	progress := &lockedWriter{w: stderr} // the workers' stderr goes there too
 	prog.w = progress
-	var mu sync.Mutex                     // guards results, done and bad
+	var mu sync.Mutex // guards results, done and bad
 	done, bad := make([]int, len(list)), make([]int, len(list))
 	var wg sync.WaitGroup
 	errs := make([]error, n)
