@@ -56,3 +56,37 @@ func TestReplayIsExact(t *testing.T) {
 	}
 	assert.Zero(t, differ, "of 50 seeds, %d ran differently", differ)
 }
+
+// notExact lists the scenarios whose histories are known to vary between
+// two runs of one seed, and why, for TestEveryScenarioReplaysExactly.
+var notExact = map[string]string{
+	// About 1 seed in 15: one acquisition's return time differs by a tenth
+	// of a millisecond (seed 4: c1's IX on bucket-1 returns at 3.504807 s
+	// or 3.504687 s); not found yet.
+	"hierarchy-random": "a return time varies in about 1 seed in 15",
+}
+
+// TestEveryScenarioReplaysExactly runs 2 seeds of every scenario twice on
+// one P and wants the same history, byte for byte, except for the
+// scenarios of notExact (their per-run lines of dsync-sim -v still agree:
+// TestRunReplaysExactly).
+func TestEveryScenarioReplaysExactly(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector randomizes the scheduler: runs replay exactly only without it")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, s := range Scenarios(Budget{}) {
+		if why, ok := notExact[s.Name]; ok {
+			t.Logf("%s: not checked: %s", s.Name, why)
+			continue
+		}
+		for seed := range uint64(2) {
+			first := historyText(runScenario(t, s, Config{Seed: seed}))
+			second := historyText(runScenario(t, s, Config{Seed: seed}))
+			assert.True(t, first == second, "%s seed %d ran differently", s.Name, seed)
+		}
+	}
+}
