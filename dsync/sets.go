@@ -317,29 +317,45 @@ func (m *DRWMutex) acquireParts(ctx context.Context, opts Options, mode Mode, tr
 		holds[i] = m.parts[i].takeHold(lockCtx)
 		return nil
 	}
-	switch {
-	case try:
-		for i, p := range m.parts {
-			ok, lockCtx, err := p.tryTicket(ctx, mode, 0, opts.Source)
-			if err != nil {
-				return fail(fmt.Errorf("dsync: lock %v: %w", m.names, err))
-			}
-			if !ok {
-				m.releaseHolds(context.WithoutCancel(ctx), holds)
-				return false, nil, nil
-			}
-			holds[i] = p.takeHold(lockCtx)
-		}
-	case ds.place != nil:
+	if ds.place != nil {
 		partOpts.ticket = ds.ticket(start) // one place in the queues for every part, kept through restarts
-		if err := m.takeWithoutHoldAndWait(ctx, mode, partOpts, holds, take); err != nil {
-			return fail(err)
-		}
-	default:
-		for i := range m.parts {
-			if err := take(i); err != nil {
+	}
+	for {
+		switch {
+		case try:
+			for i, p := range m.parts {
+				ok, lockCtx, err := p.tryTicket(ctx, mode, 0, opts.Source)
+				if err != nil {
+					return fail(fmt.Errorf("dsync: lock %v: %w", m.names, err))
+				}
+				if !ok {
+					m.releaseHolds(context.WithoutCancel(ctx), holds)
+					return false, nil, nil
+				}
+				holds[i] = p.takeHold(lockCtx)
+			}
+		case ds.place != nil:
+			if err := m.takeWithoutHoldAndWait(ctx, mode, partOpts, holds, take); err != nil {
 				return fail(err)
 			}
+		default:
+			for i := range m.parts {
+				if err := take(i); err != nil {
+					return fail(err)
+				}
+			}
+		}
+		// A part taken first may have been lost (its refreshes failed)
+		// while a later one was waited for: the lock is held only if every
+		// part still is at once. If not, what is held goes back and the
+		// parts are taken again (TryLock reports the lock not taken).
+		if !slices.ContainsFunc(holds, func(h *hold) bool { return h.ctx.Err() != nil }) {
+			break
+		}
+		m.releaseHolds(context.WithoutCancel(ctx), holds)
+		clear(holds)
+		if try {
+			return false, nil, nil
 		}
 	}
 	h := &hold{write: mode == X, mode: mode, parts: holds}
@@ -347,6 +363,11 @@ func (m *DRWMutex) acquireParts(ctx context.Context, opts Options, mode Mode, tr
 	for _, ph := range holds {
 		h.fence = max(h.fence, ph.fence)
 		context.AfterFunc(ph.ctx, func() { h.cancel(context.Cause(ph.ctx)) })
+	}
+	for _, ph := range holds {
+		if ph.ctx.Err() != nil { // lost since the check above: told now, not after the return
+			h.cancel(context.Cause(ph.ctx))
+		}
 	}
 	m.mu.Lock()
 	if h.write {

@@ -515,3 +515,47 @@ func TestSetsRefresherSendsOneRequestPerNode(t *testing.T) {
 		}
 	})
 }
+
+// A part taken first and lost while a later part was waited for is taken
+// again: a lock across sets is returned only while every part is held
+// (found by the simulation's sets scenario: the lock came back with its
+// context about to end, while another client held the lost part).
+func TestSetsCrossSetLockRetakesAPartLostWhileWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newSetsCluster(t, 6, disjointSets(2, 3))
+		a, b := nameIn("p", 0, 2), nameIn("p", 1, 2)
+		other := c.client()
+		holder := dsync.NewDRWMutex(other, b)
+		_, err := holder.GetLock(ctx, dsync.Options{})
+		require.NoError(t, err)
+
+		type result struct {
+			lockCtx context.Context
+			err     error
+		}
+		got := make(chan result, 1)
+		both := dsync.NewDRWMutex(c.ds, a, b)
+		go func() {
+			lockCtx, err := both.GetLock(ctx, dsync.Options{})
+			got <- result{lockCtx, err}
+		}()
+		synctest.Wait() // a is held on set 0; b is waited for on set 1
+		require.Equal(t, 3, c.grantsOf(0), "a's part is held")
+		for _, i := range c.layout[0][:2] {
+			c.nodes[i].down.Store(true) // set 0 loses its quorum: a's part cannot be refreshed
+		}
+		time.Sleep(validity + time.Second) // virtual: a's part is lost
+		synctest.Wait()
+		for _, i := range c.layout[0][:2] {
+			c.nodes[i].down.Store(false)
+		}
+		require.NoError(t, holder.Unlock(ctx))
+		r := <-got
+		require.NoError(t, r.err)
+		assert.NoError(t, r.lockCtx.Err(), "the lock returned is held: its context is live")
+		synctest.Wait()
+		assert.GreaterOrEqual(t, c.grantsOf(0), 2, "a's part was taken again")
+		require.NoError(t, both.Unlock(ctx))
+	})
+}
