@@ -153,6 +153,16 @@ type Config struct {
 	// [0, 1]: each is entered in the register, and recorded in the history,
 	// as a lock of each. Zero makes none.
 	CrossSet float64
+	// GrowFrom, if positive (with SetSize), makes the run a change of
+	// layout (dsync.NewTransition): from the first GrowFrom nodes in sets
+	// of SetSize to all Nodes in sets of SetSize, each client a client of
+	// the layout ClientLayouts gives it (by index, round and round). A
+	// change lets old and change, or change and new, run together; old and
+	// new together is the mistake it exists to prevent (a negative control
+	// makes it on purpose: TestGrowCheckerCatchesOldAndNewTogether).
+	GrowFrom int
+	// ClientLayouts, with GrowFrom, is each client's layout.
+	ClientLayouts []ClientLayout
 
 	// Seed makes the run: the fault schedule, every client's workload, the
 	// network's drops and jitter and the clients' back-off all derive from it.
@@ -232,6 +242,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("simulation: negative clock rate in NodeRates %v or ClientRates %v", c.NodeRates, c.ClientRates)
 	case c.SetSize < 0 || c.SetSize > 0 && c.Nodes%c.SetSize != 0:
 		return fmt.Errorf("simulation: %d nodes are not sets of %d", c.Nodes, c.SetSize)
+	case c.GrowFrom != 0 && (c.SetSize <= 0 || c.GrowFrom < 0 || c.GrowFrom%c.SetSize != 0 || c.GrowFrom > c.Nodes):
+		return fmt.Errorf("simulation: GrowFrom %d is not sets of %d among %d nodes", c.GrowFrom, c.SetSize, c.Nodes)
+	case c.GrowFrom != 0 && len(c.ClientLayouts) == 0:
+		return errors.New("simulation: GrowFrom without ClientLayouts")
 	case c.Transport == TransportSim && c.Quiesce == nil:
 		return errors.New("simulation: Config.Quiesce is required on the simulated transport: run inside a testing/synctest bubble and pass synctest.Wait")
 	case c.Transport != TransportSim && (c.ClockDrift > 0 || slices.ContainsFunc(append(slices.Clone(c.NodeRates), c.ClientRates...), func(r float64) bool { return r > 0 && r != 1 })):
@@ -494,7 +508,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		if clientClocks != nil {
 			own, scaled = clientClocks[i], clientClocks[i]
 		}
-		ds, err := newClientDsync(cfg, c.Net.Lockers(i), dsync.Config{
+		ds, err := newClientDsync(cfg, i, c.Net.Lockers(i), dsync.Config{
 			RefreshInterval: cfg.RefreshInterval, Validity: cfg.Validity,
 			CallTimeout: cfg.CallTimeout, RefreshCallTimeout: cfg.CallTimeout,
 			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxWait: cfg.MaxWait,

@@ -80,7 +80,8 @@ func Scenarios(b Budget) []Scenario {
 		hierarchyScenario(), HierarchyRandom(b), modesScenario(), ModesRandom(b), deadlockScenario(), deadlockChain(), DeadlockRandom(b), barrierScenario(), BarrierRandom(b),
 		BarrierRandomLive(b), barrierArrivalLost(),
 		condScenario(), CondRandom(b), adaptiveScenario(), AdaptiveRandom(b),
-		setsScenario(),
+		setsScenario(), growScenario("grow-old-change", LayoutOld, LayoutChange, LayoutChange),
+		growScenario("grow-change-new", LayoutChange, LayoutNew, LayoutNew),
 	}
 }
 

@@ -17,17 +17,55 @@ import (
 // the checkers, unchanged, see such an operation as a lock of each
 // resource: a cross-set lock is correct if each of its parts is.
 
-// newClientDsync returns a client's quorum client over its links to the
-// nodes: dsync.NewSets with cfg.SetSize, else dsync.New.
-func newClientDsync(cfg Config, lockers []locker.NetLocker, dc dsync.Config) (*dsync.Dsync, error) {
+// ClientLayout is the layout of a client during a change of layout
+// (Config.GrowFrom).
+type ClientLayout uint8
+
+// The layouts of a client during a change of layout.
+const (
+	LayoutOld    ClientLayout = iota + 1 // dsync.NewSets of the old layout
+	LayoutChange                         // dsync.NewTransition from the old to the new
+	LayoutNew                            // dsync.NewSets of the new layout
+)
+
+// String names the layout as Config's docs do.
+func (l ClientLayout) String() string {
+	switch l {
+	case LayoutOld:
+		return "old"
+	case LayoutChange:
+		return "change"
+	case LayoutNew:
+		return "new"
+	}
+	return fmt.Sprintf("ClientLayout(%d)", uint8(l))
+}
+
+// newClientDsync returns client i's quorum client over its links to the
+// nodes: dsync.NewSets with cfg.SetSize (of the layout cfg.ClientLayouts
+// gives it during a change, or NewTransition), else dsync.New.
+func newClientDsync(cfg Config, i int, lockers []locker.NetLocker, dc dsync.Config) (*dsync.Dsync, error) {
 	if cfg.SetSize <= 0 {
 		return dsync.New(lockers, dc)
 	}
-	var sets [][]locker.NetLocker
-	for k := 0; k < len(lockers); k += cfg.SetSize {
-		sets = append(sets, lockers[k:k+cfg.SetSize:k+cfg.SetSize])
+	cut := func(lockers []locker.NetLocker) [][]locker.NetLocker {
+		var sets [][]locker.NetLocker
+		for k := 0; k < len(lockers); k += cfg.SetSize {
+			sets = append(sets, lockers[k:k+cfg.SetSize:k+cfg.SetSize])
+		}
+		return sets
 	}
-	return dsync.NewSets(sets, dc)
+	if cfg.GrowFrom == 0 {
+		return dsync.NewSets(cut(lockers), dc)
+	}
+	from, to := cut(lockers[:cfg.GrowFrom]), cut(lockers)
+	switch cfg.ClientLayouts[i%len(cfg.ClientLayouts)] {
+	case LayoutOld:
+		return dsync.NewSets(from, dc)
+	case LayoutChange:
+		return dsync.NewTransition(from, to, dc)
+	}
+	return dsync.NewSets(to, dc)
 }
 
 // setOf returns the set of resource among the cluster's sets.
@@ -129,6 +167,28 @@ func (cl *Client) multiMutex(names []string) *dsync.DRWMutex {
 		cl.mutexes[key] = m
 	}
 	return m
+}
+
+// growScenario runs the register workload during a change of layout from
+// 2 sets of 3 nodes to 3 sets of 3 (a pool of 3 nodes added), with the
+// clients of layouts, cross-set locks and faults in every set: the clients
+// that a change lets run together exclude each other.
+func growScenario(name string, layouts ...ClientLayout) Scenario {
+	s := setsScenario()
+	s.Name = name
+	s.Faults = fmt.Sprintf("a change of layout from 2 lock sets of 3 nodes to 3 sets of 3, clients of the layouts %v; "+
+		"in each set one node crashes while locks are held and restarts empty, then another is isolated and healed; "+
+		"40%% of operations lock two resources of different sets", layouts)
+	s.Explain = "a client of the change locks a resource on the union of its old and new set, with a quorum that holds " +
+		"a quorum of each: it meets old clients in the old set and new clients in the new one; its cross-set locks " +
+		"never wait while holding, so they deadlock with no one's; the checkers see every client alike"
+	setup := s.Setup
+	s.Setup = func(cfg *Config) {
+		setup(cfg)
+		cfg.Nodes, cfg.GrowFrom, cfg.ClientLayouts = 9, 6, layouts
+		atLeast(&cfg.Clients, len(layouts))
+	}
+	return s
 }
 
 // setsScenario runs the register workload over 3 sets of 3 nodes, with

@@ -45,3 +45,33 @@ func TestSetsWorkloadLocksAcrossSets(t *testing.T) {
 		t.Logf("%d cross-set locks of %d acquisitions", across, len(acquired))
 	})
 }
+
+// TestGrowRandomSeeds runs the change-of-layout scenarios (old and change
+// clients; change and new clients) over seeds, with the checkers
+// unchanged. SIM_PRIMITIVE_SEEDS runs more seeds.
+func TestGrowRandomSeeds(t *testing.T) {
+	for _, s := range []Scenario{
+		growScenario("grow-old-change", LayoutOld, LayoutChange, LayoutChange),
+		growScenario("grow-change-new", LayoutChange, LayoutNew, LayoutNew),
+	} {
+		t.Run(s.Name, func(t *testing.T) { runSeeds(t, s, primitiveSeeds(), nil) })
+	}
+}
+
+// The negative control of the change: clients of the old layout and of the
+// new one together, which the change's steps and the nodes' fingerprints
+// exist to prevent, lock resources on different sets, and the checkers
+// catch it.
+func TestGrowCheckerCatchesOldAndNewTogether(t *testing.T) {
+	s := growScenario("grow-old-new", LayoutOld, LayoutNew, LayoutOld, LayoutNew)
+	caught := 0
+	const seeds = 10
+	for seed := range uint64(seeds) {
+		r := runScenario(t, s, Config{Seed: seed})
+		if len(r.Unexpected()) > 0 {
+			caught++
+		}
+	}
+	t.Logf("old and new clients together: caught in %d of %d runs", caught, seeds)
+	assert.GreaterOrEqual(t, caught, seeds/2, "old and new clients together were caught in %d of %d runs", caught, seeds)
+}
