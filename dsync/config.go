@@ -97,7 +97,8 @@ type Config struct {
 
 	// UIDSource, if set, gives the 16 bytes of every acquisition's UID
 	// (Read of 16 bytes), instead of a cryptographically strong source; it
-	// must be safe for concurrent use. The simulation sets it, seeded, so
+	// must be safe for concurrent use, and never fail (a failed read
+	// panics: two locks with one UID would share their grants). The simulation sets it, seeded, so
 	// that a seed replays with the same UIDs. A UID is a capability
 	// (whoever knows it may refresh and release the lock): anywhere else,
 	// leave it nil.

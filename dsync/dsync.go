@@ -291,7 +291,10 @@ var uidSources = sync.Pool{New: func() any {
 func (ds *Dsync) newUID() string {
 	var b [16]byte
 	if r := ds.cfg.UIDSource; r != nil {
-		io.ReadFull(r, b[:])
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			// Two locks with one UID would share their grants: never go on.
+			panic(fmt.Sprintf("dsync: Config.UIDSource failed: %v", err))
+		}
 		return base64.RawURLEncoding.EncodeToString(b[:])
 	}
 	src := uidSources.Get().(*rand.ChaCha8)
