@@ -62,11 +62,12 @@ type quorumGroup struct {
 //
 // The price of the transition: a lock is sent to the nodes of both sets,
 // and tolerates as many of them down as the more fragile of the two
-// tolerates. Every primitive works on it as on a Dsync made by NewSets;
-// a lock on names of several sets takes them as such a lock does (see
-// acquireParts), so transition, old and new clients cannot deadlock with
-// each other either. See the package documentation of the steps of a
-// layout change. The caller keeps ownership of the lockers.
+// tolerates. Every primitive works on it as on a Dsync made by NewSets. A
+// lock on names of several of its sets never waits while it holds a part
+// (takeWithoutHoldAndWait), so transition, old and new clients cannot
+// deadlock with each other. The steps of a layout change, and what
+// enforces their order, are at the top of this file and in the module's
+// docs/sets.md ("Growing"). The caller keeps ownership of the lockers.
 func NewTransition(from, to [][]locker.NetLocker, cfg Config) (*Dsync, error) {
 	if len(from) == 0 || len(to) == 0 {
 		return nil, errors.New("dsync: a transition needs lock sets to change from and to")
