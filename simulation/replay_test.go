@@ -81,10 +81,11 @@ func replays(t *testing.T, s Scenario, seed uint64) (first, second string, same 
 // notExact lists the scenarios whose histories are known to vary between
 // two runs of one seed, and why, for TestEveryScenarioReplaysExactly.
 var notExact = map[string]string{
-	// About 1 seed in 15: one acquisition's return time differs by a tenth
-	// of a millisecond (seed 4: c1's IX on bucket-1 returns at 3.504807 s
-	// or 3.504687 s); not found yet.
-	"hierarchy-random": "a return time varies in about 1 seed in 15",
+	// About 1 seed in 10, on a quiet machine too (seeds 12 and 29 every
+	// time, 4 and 17 now and then): one acquisition's return time differs,
+	// by 0.1 to 13 ms (seed 29: c2's write lock on bucket-1 returns at
+	// 6.062891 s or 6.049877 s), and what follows with it. Not found yet.
+	"hierarchy-random": "a return time varies in about 1 seed in 10",
 }
 
 // TestEveryScenarioReplaysExactly runs 2 seeds of every scenario twice on
