@@ -7,11 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dsync-go/dsync/internal/term"
 
 	"github.com/dsync-go/dsync/locker"
 )
@@ -39,7 +40,7 @@ func top(ctx context.Context, lockers []locker.NetLocker, of func(resource strin
 	case *interval <= 0:
 		return &exitError{exitUsage, fmt.Errorf("top: -interval %v: want a positive duration", *interval)}
 	}
-	live := !*once && !*asJSON && isTerminal(stdout)
+	live := !*once && !*asJSON && term.IsTerminal(stdout)
 	for {
 		f, err := takeFrame(ctx, lockers, of, *n)
 		if err != nil {
@@ -204,14 +205,4 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// isTerminal reports whether w is a terminal, where top redraws in place.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -3,8 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
+
+	"github.com/dsync-go/dsync/internal/term"
 )
 
 // progress shows how far the runs are on w: on a terminal, one line
@@ -25,7 +26,7 @@ const (
 
 // newProgress returns the progress of runs shown on w.
 func newProgress(w io.Writer) *progress {
-	return &progress{w: w, terminal: isTerminal(w)}
+	return &progress{w: w, terminal: term.IsTerminal(w)}
 }
 
 // show shows the progress of scenario name: done of seeds runs, bad of
@@ -47,15 +48,4 @@ func (p *progress) show(name string, done, seeds, bad int, start time.Time) {
 	} else {
 		fmt.Fprintln(p.w, line)
 	}
-}
-
-// isTerminal reports whether w is a character device, where a line can be
-// rewritten in place.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
