@@ -85,29 +85,47 @@ func NewSets(sets [][]locker.NetLocker, cfg Config) (*Dsync, error) {
 	if len(sets) == 1 {
 		return New(sets[0], cfg)
 	}
-	var (
-		all     []locker.NetLocker
-		index   = make(map[string]int)
-		members = make([][]int, len(sets))
-	)
+	var nodes setNodes
+	members, err := nodes.add("", sets)
+	if err != nil {
+		return nil, err
+	}
+	return newSetsRoot(nodes.all, members, cfg)
+}
+
+// setNodes gathers the distinct nodes of lock sets: a locker whose String
+// is the same in several sets is one node.
+type setNodes struct {
+	all   []locker.NetLocker
+	index map[string]int // String -> index in all
+}
+
+// add checks sets (each as New checks its lockers, and all of one size),
+// adds their nodes, and returns each set's members as indexes in n.all;
+// which ("old ", "new " or "") names the sets in errors.
+func (n *setNodes) add(which string, sets [][]locker.NetLocker) ([][]int, error) {
+	if n.index == nil {
+		n.index = make(map[string]int)
+	}
+	members := make([][]int, len(sets))
 	for s, set := range sets {
 		if err := checkLockers(set); err != nil {
-			return nil, fmt.Errorf("%w (set %d)", err, s)
+			return nil, fmt.Errorf("%w (%sset %d)", err, which, s)
 		}
 		if len(set) != len(sets[0]) {
-			return nil, fmt.Errorf("dsync: set %d has %d lockers and set 0 has %d: every set must be the same size", s, len(set), len(sets[0]))
+			return nil, fmt.Errorf("dsync: %sset %d has %d lockers and set 0 has %d: every set must be the same size", which, s, len(set), len(sets[0]))
 		}
 		for _, l := range set {
-			k, ok := index[l.String()]
+			k, ok := n.index[l.String()]
 			if !ok {
-				k = len(all)
-				index[l.String()] = k
-				all = append(all, l)
+				k = len(n.all)
+				n.index[l.String()] = k
+				n.all = append(n.all, l)
 			}
 			members[s] = append(members[s], k)
 		}
 	}
-	return newSetsRoot(all, members, cfg)
+	return members, nil
 }
 
 // newSetsRoot returns the root of sets over the distinct nodes all, set s

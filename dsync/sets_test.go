@@ -53,22 +53,54 @@ func disjointSets(sets, size int) [][]int {
 	return layout
 }
 
-// client makes another client of c's sets, closed at the end of the test.
-func (c *setsCluster) client() *dsync.Dsync {
-	c.t.Helper()
-	sets := make([][]locker.NetLocker, len(c.layout))
-	for s, ns := range c.layout {
+// lockersOf returns the lockers of layout's sets.
+func (c *setsCluster) lockersOf(layout [][]int) [][]locker.NetLocker {
+	sets := make([][]locker.NetLocker, len(layout))
+	for s, ns := range layout {
 		for _, i := range ns {
 			sets[s] = append(sets[s], c.nodes[i])
 		}
 	}
-	ds, err := dsync.NewSets(sets, dsync.Config{
-		Validity: validity,
-		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond,
-	})
+	return sets
+}
+
+// setsTestConfig is the clients' configuration in these tests.
+var setsTestConfig = dsync.Config{Validity: validity, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
+
+// clientOf returns a client of the sets of layout, closed at the end of
+// the test.
+func (c *setsCluster) clientOf(layout [][]int) *dsync.Dsync {
+	c.t.Helper()
+	ds, err := dsync.NewSets(c.lockersOf(layout), setsTestConfig)
 	require.NoError(c.t, err)
 	c.t.Cleanup(func() { ds.Close() })
 	return ds
+}
+
+// client makes another client of c's sets, closed at the end of the test.
+func (c *setsCluster) client() *dsync.Dsync {
+	c.t.Helper()
+	return c.clientOf(c.layout)
+}
+
+// lockExclusively takes a write lock on names through ds, counts itself
+// in each name's inside counter (every count must be 1: no other holder),
+// and releases it. It reports false if the lock was not taken.
+func lockExclusively(t *testing.T, ds *dsync.Dsync, names []string, inside map[string]*atomic.Int32, what string) bool {
+	ctx := context.Background()
+	m := dsync.NewDRWMutex(ds, names...)
+	_, err := m.GetLock(ctx, dsync.Options{Timeout: 30 * time.Second})
+	if !assert.NoError(t, err, "%s: lock %v", what, names) {
+		return false
+	}
+	for _, n := range names {
+		assert.Equal(t, int32(1), inside[n].Add(1), "%s: two holders of %q", what, n)
+	}
+	for _, n := range names {
+		inside[n].Add(-1)
+	}
+	assert.NoError(t, m.Unlock(ctx))
+	return true
 }
 
 // grantsOf counts the grants held on the nodes of set s.
@@ -384,7 +416,6 @@ func TestSetsLossOfOnePartEndsTheLock(t *testing.T) {
 // orders, never deadlock: sets are taken in one global order. Every
 // goroutine also checks exclusion on its resources.
 func TestSetsCrossSetLocksDoNotDeadlock(t *testing.T) {
-	ctx := context.Background()
 	c := newSetsCluster(t, 9, disjointSets(3, 3))
 	// a sorts before b but lives in a later set; c0 sorts after both.
 	var a, b string
@@ -409,19 +440,9 @@ func TestSetsCrossSetLocksDoNotDeadlock(t *testing.T) {
 	for g := range 6 {
 		wg.Go(func() {
 			for i := range 30 {
-				names := locks[(g+i)%len(locks)]
-				m := dsync.NewDRWMutex(clients[g%len(clients)], names...)
-				_, err := m.GetLock(ctx, dsync.Options{Timeout: 30 * time.Second})
-				if !assert.NoError(t, err, "goroutine %d lock %v", g, names) {
+				if !lockExclusively(t, clients[g%len(clients)], locks[(g+i)%len(locks)], inside, fmt.Sprint("goroutine ", g)) {
 					return
 				}
-				for _, n := range names {
-					assert.Equal(t, int32(1), inside[n].Add(1), "two holders of %q", n)
-				}
-				for _, n := range names {
-					inside[n].Add(-1)
-				}
-				assert.NoError(t, m.Unlock(ctx))
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/dsync-go/dsync/locker"
@@ -75,36 +74,12 @@ func NewTransition(from, to [][]locker.NetLocker, cfg Config) (*Dsync, error) {
 	if len(from)*len(to) > maxTransitionSets {
 		return nil, fmt.Errorf("dsync: a transition from %d to %d sets unites %d pairs of sets, more than %d", len(from), len(to), len(from)*len(to), maxTransitionSets)
 	}
-	var (
-		all   []locker.NetLocker
-		index = make(map[string]int)
-	)
-	members := func(which string, sets [][]locker.NetLocker) ([][]int, error) {
-		out := make([][]int, len(sets))
-		for s, set := range sets {
-			if err := checkLockers(set); err != nil {
-				return nil, fmt.Errorf("%w (%s set %d)", err, which, s)
-			}
-			if len(set) != len(sets[0]) {
-				return nil, fmt.Errorf("dsync: %s set %d has %d lockers and set 0 has %d: every set must be the same size", which, s, len(set), len(sets[0]))
-			}
-			for _, l := range set {
-				k, ok := index[l.String()]
-				if !ok {
-					k = len(all)
-					index[l.String()] = k
-					all = append(all, l)
-				}
-				out[s] = append(out[s], k)
-			}
-		}
-		return out, nil
-	}
-	old, err := members("old", from)
+	var nodes setNodes
+	old, err := nodes.add("old ", from)
 	if err != nil {
 		return nil, err
 	}
-	next, err := members("new", to)
+	next, err := nodes.add("new ", to)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +128,7 @@ func NewTransition(from, to [][]locker.NetLocker, cfg Config) (*Dsync, error) {
 	for i, u := range unions {
 		sets[i] = u.nodes
 	}
-	root, err := newSetsRoot(all, sets, cfg)
+	root, err := newSetsRoot(nodes.all, sets, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -167,34 +142,20 @@ func NewTransition(from, to [][]locker.NetLocker, cfg Config) (*Dsync, error) {
 }
 
 // unionKey names a union of nodes with its groups, to share one set
-// between the pairs of sets that make the same union.
+// between the pairs of sets that make the same union: its nodes, then each
+// group's, as sorted lists of node indexes, the groups in sorted order.
 func unionKey(nodes []int, groups []quorumGroup) string {
-	var b strings.Builder
-	write := func(ks []int) {
-		for _, k := range slices.Sorted(slices.Values(ks)) {
-			b.WriteString(strconv.Itoa(k))
-			b.WriteByte(',')
-		}
-		b.WriteByte('|')
-	}
-	write(nodes)
-	// The groups' nodes as node indexes, in a canonical order.
+	sorted := func(ks []int) string { return fmt.Sprint(slices.Sorted(slices.Values(ks))) }
 	var gs []string
 	for _, g := range groups {
-		var sub strings.Builder
-		var ks []int
-		for _, i := range g.nodes {
-			ks = append(ks, nodes[i])
+		ks := make([]int, len(g.nodes))
+		for i, j := range g.nodes {
+			ks[i] = nodes[j]
 		}
-		for _, k := range slices.Sorted(slices.Values(ks)) {
-			sub.WriteString(strconv.Itoa(k))
-			sub.WriteByte(',')
-		}
-		gs = append(gs, sub.String())
+		gs = append(gs, sorted(ks))
 	}
 	slices.Sort(gs)
-	b.WriteString(strings.Join(gs, "|"))
-	return b.String()
+	return sorted(nodes) + strings.Join(gs, "")
 }
 
 // seesEveryRead reports whether the nodes that answered a query

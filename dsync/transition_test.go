@@ -14,32 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsync-go/dsync/dsync"
-	"github.com/dsync-go/dsync/locker"
 )
-
-// lockersOf returns the lockers of layout's sets.
-func (c *setsCluster) lockersOf(layout [][]int) [][]locker.NetLocker {
-	sets := make([][]locker.NetLocker, len(layout))
-	for s, ns := range layout {
-		for _, i := range ns {
-			sets[s] = append(sets[s], c.nodes[i])
-		}
-	}
-	return sets
-}
-
-// config is the clients' configuration in these tests.
-var setsTestConfig = dsync.Config{Validity: validity, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
-
-// clientOf returns a client of the sets of layout, closed at the end of
-// the test.
-func (c *setsCluster) clientOf(layout [][]int) *dsync.Dsync {
-	c.t.Helper()
-	ds, err := dsync.NewSets(c.lockersOf(layout), setsTestConfig)
-	require.NoError(c.t, err)
-	c.t.Cleanup(func() { ds.Close() })
-	return ds
-}
 
 // transition returns a client of the transition from one layout to
 // another, closed at the end of the test.
@@ -153,7 +128,6 @@ func TestTransitionToleratesTheFragilerSet(t *testing.T) {
 // name order, never deadlock and never overlap: every client takes names
 // in one order, whatever its layout.
 func TestTransitionCrossSetLocksDoNotDeadlock(t *testing.T) {
-	ctx := context.Background()
 	c := newSetsCluster(t, 9, twoOfThree)
 	names := []string{"a", "b", "c", "d", "e", "f"}
 	for _, phase := range []struct {
@@ -175,18 +149,9 @@ func TestTransitionCrossSetLocksDoNotDeadlock(t *testing.T) {
 					pick := slices.Clone(names)
 					rng.Shuffle(len(pick), func(i, j int) { pick[i], pick[j] = pick[j], pick[i] })
 					pick = pick[:2+rng.IntN(3)]
-					m := dsync.NewDRWMutex(phase.clients[g%2], pick...)
-					_, err := m.GetLock(ctx, dsync.Options{Timeout: 30 * time.Second})
-					if !assert.NoError(t, err, "%s: goroutine %d lock %v", phase.what, g, pick) {
+					if !lockExclusively(t, phase.clients[g%2], pick, inside, fmt.Sprintf("%s: goroutine %d", phase.what, g)) {
 						return
 					}
-					for _, n := range pick {
-						assert.Equal(t, int32(1), inside[n].Add(1), "%s: two holders of %q", phase.what, n)
-					}
-					for _, n := range pick {
-						inside[n].Add(-1)
-					}
-					assert.NoError(t, m.Unlock(ctx))
 				}
 			})
 		}
