@@ -408,15 +408,21 @@ type nodeLayout struct {
 // nodes returns the URLs of every node: from's, then to's that from has
 // not.
 func (nl nodeLayout) nodes() []string {
-	urls := nl.from.Nodes()
-	if nl.to != nil {
-		for _, u := range nl.to.Nodes() {
-			if !slices.Contains(urls, u) {
-				urls = append(urls, u)
-			}
+	if nl.to == nil {
+		return nl.from.Nodes()
+	}
+	return union(nl.from.Nodes(), nl.to.Nodes())
+}
+
+// union returns a's URLs, then b's that a has not.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, u := range b {
+		if !slices.Contains(out, u) {
+			out = append(out, u)
 		}
 	}
-	return urls
+	return out
 }
 
 // fingerprint returns what a client of nl checks the nodes' layouts
@@ -469,15 +475,10 @@ func (nl nodeLayout) client(lockers []locker.NetLocker, cfg dsync.Config) (*dsyn
 // (dsync.SetIndex), during a change those of its set in either layout.
 func (nl nodeLayout) setSize(resource string) int {
 	in := func(l layout.Layout) []string { return l.Sets[dsync.SetIndex(resource, len(l.Sets))] }
-	urls := in(nl.from)
-	if nl.to != nil {
-		for _, u := range in(*nl.to) {
-			if !slices.Contains(urls, u) {
-				urls = append(urls, u)
-			}
-		}
+	if nl.to == nil {
+		return len(in(nl.from))
 	}
-	return len(urls)
+	return len(union(in(nl.from), in(*nl.to)))
 }
 
 // locks lists every node's holders, merged by resource and UID (in that
