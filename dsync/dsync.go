@@ -239,23 +239,22 @@ func (ds *Dsync) Lockers() int { return len(ds.lockers) }
 // On a set of a Dsync made by NewTransition, which unites a set of each
 // layout, it is larger: see NewTransition.
 func (ds *Dsync) WriteQuorum() int {
-	if set := ds.aSet(); set.writeQ > 0 {
+	set := ds.aSet()
+	if set.writeQ > 0 {
 		return set.writeQ
 	}
-	return ds.setSize()/2 + 1
+	return len(set.lockers)/2 + 1
 }
 
 // ReadQuorum returns ceil(n/2), the number of nodes that must grant a read
 // lock; n as for WriteQuorum.
 func (ds *Dsync) ReadQuorum() int {
-	if set := ds.aSet(); set.readQ > 0 {
+	set := ds.aSet()
+	if set.readQ > 0 {
 		return set.readQ
 	}
-	return (ds.setSize() + 1) / 2
+	return (len(set.lockers) + 1) / 2
 }
-
-// setSize returns the number of nodes a lock is acquired on.
-func (ds *Dsync) setSize() int { return len(ds.aSet().lockers) }
 
 // aSet returns ds, or, on the root of sets, its first set: the one whose
 // quorums the root reports.
