@@ -168,7 +168,7 @@ func BenchmarkEncodeBatchFromCalls(b *testing.B) {
 		var buf []byte
 		for b.Loop() {
 			var err error
-			if buf, err = appendBatch(buf[:0], calls, ""); err != nil {
+			if buf, err = appendBatch(buf[:0], calls, sessionRef{}); err != nil {
 				b.Fatal(err)
 			}
 		}

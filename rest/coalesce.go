@@ -259,17 +259,20 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 			live = append(live, *q)
 		}
 	}
-	session := ""
+	waiting := false
 	for i := range live {
 		if live[i].waits() {
-			session = c.waits.session // only a batch names it
+			waiting = true
 			break
 		}
 	}
+	// Only a batch names the session: a batch with a call that waits, or
+	// any batch while calls wait, whose answer may bring their news.
+	sess := c.waits.ref(waiting)
 	switch {
 	case len(live) == 0:
 		return
-	case len(live) == 1 && !c.cfg.batchAlone && session == "":
+	case len(live) == 1 && !c.cfg.batchAlone && sess.name == "":
 		c.sendQueued(&live[0])
 		return
 	}
@@ -281,7 +284,7 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 		deadline = max(deadline, live[1+i].deadline)
 	}
 	var err error
-	ex.buf, err = appendBatch(ex.buf[:0], live, session)
+	ex.buf, err = appendBatch(ex.buf[:0], live, sess)
 	if err == nil {
 		err = c.roundTrip(ex, fasthttp.MethodPost, PathBatch, monoTime(deadline))
 	}
@@ -336,6 +339,9 @@ func (co *coalescer) send(group []queuedCall, now int64) {
 		}
 		c.answer(cl)
 	}
+	// After the results, which register the calls this batch queued: an
+	// event may be of one of them.
+	c.waits.take(ex.reply.Events, ex.reply.Epoch, true)
 }
 
 // sendQueued sends q alone, on its verb's own path, and answers it.

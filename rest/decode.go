@@ -53,7 +53,7 @@ func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 	if err != nil {
 		return nil, msgp.WrapError(err)
 	}
-	var seenOwner, seenSource, seenSession bool // the omitempty fields
+	var seenOwner, seenSource, seenSession, seenAck, seenEpoch bool // the omitempty fields
 	defer func() {
 		if !seenOwner {
 			z.Owner = ""
@@ -63,6 +63,12 @@ func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 		}
 		if !seenSession {
 			z.Session = ""
+		}
+		if !seenAck {
+			z.Ack = 0
+		}
+		if !seenEpoch {
+			z.Epoch = 0
 		}
 	}()
 	for ; n > 0; n-- {
@@ -110,6 +116,18 @@ func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 			z.Session, b, err = readStringZC(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Session")
+			}
+		case "sa":
+			seenAck = true
+			z.Ack, b, err = msgp.ReadUint64Bytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Ack")
+			}
+		case "se":
+			seenEpoch = true
+			z.Epoch, b, err = msgp.ReadUint64Bytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "Epoch")
 			}
 		default:
 			b, err = msgp.Skip(b)

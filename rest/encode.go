@@ -28,13 +28,17 @@ import (
 // if the batch or one of its arrays is longer than the generated decoders
 // accept.
 //
-// session is the batch's Session: "" unless an operation waits.
-func appendBatch(dst []byte, calls []queuedCall, session string) ([]byte, error) {
+// sess is the batch's Session, Ack and Epoch: zero unless an operation
+// waits or the client has calls waiting (see coalescer.send).
+func appendBatch(dst []byte, calls []queuedCall, sess sessionRef) ([]byte, error) {
 	owner, source, size := batchOrigin(calls)
-	dst = msgp.Require(dst, size+len(session)+4)
+	session := sess.name
+	dst = msgp.Require(dst, size+len(session)+4+2*(3+msgp.Uint64Size))
 
-	// BatchArgs: "o" always, then "bo", "bs" and "ss" unless empty.
-	dst = append(dst, 0x80|(1+oneIf(owner != "")+oneIf(source != "")+oneIf(session != "")), 0xa1, 'o')
+	// BatchArgs: "o" always, then "bo", "bs", "ss", "sa" and "se" unless
+	// empty.
+	fields := 1 + oneIf(owner != "") + oneIf(source != "") + oneIf(session != "") + oneIf(sess.ack != 0) + oneIf(sess.epoch != 0)
+	dst = append(dst, 0x80|fields, 0xa1, 'o')
 	dst = msgp.AppendArrayHeader(dst, uint32(len(calls)))
 	if uint32(len(calls)) > batchArrayLimit {
 		return nil, msgp.ErrLimitExceeded
@@ -56,6 +60,14 @@ func appendBatch(dst []byte, calls []queuedCall, session string) ([]byte, error)
 	if session != "" {
 		dst = append(dst, 0xa2, 's', 's')
 		dst = appendString(dst, session)
+	}
+	if sess.ack != 0 {
+		dst = append(dst, 0xa2, 's', 'a')
+		dst = msgp.AppendUint64(dst, sess.ack)
+	}
+	if sess.epoch != 0 {
+		dst = append(dst, 0xa2, 's', 'e')
+		dst = msgp.AppendUint64(dst, sess.epoch)
 	}
 	return dst, nil
 }

@@ -18,8 +18,8 @@ import (
 // referenceBatch encodes calls as the client did before appendBatch: each
 // call's arguments copied into a BatchOp, hoist, then the generated
 // MarshalMsg. It is appendBatch's specification.
-func referenceBatch(calls []queuedCall, session string) ([]byte, error) {
-	a := BatchArgs{Session: session}
+func referenceBatch(calls []queuedCall, sess sessionRef) ([]byte, error) {
+	a := BatchArgs{Session: sess.name, Ack: sess.ack, Epoch: sess.epoch}
 	for i := range calls {
 		a.Ops = append(a.Ops, batchOp(&calls[i]))
 	}
@@ -34,14 +34,14 @@ func batchOp(q *queuedCall) BatchOp {
 
 // checkAppendBatch fails t unless appendBatch writes for calls, after a
 // prefix it must keep, the bytes referenceBatch writes, or fails as it
-// does. It also checks that appendBatch changed no call. session is the
-// batch's.
-func checkAppendBatch(t *testing.T, name string, calls []queuedCall, session string) {
+// does. It also checks that appendBatch changed no call. sess is the
+// batch's session.
+func checkAppendBatch(t *testing.T, name string, calls []queuedCall, sess sessionRef) {
 	t.Helper()
 	before := snapshotCalls(calls)
-	want, wantErr := referenceBatch(calls, session)
+	want, wantErr := referenceBatch(calls, sess)
 	prefix := []byte("prefix")
-	got, err := appendBatch(prefix[:len(prefix):len(prefix)], calls, session)
+	got, err := appendBatch(prefix[:len(prefix):len(prefix)], calls, sess)
 	require.Equal(t, wantErr != nil, err != nil, "%s: appendBatch error %v; the generated encoder's %v", name, err, wantErr)
 	if err != nil {
 		require.EqualError(t, err, wantErr.Error(), "%s: appendBatch error; the generated encoder's", name)
@@ -177,7 +177,7 @@ func TestAppendBatchMatchesGenerated(t *testing.T) {
 		{"odd: a lock call that also carries UIDs", []queuedCall{(&call{verb: VerbLock, lock: lock("u1"), refresh: locker.RefreshArgs{UIDs: []string{"r"}}}).queued()}},
 		{"odd: unknown verbs", []queuedCall{blocking(VerbNone, lock("u1")), blocking(200, lock("u2"))}},
 	} {
-		checkAppendBatch(t, tc.name, tc.calls, "")
+		checkAppendBatch(t, tc.name, tc.calls, sessionRef{})
 	}
 }
 
@@ -205,8 +205,8 @@ func TestAppendBatchLimits(t *testing.T) {
 		{"ops at limit", ops(batchArrayLimit), true},
 		{"ops past limit", ops(batchArrayLimit + 1), false},
 	} {
-		checkAppendBatch(t, tc.name, tc.calls, "")
-		_, err := appendBatch(nil, tc.calls, "")
+		checkAppendBatch(t, tc.name, tc.calls, sessionRef{})
+		_, err := appendBatch(nil, tc.calls, sessionRef{})
 		assert.Equal(t, tc.ok, err == nil, "%s: %v", tc.name, err)
 		if err != nil {
 			assert.ErrorIs(t, err, msgp.ErrLimitExceeded, tc.name)
@@ -222,7 +222,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 		typ    reflect.Type
 		fields int
 	}{
-		{reflect.TypeFor[BatchArgs](), 4},
+		{reflect.TypeFor[BatchArgs](), 6},
 		{reflect.TypeFor[BatchOp](), 3},
 		{reflect.TypeFor[locker.LockArgs](), 13},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
@@ -352,11 +352,14 @@ func TestAppendBatchRandom(t *testing.T) {
 	for seed := range uint64(3000) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		calls := randomBatch(t, rng)
-		session := ""
+		var sess sessionRef
 		if rng.IntN(3) == 0 {
-			session = randomString(rng)
+			sess.name = randomString(rng)
+			// A client that has seen its session's events acknowledges
+			// them; both, either or neither may be zero.
+			sess.ack, sess.epoch = rng.Uint64N(3)*rng.Uint64(), rng.Uint64N(3)*rng.Uint64()
 		}
-		checkAppendBatch(t, fmt.Sprint("seed ", seed), calls, session)
+		checkAppendBatch(t, fmt.Sprint("seed ", seed), calls, sess)
 		if o, s, _ := batchOrigin(calls); o != "" || s != "" {
 			hoisted++
 		}
@@ -391,6 +394,6 @@ func FuzzAppendBatch(f *testing.F) {
 				calls[i] = (&call{verb: op.Verb, lock: op.Lock, refresh: op.Refresh}).queued()
 			}
 		}
-		checkAppendBatch(t, "fuzzed", calls, a.Session)
+		checkAppendBatch(t, "fuzzed", calls, sessionRef{a.Session, a.Ack, a.Epoch})
 	})
 }

@@ -67,6 +67,8 @@ type session struct {
 	polling  int           // polls waiting now
 	wake     chan struct{} // closed, and replaced, when an event comes
 	epoch    uint64        // this life of the session (EventsReply.Epoch); set when made
+	batches  int           // batches naming the session that run now (beginBatch)
+	sent     uint64        // the highest Seq an answer has carried
 }
 
 // newEpoch draws a session's epoch: random, never zero.
@@ -128,7 +130,8 @@ func (s *session) hooks(uid string) locker.WaitHooks {
 }
 
 // add records e as the session's next event; outcome says it ends the
-// wait of its UID.
+// wait of its UID. It wakes the session's polls, unless a batch of the
+// session runs: that batch's answer will carry e (endBatch).
 func (s *session) add(e Event, outcome bool) {
 	s.mu.Lock()
 	if outcome {
@@ -137,9 +140,77 @@ func (s *session) add(e Event, outcome bool) {
 	e.Seq = s.next
 	s.next++
 	s.events = append(s.events, e)
+	if s.batches == 0 {
+		s.wakeLocked()
+	}
+	s.mu.Unlock()
+}
+
+// wakeLocked wakes the session's polls; s.mu must be held.
+func (s *session) wakeLocked() {
 	close(s.wake)
 	s.wake = make(chan struct{})
+}
+
+// ackLocked forgets the events up to ack, if ack counts in the session's
+// epoch (see EventsArgs.Epoch); s.mu must be held.
+func (s *session) ackLocked(ack, epoch uint64) {
+	if epoch != s.epoch {
+		return
+	}
+	i := 0
+	for i < len(s.events) && s.events[i].Seq <= ack {
+		i++
+	}
+	s.events = s.events[i:]
+}
+
+// Events in batch answers.
+//
+// A batch that names its session carries, in its answer, the events of
+// the session that no answer has carried yet (BatchReply.Events): those
+// its own operations caused, and any that came while it ran. A hot lock
+// whose releaser and next waiter share a client, as the workers of one
+// process do, is then handed over in the release's own round trip: the
+// release's answer brings the waiter its grant, and the client's poll is
+// neither woken nor asked again. While a batch of the session runs, add
+// does not wake the polls: the event is carried by the answer of that
+// batch, or of another that ends after it, since each carries every event
+// no answer has carried. endBatch wakes them only for events over an
+// answer's bound. Carried events stay until acknowledged (BatchArgs.Ack), and a
+// poll answers them again, so a lost answer delays an event by at most a
+// poll's wait, and loses none.
+
+// beginBatch notes that a batch of the session starts, and forgets the
+// events up to ack (BatchArgs.Ack and Epoch).
+func (s *session) beginBatch(ack, epoch uint64) {
+	s.mu.Lock()
+	s.ackLocked(ack, epoch)
+	s.batches++
 	s.mu.Unlock()
+}
+
+// endBatch notes that a batch of the session ended, and appends to dst,
+// for its answer, the events that no answer has carried yet (at most
+// MaxEventsPerReply); it returns them and the session's epoch.
+func (s *session) endBatch(dst []Event) ([]Event, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches--
+	i := len(s.events)
+	for i > 0 && s.events[i-1].Seq > s.sent {
+		i--
+	}
+	fresh := s.events[i:]
+	carried := fresh[:min(len(fresh), MaxEventsPerReply)]
+	if len(carried) > 0 {
+		dst = append(dst, carried...)
+		s.sent = carried[len(carried)-1].Seq
+	}
+	if len(carried) < len(fresh) {
+		s.wakeLocked() // events this answer cannot carry
+	}
+	return dst, s.epoch
 }
 
 // poll forgets the events up to ack and returns those after it, waiting
@@ -148,14 +219,7 @@ func (s *session) add(e Event, outcome bool) {
 // EventsArgs.Epoch). Only a poll that waits costs a timer.
 func (s *session) poll(stop <-chan struct{}, wait time.Duration, ack, epoch uint64) []Event {
 	s.mu.Lock()
-	if epoch != s.epoch {
-		ack = 0
-	}
-	i := 0
-	for i < len(s.events) && s.events[i].Seq <= ack {
-		i++
-	}
-	s.events = s.events[i:]
+	s.ackLocked(ack, epoch)
 	if len(s.events) == 0 && wait > 0 {
 		wake := s.wake
 		s.polling++
@@ -171,6 +235,9 @@ func (s *session) poll(stop <-chan struct{}, wait time.Duration, ack, epoch uint
 		s.polling--
 	}
 	out := append([]Event(nil), s.events[:min(len(s.events), MaxEventsPerReply)]...)
+	if len(out) > 0 {
+		s.sent = max(s.sent, out[len(out)-1].Seq)
+	}
 	s.lastSeen = time.Now()
 	s.mu.Unlock()
 	return out
@@ -197,19 +264,33 @@ func (ss *sessions) expired(now time.Time) []string {
 }
 
 // lockWait runs a lock operation that may wait: through the table's
-// queue if the batch names a session and the table has one (locker.Waiter),
-// else without waiting.
-func (s *Server) lockWait(ctx context.Context, write bool, args locker.LockArgs, session string) (locker.Reply, error) {
-	if args.Wait > 0 && session != "" && s.waiter != nil {
-		if sess := s.sessions.get(session); sess != nil {
-			return s.waiter.LockWait(ctx, write, args, sess.hooks(args.UID))
-		}
+// queue if its batch names a session, sess (nil if none, or if the table
+// has no queue: see batchSession), else without waiting.
+func (s *Server) lockWait(ctx context.Context, write bool, args locker.LockArgs, sess *session) (locker.Reply, error) {
+	if args.Wait > 0 && sess != nil {
+		return s.waiter.LockWait(ctx, write, args, sess.hooks(args.UID))
 	}
 	args.Wait = 0
 	if write {
 		return s.l.Lock(ctx, args)
 	}
 	return s.l.RLock(ctx, args)
+}
+
+// batchSession returns the session that batch names, its acknowledgement
+// noted and the batch counted as running (beginBatch): the caller must end
+// it (endBatch). It returns nil if the batch names none, if the table has
+// no queue (then nothing waits on the node), or if the session is new and
+// the node has MaxSessions.
+func (s *Server) batchSession(batch *BatchArgs) *session {
+	if batch.Session == "" || s.waiter == nil {
+		return nil
+	}
+	sess := s.sessions.get(batch.Session)
+	if sess != nil {
+		sess.beginBatch(batch.Ack, batch.Epoch)
+	}
+	return sess
 }
 
 // serveEvents answers a poll of PathEvents (an alone handler: see

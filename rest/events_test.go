@@ -42,6 +42,131 @@ func TestEventsGivenAgainUntilAcknowledged(t *testing.T) {
 	assert.Empty(t, s.poll(nil, 0, 2, ep), "all acknowledged: nothing at once without a wait")
 }
 
+// TestEventsCarriedByTheBatch: an event that comes while a batch of its
+// session runs does not wake the session's polls: the batch's answer
+// carries it, once, and a poll gives it again until it is acknowledged, in
+// a poll or a later batch.
+func TestEventsCarriedByTheBatch(t *testing.T) {
+	var ss sessions
+	s := ss.get("c1")
+	ep := s.epoch
+	s.beginBatch(0, 0)
+	wake := s.wake
+	s.hooks("u1").Done(locker.Reply{OK: true}, nil)
+	select {
+	case <-wake:
+		require.Fail(t, "a poll was woken for an event its batch carries")
+	default:
+	}
+	s.hooks("u2").Done(locker.Reply{OK: true}, nil)
+	carried, epoch := s.endBatch(nil)
+	assert.Equal(t, ep, epoch)
+	require.Len(t, carried, 2)
+	assert.Equal(t, []uint64{1, 2}, []uint64{carried[0].Seq, carried[1].Seq})
+	select {
+	case <-wake:
+		require.Fail(t, "the batch carried every event, yet a poll was woken")
+	default:
+	}
+
+	s.beginBatch(0, 0)
+	again, _ := s.endBatch(nil)
+	assert.Empty(t, again, "an answer carries an event once")
+	assert.Equal(t, carried, s.poll(nil, 0, 0, ep), "a poll gives them until acknowledged: the answer may have been lost")
+
+	// Outside a batch, an event wakes the polls, and the next batch
+	// carries it too, unless a poll has.
+	s.hooks("u3").Done(locker.Reply{}, nil)
+	select {
+	case <-wake:
+	default:
+		require.Fail(t, "an event outside a batch did not wake the polls")
+	}
+	s.beginBatch(1, ep) // acknowledges u1
+	next, _ := s.endBatch(nil)
+	require.Len(t, next, 1)
+	assert.Equal(t, "u3", next[0].UID)
+	assert.Equal(t, []Event{carried[1], next[0]}, s.poll(nil, 0, 0, ep), "the batch's ack forgot event 1")
+	s.hooks("u4").Done(locker.Reply{}, nil)
+	require.Len(t, s.poll(nil, 0, 2, ep), 2, "u3 and u4")
+	s.beginBatch(0, 0)
+	none, _ := s.endBatch(nil)
+	assert.Empty(t, none, "the poll carried u4 already")
+}
+
+// TestEventsOverAnAnswersBound: a batch carries at most MaxEventsPerReply
+// events; for the others it wakes the polls.
+func TestEventsOverAnAnswersBound(t *testing.T) {
+	var ss sessions
+	s := ss.get("c1")
+	s.beginBatch(0, 0)
+	wake := s.wake
+	for i := range MaxEventsPerReply + 1 {
+		s.hooks(fmt.Sprint("u", i)).Done(locker.Reply{}, nil)
+	}
+	carried, _ := s.endBatch(nil)
+	assert.Len(t, carried, MaxEventsPerReply)
+	select {
+	case <-wake:
+	default:
+		require.Fail(t, "an event the answer could not carry woke no poll")
+	}
+	left := s.poll(nil, 0, MaxEventsPerReply, s.epoch)
+	require.Len(t, left, 1)
+	assert.Equal(t, uint64(MaxEventsPerReply+1), left[0].Seq)
+}
+
+// TestEventsCountedOnceInAnyOrder: the answers of several connections are
+// read in any order; each event is delivered once, and the client
+// acknowledges only what it has with no gap before it.
+func TestEventsCountedOnceInAnyOrder(t *testing.T) {
+	var w waits
+	w.init(&Client{})
+	sinks := map[string]outcomeSink{}
+	for _, uid := range []string{"a", "b", "c"} {
+		sinks[uid] = make(outcomeSink, 2)
+		w.pending[uid] = pendingWait{sink: sinks[uid], deadline: monoNow().Add(time.Hour)}
+	}
+	ev := func(seq uint64, uid string) Event { return Event{Seq: seq, UID: uid, Reply: locker.Reply{OK: true}} }
+	w.take([]Event{ev(2, "b")}, 7, true) // event 1 is in an answer not read yet
+	assert.Zero(t, w.ref(true).ack, "nothing acknowledged past a gap")
+	assert.Len(t, sinks["b"], 1)
+	w.take([]Event{ev(1, "a"), ev(2, "b")}, 7, false)
+	assert.Equal(t, sessionRef{name: w.session, ack: 2, epoch: 7}, w.ref(true))
+	w.take([]Event{ev(3, "c"), ev(3, "c")}, 7, true)
+	for uid, sink := range sinks {
+		assert.Len(t, sink, 1, "%s: delivered once", uid)
+	}
+	st := w.c.Stats()
+	assert.Equal(t, int64(3), st.Events)
+	assert.Equal(t, int64(2), st.EventsInBatches)
+	assert.Equal(t, sessionRef{}, w.ref(false), "nothing waits: a batch names no session")
+}
+
+// TestHandOffInTheReleasesAnswer: when a client releases a lock that
+// another caller of the same client waits for, the release's answer brings
+// the waiter its grant.
+func TestHandOffInTheReleasesAnswer(t *testing.T) {
+	tbl, _, endpoint := waitingNode(t)
+	c := newClient(t, endpoint, ClientConfig{Insecure: true})
+	ctx := context.Background()
+	_, err := c.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"a"}, Ticket: 1})
+	require.NoError(t, err)
+	got := make(chan locker.Reply, 1)
+	go func() {
+		r, err := c.Lock(ctx, locker.LockArgs{UID: "w", Resources: []string{"a"}, Ticket: 2, Wait: time.Minute})
+		assert.NoError(t, err)
+		got <- r
+	}()
+	require.Eventually(t, func() bool { return tbl.Stats().Queued == 1 }, time.Minute, time.Millisecond, "queued")
+	_, err = c.Unlock(ctx, locker.LockArgs{UID: "h"})
+	require.NoError(t, err)
+	assert.True(t, (<-got).OK)
+	st := c.Stats()
+	assert.Equal(t, int64(1), st.Events)
+	assert.Equal(t, int64(1), st.EventsInBatches, "the grant came in the release's answer")
+}
+
 // TestEventsDeadSessionWithdrawn: the waiters of a client that stops
 // polling are withdrawn after SessionTTL, so a dead client holds no queue.
 func TestEventsDeadSessionWithdrawn(t *testing.T) {
@@ -49,7 +174,7 @@ func TestEventsDeadSessionWithdrawn(t *testing.T) {
 	ctx := context.Background()
 	_, err := tbl.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"a"}, Ticket: 1})
 	require.NoError(t, err)
-	r, err := srv.lockWait(ctx, true, locker.LockArgs{UID: "dead", Resources: []string{"a"}, Ticket: 2, Wait: time.Hour}, "gone")
+	r, err := srv.lockWait(ctx, true, locker.LockArgs{UID: "dead", Resources: []string{"a"}, Ticket: 2, Wait: time.Hour}, srv.sessions.get("gone"))
 	require.NoError(t, err)
 	require.Equal(t, locker.ReasonQueued, r.Reason)
 	require.Equal(t, 1, tbl.Stats().Queued)
@@ -75,7 +200,9 @@ func TestEventsSessionsBounded(t *testing.T) {
 	ctx := context.Background()
 	_, err := tbl.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"a"}})
 	require.NoError(t, err)
-	r, err := srv.lockWait(ctx, true, locker.LockArgs{UID: "w", Resources: []string{"a"}, Wait: time.Hour}, "one-too-many")
+	sess := srv.batchSession(&BatchArgs{Session: "one-too-many"})
+	require.Nil(t, sess, "no new session past MaxSessions")
+	r, err := srv.lockWait(ctx, true, locker.LockArgs{UID: "w", Resources: []string{"a"}, Wait: time.Hour}, sess)
 	require.NoError(t, err)
 	assert.Equal(t, locker.ReasonConflict, r.Reason, "refused at once, not queued")
 	assert.Zero(t, tbl.Stats().Queued)

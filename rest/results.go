@@ -42,7 +42,8 @@ func appendBatchReply(b []byte, z *BatchReply) ([]byte, error) {
 	if uint32(len(z.Results)) > batchArrayLimit {
 		return nil, msgp.ErrLimitExceeded
 	}
-	b = append(b, 0x81, 0xa1, 'r')
+	// "r" always, then "e" unless nil and "ep" unless zero.
+	b = append(b, 0x80|(1+oneIf(z.Events != nil)+oneIf(z.Epoch != 0)), 0xa1, 'r')
 	b = msgp.AppendArrayHeader(b, uint32(len(z.Results)))
 	for i := range z.Results {
 		r := &z.Results[i]
@@ -61,6 +62,23 @@ func appendBatchReply(b []byte, z *BatchReply) ([]byte, error) {
 			}
 		}
 	}
+	if z.Events != nil {
+		if uint32(len(z.Events)) > batchArrayLimit {
+			return nil, msgp.ErrLimitExceeded
+		}
+		b = append(b, 0xa1, 'e')
+		b = msgp.AppendArrayHeader(b, uint32(len(z.Events)))
+		for i := range z.Events {
+			var err error
+			if b, err = z.Events[i].MarshalMsg(b); err != nil {
+				return nil, msgp.WrapError(err, "Events", i)
+			}
+		}
+	}
+	if z.Epoch != 0 {
+		b = append(b, 0xa2, 'e', 'p')
+		b = msgp.AppendUint64(b, z.Epoch)
+	}
 	return b, nil
 }
 
@@ -74,13 +92,28 @@ func decodeBatchReply(z *BatchReply, b []byte) ([]byte, error) {
 	if n > wireMapLimit {
 		return nil, msgp.ErrLimitExceeded
 	}
+	var seenEvents, seenEpoch bool // the omitempty fields
 	for ; n > 0; n-- {
 		var key []byte
 		key, b, err = msgp.ReadMapKeyZC(b)
 		if err != nil {
 			return nil, msgp.WrapError(err)
 		}
-		if string(key) != "r" {
+		switch string(key) {
+		case "r":
+		case "e":
+			seenEvents = true
+			if b, err = decodeEvents(z, b); err != nil {
+				return nil, msgp.WrapError(err, "Events")
+			}
+			continue
+		case "ep":
+			seenEpoch = true
+			if z.Epoch, b, err = msgp.ReadUint64Bytes(b); err != nil {
+				return nil, msgp.WrapError(err, "Epoch")
+			}
+			continue
+		default:
 			if b, err = msgp.Skip(b); err != nil {
 				return nil, msgp.WrapError(err)
 			}
@@ -103,6 +136,36 @@ func decodeBatchReply(z *BatchReply, b []byte) ([]byte, error) {
 			if b, err = decodeResult(&z.Results[i], b); err != nil {
 				return nil, msgp.WrapError(err, "Results", i)
 			}
+		}
+	}
+	if !seenEvents {
+		z.Events = nil
+	}
+	if !seenEpoch {
+		z.Epoch = 0
+	}
+	return b, nil
+}
+
+// decodeEvents decodes a BatchReply's Events from b into z, as the
+// generated UnmarshalMsg does. The events' strings are copies: they outlive
+// the answer's body (wait.go keeps an early event).
+func decodeEvents(z *BatchReply, b []byte) ([]byte, error) {
+	m, b, err := msgp.ReadArrayHeaderBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	if m > batchArrayLimit {
+		return nil, msgp.ErrLimitExceeded
+	}
+	if cap(z.Events) >= int(m) {
+		z.Events = z.Events[:m]
+	} else {
+		z.Events = make([]Event, m)
+	}
+	for i := range z.Events {
+		if b, err = z.Events[i].UnmarshalMsg(b); err != nil {
+			return nil, msgp.WrapError(err, i)
 		}
 	}
 	return b, nil

@@ -44,12 +44,32 @@ func randomReply(rng *rand.Rand, n int) BatchReply {
 		}
 		z.Results = append(z.Results, r)
 	}
+	// The events of a session, in one answer of three: sometimes none in
+	// a present (empty) array, or an epoch alone.
+	switch rng.IntN(6) {
+	case 0:
+		z.Events, z.Epoch = eventCases()[:rng.IntN(len(eventCases())+1)], rng.Uint64()
+	case 1:
+		z.Events = []Event{}
+	case 2:
+		z.Epoch = rng.Uint64N(3)
+	}
 	return z
+}
+
+// eventCases are events of every shape.
+func eventCases() []Event {
+	return []Event{
+		{Seq: 1, UID: "u1", Reply: locker.Reply{OK: true, Fence: 1 << 40, Validity: 5e9}},
+		{Seq: 2, UID: "u2", Reply: locker.Reply{Reason: locker.ReasonConflict}},
+		{Seq: 3, UID: "u3", Code: CodeClosed, Message: "closed"},
+		{Seq: 1 << 40, UID: "u4", Wound: 77},
+	}
 }
 
 func TestResultFastPaths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	replies := []BatchReply{{}, {Results: resultCases()}}
+	replies := []BatchReply{{}, {Results: resultCases()}, {Results: resultCases(), Events: eventCases(), Epoch: 1}}
 	for range 500 {
 		replies = append(replies, randomReply(rng, rng.IntN(40)))
 	}
@@ -72,10 +92,12 @@ func TestResultFastPaths(t *testing.T) {
 // that held an earlier reply) with the same bytes left over.
 func checkDecodeBatchReply(t *testing.T, b []byte) {
 	t.Helper()
-	prev := BatchReply{Results: resultCases()}
+	prev := BatchReply{Results: resultCases(), Events: eventCases(), Epoch: 9}
 	var want, got BatchReply
 	want.Results = append([]BatchResult(nil), prev.Results...)
 	got.Results = append([]BatchResult(nil), prev.Results...)
+	want.Events, want.Epoch = append([]Event(nil), prev.Events...), prev.Epoch
+	got.Events, got.Epoch = append([]Event(nil), prev.Events...), prev.Epoch
 	wantLeft, wantErr := want.UnmarshalMsg(b)
 	gotLeft, gotErr := decodeBatchReply(&got, b)
 	require.Equal(t, wantErr == nil, gotErr == nil, "on % x: decodeBatchReply error %v, UnmarshalMsg error %v", b, gotErr, wantErr)

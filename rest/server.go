@@ -467,6 +467,7 @@ type scratch struct {
 	out    []byte
 	burst  locker.Burst
 	budget decodeBudget
+	events []Event // the memory of reply.Events
 }
 
 // burster is a table that can take many calls in a row on one reading of
@@ -553,7 +554,7 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	res := &sc.reply
 	res.Results = append(res.Results[:0], BatchResult{})
 	r := &res.Results[0]
-	s.run(ctx, op, r, admin, "")
+	s.run(ctx, op, r, admin, nil)
 	if s.cfg.Observer != nil {
 		s.tally([]BatchOp{*op}, res.Results)
 	}
@@ -622,6 +623,7 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		ctx = s.burster.StartBurst(ctx, &sc.burst)
 		defer sc.burst.End()
 	}
+	sess := s.batchSession(&sc.batch)
 	res := sc.reply.Results[:0]
 	over := lim.over
 	for i := range ops {
@@ -634,9 +636,17 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 			res[i].Code, res[i].Message = CodeInvalidArgs, tooManyResources(ops[i].Verb, n, lim.resources)
 			continue
 		}
-		s.run(ctx, &ops[i], &res[i], admin, sc.batch.Session)
+		s.run(ctx, &ops[i], &res[i], admin, sess)
 	}
 	sc.reply.Results = res
+	if sess != nil {
+		events, epoch := sess.endBatch(sc.events[:0])
+		sc.events = events
+		if len(events) > 0 {
+			sc.reply.Events = events
+		}
+		sc.reply.Epoch = epoch
+	}
 	if s.cfg.Observer != nil {
 		s.tally(ops, res)
 	}
@@ -661,6 +671,12 @@ func (sc *scratch) reset() {
 		ops[i] = BatchOp{Lock: locker.LockArgs{Resources: r}, Refresh: locker.RefreshArgs{UIDs: u}}
 	}
 	clear(sc.reply.Results)
+	clear(sc.events)
+	sc.events = sc.events[:0]
+	if cap(sc.events) > MaxEventsPerReply {
+		sc.events = nil
+	}
+	sc.reply.Events, sc.reply.Epoch = nil, 0
 	r, u := keepSmall(sc.op.Lock.Resources), keepSmall(sc.op.Refresh.UIDs)
 	sc.op = BatchOp{Lock: locker.LockArgs{Resources: r}, Refresh: locker.RefreshArgs{UIDs: u}}
 	if cap(sc.out) > 64<<10 {
@@ -689,9 +705,9 @@ func keepSmall(s []string) []string {
 // may force-unlock every holder of a resource (the lock role may
 // force-unlock a UID, which only its holder knows).
 //
-// session is the batch's (BatchArgs.Session): a lock operation that asks to
-// wait waits only in a session (events.go).
-func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin bool, session string) {
+// sess is the batch's session (batchSession): a lock operation that asks
+// to wait waits only in a session (events.go).
+func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin bool, sess *session) {
 	var err error
 	if op.Verb == VerbForceUnlock && op.Lock.UID == "" && !admin {
 		r.Code, r.Message = CodeForbidden, "rest: force-unlock of a resource's holders needs the admin role (ServerConfig.AdminSecret); the lock role may force-unlock a UID"
@@ -703,9 +719,9 @@ func (s *Server) run(ctx context.Context, op *BatchOp, r *BatchResult, admin boo
 	}
 	switch op.Verb {
 	case VerbLock:
-		r.Reply, err = s.lockWait(ctx, true, op.Lock, session)
+		r.Reply, err = s.lockWait(ctx, true, op.Lock, sess)
 	case VerbRLock:
-		r.Reply, err = s.lockWait(ctx, false, op.Lock, session)
+		r.Reply, err = s.lockWait(ctx, false, op.Lock, sess)
 	case VerbUnlock:
 		r.Reply, err = s.l.Unlock(ctx, op.Lock)
 	case VerbRUnlock:

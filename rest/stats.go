@@ -28,12 +28,20 @@ type ClientStats struct {
 	// WentOffline counts the times the client found the node offline (see
 	// IsOnline).
 	WentOffline int64
+	// Polls is how many long polls of the session's events (PathEvents) the
+	// node answered. Events is how many events of the session came (each
+	// counted once, however often it was given), and EventsInBatches how
+	// many of them came first in a batch's answer (BatchReply.Events)
+	// rather than a poll's: a hand-off between two callers of one client
+	// needs no poll.
+	Polls, Events, EventsInBatches int64
 }
 
 // clientStats is where a Client counts ClientStats. A batch is counted with
 // one atomic addition per field, not one per operation.
 type clientStats struct {
 	requests, batches, ops, locks, refreshes, refused, failed, notSent, offline atomic.Int64
+	polls, events, batchEvents                                                  atomic.Int64
 }
 
 // Stats returns what c has sent so far. The fields are read one at a time,
@@ -50,6 +58,10 @@ func (c *Client) Stats() ClientStats {
 		Failed:      s.failed.Load(),
 		NotSent:     s.notSent.Load(),
 		WentOffline: s.offline.Load(),
+
+		Polls:           s.polls.Load(),
+		Events:          s.events.Load(),
+		EventsInBatches: s.batchEvents.Load(),
 	}
 }
 

@@ -47,17 +47,26 @@ type woundSub struct {
 	deadline time.Time // on the monotonic clock (monoNow)
 }
 
+// sessionRef is what a batch says of the client's session: its name, and
+// the acknowledgement of its events (BatchArgs.Session, Ack and Epoch).
+type sessionRef struct {
+	name       string
+	ack, epoch uint64
+}
+
 // waits are the queued calls of one Client, and its poller.
 type waits struct {
 	c       *Client
 	session string
 	nsubs   atomic.Int32 // len(subs), read without mu by releases
+	live    atomic.Bool  // polling, read without mu by senders of batches
 
 	mu      sync.Mutex // guards the fields below
 	pending map[string]pendingWait
 	subs    map[string]woundSub   // by UID
 	early   map[string]earlyEvent // events whose batch answer had not come yet
-	ack     uint64                // the highest event received, in epoch
+	ack     uint64                // every event up to it was received, in epoch (seenLocked)
+	above   map[uint64]struct{}   // events received after ack+1 (seenLocked)
 	epoch   uint64                // the session's epoch on the node, as last seen (EventsReply.Epoch)
 	polling bool                  // the poller runs
 }
@@ -102,6 +111,7 @@ func (w *waits) unsubscribe(uid string) {
 func (w *waits) startLocked() {
 	start := !w.polling
 	w.polling = true
+	w.live.Store(true)
 	w.mu.Unlock()
 	if start {
 		go w.poll()
@@ -151,6 +161,7 @@ func (w *waits) poll() {
 		w.nsubs.Store(int32(len(w.subs)))
 		if len(w.pending) == 0 && len(w.subs) == 0 {
 			w.polling = false
+			w.live.Store(false)
 			w.mu.Unlock()
 			return
 		}
@@ -188,48 +199,108 @@ func (w *waits) poll() {
 			}
 			continue
 		}
-		w.mu.Lock()
-		if gotEpoch != w.epoch {
-			// A new session on the node (it restarted, or forgot ours):
-			// its events count from 1 again.
-			w.epoch, w.ack = gotEpoch, 0
+		c.stats.polls.Add(1)
+		w.take(events, gotEpoch, false)
+	}
+}
+
+// ref returns what a batch says of the session: nothing unless one of its
+// operations waits (waiting) or calls of the client wait, so that the
+// answer can bring their events (BatchReply.Events).
+func (w *waits) ref(waiting bool) sessionRef {
+	if !waiting && !w.live.Load() {
+		return sessionRef{}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return sessionRef{name: w.session, ack: w.ack, epoch: w.epoch}
+}
+
+// take delivers events of the session, from a batch's answer (inBatch) or
+// a poll's, whose epoch is epoch (zero: an answer that named no session).
+func (w *waits) take(events []Event, epoch uint64, inBatch bool) {
+	if epoch == 0 {
+		return
+	}
+	fresh := 0
+	defer func() {
+		w.c.stats.events.Add(int64(fresh))
+		if inBatch {
+			w.c.stats.batchEvents.Add(int64(fresh))
 		}
-		var got []struct {
-			p pendingWait
-			e Event
+	}()
+	now := monoNow()
+	w.mu.Lock()
+	if epoch != w.epoch {
+		// A new session on the node (it restarted, or forgot ours): its
+		// events count from 1 again.
+		w.epoch, w.ack = epoch, 0
+		clear(w.above)
+	}
+	var got []struct {
+		p pendingWait
+		e Event
+	}
+	var wounded []woundSub
+	var aheads []uint64
+	for _, e := range events {
+		if w.seenLocked(e.Seq) {
+			continue // given again: the answer that carried it was lost
 		}
-		var wounded []woundSub
-		var aheads []uint64
-		for _, e := range events {
-			if e.Seq <= w.ack {
-				continue // given again: the answer that carried it was lost
+		fresh++
+		if e.Wound != 0 {
+			if sub, ok := w.subs[e.UID]; ok {
+				delete(w.subs, e.UID)
+				wounded, aheads = append(wounded, sub), append(aheads, e.Wound)
 			}
-			w.ack = e.Seq
-			if e.Wound != 0 {
-				if sub, ok := w.subs[e.UID]; ok {
-					delete(w.subs, e.UID)
-					wounded, aheads = append(wounded, sub), append(aheads, e.Wound)
-				}
-				continue
-			}
-			if p, ok := w.pending[e.UID]; ok {
-				delete(w.pending, e.UID)
-				got = append(got, struct {
-					p pendingWait
-					e Event
-				}{p, e})
-			} else {
-				w.early[e.UID] = earlyEvent{e, now}
-			}
+			continue
 		}
-		w.nsubs.Store(int32(len(w.subs)))
-		w.mu.Unlock()
-		for i, sub := range wounded {
-			sub.sink.Wounded(sub.tag, aheads[i])
+		if p, ok := w.pending[e.UID]; ok {
+			delete(w.pending, e.UID)
+			got = append(got, struct {
+				p pendingWait
+				e Event
+			}{p, e})
+		} else {
+			w.early[e.UID] = earlyEvent{e, now}
 		}
-		for _, g := range got {
-			w.deliver(g.p.sink, g.p.tag, g.e)
+	}
+	w.nsubs.Store(int32(len(w.subs)))
+	w.mu.Unlock()
+	for i, sub := range wounded {
+		sub.sink.Wounded(sub.tag, aheads[i])
+	}
+	for _, g := range got {
+		w.deliver(g.p.sink, g.p.tag, g.e)
+	}
+}
+
+// seenLocked reports whether the event numbered seq came already, and
+// notes that it did; w.mu must be held. Events come in order on each
+// connection, but the answers of several connections (batches, and the
+// poll) are read in any order, so the session's events are counted as
+// w.ack, every one up to which came, and w.above, those after a gap.
+func (w *waits) seenLocked(seq uint64) bool {
+	if seq <= w.ack {
+		return true
+	}
+	if _, ok := w.above[seq]; ok {
+		return true
+	}
+	if seq != w.ack+1 {
+		if w.above == nil {
+			w.above = make(map[uint64]struct{})
 		}
+		w.above[seq] = struct{}{}
+		return false
+	}
+	w.ack = seq
+	for {
+		if _, ok := w.above[w.ack+1]; !ok {
+			return false
+		}
+		delete(w.above, w.ack+1)
+		w.ack++
 	}
 }
 

@@ -94,6 +94,13 @@ type BatchArgs struct {
 	// and events.go). Without it, operations do not wait. A client draws its
 	// session at random, and keeps it while it lives.
 	Session string `msg:"ss,omitempty"`
+	// Ack and Epoch, with Session, acknowledge the session's events as
+	// EventsArgs.Ack and EventsArgs.Epoch do: the node forgets the events
+	// up to Ack if Epoch is the session's. A client sends them in every
+	// batch that names its session, so that the events the batch answers
+	// carry (BatchReply.Events) need no poll to be forgotten.
+	Ack   uint64 `msg:"sa,omitempty"`
+	Epoch uint64 `msg:"se,omitempty"`
 }
 
 // BatchResult is the outcome of one operation of a batch: Code is CodeOK and
@@ -109,6 +116,15 @@ type BatchResult struct {
 // BatchReply answers BatchArgs: Results[i] is the outcome of Ops[i].
 type BatchReply struct {
 	Results []BatchResult `msg:"r"`
+	// Events, in the answer to a batch that names a session, are the
+	// session's events that no answer has carried yet, oldest first, at
+	// most MaxEventsPerReply, with the session's Epoch (as in EventsReply):
+	// among them those that the batch's own operations caused, such as the
+	// grant that a release hands to a waiter of the same client. The node
+	// keeps them until acknowledged, and gives them again to a poll of
+	// PathEvents, so that an answer lost on its way loses no event.
+	Events []Event `msg:"e,omitempty"`
+	Epoch  uint64  `msg:"ep,omitempty"`
 }
 
 // HelloReply answers a hello (GET PathHello?n=<nonce>): which node answers,

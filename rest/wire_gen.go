@@ -27,7 +27,7 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 3 bits */
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -81,6 +81,20 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x4
+		case "sa":
+			z.Ack, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Ack")
+				return
+			}
+			zb0001Mask |= 0x8
+		case "se":
+			z.Epoch, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+			zb0001Mask |= 0x10
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -90,7 +104,7 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7 {
+	if zb0001Mask != 0x1f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Owner = ""
 		}
@@ -100,6 +114,12 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x4) == 0 {
 			z.Session = ""
 		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Ack = 0
+		}
+		if (zb0001Mask & 0x10) == 0 {
+			z.Epoch = 0
+		}
 	}
 	return
 }
@@ -107,8 +127,8 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(4)
-	var zb0001Mask uint8 /* 4 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.Owner == "" {
 		zb0001Len--
@@ -121,6 +141,14 @@ func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Session == "" {
 		zb0001Len--
 		zb0001Mask |= 0x8
+	}
+	if z.Ack == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -187,6 +215,30 @@ func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// write "sa"
+			err = en.Append(0xa2, 0x73, 0x61)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Ack)
+			if err != nil {
+				err = msgp.WrapError(err, "Ack")
+				return
+			}
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// write "se"
+			err = en.Append(0xa2, 0x73, 0x65)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Epoch)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+		}
 	}
 	return
 }
@@ -195,8 +247,8 @@ func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *BatchArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(4)
-	var zb0001Mask uint8 /* 4 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.Owner == "" {
 		zb0001Len--
@@ -209,6 +261,14 @@ func (z *BatchArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Session == "" {
 		zb0001Len--
 		zb0001Mask |= 0x8
+	}
+	if z.Ack == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -243,6 +303,16 @@ func (z *BatchArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa2, 0x73, 0x73)
 			o = msgp.AppendString(o, z.Session)
 		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "sa"
+			o = append(o, 0xa2, 0x73, 0x61)
+			o = msgp.AppendUint64(o, z.Ack)
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "se"
+			o = append(o, 0xa2, 0x73, 0x65)
+			o = msgp.AppendUint64(o, z.Epoch)
+		}
 	}
 	return
 }
@@ -261,7 +331,7 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 3 bits */
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -315,6 +385,20 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x4
+		case "sa":
+			z.Ack, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Ack")
+				return
+			}
+			zb0001Mask |= 0x8
+		case "se":
+			z.Epoch, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+			zb0001Mask |= 0x10
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -324,7 +408,7 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x7 {
+	if zb0001Mask != 0x1f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Owner = ""
 		}
@@ -333,6 +417,12 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 		if (zb0001Mask & 0x4) == 0 {
 			z.Session = ""
+		}
+		if (zb0001Mask & 0x8) == 0 {
+			z.Ack = 0
+		}
+		if (zb0001Mask & 0x10) == 0 {
+			z.Epoch = 0
 		}
 	}
 	o = bts
@@ -345,7 +435,7 @@ func (z *BatchArgs) Msgsize() (s int) {
 	for za0001 := range z.Ops {
 		s += z.Ops[za0001].Msgsize()
 	}
-	s += 3 + msgp.StringPrefixSize + len(z.Owner) + 3 + msgp.StringPrefixSize + len(z.Source) + 3 + msgp.StringPrefixSize + len(z.Session)
+	s += 3 + msgp.StringPrefixSize + len(z.Owner) + 3 + msgp.StringPrefixSize + len(z.Source) + 3 + msgp.StringPrefixSize + len(z.Session) + 3 + msgp.Uint64Size + 3 + msgp.Uint64Size
 	return
 }
 
@@ -611,6 +701,8 @@ func (z *BatchReply) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, err = dc.ReadMapKeyPtr()
@@ -642,6 +734,37 @@ func (z *BatchReply) DecodeMsg(dc *msgp.Reader) (err error) {
 					return
 				}
 			}
+		case "e":
+			var zb0003 uint32
+			zb0003, err = dc.ReadArrayHeader()
+			if err != nil {
+				err = msgp.WrapError(err, "Events")
+				return
+			}
+			if zb0003 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Events) >= int(zb0003) {
+				z.Events = (z.Events)[:zb0003]
+			} else {
+				z.Events = make([]Event, zb0003)
+			}
+			for za0002 := range z.Events {
+				err = z.Events[za0002].DecodeMsg(dc)
+				if err != nil {
+					err = msgp.WrapError(err, "Events", za0002)
+					return
+				}
+			}
+			zb0001Mask |= 0x1
+		case "ep":
+			z.Epoch, err = dc.ReadUint64()
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+			zb0001Mask |= 0x2
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -650,31 +773,95 @@ func (z *BatchReply) DecodeMsg(dc *msgp.Reader) (err error) {
 			}
 		}
 	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Events = nil
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Epoch = 0
+		}
+	}
 	return
 }
 
 // EncodeMsg implements msgp.Encodable
 func (z *BatchReply) EncodeMsg(en *msgp.Writer) (err error) {
-	// map header, size 1
-	// write "r"
-	err = en.Append(0x81, 0xa1, 0x72)
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Events == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	err = en.Append(0x80 | uint8(zb0001Len))
 	if err != nil {
 		return
 	}
-	err = en.WriteArrayHeader(uint32(len(z.Results)))
-	if err != nil {
-		err = msgp.WrapError(err, "Results")
-		return
-	}
-	if uint32(len(z.Results)) > z5817a858limitArrays {
-		err = msgp.ErrLimitExceeded
-		return
-	}
-	for za0001 := range z.Results {
-		err = z.Results[za0001].EncodeMsg(en)
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// write "r"
+		err = en.Append(0xa1, 0x72)
 		if err != nil {
-			err = msgp.WrapError(err, "Results", za0001)
 			return
+		}
+		err = en.WriteArrayHeader(uint32(len(z.Results)))
+		if err != nil {
+			err = msgp.WrapError(err, "Results")
+			return
+		}
+		if uint32(len(z.Results)) > z5817a858limitArrays {
+			err = msgp.ErrLimitExceeded
+			return
+		}
+		for za0001 := range z.Results {
+			err = z.Results[za0001].EncodeMsg(en)
+			if err != nil {
+				err = msgp.WrapError(err, "Results", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// write "e"
+			err = en.Append(0xa1, 0x65)
+			if err != nil {
+				return
+			}
+			err = en.WriteArrayHeader(uint32(len(z.Events)))
+			if err != nil {
+				err = msgp.WrapError(err, "Events")
+				return
+			}
+			if uint32(len(z.Events)) > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			for za0002 := range z.Events {
+				err = z.Events[za0002].EncodeMsg(en)
+				if err != nil {
+					err = msgp.WrapError(err, "Events", za0002)
+					return
+				}
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// write "ep"
+			err = en.Append(0xa2, 0x65, 0x70)
+			if err != nil {
+				return
+			}
+			err = en.WriteUint64(z.Epoch)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
 		}
 	}
 	return
@@ -683,18 +870,55 @@ func (z *BatchReply) EncodeMsg(en *msgp.Writer) (err error) {
 // MarshalMsg implements msgp.Marshaler
 func (z *BatchReply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 1
-	// string "r"
-	o = append(o, 0x81, 0xa1, 0x72)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Results)))
-	if uint32(len(z.Results)) > z5817a858limitArrays {
-		return nil, msgp.ErrLimitExceeded
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Events == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
 	}
-	for za0001 := range z.Results {
-		o, err = z.Results[za0001].MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "Results", za0001)
-			return
+	if z.Epoch == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "r"
+		o = append(o, 0xa1, 0x72)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Results)))
+		if uint32(len(z.Results)) > z5817a858limitArrays {
+			return nil, msgp.ErrLimitExceeded
+		}
+		for za0001 := range z.Results {
+			o, err = z.Results[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Results", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "e"
+			o = append(o, 0xa1, 0x65)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Events)))
+			if uint32(len(z.Events)) > z5817a858limitArrays {
+				return nil, msgp.ErrLimitExceeded
+			}
+			for za0002 := range z.Events {
+				o, err = z.Events[za0002].MarshalMsg(o)
+				if err != nil {
+					err = msgp.WrapError(err, "Events", za0002)
+					return
+				}
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "ep"
+			o = append(o, 0xa2, 0x65, 0x70)
+			o = msgp.AppendUint64(o, z.Epoch)
 		}
 	}
 	return
@@ -714,6 +938,8 @@ func (z *BatchReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
+	var zb0001Mask uint8 /* 2 bits */
+	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
 		field, bts, err = msgp.ReadMapKeyZC(bts)
@@ -745,12 +971,52 @@ func (z *BatchReply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "e":
+			var zb0003 uint32
+			zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Events")
+				return
+			}
+			if zb0003 > z5817a858limitArrays {
+				err = msgp.ErrLimitExceeded
+				return
+			}
+			if cap(z.Events) >= int(zb0003) {
+				z.Events = (z.Events)[:zb0003]
+			} else {
+				z.Events = make([]Event, zb0003)
+			}
+			for za0002 := range z.Events {
+				bts, err = z.Events[za0002].UnmarshalMsg(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Events", za0002)
+					return
+				}
+			}
+			zb0001Mask |= 0x1
+		case "ep":
+			z.Epoch, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Epoch")
+				return
+			}
+			zb0001Mask |= 0x2
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
 				err = msgp.WrapError(err)
 				return
 			}
+		}
+	}
+	// Clear omitted fields.
+	if zb0001Mask != 0x3 {
+		if (zb0001Mask & 0x1) == 0 {
+			z.Events = nil
+		}
+		if (zb0001Mask & 0x2) == 0 {
+			z.Epoch = 0
 		}
 	}
 	o = bts
@@ -763,6 +1029,11 @@ func (z *BatchReply) Msgsize() (s int) {
 	for za0001 := range z.Results {
 		s += z.Results[za0001].Msgsize()
 	}
+	s += 2 + msgp.ArrayHeaderSize
+	for za0002 := range z.Events {
+		s += z.Events[za0002].Msgsize()
+	}
+	s += 3 + msgp.Uint64Size
 	return
 }
 
