@@ -35,6 +35,14 @@ const (
 	// pairs/s, 2 gave 65-69k and 4 gave 52-68k. Raise it for nodes whose
 	// answers are slow to come but cheap to make, such as nodes far away.
 	DefaultMaxInFlight = 1
+	// DefaultWaitLinger is how long a lock that asks to wait may linger in
+	// the client's queue for another call's request. A hot lock whose
+	// callers share a client is handed over in one request per node rather
+	// than two: on this project's 2-core benchmark (64 lockers of one
+	// resource, 4 nodes) 150 µs gave 7,010-7,158 hand-offs/s against
+	// 5,812-6,203 without, in the same runs; 50 µs merged too few requests
+	// to matter, and 400 µs let the tail grow (p99.9 229 ms).
+	DefaultWaitLinger = 150 * time.Microsecond
 	// DefaultMaxBatch bounds the operations of one batch request.
 	DefaultMaxBatch = 256
 )
@@ -78,6 +86,11 @@ type ClientConfig struct {
 	// MaxInFlight bounds the requests in flight to the node when batching.
 	// If zero, DefaultMaxInFlight.
 	MaxInFlight int
+	// WaitLinger is how long a lock that asks to wait on the node
+	// (LockArgs.Wait) may stay in the client's queue, for a call that does
+	// not wait to take it along in its request (see coalesce.go). If zero,
+	// DefaultWaitLinger; if negative, such a lock is sent as any call is.
+	WaitLinger time.Duration
 	// MaxBatch bounds the operations of one batch request. It must not be
 	// above the node's ServerConfig.MaxBatchOps, nor above MaxBatchLimit.
 	// If zero, DefaultMaxBatch.
@@ -155,6 +168,12 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
+	}
+	switch {
+	case c.WaitLinger == 0:
+		c.WaitLinger = DefaultWaitLinger
+	case c.WaitLinger < 0:
+		c.WaitLinger = 0
 	}
 	c.Clock = clock.OrReal(c.Clock)
 	if c.Logger == nil {

@@ -43,9 +43,11 @@ const maxBatchBytes = 1 << 20
 type coalescer struct {
 	c *Client
 
-	mu       sync.Mutex   // guards the fields below
-	queue    []queuedCall // submitted, not yet taken by a sender
-	inflight int          // senders running, at most cfg.MaxInFlight
+	mu          sync.Mutex   // guards the fields below
+	queue       []queuedCall // submitted, not yet taken by a sender
+	inflight    int          // senders running, at most cfg.MaxInFlight
+	lingerUntil int64        // in monoNanos: when the queued calls that wait have lingered (see lingerLocked)
+	linger      *time.Timer  // sends what lingered (lingered); made at its first use
 
 	// spare is an empty array for the queue, left by the last sender to
 	// free its slot for the next sender to start: with it, senders and the
@@ -162,6 +164,10 @@ func (co *coalescer) refuse(q *queuedCall) {
 // is free; co.mu must be held, and enqueue unlocks it.
 func (co *coalescer) enqueue(q *queuedCall) {
 	co.queue = append(co.queue, *q)
+	lingers := q.waits() && co.c.cfg.WaitLinger > 0
+	if lingers && len(co.queue) == 1 {
+		co.lingerUntil = monoNanos() + int64(co.c.cfg.WaitLinger)
+	}
 	if co.inflight >= co.c.cfg.MaxInFlight {
 		n := len(co.queue)
 		co.mu.Unlock()
@@ -170,9 +176,57 @@ func (co *coalescer) enqueue(q *queuedCall) {
 		}
 		return
 	}
+	if lingers {
+		// A free slot, so nothing but calls that wait is queued (any other
+		// call would have started a sender), and co.now was just read
+		// (deadline): linger.
+		co.lingerLocked(co.now)
+		co.mu.Unlock()
+		return
+	}
 	co.inflight++
 	co.mu.Unlock()
 	go co.run()
+}
+
+// Lingering calls that wait.
+//
+// A lock that asks to wait on the node (LockArgs.Wait) is sent when the
+// lock was found held a moment ago: the node will most likely queue it, and
+// a few tens of microseconds more on the client cost it nothing. A call
+// that does not wait, such as the release that a hand-off waits for, is
+// urgent. So a request is not started for calls that all wait until they
+// have lingered ClientConfig.WaitLinger in the queue: a call that does not
+// wait, coming meanwhile, takes them along in its request. On a hot lock
+// whose callers share a client, the caller just granted releases while the
+// caller just served asks again: one request per node instead of two, and
+// the release does not queue behind the other's request (one request is in
+// flight per node, by default).
+
+// lingerLocked sets the timer that sends the queued calls, all of which
+// wait, when they have lingered (co.lingerUntil: WaitLinger after the first
+// of them came into an empty queue); co.mu must be held.
+func (co *coalescer) lingerLocked(now int64) {
+	d := time.Duration(co.lingerUntil - now)
+	if co.linger == nil {
+		co.linger = time.AfterFunc(d, co.lingered)
+	} else {
+		co.linger.Reset(d)
+	}
+}
+
+// lingered starts a sender for the calls that lingered their time, unless
+// a sender took them meanwhile.
+func (co *coalescer) lingered() {
+	co.mu.Lock()
+	co.lingerUntil = 0 // what is queued goes now
+	if len(co.queue) == 0 || co.inflight >= co.c.cfg.MaxInFlight {
+		co.mu.Unlock()
+		return
+	}
+	co.inflight++
+	co.mu.Unlock()
+	co.run()
 }
 
 // run is one sender: it sends what the queue holds until it is empty.
@@ -205,13 +259,18 @@ func (co *coalescer) take(group []queuedCall) ([]queuedCall, int64) {
 	if group == nil {
 		group, co.spare = co.spare, nil
 	}
-	n, bytes := 0, 0
+	n, bytes, waiting := 0, 0, true
 	for n < len(co.queue) && n < co.c.cfg.MaxBatch {
 		bytes += int(co.queue[n].size)
 		if n > 0 && bytes > maxBatchBytes {
 			break
 		}
+		waiting = waiting && co.queue[n].waits()
 		n++
+	}
+	if n > 0 && waiting && n == len(co.queue) && now < co.lingerUntil && co.c.cfg.WaitLinger > 0 {
+		co.lingerLocked(now)
+		n = 0 // they linger: the slot is freed
 	}
 	switch {
 	case n == 0:

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -72,7 +73,7 @@ type batchFixture struct {
 	queued  chan int
 }
 
-func newBatchFixture(t *testing.T) *batchFixture {
+func newBatchFixture(t *testing.T, opts ...func(*ClientConfig)) *batchFixture {
 	f := &batchFixture{g: newGateLocker(), queued: make(chan int, 4096)}
 	t.Cleanup(func() { f.g.Close() })
 	secret := newSecret(t)
@@ -85,8 +86,88 @@ func newBatchFixture(t *testing.T) *batchFixture {
 			f.singles.Add(1)
 		}
 	}})
-	f.c = newClient(t, endpoint, ClientConfig{Secret: secret, MaxInFlight: 1, MaxBatch: 1000, queued: func(n int) { f.queued <- n }})
+	cfg := ClientConfig{Secret: secret, MaxInFlight: 1, MaxBatch: 1000, queued: func(n int) { f.queued <- n }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f.c = newClient(t, endpoint, cfg)
 	return f
+}
+
+// lingerFor returns an option of newBatchFixture that sets WaitLinger.
+func lingerFor(d time.Duration) func(*ClientConfig) {
+	return func(c *ClientConfig) { c.WaitLinger = d }
+}
+
+// queueState returns how many calls the coalescer holds and its senders.
+func (f *batchFixture) queueState() (queued, inflight int) {
+	co := &f.c.co
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	return len(co.queue), co.inflight
+}
+
+// TestWaitingCallLingersForAnUrgentOne: a lock that asks to wait is not
+// sent alone at once: the release that comes next takes it along, in one
+// request whose answer also brings it the grant the release handed it.
+func TestWaitingCallLingersForAnUrgentOne(t *testing.T) {
+	f := newBatchFixture(t, lingerFor(time.Hour))
+	ctx := context.Background()
+	_, err := f.c.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"r"}, Ticket: 1})
+	require.NoError(t, err)
+	sink := make(outcomeSink, 1)
+	f.c.Submit(ctx, locker.OpLock, &locker.LockArgs{UID: "w", Resources: []string{"r"}, Ticket: 2, Wait: time.Minute}, 0, sink, 0)
+	queued, inflight := f.queueState()
+	assert.Equal(t, 1, queued, "the waiting lock lingers in the queue")
+	assert.Zero(t, inflight, "no request started for it")
+
+	_, err = f.c.Unlock(ctx, locker.LockArgs{UID: "h"})
+	require.NoError(t, err)
+	o := <-sink
+	require.NoError(t, o.err)
+	assert.True(t, o.r.OK, "w was handed the lock")
+	assert.EqualValues(t, 1, f.batches.Load(), "the release and the waiting lock went in one request")
+	assert.EqualValues(t, 1, f.c.Stats().EventsInBatches, "w's grant came in that request's answer")
+}
+
+// TestWaitingCallLingersAtMostWaitLinger: a lock that asks to wait and
+// that no other call takes along goes alone once it has lingered.
+func TestWaitingCallLingersAtMostWaitLinger(t *testing.T) {
+	f := newBatchFixture(t, lingerFor(time.Millisecond))
+	sink := make(outcomeSink, 1)
+	f.c.Submit(context.Background(), locker.OpLock, &locker.LockArgs{UID: "w", Resources: []string{"free"}, Ticket: 1, Wait: time.Minute}, 0, sink, 0)
+	o := <-sink
+	require.NoError(t, o.err)
+	assert.True(t, o.r.OK)
+	assert.EqualValues(t, 1, f.batches.Load())
+}
+
+// TestWaitingCallLingersBehindARequest: a lock that asks to wait and
+// queued behind a request in flight is not sent alone when that request
+// returns: it lingers for the next urgent call, which does not then wait
+// behind it.
+func TestWaitingCallLingersBehindARequest(t *testing.T) {
+	f := newBatchFixture(t, lingerFor(time.Hour))
+	ctx := context.Background()
+	_, err := f.c.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"r"}, Ticket: 1})
+	require.NoError(t, err)
+	gate, slot := f.holdSlot(t)
+	sink := make(outcomeSink, 1)
+	f.c.Submit(ctx, locker.OpLock, &locker.LockArgs{UID: "w", Resources: []string{"r"}, Ticket: 2, Wait: time.Minute}, 0, sink, 0)
+	f.waitQueued(1)
+	close(gate)
+	require.NoError(t, <-slot)
+	require.Eventually(t, func() bool { _, inflight := f.queueState(); return inflight == 0 }, time.Minute, time.Millisecond, "the sender freed its slot")
+	queued, _ := f.queueState()
+	assert.Equal(t, 1, queued, "the waiting lock still lingers")
+	assert.Zero(t, f.batches.Load(), "nothing sent in a batch yet")
+
+	_, err = f.c.Unlock(ctx, locker.LockArgs{UID: "h"})
+	require.NoError(t, err)
+	o := <-sink
+	require.NoError(t, o.err)
+	assert.True(t, o.r.OK)
+	assert.EqualValues(t, 1, f.batches.Load(), "the release took the waiting lock along")
 }
 
 // holdSlot sends a gated lock that occupies the client's only slot until

@@ -169,6 +169,9 @@ func (c *Cluster) clientStats() rest.ClientStats {
 		sum.Refused += s.Refused
 		sum.Failed += s.Failed
 		sum.NotSent += s.NotSent
+		sum.Polls += s.Polls
+		sum.Events += s.Events
+		sum.EventsInBatches += s.EventsInBatches
 	}
 	return sum
 }
