@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,7 @@ func main() {
 		cdfFile     = flag.String("cdf", "", "write the acquire latency distribution of every run as CSV to this file (bench/plot -kind cdf draws it)")
 		quiet       = flag.Bool("quiet", false, "no progress lines")
 		cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+		traceFile   = flag.String("trace", "", "write an execution trace of the runs to this file (go tool trace)")
 		memProfile  = flag.String("memprofile", "", "write a profile of the runs' allocations to this file (go tool pprof -sample_index=alloc_objects)")
 		maxInFlight = flag.Int("max-inflight", 0, "http: requests in flight per node before calls are batched (0 = rest's default)")
 		maxBatch    = flag.Int("max-batch", 0, "http: operations per batch request (0 = rest's default)")
@@ -102,6 +104,16 @@ func main() {
 			fail(err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fail(err)
+		}
+		if err := trace.Start(f); err != nil {
+			fail(err)
+		}
+		defer func() { trace.Stop(); f.Close() }()
 	}
 	if *memProfile != "" {
 		runtime.MemProfileRate = 64 << 10 // finer than the default, for counts per operation
