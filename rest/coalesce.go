@@ -69,6 +69,7 @@ type coalescer struct {
 // here so that take and appendBatch read every call alike.
 type queuedCall struct {
 	verb     Verb
+	wait     bool             // a submitted lock that may wait on the node (see waits)
 	size     uint32           // bound on the encoded arguments (see argSize)
 	args     *locker.LockArgs // the lock arguments sent: a submitter's, unchanged until the answer (see locker.Submitter), or &cl.lock
 	cl       *call            // of a blocking call, which gets the answer; nil for a submitted call
@@ -89,8 +90,14 @@ func (q *queuedCall) refreshUIDs() []string {
 // waits reports whether q is a submitted lock that may wait on the node
 // (LockArgs.Wait): it must go in a batch that names the client's session.
 // The blocking methods wait through Submit (see lockWaiting).
-func (q *queuedCall) waits() bool {
-	return q.cl == nil && q.args.Wait > 0 && (q.verb == VerbLock || q.verb == VerbRLock)
+func (q *queuedCall) waits() bool { return q.wait }
+
+// submittedWaits reports whether a submitted call of verb v with args may
+// wait on the node: queuedCall.wait, found once, on the submitter's core
+// (take reads it for every queued call under the coalescer's lock, where
+// a read through args could miss the cache).
+func submittedWaits(v Verb, args *locker.LockArgs) bool {
+	return args.Wait > 0 && (v == VerbLock || v == VerbRLock)
 }
 
 // queued returns cl, a call of the blocking methods whose deadline is set,
@@ -128,7 +135,7 @@ func (co *coalescer) submit(cl *call) {
 // submitNew queues a submitted call of verb v (see Client.Submit). size is
 // argSize of args.Msgsize().
 func (co *coalescer) submitNew(v Verb, args *locker.LockArgs, size uint32, timeout time.Duration, sink locker.Sink, tag int) {
-	q := queuedCall{verb: v, size: size, args: args, sink: sink, tag: tag}
+	q := queuedCall{verb: v, wait: submittedWaits(v, args), size: size, args: args, sink: sink, tag: tag}
 	co.mu.Lock()
 	if co.full() {
 		co.refuse(&q)

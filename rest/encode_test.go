@@ -74,7 +74,7 @@ func describeCalls(calls []queuedCall) string {
 
 // submitted returns a call as Client.Submit queues it.
 func submitted(v Verb, a locker.LockArgs) queuedCall {
-	return queuedCall{verb: v, args: &a, size: argSize(a.Msgsize())}
+	return queuedCall{verb: v, wait: submittedWaits(v, &a), args: &a, size: argSize(a.Msgsize())}
 }
 
 // blocking returns a call as Client.Lock (and the other blocking methods)
