@@ -53,7 +53,7 @@ func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 	if err != nil {
 		return nil, msgp.WrapError(err)
 	}
-	var seenOwner, seenSource, seenSession, seenAck, seenEpoch bool // the omitempty fields
+	var seenOwner, seenSource, seenSession, seenAck, seenEpoch, seenTake bool // the omitempty fields
 	defer func() {
 		if !seenOwner {
 			z.Owner = ""
@@ -69,6 +69,9 @@ func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 		}
 		if !seenEpoch {
 			z.Epoch = 0
+		}
+		if !seenTake {
+			z.TakeEvents = false
 		}
 	}()
 	for ; n > 0; n-- {
@@ -128,6 +131,12 @@ func decodeBatchZC(z *BatchArgs, b []byte, lim *decodeBudget) ([]byte, error) {
 			z.Epoch, b, err = msgp.ReadUint64Bytes(b)
 			if err != nil {
 				return nil, msgp.WrapError(err, "Epoch")
+			}
+		case "te":
+			seenTake = true
+			z.TakeEvents, b, err = msgp.ReadBoolBytes(b)
+			if err != nil {
+				return nil, msgp.WrapError(err, "TakeEvents")
 			}
 		default:
 			b, err = msgp.Skip(b)

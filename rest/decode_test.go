@@ -34,7 +34,7 @@ func decodeSeeds(t testing.TB) [][]byte {
 		{Verb: VerbForceUnlock, Lock: locker.LockArgs{Resources: []string{"bucket/a"}}},
 		{Verb: 99},
 	}}
-	hoisted := BatchArgs{Ops: append([]BatchOp(nil), batch.Ops...), Owner: "node-1:4242", Source: "main.go:12", Session: "9f3c", Ack: 41, Epoch: 1 << 60}
+	hoisted := BatchArgs{Ops: append([]BatchOp(nil), batch.Ops...), Owner: "node-1:4242", Source: "main.go:12", Session: "9f3c", Ack: 41, Epoch: 1 << 60, TakeEvents: true}
 	seeds := [][]byte{
 		enc(&lock), enc(&refresh), enc(&batch), enc(&hoisted),
 		enc(&locker.QueryArgs{Resources: []string{"bucket/a", "b"}}), enc(&locker.WaitsArgs{Withdraw: "h", Resources: []string{"a"}}), enc(&locker.WaitsArgs{}),

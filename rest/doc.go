@@ -204,10 +204,11 @@
 // session, numbers a new session's events from 1 again. An event with "w" set is a wound (the request's grant
 // stands in the way of an older waiter, whose ticket "w" is), not an
 // outcome. A batch that names a session may also acknowledge its events
-// ("sa": ack, "se": the epoch it counts in), and its answer, BatchReply
-// {"r": [...], "e": [Event...], "ep": epoch}, then carries the session's
-// events that no answer has carried yet, at most MaxEventsPerReply; a poll
-// gives them again until acknowledged. A session that no request names for
+// ("sa": ack, "se": the epoch it counts in) and, with "te": true, take
+// them: its answer, BatchReply {"r": [...], "e": [Event...], "ep": epoch},
+// then carries the session's events that no answer has carried yet, at
+// most MaxEventsPerReply, and the events its operations cause wake no
+// poll; a poll gives them again until acknowledged. A session that no request names for
 // SessionTTL (15 s) is forgotten and its queued requests withdrawn. Without "ss", or on a node
 // whose table cannot queue, "wt" is ignored and the lock is answered at
 // once. How clients use this: docs/waiting.md.

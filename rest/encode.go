@@ -33,11 +33,11 @@ import (
 func appendBatch(dst []byte, calls []queuedCall, sess sessionRef) ([]byte, error) {
 	owner, source, size := batchOrigin(calls)
 	session := sess.name
-	dst = msgp.Require(dst, size+len(session)+4+2*(3+msgp.Uint64Size))
+	dst = msgp.Require(dst, size+len(session)+4+2*(3+msgp.Uint64Size)+4)
 
-	// BatchArgs: "o" always, then "bo", "bs", "ss", "sa" and "se" unless
-	// empty.
-	fields := 1 + oneIf(owner != "") + oneIf(source != "") + oneIf(session != "") + oneIf(sess.ack != 0) + oneIf(sess.epoch != 0)
+	// BatchArgs: "o" always, then "bo", "bs", "ss", "sa", "se" and "te"
+	// unless empty.
+	fields := 1 + oneIf(owner != "") + oneIf(source != "") + oneIf(session != "") + oneIf(sess.ack != 0) + oneIf(sess.epoch != 0) + oneIf(sess.take)
 	dst = append(dst, 0x80|fields, 0xa1, 'o')
 	dst = msgp.AppendArrayHeader(dst, uint32(len(calls)))
 	if uint32(len(calls)) > batchArrayLimit {
@@ -68,6 +68,9 @@ func appendBatch(dst []byte, calls []queuedCall, sess sessionRef) ([]byte, error
 	if sess.epoch != 0 {
 		dst = append(dst, 0xa2, 's', 'e')
 		dst = msgp.AppendUint64(dst, sess.epoch)
+	}
+	if sess.take {
+		dst = append(dst, 0xa2, 't', 'e', 0xc3)
 	}
 	return dst, nil
 }

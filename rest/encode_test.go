@@ -19,7 +19,7 @@ import (
 // call's arguments copied into a BatchOp, hoist, then the generated
 // MarshalMsg. It is appendBatch's specification.
 func referenceBatch(calls []queuedCall, sess sessionRef) ([]byte, error) {
-	a := BatchArgs{Session: sess.name, Ack: sess.ack, Epoch: sess.epoch}
+	a := BatchArgs{Session: sess.name, Ack: sess.ack, Epoch: sess.epoch, TakeEvents: sess.take}
 	for i := range calls {
 		a.Ops = append(a.Ops, batchOp(&calls[i]))
 	}
@@ -222,7 +222,7 @@ func TestAppendBatchKnowsEveryField(t *testing.T) {
 		typ    reflect.Type
 		fields int
 	}{
-		{reflect.TypeFor[BatchArgs](), 6},
+		{reflect.TypeFor[BatchArgs](), 7},
 		{reflect.TypeFor[BatchOp](), 3},
 		{reflect.TypeFor[locker.LockArgs](), 13},
 		{reflect.TypeFor[locker.RefreshArgs](), 1},
@@ -358,6 +358,7 @@ func TestAppendBatchRandom(t *testing.T) {
 			// A client that has seen its session's events acknowledges
 			// them; both, either or neither may be zero.
 			sess.ack, sess.epoch = rng.Uint64N(3)*rng.Uint64(), rng.Uint64N(3)*rng.Uint64()
+			sess.take = rng.IntN(2) == 0
 		}
 		checkAppendBatch(t, fmt.Sprint("seed ", seed), calls, sess)
 		if o, s, _ := batchOrigin(calls); o != "" || s != "" {
@@ -394,6 +395,6 @@ func FuzzAppendBatch(f *testing.F) {
 				calls[i] = (&call{verb: op.Verb, lock: op.Lock, refresh: op.Refresh}).queued()
 			}
 		}
-		checkAppendBatch(t, "fuzzed", calls, sessionRef{a.Session, a.Ack, a.Epoch})
+		checkAppendBatch(t, "fuzzed", calls, sessionRef{a.Session, a.Ack, a.Epoch, a.TakeEvents})
 	})
 }

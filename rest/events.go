@@ -277,20 +277,22 @@ func (s *Server) lockWait(ctx context.Context, write bool, args locker.LockArgs,
 	return s.l.RLock(ctx, args)
 }
 
-// batchSession returns the session that batch names, its acknowledgement
-// noted and the batch counted as running (beginBatch): the caller must end
-// it (endBatch). It returns nil if the batch names none, if the table has
-// no queue (then nothing waits on the node), or if the session is new and
-// the node has MaxSessions.
-func (s *Server) batchSession(batch *BatchArgs) *session {
+// batchSession returns the session that batch names, and whether the
+// batch takes its events (BatchArgs.TakeEvents): then its acknowledgement
+// is noted and the batch counted as running (beginBatch), and the caller
+// must end it (endBatch). It returns nil if the batch names none, if the
+// table has no queue (then nothing waits on the node), or if the session
+// is new and the node has MaxSessions.
+func (s *Server) batchSession(batch *BatchArgs) (*session, bool) {
 	if batch.Session == "" || s.waiter == nil {
-		return nil
+		return nil, false
 	}
 	sess := s.sessions.get(batch.Session)
-	if sess != nil {
-		sess.beginBatch(batch.Ack, batch.Epoch)
+	if sess == nil || !batch.TakeEvents {
+		return sess, false
 	}
-	return sess
+	sess.beginBatch(batch.Ack, batch.Epoch)
+	return sess, true
 }
 
 // serveEvents answers a poll of PathEvents (an alone handler: see

@@ -94,6 +94,28 @@ func TestEventsCarriedByTheBatch(t *testing.T) {
 	assert.Empty(t, none, "the poll carried u4 already")
 }
 
+// TestEventsOfAClientThatDoesNotTakeThem: a batch that names its session
+// but does not take its events (a client older than BatchReply.Events)
+// leaves the polls to be woken at once.
+func TestEventsOfAClientThatDoesNotTakeThem(t *testing.T) {
+	_, srv, _ := waitingNode(t)
+	sess, take := srv.batchSession(&BatchArgs{Session: "old", Ack: 3, Epoch: 1})
+	require.NotNil(t, sess)
+	assert.False(t, take)
+	wake := sess.wake
+	sess.hooks("u1").Done(locker.Reply{OK: true}, nil)
+	select {
+	case <-wake:
+	default:
+		require.Fail(t, "the poll of a client that does not take events from answers was not woken")
+	}
+	sess, take = srv.batchSession(&BatchArgs{Session: "new", TakeEvents: true})
+	require.NotNil(t, sess)
+	assert.True(t, take)
+	assert.Equal(t, 1, sess.batches)
+	sess.endBatch(nil)
+}
+
 // TestEventsOverAnAnswersBound: a batch carries at most MaxEventsPerReply
 // events; for the others it wakes the polls.
 func TestEventsOverAnAnswersBound(t *testing.T) {
@@ -132,7 +154,7 @@ func TestEventsCountedOnceInAnyOrder(t *testing.T) {
 	assert.Zero(t, w.ref(true).ack, "nothing acknowledged past a gap")
 	assert.Len(t, sinks["b"], 1)
 	w.take([]Event{ev(1, "a"), ev(2, "b")}, 7, false)
-	assert.Equal(t, sessionRef{name: w.session, ack: 2, epoch: 7}, w.ref(true))
+	assert.Equal(t, sessionRef{name: w.session, ack: 2, epoch: 7, take: true}, w.ref(true))
 	w.take([]Event{ev(3, "c"), ev(3, "c")}, 7, true)
 	for uid, sink := range sinks {
 		assert.Len(t, sink, 1, "%s: delivered once", uid)
@@ -200,7 +222,7 @@ func TestEventsSessionsBounded(t *testing.T) {
 	ctx := context.Background()
 	_, err := tbl.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"a"}})
 	require.NoError(t, err)
-	sess := srv.batchSession(&BatchArgs{Session: "one-too-many"})
+	sess, _ := srv.batchSession(&BatchArgs{Session: "one-too-many", TakeEvents: true})
 	require.Nil(t, sess, "no new session past MaxSessions")
 	r, err := srv.lockWait(ctx, true, locker.LockArgs{UID: "w", Resources: []string{"a"}, Wait: time.Hour}, sess)
 	require.NoError(t, err)

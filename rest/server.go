@@ -623,7 +623,7 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		ctx = s.burster.StartBurst(ctx, &sc.burst)
 		defer sc.burst.End()
 	}
-	sess := s.batchSession(&sc.batch)
+	sess, take := s.batchSession(&sc.batch)
 	res := sc.reply.Results[:0]
 	over := lim.over
 	for i := range ops {
@@ -639,7 +639,7 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 		s.run(ctx, &ops[i], &res[i], admin, sess)
 	}
 	sc.reply.Results = res
-	if sess != nil {
+	if take {
 		events, epoch := sess.endBatch(sc.events[:0])
 		sc.events = events
 		if len(events) > 0 {

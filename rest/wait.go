@@ -47,11 +47,13 @@ type woundSub struct {
 	deadline time.Time // on the monotonic clock (monoNow)
 }
 
-// sessionRef is what a batch says of the client's session: its name, and
-// the acknowledgement of its events (BatchArgs.Session, Ack and Epoch).
+// sessionRef is what a batch says of the client's session: its name, the
+// acknowledgement of its events, and that the client takes them from the
+// answer (BatchArgs.Session, Ack, Epoch and TakeEvents).
 type sessionRef struct {
 	name       string
 	ack, epoch uint64
+	take       bool // BatchArgs.TakeEvents
 }
 
 // waits are the queued calls of one Client, and its poller.
@@ -213,7 +215,7 @@ func (w *waits) ref(waiting bool) sessionRef {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return sessionRef{name: w.session, ack: w.ack, epoch: w.epoch}
+	return sessionRef{name: w.session, ack: w.ack, epoch: w.epoch, take: true}
 }
 
 // take delivers events of the session, from a batch's answer (inBatch) or

@@ -101,6 +101,13 @@ type BatchArgs struct {
 	// carry (BatchReply.Events) need no poll to be forgotten.
 	Ack   uint64 `msg:"sa,omitempty"`
 	Epoch uint64 `msg:"se,omitempty"`
+	// TakeEvents, with Session, says that the client takes the session's
+	// events from the batch's answer (BatchReply.Events). Only then does
+	// the node carry them there, and leave the session's polls asleep for
+	// the events the batch causes: a client that does not know of
+	// BatchReply.Events (an older one, in a rolling upgrade) hears of them
+	// by its poll, at once, as before.
+	TakeEvents bool `msg:"te,omitempty"`
 }
 
 // BatchResult is the outcome of one operation of a batch: Code is CodeOK and
@@ -116,8 +123,8 @@ type BatchResult struct {
 // BatchReply answers BatchArgs: Results[i] is the outcome of Ops[i].
 type BatchReply struct {
 	Results []BatchResult `msg:"r"`
-	// Events, in the answer to a batch that names a session, are the
-	// session's events that no answer has carried yet, oldest first, at
+	// Events, in the answer to a batch that names a session and takes
+	// its events (BatchArgs.TakeEvents), are the session's events that no answer has carried yet, oldest first, at
 	// most MaxEventsPerReply, with the session's Epoch (as in EventsReply):
 	// among them those that the batch's own operations caused, such as the
 	// grant that a release hands to a waiter of the same client. The node

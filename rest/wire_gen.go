@@ -27,7 +27,7 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 5 bits */
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -95,6 +95,13 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 				return
 			}
 			zb0001Mask |= 0x10
+		case "te":
+			z.TakeEvents, err = dc.ReadBool()
+			if err != nil {
+				err = msgp.WrapError(err, "TakeEvents")
+				return
+			}
+			zb0001Mask |= 0x20
 		default:
 			err = dc.Skip()
 			if err != nil {
@@ -104,7 +111,7 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x1f {
+	if zb0001Mask != 0x3f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Owner = ""
 		}
@@ -120,6 +127,9 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 		if (zb0001Mask & 0x10) == 0 {
 			z.Epoch = 0
 		}
+		if (zb0001Mask & 0x20) == 0 {
+			z.TakeEvents = false
+		}
 	}
 	return
 }
@@ -127,8 +137,8 @@ func (z *BatchArgs) DecodeMsg(dc *msgp.Reader) (err error) {
 // EncodeMsg implements msgp.Encodable
 func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	// check for omitted fields
-	zb0001Len := uint32(6)
-	var zb0001Mask uint8 /* 6 bits */
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	if z.Owner == "" {
 		zb0001Len--
@@ -149,6 +159,10 @@ func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 	if z.Epoch == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x20
+	}
+	if z.TakeEvents == false {
+		zb0001Len--
+		zb0001Mask |= 0x40
 	}
 	// variable map header, size zb0001Len
 	err = en.Append(0x80 | uint8(zb0001Len))
@@ -239,6 +253,18 @@ func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 				return
 			}
 		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// write "te"
+			err = en.Append(0xa2, 0x74, 0x65)
+			if err != nil {
+				return
+			}
+			err = en.WriteBool(z.TakeEvents)
+			if err != nil {
+				err = msgp.WrapError(err, "TakeEvents")
+				return
+			}
+		}
 	}
 	return
 }
@@ -247,8 +273,8 @@ func (z *BatchArgs) EncodeMsg(en *msgp.Writer) (err error) {
 func (z *BatchArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(6)
-	var zb0001Mask uint8 /* 6 bits */
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
 	_ = zb0001Mask
 	if z.Owner == "" {
 		zb0001Len--
@@ -269,6 +295,10 @@ func (z *BatchArgs) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Epoch == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x20
+	}
+	if z.TakeEvents == false {
+		zb0001Len--
+		zb0001Mask |= 0x40
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -313,6 +343,11 @@ func (z *BatchArgs) MarshalMsg(b []byte) (o []byte, err error) {
 			o = append(o, 0xa2, 0x73, 0x65)
 			o = msgp.AppendUint64(o, z.Epoch)
 		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// string "te"
+			o = append(o, 0xa2, 0x74, 0x65)
+			o = msgp.AppendBool(o, z.TakeEvents)
+		}
 	}
 	return
 }
@@ -331,7 +366,7 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		err = msgp.ErrLimitExceeded
 		return
 	}
-	var zb0001Mask uint8 /* 5 bits */
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	for zb0001 > 0 {
 		zb0001--
@@ -399,6 +434,13 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				return
 			}
 			zb0001Mask |= 0x10
+		case "te":
+			z.TakeEvents, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "TakeEvents")
+				return
+			}
+			zb0001Mask |= 0x20
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -408,7 +450,7 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		}
 	}
 	// Clear omitted fields.
-	if zb0001Mask != 0x1f {
+	if zb0001Mask != 0x3f {
 		if (zb0001Mask & 0x1) == 0 {
 			z.Owner = ""
 		}
@@ -424,6 +466,9 @@ func (z *BatchArgs) UnmarshalMsg(bts []byte) (o []byte, err error) {
 		if (zb0001Mask & 0x10) == 0 {
 			z.Epoch = 0
 		}
+		if (zb0001Mask & 0x20) == 0 {
+			z.TakeEvents = false
+		}
 	}
 	o = bts
 	return
@@ -435,7 +480,7 @@ func (z *BatchArgs) Msgsize() (s int) {
 	for za0001 := range z.Ops {
 		s += z.Ops[za0001].Msgsize()
 	}
-	s += 3 + msgp.StringPrefixSize + len(z.Owner) + 3 + msgp.StringPrefixSize + len(z.Source) + 3 + msgp.StringPrefixSize + len(z.Session) + 3 + msgp.Uint64Size + 3 + msgp.Uint64Size
+	s += 3 + msgp.StringPrefixSize + len(z.Owner) + 3 + msgp.StringPrefixSize + len(z.Source) + 3 + msgp.StringPrefixSize + len(z.Session) + 3 + msgp.Uint64Size + 3 + msgp.Uint64Size + 3 + msgp.BoolSize
 	return
 }
 
