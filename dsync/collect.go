@@ -172,10 +172,15 @@ func (c *collector) Done(node int, r locker.Reply, err error) {
 }
 
 // learn tells c.rtt how node's call went: its round trip, if c measures,
-// or that its RTO cut it short.
+// or that its RTO cut it short. A call cancelled by its caller (a Held's
+// Release, a caller that gave up) measures nothing: it ended when the
+// caller stopped waiting, not when the node answered. (Such calls end
+// together, in the order in which the context package cancels a parent's
+// children, a map's order: counted as round trips, they made the estimate
+// depend on that order.) The checks after err == nil run on errors only.
 func (c *collector) learn(node int, err error) {
 	switch {
-	case err == nil || !isTimeout(err) && !errors.Is(err, locker.ErrNotSent):
+	case err == nil || !isTimeout(err) && !errors.Is(err, locker.ErrNotSent) && !errors.Is(err, context.Canceled):
 		if !c.sent.IsZero() {
 			c.rtt.observe(node, c.clk.Now().Sub(c.sent))
 		}

@@ -29,8 +29,9 @@ import (
 // Measures: the lock calls of one attempt in every rttSampleEvery of the
 // Dsync's clock (at most a hundred a second), each from its sending to its
 // answer; an answer is a measure whatever it says (a refusal, an error of
-// the node), but a call that timed out, failed to be sent, or waited in a
-// node's queue (LockArgs.Wait) is not. Sampling keeps the measures off the
+// the node), but a call that timed out, failed to be sent, was cancelled
+// by its caller (context.Canceled), or waited in a node's queue
+// (LockArgs.Wait) is not. Sampling keeps the measures off the
 // path of most calls: one clock reading per answer of a sampled attempt.
 
 // rttSampleEvery is how often an attempt measures its calls' round trips.

@@ -126,3 +126,55 @@ func TestCallTimeoutsAdaptPerNode(t *testing.T) {
 		require.NoError(t, m.Unlock(ctx))
 	})
 }
+
+// TestCancelledCallIsNoRoundTrip: a lock call that ends because its caller
+// gave up (here: cancelled the lock's context while the slow node's late
+// answer was on its way) says how long the caller waited, not how long the
+// node takes: it leaves the node's RTO as the measured round trips made it.
+// (It used to be taken for a round trip. The calls a Held's Release
+// cancels end at one instant, in the order in which the context package
+// cancels children, which is a map's: the RTO then depended on that order,
+// and the simulation's hierarchy-random runs did not replay exactly.)
+func TestCancelledCallIsNoRoundTrip(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const callTimeout, minTimeout, slow = 5 * time.Second, 10 * time.Millisecond, 300 * time.Millisecond
+		nodes := make([]*laggingNode, 3)
+		ls := make([]locker.NetLocker, 3)
+		for i := range nodes {
+			tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: time.Minute, SweepInterval: -1})
+			t.Cleanup(func() { tbl.Close() })
+			nodes[i] = &laggingNode{NetLocker: netOnly{tbl}}
+			ls[i] = nodes[i]
+		}
+		nodes[2].delay.Store(int64(slow))
+		ds, err := dsync.New(ls, dsync.Config{
+			CallTimeout: callTimeout, MinCallTimeout: minTimeout,
+			RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, MaxWait: -1,
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { ds.Close() })
+
+		// One measured round trip of the slow node: its late answer, after
+		// the quorum of the two others.
+		m := dsync.NewDRWMutex(ds, "obj")
+		_, err = m.GetLock(context.Background(), dsync.Options{})
+		require.NoError(t, err)
+		time.Sleep(slow)
+		synctest.Wait()
+		rto := ds.RTO(2)
+		require.Equal(t, slow+4*slow/2, rto, "the slow node's RTO after its first round trip (SRTT + 4·RTTVAR)")
+		require.NoError(t, m.Unlock(context.Background()))
+		time.Sleep(20 * time.Millisecond) // past the sampling interval
+
+		// A sampled attempt whose call to the slow node its caller cancels
+		// 10ms in.
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err = m.GetLock(ctx, dsync.Options{})
+		require.NoError(t, err)
+		time.Sleep(10 * time.Millisecond)
+		cancel()
+		synctest.Wait()
+		assert.Equal(t, rto, ds.RTO(2), "a call its caller cancelled is no round trip")
+		require.NoError(t, m.Unlock(context.Background()))
+	})
+}

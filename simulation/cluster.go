@@ -443,13 +443,23 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		for _, r := range clientRates {
 			clientClocks = append(clientClocks, clock.NewScaled(c.fake, r))
 		}
-		c.Net = NewNetwork(NetworkConfig{
+		net := NewNetwork(NetworkConfig{
 			Nodes: cfg.Nodes, Clients: cfg.Clients, Clock: c.fake, NodeClocks: nodeClocks, ClientClocks: clientClocks, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: cfg.Seed,
 			// The sweep runs on the wall clock; expired grants are treated as
 			// absent without it.
-			Node: locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, WaitExpiry: cfg.WaitExpiry, SweepInterval: -1},
+			Node:    locker.Config{Validity: cfg.Validity, QuietPeriod: cfg.QuietPeriod, WriterIntent: cfg.WriterIntent, WaitExpiry: cfg.WaitExpiry, SweepInterval: -1},
+			Ordered: true,
 		})
-		c.quiesce = cfg.Quiesce
+		c.Net = net
+		// Every goroutine waits, and the messages sent meanwhile have left,
+		// in their defined order (NetworkConfig.Ordered), and what they
+		// woke waits again.
+		c.quiesce = func() {
+			cfg.Quiesce()
+			for net.Depart() {
+				cfg.Quiesce()
+			}
+		}
 	case TransportHTTP, TransportNetns:
 		c.Clock = clock.Real()
 		hc := HTTPConfig{

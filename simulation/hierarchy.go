@@ -49,6 +49,35 @@ type HeldLevels struct {
 	// deepest is the index in hierarchyLevels of the innermost level held
 	// (intentions included); -1 before any.
 	deepest int
+	// lostNoted is set once the loss of the Held is in the history
+	// (noteLost).
+	lostNoted bool
+}
+
+// noteLost records, once, that the holder lost every level of locks, if
+// the Held's context was cancelled by a loss. It runs on the goroutine of
+// an AfterFunc of that context, and on the workload's when a call of the
+// Held returns, before the history gets what the call did. A loss cancels
+// the Held's context, which cancels its children in the order of a map
+// (the context package's): the AfterFunc's goroutine and the workload,
+// woken by the cancellation of the acquisition it was waiting for, run at
+// that instant in either order. Whichever comes first records the loss,
+// so that the history is the same either way.
+func (hl *HeldLevels) noteLost() {
+	ctx := hl.hd.Context()
+	if !errors.Is(context.Cause(ctx), dsync.ErrLockLost) {
+		return
+	}
+	c := hl.cl.c
+	hl.mu.Lock()
+	defer hl.mu.Unlock()
+	if hl.lostNoted {
+		return
+	}
+	hl.lostNoted = true
+	for _, l := range hl.locks {
+		c.History.PointMode(hl.cl.ID, l.Name, OpLost, levelMode(l))
+	}
 }
 
 // levelMode returns the mode a LevelLock asks for, as dsync reads it: its
@@ -162,27 +191,16 @@ func (cl *Client) lockLevels(hl *HeldLevels, locks []dsync.LevelLock) (*HeldLeve
 	a := cl.begin()
 	opts := a.opts
 	var err error
-	if hl == nil {
+	fresh := hl == nil
+	if fresh {
 		var hd *dsync.Held
 		hd, err = c.hierarchy.Lock(cl.ctx, cl.DS, opts, asked...)
 		if err == nil {
 			hl = &HeldLevels{cl: cl, hd: hd, deepest: -1}
-			ctx := hd.Context()
-			context.AfterFunc(ctx, func() {
-				if !errors.Is(context.Cause(ctx), dsync.ErrLockLost) {
-					return
-				}
-				// A loss of any level cancels the Held: its holder stops
-				// using every level.
-				hl.mu.Lock()
-				defer hl.mu.Unlock()
-				for _, l := range hl.locks {
-					c.History.PointMode(cl.ID, l.Name, OpLost, levelMode(l))
-				}
-			})
 		}
 	} else {
 		err = hl.hd.Lock(cl.ctx, opts, asked...)
+		hl.noteLost() // a loss of the levels held comes before what this call did
 	}
 	a.end(err)
 	if err != nil {
@@ -204,6 +222,14 @@ func (cl *Client) lockLevels(hl *HeldLevels, locks []dsync.LevelLock) (*HeldLeve
 		c.History.Finish(id, OK, nil)
 	}
 	hl.mu.Unlock()
+	if fresh {
+		// A loss of any level cancels the Held: its holder stops using
+		// every level. Watched once the levels are in the history, so
+		// that a loss at the instant of the grant is recorded after it,
+		// for every level, by this goroutine or the AfterFunc's.
+		context.AfterFunc(hl.hd.Context(), hl.noteLost)
+		hl.noteLost()
+	}
 	return hl, nil
 }
 

@@ -1,9 +1,13 @@
 package simulation
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +54,18 @@ type NetworkConfig struct {
 	Delay, Jitter time.Duration
 	// Seed seeds the random drops and jitter of each link.
 	Seed uint64
+	// Ordered makes the messages that leave at one instant leave in a
+	// defined order, not in the order their goroutines reach the link: a
+	// message waits, at the instant it is sent, until Depart lets it go,
+	// and those that Depart finds waiting draw their fate (drop, jitter)
+	// from their link's source and arm their timers in the order of client,
+	// node, direction, operation and key (a call's UID, or what stands for
+	// it). The Go runtime wakes the goroutines of one instant in an order
+	// that is not always a function of the run (the context package cancels
+	// a context's children in a map's order), and each link's draws are a
+	// sequence. The simulated cluster sets it and calls Depart each time
+	// every goroutine of the run waits.
+	Ordered bool
 }
 
 // Network joins simulated clients to simulated nodes. Each node is a real
@@ -74,6 +90,78 @@ type Network struct {
 	clients []*clientState
 	closed  bool
 	done    chan struct{} // closed by Close: every waiting call returns
+	// waiting are the messages sent since the last Depart, with
+	// NetworkConfig.Ordered; sent counts them all, for the last tie-break.
+	waiting []*departure
+	sent    uint64
+}
+
+// departure is a message waiting to leave (NetworkConfig.Ordered).
+type departure struct {
+	link *Link
+	dir  int    // 0 toward the node
+	op   string // the call's, or "queued" or "wounded" for news
+	key  string // the call's UID, or what identifies its arguments
+	seq  uint64 // Network.sent when it was sent: the order of arrival
+	leg  chan leg
+}
+
+// compareDepartures orders the messages that leave at one instant. Two
+// with the same link, direction, operation and key keep their order of
+// arrival, which may vary: they are the same message, but for the
+// goroutine that waits for each.
+func compareDepartures(a, b *departure) int {
+	return cmp.Or(
+		cmp.Compare(a.link.client, b.link.client),
+		cmp.Compare(a.link.node, b.link.node),
+		cmp.Compare(a.dir, b.dir),
+		strings.Compare(a.op, b.op),
+		strings.Compare(a.key, b.key),
+		cmp.Compare(a.seq, b.seq),
+	)
+}
+
+// Depart lets the messages waiting to leave go (NetworkConfig.Ordered), in
+// the order of compareDepartures: each draws its fate from its link's
+// source in that order, and its goroutine, made ready in that order, goes
+// on. It reports whether any was waiting; the caller waits for the run's
+// goroutines again, and calls Depart again, until none is.
+func (n *Network) Depart() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.waiting) == 0 {
+		return false
+	}
+	ds := n.waiting
+	n.waiting = nil
+	slices.SortFunc(ds, compareDepartures)
+	for _, d := range ds {
+		d.leg <- d.link.plan(d.dir) // buffered: never blocks
+	}
+	return true
+}
+
+// depart decides the fate of a message that l sends now in direction dir
+// (0 toward the node), as plan does; with NetworkConfig.Ordered it waits
+// for Depart first. It fails only if the network closes meanwhile.
+func (l *Link) depart(dir int, op, key string) (leg, error) {
+	n := l.net
+	n.mu.Lock()
+	if !n.cfg.Ordered || n.closed {
+		lg := l.plan(dir)
+		n.mu.Unlock()
+		return lg, nil
+	}
+	d := &departure{link: l, dir: dir, op: op, key: key, seq: n.sent, leg: make(chan leg, 1)}
+	n.sent++
+	n.waiting = append(n.waiting, d)
+	n.mu.Unlock()
+	select {
+	case lg := <-d.leg:
+		return lg, nil
+	case <-n.done:
+		return leg{}, fmt.Errorf("%w: network closed", locker.ErrClosed)
+	}
 }
 
 // legState is the fault state of one direction of one link.
@@ -493,55 +581,55 @@ func (l *Link) Close() error {
 
 // Lock implements locker.NetLocker.
 func (l *Link) Lock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
-	return call(ctx, l, "lock", func(t *locker.Local) (locker.Reply, error) { return t.Lock(ctx, args) })
+	return call(ctx, l, "lock", args.UID, func(t *locker.Local) (locker.Reply, error) { return t.Lock(ctx, args) })
 }
 
 // RLock implements locker.NetLocker.
 func (l *Link) RLock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
-	return call(ctx, l, "rlock", func(t *locker.Local) (locker.Reply, error) { return t.RLock(ctx, args) })
+	return call(ctx, l, "rlock", args.UID, func(t *locker.Local) (locker.Reply, error) { return t.RLock(ctx, args) })
 }
 
 // Unlock implements locker.NetLocker.
 func (l *Link) Unlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
-	return call(ctx, l, "unlock", func(t *locker.Local) (locker.Reply, error) { return t.Unlock(ctx, args) })
+	return call(ctx, l, "unlock", args.UID, func(t *locker.Local) (locker.Reply, error) { return t.Unlock(ctx, args) })
 }
 
 // RUnlock implements locker.NetLocker.
 func (l *Link) RUnlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
-	return call(ctx, l, "runlock", func(t *locker.Local) (locker.Reply, error) { return t.RUnlock(ctx, args) })
+	return call(ctx, l, "runlock", args.UID, func(t *locker.Local) (locker.Reply, error) { return t.RUnlock(ctx, args) })
 }
 
 // Refresh implements locker.NetLocker.
 func (l *Link) Refresh(ctx context.Context, args locker.RefreshArgs) (locker.RefreshReply, error) {
-	return call(ctx, l, "refresh", func(t *locker.Local) (locker.RefreshReply, error) { return t.Refresh(ctx, args) })
+	return call(ctx, l, "refresh", strings.Join(args.UIDs, " "), func(t *locker.Local) (locker.RefreshReply, error) { return t.Refresh(ctx, args) })
 }
 
 // ForceUnlock implements locker.NetLocker.
 func (l *Link) ForceUnlock(ctx context.Context, args locker.LockArgs) (locker.Reply, error) {
-	return call(ctx, l, "force-unlock", func(t *locker.Local) (locker.Reply, error) { return t.ForceUnlock(ctx, args) })
+	return call(ctx, l, "force-unlock", args.UID, func(t *locker.Local) (locker.Reply, error) { return t.ForceUnlock(ctx, args) })
 }
 
 // List implements locker.Lister through the same faulty link.
 func (l *Link) List(ctx context.Context, args locker.ListArgs) (locker.EntryList, error) {
-	return call(ctx, l, "list", func(t *locker.Local) (locker.EntryList, error) { return t.List(ctx, args) })
+	return call(ctx, l, "list", args.AfterResource+" "+args.AfterUID, func(t *locker.Local) (locker.EntryList, error) { return t.List(ctx, args) })
 }
 
 // RaiseFence implements locker.Fencer through the same faulty link, so that
 // dsync's FencingToken meets the faults its lock calls meet.
 func (l *Link) RaiseFence(ctx context.Context, args locker.FenceArgs) (locker.FenceReply, error) {
-	return call(ctx, l, "fence", func(t *locker.Local) (locker.FenceReply, error) { return t.RaiseFence(ctx, args) })
+	return call(ctx, l, "fence", strconv.FormatUint(args.Floor, 10), func(t *locker.Local) (locker.FenceReply, error) { return t.RaiseFence(ctx, args) })
 }
 
 // Query implements locker.Querier through the same faulty link, so that
 // dsync's Barrier and Cond meet the faults its lock calls meet.
 func (l *Link) Query(ctx context.Context, args locker.QueryArgs) (locker.QueryReply, error) {
-	return call(ctx, l, "query", func(t *locker.Local) (locker.QueryReply, error) { return t.Query(ctx, args) })
+	return call(ctx, l, "query", strings.Join(args.Resources, " "), func(t *locker.Local) (locker.QueryReply, error) { return t.Query(ctx, args) })
 }
 
 // Version implements locker.Versioner through the same faulty link, so
 // that dsync's optimistic reads meet the faults its lock calls meet.
 func (l *Link) Version(ctx context.Context, args locker.VersionArgs) (locker.VersionReply, error) {
-	return call(ctx, l, "version", func(t *locker.Local) (locker.VersionReply, error) { return t.Version(ctx, args) })
+	return call(ctx, l, "version", strings.Join(args.Resources, " "), func(t *locker.Local) (locker.VersionReply, error) { return t.Version(ctx, args) })
 }
 
 // Waits implements locker.WaitReporter through the same faulty link, so
@@ -549,7 +637,7 @@ func (l *Link) Version(ctx context.Context, args locker.VersionArgs) (locker.Ver
 // calls meet: a read of the edges, or a withdrawal of a wait, may be lost,
 // delayed, refused by a node that is down, or never leave a crashed client.
 func (l *Link) Waits(ctx context.Context, args locker.WaitsArgs) (locker.WaitsReply, error) {
-	return call(ctx, l, "waits", func(t *locker.Local) (locker.WaitsReply, error) { return t.Waits(ctx, args) })
+	return call(ctx, l, "waits", args.Withdraw+" "+strings.Join(args.Resources, " "), func(t *locker.Local) (locker.WaitsReply, error) { return t.Waits(ctx, args) })
 }
 
 // leg is what one message needs to know about its trip, decided under
@@ -574,7 +662,8 @@ func (l *Link) plan(d int) leg {
 }
 
 // call carries one call over l: request leg, effect on the node, reply leg.
-func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local) (R, error)) (R, error) {
+// key identifies its arguments among the calls of op on l (depart).
+func call[R any](ctx context.Context, l *Link, op, key string, do func(*locker.Local) (R, error)) (R, error) {
 	var zero R
 	n := l.net
 	fail := func(cause error) (R, error) {
@@ -591,12 +680,15 @@ func call[R any](ctx context.Context, l *Link, op string, do func(*locker.Local)
 		return fail(err)
 	}
 	n.mu.Lock()
-	if l.closed {
-		n.mu.Unlock()
+	closed := l.closed
+	n.mu.Unlock()
+	if closed {
 		return zero, &callError{l, op, locker.ErrClosed}
 	}
-	req := l.plan(0)
-	n.mu.Unlock()
+	req, err := l.depart(0, op, key)
+	if err != nil {
+		return fail(err)
+	}
 
 	if req.lost {
 		return fail(l.lost(ctx))

@@ -3,6 +3,7 @@ package simulation
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -159,4 +160,58 @@ func TestNetworkFaults(t *testing.T) {
 		n.CrashClient(1)
 		assert.ErrorIs(t, settle(callAsync(ctx, 1, 1, "f")), locker.ErrClosed, "crashed client, want ErrClosed")
 	})
+}
+
+// TestOrderedDepartures: with NetworkConfig.Ordered, the messages sent at
+// one instant take their fate (here their jitter, and so when their calls
+// return) by what they are, not by which goroutine reached the link first:
+// two calls sent in either order return at the same times.
+func TestOrderedDepartures(t *testing.T) {
+	// took runs two lock calls on one link, started in the order of uids,
+	// and returns how long each took, by UID.
+	took := func(t *testing.T, uids ...string) map[string]time.Duration {
+		got := map[string]time.Duration{}
+		synctest.Test(t, func(t *testing.T) {
+			clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+			n := NewNetwork(NetworkConfig{Clock: clk, Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond, Seed: 7,
+				Node: locker.Config{Validity: time.Hour, SweepInterval: -1}, Ordered: true})
+			defer n.Close()
+			start := clk.Now()
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for _, uid := range uids {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := n.Link(0, 0).Lock(context.Background(), lockArgs(uid, uid))
+					assert.NoError(t, err)
+					mu.Lock()
+					got[uid] = clk.Since(start)
+					mu.Unlock()
+				}()
+				synctest.Wait() // this one waits to leave before the next starts
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			for {
+				synctest.Wait()
+				for n.Depart() {
+					synctest.Wait()
+				}
+				select {
+				case <-done:
+					return
+				default:
+				}
+				next, ok := clk.NextDue()
+				require.True(t, ok, "calls are stuck with no timer pending")
+				clk.FireNext(next)
+			}
+		})
+		return got
+	}
+	ab, ba := took(t, "a", "b"), took(t, "b", "a")
+	require.Len(t, ab, 2)
+	assert.NotEqual(t, ab["a"], ab["b"], "the two calls drew the same jitter: the test shows nothing")
+	assert.Equal(t, ab, ba, "the calls' times depend on the order they were sent in")
 }

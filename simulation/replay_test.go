@@ -78,20 +78,8 @@ func replays(t *testing.T, s Scenario, seed uint64) (first, second string, same 
 	return first, second, false
 }
 
-// notExact lists the scenarios whose histories are known to vary between
-// two runs of one seed, and why, for TestEveryScenarioReplaysExactly.
-var notExact = map[string]string{
-	// About 1 seed in 10, on a quiet machine too (seeds 12 and 29 every
-	// time, 4 and 17 now and then): one acquisition's return time differs,
-	// by 0.1 to 13 ms (seed 29: c2's write lock on bucket-1 returns at
-	// 6.062891 s or 6.049877 s), and what follows with it. Not found yet.
-	"hierarchy-random": "a return time varies in about 1 seed in 10",
-}
-
 // TestEveryScenarioReplaysExactly runs 2 seeds of every scenario twice on
-// one P and wants the same history, byte for byte, except for the
-// scenarios of notExact (their per-run lines of dsync-sim -v still agree:
-// TestRunReplaysExactly).
+// one P and wants the same history, byte for byte.
 func TestEveryScenarioReplaysExactly(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector randomizes the scheduler: runs replay exactly only without it")
@@ -101,13 +89,29 @@ func TestEveryScenarioReplaysExactly(t *testing.T) {
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, s := range Scenarios(Budget{}) {
-		if why, ok := notExact[s.Name]; ok {
-			t.Logf("%s: not checked: %s", s.Name, why)
-			continue
-		}
 		for seed := range uint64(2) {
 			_, _, same := replays(t, s, seed)
 			assert.True(t, same, "%s seed %d ran differently, twice", s.Name, seed)
 		}
+	}
+}
+
+// TestHierarchyRandomReplaysExactly runs 30 seeds of hierarchy-random
+// twice each, and wants the same histories. About 1 seed in 10 ran
+// differently while dsync took a lock call cancelled by its caller for a
+// round trip: a
+// Held's Release ends the calls still out of its levels at one instant, in
+// the order in which the context package cancels a parent's children (a
+// map's), and the node's RTT estimate, and so a later call's timeout,
+// depended on that order.
+func TestHierarchyRandomReplaysExactly(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector randomizes the scheduler: runs replay exactly only without it")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := HierarchyRandom(Budget{})
+	for seed := range uint64(30) {
+		_, _, same := replays(t, s, seed)
+		assert.True(t, same, "%s seed %d ran differently, twice", s.Name, seed)
 	}
 }

@@ -61,7 +61,7 @@ func (l *Link) lockWaiting(ctx context.Context, write bool, a locker.LockArgs, s
 	var hooks locker.WaitHooks
 	if qs != nil {
 		hooks.Queued = func(r locker.Reply) {
-			go l.news(func() {
+			go l.news("queued", a.UID, func() {
 				mu.Lock()
 				defer mu.Unlock()
 				if !answered {
@@ -71,13 +71,13 @@ func (l *Link) lockWaiting(ctx context.Context, write bool, a locker.LockArgs, s
 		}
 	}
 	if ws != nil {
-		hooks.Wounded = func(ahead uint64) { go l.news(func() { ws.Wounded(tag, ahead) }) }
+		hooks.Wounded = func(ahead uint64) { go l.news("wounded", a.UID, func() { ws.Wounded(tag, ahead) }) }
 	}
 	op := "rlock"
 	if write {
 		op = "lock"
 	}
-	r, err := call(ctx, l, op, func(t *locker.Local) (locker.Reply, error) {
+	r, err := call(ctx, l, op, a.UID, func(t *locker.Local) (locker.Reply, error) {
 		type outcome struct {
 			r   locker.Reply
 			err error
@@ -119,13 +119,11 @@ func (l *Link) lockWaiting(ctx context.Context, write bool, a locker.LockArgs, s
 }
 
 // news carries one message from the node to the client over the reply leg,
-// then runs deliver, unless the message is lost or the client crashed.
-func (l *Link) news(deliver func()) {
-	n := l.net
-	n.mu.Lock()
-	lg := l.plan(1)
-	n.mu.Unlock()
-	if lg.lost || l.sleep(context.Background(), lg.delay) != nil || l.waitClient() != nil {
+// then runs deliver, unless the message is lost or the client crashed. kind
+// and uid identify it (Link.depart).
+func (l *Link) news(kind, uid string, deliver func()) {
+	lg, err := l.depart(1, kind, uid)
+	if err != nil || lg.lost || l.sleep(context.Background(), lg.delay) != nil || l.waitClient() != nil {
 		return
 	}
 	deliver()
