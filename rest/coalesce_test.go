@@ -115,6 +115,8 @@ func TestWaitingCallLingersForAnUrgentOne(t *testing.T) {
 	ctx := context.Background()
 	_, err := f.c.Lock(ctx, locker.LockArgs{UID: "h", Resources: []string{"r"}, Ticket: 1})
 	require.NoError(t, err)
+	// h's sender frees its slot after h's caller has its answer.
+	require.Eventually(t, func() bool { _, inflight := f.queueState(); return inflight == 0 }, time.Minute, time.Millisecond, "the sender freed its slot")
 	sink := make(outcomeSink, 1)
 	f.c.Submit(ctx, locker.OpLock, &locker.LockArgs{UID: "w", Resources: []string{"r"}, Ticket: 2, Wait: time.Minute}, 0, sink, 0)
 	queued, inflight := f.queueState()
@@ -127,7 +129,10 @@ func TestWaitingCallLingersForAnUrgentOne(t *testing.T) {
 	require.NoError(t, o.err)
 	assert.True(t, o.r.OK, "w was handed the lock")
 	assert.EqualValues(t, 1, f.batches.Load(), "the release and the waiting lock went in one request")
-	assert.EqualValues(t, 1, f.c.Stats().EventsInBatches, "w's grant came in that request's answer")
+	// w's grant came in that request's answer, and maybe by the poll that
+	// w's queued answer started too (it asks for what is unacknowledged):
+	// either way, once.
+	assert.EqualValues(t, 1, f.c.Stats().Events, "w's grant, once")
 }
 
 // TestWaitingCallLingersAtMostWaitLinger: a lock that asks to wait and

@@ -181,6 +181,10 @@ func TestHandOffInTheReleasesAnswer(t *testing.T) {
 		got <- r
 	}()
 	require.Eventually(t, func() bool { return tbl.Stats().Queued == 1 }, time.Minute, time.Millisecond, "queued")
+	// And the client has read the answer that says so: from then on its
+	// batches name the session. (A release sent before would go alone, and
+	// the grant by the poll.)
+	require.Eventually(t, c.waits.live.Load, time.Minute, time.Millisecond, "the client knows its call waits")
 	_, err = c.Unlock(ctx, locker.LockArgs{UID: "h"})
 	require.NoError(t, err)
 	assert.True(t, (<-got).OK)

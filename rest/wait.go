@@ -225,12 +225,6 @@ func (w *waits) take(events []Event, epoch uint64, inBatch bool) {
 		return
 	}
 	fresh := 0
-	defer func() {
-		w.c.stats.events.Add(int64(fresh))
-		if inBatch {
-			w.c.stats.batchEvents.Add(int64(fresh))
-		}
-	}()
 	now := monoNow()
 	w.mu.Lock()
 	if epoch != w.epoch {
@@ -269,6 +263,12 @@ func (w *waits) take(events []Event, epoch uint64, inBatch bool) {
 	}
 	w.nsubs.Store(int32(len(w.subs)))
 	w.mu.Unlock()
+	// Counted before the callers hear: a caller that reads the stats then
+	// finds its event in them.
+	w.c.stats.events.Add(int64(fresh))
+	if inBatch {
+		w.c.stats.batchEvents.Add(int64(fresh))
+	}
 	for i, sub := range wounded {
 		sub.sink.Wounded(sub.tag, aheads[i])
 	}
