@@ -47,6 +47,12 @@ CHECKS=(
 	"progress-async|fail:cycle|-DNN=3 -DLIVE=1 -DNA=1 -DLIVE_SYNC=0|negative: with unbounded message delay, no attempt need succeed"
 	"v2-reclaim-any|fail:mutex|-DNN=3 -DSYMM=1 -DRECLAIM_GUARD=0|negative: v2 as written: reclaim on any node in grace"
 	"v2-reclaim-stale|fail:mutex|-DNN=3 -DSYMM=1 -DRECLAIM_EPOCH=0 -DCRASHES=2 -DLOSSES=0|negative: v2 as written: a reclaim from before the last restart"
+	"q-n3-ww|pass|-DNN=3 -DSYMM=1 -DQUEUE=1 -DNA0=1 -DCRASHES=0|queues: 3 nodes, two writers (1 and 2 attempts), 1 loss"
+	"q-n3-crash|pass|-DNN=3 -DSYMM=1 -DQUEUE=1 -DNA=1 -DLOSSES=0|queues: 3 nodes, two writers (1 attempt each), 1 crash"
+	"q-n4-wr|pass|-DNN=4 -DSYMM=1 -DQUEUE=1 -DMODE1=0 -DNA=1 -DLOSSES=0 -DCRASHES=0|queues: 4 nodes, a writer and a reader (1 attempt each)"
+	"q-fence|pass|-DNN=3 -DSYMM=1 -DQUEUE=1 -DFENCE=1 -DNA=1 -DLOSSES=0 -DCRASHES=0|queues: fencing tokens of successive write holders increase"
+	"q-order0|pass|-DNN=3 -DSYMM=1 -DQUEUE=1 -DORDER=0 -DNA0=1 -DLOSSES=0 -DCRASHES=0|queues, the youngest waiter served first and jumping allowed: still safe"
+	"q-hear|fail:told|-DNN=3 -DSYMM=1 -DQUEUE=1 -DHEAR=1 -DNA0=1 -DLOSSES=0 -DCRASHES=0|negative: deadline dated from hearing of a handed-over grant"
 )
 
 if [ $# -gt 0 ]; then

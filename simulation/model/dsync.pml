@@ -43,6 +43,13 @@
 #ifndef NA
 #define NA 2            /* attempts (UIDs) per client */
 #endif
+#ifndef NA0
+#define NA0 NA          /* attempts of client 0 (at most NA) */
+#endif
+#ifndef NA1
+#define NA1 NA          /* attempts of client 1 (at most NA) */
+#endif
+#define NAC(c) ((c) == 0 -> NA0 : NA1)
 #ifndef VAL
 #define VAL 3           /* validity V of every node, in ticks */
 #endif
@@ -92,6 +99,21 @@
 #ifndef RMAX
 #define RMAX 2          /* LIVE: refresh rounds client 1 makes per hold */
 #endif
+#ifndef QUEUE
+#define QUEUE 0         /* 1: attempts wait on the nodes, which hand a freed lock over (README.md) */
+#endif
+#ifndef WAITT
+#define WAITT 1         /* QUEUE: the longest a node keeps a waiter queued, in ticks of its clock (the client asks V/3) */
+#endif
+#ifndef ORDER
+#define ORDER 1         /* QUEUE: 1 ticket order and no jumping; 0 the youngest waiter first, jumping allowed */
+#endif
+#ifndef HEAR
+#define HEAR 0          /* QUEUE: 1 the client dates its deadline from hearing of a handed-over grant (negative control) */
+#endif
+#if QUEUE && LIVE
+#error "QUEUE and LIVE are not checked together"
+#endif
 
 /* A client's window: from a send time s to the deadline s + V - margin on
  * its own clock, in real ticks. Its clock may lose DRIFT ticks against the
@@ -130,6 +152,7 @@
 #define REFRESHED 4
 #define NOTHELD   5
 #define NOTHELD_G 6     /* not held, and the node is in its grace period */
+#define QUEUED    7     /* QUEUE: the Lock waits in the node's queue; its outcome comes as an event */
 
 /* client phases */
 #define IDLE 0
@@ -154,6 +177,15 @@ byte no[NC];            /* attempt: refusals; round: not-held answers from nodes
 bool round[NC];         /* a refresh round is in flight */
 byte crashes, losses;
 
+#if QUEUE
+byte wq[NN*NC*NA];      /* node's clock ticks left of a queued waiter's wait; 0: not queued */
+byte ev[NC*NN];         /* event in flight from node j to client c about its current attempt: GRANTED or CONFLICT */
+byte n0[NA];            /* tickets: client 1's attempts started before client 0's attempt a (see OLDER) */
+#if RECLAIM_GUARD
+bool fa[NC];            /* HOLD: the deadline is still the attempt's (a grant heard late joins quorum) */
+#endif
+#endif
+
 #if LIVE
 bool backoff[NC];       /* a failed attempt waits for a tick before the next */
 byte rounds[NC];        /* refresh rounds in this hold */
@@ -174,7 +206,7 @@ hidden byte nid[NN];
 #else
 #define NID(j) (j)
 #endif
-#if SYMM && MODE0 == MODE1 && !LIVE
+#if SYMM && MODE0 == MODE1 && !LIVE && !QUEUE
 #define CSYMM 1
 hidden byte cid[NC];
 #define CID(c) cid[c]
@@ -187,6 +219,9 @@ hidden int rtime;
 /* temporaries of the d_steps: not part of the state */
 hidden byte dk, dg, di, dc, da, tj, tn, sj, rx, ti, tc, sp, sq, si, sv;
 hidden byte dhit;
+#if QUEUE
+hidden byte qj, qk, qm, qn, qc, qa, qx, qd, qi, qw;
+#endif
 /* properties, named so that a failed assertion says which */
 hidden byte mutex, told, reclaim_in_time, token_increases;
 
@@ -214,6 +249,127 @@ inline check_acquired(c) {
 	assert(mutex)
 }
 
+/* ---------------------------------------------------------------- queues */
+
+#if QUEUE
+/* Waiting on the node (QUEUE). Every attempt asks to wait. A Lock that
+ * meets a conflicting grant, or (ORDER) an older conflicting waiter, is
+ * queued (answer QUEUED) for at most WAITT ticks of the node's clock, or
+ * less (the node may drop it at any moment: a shorter Wait). Whenever the
+ * lock frees on the node (an Unlock, an expiry, a dropped waiter), the
+ * node grants, within that step, every waiter that nothing is in the way of
+ * any more, oldest first, and tells the client by an event, a message that
+ * may be delayed or lost. A reclaim is never queued and jumps the queue, as
+ * in the code.
+ *
+ * Tickets. An attempt's ticket is its start time, in the same order on
+ * every node; a client's attempts are in the order they start. Client 0's
+ * attempt a is older than client 1's attempt b iff b >= n0[a], the number
+ * of client 1's attempts started before it. */
+#define OLDER(c, a, d, b) ((c) == (d) -> (a) < (b) : ((c) == 0 -> (b) >= n0[a] : (a) < n0[b]))
+#define KOLDER(k, x) OLDER((k) / NA, (k) % NA, (x) / NA, (x) % NA)   /* k = c*NA + a */
+#if ORDER
+#define SERVE_FIRST(k, x) KOLDER(k, x)   /* the oldest waiter first */
+#else
+#define SERVE_FIRST(k, x) KOLDER(x, k)   /* the youngest first (ORDER=0) */
+#endif
+#define QX(j, x) ((j)*NC*NA + (x))      /* = G(j, x / NA, x % NA) */
+
+/* qw = 1 if a waiter older than waiter x (= c*NA + a) that conflicts with it
+ * is queued on node j: then x may not take the lock there (no jumping). */
+inline in_way(j, x) {
+	qw = 0; qi = 0;
+	do
+	:: qi < NC*NA ->
+		if
+		:: qi != (x) && wq[QX(j, qi)] > 0 && CONFL((x) / NA, qi / NA) && KOLDER(qi, x) -> qw = 1
+		:: else
+		fi;
+		qi++
+	:: else -> break
+	od
+}
+
+/* Node j grants its queued waiter x and tells the client, if the waiter is
+ * the client's current attempt and the client still listens. */
+inline hand_off(j, x) {
+	qc = (x) / NA; qa = (x) % NA;
+	rem[QX(j, x)] = VAL; wq[QX(j, x)] = 0;
+	printf("node %d: hands the lock over to client %d uid %d (granted; event sent)\n", NID(j), CID(qc), qa);
+	if
+	:: qa == UID(qc) && phase[qc] != IDLE ->
+		ev[S(qc, j)] = GRANTED;
+		check_told(qc)
+	:: else
+	fi
+}
+
+/* The wait of node j's waiter x ends: it leaves the queue, refused. */
+inline drop(j, x) {
+	qc = (x) / NA; qa = (x) % NA;
+	wq[QX(j, x)] = 0;
+	printf("node %d: the wait of client %d uid %d ends: refused (event sent)\n", NID(j), CID(qc), qa);
+	if
+	:: qa == UID(qc) && phase[qc] == ACQ -> ev[S(qc, j)] = CONFLICT
+	:: else
+	fi
+}
+
+/* The lock may have freed on node j: grant every queued waiter that no
+ * unexpired conflicting grant (and, ORDER, no older conflicting waiter
+ * still queued) is in the way of, oldest first. */
+inline serve(j) {
+	qm = 0;
+	do
+	:: true ->
+		qx = 255; qk = 0;
+		do
+		:: qk < NC*NA ->
+			if
+			:: wq[QX(j, qk)] > 0 && !BIT(qm, qk) ->
+				if
+				:: qx == 255 -> qx = qk
+				:: else ->
+					if
+					:: SERVE_FIRST(qk, qx) -> qx = qk
+					:: else
+					fi
+				fi
+			:: else
+			fi;
+			qk++
+		:: else -> break
+		od;
+		if
+		:: qx == 255 -> break
+		:: else
+		fi;
+		qm = qm | (1 << qx);
+		qd = 0; qk = 0;
+		do
+		:: qk < NC*NA ->
+			if
+			:: qk != qx && rem[QX(j, qk)] > 0 && CONFL(qx / NA, qk / NA) -> qd = 1
+			:: else
+			fi;
+			qk++
+		:: else -> break
+		od;
+#if ORDER
+		if
+		:: qd == 0 -> in_way(j, qx); qd = qw
+		:: else
+		fi;
+#endif
+		if
+		:: qd == 0 -> hand_off(j, qx)
+		:: else
+		fi
+	od;
+	skip
+}
+#endif
+
 /* ------------------------------------------------------------------ node */
 
 /* Node j handles the request in flight from client c; its answer is left
@@ -226,7 +382,12 @@ inline deliver(c, j) {
 	if
 	:: dk == UNLOCK ->
 		printf("node %d: Unlock(client %d uid %d)\n", NID(j), CID(c), UID(c));
-		rem[dg] = 0
+		rem[dg] = 0;
+#if QUEUE
+		wq[dg] = 0;     /* a queued waiter is withdrawn */
+		serve(j);
+#endif
+		skip
 	:: dk == REFRESH ->
 		if
 		:: rem[dg] > 0 -> rem[dg] = VAL; rx = REFRESHED;
@@ -253,7 +414,18 @@ inline deliver(c, j) {
 			di++
 		:: else -> break
 		od;
+#if QUEUE && ORDER
+		/* no jumping: nor may it pass an older conflicting waiter */
 		if
+		:: dk == LOCK && !dhit -> in_way(j, (c)*NA + UID(c)); dhit = qw
+		:: else
+		fi;
+#endif
+		if
+#if QUEUE
+		:: dhit && dk == LOCK -> rx = QUEUED; wq[dg] = WAITT;
+			printf("node %d: Lock(client %d uid %d): queued\n", NID(j), CID(c), UID(c))
+#endif
 		:: dhit -> rx = CONFLICT;
 			if
 			:: dk == RECLAIM -> printf("node %d: Reclaim(client %d uid %d): refused, conflict\n", NID(j), CID(c), UID(c))
@@ -283,6 +455,24 @@ inline crash(j) {
 	:: else -> break
 	od;
 	grace[j] = GRACE;
+#if QUEUE
+	/* the queue is lost; a waiting call ends without a grant, counted failed */
+	tc = 0;
+	do
+	:: tc < NC*NA ->
+		if
+		:: wq[QX(j, tc)] > 0 ->
+			wq[QX(j, tc)] = 0;
+			if
+			:: tc % NA == UID(tc / NA) && phase[tc / NA] == ACQ -> ev[S(tc / NA, j)] = CONFLICT
+			:: else
+			fi
+		:: else
+		fi;
+		tc++
+	:: else -> break
+	od;
+#endif
 #if RECLAIM_EPOCH
 	/* A reclaim carries the incarnation (epoch) that the node's not-held
 	 * answer named; the answer and the reclaim are one step here, so a
@@ -329,6 +519,17 @@ inline stop(c) {
 #if RECLAIM_GUARD
 	quorum[c] = 0;
 #endif
+#if QUEUE
+	/* it ignores events until its next attempt: as if they came now */
+	sj = 0;
+	do
+	:: sj < NN -> ev[S(c, sj)] = NONE; sj++
+	:: else -> break
+	od;
+#if RECLAIM_GUARD
+	fa[c] = 0;
+#endif
+#endif
 #if FENCE
 	if
 	:: fst[c] == 3 -> fst[c] = 0   /* the token taken in this hold; a call in flight goes on */
@@ -346,6 +547,24 @@ inline give_up(c) {
 }
 
 inline start(c) {
+#if QUEUE
+	/* The requests of the previous attempt still in flight (its Unlocks)
+	 * reach their nodes first, under its own UID: an Unlock withdraws a
+	 * waiter. (Without QUEUE, send delivers them under the new UID, where
+	 * they do nothing: as if lost.) */
+	sj = 0;
+	do
+	:: sj < NN ->
+		if
+		:: req[S(c, sj)] != NONE ->
+			printf("node %d: (gets client %d's previous request first; the client ignores the answer)\n", NID(sj), CID(c));
+			deliver(c, sj)
+		:: else
+		fi;
+		sj++
+	:: else -> break
+	od;
+#endif
 #if LIVE
 	if
 	:: c == 0 -> used[c] = 1   /* LIVE: client 0 retries for ever with one UID */
@@ -354,7 +573,21 @@ inline start(c) {
 #else
 	used[c]++;
 #endif
+#if QUEUE
+	/* its ticket; events about earlier attempts are ignored from now on */
+	if
+	:: c == 0 -> n0[UID(0)] = used[1]
+	:: else
+	fi;
+	sj = 0;
+	do
+	:: sj < NN -> ev[S(c, sj)] = NONE; sj++
+	:: else -> break
+	od;
+	printf("client %d: attempt uid %d: Lock (waiting) to every node\n", CID(c), UID(c));
+#else
 	printf("client %d: attempt uid %d: Lock to every node\n", CID(c), UID(c));
+#endif
 	send_all(c, LOCK);
 	pdl[c] = WINDOW; ok[c] = 0; no[c] = 0;
 	phase[c] = ACQ
@@ -365,6 +598,17 @@ inline acquired(c) {
 	check_acquired(c);
 #if RECLAIM_GUARD
 	quorum[c] = ok[c];
+#endif
+#if QUEUE
+	/* a holder ignores refusals; grants it hears later still count (fa) */
+	sj = 0;
+	do
+	:: sj < NN -> if :: ev[S(c, sj)] == CONFLICT -> ev[S(c, sj)] = NONE :: else fi; sj++
+	:: else -> break
+	od;
+#if RECLAIM_GUARD
+	fa[c] = 1;
+#endif
 #endif
 	phase[c] = HOLD; dl[c] = pdl[c]; pdl[c] = 0; ok[c] = 0; no[c] = 0;
 #if LIVE
@@ -388,28 +632,39 @@ inline end_round(c) {
 	round[c] = 0; ok[c] = 0; no[c] = 0; pdl[c] = 0
 }
 
+/* An attempt of client c counts node j's grant. */
+inline got_grant(c, j) {
+	ok[c] = ok[c] | (1 << (j));
+	if
+	:: COUNT(ok[c]) >= Q(c) && pdl[c] > 0 -> acquired(c)
+	:: COUNT(ok[c]) >= Q(c) && pdl[c] == 0 ->                  /* too late: s + V - margin has passed */
+		printf("client %d: a quorum granted, too late: gives up\n", CID(c));
+		give_up(c)
+	:: else
+	fi
+}
+
+/* An attempt of client c counts a refusal. */
+inline got_refusal(c) {
+	no[c]++;
+	if
+	:: no[c] > NN - Q(c) ->
+		printf("client %d: attempt refused by %d nodes: gives up\n", CID(c), no[c]);
+		give_up(c)
+	:: else
+	fi
+}
+
 /* Client c gets node j's answer rx. */
 inline receive(c, j) {
 	if
 	:: phase[c] == ACQ ->
 		if
-		:: rx == GRANTED ->
-			ok[c] = ok[c] | (1 << (j));
-			if
-			:: COUNT(ok[c]) >= Q(c) && pdl[c] > 0 -> acquired(c)
-			:: COUNT(ok[c]) >= Q(c) && pdl[c] == 0 ->                  /* too late: s + V - margin has passed */
-				printf("client %d: a quorum granted, too late: gives up\n", CID(c));
-				give_up(c)
-			:: else
-			fi
-		:: else ->                                        /* CONFLICT or QUIET */
-			no[c]++;
-			if
-			:: no[c] > NN - Q(c) ->
-				printf("client %d: attempt refused by %d nodes: gives up\n", CID(c), no[c]);
-				give_up(c)
-			:: else
-			fi
+		:: rx == GRANTED -> got_grant(c, j)
+#if QUEUE
+		:: rx == QUEUED                                   /* its outcome comes as an event */
+#endif
+		:: else -> got_refusal(c)                         /* CONFLICT or QUIET */
 		fi
 	:: phase[c] == HOLD && round[c] ->
 		if
@@ -421,6 +676,9 @@ inline receive(c, j) {
 				printf("client %d: refreshed by %d nodes: deadline in %d ticks\n", CID(c), COUNT(ok[c]), dl[c]);
 #if RECLAIM_GUARD
 				quorum[c] = ok[c];
+#endif
+#if QUEUE && RECLAIM_GUARD
+				fa[c] = 0;
 #endif
 				end_round(c)
 			:: else
@@ -445,6 +703,41 @@ inline receive(c, j) {
 	:: else                                               /* nobody waits for it any more */
 	fi
 }
+
+#if QUEUE
+/* Client c gets node j's event about its current attempt: a grant handed
+ * over from the queue, or a refusal (the wait ended, the node restarted).
+ * The deadline stays counted from when the attempt was sent (HEAR=1: from
+ * now, the negative control). */
+inline receive_event(c, j) {
+	rx = ev[S(c, j)];
+	ev[S(c, j)] = NONE;
+	if
+	:: phase[c] == ACQ && rx == GRANTED ->
+		printf("client %d: hears that node %d handed it the lock\n", CID(c), NID(j));
+#if HEAR
+		pdl[c] = WINDOW;
+#endif
+		got_grant(c, j)
+	:: phase[c] == ACQ && rx == CONFLICT ->
+		printf("client %d: hears that node %d refused it (wait ended)\n", CID(c), NID(j));
+		got_refusal(c)
+	:: phase[c] == HOLD && rx == GRANTED ->
+		/* a grant after the decision: held, refreshed and released with the
+		 * lock; while the deadline is the attempt's, it counts for reclaims
+		 * (Refresher.MarkHeld) */
+		printf("client %d: hears that node %d handed it the lock, after its quorum\n", CID(c), NID(j));
+#if RECLAIM_GUARD
+		if
+		:: fa[c] -> quorum[c] = quorum[c] | (1 << (j))
+		:: else
+		fi;
+#endif
+		skip
+	:: else                                               /* nobody waits for it any more */
+	fi
+}
+#endif
 
 /* One tick of client c's clock; the deadline ends its belief. */
 inline client_tick(c) {
@@ -493,6 +786,28 @@ inline tick() {
 		tc++
 	:: else -> break
 	od;
+#if QUEUE
+	/* grants expired: each node hands the lock over (after the deadlines
+	 * of this tick have passed, as a grant in a later step would), then the
+	 * waits that end at this tick end: a wait spans at most WAITT ticks
+	 * (one that ends earlier: EARLY) */
+	qj = 0;
+	do
+	:: qj < NN -> serve(qj); qj++
+	:: else -> break
+	od;
+	ti = 0;
+	do
+	:: ti < NN*NC*NA ->
+		if
+		:: wq[ti] == 1 -> drop(ti / (NC*NA), ti % (NC*NA)); serve(ti / (NC*NA))
+		:: wq[ti] > 1 -> wq[ti]--
+		:: else
+		fi;
+		ti++
+	:: else -> break
+	od;
+#endif
 	skip
 }
 
@@ -619,6 +934,12 @@ inline fence_shift() {
  * it so that their trails read plainly. */
 #if SYMM
 hidden int key[NN];
+#if QUEUE
+hidden int key2[NN];
+#define KEY_GT(x, y) (key[x] > key[y] || (key[x] == key[y] && key2[x] > key2[y]))
+#else
+#define KEY_GT(x, y) (key[x] > key[y])
+#endif
 
 inline node_key(j) {
 	key[j] = grace[j];
@@ -634,6 +955,14 @@ inline node_key(j) {
 #endif
 #if FENCE
 	key[j] = key[j]*16 + fc[j];
+#endif
+#if QUEUE
+	key2[j] = 0; si = 0;
+	do
+	:: si < NC*NA -> key2[j] = key2[j]*(WAITT+1) + wq[QX(j, si)]; si++
+	:: else -> break
+	od;
+	key2[j] = (key2[j]*3 + ev[S(0, j)])*3 + ev[S(1, j)];
 #endif
 }
 
@@ -662,6 +991,16 @@ inline swap_nodes(x, y) {
 #endif
 #if FENCE
 	sv = fc[x]; fc[x] = fc[y]; fc[y] = sv;
+#endif
+#if QUEUE
+	si = 0;
+	do
+	:: si < NC*NA -> sv = wq[QX(x, si)]; wq[QX(x, si)] = wq[QX(y, si)]; wq[QX(y, si)] = sv; si++
+	:: else -> break
+	od;
+	sv = ev[S(0, x)]; ev[S(0, x)] = ev[S(0, y)]; ev[S(0, y)] = sv;
+	sv = ev[S(1, x)]; ev[S(1, x)] = ev[S(1, y)]; ev[S(1, y)] = sv;
+	key2[x] = key2[x] ^ key2[y]; key2[y] = key2[x] ^ key2[y]; key2[x] = key2[x] ^ key2[y];
 #endif
 	key[x] = key[x] ^ key[y]; key[y] = key[x] ^ key[y]; key[x] = key[x] ^ key[y]
 }
@@ -739,7 +1078,7 @@ inline sym_canon() {
 		do
 		:: sq + 1 + sp < NN ->
 			if
-			:: key[sq] > key[sq+1] -> swap_nodes(sq, sq+1)
+			:: KEY_GT(sq, sq+1) -> swap_nodes(sq, sq+1)
 			:: else
 			fi;
 			sq++
@@ -752,8 +1091,65 @@ inline sym_canon() {
 }
 #endif
 
+#if QUEUE
+/* Forget what can no longer matter, so that equal futures are one state:
+ * the ticket of client 0's attempt a matters only while it is queued
+ * somewhere or its Lock is in flight; a holder's late grant event matters
+ * only if it adds a node to the nodes it may reclaim on. */
+inline queue_canon() {
+	qa = 0;
+	do
+	:: qa < NA ->
+		qd = 0; qk = 0;
+		do
+		:: qk < NN ->
+			if
+			:: wq[G(qk, 0, qa)] > 0 || (qa == UID(0) && req[S(0, qk)] == LOCK) -> qd = 1
+			:: else
+			fi;
+			qk++
+		:: else -> break
+		od;
+		if
+		:: qd == 0 -> n0[qa] = 0
+		:: else
+		fi;
+		qa++
+	:: else -> break
+	od;
+	qc = 0;
+	do
+	:: qc < NC ->
+		if
+		:: phase[qc] == HOLD ->
+			qk = 0;
+			do
+			:: qk < NN ->
+				if
+#if RECLAIM_GUARD
+				:: ev[S(qc, qk)] == GRANTED && (!fa[qc] || BIT(quorum[qc], qk)) -> ev[S(qc, qk)] = NONE
+#else
+				:: ev[S(qc, qk)] == GRANTED -> ev[S(qc, qk)] = NONE
+#endif
+				:: else
+				fi;
+				qk++
+			:: else -> break
+			od
+		:: else
+		fi;
+		qc++
+	:: else -> break
+	od;
+	skip
+}
+#endif
+
 /* Every step ends here. */
 inline canon() {
+#if QUEUE
+	queue_canon();
+#endif
 #if FENCE
 	fence_shift();
 #endif
@@ -769,7 +1165,7 @@ inline canon() {
 #define START_OK(c) (phase[c] == IDLE && (c == 0 || used[c] < NA) && !backoff[c] FENCE_IDLE(c))
 #define ROUND_OK(c) (phase[c] == HOLD && (c == 0 || rounds[c] < RMAX))
 #else
-#define START_OK(c) (phase[c] == IDLE && used[c] < NA FENCE_IDLE(c))
+#define START_OK(c) (phase[c] == IDLE && used[c] < NAC(c) FENCE_IDLE(c))
 #define ROUND_OK(c) (phase[c] == HOLD)
 #endif
 #if FENCE
@@ -804,6 +1200,15 @@ proctype Client(byte c) {
 	od
 }
 
+#ifndef EARLY_DROP
+#define EARLY_DROP 1    /* QUEUE: a node may end a wait before WAITT ticks */
+#endif
+#if QUEUE && EARLY_DROP
+#define EARLY(x) :: d_step { (x) < NC*NA && wq[QX(j, x)] > 0 -> drop(j, x); serve(j); canon() }
+#else
+#define EARLY(x)
+#endif
+
 /* Node j and its links: it handles requests, its answers reach the clients,
  * it may crash, and messages on its links may be lost. */
 proctype Node(byte j) {
@@ -821,6 +1226,17 @@ proctype Node(byte j) {
 	:: d_step { losses < LOSSES && req[S(1, j)] != NONE -> losses++; deliver(1, j);
 		printf("node %d: its answer to client %d is lost\n", NID(j), CID(1)); canon() }
 	:: d_step { crashes < CRASHES -> crash(j); canon() }
+#if QUEUE
+	/* an event reaches the client, or is lost */
+	:: d_step { ev[S(0, j)] != NONE -> receive_event(0, j); canon() }
+	:: d_step { ev[S(1, j)] != NONE -> receive_event(1, j); canon() }
+	:: d_step { losses < LOSSES && ev[S(0, j)] != NONE ->
+		printf("node %d: its event to client %d is lost\n", NID(j), CID(0)); losses++; ev[S(0, j)] = NONE; canon() }
+	:: d_step { losses < LOSSES && ev[S(1, j)] != NONE ->
+		printf("node %d: its event to client %d is lost\n", NID(j), CID(1)); losses++; ev[S(1, j)] = NONE; canon() }
+	/* a wait ends before WAITT ticks (a shorter Wait) */
+	EARLY(0) EARLY(1) EARLY(2) EARLY(3)
+#endif
 	od
 }
 
