@@ -1,8 +1,12 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +118,30 @@ func TestEventsOfAClientThatDoesNotTakeThem(t *testing.T) {
 	assert.True(t, take)
 	assert.Equal(t, 1, sess.batches)
 	sess.endBatch(nil)
+}
+
+// TestBatchSessionNameBounded: a batch that names a session longer than a
+// poll may is refused whole, with a precise error, and the node keeps no
+// session of it.
+func TestBatchSessionNameBounded(t *testing.T) {
+	_, srv, endpoint := waitingNode(t)
+	long := strings.Repeat("s", maxSessionLen+1)
+	body, err := (&BatchArgs{Ops: []BatchOp{{Verb: VerbUnlock, Lock: locker.LockArgs{UID: "u"}}}, Session: long, TakeEvents: true}).MarshalMsg(nil)
+	require.NoError(t, err)
+	resp, err := http.Post(endpoint+PathBatch, ContentType, bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, CodeMalformed.status(), resp.StatusCode)
+	var e ErrorReply
+	_, err = e.UnmarshalMsg(out)
+	require.NoError(t, err)
+	assert.Equal(t, CodeMalformed, e.Code)
+	assert.Contains(t, e.Message, fmt.Sprintf("a session of %d bytes; at most %d", maxSessionLen+1, maxSessionLen))
+	srv.sessions.mu.Lock()
+	defer srv.sessions.mu.Unlock()
+	assert.Empty(t, srv.sessions.m)
 }
 
 // TestEventsOverAnAnswersBound: a batch carries at most MaxEventsPerReply

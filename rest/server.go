@@ -608,6 +608,12 @@ func (s *Server) batch(ctx context.Context, rc *fasthttp.RequestCtx, sc *scratch
 	if !s.decoded(rc, "batch", left, err) {
 		return
 	}
+	if len(sc.batch.Session) > maxSessionLen {
+		// Every batch of a waiting client names its session, which the
+		// node keeps: bounded like a poll's (serveEvents).
+		s.fail(rc, CodeMalformed, fmt.Sprintf("rest: batch: a session of %d bytes; at most %d", len(sc.batch.Session), maxSessionLen))
+		return
+	}
 	ops := sc.batch.Ops
 	if !s.inPlace {
 		sc.batch.Owner, sc.batch.Source = strings.Clone(sc.batch.Owner), strings.Clone(sc.batch.Source)
