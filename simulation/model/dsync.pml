@@ -136,9 +136,6 @@
 #if MGL && (QUEUE || LIVE)
 #error "MGL is checked without QUEUE and LIVE"
 #endif
-#ifndef ANYMODE
-#define ANYMODE 0       /* MGL: 1 each client's mode chosen at the start, all 25 pairs; 2 only the conflicting pairs */
-#endif
 #if MGL && (MODE0 < 1 || MODE0 > 5 || MODE1 < 1 || MODE1 > 5)
 #error "MGL: MODE0 and MODE1 must be 1 (IS) to 5 (X)"
 #endif
@@ -151,11 +148,7 @@
  * what a release does, which a client may do at any moment: so the longest
  * window covers every drift up to DRIFT. */
 #define WINDOW (VAL - MARGIN + DRIFT)
-#if MGL && ANYMODE
-#define MODE(c)     md[c]
-#else
 #define MODE(c)     ((c) == 0 -> MODE0 : MODE1)
-#endif
 #if MGL
 /* Gray's matrix, as locker.compat: bit n of COMPAT(m) is set if mode m is
  * compatible with mode n. IS: IS IX S SIX; IX: IS IX; S: IS S; SIX: IS;
@@ -225,9 +218,6 @@ byte quorum[NC];        /* HOLD: the nodes counted in the attempt or round that 
 byte no[NC];            /* attempt: refusals; round: not-held answers from nodes out of grace */
 bool round[NC];         /* a refresh round is in flight */
 byte crashes, losses;
-#if MGL && ANYMODE
-byte md[NC];            /* each client's mode, chosen at the start */
-#endif
 
 #if QUEUE
 byte wq[NN*NC*NA];      /* node's clock ticks left of a queued waiter's wait; 0: not queued */
@@ -258,7 +248,7 @@ hidden byte nid[NN];
 #else
 #define NID(j) (j)
 #endif
-#if SYMM && MODE0 == MODE1 && !LIVE && !QUEUE && !ANYMODE
+#if SYMM && MODE0 == MODE1 && !LIVE && !QUEUE
 #define CSYMM 1
 hidden byte cid[NC];
 #define CID(c) cid[c]
@@ -1302,15 +1292,8 @@ proctype Clock() {
 init {
 	byte j;
 	atomic {
-#if MGL && ANYMODE
-		do
-		:: if :: md[0] = M_IS :: md[0] = M_IX :: md[0] = M_S :: md[0] = M_SIX :: md[0] = M_X fi;
-		   if :: md[1] = M_IS :: md[1] = M_IX :: md[1] = M_S :: md[1] = M_SIX :: md[1] = M_X fi;
-		   if :: ANYMODE == 1 || CONFL(0, 1) -> break :: else fi
-		od;
-#endif
 #if MGL
-		printf("modes (1 IS, 2 IX, 3 S, 4 SIX, 5 X): client 0 %d (quorum %d), client 1 %d (quorum %d)\n", MODE(0), Q(0), MODE(1), Q(1));
+		printf("modes (1 IS, 2 IX, 3 S, 4 SIX, 5 X): client 0 %d (quorum %d), client 1 %d (quorum %d)\n", MODE0, Q(0), MODE1, Q(1));
 #endif
 		run Clock();
 		run Client(0);
