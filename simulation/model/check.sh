@@ -53,6 +53,13 @@ CHECKS=(
 	"q-fence|pass|-DNN=3 -DSYMM=1 -DQUEUE=1 -DFENCE=1 -DNA=1 -DLOSSES=0 -DCRASHES=0|queues: fencing tokens of successive write holders increase"
 	"q-order0|pass|-DNN=3 -DSYMM=1 -DQUEUE=1 -DORDER=0 -DNA0=1 -DLOSSES=0 -DCRASHES=0|queues, the youngest waiter served first and jumping allowed: still safe"
 	"q-hear|fail:told|-DNN=3 -DSYMM=1 -DQUEUE=1 -DHEAR=1 -DNA0=1 -DLOSSES=0 -DCRASHES=0|negative: deadline dated from hearing of a handed-over grant"
+	"m4-ix-s|pass|-DNN=4 -DSYMM=1 -DMGL=1 -DMODE0=2 -DMODE1=3 -DNA=1 -DLOSSES=0|modes: 4 nodes, IX (W) against S (R), 1 attempt each, 1 crash"
+	"m4-ix2-s|pass|-DNN=4 -DSYMM=1 -DMGL=1 -DMODE0=2 -DMODE1=3 -DNA=2 -DNA1=1 -DLOSSES=0 -DCRASHES=0|modes: 4 nodes, IX (2 attempts) against S (1), no fault"
+	"m4-s-six|pass|-DNN=4 -DSYMM=1 -DMGL=1 -DMODE0=3 -DMODE1=4 -DNA=1 -DLOSSES=0|modes: 4 nodes, S (R) against SIX (W), 1 attempt each, 1 crash"
+	"m4-ix-six|pass|-DNN=4 -DSYMM=1 -DMGL=1 -DMODE0=2 -DMODE1=4 -DNA=1 -DLOSSES=0|modes: 4 nodes, IX (W) against SIX (W), 1 attempt each, 1 crash"
+	"m4-ix2-six|pass|-DNN=4 -DSYMM=1 -DMGL=1 -DMODE0=2 -DMODE1=4 -DNA=2 -DNA1=1 -DLOSSES=0 -DCRASHES=0|modes: 4 nodes, IX (2 attempts) against SIX (1), no fault"
+	"m3-ix2-s|pass|-DNN=3 -DSYMM=1 -DMGL=1 -DMODE0=2 -DMODE1=3 -DNA=2 -DNA1=1 -DLOSSES=0|modes: 3 nodes, IX (2 attempts) against S (1), 1 crash"
+	"m4-ix-readq|fail:told|-DNN=4 -DSYMM=1 -DMGL=1 -DMODE0=2 -DMODE1=3 -DQIX=RQ -DNA=1 -DLOSSES=0 -DCRASHES=0|negative: modes: IX granted by a read quorum, against S"
 )
 
 if [ $# -gt 0 ]; then

@@ -68,11 +68,30 @@
 #ifndef LOSSES
 #define LOSSES 1        /* lost messages in a run */
 #endif
+#ifndef MGL
+#define MGL 0           /* 1: multiple-granularity modes IS, IX, S, SIX, X (see MODE0) */
+#endif
+#if MGL
+/* the modes, numbered as locker.Mode */
+#define M_IS  1
+#define M_IX  2
+#define M_S   3
+#define M_SIX 4
+#define M_X   5
+#endif
 #ifndef MODE0
+#if MGL
+#define MODE0 M_X       /* MGL: client 0's mode, 1 IS, 2 IX, 3 S, 4 SIX, 5 X */
+#else
 #define MODE0 1         /* client 0: 1 write, 0 read */
 #endif
+#endif
 #ifndef MODE1
+#if MGL
+#define MODE1 M_X       /* MGL: client 1's mode */
+#else
 #define MODE1 1         /* client 1: 1 write, 0 read */
+#endif
 #endif
 #ifndef WQ
 #define WQ (NN/2+1)     /* write quorum; NN/2 is a negative control */
@@ -114,6 +133,12 @@
 #if QUEUE && LIVE
 #error "QUEUE and LIVE are not checked together"
 #endif
+#if MGL && (QUEUE || LIVE)
+#error "MGL is checked without QUEUE and LIVE"
+#endif
+#if MGL && (MODE0 < 1 || MODE0 > 5 || MODE1 < 1 || MODE1 > 5)
+#error "MGL: MODE0 and MODE1 must be 1 (IS) to 5 (X)"
+#endif
 
 /* A client's window: from a send time s to the deadline s + V - margin on
  * its own clock, in real ticks. Its clock may lose DRIFT ticks against the
@@ -124,8 +149,25 @@
  * window covers every drift up to DRIFT. */
 #define WINDOW (VAL - MARGIN + DRIFT)
 #define MODE(c)     ((c) == 0 -> MODE0 : MODE1)
+#if MGL
+/* Gray's matrix, as locker.compat: bit n of COMPAT(m) is set if mode m is
+ * compatible with mode n. IS: IS IX S SIX; IX: IS IX; S: IS S; SIX: IS;
+ * X: nothing. */
+#define COMPAT(m)   ((m) == M_IS -> 30 : ((m) == M_IX -> 6 : ((m) == M_S -> 10 : ((m) == M_SIX -> 2 : 0))))
+/* dsync.modeQuorum: IS and S by a read quorum, IX, SIX and X by a write
+ * quorum; QIX overrides IX's (QIX=RQ: the negative control m4-ix-readq) */
+#ifndef QIX
+#define QIX WQ
+#endif
+#define MQ(m)       ((m) == M_IS || (m) == M_S -> RQ : ((m) == M_IX -> QIX : WQ))
+#define Q(c)        MQ(MODE(c))
+#define CONFL(c, d) (!((COMPAT(MODE(c)) >> MODE(d)) & 1))
+#define WRITER(c)   (MODE(c) == M_X)  /* fencing is for X holders only */
+#else
 #define Q(c)        (MODE(c) -> WQ : RQ)
 #define CONFL(c, d) (MODE(c) || MODE(d))
+#define WRITER(c)   MODE(c)
+#endif
 #define UID(c)      (used[c] - 1)
 #define BIT(m, j)   (((m) >> (j)) & 1)
 #define COUNT(m)    (BIT(m, 0) + BIT(m, 1) + BIT(m, 2) + BIT(m, 3))
@@ -1171,7 +1213,7 @@ inline canon() {
 #if FENCE
 /* the two steps on the write quorum m, if m is one */
 #define FENCE_ON(m) \
-	:: d_step { phase[c] == HOLD && MODE(c) && fst[c] == 0 && COUNT(m) == WQ && (m) < (1 << NN) -> fence_read(c, m); canon() } \
+	:: d_step { phase[c] == HOLD && WRITER(c) && fst[c] == 0 && COUNT(m) == WQ && (m) < (1 << NN) -> fence_read(c, m); canon() } \
 	:: d_step { fst[c] == 1 && COUNT(m) == WQ && (m) < (1 << NN) -> fence_raise(c, m); canon() }
 #define FENCE_IDLE(c) && fst[c] != 1 && fst[c] != 2
 #else
@@ -1250,6 +1292,9 @@ proctype Clock() {
 init {
 	byte j;
 	atomic {
+#if MGL
+		printf("modes (1 IS, 2 IX, 3 S, 4 SIX, 5 X): client 0 %d (quorum %d), client 1 %d (quorum %d)\n", MODE0, Q(0), MODE1, Q(1));
+#endif
 		run Clock();
 		run Client(0);
 		run Client(1);
