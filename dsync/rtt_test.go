@@ -58,6 +58,28 @@ func (n *laggingNode) Refresh(ctx context.Context, a locker.RefreshArgs) (locker
 	return n.NetLocker.Refresh(ctx, a)
 }
 
+// laggingCluster returns n nodes whose answers the test can delay, and a
+// Dsync over them that learns their round trips (call timeouts between
+// minTimeout and callTimeout), retries at once and never waits on the
+// nodes.
+func laggingCluster(t *testing.T, n int, callTimeout, minTimeout time.Duration) ([]*laggingNode, *dsync.Dsync) {
+	nodes := make([]*laggingNode, n)
+	ls := make([]locker.NetLocker, n)
+	for i := range nodes {
+		tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: time.Minute, SweepInterval: -1})
+		t.Cleanup(func() { tbl.Close() })
+		nodes[i] = &laggingNode{NetLocker: netOnly{tbl}}
+		ls[i] = nodes[i]
+	}
+	ds, err := dsync.New(ls, dsync.Config{
+		CallTimeout: callTimeout, MinCallTimeout: minTimeout,
+		RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, MaxWait: -1,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { ds.Close() })
+	return nodes, ds
+}
+
 // TestCallTimeoutsAdaptPerNode: each node's lock calls are bounded by its
 // retransmission timeout, learnt from its round trips. A node that stops
 // answering costs a failing attempt that timeout, not CallTimeout; a node
@@ -66,20 +88,7 @@ func (n *laggingNode) Refresh(ctx context.Context, a locker.RefreshArgs) (locker
 func TestCallTimeoutsAdaptPerNode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const callTimeout, minTimeout, slow = 5 * time.Second, 50 * time.Millisecond, 300 * time.Millisecond
-		nodes := make([]*laggingNode, 4)
-		ls := make([]locker.NetLocker, 4)
-		for i := range nodes {
-			tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: time.Minute, SweepInterval: -1})
-			t.Cleanup(func() { tbl.Close() })
-			nodes[i] = &laggingNode{NetLocker: netOnly{tbl}}
-			ls[i] = nodes[i]
-		}
-		ds, err := dsync.New(ls, dsync.Config{
-			CallTimeout: callTimeout, MinCallTimeout: minTimeout,
-			RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, MaxWait: -1,
-		})
-		require.NoError(t, err)
-		t.Cleanup(func() { ds.Close() })
+		nodes, ds := laggingCluster(t, 4, callTimeout, minTimeout)
 		ctx := context.Background()
 		for i := range 4 {
 			assert.Equal(t, callTimeout, ds.RTO(i), "node %d before any measure", i)
@@ -138,26 +147,13 @@ func TestCallTimeoutsAdaptPerNode(t *testing.T) {
 func TestCancelledCallIsNoRoundTrip(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const callTimeout, minTimeout, slow = 5 * time.Second, 10 * time.Millisecond, 300 * time.Millisecond
-		nodes := make([]*laggingNode, 3)
-		ls := make([]locker.NetLocker, 3)
-		for i := range nodes {
-			tbl := locker.New(locker.Config{QuietPeriod: locker.NoQuietPeriod, Validity: time.Minute, SweepInterval: -1})
-			t.Cleanup(func() { tbl.Close() })
-			nodes[i] = &laggingNode{NetLocker: netOnly{tbl}}
-			ls[i] = nodes[i]
-		}
+		nodes, ds := laggingCluster(t, 3, callTimeout, minTimeout)
 		nodes[2].delay.Store(int64(slow))
-		ds, err := dsync.New(ls, dsync.Config{
-			CallTimeout: callTimeout, MinCallTimeout: minTimeout,
-			RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, MaxWait: -1,
-		})
-		require.NoError(t, err)
-		t.Cleanup(func() { ds.Close() })
 
 		// One measured round trip of the slow node: its late answer, after
 		// the quorum of the two others.
 		m := dsync.NewDRWMutex(ds, "obj")
-		_, err = m.GetLock(context.Background(), dsync.Options{})
+		_, err := m.GetLock(context.Background(), dsync.Options{})
 		require.NoError(t, err)
 		time.Sleep(slow)
 		synctest.Wait()
