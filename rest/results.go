@@ -101,41 +101,24 @@ func decodeBatchReply(z *BatchReply, b []byte) ([]byte, error) {
 		}
 		switch string(key) {
 		case "r":
+			b, err = decodeResults(z, b)
 		case "e":
 			seenEvents = true
 			if b, err = decodeEvents(z, b); err != nil {
-				return nil, msgp.WrapError(err, "Events")
+				err = msgp.WrapError(err, "Events")
 			}
-			continue
 		case "ep":
 			seenEpoch = true
 			if z.Epoch, b, err = msgp.ReadUint64Bytes(b); err != nil {
-				return nil, msgp.WrapError(err, "Epoch")
+				err = msgp.WrapError(err, "Epoch")
 			}
-			continue
 		default:
 			if b, err = msgp.Skip(b); err != nil {
-				return nil, msgp.WrapError(err)
+				err = msgp.WrapError(err)
 			}
-			continue
 		}
-		var m uint32
-		m, b, err = msgp.ReadArrayHeaderBytes(b)
 		if err != nil {
-			return nil, msgp.WrapError(err, "Results")
-		}
-		if m > batchArrayLimit {
-			return nil, msgp.ErrLimitExceeded
-		}
-		if cap(z.Results) >= int(m) {
-			z.Results = z.Results[:m]
-		} else {
-			z.Results = make([]BatchResult, m)
-		}
-		for i := range z.Results {
-			if b, err = decodeResult(&z.Results[i], b); err != nil {
-				return nil, msgp.WrapError(err, "Results", i)
-			}
+			return nil, err
 		}
 	}
 	if !seenEvents {
@@ -143,6 +126,29 @@ func decodeBatchReply(z *BatchReply, b []byte) ([]byte, error) {
 	}
 	if !seenEpoch {
 		z.Epoch = 0
+	}
+	return b, nil
+}
+
+// decodeResults decodes a BatchReply's Results from b into z, as the
+// generated UnmarshalMsg does, the common shapes by the fast paths.
+func decodeResults(z *BatchReply, b []byte) ([]byte, error) {
+	m, b, err := msgp.ReadArrayHeaderBytes(b)
+	if err != nil {
+		return nil, msgp.WrapError(err, "Results")
+	}
+	if m > batchArrayLimit {
+		return nil, msgp.ErrLimitExceeded
+	}
+	if cap(z.Results) >= int(m) {
+		z.Results = z.Results[:m]
+	} else {
+		z.Results = make([]BatchResult, m)
+	}
+	for i := range z.Results {
+		if b, err = decodeResult(&z.Results[i], b); err != nil {
+			return nil, msgp.WrapError(err, "Results", i)
+		}
 	}
 	return b, nil
 }
