@@ -172,8 +172,12 @@ func (co *coalescer) refuse(q *queuedCall) {
 func (co *coalescer) enqueue(q *queuedCall) {
 	co.queue = append(co.queue, *q)
 	lingers := q.waits() && co.c.cfg.WaitLinger > 0
-	if lingers && len(co.queue) == 1 {
-		co.lingerUntil = monoNanos() + int64(co.c.cfg.WaitLinger)
+	var now int64
+	if lingers {
+		now = monoNanos()
+		if len(co.queue) == 1 {
+			co.lingerUntil = now + int64(co.c.cfg.WaitLinger)
+		}
 	}
 	if co.inflight >= co.c.cfg.MaxInFlight {
 		n := len(co.queue)
@@ -185,9 +189,9 @@ func (co *coalescer) enqueue(q *queuedCall) {
 	}
 	if lingers {
 		// A free slot, so nothing but calls that wait is queued (any other
-		// call would have started a sender), and co.now was just read
-		// (deadline): linger.
-		co.lingerLocked(co.now)
+		// call would have started a sender): they linger until lingerUntil,
+		// which the first of them set.
+		co.lingerLocked(now)
 		co.mu.Unlock()
 		return
 	}
