@@ -78,6 +78,30 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 	}
 }
 
+// signalUntilWoken has a goroutine Wait on cond with l, which the caller
+// holds, and signals through signaller (the same Cond, perhaps of another
+// client) until that Wait returns; then it unlocks l. what names the
+// waiter in a failure.
+func signalUntilWoken(t *testing.T, ctx context.Context, cond *dsync.Cond, l *dsync.Mutex, signaller *dsync.Cond, what string) {
+	t.Helper()
+	woke := make(chan error, 1)
+	go func() {
+		_, err := cond.Wait(ctx, l)
+		woke <- err
+	}()
+	waitUntil(t, what, func() bool {
+		select {
+		case err := <-woke:
+			require.NoError(t, err)
+			return true
+		default:
+		}
+		require.NoError(t, signaller.Signal(ctx))
+		return false
+	})
+	require.NoError(t, l.Unlock(ctx))
+}
+
 func TestCondSignalWakesOneBroadcastAll(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()

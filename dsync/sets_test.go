@@ -267,23 +267,7 @@ func TestSetsEveryPrimitive(t *testing.T) {
 		l := dsync.NewMutex(c.ds, lockName)
 		_, err := l.Lock(ctx)
 		require.NoError(t, err)
-		woke := make(chan error, 1)
-		go func() {
-			_, err := cond.Wait(ctx, l)
-			woke <- err
-		}()
-		signaller := dsync.NewCond(other, nameIn("cond", 2, 3))
-		waitUntil(t, "the waiter woken", func() bool {
-			select {
-			case err := <-woke:
-				require.NoError(t, err)
-				return true
-			default:
-			}
-			require.NoError(t, signaller.Signal(ctx))
-			return false
-		})
-		require.NoError(t, l.Unlock(ctx))
+		signalUntilWoken(t, ctx, cond, l, dsync.NewCond(other, nameIn("cond", 2, 3)), "the waiter woken")
 	})
 	t.Run("Lease", func(t *testing.T) {
 		lease, err := dsync.AcquireLease(ctx, c.ds, "lease", dsync.LeaseOptions{})

@@ -187,23 +187,7 @@ func TestTransitionPrimitives(t *testing.T) {
 			l := dsync.NewMutex(pair[0], "cond-lock")
 			_, err := l.Lock(ctx)
 			require.NoError(t, err)
-			woke := make(chan error, 1)
-			go func() {
-				_, err := dsync.NewCond(pair[0], "cond").Wait(ctx, l)
-				woke <- err
-			}()
-			signaller := dsync.NewCond(pair[1], "cond")
-			waitUntil(t, "the waiter woken by the other layout's client", func() bool {
-				select {
-				case err := <-woke:
-					require.NoError(t, err)
-					return true
-				default:
-				}
-				require.NoError(t, signaller.Signal(ctx))
-				return false
-			})
-			require.NoError(t, l.Unlock(ctx))
+			signalUntilWoken(t, ctx, dsync.NewCond(pair[0], "cond"), l, dsync.NewCond(pair[1], "cond"), "the waiter woken by the other layout's client")
 		}
 	})
 	t.Run("FencingToken", func(t *testing.T) {
